@@ -1,0 +1,46 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+# Both create the virtual environment when it is missing and install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+DEMO_OUT ?= demo-results
+
+.PHONY: demo test test-fast bench-speed venv browser clean
+
+# Core + dev tools (replay suites, strategies, leaderboard).
+$(VENV)/.core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+# The CPU training stack. torch is installed first and alone so pip takes the CPU build on disk
+# instead of resolving a multi-GB CUDA build; never torchvision (see shared notes).
+$(VENV)/.train: $(VENV)/.core
+	$(PIP) install 'torch==2.13.0'
+	$(PIP) install -e '.[dev,train]'
+	touch $@
+
+venv: $(VENV)/.core
+
+# A real headless browser for the leaderboard's end-to-end tests (Debian's chromium).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+demo: $(VENV)/.core
+	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite synth-bowl-5 --suite synth-bump-8 \
+		--suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
+
+test: $(VENV)/.train browser
+	$(PY) -m pytest -q
+
+# Everything but the slow end-to-end tests (for quick iteration).
+test-fast: $(VENV)/.core
+	$(PY) -m pytest -q -m "not slow"
+
+bench-speed: $(VENV)/.core
+	$(PY) -m pytest -q tests/benchmarks --benchmark-only
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .benchmarks

@@ -1,0 +1,189 @@
+"""`modomodo bench`: every (suite, strategy, budget, seed) study, resumable, with a summary table.
+
+Output folder:
+- `store/`            the result store (runs, failed runs, finished studies); safe to share
+- `summary.csv`       one row per recommendation (the leaderboard's input)
+- `trajectories.csv`  one row per pilot run of every study (best-so-far curves)
+- `bench.json`        what was run: suites (with protocol hashes), strategies, budgets, seeds, versions
+
+Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
+flight (and of those, only the runs in flight: their completed runs are in the store). Running the
+same command again skips finished studies and serves completed runs from the store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness import suite as suites
+from harness.executor import make_executor
+from harness.provenance import git_sha, versions
+from harness.runners import make_runner
+from harness.spec import Budget, canonical_json
+from harness.store import ResultStore
+from harness.study import Study, StudyOutcome
+
+SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "score", "regret", "normalized_regret", "uniform_score",
+                   "best_known", "worst_known", "gain_over_uniform", "status", "score_source", "runs_used",
+                   "runs_failed", "recommended", "reason", "wall_s", "protocol"]
+TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
+                      "mixture", "run_key"]
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    suite_path: str
+    strategy: str
+    budget: int
+    seed: int
+    store: str
+    runner: str = "replay"
+
+
+def _strategy_fingerprint(cls) -> str:
+    """Changes when the strategy's code changes, so a finished study is not reused after an edit."""
+    try:
+        src = Path(inspect.getfile(cls)).read_bytes()
+    except (TypeError, OSError):
+        src = cls.__qualname__.encode()
+    return hashlib.sha256(src).hexdigest()[:16]
+
+
+def study_key(suite, strategy_cls, task: StudyTask) -> str:
+    ident = [suite.id, suite.protocol, task.runner, task.strategy, _strategy_fingerprint(strategy_cls), task.budget,
+             task.seed]
+    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
+
+
+def _load_strategy_files(files: Sequence[str]) -> None:
+    import strategies
+
+    for f in files:
+        strategies.load_file(f)
+
+
+def run_study_task(task: StudyTask) -> dict:
+    """One study, end to end, in whatever process the executor chose. Returns the outcome dict."""
+    import strategies
+
+    suite = suites.load(task.suite_path)
+    cls = strategies.get(task.strategy)
+    store = ResultStore(task.store)
+    key = study_key(suite, cls, task)
+    done = store.get_study(key)
+    if done is not None:
+        done["_resumed"] = True
+        return done
+    outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, make_runner(task.runner, suite),
+                                  store).run()
+    record = outcome.to_dict()
+    store.put_study(key, record)
+    return record
+
+
+def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        df.to_csv(f, index=False, float_format="%.10g")
+    os.replace(tmp, path)
+
+
+def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, traj = [], []
+    for r in records:
+        row = {c: r.get(c) for c in SUMMARY_COLUMNS if c in r}
+        row["recommended"] = json.dumps(r["recommended"], sort_keys=True) if r.get("recommended") else ""
+        gain = None
+        if r.get("score") is not None and r.get("uniform_score") is not None:
+            gain = r["score"] - r["uniform_score"]
+        row["gain_over_uniform"] = gain
+        rows.append(row)
+        for t in r.get("trajectory", []):
+            traj.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"],
+                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key")},
+                         "mixture": json.dumps(t["mixture"], sort_keys=True)})
+    order = ["suite", "strategy", "budget", "seed"]
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(order, kind="stable").reset_index(drop=True)
+    trajectories = pd.DataFrame(traj, columns=TRAJECTORY_COLUMNS)
+    if len(trajectories):
+        trajectories = trajectories.sort_values(order + ["step"], kind="stable").reset_index(drop=True)
+    return summary, trajectories
+
+
+@dataclass
+class BenchReport:
+    summary: pd.DataFrame
+    out: Path
+    studies: int
+    studies_resumed: int
+    runs_executed: int
+    runs_reused: int
+    failed_studies: int
+
+
+def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
+          out: str | Path, workers: int = 1, strategy_files: Sequence[str] = (), runner: str = "replay",
+          progress: bool = True) -> BenchReport:
+    import strategies
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "store")
+    store.sweep()
+    _load_strategy_files(strategy_files)
+    loaded = [suites.load(s) for s in suite_refs]
+    for name in strategy_names:
+        strategies.get(name)  # fail fast, with a suggestion, before any work
+    for b in budgets:
+        Budget(int(b))
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner)
+             for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
+    # Warm each suite's normalisation once here, so workers do not all redo it.
+    for s in loaded:
+        s.best_known, s.uniform_score
+
+    records, resumed, executed, reused, failed = [], 0, 0, 0, 0
+    executor = make_executor(workers, _load_strategy_files, (tuple(strategy_files),))
+    bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
+    try:
+        for _, rec in executor.imap(run_study_task, tasks):
+            records.append(rec)
+            if rec.pop("_resumed", False):
+                resumed += 1
+            else:
+                executed += rec["runs_executed"]
+                reused += rec["runs_reused"]
+            failed += rec["status"] != "ok"
+            bar.update(1)
+            bar.set_postfix(runs=executed, reused=reused, failed=failed, refresh=False)
+    finally:
+        bar.close()
+        executor.close()
+
+    summary, trajectories = summary_frames(records)
+    _write_csv_atomic(summary, out / "summary.csv")
+    _write_csv_atomic(trajectories, out / "trajectories.csv")
+    meta = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "suites": [{"name": s.name, "version": s.version, "protocol": s.protocol, "path": str(s.path),
+                    "metric": s.metric, "goal": s.goal, "best_known": s.best_known, "worst_known": s.worst_known,
+                    "uniform_score": s.uniform_score} for s in loaded],
+        "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
+                        "family": strategies.get(n).family} for n in strategy_names],
+        "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
+        "git_sha": git_sha(), "versions": versions(),
+    }
+    (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed)

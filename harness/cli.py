@@ -1,0 +1,193 @@
+"""The `modomodo` command line. Command names and flags are the project's contract.
+
+Every user error exits with status 2 and one line that names the bad value (and what would be
+valid); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from harness.importer import TableError
+from harness.mixture import InvalidMixture
+from harness.suite import SuiteError
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+
+def _guard(fn):
+    """Turn the project's validation errors into clean CLI errors."""
+    import functools
+
+    from strategies.registry import UnknownStrategy
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InvalidMixture, SuiteError, TableError, UnknownStrategy, FileNotFoundError) as e:
+            raise UserError(str(e)) from None
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+    return wrapper
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise UserError(f"{what} must be non-negative integers, got {text!r}")
+    return values
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modomodo", message="modomodo %(version)s")
+def main():
+    """modomodo: benchmark data-mixture strategies for multimodal RLVR."""
+
+
+@main.command("suites")
+@_guard
+def suites_cmd():
+    """List the registered suites (baselines/ and $MODOMODO_SUITE_PATH), one line each."""
+    from harness import suite as suites
+
+    for name, folder in sorted(suites.registered().items()):
+        try:
+            s = suites.load(folder)
+            click.echo(f"{name:<22} {s.kind:<9} {len(s.space.datasets)} datasets  {s.metric} ({s.goal})  v{s.version}  "
+                       f"{s.describe()}")
+        except SuiteError as e:
+            click.echo(f"{name:<22} BROKEN    {e}")
+
+
+@main.command("strategies")
+@click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A Python file whose Strategy classes to register (repeatable).")
+@_guard
+def strategies_cmd(strategy_files):
+    """List the registered strategies, one line each."""
+    import strategies
+
+    for f in strategy_files:
+        strategies.load_file(f)
+    for name in strategies.names():
+        cls = strategies.get(name)
+        click.echo(f"{name:<14} {cls.family:<10} {cls.description}")
+
+
+@main.command("run")
+@click.option("--suite", "suite_ref", required=True, help="Registered suite name or suite folder.")
+@click.option("--mixture", required=True, help='Weights, e.g. "COCO=0.5,LISA=0.5" (datasets left out get 0).')
+@click.option("--seed", default=0, show_default=True, type=int, help="Training seed of the run.")
+@click.option("--runner", default="replay", show_default=True, help="Runner kind.")
+@click.option("--fidelity", default=1.0, show_default=True, type=float, help="Fraction of the full protocol.")
+@_guard
+def run_cmd(suite_ref, mixture, seed, runner, fidelity):
+    """Run one mixture and print its RunResult as JSON."""
+    from harness import suite as suites
+    from harness.runners import make_runner
+    from harness.spec import RunSpec
+
+    s = suites.load(suite_ref)
+    m = s.space.parse(mixture)
+    if not 0 < fidelity <= 1:
+        raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
+    result = make_runner(runner, s).run(RunSpec(s.id, s.protocol, m, seed, fidelity))
+    click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command("bench")
+@click.option("--suite", "suite_refs", multiple=True, required=True, help="Suite name or folder (repeatable).")
+@click.option("--strategy", "strategy_spec", default="all", show_default=True, help="NAME[,NAME...] or all.")
+@click.option("--budget", "budget_spec", default="4,8,11,16,24", show_default=True, help="Pilot-run budgets.")
+@click.option("--seeds", default=20, show_default=True, type=click.IntRange(min=1), help="Seeds 0..N-1 per study.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Results folder (resumable).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local worker processes.")
+@click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A Python file whose Strategy classes to register (repeatable).")
+@click.option("--runner", default="replay", show_default=True, help="Runner kind.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_guard
+def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, quiet):
+    """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
+    import strategies
+    from harness.bench import bench
+
+    for f in strategy_files:
+        strategies.load_file(f)
+    names = strategies.resolve(strategy_spec)
+    budgets = _int_list(budget_spec, "--budget")
+    report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
+                   strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet)
+    click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
+               f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
+               f"{report.failed_studies}", err=True)
+    _print_table(report.summary)
+    click.echo(f"summary: {report.out / 'summary.csv'}")
+
+
+def _print_table(summary):
+    """Mean normalised regret per suite × strategy × budget (lower is better)."""
+    ok = summary[summary["status"] == "ok"]
+    if ok.empty:
+        click.echo("no successful studies")
+        return
+    for suite_name, g in ok.groupby("suite", sort=True):
+        pivot = g.pivot_table(index="strategy", columns="budget", values="normalized_regret", aggfunc="mean")
+        pivot = pivot.sort_values(pivot.columns[-1])
+        click.echo(f"\n{suite_name}: mean normalised regret (lower is better)")
+        click.echo(pivot.to_string(float_format=lambda v: f"{v:.3f}"))
+    failed = summary[summary["status"] != "ok"]
+    if len(failed):
+        click.echo(f"\n{len(failed)} failed studies, e.g. {failed.iloc[0]['strategy']}: {failed.iloc[0]['reason']}")
+
+
+@main.group("suite")
+def suite_group():
+    """Build and inspect suites."""
+
+
+@suite_group.command("import")
+@click.argument("table", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="Suite name.")
+@click.option("--weights", required=True, help="Weight columns: COL,COL,... or NAME=COL,... (a leading w_ is dropped).")
+@click.option("--metric", required=True, help="The score column to optimise.")
+@click.option("--goal", required=True, type=click.Choice(["max", "min"]), help="Maximise or minimise the metric.")
+@click.option("--seed-col", default=None, help="Column holding the training seed (repeated mixtures = noise model).")
+@click.option("--scores", default=None, help="Score columns to keep (default: every other numeric column).")
+@click.option("--normalize", is_flag=True, help="Rescale each row's weights to sum to 1 (e.g. percentages).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@_guard
+def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, out, overwrite):
+    """Turn a results table (weight columns + score columns, one row per run) into a replay suite."""
+    from harness.importer import import_table
+
+    out = out or str(Path("suites") / name)
+    score_list = [c.strip() for c in scores.split(",") if c.strip()] if scores else None
+    folder = import_table(table, name, weights, metric, goal, out, seed_col=seed_col, scores=score_list,
+                          normalize=normalize, overwrite=overwrite)
+    from harness.suite import load_folder
+
+    s = load_folder(folder)
+    fit = (s.card.get("oracle") or {}).get("surrogate_fit") or {}
+    click.echo(f"suite {name!r}: {len(s.table)} runs, {len(s.recorded)} mixtures, {s.space.dim} datasets -> {folder}")
+    if fit:
+        click.echo(f"surrogate leave-one-out RMSE on {metric}: {fit['loo_rmse']:.4g} (spread sd {fit['spread_sd']:.4g})")
+    click.echo(f"use it with: modomodo bench --suite {folder} ...")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

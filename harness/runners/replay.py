@@ -1,0 +1,43 @@
+"""Replay runner: answers from the suite's recorded table, surrogate or analytic function.
+
+Like Syne Tune's simulator backend, it reports the cost the real run would have had (simulated
+GPU-hours from the suite card, when the card states them) while taking microseconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.mixture import InvalidMixture
+from harness.provenance import provenance
+from harness.runners.base import Runner
+from harness.spec import STATUS_OK, RunResult, RunSpec
+
+
+class ReplayRunner(Runner):
+    kind = "replay"
+
+    def __init__(self, suite):
+        self.suite = suite
+        cost = suite.card.get("cost") or {}
+        self.gpu_hours = cost.get("gpu_hours_per_run")
+        # Optional wall-clock delay per run, from the card: lets a synthetic suite stand in for a
+        # slow runner (used by the crash/resume tests and to demo the progress bar).
+        self.delay_s = float(cost.get("simulated_delay_s", 0.0))
+
+    def run(self, spec: RunSpec) -> RunResult:
+        if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
+            raise ValueError(f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
+                             f"{self.suite.id} (protocol {self.suite.protocol})")
+        t0 = time.perf_counter()
+        try:
+            scores, source = self.suite.simulate(spec.mixture, spec.seed)
+        except InvalidMixture as e:
+            return RunResult.failed(spec, f"invalid mixture: {e}", provenance(self.suite.protocol))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        cost = {"seconds": time.perf_counter() - t0}
+        if self.gpu_hours is not None:
+            cost["simulated_gpu_hours"] = float(self.gpu_hours) * spec.fidelity
+        return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
+                         source=source, cost=cost, provenance=provenance(self.suite.protocol))

@@ -1,0 +1,147 @@
+"""The value objects that cross the line between deciding and running.
+
+`RunSpec` says what to run (suite protocol, mixture, seed, fidelity); its content hash is the key of
+the result store, so the same run is never paid for twice. `RunResult` is what came back. `Budget`
+is what a strategy may spend. `Observation` is one entry of a strategy's history: the only thing a
+strategy ever sees of the outside world.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.mixture import Mixture
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def derive_seed(*parts: Any) -> int:
+    """A stable 31-bit seed from any JSON-able parts (Python's hash() is salted per process)."""
+    digest = hashlib.sha256(canonical_json(list(parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Pilot runs a strategy may spend (and optionally GPU-hours, for runners that report them)."""
+
+    runs: int
+    gpu_hours: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.runs, int) or self.runs < 0:
+            raise ValueError(f"budget runs must be a non-negative integer, got {self.runs!r}")
+        if self.gpu_hours is not None and not (self.gpu_hours >= 0):
+            raise ValueError(f"budget gpu_hours must be >= 0, got {self.gpu_hours!r}")
+
+    def remaining(self, history) -> int:
+        """Runs left after `history` (every attempted run counts, failed ones too)."""
+        return max(0, self.runs - len(history))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One pilot run: which protocol, which mixture, which seed, at which fidelity (1.0 = full)."""
+
+    suite: str
+    protocol: str
+    mixture: Mixture
+    seed: int
+    fidelity: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "protocol": self.protocol,
+            "mixture": self.mixture.as_dict(),
+            "seed": int(self.seed),
+            "fidelity": float(self.fidelity),
+        }
+
+    @property
+    def key(self) -> str:
+        """Content hash: the same protocol, mixture (to 1e-9), seed and fidelity give the same key."""
+        ident = {
+            "suite": self.suite,
+            "protocol": self.protocol,
+            "mixture": [[n, w] for n, w in self.mixture.key()],
+            "seed": int(self.seed),
+            "fidelity": round(float(self.fidelity), 9),
+        }
+        return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        return cls(d["suite"], d["protocol"], Mixture(d["mixture"]), int(d["seed"]), float(d.get("fidelity", 1.0)))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced.
+
+    `scores` holds every per-benchmark and aggregate score the runner measured; `metric` names the
+    suite's objective among them. `source` says where the numbers came from: `recorded` (a row of a
+    replay table), `surrogate` (a model fitted to that table, for a mixture never recorded),
+    `analytic` (a synthetic function), or `trained` (a real training run).
+    """
+
+    key: str
+    spec: dict[str, Any]
+    status: str
+    scores: dict[str, float] = field(default_factory=dict)
+    metric: str | None = None
+    source: str = ""
+    cost: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    @property
+    def value(self) -> float | None:
+        """The suite metric, or None for a failed run."""
+        if not self.ok or self.metric is None:
+            return None
+        v = self.scores.get(self.metric)
+        return None if v is None or not math.isfinite(v) else float(v)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    @classmethod
+    def failed(cls, spec: RunSpec, reason: str, provenance: dict[str, Any] | None = None) -> RunResult:
+        return cls(key=spec.key, spec=spec.to_dict(), status=STATUS_FAILED, reason=reason, provenance=provenance or {})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One entry of a strategy's history.
+
+    `objective` is the suite metric oriented so that higher is better (negated for a suite that
+    minimises), so strategies never need to know the direction; None when the run failed.
+    """
+
+    mixture: Mixture
+    objective: float | None
+    scores: dict[str, float]
+    status: str
+    fidelity: float = 1.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK and self.objective is not None

@@ -1,0 +1,144 @@
+"""The study loop: ask the strategy, run (or fetch from the store), tell, until the budget is spent;
+then score the recommendation with the suite's oracle.
+
+The strategy is the only untrusted party. Anything it raises or returns that is not a valid
+mixture ends the study as `failed` with the reason, and the benchmark moves on. Failed pilot runs
+stay in the history (as failed observations), so a strategy must cope with them, as it would on a
+real cluster.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.mixture import InvalidMixture, Mixture
+from harness.runners.base import Runner
+from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, derive_seed
+from harness.store import ResultStore
+from harness.suite import Suite
+
+
+@dataclass
+class StudyOutcome:
+    suite: str
+    strategy: str
+    budget: int
+    seed: int
+    status: str = STATUS_OK
+    reason: str = ""
+    recommended: dict[str, float] | None = None
+    score: float | None = None
+    score_source: str = ""
+    regret: float | None = None
+    normalized_regret: float | None = None
+    uniform_score: float | None = None
+    best_known: float | None = None
+    worst_known: float | None = None
+    runs_used: int = 0
+    runs_failed: int = 0
+    runs_executed: int = 0
+    runs_reused: int = 0
+    wall_s: float = 0.0
+    protocol: str = ""
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _short_error(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+class Study:
+    def __init__(self, suite: Suite, strategy_cls: type, budget: Budget, seed: int, runner: Runner,
+                 store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None):
+        self.suite, self.strategy_cls, self.budget, self.seed = suite, strategy_cls, budget, int(seed)
+        self.runner, self.store = runner, store
+        self.params = strategy_params or {}
+
+    def run_seed(self, step: int) -> int:
+        """The training seed of the step-th pilot run: fixed by (study seed, step) and published."""
+        return derive_seed(self.seed, step)
+
+    def _run(self, spec: RunSpec, outcome: StudyOutcome) -> RunResult:
+        if self.store is not None:
+            cached = self.store.get(spec.key)
+            if cached is not None:
+                outcome.runs_reused += 1
+                return cached
+        try:
+            result = self.runner.run(spec)
+        except Exception as e:  # a runner bug must not take the benchmark down either
+            result = RunResult.failed(spec, f"runner raised {_short_error(e)}")
+        outcome.runs_executed += 1
+        if self.store is not None:
+            self.store.put(result)
+        return result
+
+    def run(self) -> StudyOutcome:
+        suite = self.suite
+        out = StudyOutcome(suite.name, getattr(self.strategy_cls, "name", "?"), self.budget.runs, self.seed,
+                           uniform_score=suite.uniform_score, best_known=suite.best_known,
+                           worst_known=suite.worst_known, protocol=suite.protocol)
+        t0 = time.perf_counter()
+        try:
+            self._loop(out)
+        finally:
+            out.wall_s = round(time.perf_counter() - t0, 6)
+        return out
+
+    def _fail(self, out: StudyOutcome, reason: str) -> StudyOutcome:
+        out.status, out.reason = STATUS_FAILED, reason
+        return out
+
+    def _loop(self, out: StudyOutcome) -> StudyOutcome:
+        suite, space = self.suite, self.suite.space
+        try:
+            strategy = self.strategy_cls(space, seed=self.seed, **self.params)
+        except Exception as e:
+            return self._fail(out, f"strategy could not be built: {_short_error(e)}")
+        history: list[Observation] = []
+        best = None
+        for step in range(self.budget.runs):
+            try:
+                proposal = strategy.propose(tuple(history), self.budget)
+            except Exception as e:
+                return self._fail(out, f"propose raised {_short_error(e)} (step {step})")
+            if proposal is None:
+                break
+            try:
+                if not isinstance(proposal, Mixture):
+                    raise InvalidMixture(f"expected a Mixture or None, got {type(proposal).__name__}: {proposal!r:.80}")
+                mixture = space.validate(proposal)
+            except InvalidMixture as e:
+                return self._fail(out, f"propose returned an invalid mixture at step {step}: {e}")
+            spec = RunSpec(suite.id, suite.protocol, mixture, self.run_seed(step))
+            result = self._run(spec, out)
+            value = result.value
+            history.append(Observation(mixture, None if value is None else suite.orient(value), dict(result.scores),
+                                       result.status, spec.fidelity))
+            out.runs_used += 1
+            out.runs_failed += 0 if result.ok else 1
+            if value is not None:
+                best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
+            out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,
+                                   "status": result.status, "best_so_far": best, "run_key": spec.key})
+        try:
+            rec = strategy.recommend(tuple(history))
+            if not isinstance(rec, Mixture):
+                raise InvalidMixture(f"expected a Mixture, got {type(rec).__name__}: {rec!r:.80}")
+            rec = space.validate(rec)
+        except InvalidMixture as e:
+            return self._fail(out, f"recommend returned an invalid mixture: {e}")
+        except Exception as e:
+            return self._fail(out, f"recommend raised {_short_error(e)}")
+        out.recommended = rec.as_dict()
+        out.score, out.score_source = suite.oracle(rec)
+        out.regret, out.normalized_regret = suite.regret(out.score)
+        return out

@@ -1,0 +1,92 @@
+"""The strategy interface.
+
+A strategy decides; it never runs. It is built with the mixture space and a seed, and sees only
+its own history: a tuple of `Observation`s (mixture, objective oriented so higher is better, scores,
+status). `propose` returns the next mixture to pilot, or None to stop early; `recommend` returns
+the mixture it would train with. The study validates both, so a buggy strategy is recorded as failed
+instead of taking the benchmark down.
+
+An online interface (weights updated within one run from per-domain rewards, as in DoReMi or ODM)
+would be a second base class beside this one; nothing here assumes pilots are offline beyond the
+method names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from harness.mixture import Mixture, MixtureSpace
+from harness.spec import Budget, Observation
+
+History = Sequence[Observation]
+
+
+class Strategy:
+    """Base class: subclass, set `name`, implement `propose` (and `recommend` if not best-seen)."""
+
+    name: ClassVar[str] = ""
+    #: one line for `modomodo strategies` and the leaderboard.
+    description: ClassVar[str] = ""
+    #: where the method comes from (paper, year); shown on the leaderboard.
+    citation: ClassVar[str] = ""
+    #: family, for filtering on the leaderboard: reference, design, heuristic, surrogate, bayesopt, ...
+    family: ClassVar[str] = "other"
+
+    def __init__(self, space: MixtureSpace, seed: int = 0, **params):
+        if params:
+            raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(params)}")
+        self.space = space
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+
+    # -- the contract ---------------------------------------------------------------------------
+    def propose(self, history: History, budget: Budget) -> Mixture | None:
+        raise NotImplementedError
+
+    def recommend(self, history: History) -> Mixture:
+        """Default: the best mixture observed so far (uniform if nothing succeeded)."""
+        return best_observed(history) or self.space.uniform()
+
+    # -- helpers for subclasses -----------------------------------------------------------------
+    def vectors(self, history: History, ok_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y): weight vectors (n × d) and objectives of the successful observations."""
+        obs = [o for o in history if o.ok] if ok_only else list(history)
+        X = np.array([self.space.to_vector(o.mixture) for o in obs]).reshape(len(obs), self.space.dim)
+        y = np.array([o.objective if o.objective is not None else np.nan for o in obs], dtype=float)
+        return X, y
+
+
+def best_observed(history: History) -> Mixture | None:
+    """The mixture with the highest mean objective over its successful observations."""
+    totals: dict[Mixture, list[float]] = {}
+    for o in history:
+        if o.ok:
+            totals.setdefault(o.mixture, []).append(o.objective)
+    if not totals:
+        return None
+    return max(totals, key=lambda m: float(np.mean(totals[m])))
+
+
+def seed_designs(space: MixtureSpace, seed: int | None = None) -> list[Mixture]:
+    """The paper's seed designs: uniform, each leave-one-out, each single dataset (2n+1 for n > 2).
+
+    Uniform comes first, then the leave-one-out designs, then the single-dataset ones, so a budget
+    smaller than 2n+1 covers the interior first. With a seed, the order within each group is
+    shuffled: otherwise a small budget would always pick the same datasets to leave out, and the
+    ranking would reward the table's column order rather than the strategy.
+    """
+    d = space.dim
+    rng = np.random.default_rng([seed, 11]) if seed is not None else None
+    order = rng.permutation(d) if rng is not None else np.arange(d)
+    designs = [space.uniform()]
+    if d > 2:
+        for i in order:
+            v = np.full(d, 1.0 / (d - 1))
+            v[i] = 0.0
+            designs.append(space.from_vector(v))
+    order = rng.permutation(d) if rng is not None else np.arange(d)
+    designs.extend(space.vertices()[i] for i in order)
+    return designs
