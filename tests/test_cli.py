@@ -1,0 +1,110 @@
+"""The CLI contract: command names, flags, outputs and error messages."""
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+
+from tests.conftest import cli
+
+UNIFORM = "COCO=0.2,LISA=0.2,GeoQAV=0.2,SAT=0.2,ScienceQA=0.2"
+
+
+def test_suites_and_strategies_list_one_line_each():
+    out = cli("suites").stdout.splitlines()
+    assert any(line.startswith("paper-qwen2vl-2b ") for line in out) and len(out) >= 4
+    names = [line.split()[0] for line in cli("strategies").stdout.splitlines()]
+    assert {"uniform", "random", "seed", "quadratic"} <= set(names)
+
+
+def test_run_prints_the_run_result_as_json():
+    result = json.loads(cli("run", "--suite", "paper-qwen2vl-2b", "--mixture", UNIFORM).stdout)
+    assert result["scores"]["Out_Score"] == 0.4609 and result["source"] == "recorded" and result["status"] == "ok"
+    assert result["provenance"]["protocol"] == result["spec"]["protocol"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "weights sum to 1.1, not 1"),
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=-0.5,LISA=1.5"], "'COCO' is negative"),
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=nan,LISA=1"], "'COCO' is nan"),
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCOA=1"], "unknown dataset 'COCOA'; did you mean 'COCO'"),
+    (["run", "--suite", "paper-qwen", "--mixture", "A=1"], "unknown suite 'paper-qwen'"),
+    (["bench", "--suite", "synth-bowl-5", "--strategy", "quadratik", "--out", "/tmp/never"],
+     "unknown strategy 'quadratik'; did you mean 'quadratic'"),
+    (["bench", "--suite", "synth-bowl-5", "--budget", "4,x", "--out", "/tmp/never"], "--budget must be comma-separated"),
+    (["bench", "--suite", "synth-bowl-5", "--strategy-file", "/nonexistent.py", "--out", "/tmp/never"],
+     "/nonexistent.py"),
+])
+def test_bad_input_exits_2_naming_the_bad_value(args, message):
+    proc = cli(*args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+BAD_STRATEGIES = textwrap.dedent('''
+    import numpy as np
+    from strategies import Strategy, register
+
+    @register("raiser")
+    class Raiser(Strategy):
+        description = "raises on its third proposal"
+        def propose(self, history, budget):
+            if len(history) == 2:
+                raise RuntimeError("bug in user code")
+            return self.space.uniform()
+
+    @register("garbage")
+    class Garbage(Strategy):
+        def propose(self, history, budget):
+            return {"not": "a mixture"}
+
+    @register("nan-vector")
+    class NanVector(Strategy):
+        def propose(self, history, budget):
+            return self.space.from_vector(np.full(self.space.dim, np.nan))
+
+    class MyDirichlet(Strategy):
+        """Undecorated: registered under its lower-cased class name."""
+        def propose(self, history, budget):
+            rng = np.random.default_rng([self.seed, len(history)])
+            return self.space.from_vector(rng.dirichlet(np.ones(self.space.dim)), normalize=True)
+''')
+
+
+def test_strategy_file_and_failing_strategies_are_recorded_not_fatal(tmp_path):
+    f = tmp_path / "mine.py"
+    f.write_text(BAD_STRATEGIES)
+    listed = cli("strategies", "--strategy-file", f).stdout
+    assert "mydirichlet" in listed and "raiser" in listed
+    out = tmp_path / "out"
+    proc = cli("bench", "--suite", "synth-bowl-5", "--strategy", "raiser,garbage,nan-vector,mydirichlet,uniform",
+               "--budget", "4", "--seeds", "2", "--out", out, "--strategy-file", f, "--workers", "2", "--quiet")
+    s = pd.read_csv(out / "summary.csv")
+    assert len(s) == 10
+    by = s.set_index(["strategy", "seed"])
+    assert (by.loc["raiser", "status"] == "failed").all()
+    assert by.loc[("raiser", 0), "reason"].startswith("propose raised RuntimeError: bug in user code")
+    assert "expected a Mixture or None, got dict" in by.loc[("garbage", 1), "reason"]
+    assert "propose raised InvalidMixture" in by.loc[("nan-vector", 0), "reason"]
+    assert (by.loc["mydirichlet", "status"] == "ok").all() and (by.loc["uniform", "status"] == "ok").all()
+    assert "6 failed studies" in proc.stdout or "failed studies: 6" in proc.stderr
+
+
+def test_bench_writes_the_summary_contract(tmp_path):
+    out = tmp_path / "b"
+    cli("bench", "--suite", "paper-qwen2vl-2b", "--suite", "synth-corner-6", "--strategy", "all", "--budget", "4,11",
+        "--seeds", "3", "--out", out, "--quiet")
+    s = pd.read_csv(out / "summary.csv")
+    required = "suite,strategy,budget,seed,score,regret,normalized_regret,uniform_score,best_known".split(",")
+    assert set(required) <= set(s.columns)
+    n_strategies = len(cli("strategies").stdout.splitlines())
+    assert len(s) == 2 * n_strategies * 2 * 3
+    uni = s[s.strategy == "uniform"]
+    assert (uni.score == uni.uniform_score).all()
+    assert (s.normalized_regret.dropna() >= -1e-9).all()
+    meta = json.loads((out / "bench.json").read_text())
+    assert {x["name"] for x in meta["suites"]} == {"paper-qwen2vl-2b", "synth-corner-6"}
+    t = pd.read_csv(out / "trajectories.csv")
+    assert set(t.strategy) <= set(s.strategy) and (t.groupby(["suite", "strategy", "budget", "seed"]).size() <= t.budget.max()).all()

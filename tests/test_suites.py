@@ -1,0 +1,125 @@
+"""Replay and synthetic suites: recorded runs exact, surrogates labelled, optima exact."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from harness import suite as suites
+from harness.mixture import InvalidMixture
+from harness.runners import make_runner
+from harness.spec import RunSpec
+from harness.surrogate import fit_report
+from tests.conftest import SHARED
+
+PAPER = "paper-qwen2vl-2b"
+
+
+def test_registered_suites_are_listed():
+    assert {PAPER, "synth-bowl-5", "synth-bump-8", "synth-corner-6"} <= set(suites.registered())
+
+
+def test_unknown_suite_suggests_the_closest():
+    with pytest.raises(suites.SuiteError, match="did you mean 'paper-qwen2vl-2b'"):
+        suites.load("paper-qwen2vl2b")
+
+
+def test_paper_uniform_returns_recorded_scores_exactly():
+    s = suites.load(PAPER)
+    assert s.space.datasets == ("COCO", "LISA", "GeoQAV", "SAT", "ScienceQA")
+    result = make_runner("replay", s).run(RunSpec(s.id, s.protocol, s.space.uniform(), seed=123))
+    assert result.source == "recorded" and result.metric == "Out_Score"
+    assert result.scores["Out_Score"] == 0.4609 and result.scores["In_Score"] == 0.5638
+    assert result.scores["ChartQA"] == 0.4816  # every score column is kept
+
+
+@pytest.mark.skipif(not (SHARED / "data/modomodo-paper/table2_runs.csv").exists(), reason="needs ../shared")
+def test_every_paper_seed_row_replays_exactly():
+    raw = pd.read_csv(SHARED / "data/modomodo-paper/table2_runs.csv")
+    seeds = raw[raw["group"] == "Seed"]
+    s = suites.load(PAPER)
+    assert len(seeds) == 11 == len(s.recorded)
+    for _, row in seeds.iterrows():
+        m = s.space.mixture({d: row[f"w_{d}"] for d in s.space.datasets})
+        scores, source = s.simulate(m, seed=0)
+        assert source == "recorded"
+        assert scores["Out_Score"] == row["Out_Score"], row["name"]
+        assert s.oracle(m) == (row["Out_Score"], "recorded")
+
+
+def test_unrecorded_mixture_is_answered_by_the_labelled_surrogate():
+    s = suites.load(PAPER)
+    m = s.space.parse("COCO=0.1,LISA=0.3,GeoQAV=0.2,SAT=0.3,ScienceQA=0.1")
+    scores, source = s.simulate(m, seed=0)
+    assert source == "surrogate"
+    assert 0.3 < scores["Out_Score"] < 0.6
+    assert s.oracle(m)[1] == "surrogate"
+
+
+def test_paper_card_states_the_surrogates_honest_loo_error():
+    s = suites.load(PAPER)
+    fit = s.card["oracle"]["surrogate_fit"]
+    j = s.score_columns.index("Out_Score")
+    again = fit_report(s._X, s._Y[:, [j]], ["Out_Score"])["Out_Score"]
+    assert fit["loo_rmse"] == pytest.approx(again["loo_rmse"], abs=1e-6)
+    assert fit["loo_rmse"] > 0
+    assert s.best_known == pytest.approx(0.5146)  # Exclude-COCO, the best recorded mixture
+    assert s.worst_known <= 0.4219
+
+
+@pytest.mark.parametrize("name", ["synth-bowl-5", "synth-bump-8", "synth-corner-6"])
+def test_synthetic_optimum_is_exact(name):
+    s = suites.load(name)
+    best = s.optimum_mixture()
+    assert s.oracle(best)[0] == pytest.approx(s.best_known, abs=1e-12)
+    rng = np.random.default_rng(0)
+    samples = rng.dirichlet(np.ones(s.space.dim), size=20000)
+    values = s.function(samples)
+    assert values.max() <= s.best_known + 1e-12, "no sampled mixture beats the optimum"
+    assert values.min() >= s.worst_known - 1e-12, "no sampled mixture is below the worst (a vertex)"
+    assert s.uniform_score < s.best_known
+    regret, norm = s.regret(s.uniform_score)
+    assert regret > 0 and 0 < norm < 1
+
+
+def test_corner_optimum_satisfies_kkt():
+    s = suites.load("synth-corner-6")
+    f = s.function
+    x = f.optimum()[0]
+    grad = -f.height * f.Q @ (x - f.center)  # gradient of the objective (maximised)
+    active = x > 1e-7
+    lam = grad[active].mean()
+    assert np.allclose(grad[active], lam, atol=1e-6), "equal marginal value on the support"
+    assert np.all(grad[~active] <= lam + 1e-6), "no excluded dataset would help"
+    assert (~active).any(), "the corner suite's optimum lies on a face"
+
+
+def test_noise_is_seeded_and_unbiased():
+    s = suites.load("synth-bump-8")
+    m = s.space.uniform()
+    a = [s.simulate(m, seed)[0]["score"] for seed in range(400)]
+    assert a[:5] == [s.simulate(m, seed)[0]["score"] for seed in range(5)]
+    assert np.std(a) == pytest.approx(0.02, rel=0.15)
+    assert np.mean(a) == pytest.approx(s.oracle(m)[0], abs=0.004)
+
+
+def test_runner_rejects_foreign_specs_and_bad_mixtures():
+    s = suites.load("synth-bowl-5")
+    other = suites.load("synth-corner-6")
+    with pytest.raises(ValueError, match="sent to a runner of"):
+        make_runner("replay", s).run(RunSpec(other.id, other.protocol, other.space.uniform(), 0))
+    with pytest.raises(InvalidMixture, match="unknown dataset"):
+        s.space.parse("Z=1")
+    with pytest.raises(ValueError, match="unknown runner 'replya'; did you mean 'replay'"):
+        make_runner("replya", s)
+
+
+def test_malformed_cards_are_named(tmp_path):
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump({"name": "x", "version": 1, "metric": "m", "goal": "up"}))
+    with pytest.raises(suites.SuiteError, match="goal is 'up'; valid: max, min"):
+        suites.load_folder(tmp_path)
+    (tmp_path / "card.yaml").write_text("name: [unclosed")
+    with pytest.raises(suites.SuiteError, match="invalid YAML"):
+        suites.load_folder(tmp_path)
+    with pytest.raises(suites.SuiteError, match="no card.yaml"):
+        suites.load_folder(tmp_path / "nowhere")
