@@ -35,9 +35,16 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else (0.0 if ss_res > 0 else 1.0)
 
 
-def fit_best_of_splits(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_splits=5, test_fraction=0.2):
+def linear_features(X: np.ndarray) -> np.ndarray:
+    """[1, w] per row (the paper's linear surrogate)."""
+    X = np.atleast_2d(X)
+    return np.hstack([np.ones((X.shape[0], 1)), X])
+
+
+def fit_best_of_splits(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_splits=5, test_fraction=0.2,
+                       features=quadratic_features):
     """OLS coefficients from the split with the best held-out R² (all data if too few points)."""
-    F = quadratic_features(X)
+    F = features(X)
     n = len(y)
     n_test = max(1, int(round(test_fraction * n)))
     if n - n_test < 2:
@@ -58,6 +65,8 @@ class Quadratic(Strategy):
     description = "The paper's Algorithm 4: seed runs, one-shot OLS quadratic surrogate, Gaussian candidates, top-k."
     citation = "Liang et al., MoDoMoDo: Multi-Domain Data Mixtures for Multimodal LLM RL (arXiv 2505.24871), Alg. 4"
     family = "surrogate"
+    #: the surrogate's feature map ([1, w, w⊗w]); `linear` swaps in [1, w].
+    features = staticmethod(quadratic_features)
 
     def __init__(self, space, seed=0, n_candidates: int = 10_000, n_splits: int = 5, test_fraction: float = 0.2,
                  recommend: str = "observed"):
@@ -79,13 +88,13 @@ class Quadratic(Strategy):
             cands = rng.dirichlet(np.ones(self.space.dim), size=self.n_candidates)
             ranked = [self.space.from_vector(c, normalize=True) for c in cands[:64]]
         else:
-            coef = fit_best_of_splits(X, y, rng, self.n_splits, self.test_fraction)
+            coef = fit_best_of_splits(X, y, rng, self.n_splits, self.test_fraction, self.features)
             mean, cov = X.mean(axis=0), np.cov(X, rowvar=False)
             cands = rng.multivariate_normal(mean, cov, size=self.n_candidates, method="svd")
             cands = np.clip(cands, 0.0, None)
             cands = cands[cands.sum(axis=1) > 1e-9]
             cands = cands / cands.sum(axis=1, keepdims=True)
-            order = np.argsort(-(quadratic_features(cands) @ coef), kind="stable")
+            order = np.argsort(-(self.features(cands) @ coef), kind="stable")
             ranked, seen = [], set(o.mixture for o in seed_history)
             for i in order:
                 m = self.space.from_vector(cands[i], normalize=True)

@@ -21,6 +21,12 @@ BUILTIN: dict[str, str] = {
     "random": "strategies.random_search:RandomSearch",
     "seed": "strategies.seed:SeedDesigns",
     "quadratic": "strategies.quadratic:Quadratic",
+    "linear": "strategies.linear:Linear",
+    "ain": "strategies.alpha:Ain",
+    "aout": "strategies.alpha:Aout",
+    "abal": "strategies.alpha:Abal",
+    "coli": "strategies.coli:Coli",
+    "norm": "strategies.norm:Norm",
 }
 
 _REGISTRY: dict[str, type[Strategy]] = {}
