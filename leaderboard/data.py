@@ -1,0 +1,191 @@
+"""Reading `bench` output folders into one table, plus what the site says about strategies and suites.
+
+A results folder holds `summary.csv`, `trajectories.csv` and `bench.json` (see harness/bench.py).
+Several folders merge into one leaderboard: the same suite may appear in several (e.g. a new
+strategy benchmarked later), but only with the same protocol hash, otherwise the numbers are not
+comparable and we refuse. A (suite, strategy, budget, seed) present twice keeps the first folder's
+row, so the order of `--results` decides, deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+KEY = ["suite", "strategy", "budget", "seed"]
+REQUIRED_SUMMARY = ["suite", "strategy", "budget", "seed", "score", "normalized_regret", "uniform_score",
+                    "best_known", "worst_known", "status", "protocol"]
+
+
+class ResultsError(ValueError):
+    """A results folder that is missing, incomplete, or inconsistent with the others."""
+
+
+@dataclass
+class Results:
+    summary: pd.DataFrame
+    trajectories: pd.DataFrame
+    folders: list[Path]
+    benches: list[dict[str, Any]]            # each folder's bench.json, in --results order
+    suites: dict[str, dict[str, Any]]        # suite name -> bench.json entry (+ "card", "card_text")
+    strategies: dict[str, dict[str, Any]]    # strategy name -> name, description, citation, family, source
+    duplicates_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def suite_names(self) -> list[str]:
+        return sorted(self.suites)
+
+    @property
+    def strategy_names(self) -> list[str]:
+        return sorted(self.strategies)
+
+    def goal(self, suite: str) -> str:
+        return self.suites[suite].get("goal", "max")
+
+
+def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    if not folder.is_dir():
+        raise ResultsError(f"results folder {str(folder)!r} does not exist")
+    summary_path = folder / "summary.csv"
+    if not summary_path.is_file():
+        raise ResultsError(f"{str(folder)!r} is not a bench results folder: it has no summary.csv "
+                           f"(make one with `modomodo bench ... --out {folder}`)")
+    summary = pd.read_csv(summary_path, dtype={"suite": str, "strategy": str, "protocol": str},
+                          keep_default_na=False, na_values=[""])
+    missing = [c for c in REQUIRED_SUMMARY if c not in summary.columns]
+    if missing:
+        raise ResultsError(f"{summary_path}: lacks columns {missing}")
+    traj_path = folder / "trajectories.csv"
+    if traj_path.is_file() and traj_path.stat().st_size > 0:
+        traj = pd.read_csv(traj_path, dtype={"suite": str, "strategy": str}, keep_default_na=False, na_values=[""])
+    else:
+        traj = pd.DataFrame(columns=KEY + ["step", "value", "best_so_far", "status", "mixture"])
+    bench_path = folder / "bench.json"
+    meta: dict = {}
+    if bench_path.is_file():
+        try:
+            meta = json.loads(bench_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ResultsError(f"{bench_path}: invalid JSON: {e}") from None
+    meta["_folder"] = str(folder)
+    return summary, traj, meta
+
+
+def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The suite's card: from the folder bench.json names, else the registered suite of that name."""
+    candidates = []
+    if entry.get("path"):
+        candidates.append(Path(entry["path"]) / "card.yaml")
+    try:
+        from harness import suite as suites
+
+        folder = suites.registered().get(entry.get("name", ""))
+        if folder is not None:
+            candidates.append(Path(folder) / "card.yaml")
+    except Exception:  # noqa: BLE001 - a broken suite path must not stop the leaderboard
+        pass
+    for c in candidates:
+        if c.is_file():
+            text = c.read_text()
+            try:
+                card = yaml.safe_load(text) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(card, dict) and str(card.get("name", entry.get("name"))) == entry.get("name"):
+                return card, text
+    return {}, ""
+
+
+def strategy_info(name: str, fallback: dict[str, Any] | None) -> dict[str, Any]:
+    """Family, description and citation: from the strategy class when importable, else bench.json."""
+    fallback = fallback or {}
+    try:
+        import strategies
+
+        cls = strategies.get(name)
+        return {"name": name, "description": str(cls.description or fallback.get("description", "")),
+                "citation": str(cls.citation or fallback.get("citation", "")),
+                "family": str(cls.family or fallback.get("family") or "other"), "source": "class"}
+    except Exception:  # noqa: BLE001 - not importable here (e.g. came from a --strategy-file)
+        return {"name": name, "description": str(fallback.get("description") or ""),
+                "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
+                "source": "bench.json"}
+
+
+def load_results(folders: list[str | Path]) -> Results:
+    if not folders:
+        raise ResultsError("no results folder given (--results DIR)")
+    summaries, trajs, metas = [], [], []
+    paths = [Path(f) for f in folders]
+    for i, folder in enumerate(paths):
+        s, t, m = _read_folder(folder)
+        s = s.assign(_order=i)
+        t = t.assign(_order=i)
+        summaries.append(s)
+        trajs.append(t)
+        metas.append(m)
+
+    # Suites: same name must mean same protocol everywhere.
+    suites: dict[str, dict[str, Any]] = {}
+    for m in metas:
+        for entry in m.get("suites", []):
+            name = entry.get("name")
+            if name in suites and suites[name].get("protocol") != entry.get("protocol"):
+                raise ResultsError(f"suite {name!r} has protocol {suites[name].get('protocol')} in "
+                                   f"{suites[name]['_folder']} but {entry.get('protocol')} in {m['_folder']}: the "
+                                   f"results are not comparable; render them separately")
+            suites.setdefault(name, {**entry, "_folder": m["_folder"]})
+    summary = pd.concat(summaries, ignore_index=True)
+    for name, g in summary.groupby("suite", sort=True):
+        protos = sorted(set(g["protocol"].dropna().astype(str)))
+        if len(protos) > 1:
+            raise ResultsError(f"suite {name!r} appears with protocols {protos} across the results folders: the "
+                               f"results are not comparable; render them separately")
+        if name not in suites:  # bench.json missing: rebuild what the summary knows
+            row = g.iloc[0]
+            suites[name] = {"name": name, "protocol": protos[0] if protos else "", "goal": "max",
+                            "best_known": row["best_known"], "worst_known": row["worst_known"],
+                            "uniform_score": row["uniform_score"], "_folder": str(paths[int(row["_order"])])}
+    for name, entry in suites.items():
+        entry["card"], entry["card_text"] = _card_for(entry)
+        entry.setdefault("goal", entry["card"].get("goal", "max"))
+        entry.setdefault("metric", entry["card"].get("metric", "score"))
+        entry.setdefault("version", str(entry["card"].get("version", "")))
+    suites = {k: suites[k] for k in sorted(suites) if k in set(summary["suite"])}
+
+    before = len(summary)
+    summary = summary.sort_values(KEY + ["_order"], kind="stable").drop_duplicates(KEY, keep="first")
+    dropped = before - len(summary)
+    summary = summary.drop(columns="_order").reset_index(drop=True)
+    summary["budget"] = summary["budget"].astype(int)
+    summary["seed"] = summary["seed"].astype(int)
+
+    traj = pd.concat(trajs, ignore_index=True)
+    if len(traj):
+        # Keep the trajectory of the study whose summary row was kept.
+        kept = pd.concat(summaries, ignore_index=True).sort_values(KEY + ["_order"], kind="stable") \
+            .drop_duplicates(KEY, keep="first")[KEY + ["_order"]]
+        traj["budget"] = traj["budget"].astype(int)
+        traj["seed"] = traj["seed"].astype(int)
+        kept["budget"] = kept["budget"].astype(int)
+        kept["seed"] = kept["seed"].astype(int)
+        traj = traj.merge(kept, on=KEY + ["_order"], how="inner")
+        traj = traj.sort_values(KEY + ["step"], kind="stable").reset_index(drop=True)
+    traj = traj.drop(columns="_order", errors="ignore")
+
+    bench_strats: dict[str, dict] = {}
+    for m in metas:
+        for entry in m.get("strategies", []):
+            bench_strats.setdefault(entry.get("name"), entry)
+    strategies = {n: strategy_info(n, bench_strats.get(n)) for n in sorted(set(summary["strategy"]))}
+
+    warnings = []
+    if dropped:
+        warnings.append(f"{dropped} studies appeared in more than one results folder; kept the first folder's")
+    return Results(summary, traj, paths, metas, suites, strategies, dropped, warnings)

@@ -1,0 +1,172 @@
+"""The site's pictures, as SVG files written by matplotlib, byte-identical for the same inputs.
+
+Determinism: no date in the metadata, a fixed hash salt for the ids matplotlib generates, text kept as
+text (no font subsetting). Names are drawn as plain text (math parsing is off), and the SVGs are
+shown through <img>, where a browser never runs scripts, so a hostile strategy name stays inert.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+RC = {
+    "svg.hashsalt": "modomodo-leaderboard",
+    "svg.fonttype": "none",
+    "text.parse_math": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e3e6ea",
+    "grid.linewidth": 0.6,
+    "axes.edgecolor": "#8a929b",
+    "axes.labelcolor": "#2b2f33",
+    "xtick.color": "#4a5158",
+    "ytick.color": "#4a5158",
+    "legend.frameon": False,
+    "path.simplify": False,
+}
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22",
+           "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
+DATASET_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
+                   "#bab0ac", "#eeca3b"]
+REFERENCE = "uniform"
+
+
+def label(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def colors(strategies: list[str]) -> dict[str, str]:
+    others = [s for s in sorted(strategies) if s != REFERENCE]
+    out = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(others)}
+    out[REFERENCE] = "#6b7280"
+    return out
+
+
+def _style(name: str, color: dict[str, str]) -> dict:
+    if name == REFERENCE:
+        return {"color": color[name], "linestyle": "--", "linewidth": 1.6, "marker": None, "zorder": 1}
+    return {"color": color[name], "linestyle": "-", "linewidth": 1.6, "marker": "o", "markersize": 3.5, "zorder": 3}
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _legend(ax, n: int) -> None:
+    if n:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, handlelength=2.2)
+
+
+def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], path: Path) -> None:
+    """Mean normalised regret of the recommendation per budget, with the 95% CI as a band."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.3))
+        t = table[table["suite"] == suite]
+        names = sorted(set(t["strategy"]), key=lambda s: (s == REFERENCE, s))
+        for name in names:
+            g = t[t["strategy"] == name].sort_values("budget")
+            x = g["budget"].to_numpy(float)
+            y, lo, hi = (g[c].to_numpy(float) for c in ("nregret_mean", "nregret_lo", "nregret_hi"))
+            ax.plot(x, y, label=label(name), **_style(name, color))
+            if name != REFERENCE and len(x) > 1:
+                ax.fill_between(x, lo, hi, color=color[name], alpha=0.12, linewidth=0)
+        budgets = sorted(set(t["budget"]))
+        ax.set_xticks(budgets)
+        ax.set_xlabel("pilot-run budget")
+        ax.set_ylabel("normalised regret (lower is better)")
+        ax.set_ylim(bottom=min(0.0, float(np.nanmin(t["nregret_lo"])) if len(t) else 0.0))
+        ax.set_title(label(suite, 60), loc="left", fontsize=10)
+        _legend(ax, len(names))
+        _save(fig, path)
+
+
+def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str], path: Path) -> None:
+    """Normalised regret of the best pilot so far versus pilot runs spent, at one budget."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.3))
+        c = curves[(curves["suite"] == suite) & (curves["budget"] == budget)]
+        names = sorted(set(c["strategy"]))
+        for name in names:
+            g = c[c["strategy"] == name].sort_values("step")
+            ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post",
+                    **{**_style(name, color), "marker": None})
+        ax.set_xlabel(f"pilot runs spent (budget {budget})")
+        ax.set_ylabel("regret of best pilot so far")
+        ax.set_xlim(1, max(budget, 2))
+        ax.set_title(f"{label(suite, 50)}: best-so-far curves", loc="left", fontsize=10)
+        _legend(ax, len(names))
+        _save(fig, path)
+
+
+def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None:
+    """Mean rank over every (suite, seed) per budget; 1 is best, at the top."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.3))
+        names = sorted(set(overall["strategy"]), key=lambda s: (s == REFERENCE, s))
+        for name in names:
+            g = overall[overall["strategy"] == name].sort_values("budget")
+            x = g["budget"].to_numpy(float)
+            ax.plot(x, g["rank_mean"], label=label(name), **_style(name, color))
+            if name != REFERENCE and len(x) > 1:
+                ax.fill_between(x, g["rank_lo"].to_numpy(float), g["rank_hi"].to_numpy(float), color=color[name],
+                                alpha=0.10, linewidth=0)
+        ax.set_xticks(sorted(set(overall["budget"])))
+        ax.invert_yaxis()
+        ax.set_xlabel("pilot-run budget")
+        ax.set_ylabel("mean rank (1 = best)")
+        ax.set_title("Average rank across suites and seeds", loc="left", fontsize=10)
+        _legend(ax, len(names))
+        _save(fig, path)
+
+
+def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> bool:
+    """Mean recommended weights per budget, one panel per suite (stacked horizontal bars)."""
+    w = wdf[wdf["strategy"] == strategy]
+    suites = [s for s in suites if (w["suite"] == s).any()]
+    if not suites:
+        return False
+    with plt.rc_context({**RC, "axes.grid": False}):
+        heights = [0.5 + 0.28 * w[w["suite"] == s]["budget"].nunique() for s in suites]
+        fig, axes = plt.subplots(len(suites), 1, figsize=(6.4, sum(heights) + 0.5 * len(suites)), squeeze=False,
+                                 gridspec_kw={"height_ratios": heights})
+        for ax, suite in zip(axes[:, 0], suites):
+            g = w[w["suite"] == suite]
+            budgets = sorted(set(g["budget"]))
+            datasets = list(dict.fromkeys(g["dataset"]))
+            left = np.zeros(len(budgets))
+            for j, d in enumerate(datasets):
+                vals = np.array([float(g[(g["budget"] == b) & (g["dataset"] == d)]["weight_mean"].sum())
+                                 for b in budgets])
+                ax.barh(range(len(budgets)), vals, left=left, color=DATASET_PALETTE[j % len(DATASET_PALETTE)],
+                        label=label(d, 20), height=0.7, edgecolor="white", linewidth=0.5)
+                left += vals
+            ax.set_yticks(range(len(budgets)), [f"budget {b}" for b in budgets])
+            ax.set_xlim(0, 1)
+            ax.set_title(label(suite, 60), loc="left", fontsize=9)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5, handlelength=1.2)
+            ax.invert_yaxis()
+        axes[-1, 0].set_xlabel("mean recommended weight over seeds")
+        fig.tight_layout()
+        _save(fig, path)
+    return True
+
+
+def finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

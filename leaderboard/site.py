@@ -1,0 +1,294 @@
+"""Render the static leaderboard site from `bench` results folders.
+
+    render(["demo-results"], "demo-results/site")
+
+The site is plain files with relative links (works from file:// and from any static host, e.g. a
+static Hugging Face Space), Jinja2 templates with autoescaping on, one local script and one local
+stylesheet (no CDN), SVG pictures shown through <img>. Nothing in it depends on the time of
+rendering, so the same inputs give byte-identical output; the dates shown are those of the runs.
+The site is built in a temporary folder next to the target and moved into place at the end, so a
+failed render never leaves half a site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from harness.provenance import package_version
+from leaderboard import plots
+from leaderboard.data import Results, ResultsError, load_results
+from leaderboard.stats import Stats, compute, records
+
+PKG = Path(__file__).resolve().parent
+MANIFEST = "site.json"
+REFERENCE = "uniform"
+
+
+def slug(name: str) -> str:
+    """A file-name-safe, collision-free name for any string (hostile ones included)."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:40] or "x"
+    return f"{base}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+# -- formatting filters -------------------------------------------------------------------------------
+def _finite(v: Any) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(v: Any, signed: bool = False, digits: int | None = None) -> str:
+    if not _finite(v):
+        return "—"
+    v = float(v)
+    if digits is None:
+        digits = 1 if abs(v) >= 100 else 3
+    if abs(v) < 0.5 * 10 ** -digits:
+        v = 0.0  # no "-0.000"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def sort_key(v: Any) -> str:
+    return f"{float(v):.10g}" if _finite(v) else ""
+
+
+def fmt_p(p: Any) -> str:
+    if not _finite(p):
+        return "—"
+    p = float(p)
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PKG / "templates")),
+                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug)
+    env.tests["finite"] = _finite
+    return env
+
+
+# -- the view model -----------------------------------------------------------------------------------
+def _rows(table: pd.DataFrame, results: Results, prefix: str) -> list[dict[str, Any]]:
+    rows = []
+    best = {}
+    for (suite, budget), g in table.groupby(["suite", "budget"]):
+        vals = g["nregret_mean"].dropna()
+        if len(vals):
+            best[(suite, budget)] = float(vals.min())
+    for r in records(table):
+        r = dict(r)
+        r["is_ref"] = r["strategy"] == REFERENCE
+        r["href"] = f"{prefix}strategies/{slug(r['strategy'])}.html"
+        r["suite_href"] = f"{prefix}suites/{slug(r['suite'])}.html"
+        r["is_best"] = _finite(r["nregret_mean"]) and abs(r["nregret_mean"] - best.get((r["suite"], r["budget"]),
+                                                                                      math.inf)) < 1e-12
+        r["beats_frac"] = (r["beats_uniform"] / r["K"]) if r["K"] else None
+        rows.append(r)
+    return rows
+
+
+def _provenance(results: Results) -> dict[str, Any]:
+    versions = sorted({str((b.get("versions") or {}).get("modomodo", "unknown")) for b in results.benches})
+    shas = sorted({str(b.get("git_sha") or "unknown") for b in results.benches})
+    dates = sorted({str(b.get("created") or "unknown") for b in results.benches})
+    return {
+        "renderer_version": package_version("modomodo") or "unknown",
+        "versions": versions, "git_shas": shas, "dates": dates,
+        "protocols": [(n, str(e.get("protocol", "")), str(e.get("version", ""))) for n, e in results.suites.items()],
+        "runners": sorted({str(b.get("runner") or "replay") for b in results.benches}),
+        "folders": [Path(f).name for f in results.folders],
+    }
+
+
+def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
+    card = entry.get("card") or {}
+    oracle = card.get("oracle") if isinstance(card.get("oracle"), dict) else {}
+    fit = oracle.get("surrogate_fit") if isinstance(oracle.get("surrogate_fit"), dict) else None
+    simple = lambda v: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, sort_keys=True)  # noqa: E731
+    def pairs(d):
+        return [(str(k), simple(v)) for k, v in d.items()] if isinstance(d, dict) else []
+    return {
+        "description": str(card.get("description") or "").strip(),
+        "datasets": [str(d) for d in card.get("datasets") or []],
+        "kind": str(card.get("kind") or "replay"),
+        "citation": str(card.get("citation") or ""),
+        "protocol": pairs(card.get("protocol")),
+        "provenance": pairs(card.get("provenance")),
+        "function": pairs(card.get("function")),
+        "normalization": pairs(card.get("normalization")),
+        "oracle": [(k, v) for k, v in pairs(oracle) if k != "surrogate_fit"],
+        "fit": pairs(fit) if fit else [],
+        "seeds_note": str(card.get("seeds_note") or ""),
+        "text": entry.get("card_text") or "",
+    }
+
+
+def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:
+    """bench.json without local absolute paths (they name the machine and the user's folders)."""
+    out = {k: v for k, v in meta.items() if not k.startswith("_")}
+    out["folder"] = Path(meta.get("_folder", "")).name
+    out["suites"] = [{**s, "path": Path(str(s.get("path", ""))).name} for s in meta.get("suites", [])]
+    return out
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def build(results: Results, st: Stats, out: Path) -> list[str]:
+    env = _env()
+    (out / "assets").mkdir(parents=True)
+    (out / "plots").mkdir()
+    (out / "data").mkdir()
+    (out / "suites").mkdir()
+    (out / "strategies").mkdir()
+    for f in ("leaderboard.css", "leaderboard.js"):
+        shutil.copyfile(PKG / "static" / f, out / "assets" / f)
+
+    color = plots.colors(results.strategy_names)
+    budgets = sorted(set(st.table["budget"]))
+    default_budget = max(budgets) if budgets else 0
+    families = sorted(set(st.table["family"]))
+    prov = _provenance(results)
+    strategies = [{**results.strategies[n], "href": f"strategies/{slug(n)}.html", "slug": slug(n),
+                   "is_ref": n == REFERENCE, "color": color[n]} for n in results.strategy_names]
+
+    # Pictures.
+    suite_views = []
+    for name in results.suite_names:
+        e = results.suites[name]
+        sl = slug(name)
+        plots.regret_vs_budget(st.table, name, color, out / "plots" / f"regret-{sl}.svg")
+        suite_curves = st.curves[st.curves["suite"] == name]
+        top = int(suite_curves["budget"].max()) if len(suite_curves) else None
+        if top:
+            plots.anytime(st.curves, name, top, color, out / "plots" / f"anytime-{sl}.svg")
+        t = st.table[st.table["suite"] == name]
+        suite_views.append({
+            "name": name, "slug": sl, "href": f"suites/{sl}.html", "metric": str(e.get("metric", "")),
+            "goal": str(e.get("goal", "max")), "version": str(e.get("version", "")),
+            "protocol": str(e.get("protocol", "")), "best_known": e.get("best_known"),
+            "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
+            "base_model": next((str(v) for k, v in _card_view(e)["protocol"] if k == "base_model"), ""),
+            "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
+            "anytime_budget": top, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+            "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
+            "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
+        })
+    if len(st.overall):
+        plots.rank_chart(st.overall, color, out / "plots" / "ranks.svg")
+    weight_plots = {}
+    for n in results.strategy_names:
+        p = out / "plots" / f"weights-{slug(n)}.svg"
+        if plots.weights(st.weights, n, results.suite_names, p):
+            weight_plots[n] = f"../plots/{p.name}"
+
+    # Downloads.
+    data = out / "data"
+    _write_csv(results.summary, data / "summary.csv")
+    _write_csv(results.trajectories, data / "trajectories.csv")
+    _write_csv(st.table, data / "leaderboard.csv")
+    _write_csv(st.overall, data / "overall_rank.csv")
+    _write_csv(st.rank_corr, data / "rank_correlation.csv")
+    (data / "bench.json").write_text(_json([_public_bench(b) for b in results.benches]))
+    suites_public = {n: {k: v for k, v in e.items() if k not in ("card_text", "_folder", "path")}
+                     for n, e in results.suites.items()}
+    (data / "leaderboard.json").write_text(_json({
+        "provenance": prov, "suites": suites_public, "strategies": results.strategies,
+        "table": records(st.table), "overall_rank": records(st.overall), "rank_correlation": records(st.rank_corr),
+        "methods": {"ci": "95% percentile bootstrap of the mean over seeds, 2000 resamples",
+                    "paired_test": "one-sided exact sign test of score vs uniform over seeds (ties dropped)",
+                    "rank": "rank by score within (suite, budget, seed); failed studies rank last",
+                    "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
+    }))
+    downloads = [("data/summary.csv", "every study: score, regret, recommended mixture (bench summary.csv, merged)"),
+                 ("data/trajectories.csv", "every pilot run of every study (best-so-far curves)"),
+                 ("data/leaderboard.csv", "the statistics per suite × strategy × budget, with 95% CIs"),
+                 ("data/overall_rank.csv", "average rank over every (suite, seed), per strategy × budget"),
+                 ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),
+                 ("data/leaderboard.json", "all of the above statistics, with suites, strategies and provenance"),
+                 ("data/bench.json", "what was run: suites, strategies, budgets, seeds, versions")]
+    downloads = [(p, d, (out / p).stat().st_size) for p, d in downloads]
+
+    corr = records(st.rank_corr)
+    overall_by = {}
+    for r in records(st.overall):
+        overall_by.setdefault(r["strategy"], {})[r["budget"]] = r
+    overall_rows = sorted(
+        [{**s, "by_budget": overall_by.get(s["name"], {}),
+          "top": overall_by.get(s["name"], {}).get(default_budget, {})} for s in strategies],
+        key=lambda s: (s["top"].get("rank_mean") if _finite(s["top"].get("rank_mean")) else math.inf, s["name"]))
+
+    common = {"prov": prov, "strategies": strategies, "suites": suite_views, "budgets": budgets,
+              "default_budget": default_budget, "families": families, "warnings": results.warnings}
+
+    def page(template: str, path: str, root: str, **ctx) -> None:
+        html = env.get_template(template).render(root=root, page_path=path, **common, **ctx)
+        (out / path).write_text(html)
+
+    rows = _rows(st.table, results, "")
+    page("index.html", "index.html", "", rows=rows, overall_rows=overall_rows, corr=corr, downloads=downloads,
+         has_rank_plot=len(st.overall) > 0)
+    for sv in suite_views:
+        srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../")
+        scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]
+        page("suite.html", f"suites/{sv['slug']}.html", "../", suite=sv, rows=srows, corr=scorr)
+    for s in strategies:
+        srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../")
+        page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
+             weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}))
+
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    manifest = {"generator": "modomodo leaderboard", "modomodo_version": prov["renderer_version"],
+                "results_versions": prov["versions"], "git_shas": prov["git_shas"], "run_dates": prov["dates"],
+                "suites": {n: p for n, p, _ in prov["protocols"]}, "strategies": results.strategy_names,
+                "files": {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}}
+    (out / MANIFEST).write_text(_json(manifest))
+    return files + [MANIFEST]
+
+
+def render(results_dirs: list[str | Path], out: str | Path) -> Path:
+    """Render the site into `out` (replacing a previous site there); returns the index.html path."""
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise ResultsError(f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
+                           f"or new folder for --out")
+    results = load_results([Path(d) for d in results_dirs])
+    for d in results.folders:
+        if out == d.resolve():
+            raise ResultsError("--out must not be a results folder")
+    st = compute(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        build(results, st, tmp)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "index.html"

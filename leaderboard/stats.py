@@ -1,0 +1,262 @@
+"""The leaderboard's statistics, per (suite, strategy, budget) over seeds. Deterministic.
+
+Conventions (also printed on the site):
+- *score*: the suite metric of the recommended mixture, as scored by the suite's oracle.
+- *gain over uniform*: score minus the uniform mixture's score, oriented so that positive is better
+  whatever the suite's direction (for a "max" suite it equals summary.csv's gain_over_uniform).
+- *normalised regret*: (best known − score) / |best known − worst known| (lower is better).
+- *AUC*: the mean, over pilot runs 1..budget, of the normalised regret of the best pilot so far (the
+  area under the best-so-far curve divided by the budget; lower is better). Before the first
+  successful pilot the regret counts as 1; a strategy that stops early keeps its last value. A
+  strategy that spends no pilot runs (uniform) has no curve and no AUC.
+- *rank*: within each (suite, budget, seed), strategies are ranked by score (1 = best, ties share
+  the average rank; a failed study ranks last); the mean over seeds is reported, and the overall
+  rank averages over every (suite, seed).
+- *CI*: 95% percentile bootstrap of the mean over seeds, 2000 resamples, its generator seeded from
+  the cell's name, so the same inputs give the same interval.
+- *beats uniform*: the number k of seeds whose score is strictly better than uniform's, out of the K
+  successful seeds, with the one-sided exact sign-test p-value (ties dropped).
+- *rank correlation*: for two suites (e.g. two base models) and a budget, Spearman's ρ and
+  Kendall's τ between the strategies' mean normalised regrets, over the strategies both ran
+  (at least 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from leaderboard.data import Results
+
+BOOTSTRAP_RESAMPLES = 2000
+CI_LEVEL = 0.95
+TIE_TOL = 1e-12
+MIN_SHARED_FOR_CORR = 3
+
+
+def _seed(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).digest()[:8], "little")
+
+
+def bootstrap_ci(values, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES, level: float = CI_LEVEL
+                 ) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean; NaNs dropped; deterministic for a given key."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size == 1 or np.all(x == x[0]):
+        return mean, mean, mean
+    rng = np.random.default_rng(_seed("bootstrap", *key))
+    idx = rng.integers(0, x.size, size=(resamples, x.size))
+    means = np.sort(x[idx].mean(axis=1))
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return mean, float(lo), float(hi)
+
+
+def sign_test(diffs) -> dict[str, Any]:
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    wins, losses = int((d > TIE_TOL).sum()), int((d < -TIE_TOL).sum())
+    ties = int(d.size - wins - losses)
+    p = float(sps.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else math.nan
+    return {"wins": wins, "losses": losses, "ties": ties, "K": int(d.size), "p_value": p}
+
+
+def _norm_regret(values: np.ndarray, best: float, worst: float, maximize: bool) -> np.ndarray:
+    span = abs(best - worst)
+    regret = (best - values) if maximize else (values - best)
+    return regret / span if span > 0 else np.zeros_like(values)
+
+
+def study_auc(traj: pd.DataFrame, budget: int, best: float, worst: float, maximize: bool) -> float:
+    """Mean normalised regret of the best pilot so far over pilot runs 1..budget (see module doc)."""
+    if budget <= 0 or traj.empty:
+        return math.nan
+    curve = best_so_far_curve(traj, budget, best, worst, maximize)
+    return float(curve.mean())
+
+
+def best_so_far_curve(traj: pd.DataFrame, budget: int, best: float, worst: float, maximize: bool) -> np.ndarray:
+    """Normalised regret of the best pilot after 1..budget runs (1 before a success; carried forward)."""
+    out = np.ones(budget)
+    bsf = traj.sort_values("step")["best_so_far"].to_numpy(dtype=float)
+    steps = traj.sort_values("step")["step"].to_numpy(dtype=int)
+    current = 1.0
+    j = 0
+    for t in range(budget):
+        while j < len(steps) and steps[j] <= t:
+            if np.isfinite(bsf[j]):
+                current = float(_norm_regret(np.array([bsf[j]]), best, worst, maximize)[0])
+            j += 1
+        out[t] = current
+    return out
+
+
+@dataclass
+class Stats:
+    table: pd.DataFrame          # one row per (suite, strategy, budget)
+    overall: pd.DataFrame        # one row per (strategy, budget): rank over every (suite, seed)
+    rank_corr: pd.DataFrame      # one row per (suite_a, suite_b, budget)
+    studies: pd.DataFrame        # the per-study table (summary + oriented gain, auc, rank)
+    curves: pd.DataFrame         # mean best-so-far regret per (suite, strategy, budget, step)
+    weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
+
+
+def per_study(results: Results) -> pd.DataFrame:
+    s = results.summary.copy()
+    ok = s["status"].astype(str) == "ok"
+    s["ok"] = ok
+    s["score"] = pd.to_numeric(s["score"], errors="coerce")
+    s["normalized_regret"] = pd.to_numeric(s["normalized_regret"], errors="coerce")
+    s["uniform_score"] = pd.to_numeric(s["uniform_score"], errors="coerce")
+    maximize = s["suite"].map(lambda n: results.goal(n) != "min")
+    sign = np.where(maximize, 1.0, -1.0)
+    s["oriented"] = np.where(ok, s["score"] * sign, -np.inf)
+    s["gain"] = np.where(ok, (s["score"] - s["uniform_score"]) * sign, np.nan)
+    s.loc[~ok, ["score", "normalized_regret"]] = np.nan
+    s["rank"] = s.groupby(["suite", "budget", "seed"])["oriented"].rank(ascending=False, method="average")
+
+    aucs = np.full(len(s), np.nan)
+    traj = results.trajectories
+    if len(traj):
+        groups = {k: g for k, g in traj.groupby(["suite", "strategy", "budget", "seed"], sort=False)}
+        for i, row in enumerate(s.itertuples(index=False)):
+            g = groups.get((row.suite, row.strategy, row.budget, row.seed))
+            if g is None or not row.ok:
+                continue
+            suite = results.suites[row.suite]
+            best = float(suite.get("best_known", row.best_known))
+            worst = float(suite.get("worst_known", row.worst_known))
+            aucs[i] = study_auc(g, int(row.budget), best, worst, results.goal(row.suite) != "min")
+    s["auc"] = aucs
+    return s
+
+
+def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
+    okg = g[g["ok"]]
+    row: dict[str, Any] = {"n_seeds": int(len(g)), "n_ok": int(len(okg)), "n_failed": int((~g["ok"]).sum())}
+    for col, name in (("score", "score"), ("gain", "gain"), ("normalized_regret", "nregret"), ("auc", "auc"),
+                      ("rank", "rank")):
+        vals = g[col] if col == "rank" else okg[col]
+        m, lo, hi = bootstrap_ci(vals.to_numpy(float), *key, col)
+        row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
+    st = sign_test(okg["gain"].to_numpy(float))
+    row.update({"beats_uniform": st["wins"], "loses_to_uniform": st["losses"], "ties_uniform": st["ties"],
+                "K": st["K"], "p_sign": st["p_value"]})
+    return row
+
+
+def _rank_corr(table: pd.DataFrame, results: Results) -> pd.DataFrame:
+    rows = []
+    suites = sorted(set(table["suite"]))
+    for budget in sorted(set(table["budget"])):
+        tb = table[(table["budget"] == budget) & np.isfinite(table["nregret_mean"])]
+        for i, a in enumerate(suites):
+            for b in suites[i + 1:]:
+                A = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
+                B = tb[tb["suite"] == b].set_index("strategy")["nregret_mean"]
+                shared = sorted(set(A.index) & set(B.index))
+                rho = tau = math.nan
+                if len(shared) >= MIN_SHARED_FOR_CORR:
+                    x, y = A[shared].to_numpy(float), B[shared].to_numpy(float)
+                    if np.ptp(x) > 0 and np.ptp(y) > 0:
+                        rho = float(sps.spearmanr(x, y).statistic)
+                        tau = float(sps.kendalltau(x, y).statistic)
+                rows.append({"suite_a": a, "suite_b": b, "budget": int(budget), "n_shared": len(shared),
+                             "base_model_a": base_model(results.suites[a]),
+                             "base_model_b": base_model(results.suites[b]),
+                             "spearman": rho, "kendall": tau, "strategies": ",".join(shared)})
+    return pd.DataFrame(rows, columns=["suite_a", "suite_b", "budget", "n_shared", "base_model_a", "base_model_b",
+                                       "spearman", "kendall", "strategies"])
+
+
+def base_model(suite_entry: dict[str, Any]) -> str:
+    card = suite_entry.get("card") or {}
+    proto = card.get("protocol") if isinstance(card.get("protocol"), dict) else {}
+    return str(proto.get("base_model") or card.get("base_model") or "")
+
+
+def _curves(results: Results) -> pd.DataFrame:
+    cols = ["suite", "strategy", "budget", "step", "nregret_mean", "n"]
+    traj = results.trajectories
+    if traj.empty:
+        return pd.DataFrame(columns=cols)
+    ok = results.summary[results.summary["status"].astype(str) == "ok"][["suite", "strategy", "budget", "seed"]]
+    traj = traj.merge(ok, on=["suite", "strategy", "budget", "seed"], how="inner")
+    rows = []
+    for (suite, strat, budget), g in traj.groupby(["suite", "strategy", "budget"], sort=True):
+        e = results.suites[suite]
+        best, worst = float(e.get("best_known")), float(e.get("worst_known"))
+        curves = [best_so_far_curve(gs, int(budget), best, worst, results.goal(suite) != "min")
+                  for _, gs in g.groupby("seed", sort=True)]
+        mean = np.mean(curves, axis=0)
+        for t, v in enumerate(mean):
+            rows.append({"suite": suite, "strategy": strat, "budget": int(budget), "step": t + 1,
+                         "nregret_mean": float(v), "n": len(curves)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _weights(results: Results) -> pd.DataFrame:
+    cols = ["suite", "strategy", "budget", "dataset", "weight_mean", "n"]
+    s = results.summary[(results.summary["status"].astype(str) == "ok")]
+    rows = []
+    for (suite, strat, budget), g in s.groupby(["suite", "strategy", "budget"], sort=True):
+        mixes = []
+        for text in g["recommended"].dropna():
+            try:
+                mixes.append(json.loads(text))
+            except (TypeError, json.JSONDecodeError):
+                continue
+        if not mixes:
+            continue
+        card = results.suites[suite].get("card") or {}
+        datasets = [str(d) for d in card.get("datasets") or []] or sorted({k for m in mixes for k in m})
+        for d in datasets:
+            rows.append({"suite": suite, "strategy": strat, "budget": int(budget), "dataset": d,
+                         "weight_mean": float(np.mean([float(m.get(d, 0.0)) for m in mixes])), "n": len(mixes)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def compute(results: Results) -> Stats:
+    studies = per_study(results)
+    rows = []
+    for (suite, strat, budget), g in studies.groupby(["suite", "strategy", "budget"], sort=True):
+        key = (suite, strat, int(budget))
+        rows.append({"suite": suite, "strategy": strat, "budget": int(budget),
+                     "family": results.strategies[strat]["family"], **_cell(g, key)})
+    table = pd.DataFrame(rows)
+
+    orows = []
+    for (strat, budget), g in studies.groupby(["strategy", "budget"], sort=True):
+        m, lo, hi = bootstrap_ci(g["rank"].to_numpy(float), "overall", strat, int(budget), "rank")
+        per_suite = g[g["ok"]].groupby("suite")["normalized_regret"].mean()
+        orows.append({"strategy": strat, "budget": int(budget), "family": results.strategies[strat]["family"],
+                      "n_suites": int(g["suite"].nunique()), "n_cells": int(len(g)), "rank_mean": m, "rank_lo": lo,
+                      "rank_hi": hi, "nregret_mean": float(per_suite.mean()) if len(per_suite) else math.nan,
+                      "n_failed": int((~g["ok"]).sum())})
+    overall = pd.DataFrame(orows)
+    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results), _weights(results))
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(float(v)) else float(f"{float(v):.10g}")
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
