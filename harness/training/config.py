@@ -1,0 +1,143 @@
+"""The protocol configuration: one dataclass for every knob of a train-and-evaluate run.
+
+The CPU runner uses the `tiny` presets; the GPU runner (issue 6) builds the same dataclass with a
+bigger configuration (`model="Qwen/Qwen2-VL-2B-Instruct"`, `use_vllm=True`, the paper's datasets as
+`train_domains`/`ood_sets` served by its loaders). Every field has help text
+(`ProtocolConfig.help()`), and a suite card may override any field under `protocol_config:`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _f(default, help: str, **kw):
+    if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass(frozen=True)
+class BaseModelConfig:
+    """A tiny Qwen2-VL and its supervised warm-up (built once, cached by content hash)."""
+
+    name: str = _f("tiny-h64", "Label of this base model (shown in results; not part of the cache key).")
+    hidden: int = _f(64, "Hidden size of the language model (and of the vision merger output).")
+    layers: int = _f(2, "Decoder layers of the language model.")
+    heads: int = _f(4, "Attention heads (head_dim = hidden / heads; mrope sections derive from it).")
+    vision_depth: int = _f(2, "Vision transformer blocks.")
+    vocab_size: int = _f(512, "Byte-level BPE vocabulary size of the locally trained tokenizer.")
+    init: str = _f("fan_in", "Weight init: 'fan_in' (std 1/sqrt(fan_in) for Linear/Conv; makes the model use the "
+                   "image, see shared/notes/mixture-signal.md) or 'default' (std 0.02).")
+    warmup_steps: int = _f(150, "Supervised warm-up steps on the separate MiniModo warm-up corpus (0: random model).")
+    warmup_batch: int = _f(32, "Warm-up batch size (rows).")
+    warmup_lr: float = _f(1e-3, "Warm-up AdamW learning rate (linear warm-up over 20 steps, then constant).")
+    label_noise: float = _f(0.3, "Fraction of warm-up answers replaced by a random valid answer (keeps the base "
+                            "partly learned and unsure, so GRPO groups have reward variance).")
+    warmup_weights: dict = _f({"grounding": 1.0, "referring": 1.0, "geometry": 1.0, "spatial": 1.0, "science": 1.0,
+                               "aux_count": 0.6, "aux_column": 0.6},
+                              "Task weights of the warm-up corpus (MiniModo task names; never a test split).")
+    seed: int = _f(0, "Seed of the tokenizer corpus, the init and the warm-up stream.")
+
+    def key(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("name")
+        return d
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Everything that defines one train-and-evaluate run, except the mixture and the seed."""
+
+    name: str = _f("tiny", "Protocol name (a preset name, or free text for a custom protocol).")
+    model: str = _f("tiny", "'tiny' (a BaseModelConfig built locally) or a model id/path (GPU runner).")
+    base: BaseModelConfig = _f(BaseModelConfig(), "The tiny base model, when model == 'tiny'.")
+    train_domains: tuple = _f(("grounding", "referring", "geometry", "spatial", "science"),
+                              "Training datasets, in mixture order (the suite's datasets).")
+    ood_sets: tuple = _f(("counting", "chart", "novel_referring", "column"),
+                         "Out-of-domain test sets (Out-Score is their mean).")
+    steps: int = _f(200, "GRPO optimizer steps.")
+    prompts_per_step: int = _f(2, "Prompts per step (batch = prompts_per_step × num_generations completions).")
+    num_generations: int = _f(8, "Completions per prompt (the GRPO group).")
+    max_completion_length: int = _f(24, "Maximum completion tokens (also the evaluation's max_new_tokens).")
+    learning_rate: float = _f(3e-4, "GRPO learning rate (constant schedule).")
+    beta: float = _f(0.04, "KL coefficient against the reference (base) model; the paper uses 0.04.")
+    temperature: float = _f(1.2, "Sampling temperature of the rollouts.")
+    loss_type: str = _f("dapo", "TRL loss_type ('grpo', 'dapo', 'dr_grpo', ...).")
+    scale_rewards: str = _f("group", "TRL scale_rewards ('group', 'batch', 'none').")
+    reward_weights: tuple = _f((2.0, 1.0), "Weights of (accuracy, format) rewards: the paper's 2·acc + 1·format.")
+    stopping_strategy: str = _f("first_exhausted", "datasets.interleave_datasets stopping rule: 'first_exhausted' "
+                                "(the paper's) or 'all_exhausted'.")
+    pool_per_domain: int = _f(0, "Training rows generated per domain (0: steps × prompts_per_step, so that one "
+                              "pass of the mixed stream covers training under first_exhausted).")
+    eval_n: int = _f(64, "Test examples per benchmark (in-domain test splits and OOD sets).")
+    eval_batch: int = _f(64, "Evaluation batch size (greedy generation).")
+    threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
+    use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
+    bf16: bool = _f(False, "bfloat16 training (GPU runner only).")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ProtocolConfig:
+        d = dict(d or {})
+        preset = d.pop("preset", None)
+        base_cfg = PRESETS[preset] if preset else cls()
+        unknown = [k for k in d if k not in {f.name for f in dataclasses.fields(cls)}]
+        if unknown:
+            raise ValueError(f"unknown protocol config keys {unknown}; valid: {[f.name for f in dataclasses.fields(cls)]}")
+        if "base" in d:
+            b = d["base"]
+            if isinstance(b, str):
+                d["base"] = BASE_MODELS[b]
+            elif isinstance(b, dict):
+                b = dict(b)
+                start = BASE_MODELS[b.pop("preset")] if "preset" in b else BaseModelConfig()
+                d["base"] = dataclasses.replace(start, **b)
+        for k in ("train_domains", "ood_sets", "reward_weights"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return dataclasses.replace(base_cfg, **d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def batch_size(self) -> int:
+        return self.prompts_per_step * self.num_generations
+
+    @property
+    def rollouts(self) -> int:
+        return self.steps * self.batch_size
+
+    @classmethod
+    def help(cls) -> str:
+        lines = []
+        for f in dataclasses.fields(cls):
+            lines.append(f"{f.name}: {f.metadata.get('help', '')}")
+        for f in dataclasses.fields(BaseModelConfig):
+            lines.append(f"base.{f.name}: {f.metadata.get('help', '')}")
+        return "\n".join(lines)
+
+
+BASE_MODELS: dict[str, BaseModelConfig] = {
+    # Small and quick to build (CI builds it from an empty cache): hidden 64, short warm-up.
+    "tiny-h64": BaseModelConfig(name="tiny-h64", hidden=64, warmup_steps=150),
+    # Larger and longer warm-up: the second base model, to compare strategies across bases.
+    "tiny-h128": BaseModelConfig(name="tiny-h128", hidden=128, warmup_steps=300),
+}
+
+PRESETS: dict[str, ProtocolConfig] = {
+    # A few GRPO steps and a few evaluation items: the CI end-to-end path.
+    "smoke": ProtocolConfig(name="smoke", base=BASE_MODELS["tiny-h64"], steps=4, prompts_per_step=2,
+                            num_generations=4, eval_n=8),
+    # The minimodo-tiny suite's protocol.
+    "tiny": ProtocolConfig(name="tiny", base=BASE_MODELS["tiny-h64"]),
+    "tiny-h128": ProtocolConfig(name="tiny-h128", base=BASE_MODELS["tiny-h128"]),
+}

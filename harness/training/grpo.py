@@ -1,0 +1,78 @@
+"""GRPO on a weighted mixture through `trl.GRPOTrainer`.
+
+The mixture is sampled the paper's way: each training dataset i contributes rows with probability
+w_i (`datasets.interleave_datasets(probabilities=w)`), with the stopping rule of the protocol
+(`first_exhausted` by default, as in the paper; `all_exhausted` available). Datasets with weight 0
+are left out. Rewards are `tasks.rewards.REWARD_FUNCS` (accuracy, format) weighted 2 : 1.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+
+from harness.training.config import ProtocolConfig
+from tasks.rewards import REWARD_FUNCS
+
+
+def mixture_dataset(cfg: ProtocolConfig, weights: Mapping[str, float], seed: int,
+                    train_rows: Callable[[str, int, int], list[dict]]):
+    """The interleaved training dataset for `weights` (dataset name -> weight) and a seed."""
+    from datasets import interleave_datasets
+
+    from tasks.minimodo import to_dataset
+
+    active = [(d, float(weights.get(d, 0.0))) for d in cfg.train_domains if float(weights.get(d, 0.0)) > 0]
+    if not active:
+        raise ValueError("the mixture gives every training dataset weight 0")
+    unknown = [d for d in weights if d not in cfg.train_domains]
+    if unknown:
+        raise ValueError(f"mixture names datasets {unknown} that the protocol does not train on "
+                         f"({', '.join(cfg.train_domains)})")
+    n = cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
+    total = sum(w for _, w in active)
+    sources = [to_dataset(train_rows(d, n, seed * 1000 + i)) for i, (d, _) in enumerate(active)]
+    if len(sources) == 1:
+        return sources[0]
+    return interleave_datasets(sources, probabilities=[w / total for _, w in active], seed=seed,
+                               stopping_strategy=cfg.stopping_strategy)
+
+
+def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="modomodo-grpo-"), max_steps=cfg.steps,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
+        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+        learning_rate=cfg.learning_rate, lr_scheduler_type="constant", warmup_steps=0, beta=cfg.beta,
+        temperature=cfg.temperature, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
+        reward_weights=list(cfg.reward_weights), logging_steps=max(1, min(10, cfg.steps)), save_strategy="no",
+        report_to="none", use_vllm=cfg.use_vllm, bf16=cfg.bf16, fp16=False, use_cpu=not cfg.use_vllm,
+        gradient_checkpointing=False, dataloader_num_workers=0, seed=seed, data_seed=seed, log_completions=False,
+        disable_tqdm=True)
+
+
+def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
+    """Run GRPO in place on `model`; returns the trainer (its state holds the reward log)."""
+    from transformers import ProcessorMixin
+    from trl import GRPOTrainer
+
+    if not isinstance(processor, ProcessorMixin):
+        raise TypeError(f"GRPO on a VLM needs a processor, got {type(processor).__name__}")
+    trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS), args=grpo_args(cfg, seed, output_dir),
+                          train_dataset=dataset, processing_class=processor)
+    if cfg.steps > 0:
+        trainer.train()
+    return trainer
+
+
+def reward_log(trainer) -> dict:
+    """First and last logged mean rewards and the fraction of zero-variance groups."""
+    hist = [h for h in trainer.state.log_history if "reward" in h]
+    if not hist:
+        return {}
+    k = max(1, len(hist) // 4)
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    return {"reward_first": mean([h["reward"] for h in hist[:k]]), "reward_last": mean([h["reward"] for h in hist[-k:]]),
+            "frac_reward_zero_std": mean([h.get("frac_reward_zero_std", 0.0) for h in hist])}

@@ -1,0 +1,109 @@
+"""`train_and_evaluate`: the protocol, end to end, for one mixture and one seed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.training.config import ProtocolConfig
+
+
+class MiniModoSource:
+    """Rows from the MiniModo generators (tasks/minimodo.py). A GPU source serves the paper's datasets
+    with the same two methods and the same row schema."""
+
+    name = "minimodo"
+
+    def train_rows(self, dataset: str, n: int, seed: int) -> list[dict]:
+        from tasks.minimodo import make_rows
+
+        return make_rows(dataset, n, seed, "train")
+
+    def test_rows(self, dataset: str, n: int) -> list[dict]:
+        from tasks.minimodo import test_split
+
+        return test_split(dataset, n)
+
+
+@dataclass
+class TrainResult:
+    scores: dict[str, float]  # per benchmark, plus In_Score and Out_Score
+    format_rate: dict[str, float]
+    timings: dict[str, float]  # seconds: imports, build, data, train, eval, total
+    rollouts: int
+    steps: int
+    base: str
+    base_info: dict[str, Any] = field(default_factory=dict)
+    train_log: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_EVAL_CACHE: dict = {}
+
+
+def eval_benchmarks(cfg: ProtocolConfig, source) -> dict[str, list[dict]]:
+    key = (getattr(source, "name", id(source)), tuple(cfg.train_domains), tuple(cfg.ood_sets), cfg.eval_n)
+    if key not in _EVAL_CACHE:
+        _EVAL_CACHE.clear()
+        _EVAL_CACHE[key] = {d: source.test_rows(d, cfg.eval_n) for d in (*cfg.train_domains, *cfg.ood_sets)}
+    return _EVAL_CACHE[key]
+
+
+def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[dict[str, float], dict[str, float]]:
+    """(scores with In_Score/Out_Score, format rate per benchmark) of a model under cfg's evaluation."""
+    from harness.training.evaluate import evaluate_benchmarks
+    from tasks.aggregate import aggregate
+
+    source = source or MiniModoSource()
+    acc, fmt = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
+                                   cfg.eval_batch)
+    return aggregate(acc, cfg.train_domains, cfg.ood_sets), fmt
+
+
+def load_base(cfg: ProtocolConfig, log=None):
+    """(model, processor, label, info) of the protocol's base model (built and cached when tiny)."""
+    from harness.training import model as tiny
+
+    if cfg.model == "tiny":
+        folder = tiny.ensure_base(cfg.base, log=log)
+        model, processor = tiny.load(folder)
+        return model, processor, f"{cfg.base.name}@{folder.name.rsplit('-', 1)[-1]}", tiny.base_info(folder)
+    model, processor = tiny.load(cfg.model)  # a local folder of the same layout (the GPU runner brings its own)
+    return model, processor, cfg.model, {}
+
+
+def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None,
+                       log=None) -> TrainResult:
+    """GRPO on `mixture` (dataset -> weight, over cfg.train_domains) with `seed`, then evaluation."""
+    t0 = time.perf_counter()
+    import torch
+
+    import datasets  # noqa: F401  (import cost counted under 'imports')
+    import trl  # noqa: F401
+
+    from harness.training.grpo import mixture_dataset, reward_log, train_grpo
+
+    torch.set_num_threads(max(1, int(cfg.threads)))
+    source = source or MiniModoSource()
+    t1 = time.perf_counter()
+    torch.manual_seed(seed)
+    model, processor, label, info = load_base(cfg, log=log)
+    t2 = time.perf_counter()
+    dataset = mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
+    eval_benchmarks(cfg, source)
+    t3 = time.perf_counter()
+    torch.manual_seed(seed)
+    trainer = train_grpo(model, processor, dataset, cfg, seed)
+    t4 = time.perf_counter()
+    scores, fmt = evaluate_model(trainer.model, processor, cfg, source)
+    t5 = time.perf_counter()
+    timings = {"imports": t1 - t0, "build": t2 - t1, "data": t3 - t2, "train": t4 - t3, "eval": t5 - t4,
+               "total": t5 - t0}
+    if cfg.steps:
+        timings["s_per_step"] = (t4 - t3) / cfg.steps
+    return TrainResult(scores=scores, format_rate=fmt, timings={k: round(v, 3) for k, v in timings.items()},
+                       rollouts=cfg.rollouts, steps=cfg.steps, base=label, base_info=info, train_log=reward_log(trainer))

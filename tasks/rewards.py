@@ -1,0 +1,278 @@
+"""Verifiable rewards, in TRL's reward-function signature.
+
+Every function here is `f(prompts, completions, **columns) -> list[float | None]`, as
+`trl.GRPOTrainer(reward_funcs=[...])` calls it: `completions` are strings or conversational
+messages (`[{"role": "assistant", "content": str}]`); dataset columns (`solution`, `task`, ...)
+arrive as keyword lists. The rules follow the paper (MoDoMoDo, arXiv 2505.24871, after Visual-RFT
+and VLM-R1):
+
+- format: the completion is `<think>...</think>` then `<answer>...</answer>` and nothing else
+  (surrounding whitespace allowed): 1, else 0;
+- accuracy, by answer kind (chosen from the row's `task`, else guessed from the solution):
+  - `mc`: the option letter in the answer equals the solution's letter;
+  - `exact`: normalised short answer equals the solution (case, spaces, end punctuation, numbers
+    compared as numbers);
+  - `box`: IoU of the first predicted box with the solution box, Visual-RFT format
+    `[{'Position': [x1, y1, x2, y2], 'Confidence': c}]` on 0..1000 coordinates;
+  - `boxes`: COCO-style multi-box answers, boxes matched one to one by the Hungarian assignment
+    (scipy) on IoU; the reward is the summed IoU of the matches divided by max(#predicted, #truth),
+    so missing and extra boxes both cost;
+  a failed parse (no `<answer>` block, no option letter, no box) zeroes the sample's accuracy.
+- per-sample total: 2·accuracy + 1·format (`REWARD_WEIGHTS`, passed to GRPOConfig.reward_weights).
+
+Hostile completions (huge, nested or unclosed tags, non-numeric boxes, NaN, any unicode) never
+raise and take well under a millisecond: parsing is linear (str.find, bounded regexes), input is
+capped at `MAX_CHARS` and the box count at `MAX_BOXES`. Fuzzed in tests/test_tasks_rewards.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+MAX_CHARS = 8192  # longer completions score 0 (no real answer is this long; bounds the work)
+MAX_BOXES = 32  # boxes parsed from one answer at most
+REWARD_WEIGHTS = (2.0, 1.0)  # (accuracy, format), in the order of REWARD_FUNCS
+
+ANSWER_KINDS = ("mc", "exact", "box", "boxes")
+
+# task name -> answer kind. MiniModo domains register here (tasks/minimodo.py); the GPU loaders of
+# the paper's datasets add theirs (coco -> boxes, lisa -> box, geoqa/scienceqa -> mc, sat -> mc).
+TASK_KINDS: dict[str, str] = {
+    "coco": "boxes", "lisa": "box", "geoqav": "mc", "geoqa": "mc", "sat": "mc", "scienceqa": "mc",
+}
+
+
+def register_task_kind(task: str, kind: str) -> None:
+    if kind not in ANSWER_KINDS:
+        raise ValueError(f"unknown answer kind {kind!r}; valid: {', '.join(ANSWER_KINDS)}")
+    TASK_KINDS[task] = kind
+
+
+# ------------------------------------------------------------------------------------------------
+# parsing
+def completion_text(c: Any) -> str:
+    """The text of one completion, whatever shape TRL hands it in; never raises."""
+    try:
+        if isinstance(c, str):
+            return c
+        if isinstance(c, dict):
+            c = [c]
+        if isinstance(c, (list, tuple)):
+            parts = []
+            for m in c:
+                content = m.get("content", "") if isinstance(m, dict) else m
+                if isinstance(content, list):  # [{"type": "text", "text": ...}]
+                    content = "".join(x.get("text", "") for x in content if isinstance(x, dict))
+                parts.append(content if isinstance(content, str) else str(content))
+            return "".join(parts)
+        return "" if c is None else str(c)
+    except Exception:  # pragma: no cover - a completion we cannot read scores 0
+        return ""
+
+
+def extract_answer(text: str) -> str | None:
+    """Content of the first `<answer>...</answer>` block, or None (linear time)."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        return None
+    i = text.find("<answer>")
+    if i < 0:
+        return None
+    j = text.find("</answer>", i + 8)
+    if j < 0:
+        return None
+    return text[i + 8:j]
+
+
+_THINK_ANSWER = re.compile(r"</think>\s*<answer>")
+
+
+def format_ok(text: str) -> bool:
+    """Equivalent of the paper's `re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.S)`
+    on the stripped text, in linear time."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        return False
+    s = text.strip()
+    if not (s.startswith("<think>") and s.endswith("</answer>")):
+        return False
+    end = len(s) - len("</answer>")
+    for m in _THINK_ANSWER.finditer(s, 7):
+        if m.end() <= end:
+            return True
+    return False
+
+
+_LETTER = re.compile(r"\s*\(?\s*([A-Za-z])\s*\)?\s*(?:[.:)\]]|\s|$)")
+
+
+def parse_option(answer: str | None) -> str | None:
+    """The option letter an answer gives ("B", "(b)", "B. circle", "B: ..."), upper case, or None."""
+    if answer is None:
+        return None
+    m = _LETTER.match(answer[:64])
+    return m.group(1).upper() if m else None
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_answer(s: str | None) -> str:
+    if s is None:
+        return ""
+    s = _WS.sub(" ", s.strip().lower()[:256]).strip(" .,;:!?\"'")
+    return s
+
+
+def _as_number(s: str) -> float | None:
+    if len(s) > 32:
+        return None
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def exact_match(answer: str | None, solution: str) -> bool:
+    a, b = normalize_answer(answer), normalize_answer(solution)
+    if not a:
+        return False
+    if a == b:
+        return True
+    x, y = _as_number(a), _as_number(b)
+    return x is not None and y is not None and x == y
+
+
+_NUM = r"(-?\d{1,7}(?:\.\d{1,7})?)"
+_BOX = re.compile(r"\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]")
+
+
+def parse_boxes(text: str | None, limit: int = MAX_BOXES) -> list[tuple[float, float, float, float]]:
+    """Every `[x1, y1, x2, y2]` in the text (Visual-RFT answers and plain box lists alike), as
+    (x1, y1, x2, y2) clipped to 0..1000; degenerate boxes (x2 <= x1 or y2 <= y1) are dropped."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        return []
+    out = []
+    for m in _BOX.finditer(text):
+        x1, y1, x2, y2 = (min(1000.0, max(0.0, float(v))) for v in m.groups())
+        if x2 > x1 and y2 > y1:
+            out.append((x1, y1, x2, y2))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def iou(a, b) -> float:
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def matched_iou(pred, truth) -> float:
+    """Hungarian one-to-one matching on IoU; summed IoU / max(len(pred), len(truth))."""
+    if not pred or not truth:
+        return 0.0
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    m = np.array([[iou(p, t) for t in truth] for p in pred])
+    rows, cols = linear_sum_assignment(m, maximize=True)
+    return float(m[rows, cols].sum()) / max(len(pred), len(truth))
+
+
+def format_box_answer(boxes, confidence: float = 1.0) -> str:
+    """Visual-RFT answer text for boxes: `[{'Position': [x1, y1, x2, y2], 'Confidence': c}, ...]`."""
+    return "[" + ", ".join(f"{{'Position': [{', '.join(str(int(round(v))) for v in b)}], 'Confidence': {confidence:g}}}"
+                           for b in boxes) + "]"
+
+
+# ------------------------------------------------------------------------------------------------
+# scoring one sample
+def answer_kind(task: str | None, solution: str) -> str:
+    if task in TASK_KINDS:
+        return TASK_KINDS[task]
+    sol = solution.strip() if isinstance(solution, str) else ""
+    boxes = parse_boxes(sol)
+    if boxes:
+        return "boxes" if len(boxes) > 1 else "box"
+    if re.fullmatch(r"\(?[A-Z]\)?", sol):
+        return "mc"
+    return "exact"
+
+
+def accuracy(text: str, solution: str, task: str | None = None, kind: str | None = None) -> float:
+    """Accuracy (0/1, or IoU in [0, 1] for boxes) of one completion text; never raises."""
+    try:
+        kind = kind or answer_kind(task, solution)
+        ans = extract_answer(text)
+        if ans is None:
+            return 0.0
+        if kind == "mc":
+            got = parse_option(ans)
+            return float(got is not None and got == parse_option(solution))
+        if kind == "exact":
+            return float(exact_match(ans, solution))
+        pred, truth = parse_boxes(ans), parse_boxes(solution)
+        if kind == "box":
+            return iou(pred[0], truth[0]) if pred and truth else 0.0
+        return matched_iou(pred, truth)
+    except Exception:  # pragma: no cover - defence in depth: a reward never takes training down
+        return 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# TRL reward functions
+def _column(kwargs: dict, name: str, n: int) -> list:
+    v = kwargs.get(name)
+    if v is None:
+        return [None] * n
+    return list(v)
+
+
+def format_reward(prompts=None, completions: Sequence = (), **kwargs) -> list[float | None]:
+    """1.0 when the completion is `<think>...</think><answer>...</answer>`, else 0.0."""
+    return [1.0 if format_ok(completion_text(c)) else 0.0 for c in completions]
+
+
+def accuracy_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
+                    **kwargs) -> list[float | None]:
+    """Accuracy of each completion against its row's `solution`, the checker chosen by `task`."""
+    n = len(completions)
+    tasks = list(task) if task is not None else [None] * n
+    sols = list(solution) if solution is not None else [""] * n
+    return [accuracy(completion_text(c), s if isinstance(s, str) else str(s), t) for c, s, t in zip(completions, sols, tasks)]
+
+
+def _kind_reward(kind: str) -> Callable:
+    def reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs):
+        n = len(completions)
+        tasks = list(task) if task is not None else [None] * n
+        out: list[float | None] = []
+        for c, s, t in zip(completions, solution, tasks):
+            s = s if isinstance(s, str) else str(s)
+            out.append(accuracy(completion_text(c), s, kind=kind) if answer_kind(t, s) == kind else None)
+        return out
+
+    reward.__name__ = f"{kind}_reward"
+    reward.__doc__ = f"Accuracy for rows whose answer kind is {kind!r}; None (not applicable) for other rows."
+    return reward
+
+
+# Kind-specific variants (None for rows of another kind), for per-kind logging in TRL.
+mc_reward = _kind_reward("mc")
+exact_reward = _kind_reward("exact")
+iou_reward = _kind_reward("box")
+multi_box_reward = _kind_reward("boxes")
+
+REWARD_FUNCS = (accuracy_reward, format_reward)
+
+
+def total_reward(text: str, solution: str, task: str | None = None) -> float:
+    """2·accuracy + 1·format for one completion (what GRPO optimises with REWARD_WEIGHTS)."""
+    return REWARD_WEIGHTS[0] * accuracy(text, solution, task) + REWARD_WEIGHTS[1] * float(format_ok(text))
