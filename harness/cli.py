@@ -189,5 +189,15 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
     click.echo(f"use it with: modomodo bench --suite {folder} ...")
 
 
+def _register_leaderboard() -> None:
+    """`modomodo leaderboard render|publish` live in leaderboard/cli.py."""
+    from leaderboard.cli import leaderboard
+
+    main.add_command(leaderboard)
+
+
+_register_leaderboard()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

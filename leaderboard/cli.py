@@ -1,0 +1,56 @@
+"""`modomodo leaderboard render|publish` (registered on the main CLI by harness/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+class LeaderboardError(click.ClickException):
+    exit_code = 2
+
+
+@click.group("leaderboard")
+def leaderboard():
+    """Render the static leaderboard site and publish it to the Hugging Face Hub."""
+
+
+@leaderboard.command("render")
+@click.option("--results", "results", required=True, type=click.Path(file_okay=False),
+              help="A `modomodo bench` output folder; more folders may follow it (--results A B C).")
+@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Site folder (replaced if it is a site).")
+def render_cmd(results, more_results, out):
+    """Render the leaderboard site from one or more bench results folders."""
+    from leaderboard.data import ResultsError
+    from leaderboard.site import render
+
+    try:
+        index = render([results, *more_results], out)
+    except (ResultsError, FileNotFoundError) as e:
+        raise LeaderboardError(str(e)) from None
+    click.echo(f"leaderboard: {index}")
+    click.echo(f"open it: file://{index}  (or serve it: python -m http.server -d {Path(index).parent} 8000)")
+
+
+@leaderboard.command("publish")
+@click.option("--site", required=True, type=click.Path(file_okay=False), help="A site made by `leaderboard render`.")
+@click.option("--repo-id", required=True, help="ORG/NAME of the Hub repo (created if missing).")
+@click.option("--repo-type", default="space", show_default=True, type=click.Choice(["space", "dataset"]),
+              help="A static Space, or a dataset repo holding the site and the raw results.")
+@click.option("--dry-run", is_flag=True, help="List the files and the commit; upload nothing.")
+def publish_cmd(site, repo_id, repo_type, dry_run):
+    """Upload the site to the Hugging Face Hub in one commit (token: `hf auth login` or HF_TOKEN)."""
+    from leaderboard.publish import PublishError, plan, publish
+
+    try:
+        p = plan(site, repo_id, repo_type)
+        if dry_run:
+            click.echo(p.describe())
+            click.echo("dry run: nothing was uploaded")
+            return
+        url = publish(p)
+    except PublishError as e:
+        raise LeaderboardError(str(e)) from None
+    click.echo(f"published {len(p.files)} files to {repo_type} {repo_id}: {url}")
