@@ -48,6 +48,11 @@ class StudyTask:
     seed: int
     store: str
     runner: str = "replay"
+    # Where each pilot run executes: "local" (in the study's process) or one submitit job per run
+    # ("slurm", or "submitit-local" for the same path on this machine); see harness/slurm.py.
+    executor: str = "local"
+    executor_folder: str = ""
+    protocol_file: str = ""
 
 
 def _strategy_fingerprint(cls) -> str:
@@ -84,8 +89,14 @@ def run_study_task(task: StudyTask) -> dict:
     if done is not None:
         done["_resumed"] = True
         return done
-    outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, make_runner(task.runner, suite),
-                                  store).run()
+    if task.executor == "local":
+        runner = make_runner(task.runner, suite)
+    else:
+        from harness.slurm import submitting_runner
+
+        runner = submitting_runner(task.runner, suite, task.executor, task.executor_folder, task.store,
+                                   task.protocol_file)
+    outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
     store.put_study(key, record)
     return record
@@ -133,7 +144,7 @@ class BenchReport:
 
 def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
           out: str | Path, workers: int = 1, strategy_files: Sequence[str] = (), runner: str = "replay",
-          progress: bool = True) -> BenchReport:
+          progress: bool = True, executor: str = "local", protocol_file: str | None = None) -> BenchReport:
     import strategies
     from tqdm import tqdm
 
@@ -148,7 +159,14 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     for b in budgets:
         Budget(int(b))
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner)
+    executor_kind = executor  # (the name `executor` is reused below for the study pool)
+    if executor_kind != "local":
+        from harness.slurm import check_executor
+
+        check_executor(executor_kind, protocol_file)
+    protocol_file = str(Path(protocol_file).resolve()) if protocol_file else ""
+    tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner, executor_kind,
+                       str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
     # Warm each suite's normalisation once here, so workers do not all redo it.
     for s in loaded:
@@ -183,6 +201,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
                         "family": strategies.get(n).family} for n in strategy_names],
         "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
+        **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
         "git_sha": git_sha(), "versions": versions(),
     }
     (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))

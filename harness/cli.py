@@ -119,8 +119,16 @@ def run_cmd(suite_ref, mixture, seed, runner, fidelity):
               help="A Python file whose Strategy classes to register (repeatable).")
 @click.option("--runner", default="replay", show_default=True, help="Runner kind.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--executor", default="local", show_default=True,
+              type=click.Choice(["local", "slurm", "submitit-local"]),
+              help="Where pilot runs execute: here, or one submitit job per run (SLURM, or submitit's local "
+                   "executor for a dry rehearsal).")
+@click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
+              help="Protocol file (baselines/configs/*.yaml) whose slurm: section sizes each job and whose "
+                   "training settings the gpu runner uses.")
 @_guard
-def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, quiet):
+def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, quiet, executor,
+              protocol_file):
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
     from harness.bench import bench
@@ -130,7 +138,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     names = strategies.resolve(strategy_spec)
     budgets = _int_list(budget_spec, "--budget")
     report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
-                   strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet)
+                   strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
+                   executor=executor, protocol_file=protocol_file)
     click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
                f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)

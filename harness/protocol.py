@@ -1,0 +1,334 @@
+"""GPU protocol files: the paper's training and evaluation settings as versioned YAML.
+
+A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
+the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
+the SLURM resources of one job. It loads into frozen dataclasses whose fields carry help text and
+whose validation says what to set instead, the way TRL's configs do. `protocol.hash` identifies the
+resolved settings, so two runs share a store key only when they share every setting.
+
+Which file a run uses: `$MODOMODO_PROTOCOL` (set by `--protocol-file`), else the suite card's
+`protocol_file`, else the file whose base model matches the card's `protocol.base_model`, else the
+paper's (`paper-qwen2vl-2b.yaml`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.mixture import did_you_mean
+from harness.slurm import PROTOCOL_ENV, JobResources
+from harness.spec import canonical_json
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
+DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
+MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl2")
+VLLM_MODES = ("server", "colocate")
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used; the message names the key and what to set."""
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    base: str = _help("Hub id or local folder of the base model.", "Qwen/Qwen2-VL-2B-Instruct")
+    family: str = _help(f"Model family, one of {', '.join(MODEL_FAMILIES)} (decides the vision module and "
+                        "the chat template).", "qwen2-vl")
+    freeze_vision_tower: bool = _help("Freeze the vision encoder (the paper does).", True)
+    vision_module: str = _help("Name of the vision encoder's submodule, frozen when freeze_vision_tower.",
+                               "visual")
+    torch_dtype: str = _help("Weights dtype: bfloat16, float16 or float32.", "bfloat16")
+    attn_implementation: str = _help("Attention kernel: flash_attention_2, sdpa or eager.", "flash_attention_2")
+    trust_remote_code: bool = _help("Allow the model's own code from the Hub (InternVL2 needs it).", False)
+
+    def __post_init__(self):
+        if self.family not in MODEL_FAMILIES:
+            raise ProtocolError(f"model.family {self.family!r} is not supported; "
+                                f"{did_you_mean(self.family, MODEL_FAMILIES)}")
+        if self.torch_dtype not in ("bfloat16", "float16", "float32"):
+            raise ProtocolError(f"model.torch_dtype must be bfloat16, float16 or float32, got {self.torch_dtype!r}")
+        if self.family == "internvl2" and not self.trust_remote_code:
+            raise ProtocolError("model.family internvl2 loads the model's own code: set model.trust_remote_code: true")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    max_steps: int = _help("Optimizer steps per pilot run (the paper: 2000).", 2000)
+    num_generations: int = _help("Completions per prompt, the GRPO group size (the paper: 6).", 6)
+    per_device_train_batch_size: int = _help("Completions per training GPU per step.", 4)
+    gradient_accumulation_steps: int = _help("Steps accumulated per update.", 1)
+    learning_rate: float = _help("Peak learning rate (the paper: 1e-6).", 1e-6)
+    warmup_ratio: float = _help("Fraction of steps of linear warm-up (the paper: 0.1).", 0.1)
+    lr_scheduler_type: str = _help("Schedule after warm-up (the paper: linear decay to 0).", "linear")
+    beta: float = _help("KL coefficient to the reference model (the paper: 0.04).", 0.04)
+    reward_weights: list = _help("Weights of [accuracy-or-IoU, format] rewards (the paper: [2, 1]).", [2.0, 1.0])
+    bf16: bool = _help("bf16 mixed precision.", True)
+    seed: int = _help("Base seed; a pilot run's own seed is added to it.", 42)
+    optim: str = _help("Optimizer (the paper: AdamW).", "adamw_torch")
+    stopping_strategy: str = _help("Mixture sampling stops when a used dataset is exhausted (the paper's "
+                                   "rule): first_exhausted; or all_exhausted.", "first_exhausted")
+    max_prompt_length: int = _help("Prompt tokens kept (not stated by the paper).", 1024)
+    max_completion_length: int = _help("Completion tokens generated (not stated by the paper).", 1024)
+    temperature: float = _help("Sampling temperature of rollouts (not stated by the paper; TRL's default).", 1.0)
+    gradient_checkpointing: bool = _help("Trade compute for memory.", True)
+    save_steps: int = _help("Checkpoint every N steps (the last checkpoint is evaluated on early stop).", 500)
+    logging_steps: int = _help("Log every N steps.", 10)
+
+    def __post_init__(self):
+        for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
+                     "max_prompt_length", "max_completion_length", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ProtocolError(f"training.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_generations < 2:
+            raise ProtocolError(f"training.num_generations must be >= 2 (GRPO compares completions within a "
+                                f"group), got {self.num_generations}")
+        if not self.learning_rate > 0:
+            raise ProtocolError(f"training.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ProtocolError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.beta < 0:
+            raise ProtocolError(f"training.beta must be >= 0, got {self.beta}")
+        if len(self.reward_weights) != 2 or any(w < 0 for w in self.reward_weights):
+            raise ProtocolError("training.reward_weights must be two non-negative weights [accuracy-or-IoU, format], "
+                                f"got {self.reward_weights}")
+        if self.stopping_strategy not in ("first_exhausted", "all_exhausted"):
+            raise ProtocolError(f"training.stopping_strategy must be first_exhausted or all_exhausted, "
+                                f"got {self.stopping_strategy!r}")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    use_vllm: bool = _help("Generate rollouts with vLLM (TRL's use_vllm).", True)
+    vllm_mode: str = _help("server: vLLM on its own GPU(s) behind `trl vllm-serve` (the paper, several GPUs); "
+                           "colocate: vLLM inside the training processes (one GPU).", "server")
+    vllm_gpus: int = _help("GPUs given to the vLLM server in server mode (the rest train).", 1)
+    vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
+    vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode.", 8000)
+
+    def __post_init__(self):
+        if self.vllm_mode not in VLLM_MODES:
+            raise ProtocolError(f"generation.vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ProtocolError("generation.vllm_gpu_memory_utilization must be in (0, 1], "
+                                f"got {self.vllm_gpu_memory_utilization}")
+        if self.vllm_gpus < 0:
+            raise ProtocolError(f"generation.vllm_gpus must be >= 0, got {self.vllm_gpus}")
+
+
+@dataclass(frozen=True)
+class DatasetsConfig:
+    train: dict = _help("Training sets: mixture name -> Hub id or local folder.", {})
+    test_in: dict = _help("In-domain test sets: score name -> Hub id or local folder.", {})
+    train_split: str = _help("Split of the training sets.", "train")
+    test_split: str = _help("Split of the in-domain test sets.", "train")
+    cache_dir: str = _help("datasets cache folder (empty: $HF_DATASETS_CACHE or the default).", "")
+
+    def __post_init__(self):
+        if not self.train:
+            raise ProtocolError("datasets.train is empty: list the training sets as NAME: hub-id")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    in_domain: dict = _help("In-domain score -> test-set size (weights of In-Score).", {})
+    out_of_domain: dict = _help("Out-of-domain score -> {task: lmms-eval task, size: weight in Out-Score}.", {})
+    batch_size: int = _help("Evaluation batch size per GPU.", 16)
+    max_new_tokens: int = _help("Tokens generated per evaluation answer.", 1024)
+    limit: int = _help("Evaluate only the first N items of each set (0: all; for smoke tests).", 0)
+
+    def __post_init__(self):
+        for name, entry in self.out_of_domain.items():
+            if not isinstance(entry, dict) or set(entry) != {"task", "size"}:
+                raise ProtocolError(f"evaluation.out_of_domain.{name} must be {{task: <lmms-eval task>, size: <int>}}, "
+                                    f"got {entry!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuProtocol:
+    name: str = _help("Protocol name (the file's stem).", "")
+    version: str = _help("Bump when a setting changes results.", "1")
+    description: str = _help("One line for people.", "")
+    citation: str = _help("Where the settings come from.", "")
+    model: ModelConfig = _help("Base model.", ModelConfig())
+    training: TrainingConfig = _help("GRPO settings.", TrainingConfig())
+    generation: GenerationConfig = _help("Rollout generation.", GenerationConfig())
+    datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
+    evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
+    slurm: JobResources = _help("Resources of one job (one pilot run).", JobResources())
+    source: str = _help("The file it was loaded from (filled in by the loader).", "")
+
+    def __post_init__(self):
+        gpus, vllm_gpus = self.slurm.gpus_per_node * self.slurm.nodes, self.generation.vllm_gpus
+        if self.generation.use_vllm and self.generation.vllm_mode == "server":
+            if vllm_gpus < 1:
+                raise ProtocolError("generation.vllm_mode server needs generation.vllm_gpus >= 1")
+            if gpus and gpus <= vllm_gpus:
+                raise ProtocolError(f"server mode gives {vllm_gpus} GPU(s) to vLLM but the job has only {gpus}: "
+                                    "raise slurm.gpus_per_node, or set generation.vllm_mode: colocate for one GPU")
+        batch = self.training.per_device_train_batch_size * max(1, self.training_processes) * \
+            self.training.gradient_accumulation_steps
+        if batch % self.training.num_generations:
+            raise ProtocolError(
+                f"completions per update ({self.training.per_device_train_batch_size} per GPU x "
+                f"{max(1, self.training_processes)} GPU(s) x {self.training.gradient_accumulation_steps} accumulation "
+                f"= {batch}) must be a multiple of training.num_generations ({self.training.num_generations})")
+        unknown = set(self.evaluation.in_domain) - set(self.datasets.test_in)
+        if unknown:
+            raise ProtocolError(f"evaluation.in_domain names {sorted(unknown)} but datasets.test_in has only "
+                                f"{sorted(self.datasets.test_in)}")
+
+    @property
+    def training_processes(self) -> int:
+        """Training processes (one per GPU); in server mode the vLLM GPUs do not train."""
+        gpus = self.slurm.gpus_per_node * self.slurm.nodes
+        if self.generation.use_vllm and self.generation.vllm_mode == "server":
+            return gpus - self.generation.vllm_gpus
+        return gpus
+
+    @property
+    def prompts_per_update(self) -> int:
+        return (self.training.per_device_train_batch_size * max(1, self.training_processes) *
+                self.training.gradient_accumulation_steps) // self.training.num_generations
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["slurm"]["setup"] = list(d["slurm"]["setup"])
+        return d
+
+    @property
+    def hash(self) -> str:
+        """Content hash of every setting that changes results (not the file path or the job's size)."""
+        d = self.to_dict()
+        for k in ("source", "description", "citation", "slurm"):
+            d.pop(k)
+        d["evaluation"].pop("batch_size")
+        return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:16]
+
+
+# -- loading -------------------------------------------------------------------------------------
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{where} must be a mapping of settings, got {value!r}")
+        return _build(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ProtocolError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    if tp in (list, dict) or origin in (list, dict, tuple) or tp is tuple:
+        want = origin or tp
+        ok = isinstance(value, (list, tuple)) if want in (list, tuple) else isinstance(value, dict)
+        if not ok:
+            raise ProtocolError(f"{where} must be a {'list' if want in (list, tuple) else 'mapping'}, got {value!r}")
+        return tuple(value) if want is tuple else value
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise ProtocolError(f"unknown setting {where + '.' if where else ''}{key}; "
+                                f"{did_you_mean(str(key), names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where + '.' if where else ''}{k}") for k, v in data.items()}
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        helps = "; ".join(f"{where + '.' if where else ''}{m}: {cls.__dataclass_fields__[m].metadata['help']}"
+                          for m in missing)
+        raise ProtocolError(f"missing setting(s): {helps}")
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # JobResources says "slurm.x must ..."; keep that wording
+        raise ProtocolError(str(e)) from None
+
+
+def registered() -> dict[str, Path]:
+    """Protocol files shipped in baselines/configs, by name."""
+    return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.yaml"))}
+
+
+def load_protocol(name_or_path: str | Path) -> GpuProtocol:
+    """Load and validate a protocol file (a path, or the name of a file in baselines/configs)."""
+    path = Path(name_or_path)
+    if not path.exists():
+        known = registered()
+        if str(name_or_path) not in known:
+            raise ProtocolError(f"no protocol file {str(name_or_path)!r}; "
+                                f"{did_you_mean(str(name_or_path), sorted(known))}")
+        path = known[str(name_or_path)]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ProtocolError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{path}: a protocol file is a mapping of settings, got {type(data).__name__}")
+    data = {"name": path.stem, **data, "source": str(path)}
+    try:
+        return _build(GpuProtocol, data)
+    except ProtocolError as e:
+        raise ProtocolError(f"{path}: {e}") from None
+
+
+def protocol_for_suite(suite, override: str | Path | None = None) -> GpuProtocol:
+    """The protocol a suite's pilot runs use on GPUs (see the module docstring for the order)."""
+    chosen = override or os.environ.get(PROTOCOL_ENV)
+    if chosen:
+        return load_protocol(chosen)
+    card = getattr(suite, "card", {}) or {}
+    if card.get("protocol_file"):
+        ref = Path(card["protocol_file"])
+        if not ref.is_absolute() and getattr(suite, "path", None) and (Path(suite.path) / ref).exists():
+            ref = Path(suite.path) / ref
+        return load_protocol(ref)
+    base = str((card.get("protocol") or {}).get("base_model", ""))
+    if base:
+        for name in registered():
+            proto = load_protocol(name)
+            if proto.model.base.rsplit("/", 1)[-1] == base.rsplit("/", 1)[-1]:
+                return proto
+    return load_protocol(DEFAULT_PROTOCOL)
+
+
+def describe_fields(cls: type = GpuProtocol, prefix: str = "") -> list[str]:
+    """`key: help (default)` lines for every setting: the reference for writing a protocol file."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            lines.append(f"{prefix}{f.name}: {f.metadata.get('help', '')}")
+            lines += describe_fields(tp, f"{prefix}  ")
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+            lines.append(f"{prefix}{f.name}: {f.metadata.get('help', '')} (default {default!r})")
+    return lines
+
