@@ -160,7 +160,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     (out / "data").mkdir()
     (out / "suites").mkdir()
     (out / "strategies").mkdir()
-    for f in ("leaderboard.css", "leaderboard.js"):
+    for f in ("leaderboard.css", "leaderboard.js", "favicon.svg"):
         shutil.copyfile(PKG / "static" / f, out / "assets" / f)
 
     color = plots.colors(results.strategy_names)

@@ -1,0 +1,56 @@
+"""A real, small `modomodo bench` run for the leaderboard tests (a few seconds), rendered once per session.
+
+Two suites (the paper's replay suite and a small synthetic one), uniform + random + seed + a strategy
+whose name, description, citation and family are hostile HTML, budgets 4 and 8, 3 seeds.
+"""
+
+import textwrap
+from pathlib import Path
+
+from tests.conftest import cli, write_synthetic_suite
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_FILE = textwrap.dedent('''
+    import numpy as np
+    from strategies.base import Strategy
+
+    class Hostile(Strategy):
+        name = "<script>alert(1)</script>"
+        description = "<img src=x onerror=alert(2)> tries to run code"
+        citation = "<a href='javascript:alert(3)'>click</a> & co"
+        family = "<b>evil</b>"
+
+        def propose(self, history, budget):
+            return self.space.from_vector(self.rng.dirichlet(np.ones(self.space.dim)))
+''')
+STRATEGIES = f"uniform,random,seed,{HOSTILE}"
+
+
+def make_bench(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    suite = write_synthetic_suite(root / "suites" / "lb-toy", kind="bowl", dim=4, noise=0.01, name="lb-toy")
+    sfile = root / "hostile_strategy.py"
+    sfile.write_text(HOSTILE_FILE)
+    out = root / "bench"
+    cli("bench", "--suite", "paper-qwen2vl-2b", "--suite", suite, "--strategy", STRATEGIES, "--budget", "4,8",
+        "--seeds", "3", "--out", out, "--strategy-file", sfile, "--quiet")
+    return out
+
+
+def render_site(results: Path, out: Path) -> Path:
+    proc = cli("leaderboard", "render", "--results", results, "--out", out)
+    assert "open it: file://" in proc.stdout, proc.stdout
+    return out
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def lb_bench(tmp_path_factory) -> Path:
+    return make_bench(tmp_path_factory.mktemp("lb"))
+
+
+@pytest.fixture(scope="session")
+def lb_site(lb_bench, tmp_path_factory) -> Path:
+    return render_site(lb_bench, tmp_path_factory.mktemp("lbsite") / "site")
