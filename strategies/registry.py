@@ -27,6 +27,11 @@ BUILTIN: dict[str, str] = {
     "abal": "strategies.alpha:Abal",
     "coli": "strategies.coli:Coli",
     "norm": "strategies.norm:Norm",
+    "gp-bo": "strategies.gp_bo:GPBO",
+    "quadratic-bo": "strategies.quadratic_bo:QuadraticBO",
+    "regmix": "strategies.regmix:RegMix",
+    "regmix-linear": "strategies.regmix:RegMixLinear",
+    "mixing-law": "strategies.mixing_law:MixingLaw",
 }
 
 _REGISTRY: dict[str, type[Strategy]] = {}
