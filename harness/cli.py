@@ -91,8 +91,12 @@ def strategies_cmd(strategy_files):
 @click.option("--seed", default=0, show_default=True, type=int, help="Training seed of the run.")
 @click.option("--runner", default="replay", show_default=True, help="Runner kind.")
 @click.option("--fidelity", default=1.0, show_default=True, type=float, help="Fraction of the full protocol.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and the commands the runner would "
+                                              "launch (gpu runner), without running.")
+@click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
+              help="Protocol file (baselines/configs/*.yaml) for the gpu runner (default: the suite's).")
 @_guard
-def run_cmd(suite_ref, mixture, seed, runner, fidelity):
+def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
     """Run one mixture and print its RunResult as JSON."""
     from harness import suite as suites
     from harness.runners import make_runner
@@ -102,6 +106,19 @@ def run_cmd(suite_ref, mixture, seed, runner, fidelity):
     m = s.space.parse(mixture)
     if not 0 < fidelity <= 1:
         raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
+    if protocol_file:
+        import os
+
+        from harness.slurm import PROTOCOL_ENV
+
+        os.environ[PROTOCOL_ENV] = str(Path(protocol_file).resolve())
+    if dry_run:
+        launcher = make_runner(runner, s)
+        if not hasattr(launcher, "dry_run"):
+            raise UserError(f"--dry-run shows what a launching runner would do; runner {runner!r} launches nothing "
+                            f"(use --runner gpu)")
+        click.echo(launcher.dry_run(RunSpec(s.id, s.protocol, m, seed, fidelity)))
+        return
     result = make_runner(runner, s).run(RunSpec(s.id, s.protocol, m, seed, fidelity))
     click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     if not result.ok:

@@ -81,16 +81,18 @@ class TrainingConfig:
     optim: str = _help("Optimizer (the paper: AdamW).", "adamw_torch")
     stopping_strategy: str = _help("Mixture sampling stops when a used dataset is exhausted (the paper's "
                                    "rule): first_exhausted; or all_exhausted.", "first_exhausted")
-    max_prompt_length: int = _help("Prompt tokens kept (not stated by the paper).", 1024)
     max_completion_length: int = _help("Completion tokens generated (not stated by the paper).", 1024)
     temperature: float = _help("Sampling temperature of rollouts (not stated by the paper; TRL's default).", 1.0)
+    loss_type: str = _help("TRL loss_type; 'grpo' is the original GRPO loss of the paper's TRL version.", "grpo")
+    scale_rewards: str = _help("TRL scale_rewards: 'group' divides advantages by the group's std (original GRPO).",
+                               "group")
     gradient_checkpointing: bool = _help("Trade compute for memory.", True)
     save_steps: int = _help("Checkpoint every N steps (the last checkpoint is evaluated on early stop).", 500)
     logging_steps: int = _help("Log every N steps.", 10)
 
     def __post_init__(self):
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "max_prompt_length", "max_completion_length", "save_steps", "logging_steps"):
+                     "max_completion_length", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ProtocolError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_generations < 2:
@@ -311,7 +313,8 @@ def protocol_for_suite(suite, override: str | Path | None = None) -> GpuProtocol
         return load_protocol(ref)
     base = str((card.get("protocol") or {}).get("base_model", ""))
     if base:
-        for name in registered():
+        # the paper's file first: variants of the same model (e.g. -1gpu) are chosen explicitly
+        for name in sorted(registered(), key=lambda n: n != DEFAULT_PROTOCOL):
             proto = load_protocol(name)
             if proto.model.base.rsplit("/", 1)[-1] == base.rsplit("/", 1)[-1]:
                 return proto

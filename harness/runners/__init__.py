@@ -10,7 +10,8 @@ from harness.mixture import did_you_mean
 from harness.runners.base import Runner
 from harness.runners.replay import ReplayRunner
 
-RUNNERS: dict[str, str] = {"replay": "harness.runners.replay:ReplayRunner"}
+RUNNERS: dict[str, str] = {"replay": "harness.runners.replay:ReplayRunner",
+                           "gpu": "harness.runners.gpu:GpuRunner"}
 
 
 def make_runner(kind: str, suite) -> Runner:
