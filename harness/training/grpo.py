@@ -42,7 +42,7 @@ def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
     from trl import GRPOConfig
 
     return GRPOConfig(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="modomodo-grpo-"), max_steps=cfg.steps,
+        output_dir=output_dir or tempfile.gettempdir(), max_steps=cfg.steps,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         learning_rate=cfg.learning_rate, lr_scheduler_type="constant", warmup_steps=0, beta=cfg.beta,
@@ -60,10 +60,22 @@ def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output
 
     if not isinstance(processor, ProcessorMixin):
         raise TypeError(f"GRPO on a VLM needs a processor, got {type(processor).__name__}")
-    trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS), args=grpo_args(cfg, seed, output_dir),
-                          train_dataset=dataset, processing_class=processor)
-    if cfg.steps > 0:
-        trainer.train()
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    import shutil
+
+    tmp = None if output_dir else tempfile.mkdtemp(prefix="modomodo-grpo-")
+    try:
+        trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS),
+                              args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
+                              processing_class=processor)
+        for cb in (PrinterCallback, ProgressCallback):  # keep stdout clean: logs stay in trainer.state.log_history
+            trainer.remove_callback(cb)
+        if cfg.steps > 0:
+            trainer.train()
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     return trainer
 
 

@@ -56,9 +56,20 @@ def cache_dir() -> Path:
 
 
 def set_offline_env() -> None:
+    """No Hub access, no tokenizer threads, quiet libraries (results go to stdout as JSON)."""
     for k, v in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
                  ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(k, v)
+    try:
+        import datasets
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        datasets.utils.logging.disable_progress_bar()
+        datasets.utils.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,7 +215,7 @@ def warm_up(model, processor, cfg: BaseModelConfig, log=None) -> dict:
         opt.step()
         sched.step()
         opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if log and (step + 1) % 50 == 0:
             log(f"warm-up step {step + 1}/{cfg.warmup_steps} loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
     model.eval()

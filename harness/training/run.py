@@ -86,7 +86,9 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
     import trl  # noqa: F401
 
     from harness.training.grpo import mixture_dataset, reward_log, train_grpo
+    from harness.training.model import set_offline_env
 
+    set_offline_env()
     torch.set_num_threads(max(1, int(cfg.threads)))
     source = source or MiniModoSource()
     t1 = time.perf_counter()

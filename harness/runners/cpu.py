@@ -1,0 +1,91 @@
+"""CPU runner: the real protocol at toy scale.
+
+`CpuRunner(suite).run(spec)` trains the suite's tiny Qwen2-VL base with TRL's `GRPOTrainer` on the
+spec's weighted mixture of MiniModo domains, with the spec's seed, then evaluates it on the
+in-domain test splits and the out-of-domain sets (harness.training.train_and_evaluate). The
+protocol is the suite card's `protocol_config` (a preset name plus overrides; see
+`harness.training.ProtocolConfig.help()`); `fidelity` scales the number of GRPO steps.
+
+The RunResult carries every per-benchmark score plus `In_Score` and `Out_Score`, `source: trained`,
+and in `cost`: wall seconds, rollouts (completions generated), GRPO steps and the timing split
+(`t_imports`, `t_build`, `t_data`, `t_train`, `t_eval`). A crash inside training comes back as a
+failed RunResult with its reason; the study loop stores every result, so `bench` resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import sys
+import time
+
+from harness.mixture import InvalidMixture
+from harness.provenance import provenance
+from harness.runners.base import Runner
+from harness.spec import STATUS_OK, RunResult, RunSpec
+
+
+def protocol_config(suite):
+    """The ProtocolConfig a suite card defines (`protocol_config:`), checked against its datasets."""
+    from harness.training.config import ProtocolConfig
+
+    raw = suite.card.get("protocol_config")
+    if raw is None:
+        raise ValueError(f"suite {suite.name!r} has no protocol_config: the cpu runner trains only suites that "
+                         f"define one (e.g. minimodo-tiny)")
+    cfg = ProtocolConfig.from_dict(raw)
+    if "train_domains" not in raw:
+        cfg = dataclasses.replace(cfg, train_domains=tuple(suite.space.datasets))
+    if tuple(cfg.train_domains) != tuple(suite.space.datasets):
+        raise ValueError(f"suite {suite.name!r}: protocol trains on {list(cfg.train_domains)} but the suite's "
+                         f"datasets are {list(suite.space.datasets)}")
+    if os.environ.get("MODOMODO_CPU_THREADS"):
+        cfg = dataclasses.replace(cfg, threads=int(os.environ["MODOMODO_CPU_THREADS"]))
+    return cfg
+
+
+class CpuRunner(Runner):
+    kind = "cpu"
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.config = protocol_config(suite)
+
+    def config_for(self, fidelity: float):
+        if fidelity >= 1.0:
+            return self.config
+        return dataclasses.replace(self.config, steps=max(1, math.ceil(self.config.steps * fidelity)))
+
+    def run(self, spec: RunSpec) -> RunResult:
+        if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
+            raise ValueError(f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
+                             f"{self.suite.id} (protocol {self.suite.protocol})")
+        prov = provenance(self.suite.protocol)
+        try:
+            mixture = self.suite.space.validate(spec.mixture)
+        except InvalidMixture as e:
+            return RunResult.failed(spec, f"invalid mixture: {e}", prov)
+        cfg = self.config_for(spec.fidelity)
+        t0 = time.perf_counter()
+        try:
+            from harness.training import train_and_evaluate
+
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is for results (modomodo run prints JSON)
+                res = train_and_evaluate(cfg, mixture.as_dict(), int(spec.seed))
+        except Exception as e:  # a crash in training is a failed run, not a crashed benchmark
+            import traceback
+
+            tb = traceback.extract_tb(e.__traceback__)
+            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+            return RunResult.failed(spec, f"training failed: {type(e).__name__}: {e}{where}", prov)
+        wall = time.perf_counter() - t0
+        cost = {"seconds": wall, "rollouts": float(res.rollouts), "steps": float(res.steps)}
+        cost.update({f"t_{k}": float(v) for k, v in res.timings.items() if k != "total"})
+        prov = dict(prov, base_model=res.base, protocol_config=cfg.name, config_fingerprint=cfg.fingerprint())
+        scores = {k: float(v) for k, v in res.scores.items()}
+        scores.update({f"format/{k}": float(v) for k, v in res.format_rate.items()})
+        scores.update({f"train/{k}": float(v) for k, v in res.train_log.items()})
+        return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
+                         source="trained", cost=cost, provenance=prov)

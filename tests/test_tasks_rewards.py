@@ -1,0 +1,167 @@
+"""Reward functions: the paper's rules, TRL's signature, and hostile completions (hypothesis)."""
+
+import math
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tasks import rewards as R
+
+BOX = "[{'Position': [0, 0, 500, 500], 'Confidence': 0.9}]"
+
+
+def wrap(ans, think="x"):
+    return f"<think>{think}</think><answer>{ans}</answer>"
+
+
+def conv(text):
+    return [{"role": "assistant", "content": text}]
+
+
+# ---------------------------------------------------------------------------------------------- rules
+def test_format_reward_matches_paper_rule():
+    good = ["<think>a</think><answer>b</answer>", "<think></think>\n <answer></answer>",
+            "  <think>a\nb</think><answer>c</answer>\n", "<think>a</think>b</think><answer>c</answer>"]
+    bad = ["<answer>b</answer>", "<think>a</think>", "<think>a</think><answer>b</answer> extra", "",
+           "<think>a</think><answer>b", "<think>a<answer>b</answer>", "x<think>a</think><answer>b</answer>"]
+    assert R.format_reward(None, [conv(t) for t in good]) == [1.0] * len(good)
+    assert R.format_reward(None, [conv(t) for t in bad]) == [0.0] * len(bad)
+
+
+def test_format_equivalent_to_regex_on_small_strings():
+    import re
+
+    pat = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.S)
+    alphabet = ["<think>", "</think>", "<answer>", "</answer>", " ", "a", "\n"]
+    import itertools
+
+    for n in range(1, 6):
+        for parts in itertools.product(alphabet, repeat=n):
+            s = "".join(parts)
+            assert R.format_ok(s) == bool(pat.fullmatch(s.strip())), s
+
+
+@pytest.mark.parametrize("ans,sol,expected", [
+    ("B", "B", 1.0), ("(b)", "B", 1.0), ("B. circle", "B", 1.0), (" C: 4", "C", 1.0), ("A", "B", 0.0),
+    ("", "B", 0.0), ("Bob", "B", 0.0),
+])
+def test_mc(ans, sol, expected):
+    assert R.accuracy(wrap(ans), sol, kind="mc") == expected
+
+
+@pytest.mark.parametrize("ans,sol,expected", [
+    ("3", "3", 1.0), ("3.0", "3", 1.0), (" Left. ", "left", 1.0), ("middle", "left", 0.0), ("", "", 0.0),
+    ("New  York", "new york", 1.0), ("nan", "nan", 1.0), ("inf", "3", 0.0),
+])
+def test_exact(ans, sol, expected):
+    assert R.accuracy(wrap(ans), sol, kind="exact") == expected
+
+
+def test_iou_single_box():
+    sol = "[{'Position': [0, 0, 500, 500], 'Confidence': 1}]"
+    assert R.accuracy(wrap(BOX), sol, kind="box") == pytest.approx(1.0)
+    half = "[{'Position': [0, 0, 250, 500], 'Confidence': 1}]"
+    assert R.accuracy(wrap(half), sol, kind="box") == pytest.approx(0.5)
+    assert R.accuracy(wrap("[{'Position': [600, 600, 700, 700]}]"), sol, kind="box") == 0.0
+    assert R.accuracy(wrap("no box"), sol, kind="box") == 0.0  # failed parse zeroes the sample
+    assert R.accuracy(wrap("[{'Position': [500, 0, 0, 500]}]"), sol, kind="box") == 0.0  # degenerate
+    assert R.accuracy("[{'Position': [0, 0, 500, 500]}]", sol, kind="box") == 0.0  # no answer tags
+
+
+def test_multi_box_hungarian():
+    a, b = [0, 0, 100, 100], [500, 500, 600, 600]
+    sol = R.format_box_answer([a, b])
+    assert R.accuracy(wrap(R.format_box_answer([b, a])), sol, kind="boxes") == pytest.approx(1.0)
+    assert R.accuracy(wrap(R.format_box_answer([a])), sol, kind="boxes") == pytest.approx(0.5)  # a miss costs
+    assert R.accuracy(wrap(R.format_box_answer([a, b, [900, 900, 1000, 1000]])), sol,
+                      kind="boxes") == pytest.approx(2 / 3)  # an extra box costs
+    # the Hungarian assignment, not greedy: greedy would pair p0 with t0 (0.5) and leave p1 on t1 (0)
+    t0, t1 = [0, 0, 100, 100], [0, 0, 50, 100]
+    p0, p1 = [0, 0, 50, 100], [0, 0, 100, 100]
+    assert R.matched_iou([p0, p1], [t0, t1]) == pytest.approx(1.0)
+
+
+def test_kind_dispatch_and_trl_signature():
+    sols = ["B", "3", R.format_box_answer([[0, 0, 333, 333]]), R.format_box_answer([[0, 0, 333, 333], [333, 0, 667, 333]])]
+    tasks = ["science", "counting", "referring", "grounding"]
+    comps = [conv(wrap(s)) for s in sols]
+    assert R.accuracy_reward(prompts=[None] * 4, completions=comps, solution=sols, task=tasks) == [1.0] * 4
+    # rows of an unregistered task: kind guessed from the solution
+    assert R.accuracy_reward(prompts=None, completions=comps, solution=sols, task=["?"] * 4) == [1.0] * 4
+    assert R.mc_reward(None, comps, solution=sols, task=tasks) == [1.0, None, None, None]
+    assert R.iou_reward(None, comps, solution=sols, task=tasks) == [None, None, 1.0, None]
+    assert R.multi_box_reward(None, comps, solution=sols, task=tasks) == [None, None, None, 1.0]
+    assert R.exact_reward(None, comps, solution=sols, task=tasks) == [None, 1.0, None, None]
+    assert R.total_reward(wrap("B"), "B", "science") == 3.0
+    assert R.total_reward("B", "B", "science") == 0.0
+
+
+def test_completion_shapes():
+    assert R.completion_text("x") == "x"
+    assert R.completion_text([{"role": "assistant", "content": [{"type": "text", "text": "y"}]}]) == "y"
+    assert R.completion_text(None) == ""
+    assert R.completion_text({"content": "z"}) == "z"
+
+
+# ---------------------------------------------------------------------------------------------- fuzzing
+TAGS = st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "[", "]", "{", "}", "'Position': ", ",",
+                        "NaN", "nan", "inf", "-1e309", "1e999", "1000", "-5", "0.5", " ", "\n", "A", "(B)",
+                        "\u202e", "\x00", "\ud7ff", "🦄", "Ω", "[{'Position': [1, 2, 3, 4]}]", "<answer><answer>"])
+hostile = st.one_of(
+    st.text(max_size=300),
+    st.lists(TAGS, max_size=80).map("".join),
+    st.integers(0, 20000).map(lambda n: "<answer>" * n),
+    st.integers(0, 5000).map(lambda n: "<think>" + "</think> " * n + "<answer>x"),
+    st.integers(0, 3000).map(lambda n: "<answer>[" + "1," * n + "]</answer>"),
+    st.integers(0, 3000).map(lambda n: "<answer>" + "[[[[" * n + "</answer>"),
+    st.integers(0, 500).map(lambda n: "<answer>" + "[1, 2, 3, 4]" * n + "</answer>"),
+    st.integers(0, 20000).map(lambda n: "9" * n),
+)
+shapes = st.sampled_from(["str", "conv", "parts", "none"])
+
+
+def _shape(text, how):
+    return {"str": text, "conv": conv(text), "parts": [{"role": "assistant", "content": [{"type": "text", "text": text}]}],
+            "none": None}[how]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=hostile, how=shapes, sol=st.sampled_from(["B", "3", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3),
+                                                       "", "nan"]),
+       task=st.sampled_from([None, "science", "counting", "referring", "grounding", "unknown"]))
+def test_hostile_completions_never_raise_and_are_fast(text, how, sol, task):
+    c = _shape(text, how)
+    t0 = time.perf_counter()
+    acc = R.accuracy_reward(prompts=None, completions=[c], solution=[sol], task=[task])
+    fmt = R.format_reward(prompts=None, completions=[c])
+    per_kind = [f(None, [c], solution=[sol], task=[task]) for f in (R.mc_reward, R.exact_reward, R.iou_reward,
+                                                                     R.multi_box_reward)]
+    dt = time.perf_counter() - t0
+    for v in acc + fmt:
+        assert isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= 1.0
+    for out in per_kind:
+        assert out[0] is None or (math.isfinite(out[0]) and 0 <= out[0] <= 1)
+    assert dt < 0.02, f"{dt * 1e3:.2f} ms for six reward calls on a {len(text)}-char completion"
+
+
+@settings(max_examples=200, deadline=None)
+@given(boxes=st.lists(st.tuples(*[st.floats(allow_nan=True, allow_infinity=True)] * 4), max_size=5))
+def test_float_boxes_never_raise(boxes):
+    text = wrap("[" + ", ".join(f"{{'Position': [{a}, {b}, {c}, {d}], 'Confidence': 1}}" for a, b, c, d in boxes) + "]")
+    v = R.accuracy(text, R.format_box_answer([[0, 0, 500, 500]]), kind="boxes")
+    assert math.isfinite(v) and 0 <= v <= 1
+
+
+def test_worst_case_inputs_take_about_a_millisecond():
+    worst = ["<answer>" * 1000, "<think>" + "</think> " * 900 + "<answer>", "<answer>" + "[1, 2, 3, 4]" * 680 + "</answer>",
+             "<answer>" + "[" * 8000 + "</answer>", "x" * R.MAX_CHARS, "<answer>" + "1," * 4000 + "</answer>"]
+    for text in worst:
+        t0 = time.perf_counter()
+        for _ in range(10):
+            R.accuracy(text, BOX, kind="boxes")
+            R.accuracy(text, "B", kind="mc")
+            R.format_ok(text)
+        per = (time.perf_counter() - t0) / 10
+        assert per < 0.005, f"{per * 1e3:.2f} ms on {text[:30]!r}..."
