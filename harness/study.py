@@ -14,6 +14,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, derive_seed
@@ -57,10 +58,15 @@ def _short_error(e: BaseException) -> str:
 
 class Study:
     def __init__(self, suite: Suite, strategy_cls: type, budget: Budget, seed: int, runner: Runner,
-                 store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None):
+                 store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None,
+                 isolation: str | None = None, timeout_s: float | None | str = "default"):
         self.suite, self.strategy_cls, self.budget, self.seed = suite, strategy_cls, budget, int(seed)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
+        # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
+        # "auto" (a separate process for strategies loaded from a user's file, in-process otherwise);
+        # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
+        self.isolation, self.timeout_s = isolation, timeout_s
 
     def run_seed(self, step: int) -> int:
         """The training seed of the step-th pilot run: fixed by (study seed, step) and published."""
@@ -90,6 +96,9 @@ class Study:
         try:
             self._loop(out)
         finally:
+            handle = self.__dict__.pop("_strategy", None)
+            if handle is not None:
+                handle.close()
             out.wall_s = round(time.perf_counter() - t0, 6)
         return out
 
@@ -100,9 +109,10 @@ class Study:
     def _loop(self, out: StudyOutcome) -> StudyOutcome:
         suite, space = self.suite, self.suite.space
         try:
-            strategy = self.strategy_cls(space, seed=self.seed, **self.params)
+            strategy = make_strategy(self.strategy_cls, space, self.seed, self.params, self.isolation, self.timeout_s)
         except Exception as e:
             return self._fail(out, f"strategy could not be built: {_short_error(e)}")
+        self._strategy = strategy
         history: list[Observation] = []
         best = None
         for step in range(self.budget.runs):

@@ -1,0 +1,183 @@
+"""Strategies run apart from the runner (harness/isolation.py): timeouts stop a hanging strategy,
+a strategy loaded from a user's file runs in its own process and cannot load a suite through the
+API, and neither case takes the study down."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+
+import pytest
+
+import strategies
+from harness import suite as suites
+from harness.isolation import is_user_strategy
+from harness.runners.replay import ReplayRunner
+from harness.spec import Budget
+from harness.study import Study
+from strategies.random_search import RandomSearch
+from tests.conftest import write_synthetic_suite
+
+
+@pytest.fixture
+def suite(tmp_path):
+    return suites.load_folder(write_synthetic_suite(tmp_path / "iso-suite", dim=4))
+
+
+def study(suite, cls, budget=5, **kw):
+    return Study(suite, cls, Budget(budget), 0, ReplayRunner(suite), **kw).run()
+
+
+class Sleeper(RandomSearch):
+    def propose(self, history, budget):
+        if len(history) == 2:
+            time.sleep(30)
+        return super().propose(history, budget)
+
+
+class Stubborn(RandomSearch):
+    """Swallows every Exception: the timeout must still stop it."""
+
+    def propose(self, history, budget):
+        if len(history) == 1:
+            while True:
+                try:
+                    time.sleep(30)
+                except Exception:
+                    pass
+        return super().propose(history, budget)
+
+
+@pytest.mark.parametrize("cls", [Sleeper, Stubborn])
+def test_a_hanging_strategy_is_stopped_in_process(suite, cls):
+    t0 = time.perf_counter()
+    out = study(suite, cls, timeout_s=0.5)
+    assert time.perf_counter() - t0 < 10
+    assert out.status == "failed" and "time limit" in out.reason, out.reason
+
+
+def test_a_slow_recommend_is_stopped(suite):
+    class SlowRecommend(RandomSearch):
+        def recommend(self, history):
+            time.sleep(30)
+
+    out = study(suite, SlowRecommend, timeout_s=0.5)
+    assert out.status == "failed" and "recommend" in out.reason and "time limit" in out.reason
+
+
+def test_no_timeout_for_a_normal_study(suite):
+    assert study(suite, RandomSearch, timeout_s=5).status == "ok"
+
+
+def _user_file(tmp_path, body: str, name: str) -> type:
+    path = tmp_path / f"{name.replace('-', '_')}.py"
+    path.write_text(textwrap.dedent(body))
+    added = strategies.load_file(path)
+    return strategies.get(added[0])
+
+
+SPY = '''
+import os
+from strategies import Strategy
+
+
+class Spy(Strategy):
+    name = "iso-spy"
+    description = "tries to read a replay table through the API"
+
+    def propose(self, history, budget):
+        import harness.suite
+        harness.suite.load("paper-qwen2vl-2b")
+        return self.space.uniform()
+'''
+
+WHERE = '''
+import os
+from strategies import Strategy
+
+
+class Where(Strategy):
+    name = "iso-where"
+    description = "reports the process it runs in"
+
+    def propose(self, history, budget):
+        raise RuntimeError(f"pid={os.getpid()}")
+'''
+
+HANG = '''
+import time
+from strategies import Strategy
+
+
+class Hang(Strategy):
+    name = "iso-hang"
+    description = "hangs in propose"
+
+    def propose(self, history, budget):
+        time.sleep(60)
+'''
+
+GOOD = '''
+import numpy as np
+from strategies import Strategy
+
+
+class Good(Strategy):
+    name = "iso-good"
+    description = "Dirichlet samples from the seed"
+
+    def propose(self, history, budget):
+        if budget.remaining(history) <= 0:
+            return None
+        rng = np.random.default_rng([self.seed, len(history)])
+        return self.space.from_vector(rng.dirichlet(np.ones(self.space.dim)), normalize=True)
+'''
+
+
+def test_user_strategy_runs_in_another_process(suite, tmp_path):
+    cls = _user_file(tmp_path, WHERE, "iso-where")
+    assert is_user_strategy(cls)
+    out = study(suite, cls)
+    assert out.status == "failed" and "pid=" in out.reason
+    pid = int(out.reason.split("pid=")[1].split()[0].rstrip(",:"))
+    assert pid != os.getpid()
+
+
+def test_user_strategy_cannot_load_a_suite(suite, tmp_path):
+    out = study(suite, _user_file(tmp_path, SPY, "iso-spy"))
+    assert out.status == "failed" and "cannot load suites" in out.reason, out.reason
+
+
+def test_hanging_user_strategy_is_stopped_and_the_next_study_runs(suite, tmp_path):
+    hang = _user_file(tmp_path, HANG, "iso-hang")
+    good = _user_file(tmp_path, GOOD, "iso-good")
+    t0 = time.perf_counter()
+    out = study(suite, hang, timeout_s=1.0)
+    assert out.status == "failed" and "time limit" in out.reason
+    assert time.perf_counter() - t0 < 30
+    after = study(suite, good)
+    assert after.status == "ok", after.reason
+
+
+def test_isolated_and_in_process_runs_agree(suite, tmp_path):
+    good = _user_file(tmp_path, GOOD, "iso-good")
+    a = study(suite, good, budget=6)
+    b = study(suite, good, budget=6, isolation="none")
+    assert a.status == b.status == "ok"
+    assert a.recommended == b.recommended and [t["mixture"] for t in a.trajectory] == [t["mixture"] for t in b.trajectory]
+
+
+def test_builtin_in_a_process_on_request(suite):
+    a = study(suite, strategies.get("gp-bo"), budget=6, isolation="process")
+    b = study(suite, strategies.get("gp-bo"), budget=6, isolation="none")
+    assert a.status == "ok" and a.recommended == b.recommended
+
+
+def test_cli_bench_with_a_strategy_file(tmp_path, run_cli):
+    folder = write_synthetic_suite(tmp_path / "cli-iso", dim=3)
+    f = tmp_path / "my_strategy.py"
+    f.write_text(textwrap.dedent(GOOD).replace("iso-good", "cli-good"))
+    proc = run_cli("bench", "--suite", folder, "--strategy", "cli-good,random", "--strategy-file", f,
+                   "--budget", "3", "--seeds", "2", "--out", tmp_path / "out", "--quiet")
+    assert "failed studies: 0" in proc.stderr, proc.stderr
