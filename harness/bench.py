@@ -96,6 +96,9 @@ def run_study_task(task: StudyTask) -> dict:
 
         runner = submitting_runner(task.runner, suite, task.executor, task.executor_folder, task.store,
                                    task.protocol_file)
+        if getattr(suite, "runner_kind", None) == task.runner:
+            # a live suite scores recommendations with runs of its own runner: send those to jobs too
+            suite.runner = runner
     outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
     store.put_study(key, record)
@@ -168,6 +171,13 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
+    if executor_kind != "local":
+        from harness.slurm import submitting_runner
+
+        for s in loaded:  # a live suite's own runs (uniform score, oracle) go to jobs too, not to this node
+            if getattr(s, "runner_kind", None) == runner:
+                s.runner = submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()), str(store.root),
+                                             protocol_file)
     # Warm each suite's normalisation once here, so workers do not all redo it.
     for s in loaded:
         s.best_known, s.uniform_score
