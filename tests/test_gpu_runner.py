@@ -177,3 +177,43 @@ def test_live_suite_card_points_at_its_protocol_file(tmp_path):
     assert runner.protocol.name == "qwen25vl-3b"
     text = runner.dry_run(RunSpec(suite.id, suite.protocol, suite.space.parse("SAT=1"), 0))
     assert "Qwen/Qwen2.5-VL-3B-Instruct" in text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_execute_waits_for_the_server_runs_in_order_and_stops_the_server(tmp_path):
+    """The orchestration of a pilot run, with small real processes in place of vLLM and training."""
+    import sys
+
+    from harness.runners.gpu import Command, execute
+
+    port = _free_port()
+    p = load_protocol("paper-qwen2vl-2b")
+    p = dataclasses.replace(p, generation=dataclasses.replace(p.generation, vllm_server_port=port))
+    server = ("import http.server, socketserver\n"
+              "class H(http.server.BaseHTTPRequestHandler):\n"
+              "    def do_GET(self):\n"
+              "        self.send_response(200); self.end_headers()\n"
+              "    def log_message(self, *a): pass\n"
+              f"socketserver.TCPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+    plan = [Command("vllm-server", (sys.executable, "-c", server), background=True),
+            Command("train", (sys.executable, "-c", f"import urllib.request; urllib.request.urlopen("
+                                                    f"'http://127.0.0.1:{port}/health/'); "
+                                                    f"open({str(tmp_path / 'trained')!r}, 'w')")),
+            Command("evaluate", (sys.executable, "-c", f"open({str(tmp_path / 'scores.json')!r}, 'w').write('{{}}')"))]
+    execute(plan, tmp_path, p)
+    assert (tmp_path / "trained").exists() and (tmp_path / "scores.json").read_text() == "{}"
+    with pytest.raises(OSError):  # the server is gone
+        import urllib.request
+
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2)
+
+    failing = [Command("train", (sys.executable, "-c", "raise SystemExit(3)"))]
+    with pytest.raises(RuntimeError, match=r"train exited with status 3; see .*train\.log"):
+        execute(failing, tmp_path, p)

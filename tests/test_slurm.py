@@ -85,11 +85,16 @@ def test_job_failing_twice_is_reported_not_retried_forever(tmp_path):
 def test_pilot_runs_as_jobs_write_the_shared_store(tmp_path):
     suite = suites.load("synth-bowl-5")
     store = ResultStore(tmp_path / "store")
+    specs = [RunSpec(suite.id, suite.protocol, suite.space.uniform(), seed=s) for s in range(3)]
+    # three jobs at once, all writing the same store
+    tasks = [PilotRunTask("replay", str(suite.path), sp.to_dict(), str(store.root)) for sp in specs]
+    done = dict((t.key, r) for t, r in SubmititExecutor(tmp_path / "many", FAST, cluster="local").imap(run_pilot, tasks))
+    assert len(store) == 3 and all(store.get(sp.key).scores == done[sp.key]["scores"] for sp in specs)
+    # the runner wrapper: one job per pilot run, the same numbers as the same run done in this process
     runner = SubmittingRunner("replay", suite, SubmititExecutor(tmp_path / "jobs", FAST, cluster="local"), store.root)
-    spec = RunSpec(suite.id, suite.protocol, suite.space.uniform(), seed=3)
+    spec = RunSpec(suite.id, suite.protocol, suite.space.vertices()[0], seed=3)
     result = runner.run(spec)
     assert result.ok and result.key == spec.key
-    # the job itself stored it, and it matches the same run done in this process
     assert store.get(spec.key).scores == result.scores
     local = run_pilot(PilotRunTask("replay", str(suite.path), spec.to_dict()))
     assert local["scores"] == result.scores

@@ -264,7 +264,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout_s: float
                     return
         except OSError:
             pass
-        time.sleep(5)
+        time.sleep(1)
     raise TimeoutError(f"vLLM server not healthy after {timeout_s:.0f} s; see {log}")
 
 
