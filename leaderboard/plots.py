@@ -147,10 +147,11 @@ def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> 
             g = w[w["suite"] == suite]
             budgets = sorted(set(g["budget"]))
             datasets = list(dict.fromkeys(g["dataset"]))
+            table = g.pivot_table(index="budget", columns="dataset", values="weight_mean", aggfunc="sum",
+                                  fill_value=0.0).reindex(index=budgets, columns=datasets, fill_value=0.0)
             left = np.zeros(len(budgets))
             for j, d in enumerate(datasets):
-                vals = np.array([float(g[(g["budget"] == b) & (g["dataset"] == d)]["weight_mean"].sum())
-                                 for b in budgets])
+                vals = table[d].to_numpy(float)
                 ax.barh(range(len(budgets)), vals, left=left, color=DATASET_PALETTE[j % len(DATASET_PALETTE)],
                         label=label(d, 20), height=0.7, edgecolor="white", linewidth=0.5)
                 left += vals
@@ -160,7 +161,7 @@ def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> 
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5, handlelength=1.2)
             ax.invert_yaxis()
         axes[-1, 0].set_xlabel("mean recommended weight over seeds")
-        fig.tight_layout()
+        fig.subplots_adjust(hspace=0.9)
         _save(fig, path)
     return True
 

@@ -80,25 +80,51 @@ def _norm_regret(values: np.ndarray, best: float, worst: float, maximize: bool) 
 
 def study_auc(traj: pd.DataFrame, budget: int, best: float, worst: float, maximize: bool) -> float:
     """Mean normalised regret of the best pilot so far over pilot runs 1..budget (see module doc)."""
-    if budget <= 0 or traj.empty:
+    if budget <= 0 or len(traj) == 0:
         return math.nan
-    curve = best_so_far_curve(traj, budget, best, worst, maximize)
-    return float(curve.mean())
+    return float(best_so_far_curve(traj, budget, best, worst, maximize).mean())
 
 
-def best_so_far_curve(traj: pd.DataFrame, budget: int, best: float, worst: float, maximize: bool) -> np.ndarray:
-    """Normalised regret of the best pilot after 1..budget runs (1 before a success; carried forward)."""
+def best_so_far_curve(traj, budget: int, best: float, worst: float, maximize: bool) -> np.ndarray:
+    """Normalised regret of the best pilot after 1..budget runs (1 before a success; carried forward).
+
+    `traj` is a DataFrame with step and best_so_far, or a (steps, best_so_far) pair of arrays.
+    """
+    if isinstance(traj, pd.DataFrame):
+        steps, bsf = traj["step"].to_numpy(dtype=float), traj["best_so_far"].to_numpy(dtype=float)
+    else:
+        steps, bsf = (np.asarray(a, dtype=float) for a in traj)
+    order = np.argsort(steps, kind="stable")
+    steps, bsf = steps[order], bsf[order]
+    reg = _norm_regret(bsf, best, worst, maximize)
     out = np.ones(budget)
-    bsf = traj.sort_values("step")["best_so_far"].to_numpy(dtype=float)
-    steps = traj.sort_values("step")["step"].to_numpy(dtype=int)
-    current = 1.0
-    j = 0
+    current, j = 1.0, 0
     for t in range(budget):
         while j < len(steps) and steps[j] <= t:
-            if np.isfinite(bsf[j]):
-                current = float(_norm_regret(np.array([bsf[j]]), best, worst, maximize)[0])
+            if np.isfinite(reg[j]):
+                current = float(reg[j])
             j += 1
         out[t] = current
+    return out
+
+
+def study_curves(results: Results) -> dict[tuple, np.ndarray]:
+    """(suite, strategy, budget, seed) -> best-so-far regret curve, for every successful study with pilots."""
+    traj = results.trajectories
+    out: dict[tuple, np.ndarray] = {}
+    if traj.empty:
+        return out
+    ok = results.summary[results.summary["status"].astype(str) == "ok"]
+    okkeys = set(zip(ok["suite"], ok["strategy"], ok["budget"].astype(int), ok["seed"].astype(int)))
+    steps = pd.to_numeric(traj["step"], errors="coerce").to_numpy(float)
+    bsf = pd.to_numeric(traj["best_so_far"], errors="coerce").to_numpy(float)
+    for key, idx in traj.groupby(["suite", "strategy", "budget", "seed"], sort=True).indices.items():
+        key = (key[0], key[1], int(key[2]), int(key[3]))
+        if key not in okkeys or key[2] <= 0:
+            continue
+        e = results.suites[key[0]]
+        out[key] = best_so_far_curve((steps[idx], bsf[idx]), key[2], float(e["best_known"]), float(e["worst_known"]),
+                                     results.goal(key[0]) != "min")
     return out
 
 
@@ -112,7 +138,7 @@ class Stats:
     weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
 
 
-def per_study(results: Results) -> pd.DataFrame:
+def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
     s = results.summary.copy()
     ok = s["status"].astype(str) == "ok"
     s["ok"] = ok
@@ -126,19 +152,9 @@ def per_study(results: Results) -> pd.DataFrame:
     s.loc[~ok, ["score", "normalized_regret"]] = np.nan
     s["rank"] = s.groupby(["suite", "budget", "seed"])["oriented"].rank(ascending=False, method="average")
 
-    aucs = np.full(len(s), np.nan)
-    traj = results.trajectories
-    if len(traj):
-        groups = {k: g for k, g in traj.groupby(["suite", "strategy", "budget", "seed"], sort=False)}
-        for i, row in enumerate(s.itertuples(index=False)):
-            g = groups.get((row.suite, row.strategy, row.budget, row.seed))
-            if g is None or not row.ok:
-                continue
-            suite = results.suites[row.suite]
-            best = float(suite.get("best_known", row.best_known))
-            worst = float(suite.get("worst_known", row.worst_known))
-            aucs[i] = study_auc(g, int(row.budget), best, worst, results.goal(row.suite) != "min")
-    s["auc"] = aucs
+    curves = study_curves(results) if curves is None else curves
+    s["auc"] = [float(curves[k].mean()) if k in curves else np.nan
+                for k in zip(s["suite"], s["strategy"], s["budget"].astype(int), s["seed"].astype(int))]
     return s
 
 
@@ -186,23 +202,16 @@ def base_model(suite_entry: dict[str, Any]) -> str:
     return str(proto.get("base_model") or card.get("base_model") or "")
 
 
-def _curves(results: Results) -> pd.DataFrame:
+def _curves(results: Results, curves: dict[tuple, np.ndarray]) -> pd.DataFrame:
     cols = ["suite", "strategy", "budget", "step", "nregret_mean", "n"]
-    traj = results.trajectories
-    if traj.empty:
-        return pd.DataFrame(columns=cols)
-    ok = results.summary[results.summary["status"].astype(str) == "ok"][["suite", "strategy", "budget", "seed"]]
-    traj = traj.merge(ok, on=["suite", "strategy", "budget", "seed"], how="inner")
+    groups: dict[tuple, list[np.ndarray]] = {}
+    for (suite, strat, budget, _seed), c in sorted(curves.items()):
+        groups.setdefault((suite, strat, budget), []).append(c)
     rows = []
-    for (suite, strat, budget), g in traj.groupby(["suite", "strategy", "budget"], sort=True):
-        e = results.suites[suite]
-        best, worst = float(e.get("best_known")), float(e.get("worst_known"))
-        curves = [best_so_far_curve(gs, int(budget), best, worst, results.goal(suite) != "min")
-                  for _, gs in g.groupby("seed", sort=True)]
-        mean = np.mean(curves, axis=0)
-        for t, v in enumerate(mean):
-            rows.append({"suite": suite, "strategy": strat, "budget": int(budget), "step": t + 1,
-                         "nregret_mean": float(v), "n": len(curves)})
+    for (suite, strat, budget), cs in sorted(groups.items()):
+        mean = np.mean(cs, axis=0)
+        rows.extend({"suite": suite, "strategy": strat, "budget": int(budget), "step": t + 1,
+                     "nregret_mean": float(v), "n": len(cs)} for t, v in enumerate(mean))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -228,7 +237,8 @@ def _weights(results: Results) -> pd.DataFrame:
 
 
 def compute(results: Results) -> Stats:
-    studies = per_study(results)
+    curves = study_curves(results)
+    studies = per_study(results, curves)
     rows = []
     for (suite, strat, budget), g in studies.groupby(["suite", "strategy", "budget"], sort=True):
         key = (suite, strat, int(budget))
@@ -245,7 +255,7 @@ def compute(results: Results) -> Stats:
                       "rank_hi": hi, "nregret_mean": float(per_suite.mean()) if len(per_suite) else math.nan,
                       "n_failed": int((~g["ok"]).sum())})
     overall = pd.DataFrame(orows)
-    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results), _weights(results))
+    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results, curves), _weights(results))
 
 
 def _clean(v: Any) -> Any:

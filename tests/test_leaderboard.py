@@ -322,3 +322,34 @@ def test_publish_cli_dry_run_offline_and_no_token(lb_site, tmp_path):
     for f in lb_site.rglob("*"):
         if f.is_file():
             assert TOKEN not in f.read_text(errors="ignore")
+
+
+def _hand_results(goal="min"):
+    from leaderboard.data import Results
+
+    rows = []
+    for seed, (a, b) in enumerate([(1.0, 2.0), (1.5, None), (0.5, 2.5)]):
+        rows.append({"suite": "s", "strategy": "a", "budget": 4, "seed": seed, "score": a, "status": "ok",
+                     "normalized_regret": a / 4, "uniform_score": 2.0, "best_known": 0.0, "worst_known": 4.0,
+                     "protocol": "p", "recommended": ""})
+        rows.append({"suite": "s", "strategy": "b", "budget": 4, "seed": seed, "score": b,
+                     "status": "ok" if b is not None else "failed", "normalized_regret": None if b is None else b / 4,
+                     "uniform_score": 2.0, "best_known": 0.0, "worst_known": 4.0, "protocol": "p",
+                     "recommended": ""})
+    summary = pd.DataFrame(rows)
+    traj = pd.DataFrame(columns=["suite", "strategy", "budget", "seed", "step", "best_so_far"])
+    suites = {"s": {"name": "s", "goal": goal, "best_known": 0.0, "worst_known": 4.0, "protocol": "p", "card": {}}}
+    strategies = {n: {"name": n, "family": "other", "description": "", "citation": "", "source": "x"} for n in "ab"}
+    return Results(summary, traj, [], [], suites, strategies)
+
+
+def test_minimised_metric_and_failed_studies():
+    st = compute(_hand_results("min"))
+    a = st.table[st.table.strategy == "a"].iloc[0]
+    b = st.table[st.table.strategy == "b"].iloc[0]
+    # lower score is better: gain over uniform (2.0) is positive for a, whose scores are all below it
+    assert a.gain_mean == pytest.approx(2.0 - 1.0) and a.beats_uniform == 3 and a.K == 3
+    assert b.n_failed == 1 and b.n_ok == 2 and b.K == 2 and b.gain_mean == pytest.approx(-0.25)
+    # a failed study ranks last; a wins every seed
+    assert a.rank_mean == 1.0 and b.rank_mean == 2.0
+    assert b.score_mean == pytest.approx(2.25)

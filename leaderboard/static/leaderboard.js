@@ -83,7 +83,8 @@
       /* default order: normalised regret, best first, where the table has that column */
       var headers = table.tHead ? table.tHead.rows[0].cells : [];
       for (var i = 0; i < headers.length; i++) {
-        if (/^Norm\. regret/.test(headers[i].textContent.trim()) && table.classList.contains("sortable")) {
+        if (/^Norm\. regret/.test(headers[i].textContent.trim()) && table.classList.contains("sortable") &&
+            !table.hasAttribute("data-keep-order")) {
           sortTable(table, i, "ascending");
           break;
         }
