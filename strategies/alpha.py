@@ -1,8 +1,12 @@
 """The paper's alpha family (MoDoMoDo, Algorithm 1): Ain (α=1), Aout (α=0), Abal (α=0.5).
 
 Per dataset, sum the In- and Out-Scores of the seed runs that include it (single-dataset runs
-scaled by `alpha_single`, unstated in the paper: default 1.0), min-max normalise each sum across
+scaled by `alpha_single`, unstated in the paper: default 0.5, see below), min-max normalise each sum across
 datasets, blend C = α·In + (1−α)·Out, normalise to weights. Needs the 2n+1 seed runs first.
+The default alpha_single = 0.5 is chosen from the record: with alpha_single >= 0.675, Aout gives
+ScienceQA zero weight on the paper's seed runs, yet the paper's 2000-step Aout run scores 0.71 on
+ScienceQA (runs without ScienceQA score 0.43); every value below ~0.65 is consistent, and 0.5 is the
+middle of that range (`python -m strategies.reproduce_paper` prints the check).
 Where a suite reports no In-Score (synthetic suites) the objective stands in, and the three agree.
 """
 
@@ -18,7 +22,7 @@ class _Alpha(SeedThenHeuristic):
     alpha: float = 0.5
     citation = CITATION
 
-    def __init__(self, space, seed=0, alpha_single: float = 1.0, **kw):
+    def __init__(self, space, seed=0, alpha_single: float = 0.5, **kw):
         super().__init__(space, seed, **kw)
         if not alpha_single >= 0:
             raise ValueError(f"alpha_single must be >= 0, got {alpha_single}")

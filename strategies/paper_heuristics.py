@@ -11,9 +11,9 @@ and "In-Score" is the score named `in_score` (default "In_Score"), falling back 
 when a suite does not report one (every synthetic suite): there Ain, Aout and Abal coincide.
 
 Values the paper leaves unstated are named parameters with documented defaults:
-- `alpha_single` (the factor on single-dataset runs in the alpha family): default 1.0, i.e. no
-  rescaling. The paper gives no value and its table cannot identify one (the heuristic rows'
-  weights are not published).
+- `alpha_single` (the factor on single-dataset runs in the alpha family): the functions default
+  to 1.0 (no rescaling); the strategies use 0.5, the middle of the range consistent with the
+  paper's recorded Aout row (see strategies/alpha.py). The table cannot identify it further.
 - Norm for n != 5 datasets: the paper's raw weight 0.2 - 0.1·ô_i is read as 1/n - (1/(2n))·ô_i.
 - A degenerate case (all raw weights zero, or fewer runs than a formula needs) returns uniform.
 """
