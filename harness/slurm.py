@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -104,6 +105,13 @@ def _job_failure_reason(job) -> str:
     # A job that raised carries its whole traceback; the cause is its last "ErrorName: message" line.
     causes = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
     cause = causes[-1] if causes else (lines[0] if lines else "the job left no result")
+    if not causes:  # died without a Python traceback (killed, setup failed): its stderr says why
+        try:
+            tail = [ln for ln in (job.stderr() or "").splitlines() if ln.strip()][-1:]
+        except Exception:
+            tail = []
+        if tail:
+            cause += f"; job stderr ends: {tail[0].strip()}"
     return f"job {job.job_id} ended in state {state}: {type(exc).__name__ if exc else 'NoResult'}: {cause}"[:2000]
 
 
@@ -283,6 +291,9 @@ def check_executor(executor: str, protocol_file: str | Path | None = None) -> No
         import submitit  # noqa: F401
     except ImportError:
         raise ValueError(f"--executor {executor} needs submitit: pip install 'modomodo[slurm]'") from None
+    if EXECUTORS[executor] == "slurm" and shutil.which("srun") is None:
+        raise ValueError(f"--executor {executor} submits with SLURM, but srun is not on PATH here: run on the "
+                         f"cluster's login node, or rehearse on this machine with --executor submitit-local")
     resources_for(protocol_file)
 
 
@@ -290,7 +301,13 @@ def submitting_runner(runner_kind: str, suite, executor: str, folder: str | Path
                       protocol_file: str | Path | None = None) -> SubmittingRunner:
     """The runner a study uses when each pilot run is a submitit job (what `bench --executor` builds)."""
     check_executor(executor)
-    pool = SubmititExecutor(Path(folder), resources_for(protocol_file), cluster=EXECUTORS[executor],
+    if protocol_file or runner_kind != "gpu":
+        resources = resources_for(protocol_file)
+    else:  # the gpu runner's own protocol (the suite's) sizes its jobs
+        from harness.protocol import protocol_for_suite
+
+        resources = protocol_for_suite(suite).slurm
+    pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor],
                             job_name=f"modomodo-{suite.name}")
     return SubmittingRunner(runner_kind, suite, pool, store, protocol_file or "")
 

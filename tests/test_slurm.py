@@ -6,6 +6,7 @@ description it would submit is checked on the sbatch script submitit writes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -117,12 +118,13 @@ def test_sbatch_script_carries_the_protocol_resources(tmp_path, monkeypatch):
     (bin_dir / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     res = load_protocol("paper-qwen2vl-2b").slurm
-    res = JobResources(**{**res.__dict__, "partition": "gpu", "account": "lab", "qos": "high"})
+    res = JobResources(**{**res.__dict__, "partition": "gpu", "account": "lab", "qos": "high",
+                          "setup": ("module load cuda",)})
     ex = SubmititExecutor(tmp_path, res, cluster="slurm")
     script = ex._executor._executor._make_submission_file_text("python -m job", "uid")
     for line in ("#SBATCH --gpus-per-node=4", "#SBATCH --time=720", "#SBATCH --partition=gpu",
                  "#SBATCH --account=lab", "#SBATCH --qos=high", "#SBATCH --cpus-per-task=32", "#SBATCH --mem=256GB",
-                 "#SBATCH --nodes=1", "source .venv/bin/activate"):
+                 "#SBATCH --nodes=1", "module load cuda"):
         assert line in script, line
 
 
@@ -149,3 +151,26 @@ def test_bench_rejects_a_broken_protocol_file_before_any_work(tmp_path):
                                     "--protocol-file", str(bad)])
     assert out.exit_code == 2
     assert "gpus_per_nod" in out.output and "gpus_per_node" in out.output
+
+
+def test_slurm_executor_without_slurm_says_how_to_rehearse(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun here
+    out = CliRunner().invoke(main, ["bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "1",
+                                    "--seeds", "1", "--out", str(tmp_path / "o"), "--executor", "slurm"])
+    assert out.exit_code == 2 and "srun" in out.output and "submitit-local" in out.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="this machine has vLLM")
+def test_gpu_pilot_runs_go_to_jobs_and_fail_cleanly_without_a_gpu(tmp_path):
+    """The whole path up to the launch: bench -> study -> one job per pilot run -> gpu runner in the job,
+    which finds no GPU: the job is recorded, resubmitted once, and the run stored as failed with the reason."""
+    out = CliRunner().invoke(main, ["bench", "--suite", "paper-qwen2vl-2b", "--strategy", "random", "--budget", "1",
+                                    "--seeds", "1", "--runner", "gpu", "--executor", "submitit-local", "--quiet",
+                                    "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    [failed] = list(ResultStore(tmp_path / "store").failures())
+    assert "modomodo[gpu]" in failed.reason and "after 2 attempt" in failed.reason
+    [ledger] = list((tmp_path / "jobs" / "ledger").glob("*.json"))
+    assert '"outcome": "failed"' in ledger.read_text()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.loc[0, "runs_failed"] == 1

@@ -229,10 +229,12 @@ class GpuRunner(Runner):
 def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol) -> None:
     """Run the plan: background servers first (waited on until healthy), then each command in turn."""
     servers = []
+    # accelerate, trl and python from this interpreter's environment, whether or not it is activated
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     try:
         for cmd in commands:
             log = open(run_dir / f"{cmd.name}.log", "w")
-            proc = subprocess.Popen(list(cmd.argv), env={**os.environ, **cmd.env}, stdout=log,
+            proc = subprocess.Popen(list(cmd.argv), env={**os.environ, "PATH": path, **cmd.env}, stdout=log,
                                     stderr=subprocess.STDOUT, cwd=os.getcwd())
             if cmd.background:
                 servers.append(proc)
