@@ -183,3 +183,28 @@ class PaperSource:
         ds = load_paper_dataset(dataset, self.test_split, test=True, source=self.test_in.get(dataset),
                                 cache_dir=self.cache_dir, column_map=self.column_map)
         return list(ds.select(range(min(n, len(ds))))) if n else list(ds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tasks.paper_datasets [--cache-dir DIR]`: fetch (or check, offline) every paper set and
+    print its size beside the paper's, so a cluster's cache can be filled once from a node with Hub access."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tasks.paper_datasets", description=main.__doc__)
+    parser.add_argument("--cache-dir", default=None, help="datasets cache folder (default: $HF_DATASETS_CACHE)")
+    args = parser.parse_args(argv)
+    bad = 0
+    for test, table in ((False, TRAIN_SETS), (True, TEST_SETS)):
+        for name, meta in table.items():
+            try:
+                ds = load_paper_dataset(name, test=test, cache_dir=args.cache_dir)
+                note = "" if len(ds) == meta.size else f"  (paper: {meta.size})"
+                print(f"{'test' if test else 'train':<5} {name:<10} {meta.hub_id:<45} {len(ds):>6} rows{note}")
+            except Exception as e:  # report every set, then fail
+                bad += 1
+                print(f"{'test' if test else 'train':<5} {name:<10} {meta.hub_id:<45} FAILED: {type(e).__name__}: {e}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":  # pragma: no cover - needs the Hub or a filled cache
+    raise SystemExit(main())
