@@ -168,6 +168,10 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
 
         check_executor(executor_kind, protocol_file)
     protocol_file = str(Path(protocol_file).resolve()) if protocol_file else ""
+    if protocol_file and executor_kind == "local":  # the gpu runner reads it here and in spawned workers
+        from harness.slurm import PROTOCOL_ENV
+
+        os.environ[PROTOCOL_ENV] = protocol_file
     tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
