@@ -46,11 +46,20 @@ def render_site(results: Path, out: Path) -> Path:
 import pytest  # noqa: E402
 
 
+# Both test modules import these fixtures, which gives each module its own copy of them; the cache
+# makes the bench run and the render happen once per session all the same.
+_CACHE: dict = {}
+
+
 @pytest.fixture(scope="session")
 def lb_bench(tmp_path_factory) -> Path:
-    return make_bench(tmp_path_factory.mktemp("lb"))
+    if "bench" not in _CACHE:
+        _CACHE["bench"] = make_bench(tmp_path_factory.mktemp("lb"))
+    return _CACHE["bench"]
 
 
 @pytest.fixture(scope="session")
 def lb_site(lb_bench, tmp_path_factory) -> Path:
-    return render_site(lb_bench, tmp_path_factory.mktemp("lbsite") / "site")
+    if "site" not in _CACHE:
+        _CACHE["site"] = render_site(lb_bench, tmp_path_factory.mktemp("lbsite") / "site")
+    return _CACHE["site"]
