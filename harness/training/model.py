@@ -200,7 +200,8 @@ def warm_up(model, processor, cfg: BaseModelConfig, log=None) -> dict:
     model.train()
     losses = []
     for step in range(cfg.warmup_steps):
-        rows = warmup_rows(rng, cfg.warmup_batch, dict(cfg.warmup_weights), cfg.label_noise)
+        weights = cfg.curriculum_weights if step < cfg.curriculum_steps else cfg.warmup_weights
+        rows = warmup_rows(rng, cfg.warmup_batch, dict(weights), cfg.label_noise)
         targets = [make_completion(r["solution"]) + eos for r in rows]
         full = [p + t for p, t in zip(render_prompts(processor, rows), targets)]
         enc = processor(text=full, images=[r["image"] for r in rows], padding=True, return_tensors="pt")
