@@ -16,7 +16,6 @@ GPU; `run(spec)` first checks CUDA, vllm, lmms-eval, trl and accelerate and name
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import math
