@@ -11,6 +11,8 @@ optimiser; see the notes on each function.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import ndtr
@@ -69,37 +71,58 @@ class SimplexGP:
     LENGTHSCALES = np.array([0.08, 0.15, 0.25, 0.4, 0.6, 1.0, 1.6])
     NOISE_RATIOS = np.array([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, noise_floor: float = 1e-6):
+    def __init__(self, X: np.ndarray, y: np.ndarray, noise_floor: float = 1e-6, quad_weights=(0.0,)):
+        """`quad_weights`: candidate shares ρ of a quadratic-mixture-model kernel in the prior,
+        k = (1 − ρ)·Matérn + ρ·φ(a)·φ(b)/p with φ the centred quadratic features: ρ = 1 is Bayesian
+        quadratic regression (a regularised Scheffé model), ρ = 0 a plain GP; ρ is chosen with the
+        other hyperparameters by the marginal likelihood."""
         self.X = np.asarray(X, float)
         y = np.asarray(y, float)
         self.mu, self.sd = float(y.mean()), float(y.std()) or 1.0
         z = (y - self.mu) / self.sd
         n = len(z)
+        Phi = centred_quadratic(self.X)[:, 1:]
+        self._p, self._phi = Phi.shape[1], Phi
+        Kq = Phi @ Phi.T / self._p
         best = None
         gs = self.NOISE_RATIOS[self.NOISE_RATIOS >= noise_floor] + 1e-9
-        for ls in self.LENGTHSCALES:
-            # One eigendecomposition per lengthscale scores every noise ratio at once.
-            lam, Q = np.linalg.eigh(matern52(self.X, self.X, ls))
-            lam = np.maximum(lam, 0.0)
-            a2 = (Q.T @ z) ** 2
-            ev = lam[None, :] + gs[:, None]
-            s2 = np.maximum((a2[None, :] / ev).sum(1) / n, 1e-12)
-            lml = -0.5 * n * np.log(s2) - 0.5 * np.log(ev).sum(1)
-            k = int(np.argmax(lml))
-            if best is None or lml[k] > best[0]:
-                best = (float(lml[k]), float(ls), float(gs[k]), float(s2[k]))
-        _, self.lengthscale, self.noise, self.s2 = best
-        self.L = np.linalg.cholesky(matern52(self.X, self.X, self.lengthscale) + self.noise * np.eye(n))
+        for rho in quad_weights:
+            for ls in (self.LENGTHSCALES if rho < 1 else self.LENGTHSCALES[:1]):
+                # One eigendecomposition per (ρ, lengthscale) scores every noise ratio at once.
+                K = (1 - rho) * matern52(self.X, self.X, ls) + (rho * Kq if rho > 0 else 0.0)
+                lam, Q = np.linalg.eigh(K)
+                lam = np.maximum(lam, 0.0)
+                a2 = (Q.T @ z) ** 2
+                ev = lam[None, :] + gs[:, None]
+                s2 = np.maximum((a2[None, :] / ev).sum(1) / n, 1e-12)
+                lml = -0.5 * n * np.log(s2) - 0.5 * np.log(ev).sum(1)
+                k = int(np.argmax(lml))
+                if best is None or lml[k] > best[0] + 1e-9:
+                    best = (float(lml[k]), float(ls), float(gs[k]), float(s2[k]), float(rho))
+        _, self.lengthscale, self.noise, self.s2, self.rho = best
+        self.L = np.linalg.cholesky(self._k(self.X, Phi) + self.noise * np.eye(n))
         # numpy, not scipy.linalg: scipy's triangular solves measured at ~2-7 ms each here (100x numpy)
         self.Linv = np.linalg.inv(self.L)
         self.alpha = self.Linv.T @ (self.Linv @ z)
 
+    def _k(self, A: np.ndarray, phi_A: np.ndarray | None) -> np.ndarray:
+        """Prior covariance between rows of A and the training points."""
+        K = (1 - self.rho) * matern52(A, self.X, self.lengthscale) if self.rho < 1 else 0.0
+        if self.rho > 0:
+            K = K + self.rho * (phi_A @ self._phi.T) / self._p
+        return K
+
     def predict(self, Xs: np.ndarray, noise: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and sd of f (of y if noise=True), in the objective's units."""
-        Ks = matern52(np.atleast_2d(Xs), self.X, self.lengthscale)
+        Xs = np.atleast_2d(Xs)
+        phi = centred_quadratic(Xs)[:, 1:] if self.rho > 0 else None
+        Ks = self._k(Xs, phi)
         mean = Ks @ self.alpha
         v = self.Linv @ Ks.T
-        var = np.maximum(1.0 - (v * v).sum(0) + (self.noise if noise else 0.0), 1e-12)
+        prior = np.full(Xs.shape[0], 1.0 - self.rho)
+        if self.rho > 0:
+            prior = prior + self.rho * (phi**2).sum(1) / self._p
+        var = np.maximum(prior - (v * v).sum(0) + (self.noise if noise else 0.0), 1e-12)
         return self.mu + self.sd * mean, self.sd * np.sqrt(self.s2 * var)
 
 
@@ -116,6 +139,11 @@ def scheffe(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, X[:, iu[0]] * X[:, iu[1]]])
 
 
+@functools.lru_cache(maxsize=32)
+def _triu(d: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(d, k=1)
+
+
 def centred_quadratic(X: np.ndarray) -> np.ndarray:
     """The same function space as Scheffé's, reparametrised for a prior that makes sense:
     [1, √d·v_i, d·v_i·v_j (i<j)] with v = w − uniform. A zero-mean prior on these coefficients
@@ -124,7 +152,7 @@ def centred_quadratic(X: np.ndarray) -> np.ndarray:
     X = np.atleast_2d(X)
     d = X.shape[1]
     V = X - 1.0 / d
-    iu = np.triu_indices(d, k=1)
+    iu = _triu(d)
     return np.hstack([np.ones((X.shape[0], 1)), np.sqrt(d) * V, d * V[:, iu[0]] * V[:, iu[1]]])
 
 
