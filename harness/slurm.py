@@ -196,7 +196,8 @@ class SubmititExecutor(Executor):
                             still.append((task, self._submit(fn, task), tries + 1))
                             continue
                         if self.on_failure is None:
-                            raise JobFailed(f"task {task_id(task)} failed {tries + 1} time(s); last: {reason}") from None
+                            raise JobFailed(f"task {task_id(task)} failed {tries + 1} time(s); "
+                                            f"last: {reason}") from None
                         yield task, self.on_failure(task, f"{reason} (after {tries + 1} attempt(s))")
                         continue
                     self._record(task, {"job_id": job.job_id, "state": str(job.state), "outcome": "ok",

@@ -116,7 +116,7 @@ def _load_raw(ref: str, split: str, cache_dir: str | None):
 
     path = Path(ref)
     if path.is_dir():
-        if (path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+        if any((path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
             loaded = datasets.load_from_disk(str(path))
             if isinstance(loaded, datasets.DatasetDict):
                 if split not in loaded:

@@ -68,6 +68,18 @@ def test_mathvista_free_form_numbers_and_lists():
     assert mathvista_correct(mathvista_extract("<answer>2 and 5</answer>", "free_form", "list"), li)
 
 
+def test_mathvista_prompt_is_its_query_with_the_reasoning_instruction():
+    from tasks.lmms import mathvista_prompt
+    from tasks.lmms.prompting import LMMS_METRICS, LMMS_TASKS, is_mathvista
+
+    doc = {"query": "Hint: Please answer the question and provide the correct option letter.\nQuestion: x?\n"
+                    "Choices:\n(A) 2\n(B) 10", "question": "x?"}
+    assert mathvista_prompt(doc).startswith("Hint: Please") and mathvista_prompt(doc).endswith(PAPER_INSTRUCTION)
+    # MathVista never goes through lmms-eval (its scorer calls a paid API); the others do
+    assert [n for n, t in LMMS_TASKS.items() if is_mathvista(t)] == ["MathVista"]
+    assert set(LMMS_METRICS) == {t for t in LMMS_TASKS.values() if not is_mathvista(t)}
+
+
 def test_mathvista_score_is_accuracy_over_items():
     samples = [(MC, "<answer>C</answer>"), (MC, "<answer>A</answer>"),
                ({"question_type": "free_form", "answer_type": "integer", "answer": "7"}, "<answer>7</answer>"),

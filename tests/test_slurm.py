@@ -89,7 +89,8 @@ def test_pilot_runs_as_jobs_write_the_shared_store(tmp_path):
     specs = [RunSpec(suite.id, suite.protocol, suite.space.uniform(), seed=s) for s in range(3)]
     # three jobs at once, all writing the same store
     tasks = [PilotRunTask("replay", str(suite.path), sp.to_dict(), str(store.root)) for sp in specs]
-    done = dict((t.key, r) for t, r in SubmititExecutor(tmp_path / "many", FAST, cluster="local").imap(run_pilot, tasks))
+    pool = SubmititExecutor(tmp_path / "many", FAST, cluster="local")
+    done = {t.key: r for t, r in pool.imap(run_pilot, tasks)}
     assert len(store) == 3 and all(store.get(sp.key).scores == done[sp.key]["scores"] for sp in specs)
     # the runner wrapper: one job per pilot run, the same numbers as the same run done in this process
     runner = SubmittingRunner("replay", suite, SubmititExecutor(tmp_path / "jobs", FAST, cluster="local"), store.root)

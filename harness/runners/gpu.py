@@ -176,6 +176,8 @@ class GpuRunner(Runner):
         self.suite.space.validate(spec.mixture)
         p = self.protocol
         run_dir = self.run_dir(spec)
+        mode = "no vLLM" if not p.generation.use_vllm else (
+            "vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
         lines = [f"# protocol {p.name} v{p.version} (hash {p.hash}) from {p.source}",
                  yaml.safe_dump(p.to_dict(), sort_keys=False, width=110).rstrip(),
                  "# run",
@@ -184,7 +186,7 @@ class GpuRunner(Runner):
                                  "training_processes": p.training_processes, "prompts_per_update": p.prompts_per_update,
                                  "completions_per_update": p.prompts_per_update * p.training.num_generations,
                                  "run_dir": str(run_dir), "key": spec.key}, sort_keys=False).rstrip(),
-                 f"# commands ({'vLLM server mode' if p.generation.vllm_mode == 'server' and p.generation.use_vllm else 'vLLM colocated' if p.generation.use_vllm else 'no vLLM'})",
+                 f"# commands ({mode})",
                  f"# the runner writes {run_dir}/run.json (spec, datasets, protocol file), then runs:"]
         lines += [c.shell() for c in launch_plan(p, run_dir)]
         missing = missing_requirements(p)
@@ -344,12 +346,14 @@ def evaluate_main(run_dir: Path) -> None:
         messages = [[{"role": "user", "content": [{"type": "image_pil", "image_pil": r["image"]},
                                                   {"type": "text", "text": r["prompt"][-1]["content"]}]}] for r in rows]
         outs = llm.chat(messages, sampling, use_tqdm=True)
-        scores[name] = sum(accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)) / len(rows)
+        hits = [accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)]
+        scores[name] = sum(hits) / len(hits)
     del llm  # free the GPU for lmms-eval's own engine
     from tasks.lmms.model import evaluate_out_of_domain
 
     ood = {name: entry["task"] for name, entry in ev.out_of_domain.items()}
-    scores.update(evaluate_out_of_domain(ckpt, ood, limit=ev.limit or None, batch_size=ev.batch_size,
+    scores.update(evaluate_out_of_domain(ckpt, ood, limit=ev.limit or None,
+                                         cache_dir=protocol.datasets.cache_dir or None, batch_size=ev.batch_size,
                                          max_new_tokens=ev.max_new_tokens,
                                          trust_remote_code=protocol.model.trust_remote_code))
     result = paper_scores(scores, ev.in_domain, {n: e["size"] for n, e in ev.out_of_domain.items()})

@@ -2,11 +2,15 @@
 
 The trained models answer in the paper's format, `<think>…</think><answer>…</answer>`. lmms-eval's
 scorers expect a bare answer, so the wrapper appends the paper's reasoning instruction to every
-question and hands back only what is inside `<answer>`. MathVista's official scorer asks a paid
-LLM to extract the answer; here a rule-based extraction (letters and option texts for multiple
-choice, numbers at the stated precision, lists) decides instead, so no API key is needed. Its
-scores are therefore not directly comparable with GPT-extracted MathVista numbers (it is stricter
-on rambling answers); the paper's models answer in tags, where the two mostly agree.
+question and hands back only what is inside `<answer>`.
+
+MathVista is not run through lmms-eval: its scorer asks a paid LLM (OpenAI) to extract any answer
+that is not already a bare option text or number, and in the lmms-eval versions read while writing
+this it retries that request without limit when no key is set. Instead the GPU evaluation feeds
+MathVista's own `query` (hint, question, choices) to the model and a rule-based extraction decides
+(letters and option texts for multiple choice, numbers at the stated precision, lists). Its scores
+are therefore not directly comparable with GPT-extracted MathVista numbers (it is stricter on
+rambling answers); models that answer in tags, as the paper's do, are scored the same by both.
 """
 
 from __future__ import annotations
@@ -28,8 +32,18 @@ LMMS_METRICS: dict[str, tuple[str, ...]] = {
     "chartqa": ("relaxed_overall", "relaxed_accuracy", "exact_match"),
     "infovqa_val": ("anls", "exact_match"),
     "mmmu_val": ("mmmu_acc", "accuracy", "exact_match"),
-    "mathvista_testmini": ("gpt_eval_score", "accuracy"),
 }
+# MathVista is scored here, by rules (see the module docstring): Hub id and split of its test-mini set.
+MATHVISTA_HUB_ID, MATHVISTA_SPLIT = "AI4Math/MathVista", "testmini"
+
+
+def is_mathvista(task: str) -> bool:
+    return task.startswith("mathvista")
+
+
+def mathvista_prompt(doc: Mapping[str, Any]) -> str:
+    """MathVista's own query (hint, question, choices) with the paper's reasoning instruction."""
+    return build_prompt(str(doc.get("query") or doc.get("question", "")))
 
 
 def build_prompt(context: str) -> str:
@@ -94,7 +108,8 @@ def mathvista_extract(response: str, question_type: str, answer_type: str, choic
         nums = _numbers(ans)
         if not nums:
             return ""
-        p = int(precision) if precision is not None and not (isinstance(precision, float) and math.isnan(precision)) else 2
+        missing = precision is None or (isinstance(precision, float) and math.isnan(precision))
+        p = 2 if missing else int(precision)
         return f"{round(nums[0], p):.{p}f}"
     if answer_type == "list":
         return str([int(n) if n.is_integer() else n for n in _numbers(ans)])
