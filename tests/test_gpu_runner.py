@@ -123,6 +123,15 @@ def test_gpu_training_settings_build_a_real_grpo_config(tmp_path):
     assert args.use_vllm and args.vllm_mode == "colocate" and args.generation_batch_size == 12
 
 
+def test_training_stops_after_one_pass_over_the_mixed_data():
+    from harness.runners.gpu import steps_within_one_pass
+
+    p = load_protocol(DEFAULT_PROTOCOL)  # 2 prompts per update
+    assert steps_within_one_pass(p, 2000, 10_000) == 2000
+    assert steps_within_one_pass(p, 2000, 1326 + 5) == 665  # e.g. a LISA-only mixture runs out first
+    assert steps_within_one_pass(p, 2000, 1) == 1
+
+
 def test_dry_run_prints_the_resolved_protocol_and_commands(monkeypatch):
     monkeypatch.setenv(PROTOCOL_ENV, "")  # --protocol-file sets it for the process; restore it after the test
     out = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",

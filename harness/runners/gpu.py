@@ -16,6 +16,7 @@ GPU; `run(spec)` first checks CUDA, vllm, lmms-eval, trl and accelerate and name
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -105,6 +106,13 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path) -> list[Command]:
 
 def steps_for(protocol: GpuProtocol, fidelity: float) -> int:
     return max(1, math.ceil(protocol.training.max_steps * float(fidelity)))
+
+
+def steps_within_one_pass(protocol: GpuProtocol, steps: int, rows: int) -> int:
+    """GRPO steps that one pass over `rows` mixed prompts allows (the paper trains one epoch and, when
+    a used dataset runs out first, scores the last step): without this cap the trainer would start a
+    second epoch of a finite dataset."""
+    return max(1, min(int(steps), int(rows) // protocol.prompts_per_update))
 
 
 def training_config(protocol: GpuProtocol, train_domains: tuple[str, ...], fidelity: float = 1.0):
@@ -311,6 +319,7 @@ def train_main(run_dir: Path) -> None:
     spec = RunSpec.from_dict(record["spec"])
     cfg = training_config(protocol, tuple(record["datasets"]), spec.fidelity)
     dataset = mixture_dataset(cfg, spec.mixture.as_dict(), int(spec.seed), _paper_source(protocol).train_rows)
+    cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
     m = protocol.model
     model = AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, m.torch_dtype),
                                                         attn_implementation=m.attn_implementation,
