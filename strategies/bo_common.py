@@ -20,6 +20,41 @@ from scipy.special import ndtr
 from harness.mixture import MixtureSpace
 
 
+# -- a memo of proposals, shared by the studies a worker runs ---------------------------------------
+_MEMO: dict = {}
+_MEMO_MAX = 8192
+
+
+def history_key(history) -> tuple:
+    return tuple((o.mixture.key(), o.objective, o.status) for o in history)
+
+
+def memo_propose(method):
+    """Cache `propose` on (class, parameters, seed, datasets, history).
+
+    The strategies that use it propose a pure function of those (not of the budget beyond
+    "is any left"), so the bench's studies of one seed at budgets 4, 8, 11, 16 and 24, which share
+    their history prefixes, compute each proposal once per worker process. The cache is bounded
+    and cleared when full.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, history, budget):
+        if budget.remaining(history) <= 0:
+            return None
+        params = tuple(sorted((k, repr(v)) for k, v in vars(self).items() if k not in ("space", "rng")))
+        key = (type(self).__module__, type(self).__qualname__, params, self.space.datasets, history_key(history))
+        if key in _MEMO:
+            return _MEMO[key]
+        out = method(self, history, budget)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = out
+        return out
+
+    return wrapper
+
+
 def step_rng(seed: int, step: int, tag: int) -> np.random.Generator:
     """The generator of one decision: depends only on (strategy seed, history length, purpose)."""
     return np.random.default_rng([int(seed), int(step), int(tag)])

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import SimplexGP, expected_improvement, initial_design, ok_arrays, simplex_candidates, step_rng
+from strategies.bo_common import memo_propose, SimplexGP, expected_improvement, initial_design, ok_arrays, simplex_candidates, step_rng
 from strategies.registry import register
 
 
@@ -70,6 +70,7 @@ class GPBO(Strategy):
             return _SklearnGP(X, y, self.seed)
         return SimplexGP(X, y)
 
+    @memo_propose
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None

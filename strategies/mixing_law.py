@@ -63,7 +63,7 @@ def fit_law(X: np.ndarray, y: np.ndarray, terms: int, rng: np.random.Generator, 
         theta0 = np.concatenate([[0.0], np.column_stack([k0, t0]).ravel()])
         try:
             res = least_squares(lambda th: law(th, X, terms) - z, theta0, jac=lambda th: law_jacobian(th, X, terms),
-                                method="trf", max_nfev=100)
+                                method="trf", max_nfev=60)
         except (ValueError, FloatingPointError):
             continue
         rmse = float(np.sqrt(np.mean(res.fun**2)))
@@ -86,7 +86,7 @@ class MixingLaw(Strategy):
     citation = "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting LM Performance (ICLR 2025)"
     family = "surrogate"
 
-    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 4):
+    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3):
         super().__init__(space, seed)
         if max_terms < 1:
             raise ValueError(f"max_terms must be >= 1, got {max_terms}")

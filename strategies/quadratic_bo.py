@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import (SimplexGP, expected_improvement, initial_design, maximise_on_simplex, ok_arrays,
+from strategies.bo_common import (memo_propose, SimplexGP, expected_improvement, initial_design, maximise_on_simplex, ok_arrays,
                                   simplex_candidates, snap, step_rng)
 from strategies.registry import register
 
@@ -61,6 +61,7 @@ class QuadraticBO(Strategy):
     def _model(self, X, y) -> SimplexGP:
         return SimplexGP(X, y, quad_weights=self.quad_weights)
 
+    @memo_propose
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None

@@ -28,7 +28,10 @@ from strategies.registry import register
 
 def regmix_prior(rng: np.random.Generator, dim: int, size: int, low: float = 0.1, high: float = 5.0) -> np.ndarray:
     scales = np.exp(rng.uniform(np.log(low), np.log(high), size=size))
-    return np.vstack([rng.dirichlet(np.full(dim, s)) for s in scales]) if size else np.zeros((0, dim))
+    # Dirichlet(s·1) rows via normalised Gamma(s) draws (vectorised: one call for every row)
+    G = rng.gamma(np.repeat(scales[:, None], dim, axis=1))
+    G[G.sum(1) <= 0] = 1.0
+    return G / G.sum(1, keepdims=True)
 
 
 @register("regmix")
