@@ -13,6 +13,7 @@ method names.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -71,6 +72,12 @@ def best_observed(history: History) -> Mixture | None:
 
 
 def seed_designs(space: MixtureSpace, seed: int | None = None) -> list[Mixture]:
+    """See `_seed_designs` (cached: strategies call this on every propose)."""
+    return list(_seed_designs(space, seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _seed_designs(space: MixtureSpace, seed: int | None = None) -> tuple[Mixture, ...]:
     """The paper's seed designs: uniform, each leave-one-out, each single dataset (2n+1 for n > 2).
 
     Uniform comes first, then the leave-one-out designs, then the single-dataset ones, so a budget
@@ -88,5 +95,6 @@ def seed_designs(space: MixtureSpace, seed: int | None = None) -> list[Mixture]:
             v[i] = 0.0
             designs.append(space.from_vector(v))
     order = rng.permutation(d) if rng is not None else np.arange(d)
-    designs.extend(space.vertices()[i] for i in order)
-    return designs
+    vertices = space.vertices()
+    designs.extend(vertices[i] for i in order)
+    return tuple(designs)

@@ -7,7 +7,7 @@ Procedure, as in the paper, at pilot scale:
    near-vertex mixtures are seen; with no token counts here the centre is uniform and each run's
    concentration scale is drawn log-uniformly from [0.1, 5]. Step 0 is uniform.
 2. Fit a regression from weights to score: gradient-boosted trees (the paper used LightGBM; here
-   scikit-learn's GradientBoostingRegressor, small depth for a few dozen points) or, in the
+   scikit-learn's GradientBoostingRegressor: 30 trees of depth 2, learning rate 0.2, for a few dozen points) or, in the
    `regmix-linear` variant, linear regression.
 3. Simulate `n_simulated` mixtures from the same prior, predict each, and recommend the mean of
    the top-k predictions (the paper averages the top 100 to reduce variance).
@@ -42,7 +42,7 @@ class RegMix(Strategy):
     model_kind = "gbt"
 
     def __init__(self, space, seed=0, n_simulated: int = 4000, top_k: int = 100, min_fit: int = 5,
-                 n_estimators: int = 60, max_depth: int = 2, learning_rate: float = 0.1):
+                 n_estimators: int = 30, max_depth: int = 2, learning_rate: float = 0.2):
         super().__init__(space, seed)
         self.n_simulated, self.top_k, self.min_fit = int(n_simulated), int(top_k), int(min_fit)
         self.gbt = dict(n_estimators=int(n_estimators), max_depth=int(max_depth), learning_rate=float(learning_rate))
