@@ -30,7 +30,8 @@ import warnings
 import numpy as np
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import memo_propose, SimplexGP, expected_improvement, initial_design, ok_arrays, simplex_candidates, step_rng
+from strategies.bo_common import (SimplexGP, blas_single, expected_improvement, initial_design, memo_propose, ok_arrays,
+                                  simplex_candidates, step_rng)
 from strategies.registry import register
 
 
@@ -88,6 +89,7 @@ class GPBO(Strategy):
         ei = expected_improvement(mean, sd, incumbent, self.xi)
         return self.space.from_vector(cands[int(np.argmax(ei))], normalize=True)
 
+    @blas_single
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         if len(y) < 3:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import initial_design, maximise_on_simplex, ok_arrays, snap, step_rng
+from strategies.bo_common import blas_single, initial_design, maximise_on_simplex, ok_arrays, snap, step_rng
 from strategies.registry import register
 
 
@@ -97,6 +97,7 @@ class MixingLaw(Strategy):
             return None
         return self.space.from_vector(initial_design(self.space, self.seed, len(history)), normalize=True)
 
+    @blas_single
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         d = self.space.dim

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import (memo_propose, SimplexGP, expected_improvement, initial_design, maximise_on_simplex, ok_arrays,
-                                  simplex_candidates, snap, step_rng)
+from strategies.bo_common import (SimplexGP, blas_single, expected_improvement, initial_design, maximise_on_simplex,
+                                  memo_propose, ok_arrays, simplex_candidates, snap, step_rng)
 from strategies.registry import register
 
 
@@ -87,6 +87,7 @@ class QuadraticBO(Strategy):
             x = cands[int(np.argmax(scores))]
         return self.space.from_vector(snap(x), normalize=True)
 
+    @blas_single
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         if len(y) < 3:
