@@ -174,6 +174,7 @@ def test_builtin_in_a_process_on_request(suite):
     assert a.status == "ok" and a.recommended == b.recommended
 
 
+@pytest.mark.slow
 def test_cli_bench_with_a_strategy_file(tmp_path, run_cli):
     folder = write_synthetic_suite(tmp_path / "cli-iso", dim=3)
     f = tmp_path / "my_strategy.py"

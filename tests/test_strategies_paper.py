@@ -98,6 +98,7 @@ def test_reproduce_report(seeds):
     assert "Top-10" in md and "Assumptions" in md and "0.5133" in md  # Norm's recorded 2000-step Out-Score
 
 
+@pytest.mark.slow
 def test_reproduce_json_cli(tmp_path):
     out = tmp_path / "paper.md"
     proc = subprocess.run([sys.executable, "-m", "strategies.reproduce_paper", "--json", "--out", str(out)],
