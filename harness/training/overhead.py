@@ -54,6 +54,8 @@ def main(argv=None) -> dict:
     p.add_argument("--preset", default="smoke")
     p.add_argument("--mixture", default="science=0.5,spatial=0.5")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=1, help="Alternate bare/harness this many times (order flips each "
+                   "round, so a shared machine's load hits both alike); medians are reported.")
     a = p.parse_args(argv)
 
     import torch
@@ -76,14 +78,24 @@ def main(argv=None) -> dict:
         suite = suites.load_folder(d)
         mixture = suite.space.parse(a.mixture)
         runner = CpuRunner(suite)
-        bare = bare_grpo(cfg, mixture.as_dict(), a.seed)
-        t0 = time.perf_counter()
-        res = runner.run(RunSpec(suite.id, suite.protocol, mixture, a.seed))
-        harness_wall = time.perf_counter() - t0
-    c = res.cost
-    train_part = c["t_build"] + c["t_data"] + c["t_train"]
-    out = {"preset": a.preset, "bare_s": round(bare, 3), "harness_s": round(harness_wall, 3),
-           "harness_train_part_s": round(train_part, 3), "harness_eval_s": c["t_eval"],
+        bares, walls, parts, evals = [], [], [], []
+        for i in range(a.repeat):
+            for what in (("bare", "harness") if i % 2 == 0 else ("harness", "bare")):
+                if what == "bare":
+                    bares.append(bare_grpo(cfg, mixture.as_dict(), a.seed))
+                    continue
+                t0 = time.perf_counter()
+                res = runner.run(RunSpec(suite.id, suite.protocol, mixture, a.seed))
+                walls.append(time.perf_counter() - t0)
+                c = res.cost
+                parts.append(c["t_build"] + c["t_data"] + c["t_train"])
+                evals.append(c["t_eval"])
+    from statistics import median
+
+    bare, harness_wall, train_part = median(bares), median(walls), median(parts)
+    out = {"preset": a.preset, "repeat": a.repeat, "bare_s": [round(x, 2) for x in bares],
+           "harness_s": [round(x, 2) for x in walls], "harness_train_part_s": [round(x, 2) for x in parts],
+           "harness_eval_s": [round(x, 2) for x in evals],
            "ratio_train_part": round(train_part / bare, 3), "ratio_whole_run": round(harness_wall / bare, 3),
            "status": res.status}
     print(json.dumps(out))
