@@ -165,3 +165,14 @@ def test_worst_case_inputs_take_about_a_millisecond():
             R.format_ok(text)
         per = (time.perf_counter() - t0) / 10
         assert per < 0.01, f"{per * 1e3:.2f} ms on {text[:30]!r}..."
+
+
+def test_sat_answers_are_scored_whether_letters_or_words():
+    from tasks.rewards import accuracy_reward
+
+    def done(answer):
+        return [[{"role": "assistant", "content": f"<think>look</think><answer>{answer}</answer>"}]]
+
+    assert accuracy_reward(None, done("Left"), solution=["left"], task=["sat"]) == [1.0]
+    assert accuracy_reward(None, done("B"), solution=["B"], task=["sat"]) == [1.0]
+    assert accuracy_reward(None, done("right"), solution=["left"], task=["sat"]) == [0.0]
