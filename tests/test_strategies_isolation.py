@@ -11,6 +11,7 @@ import time
 import pytest
 
 import strategies
+import strategies.registry
 from harness import suite as suites
 from harness.isolation import is_user_strategy
 from harness.runners.replay import ReplayRunner
@@ -18,6 +19,15 @@ from harness.spec import Budget
 from harness.study import Study
 from strategies.random_search import RandomSearch
 from tests.conftest import write_synthetic_suite
+
+
+@pytest.fixture(autouse=True)
+def _forget_user_strategies():
+    """Strategies these tests register (some hang on purpose) leave the registry afterwards."""
+    before = set(strategies.registry._REGISTRY)
+    yield
+    for name in set(strategies.registry._REGISTRY) - before - set(strategies.registry.BUILTIN):
+        strategies.registry._REGISTRY.pop(name, None)
 
 
 @pytest.fixture
