@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "regmix": "strategies.regmix:RegMix",
     "regmix-linear": "strategies.regmix:RegMixLinear",
     "mixing-law": "strategies.mixing_law:MixingLaw",
+    "cma-es": "strategies.cma_es:CMAES",
 }
 
 _REGISTRY: dict[str, type[Strategy]] = {}
