@@ -14,6 +14,7 @@ same command again skips finished studies and serves completed runs from the sto
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import inspect
 import json
@@ -33,6 +34,7 @@ from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
 from harness.study import Study, StudyOutcome
 
+STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
 SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "score", "regret", "normalized_regret", "uniform_score",
                    "best_known", "worst_known", "gain_over_uniform", "status", "score_source", "runs_used",
                    "runs_failed", "recommended", "reason", "wall_s", "protocol"]
@@ -55,13 +57,21 @@ class StudyTask:
     protocol_file: str = ""
 
 
+@functools.lru_cache(maxsize=256)
 def _strategy_fingerprint(cls) -> str:
-    """Changes when the strategy's code changes, so a finished study is not reused after an edit."""
+    """Changes when the strategy's code changes, so a finished study is not reused after an edit.
+
+    A user's strategy is its own file; a built-in may inherit from or share helpers with any
+    module of `strategies/`, so every one of them counts."""
     try:
-        src = Path(inspect.getfile(cls)).read_bytes()
+        path = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
-        src = cls.__qualname__.encode()
-    return hashlib.sha256(src).hexdigest()[:16]
+        return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
+    files = sorted(path.parent.glob("*.py")) if path.parent == STRATEGIES_DIR else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def study_key(suite, strategy_cls, task: StudyTask) -> str:

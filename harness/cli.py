@@ -215,6 +215,25 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
     click.echo(f"use it with: modomodo bench --suite {folder} ...")
 
 
+@main.group("reproduce")
+def reproduce_group():
+    """Reproduce published computations offline."""
+
+
+@reproduce_group.command("paper")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the markdown report here.")
+@click.option("--table", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="The full transcribed Table 2 CSV, checked against the record.")
+@_guard
+def reproduce_paper_cmd(as_json, out, table):
+    """Recompute the paper's heuristic mixtures and quadratic surrogate from its seed runs."""
+    from strategies.reproduce_paper import main as reproduce_paper
+
+    args = (["--json"] if as_json else []) + (["--out", out] if out else []) + (["--table", table] if table else [])
+    sys.exit(reproduce_paper(args))
+
+
 def _register_leaderboard() -> None:
     """`modomodo leaderboard render|publish` live in leaderboard/cli.py."""
     from leaderboard.cli import leaderboard

@@ -160,7 +160,7 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        runs.to_csv(tmp / "runs.csv", index=False, float_format="%.10g")
+        runs.to_csv(tmp / "runs.csv", index=False, float_format="%.15g")
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
         suite = load_folder(tmp)
         X, Y = suite._X, suite._Y

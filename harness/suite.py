@@ -341,14 +341,22 @@ def suite_dirs() -> list[Path]:
 
 def registered() -> dict[str, Path]:
     """Suite name -> folder, for every suite in baselines/ and on MODOMODO_SUITE_PATH."""
+    cards = [folder / "card.yaml" for folder in suite_dirs()]
+    # Parsing every card is the slow part: memoised on the cards' paths and modification times.
+    return dict(_registered(tuple((str(c), c.stat().st_mtime_ns) for c in cards)))
+
+
+@functools.lru_cache(maxsize=8)
+def _registered(cards: tuple[tuple[str, int], ...]) -> tuple[tuple[str, Path], ...]:
     out: dict[str, Path] = {}
-    for folder in suite_dirs():
+    for card, _ in cards:
+        folder = Path(card).parent
         try:
-            name = (yaml.safe_load((folder / "card.yaml").read_text()) or {}).get("name") or folder.name
+            name = (yaml.safe_load(Path(card).read_text()) or {}).get("name") or folder.name
         except yaml.YAMLError:
             name = folder.name
         out.setdefault(name, folder)
-    return out
+    return tuple(out.items())
 
 
 @functools.lru_cache(maxsize=64)
@@ -357,10 +365,12 @@ def _load_cached(folder: str, mtime_key: tuple) -> Suite:
 
 
 def load(name_or_path: str | Path) -> Suite:
-    """A registered suite name, or the path of a suite folder."""
+    """A registered suite name, or the path of a suite folder (anything with a path separator is a
+    path; a bare name is looked up among the registered suites first)."""
     p = Path(name_or_path)
-    reg = registered()
-    if str(name_or_path) in reg:
+    looks_like_path = os.sep in str(name_or_path) or p.is_absolute()
+    reg = {} if looks_like_path and (p / "card.yaml").is_file() else registered()
+    if str(name_or_path) in reg and not looks_like_path:
         folder = reg[str(name_or_path)]
     elif p.is_dir():
         folder = p
