@@ -55,6 +55,7 @@ class GPBO(Strategy):
     description = "Bayesian optimisation: GP (Matérn-5/2, ML-II) + expected improvement on simplex candidates."
     citation = "Snoek, Larochelle & Adams, Practical Bayesian Optimization of ML Algorithms (NeurIPS 2012)"
     family = "bayesopt"
+    rng_stream = 2  # each BO strategy draws its candidates from its own random stream
 
     def __init__(self, space, seed=0, n_init: int | None = None, n_candidates: int = 512, xi: float = 0.0,
                  backend: str = "numpy"):
@@ -82,17 +83,25 @@ class GPBO(Strategy):
         gp = self._model(X, y)
         mean_obs, _ = gp.predict(X)
         incumbent = float(mean_obs.max())
-        rng = step_rng(self.seed, step, 2)
+        rng = step_rng(self.seed, step, self.rng_stream)
         top = X[np.argsort(-mean_obs)[:3]]
         cands = simplex_candidates(rng, self.space.dim, self.n_candidates, top, self.n_candidates // 6)
+        return self.space.from_vector(self._acquire(gp, cands, incumbent), normalize=True)
+
+    def _acquire(self, gp, cands: np.ndarray, incumbent: float) -> np.ndarray:
+        """The candidate with the highest expected improvement."""
         mean, sd = gp.predict(cands)
-        ei = expected_improvement(mean, sd, incumbent, self.xi)
-        return self.space.from_vector(cands[int(np.argmax(ei))], normalize=True)
+        return cands[int(np.argmax(expected_improvement(mean, sd, incumbent, self.xi)))]
 
     @blas_single
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         if len(y) < 3:
             return best_observed(history) or self.space.uniform()
-        mean, _ = self._model(X, y).predict(X)
-        return self.space.from_vector(X[int(np.argmax(mean))], normalize=True)
+        gp = self._model(X, y)
+        mean, _ = gp.predict(X)
+        return self.space.from_vector(self._polish_recommendation(gp, X[int(np.argmax(mean))]), normalize=True)
+
+    def _polish_recommendation(self, gp, x: np.ndarray) -> np.ndarray:
+        """The observed mixture with the best posterior mean (noise does not pick the winner)."""
+        return x

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import Strategy, best_observed
-from strategies.bo_common import (SimplexGP, blas_single, expected_improvement, initial_design, maximise_on_simplex,
-                                  memo_propose, ok_arrays, simplex_candidates, snap, step_rng)
+from strategies.bo_common import SimplexGP, expected_improvement, maximise_on_simplex, snap
+from strategies.gp_bo import GPBO
 from strategies.registry import register
 
 
@@ -42,41 +41,27 @@ def _numeric_grad(f, x: np.ndarray, h: float = 1e-5) -> tuple[float, np.ndarray]
 
 
 @register("quadratic-bo")
-class QuadraticBO(Strategy):
+class QuadraticBO(GPBO):
     description = "Bayesian quadratic mixture model (+ GP residual) refitted every run; EI maximised by SLSQP."
     citation = "modomodo: sequential, regularised version of MoDoMoDo Alg. 4 (Liang et al., arXiv 2505.24871)"
     family = "bayesopt"
+    rng_stream = 3
 
     def __init__(self, space, seed=0, n_init: int | None = None, quad_weights=(1.0, 0.7, 0.3, 0.0),
                  n_candidates: int = 384, n_starts: int = 1, xi: float = 0.0, recommend: str = "observed"):
-        super().__init__(space, seed)
         if recommend not in ("observed", "model"):
             raise ValueError(f"recommend must be 'observed' or 'model', got {recommend!r}")
-        self.n_init = max(3, space.dim // 2 + 1) if n_init is None else int(n_init)
-        if self.n_init < 1:
-            raise ValueError(f"n_init must be >= 1, got {n_init}")
+        super().__init__(space, seed, n_init=n_init, n_candidates=n_candidates, xi=xi)
         self.quad_weights = tuple(float(r) for r in quad_weights)
         if not self.quad_weights or any(not 0 <= r <= 1 for r in self.quad_weights):
             raise ValueError(f"quad_weights must be values in [0, 1], got {quad_weights!r}")
-        self.n_candidates, self.n_starts, self.xi, self.recommend_by = int(n_candidates), int(n_starts), float(xi), recommend
+        self.n_starts, self.recommend_by = int(n_starts), recommend
 
     def _model(self, X, y) -> SimplexGP:
         return SimplexGP(X, y, quad_weights=self.quad_weights)
 
-    @memo_propose
-    def propose(self, history, budget):
-        if budget.remaining(history) <= 0:
-            return None
-        step = len(history)
-        X, y = ok_arrays(self.space, history)
-        if step < self.n_init or len(y) < 3:
-            return self.space.from_vector(initial_design(self.space, self.seed, step), normalize=True)
-        gp = self._model(X, y)
-        mean_obs, _ = gp.predict(X)
-        incumbent = float(mean_obs.max())
-        rng = step_rng(self.seed, step, 3)
-        top = X[np.argsort(-mean_obs)[:3]]
-        cands = simplex_candidates(rng, self.space.dim, self.n_candidates, top, self.n_candidates // 6)
+    def _acquire(self, gp, cands, incumbent):
+        """Expected improvement, polished by SLSQP on the simplex from the best candidates."""
 
         def acq(P):
             m, s = gp.predict(P)
@@ -87,18 +72,12 @@ class QuadraticBO(Strategy):
         x, v = maximise_on_simplex(lambda x: _numeric_grad(acq, x), starts, maxiter=8)
         if not v >= scores.max():  # keep the best candidate if the local search did not improve on it
             x = cands[int(np.argmax(scores))]
-        return self.space.from_vector(snap(x), normalize=True)
+        return snap(x)
 
-    @blas_single
-    def recommend(self, history):
-        X, y = ok_arrays(self.space, history)
-        if len(y) < 3:
-            return best_observed(history) or self.space.uniform()
-        gp = self._model(X, y)
-        mean, _ = gp.predict(X)
-        x = X[int(np.argmax(mean))]
-        if self.recommend_by == "model":
-            f = lambda P: gp.predict(P)[0]  # noqa: E731
-            x, _ = maximise_on_simplex(lambda x: _numeric_grad(f, x), np.vstack([x, np.full(self.space.dim, 1 / self.space.dim)]))
-            x = snap(x)
-        return self.space.from_vector(x, normalize=True)
+    def _polish_recommendation(self, gp, x):
+        """recommend="model": climb the posterior mean from the best observed mixture."""
+        if self.recommend_by != "model":
+            return x
+        f = lambda P: gp.predict(P)[0]  # noqa: E731
+        x, _ = maximise_on_simplex(lambda x: _numeric_grad(f, x), np.vstack([x, np.full(self.space.dim, 1 / self.space.dim)]))
+        return snap(x)
