@@ -169,7 +169,6 @@ def _print_table(summary):
     ok = summary[summary["status"] == "ok"]
     if ok.empty:
         click.echo("no successful studies")
-        return
     for suite_name, g in ok.groupby("suite", sort=True):
         pivot = g.pivot_table(index="strategy", columns="budget", values="normalized_regret", aggfunc="mean")
         pivot = pivot.sort_values(pivot.columns[-1])

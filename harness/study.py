@@ -51,6 +51,10 @@ class StudyOutcome:
 
 
 def _short_error(e: BaseException) -> str:
+    from harness.isolation import StrategyError
+
+    if isinstance(e, StrategyError):  # already "Type: message at file:line", from the strategy's process
+        return str(e)
     tb = traceback.extract_tb(e.__traceback__)
     where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
     return f"{type(e).__name__}: {e}{where}"
