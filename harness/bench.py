@@ -172,7 +172,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     for b in budgets:
         Budget(int(b))
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    executor_kind = executor  # (the name `executor` is reused below for the study pool)
+    executor_kind = executor  # where pilot runs execute; `pool` below runs the studies
     if executor_kind != "local":
         from harness.slurm import check_executor
 
@@ -197,10 +197,10 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         s.best_known, s.uniform_score
 
     records, resumed, executed, reused, failed = [], 0, 0, 0, 0
-    executor = make_executor(workers, _load_strategy_files, (tuple(strategy_files),))
+    pool = make_executor(workers, _load_strategy_files, (tuple(strategy_files),))
     bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
     try:
-        for _, rec in executor.imap(run_study_task, tasks):
+        for _, rec in pool.imap(run_study_task, tasks):
             records.append(rec)
             if rec.pop("_resumed", False):
                 resumed += 1
@@ -212,7 +212,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
             bar.set_postfix(runs=executed, reused=reused, failed=failed, refresh=False)
     finally:
         bar.close()
-        executor.close()
+        pool.close()
 
     summary, trajectories = summary_frames(records)
     _write_csv_atomic(summary, out / "summary.csv")
