@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 
 from harness.importer import TableError
 from harness.mixture import InvalidMixture
@@ -164,6 +165,65 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     click.echo(f"summary: {report.out / 'summary.csv'}")
 
 
+@main.command("sweep")
+@click.option("--suite", "suite_ref", required=True, help="A suite with a real runner (e.g. minimodo-tiny-live).")
+@click.option("--runner", default=None, help="Runner kind (default: the card's `runner:`).")
+@click.option("--mixtures", default=24, show_default=True, type=click.IntRange(min=1),
+              help="Design size: the paper's 2n+1 seed designs, then Dirichlet draws.")
+@click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Dirichlet concentration of the extra draws.")
+@click.option("--design-seed", default=0, show_default=True, type=int, help="Seed of the Dirichlet draws.")
+@click.option("--seeds", default="0-7", show_default=True, help="Training seeds: N-M, or a comma list.")
+@click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
+              help="Result store folder (resumable: pairs already there are skipped).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes (the cpu runner uses one thread each).")
+@click.option("--dry-run", is_flag=True, help="List the planned runs and how many are already stored.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_guard
+def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir, workers, dry_run, quiet):
+    """Run a fixed design of mixtures × training seeds through a real runner, into a store
+    (then `modomodo suite from-sweep` turns the store into a replay suite)."""
+    from harness import suite as suites
+    from harness.store import ResultStore
+    from harness.sweep import design, plan, run_sweep
+
+    s = suites.load(suite_ref)
+    runner = runner or s.card.get("runner")
+    if not runner:
+        raise UserError(f"suite {s.name!r} names no runner; pass --runner (cpu, gpu)")
+    seed_list = _seed_list(seeds)
+    mix = design(s.space, mixtures, design_seed, alpha)
+    specs = plan(s, mix, seed_list)
+    store = ResultStore(store_dir)
+    done = sum(spec.key in store for spec in specs)
+    click.echo(f"{s.id} (protocol {s.protocol}), runner {runner}: {len(mix)} mixtures x {len(seed_list)} seeds = "
+               f"{len(specs)} runs, {done} already in {store_dir}", err=True)
+    if dry_run:
+        for i, m in enumerate(mix):
+            click.echo(f"{i:3d} {m}")
+        return
+    report = run_sweep(s, runner, specs, store, workers=workers, progress=not quiet)
+    click.echo(f"ran {report.ran} ({report.failed} failed), skipped {report.skipped}, in {report.wall_s:.0f} s",
+               err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+def _seed_list(text: str) -> list[int]:
+    text = text.strip()
+    if "-" in text and "," not in text:
+        lo, _, hi = text.partition("-")
+        try:
+            lo_i, hi_i = int(lo), int(hi)
+        except ValueError:
+            raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers") from None
+        if hi_i < lo_i:
+            raise UserError(f"--seeds {text!r}: the range is empty (M < N)")
+        return list(range(lo_i, hi_i + 1))
+    return _int_list(text, "--seeds")
+
+
 def _print_table(summary):
     """Mean normalised regret per suite × strategy × budget (lower is better)."""
     ok = summary[summary["status"] == "ok"]
@@ -212,6 +272,46 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
     if fit:
         click.echo(f"surrogate leave-one-out RMSE on {metric}: {fit['loo_rmse']:.4g} (spread sd {fit['spread_sd']:.4g})")
     click.echo(f"use it with: modomodo bench --suite {folder} ...")
+
+
+@suite_group.command("from-sweep")
+@click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="The sweep's result store.")
+@click.option("--suite", "suite_ref", required=True, help="The live suite the sweep ran (e.g. minimodo-tiny-live).")
+@click.option("--name", default=None, help="Name of the recorded replay suite (required unless --check).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--check", is_flag=True, help="Only print the runs per mixture and the signal-to-noise figures.")
+@_guard
+def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, check):
+    """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
+    the signal-to-noise of the per-mixture means and the provenance of the runs."""
+    from harness import suite as suites
+    from harness.recorded import SweepError, signal_to_noise, sweep_table
+    from harness.store import ResultStore
+
+    s = suites.load(suite_ref)
+    store = ResultStore(store_dir)
+    if check:
+        df = sweep_table(store, s)
+        per_mix = df.groupby(list(s.space.datasets)).size()
+        click.echo(f"{s.id}: {len(df)} runs, {per_mix.size} mixtures, seeds per mixture {int(per_mix.min())}-"
+                   f"{int(per_mix.max())}, median {df['wall_s'].median():.1f} s per run")
+        for metric in dict.fromkeys([s.metric, "In_Score"]):
+            if metric in df.columns:
+                try:
+                    click.echo(json.dumps(signal_to_noise(df, list(s.space.datasets), metric)))
+                except SweepError as e:
+                    click.echo(f"{metric}: {e}")
+        return
+    if not name:
+        raise UserError("--name is required (the recorded suite's name), unless --check")
+    from harness.recorded import export_suite
+
+    folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite)
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    click.echo(card["description"])
+    click.echo(f"wrote {folder}; use it with: modomodo bench --suite {folder} ...")
 
 
 @main.group("reproduce")

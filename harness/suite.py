@@ -216,7 +216,7 @@ class SyntheticSuite(Suite):
 
 # ------------------------------------------------------------------------------------------------
 class LiveSuite(Suite):
-    """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny).
+    """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny-live).
 
     - `simulate(mixture, seed)`: one run of the card's runner (`runner: cpu`) with that seed.
     - `oracle(mixture)`: the mean of the suite metric over K runs of the runner with fixed oracle

@@ -26,7 +26,7 @@ def cache(tmp_path_factory):
 
 
 def smoke_suite(folder: Path, name="minimodo-smoke", **overrides) -> Path:
-    card = yaml.safe_load((ROOT / "baselines" / "minimodo-tiny" / "card.yaml").read_text())
+    card = yaml.safe_load((ROOT / "baselines" / "minimodo-tiny-live" / "card.yaml").read_text())
     card["name"] = name
     card["protocol_config"] = {"preset": "smoke", **overrides}
     card["oracle"] = {"seeds": 1}

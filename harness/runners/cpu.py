@@ -34,7 +34,7 @@ def protocol_config(suite):
     raw = suite.card.get("protocol_config")
     if raw is None:
         raise ValueError(f"suite {suite.name!r} has no protocol_config: the cpu runner trains only suites that "
-                         f"define one (e.g. minimodo-tiny)")
+                         f"define one (e.g. minimodo-tiny-live)")
     cfg = ProtocolConfig.from_dict(raw)
     if "train_domains" not in raw:
         cfg = dataclasses.replace(cfg, train_domains=tuple(suite.space.datasets))

@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(cfg.threads)
     tiny.ensure_base(cfg.base)
     with tempfile.TemporaryDirectory() as d:
-        card = yaml.safe_load((Path(suites.BASELINES_DIR) / "minimodo-tiny" / "card.yaml").read_text())
+        card = yaml.safe_load((Path(suites.BASELINES_DIR) / "minimodo-tiny-live" / "card.yaml").read_text())
         card.update(name="overhead", protocol_config={"preset": a.preset})
         Path(d, "card.yaml").write_text(yaml.safe_dump(card))
         suite = suites.load_folder(d)

@@ -1,0 +1,147 @@
+"""Recorded suites from sweeps: a store of real runs -> a replay suite (runs.csv + card.yaml).
+
+`export_suite(store, live_suite, name, out)` keeps the store's successful runs of one live suite's
+protocol, one row per (mixture, training seed), and writes a replay suite through the importer
+(so it gets the same validation, surrogate fit and bounds as any imported table). The card adds:
+
+- `signal`: the suite's power to rank mixtures, for the metric and for In_Score:
+  `snr_mean` = sd across mixtures of the per-mixture mean / (mean within-mixture sd / sqrt(n)),
+  `snr_single` = the same with n = 1 (what one pilot run can tell apart), with a bootstrap 90%
+  interval (seeds resampled within each mixture), and the verdict `can_rank` (snr_mean >= 3).
+- `protocol`: the live card's protocol config, protocol hash and version; `provenance`: the git
+  shas and package versions the runs recorded, the sweep's size and cost.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.store import ResultStore
+
+SNR_TARGET = 3.0
+SEED_COLUMN = "seed"
+
+
+class SweepError(ValueError):
+    pass
+
+
+def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
+    """One row per successful run of `suite` (its id and protocol) in `store`: a column per dataset
+    weight, `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
+    rows = []
+    for r in store.results():
+        if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
+            continue
+        if float(r.spec.get("fidelity", 1.0)) != 1.0:
+            continue
+        m = suite.space.validate(suite.space.mixture(r.spec["mixture"]))
+        row = {d: m[d] for d in suite.space.datasets}
+        row[SEED_COLUMN] = int(r.spec["seed"])
+        row.update({k: float(v) for k, v in r.scores.items()})
+        row["wall_s"] = float(r.cost.get("seconds", np.nan)) if r.cost else np.nan
+        rows.append(row)
+    if not rows:
+        raise SweepError(f"the store has no successful runs of {suite.id} (protocol {suite.protocol}); "
+                         f"run `modomodo sweep --suite {suite.name} --store ...` first")
+    df = pd.DataFrame(rows)
+    return df.sort_values(list(suite.space.datasets) + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True],
+                          kind="mergesort").reset_index(drop=True)
+
+
+def _groups(df: pd.DataFrame, datasets: list[str], metric: str, min_seeds: int) -> list[np.ndarray]:
+    out = []
+    for _, g in df.groupby(datasets, sort=True):
+        v = g[metric].to_numpy(float)
+        if len(v) >= min_seeds:
+            out.append(v)
+    return out
+
+
+def _snr(groups: list[np.ndarray]) -> tuple[float, float, float]:
+    """(between-mixture sd of means, mean within-mixture sd, harmonic-mean seeds per mixture)."""
+    means = np.array([g.mean() for g in groups])
+    within = float(np.mean([g.std(ddof=1) for g in groups]))
+    n = len(groups) / float(np.sum([1.0 / len(g) for g in groups]))
+    return float(means.std(ddof=1)), within, n
+
+
+def signal_to_noise(df: pd.DataFrame, datasets: list[str], metric: str, min_seeds: int = 2, boot: int = 1000,
+                    seed: int = 0) -> dict[str, Any]:
+    """The SNR figures of one score column (see the module docstring); mixtures with fewer than
+    `min_seeds` runs are left out."""
+    groups = _groups(df, datasets, metric, min_seeds)
+    if len(groups) < 2:
+        raise SweepError(f"SNR of {metric!r} needs at least 2 mixtures with >= {min_seeds} seeds; found {len(groups)}")
+    between, within, n = _snr(groups)
+    snr_single = between / within if within > 0 else float("inf")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(boot):
+        b, w, nn = _snr([g[rng.integers(0, len(g), len(g))] for g in groups])
+        if w > 0:
+            draws.append((b / w, b / w * np.sqrt(nn)))
+    draws = np.array(draws) if draws else np.full((1, 2), np.nan)
+    lo, hi = np.nanpercentile(draws, [5, 95], axis=0)
+    snr_mean = snr_single * np.sqrt(n)
+    return {
+        "metric": metric, "mixtures": len(groups), "seeds_per_mixture": round(n, 2),
+        "between_mixture_sd": round(between, 6), "within_mixture_sd": round(within, 6),
+        "snr_single": round(snr_single, 3), "snr_single_90ci": [round(float(lo[0]), 3), round(float(hi[0]), 3)],
+        "snr_mean": round(float(snr_mean), 3), "snr_mean_90ci": [round(float(lo[1]), 3), round(float(hi[1]), 3)],
+        "target": SNR_TARGET, "can_rank": bool(snr_mean >= SNR_TARGET),
+    }
+
+
+def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
+    shas, vers = collections.Counter(), {}
+    for r in store.results():
+        if r.spec.get("suite") == suite.id and r.spec.get("protocol") == suite.protocol and r.ok:
+            shas[r.provenance.get("git_sha", "unknown")] += 1
+            vers = r.provenance.get("versions", vers) or vers
+    return {"runs": int(len(df)), "git_sha_of_runs": dict(shas.most_common()), "versions": vers,
+            "cpu_seconds_total": round(float(df["wall_s"].sum()), 1),
+            "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1)}
+
+
+def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False) -> Path:
+    """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`."""
+    from harness.importer import import_table
+
+    df = sweep_table(store, suite)
+    datasets = list(suite.space.datasets)
+    scores = [c for c in suite.card.get("score_columns", []) if c in df.columns] or \
+        [c for c in df.columns if c not in (*datasets, SEED_COLUMN, "wall_s")]
+    if suite.metric not in scores:
+        raise SweepError(f"the runs have no {suite.metric!r} score; found {sorted(df.columns)}")
+    signal = {suite.metric: signal_to_noise(df, datasets, suite.metric)}
+    if "In_Score" in scores and suite.metric != "In_Score":
+        signal["In_Score"] = signal_to_noise(df, datasets, "In_Score")
+    verdict = signal[suite.metric]
+    per_mix = df.groupby(datasets).size()
+    description = (
+        f"Recorded real runs of {suite.name} ({suite.describe() or suite.id}): {per_mix.size} mixtures × "
+        f"{int(per_mix.min())}–{int(per_mix.max())} training seeds, one row per seed. "
+        f"SNR of the per-mixture mean {suite.metric}: {verdict['snr_mean']:.2f} "
+        f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures at the target {SNR_TARGET:g}); "
+        f"one pilot run: {verdict['snr_single']:.2f}.")
+    card_extra = {
+        "description": description,
+        "signal": signal,
+        "protocol": {"recorded_from": suite.name, "suite_id": suite.id, "protocol_hash": suite.protocol,
+                     "protocol_version": suite.card.get("protocol_version"),
+                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
+        "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
+                 "uniformly by the study's run seed (harness.suite.ReplaySuite.simulate); a recommendation is "
+                 "judged by its per-mixture mean over all recorded seeds",
+        "sweep_provenance": _provenance(store, suite, df),
+        "citation": suite.card.get("citation"),
+    }
+    table = df.drop(columns=["wall_s"])
+    return import_table(table, name, {d: d for d in datasets}, suite.metric, suite.goal, out, seed_col=SEED_COLUMN,
+                        scores=scores, card_extra=card_extra, overwrite=overwrite)

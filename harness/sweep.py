@@ -1,0 +1,124 @@
+"""Sweeps: many mixtures × many training seeds through a real runner, into a result store.
+
+A sweep is how a recorded suite is made from real runs (`modomodo sweep`, then
+`modomodo suite from-sweep`). It decides nothing about which mixture is good: the design is fixed
+up front (the paper's 2n+1 seed designs, then Dirichlet draws), and every (mixture, seed) pair is
+one `RunSpec` answered by the suite's runner.
+
+- Order is seed-major (seed 0 for every mixture, then seed 1, ...): a sweep stopped half-way still
+  has every mixture at the same number of seeds, so its signal-to-noise can be measured early.
+- Resumable: a pair whose result is already in the store is skipped; a failed one is run again.
+- Each result is written (atomically, harness.store) the moment it arrives, so a kill loses only
+  the runs in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.mixture import Mixture, MixtureSpace
+from harness.spec import RunResult, RunSpec, derive_seed
+from harness.store import ResultStore
+
+WEIGHT_DECIMALS = 3  # Dirichlet draws are rounded so that the recorded table is readable and exact
+
+
+def dirichlet_mixtures(space: MixtureSpace, n: int, seed: int = 0, alpha: float = 1.0) -> list[Mixture]:
+    """`n` Dirichlet(alpha) mixtures, rounded to WEIGHT_DECIMALS (the largest weight absorbs the
+    rounding, so each sums to exactly 1), deterministic in `seed`."""
+    rng = np.random.default_rng(derive_seed("sweep-dirichlet", seed, alpha, list(space.datasets)))
+    out = []
+    for _ in range(n):
+        v = np.round(rng.dirichlet(np.full(space.dim, float(alpha))), WEIGHT_DECIMALS)
+        v[int(np.argmax(v))] += round(1.0 - float(v.sum()), WEIGHT_DECIMALS)
+        out.append(space.from_vector(np.round(v, WEIGHT_DECIMALS)))
+    return out
+
+
+def design(space: MixtureSpace, n_mixtures: int, seed: int = 0, alpha: float = 1.0) -> list[Mixture]:
+    """The paper's seed designs (uniform, leave-one-out, single; unshuffled), then Dirichlet draws up to
+    `n_mixtures`. Fewer than 2n+1 mixtures keeps the first seed designs only."""
+    from strategies.base import seed_designs
+
+    if n_mixtures < 1:
+        raise ValueError(f"a sweep needs at least 1 mixture, got {n_mixtures}")
+    designs = seed_designs(space)[:n_mixtures]
+    seen = {m.key() for m in designs}
+    extra: list[Mixture] = []
+    draw = 0
+    while len(designs) + len(extra) < n_mixtures:
+        batch = dirichlet_mixtures(space, n_mixtures, seed + draw, alpha)
+        draw += 1
+        for m in batch:
+            if m.key() not in seen and len(designs) + len(extra) < n_mixtures:
+                seen.add(m.key())
+                extra.append(m)
+    return designs + extra
+
+
+def plan(suite, mixtures: Sequence[Mixture], seeds: Sequence[int]) -> list[RunSpec]:
+    """Every (mixture, seed) pair as a RunSpec, seed-major."""
+    return [RunSpec(suite.id, suite.protocol, suite.space.validate(m), int(s)) for s in seeds for m in mixtures]
+
+
+def _run_one(task: tuple[str, str, dict]) -> dict:
+    """Worker entry point (top level, picklable): load the suite, run one spec, return the result."""
+    from harness import suite as suites
+    from harness.runners import make_runner
+
+    folder, runner_kind, spec = task
+    suite = suites.load(folder)
+    runner = _RUNNERS.get((folder, runner_kind))
+    if runner is None:
+        runner = _RUNNERS[(folder, runner_kind)] = make_runner(runner_kind, suite)
+    return runner.run(RunSpec.from_dict(spec)).to_dict()
+
+
+_RUNNERS: dict = {}  # one runner per worker process and suite (the cpu runner caches its base model)
+
+
+@dataclass
+class SweepReport:
+    planned: int
+    skipped: int  # already in the store
+    ran: int
+    failed: int
+    wall_s: float
+
+
+def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultStore, workers: int = 1,
+              on_result: Callable[[RunResult], None] | None = None, progress: bool = True) -> SweepReport:
+    """Run every spec not yet in `store` with `workers` processes; store each result as it arrives."""
+    from harness.executor import make_executor
+
+    t0 = time.perf_counter()
+    todo = [s for s in specs if s.key not in store]
+    tasks = [(str(suite.path), runner_kind, s.to_dict()) for s in todo]
+    failed = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {suite.name}", unit="run",
+                   smoothing=0.1)
+    executor = make_executor(min(workers, max(1, len(tasks))))
+    try:
+        for _, raw in executor.imap(_run_one, tasks):
+            result = RunResult.from_dict(raw)
+            store.put(result)
+            failed += not result.ok
+            if on_result:
+                on_result(result)
+            if bar is not None:
+                bar.update(1)
+                if not result.ok:
+                    bar.write(f"failed: {result.spec.get('mixture')} seed {result.spec.get('seed')}: {result.reason}")
+    finally:
+        executor.close()
+        if bar is not None:
+            bar.close()
+    return SweepReport(len(specs), len(specs) - len(todo), len(todo), failed, time.perf_counter() - t0)

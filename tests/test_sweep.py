@@ -1,0 +1,205 @@
+"""Sweeps (harness/sweep.py, `modomodo sweep`) and recorded suites (harness/recorded.py,
+`modomodo suite from-sweep`), on the synthetic suite through the replay runner: the same code path
+as a cpu-runner sweep, at a millisecond per run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from harness import suite as suites
+from harness.cli import main
+from harness.recorded import SweepError, export_suite, signal_to_noise, sweep_table
+from harness.store import ResultStore
+from harness.sweep import design, dirichlet_mixtures, plan, run_sweep
+from strategies.base import seed_designs
+
+BOWL = "synth-bowl-5"
+
+
+def test_design_starts_with_the_seed_designs_then_distinct_exact_dirichlet_draws():
+    s = suites.load(BOWL)
+    mixes = design(s.space, 24, seed=0)
+    assert len(mixes) == 24
+    assert mixes[:11] == seed_designs(s.space)
+    assert len({m.key() for m in mixes}) == 24
+    for m in mixes[11:]:
+        v = s.space.to_vector(m)
+        assert abs(v.sum() - 1.0) < 1e-12
+        assert np.allclose(v, np.round(v, 3))
+    assert design(s.space, 24, seed=0) == mixes  # deterministic
+    assert design(s.space, 24, seed=1)[11:] != mixes[11:]
+    assert design(s.space, 5) == seed_designs(s.space)[:5]
+    with pytest.raises(ValueError, match="at least 1 mixture"):
+        design(s.space, 0)
+
+
+def test_dirichlet_concentration_spreads_or_centres_the_draws():
+    s = suites.load(BOWL)
+    spread = np.array([s.space.to_vector(m) for m in dirichlet_mixtures(s.space, 200, alpha=0.3)])
+    central = np.array([s.space.to_vector(m) for m in dirichlet_mixtures(s.space, 200, alpha=20.0)])
+    assert spread.max(axis=1).mean() > central.max(axis=1).mean() + 0.3
+
+
+def test_plan_is_seed_major():
+    s = suites.load(BOWL)
+    mixes = design(s.space, 3)
+    specs = plan(s, mixes, [0, 1])
+    assert [(sp.seed, sp.mixture) for sp in specs] == [(0, mixes[0]), (0, mixes[1]), (0, mixes[2]),
+                                                        (1, mixes[0]), (1, mixes[1]), (1, mixes[2])]
+
+
+def test_sweep_stores_every_run_and_a_resumed_sweep_runs_only_the_missing_ones(tmp_path):
+    s = suites.load(BOWL)
+    specs = plan(s, design(s.space, 12), range(3))
+    store = ResultStore(tmp_path / "store")
+    # A sweep killed after some runs: its store holds a prefix of the plan.
+    first = run_sweep(s, "replay", specs[:7], store, workers=1, progress=False)
+    assert (first.ran, first.skipped, first.failed) == (7, 0, 0)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "store" / "runs").glob("*/*.json")}
+    seen = []
+    second = run_sweep(s, "replay", specs, store, workers=1, progress=False, on_result=seen.append)
+    assert (second.ran, second.skipped) == (29, 7)
+    assert {r.key for r in seen} == {sp.key for sp in specs[7:]}
+    after = {p.name: p.read_bytes() for p in (tmp_path / "store" / "runs").glob("*/*.json")}
+    assert len(after) == 36
+    assert all(after[k] == v for k, v in before.items())  # nothing already stored was rewritten
+    assert run_sweep(s, "replay", specs, store, workers=1, progress=False).ran == 0
+
+
+def test_sweep_in_worker_processes_matches_the_in_process_sweep(tmp_path):
+    s = suites.load(BOWL)
+    specs = plan(s, design(s.space, 4), range(2))
+    a, b = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
+    run_sweep(s, "replay", specs, a, workers=1, progress=False)
+    run_sweep(s, "replay", specs, b, workers=2, progress=False)
+    assert {r.key: r.scores for r in a.results()} == {r.key: r.scores for r in b.results()}
+
+
+def _groups_frame(means, sds, n, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, (mu, sd) in enumerate(zip(means, sds)):
+        noise = rng.normal(size=n)
+        noise = (noise - noise.mean()) / noise.std(ddof=1) * sd  # exactly this sample sd
+        rows += [{"a": i / 100, "b": 1 - i / 100, "seed": k, "m": mu + e} for k, e in enumerate(noise)]
+    return pd.DataFrame(rows)
+
+
+def test_signal_to_noise_follows_its_definition():
+    means = [0.1, 0.2, 0.3, 0.4]
+    df = _groups_frame(means, [0.02, 0.04, 0.02, 0.04], n=8)
+    snr = signal_to_noise(df, ["a", "b"], "m", boot=200)
+    between = float(np.std(means, ddof=1))
+    assert snr["between_mixture_sd"] == pytest.approx(between, rel=1e-4)
+    assert snr["within_mixture_sd"] == pytest.approx(0.03, rel=1e-4)
+    assert snr["snr_single"] == pytest.approx(between / 0.03, rel=1e-3)
+    assert snr["snr_mean"] == pytest.approx(between / (0.03 / np.sqrt(8)), rel=1e-3)
+    assert snr["can_rank"] is True
+    lo, hi = snr["snr_mean_90ci"]
+    assert lo < snr["snr_mean"] < hi
+    noisy = signal_to_noise(_groups_frame(means, [0.5] * 4, n=8), ["a", "b"], "m", boot=50)
+    assert noisy["can_rank"] is False and noisy["snr_mean"] < 3
+
+
+def test_signal_to_noise_needs_two_mixtures_with_repeated_seeds():
+    df = _groups_frame([0.1, 0.2], [0.01, 0.01], n=1)
+    with pytest.raises(SweepError, match="at least 2 mixtures with >= 2 seeds; found 0"):
+        signal_to_noise(df, ["a", "b"], "m")
+
+
+def test_export_writes_a_replay_suite_whose_runs_are_the_sweep_and_whose_oracle_is_the_seed_mean(tmp_path):
+    s = suites.load(BOWL)
+    store = ResultStore(tmp_path / "store")
+    mixes = design(s.space, 24)
+    run_sweep(s, "replay", plan(s, mixes, range(4)), store, workers=1, progress=False)
+    folder = export_suite(store, s, "bowl-recorded", tmp_path / "bowl-recorded")
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    runs = pd.read_csv(folder / "runs.csv")
+    assert len(runs) == 96 and runs.groupby(list(s.space.datasets)).size().eq(4).all()
+    assert card["seed_column"] == "seed" and card["kind"] == "replay"
+    sig = card["signal"]["score"]
+    assert sig["mixtures"] == 24 and sig["seeds_per_mixture"] == 4
+    # the bowl's noise is N(0, 0.01) per run: the within-mixture sd must come out near it
+    assert 0.006 < sig["within_mixture_sd"] < 0.014
+    assert card["protocol"]["protocol_hash"] == s.protocol
+    assert card["sweep_provenance"]["runs"] == 96
+    rec = suites.load(folder)
+    df = sweep_table(store, s)
+    uniform = rec.space.uniform()
+    uniform_runs = df[np.all([np.isclose(df[d], 0.2) for d in s.space.datasets], axis=0)]["score"]
+    assert len(uniform_runs) == 4
+    assert rec.oracle(uniform) == (pytest.approx(uniform_runs.mean()), "recorded")
+    seeds_seen = {rec.simulate(uniform, k)[0]["score"] for k in range(40)}
+    assert all(np.isclose(uniform_runs, v, rtol=0, atol=1e-12).any() for v in seeds_seen)
+    assert len(seeds_seen) > 1  # pilot runs draw different recorded seeds
+
+
+def test_export_keeps_only_the_suites_protocol(tmp_path):
+    s = suites.load(BOWL)
+    other = suites.load("synth-corner-6")
+    store = ResultStore(tmp_path / "store")
+    run_sweep(s, "replay", plan(s, design(s.space, 3), range(2)), store, workers=1, progress=False)
+    run_sweep(other, "replay", plan(other, design(other.space, 3), range(2)), store, workers=1, progress=False)
+    assert len(sweep_table(store, s)) == 6
+    with pytest.raises(SweepError, match="no successful runs of paper-qwen2vl-2b"):
+        sweep_table(store, suites.load("paper-qwen2vl-2b"))
+
+
+def test_cli_sweep_then_from_sweep_then_bench(tmp_path):
+    r = CliRunner()
+    store = tmp_path / "store"
+    args = ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "0-2", "--store",
+            str(store), "--workers", "1", "--quiet"]
+    res = r.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "12 mixtures x 3 seeds = 36 runs, 0 already" in res.output and "ran 36 (0 failed)" in res.output
+    res = r.invoke(main, args)
+    assert "36 already" in res.output and "ran 0" in res.output
+    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--check"])
+    assert res.exit_code == 0, res.output
+    assert '"snr_mean"' in res.output and "36 runs, 12 mixtures" in res.output
+    out = tmp_path / "rec"
+    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "rec", "--out",
+                          str(out)])
+    assert res.exit_code == 0, res.output
+    res = r.invoke(main, ["bench", "--suite", str(out), "--strategy", "uniform,random", "--budget", "4", "--seeds",
+                          "2", "--out", str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = pd.read_csv(tmp_path / "b" / "summary.csv")
+    assert set(summary["status"]) == {"ok"} and len(summary) == 4
+
+
+@pytest.mark.parametrize("seeds, message", [("5-2", "range is empty"), ("a-b", "expected N-M"),
+                                            ("1,x", "comma-separated integers")])
+def test_cli_sweep_rejects_bad_seeds(tmp_path, seeds, message):
+    res = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--seeds", seeds, "--store",
+                                    str(tmp_path / "s"), "--quiet"])
+    assert res.exit_code == 2 and message in res.output
+
+
+def test_cli_from_sweep_names_a_missing_name_and_keeps_an_existing_folder(tmp_path):
+    r = CliRunner()
+    store = tmp_path / "store"
+    r.invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "4", "--seeds", "0-1", "--store",
+                    str(store), "--workers", "1", "--quiet"])
+    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL])
+    assert res.exit_code == 2 and "--name is required" in res.output
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "k", "--out",
+                          str(out)])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert (out / "precious.txt").read_text() == "x"
+
+
+def test_dry_run_lists_the_design_without_running(tmp_path):
+    res = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "13", "--store",
+                                    str(tmp_path / "s"), "--dry-run"])
+    assert res.exit_code == 0
+    assert len([ln for ln in res.output.splitlines() if ln[:3].strip().isdigit()]) == 13
+    assert not list((tmp_path / "s" / "runs").glob("*/*.json"))
