@@ -109,6 +109,17 @@ def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
             "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1)}
 
 
+def _base_model(suite) -> str:
+    """The base model's name, as the leaderboard labels suites for cross-base rank correlations."""
+    raw = suite.card.get("protocol_config")
+    if not raw:
+        return str(suite.card.get("base_model") or "")
+    from harness.training.config import ProtocolConfig
+
+    cfg = ProtocolConfig.from_dict(raw)
+    return cfg.base.name if cfg.model == "tiny" else cfg.model
+
+
 def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False) -> Path:
     """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`."""
     from harness.importer import import_table
@@ -133,7 +144,7 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     card_extra = {
         "description": description,
         "signal": signal,
-        "protocol": {"recorded_from": suite.name, "suite_id": suite.id, "protocol_hash": suite.protocol,
+        "protocol": {"recorded_from": suite.name, "base_model": _base_model(suite), "suite_id": suite.id, "protocol_hash": suite.protocol,
                      "protocol_version": suite.card.get("protocol_version"),
                      "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
         "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "

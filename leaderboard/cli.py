@@ -54,3 +54,28 @@ def publish_cmd(site, repo_id, repo_type, dry_run):
     except PublishError as e:
         raise LeaderboardError(str(e)) from None
     click.echo(f"published {len(p.files)} files to {repo_type} {repo_id}: {url}")
+
+
+@leaderboard.command("table")
+@click.option("--results", "results", required=True, type=click.Path(file_okay=False),
+              help="A `modomodo bench` output folder; more folders may follow it (--results A B C).")
+@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,11,16,24 (default: all).")
+@click.option("--suite", "suite_names", multiple=True, help="Suites to show (repeatable; default: all).")
+def table_cmd(results, more_results, budget_spec, suite_names):
+    """Print the normalised-regret table (mean [95% CI]) per suite and the rank correlations, as markdown."""
+    from leaderboard.data import ResultsError, load_results
+    from leaderboard.stats import compute
+    from leaderboard.tables import report
+
+    budgets = None
+    if budget_spec:
+        try:
+            budgets = [int(b) for b in budget_spec.split(",") if b.strip()]
+        except ValueError:
+            raise LeaderboardError(f"--budget must be comma-separated integers, got {budget_spec!r}") from None
+    try:
+        st = compute(load_results([Path(results), *map(Path, more_results)]))
+        click.echo(report(st, budgets, list(suite_names) or None))
+    except (ResultsError, FileNotFoundError, ValueError) as e:
+        raise LeaderboardError(str(e)) from None

@@ -203,3 +203,40 @@ def test_dry_run_lists_the_design_without_running(tmp_path):
     assert res.exit_code == 0
     assert len([ln for ln in res.output.splitlines() if ln[:3].strip().isdigit()]) == 13
     assert not list((tmp_path / "s" / "runs").glob("*/*.json"))
+
+
+def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
+    """A quiet suite is shown with its SNR; a noisy one carries a 'cannot rank' warning."""
+    from tests.conftest import write_synthetic_suite
+
+    r = CliRunner()
+    folders = []
+    for name, noise in (("quiet", 0.001), ("noisy", 2.0)):
+        live = write_synthetic_suite(tmp_path / f"{name}-live", kind="bowl", dim=3, noise=noise, name=f"{name}-live")
+        s = suites.load(live)
+        store = ResultStore(tmp_path / f"{name}-store")
+        run_sweep(s, "replay", plan(s, design(s.space, 8), range(3)), store, workers=1, progress=False)
+        folders.append(export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec"))
+    cards = [yaml.safe_load((f / "card.yaml").read_text()) for f in folders]
+    assert cards[0]["signal"]["score"]["can_rank"] is True and cards[1]["signal"]["score"]["can_rank"] is False
+    assert "CANNOT rank" in cards[1]["description"]
+    args = ["bench", "--strategy", "uniform,random", "--budget", "4", "--seeds", "2", "--out", str(tmp_path / "b"),
+            "--quiet"]
+    for f in folders:
+        args += ["--suite", str(f)]
+    assert r.invoke(main, args).exit_code == 0
+    res = r.invoke(main, ["leaderboard", "render", "--results", str(tmp_path / "b"), "--out", str(tmp_path / "site")])
+    assert res.exit_code == 0, res.output
+    quiet = next((tmp_path / "site" / "suites").glob("quiet-rec*.html")).read_text()
+    noisy = next((tmp_path / "site" / "suites").glob("noisy-rec*.html")).read_text()
+    assert "Signal to noise" in quiet and 'id="cannot-rank"' not in quiet
+    assert 'id="cannot-rank"' in noisy and "This suite cannot rank mixtures" in noisy
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert index.count("Cannot rank: SNR") == 1
+    table = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "4"])
+    assert table.exit_code == 0, table.output
+    assert "**quiet-rec**: mean normalised regret [95% CI], 2 seeds" in table.output
+    assert "| uniform | " in table.output and "| quiet-rec (" not in table.output
+    assert "Rank correlation" in table.output and "| noisy-rec | quiet-rec | 4 | 2 |" in table.output
+    bad = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "7"])
+    assert bad.exit_code == 2 and "none of the budgets [7]" in bad.output
