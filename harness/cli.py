@@ -178,10 +178,16 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
               help="Result store folder (resumable: pairs already there are skipped).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="Worker processes (the cpu runner uses one thread each).")
+@click.option("--executor", default="local", show_default=True,
+              type=click.Choice(["local", "slurm", "submitit-local"]),
+              help="Where runs execute: here (--workers processes), or one submitit job per run.")
+@click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
+              help="Protocol file whose slurm: section sizes each job (gpu runner: also its training settings).")
 @click.option("--dry-run", is_flag=True, help="List the planned runs and how many are already stored.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_guard
-def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir, workers, dry_run, quiet):
+def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir, workers, executor, protocol_file,
+              dry_run, quiet):
     """Run a fixed design of mixtures × training seeds through a real runner, into a store
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suite as suites
@@ -203,7 +209,15 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir,
         for i, m in enumerate(mix):
             click.echo(f"{i:3d} {m}")
         return
-    report = run_sweep(s, runner, specs, store, workers=workers, progress=not quiet)
+    if protocol_file:
+        import os
+
+        from harness.slurm import PROTOCOL_ENV
+
+        protocol_file = str(Path(protocol_file).resolve())
+        os.environ[PROTOCOL_ENV] = protocol_file  # the gpu runner reads it here and in spawned workers
+    report = run_sweep(s, runner, specs, store, workers=workers, progress=not quiet, executor=executor,
+                       protocol_file=protocol_file)
     click.echo(f"ran {report.ran} ({report.failed} failed), skipped {report.skipped}, in {report.wall_s:.0f} s",
                err=True)
     if report.failed:

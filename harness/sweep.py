@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -91,13 +92,34 @@ class SweepReport:
 
 
 def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultStore, workers: int = 1,
-              on_result: Callable[[RunResult], None] | None = None, progress: bool = True) -> SweepReport:
-    """Run every spec not yet in `store` with `workers` processes; store each result as it arrives."""
-    from harness.executor import make_executor
+              on_result: Callable[[RunResult], None] | None = None, progress: bool = True,
+              executor: str = "local", jobs_folder: str | None = None,
+              protocol_file: str | None = None) -> SweepReport:
+    """Run every spec not yet in `store`; store each result as it arrives.
 
+    `executor="local"`: `workers` processes here. `"slurm"` / `"submitit-local"`: one submitit job per
+    run (harness/slurm.py; the job also writes its result into the store, so a run finished while
+    this process was gone is not repeated), sized by `protocol_file`'s `slurm:` section."""
     t0 = time.perf_counter()
     todo = [s for s in specs if s.key not in store]
-    tasks = [(str(suite.path), runner_kind, s.to_dict()) for s in todo]
+    if executor == "local":
+        from harness.executor import make_executor
+
+        fn = _run_one
+        tasks = [(str(suite.path), runner_kind, s.to_dict()) for s in todo]
+        pool = make_executor(min(workers, max(1, len(tasks))))
+    else:
+        from harness.slurm import EXECUTORS, PilotRunTask, SubmititExecutor, check_executor, resources_for, run_pilot
+
+        check_executor(executor, protocol_file)
+        folder = Path(jobs_folder or Path(store.root) / "jobs")
+        pool = SubmititExecutor(folder, resources_for(protocol_file), cluster=EXECUTORS[executor],
+                                job_name=f"modomodo-sweep-{suite.name}",
+                                on_failure=lambda task, reason: RunResult.failed(RunSpec.from_dict(task.spec),
+                                                                                 reason).to_dict())
+        fn = run_pilot
+        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), str(store.root), str(protocol_file or ""))
+                 for s in todo]
     failed = 0
     bar = None
     if progress:
@@ -105,9 +127,8 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
 
         bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {suite.name}", unit="run",
                    smoothing=0.1)
-    executor = make_executor(min(workers, max(1, len(tasks))))
     try:
-        for _, raw in executor.imap(_run_one, tasks):
+        for _, raw in pool.imap(fn, tasks):
             result = RunResult.from_dict(raw)
             store.put(result)
             failed += not result.ok
@@ -118,7 +139,7 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
                 if not result.ok:
                     bar.write(f"failed: {result.spec.get('mixture')} seed {result.spec.get('seed')}: {result.reason}")
     finally:
-        executor.close()
+        pool.close()
         if bar is not None:
             bar.close()
     return SweepReport(len(specs), len(specs) - len(todo), len(todo), failed, time.perf_counter() - t0)

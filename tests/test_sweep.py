@@ -240,3 +240,16 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     assert "Rank correlation" in table.output and "| noisy-rec | quiet-rec | 4 | 2 |" in table.output
     bad = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "7"])
     assert bad.exit_code == 2 and "none of the budgets [7]" in bad.output
+
+
+def test_sweep_through_submitit_jobs_matches_the_local_sweep(tmp_path):
+    """`--executor submitit-local` runs each pair as a submitit job (the SLURM path, on this machine)."""
+    s = suites.load(BOWL)
+    specs = plan(s, design(s.space, 2), [0])
+    local, jobs = ResultStore(tmp_path / "local"), ResultStore(tmp_path / "jobs")
+    run_sweep(s, "replay", specs, local, workers=1, progress=False)
+    rep = run_sweep(s, "replay", specs, jobs, progress=False, executor="submitit-local")
+    assert (rep.ran, rep.failed) == (2, 0)
+    assert {r.key: r.scores for r in jobs.results()} == {r.key: r.scores for r in local.results()}
+    assert list((tmp_path / "jobs" / "jobs" / "ledger").glob("*"))  # the job ledger lives beside the store
+    assert run_sweep(s, "replay", specs, jobs, progress=False, executor="submitit-local").ran == 0
