@@ -301,20 +301,21 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, check):
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suite as suites
-    from harness.recorded import SweepError, signal_to_noise, sweep_table
+    from harness.recorded import SweepError, signal_to_noise, sweep_table, weight_column
     from harness.store import ResultStore
 
     s = suites.load(suite_ref)
     store = ResultStore(store_dir)
     if check:
         df = sweep_table(store, s)
-        per_mix = df.groupby(list(s.space.datasets)).size()
+        wcols = [weight_column(d) for d in s.space.datasets]
+        per_mix = df.groupby(wcols).size()
         click.echo(f"{s.id}: {len(df)} runs, {per_mix.size} mixtures, seeds per mixture {int(per_mix.min())}-"
                    f"{int(per_mix.max())}, median {df['wall_s'].median():.1f} s per run")
         for metric in dict.fromkeys([s.metric, "In_Score"]):
             if metric in df.columns:
                 try:
-                    click.echo(json.dumps(signal_to_noise(df, list(s.space.datasets), metric)))
+                    click.echo(json.dumps(signal_to_noise(df, wcols, metric)))
                 except SweepError as e:
                     click.echo(f"{metric}: {e}")
         return

@@ -33,7 +33,7 @@ class SweepError(ValueError):
 
 def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
     """One row per successful run of `suite` (its id and protocol) in `store`: a column per dataset
-    weight, `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
+    weight (`w_<dataset>`), `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
     rows = []
     for r in store.results():
         if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
@@ -41,7 +41,7 @@ def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
         if float(r.spec.get("fidelity", 1.0)) != 1.0:
             continue
         m = suite.space.validate(suite.space.mixture(r.spec["mixture"]))
-        row = {d: m[d] for d in suite.space.datasets}
+        row = {weight_column(d): m[d] for d in suite.space.datasets}
         row[SEED_COLUMN] = int(r.spec["seed"])
         row.update({k: float(v) for k, v in r.scores.items()})
         row["wall_s"] = float(r.cost.get("seconds", np.nan)) if r.cost else np.nan
@@ -50,13 +50,19 @@ def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
         raise SweepError(f"the store has no successful runs of {suite.id} (protocol {suite.protocol}); "
                          f"run `modomodo sweep --suite {suite.name} --store ...` first")
     df = pd.DataFrame(rows)
-    return df.sort_values(list(suite.space.datasets) + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True],
+    wcols = [weight_column(d) for d in suite.space.datasets]
+    return df.sort_values(wcols + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True],
                           kind="mergesort").reset_index(drop=True)
 
 
-def _groups(df: pd.DataFrame, datasets: list[str], metric: str, min_seeds: int) -> list[np.ndarray]:
+def weight_column(dataset: str) -> str:
+    """Weights get a prefix: a dataset's in-domain score column carries the dataset's own name."""
+    return f"w_{dataset}"
+
+
+def _groups(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int) -> list[np.ndarray]:
     out = []
-    for _, g in df.groupby(datasets, sort=True):
+    for _, g in df.groupby(weight_columns, sort=True):
         v = g[metric].to_numpy(float)
         if len(v) >= min_seeds:
             out.append(v)
@@ -71,11 +77,11 @@ def _snr(groups: list[np.ndarray]) -> tuple[float, float, float]:
     return float(means.std(ddof=1)), within, n
 
 
-def signal_to_noise(df: pd.DataFrame, datasets: list[str], metric: str, min_seeds: int = 2, boot: int = 1000,
+def signal_to_noise(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2, boot: int = 1000,
                     seed: int = 0) -> dict[str, Any]:
-    """The SNR figures of one score column (see the module docstring); mixtures with fewer than
-    `min_seeds` runs are left out."""
-    groups = _groups(df, datasets, metric, min_seeds)
+    """The SNR figures of one score column (see the module docstring); rows are grouped into
+    mixtures by `weight_columns`; mixtures with fewer than `min_seeds` runs are left out."""
+    groups = _groups(df, weight_columns, metric, min_seeds)
     if len(groups) < 2:
         raise SweepError(f"SNR of {metric!r} needs at least 2 mixtures with >= {min_seeds} seeds; found {len(groups)}")
     between, within, n = _snr(groups)
@@ -125,16 +131,16 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     from harness.importer import import_table
 
     df = sweep_table(store, suite)
-    datasets = list(suite.space.datasets)
+    wcols = [weight_column(d) for d in suite.space.datasets]
     scores = [c for c in suite.card.get("score_columns", []) if c in df.columns] or \
-        [c for c in df.columns if c not in (*datasets, SEED_COLUMN, "wall_s")]
+        [c for c in df.columns if c not in (*wcols, SEED_COLUMN, "wall_s")]
     if suite.metric not in scores:
         raise SweepError(f"the runs have no {suite.metric!r} score; found {sorted(df.columns)}")
-    signal = {suite.metric: signal_to_noise(df, datasets, suite.metric)}
+    signal = {suite.metric: signal_to_noise(df, wcols, suite.metric)}
     if "In_Score" in scores and suite.metric != "In_Score":
-        signal["In_Score"] = signal_to_noise(df, datasets, "In_Score")
+        signal["In_Score"] = signal_to_noise(df, wcols, "In_Score")
     verdict = signal[suite.metric]
-    per_mix = df.groupby(datasets).size()
+    per_mix = df.groupby(wcols).size()
     description = (
         f"Recorded real runs of {suite.name} ({suite.describe() or suite.id}): {per_mix.size} mixtures × "
         f"{int(per_mix.min())}–{int(per_mix.max())} training seeds, one row per seed. "
@@ -154,5 +160,5 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         "citation": suite.card.get("citation"),
     }
     table = df.drop(columns=["wall_s"])
-    return import_table(table, name, {d: d for d in datasets}, suite.metric, suite.goal, out, seed_col=SEED_COLUMN,
+    return import_table(table, name, dict(zip(suite.space.datasets, wcols)), suite.metric, suite.goal, out, seed_col=SEED_COLUMN,
                         scores=scores, card_extra=card_extra, overwrite=overwrite)

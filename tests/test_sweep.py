@@ -119,7 +119,7 @@ def test_export_writes_a_replay_suite_whose_runs_are_the_sweep_and_whose_oracle_
     folder = export_suite(store, s, "bowl-recorded", tmp_path / "bowl-recorded")
     card = yaml.safe_load((folder / "card.yaml").read_text())
     runs = pd.read_csv(folder / "runs.csv")
-    assert len(runs) == 96 and runs.groupby(list(s.space.datasets)).size().eq(4).all()
+    assert len(runs) == 96 and runs.groupby([f"w_{d}" for d in s.space.datasets]).size().eq(4).all()
     assert card["seed_column"] == "seed" and card["kind"] == "replay"
     sig = card["signal"]["score"]
     assert sig["mixtures"] == 24 and sig["seeds_per_mixture"] == 4
@@ -130,7 +130,7 @@ def test_export_writes_a_replay_suite_whose_runs_are_the_sweep_and_whose_oracle_
     rec = suites.load(folder)
     df = sweep_table(store, s)
     uniform = rec.space.uniform()
-    uniform_runs = df[np.all([np.isclose(df[d], 0.2) for d in s.space.datasets], axis=0)]["score"]
+    uniform_runs = df[np.all([np.isclose(df[f"w_{d}"], 0.2) for d in s.space.datasets], axis=0)]["score"]
     assert len(uniform_runs) == 4
     assert rec.oracle(uniform) == (pytest.approx(uniform_runs.mean()), "recorded")
     seeds_seen = {rec.simulate(uniform, k)[0]["score"] for k in range(40)}
@@ -253,3 +253,29 @@ def test_sweep_through_submitit_jobs_matches_the_local_sweep(tmp_path):
     assert {r.key: r.scores for r in jobs.results()} == {r.key: r.scores for r in local.results()}
     assert list((tmp_path / "jobs" / "jobs" / "ledger").glob("*"))  # the job ledger lives beside the store
     assert run_sweep(s, "replay", specs, jobs, progress=False, executor="submitit-local").ran == 0
+
+
+def test_in_domain_scores_named_like_datasets_do_not_overwrite_the_weights(tmp_path):
+    """MiniModo's in-domain benchmarks carry their dataset's name: the weights must stay the mixture's."""
+    from harness.spec import STATUS_OK, RunResult, RunSpec
+
+    s = suites.load("minimodo-tiny-live")
+    store = ResultStore(tmp_path / "store")
+    rng = np.random.default_rng(0)
+    mixes = design(s.space, 12)
+    for m in mixes:
+        for seed in range(3):
+            spec = RunSpec(s.id, s.protocol, m, seed)
+            scores = {c: float(rng.uniform()) for c in s.card["score_columns"]}
+            store.put(RunResult(spec.key, spec.to_dict(), STATUS_OK, scores, s.metric, "trained", {"seconds": 60.0}))
+    folder = export_suite(store, s, "mt", tmp_path / "mt")
+    runs = pd.read_csv(folder / "runs.csv")
+    weights = runs[[f"w_{d}" for d in s.space.datasets]].to_numpy()
+    assert {tuple(np.round(w, 9)) for w in weights} == {tuple(np.round(s.space.to_vector(m), 9)) for m in mixes}
+    assert "grounding" in runs.columns and not np.allclose(runs["grounding"], runs["w_grounding"])
+    rec = suites.load(folder)
+    assert rec.space.datasets == s.space.datasets and len(rec.recorded) == 12
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    assert card["protocol"]["base_model"] == "tiny-h64-cur"
+    assert card["protocol"]["protocol_config"]["beta"] == 0.15
+    assert card["sweep_provenance"]["cpu_seconds_per_run_median"] == 60.0
