@@ -146,7 +146,7 @@ def _signal_view(card: dict[str, Any]) -> dict[str, Any]:
     for metric, s in signal.items():
         if not isinstance(s, dict):
             continue
-        rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_90ci": s.get("snr_mean_90ci"),
+        rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"), "ci_level": s.get("ci_level", 0.9),
                      "snr_single": s.get("snr_single"), "mixtures": s.get("mixtures"),
                      "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
                      "can_rank": bool(s.get("can_rank"))})
