@@ -1,0 +1,64 @@
+"""The recorded MiniModo suites shipped in baselines/: real runs, exported from the committed sweeps.
+
+Each shipped suite must be what its sweep says: the fixed design × at least 8 seeds, one row per
+seed, a signal block that recomputes from runs.csv, and a protocol hash that is still the live
+suite's (editing the live card without re-sweeping would silently mix protocols)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from harness import suite as suites
+from harness.recorded import SNR_TARGET, signal_to_noise, sweep_table, weight_column
+from harness.store import ResultStore
+from harness.sweep import design
+
+RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"),
+                                         ("minimodo-tiny-h128", "minimodo-tiny-h128-live"))
+            if name in suites.registered()}
+
+pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
+
+
+@pytest.fixture(params=sorted(RECORDED))
+def recorded(request):
+    name = request.param
+    folder = suites.registered()[name]
+    return name, suites.load(name), yaml.safe_load((folder / "card.yaml").read_text()), pd.read_csv(folder / "runs.csv")
+
+
+def test_one_row_per_seed_over_the_fixed_design(recorded):
+    name, s, card, runs = recorded
+    wcols = [weight_column(d) for d in s.space.datasets]
+    per_mix = runs.groupby(wcols).size()
+    assert per_mix.size >= 24 and per_mix.min() >= 8
+    assert not runs.duplicated(wcols + ["seed"]).any()
+    live = suites.load(RECORDED[name])
+    expected = {m.key() for m in design(live.space, per_mix.size)}
+    assert set(s.recorded) and {m.key() for m in s.recorded} == expected
+
+
+def test_signal_block_recomputes_from_runs_csv(recorded):
+    _, s, card, runs = recorded
+    wcols = [weight_column(d) for d in s.space.datasets]
+    sig = card["signal"][s.metric]
+    again = signal_to_noise(runs, wcols, s.metric)
+    assert again["snr_mean"] == pytest.approx(sig["snr_mean"], abs=1e-3)
+    assert sig["can_rank"] == (sig["snr_mean"] >= SNR_TARGET)
+    assert ("CANNOT" in card["description"]) == (not sig["can_rank"])
+
+
+def test_protocol_and_provenance_match_the_live_suite_and_its_store(recorded):
+    name, s, card, runs = recorded
+    live = suites.load(RECORDED[name])
+    assert card["protocol"]["protocol_hash"] == live.protocol, (
+        f"{RECORDED[name]}'s card changed since {name} was recorded: bump its protocol_version and re-sweep")
+    prov = card["sweep_provenance"]
+    assert prov["runs"] == len(runs) and set(prov["versions"]) >= {"torch", "transformers", "trl"}
+    store = ResultStore(suites.BASELINES_DIR / "sweeps" / RECORDED[name])
+    table = sweep_table(store, live)
+    assert len(table) == len(runs)
+    assert np.allclose(np.sort(table[s.metric].to_numpy()), np.sort(runs[s.metric].to_numpy()))
