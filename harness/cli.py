@@ -295,9 +295,10 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
 @click.option("--name", default=None, help="Name of the recorded replay suite (required unless --check).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--metric", default=None, help="The recorded suite's objective (default: the live suite's metric).")
 @click.option("--check", is_flag=True, help="Only print the runs per mixture and the signal-to-noise figures.")
 @_guard
-def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, check):
+def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, check):
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suite as suites
@@ -312,18 +313,18 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, check):
         per_mix = df.groupby(wcols).size()
         click.echo(f"{s.id}: {len(df)} runs, {per_mix.size} mixtures, seeds per mixture {int(per_mix.min())}-"
                    f"{int(per_mix.max())}, median {df['wall_s'].median():.1f} s per run")
-        for metric in dict.fromkeys([s.metric, "In_Score"]):
-            if metric in df.columns:
+        for m in dict.fromkeys([metric or s.metric, s.metric, "In_Score"]):
+            if m in df.columns:
                 try:
-                    click.echo(json.dumps(signal_to_noise(df, wcols, metric)))
+                    click.echo(json.dumps(signal_to_noise(df, wcols, m)))
                 except SweepError as e:
-                    click.echo(f"{metric}: {e}")
+                    click.echo(f"{m}: {e}")
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
     from harness.recorded import export_suite
 
-    folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite)
+    folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric)
     card = yaml.safe_load((folder / "card.yaml").read_text())
     click.echo(card["description"])
     click.echo(f"wrote {folder}; use it with: modomodo bench --suite {folder} ...")

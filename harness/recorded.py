@@ -130,31 +130,36 @@ def _base_model(suite) -> str:
     return cfg.base.name if cfg.model == "tiny" else cfg.model
 
 
-def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False) -> Path:
-    """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`."""
+def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False,
+                 metric: str | None = None) -> Path:
+    """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`, optimising
+    `metric` (default: the live suite's; e.g. In_Score for the in-domain objective of the same runs)."""
     from harness.importer import import_table
 
+    metric = metric or suite.metric
     df = sweep_table(store, suite)
     wcols = [weight_column(d) for d in suite.space.datasets]
     scores = [c for c in suite.card.get("score_columns", []) if c in df.columns] or \
         [c for c in df.columns if c not in (*wcols, SEED_COLUMN, "wall_s")]
-    if suite.metric not in scores:
-        raise SweepError(f"the runs have no {suite.metric!r} score; found {sorted(df.columns)}")
-    signal = {suite.metric: signal_to_noise(df, wcols, suite.metric)}
-    if "In_Score" in scores and suite.metric != "In_Score":
-        signal["In_Score"] = signal_to_noise(df, wcols, "In_Score")
-    verdict = signal[suite.metric]
+    if metric not in scores:
+        raise SweepError(f"the runs have no {metric!r} score; valid: {', '.join(scores)}")
+    signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, "In_Score", "Out_Score"])
+              if m in scores}
+    verdict = signal[metric]
     per_mix = df.groupby(wcols).size()
+    base = _base_model(suite)
     description = (
-        f"Recorded real runs of {suite.name} ({suite.describe() or suite.id}): {per_mix.size} mixtures × "
+        f"Recorded real runs of {suite.name}{f' (base model {base})' if base else ''}, objective {metric}: "
+        f"{per_mix.size} mixtures × "
         f"{int(per_mix.min())}–{int(per_mix.max())} training seeds, one row per seed. "
-        f"SNR of the per-mixture mean {suite.metric}: {verdict['snr_mean']:.2f} "
+        f"SNR of the per-mixture mean {metric}: {verdict['snr_mean']:.2f} "
         f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures at the target {SNR_TARGET:g}); "
         f"one pilot run: {verdict['snr_single']:.2f}.")
     card_extra = {
         "description": description,
         "signal": signal,
-        "protocol": {"recorded_from": suite.name, "base_model": _base_model(suite), "suite_id": suite.id, "protocol_hash": suite.protocol,
+        "protocol": {"recorded_from": suite.name, "base_model": base, "suite_id": suite.id,
+                     "protocol_hash": suite.protocol,
                      "protocol_version": suite.card.get("protocol_version"),
                      "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
         "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
@@ -164,5 +169,5 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         "citation": suite.card.get("citation"),
     }
     table = df.drop(columns=["wall_s"])
-    return import_table(table, name, dict(zip(suite.space.datasets, wcols)), suite.metric, suite.goal, out, seed_col=SEED_COLUMN,
-                        scores=scores, card_extra=card_extra, overwrite=overwrite)
+    return import_table(table, name, dict(zip(suite.space.datasets, wcols)), metric, suite.goal, out,
+                        seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite)

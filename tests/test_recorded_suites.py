@@ -17,7 +17,9 @@ from harness.store import ResultStore
 from harness.sweep import design
 
 RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"),
-                                         ("minimodo-tiny-h128", "minimodo-tiny-h128-live"))
+                                         ("minimodo-tiny-in", "minimodo-tiny-live"),
+                                         ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
+                                         ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"))
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")

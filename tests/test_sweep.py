@@ -279,6 +279,14 @@ def test_in_domain_scores_named_like_datasets_do_not_overwrite_the_weights(tmp_p
     assert card["protocol"]["base_model"] == "tiny-h64-cur"
     assert card["protocol"]["protocol_config"]["beta"] == 0.15
     assert card["sweep_provenance"]["cpu_seconds_per_run_median"] == 60.0
+    assert set(card["signal"]) == {"Out_Score", "In_Score"} and card["metric"] == "Out_Score"
+    inner = export_suite(store, s, "mt-in", tmp_path / "mt-in", metric="In_Score")
+    card = yaml.safe_load((inner / "card.yaml").read_text())
+    assert card["metric"] == "In_Score" and "objective In_Score" in card["description"]
+    assert suites.load(inner).oracle(mixes[0])[1] == "recorded"
+    with pytest.raises(SweepError, match="no 'Out' score; valid: grounding"):
+        export_suite(store, s, "bad", tmp_path / "bad", metric="Out")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_signal_interval_covers_the_true_snr_at_its_level():
