@@ -296,9 +296,11 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @click.option("--metric", default=None, help="The recorded suite's objective (default: the live suite's metric).")
+@click.option("--notes-file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="Text kept on the card as signal_notes: how the signal was reached, or why not.")
 @click.option("--check", is_flag=True, help="Only print the runs per mixture and the signal-to-noise figures.")
 @_guard
-def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, check):
+def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, notes_file, check):
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suite as suites
@@ -324,7 +326,9 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, che
         raise UserError("--name is required (the recorded suite's name), unless --check")
     from harness.recorded import export_suite
 
-    folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric)
+    notes = Path(notes_file).read_text(encoding="utf-8") if notes_file else None
+    folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric,
+                          signal_notes=notes)
     card = yaml.safe_load((folder / "card.yaml").read_text())
     click.echo(card["description"])
     click.echo(f"wrote {folder}; use it with: modomodo bench --suite {folder} ...")

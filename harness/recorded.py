@@ -131,9 +131,10 @@ def _base_model(suite) -> str:
 
 
 def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False,
-                 metric: str | None = None) -> Path:
+                 metric: str | None = None, signal_notes: str | None = None) -> Path:
     """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`, optimising
-    `metric` (default: the live suite's; e.g. In_Score for the in-domain objective of the same runs)."""
+    `metric` (default: the live suite's; e.g. In_Score for the in-domain objective of the same runs).
+    `signal_notes`: how the signal was reached (or why not), kept on the card beside the figures."""
     from harness.importer import import_table
 
     metric = metric or suite.metric
@@ -158,6 +159,7 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     card_extra = {
         "description": description,
         "signal": signal,
+        **({"signal_notes": signal_notes.strip()} if signal_notes and signal_notes.strip() else {}),
         "protocol": {"recorded_from": suite.name, "base_model": base, "suite_id": suite.id,
                      "protocol_hash": suite.protocol,
                      "protocol_version": suite.card.get("protocol_version"),

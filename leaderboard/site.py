@@ -151,7 +151,8 @@ def _signal_view(card: dict[str, Any]) -> dict[str, Any]:
                      "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
                      "can_rank": bool(s.get("can_rank"))})
     main = next((r for r in rows if r["metric"] == card.get("metric")), None)
-    return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main}
+    return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
+            "signal_notes": str(card.get("signal_notes") or "")}
 
 
 def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:

@@ -216,7 +216,8 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
         s = suites.load(live)
         store = ResultStore(tmp_path / f"{name}-store")
         run_sweep(s, "replay", plan(s, design(s.space, 8), range(3)), store, workers=1, progress=False)
-        folders.append(export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec"))
+        folders.append(export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec",
+                                    signal_notes=f"<b>{name}</b> noise {noise}"))
     cards = [yaml.safe_load((f / "card.yaml").read_text()) for f in folders]
     assert cards[0]["signal"]["score"]["can_rank"] is True and cards[1]["signal"]["score"]["can_rank"] is False
     assert "CANNOT rank" in cards[1]["description"]
@@ -231,6 +232,7 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     noisy = next((tmp_path / "site" / "suites").glob("noisy-rec*.html")).read_text()
     assert "Signal to noise" in quiet and 'id="cannot-rank"' not in quiet
     assert 'id="cannot-rank"' in noisy and "This suite cannot rank mixtures" in noisy
+    assert "&lt;b&gt;noisy&lt;/b&gt; noise 2.0" in noisy  # the notes are shown, escaped
     index = (tmp_path / "site" / "index.html").read_text()
     assert index.count("Cannot rank: SNR") == 1
     table = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "4"])
