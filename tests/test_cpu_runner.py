@@ -93,3 +93,25 @@ def test_bench_with_cpu_runner_is_resumable(run_cli, tmp_path, cache):
     second = run_cli(*args, env=env, timeout=400)
     assert "2 studies (2 already done)" in second.stderr
     assert pd.read_csv(out / "summary.csv")["score"].tolist() == summary["score"].tolist()
+
+
+def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, cache):
+    """The path that recorded minimodo-tiny, at smoke scale: sweep with the cpu runner in two worker
+    processes, resume, export, benchmark on the export."""
+    import pandas as pd
+
+    suite = smoke_suite(tmp_path / "smoke", name="minimodo-smoke-live")
+    env = {"MODOMODO_CACHE": cache}
+    store = tmp_path / "store"
+    args = ("sweep", "--suite", suite, "--mixtures", "3", "--seeds", "0-1", "--workers", "2", "--store", store,
+            "--quiet")
+    first = run_cli(*args, env=env, timeout=400)
+    assert "3 mixtures x 2 seeds = 6 runs, 0 already" in first.stderr and "ran 6 (0 failed)" in first.stderr
+    assert "ran 0" in run_cli(*args, env=env, timeout=120).stderr
+    out = tmp_path / "rec"
+    run_cli("suite", "from-sweep", "--store", store, "--suite", suite, "--name", "smoke-rec", "--out", out, env=env)
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 6 and set(runs["seed"]) == {0, 1} and runs["Out_Score"].between(0, 1).all()
+    bench = run_cli("bench", "--suite", out, "--strategy", "seed,uniform", "--budget", "2", "--seeds", "2", "--out",
+                    tmp_path / "b", "--quiet", env=env)
+    assert "failed studies: 0" in bench.stderr
