@@ -105,7 +105,7 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     store = tmp_path / "store"
     args = ("sweep", "--suite", suite, "--mixtures", "3", "--seeds", "0-1", "--workers", "2", "--store", store,
             "--quiet")
-    first = run_cli(*args, env=env, timeout=400)
+    first = run_cli(*args, env=env, timeout=900)  # builds the smoke base when this test runs alone
     assert "3 mixtures x 2 seeds = 6 runs, 0 already" in first.stderr and "ran 6 (0 failed)" in first.stderr
     assert "ran 0" in run_cli(*args, env=env, timeout=120).stderr
     out = tmp_path / "rec"
