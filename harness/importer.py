@@ -105,8 +105,10 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
 
 def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dict[str, str], metric: str, goal: str,
                  out: str | Path, seed_col: str | None = None, scores: list[str] | None = None, normalize: bool = False,
-                 card_extra: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder."""
+                 card_extra: dict[str, Any] | None = None, overwrite: bool = False,
+                 source: str | None = None) -> Path:
+    """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
+    `source` describes where a DataFrame came from (the card's `provenance.imported_from`)."""
     from harness.suite import load_folder
     from harness.surrogate import fit_report
 
@@ -115,7 +117,7 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
     if not name or any(c in name for c in "/\\ \t\n") or name.startswith("."):
         raise TableError(f"suite name {name!r} is not valid: use letters, digits, '-', '_' and '.'")
     if isinstance(table, pd.DataFrame):
-        df, source_desc = table.copy(), "<dataframe>"
+        df, source_desc = table.copy(), source or "<dataframe>"
     else:
         path = Path(table)
         if not path.is_file():

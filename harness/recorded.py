@@ -151,8 +151,7 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     base = _base_model(suite)
     description = (
         f"Recorded real runs of {suite.name}{f' (base model {base})' if base else ''}, objective {metric}: "
-        f"{per_mix.size} mixtures × "
-        f"{int(per_mix.min())}–{int(per_mix.max())} training seeds, one row per seed. "
+        f"{per_mix.size} mixtures × {_seed_range(per_mix)} training seeds, one row per seed. "
         f"SNR of the per-mixture mean {metric}: {verdict['snr_mean']:.2f} "
         f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures at the target {SNR_TARGET:g}); "
         f"one pilot run: {verdict['snr_single']:.2f}.")
@@ -172,4 +171,10 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     }
     table = df.drop(columns=["wall_s"])
     return import_table(table, name, dict(zip(suite.space.datasets, wcols)), metric, suite.goal, out,
-                        seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite)
+                        seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite,
+                        source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})")
+
+
+def _seed_range(per_mix: pd.Series) -> str:
+    lo, hi = int(per_mix.min()), int(per_mix.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
