@@ -62,5 +62,6 @@ def test_protocol_and_provenance_match_the_live_suite_and_its_store(recorded):
     assert prov["runs"] == len(runs) and set(prov["versions"]) >= {"torch", "transformers", "trl"}
     store = ResultStore(suites.BASELINES_DIR / "sweeps" / RECORDED[name])
     table = sweep_table(store, live)
-    assert len(table) == len(runs)
+    assert len(table) == len(runs), (f"the store holds {len(table)} runs of {RECORDED[name]}, {name}/runs.csv "
+                                     f"{len(runs)}: re-export it with `modomodo suite from-sweep ... --overwrite`")
     assert np.allclose(np.sort(table[s.metric].to_numpy()), np.sort(runs[s.metric].to_numpy()))
