@@ -66,22 +66,6 @@ def plan(suite, mixtures: Sequence[Mixture], seeds: Sequence[int]) -> list[RunSp
     return [RunSpec(suite.id, suite.protocol, suite.space.validate(m), int(s)) for s in seeds for m in mixtures]
 
 
-def _run_one(task: tuple[str, str, dict]) -> dict:
-    """Worker entry point (top level, picklable): load the suite, run one spec, return the result."""
-    from harness import suite as suites
-    from harness.runners import make_runner
-
-    folder, runner_kind, spec = task
-    suite = suites.load(folder)
-    runner = _RUNNERS.get((folder, runner_kind))
-    if runner is None:
-        runner = _RUNNERS[(folder, runner_kind)] = make_runner(runner_kind, suite)
-    return runner.run(RunSpec.from_dict(spec)).to_dict()
-
-
-_RUNNERS: dict = {}  # one runner per worker process and suite (the cpu runner caches its base model)
-
-
 @dataclass
 class SweepReport:
     planned: int
@@ -101,15 +85,18 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
     run (harness/slurm.py; the job also writes its result into the store, so a run finished while
     this process was gone is not repeated), sized by `protocol_file`'s `slurm:` section."""
     t0 = time.perf_counter()
+    # One task body for every executor: harness.slurm.run_pilot loads the suite, runs the spec and (given a
+    # store) writes the result where it ran. Locally this process stores it instead.
+    from harness.slurm import PilotRunTask, run_pilot
+
     todo = [s for s in specs if s.key not in store]
     if executor == "local":
         from harness.executor import make_executor
 
-        fn = _run_one
-        tasks = [(str(suite.path), runner_kind, s.to_dict()) for s in todo]
+        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict()) for s in todo]
         pool = make_executor(min(workers, max(1, len(tasks))))
     else:
-        from harness.slurm import EXECUTORS, PilotRunTask, SubmititExecutor, check_executor, resources_for, run_pilot
+        from harness.slurm import EXECUTORS, SubmititExecutor, check_executor, resources_for
 
         check_executor(executor, protocol_file)
         folder = Path(jobs_folder or Path(store.root) / "jobs")
@@ -117,7 +104,6 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
                                 job_name=f"modomodo-sweep-{suite.name}",
                                 on_failure=lambda task, reason: RunResult.failed(RunSpec.from_dict(task.spec),
                                                                                  reason).to_dict())
-        fn = run_pilot
         tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), str(store.root), str(protocol_file or ""))
                  for s in todo]
     failed = 0
@@ -128,7 +114,7 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
         bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {suite.name}", unit="run",
                    smoothing=0.1)
     try:
-        for _, raw in pool.imap(fn, tasks):
+        for _, raw in pool.imap(run_pilot, tasks):
             result = RunResult.from_dict(raw)
             store.put(result)
             failed += not result.ok
