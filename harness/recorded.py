@@ -4,7 +4,8 @@
 protocol, one row per (mixture, training seed), and writes a replay suite through the importer
 (so it gets the same validation, surrogate fit and bounds as any imported table). The card adds:
 
-- `signal`: the suite's power to rank mixtures, for the metric and for In_Score:
+- `signal`: the suite's power to rank mixtures, for the metric and for In_Score/Out_Score (and their
+  p_correct twins In_Score_p/Out_Score_p when the runs recorded them):
   `snr_mean` = sd across mixtures of the per-mixture mean / (mean within-mixture sd / sqrt(n)),
   `snr_single` = the same with n = 1 (what one pilot run can tell apart), with a 90% interval
   (F distribution, see `signal_to_noise`), and the verdict `can_rank` (snr_mean >= 3).
@@ -22,9 +23,13 @@ import numpy as np
 import pandas as pd
 
 from harness.store import ResultStore
+from tasks.aggregate import P_CORRECT_PREFIX
 
 SNR_TARGET = 3.0
 SEED_COLUMN = "seed"
+# objectives whose SNR every card reports when the runs have them: the greedy accuracies and their
+# p_correct twins (harness.training.evaluate.answer_probability)
+SIGNAL_METRICS = ("In_Score", "Out_Score", "In_Score_p", "Out_Score_p")
 
 
 class SweepError(ValueError):
@@ -140,12 +145,15 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     metric = metric or suite.metric
     df = sweep_table(store, suite)
     wcols = [weight_column(d) for d in suite.space.datasets]
-    scores = [c for c in suite.card.get("score_columns", []) if c in df.columns] or \
-        [c for c in df.columns if c not in (*wcols, SEED_COLUMN, "wall_s")]
+    recorded = [c for c in df.columns if c not in (*wcols, SEED_COLUMN, "wall_s")]
+    # the card's scores, then the p_correct twins when the runs have them (not format/ and train/ logs)
+    declared = [c for c in suite.card.get("score_columns", []) if c in recorded]
+    extra = [c for c in recorded if c.startswith(P_CORRECT_PREFIX) or c in SIGNAL_METRICS]
+    scores = list(dict.fromkeys(declared + extra)) if declared else recorded
     if metric not in scores:
         raise SweepError(f"the runs have no {metric!r} score; valid: {', '.join(scores)}")
-    signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, "In_Score", "Out_Score"])
-              if m in scores}
+    signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
+              if m in scores and df[m].notna().all()}
     verdict = signal[metric]
     per_mix = df.groupby(wcols).size()
     base = _base_model(suite)

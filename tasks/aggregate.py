@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 
 IN_SCORE = "In_Score"
 OUT_SCORE = "Out_Score"
+P_CORRECT_PREFIX = "p_correct_"  # per-benchmark p_correct score names: p_correct_<benchmark>
+P_SUFFIX = "_p"  # In_Score_p / Out_Score_p: the same aggregates over p_correct
 
 
 def weighted_score(scores: Mapping[str, float], sizes: Mapping[str, int] | Sequence[str]) -> float:
@@ -41,4 +43,15 @@ def aggregate(scores: Mapping[str, float], in_domain: Mapping[str, int] | Sequen
     out = {k: float(v) for k, v in scores.items()}
     out[IN_SCORE] = weighted_score(scores, in_domain)
     out[OUT_SCORE] = weighted_score(scores, out_domain)
+    return out
+
+
+def p_correct_scores(p_correct: Mapping[str, float], in_domain: Mapping[str, int] | Sequence[str],
+                     out_domain: Mapping[str, int] | Sequence[str]) -> dict[str, float]:
+    """`p_correct_<benchmark>` per benchmark plus `In_Score_p` and `Out_Score_p`, aggregated like the
+    accuracies (so the two metrics of one run sit side by side in one score dict)."""
+    agg = aggregate(p_correct, in_domain, out_domain)
+    out = {P_CORRECT_PREFIX + k: v for k, v in agg.items() if k not in (IN_SCORE, OUT_SCORE)}
+    out[IN_SCORE + P_SUFFIX] = agg[IN_SCORE]
+    out[OUT_SCORE + P_SUFFIX] = agg[OUT_SCORE]
     return out

@@ -100,7 +100,7 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     processes, resume, export, benchmark on the export."""
     import pandas as pd
 
-    suite = smoke_suite(tmp_path / "smoke", name="minimodo-smoke-live")
+    suite = smoke_suite(tmp_path / "smoke", name="minimodo-smoke-live", eval_p_correct=True)
     env = {"MODOMODO_CACHE": cache}
     store = tmp_path / "store"
     args = ("sweep", "--suite", suite, "--mixtures", "3", "--seeds", "0-1", "--workers", "2", "--store", store,
@@ -112,6 +112,56 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     run_cli("suite", "from-sweep", "--store", store, "--suite", suite, "--name", "smoke-rec", "--out", out, env=env)
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 6 and set(runs["seed"]) == {0, 1} and runs["Out_Score"].between(0, 1).all()
+    # the p_correct twins travel from the runs into the suite and its signal block; format/train logs do not
+    assert runs["Out_Score_p"].between(0, 1).all() and "p_correct_counting" in runs.columns
+    assert not [c for c in runs.columns if "/" in c]
+    card = yaml.safe_load((out / "card.yaml").read_text())
+    assert {"Out_Score", "In_Score", "Out_Score_p", "In_Score_p"} <= set(card["signal"])
     bench = run_cli("bench", "--suite", out, "--strategy", "seed,uniform", "--budget", "2", "--seeds", "2", "--out",
                     tmp_path / "b", "--quiet", env=env)
     assert "failed studies: 0" in bench.stderr
+
+
+def test_p_correct_is_the_probability_of_the_gold_completion(cache, monkeypatch):
+    """answer_probability on the real (warmed-up) smoke base: the batched, left-padded value equals
+    the product of next-token probabilities computed one token at a time; disjoint answers sum to
+    at most 1; an answer with probability above 1/2 is the greedy answer."""
+    import torch
+
+    from harness.training.config import PRESETS
+    from harness.training.evaluate import answer_probability, evaluate_rows, generate
+    from harness.training.model import render_prompts
+    from harness.training.run import load_base
+    from tasks.minimodo import test_split
+    from tasks.prompts import make_completion
+
+    monkeypatch.setenv("MODOMODO_CACHE", cache)
+    model, processor, _, _ = load_base(PRESETS["smoke"])
+    rows = test_split("science", 12) + test_split("counting", 12)
+    p = answer_probability(model, processor, rows, batch=8)
+    assert all(0.0 < v <= 1.0 for v in p)
+    assert answer_probability(model, processor, rows[:3], batch=1) == pytest.approx(p[:3], rel=1e-4)
+
+    tok = processor.tokenizer
+    row = rows[0]
+    enc = processor(text=render_prompts(processor, [row]), images=[row["image"]], return_tensors="pt")
+    target = tok(make_completion(row["solution"]) + tok.eos_token, add_special_tokens=False)["input_ids"]
+    prob = 1.0
+    with torch.no_grad():  # one token at a time, no padding: the definition, computed the slow way
+        for t in target:
+            prob *= float(torch.softmax(model(**enc).logits[0, -1].float(), -1)[t])
+            # every per-token tensor grows by one (attention 1, token type 0 = text)
+            grown = {"input_ids": t, "attention_mask": 1, "mm_token_type_ids": 0, "token_type_ids": 0}
+            for key, value in grown.items():
+                if key in enc:
+                    enc[key] = torch.cat([enc[key], torch.tensor([[value]], dtype=enc[key].dtype)], dim=1)
+    assert p[0] == pytest.approx(prob, rel=1e-3)
+
+    options = [dict(rows[0], solution=letter) for letter in "ABCD"]
+    assert sum(answer_probability(model, processor, options)) <= 1.0 + 1e-6
+    texts = generate(model, processor, rows, max_new_tokens=24)
+    for v, text, r in zip(p, texts, rows):
+        if v > 0.5:
+            assert text.strip() == make_completion(r["solution"]), (v, text, r["solution"])
+    scored = evaluate_rows(model, processor, rows, max_new_tokens=24, p_correct=True)
+    assert scored["p_correct"] == pytest.approx(sum(p) / len(p), rel=1e-4)

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("PIL")
 
 from tasks import minimodo as M  # noqa: E402
-from tasks.aggregate import IN_SCORE, OUT_SCORE, aggregate  # noqa: E402
+from tasks.aggregate import IN_SCORE, OUT_SCORE, aggregate, p_correct_scores  # noqa: E402
 from tasks.prompts import make_completion  # noqa: E402
 from tasks.rewards import TASK_KINDS, accuracy, format_ok, total_reward  # noqa: E402
 
@@ -95,3 +95,11 @@ def test_aggregate_in_and_out_score():
     assert math.isnan(aggregate({"a": float("nan")}, ["a"], [])[IN_SCORE])
     with pytest.raises(KeyError):
         aggregate(s, ["missing"], [])
+
+
+def test_p_correct_scores_sit_beside_the_accuracies_without_clobbering_them():
+    p = {"a": 0.1, "b": 0.3, "x": 0.9, "y": 0.6}
+    out = p_correct_scores(p, ["a", "b"], ["x", "y"])
+    assert out == pytest.approx({"p_correct_a": 0.1, "p_correct_b": 0.3, "p_correct_x": 0.9, "p_correct_y": 0.6,
+                                 "In_Score_p": 0.2, "Out_Score_p": 0.75})
+    assert not set(out) & set(aggregate(p, ["a", "b"], ["x", "y"])), "no name is shared with the accuracy scores"

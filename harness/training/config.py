@@ -80,6 +80,9 @@ class ProtocolConfig:
                               "pass of the mixed stream covers training under first_exhausted).")
     eval_n: int = _f(64, "Test examples per benchmark (in-domain test splits and OOD sets).")
     eval_batch: int = _f(64, "Evaluation batch size (greedy generation).")
+    eval_p_correct: bool = _f(False, "Also score each benchmark by p_correct (teacher-forced probability of the gold "
+                              "completion; one extra forward pass): adds p_correct_<benchmark>, In_Score_p, "
+                              "Out_Score_p to the scores (shared/notes/mixture-signal.md).")
     threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
     use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
     bf16: bool = _f(False, "bfloat16 training (GPU runner only).")

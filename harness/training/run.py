@@ -29,7 +29,7 @@ class MiniModoSource:
 
 @dataclass
 class TrainResult:
-    scores: dict[str, float]  # per benchmark, plus In_Score and Out_Score
+    scores: dict[str, float]  # per benchmark, plus In_Score and Out_Score (and their p_correct twins)
     format_rate: dict[str, float]
     timings: dict[str, float]  # seconds: imports, build, data, train, eval, total
     rollouts: int
@@ -54,14 +54,18 @@ def eval_benchmarks(cfg: ProtocolConfig, source) -> dict[str, list[dict]]:
 
 
 def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[dict[str, float], dict[str, float]]:
-    """(scores with In_Score/Out_Score, format rate per benchmark) of a model under cfg's evaluation."""
+    """(scores with In_Score/Out_Score, format rate per benchmark) of a model under cfg's evaluation.
+    With cfg.eval_p_correct the scores also hold `p_correct_<benchmark>`, `In_Score_p` and `Out_Score_p`."""
     from harness.training.evaluate import evaluate_benchmarks
-    from tasks.aggregate import aggregate
+    from tasks.aggregate import aggregate, p_correct_scores
 
     source = source or MiniModoSource()
-    acc, fmt = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
-                                   cfg.eval_batch)
-    return aggregate(acc, cfg.train_domains, cfg.ood_sets), fmt
+    ev = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
+                             cfg.eval_batch, p_correct=cfg.eval_p_correct)
+    scores = aggregate(ev["accuracy"], cfg.train_domains, cfg.ood_sets)
+    if cfg.eval_p_correct:
+        scores.update(p_correct_scores(ev["p_correct"], cfg.train_domains, cfg.ood_sets))
+    return scores, ev["format"]
 
 
 def load_base(cfg: ProtocolConfig, log=None):
