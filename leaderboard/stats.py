@@ -182,18 +182,21 @@ def _rank_corr(table: pd.DataFrame, results: Results) -> pd.DataFrame:
                 A = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
                 B = tb[tb["suite"] == b].set_index("strategy")["nregret_mean"]
                 shared = sorted(set(A.index) & set(B.index))
-                rho = tau = math.nan
+                rho = tau = rho_p = math.nan
                 if len(shared) >= MIN_SHARED_FOR_CORR:
                     x, y = A[shared].to_numpy(float), B[shared].to_numpy(float)
                     if np.ptp(x) > 0 and np.ptp(y) > 0:
-                        rho = float(sps.spearmanr(x, y).statistic)
+                        sp = sps.spearmanr(x, y)
+                        rho, rho_p = float(sp.statistic), float(sp.pvalue)
                         tau = float(sps.kendalltau(x, y).statistic)
                 rows.append({"suite_a": a, "suite_b": b, "budget": int(budget), "n_shared": len(shared),
                              "base_model_a": base_model(results.suites[a]),
                              "base_model_b": base_model(results.suites[b]),
-                             "spearman": rho, "kendall": tau, "strategies": ",".join(shared)})
+                             "spearman": rho, "spearman_p": rho_p, "kendall": tau, "strategies": ",".join(shared)})
+    # spearman_p: two-sided p-value of rho = 0 over the shared strategies (how far a few strategies'
+    # agreement is from chance; the regrets' own seed noise is in their CIs, not in this p)
     return pd.DataFrame(rows, columns=["suite_a", "suite_b", "budget", "n_shared", "base_model_a", "base_model_b",
-                                       "spearman", "kendall", "strategies"])
+                                       "spearman", "spearman_p", "kendall", "strategies"])
 
 
 def base_model(suite_entry: dict[str, Any]) -> str:

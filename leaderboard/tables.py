@@ -58,11 +58,13 @@ def rank_corr_markdown(st: Stats, budgets: Sequence[int] | None = None) -> str:
         c = c[c["budget"].isin(list(budgets))]
     if c.empty:
         return "(one suite: no rank correlation)\n"
-    lines = ["| suite A | suite B | budget | strategies | Spearman ρ | Kendall τ |", "|---|---|---|---|---|---|"]
-    for r in c.itertuples():
+    lines = ["| suite A | suite B | budget | strategies | Spearman ρ | p (ρ = 0) | Kendall τ |",
+             "|---|---|---|---|---|---|---|"]
+    for r in c.sort_values(["suite_a", "suite_b", "budget"], kind="mergesort").itertuples():
         a = f"{r.suite_a} ({r.base_model_a})" if r.base_model_a else r.suite_a
         b = f"{r.suite_b} ({r.base_model_b})" if r.base_model_b else r.suite_b
-        lines.append(f"| {a} | {b} | {r.budget} | {r.n_shared} | {_f(r.spearman, 2)} | {_f(r.kendall, 2)} |")
+        lines.append(f"| {a} | {b} | {r.budget} | {r.n_shared} | {_f(r.spearman, 2)} | {_f(r.spearman_p, 3)} "
+                     f"| {_f(r.kendall, 2)} |")
     return "\n".join(lines) + "\n"
 
 

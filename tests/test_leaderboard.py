@@ -13,7 +13,7 @@ import pytest
 
 from leaderboard import publish as pub
 from leaderboard.data import ResultsError, load_results
-from leaderboard.stats import best_so_far_curve, bootstrap_ci, compute, sign_test
+from leaderboard.stats import _rank_corr, best_so_far_curve, bootstrap_ci, compute, sign_test
 from tests.conftest import cli
 from tests.leaderboard_fixtures import HOSTILE, lb_bench, lb_site  # noqa: F401 - fixtures
 
@@ -75,6 +75,22 @@ def test_statistics_agree_with_the_summary(lb_bench):
     # strategy metadata: from the classes where importable, from bench.json for the user's file
     assert res.strategies["uniform"]["source"] == "class" and res.strategies["uniform"]["family"] == "reference"
     assert res.strategies[HOSTILE]["source"] == "bench.json" and res.strategies[HOSTILE]["family"] == "<b>evil</b>"
+
+
+def test_rank_correlation_with_its_p_value_between_base_models():
+    """Same ordering on two base models: rho 1 and a small p; an unrelated third suite: |rho| < 1, larger p."""
+    from types import SimpleNamespace
+
+    strategies = [f"s{i}" for i in range(8)]
+    regret = {"a": np.arange(8.0), "b": np.arange(8.0) * 2 + 1, "c": np.array([3, 7, 0, 5, 1, 6, 2, 4], float)}
+    table = pd.DataFrame([{"suite": su, "budget": 8, "strategy": st, "nregret_mean": regret[su][i]}
+                          for su in regret for i, st in enumerate(strategies)])
+    cards = {"a": {"card": {"protocol": {"base_model": "tiny-h64"}}}, "b": {"card": {"protocol": {"base_model": "h128"}}},
+             "c": {}}
+    corr = _rank_corr(table, SimpleNamespace(suites=cards)).set_index(["suite_a", "suite_b"])
+    ab, ac = corr.loc[("a", "b")], corr.loc[("a", "c")]
+    assert ab.spearman == pytest.approx(1.0) and ab.spearman_p < 1e-3 and ab.base_model_b == "h128"
+    assert abs(ac.spearman) < 0.5 and ac.spearman_p > 0.2
 
 
 def test_merging_results_folders_and_refusing_incomparable_ones(lb_bench, tmp_path):
