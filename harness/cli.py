@@ -304,7 +304,7 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suite as suites
-    from harness.recorded import SweepError, signal_to_noise, sweep_table, weight_column
+    from harness.recorded import SIGNAL_METRICS, SweepError, signal_to_noise, sweep_table, weight_column
     from harness.store import ResultStore
 
     s = suites.load(suite_ref)
@@ -315,7 +315,7 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
         per_mix = df.groupby(wcols).size()
         click.echo(f"{s.id}: {len(df)} runs, {per_mix.size} mixtures, seeds per mixture {int(per_mix.min())}-"
                    f"{int(per_mix.max())}, median {df['wall_s'].median():.1f} s per run")
-        for m in dict.fromkeys([metric or s.metric, s.metric, "In_Score"]):
+        for m in dict.fromkeys([metric or s.metric, s.metric, *SIGNAL_METRICS]):
             if m in df.columns:
                 try:
                     click.echo(json.dumps(signal_to_noise(df, wcols, m)))

@@ -19,7 +19,8 @@ from harness.sweep import design
 RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"),
                                          ("minimodo-tiny-in", "minimodo-tiny-live"),
                                          ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"))
+                                         ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
+                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"))
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
@@ -65,3 +66,17 @@ def test_protocol_and_provenance_match_the_live_suite_and_its_store(recorded):
     assert len(table) == len(runs), (f"the store holds {len(table)} runs of {RECORDED[name]}, {name}/runs.csv "
                                      f"{len(runs)}: re-export it with `modomodo suite from-sweep ... --overwrite`")
     assert np.allclose(np.sort(table[s.metric].to_numpy()), np.sort(runs[s.metric].to_numpy()))
+
+
+@pytest.mark.skipif(not {"minimodo-tiny", "minimodo-tiny-p"} <= set(RECORDED), reason="needs both h64 recordings")
+def test_rerunning_the_protocol_reproduces_every_greedy_score_to_the_bit():
+    """minimodo-tiny-p-live is minimodo-tiny-live's training plus a p_correct evaluation, swept in
+    another session: every (mixture, seed) must give the same greedy scores, or the CPU protocol is
+    not deterministic and recorded suites would not be re-runnable."""
+    a, b = (pd.read_csv(suites.registered()[n] / "runs.csv") for n in ("minimodo-tiny", "minimodo-tiny-p"))
+    keys = [c for c in a.columns if c.startswith("w_")] + ["seed"]
+    both = a.merge(b, on=keys, suffixes=("", "_again"))
+    assert len(both) == len(a) == len(b)
+    for col in ("grounding", "referring", "geometry", "spatial", "science", "counting", "chart", "novel_referring",
+                "column", "Out_Score", "In_Score"):
+        assert (both[col] == both[col + "_again"]).all(), col
