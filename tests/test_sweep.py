@@ -235,6 +235,7 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     assert "&lt;b&gt;noisy&lt;/b&gt; noise 2.0" in noisy  # the notes are shown, escaped
     index = (tmp_path / "site" / "index.html").read_text()
     assert index.count("Cannot rank: SNR") == 1
+    assert "p (ρ = 0)" in index  # the rank correlation's p-value column
     table = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "4"])
     assert table.exit_code == 0, table.output
     assert "**quiet-rec**: mean normalised regret [95% CI], 2 seeds" in table.output
