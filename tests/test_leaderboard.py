@@ -322,13 +322,21 @@ def test_publish_without_a_token_says_so(lb_site, monkeypatch, tmp_path):
 
 
 def test_publish_cli_dry_run_offline_and_no_token(lb_site, tmp_path):
-    env = {"HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    # HF_HUB_OFFLINE is pinned off: other tests in this process run harness.training's
+    # set_offline_env(), which sets it in os.environ, and the CLI subprocess inherits os.environ.
+    env = {"HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9",
+           "HF_HUB_OFFLINE": "0"}
     dry = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", "--dry-run", env=env)
     assert "index.html" in dry.stdout and "would commit to space 'org/board'" in dry.stdout
     assert "nothing was uploaded" in dry.stdout and TOKEN not in dry.stdout + dry.stderr
     # no network: a clear message, exit 2, the token nowhere
     proc = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", env=env, check=False)
     assert proc.returncode == 2 and "cannot reach the Hugging Face Hub" in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    # offline mode: says so, exit 2, the token nowhere
+    proc = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", check=False,
+               env={**env, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "HF_HUB_OFFLINE is set" in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
     # no token at all
     proc = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", check=False,

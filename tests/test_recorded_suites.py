@@ -20,7 +20,8 @@ RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"
                                          ("minimodo-tiny-in", "minimodo-tiny-live"),
                                          ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
                                          ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"))
+                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"),
+                                         ("minimodo-tiny-p-in", "minimodo-tiny-p-live"))
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
@@ -76,7 +77,7 @@ def test_rerunning_the_protocol_reproduces_every_greedy_score_to_the_bit():
     a, b = (pd.read_csv(suites.registered()[n] / "runs.csv") for n in ("minimodo-tiny", "minimodo-tiny-p"))
     keys = [c for c in a.columns if c.startswith("w_")] + ["seed"]
     both = a.merge(b, on=keys, suffixes=("", "_again"))
-    assert len(both) == len(a) == len(b)
+    assert len(both) == len(a) <= len(b)   # minimodo-tiny-p may hold more seeds than minimodo-tiny
     for col in ("grounding", "referring", "geometry", "spatial", "science", "counting", "chart", "novel_referring",
                 "column", "Out_Score", "In_Score"):
         assert (both[col] == both[col + "_again"]).all(), col
