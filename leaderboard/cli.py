@@ -75,7 +75,8 @@ def table_cmd(results, more_results, budget_spec, suite_names):
         except ValueError:
             raise LeaderboardError(f"--budget must be comma-separated integers, got {budget_spec!r}") from None
     try:
-        st = compute(load_results([Path(results), *map(Path, more_results)]))
-        click.echo(report(st, budgets, list(suite_names) or None))
+        res = load_results([Path(results), *map(Path, more_results)])
+        cards = {name: entry.get("card") or {} for name, entry in res.suites.items()}
+        click.echo(report(compute(res), budgets, list(suite_names) or None, cards))
     except (ResultsError, FileNotFoundError, ValueError) as e:
         raise LeaderboardError(str(e)) from None

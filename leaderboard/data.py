@@ -102,6 +102,23 @@ def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+def signal_view(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's `signal:` block (recorded suites, harness/recorded.py): can the suite rank mixtures?
+    `can_rank` is None for suites without one (synthetic suites: exact; the paper's: one seed)."""
+    signal = card.get("signal") if isinstance(card.get("signal"), dict) else {}
+    rows = []
+    for metric, s in signal.items():
+        if not isinstance(s, dict):
+            continue
+        rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"), "ci_level": s.get("ci_level", 0.9),
+                     "snr_single": s.get("snr_single"), "mixtures": s.get("mixtures"),
+                     "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
+                     "can_rank": bool(s.get("can_rank"))})
+    main = next((r for r in rows if r["metric"] == card.get("metric")), None)
+    return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
+            "signal_notes": str(card.get("signal_notes") or "")}
+
+
 def strategy_info(name: str, fallback: dict[str, Any] | None) -> dict[str, Any]:
     """Family, description and citation: from the strategy class when importable, else bench.json."""
     fallback = fallback or {}

@@ -27,7 +27,7 @@ import pandas as pd
 
 from harness.provenance import package_version
 from leaderboard import plots
-from leaderboard.data import Results, ResultsError, load_results
+from leaderboard.data import Results, ResultsError, load_results, signal_view
 from leaderboard.stats import Stats, compute, records
 
 PKG = Path(__file__).resolve().parent
@@ -134,25 +134,8 @@ def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
         "fit": pairs(fit) if fit else [],
         "seeds_note": str(card.get("seeds_note") or ""),
         "text": entry.get("card_text") or "",
-        **_signal_view(card),
+        **signal_view(card),
     }
-
-
-def _signal_view(card: dict[str, Any]) -> dict[str, Any]:
-    """The card's `signal:` block (recorded suites, harness/recorded.py): can the suite rank mixtures?
-    `can_rank` is None for suites without one (synthetic suites: exact; the paper's: one seed)."""
-    signal = card.get("signal") if isinstance(card.get("signal"), dict) else {}
-    rows = []
-    for metric, s in signal.items():
-        if not isinstance(s, dict):
-            continue
-        rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"), "ci_level": s.get("ci_level", 0.9),
-                     "snr_single": s.get("snr_single"), "mixtures": s.get("mixtures"),
-                     "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
-                     "can_rank": bool(s.get("can_rank"))})
-    main = next((r for r in rows if r["metric"] == card.get("metric")), None)
-    return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
-            "signal_notes": str(card.get("signal_notes") or "")}
 
 
 def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:
