@@ -304,7 +304,8 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suite as suites
-    from harness.recorded import SIGNAL_METRICS, SweepError, signal_to_noise, sweep_table, weight_column
+    from harness.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
+                                  sweep_table, weight_column)
     from harness.store import ResultStore
 
     s = suites.load(suite_ref)
@@ -321,6 +322,14 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
                     click.echo(json.dumps(signal_to_noise(df, wcols, m)))
                 except SweepError as e:
                     click.echo(f"{m}: {e}")
+        objective = metric or s.metric
+        if objective in df.columns:
+            curve = ", ".join(f"{c['seeds']}: {c['snr_mean']:.2f}" for c in snr_by_seeds(df, wcols, objective))
+            click.echo(f"{objective} SNR of the per-mixture mean on the first k seeds (k: snr): {curve or '-'}")
+            now = signal_to_noise(df, wcols, objective)
+            need = seeds_for_target(now["snr_mean"], now["seeds_per_mixture"])
+            click.echo(f"{objective}: SNR {now['target']:g} expected at "
+                       f"{need if need else 'no number of'} seeds per mixture")
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")

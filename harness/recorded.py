@@ -8,7 +8,9 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
   p_correct twins In_Score_p/Out_Score_p when the runs recorded them):
   `snr_mean` = sd across mixtures of the per-mixture mean / (mean within-mixture sd / sqrt(n)),
   `snr_single` = the same with n = 1 (what one pilot run can tell apart), with a 90% interval
-  (F distribution, see `signal_to_noise`), and the verdict `can_rank` (snr_mean >= 3).
+  (F distribution, see `signal_to_noise`), and the verdict `can_rank` (snr_mean >= 3); for the
+  objective also `by_seeds`, the same figures on the first 2, 4, 6, ... seeds of every mixture, and
+  `seeds_for_target`, the seeds per mixture at which SNR 3 is expected (see `seeds_for_target`).
 - `protocol`: the live card's protocol config, protocol hash and version; `provenance`: the git
   shas and package versions the runs recorded, the sweep's size and cost.
 """
@@ -113,6 +115,33 @@ def signal_to_noise(df: pd.DataFrame, weight_columns: list[str], metric: str, mi
     }
 
 
+def snr_by_seeds(df: pd.DataFrame, weight_columns: list[str], metric: str) -> list[dict[str, Any]]:
+    """How the SNR of the per-mixture mean grows with the seeds recorded: the figures of
+    `signal_to_noise` on the first k training seeds (by seed number) of every mixture, for k = 2, 4, 6, ...
+    up to the depth every mixture has reached. The √k law (snr_mean ≈ snr_single·√k) says how many seeds a
+    sweep needs; this curve shows whether the recorded runs follow it (one unlucky seed shows as a dip)."""
+    ranked = df.assign(_depth=df.groupby(weight_columns)[SEED_COLUMN].rank(method="first"))
+    deepest = int(ranked.groupby(weight_columns).size().min())  # a depth every mixture has reached
+    out = []
+    for k in sorted({*range(2, deepest + 1, 2), deepest}):
+        sub = ranked[ranked["_depth"] <= k]
+        try:
+            s = signal_to_noise(sub, weight_columns, metric, min_seeds=k)
+        except SweepError:
+            continue
+        out.append({"seeds": k, "mixtures": s["mixtures"], "snr_mean": s["snr_mean"],
+                    "snr_mean_ci": s["snr_mean_ci"], "snr_single": s["snr_single"]})
+    return out
+
+
+def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) -> int | None:
+    """Seeds per mixture at which the SNR of the mean is expected to reach `target`, from the measured
+    figure: snr_mean² estimates the ANOVA ratio 1 + n·σ²_b/σ²_w, so σ²_b/σ²_w ≈ (snr² - 1)/n and
+    the target needs n* = (target² - 1)/(σ²_b/σ²_w). None when the runs show no between-mixture signal."""
+    ratio = (snr_mean ** 2 - 1.0) / seeds
+    return None if ratio <= 0 else int(np.ceil(round((target ** 2 - 1.0) / ratio, 6)))  # round: no 32.0000001 -> 33
+
+
 def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
     shas, vers = collections.Counter(), {}
     for r in store.results():
@@ -155,6 +184,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
               if m in scores and df[m].notna().all()}
     verdict = signal[metric]
+    verdict["by_seeds"] = snr_by_seeds(df, wcols, metric)
+    verdict["seeds_for_target"] = seeds_for_target(verdict["snr_mean"], verdict["seeds_per_mixture"])
     per_mix = df.groupby(wcols).size()
     base = _base_model(suite)
     description = (

@@ -309,3 +309,35 @@ def test_signal_interval_covers_the_true_snr_at_its_level():
         lo, hi = signal_to_noise(pd.DataFrame(rows), ["a"], "m")["snr_mean_ci"]
         hits += lo <= truth <= hi
     assert 0.82 <= hits / 200 <= 0.97
+
+
+def test_snr_by_seeds_follows_the_square_root_law_and_stops_at_the_shallowest_mixture():
+    """24 mixtures with a known between/within ratio and 16 seeds: the SNR of the first k seeds'
+    mean tracks sqrt(1 + k sigma_b^2 / sigma_w^2); a mixture with only 6 seeds caps the curve at 6."""
+    from harness.recorded import snr_by_seeds
+
+    rng = np.random.default_rng(3)
+    k, n, sb, sw = 24, 16, 0.02, 0.04
+    mu = rng.normal(0.3, sb, k)
+    df = pd.DataFrame([{"a": i, "seed": 100 - j, "m": mu[i] + rng.normal(0, sw)} for i in range(k) for j in range(n)])
+    curve = snr_by_seeds(df, ["a"], "m")
+    assert [c["seeds"] for c in curve] == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert curve[-1]["snr_mean"] == signal_to_noise(df, ["a"], "m")["snr_mean"]
+    for c in curve:
+        lo, hi = c["snr_mean_ci"]
+        assert c["mixtures"] == k and lo <= c["snr_mean"] <= hi
+    assert curve[-1]["snr_mean"] > curve[0]["snr_mean"] * 1.5        # √(1+16/4)/√(1+2/4) = 1.8
+    # the lowest k seed numbers (the order a sweep runs them), not row order (rows go 100, 99, ...)
+    first2 = df[df["seed"] <= 86]
+    assert curve[0]["snr_mean"] == signal_to_noise(first2, ["a"], "m")["snr_mean"]
+    shallow = df[~((df["a"] == 0) & (df["seed"] < 95))]              # mixture 0 keeps 6 seeds
+    assert [c["seeds"] for c in snr_by_seeds(shallow, ["a"], "m")] == [2, 4, 6]
+
+
+def test_seeds_for_target_inverts_the_anova_ratio():
+    from harness.recorded import seeds_for_target
+
+    assert seeds_for_target(3.0, 8) == 8                      # already at the target
+    # sigma_b/sigma_w = 0.5 measured at n = 8: snr² = 1 + 8/4 = 3; target 3 needs 1 + n/4 = 9, n = 32
+    assert seeds_for_target(np.sqrt(3.0), 8) == 32
+    assert seeds_for_target(0.9, 8) is None                   # below the noise floor: no estimate
