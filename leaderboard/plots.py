@@ -166,6 +166,40 @@ def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> 
     return True
 
 
+def snr_by_seeds(curve: list[dict], metric: str, target: float, seeds_for_target: int | None, path: Path) -> bool:
+    """A recorded suite's SNR of the per-mixture mean on its first k seeds (band: its interval), the
+    target as a dashed line, and the √(1 + k·σ²_b/σ²_w) law fitted at the deepest point, extended to
+    the seeds it expects to need: how far the suite is from being able to rank, in seeds."""
+    pts = [c for c in curve or [] if finite(c.get("seeds")) and finite(c.get("snr_mean"))]
+    if len(pts) < 2:
+        return False
+    k = np.array([float(c["seeds"]) for c in pts])
+    y = np.array([float(c["snr_mean"]) for c in pts])
+    ci = [c.get("snr_mean_ci") or [c["snr_mean"], c["snr_mean"]] for c in pts]
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+        ax.fill_between(k, [c[0] for c in ci], [c[1] for c in ci], color=PALETTE[0], alpha=0.15, linewidth=0,
+                        label="90% interval")
+        ax.plot(k, y, color=PALETTE[0], marker="o", markersize=3.5, linewidth=1.6, label=f"measured ({label(metric)})")
+        ratio = (y[-1] ** 2 - 1.0) / k[-1]
+        if ratio > 0:
+            reach = max(k[-1], float(seeds_for_target or 0)) * 1.15
+            kk = np.linspace(1.0, reach, 60)
+            ax.plot(kk, np.sqrt(1.0 + kk * ratio), color="#6b7280", linestyle=":", linewidth=1.4,
+                    label="√(1 + k·σ²b/σ²w), fitted at the last point")
+        ax.axhline(target, color=PALETTE[1], linestyle="--", linewidth=1.2, label=f"target {target:g}")
+        ax.set_xlabel("seeds per mixture (the first k of each)")
+        ax.set_ylabel("SNR of the per-mixture mean")
+        ax.set_ylim(bottom=0)
+        title = f"{label(metric)}: {y[-1]:.2f} at {int(k[-1])} seeds"
+        if seeds_for_target and seeds_for_target > k[-1]:
+            title += f"; {target:g} expected at {seeds_for_target}"
+        ax.set_title(title, loc="left", fontsize=10)
+        _legend(ax, 1)
+        _save(fig, path)
+    return True
+
+
 def finite(x) -> bool:
     try:
         return math.isfinite(float(x))

@@ -183,6 +183,13 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         if top:
             plots.anytime(st.curves, name, top, color, out / "plots" / f"anytime-{sl}.svg")
         t = st.table[st.table["suite"] == name]
+        snr_plot = ""
+        main = signal_view(e.get("card") or {})["signal_main"]
+        raw = ((e.get("card") or {}).get("signal") or {}).get(main["metric"]) if main else None
+        if isinstance(raw, dict) and plots.snr_by_seeds(raw.get("by_seeds"), main["metric"], main["target"],
+                                                        raw.get("seeds_for_target"),
+                                                        out / "plots" / f"snr-{sl}.svg"):
+            snr_plot = f"plots/snr-{sl}.svg"
         suite_views.append({
             "name": name, "slug": sl, "href": f"suites/{sl}.html", "metric": str(e.get("metric", "")),
             "goal": str(e.get("goal", "max")), "version": str(e.get("version", "")),
@@ -190,7 +197,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
             "base_model": next((str(v) for k, v in _card_view(e)["protocol"] if k == "base_model"), ""),
             "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
-            "anytime_budget": top, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+            "anytime_budget": top, "snr_plot": snr_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         })

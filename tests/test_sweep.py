@@ -215,7 +215,7 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
         live = write_synthetic_suite(tmp_path / f"{name}-live", kind="bowl", dim=3, noise=noise, name=f"{name}-live")
         s = suites.load(live)
         store = ResultStore(tmp_path / f"{name}-store")
-        run_sweep(s, "replay", plan(s, design(s.space, 8), range(3)), store, workers=1, progress=False)
+        run_sweep(s, "replay", plan(s, design(s.space, 8), range(4)), store, workers=1, progress=False)
         folders.append(export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec",
                                     signal_notes=f"<b>{name}</b> noise {noise}"))
     cards = [yaml.safe_load((f / "card.yaml").read_text()) for f in folders]
@@ -233,6 +233,11 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     assert "Signal to noise" in quiet and 'id="cannot-rank"' not in quiet
     assert 'id="cannot-rank"' in noisy and "This suite cannot rank mixtures" in noisy
     assert "&lt;b&gt;noisy&lt;/b&gt; noise 2.0" in noisy  # the notes are shown, escaped
+    # the SNR-versus-seeds picture: measured at 2 and 4 seeds, the target line, on both suite pages
+    assert [c["seeds"] for c in cards[0]["signal"]["score"]["by_seeds"]] == [2, 4]
+    for page, rec in ((quiet, "quiet-rec"), (noisy, "noisy-rec")):
+        svg = next((tmp_path / "site" / "plots").glob(f"snr-{rec}*.svg")).read_text()
+        assert "target 3" in svg and "seeds per mixture" in svg and f"plots/snr-{rec}" in page
     index = (tmp_path / "site" / "index.html").read_text()
     assert index.count("Cannot rank: SNR") == 1
     assert "p (ρ = 0)" in index  # the rank correlation's p-value column
