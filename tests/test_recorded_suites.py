@@ -20,8 +20,7 @@ RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"
                                          ("minimodo-tiny-in", "minimodo-tiny-live"),
                                          ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
                                          ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"),
-                                         ("minimodo-tiny-p-in", "minimodo-tiny-p-live"))
+                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"))
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
