@@ -245,7 +245,10 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
           "top": overall_by.get(s["name"], {}).get(default_budget, {})} for s in strategies],
         key=lambda s: (s["top"].get("rank_mean") if _finite(s["top"].get("rank_mean")) else math.inf, s["name"]))
 
+    # suites whose card says they cannot rank mixtures: their correlations are flagged (mostly noise)
+    cannot_rank = sorted(sv["name"] for sv in suite_views if sv["card"]["can_rank"] is False)
     common = {"prov": prov, "strategies": strategies, "suites": suite_views, "budgets": budgets,
+              "cannot_rank": cannot_rank,
               "default_budget": default_budget, "families": families, "warnings": results.warnings}
 
     def page(template: str, path: str, root: str, **ctx) -> None:

@@ -241,6 +241,8 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     index = (tmp_path / "site" / "index.html").read_text()
     assert index.count("Cannot rank: SNR") == 1
     assert "p (ρ = 0)" in index  # the rank correlation's p-value column
+    assert 'id="corr-cannot-rank"' in index and index.count('class="cannot-rank-mark"') == 1  # noisy-rec, once
+    assert 'class="cannot-rank-mark"' in quiet and 'class="cannot-rank-mark"' not in noisy  # the other suite
     table = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "4"])
     assert table.exit_code == 0, table.output
     assert "**quiet-rec**: mean normalised regret [95% CI], 2 seeds" in table.output
