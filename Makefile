@@ -29,7 +29,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: $(VENV)/.core
-	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny \
+	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-p \
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) --out $(DEMO_OUT)/site
 
