@@ -113,7 +113,8 @@ def signal_view(card: dict[str, Any]) -> dict[str, Any]:
         rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"), "ci_level": s.get("ci_level", 0.9),
                      "snr_single": s.get("snr_single"), "mixtures": s.get("mixtures"),
                      "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
-                     "can_rank": bool(s.get("can_rank"))})
+                     "can_rank": bool(s.get("can_rank")), "by_seeds": s.get("by_seeds") or [],
+                     "seeds_for_target": s.get("seeds_for_target")})
     main = next((r for r in rows if r["metric"] == card.get("metric")), None)
     return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
             "signal_notes": str(card.get("signal_notes") or "")}

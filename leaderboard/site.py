@@ -185,10 +185,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         t = st.table[st.table["suite"] == name]
         snr_plot = ""
         main = signal_view(e.get("card") or {})["signal_main"]
-        raw = ((e.get("card") or {}).get("signal") or {}).get(main["metric"]) if main else None
-        if isinstance(raw, dict) and plots.snr_by_seeds(raw.get("by_seeds"), main["metric"], main["target"],
-                                                        raw.get("seeds_for_target"),
-                                                        out / "plots" / f"snr-{sl}.svg"):
+        if main and plots.snr_by_seeds(main["by_seeds"], main["metric"], main["target"], main["seeds_for_target"],
+                                       out / "plots" / f"snr-{sl}.svg"):
             snr_plot = f"plots/snr-{sl}.svg"
         suite_views.append({
             "name": name, "slug": sl, "href": f"suites/{sl}.html", "metric": str(e.get("metric", "")),
