@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import suite as suites
+from harness import suites
 from harness.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners import make_runner

@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 import yaml
 
-from harness.importer import TableError
+from harness.suites.importer import TableError
 from harness.mixture import InvalidMixture
-from harness.suite import SuiteError
+from harness.suites import SuiteError
 
 
 class UserError(click.ClickException):
@@ -60,7 +60,7 @@ def main():
 @_guard
 def suites_cmd():
     """List the registered suites (baselines/ and $MODOMODO_SUITE_PATH), one line each."""
-    from harness import suite as suites
+    from harness import suites
 
     for name, folder in sorted(suites.registered().items()):
         try:
@@ -99,7 +99,7 @@ def strategies_cmd(strategy_files):
 @_guard
 def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
     """Run one mixture and print its RunResult as JSON."""
-    from harness import suite as suites
+    from harness import suites
     from harness.runners import make_runner
     from harness.spec import RunSpec
 
@@ -190,7 +190,7 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir,
               dry_run, quiet):
     """Run a fixed design of mixtures × training seeds through a real runner, into a store
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
-    from harness import suite as suites
+    from harness import suites
     from harness.store import ResultStore
     from harness.sweep import design, plan, run_sweep
 
@@ -272,13 +272,13 @@ def suite_group():
 @_guard
 def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, out, overwrite):
     """Turn a results table (weight columns + score columns, one row per run) into a replay suite."""
-    from harness.importer import import_table
+    from harness.suites.importer import import_table
 
     out = out or str(Path("suites") / name)
     score_list = [c.strip() for c in scores.split(",") if c.strip()] if scores else None
     folder = import_table(table, name, weights, metric, goal, out, seed_col=seed_col, scores=score_list,
                           normalize=normalize, overwrite=overwrite)
-    from harness.suite import load_folder
+    from harness.suites import load_folder
 
     s = load_folder(folder)
     fit = (s.card.get("oracle") or {}).get("surrogate_fit") or {}
@@ -303,8 +303,8 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
 def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, notes_file, check):
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
-    from harness import suite as suites
-    from harness.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
+    from harness import suites
+    from harness.suites.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
                                   sweep_table, weight_column)
     from harness.store import ResultStore
 
@@ -333,7 +333,7 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
-    from harness.recorded import export_suite
+    from harness.suites.recorded import export_suite
 
     notes = Path(notes_file).read_text(encoding="utf-8") if notes_file else None
     folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric,

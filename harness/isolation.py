@@ -12,7 +12,7 @@ Two modes, chosen per strategy class by `mode="auto"` (the default):
   process, started with the 'spawn' method so it inherits no suite, table or runner from the
   worker's memory). The server hosts one strategy at a time; each propose/recommend is one
   message over a pipe (the history goes over, a mixture comes back). In the server, the suite
-  and runner entry points of the API (`harness.suite.load`, `load_folder`, `registered`,
+  and runner entry points of the API (`harness.suites.load`, `load_folder`, `registered`,
   `harness.runners.make_runner`) raise PermissionError: a strategy cannot read a replay table
   through the API. A call that exceeds the limit kills the server; the study is recorded as
   failed and the next study starts a fresh server. This is isolation from the harness's
@@ -131,10 +131,10 @@ def _deny(*args, **kwargs):
 
 def _sandbox_api() -> None:
     import harness.runners
-    import harness.suite
+    import harness.suites
 
     for name in ("load", "load_folder", "registered", "_load_cached"):
-        setattr(harness.suite, name, _deny)
+        setattr(harness.suites, name, _deny)
     harness.runners.make_runner = _deny
 
 

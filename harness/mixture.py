@@ -10,6 +10,7 @@ loop, replay tables) raises the same clear errors.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -101,11 +102,26 @@ class Mixture(Mapping[str, float]):
         return ",".join(f"{n}={w:.6g}" for n, w in self._items)
 
 
+BOUND_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True)
 class MixtureSpace:
-    """The ordered datasets of a suite. Strategies work in vectors; the space maps both ways."""
+    """The ordered datasets of a suite. Strategies work in vectors; the space maps both ways.
+
+    Two optional restrictions, both set by the judge (harness/suites/tracks.py), never by a strategy:
+    - `lower` / `upper`: per-dataset weight bounds (the continuous track of a recorded suite keeps
+      every mixture inside the region its table covers). Validation, `uniform()`, `project()` and
+      the samplers below honour them.
+    - `candidates`: the pool track's candidate weight vectors (in dataset order). A strategy sees
+      their weights, never their scores; it must propose and recommend members (`snap()` maps any
+      vector to the nearest member; `check_candidate()` is the judge's test).
+    """
 
     datasets: tuple[str, ...]
+    lower: tuple[float, ...] | None = None
+    upper: tuple[float, ...] | None = None
+    candidates: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "datasets", tuple(self.datasets))
@@ -113,6 +129,141 @@ class MixtureSpace:
             raise ValueError(f"a mixture space needs at least two datasets, got {list(self.datasets)}")
         if len(set(self.datasets)) != len(self.datasets):
             raise ValueError(f"duplicate dataset names in {list(self.datasets)}")
+        for side in ("lower", "upper"):
+            b = getattr(self, side)
+            if b is None:
+                continue
+            b = tuple(float(x) for x in b)
+            if len(b) != self.dim or not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in b):
+                raise ValueError(f"{side} bounds {list(b)} must be {self.dim} numbers in [0, 1]")
+            object.__setattr__(self, side, b)
+        lo, hi = self.lower_array, self.upper_array
+        if np.any(lo > hi) or lo.sum() > 1 + BOUND_TOLERANCE or hi.sum() < 1 - BOUND_TOLERANCE:
+            raise ValueError(f"bounds lower={lo.tolist()} upper={hi.tolist()} leave no mixture: need lower <= upper, "
+                             f"sum(lower) <= 1 <= sum(upper)")
+        if self.candidates is not None:
+            cands = tuple(tuple(float(x) for x in c) for c in self.candidates)
+            if not cands:
+                raise ValueError("a pool needs at least one candidate")
+            for c in cands:
+                if len(c) != self.dim:
+                    raise ValueError(f"candidate {list(c)} has {len(c)} weights; this space has {self.dim} datasets")
+            object.__setattr__(self, "candidates", cands)
+        # hashing hundreds of candidates on every lru_cache lookup would dominate a cheap strategy
+        object.__setattr__(self, "_hash", hash((self.datasets, self.lower, self.upper, self.candidates)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    # -- plain data (what crosses into a sandboxed strategy process) --------------------------------
+    def to_plain(self) -> dict:
+        return {"datasets": list(self.datasets),
+                "lower": None if self.lower is None else list(self.lower),
+                "upper": None if self.upper is None else list(self.upper),
+                "candidates": None if self.candidates is None else [list(c) for c in self.candidates]}
+
+    @classmethod
+    def from_plain(cls, d: dict) -> MixtureSpace:
+        return cls(tuple(d["datasets"]), d.get("lower"), d.get("upper"), d.get("candidates"))
+
+    def restricted(self, lower=None, upper=None, candidates=None) -> MixtureSpace:
+        """The same datasets with bounds and/or a pool (what a track hands to strategies)."""
+        return MixtureSpace(self.datasets, lower, upper, candidates)
+
+    # -- bounds and pool ------------------------------------------------------------------------------
+    @property
+    def bounded(self) -> bool:
+        return self.lower is not None or self.upper is not None
+
+    @property
+    def is_pool(self) -> bool:
+        return self.candidates is not None
+
+    @property
+    def lower_array(self) -> np.ndarray:
+        return np.zeros(self.dim) if self.lower is None else np.array(self.lower)
+
+    @property
+    def upper_array(self) -> np.ndarray:
+        return np.ones(self.dim) if self.upper is None else np.array(self.upper)
+
+    @functools.cached_property
+    def candidate_matrix(self) -> np.ndarray:
+        """The pool as an (n × d) array (empty when there is no pool)."""
+        if self.candidates is None:
+            return np.zeros((0, self.dim))
+        return np.array(self.candidates, dtype=float)
+
+    @functools.cached_property
+    def _candidate_keys(self) -> dict:
+        return {self.from_vector(c, normalize=True).key(): i for i, c in enumerate(self.candidate_matrix)}
+
+    def candidate_mixtures(self) -> list[Mixture]:
+        return [self.from_vector(c, normalize=True) for c in self.candidate_matrix]
+
+    def candidate_index(self, mixture: Mixture) -> int | None:
+        """Index of the mixture in the pool, or None."""
+        return self._candidate_keys.get(self.validate(mixture).key())
+
+    def nearest_candidate(self, vector) -> Mixture:
+        v = np.asarray(vector, dtype=float).reshape(-1)
+        i = int(np.argmin(np.abs(self.candidate_matrix - v).sum(axis=1)))
+        return self.from_vector(self.candidate_matrix[i], normalize=True)
+
+    def snap(self, mixture: Mixture | None) -> Mixture | None:
+        """In a pool: the nearest candidate (L1) to the mixture; otherwise the mixture itself, projected
+        into the bounds. This is how a strategy that computes a mixture takes part in the pool track."""
+        if mixture is None or not isinstance(mixture, Mixture):
+            return mixture
+        v = self.raw_vector(mixture)
+        if self.is_pool:
+            return mixture if self.candidate_index(mixture) is not None else self.nearest_candidate(v)
+        if self.bounded and not self.within_bounds(v):
+            return self.from_vector(self.project(v))
+        return mixture
+
+    def within_bounds(self, vector) -> bool:
+        v = np.asarray(vector, dtype=float)
+        return bool(np.all(v >= self.lower_array - BOUND_TOLERANCE) and np.all(v <= self.upper_array + BOUND_TOLERANCE))
+
+    def project(self, vector) -> np.ndarray:
+        """The Euclidean projection of a vector onto {lower <= w <= upper, sum w = 1} (bisection on the
+        shift t in clip(v - t, lower, upper); exact to 1e-12)."""
+        v = np.asarray(vector, dtype=float).reshape(-1)
+        lo, hi = self.lower_array, self.upper_array
+        a, b = float(np.min(v - hi)) - 1.0, float(np.max(v - lo)) + 1.0
+        for _ in range(200):
+            t = 0.5 * (a + b)
+            if np.clip(v - t, lo, hi).sum() > 1.0:
+                a = t
+            else:
+                b = t
+            if b - a < 1e-13:
+                break
+        w = np.clip(v - 0.5 * (a + b), lo, hi)
+        return w / w.sum()
+
+    def check_candidate(self, mixture: Mixture) -> Mixture:
+        """The judge's pool rule: the mixture must be a candidate; the error names the nearest one."""
+        m = self.validate(mixture)
+        if self.is_pool and self.candidate_index(m) is None:
+            near = self.nearest_candidate(self.to_vector(m))
+            dist = float(np.abs(self.to_vector(near) - self.to_vector(m)).sum())
+            raise InvalidMixture(f"{m} is not a candidate of the pool ({len(self.candidate_matrix)} recorded mixtures); "
+                                 f"the nearest is {near} (L1 distance {dist:.3g}); propose one of space.candidates")
+        return m
+
+    def sample(self, rng: np.random.Generator, n: int, alpha: float = 1.0) -> np.ndarray:
+        """n points of the space: Dirichlet(alpha) draws, projected into the bounds; in a pool, candidates
+        drawn without replacement (with replacement once the pool is exhausted)."""
+        if self.is_pool:
+            k = len(self.candidate_matrix)
+            idx = rng.permutation(k)[:n] if n <= k else rng.integers(0, k, n)
+            return self.candidate_matrix[idx]
+        X = rng.dirichlet(np.full(self.dim, float(alpha)), size=n)
+        if self.bounded:
+            X = np.array([x if self.within_bounds(x) else self.project(x) for x in X])
+        return X
 
     @property
     def dim(self) -> int:
@@ -125,7 +276,14 @@ class MixtureSpace:
         for name in mixture:
             if name not in self.datasets:
                 raise InvalidMixture(f"unknown dataset {name!r}; {did_you_mean(name, self.datasets)}")
-        return Mixture({d: mixture.get(d, 0.0) for d in self.datasets})
+        m = Mixture({d: mixture.get(d, 0.0) for d in self.datasets})
+        if self.bounded:
+            lo, hi = self.lower_array, self.upper_array
+            for i, d in enumerate(self.datasets):
+                if not (lo[i] - BOUND_TOLERANCE <= m[d] <= hi[i] + BOUND_TOLERANCE):
+                    raise InvalidMixture(f"weight of dataset {d!r} is {m[d]:.6g}, outside this space's bounds "
+                                         f"[{lo[i]:.6g}, {hi[i]:.6g}] (the region the suite's data covers)")
+        return m
 
     def mixture(self, weights: Mapping[str, float]) -> Mixture:
         """Build a mixture from a mapping; datasets left out get weight 0."""
@@ -165,12 +323,30 @@ class MixtureSpace:
         weights = dict(zip(self.datasets, v.tolist()))
         return Mixture.normalized(weights) if normalize else Mixture(weights)
 
+    def raw_vector(self, mixture: Mixture) -> np.ndarray:
+        """The weights in dataset order, names checked but bounds not (for projecting into them)."""
+        for name in mixture:
+            if name not in self.datasets:
+                raise InvalidMixture(f"unknown dataset {name!r}; {did_you_mean(name, self.datasets)}")
+        return np.array([mixture.get(d, 0.0) for d in self.datasets], dtype=float)
+
     def to_vector(self, mixture: Mixture) -> np.ndarray:
         m = self.validate(mixture)
         return np.array([m[d] for d in self.datasets], dtype=float)
 
     def uniform(self) -> Mixture:
-        return self.from_vector(np.full(self.dim, 1.0 / self.dim))
+        """Equal weights; within bounds, their projection; in a pool, the candidate nearest the centre."""
+        v = np.full(self.dim, 1.0 / self.dim)
+        if self.is_pool:
+            return self.nearest_candidate(v)
+        if self.bounded and not self.within_bounds(v):
+            v = self.project(v)
+        return self.from_vector(v)
 
     def vertices(self) -> list[Mixture]:
-        return [self.from_vector(np.eye(self.dim)[i]) for i in range(self.dim)]
+        """The single-dataset mixtures (the corners; within bounds or a pool, the nearest admissible
+        points, so a seed design stays valid)."""
+        return [self.snap(self._unchecked(np.eye(self.dim)[i])) for i in range(self.dim)]
+
+    def _unchecked(self, v) -> Mixture:
+        return Mixture(dict(zip(self.datasets, np.asarray(v, dtype=float).tolist())))

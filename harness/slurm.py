@@ -246,7 +246,7 @@ class PilotRunTask:
 
 def run_pilot(task: PilotRunTask) -> dict[str, Any]:
     """Body of one job: build the runner where the GPUs are, run the spec, store the result."""
-    from harness import suite as suites
+    from harness import suites
     from harness.runners import make_runner
     from harness.store import ResultStore
 

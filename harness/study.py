@@ -19,7 +19,7 @@ from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, derive_seed
 from harness.store import ResultStore
-from harness.suite import Suite
+from harness.suites import Suite
 
 
 @dataclass

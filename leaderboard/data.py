@@ -83,7 +83,7 @@ def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if entry.get("path"):
         candidates.append(Path(entry["path"]) / "card.yaml")
     try:
-        from harness import suite as suites
+        from harness import suites
 
         folder = suites.registered().get(entry.get("name", ""))
         if folder is not None:

@@ -159,7 +159,7 @@ def refit_quadratic(seeds: pd.DataFrame, mixtures: dict[str, dict[str, float]], 
         if len(proposals) >= top:
             break
     # A regularised reference (not the paper's method): the replay suite's Scheffé ridge, alpha by LOO.
-    from harness.surrogate import Surrogate, fit_report
+    from harness.suites.surrogate import Surrogate, fit_report
 
     ridge = Surrogate.fit(X, y[:, None], ["Out_Score"])
     rp = ridge.predict(cands)[:, 0]

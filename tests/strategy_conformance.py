@@ -167,7 +167,7 @@ class StrategyConformance:
         assert statistics.median(times) < self.latency_limit_s, f"median propose {statistics.median(times):.3f}s"
 
     def test_raising_or_garbage_strategy_is_recorded_as_failed(self, tmp_path):
-        from harness import suite as suites
+        from harness import suites
         from harness.runners.replay import ReplayRunner
         from harness.study import Study
         from tests.conftest import write_synthetic_suite

@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
-from harness import suite as suites
+from harness import suites
 from tasks.lmms import build_prompt, extract_final_answer, mathvista_correct, mathvista_extract, mathvista_score
 from tasks.lmms.prompting import scores_from_lmms_results
 from tasks.paper_datasets import PAPER_INSTRUCTION

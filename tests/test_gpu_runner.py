@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from harness import suite as suites
+from harness import suites
 from harness.cli import main
 from harness.protocol import (DEFAULT_PROTOCOL, ProtocolError, describe_fields, load_protocol, protocol_for_suite,
                               registered)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import suite as suites
-from harness.importer import TableError, import_table
+from harness import suites
+from harness.suites.importer import TableError, import_table
 from tests.conftest import cli
 
 N_DATASETS, N_MIXTURES, N_SEEDS = 16, 60, 5

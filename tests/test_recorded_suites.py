@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import suite as suites
-from harness.recorded import SNR_TARGET, signal_to_noise, sweep_table, weight_column
+from harness import suites
+from harness.suites.recorded import SNR_TARGET, signal_to_noise, sweep_table, weight_column
 from harness.store import ResultStore
 from harness.sweep import design
 

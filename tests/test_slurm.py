@@ -20,7 +20,7 @@ import cloudpickle  # noqa: E402  (a submitit dependency)
 
 from click.testing import CliRunner  # noqa: E402
 
-from harness import suite as suites  # noqa: E402
+from harness import suites  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.protocol import load_protocol  # noqa: E402
 from harness.slurm import (JobFailed, JobResources, PilotRunTask, SubmititExecutor, SubmittingRunner,  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness import suite as suites
+from harness import suites
 from harness.isolation import is_user_strategy
 from harness.runners.replay import ReplayRunner
 from harness.spec import Budget
@@ -97,8 +97,8 @@ class Spy(Strategy):
     description = "tries to read a replay table through the API"
 
     def propose(self, history, budget):
-        import harness.suite
-        harness.suite.load("paper-qwen2vl-2b")
+        import harness.suites
+        harness.suites.load("paper-qwen2vl-2b")
         return self.space.uniform()
 '''
 

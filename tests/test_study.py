@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import strategies
-from harness import suite as suites
+from harness import suites
 from harness.runners import ReplayRunner
 from harness.spec import Budget, RunResult
 from harness.store import ResultStore

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import suite as suites
+from harness import suites
 from harness.mixture import InvalidMixture
 from harness.runners import make_runner
 from harness.spec import RunSpec
-from harness.surrogate import fit_report
+from harness.suites.surrogate import fit_report
 from tests.conftest import SHARED
 
 PAPER = "paper-qwen2vl-2b"

@@ -61,7 +61,7 @@ def main(argv=None) -> dict:
     import torch
     import yaml
 
-    from harness import suite as suites
+    from harness import suites
     from harness.runners.cpu import CpuRunner
     from harness.spec import RunSpec
     from harness.training import model as tiny

@@ -9,7 +9,7 @@ import pandas as pd
 
 import strategies
 import strategies.registry
-from harness import suite as suites
+from harness import suites
 from harness.bench import bench
 
 BUDGETS = [4, 8, 11, 16, 24]

@@ -169,7 +169,7 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`, optimising
     `metric` (default: the live suite's; e.g. In_Score for the in-domain objective of the same runs).
     `signal_notes`: how the signal was reached (or why not), kept on the card beside the figures."""
-    from harness.importer import import_table
+    from harness.suites.importer import import_table
 
     metric = metric or suite.metric
     df = sweep_table(store, suite)
@@ -203,7 +203,7 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
                      "protocol_version": suite.card.get("protocol_version"),
                      "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
         "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
-                 "uniformly by the study's run seed (harness.suite.ReplaySuite.simulate); a recommendation is "
+                 "uniformly by the study's run seed (harness.suites.replay.ReplaySuite.simulate); a recommendation is "
                  "judged by its per-mixture mean over all recorded seeds",
         "sweep_provenance": _provenance(store, suite, df),
         "citation": suite.card.get("citation"),

@@ -109,8 +109,8 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
                  source: str | None = None) -> Path:
     """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
     `source` describes where a DataFrame came from (the card's `provenance.imported_from`)."""
-    from harness.suite import load_folder
-    from harness.surrogate import fit_report
+    from harness.suites.loading import load_folder
+    from harness.suites.surrogate import fit_report
 
     if goal not in ("max", "min"):
         raise TableError(f"--goal is {goal!r}; valid: max, min")

@@ -16,9 +16,15 @@ quasi-concave), so the worst value is exact too, and normalised regret has an ex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+
+from harness.mixture import Mixture, MixtureSpace
+from harness.spec import derive_seed
+from harness.suites.base import Suite
 
 FUNCTIONS = ("bowl", "bump", "corner")
 
@@ -80,3 +86,33 @@ class AnalyticFunction:
     def worst(self) -> float:
         """Minimum over the simplex: at a vertex, since the function is (quasi-)concave."""
         return float(self(np.eye(self.dim)).min())
+
+
+class SyntheticSuite(Suite):
+    """An analytic function with a known optimum, plus optional Gaussian noise per pilot run."""
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> SyntheticSuite:
+        datasets = card.get("datasets") or [f"D{i + 1}" for i in range(int(card["function"]["dim"]))]
+        fn = card["function"]
+        suite = cls(card["name"], str(card["version"]), MixtureSpace(tuple(datasets)), card.get("metric", "score"),
+                    card.get("goal", "max"), card, path, protocol)
+        suite.function = AnalyticFunction.build(fn["kind"], len(datasets), int(fn.get("seed", 0)))
+        suite.noise_sd = float(fn.get("noise_sd", 0.0))
+        return suite
+
+    def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
+        x = self.space.to_vector(mixture)
+        value = float(self.function(x)[0])
+        if self.noise_sd > 0:
+            value += float(np.random.default_rng(derive_seed(seed, "noise", x.round(9).tolist())).normal()) * self.noise_sd
+        return {self.metric: value}, "analytic"
+
+    def oracle(self, mixture: Mixture) -> tuple[float, str]:
+        return float(self.function(self.space.to_vector(mixture))[0]), "analytic"
+
+    def _bounds(self) -> tuple[float, float]:
+        return self.function.optimum()[1], self.function.worst()
+
+    def optimum_mixture(self) -> Mixture:
+        return self.space.from_vector(self.function.optimum()[0], normalize=True)

@@ -1,0 +1,109 @@
+"""Suites: named, versioned benchmarks described by a card.
+
+A suite folder holds `card.yaml` (datasets, metric and direction, version, citation, provenance,
+oracle settings) and, for a replay suite, `runs.csv` (one row per recorded run: weight columns,
+score columns, optionally a seed column). Synthetic suites are a card naming an analytic function.
+
+The suite is the single place that knows the truth about a mixture:
+- `simulate(mixture, seed)` answers one pilot run (a recorded row, a surrogate draw, a noisy
+  analytic value), labelled with where the numbers came from;
+- `oracle(mixture)` scores a recommendation (the per-mixture mean of recorded seeds, the surrogate
+  mean for an unrecorded mixture, the noiseless analytic value);
+- `best_known` / `worst_known` / `uniform_score` normalise regret.
+Strategies never see a suite; runners only call `simulate`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from harness.mixture import Mixture, MixtureSpace, did_you_mean
+from harness.spec import derive_seed
+
+BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"
+SUITE_PATH_ENV = "MODOMODO_SUITE_PATH"  # extra folders (":"-separated) holding suite folders
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be found or whose card/table is malformed."""
+
+
+@dataclass
+class Suite:
+    name: str
+    version: str
+    space: MixtureSpace
+    metric: str
+    goal: str
+    card: dict[str, Any]
+    path: Path | None = None
+    protocol: str = ""
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def maximize(self) -> bool:
+        return self.goal == "max"
+
+    @property
+    def kind(self) -> str:
+        return self.card.get("kind", "replay")
+
+    def orient(self, value: float) -> float:
+        """Higher is better, whatever the suite's direction."""
+        return value if self.maximize else -value
+
+    def describe(self) -> str:
+        return self.card.get("description", "").strip().splitlines()[0] if self.card.get("description") else ""
+
+    # -- what subclasses provide ------------------------------------------------------------------
+    def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
+        raise NotImplementedError
+
+    def oracle(self, mixture: Mixture) -> tuple[float, str]:
+        raise NotImplementedError
+
+    def _bounds(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    # -- normalisation ----------------------------------------------------------------------------
+    @property
+    def best_known(self) -> float:
+        return self._normalisation()[0]
+
+    @property
+    def worst_known(self) -> float:
+        return self._normalisation()[1]
+
+    def _normalisation(self) -> tuple[float, float]:
+        if "norm" not in self._cache:
+            norm = self.card.get("normalization") or {}
+            if "best_known" in norm and "worst_known" in norm:
+                self._cache["norm"] = (float(norm["best_known"]), float(norm["worst_known"]))
+            else:
+                self._cache["norm"] = self._bounds()
+        return self._cache["norm"]
+
+    @property
+    def uniform_score(self) -> float:
+        return self.oracle(self.space.uniform())[0]
+
+    def regret(self, score: float) -> tuple[float, float]:
+        """(regret, normalised regret in [0, 1] for any mixture between worst and best known)."""
+        regret = (self.best_known - score) if self.maximize else (score - self.best_known)
+        span = abs(self.best_known - self.worst_known)
+        return regret, (regret / span if span > 0 else 0.0)
+
+

@@ -1,0 +1,90 @@
+"""Live suites: every answer is a real training run."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.mixture import Mixture, MixtureSpace
+from harness.spec import derive_seed
+from harness.suites.base import Suite, SuiteError
+
+class LiveSuite(Suite):
+    """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny-live).
+
+    - `simulate(mixture, seed)`: one run of the card's runner (`runner: cpu`) with that seed.
+    - `oracle(mixture)`: the mean of the suite metric over K runs of the runner with fixed oracle
+      seeds (`oracle: {seeds: K}`, default 4; seeds derive_seed("oracle", k), k < K, never a pilot
+      seed). Oracle runs go through a result store (`$MODOMODO_ORACLE_STORE`, else
+      `<cache>/oracle-store`, cache = `$MODOMODO_CACHE` or ~/.cache/modomodo), so each mixture's K
+      runs are paid once across studies, processes and bench invocations, and a killed scoring
+      resumes. A failed oracle run is left out of the mean; all K failing makes the score NaN.
+    - Normalisation: the card's `normalization: {best_known, worst_known}`; without it the range of
+      the metric, [0, 1] (scores are accuracies). Regret is then relative to that range, not to a
+      known optimum: a live suite has none.
+    """
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> LiveSuite:
+        if not card.get("datasets"):
+            raise SuiteError(f"live suite {card['name']!r}: card lacks datasets")
+        suite = cls(card["name"], str(card["version"]), MixtureSpace(tuple(card["datasets"])), card["metric"],
+                    card["goal"], card, path, protocol)
+        suite.runner_kind = str(card.get("runner", "cpu"))
+        oracle = card.get("oracle") or {}
+        suite.oracle_seeds = [derive_seed("oracle", k) for k in range(int(oracle.get("seeds", 4)))]
+        return suite
+
+    @functools.cached_property
+    def runner(self):
+        from harness.runners import make_runner
+
+        return make_runner(self.runner_kind, self)
+
+    def oracle_store(self):
+        from harness.store import ResultStore
+
+        root = os.environ.get("MODOMODO_ORACLE_STORE")
+        if not root:
+            base = os.environ.get("MODOMODO_CACHE") or str(Path.home() / ".cache" / "modomodo")
+            root = str(Path(base) / "oracle-store")
+        return ResultStore(root)
+
+    def _result(self, mixture: Mixture, seed: int, store=None):
+        from harness.spec import RunSpec
+
+        spec = RunSpec(self.id, self.protocol, self.space.validate(mixture), int(seed))
+        if store is not None:
+            cached = store.get(spec.key)
+            if cached is not None:
+                return cached
+        result = self.runner.run(spec)
+        if store is not None:
+            store.put(result)
+        return result
+
+    def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
+        result = self._result(mixture, seed)
+        if not result.ok:
+            raise RuntimeError(result.reason)
+        return dict(result.scores), result.source or "trained"
+
+    def oracle(self, mixture: Mixture) -> tuple[float, str]:
+        key = ("oracle", self.space.validate(mixture).key())
+        if key not in self._cache:
+            store = self.oracle_store()
+            values = [r.value for r in (self._result(mixture, s, store) for s in self.oracle_seeds)]
+            values = [v for v in values if v is not None]
+            mean = float(np.mean(values)) if values else float("nan")
+            self._cache[key] = (mean, f"trained (mean of {len(values)}/{len(self.oracle_seeds)} seeds)")
+        return self._cache[key]
+
+    def _bounds(self) -> tuple[float, float]:
+        return (1.0, 0.0) if self.maximize else (0.0, 1.0)
+
+

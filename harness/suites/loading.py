@@ -1,0 +1,113 @@
+"""Finding and loading suite folders: card.yaml (+ runs.csv), the registry of names."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.mixture import did_you_mean
+from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite, SuiteError
+
+import hashlib
+
+import yaml
+
+from harness.suites.analytic import SyntheticSuite
+from harness.suites.live import LiveSuite
+from harness.suites.replay import ReplaySuite
+
+REQUIRED_CARD_KEYS = ("name", "version", "metric", "goal")
+
+
+def _protocol_hash(*blobs: bytes) -> str:
+    h = hashlib.sha256()
+    for b in blobs:
+        h.update(hashlib.sha256(b).digest())
+    return h.hexdigest()[:16]
+
+
+def load_folder(folder: str | Path) -> Suite:
+    folder = Path(folder)
+    card_path = folder / "card.yaml"
+    if not card_path.is_file():
+        raise SuiteError(f"{str(folder)!r} is not a suite folder: it has no card.yaml")
+    card_bytes = card_path.read_bytes()
+    try:
+        card = yaml.safe_load(card_bytes) or {}
+    except yaml.YAMLError as e:
+        raise SuiteError(f"{card_path}: invalid YAML: {e}") from None
+    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
+    if missing:
+        raise SuiteError(f"{card_path}: card lacks required keys {missing}")
+    if card["goal"] not in ("max", "min"):
+        raise SuiteError(f"{card_path}: goal is {card['goal']!r}; valid: max, min")
+    kind = card.get("kind", "replay")
+    if kind == "synthetic":
+        return SyntheticSuite.from_card(card, folder, _protocol_hash(card_bytes))
+    if kind == "replay":
+        runs_path = folder / card.get("runs", "runs.csv")
+        if not runs_path.is_file():
+            raise SuiteError(f"replay suite {card['name']!r} has no {runs_path.name} in {folder}")
+        runs_bytes = runs_path.read_bytes()
+        table = pd.read_csv(runs_path)
+        return ReplaySuite.from_card(card, folder, table, _protocol_hash(card_bytes, runs_bytes))
+    if kind == "live":
+        return LiveSuite.from_card(card, folder, _protocol_hash(card_bytes))
+    raise SuiteError(f"{card_path}: unknown suite kind {kind!r}; valid: replay, synthetic, live")
+
+
+def suite_dirs() -> list[Path]:
+    roots = [BASELINES_DIR] + [Path(p) for p in os.environ.get(SUITE_PATH_ENV, "").split(os.pathsep) if p]
+    found = []
+    for root in roots:
+        if root.is_dir():
+            found.extend(sorted(p.parent for p in root.glob("*/card.yaml")))
+    return found
+
+
+def registered() -> dict[str, Path]:
+    """Suite name -> folder, for every suite in baselines/ and on MODOMODO_SUITE_PATH."""
+    cards = [folder / "card.yaml" for folder in suite_dirs()]
+    # Parsing every card is the slow part: memoised on the cards' paths and modification times.
+    return dict(_registered(tuple((str(c), c.stat().st_mtime_ns) for c in cards)))
+
+
+@functools.lru_cache(maxsize=8)
+def _registered(cards: tuple[tuple[str, int], ...]) -> tuple[tuple[str, Path], ...]:
+    out: dict[str, Path] = {}
+    for card, _ in cards:
+        folder = Path(card).parent
+        try:
+            name = (yaml.safe_load(Path(card).read_text()) or {}).get("name") or folder.name
+        except yaml.YAMLError:
+            name = folder.name
+        out.setdefault(name, folder)
+    return tuple(out.items())
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(folder: str, mtime_key: tuple) -> Suite:
+    return load_folder(folder)
+
+
+def load(name_or_path: str | Path) -> Suite:
+    """A registered suite name, or the path of a suite folder (anything with a path separator is a
+    path; a bare name is looked up among the registered suites first)."""
+    p = Path(name_or_path)
+    looks_like_path = os.sep in str(name_or_path) or p.is_absolute()
+    reg = {} if looks_like_path and (p / "card.yaml").is_file() else registered()
+    if str(name_or_path) in reg and not looks_like_path:
+        folder = reg[str(name_or_path)]
+    elif p.is_dir():
+        folder = p
+    else:
+        raise SuiteError(f"unknown suite {str(name_or_path)!r}: not a registered name nor a suite folder; "
+                         f"{did_you_mean(str(name_or_path), sorted(reg))}")
+    folder = folder.resolve()
+    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file())
+    return _load_cached(str(folder), stamp)
