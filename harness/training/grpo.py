@@ -31,11 +31,19 @@ def mixture_dataset(cfg: ProtocolConfig, weights: Mapping[str, float], seed: int
                          f"({', '.join(cfg.train_domains)})")
     n = cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
     total = sum(w for _, w in active)
-    sources = [to_dataset(train_rows(d, n, seed * 1000 + i)) for i, (d, _) in enumerate(active)]
+    sources = [_as_dataset(train_rows(d, n, seed * 1000 + i), to_dataset) for i, (d, _) in enumerate(active)]
     if len(sources) == 1:
         return sources[0]
     return interleave_datasets(sources, probabilities=[w / total for _, w in active], seed=seed,
                                stopping_strategy=cfg.stopping_strategy)
+
+
+def _as_dataset(rows, to_dataset):
+    """A source's rows as a Dataset: a list of row dicts is converted; a `datasets.Dataset` already in the
+    row schema (the paper's loaders, tasks/paper_datasets.py) is taken as it is, its images not decoded."""
+    from datasets import Dataset
+
+    return rows if isinstance(rows, Dataset) else to_dataset(rows)
 
 
 def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):

@@ -4,11 +4,17 @@ GPU extra only (`pip install 'modomodo[gpu]'`: lmms-eval needs torchvision, vLLM
 this module only where those exist. The prompt and extraction logic lives in
 `tasks.lmms.prompting`, which the CPU tests cover.
 
-Use: `evaluate_out_of_domain(checkpoint, {"ChartQA": "chartqa", ...})` -> {score name: value}:
-ChartQA, InfoVQA and MMMU through lmms-eval with this model class; MathVista on its test-mini set
-with the same engine and the rule-based scorer (no API key; see tasks/lmms/prompting.py). From the
-command line, `python -m lmms_eval --model modomodo_r1 --model_args pretrained=CKPT ...` works after
-importing this module (it registers the name).
+Use: `evaluate_out_of_domain(checkpoint, {"ChartQA": "chartqa", ...}, llm=engine)` -> {score name:
+value}: ChartQA, InfoVQA and MMMU through lmms-eval's Python API (`simple_evaluate`) with an instance
+of this model class; MathVista on its test-mini set with the same engine and the rule-based scorer
+(no API key; see tasks/lmms/prompting.py). Pass the vLLM engine the in-domain evaluation already
+built (`llm=`): one engine per process (a second one in the same process does not get the first
+one's memory back). Local tasks (a folder per task: YAML + utils.py) are found through
+`include_path=`, given to lmms-eval as a `TaskManager`.
+
+Not from lmms-eval's command line: in lmms-eval 0.7.3 `register_model` alone does not make a model
+name reachable there (`python -m lmms_eval --model modomodo_r1` fails with "Model 'modomodo_r1' not
+found"), which is why the evaluation hands lmms-eval a model instance.
 """
 
 from __future__ import annotations
@@ -31,14 +37,16 @@ class ReasoningVLM(lmms):
 
     def __init__(self, pretrained: str, max_new_tokens: int = 1024, batch_size: int | str = 16,
                  gpu_memory_utilization: float = 0.8, tensor_parallel_size: int = 1, trust_remote_code: bool = False,
-                 **kwargs: Any):
+                 llm=None, **kwargs: Any):
         super().__init__()
         from vllm import LLM, SamplingParams
 
         self.pretrained = str(pretrained)
-        self.llm = LLM(model=self.pretrained, gpu_memory_utilization=float(gpu_memory_utilization),
-                       tensor_parallel_size=int(tensor_parallel_size), trust_remote_code=bool(trust_remote_code),
-                       limit_mm_per_prompt={"image": 8})
+        # an engine built by the caller (the GPU evaluation's one engine), else this model's own
+        self.llm = llm if llm is not None else LLM(
+            model=self.pretrained, gpu_memory_utilization=float(gpu_memory_utilization),
+            tensor_parallel_size=int(tensor_parallel_size), trust_remote_code=bool(trust_remote_code),
+            limit_mm_per_prompt={"image": 8})
         self.sampling = SamplingParams(temperature=0.0, max_tokens=int(max_new_tokens))
         self.batch_size_per_gpu = int(batch_size)
 
@@ -83,15 +91,25 @@ def evaluate_mathvista(model: ReasoningVLM, limit: int | None = None, cache_dir:
 
 
 def evaluate_out_of_domain(checkpoint: str, tasks: Mapping[str, str] = LMMS_TASKS, limit: int | None = None,
-                           cache_dir: str | None = None, **model_kwargs: Any) -> dict[str, float]:
-    """Out-of-domain scores of a checkpoint: lmms-eval tasks, and MathVista by rules."""
-    from lmms_eval.evaluator import simple_evaluate
+                           cache_dir: str | None = None, llm=None, include_path: str | None = None,
+                           raw_results: dict | None = None, **model_kwargs: Any) -> dict[str, float]:
+    """Out-of-domain scores of a checkpoint: lmms-eval tasks, and MathVista by rules.
 
-    model = ReasoningVLM(checkpoint, **model_kwargs)
+    `llm`: a vLLM engine to reuse (else one is built); `include_path`: a folder of local lmms-eval task
+    folders; `raw_results`, when given, receives lmms-eval's `results` block."""
+    from lmms_eval.evaluator import simple_evaluate
+    from lmms_eval.tasks import TaskManager
+
+    model = ReasoningVLM(checkpoint, llm=llm, **model_kwargs)
     through_lmms = {name: task for name, task in tasks.items() if not is_mathvista(task)}
     scores: dict[str, float] = {}
     if through_lmms:
-        out = simple_evaluate(model=model, tasks=list(through_lmms.values()), limit=limit or None, log_samples=False)
+        # the task manager is what finds local task folders; bootstrap_iters=0: no stderr resampling (unused)
+        manager = TaskManager(include_path=include_path) if include_path else TaskManager()
+        out = simple_evaluate(model=model, tasks=list(through_lmms.values()), limit=limit or None, log_samples=False,
+                              task_manager=manager, bootstrap_iters=0)
+        if raw_results is not None:
+            raw_results["results"] = out["results"]
         scores.update(scores_from_lmms_results(out["results"], through_lmms))
     for name, task in tasks.items():
         if is_mathvista(task):

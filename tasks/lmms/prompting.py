@@ -33,6 +33,7 @@ LMMS_METRICS: dict[str, tuple[str, ...]] = {
     "infovqa_val": ("anls", "exact_match"),
     "mmmu_val": ("mmmu_acc", "accuracy", "exact_match"),
 }
+DEFAULT_METRICS = ("exact_match", "accuracy", "acc")
 # MathVista is scored here, by rules (see the module docstring): Hub id and split of its test-mini set.
 MATHVISTA_HUB_ID, MATHVISTA_SPLIT = "AI4Math/MathVista", "testmini"
 
@@ -157,10 +158,10 @@ def scores_from_lmms_results(results: Mapping[str, Mapping[str, Any]], tasks: Ma
         if block is None:
             raise KeyError(f"lmms-eval results have no task {task!r} (for {name}); tasks found: {sorted(results)}")
         by_metric = {k.split(",", 1)[0]: v for k, v in block.items() if isinstance(v, (int, float))}
-        chosen = next((m for m in LMMS_METRICS.get(task, ()) if m in by_metric), None)
+        wanted = LMMS_METRICS.get(task, DEFAULT_METRICS)  # a local task (e.g. paper-protocol-tiny's) reports these
+        chosen = next((m for m in wanted if m in by_metric), None)
         if chosen is None:
-            raise KeyError(f"lmms-eval task {task!r} reports none of {LMMS_METRICS.get(task)}; metrics found: "
-                           f"{sorted(by_metric)}")
+            raise KeyError(f"lmms-eval task {task!r} reports none of {wanted}; metrics found: {sorted(by_metric)}")
         value = float(by_metric[chosen])
         out[name] = value / 100.0 if value > 1.0 else value  # some tasks report percent
     return out
