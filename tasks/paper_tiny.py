@@ -14,7 +14,7 @@ answer inside `<answer>` tags, saved with `save_to_disk`), drawn by MiniModo's g
 | SAT (train, test) | `spatial` | option letter |
 | ScienceQA (train, test) | `science` | option letter |
 
-and two out-of-domain sets as local lmms-eval tasks (a dataset folder plus a task folder with a
+(test sets of unequal sizes, `TEST_SIZES`, as the paper's) and two out-of-domain sets as local lmms-eval tasks (a dataset folder plus a task folder with a
 YAML and a `utils.py`, found through `TaskManager(include_path=...)`): `tiny_chartqa` (MiniModo's
 `chart`, mirrors ChartQA) and `tiny_column` (MiniModo's `column`). Everything is seeded; the
 builder (`harness/runners/gpu_assets.py`) caches the folder by the content hash of this code.
@@ -35,6 +35,10 @@ TRAIN_SOURCES = {"COCO": "grounding", "LISA": "referring", "GeoQAV": "geometry",
 TEST_SOURCES = {"LISA": "referring", "SAT": "spatial", "ScienceQA": "science"}
 # lmms-eval task -> MiniModo generator
 OOD_TASKS = {"tiny_chartqa": "chart", "tiny_column": "column"}
+# Rows per evaluation set: unequal, like the paper's (3397/1928/2017 and 2500/2801/1000/900), so that
+# In-Score and Out-Score are visibly size-weighted (baselines/configs/paper-protocol-tiny.yaml).
+TEST_SIZES = {"LISA": 24, "SAT": 16, "ScienceQA": 12}
+OOD_SIZES = {"tiny_chartqa": 16, "tiny_column": 12}
 KIND_HINT = {"mc": " Answer with the option letter.", "exact": " Answer with a single word.", "box": "",
              "boxes": ""}
 
@@ -59,14 +63,15 @@ def _save(cols: dict[str, list], folder: Path, split: str) -> None:
     DatasetDict({split: Dataset.from_dict(cols, features=features)}).save_to_disk(str(folder))
 
 
-def write_datasets(root: Path, n_train: int = 48, n_test: int = 16, seed: int = 0) -> dict[str, dict[str, str]]:
-    """The five training sets and three in-domain test sets under root/train, root/test."""
+def write_datasets(root: Path, n_train: int = 48, n_test: int | None = None, seed: int = 0) -> dict[str, dict[str, str]]:
+    """The five training sets and three in-domain test sets under root/train, root/test (n_test rows
+    each, default TEST_SIZES)."""
     out: dict[str, dict[str, str]] = {"train": {}, "test_in": {}}
     for name, gen in TRAIN_SOURCES.items():
         _save(hub_rows(gen, n_train, seed, "train"), root / "train" / name, "train")
         out["train"][name] = str(root / "train" / name)
     for name, gen in TEST_SOURCES.items():  # the paper's Hub test sets keep their rows in a split named train
-        _save(hub_rows(gen, n_test, seed, "test"), root / "test" / name, "train")
+        _save(hub_rows(gen, n_test or TEST_SIZES[name], seed, "test"), root / "test" / name, "train")
         out["test_in"][name] = str(root / "test" / name)
     return out
 
@@ -116,8 +121,10 @@ def lmms_task_yaml(task: str, dataset_dir: Path, max_new_tokens: int) -> str:
     ])
 
 
-def write_lmms_tasks(root: Path, n: int = 16, seed: int = 0, max_new_tokens: int = 24) -> dict[str, str]:
-    """Out-of-domain sets as local lmms-eval tasks: root/ood/<task> (data), root/lmms_tasks/<task> (task)."""
+def write_lmms_tasks(root: Path, n: int | None = None, seed: int = 0, max_new_tokens: int = 24,
+                     final: Path | None = None) -> dict[str, str]:
+    """Out-of-domain sets as local lmms-eval tasks: root/ood/<task> (data), root/lmms_tasks/<task> (task).
+    The YAMLs name the data by its path under `final` (where root will be moved; default root)."""
     from datasets import Dataset, DatasetDict, Features, Image, Value
 
     features = Features({"image": Image(), "question": Value("string"), "answer": Value("string")})
@@ -126,7 +133,7 @@ def write_lmms_tasks(root: Path, n: int = 16, seed: int = 0, max_new_tokens: int
         dom = ALL[gen]
         rng = random.Random(stable_seed("paper-tiny-ood", gen, int(seed)))
         cols: dict[str, list] = {"image": [], "question": [], "answer": []}
-        for _ in range(n):
+        for _ in range(n or OOD_SIZES[task]):
             img, question, answer = dom.generate(rng)
             cols["image"].append(img)
             cols["question"].append(question + KIND_HINT.get(dom.kind, ""))
@@ -135,7 +142,7 @@ def write_lmms_tasks(root: Path, n: int = 16, seed: int = 0, max_new_tokens: int
         DatasetDict({"test": Dataset.from_dict(cols, features=features)}).save_to_disk(str(data))
         folder = root / "lmms_tasks" / task
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{task}.yaml").write_text(lmms_task_yaml(task, data, max_new_tokens))
+        (folder / f"{task}.yaml").write_text(lmms_task_yaml(task, Path(final or root) / "ood" / task, max_new_tokens))
         (folder / "utils.py").write_text(LMMS_UTILS)
         out[task] = str(folder)
     return out

@@ -43,7 +43,7 @@ def test_every_shipped_protocol_loads_and_covers_the_base_models():
     protos = {n: load_protocol(n) for n in registered()}
     bases = {p.model.base for p in protos.values()}
     assert {"Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
-            "OpenGVLab/InternVL2-2B"} <= bases
+            "OpenGVLab/InternVL3-2B-hf"} <= bases
     assert len({p.hash for p in protos.values()}) == len(protos)
     for p in protos.values():  # same updates everywhere: strategies are compared under one protocol
         assert p.prompts_per_update * p.training.num_generations == 12
@@ -66,7 +66,7 @@ datasets:
     ("training: {learning_rate: fast}\n", "must be a number"),
     ("training: {num_generations: 5}\n", "multiple of training.num_generations"),
     ("slurm: {gpus_per_node: 1}\n", "vllm_mode: colocate"),          # server mode needs a spare GPU
-    ("model: {family: internvl2, base: OpenGVLab/InternVL2-2B}\n", "trust_remote_code: true"),
+    ("model: {family: internvl2, base: OpenGVLab/InternVL2-2B}\n", "registered only for AutoModel"),
     ("model: {family: llava}\n", "not supported"),
     ("generation: {vllm_mode: remote}\n", "server, colocate"),
     ("slurm: {timeout_min: 0}\n", "slurm.timeout_min must be an integer >= 1"),
@@ -88,7 +88,7 @@ def test_protocol_resolution_order(tmp_path, monkeypatch):
     assert protocol_for_suite(paper).name == DEFAULT_PROTOCOL  # by base model
     monkeypatch.setenv(PROTOCOL_ENV, "qwen25vl-3b")
     assert protocol_for_suite(paper).name == "qwen25vl-3b"
-    assert protocol_for_suite(paper, override="internvl2-2b").name == "internvl2-2b"
+    assert protocol_for_suite(paper, override="internvl3-2b").name == "internvl3-2b"
     with pytest.raises(ProtocolError, match="qwen25vl-3b"):
         load_protocol("qwen25vl-3")
 

@@ -464,19 +464,24 @@ class VllmEvidence:
             out = sync(*args, **kwargs)
             entry = {"global_step": int(trainer.state.global_step)}
             if self.colocated:
-                after, now = self._engine(), self._policy()
-                entry.update(engine_param=self.engine_name,
-                             engine_changed_by_sync=float((after - before).abs().max()),
-                             engine_minus_policy=float((after - now).abs().max()),
-                             policy_minus_initial=float((now - self.initial).abs().max()),
-                             policy_abs_max=float(now.abs().max()))
+                after = self._engine()
+                # the engine holds the policy's weights in its own dtype (bfloat16: TRL passes vLLM no dtype):
+                # compare with the policy's weights rounded to that dtype, which must match exactly
+                now = self._policy().to(self.engine_dtype).float()
+                start = self.initial.to(self.engine_dtype).float()
+                entry.update(engine_param=self.engine_name, engine_dtype=str(self.engine_dtype),
+                             engine_entries_changed_by_sync=int((after != before).sum()),
+                             engine_max_diff_to_policy=float((after - now).abs().max()),
+                             policy_entries_moved_since_start=int((now != start).sum()),
+                             param_entries=int(now.numel()))
             self.syncs.append(entry)
             return out
 
         vg.generate, vg.sync_weights = counted_generate, checked_sync
-        self.engine_name = None
+        self.engine_name = self.engine_dtype = None
         if colocated:
-            self.engine_name, _ = self._engine_named()
+            self.engine_name, engine_param = self._engine_named()
+            self.engine_dtype = engine_param.dtype
 
     def _policy(self):
         return dict(self.trainer.model.named_parameters())[self.policy_name].detach().float().clone()
@@ -637,7 +642,7 @@ def evaluate_main(run_dir: Path) -> None:
                 "accelerate": package_version("accelerate")}
     info = {"versions": versions, "vllm_engines_built": engines.stop(), "in_domain_items": items,
             "lmms_eval_results": raw.get("results", {}), "lmms_eval_tasks": ood,
-            "t_imports": round(t1 - t0, 3), "t_in_domain": round(t2 - t1, 3), "t_out_of_domain": round(t3 - t2, 3)}
+            "t_imports": round(t_engine - t0, 3), "t_in_domain": round(t2 - t1, 3), "t_out_of_domain": round(t3 - t2, 3)}
     info["t_engine_start"] = round(t1 - t_engine, 3)
     (run_dir / "eval_info.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
 

@@ -50,9 +50,7 @@ class TinyPaperAssets:
     warmup_batch: int = 16
     warmup_lr: float = 1e-3
     label_noise: float = 0.3
-    n_train: int = 48
-    n_test: int = 16
-    n_ood: int = 16
+    n_train: int = 48  # rows per training set; the evaluation sets' sizes are tasks.paper_tiny's
     max_new_tokens: int = 24
     seed: int = 0
     sources: tuple = field(default=("harness/runners/gpu_assets.py", "tasks/paper_tiny.py", "tasks/minimodo.py",
@@ -103,7 +101,7 @@ def ensure_assets(name: str, log: Callable[[str], None] | None = None) -> Path:
                 return folder
             tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
             try:
-                info = build_paper_tiny(tmp, BUILDERS[name], log=log)
+                info = build_paper_tiny(tmp, BUILDERS[name], log=log, final=folder)
                 info.update(builder=name, hash=assets_hash(name))
                 (tmp / "assets.json").write_text(json.dumps(info, indent=1, sort_keys=True))
                 if folder.exists():
@@ -169,7 +167,9 @@ def warm_up_paper_format(model, processor, cfg: TinyPaperAssets, log=None) -> di
     return {"warmup_final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])) if losses else None}
 
 
-def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None) -> dict:
+def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path | None = None) -> dict:
+    """Write everything into `folder`; paths written into files (the lmms-eval task YAMLs) name `final`,
+    where the folder will be moved (default: `folder` itself)."""
     import torch
 
     from harness.training.config import BaseModelConfig
@@ -187,11 +187,13 @@ def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None) -> dict:
     t1 = time.perf_counter()
     model.save_pretrained(folder / "model")
     processor.save_pretrained(folder / "model")
-    data = write_datasets(folder, cfg.n_train, cfg.n_test, cfg.seed)
-    tasks = write_lmms_tasks(folder, cfg.n_ood, cfg.seed, cfg.max_new_tokens)
+    data = write_datasets(folder, cfg.n_train, seed=cfg.seed)
+    tasks = write_lmms_tasks(folder, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, final=final or folder)
     t2 = time.perf_counter()
+    rel = lambda d: {k: str(Path(v).relative_to(folder)) for k, v in d.items()}  # noqa: E731
     info.update(params=sum(p.numel() for p in model.parameters()), head_dim=cfg.hidden // cfg.heads,
-                model_s=round(t1 - t0, 3), data_s=round(t2 - t1, 3), datasets=data, lmms_tasks=tasks)
+                model_s=round(t1 - t0, 3), data_s=round(t2 - t1, 3),
+                datasets={k: rel(v) for k, v in data.items()}, lmms_tasks=rel(tasks))
     return info
 
 
