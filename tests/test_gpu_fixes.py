@@ -190,43 +190,56 @@ def _fake_stack(monkeypatch, calls):
     monkeypatch.delitem(sys.modules, "tasks.lmms.model", raising=False)
 
 
-def test_evaluation_builds_one_engine_and_finds_local_lmms_tasks(tmp_path, monkeypatch):
-    pytest.importorskip("datasets")
+def _eval_run(tmp_path, extra_evaluation: str = "") -> Path:
     from tasks.paper_tiny import write_datasets
 
     paths = write_datasets(tmp_path / "data", n_train=2, n_test=3)
     proto = tmp_path / "proto.yaml"
     proto.write_text(textwrap.dedent(f"""
-        device: cpu
-        model: {{base: {tmp_path / 'model'}, torch_dtype: float32, attn_implementation: sdpa}}
-        training: {{bf16: false, per_device_train_batch_size: 6, gradient_accumulation_steps: 2}}
-        generation: {{vllm_mode: colocate, vllm_gpus: 0}}
+        model: {{base: {tmp_path / "model"}}}
+        training: {{per_device_train_batch_size: 6}}
         datasets:
           train: {json.dumps(paths['train'])}
           test_in: {json.dumps(paths['test_in'])}
         evaluation:
           in_domain: {{LISA: 3, SAT: 3, ScienceQA: 3}}
           out_of_domain:
-            A: {{task: local_a, size: 1}}
-            B: {{task: local_b, size: 3}}
-          lmms_include_path: {tmp_path / 'lmms_tasks'}
-        slurm: {{gpus_per_node: 0}}
-    """))
+            A: {{task: chartqa, size: 1}}
+            B: {{task: mmmu_val, size: 3}}
+    """) + extra_evaluation)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "run.json").write_text(json.dumps({"protocol_file": str(proto), "spec": {}, "datasets": []}))
+    return run_dir
+
+
+def test_evaluation_builds_one_vllm_engine_for_in_and_out_of_domain(tmp_path, monkeypatch):
+    pytest.importorskip("datasets")
+    run_dir = _eval_run(tmp_path)
     calls: dict = {}
     _fake_stack(monkeypatch, calls)
     gpu.evaluate_main(run_dir)
     assert len(calls["engines"]) == 1  # in-domain and out-of-domain share the one engine
-    call = calls["simple_evaluate"]
-    assert call["task_manager"].include_path == str(tmp_path / "lmms_tasks")
-    assert call["tasks"] == ["local_a", "local_b"] and call["model"].llm is not None
+    assert calls["simple_evaluate"]["tasks"] == ["chartqa", "mmmu_val"]
     scores = json.loads((run_dir / "scores.json").read_text())
     assert scores["A"] == scores["B"] == 0.25 and scores["Out_Score"] == pytest.approx(0.25)
     assert scores["In_Score"] == pytest.approx((scores["LISA"] + scores["SAT"] + scores["ScienceQA"]) / 3)
     info = json.loads((run_dir / "eval_info.json").read_text())
-    assert info["vllm_engines_built"] == 1 and set(info["lmms_eval_results"]) == {"local_a", "local_b"}
+    assert info["vllm_engines_built"] == 1 and set(info["lmms_eval_results"]) == {"chartqa", "mmmu_val"}
+
+
+def test_out_of_domain_evaluation_passes_lmms_eval_a_task_manager_for_local_tasks(tmp_path, monkeypatch):
+    pytest.importorskip("datasets")
+    calls: dict = {}
+    _fake_stack(monkeypatch, calls)
+    from tasks.lmms.model import evaluate_out_of_domain
+
+    scores = evaluate_out_of_domain("ckpt", {"A": "local_a"}, include_path=str(tmp_path / "lmms_tasks"))
+    assert scores == {"A": 0.25}  # a local task's exact_match is read
+    assert calls["simple_evaluate"]["task_manager"].include_path == str(tmp_path / "lmms_tasks")
+    run_dir = _eval_run(tmp_path, f"  lmms_include_path: {tmp_path / 'lmms_tasks'}\n")
+    gpu.evaluate_main(run_dir)  # the protocol's lmms_include_path reaches lmms-eval
+    assert calls["simple_evaluate"]["task_manager"].include_path == str(tmp_path / "lmms_tasks")
 
 
 def test_lmms_docstring_no_longer_claims_the_command_line_works():
