@@ -367,6 +367,16 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
             need = seeds_for_target(now["snr_mean"], now["seeds_per_mixture"])
             click.echo(f"{objective}: SNR {now['target']:g} expected at "
                        f"{need if need else 'no number of'} seeds per mixture")
+            if any(r.checkpoints for r in store.results() if r.spec.get("protocol") == s.protocol):
+                from harness.suites.recorded import fidelity_signal, fidelity_table
+
+                block = fidelity_signal(fidelity_table(store, s), wcols, [objective])
+                snr = ", ".join(f"{f}: {v[objective]['snr_mean']:.2f}" for f, v in block["signal"].items()
+                                if objective in v)
+                rho = ", ".join(f"{f}: {v[objective]['spearman_with_full']:.2f}"
+                                for f, v in block["rank_correlation"].items() if objective in v)
+                click.echo(f"{objective} SNR of the per-mixture mean by fidelity: {snr or '-'}; rank correlation "
+                           f"of per-mixture means with full fidelity: {rho or '-'}")
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
