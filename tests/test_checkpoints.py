@@ -136,3 +136,21 @@ def test_checkpoints_on_a_short_real_run_are_recorded_and_leave_training_unchang
     assert w.checkpoints["1.0"] == {k: v for k, v in w.scores.items() if not k.startswith("train/")}
     assert w.cost["t_eval_checkpoints"] > 0 and "t_eval_checkpoints" not in wo.cost
     assert RunResult.from_dict(w.to_dict()) == w
+
+
+def test_stored_pool_runs_reproduce_the_stored_p_correct_runs_to_the_bit():
+    """The pool design starts with minimodo-tiny-p's 24 mixtures, swept there at seeds 0-19 without
+    checkpoints: every pool run of such a (mixture, seed) must give exactly those final scores (and
+    reward log), or the checkpoint evaluations changed the training trajectory."""
+    pool, v3 = suites.load(POOL), suites.load("minimodo-tiny-p-live")
+    sweeps = suites.BASELINES_DIR / "sweeps"
+    ref = {(r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key()): r.scores
+           for r in ResultStore(sweeps / "minimodo-tiny-p-live").results() if r.spec["protocol"] == v3.protocol}
+    pairs = [(r, ref.get((r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key())))
+             for r in ResultStore(sweeps / POOL).results() if r.spec["protocol"] == pool.protocol]
+    pairs = [(r, sc) for r, sc in pairs if sc is not None]
+    if not pairs:
+        pytest.skip("no pool run shares a (mixture, seed) with minimodo-tiny-p-live yet")
+    for r, scores in pairs:
+        assert r.scores == scores, r.spec
+        assert set(r.checkpoints) == {"0.25", "0.5", "1.0"} and "Out_Score_p" in r.checkpoints["0.25"]

@@ -13,6 +13,9 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
   `seeds_for_target`, the seeds per mixture at which SNR 3 is expected (see `seeds_for_target`).
 - `protocol`: the live card's protocol config, protocol hash and version; `provenance`: the git
   shas and package versions the runs recorded, the sweep's size and cost.
+- `fidelities` (runs with checkpoints, e.g. minimodo-pool-live): `fidelities.csv` beside runs.csv, one
+  row per (mixture, seed, fidelity), and every objective's SNR at every fidelity with the rank
+  correlation of per-mixture means against full fidelity (`fidelity_table`, `fidelity_signal`).
 """
 
 from __future__ import annotations
