@@ -177,7 +177,16 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Dirichlet concentration of the extra draws.")
 @click.option("--design-seed", default=0, show_default=True, type=int, help="Seed of the Dirichlet draws.")
-@click.option("--seeds", default="0-7", show_default=True, help="Training seeds: N-M, or a comma list.")
+@click.option("--draws", default=None, metavar="ALPHA:N,...",
+              help="Design over several concentrations instead of --mixtures/--alpha: the seed designs, then N "
+                   "Dirichlet(ALPHA) draws for each pair, e.g. 1:31,0.3:18,3:18,10:18.")
+@click.option("--seeds", default=None, help="Training seeds: N-M, or a comma list (default: the --design file's, "
+                                            "else 0-7).")
+@click.option("--design", "design_file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="A saved design file (--save-design): its mixtures and seeds, fixed before any run.")
+@click.option("--save-design", "save_design_file", default=None, type=click.Path(dir_okay=False),
+              help="Write the design (mixtures, labels, seeds, suite, protocol, recipe) to this file, e.g. beside "
+                   "the store; an existing identical file is kept, a different one refused.")
 @click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
               help="Result store folder (resumable: pairs already there are skipped).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
@@ -190,20 +199,48 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--dry-run", is_flag=True, help="List the planned runs and how many are already stored.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_guard
-def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir, workers, executor, protocol_file,
-              dry_run, quiet):
+def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, design_file, save_design_file, store_dir,
+              workers, executor, protocol_file, dry_run, quiet):
     """Run a fixed design of mixtures × training seeds through a real runner, into a store
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suites
     from harness.store import ResultStore
-    from harness.sweep import design, plan, run_sweep
+    from harness.sweep import design, design_record, load_design, parse_draws, plan, pool_design, run_sweep, save_design
 
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
         raise UserError(f"suite {s.name!r} names no runner; pass --runner (cpu, gpu)")
-    seed_list = _seed_list(seeds)
-    mix = design(s.space, mixtures, design_seed, alpha)
+    if design_file and draws:
+        raise UserError("--design and --draws both give the mixtures: pass one")
+    if design_file:
+        try:
+            mix, file_seeds, _ = load_design(design_file, s)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        seed_list = _seed_list(seeds) if seeds else file_seeds
+        labelled = None
+    else:
+        seed_list = _seed_list(seeds or "0-7")
+        if draws:
+            try:
+                recipe = {"seed_designs": True, "draws": [list(d) for d in parse_draws(draws)], "seed": design_seed}
+            except ValueError as e:
+                raise UserError(f"--draws {e}") from None
+            labelled = pool_design(s.space, recipe["draws"], design_seed)
+            mix = [m for m, _ in labelled]
+        else:
+            mix = design(s.space, mixtures, design_seed, alpha)
+            labelled = [(m, "") for m in mix]
+            recipe = {"seed_designs": True, "mixtures": mixtures, "alpha": alpha, "seed": design_seed}
+    if save_design_file:
+        if labelled is None:
+            raise UserError("--save-design writes a new design; with --design the design is already saved")
+        try:
+            save_design(save_design_file, design_record(s, labelled, seed_list, recipe))
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        click.echo(f"design: {save_design_file}", err=True)
     specs = plan(s, mix, seed_list)
     store = ResultStore(store_dir)
     done = sum(spec.key in store for spec in specs)
@@ -388,6 +425,16 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
             need = seeds_for_target(now["snr_mean"], now["seeds_per_mixture"])
             click.echo(f"{objective}: SNR {now['target']:g} expected at "
                        f"{need if need else 'no number of'} seeds per mixture")
+            if any(r.checkpoints for r in store.results() if r.spec.get("protocol") == s.protocol):
+                from harness.suites.recorded import fidelity_signal, fidelity_table
+
+                block = fidelity_signal(fidelity_table(store, s), wcols, [objective])
+                snr = ", ".join(f"{f}: {v[objective]['snr_mean']:.2f}" for f, v in block["signal"].items()
+                                if objective in v)
+                rho = ", ".join(f"{f}: {v[objective]['spearman_with_full']:.2f}"
+                                for f, v in block["rank_correlation"].items() if objective in v)
+                click.echo(f"{objective} SNR of the per-mixture mean by fidelity: {snr or '-'}; rank correlation "
+                           f"of per-mixture means with full fidelity: {rho or '-'}")
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
