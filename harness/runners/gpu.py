@@ -252,7 +252,10 @@ class GpuRunner(Runner):
                                  "run_dir": str(run_dir), "key": spec.key}, sort_keys=False).rstrip(),
                  f"# commands ({mode})",
                  f"# the runner writes {run_dir}/run.json (spec, datasets, protocol file), then runs:"]
-        lines += [c.shell() for c in launch_plan(p, run_dir)]
+        try:
+            lines += [c.shell() for c in launch_plan(p, run_dir)]
+        except GpuUnavailable as e:  # e.g. fewer GPUs visible here than the job asks for: say so, keep going
+            lines.append(f"# cannot plan the commands here: {e}")
         missing = missing_requirements(p)
         if p.assets.builder:
             from harness.runners.gpu_assets import assets_dir
@@ -304,8 +307,9 @@ class GpuRunner(Runner):
                 "rollouts": float(train_info.get("completions_from_vllm") or
                                   steps * self.protocol.prompts_per_update * self.protocol.training.num_generations)}
         cost.update({f"t_{name}": round(sec, 3) for name, sec in phases.items()})
-        for info, keys in ((train_info, ("t_trainer_and_engine_start", "t_train_steps", "s_per_step")),
-                           (eval_info, ("t_engine_start", "t_in_domain", "t_out_of_domain"))):
+        for info, keys in ((train_info, ("t_setup", "t_trainer_and_engine_start", "t_train_steps", "s_per_step",
+                                         "t_vllm_generate")),
+                           (eval_info, ("t_imports", "t_engine_start", "t_in_domain", "t_out_of_domain"))):
             prefix = "" if info is train_info else "eval_"
             cost.update({f"{prefix}{k}": float(info[k]) for k in keys if k in info})
         return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,

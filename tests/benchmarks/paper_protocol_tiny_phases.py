@@ -40,8 +40,10 @@ def gpu(fresh_assets: bool) -> dict:
     assert res["status"] == "ok", res.get("reason")
     c = res["cost"]
     return {"runner": "gpu (vLLM colocate, lmms-eval)", "wall": round(wall, 1), "prepare": c["t_prepare"],
-            "train_command": c["t_train"], "trainer_and_vllm_engine_start": c["t_trainer_and_engine_start"],
-            "train_steps": c["t_train_steps"], "s_per_step": c["s_per_step"], "evaluate_command": c["t_evaluate"],
+            "train_command": c["t_train"], "train_imports_data_model": c.get("t_setup"),
+            "trainer_and_vllm_engine_start": c["t_trainer_and_engine_start"], "train_steps": c["t_train_steps"],
+            "s_per_step": c["s_per_step"], "vllm_generate_in_steps": c.get("t_vllm_generate"),
+            "evaluate_command": c["t_evaluate"], "eval_imports": c.get("eval_t_imports"),
             "eval_vllm_engine_start": c["eval_t_engine_start"], "eval_in_domain": c["eval_t_in_domain"],
             "eval_out_of_domain_lmms_eval": c["eval_t_out_of_domain"], "steps": c["steps"],
             "rollouts": c["rollouts"], "scores": {k: round(v, 3) for k, v in res["scores"].items()}}
