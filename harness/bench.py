@@ -37,7 +37,9 @@ from harness.study import Study, StudyOutcome
 STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
 SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "score", "regret", "normalized_regret", "uniform_score",
                    "best_known", "worst_known", "gain_over_uniform", "status", "score_source", "runs_used",
-                   "runs_failed", "recommended", "reason", "wall_s", "protocol"]
+                   "runs_failed", "recommended", "reason", "wall_s", "protocol",
+                   # provenance of a strategy from a file (strategies.registry.provenance): name, hash, sandboxed
+                   "strategy_file", "strategy_sha256", "sandboxed"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
                       "mixture", "run_key"]
 
@@ -61,8 +63,11 @@ class StudyTask:
 def _strategy_fingerprint(cls) -> str:
     """Changes when the strategy's code changes, so a finished study is not reused after an edit.
 
-    A user's strategy is its own file; a built-in may inherit from or share helpers with any
-    module of `strategies/`, so every one of them counts."""
+    A user's strategy is its own file (the sha256 of the source its sandbox runs); a built-in may
+    inherit from or share helpers with any module of `strategies/`, so every one of them counts."""
+    source = getattr(cls, "source", None)
+    if getattr(source, "sha256", None):
+        return source.sha256[:16]
     try:
         path = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
@@ -87,9 +92,17 @@ def _load_strategy_files(files: Sequence[str]) -> None:
         strategies.load_file(f)
 
 
+def _register_file_strategies(entries: list[dict]) -> None:
+    """Worker initializer: the file strategies the bench process described (no second sandboxed import)."""
+    import strategies.registry
+
+    strategies.registry.register_entries(entries)
+
+
 def run_study_task(task: StudyTask) -> dict:
     """One study, end to end, in whatever process the executor chose. Returns the outcome dict."""
     import strategies
+    import strategies.registry
 
     suite = suites.load(task.suite_path)
     cls = strategies.get(task.strategy)
@@ -111,6 +124,7 @@ def run_study_task(task: StudyTask) -> dict:
             suite.runner = runner
     outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
+    record.update(strategies.registry.provenance(cls))
     store.put_study(key, record)
     return record
 
@@ -144,6 +158,16 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return summary, trajectories
 
 
+def _strategy_provenance(cls) -> dict:
+    """bench.json's provenance of a strategy: for one from a file, its path, sha256 and whether it ran sandboxed."""
+    import strategies.registry
+
+    p = strategies.registry.provenance(cls)
+    if not p["strategy_file"]:
+        return {"sandboxed": p["sandboxed"]} if p["sandboxed"] else {}
+    return {"file": p["strategy_file"], "sha256": p["strategy_sha256"], "sandboxed": p["sandboxed"]}
+
+
 @dataclass
 class BenchReport:
     summary: pd.DataFrame
@@ -159,6 +183,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
           out: str | Path, workers: int = 1, strategy_files: Sequence[str] = (), runner: str = "replay",
           progress: bool = True, executor: str = "local", protocol_file: str | None = None) -> BenchReport:
     import strategies
+    import strategies.registry
     from tqdm import tqdm
 
     out = Path(out)
@@ -197,7 +222,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         s.best_known, s.uniform_score
 
     records, resumed, executed, reused, failed = [], 0, 0, 0, 0
-    pool = make_executor(workers, _load_strategy_files, (tuple(strategy_files),))
+    pool = make_executor(workers, _register_file_strategies, (strategies.registry.file_entries(),))
     bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
     try:
         for _, rec in pool.imap(run_study_task, tasks):
@@ -223,7 +248,8 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
                     "metric": s.metric, "goal": s.goal, "best_known": s.best_known, "worst_known": s.worst_known,
                     "uniform_score": s.uniform_score} for s in loaded],
         "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
-                        "family": strategies.get(n).family} for n in strategy_names],
+                        "family": strategies.get(n).family, **_strategy_provenance(strategies.get(n))}
+                       for n in strategy_names],
         "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
         **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
         "git_sha": git_sha(), "versions": versions(),

@@ -1,0 +1,279 @@
+"""The inside of a strategy sandbox: one process that hosts one strategy (harness/sandbox.py starts it).
+
+It is run as a script (`runpy.run_path`), inside bubblewrap where available, so it imports nothing of
+the harness at module level: `main()` first sets the resource limits, then builds a bare `harness`
+package (the real `harness/__init__.py` imports pandas, scipy and the suites: half a second per
+study for nothing), then imports the strategy interface and says hello.
+
+The protocol is JSON lines over two inherited pipes (requests in, replies out); the process's own
+stdout and stderr go to a file the parent reads with a cap, so whatever the strategy prints never
+mixes with the protocol or reaches the bench's output. Requests:
+
+  {"op": "describe", "source": TEXT, "filename": NAME}      -> {"ok": true, "strategies": [{name, class, ...}]}
+  {"op": "new", "source"/"filename"/"class" or "builtin", "name", "space", "seed", "params"} -> {"ok": true}
+  {"op": "propose", "history": [OBS...], "budget": {"runs", "gpu_hours"}} -> {"ok": true, "mixture": ...}
+  {"op": "recommend", "history": [OBS...]}                  -> {"ok": true, "mixture": ...}
+  {"op": "close"}
+
+OBS = {"mixture": [[name, weight], ...], "objective", "scores", "status", "fidelity"}; a returned
+mixture is [[name, weight], ...], null (None), or {"type", "repr"} for anything that is not a
+Mixture (the study rejects it with the same words as in-process). Errors: {"ok": false, "error": "..."}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+USER_MODULE_PREFIX = "modomodo_user_"
+SUBMISSION_DIR = "/submission"  # the (virtual) folder the strategy's source claims to live in
+# Parts of the harness that reach data or results. A strategy has no business with them; inside
+# the sandbox their files are not there anyway (this guard also holds where bwrap is missing).
+DENIED = {"harness.suites": ("load", "load_folder", "registered", "_load_cached"),
+          "harness.runners": ("make_runner",)}
+
+
+def _set_limits(limits: dict) -> None:
+    import resource
+
+    for name, value in (("RLIMIT_AS", limits.get("memory_bytes")), ("RLIMIT_CPU", limits.get("cpu_s")),
+                        ("RLIMIT_NOFILE", limits.get("open_files")), ("RLIMIT_FSIZE", limits.get("output_bytes")),
+                        ("RLIMIT_CORE", 0)):
+        if value is None or not hasattr(resource, name):
+            continue
+        which = getattr(resource, name)
+        soft, hard = resource.getrlimit(which)
+        value = int(value)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            resource.setrlimit(which, (value, hard))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Outside bwrap (which has --die-with-parent): ask the kernel for SIGKILL when the parent goes."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the closed pipe still ends the process
+        pass
+    if os.getppid() != parent:
+        os._exit(3)
+
+
+def _bare_harness_package(root: str) -> None:
+    """`harness` as a namespace for its submodules, without running harness/__init__.py (which would
+    import the suites, pandas and scipy). Attributes of the real package load on first use."""
+    import types
+
+    pkg = types.ModuleType("harness")
+    pkg.__path__ = [os.path.join(root, "harness")]
+    pkg.__file__ = os.path.join(root, "harness", "__init__.py")
+    pkg.__package__ = "harness"
+
+    def __getattr__(attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        with open(pkg.__file__) as f:
+            code = compile(f.read(), pkg.__file__, "exec")
+        exec(code, pkg.__dict__)
+        del pkg.__dict__["__getattr__"]
+        return getattr(pkg, attr)
+
+    pkg.__getattr__ = __getattr__
+    sys.modules["harness"] = pkg
+
+
+def _deny_data_entry_points() -> None:
+    """Whenever harness.suites or harness.runners is imported (or reloaded), its entry points that load
+    suites or runners raise PermissionError. Defence in depth: the sandbox's file system is the wall."""
+    import importlib.abc
+    import importlib.machinery
+
+    def deny(*args, **kwargs):
+        raise PermissionError("a strategy cannot load suites or runners: it sees only its own history")
+
+    class Loader(importlib.abc.Loader):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create_module(self, spec):
+            return self.inner.create_module(spec)
+
+        def exec_module(self, module):
+            self.inner.exec_module(module)
+            for attr in DENIED[module.__name__]:
+                setattr(module, attr, deny)
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname not in DENIED:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = Loader(spec.loader)
+            return spec
+
+    sys.meta_path.insert(0, Finder())
+
+
+def _describe_error(e: BaseException) -> str:
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg} (line {e.lineno})"
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+    text = f"{type(e).__name__}: {e}{where}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+class Host:
+    def __init__(self, fd_in: int, fd_out: int):
+        self.fin = os.fdopen(fd_in, "rb", buffering=1 << 16)
+        self.fd_out = fd_out
+        self.strategy = None
+        self.modules: dict[str, object] = {}
+        from harness.mixture import Mixture, MixtureSpace
+        from harness.spec import Budget, Observation
+
+        import strategies
+        from strategies.base import Strategy
+
+        self.Mixture, self.MixtureSpace, self.Budget, self.Observation = Mixture, MixtureSpace, Budget, Observation
+        self.strategies, self.Strategy = strategies, Strategy
+
+    # -- io ---------------------------------------------------------------------------------------
+    def send(self, obj: dict) -> None:
+        data = (json.dumps(obj, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd_out, view)
+            view = view[n:]
+
+    def serve(self) -> None:
+        self.send({"ok": True, "hello": os.getpid()})
+        for line in self.fin:
+            try:
+                msg = json.loads(line)
+                op = msg.get("op")
+                if op == "close":
+                    return
+                reply = getattr(self, "op_" + str(op))(msg) if op in ("describe", "new", "propose", "recommend") \
+                    else {"ok": False, "error": f"unknown request {op!r}"}
+            except Exception as e:  # the strategy's own error, reported to the study
+                reply = {"ok": False, "error": _describe_error(e)}
+            try:
+                self.send(reply)
+            except ValueError as e:  # a NaN or inf in a reply: not a valid answer
+                self.send({"ok": False, "error": f"{op} returned a value that is not plain finite data: {e}"})
+
+    # -- the strategy's file ------------------------------------------------------------------------
+    def load_source(self, source: str, filename: str):
+        if filename in self.modules:
+            return self.modules[filename]
+        import linecache
+        import types
+
+        stem = os.path.splitext(os.path.basename(filename))[0]
+        module_name = USER_MODULE_PREFIX + "".join(c if c.isalnum() else "_" for c in stem)
+        path = os.path.join(SUBMISSION_DIR, os.path.basename(filename))
+        module = types.ModuleType(module_name)
+        module.__file__ = path
+        linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+        sys.modules[module_name] = module
+        exec(compile(source, path, "exec"), module.__dict__)
+        self.modules[filename] = module
+        return module
+
+    def classes(self, module) -> list:
+        import inspect
+
+        out = []
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, self.Strategy) and obj is not self.Strategy and obj.__module__ == module.__name__:
+                out.append(obj)
+        return out
+
+    def op_describe(self, msg: dict) -> dict:
+        module = self.load_source(msg["source"], msg["filename"])
+        found = []
+        for cls in self.classes(module):
+            found.append({"name": str(cls.__dict__.get("name") or cls.__name__.lower()), "class": cls.__qualname__,
+                          "description": str(cls.description or ""), "citation": str(cls.citation or ""),
+                          "family": str(cls.family or "other")})
+        return {"ok": True, "strategies": found}
+
+    def op_new(self, msg: dict) -> dict:
+        if msg.get("builtin"):
+            cls = self.strategies.get(msg["builtin"])
+        else:
+            module = self.load_source(msg["source"], msg["filename"])
+            matches = [c for c in self.classes(module) if c.__qualname__ == msg["class"]]
+            if not matches:
+                raise LookupError(f"the file defines no Strategy class {msg['class']!r}")
+            cls = matches[0]
+        space = self.MixtureSpace.from_plain(msg["space"])
+        self.strategy = cls(space, seed=int(msg["seed"]), **(msg.get("params") or {}))
+        return {"ok": True}
+
+    # -- the calls --------------------------------------------------------------------------------
+    def history(self, items: list) -> tuple:
+        M, O = self.Mixture, self.Observation
+        return tuple(O(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
+                     for o in items)
+
+    def answer(self, value) -> dict:
+        if value is None:
+            return {"ok": True, "mixture": None}
+        if isinstance(value, self.Mixture):
+            return {"ok": True, "mixture": [[str(n), float(w)] for n, w in value.items()]}
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001
+            text = "<unprintable>"
+        return {"ok": True, "other": {"type": type(value).__name__[:60], "repr": text[:200]}}
+
+    def op_propose(self, msg: dict) -> dict:
+        if self.strategy is None:
+            raise RuntimeError("no strategy built")
+        b = msg["budget"]
+        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(int(b["runs"]), b.get("gpu_hours"))))
+
+    def op_recommend(self, msg: dict) -> dict:
+        if self.strategy is None:
+            raise RuntimeError("no strategy built")
+        return self.answer(self.strategy.recommend(self.history(msg["history"])))
+
+
+def main(config_json: str) -> None:
+    cfg = json.loads(config_json)
+    _set_limits(cfg.get("limits") or {})
+    if not cfg.get("sandboxed"):
+        _die_with_parent(int(cfg["parent"]))
+    fd_in, fd_out = int(cfg["fd_in"]), int(cfg["fd_out"])
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    root = cfg["root"]
+    sys.path.insert(0, root)
+    _bare_harness_package(root)
+    _deny_data_entry_points()
+    try:
+        host = Host(fd_in, fd_out)
+    except BaseException as e:  # the interface itself failed to import: say so on the pipe, then go
+        os.write(fd_out, (json.dumps({"ok": False, "error": "the sandbox could not start: " + _describe_error(e)})
+                          + "\n").encode())
+        raise
+    host.serve()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__modomodo_sandbox__":
+    main(sys.argv[1])
