@@ -177,6 +177,7 @@ class BenchReport:
     runs_executed: int
     runs_reused: int
     failed_studies: int
+    records_rejected: int = 0  # store records that failed their integrity check: done again, not served
 
 
 def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
@@ -190,6 +191,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "store")
     store.sweep()
+    quarantined_before = store.quarantined()
     _load_strategy_files(strategy_files)
     loaded = [suites.load(s) for s in suite_refs]
     for name in strategy_names:
@@ -255,4 +257,5 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         "git_sha": git_sha(), "versions": versions(),
     }
     (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed)
+    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed,
+                       store.quarantined() - quarantined_before)
