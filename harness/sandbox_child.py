@@ -31,7 +31,8 @@ USER_MODULE_PREFIX = "modomodo_user_"
 SUBMISSION_DIR = "/submission"  # the (virtual) folder the strategy's source claims to live in
 # Parts of the harness that reach data or results. A strategy has no business with them; inside
 # the sandbox their files are not there anyway (this guard also holds where bwrap is missing).
-DENIED = {"harness.suites": ("load", "load_folder", "registered", "_load_cached"),
+DENIED = {"harness.suites": ("load", "load_folder", "registered"),
+          "harness.suites.loading": ("load", "load_folder", "registered", "_load_cached"),
           "harness.runners": ("make_runner",)}
 
 
@@ -110,7 +111,8 @@ def _deny_data_entry_points() -> None:
         def exec_module(self, module):
             self.inner.exec_module(module)
             for attr in DENIED[module.__name__]:
-                setattr(module, attr, deny)
+                if hasattr(module, attr):
+                    setattr(module, attr, deny)
 
     class Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, fullname, path, target=None):
