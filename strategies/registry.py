@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,14 +161,16 @@ def provenance(cls) -> dict[str, str]:
     return {"strategy_file": "", "strategy_sha256": "", "sandboxed": ""}
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+def _valid_name(name: str) -> bool:
+    """A name the command line can select (`--strategy a,b`) and one line can show; the site escapes it."""
+    return 0 < len(name) <= 100 and name == name.strip() and "," not in name and name.isprintable()
 
 
 def _stand_in(entry: dict[str, str], src: FileSource) -> type[FileStrategy]:
     name = entry["name"]
-    if not _NAME.match(name):
+    if not _valid_name(name):
         raise StrategyFileError(f"strategy file {src.path!r}: class {entry['class']} has the name {name!r}; a name is "
-                                f"1 to 64 letters, digits or _ . + - (starting with a letter or digit)")
+                                f"1 to 100 printable characters, without commas or surrounding spaces")
     if "\n" in entry["description"]:
         entry = {**entry, "description": " ".join(entry["description"].split())}
     attrs = {"name": name, "description": entry["description"], "citation": entry["citation"],
