@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import math
 import os
@@ -63,6 +64,7 @@ DEFAULT_MEMORY_MB = 4096
 DEFAULT_CPU_S = 1800
 DEFAULT_OUTPUT_BYTES = 1 << 20
 OPEN_FILES = 256
+TMP_BYTES = 64 << 20  # the private /tmp and /dev/shm (tmpfs: memory that RLIMIT_AS does not count)
 DEFAULT_START_TIMEOUT_S = 120.0  # Python + numpy on a loaded machine; not the strategy's time
 MAX_REPLY_BYTES = 1 << 20
 MAX_NAME = 64
@@ -170,8 +172,24 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+@functools.lru_cache(maxsize=4)
+def _bwrap_options(bwrap: str) -> frozenset[str]:
+    """The options this bwrap knows (older ones lack --disable-userns, --size, --clearenv)."""
+    try:
+        text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(w for w in text.split() if w.startswith("--"))
+
+
 def bwrap_command(bwrap: str) -> list[str]:
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    # --cap-drop ALL: run as root, bwrap would otherwise keep every capability inside its user namespace,
+    # and with CAP_SYS_ADMIN a strategy can remount a read-only bind read-write and write through to the
+    # host (tried: it rewrote a bound file). So: no capabilities, an unprivileged uid, no nested namespaces.
+    has = _bwrap_options(bwrap)
+    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session"]
+    args += [o for o in ("--disable-userns", "--clearenv") if o in has]  # bwrap >= 0.8 / 0.5
     bound: list[str] = []
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -196,7 +214,10 @@ def bwrap_command(bwrap: str) -> list[str]:
                 args += ["--ro-bind", d, d]
     args += ["--ro-bind", str(ROOT / "harness"), f"{INSIDE_ROOT}/harness",
              "--ro-bind", str(ROOT / "strategies"), f"{INSIDE_ROOT}/strategies",
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+             "--proc", "/proc", "--dev", "/dev",
+             *(["--size", str(TMP_BYTES)] if "--size" in has else []), "--tmpfs", "/tmp",
+             *(["--size", str(TMP_BYTES)] if "--size" in has else []), "--tmpfs", "/dev/shm",
+             "--chdir", "/tmp"]
     for k, v in _child_env().items():
         args += ["--setenv", k, v]
     return args + ["--"]
