@@ -6,15 +6,25 @@ is never imported into the bench process or its workers: its source is read (and
 it runs only in a child process that hosts one strategy for one study and then ends (a strategy
 that lived across studies could pool pilot runs of several seeds and see beyond its budget).
 
+Under bubblewrap that process is a fork of a *zygote*: one sandbox per bench process (or worker)
+holds an interpreter with numpy and the strategy interface imported and no user code ever run, and
+forks a fresh process for each study (milliseconds instead of the ~0.2-0.3 s of a new interpreter).
+Before each fork the zygote kills everything the last study left running and empties /tmp and
+/dev/shm, and it is not dumpable (no writing into its memory through /proc), so nothing passes from
+one study to the next. A study that must be killed (a time limit) takes the zygote with it; the next
+study gets a new one. `MODOMODO_SANDBOX_ZYGOTE=0` starts a fresh bwrap per study instead.
+
 On Linux the child runs under bubblewrap (`bwrap`):
 - a read-only view of the system libraries, the Python installation and the project's `harness/` and
   `strategies/` code (to import the Strategy interface) only: no `baselines/`, no results folder or
   store, no home folder; `/tmp` is a private tmpfs; the strategy's source arrives over the pipe;
 - its own PID namespace with a fresh `/proc` (it can neither see nor signal the bench), no network,
   a new session (no terminal), an empty environment, and it dies with its parent;
+- no capabilities, uid 65534 (nobody), no nested user namespaces, a seccomp filter that denies
+  ptrace, reading other processes' memory, kernel keyrings, System V IPC, perf and bpf;
 - resource limits set inside before the strategy's code runs: address space, CPU seconds, open
   files, and the size of what it writes (its stdout and stderr go to a file the parent reads with a
-  cap, so 100 MB printed never reach the bench's output);
+  cap, so 100 MB printed never reach the bench's output); /tmp and /dev/shm hold 64 MB;
 - every call (building the strategy, propose, recommend) under the strategy timeout: a child that
   does not answer in time is killed with its whole namespace.
 The two talk in JSON lines over two pipes (see harness/sandbox_child.py): mixture weights, plain
@@ -26,9 +36,9 @@ same child runs as a plain process with the same limits and protocol, a warning 
 and its results are marked unsandboxed (`sandboxed = no` in summary.csv and on the leaderboard).
 `MODOMODO_SANDBOX=require` refuses to run unsandboxed instead; `off` never tries bwrap.
 
-Cost (measured, see the README): one process start per study (Python + numpy, about 0.1-0.3 s; the
-next study's child is started while the current study runs, so most of it is hidden) and a pipe round
-trip per call (well under a millisecond at 64 observations).
+Cost (tests/benchmarks/sandbox_overhead.py): a fork per study (tens of milliseconds; a fresh
+interpreter where there is no zygote, about 0.2-0.3 s, started one study ahead) and a pipe round trip
+per call (about a millisecond at 64 observations).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import math
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -148,11 +159,8 @@ def sandboxed() -> bool:
 
 
 def _reset_for_tests() -> None:
-    global _SPARE
-    if _SPARE is not None:
-        _SPARE.kill()
-        _SPARE = None
-    _STATE.update(mode=None, warned=False, proven=False)
+    _shutdown()
+    _STATE.update(mode=None, warned=False, proven=False, no_zygote=False)
     os.environ.pop(RESOLVED_ENV, None)
 
 
@@ -233,65 +241,50 @@ def _child_env() -> dict[str, str]:
 BOOT = "import runpy,sys;runpy.run_path(sys.argv[2],run_name='__modomodo_sandbox__')"
 
 
-class Child:
-    """One sandboxed (or plain) strategy process and its two pipes."""
+def _wait_fd(fd: int, write: bool, timeout_s: float | None) -> bool:
+    """Whether fd became ready (readable, or writable) within timeout_s (poll: no FD_SETSIZE limit)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if write else select.POLLIN)
+    return bool(poller.poll(None if timeout_s is None else int(math.ceil(timeout_s * 1000))))
 
-    def __init__(self, kind: str):
-        self.kind = kind
-        self.sandboxed = kind == "bwrap"
-        self.limits = limits()
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        self.log = tempfile.TemporaryFile(prefix="modomodo-strategy-")
-        root = INSIDE_ROOT if self.sandboxed else str(ROOT)
-        script = f"{INSIDE_ROOT}/harness/sandbox_child.py" if self.sandboxed else str(CHILD_SCRIPT)
-        config = {"fd_in": req_r, "fd_out": rep_w, "root": root, "limits": self.limits, "sandboxed": self.sandboxed,
-                  "parent": os.getpid()}
-        argv = [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config), script]
-        if self.sandboxed:
-            argv = bwrap_command(_bwrap() or "bwrap") + argv
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                         pass_fds=(req_r, rep_w), close_fds=True, start_new_session=True,
-                                         env=_child_env(), cwd="/")
-        except OSError as e:
-            for fd in (req_r, req_w, rep_r, rep_w):
-                os.close(fd)
-            self.log.close()
-            raise SandboxUnavailable(f"cannot start the strategy process: {e}") from None
-        os.close(req_r)
-        os.close(rep_w)
-        self.w, self.r = req_w, rep_r
+
+class Channel:
+    """The two pipes and the output file of one strategy process (standalone, or forked by the zygote)."""
+
+    sandboxed = False
+
+    def __init__(self, w: int, r: int, log, limits_: dict):
+        self.w, self.r, self.log, self.limits = w, r, log, limits_
         os.set_blocking(self.w, False)
         self.buf = b""
         self.ready = False
         self.dead = False
 
     # -- io -------------------------------------------------------------------------------------------
-    def _deadline(self, timeout_s: float | None) -> float | None:
+    @staticmethod
+    def _deadline(timeout_s: float | None) -> float | None:
         return None if timeout_s is None else time.monotonic() + timeout_s
 
-    def _left(self, deadline: float | None) -> float | None:
+    @staticmethod
+    def _left(deadline: float | None) -> float | None:
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def send(self, msg: dict, deadline: float | None, what: str) -> None:
         data = memoryview((json.dumps(msg, separators=(",", ":")) + "\n").encode())
         while data:
-            _, writable, _ = select.select([], [self.w], [], self._left(deadline))
-            if not writable:
+            if not _wait_fd(self.w, True, self._left(deadline)):
                 raise self._timeout(what)
             try:
                 n = os.write(self.w, data)
             except BlockingIOError:
                 continue
-            except (BrokenPipeError, OSError):
+            except OSError:
                 raise self._died(what) from None
             data = data[n:]
 
     def recv(self, deadline: float | None, what: str) -> dict:
         while b"\n" not in self.buf:
-            readable, _, _ = select.select([self.r], [], [], self._left(deadline))
-            if not readable:
+            if not _wait_fd(self.r, False, self._left(deadline)):
                 raise self._timeout(what)
             chunk = os.read(self.r, 1 << 16)
             if not chunk:
@@ -319,18 +312,9 @@ class Child:
             raise StrategyError(_text(reply.get("error"), "the strategy failed without a message"))
         return reply
 
-    def wait_ready(self, timeout_s: float) -> None:
-        if self.ready:
-            return
-        reply = self.recv(self._deadline(timeout_s), "start-up")
-        if not reply["ok"]:
-            self.kill()
-            raise SandboxUnavailable(_text(reply.get("error"), "the sandbox could not start"))
-        self.ready = True
-
     # -- ending -------------------------------------------------------------------------------------
     def alive(self) -> bool:
-        return not self.dead and self.proc.poll() is None
+        return not self.dead
 
     def output_tail(self, n: int = 300) -> str:
         """The last line the strategy printed (capped), for a failure reason."""
@@ -349,6 +333,12 @@ class Child:
         except (OSError, ValueError):
             return 0
 
+    def _exit_code(self) -> int | None:
+        raise NotImplementedError
+
+    def _terminate(self) -> None:
+        raise NotImplementedError
+
     def _timeout(self, what: str) -> StrategyTimeout:
         self.kill()
         return StrategyTimeout(what)
@@ -356,7 +346,7 @@ class Child:
     def _died(self, what: str) -> StrategyError:
         code = None
         with contextlib.suppress(Exception):
-            code = self.proc.wait(5)
+            code = self._exit_code()
         size = self.output_size()
         tail = self.output_tail()
         self.kill()
@@ -373,6 +363,177 @@ class Child:
             extra = f" (last output: {tail})"
         return StrategyError(f"the strategy process {how} during {what}{extra}")
 
+    def _release(self) -> None:
+        self.dead = True
+        for fd in (self.w, self.r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(Exception):
+            self.log.close()
+
+    def kill(self) -> None:
+        if self.dead:
+            return
+        with contextlib.suppress(Exception):
+            self._terminate()
+        self._release()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Child(Channel):
+    """A strategy process of its own (under bwrap, or plain)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.sandboxed = kind == "bwrap"
+        lim = limits()
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        log = tempfile.TemporaryFile(prefix="modomodo-strategy-")
+        root = INSIDE_ROOT if self.sandboxed else str(ROOT)
+        script = f"{INSIDE_ROOT}/harness/sandbox_child.py" if self.sandboxed else str(CHILD_SCRIPT)
+        config = {"fd_in": req_r, "fd_out": rep_w, "root": root, "limits": lim, "sandboxed": self.sandboxed,
+                  "parent": os.getpid()}
+        argv = [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config), script]
+        if self.sandboxed:
+            argv = bwrap_command(_bwrap() or "bwrap") + argv
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         pass_fds=(req_r, rep_w), close_fds=True, start_new_session=True,
+                                         env=_child_env(), cwd="/")
+        except OSError as e:
+            for fd in (req_r, req_w, rep_r, rep_w):
+                os.close(fd)
+            log.close()
+            raise SandboxUnavailable(f"cannot start the strategy process: {e}") from None
+        os.close(req_r)
+        os.close(rep_w)
+        super().__init__(req_w, rep_r, log, lim)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        if self.ready:
+            return
+        reply = self.recv(self._deadline(timeout_s), "start-up")
+        if not reply["ok"]:
+            self.kill()
+            raise SandboxUnavailable(_text(reply.get("error"), "the sandbox could not start"))
+        self.ready = True
+
+    def alive(self) -> bool:
+        return not self.dead and self.proc.poll() is None
+
+    def _exit_code(self) -> int | None:
+        return self.proc.wait(5)
+
+    def _terminate(self) -> None:
+        with contextlib.suppress(Exception):
+            os.killpg(self.proc.pid, 9)
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+
+    def close(self) -> None:
+        if self.dead:
+            return
+        with contextlib.suppress(Exception):
+            self.send({"op": "close"}, self._deadline(2.0), "close")
+            self.proc.wait(2)
+        self.kill()
+
+
+ZYGOTE_ENV = "MODOMODO_SANDBOX_ZYGOTE"  # 0: a fresh bwrap per study instead of a fork of the zygote
+ZYGOTE_TIMEOUT_S = 20.0  # a fork or a status: milliseconds; more means the zygote was stopped
+
+
+class Zygote:
+    """One bwrap sandbox holding a warm interpreter that forks a fresh process per study (see
+    harness/sandbox_child.py: zygote). Saves the interpreter and numpy start-up of every study; before
+    each fork the zygote kills what the last study left and empties /tmp and /dev/shm."""
+
+    def __init__(self):
+        self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tempfile.TemporaryFile(prefix="modomodo-zygote-")
+        self.busy = False
+        self.dead = False
+        config = {"zygote": True, "ctl": theirs.fileno(), "root": INSIDE_ROOT, "sandboxed": True,
+                  "parent": os.getpid()}
+        argv = bwrap_command(_bwrap() or "bwrap") + [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config),
+                                                     f"{INSIDE_ROOT}/harness/sandbox_child.py"]
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                         pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
+                                         env=_child_env(), cwd="/")
+        except OSError as e:
+            self.ctl.close()
+            self.log.close()
+            self.dead = True
+            raise SandboxUnavailable(f"cannot start the strategy sandbox: {e}") from None
+        finally:
+            theirs.close()
+
+    def _recv(self, timeout_s: float, what: str) -> dict:
+        self.ctl.settimeout(timeout_s)
+        try:
+            data = self.ctl.recv(1 << 16)
+        except (OSError, socket.timeout):
+            data = None
+        if not data:
+            self.kill()
+            raise SandboxUnavailable(f"the strategy sandbox stopped answering ({what})")
+        reply = json.loads(data)
+        if not reply.get("ok"):
+            self.kill()
+            raise SandboxUnavailable(_text(reply.get("error"), "the strategy sandbox failed"))
+        return reply
+
+    def _request(self, msg: dict, fds=(), timeout_s: float | None = None) -> dict:
+        timeout_s = ZYGOTE_TIMEOUT_S if timeout_s is None else timeout_s
+        self.ctl.settimeout(timeout_s)
+        try:
+            socket.send_fds(self.ctl, [json.dumps(msg).encode()], list(fds))
+        except (OSError, socket.timeout):
+            self.kill()
+            raise SandboxUnavailable(f"the strategy sandbox stopped answering ({msg['op']})") from None
+        return self._recv(timeout_s, msg["op"])
+
+    def hello(self, timeout_s: float) -> None:
+        self._recv(timeout_s, "start-up")
+
+    def fork(self) -> ZygoteChild:
+        lim = limits()
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        log = tempfile.TemporaryFile(prefix="modomodo-strategy-")
+        try:
+            reply = self._request({"op": "fork", "limits": lim}, (req_r, rep_w, log.fileno()))
+        except BaseException:
+            for fd in (req_w, rep_r):
+                os.close(fd)
+            log.close()
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        self.busy = True
+        child = ZygoteChild(self, int(reply["pid"]), req_w, rep_r, log, lim)
+        hello = child.recv(child._deadline(ZYGOTE_TIMEOUT_S), "start-up")
+        if not hello["ok"]:
+            child.kill()
+            raise SandboxUnavailable(_text(hello.get("error"), "the strategy process could not start"))
+        return child
+
+    def exit_code(self, pid: int) -> int | None:
+        if self.dead:
+            return None
+        code = self._request({"op": "wait", "pid": pid, "timeout": 5.0}).get("code")
+        return code if isinstance(code, int) else None
+
+    def alive(self) -> bool:
+        return not self.dead and self.proc.poll() is None
+
     def kill(self) -> None:
         if self.dead:
             return
@@ -383,19 +544,43 @@ class Child:
             self.proc.kill()
         with contextlib.suppress(Exception):
             self.proc.wait(5)
-        for fd in (self.w, self.r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(Exception):
+            self.ctl.close()
         with contextlib.suppress(Exception):
             self.log.close()
+
+
+class ZygoteChild(Channel):
+    """A study's process forked by the zygote. Killing it (a time limit) takes the whole sandbox down:
+    its PID is not visible from here, and the next study gets a new zygote."""
+
+    sandboxed = True
+    kind = "bwrap"
+
+    def __init__(self, zygote: Zygote, pid: int, w: int, r: int, log, limits_: dict):
+        self.zygote, self.pid = zygote, pid
+        super().__init__(w, r, log, limits_)
+        self.ready = True
+
+    def alive(self) -> bool:
+        return not self.dead and self.zygote.alive()
+
+    def _exit_code(self) -> int | None:
+        return self.zygote.exit_code(self.pid)
+
+    def _terminate(self) -> None:
+        self.zygote.kill()
+
+    def _release(self) -> None:
+        super()._release()
+        self.zygote.busy = False
 
     def close(self) -> None:
         if self.dead:
             return
         with contextlib.suppress(Exception):
             self.send({"op": "close"}, self._deadline(2.0), "close")
-            self.proc.wait(2)
-        self.kill()
+        self._release()  # the zygote ends whatever is left of it before the next study
 
 
 def _reject_constant(name: str):
@@ -409,30 +594,70 @@ def _text(value, default: str) -> str:
     return value if len(value) <= 500 else value[:497] + "..."
 
 
-# -- starting children (with one warm spare, so start-up overlaps the previous study) ----------------
+# -- starting children --------------------------------------------------------------------------------
+# Under bwrap: a fork of the zygote per study (a few milliseconds). Without a usable zygote (or while a
+# study of it is still open, or plain mode): a process of its own, with one warm spare started ahead so
+# that the next study's start-up overlaps the current one.
 _SPARE: Child | None = None
-
-
-def _spawn() -> Child:
-    kind = mode()
-    return Child(kind)
+_ZYGOTE: Zygote | None = None
 
 
 def start_timeout() -> float:
     return _env_number(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S)
 
 
-def acquire() -> Child:
-    """A started child that has said hello, never used before. Falls back to a plain process (once,
-    with a warning) where bwrap cannot start at all."""
+def _prove() -> None:
+    _STATE["proven"] = True
+    os.environ[RESOLVED_ENV] = "bwrap"
+
+
+def _from_zygote() -> Channel | None:
+    global _ZYGOTE
+    if (os.environ.get(ZYGOTE_ENV, "1") == "0" or _STATE.get("no_zygote") or not hasattr(socket, "send_fds")
+            or not hasattr(socket, "SOCK_SEQPACKET")):
+        return None
+    if _ZYGOTE is not None and _ZYGOTE.alive() and _ZYGOTE.busy:
+        return None  # a study of the zygote is still open: this one gets a sandbox of its own
+    for _ in range(2):
+        if _ZYGOTE is None or not _ZYGOTE.alive():
+            if _ZYGOTE is not None:
+                _ZYGOTE.kill()
+            try:
+                _ZYGOTE = Zygote()
+                _ZYGOTE.hello(start_timeout())
+            except (StrategyError, OSError, ValueError):
+                if _ZYGOTE is not None:
+                    _ZYGOTE.kill()
+                _ZYGOTE = None
+                _STATE["no_zygote"] = True  # the standalone path decides (and falls back, if bwrap cannot run)
+                return None
+        try:
+            child = _ZYGOTE.fork()
+        except (StrategyError, OSError, ValueError):
+            _ZYGOTE.kill()
+            _ZYGOTE = None
+            continue
+        _prove()
+        return child
+    _STATE["no_zygote"] = True
+    return None
+
+
+def acquire() -> Channel:
+    """A started strategy process that has said hello, never used before. Falls back to a plain process
+    (once, with a warning) where bwrap cannot start at all."""
     global _SPARE
+    if mode() == "bwrap":
+        child = _from_zygote()
+        if child is not None:
+            return child
     child, _SPARE = _SPARE, None
     if child is not None and (child.limits != limits() or child.kind != mode() or not child.alive()):
         child.kill()
         child = None
     for attempt in range(2):
         if child is None:
-            child = _spawn()
+            child = Child(mode())
         try:
             child.wait_ready(start_timeout())
             break
@@ -449,21 +674,24 @@ def acquire() -> Child:
                 raise SandboxUnavailable(f"the strategy process did not start: {reason}") from None
             child = None
     if child.sandboxed:
-        _STATE["proven"] = True
-        os.environ[RESOLVED_ENV] = "bwrap"
-    try:
-        _SPARE = _spawn()
-    except StrategyError:
-        _SPARE = None
+        _prove()
+    if mode() == "plain" or _STATE.get("no_zygote"):
+        try:
+            _SPARE = Child(mode())
+        except StrategyError:
+            _SPARE = None
     return child
 
 
 @atexit.register
 def _shutdown() -> None:
-    global _SPARE
+    global _SPARE, _ZYGOTE
     if _SPARE is not None:
         _SPARE.kill()
         _SPARE = None
+    if _ZYGOTE is not None:
+        _ZYGOTE.kill()
+        _ZYGOTE = None
 
 
 # -- plain data both ways ---------------------------------------------------------------------------

@@ -301,23 +301,21 @@ class Host:
         return self.answer(self.strategy.recommend(self.history(msg["history"])))
 
 
-def main(config_json: str) -> None:
-    cfg = json.loads(config_json)
-    _set_limits(cfg.get("limits") or {})
-    if not cfg.get("sandboxed"):
-        _die_with_parent(int(cfg["parent"]))
+def _prctl(option: int, arg: int) -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
+def _serve_study(fd_in: int, fd_out: int, limits: dict, sandboxed: bool, parent: int) -> None:
+    """Become the host of one strategy: limits, system-call filter, then the protocol. Never returns."""
+    _set_limits(limits)
+    if not sandboxed:
+        _die_with_parent(parent)
     try:
         _seccomp()
     except Exception:  # noqa: BLE001 - defence in depth; the sandbox does not rest on it
         pass
-    fd_in, fd_out = int(cfg["fd_in"]), int(cfg["fd_out"])
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    root = cfg["root"]
-    sys.path.insert(0, root)
-    _bare_harness_package(root)
-    _deny_data_entry_points()
     try:
         host = Host(fd_in, fd_out)
     except BaseException as e:  # the interface itself failed to import: say so on the pipe, then go
@@ -326,7 +324,165 @@ def main(config_json: str) -> None:
         raise
     host.serve()
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
+
+
+def _prepare(root: str) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.path.insert(0, root)
+    _bare_harness_package(root)
+    _deny_data_entry_points()
+
+
+def main(config_json: str) -> None:
+    cfg = json.loads(config_json)
+    if cfg.get("zygote"):
+        return zygote(cfg)
+    _prepare(cfg["root"])
+    _serve_study(int(cfg["fd_in"]), int(cfg["fd_out"]), cfg.get("limits") or {}, bool(cfg.get("sandboxed")),
+                 int(cfg["parent"]))
+
+
+# -- the zygote: one sandbox per bench process, one fresh fork per study ------------------------------
+OWN_PID_LIMIT = 100  # in its own PID namespace the zygote is PID 2; anything large means it is not
+
+
+def _wipe(folder: str) -> None:
+    import shutil
+    import stat
+
+    def unlock(func, path, exc_info):
+        os.chmod(os.path.dirname(path), stat.S_IRWXU)
+        os.chmod(path, stat.S_IRWXU) if not os.path.islink(path) else None
+        func(path)
+
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, stat.S_IRWXU)
+            shutil.rmtree(entry.path, onerror=unlock)
+        else:
+            os.unlink(entry.path)
+
+
+def _clean_slate(statuses: dict) -> None:
+    """Before each study: no process but init and the zygote is left (whatever the last study left
+    running is killed), and /tmp and /dev/shm are empty. Raises if that cannot be made so."""
+    import signal
+    import time
+
+    me = os.getpid()
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process of this namespace but init and ourselves
+        except ProcessLookupError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            statuses[pid] = status
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes {others} survive the clean-up")
+        time.sleep(0.005)
+    for folder in ("/tmp", "/dev/shm"):
+        if os.path.isdir(folder):
+            _wipe(folder)
+
+
+def zygote(cfg: dict) -> None:
+    """A warm interpreter (numpy and the strategy interface imported, no user code ever run here) that
+    forks one process per study on request. The parent sends {"op": "fork", "limits"} with three file
+    descriptors (the study's request pipe, reply pipe and output file); the fork hosts that study and
+    nothing else; before every fork the zygote kills whatever is left and empties /tmp and /dev/shm, so
+    no state passes from one study to the next. The zygote is not dumpable: a study cannot write into
+    its memory through /proc."""
+    import socket
+
+    ctl = socket.socket(fileno=int(cfg["ctl"]))
+    if os.getpid() >= OWN_PID_LIMIT:  # never kill(-1) outside a PID namespace
+        ctl.send(json.dumps({"ok": False, "error": "the zygote is not in its own PID namespace"}).encode())
+        os._exit(3)
+    _prepare(cfg["root"])
+    try:
+        import numpy  # noqa: F401 - the point of the zygote: imported once
+
+        import strategies  # noqa: F401
+        from harness.mixture import Mixture  # noqa: F401
+        from harness.spec import Observation  # noqa: F401
+    except BaseException as e:
+        ctl.send(json.dumps({"ok": False, "error": "the sandbox could not start: " + _describe_error(e)}).encode())
+        raise
+    _prctl(4, 0)  # PR_SET_DUMPABLE 0
+    statuses: dict[int, int] = {}
+    ctl.send(json.dumps({"ok": True, "hello": os.getpid()}).encode())
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 3)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)  # the parent is gone
+        try:
+            req = json.loads(msg)
+            op = req.get("op")
+            if op == "fork":
+                if len(fds) != 3:
+                    raise ValueError("fork needs three file descriptors")
+                _clean_slate(statuses)
+                statuses.clear()
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        ctl.close()
+                        fd_in, fd_out, log = fds
+                        os.dup2(log, 1)
+                        os.dup2(log, 2)
+                        os.close(log)
+                        _prctl(1, 9)  # PR_SET_PDEATHSIG SIGKILL: die with the zygote
+                        _prctl(4, 1)  # dumpable again (its own /proc), ptrace is filtered anyway
+                        _serve_study(fd_in, fd_out, req.get("limits") or {}, True, 0)
+                    finally:
+                        os._exit(1)
+                reply = {"ok": True, "pid": pid}
+            elif op == "wait":
+                import time
+
+                pid, deadline = int(req["pid"]), time.monotonic() + float(req.get("timeout", 5.0))
+                status = statuses.get(pid)
+                while status is None and time.monotonic() < deadline:
+                    try:
+                        got, st = os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if got:
+                        status = statuses[pid] = st
+                        break
+                    time.sleep(0.005)
+                code = None
+                if status is not None:
+                    code = os.waitstatus_to_exitcode(status)
+                reply = {"ok": True, "code": code}
+            else:
+                reply = {"ok": False, "error": f"unknown request {op!r}"}
+        except Exception as e:  # noqa: BLE001
+            reply = {"ok": False, "error": _describe_error(e)}
+        finally:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        ctl.send(json.dumps(reply).encode())
 
 
 if __name__ == "__modomodo_sandbox__":

@@ -94,7 +94,8 @@ def run_bench(out: Path, extra_names=(), extra_files=(), suite=SUITE):
     files = [write(out.parent, "honest_strategy.py", HONEST_SRC), *extra_files]
     for f in files:
         strategies.load_file(f)
-    return bench([suite], HONEST + list(extra_names), [BUDGET], SEEDS, out,
+    # the hostile strategy's studies come first: what they leave behind would meet the honest ones
+    return bench([suite], list(extra_names) + HONEST, [BUDGET], SEEDS, out,
                  strategy_files=[str(f) for f in files], progress=False)
 
 
@@ -549,6 +550,114 @@ def test_flooding_the_output_does_not_reach_the_bench(tmp_path, clean, capfd):
     captured = capfd.readouterr()
     assert len(captured.out) + len(captured.err) < 100_000
     assert_contained(tmp_path / "out2", clean, "evil-pipe", report, failed_with="the strategy process")
+
+
+LEAVE_STATE = '''
+import os
+import time
+from strategies import Strategy
+
+STUDIES_SEEN_HERE = [0]  # module state: a strategy that lived across studies would count them
+
+
+class Squatter(Strategy):
+    name = "evil-state"
+    description = "Leaves files and a process behind for its next study, and looks for them."
+
+    def propose(self, history, budget):
+        STUDIES_SEEN_HERE[0] += 1
+        me, parent = os.getpid(), os.getppid()
+        found = [p for p in ("/tmp/evil-state", "/dev/shm/evil-state") if os.path.exists(p)]
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me, parent)]
+        if found or others or STUDIES_SEEN_HERE[0] > 1:
+            raise RuntimeError(f"LEAK: files {found}, processes {others}, studies {STUDIES_SEEN_HERE[0]}")
+        for p in ("/tmp/evil-state", "/dev/shm/evil-state"):
+            open(p, "w").write("pilot runs of the last study")
+        if os.fork() == 0:  # a daemon that would carry what this study saw to the next one
+            os.setsid()
+            time.sleep(120)
+            os._exit(0)
+        return None
+'''
+
+
+@pytest.mark.usefixtures("needs_bwrap")
+def test_no_state_passes_from_one_study_to_the_next(tmp_path, clean):
+    evil = write(tmp_path, "evil_state.py", LEAVE_STATE)
+    report = run_bench(tmp_path / "out", ["evil-state"], [evil])
+    h = assert_contained(tmp_path / "out", clean, "evil-state", report)
+    assert (h["status"] == "ok").all(), list(h["reason"])
+
+
+WRITE_THROUGH = '''
+import ctypes
+import json
+import os
+from strategies import Strategy
+
+
+class Writer(Strategy):
+    name = "evil-write"
+    description = "Tries to write into the project's code and into the process that forked it."
+
+    def propose(self, history, budget):
+        import harness.study
+        errors = {{}}
+        target = harness.study.__file__
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount(None, os.path.dirname(target).encode(), None, 32 | 4096, None)  # MS_REMOUNT | MS_BIND, rw
+        errors["remount"] = os.strerror(ctypes.get_errno())
+        for what, path, mode in (("code", target, "a"), ("project", {root!r} + "/harness/study.py", "a"),
+                                 ("parent memory", f"/proc/{{os.getppid()}}/mem", "r+b")):
+            try:
+                with open(path, mode) as f:
+                    f.write("# pwned" if "b" not in mode else b"pwned")
+                errors[what] = "WROTE"
+            except OSError as e:
+                errors[what] = type(e).__name__
+        raise RuntimeError("TRIED" + json.dumps(errors))
+'''
+
+
+@pytest.mark.usefixtures("needs_bwrap")
+def test_a_study_cannot_write_into_the_project_or_the_process_that_forked_it(tmp_path, clean):
+    target = ROOT / "harness" / "study.py"
+    before = target.read_bytes()
+    evil = write(tmp_path, "evil_write.py", WRITE_THROUGH.format(root=str(ROOT)))
+    try:
+        report = run_bench(tmp_path / "out", ["evil-write"], [evil])
+    finally:
+        if target.read_bytes() != before:  # never leave the checkout damaged, even when the test fails
+            target.write_bytes(before)
+            pytest.fail("a strategy wrote into harness/study.py")
+    h = assert_contained(tmp_path / "out", clean, "evil-write", report, failed_with="TRIED")
+    tried = json.loads(h["reason"][0].split("TRIED", 1)[1].rsplit(" at evil_write.py", 1)[0])
+    assert "WROTE" not in tried.values(), tried
+    assert tried["remount"] != "Success", tried
+
+
+STOP_ZYGOTE = '''
+import os
+import signal
+from strategies import Strategy
+
+
+class Stopper(Strategy):
+    name = "evil-stop"
+    description = "Stops the process that forked it (SIGSTOP)."
+
+    def propose(self, history, budget):
+        os.kill(os.getppid(), signal.SIGSTOP)
+        return None
+'''
+
+
+@pytest.mark.usefixtures("needs_bwrap")
+def test_stopping_the_process_that_forked_it_changes_nothing(tmp_path, clean, monkeypatch):
+    monkeypatch.setattr(sandbox, "ZYGOTE_TIMEOUT_S", 3.0)
+    evil = write(tmp_path, "evil_stop.py", STOP_ZYGOTE)
+    report = run_bench(tmp_path / "out", ["evil-stop"], [evil])
+    assert_contained(tmp_path / "out", clean, "evil-stop", report)
 
 
 # -- what the sandbox sees, and what it is told -------------------------------------------------------
