@@ -611,10 +611,14 @@ def _prove() -> None:
     os.environ[RESOLVED_ENV] = "bwrap"
 
 
+def _zygote_wanted() -> bool:
+    return (mode() == "bwrap" and os.environ.get(ZYGOTE_ENV, "1") != "0" and not _STATE.get("no_zygote")
+            and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+
+
 def _from_zygote() -> Channel | None:
     global _ZYGOTE
-    if (os.environ.get(ZYGOTE_ENV, "1") == "0" or _STATE.get("no_zygote") or not hasattr(socket, "send_fds")
-            or not hasattr(socket, "SOCK_SEQPACKET")):
+    if not _zygote_wanted():
         return None
     if _ZYGOTE is not None and _ZYGOTE.alive() and _ZYGOTE.busy:
         return None  # a study of the zygote is still open: this one gets a sandbox of its own
@@ -675,7 +679,7 @@ def acquire() -> Channel:
             child = None
     if child.sandboxed:
         _prove()
-    if mode() == "plain" or _STATE.get("no_zygote"):
+    if not _zygote_wanted():  # the next study will want a process of its own too: start it now
         try:
             _SPARE = Child(mode())
         except StrategyError:

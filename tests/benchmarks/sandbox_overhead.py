@@ -4,11 +4,13 @@
 
 1. propose latency at 64 observations: the same user strategy imported here by hand (in-process,
    what modomodo never does with a file) versus in its sandbox (a JSON round trip over the pipe);
-2. start-up cost per study: building the strategy in-process, in a fresh sandbox (cold), and in the
-   warm spare the sandbox keeps started (what a bench's next study gets);
-3. the wall time of `bench` for that user strategy on a replay suite: sandboxed (bwrap), unsandboxed
-   (the plain child process used where bwrap is missing) and in-process (the class registered by
-   hand, the old way); target: sandboxed <= 2x unsandboxed.
+2. start-up cost per study: building the strategy in-process; in the sandbox, the first study of a
+   process (the zygote starts) and the next ones (a fork of it); without the zygote, a cold bwrap and
+   the warm spare started one study ahead;
+3. the wall time of `bench` for that user strategy on a replay suite: sandboxed (bwrap, zygote),
+   sandboxed without the zygote, unsandboxed (the plain child process used where bwrap is missing)
+   and in-process (the class registered by hand, which modomodo never does with a file); target:
+   sandboxed <= 2x unsandboxed.
 `tests/benchmarks/test_sandbox_overhead.py` measures 1 and 2 under pytest-benchmark (`make bench-speed`).
 """
 
@@ -107,19 +109,32 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
     cls = strategies.get(strategies.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
-    res: dict[str, list[float]] = {"in-process": [], "sandbox, cold": [], "sandbox, warm spare": []}
+    res: dict[str, list[float]] = {k: [] for k in ("in-process", "sandbox: first study (zygote start)",
+                                                   "sandbox: next study (zygote fork)", "no zygote: cold bwrap",
+                                                   "no zygote: warm spare")}
+
+    def build(label):
+        t0 = time.perf_counter()
+        cls(space, seed=0).close()
+        res[label].append(time.perf_counter() - t0)
+
     for _ in range(repeats):
         t0 = time.perf_counter()
         here(space, seed=0)
         res["in-process"].append(time.perf_counter() - t0)
-        sandbox._shutdown()  # no spare: a cold start
-        t0 = time.perf_counter()
-        cls(space, seed=0).close()
-        res["sandbox, cold"].append(time.perf_counter() - t0)
-        time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
-        t0 = time.perf_counter()
-        cls(space, seed=0).close()
-        res["sandbox, warm spare"].append(time.perf_counter() - t0)
+        sandbox._shutdown()
+        build("sandbox: first study (zygote start)")
+        build("sandbox: next study (zygote fork)")
+    os.environ[sandbox.ZYGOTE_ENV] = "0"
+    try:
+        for _ in range(repeats):
+            sandbox._shutdown()  # no spare: a cold start
+            build("no zygote: cold bwrap")
+            time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
+            build("no zygote: warm spare")
+    finally:
+        os.environ.pop(sandbox.ZYGOTE_ENV)
+        sandbox._shutdown()
     return {k: statistics.median(v) for k, v in res.items()}
 
 
@@ -135,7 +150,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         from harness.bench import bench
         how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         out = Path(tempfile.mkdtemp(prefix="sbx-wall-"))
-        if how == "in-process":
+        if how.startswith("in-process"):
             ns = {}
             exec(compile(open(file).read(), "bench_nudge_here.py", "exec"), ns)
             strategies.register("bench-nudge")(ns["Nudge"])
@@ -147,14 +162,15 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
         wall = time.perf_counter() - t0
         assert report.failed_studies == 0, report.summary
-        print("WALL", wall, report.summary["sandboxed"].iloc[0] if how != "in-process" else "")
+        print("WALL", wall)
     ''')
     file = user_file()
     root = Path(__file__).resolve().parents[2]
     out = {}
-    for how, env in (("sandboxed", {"MODOMODO_SANDBOX": "require"}), ("unsandboxed", {"MODOMODO_SANDBOX": "off"}),
-                     ("in-process", {})):
-        proc = subprocess.run([sys.executable, "-c", code, how, str(file), suite, str(budget), str(seeds)],
+    for how, env in (("sandboxed", {"MODOMODO_SANDBOX": "require"}),
+                     ("sandboxed, no zygote", {"MODOMODO_SANDBOX": "require", "MODOMODO_SANDBOX_ZYGOTE": "0"}),
+                     ("unsandboxed", {"MODOMODO_SANDBOX": "off"}), ("in-process", {})):
+        proc = subprocess.run([sys.executable, "-c", code, how.split(",")[0], str(file), suite, str(budget), str(seeds)],
                               capture_output=True, text=True, cwd=root,
                               env={**os.environ, "PYTHONPATH": str(root), **env})
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WALL")]
@@ -181,13 +197,13 @@ def main() -> None:
     st = startup_cost()
     print("\n2. start-up cost per study (median of 10: building the strategy, then close)")
     for k, v in st.items():
-        print(f"   {k:<22} {v * 1e3:8.1f} ms")
+        print(f"   {k:<38} {v * 1e3:8.1f} ms")
     wall = bench_wall(args.suite, args.budget, args.seeds)
     print(f"\n3. bench wall time: {args.suite}, budget {args.budget}, {args.seeds} seeds, 1 worker")
     for k, v in wall.items():
         print(f"   {k:<22} {v:8.2f} s")
-    print(f"   sandboxed / unsandboxed {wall['sandboxed'] / wall['unsandboxed']:6.2f}x (target <= 2x)")
     print(f"   sandboxed / in-process  {wall['sandboxed'] / wall['in-process']:6.2f}x")
+    print(f"   sandboxed / unsandboxed {wall['sandboxed'] / wall['unsandboxed']:6.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":
