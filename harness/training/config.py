@@ -83,6 +83,10 @@ class ProtocolConfig:
     eval_p_correct: bool = _f(False, "Also score each benchmark by p_correct (teacher-forced probability of the gold "
                               "completion; one extra forward pass): adds p_correct_<benchmark>, In_Score_p, "
                               "Out_Score_p to the scores (shared/notes/mixture-signal.md).")
+    eval_checkpoints: tuple = _f((), "Fractions of the GRPO steps (each in (0, 1)) at which the policy is also "
+                                 "evaluated during training, beside the final evaluation (e.g. [0.25, 0.5]: three "
+                                 "fidelities per run). Evaluated under a saved and restored RNG state, so the "
+                                 "training trajectory and the final scores do not change.")
     threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
     use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
     bf16: bool = _f(False, "bfloat16 training (GPU runner only).")
@@ -104,7 +108,7 @@ class ProtocolConfig:
                 b = dict(b)
                 start = BASE_MODELS[b.pop("preset")] if "preset" in b else BaseModelConfig()
                 d["base"] = dataclasses.replace(start, **b)
-        for k in ("train_domains", "ood_sets", "reward_weights"):
+        for k in ("train_domains", "ood_sets", "reward_weights", "eval_checkpoints"):
             if k in d:
                 d[k] = tuple(d[k])
         return dataclasses.replace(base_cfg, **d)
@@ -112,8 +116,23 @@ class ProtocolConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def __post_init__(self):
+        bad = [f for f in self.eval_checkpoints if not 0.0 < float(f) < 1.0]
+        if bad or list(self.eval_checkpoints) != sorted(set(self.eval_checkpoints)):
+            raise ValueError(f"eval_checkpoints must be distinct increasing fractions in (0, 1) (the final "
+                             f"evaluation is always made), got {list(self.eval_checkpoints)}")
+
+    def checkpoint_steps(self) -> dict[float, int]:
+        """fidelity (fraction of the steps) -> the GRPO step after which that checkpoint is evaluated."""
+        import math
+
+        return {float(f): max(1, math.ceil(self.steps * float(f))) for f in self.eval_checkpoints}
+
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        d = self.to_dict()
+        if not d["eval_checkpoints"]:  # added later: configs without checkpoints keep their fingerprints
+            d.pop("eval_checkpoints")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def batch_size(self) -> int:
