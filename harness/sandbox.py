@@ -350,10 +350,13 @@ class Channel:
         size = self.output_size()
         tail = self.output_tail()
         self.kill()
+        signum = -code if code is not None and code < 0 else code - 128 if code is not None and code > 128 else None
         if code is None:
             how = "died"
-        elif code < 0 or code > 128:  # killed by a signal (bwrap reports 128 + the signal)
-            how = f"was killed by signal {-code if code < 0 else code - 128}"
+        elif signum == 24:  # SIGXCPU
+            how = f"was stopped at its CPU time limit ({self.limits['cpu_s']} s, signal 24)"
+        elif signum is not None:  # killed by a signal (bwrap reports 128 + the signal)
+            how = f"was killed by signal {signum}"
         else:
             how = f"exited with status {code}"
         extra = ""
@@ -380,6 +383,10 @@ class Channel:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def discard(self) -> None:
+        """End it without waiting (a handle garbage-collected without close())."""
+        self.kill()
 
 
 class Child(Channel):
@@ -581,6 +588,9 @@ class ZygoteChild(Channel):
         with contextlib.suppress(Exception):
             self.send({"op": "close"}, self._deadline(2.0), "close")
         self._release()  # the zygote ends whatever is left of it before the next study
+
+    def discard(self) -> None:
+        self.close()  # killing would take the zygote down; the next fork ends what is left
 
 
 def _reject_constant(name: str):
@@ -794,7 +804,7 @@ class SandboxedStrategy:
 
     def __del__(self):
         with contextlib.suppress(Exception):
-            self.child.kill()
+            self.child.discard()
 
 
 def describe_source(text: str, filename: str, timeout_s: float | None) -> list[dict]:

@@ -49,8 +49,10 @@ def _set_limits(limits: dict) -> None:
         value = int(value)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
+        # CPU: SIGXCPU at the soft limit (a clear signal), SIGKILL two seconds later if it is caught
+        top = value + 2 if name == "RLIMIT_CPU" and (hard == resource.RLIM_INFINITY or value + 2 <= hard) else value
         try:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, (value, top))
         except (ValueError, OSError):
             resource.setrlimit(which, (value, hard))
 

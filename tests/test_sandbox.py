@@ -506,6 +506,32 @@ def test_exhausting_memory_fails_the_study_only(tmp_path, clean, monkeypatch):
     assert_contained(tmp_path / "out", clean, "evil-memory", report, failed_with="MemoryError")
 
 
+BURN_CPU = '''
+from strategies import Strategy
+
+
+class Burner(Strategy):
+    name = "evil-cpu"
+    description = "Spins, catching everything."
+
+    def propose(self, history, budget):
+        while True:
+            try:
+                sum(range(10 ** 6))
+            except BaseException:
+                pass
+'''
+
+
+def test_a_cpu_limit_ends_a_spinning_strategy(tmp_path, clean, monkeypatch):
+    monkeypatch.setenv(sandbox.CPU_ENV, "1")
+    evil = write(tmp_path, "evil_cpu.py", BURN_CPU)
+    t0 = time.perf_counter()
+    report = run_bench(tmp_path / "out", ["evil-cpu"], [evil])
+    assert time.perf_counter() - t0 < 60, "well before the 20 s wall-clock limit of each study"
+    assert_contained(tmp_path / "out", clean, "evil-cpu", report, failed_with="was stopped at its CPU time limit (1 s")
+
+
 FLOOD = '''
 import os
 import sys
