@@ -165,6 +165,9 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
                f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)
+    if report.records_rejected:
+        click.echo(f"store records that failed their integrity check: {report.records_rejected} (not served: done "
+                   f"again; the bad files are in {Path(out) / 'store' / 'quarantine'})", err=True)
     _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
 

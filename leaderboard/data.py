@@ -120,20 +120,27 @@ def signal_view(card: dict[str, Any]) -> dict[str, Any]:
             "signal_notes": str(card.get("signal_notes") or "")}
 
 
-def strategy_info(name: str, fallback: dict[str, Any] | None) -> dict[str, Any]:
-    """Family, description and citation: from the strategy class when importable, else bench.json."""
+def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool = False) -> dict[str, Any]:
+    """Family, description and citation: from the strategy class when importable, else bench.json; and, for a
+    strategy from a file, its provenance (file, sha256, sandboxed) from bench.json and summary.csv."""
     fallback = fallback or {}
+    prov = {"file": str(fallback.get("file") or ""), "sha256": str(fallback.get("sha256") or ""),
+            "sandboxed": "no" if unsandboxed else str(fallback.get("sandboxed") or "")}
+    if prov["file"]:  # a strategy from a file: bench.json describes the code that ran
+        return {"name": name, "description": str(fallback.get("description") or ""),
+                "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
+                "source": "file", **prov}
     try:
         import strategies
 
         cls = strategies.get(name)
         return {"name": name, "description": str(cls.description or fallback.get("description", "")),
                 "citation": str(cls.citation or fallback.get("citation", "")),
-                "family": str(cls.family or fallback.get("family") or "other"), "source": "class"}
+                "family": str(cls.family or fallback.get("family") or "other"), "source": "class", **prov}
     except Exception:  # noqa: BLE001 - not importable here (e.g. came from a --strategy-file)
         return {"name": name, "description": str(fallback.get("description") or ""),
                 "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
-                "source": "bench.json"}
+                "source": "bench.json", **prov}
 
 
 def load_results(folders: list[str | Path]) -> Results:
@@ -201,7 +208,10 @@ def load_results(folders: list[str | Path]) -> Results:
     for m in metas:
         for entry in m.get("strategies", []):
             bench_strats.setdefault(entry.get("name"), entry)
-    strategies = {n: strategy_info(n, bench_strats.get(n)) for n in sorted(set(summary["strategy"]))}
+    unsandboxed = set()
+    if "sandboxed" in summary.columns:  # a strategy from a file that ran without the sandbox, in any study
+        unsandboxed = set(summary.loc[summary["sandboxed"].astype(str) == "no", "strategy"])
+    strategies = {n: strategy_info(n, bench_strats.get(n), n in unsandboxed) for n in sorted(set(summary["strategy"]))}
 
     warnings = []
     if dropped:

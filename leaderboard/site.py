@@ -93,6 +93,7 @@ def _rows(table: pd.DataFrame, results: Results, prefix: str) -> list[dict[str, 
     for r in records(table):
         r = dict(r)
         r["is_ref"] = r["strategy"] == REFERENCE
+        r["unsandboxed"] = results.strategies.get(r["strategy"], {}).get("sandboxed") == "no"
         r["href"] = f"{prefix}strategies/{slug(r['strategy'])}.html"
         r["suite_href"] = f"{prefix}suites/{slug(r['suite'])}.html"
         r["is_best"] = _finite(r["nregret_mean"]) and abs(r["nregret_mean"] - best.get((r["suite"], r["budget"]),
