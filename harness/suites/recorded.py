@@ -144,11 +144,16 @@ def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) 
 
 def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
     shas, vers = collections.Counter(), {}
+    weights, caps = collections.Counter(), collections.Counter()
     for r in store.results():
         if r.spec.get("suite") == suite.id and r.spec.get("protocol") == suite.protocol and r.ok:
             shas[r.provenance.get("git_sha", "unknown")] += 1
             vers = r.provenance.get("versions", vers) or vers
+            # what decides bit-for-bit reproduction (harness.provenance.machine_provenance)
+            weights[str(r.provenance.get("base_weights_sha256", "not recorded"))] += 1
+            caps[str(r.provenance.get("cpu_capability", "not recorded"))] += 1
     return {"runs": int(len(df)), "git_sha_of_runs": dict(shas.most_common()), "versions": vers,
+            "base_weights_sha256": dict(weights.most_common()), "cpu_capability": dict(caps.most_common()),
             "cpu_seconds_total": round(float(df["wall_s"].sum()), 1),
             "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1)}
 
@@ -162,6 +167,25 @@ def _base_model(suite) -> str:
 
     cfg = ProtocolConfig.from_dict(raw)
     return cfg.base.name if cfg.model == "tiny" else cfg.model
+
+
+def _reward_rule(suite) -> str | None:
+    """The reward rule the live suite's runs used (tasks.rewards.REWARD_RULES)."""
+    raw = suite.card.get("protocol_config")
+    if raw:
+        from harness.training.config import ProtocolConfig
+
+        return ProtocolConfig.from_dict(raw).reward_rule
+    from tasks.rewards import DEFAULT_REWARD_RULE
+
+    return DEFAULT_REWARD_RULE if suite.card.get("runner") == "gpu" else None
+
+
+REPRODUCIBILITY = (
+    "A (mixture, seed) re-run reproduces its recorded scores bit for bit on the same base weights "
+    "(sweep_provenance.base_weights_sha256), package versions and CPU capability (sweep_provenance.cpu_capability, "
+    "torch.backends.cpu.get_cpu_capability()); on another capability it reproduces only in distribution (within the "
+    "mixture's seed spread). Check with `modomodo verify --suite NAME --runs N`.")
 
 
 def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False,
@@ -201,7 +225,9 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         "protocol": {"recorded_from": suite.name, "base_model": base, "suite_id": suite.id,
                      "protocol_hash": suite.protocol,
                      "protocol_version": suite.card.get("protocol_version"),
-                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
+                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner"),
+                     "reward_rule": _reward_rule(suite)},
+        "reproducibility": REPRODUCIBILITY,
         "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
                  "uniformly by the study's run seed (harness.suites.replay.ReplaySuite.simulate); a recommendation is "
                  "judged by its per-mixture mean over all recorded seeds",
