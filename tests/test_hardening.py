@@ -70,3 +70,56 @@ def test_paper_reward_rule_is_the_default_and_recorded_protocols_keep_theirs():
         if name in suites.registered():
             card = yaml.safe_load((suites.registered()[name] / "card.yaml").read_text())
             assert card["protocol"]["reward_rule"] == "format_kept", name
+
+
+# ---------------------------------------------------------------------------------------------- orphans
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_pool_workers_and_resource_tracker_die_with_a_sigkilled_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import json, time, multiprocessing.resource_tracker as rt\n"
+        "from harness.executor import LocalPoolExecutor\n"
+        "if __name__ == '__main__':\n"
+        "    pool = LocalPoolExecutor(2)\n"
+        "    futs = [pool._pool.submit(time.sleep, 120) for _ in range(2)]\n"
+        "    while len(pool._pool._processes) < 2: time.sleep(0.05)\n"
+        "    time.sleep(3)\n"  # the workers are up and running their task
+        "    print(json.dumps({'workers': list(pool._pool._processes), 'tracker': rt._resource_tracker._pid}),\n"
+        "          flush=True)\n"
+        "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    pids: dict = {}
+    try:
+        pids = json.loads(proc.stdout.readline())
+        children = [p for p in pids["workers"] + [pids["tracker"]] if p]
+        assert len(children) >= 2 and all(_alive(p) for p in children)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.time() + 20
+        while time.time() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.2)
+        assert not [p for p in children if _alive(p)], "orphaned pool processes outlived their parent"
+    finally:
+        proc.kill()
+        for p in pids.get("workers", []):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
