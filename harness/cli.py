@@ -170,8 +170,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--runner", default=None, help="Runner kind (default: the card's `runner:`).")
 @click.option("--mixtures", default=24, show_default=True, type=click.IntRange(min=1),
               help="Design size: the paper's 2n+1 seed designs, then Dirichlet draws.")
-@click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Dirichlet concentration of the extra draws.")
+@click.option("--alpha", default=1.0, show_default=True, type=float,
+              help="Dirichlet concentration of the extra draws (a finite number > 0).")
 @click.option("--design-seed", default=0, show_default=True, type=int, help="Seed of the Dirichlet draws.")
 @click.option("--seeds", default="0-7", show_default=True, help="Training seeds: N-M, or a comma list.")
 @click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
@@ -192,13 +192,15 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir,
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suites
     from harness.store import ResultStore
-    from harness.sweep import design, plan, run_sweep
+    from harness.sweep import check_alpha, check_size, design, plan, run_sweep
 
+    check_alpha(alpha)
+    seed_list = _seed_list(seeds)  # a range for N-M: never expanded before its size is checked
+    check_size(mixtures, len(seed_list))
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
         raise UserError(f"suite {s.name!r} names no runner; pass --runner (cpu, gpu)")
-    seed_list = _seed_list(seeds)
     mix = design(s.space, mixtures, design_seed, alpha)
     specs = plan(s, mix, seed_list)
     store = ResultStore(store_dir)
@@ -224,7 +226,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir,
         sys.exit(1)
 
 
-def _seed_list(text: str) -> list[int]:
+def _seed_list(text: str) -> range | list[int]:
+    """N-M as a range (lazy: its size is checked before anything is built), or a comma list."""
     text = text.strip()
     if "-" in text and "," not in text:
         lo, _, hi = text.partition("-")
@@ -234,7 +237,9 @@ def _seed_list(text: str) -> list[int]:
             raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers") from None
         if hi_i < lo_i:
             raise UserError(f"--seeds {text!r}: the range is empty (M < N)")
-        return list(range(lo_i, hi_i + 1))
+        if lo_i < 0:
+            raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
+        return range(lo_i, hi_i + 1)
     return _int_list(text, "--seeds")
 
 

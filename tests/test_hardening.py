@@ -123,3 +123,40 @@ def test_pool_workers_and_resource_tracker_die_with_a_sigkilled_parent(tmp_path)
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# ---------------------------------------------------------------------------------------------- sweep design
+def test_a_huge_sweep_design_is_refused_in_one_line_without_building_it(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    def limit():  # 3 GB of address space: the old code grew to 21.6 GB before the kernel killed it
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    store = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "--suite", "synth-bowl-5", "--runner", "replay",
+                           "--mixtures", "3", "--seeds", "0-1000000000", "--store", str(store), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, preexec_fn=limit)
+    one_line_error(proc, "3 mixtures x 1000000001 seeds", "at most 100,000", "--seeds")
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("alpha", ["nan", "inf", "-1", "0"])
+def test_sweep_alpha_must_be_finite_and_positive(tmp_path, alpha):
+    proc = cli("sweep", "--suite", "synth-bowl-5", "--runner", "replay", "--mixtures", "20", "--seeds", "0-1",
+               f"--alpha={alpha}", "--store", tmp_path / "s", "--dry-run", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1, proc.stderr
+    assert "alpha" in proc.stderr.lower()
+
+
+def test_a_design_without_enough_distinct_draws_stops_with_a_reason():
+    from harness.sweep import SweepDesignError, design
+
+    space = suites.load("synth-bowl-5").space
+    with pytest.raises(SweepDesignError, match="distinct mixtures .* raise --alpha or lower --mixtures"):
+        design(space, 40, alpha=1e-9)   # every draw rounds to a vertex: the old loop never ended
+    assert len(design(space, 40)) == 40
