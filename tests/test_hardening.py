@@ -160,3 +160,77 @@ def test_a_design_without_enough_distinct_draws_stops_with_a_reason():
     with pytest.raises(SweepDesignError, match="distinct mixtures .* raise --alpha or lower --mixtures"):
         design(space, 40, alpha=1e-9)   # every draw rounds to a vertex: the old loop never ended
     assert len(design(space, 40)) == 40
+
+
+# ---------------------------------------------------------------------------------------------- one-line errors
+def test_suite_import_of_a_row_summing_to_1_2_names_the_columns_the_weights_and_the_line(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("w_a,w_b,acc\n0.5,0.5,0.3\n0.6,0.6,0.2\n1,0,0.1\n")
+    out = tmp_path / "out"
+    proc = cli("suite", "import", table, "--name", "t", "--weights", "w_a,w_b", "--metric", "acc", "--goal", "max",
+               "--out", out, check=False)
+    one_line_error(proc, "line 3 (data row 2)", "w_a=0.6, w_b=0.6", "sum to 1.2, not 1", "--normalize")
+    assert not out.exists()
+
+
+def _replay_suite(folder: Path, runs_text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "card.yaml").write_text(yaml.safe_dump({
+        "name": folder.name, "version": "1", "kind": "replay", "metric": "acc", "goal": "max",
+        "datasets": ["a", "b"], "weight_columns": {"a": "w_a", "b": "w_b"}, "score_columns": ["acc"]}))
+    (folder / "runs.csv").write_text(runs_text)
+    return folder
+
+
+@pytest.mark.parametrize("runs_text, needles", [
+    ("", ["runs.csv", "the file is empty", "header line"]),
+    ("w_a,w_b,acc\n", ["runs.csv", "has a header but no runs"]),
+    ("w_a,w_b,acc\n0.5,0.5,0.3\n1,0,high\n0,1,0.1\n", ["runs.csv", "column 'acc'", "line 3 (data row 2)", "'high'",
+                                                       "is not a number"]),
+    ("w_a,w_b,acc\n0.5,0.5,0.3\n1,zero,0.2\n", ["runs.csv", "column 'w_b'", "line 3 (data row 2)", "'zero'"]),
+    ("w_a,w_b,acc\n0.5,0.5,0.3\n1,-1,0.2\n", ["runs.csv", "column 'w_b'", "line 3 (data row 2)", ">= 0"]),
+])
+def test_a_broken_runs_csv_is_one_line_naming_file_column_and_line(tmp_path, runs_text, needles):
+    folder = _replay_suite(tmp_path / "bad-replay", runs_text)
+    before = (folder / "runs.csv").read_bytes()
+    proc = cli("bench", "--suite", folder, "--strategy", "uniform", "--budget", "2", "--seeds", "1",
+               "--out", tmp_path / "out", "--quiet", check=False)
+    one_line_error(proc, *needles)
+    assert (folder / "runs.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("function, needles", [
+    (None, ["needs `function:`", "bowl, bump, corner"]),
+    ({"kind": "saddle", "dim": 3}, ["function.kind is 'saddle'", "valid: bowl, bump, corner"]),
+    ({"kind": "bowl", "noise_sd": -1}, ["function.noise_sd is -1", ">= 0"]),
+])
+def test_a_synthetic_card_without_a_usable_function_is_one_line(tmp_path, function, needles):
+    folder = tmp_path / "no-function"
+    folder.mkdir()
+    card = {"name": "no-function", "version": "1", "kind": "synthetic", "metric": "score", "goal": "max",
+            "datasets": ["A", "B", "C"]}
+    if function is not None:
+        card["function"] = function
+    (folder / "card.yaml").write_text(yaml.safe_dump(card))
+    proc = cli("bench", "--suite", folder, "--strategy", "uniform", "--budget", "2", "--seeds", "1",
+               "--out", tmp_path / "out", "--quiet", check=False)
+    one_line_error(proc, "card.yaml", *needles)
+
+
+def test_reproduce_paper_table_with_text_in_a_column_is_one_line(tmp_path):
+    from .conftest import SHARED
+
+    src = SHARED / "data" / "modomodo-paper" / "table2_runs.csv"
+    if not src.is_file():
+        pytest.skip("needs shared/data/modomodo-paper/table2_runs.csv")
+    lines = src.read_text().splitlines()
+    assert lines[3].startswith("2,Seed,Single,Single-LISA")
+    cells = lines[3].split(",")
+    cells[cells.index("0.4035")] = "n/a?"                                  # SAT of Single-LISA
+    bad = tmp_path / "table2.csv"
+    bad.write_text("\n".join(lines[:3] + [",".join(cells)] + lines[4:]) + "\n")
+    one_line_error(cli("reproduce", "paper", "--table", bad, check=False),
+                   "table2.csv", "column 'SAT'", "line 4", "'n/a?' is not a number")
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("\n".join([lines[0].replace("group", "grp", 1)] + lines[1:]) + "\n")
+    one_line_error(cli("reproduce", "paper", "--table", renamed, check=False), "column 'group' is missing")
