@@ -234,3 +234,22 @@ def test_reproduce_paper_table_with_text_in_a_column_is_one_line(tmp_path):
     renamed = tmp_path / "renamed.csv"
     renamed.write_text("\n".join([lines[0].replace("group", "grp", 1)] + lines[1:]) + "\n")
     one_line_error(cli("reproduce", "paper", "--table", renamed, check=False), "column 'group' is missing")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "list", "no-spec"])
+def test_suite_from_sweep_on_a_corrupt_store_is_one_line_naming_the_record(tmp_path, damage):
+    store = tmp_path / "store"
+    cli("sweep", "--suite", "synth-bowl-5", "--runner", "replay", "--mixtures", "4", "--seeds", "0-2", "--workers", "1",
+        "--store", store, "--quiet")
+    records = sorted((store / "runs").glob("*/*.json"))
+    assert len(records) == 12
+    victim = records[5]
+    text = victim.read_text()
+    victim.write_text({"truncate": text[: len(text) // 2], "list": "[1, 2]",
+                       "no-spec": json.dumps({k: v for k, v in json.loads(text).items() if k != "spec"})}[damage])
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    for extra in (["--check"], ["--name", "from-corrupt", "--out", tmp_path / "suite"]):
+        proc = cli("suite", "from-sweep", "--store", store, "--suite", "synth-bowl-5", *extra, check=False)
+        one_line_error(proc, "corrupt store record", victim.name, "move it out of the store")
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "suite").exists()
