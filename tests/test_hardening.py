@@ -253,3 +253,77 @@ def test_suite_from_sweep_on_a_corrupt_store_is_one_line_naming_the_record(tmp_p
         one_line_error(proc, "corrupt store record", victim.name, "move it out of the store")
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "suite").exists()
+
+
+# ---------------------------------------------------------------------------------------------- leaderboard
+@pytest.fixture(scope="module")
+def small_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "r"
+    cli("bench", "--suite", "synth-bowl-5", "--strategy", "uniform,random", "--budget", "4", "--seeds", "3",
+        "--out", out, "--quiet")
+    return out
+
+
+def _damaged(src: Path, dst: Path, name: str, fn) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / name).write_text(fn((src / name).read_text()))
+    return dst
+
+
+def _text_in_score(text: str) -> str:
+    lines = text.splitlines()
+    head = lines[0].split(",")
+    cells = lines[2].split(",")
+    cells[head.index("score")] = "0.5x"
+    return "\n".join(lines[:2] + [",".join(cells)] + lines[3:]) + "\n"
+
+
+@pytest.mark.parametrize("name, damage, needles", [
+    ("summary.csv", lambda t: "", ["summary.csv", "the file is empty"]),
+    ("summary.csv", lambda t: t[:100], ["summary.csv", "cut short"]),
+    ("summary.csv", lambda t: "suite,strategy\nx,y\n", ["summary.csv", "lacks columns"]),
+    ("summary.csv", lambda t: t[: t.index("\n", t.index("\n", t.index("\n") + 1) + 1) + 40],
+     ["summary.csv", "cut short"]),
+    ("summary.csv", lambda t: t.replace(",ok,", ",,", 1), ["summary.csv", "line 2 (data row 1) has no 'status'"]),
+    ("summary.csv", _text_in_score, ["summary.csv", "column 'score'", "line 3 (data row 2)", "'0.5x' is not a number"]),
+    ("trajectories.csv", lambda t: t[: len(t) // 2], ["trajectories.csv", "cut short"]),
+    ("trajectories.csv", lambda t: "\n".join(t.splitlines()[:3]) + "\n",
+     ["trajectories.csv", "holds 2 pilot runs of the study", "which used 4"]),
+    ("trajectories.csv", lambda t: t.replace(",analytic,", "x,analytic,", 1),
+     ["trajectories.csv", "column 'best_so_far'", "line 2 (data row 1)", "is not a number"]),
+])
+@pytest.mark.parametrize("command", ["render", "table"])
+def test_leaderboard_on_damaged_results_is_one_line(small_bench, tmp_path, name, damage, needles, command):
+    folder = _damaged(small_bench, tmp_path / "r", name, damage)
+    before = (folder / name).read_bytes()
+    args = ["--out", tmp_path / "site"] if command == "render" else []
+    proc = cli("leaderboard", command, "--results", folder, *args, check=False)
+    one_line_error(proc, *needles)
+    assert (folder / name).read_bytes() == before
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_killed_render_leaves_nothing_behind_the_next_render(small_bench, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    site = tmp_path / "site"
+    leftovers = [tmp_path / f".site.tmp-{dead.pid}-abc123", tmp_path / f".site.old-{dead.pid}",
+                 tmp_path / ".site.k3j_x9q2"]   # the older, pid-less name of a build folder
+    for p in leftovers:
+        (p / "suites").mkdir(parents=True)
+        (p / "index.html").write_text("half a site")
+    import os
+
+    os.utime(leftovers[2], (0, 0))    # old enough to be a leftover, not a build in progress
+    running = tmp_path / f".site.tmp-{os.getpid()}-live"     # a render of this (living) process: kept
+    running.mkdir()
+    other = tmp_path / f".othersite.tmp-{dead.pid}-zzz"       # another site's: not ours to clean
+    other.mkdir()
+    cli("leaderboard", "render", "--results", small_bench, "--out", site)
+    assert (site / "index.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["site", running.name, other.name])
