@@ -348,6 +348,33 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     click.echo(f"wrote {folder}; use it with: modomodo bench --suite {folder} ...")
 
 
+@main.command("verify")
+@click.option("--suite", "suite_ref", required=True, help="A recorded suite (e.g. minimodo-tiny): its card's "
+              "protocol.recorded_from names the live suite to re-run.")
+@click.option("--runs", default=3, show_default=True, type=int, help="Recorded (mixture, seed) pairs to re-run.")
+@click.option("--runner", default=None, type=click.Choice(["cpu", "gpu", "replay"]),
+              help="Runner kind (default: the one the suite was recorded with).")
+@click.option("--workers", default=1, show_default=True, type=int, help="Re-runs at once (processes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def verify_cmd(suite_ref, runs, runner, workers, as_json):
+    """Re-run recorded (mixture, seed) pairs of a recorded suite with its live protocol: the new value beside
+    the recorded one, its z-score against the mixture's recorded seeds, bit-for-bit or not, and a stated
+    test of consistency with the recording (exit status 1 when not consistent)."""
+    from harness.verify import format_report, format_rerun, verify
+
+    if runs < 1:
+        raise UserError(f"--runs must be an integer >= 1, got {runs}")
+    if workers < 1:
+        raise UserError(f"--workers must be an integer >= 1, got {workers}")
+    report = verify(suite_ref, runs=runs, runner=runner, workers=workers,
+                    on_rerun=None if as_json else (lambda r, metric: click.echo("re-run done:" + format_rerun(r, metric)[1:],
+                                                                                err=True)))
+    click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else format_report(report))
+    if not report.consistent:
+        sys.exit(1)
+
+
 @main.group("reproduce")
 def reproduce_group():
     """Reproduce published computations offline."""
