@@ -327,3 +327,68 @@ def test_a_killed_render_leaves_nothing_behind_the_next_render(small_bench, tmp_
     cli("leaderboard", "render", "--results", small_bench, "--out", site)
     assert (site / "index.html").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["site", running.name, other.name])
+
+
+# ---------------------------------------------------------------------------------------------- verify
+@pytest.fixture(scope="module")
+def recorded_synth(tmp_path_factory):
+    """A recorded suite made the way real ones are (sweep a live protocol, then from-sweep), with the
+    replay runner of synth-bowl-5 (noise sd 0.01) standing in for training: seconds, not minutes."""
+    root = tmp_path_factory.mktemp("recorded")
+    cli("sweep", "--suite", "synth-bowl-5", "--runner", "replay", "--mixtures", "12", "--seeds", "0-3",
+        "--workers", "1", "--store", root / "store", "--quiet")
+    cli("suite", "from-sweep", "--store", root / "store", "--suite", "synth-bowl-5", "--name", "rec-synth",
+        "--out", root / "rec-synth")
+    return root / "rec-synth"
+
+
+def test_verify_reruns_recorded_pairs_and_finds_them_consistent(recorded_synth):
+    proc = cli("verify", "--suite", recorded_synth, "--runs", "3", "--runner", "replay")
+    out = proc.stdout
+    assert "3 recorded (mixture, seed) pairs re-run with synth-bowl-5@1" in out
+    assert "A=0.2,B=0.2,C=0.2,D=0.2,E=0.2 seed 0:" in out          # uniform, seed 0 first
+    assert out.count(" z ") == 3 and "bit for bit: 3 of 3 re-runs" in out
+    assert "Fisher's combination over 3 runs" in out and "CONSISTENT with the recording" in out
+    rep = json.loads(cli("verify", "--suite", recorded_synth, "--runs", "5", "--runner", "replay", "--json").stdout)
+    assert len(rep["reruns"]) == 5 and len({(json.dumps(r["mixture"]), r["seed"]) for r in rep["reruns"]}) == 5
+    assert all(r["bit_for_bit"] and r["z"] is not None for r in rep["reruns"]) and rep["consistent"]
+
+
+def test_verify_calls_a_drifted_recording_inconsistent(recorded_synth, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    drifted = tmp_path / "drifted"
+    shutil.copytree(recorded_synth, drifted)
+    runs = pd.read_csv(drifted / "runs.csv")
+    runs["score"] = runs["score"] + 0.1          # ten seed-sds away from what the protocol gives
+    runs.to_csv(drifted / "runs.csv", index=False, float_format="%.15g")
+    proc = cli("verify", "--suite", drifted, "--runs", "3", "--runner", "replay", check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "bit for bit: 0 of 3" in proc.stdout and "NOT consistent with the recording" in proc.stdout
+
+
+def test_verify_bad_input_is_one_line(recorded_synth):
+    one_line_error(cli("verify", "--suite", "synth-bowl-5", check=False), "not a recorded suite",
+                   "recorded suites:")
+    one_line_error(cli("verify", "--suite", recorded_synth, "--runs", "0", "--runner", "replay", check=False),
+                   "--runs must be an integer >= 1, got 0")
+    one_line_error(cli("verify", "--suite", recorded_synth, check=False), "names a runner", "--runner")
+    one_line_error(cli("verify", "--suite", "minimodo-tnyi", check=False), "did you mean")
+
+
+def test_cpu_runs_record_what_decides_bit_for_bit_reproduction(tmp_path):
+    from harness.provenance import machine_provenance, weights_sha256
+
+    torch = pytest.importorskip("torch")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "config.json").write_text("{}")
+    prov = machine_provenance(tmp_path)
+    assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert prov["base_weights_sha256"] == weights_sha256(tmp_path) and len(prov["base_weights_sha256"]) == 64
+    (tmp_path / "config.json").write_text('{"a": 1}')            # not weights: the hash stays
+    assert weights_sha256(tmp_path) == prov["base_weights_sha256"]
+    (tmp_path / "model.safetensors").write_bytes(b"weightz")
+    assert weights_sha256(tmp_path) != prov["base_weights_sha256"]
+    assert weights_sha256(tmp_path / "missing") is None
