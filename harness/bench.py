@@ -35,9 +35,10 @@ from harness.store import ResultStore
 from harness.study import Study, StudyOutcome
 
 STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
-SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "score", "regret", "normalized_regret", "uniform_score",
-                   "best_known", "worst_known", "gain_over_uniform", "status", "score_source", "runs_used",
-                   "runs_failed", "recommended", "reason", "wall_s", "protocol"]
+SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
+                   "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
+                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "recommended", "reason",
+                   "wall_s", "protocol"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
                       "mixture", "run_key"]
 
@@ -55,6 +56,7 @@ class StudyTask:
     executor: str = "local"
     executor_folder: str = ""
     protocol_file: str = ""
+    track: str = ""  # "" = the suite's default track (pool on recorded suites, continuous elsewhere)
 
 
 @functools.lru_cache(maxsize=256)
@@ -75,8 +77,8 @@ def _strategy_fingerprint(cls) -> str:
 
 
 def study_key(suite, strategy_cls, task: StudyTask) -> str:
-    ident = [suite.id, suite.protocol, task.runner, task.strategy, _strategy_fingerprint(strategy_cls), task.budget,
-             task.seed]
+    ident = [suite.id, suite.protocol, suite.track, task.runner, task.strategy, _strategy_fingerprint(strategy_cls),
+             task.budget, task.seed]
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
 
 
@@ -91,7 +93,7 @@ def run_study_task(task: StudyTask) -> dict:
     """One study, end to end, in whatever process the executor chose. Returns the outcome dict."""
     import strategies
 
-    suite = suites.load(task.suite_path)
+    suite = suites.load(task.suite_path).judge(task.track or None)
     cls = strategies.get(task.strategy)
     store = ResultStore(task.store)
     key = study_key(suite, cls, task)
@@ -108,7 +110,7 @@ def run_study_task(task: StudyTask) -> dict:
                                    task.protocol_file)
         if getattr(suite, "runner_kind", None) == task.runner:
             # a live suite scores recommendations with runs of its own runner: send those to jobs too
-            suite.runner = runner
+            suite.suite.runner = runner
     outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
     store.put_study(key, record)
@@ -144,6 +146,18 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return summary, trajectories
 
 
+def _suite_entry(judge) -> dict:
+    """What bench.json says about one (suite, track): the leaderboard's source for its rules."""
+    can_rank, why = judge.ranking_status()
+    return {"name": judge.name, "suite": judge.suite.name, "track": judge.track, "tracks": list(judge.suite.tracks),
+            "version": judge.version, "protocol": judge.protocol, "path": str(judge.path), "metric": judge.metric,
+            "goal": judge.goal, "kind": judge.kind, "best_known": judge.best_known, "worst_known": judge.worst_known,
+            "normalization": getattr(judge.suite, "NORMALISATION_NOTE", "exact" if judge.kind == "synthetic" else
+                                     "the card's normalization block"),
+            "uniform_score": judge.uniform_score, "can_rank": can_rank, "ranking_reason": why,
+            "pool_size": len(judge.space.candidate_matrix) if judge.is_pool else None}
+
+
 @dataclass
 class BenchReport:
     summary: pd.DataFrame
@@ -153,11 +167,15 @@ class BenchReport:
     runs_executed: int
     runs_reused: int
     failed_studies: int
+    suites: list[dict] | None = None  # bench.json's suite entries (track, can_rank, ...)
 
 
 def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
           out: str | Path, workers: int = 1, strategy_files: Sequence[str] = (), runner: str = "replay",
-          progress: bool = True, executor: str = "local", protocol_file: str | None = None) -> BenchReport:
+          progress: bool = True, executor: str = "local", protocol_file: str | None = None,
+          track: str | None = None) -> BenchReport:
+    """Every (suite, strategy, budget, seed) study. `track`: "pool", "continuous", or None for each
+    suite's default track; a suite that does not offer the track is refused before any work."""
     import strategies
     from tqdm import tqdm
 
@@ -166,12 +184,20 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     store = ResultStore(out / "store")
     store.sweep()
     _load_strategy_files(strategy_files)
-    loaded = [suites.load(s) for s in suite_refs]
+    loaded = [suites.load(s).judge(track) for s in suite_refs]  # TrackError names the tracks a suite offers
+    if not strategy_names:
+        raise ValueError("no strategy to benchmark; name at least one (or all)")
     for name in strategy_names:
         strategies.get(name)  # fail fast, with a suggestion, before any work
+    if not budgets:
+        raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
     for b in budgets:
+        if int(b) < 1:
+            raise ValueError(f"budget {b} is not a study: a strategy needs at least 1 pilot run (valid: integers >= 1)")
         Budget(int(b))
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise ValueError("no seed given; pass --seeds N (N >= 1) or a range A-B")
     executor_kind = executor  # where pilot runs execute; `pool` below runs the studies
     if executor_kind != "local":
         from harness.slurm import check_executor
@@ -183,14 +209,14 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
 
         os.environ[PROTOCOL_ENV] = protocol_file
     tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner, executor_kind,
-                       str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file)
+                       str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
     if executor_kind != "local":
         from harness.slurm import submitting_runner
 
         for s in loaded:  # a live suite's own runs (uniform score, oracle) go to jobs too, not to this node
             if getattr(s, "runner_kind", None) == runner:
-                s.runner = submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()), str(store.root),
+                s.suite.runner = submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()), str(store.root),
                                              protocol_file)
     # Warm each suite's normalisation once here, so workers do not all redo it.
     for s in loaded:
@@ -219,9 +245,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     _write_csv_atomic(trajectories, out / "trajectories.csv")
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "suites": [{"name": s.name, "version": s.version, "protocol": s.protocol, "path": str(s.path),
-                    "metric": s.metric, "goal": s.goal, "best_known": s.best_known, "worst_known": s.worst_known,
-                    "uniform_score": s.uniform_score} for s in loaded],
+        "suites": [_suite_entry(s) for s in loaded],
         "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
                         "family": strategies.get(n).family} for n in strategy_names],
         "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
@@ -229,4 +253,4 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         "git_sha": git_sha(), "versions": versions(),
     }
     (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed)
+    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"])

@@ -136,6 +136,10 @@ def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
 @click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
               help="A Python file whose Strategy classes to register (repeatable).")
 @click.option("--runner", default="replay", show_default=True, help="Runner kind.")
+@click.option("--track", default=None, type=click.Choice(["pool", "continuous"]),
+              help="How recommendations are judged: pool = only recorded mixtures, every score measured (the "
+                   "default on recorded suites); continuous = any mixture (analytic suites, live suites, and "
+                   "recorded suites whose surrogate passes the fidelity gate). Default: each suite's own.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--executor", default="local", show_default=True,
               type=click.Choice(["local", "slurm", "submitit-local"]),
@@ -145,8 +149,8 @@ def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
               help="Protocol file (baselines/configs/*.yaml) whose slurm: section sizes each job and whose "
                    "training settings the gpu runner uses.")
 @_guard
-def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, quiet, executor,
-              protocol_file):
+def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, track, quiet,
+              executor, protocol_file):
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
     from harness.bench import bench
@@ -157,11 +161,11 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     budgets = _int_list(budget_spec, "--budget")
     report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
                    strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
-                   executor=executor, protocol_file=protocol_file)
+                   executor=executor, protocol_file=protocol_file, track=track)
     click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
                f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)
-    _print_table(report.summary)
+    _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
 
 
@@ -173,7 +177,16 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--alpha", default=1.0, show_default=True, type=float,
               help="Dirichlet concentration of the extra draws (a finite number > 0).")
 @click.option("--design-seed", default=0, show_default=True, type=int, help="Seed of the Dirichlet draws.")
-@click.option("--seeds", default="0-7", show_default=True, help="Training seeds: N-M, or a comma list.")
+@click.option("--draws", default=None, metavar="ALPHA:N,...",
+              help="Design over several concentrations instead of --mixtures/--alpha: the seed designs, then N "
+                   "Dirichlet(ALPHA) draws for each pair, e.g. 1:31,0.3:18,3:18,10:18.")
+@click.option("--seeds", default=None, help="Training seeds: N-M, or a comma list (default: the --design file's, "
+                                            "else 0-7).")
+@click.option("--design", "design_file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="A saved design file (--save-design): its mixtures and seeds, fixed before any run.")
+@click.option("--save-design", "save_design_file", default=None, type=click.Path(dir_okay=False),
+              help="Write the design (mixtures, labels, seeds, suite, protocol, recipe) to this file, e.g. beside "
+                   "the store; an existing identical file is kept, a different one refused.")
 @click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
               help="Result store folder (resumable: pairs already there are skipped).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
@@ -186,22 +199,54 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--dry-run", is_flag=True, help="List the planned runs and how many are already stored.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_guard
-def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, seeds, store_dir, workers, executor, protocol_file,
-              dry_run, quiet):
+def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, design_file, save_design_file, store_dir,
+              workers, executor, protocol_file, dry_run, quiet):
     """Run a fixed design of mixtures × training seeds through a real runner, into a store
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suites
     from harness.store import ResultStore
-    from harness.sweep import check_alpha, check_size, design, plan, run_sweep
+    from harness.sweep import (check_alpha, check_size, design, design_record, load_design, parse_draws, plan,
+                               pool_design, run_sweep, save_design)
 
-    check_alpha(alpha)
-    seed_list = _seed_list(seeds)  # a range for N-M: never expanded before its size is checked
-    check_size(mixtures, len(seed_list))
+    if not design_file and not draws:
+        check_alpha(alpha)
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
         raise UserError(f"suite {s.name!r} names no runner; pass --runner (cpu, gpu)")
-    mix = design(s.space, mixtures, design_seed, alpha)
+    if design_file and draws:
+        raise UserError("--design and --draws both give the mixtures: pass one")
+    if design_file:
+        try:
+            mix, file_seeds, _ = load_design(design_file, s)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        seed_list = _seed_list(seeds) if seeds else file_seeds
+        check_size(len(mix), len(seed_list))
+        labelled = None
+    else:
+        seed_list = _seed_list(seeds or "0-7")  # a range for N-M: never expanded before its size is checked
+        if draws:
+            try:
+                recipe = {"seed_designs": True, "draws": [list(d) for d in parse_draws(draws)], "seed": design_seed}
+            except ValueError as e:
+                raise UserError(f"--draws {e}") from None
+            check_size(2 * s.space.dim + 1 + sum(n for _, n in recipe["draws"]), len(seed_list))
+            labelled = pool_design(s.space, recipe["draws"], design_seed)
+            mix = [m for m, _ in labelled]
+        else:
+            check_size(mixtures, len(seed_list))
+            mix = design(s.space, mixtures, design_seed, alpha)
+            labelled = [(m, "") for m in mix]
+            recipe = {"seed_designs": True, "mixtures": mixtures, "alpha": alpha, "seed": design_seed}
+    if save_design_file:
+        if labelled is None:
+            raise UserError("--save-design writes a new design; with --design the design is already saved")
+        try:
+            save_design(save_design_file, design_record(s, labelled, seed_list, recipe))
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        click.echo(f"design: {save_design_file}", err=True)
     specs = plan(s, mix, seed_list)
     store = ResultStore(store_dir)
     done = sum(spec.key in store for spec in specs)
@@ -243,16 +288,33 @@ def _seed_list(text: str) -> range | list[int]:
     return _int_list(text, "--seeds")
 
 
-def _print_table(summary):
-    """Mean normalised regret per suite × strategy × budget (lower is better)."""
+def _print_table(summary, suites_meta: list[dict] | None = None):
+    """Mean normalised regret per suite × strategy × budget (lower is better). Suites that cannot rank
+    come last, under their reason; a cell resting on surrogate answers carries a `*`."""
     ok = summary[summary["status"] == "ok"]
     if ok.empty:
         click.echo("no successful studies")
-    for suite_name, g in ok.groupby("suite", sort=True):
+    meta = {m["name"]: m for m in (suites_meta or [])}
+    order = sorted(set(ok["suite"]), key=lambda n: (not meta.get(n, {}).get("can_rank", True), n))
+    marked = False
+    for suite_name in order:
+        g = ok[ok["suite"] == suite_name]
         pivot = g.pivot_table(index="strategy", columns="budget", values="normalized_regret", aggfunc="mean")
         pivot = pivot.sort_values(pivot.columns[-1])
-        click.echo(f"\n{suite_name}: mean normalised regret (lower is better)")
-        click.echo(pivot.to_string(float_format=lambda v: f"{v:.3f}"))
+        sur = (g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
+               if "surrogate_fraction" in g else None)
+        table = pivot.map(lambda v: f"{v:.3f}")
+        if sur is not None:
+            sur = sur.reindex(index=pivot.index, columns=pivot.columns).fillna(0)
+            table = table.where(sur <= 0, table + "*")
+            marked |= bool((sur > 0).to_numpy().any())
+        m = meta.get(suite_name, {})
+        track = f" [{m['track']} track]" if m.get("track") else ""
+        verdict = "" if m.get("can_rank", True) else f"  -- CANNOT RANK: {m.get('ranking_reason', '')}"
+        click.echo(f"\n{suite_name}{track}: mean normalised regret (lower is better){verdict}")
+        click.echo(table.to_string())
+    if marked:
+        click.echo("\n* rests on surrogate answers (see surrogate_fraction in summary.csv)")
     failed = summary[summary["status"] != "ok"]
     if len(failed):
         click.echo(f"\n{len(failed)} failed studies, e.g. {failed.iloc[0]['strategy']}: {failed.iloc[0]['reason']}")
@@ -286,11 +348,48 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
     from harness.suites import load_folder
 
     s = load_folder(folder)
-    fit = (s.card.get("oracle") or {}).get("surrogate_fit") or {}
     click.echo(f"suite {name!r}: {len(s.table)} runs, {len(s.recorded)} mixtures, {s.space.dim} datasets -> {folder}")
-    if fit:
-        click.echo(f"surrogate leave-one-out RMSE on {metric}: {fit['loo_rmse']:.4g} (spread sd {fit['spread_sd']:.4g})")
-    click.echo(f"use it with: modomodo bench --suite {folder} ...")
+    _echo_judge(s.card)
+    click.echo(f"use it with: modomodo bench --suite {folder} [--track {'|'.join(s.card['judge']['tracks'])}] ...")
+
+
+def _echo_judge(card: dict) -> None:
+    """What the judge found on a recorded suite: tracks, gate figures, support, signal, ranking."""
+    judge = card.get("judge") or {}
+    fid = judge.get("fidelity") or {}
+    click.echo(f"tracks: {', '.join(judge.get('tracks', []))} (pool: {judge.get('pool', {}).get('candidates')} "
+               f"recorded mixtures)")
+    for model, f in (fid.get("models") or {}).items():
+        click.echo(f"  surrogate {model:<13} held-out Spearman {f['spearman']:+.3f}  RMSE {f['rmse_over_sd']:.2f} x sd"
+                   f"{'  passes' if f['passes'] else ''}")
+    click.echo(f"fidelity gate: {'PASSED' if fid.get('passed') else 'failed'}: {fid.get('reason', '')}")
+    sup = judge.get("support") or {}
+    if sup:
+        bounds = ", ".join(f"{d}∈[{lo:.2f},{hi:.2f}]" for d, lo, hi in zip(card.get("datasets", []), sup["lower"], sup["upper"]))
+        click.echo(f"support (continuous track bounds): {bounds}")
+    for track, r in (judge.get("ranking") or {}).items():
+        click.echo(f"{track} track: {'can rank' if r['can_rank'] else 'CANNOT rank'}: {r['reason']}")
+    norm = card.get("normalization") or {}
+    if norm:
+        click.echo(f"normalisation: best_known {norm['best_known']:.6g}, worst_known {norm['worst_known']:.6g} "
+                   f"({norm.get('statistic', '')})")
+
+
+@suite_group.command("check")
+@click.argument("suite_ref")
+@click.option("--write", is_flag=True, help="Store the re-measured judge block in the suite's card.yaml.")
+@_guard
+def suite_check_cmd(suite_ref, write):
+    """Re-measure a recorded suite's judge block (tracks, fidelity gate, support, ranking) and print it."""
+    from harness import suites
+    from harness.suites.judge_card import refresh_card
+
+    s = suites.load(suite_ref)
+    card = refresh_card(s.path, write=write)
+    click.echo(f"suite {s.name!r}: {len(s.table)} runs, {len(s.recorded)} mixtures, {s.space.dim} datasets")
+    _echo_judge(card)
+    if write:
+        click.echo(f"wrote {Path(s.path) / 'card.yaml'}")
 
 
 @suite_group.command("from-sweep")
@@ -335,6 +434,16 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
             need = seeds_for_target(now["snr_mean"], now["seeds_per_mixture"])
             click.echo(f"{objective}: SNR {now['target']:g} expected at "
                        f"{need if need else 'no number of'} seeds per mixture")
+            if any(r.checkpoints for r in store.results() if r.spec.get("protocol") == s.protocol):
+                from harness.suites.recorded import fidelity_signal, fidelity_table
+
+                block = fidelity_signal(fidelity_table(store, s), wcols, [objective])
+                snr = ", ".join(f"{f}: {v[objective]['snr_mean']:.2f}" for f, v in block["signal"].items()
+                                if objective in v)
+                rho = ", ".join(f"{f}: {v[objective]['spearman_with_full']:.2f}"
+                                for f, v in block["rank_correlation"].items() if objective in v)
+                click.echo(f"{objective} SNR of the per-mixture mean by fidelity: {snr or '-'}; rank correlation "
+                           f"of per-mixture means with full fidelity: {rho or '-'}")
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")

@@ -162,11 +162,11 @@ def _server_main(conn) -> None:  # pragma: no cover - runs in the child (covered
             if op == "close":
                 return
             if op == "new":
-                _, file, name, datasets, seed, params = msg
+                _, file, name, space, seed, params = msg
                 if file and file not in loaded:
                     strategies.load_file(file)
                     loaded.add(file)
-                strategy = strategies.get(name)(MixtureSpace(tuple(datasets)), seed=seed, **params)
+                strategy = strategies.get(name)(MixtureSpace.from_plain(space), seed=seed, **params)
                 reply = ("ok", None)
             elif op == "propose":
                 reply = ("ok", strategy.propose(msg[1], msg[2]))
@@ -261,7 +261,7 @@ class ProcessStrategy:
             raise ValueError(f"{cls.__qualname__} is neither registered nor loaded from a file: the strategy process "
                              f"cannot rebuild it (run it with isolation 'none', or register it)")
         self.server = _server()
-        first = self.server.call(("new", file, name, list(space.datasets), int(seed), dict(params)),
+        first = self.server.call(("new", file, name, space.to_plain(), int(seed), dict(params)),
                                  max(SERVER_START_TIMEOUT_S, timeout_s or 0), "building the strategy")
         del first
 

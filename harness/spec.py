@@ -84,6 +84,11 @@ class RunSpec:
         return cls(d["suite"], d["protocol"], Mixture(d["mixture"]), int(d["seed"]), float(d.get("fidelity", 1.0)))
 
 
+def fidelity_key(fidelity: float) -> str:
+    """How a fidelity names its entry in `RunResult.checkpoints` (JSON keys are strings): '0.25', '1.0'."""
+    return repr(round(float(fidelity), 9))
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a run produced.
@@ -92,6 +97,12 @@ class RunResult:
     suite's objective among them. `source` says where the numbers came from: `recorded` (a row of a
     replay table), `surrogate` (a model fitted to that table, for a mixture never recorded),
     `analytic` (a synthetic function), or `trained` (a real training run).
+
+    `checkpoints` (optional, protocols with `eval_checkpoints`): the scores of the same run's policy
+    evaluated part-way through training, by fidelity (the fraction of the run's steps, keyed by
+    `fidelity_key`: '0.25', '0.5', and '1.0' for the final evaluation, equal to the evaluated part
+    of `scores`). Empty for every other run, and then left out of `to_dict()`, so records without
+    it read and write exactly as before.
     """
 
     key: str
@@ -103,6 +114,7 @@ class RunResult:
     cost: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    checkpoints: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -116,8 +128,19 @@ class RunResult:
         v = self.scores.get(self.metric)
         return None if v is None or not math.isfinite(v) else float(v)
 
+    def scores_at(self, fidelity: float) -> dict[str, float] | None:
+        """The scores of this run's checkpoint at `fidelity` (None when it has none there); a run
+        without checkpoints answers 1.0 with its `scores`."""
+        if not self.checkpoints:
+            return dict(self.scores) if round(float(fidelity), 9) == 1.0 else None
+        got = self.checkpoints.get(fidelity_key(fidelity))
+        return None if got is None else dict(got)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["checkpoints"]:
+            del d["checkpoints"]  # records of runs without checkpoints stay byte for byte as before
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:

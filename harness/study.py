@@ -1,5 +1,6 @@
 """The study loop: ask the strategy, run (or fetch from the store), tell, until the budget is spent;
-then score the recommendation with the suite's oracle.
+then score the recommendation with the suite's oracle, through one track (harness/suites/tracks.py:
+in the pool track every proposal and the recommendation must be a recorded candidate).
 
 The strategy is the only untrusted party. Anything it raises or returns that is not a valid
 mixture ends the study as `failed` with the reason, and the benchmark moves on. Failed pilot runs
@@ -20,6 +21,7 @@ from harness.runners.base import Runner
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, derive_seed
 from harness.store import ResultStore
 from harness.suites import Suite
+from harness.suites.tracks import Judge
 
 
 @dataclass
@@ -28,11 +30,15 @@ class StudyOutcome:
     strategy: str
     budget: int
     seed: int
+    track: str = ""
     status: str = STATUS_OK
     reason: str = ""
     recommended: dict[str, float] | None = None
     score: float | None = None
     score_source: str = ""
+    # fraction of this study's answers (pilots + the recommendation's score) that a surrogate gave
+    surrogate_fraction: float = 0.0
+    beyond_best_known: bool = False  # a (surrogate) score better than every measured mixture
     regret: float | None = None
     normalized_regret: float | None = None
     uniform_score: float | None = None
@@ -63,8 +69,10 @@ def _short_error(e: BaseException) -> str:
 class Study:
     def __init__(self, suite: Suite, strategy_cls: type, budget: Budget, seed: int, runner: Runner,
                  store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None,
-                 isolation: str | None = None, timeout_s: float | None | str = "default"):
-        self.suite, self.strategy_cls, self.budget, self.seed = suite, strategy_cls, budget, int(seed)
+                 isolation: str | None = None, timeout_s: float | None | str = "default", track: str | None = None):
+        # the suite as the chosen track judges it (a Judge passes through; None = the suite's default track)
+        self.suite = suite if isinstance(suite, Judge) else suite.judge(track)
+        self.strategy_cls, self.budget, self.seed = strategy_cls, budget, int(seed)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
         # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
@@ -72,8 +80,11 @@ class Study:
         # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
         self.isolation, self.timeout_s = isolation, timeout_s
 
-    def run_seed(self, step: int) -> int:
-        """The training seed of the step-th pilot run: fixed by (study seed, step) and published."""
+    def run_seed(self, step: int, mixture=None, occurrence: int = 0) -> int:
+        """The training seed of the step-th pilot run: fixed by (study seed, step) and published; in the
+        pool track, the recorded seed this occurrence of the candidate draws."""
+        if self.suite.is_pool:
+            return self.suite.run_seed(self.seed, step, mixture, occurrence)
         return derive_seed(self.seed, step)
 
     def _run(self, spec: RunSpec, outcome: StudyOutcome) -> RunResult:
@@ -94,7 +105,7 @@ class Study:
     def run(self) -> StudyOutcome:
         suite = self.suite
         out = StudyOutcome(suite.name, getattr(self.strategy_cls, "name", "?"), self.budget.runs, self.seed,
-                           uniform_score=suite.uniform_score, best_known=suite.best_known,
+                           track=suite.track, uniform_score=suite.uniform_score, best_known=suite.best_known,
                            worst_known=suite.worst_known, protocol=suite.protocol)
         t0 = time.perf_counter()
         try:
@@ -118,6 +129,8 @@ class Study:
             return self._fail(out, f"strategy could not be built: {_short_error(e)}")
         self._strategy = strategy
         history: list[Observation] = []
+        occurrences: dict[Mixture, int] = {}
+        surrogate_answers = 0
         best = None
         for step in range(self.budget.runs):
             try:
@@ -129,11 +142,14 @@ class Study:
             try:
                 if not isinstance(proposal, Mixture):
                     raise InvalidMixture(f"expected a Mixture or None, got {type(proposal).__name__}: {proposal!r:.80}")
-                mixture = space.validate(proposal)
+                mixture = suite.check_proposal(proposal)
             except InvalidMixture as e:
                 return self._fail(out, f"propose returned an invalid mixture at step {step}: {e}")
-            spec = RunSpec(suite.id, suite.protocol, mixture, self.run_seed(step))
+            occurrence = occurrences.get(mixture, 0)
+            occurrences[mixture] = occurrence + 1
+            spec = RunSpec(suite.id, suite.protocol, mixture, self.run_seed(step, mixture, occurrence))
             result = self._run(spec, out)
+            surrogate_answers += result.source == "surrogate"
             value = result.value
             history.append(Observation(mixture, None if value is None else suite.orient(value), dict(result.scores),
                                        result.status, spec.fidelity))
@@ -147,7 +163,7 @@ class Study:
             rec = strategy.recommend(tuple(history))
             if not isinstance(rec, Mixture):
                 raise InvalidMixture(f"expected a Mixture, got {type(rec).__name__}: {rec!r:.80}")
-            rec = space.validate(rec)
+            rec = suite.check_proposal(rec)
         except InvalidMixture as e:
             return self._fail(out, f"recommend returned an invalid mixture: {e}")
         except Exception as e:
@@ -155,4 +171,7 @@ class Study:
         out.recommended = rec.as_dict()
         out.score, out.score_source = suite.oracle(rec)
         out.regret, out.normalized_regret = suite.regret(out.score)
+        out.beyond_best_known = bool(out.score_source == "surrogate" and suite.beyond_best_known(out.score))
+        answers = out.runs_used + 1
+        out.surrogate_fraction = round((surrogate_answers + (out.score_source == "surrogate")) / answers, 6)
         return out

@@ -100,6 +100,102 @@ def design(space: MixtureSpace, n_mixtures: int, seed: int = 0, alpha: float = 1
     return designs + extra
 
 
+def pool_design(space: MixtureSpace, draws: Sequence[tuple[float, int]], seed: int = 0) -> list[tuple[Mixture, str]]:
+    """A design over several concentrations, each mixture with a label: the paper's seed designs
+    (`uniform`, `leave-out:<d>`, `single:<d>`), then for each `(alpha, n)` of `draws`, in order, `n`
+    Dirichlet(alpha) draws (`dirichlet(<alpha>)#<k>`) distinct from every mixture before them. Small
+    alphas give sparse mixtures, large ones near-uniform ones. The draws of one alpha are the stream
+    `design()` takes for that alpha, so `[(1.0, n)]` reproduces `design(space, 2d+1+n)`."""
+    from strategies.base import seed_designs
+
+    d = space.dim
+    labels = ["uniform"] + [f"leave-out:{x}" for x in space.datasets] * (d > 2) + [f"single:{x}" for x in space.datasets]
+    out = list(zip(seed_designs(space), labels))
+    seen, n_seed = {m.key() for m, _ in out}, len(out)
+    check_size(n_seed + sum(int(n) for _, n in draws), 1)
+    for alpha, n in draws:
+        got, draw = 0, 0
+        while got < n:
+            if draw >= MAX_DRAW_BATCHES:
+                raise SweepDesignError(
+                    f"only {got} of {n} distinct Dirichlet({alpha:g}) mixtures (weights to {WEIGHT_DECIMALS} decimals) "
+                    f"after {draw} batches of draws; raise that ALPHA or lower its COUNT in --draws")
+            # the batches design(space, n_seed + n, seed, alpha) draws: the same stream, draw by draw
+            for m in dirichlet_mixtures(space, n_seed + n, seed + draw, alpha):
+                if got < n and m.key() not in seen:
+                    seen.add(m.key())
+                    out.append((m, f"dirichlet({alpha:g})#{got}"))
+                    got += 1
+            draw += 1
+    return out
+
+
+def parse_draws(text: str) -> list[tuple[float, int]]:
+    """'1:31,0.3:18' -> [(1.0, 31), (0.3, 18)] (alpha:count pairs)."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        a, sep, n = part.partition(":")
+        try:
+            alpha, count = float(a), int(n)
+        except ValueError:
+            raise ValueError(f"draws {part!r}: expected ALPHA:COUNT, e.g. 0.3:18") from None
+        if not sep or not alpha > 0 or count < 1:
+            raise ValueError(f"draws {part!r}: expected ALPHA:COUNT with ALPHA > 0 and COUNT >= 1")
+        out.append((alpha, count))
+    if not out:
+        raise ValueError("draws: give at least one ALPHA:COUNT")
+    return out
+
+
+DESIGN_FORMAT = "modomodo-sweep-design/1"
+
+
+def design_record(suite, labelled: Sequence[tuple[Mixture, str]], seeds: Sequence[int],
+                  recipe: dict | None = None) -> dict:
+    """A sweep design as plain data, fixed before any run and stored beside the store
+    (`modomodo sweep --save-design FILE`, then `--design FILE`): the suite and protocol it is for, the
+    recipe it was drawn by, the training seeds, and every mixture with its label, in sweep order
+    (runs go seed-major: every mixture at seeds[0], then seeds[1], ...)."""
+    return {"format": DESIGN_FORMAT, "suite": suite.name, "suite_id": suite.id, "protocol": suite.protocol,
+            "datasets": list(suite.space.datasets), "recipe": dict(recipe or {}), "order": "seed-major",
+            "seeds": [int(x) for x in seeds], "runs": len(labelled) * len(seeds),
+            "mixtures": [{"id": i, "label": label, "weights": m.as_dict()} for i, (m, label) in enumerate(labelled)]}
+
+
+def save_design(path: str | Path, record: dict) -> Path:
+    """Write a design file; an existing file is left alone if identical and refused if not (a design
+    is fixed before any run: changing it is a new sweep)."""
+    import json
+
+    path = Path(path)
+    # one line per key and per mixture: readable, and a diff shows which mixture changed
+    parts = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in record.items() if k != "mixtures"]
+    rows = ",\n".join(f"  {json.dumps(m)}" for m in record.get("mixtures", []))
+    text = "{\n" + ",\n".join(parts + [f' "mixtures": [\n{rows}\n ]']) + "\n}\n"
+    if path.exists():
+        if json.loads(path.read_text()) == json.loads(text):
+            return path
+        raise ValueError(f"{path} already holds a different design; a sweep's design is fixed before its runs "
+                         f"(write the new one elsewhere)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def load_design(path: str | Path, suite) -> tuple[list[Mixture], list[int], dict]:
+    """(mixtures, seeds, record) of a design file, checked against `suite` (its id and protocol)."""
+    import json
+
+    record = json.loads(Path(path).read_text())
+    if record.get("format") != DESIGN_FORMAT:
+        raise ValueError(f"{path}: not a sweep design (format {record.get('format')!r}, expected {DESIGN_FORMAT})")
+    if (record.get("suite_id"), record.get("protocol")) != (suite.id, suite.protocol):
+        raise ValueError(f"{path} is the design of {record.get('suite_id')} (protocol {record.get('protocol')}), "
+                         f"not of {suite.id} (protocol {suite.protocol})")
+    mixtures = [suite.space.validate(suite.space.mixture(m["weights"])) for m in record["mixtures"]]
+    return mixtures, [int(x) for x in record["seeds"]], record
+
+
 def plan(suite, mixtures: Sequence[Mixture], seeds: Sequence[int]) -> list[RunSpec]:
     """Every (mixture, seed) pair as a RunSpec, seed-major (at most MAX_SWEEP_RUNS)."""
     check_size(len(mixtures), len(seeds))

@@ -36,6 +36,17 @@ class Strategy:
     #: family, for filtering on the leaderboard: reference, design, heuristic, surrogate, bayesopt, ...
     family: ClassVar[str] = "other"
 
+    def __init_subclass__(cls, **kwargs):
+        """Every strategy takes part in every track: what `propose` and `recommend` return passes through
+        `space.snap` (in the pool track, the nearest candidate; in a bounded space, the projection into
+        the bounds; otherwise unchanged). A strategy that already returns candidates is unaffected; the
+        model-based ones maximise their acquisition over `space.candidates` instead of snapping."""
+        super().__init_subclass__(**kwargs)
+        for name in ("propose", "recommend"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_snaps", False):
+                setattr(cls, name, _snapping(fn))
+
     def __init__(self, space: MixtureSpace, seed: int = 0, **params):
         if params:
             raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(params)}")
@@ -58,6 +69,19 @@ class Strategy:
         X = np.array([self.space.to_vector(o.mixture) for o in obs]).reshape(len(obs), self.space.dim)
         y = np.array([o.objective if o.objective is not None else np.nan for o in obs], dtype=float)
         return X, y
+
+
+def _snapping(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        out = fn(self, *args, **kwargs)
+        try:
+            return self.space.snap(out)
+        except Exception:  # noqa: BLE001 - an invalid mixture is the study's to report, with its reason
+            return out
+
+    wrapper._snaps = True
+    return wrapper
 
 
 def best_observed(history: History) -> Mixture | None:
@@ -93,8 +117,11 @@ def _seed_designs(space: MixtureSpace, seed: int | None = None) -> tuple[Mixture
         for i in order:
             v = np.full(d, 1.0 / (d - 1))
             v[i] = 0.0
-            designs.append(space.from_vector(v))
+            designs.append(space.snap(space.from_vector(v)))
     order = rng.permutation(d) if rng is not None else np.arange(d)
     vertices = space.vertices()
     designs.extend(vertices[i] for i in order)
+    if space.is_pool or space.bounded:
+        # in a pool or within bounds two designs can map to the same admissible point: keep the first
+        designs = list(dict.fromkeys(designs))
     return tuple(designs)

@@ -90,11 +90,42 @@ def step_rng(seed: int, step: int, tag: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(step), int(tag)])
 
 
+def pool_draw(space: MixtureSpace, seed: int, step: int, centre_first: bool = False) -> np.ndarray:
+    """The pool track's random design: the step-th candidate of a permutation fixed by the seed (so
+    candidates are drawn without replacement until the pool is exhausted, and a resumed study draws
+    what the uninterrupted one did). `centre_first`: the candidate nearest uniform leads."""
+    return space.candidate_matrix[_pool_order(space, int(seed), centre_first)[step % len(space.candidate_matrix)]]
+
+
+@functools.lru_cache(maxsize=256)
+def _pool_order(space: MixtureSpace, seed: int, centre_first: bool) -> np.ndarray:
+    order = np.random.default_rng([seed, 23]).permutation(len(space.candidate_matrix))
+    if centre_first:
+        first = space.candidate_index(space.uniform())
+        order = np.concatenate([[first], order[order != first]])
+    return order
+
+
 def initial_design(space: MixtureSpace, seed: int, step: int, alpha: float = 1.0) -> np.ndarray:
-    """Step 0 is uniform (a strong, cheap prior point for mixtures); later steps Dirichlet(alpha)."""
+    """Step 0 is uniform (a strong, cheap prior point for mixtures); later steps Dirichlet(alpha);
+    in a pool, the candidate nearest uniform, then random candidates without replacement."""
+    if space.is_pool:
+        return pool_draw(space, seed, step, centre_first=True)
     if step == 0:
         return np.full(space.dim, 1.0 / space.dim)
     return step_rng(seed, step, 1).dirichlet(np.full(space.dim, alpha))
+
+
+def acquisition_points(space: MixtureSpace, rng: np.random.Generator, n_global: int, centres: np.ndarray | None = None,
+                       n_local: int = 0) -> np.ndarray:
+    """Where a model-based strategy maximises its acquisition: the pool's candidates in the pool track,
+    else `simplex_candidates` (projected into the bounds of a bounded space)."""
+    if space.is_pool:
+        return space.candidate_matrix
+    pts = simplex_candidates(rng, space.dim, n_global, centres, n_local)
+    if space.bounded:
+        pts = np.array([p if space.within_bounds(p) else space.project(p) for p in pts])
+    return pts
 
 
 def simplex_candidates(rng: np.random.Generator, dim: int, n_global: int, centres: np.ndarray | None = None,

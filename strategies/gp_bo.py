@@ -31,7 +31,7 @@ import numpy as np
 
 from strategies.base import Strategy, best_observed
 from strategies.bo_common import (SimplexGP, blas_single, expected_improvement, initial_design, memo_propose, ok_arrays,
-                                  simplex_candidates, step_rng)
+                                  acquisition_points, step_rng)
 from strategies.registry import register
 
 
@@ -85,7 +85,7 @@ class GPBO(Strategy):
         incumbent = float(mean_obs.max())
         rng = step_rng(self.seed, step, self.rng_stream)
         top = X[np.argsort(-mean_obs)[:3]]
-        cands = simplex_candidates(rng, self.space.dim, self.n_candidates, top, self.n_candidates // 6)
+        cands = acquisition_points(self.space, rng, self.n_candidates, top, self.n_candidates // 6)
         return self.space.from_vector(self._acquire(gp, cands, incumbent), normalize=True)
 
     def _acquire(self, gp, cands: np.ndarray, incumbent: float) -> np.ndarray:

@@ -108,6 +108,9 @@ class MixingLaw(Strategy):
         if fit is None:
             return best_observed(history) or self.space.uniform()
         theta, _ = fit
+        if self.space.is_pool:  # the pool track: the candidate the fitted law ranks first
+            pool = self.space.candidate_matrix
+            return self.space.from_vector(pool[int(np.argmax(law(theta, pool, terms)))], normalize=True)
         fg = lambda x: (float(law(theta, x[None, :], terms)[0]), law_grad_x(theta, x, terms))  # noqa: E731
         cands = np.vstack([X, np.eye(d), np.full((1, d), 1.0 / d)])
         starts = cands[np.argsort(-law(theta, cands, terms))[:3]]

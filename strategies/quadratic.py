@@ -85,21 +85,26 @@ class Quadratic(Strategy):
         The cache is module-level and keyed by everything the ranking depends on, so the bench's
         studies of one seed at several budgets (same seed runs) fit once per worker process."""
         key = (type(self).__qualname__, self.features.__name__, self.n_candidates, self.n_splits, self.test_fraction,
-               self.seed, self.space.datasets, tuple((o.mixture.key(), o.objective, o.status) for o in seed_history))
+               self.seed, self.space, tuple((o.mixture.key(), o.objective, o.status) for o in seed_history))
         if key in _RANKED:
             return _RANKED[key]
         X, y = self.vectors(seed_history)
         rng = np.random.default_rng([self.seed, 4])
         if len(y) < 3:  # nothing to fit: rank Dirichlet samples arbitrarily (they are random search)
             cands = rng.dirichlet(np.ones(self.space.dim), size=self.n_candidates)
-            ranked = [self.space.from_vector(c, normalize=True) for c in cands[:64]]
+            if self.space.is_pool:
+                cands = self.space.candidate_matrix[rng.permutation(len(self.space.candidate_matrix))]
+            ranked = [self.space.snap(self.space.from_vector(c, normalize=True)) for c in cands[:64]]
         else:
             coef = fit_best_of_splits(X, y, rng, self.n_splits, self.test_fraction, self.features)
-            mean, cov = X.mean(axis=0), np.cov(X, rowvar=False)
-            cands = rng.multivariate_normal(mean, cov, size=self.n_candidates, method="svd")
-            cands = np.clip(cands, 0.0, None)
-            cands = cands[cands.sum(axis=1) > 1e-9]
-            cands = cands / cands.sum(axis=1, keepdims=True)
+            if self.space.is_pool:  # the pool track: rank the candidates themselves
+                cands = self.space.candidate_matrix
+            else:
+                mean, cov = X.mean(axis=0), np.cov(X, rowvar=False)
+                cands = rng.multivariate_normal(mean, cov, size=self.n_candidates, method="svd")
+                cands = np.clip(cands, 0.0, None)
+                cands = cands[cands.sum(axis=1) > 1e-9]
+                cands = cands / cands.sum(axis=1, keepdims=True)
             order = np.argsort(-(self.features(cands) @ coef), kind="stable")
             ranked, seen = [], set(o.mixture for o in seed_history)
             for i in order:

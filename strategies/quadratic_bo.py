@@ -68,6 +68,8 @@ class QuadraticBO(GPBO):
             return expected_improvement(m, s, incumbent, self.xi) / gp.sd
 
         scores = acq(cands)
+        if self.space.is_pool:  # the pool track: the best candidate is the answer, no local search
+            return cands[int(np.argmax(scores))]
         starts = cands[np.argsort(-scores)[: self.n_starts]]
         x, v = maximise_on_simplex(lambda x: _numeric_grad(acq, x), starts, maxiter=8)
         if not v >= scores.max():  # keep the best candidate if the local search did not improve on it
@@ -76,7 +78,7 @@ class QuadraticBO(GPBO):
 
     def _polish_recommendation(self, gp, x):
         """recommend="model": climb the posterior mean from the best observed mixture."""
-        if self.recommend_by != "model":
+        if self.recommend_by != "model" or self.space.is_pool:
             return x
         f = lambda P: gp.predict(P)[0]  # noqa: E731
         x, _ = maximise_on_simplex(lambda x: _numeric_grad(f, x), np.vstack([x, np.full(self.space.dim, 1 / self.space.dim)]))

@@ -3,6 +3,7 @@
 import numpy as np
 
 from strategies.base import Strategy
+from strategies.bo_common import pool_draw
 from strategies.registry import register
 
 
@@ -23,5 +24,7 @@ class RandomSearch(Strategy):
             return None
         # The i-th proposal depends only on (seed, i): a resumed study proposes exactly what the
         # uninterrupted one would have.
+        if self.space.is_pool:  # HPO-B's random search: candidates without replacement
+            return self.space.from_vector(pool_draw(self.space, self.seed, len(history)), normalize=True)
         rng = np.random.default_rng([self.seed, len(history)])
         return self.space.from_vector(rng.dirichlet([self.alpha] * self.space.dim), normalize=True)

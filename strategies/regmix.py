@@ -69,6 +69,9 @@ class RegMix(Strategy):
         if len(y) < self.min_fit:
             return best_observed(history) or self.space.uniform()
         model = self._fit(X, y)
+        if self.space.is_pool:  # the pool track: the candidate the regression ranks first
+            pred = model.predict(self.space.candidate_matrix)
+            return self.space.from_vector(self.space.candidate_matrix[int(np.argmax(pred))], normalize=True)
         sims = regmix_prior(step_rng(self.seed, len(history), 6), self.space.dim, self.n_simulated)
         pred = model.predict(sims)
         top = sims[np.argsort(-pred, kind="stable")[: self.top_k]]

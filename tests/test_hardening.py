@@ -43,15 +43,39 @@ def test_fingerprint_covers_what_changes_results_and_nothing_else():
     # the fields that existed as default-off options: eval_p_correct, reward_rule at format_kept
     assert "eval_p_correct" not in result_fields(base) and "reward_rule" not in result_fields(base)
     assert dataclasses.replace(base, eval_p_correct=True).fingerprint() != base.fingerprint()
-    # labels never change results
-    assert dataclasses.replace(base, name="renamed").fingerprint() == base.fingerprint()
-    assert dataclasses.replace(base, base=dataclasses.replace(base.base, name="x")).fingerprint() == base.fingerprint()
+    # labels are not results...
+    assert "name" not in result_fields(base) and "name" in result_fields(base, labels=True)
     # every result-changing setting moves it
     for change in ({"beta": 0.04}, {"temperature": 1.0}, {"steps": 199}, {"reward_rule": "paper"},
                    {"reward_weights": (1.0, 1.0)}, {"eval_n": 128}):
         assert dataclasses.replace(base, **change).fingerprint() != base.fingerprint(), change
     assert dataclasses.replace(base, base=dataclasses.replace(base.base, hidden=128)).fingerprint() \
         != base.fingerprint()
+
+
+def test_every_stored_run_has_the_fingerprint_its_protocol_gives_today():
+    """...but the fingerprint keeps them, so that the fingerprints stored in recorded runs, made
+    before eval_p_correct, eval_checkpoints and reward_rule existed, are still what their protocol
+    gives: a stored run says whether it was made with the protocol its suite defines now."""
+    import collections
+    import glob
+
+    pytest.importorskip("trl")
+    from harness.runners.cpu import protocol_config
+
+    sweeps = suites.BASELINES_DIR / "sweeps"
+    checked = 0
+    for folder in sorted(p for p in sweeps.iterdir() if p.is_dir() and p.name in suites.registered()):
+        live = suites.load(folder.name)
+        stored = collections.Counter()
+        for f in glob.glob(str(folder / "runs" / "*" / "*.json"))[:400]:
+            rec = json.loads(Path(f).read_text())
+            if rec["spec"]["protocol"] == live.protocol:
+                stored[rec["provenance"].get("config_fingerprint")] += 1
+        if stored:
+            assert set(stored) == {protocol_config(live).fingerprint()}, (folder.name, stored)
+            checked += 1
+    assert checked >= 3
 
 
 def test_paper_reward_rule_is_the_default_and_recorded_protocols_keep_theirs():
@@ -62,7 +86,7 @@ def test_paper_reward_rule_is_the_default_and_recorded_protocols_keep_theirs():
         ProtocolConfig.from_dict({"reward_rule": "papr"})
     from harness.runners.cpu import protocol_config
 
-    for live in ("minimodo-tiny-live", "minimodo-tiny-h128-live", "minimodo-tiny-p-live"):
+    for live in ("minimodo-tiny-live", "minimodo-tiny-h128-live", "minimodo-tiny-p-live", "minimodo-pool-live"):
         if live in suites.registered():
             assert protocol_config(suites.load(live)).reward_rule == "format_kept", live
     # the recorded suites say which rule they were made with

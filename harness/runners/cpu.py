@@ -10,7 +10,9 @@ The RunResult carries every per-benchmark score plus `In_Score` and `Out_Score`,
 in `provenance` the config fingerprint, the reward rule, the base weights' sha256, the CPU capability
 torch dispatched to and its thread count (what decides bit-for-bit reproduction, harness.verify),
 and in `cost`: wall seconds, rollouts (completions generated), GRPO steps and the timing split
-(`t_imports`, `t_build`, `t_data`, `t_train`, `t_eval`). A crash inside training comes back as a
+(`t_imports`, `t_build`, `t_data`, `t_train`, `t_eval`, and `t_eval_checkpoints`). With the
+protocol's `eval_checkpoints` it also carries `checkpoints`: the scores at each fidelity (fraction of
+the steps, '1.0' the final ones), and their steps in `provenance.checkpoint_steps`. A crash inside training comes back as a
 failed RunResult with its reason; the study loop stores every result, so `bench` resumes.
 """
 
@@ -26,7 +28,7 @@ import time
 from harness.mixture import InvalidMixture
 from harness.provenance import machine_provenance, provenance
 from harness.runners.base import Runner
-from harness.spec import STATUS_OK, RunResult, RunSpec
+from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
 
 
 def protocol_config(suite):
@@ -99,5 +101,13 @@ class CpuRunner(Runner):
         scores = {k: float(v) for k, v in res.scores.items()}
         scores.update({f"format/{k}": float(v) for k, v in res.format_rate.items()})
         scores.update({f"train/{k}": float(v) for k, v in res.train_log.items()})
+        checkpoints = {}
+        if res.checkpoints:  # protocols with eval_checkpoints: scores by fidelity, the final one as '1.0'
+            for f, ck in res.checkpoints.items():
+                checkpoints[fidelity_key(f)] = {**{k: float(v) for k, v in ck["scores"].items()},
+                                                **{f"format/{k}": float(v) for k, v in ck["format_rate"].items()}}
+            checkpoints[fidelity_key(1.0)] = {k: v for k, v in scores.items() if not k.startswith("train/")}
+            prov["checkpoint_steps"] = {**{fidelity_key(f): int(ck["step"]) for f, ck in res.checkpoints.items()},
+                                        fidelity_key(1.0): int(res.steps)}
         return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source="trained", cost=cost, provenance=prov)
+                         source="trained", cost=cost, provenance=prov, checkpoints=checkpoints)

@@ -68,6 +68,29 @@ class Suite:
     def describe(self) -> str:
         return self.card.get("description", "").strip().splitlines()[0] if self.card.get("description") else ""
 
+    # -- tracks (harness/suites/tracks.py) -----------------------------------------------------------
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        """The tracks this suite offers; analytic and live suites: continuous (exact or measured)."""
+        return ("continuous",)
+
+    @property
+    def default_track(self) -> str:
+        return self.tracks[0]
+
+    def track_refusal(self, track: str) -> str:
+        """Why the suite does not offer `track` (empty when it does or there is nothing to add)."""
+        return "" if track in self.tracks else f"a {self.kind} suite has no recorded pool"
+
+    def space_for(self, track: str) -> MixtureSpace:
+        return self.space
+
+    def judge(self, track: str | None = None):
+        """This suite seen through one track: the space strategies get, pilots, scoring, normalisation."""
+        from harness.suites.tracks import Judge
+
+        return Judge.of(self, track)
+
     # -- what subclasses provide ------------------------------------------------------------------
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
         raise NotImplementedError

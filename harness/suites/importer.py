@@ -116,6 +116,7 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
                  source: str | None = None) -> Path:
     """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
     `source` describes where a DataFrame came from (the card's `provenance.imported_from`)."""
+    from harness.suites.judge_card import judge_block, normalization_block
     from harness.suites.loading import load_folder
     from harness.suites.surrogate import fit_report
 
@@ -175,9 +176,10 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         X, Y = suite._X, suite._Y
         n_mix = len(X)
         card["oracle"] = {
-            "recorded": "a mixture present in runs.csv returns one recorded seed per pilot run (drawn uniformly by "
-                        "the run seed); a recommendation is scored by its per-mixture mean",
-            "unrecorded": "surrogate: Scheffé quadratic ridge (alpha by leave-one-out), labelled 'surrogate'",
+            "recorded": "pool track: a pilot run returns one recorded training seed of the candidate (a repeated "
+                        "proposal draws a seed not yet drawn); a recommendation is scored by its per-mixture mean",
+            "unrecorded": "continuous track only, and only if the fidelity gate passed: the gated surrogate, "
+                          "labelled 'surrogate'",
             "mixtures_recorded": n_mix,
             "seeds_per_mixture": {"min": int(min(len(v) for v in suite.recorded.values())),
                                   "max": int(max(len(v) for v in suite.recorded.values()))},
@@ -186,10 +188,17 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         if n_mix >= 3:
             card["oracle"]["surrogate_fit"] = fit_report(X, Y[:, [scores.index(metric)]], [metric])[metric] | {
                 "method": "leave-one-mixture-out, refitting alpha each time"}
-        best, worst = suite._bounds()
-        card["normalization"] = {"best_known": round(best, 8), "worst_known": round(worst, 8),
-                                 "note": "best/worst of the per-mixture recorded means and the surrogate's "
-                                         "optimum/pessimum on the simplex"}
+        if seed_col and "signal" not in card and suite.has_noise_model:
+            from harness.suites.recorded import SweepError, signal_to_noise
+
+            try:
+                card["signal"] = {metric: signal_to_noise(runs, list(wmap.values()), metric)}
+            except SweepError:
+                pass
+        (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+        suite = load_folder(tmp)
+        card["judge"] = judge_block(suite)
+        card["normalization"] = normalization_block(suite)
         for k, v in (card_extra or {}).items():
             card[k] = v
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))

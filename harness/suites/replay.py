@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,23 @@ from harness.mixture import Mixture, MixtureSpace
 from harness.spec import derive_seed
 from harness.suites.base import Suite, SuiteError
 
+SUPPORT_SLACK = 0.02  # the continuous track's per-dataset bounds: recorded [min, max] widened by this much
+
+
 class ReplaySuite(Suite):
-    """Answers from a recorded table; a surrogate fitted to the table answers the rest."""
+    """A recorded table. Two tracks (harness/suites/tracks.py):
+
+    - **pool** (default): the candidates are the recorded mixtures. A pilot run returns one recorded
+      training seed of the proposed candidate (`pool_seed` picks them without replacement, in an order
+      fixed by the study seed); a recommendation is scored by its per-mixture mean over all seeds.
+      Every number is a recorded one.
+    - **continuous**: only when the card's fidelity gate passed (harness/suites/fidelity.py). The space
+      is bounded to the data's support (per-dataset recorded range ± SUPPORT_SLACK); a recorded
+      mixture answers from the table, any other from the gated surrogate, labelled `surrogate`.
+
+    Normalisation rests on recorded numbers only: best/worst known are the best and worst
+    per-mixture means of the metric.
+    """
 
     table: pd.DataFrame
     weight_columns: dict[str, str]
@@ -41,22 +55,93 @@ class ReplaySuite(Suite):
     def _index(self) -> None:
         W = self.table[[self.weight_columns[d] for d in self.space.datasets]].to_numpy(float)
         S = self.table[self.score_columns].to_numpy(float)
+        seeds = (self.table[self.seed_column].to_numpy() if self.seed_column and self.seed_column in self.table
+                 else None)
         groups: dict[Mixture, list[int]] = {}
         for i, w in enumerate(W):
             groups.setdefault(self.space.from_vector(w, normalize=True), []).append(i)
         self.recorded = {m: S[idx] for m, idx in groups.items()}  # mixture -> (seeds × scores)
+        # the training seed of each recorded row (its position among the mixture's rows without a seed column)
+        self.recorded_seeds = {m: ([int(seeds[i]) for i in idx] if seeds is not None else list(range(len(idx))))
+                               for m, idx in groups.items()}
         self.means = {m: s.mean(axis=0) for m, s in self.recorded.items()}
         sds = [s.std(axis=0, ddof=1) for s in self.recorded.values() if len(s) > 1]
         # Pooled within-mixture sd per score: the noise model for surrogate answers.
         self.noise_sd = np.sqrt(np.mean(np.square(sds), axis=0)) if sds else np.zeros(len(self.score_columns))
+        self.has_noise_model = bool(sds)
         self._X = np.array([self.space.to_vector(m) for m in self.means])
         self._Y = np.array(list(self.means.values()))
 
+    # -- tracks --------------------------------------------------------------------------------------
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        return ("pool", "continuous") if self.fidelity.get("passed") else ("pool",)
+
+    @property
+    def default_track(self) -> str:
+        return "pool"
+
+    def track_refusal(self, track: str) -> str:
+        if track == "continuous" and not self.fidelity.get("passed"):
+            return (f"its surrogate fails the fidelity gate ({self.fidelity.get('reason', 'not measured')}), so no "
+                    f"number off the recorded mixtures can be trusted")
+        return ""
+
+    def space_for(self, track: str) -> MixtureSpace:
+        if track == "pool":
+            return self.space.restricted(candidates=[tuple(v) for v in self._X])
+        lo, hi = self.support_bounds()
+        return self.space.restricted(lower=lo, upper=hi)
+
+    def support_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The data's support: each dataset's recorded weight range, widened by SUPPORT_SLACK."""
+        support = (self.card.get("judge") or {}).get("support") or {}
+        if support.get("lower") and support.get("upper"):
+            return tuple(map(float, support["lower"])), tuple(map(float, support["upper"]))
+        return self.support_bounds_measured()
+
+    def support_bounds_measured(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        lo = np.clip(self._X.min(axis=0) - SUPPORT_SLACK, 0.0, 1.0)
+        hi = np.clip(self._X.max(axis=0) + SUPPORT_SLACK, 0.0, 1.0)
+        return tuple(np.round(lo, 6).tolist()), tuple(np.round(hi, 6).tolist())
+
+    @functools.cached_property
+    def fidelity(self) -> dict[str, Any]:
+        """The fidelity gate's verdict: from the card (`judge.fidelity`, written by `suite import`), else
+        measured now on the table (and cached for this process)."""
+        block = (self.card.get("judge") or {}).get("fidelity")
+        if isinstance(block, dict) and "passed" in block:
+            return block
+        from harness.suites.fidelity import gate
+
+        return gate(self._X, self._Y[:, self.score_columns.index(self.metric)]).to_card()
+
+    def pool_seed(self, mixture: Mixture, study_seed: int, occurrence: int) -> int:
+        """The recorded training seed the `occurrence`-th proposal of `mixture` in a study returns: the
+        mixture's seeds in an order fixed by (study seed, mixture), so proposing a candidate again draws a
+        seed not yet seen until all are used (then the order repeats)."""
+        m = self.space.validate(mixture)
+        seeds = self.recorded_seeds[m]
+        order = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()])).permutation(len(seeds))
+        return int(seeds[order[occurrence % len(seeds)]])
+
+    # -- answers -------------------------------------------------------------------------------------
     @functools.cached_property
     def surrogate(self):
-        from harness.suites.surrogate import Surrogate
+        """The gated model (the fidelity gate's choice), fitted on every recorded mixture's mean."""
+        from harness.suites.fidelity import FittedModel
 
-        return Surrogate.fit(self._X, self._Y, self.score_columns)
+        return FittedModel(self.fidelity.get("chosen") or "scheffe-ridge", self._X, self._Y, self.score_columns)
+
+    def simulate_recorded(self, mixture: Mixture, seed: int) -> dict[str, float]:
+        """The recorded run of (mixture, training seed); the pool track's only answer."""
+        m = self.space.validate(mixture)
+        if m not in self.recorded:
+            raise KeyError(f"{m} is not a recorded mixture of {self.name}")
+        seeds = self.recorded_seeds[m]
+        if seed not in seeds:
+            raise KeyError(f"{m} has no recorded training seed {seed} (recorded: {seeds})")
+        return dict(zip(self.score_columns, map(float, self.recorded[m][seeds.index(seed)])))
 
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
         m = self.space.validate(mixture)
@@ -79,11 +164,16 @@ class ReplaySuite(Suite):
         return float(self.surrogate.predict(self.space.to_vector(m)[None, :])[0, j]), "surrogate"
 
     def _bounds(self) -> tuple[float, float]:
-        j = self.score_columns.index(self.metric)
-        recorded = self._Y[:, j]
-        _, s_best = self.surrogate.optimum(self.metric, maximize=self.maximize)
-        _, s_worst = self.surrogate.optimum(self.metric, maximize=not self.maximize)
+        """Best and worst per-mixture recorded means of the metric: measured values only."""
+        recorded = self._Y[:, self.score_columns.index(self.metric)]
         pick_best, pick_worst = (max, min) if self.maximize else (min, max)
-        return (pick_best(float(pick_best(recorded)), s_best), pick_worst(float(pick_worst(recorded)), s_worst))
+        return float(pick_best(recorded)), float(pick_worst(recorded))
 
+    def _normalisation(self) -> tuple[float, float]:
+        # never the card's numbers: an old card may hold a surrogate's extreme
+        if "norm" not in self._cache:
+            self._cache["norm"] = self._bounds()
+        return self._cache["norm"]
 
+    NORMALISATION_NOTE = ("best/worst of the per-mixture means of the recorded runs (mean over each mixture's "
+                          "recorded training seeds)")

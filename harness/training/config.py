@@ -22,7 +22,7 @@ def _f(default, help: str, neutral=_NO_NEUTRAL, label: bool = False, **kw):
     """A config field with help text. `neutral`: for a field added after protocols were recorded, the
     value that reproduces the behaviour from before it existed; at that value the field is left out
     of the fingerprint, so adding a field never changes the fingerprint of a protocol it leaves
-    alone. `label`: a name only (never changes results), never part of the fingerprint."""
+    alone. `label`: a name only (never changes results; see `result_fields`)."""
     meta = {"help": help, "label": label}
     if neutral is not _NO_NEUTRAL:
         meta["neutral"] = neutral
@@ -31,15 +31,15 @@ def _f(default, help: str, neutral=_NO_NEUTRAL, label: bool = False, **kw):
     return field(default=default, metadata=meta, **kw)
 
 
-def result_fields(cfg) -> dict[str, Any]:
-    """The fields of a config dataclass that change results: labels dropped, fields at their
-    `neutral` value dropped, nested configs recursed. What `ProtocolConfig.fingerprint` hashes."""
+def result_fields(cfg, labels: bool = False) -> dict[str, Any]:
+    """The fields of a config dataclass that change results, nested configs recursed: fields at
+    their `neutral` value dropped, and labels unless `labels` (see ProtocolConfig.fingerprint)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if f.metadata.get("label") or ("neutral" in f.metadata and value == f.metadata["neutral"]):
+        if (f.metadata.get("label") and not labels) or ("neutral" in f.metadata and value == f.metadata["neutral"]):
             continue
-        out[f.name] = result_fields(value) if dataclasses.is_dataclass(value) else value
+        out[f.name] = result_fields(value, labels) if dataclasses.is_dataclass(value) else value
     return out
 
 
@@ -110,6 +110,10 @@ class ProtocolConfig:
     eval_p_correct: bool = _f(False, "Also score each benchmark by p_correct (teacher-forced probability of the gold "
                               "completion; one extra forward pass): adds p_correct_<benchmark>, In_Score_p, "
                               "Out_Score_p to the scores (shared/notes/mixture-signal.md).", neutral=False)
+    eval_checkpoints: tuple = _f((), "Fractions of the GRPO steps (each in (0, 1)) at which the policy is also "
+                                 "evaluated during training, beside the final evaluation (e.g. [0.25, 0.5]: three "
+                                 "fidelities per run). Evaluated under a saved and restored RNG state, so the "
+                                 "training trajectory and the final scores do not change.", neutral=())
     threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
     use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
     bf16: bool = _f(False, "bfloat16 training (GPU runner only).")
@@ -131,7 +135,7 @@ class ProtocolConfig:
                 b = dict(b)
                 start = BASE_MODELS[b.pop("preset")] if "preset" in b else BaseModelConfig()
                 d["base"] = dataclasses.replace(start, **b)
-        for k in ("train_domains", "ood_sets", "reward_weights"):
+        for k in ("train_domains", "ood_sets", "reward_weights", "eval_checkpoints"):
             if k in d:
                 d[k] = tuple(d[k])
         return dataclasses.replace(base_cfg, **d)
@@ -144,12 +148,25 @@ class ProtocolConfig:
 
         if self.reward_rule not in REWARD_RULES:
             raise ValueError(f"protocol reward_rule {self.reward_rule!r} is unknown; valid: {', '.join(REWARD_RULES)}")
+        bad = [f for f in self.eval_checkpoints if not 0.0 < float(f) < 1.0]
+        if bad or list(self.eval_checkpoints) != sorted(set(self.eval_checkpoints)):
+            raise ValueError(f"eval_checkpoints must be distinct increasing fractions in (0, 1) (the final "
+                             f"evaluation is always made), got {list(self.eval_checkpoints)}")
+
+    def checkpoint_steps(self) -> dict[float, int]:
+        """fidelity (fraction of the steps) -> the GRPO step after which that checkpoint is evaluated."""
+        import math
+
+        return {float(f): max(1, math.ceil(self.steps * float(f))) for f in self.eval_checkpoints}
 
     def fingerprint(self) -> str:
-        """Hash of what changes results (`result_fields`): not the labels, not a later field left at
-        the value that reproduces the behaviour from before it (so a new default-off option leaves
-        every existing protocol's fingerprint alone, and any result-changing setting moves it)."""
-        return hashlib.sha256(json.dumps(result_fields(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of what changes results (`result_fields`): a field added later is left out while it holds
+        the value that reproduces the behaviour from before it, so a new default-off option leaves
+        every existing protocol's fingerprint alone (the ones stored in recorded runs included), and
+        any result-changing setting moves it. The labels (`name`, `base.name`) stay in for that same
+        reason: the fingerprints of every recorded run were computed with them, and a renamed
+        preset is rare enough to be a new protocol."""
+        return hashlib.sha256(json.dumps(result_fields(self, labels=True), sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def batch_size(self) -> int:
@@ -188,9 +205,10 @@ PRESETS: dict[str, ProtocolConfig] = {
     # A few GRPO steps and a few evaluation items: the CI end-to-end path.
     "smoke": ProtocolConfig(name="smoke", base=BASE_MODELS["tiny-h64"], steps=4, prompts_per_step=2,
                             num_generations=4, eval_n=8),
-    # The minimodo-tiny suites' protocols. A preset's meaning never changes once suites are recorded
-    # with it: these keep the reward rule those runs used (format_kept), the paper's rule being the
-    # default only since; a new protocol that wants it sets `reward_rule: paper` in its card.
+    # The minimodo-tiny suite's protocol.
+    # A preset's meaning never changes once suites are recorded with it: these keep the reward rule
+    # those runs used (format_kept), the paper's rule being the default only since; a new protocol
+    # that wants it sets `reward_rule: paper` in its card.
     "tiny": ProtocolConfig(name="tiny", base=BASE_MODELS["tiny-h64-cur"], reward_rule="format_kept"),
     "tiny-h128": ProtocolConfig(name="tiny-h128", base=BASE_MODELS["tiny-h128-cur"], reward_rule="format_kept"),
 }

@@ -53,8 +53,10 @@ def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
         disable_tqdm=True)
 
 
-def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
-    """Run GRPO in place on `model`; returns the trainer (its state holds the reward log)."""
+def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None,
+               callbacks=None):
+    """Run GRPO in place on `model`; returns the trainer (its state holds the reward log).
+    `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of run.py)."""
     from transformers import ProcessorMixin
     from trl import GRPOTrainer
 
@@ -68,7 +70,7 @@ def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output
     try:
         trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs(cfg.reward_rule)),
                               args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
-                              processing_class=processor)
+                              processing_class=processor, callbacks=list(callbacks or []) or None)
         for cb in (PrinterCallback, ProgressCallback):  # keep stdout clean: logs stay in trainer.state.log_history
             trainer.remove_callback(cb)
         if cfg.steps > 0:

@@ -37,6 +37,9 @@ class TrainResult:
     base: str
     base_info: dict[str, Any] = field(default_factory=dict)
     train_log: dict[str, float] = field(default_factory=dict)
+    # fidelity (fraction of the steps, < 1) -> {"step", "scores", "format_rate", "seconds"} of the
+    # mid-run evaluations asked for by cfg.eval_checkpoints (empty without them)
+    checkpoints: dict[float, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +69,55 @@ def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[
     if cfg.eval_p_correct:
         scores.update(p_correct_scores(ev["p_correct"], cfg.train_domains, cfg.ood_sets))
     return scores, ev["format"]
+
+
+class CheckpointEvaluation:
+    """A `TrainerCallback` that evaluates the policy after the steps of `cfg.checkpoint_steps()`.
+
+    It must not change what training does next: the evaluation runs under a saved and restored RNG
+    state (torch, numpy, Python), with the model in eval mode and put back in the mode it was in,
+    inside `torch.no_grad()` (harness.training.evaluate). A run with checkpoints therefore trains
+    exactly as the same run without them (tests/test_checkpoints.py checks the final scores and the
+    reward log are identical)."""
+
+    def __init__(self, cfg: ProtocolConfig, processor, source):
+        from transformers import TrainerCallback
+
+        self.cfg, self.processor, self.source = cfg, processor, source
+        self.at: dict[int, list[float]] = {}  # step -> fidelities (two may share a step in a very short run)
+        for f, step in cfg.checkpoint_steps().items():
+            self.at.setdefault(step, []).append(f)
+        self.results: dict[float, dict[str, Any]] = {}
+        self.seconds = 0.0
+        # subclassing at run time keeps transformers out of this module's import
+        self.callback = type("CheckpointEvaluationCallback", (TrainerCallback,), {
+            "on_step_end": lambda _cb, args, state, control, **kw: self.on_step_end(args, state, control, **kw)})()
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        due = [f for f in self.at.get(int(state.global_step), []) if f not in self.results]
+        if not due or model is None:
+            return control
+        import random
+
+        import numpy as np
+        import torch
+
+        t0 = time.perf_counter()
+        saved = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+        was_training = model.training
+        try:
+            scores, fmt = evaluate_model(model, self.processor, self.cfg, self.source)
+        finally:
+            model.train(was_training)
+            torch.set_rng_state(saved[0])
+            np.random.set_state(saved[1])
+            random.setstate(saved[2])
+        seconds = time.perf_counter() - t0
+        self.seconds += seconds
+        for f in due:
+            self.results[f] = {"step": int(state.global_step), "scores": scores, "format_rate": fmt,
+                               "seconds": round(seconds, 3)}
+        return control
 
 
 def load_base(cfg: ProtocolConfig, log=None):
@@ -102,14 +154,19 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
     dataset = mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
     eval_benchmarks(cfg, source)
     t3 = time.perf_counter()
+    ckpt = CheckpointEvaluation(cfg, processor, source) if cfg.eval_checkpoints and cfg.steps else None
     torch.manual_seed(seed)
-    trainer = train_grpo(model, processor, dataset, cfg, seed)
+    trainer = train_grpo(model, processor, dataset, cfg, seed, callbacks=[ckpt.callback] if ckpt else None)
     t4 = time.perf_counter()
     scores, fmt = evaluate_model(trainer.model, processor, cfg, source)
     t5 = time.perf_counter()
-    timings = {"imports": t1 - t0, "build": t2 - t1, "data": t3 - t2, "train": t4 - t3, "eval": t5 - t4,
+    t_ckpt = ckpt.seconds if ckpt else 0.0
+    timings = {"imports": t1 - t0, "build": t2 - t1, "data": t3 - t2, "train": t4 - t3 - t_ckpt, "eval": t5 - t4,
                "total": t5 - t0}
+    if ckpt:
+        timings["eval_checkpoints"] = t_ckpt  # not counted in "train"
     if cfg.steps:
-        timings["s_per_step"] = (t4 - t3) / cfg.steps
+        timings["s_per_step"] = timings["train"] / cfg.steps
     return TrainResult(scores=scores, format_rate=fmt, timings={k: round(v, 3) for k, v in timings.items()},
-                       rollouts=cfg.rollouts, steps=cfg.steps, base=label, base_info=info, train_log=reward_log(trainer))
+                       rollouts=cfg.rollouts, steps=cfg.steps, base=label, base_info=info, train_log=reward_log(trainer),
+                       checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {})
