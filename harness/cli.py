@@ -464,9 +464,11 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
 @click.option("--runner", default=None, type=click.Choice(["cpu", "gpu", "replay"]),
               help="Runner kind (default: the one the suite was recorded with).")
 @click.option("--workers", default=1, show_default=True, type=int, help="Re-runs at once (processes).")
+@click.option("--live", "live_ref", default=None, help="The live suite (name or folder) when the card's "
+              "protocol.recorded_from is not registered here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_guard
-def verify_cmd(suite_ref, runs, runner, workers, as_json):
+def verify_cmd(suite_ref, runs, runner, workers, live_ref, as_json):
     """Re-run recorded (mixture, seed) pairs of a recorded suite with its live protocol: the new value beside
     the recorded one, its z-score against the mixture's recorded seeds, bit-for-bit or not, and a stated
     test of consistency with the recording (exit status 1 when not consistent)."""
@@ -476,7 +478,7 @@ def verify_cmd(suite_ref, runs, runner, workers, as_json):
         raise UserError(f"--runs must be an integer >= 1, got {runs}")
     if workers < 1:
         raise UserError(f"--workers must be an integer >= 1, got {workers}")
-    report = verify(suite_ref, runs=runs, runner=runner, workers=workers,
+    report = verify(suite_ref, runs=runs, runner=runner, workers=workers, live=live_ref,
                     on_rerun=None if as_json else (lambda r, metric: click.echo("re-run done:" + format_rerun(r, metric)[1:],
                                                                                 err=True)))
     click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else format_report(report))

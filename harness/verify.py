@@ -120,8 +120,9 @@ def _recorded_row(suite, mixture, seed: int) -> dict[str, float]:
     raise VerifyError(f"no recorded row for {mixture} seed {seed}")  # pragma: no cover - pairs come from the table
 
 
-def load_pair(name: str):
-    """(recorded suite, its live suite, the card's protocol block)."""
+def load_pair(name: str, live_ref: str | None = None):
+    """(recorded suite, its live suite, the card's protocol block). `live_ref` (a name or folder)
+    stands in for the card's `protocol.recorded_from` where that name is not registered here."""
     from harness import suites
     from harness.suites.replay import ReplaySuite
 
@@ -131,7 +132,14 @@ def load_pair(name: str):
         recorded = sorted(n for n, f in suites.registered().items() if _is_recorded(f))
         raise VerifyError(f"suite {suite.name!r} is not a recorded suite (its card has no protocol.recorded_from, "
                           f"the live suite its runs came from); recorded suites: {', '.join(recorded) or 'none'}")
-    live = suites.load(protocol["recorded_from"])
+    try:
+        live = suites.load(live_ref or protocol["recorded_from"])
+    except suites.SuiteError as e:
+        raise VerifyError(f"{e}; {suite.name!r} was recorded from {protocol['recorded_from']!r}: register it "
+                          f"($MODOMODO_SUITE_PATH) or pass --live FOLDER") from None
+    if live.name != protocol["recorded_from"]:
+        raise VerifyError(f"--live {live_ref!r} is suite {live.name!r}, but {suite.name!r} was recorded from "
+                          f"{protocol['recorded_from']!r}")
     return suite, live, protocol
 
 
@@ -145,7 +153,8 @@ def _is_recorded(folder) -> bool:
     return isinstance(card.get("protocol"), dict) and bool(card["protocol"].get("recorded_from"))
 
 
-def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1, on_rerun=None) -> VerifyReport:
+def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1, on_rerun=None,
+           live: str | None = None) -> VerifyReport:
     """Re-run `runs` recorded pairs of the recorded suite `name` and test them against the recording."""
     from scipy import stats
 
@@ -154,7 +163,7 @@ def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1
 
     if runs < 1:
         raise VerifyError(f"--runs must be at least 1, got {runs}")
-    suite, live, protocol = load_pair(name)
+    suite, live, protocol = load_pair(name, live)
     runner = runner or protocol.get("runner") or live.card.get("runner")
     if not runner:
         raise VerifyError(f"neither {suite.name!r} nor {live.name!r} names a runner; pass --runner (cpu, gpu, replay)")

@@ -126,7 +126,7 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     assert list(card["sweep_provenance"]["cpu_capability"].values()) == [6]
     assert len(card["sweep_provenance"]["base_weights_sha256"]) == 1
     # same machine, same weights: a re-run reproduces its recorded row bit for bit
-    verified = run_cli("verify", "--suite", out, "--runs", "1", env=env, timeout=300).stdout
+    verified = run_cli("verify", "--suite", out, "--live", suite, "--runs", "1", env=env, timeout=300).stdout
     assert "bit for bit: 1 of 1 re-runs" in verified and "CONSISTENT" in verified
     bench = run_cli("bench", "--suite", out, "--strategy", "seed,uniform", "--budget", "2", "--seeds", "2", "--out",
                     tmp_path / "b", "--quiet", env=env)

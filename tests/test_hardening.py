@@ -393,7 +393,18 @@ def test_verify_calls_a_drifted_recording_inconsistent(recorded_synth, tmp_path)
     assert "bit for bit: 0 of 3" in proc.stdout and "NOT consistent with the recording" in proc.stdout
 
 
-def test_verify_bad_input_is_one_line(recorded_synth):
+def test_verify_bad_input_is_one_line(recorded_synth, tmp_path):
+    import shutil
+
+    orphan = tmp_path / "orphan"
+    shutil.copytree(recorded_synth, orphan)
+    card = yaml.safe_load((orphan / "card.yaml").read_text())
+    card["protocol"]["recorded_from"] = "gone-live"
+    (orphan / "card.yaml").write_text(yaml.safe_dump(card))
+    one_line_error(cli("verify", "--suite", orphan, "--runner", "replay", check=False),
+                   "recorded from 'gone-live'", "pass --live FOLDER")
+    one_line_error(cli("verify", "--suite", orphan, "--runner", "replay", "--live", "synth-bump-8", check=False),
+                   "is suite 'synth-bump-8'", "recorded from 'gone-live'")
     one_line_error(cli("verify", "--suite", "synth-bowl-5", check=False), "not a recorded suite",
                    "recorded suites:")
     one_line_error(cli("verify", "--suite", recorded_synth, "--runs", "0", "--runner", "replay", check=False),
