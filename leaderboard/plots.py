@@ -205,3 +205,50 @@ def finite(x) -> bool:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def cd_diagram(ranking, path: Path) -> bool:
+    """Critical-difference diagram (Demšar 2006) of one track at one budget: average ranks on an axis
+    (1 = best, left), strategies labelled left and right, a bar joining each group whose ranks differ
+    by less than Nemenyi's CD, and the CD itself drawn to scale. False when there is nothing to draw."""
+    t = ranking.table
+    if t is None or len(t) < 2:
+        return False
+    names, ranks = list(t["strategy"]), t["rank_mean"].to_numpy(float)
+    k = len(names)
+    half = (k + 1) // 2
+    rows = max(half, k - half)
+    with plt.rc_context({**RC, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(7.2, 1.3 + 0.26 * rows))
+        lo, hi = 1, max(k, 2)
+        ax.set_xlim(lo - 0.2 - 0.9 * (hi - lo) * 0.35, hi + 0.2 + 0.9 * (hi - lo) * 0.35)
+        ax.set_ylim(-(rows + 1.6), 1.6)
+        ax.axis("off")
+        ax.hlines(0, lo, hi, color="#333", linewidth=1)
+        for v in range(lo, hi + 1):
+            ax.vlines(v, 0, 0.18, color="#333", linewidth=0.8)
+            ax.text(v, 0.32, str(v), ha="center", va="bottom", fontsize=7)
+        left_x, right_x = lo - 0.15 - (hi - lo) * 0.05, hi + 0.15 + (hi - lo) * 0.05
+        for i, (n, r) in enumerate(zip(names, ranks)):
+            if i < half:
+                y = -(i + 1) * 1.0
+                ax.plot([r, r, left_x], [0, y, y], color="#555", linewidth=0.7)
+                ax.text(left_x - 0.05, y, f"{label(n, 22)} ({r:.2f})", ha="right", va="center", fontsize=7)
+            else:
+                y = -(k - i) * 1.0
+                ax.plot([r, r, right_x], [0, y, y], color="#555", linewidth=0.7)
+                ax.text(right_x + 0.05, y, f"({r:.2f}) {label(n, 22)}", ha="left", va="center", fontsize=7)
+        for j, g in enumerate(ranking.groups):
+            gr = [ranks[names.index(n)] for n in g]
+            y = -0.35 - 0.22 * j
+            ax.hlines(y, min(gr) - 0.03, max(gr) + 0.03, color="#c0392b", linewidth=2.2)
+        if math.isfinite(ranking.cd):
+            ax.hlines(1.15, lo, min(lo + ranking.cd, hi + 0.5), color="#333", linewidth=1.5)
+            ax.text(lo, 1.3, f"CD = {ranking.cd:.2f} (Nemenyi, α = 0.05, {ranking.n_blocks} blocks)", fontsize=7,
+                    va="bottom")
+        p = ranking.friedman_p
+        ax.set_title(f"{ranking.track} track, budget {ranking.budget}: average rank over {len(ranking.suites)} "
+                     f"suite(s) that can rank; Friedman p = {p:.2g}" if math.isfinite(p) else
+                     f"{ranking.track} track, budget {ranking.budget}", loc="left", fontsize=8)
+        _save(fig, path)
+    return True

@@ -80,6 +80,7 @@ def _env() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug)
     env.tests["finite"] = _finite
+    env.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
     return env
 
 
@@ -201,8 +202,21 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         })
+    track_views = []
+    for r in st.rankings:  # one overall ranking per track, at the default budget (all budgets in the CSV)
+        if r.budget != default_budget:
+            continue
+        cd_plot = f"plots/cd-{slug(r.track)}.svg"
+        drawn = plots.cd_diagram(r, out / cd_plot)
+        rows_t = [{**next((s for s in strategies if s["name"] == row["strategy"]), {"name": row["strategy"]}),
+                   "top": row} for row in records(r.table)]
+        track_views.append({"track": r.track, "budget": r.budget, "suites": r.suites, "apart": r.apart,
+                            "incomplete": r.incomplete, "rows": rows_t, "n_blocks": r.n_blocks,
+                            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
+                            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else ""})
     if len(st.overall):
-        plots.rank_chart(st.overall, color, out / "plots" / "ranks.svg")
+        first = st.overall[st.overall["track"] == st.overall["track"].iloc[0]]
+        plots.rank_chart(first, color, out / "plots" / "ranks.svg")
     weight_plots = {}
     for n in results.strategy_names:
         p = out / "plots" / f"weights-{slug(n)}.svg"
@@ -239,7 +253,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     corr = records(st.rank_corr)
     overall_by = {}
     for r in records(st.overall):
-        overall_by.setdefault(r["strategy"], {})[r["budget"]] = r
+        overall_by.setdefault(r["strategy"], {})[f"{r['track']} {r['budget']}"] = r
     overall_rows = sorted(
         [{**s, "by_budget": overall_by.get(s["name"], {}),
           "top": overall_by.get(s["name"], {}).get(default_budget, {})} for s in strategies],
@@ -257,7 +271,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
 
     rows = _rows(st.table, results, "")
     page("index.html", "index.html", "", rows=rows, overall_rows=overall_rows, corr=corr, downloads=downloads,
-         has_rank_plot=len(st.overall) > 0)
+         has_rank_plot=len(st.overall) > 0, track_views=track_views,
+         rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "")
     for sv in suite_views:
         srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../")
         scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]

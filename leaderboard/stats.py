@@ -10,8 +10,9 @@ Conventions (also printed on the site):
   successful pilot the regret counts as 1; a strategy that stops early keeps its last value. A
   strategy that spends no pilot runs (uniform) has no curve and no AUC.
 - *rank*: within each (suite, budget, seed), strategies are ranked by score (1 = best, ties share
-  the average rank; a failed study ranks last); the mean over seeds is reported, and the overall
-  rank averages over every (suite, seed).
+  the average rank; a failed study ranks last); the mean over seeds is reported. The overall rank
+  (leaderboard/ranking.py) is per track, over the (suite, seed) blocks of the suites that can rank
+  only, among the strategies complete on all of them, with a Friedman test and Nemenyi's CD.
 - *CI*: 95% percentile bootstrap of the mean over seeds, 2000 resamples, its generator seeded from
   the cell's name, so the same inputs give the same interval.
 - *beats uniform*: the number k of seeds whose score is strictly better than uniform's, out of the K
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -131,11 +132,13 @@ def study_curves(results: Results) -> dict[tuple, np.ndarray]:
 @dataclass
 class Stats:
     table: pd.DataFrame          # one row per (suite, strategy, budget)
-    overall: pd.DataFrame        # one row per (strategy, budget): rank over every (suite, seed)
+    overall: pd.DataFrame        # one row per (track, budget, strategy): rank over the (suite, seed) blocks of the
+                                 # suites that can rank, complete strategies only (leaderboard/ranking.py)
     rank_corr: pd.DataFrame      # one row per (suite_a, suite_b, budget)
     studies: pd.DataFrame        # the per-study table (summary + oriented gain, auc, rank)
     curves: pd.DataFrame         # mean best-so-far regret per (suite, strategy, budget, step)
     weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
+    rankings: list = field(default_factory=list)  # leaderboard.ranking.TrackRanking per (track, budget)
 
 
 def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
@@ -166,6 +169,12 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
         vals = g[col] if col == "rank" else okg[col]
         m, lo, hi = bootstrap_ci(vals.to_numpy(float), *key, col)
         row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
+    # where the numbers came from: the share of surrogate answers (pilots and recommendation) and how many
+    # recommendations a surrogate scored above every measured mixture (harness/suites/tracks.py)
+    sur = pd.to_numeric(g.get("surrogate_fraction", pd.Series(0.0, index=g.index)), errors="coerce").fillna(0.0)
+    row["surrogate_fraction"] = float(sur.mean()) if len(sur) else 0.0
+    beyond = g.get("beyond_best_known", pd.Series(False, index=g.index))
+    row["n_beyond_best"] = int(beyond.astype(str).str.lower().isin(["true", "1"]).sum())
     st = sign_test(okg["gain"].to_numpy(float))
     row.update({"beats_uniform": st["wins"], "loses_to_uniform": st["losses"], "ties_uniform": st["ties"],
                 "K": st["K"], "p_sign": st["p_value"]})
@@ -249,16 +258,14 @@ def compute(results: Results) -> Stats:
                      "family": results.strategies[strat]["family"], **_cell(g, key)})
     table = pd.DataFrame(rows)
 
-    orows = []
-    for (strat, budget), g in studies.groupby(["strategy", "budget"], sort=True):
-        m, lo, hi = bootstrap_ci(g["rank"].to_numpy(float), "overall", strat, int(budget), "rank")
-        per_suite = g[g["ok"]].groupby("suite")["normalized_regret"].mean()
-        orows.append({"strategy": strat, "budget": int(budget), "family": results.strategies[strat]["family"],
-                      "n_suites": int(g["suite"].nunique()), "n_cells": int(len(g)), "rank_mean": m, "rank_lo": lo,
-                      "rank_hi": hi, "nregret_mean": float(per_suite.mean()) if len(per_suite) else math.nan,
-                      "n_failed": int((~g["ok"]).sum())})
-    overall = pd.DataFrame(orows)
-    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results, curves), _weights(results))
+    from leaderboard.ranking import RANK_COLUMNS, rank_all
+
+    rankings = rank_all(studies, results.suites, results.strategies,
+                        bootstrap=lambda values, *key: bootstrap_ci(values, "overall", *key))
+    tables = [r.table for r in rankings if len(r.table)]
+    overall = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RANK_COLUMNS)
+    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results, curves), _weights(results),
+                 rankings)
 
 
 def _clean(v: Any) -> Any:

@@ -37,3 +37,21 @@ def write_synthetic_suite(folder: Path, kind="bowl", dim=4, noise=0.01, delay=0.
 @pytest.fixture
 def synthetic_suite(tmp_path):
     return write_synthetic_suite(tmp_path / "toy-suite")
+
+
+_POOL_SUITES: dict = {}
+
+
+def write_pool_suite(folder: Path, n_mix: int = 30, dim: int = 4, seeds: int = 3, noise: float = 0.01) -> Path:
+    """A small recorded suite (tests/benchmarks/pool_table.py) imported once per test session and reused
+    (suites are read-only to the harness)."""
+    import tempfile
+
+    from tests.benchmarks.pool_table import import_pool_suite
+
+    key = (n_mix, dim, seeds, noise)
+    if key not in _POOL_SUITES:
+        root = Path(tempfile.mkdtemp(prefix="modomodo-pool-suite-"))
+        _POOL_SUITES[key] = import_pool_suite(root / f"pool-{n_mix}x{dim}", n_mix, dim, seeds, noise,
+                                              name=f"pool-{n_mix}x{dim}")
+    return _POOL_SUITES[key]

@@ -21,7 +21,11 @@ then once through the real `Study` on a synthetic suite:
   prefix of the history proposes what the uninterrupted one did;
 - failed pilot runs in the history (first, interleaved, all) do not crash it;
 - a strategy that raises or returns garbage is recorded as failed by the study, not fatal;
-- proposal latency stays under `latency_limit_s` (200 ms) at 64 observations.
+- proposal latency stays under `latency_limit_s` (200 ms) at 64 observations;
+- the pool track: every proposal and the recommendation is a candidate of the pool (with and without
+  the uniform mixture and the corners among the candidates, with failed runs), and a study on a
+  recorded suite's pool ends ok;
+- a bounded space (the continuous track of a recorded suite): every proposal stays inside the bounds.
 """
 
 from __future__ import annotations
@@ -52,6 +56,15 @@ def observe(space: MixtureSpace, m: Mixture, failed: bool = False) -> Observatio
     return Observation(m, v, {"score": v, "In_Score": 0.5 * v, "Out_Score": v}, STATUS_OK)
 
 
+def pool_space(dim: int, n: int = 30, seed: int = 0, with_designs: bool = True) -> MixtureSpace:
+    """A pool of Dirichlet candidates (plus uniform and the corners when `with_designs`)."""
+    rng = np.random.default_rng([seed, dim, n])
+    cands = [tuple(c) for c in rng.dirichlet(np.ones(dim), size=n)]
+    if with_designs:
+        cands += [tuple(np.full(dim, 1.0 / dim))] + [tuple(np.eye(dim)[i]) for i in range(dim)]
+    return MixtureSpace(tuple(f"D{i}" for i in range(dim)), candidates=cands)
+
+
 def drive(strategy, space: MixtureSpace, budget: Budget, fail_steps=()):
     """The study loop without a study: propose until None or the budget is spent."""
     history: list[Observation] = []
@@ -61,7 +74,7 @@ def drive(strategy, space: MixtureSpace, budget: Budget, fail_steps=()):
         if m is None:
             break
         proposals.append(m)
-        history.append(observe(space, space.validate(m), failed=step in fail_steps))
+        history.append(observe(space, space.check_candidate(m), failed=step in fail_steps))
     return proposals, history
 
 
@@ -195,3 +208,33 @@ class StrategyConformance:
         for bad, needle in ((Raises, "boom"), (Garbage, "invalid mixture"), (BadRecommend, "recommend")):
             out = Study(suite, bad, Budget(6), 0, ReplayRunner(suite), strategy_params=params).run()
             assert out.status == "failed" and needle in out.reason, (bad.__name__, out.reason)
+
+    # -- the judge's tracks ----------------------------------------------------------------------------
+    @pytest.mark.parametrize("with_designs", (True, False))
+    @pytest.mark.parametrize("fail", ((), (0, 3, 4)))
+    def test_pool_track_proposals_and_recommendation_are_candidates(self, with_designs, fail):
+        space = pool_space(5, with_designs=with_designs)
+        s = self.make(space, seed=4)
+        proposals, history = drive(s, space, Budget(20), fail_steps=fail)  # drive checks every proposal
+        rec = s.recommend(tuple(history))
+        assert space.candidate_index(space.check_candidate(rec)) is not None
+
+    def test_pool_track_study_on_a_recorded_suite(self, tmp_path):
+        from harness import suites
+        from harness.runners.replay import ReplayRunner
+        from harness.study import Study
+        from tests.conftest import write_pool_suite
+
+        judge = suites.load_folder(write_pool_suite(tmp_path / "pool-suite")).judge("pool")
+        out = Study(judge, self.cls, Budget(8), 0, ReplayRunner(judge), strategy_params=dict(self.params)).run()
+        assert out.status == "ok", out.reason
+        assert out.track == "pool" and out.score_source == "recorded" and out.surrogate_fraction == 0
+        assert all(t["source"] == "recorded" for t in out.trajectory)
+
+    def test_bounded_space_proposals_stay_inside_the_bounds(self):
+        lower, upper = (0.05, 0.0, 0.1, 0.0, 0.0), (0.5, 0.4, 0.6, 0.3, 0.03)
+        space = MixtureSpace(tuple(f"D{i}" for i in range(5)), lower=lower, upper=upper)
+        s = self.make(space, seed=6)
+        proposals, history = drive(s, space, Budget(16))
+        for m in proposals + [s.recommend(tuple(history))]:
+            space.validate(m)  # raises, naming the dataset, outside the bounds

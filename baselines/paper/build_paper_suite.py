@@ -52,7 +52,17 @@ def build(table_path: Path = DEFAULT_TABLE, out: Path = OUT) -> Path:
         "version": "2",
         "description": ("The MoDoMoDo paper's recorded runs of Qwen2-VL-2B-Instruct (GRPO, 2000 steps) whose "
                         "mixtures are known: the 11 seed designs and the 2000-step Coli and Norm heuristics "
-                        "(weights recomputed); a surrogate for every other mixture."),
+                        "(weights recomputed). Pool track only: 13 candidates, one seed each. What it can show: the "
+                        "paper's heuristics recomputed and replayed on the paper's own numbers. What it cannot: "
+                        "rank strategies (one seed per mixture, no noise model; its surrogate fails the fidelity "
+                        "gate; its best recorded mixture is a seed design, so seed, linear and quadratic reach 0 "
+                        "regret by construction)."),
+        "what_it_shows": ("the paper's heuristics (Algorithms 1 to 3) and surrogate (Algorithm 4) recomputed from the "
+                          "11 recorded seed runs and replayed: `modomodo reproduce paper`, and the pool track for the "
+                          "mixtures the paper ran"),
+        "what_it_cannot_show": ("a ranking of strategies: one training seed per mixture (no noise model), a surrogate "
+                                "that fails the fidelity gate, and a best recorded mixture that is one of the seed "
+                                "designs, so `seed`, `linear` and `quadratic` reach 0 regret by construction"),
         "recomputed_rows": recomputed,
         "citation": ("Liang, Y. et al. MoDoMoDo: Multi-Domain Data Mixtures for Multimodal LLM Reinforcement "
                      "Learning. arXiv:2505.24871 (v2, 2025), Table 2 (appendix)."),

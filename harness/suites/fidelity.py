@@ -62,18 +62,27 @@ class FittedModel:
     def __init__(self, model: str, X: np.ndarray, Y: np.ndarray, columns: list[str]):
         self.name, self.columns = model, list(columns)
         Y = np.asarray(Y, dtype=float).reshape(len(X), -1)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _one_thread():
             warnings.simplefilter("ignore")  # GP/ridge convergence chatter on tiny tables
             self.models = [_make(model).fit(X, Y[:, j]) for j in range(Y.shape[1])]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=float))
-        return np.column_stack([m.predict(X) for m in self.models])
+        with _one_thread():
+            return np.column_stack([m.predict(X) for m in self.models])
 
 
 def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
     order = np.random.default_rng([seed, 7]).permutation(n)
     return [order[i::k] for i in range(k)]
+
+
+def _one_thread():
+    """Small fits run fastest on one thread: OpenMP/BLAS pools oversubscribe a busy 2-core machine
+    (measured: hist-gb 5-fold CV on 80 mixtures 3.9 s with the default pool, 0.8 s on one thread)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
 
 
 def cross_validate(X: np.ndarray, y: np.ndarray, model: str, folds: int = FOLDS, seed: int = 0) -> dict[str, float]:
@@ -82,7 +91,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, model: str, folds: int = FOLDS,
     pred = np.empty_like(y)
     for test in _folds(len(y), min(folds, len(y)), seed):
         train = np.setdiff1d(np.arange(len(y)), test)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _one_thread():
             warnings.simplefilter("ignore")
             pred[test] = _make(model, seed).fit(X[train], y[train]).predict(X[test])
     rho = spearmanr(pred, y).statistic if np.std(pred) > 0 and np.std(y) > 0 else 0.0
