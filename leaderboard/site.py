@@ -138,7 +138,22 @@ def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
         "seeds_note": str(card.get("seeds_note") or ""),
         "text": entry.get("card_text") or "",
         **signal_view(card),
+        **_judge_view(entry, card),
     }
+
+
+def _judge_view(entry: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
+    """How this suite is judged here: its track, whether it can rank (bench.json, from the judge), the
+    tracks it offers and its fidelity gate (the card's judge block)."""
+    from leaderboard.ranking import suite_can_rank, suite_track
+
+    judge = card.get("judge") if isinstance(card.get("judge"), dict) else {}
+    fid = judge.get("fidelity") if isinstance(judge.get("fidelity"), dict) else {}
+    ok, why = suite_can_rank(entry)
+    return {"track": suite_track(entry), "ranks": ok, "ranking_reason": why,
+            "tracks": entry.get("tracks") or judge.get("tracks") or [],
+            "pool_size": entry.get("pool_size"), "gate_passed": fid.get("passed"), "gate_reason": fid.get("reason", ""),
+            "normalization_note": str(entry.get("normalization") or "")}
 
 
 def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:
