@@ -7,7 +7,9 @@ static Hugging Face Space), Jinja2 templates with autoescaping on, one local scr
 stylesheet (no CDN), SVG pictures shown through <img>. Nothing in it depends on the time of
 rendering, so the same inputs give byte-identical output; the dates shown are those of the runs.
 The site is built in a temporary folder next to the target and moved into place at the end, so a
-failed render never leaves half a site.
+failed render never leaves half a site; the hidden folders a killed render left there (its build
+folder `.SITE.tmp-PID-*`, the previous site `.SITE.old-PID`) are removed when the next render starts,
+once their process is gone.
 """
 
 from __future__ import annotations
@@ -305,19 +307,60 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     return files + [MANIFEST]
 
 
+_LEFTOVER = re.compile(r"\.(?P<site>.+)\.(?:tmp-(?P<pid>\d+)-.+|old-(?P<oldpid>\d+)|(?P<legacy>[a-z0-9_]{8}))$")
+LEGACY_LEFTOVER_AGE_S = 3600.0  # build folders from before they carried their pid: removed once this old
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove the hidden folders killed renders of `out` left beside it (only those whose render
+    process is gone: a render running at the same time keeps its build folder). Returns them."""
+    import time
+
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for p in out.parent.iterdir():
+        m = _LEFTOVER.match(p.name)
+        if not m or m.group("site") != out.name or not p.is_dir() or p.is_symlink():
+            continue
+        pid = m.group("pid") or m.group("oldpid")
+        if pid is not None:
+            stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - p.stat().st_mtime > LEGACY_LEFTOVER_AGE_S
+            except FileNotFoundError:
+                continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 def render(results_dirs: list[str | Path], out: str | Path) -> Path:
     """Render the site into `out` (replacing a previous site there); returns the index.html path."""
     out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ResultsError(f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
                            f"or new folder for --out")
+    clean_leftovers(out)
     results = load_results([Path(d) for d in results_dirs])
     for d in results.folders:
         if out == d.resolve():
             raise ResultsError("--out must not be a results folder")
     st = compute(results)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         build(results, st, tmp)
         os.chmod(tmp, 0o755)

@@ -52,6 +52,11 @@ def parse_weight_spec(spec: str) -> dict[str, str]:
     return out
 
 
+def line_of(i: int) -> str:
+    """Where data row i (0-based) sits in the CSV file: the header is line 1."""
+    return f"line {i + 2} (data row {i + 1})"
+
+
 def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, scores: list[str],
                    seed_col: str | None, normalize: bool) -> pd.DataFrame:
     cols = list(df.columns)
@@ -65,41 +70,43 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
         bad = values.isna() & df[c].notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise TableError(f"column {c!r}, row {i + 2} (line in the file): value {df[c].iloc[i]!r} is not a number")
+            raise TableError(f"column {c!r}, {line_of(i)}: value {df[c].iloc[i]!r} is not a number")
         df[c] = values
     W = df[list(weights.values())]
     if W.isna().any().any():
         i, j = np.argwhere(W.isna().to_numpy())[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight is missing; every run needs all weights "
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight is missing; every run needs all weights "
                            "(drop rows without weights before importing)")
     Wv = W.to_numpy(float)
     if not np.isfinite(Wv).all():
         i, j = np.argwhere(~np.isfinite(Wv))[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight {Wv[i, j]} is not finite")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is not finite")
     if (Wv < 0).any():
         i, j = np.argwhere(Wv < 0)[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight {Wv[i, j]} is negative")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative")
     sums = Wv.sum(axis=1)
     if (sums <= 0).any():
         i = int(np.flatnonzero(sums <= 0)[0])
-        raise TableError(f"row {i + 2}: all weights are zero")
+        raise TableError(f"{line_of(i)}: all weights (columns {', '.join(W.columns)}) are zero")
     off = np.abs(sums - 1.0) > SUM_TOLERANCE
     if off.any() and not normalize:
         i = int(np.flatnonzero(off)[0])
-        raise TableError(f"row {i + 2}: weights sum to {sums[i]:.8g}, not 1; pass --normalize to rescale every "
-                           "row (e.g. for percentages)")
+        given = ", ".join(f"{c}={Wv[i, j]:.8g}" for j, c in enumerate(W.columns))
+        raise TableError(f"{line_of(i)}: weights {given} sum to {sums[i]:.8g}, not 1 (within {SUM_TOLERANCE:g}); "
+                         "pass --normalize to rescale every row (e.g. for percentages)")
     if normalize:
         df[list(weights.values())] = Wv / sums[:, None]
     if df[metric].isna().any():
         i = int(np.flatnonzero(df[metric].isna().to_numpy())[0])
-        raise TableError(f"column {metric!r}, row {i + 2}: the metric is missing")
+        raise TableError(f"column {metric!r}, {line_of(i)}: the metric is missing")
     if seed_col:
         if df[seed_col].isna().any():
-            raise TableError(f"seed column {seed_col!r} has missing values")
+            i = int(np.flatnonzero(df[seed_col].isna().to_numpy())[0])
+            raise TableError(f"seed column {seed_col!r}, {line_of(i)}: the seed is missing")
         dup = df.duplicated(subset=list(weights.values()) + [seed_col])
         if dup.any():
             i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise TableError(f"row {i + 2} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
+            raise TableError(f"{line_of(i)} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
     return df
 
 
