@@ -55,7 +55,8 @@ def as_proposal(value) -> Proposal | None:
         return value
     if isinstance(value, Mixture):
         return Proposal(value, FULL_FIDELITY)
-    raise TypeError(f"expected a Mixture, a Proposal or None, got {type(value).__name__}: {value!r:.80}")
+    raise TypeError(f"expected a Mixture or None, got {type(value).__name__}: {value!r:.80} (a partial run: "
+                    f"Proposal(mixture, fidelity))")
 
 
 def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]:

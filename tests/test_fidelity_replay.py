@@ -196,3 +196,31 @@ def test_the_card_states_levels_and_rank_correlations(table):
     rho = block["rank_correlation"]["0.25"][table.metric]["spearman_with_full"]
     assert 0.0 < rho < 1.0
     assert np.isfinite(block["signal"]["0.25"][table.metric]["snr_mean"])
+
+
+def test_a_sandboxed_strategy_file_asks_for_fidelities_too(table, tmp_path):
+    """A user's file runs in its sandbox: the space's fidelities, a Proposal and fractional budgets cross it."""
+    f = tmp_path / "mf_user.py"
+    f.write_text('''
+from harness.spec import Proposal
+from strategies.base import Strategy
+
+
+class QuarterThenFull(Strategy):
+    name = "quarter-then-full"
+
+    def propose(self, history, budget):
+        left = budget.remaining(history)
+        if left <= 0:
+            return None
+        m = self.space.candidate_mixtures()[len(history) // 2]
+        f = self.space.fidelities[0] if len(history) % 2 == 0 else 1.0
+        return Proposal(m, f) if f < 1.0 else m
+''')
+    name = strategies.load_file(f)[0]
+    out = study(table, strategies.get(name), 2.5)
+    assert out.status == "ok", out.reason
+    # the third full run (0.75 more) no longer fits in what is left (0.25): the pilots end there
+    assert [t["fidelity"] for t in out.trajectory] == [0.25, 1.0, 0.25, 1.0, 0.25]
+    assert [t["cost"] for t in out.trajectory] == [0.25, 0.75, 0.25, 0.75, 0.25] and out.cost_used == 2.25
+    assert "pilots ended" in out.note
