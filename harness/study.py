@@ -193,7 +193,7 @@ class Study:
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
             out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,
                                    "status": result.status, "best_so_far": best, "run_key": spec.key,
-                                   "fidelity": fidelity, "cost": cost})
+                                   "fidelity": fidelity, "cost": cost, "spent": out.cost_used})
         try:
             rec = strategy.recommend(tuple(history))
             if not isinstance(rec, Mixture):

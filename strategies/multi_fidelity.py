@@ -20,7 +20,8 @@ Successive halving is one bracket given the whole budget; Hyperband runs its bra
 exploratory (starting at the lowest rung) to plain full runs, each given an equal share of what is left
 when it starts (Li et al.'s equal-budget brackets, fitted to a fixed total). Budget a bracket cannot use
 (rounding) goes to *repeats*: further full-fidelity seeds of the mixture with the best full-fidelity mean,
-which sharpen the recommendation. Recommendation: the mixture with the best mean full-fidelity objective
+which sharpen the recommendation, or, when less than a full run is left, to taking the best early-stopped
+run on to full fidelity (its continuation costs 1 - f0). Recommendation: the mixture with the best mean full-fidelity objective
 (a partial run never picks the winner); with no full run, the best at the highest fidelity observed.
 
 Every proposal is a pure function of (seed, history, budget), recomputed by replaying the schedule
@@ -145,10 +146,21 @@ class _Brackets(Strategy):
                         pos += 1
             if not progressed:
                 break
-        return self._repeat(history)
+        return self._repeat(history, budget)
 
-    def _repeat(self, history):
-        """Budget no bracket can use: another full-fidelity seed of the best full-fidelity mean."""
+    def _repeat(self, history, budget):
+        """Budget no bracket can use: another full-fidelity seed of the best full-fidelity mean; when less
+        than a full run is left, the best run stopped early (highest fidelity, then objective) taken on to
+        full fidelity, if its continuation fits."""
+        left = budget.remaining(history)
+        if left < 1.0 - 1e-9:
+            latest: dict = {}
+            for o in history:
+                latest[o.mixture] = o
+            open_runs = [(o.fidelity, o.objective, m) for m, o in latest.items() if o.ok and o.fidelity < 1.0
+                         and 1.0 - o.fidelity <= left + 1e-9]
+            if open_runs:
+                return max(open_runs, key=lambda t: (t[0], t[1]))[2], 1.0
         full: dict = {}
         for o in history:
             if o.ok and o.fidelity == 1.0:

@@ -3,8 +3,8 @@
     python -m tests.benchmarks.fidelity_report [--seeds 50] [--budgets 4,8,16] [--mixtures 96] [--train-seeds 8]
 
 On tables from tests/benchmarks/fidelity_table.py (exported through export_suite, loaded as a suite),
-for three settings of the true rank correlation between fidelities (weak, the default realistic one,
-strong): mean normalised regret [95% bootstrap CI over study seeds] of random, gp-bo and the
+for settings of the true rank correlation between fidelities (weak, the default realistic one, strong)
+and of the seed noise (SNR of the 8-seed mean near 3, as measured on the real MiniModo suites, or near 6): mean normalised regret [95% bootstrap CI over study seeds] of random, gp-bo and the
 multi-fidelity strategies at budgets in run-equivalents, with the mean run-equivalents each spent
 and the mean number of pilots. Prints markdown; every figure is measured in this run.
 """
@@ -21,7 +21,12 @@ import numpy as np
 import yaml
 
 STRATEGIES = ["random", "gp-bo", "successive-halving", "hyperband", "bohb-gp"]
-SETTINGS = {"weak": {0.25: 0.3, 0.5: 0.5}, "realistic": {0.25: 0.6, 0.5: 0.85}, "strong": {0.25: 0.9, 0.5: 0.97}}
+# label -> (true correlation of per-mixture effects with full fidelity, seed-noise sd); the between-mixture sd
+# is 0.02, so seed sd 0.02 gives an SNR of the 8-seed mean near 3 (minimodo-tiny-p measured 2.94 at 20 seeds),
+# 0.01 near 6
+SETTINGS = {"weak": ({0.25: 0.3, 0.5: 0.5}, 0.02), "realistic": ({0.25: 0.6, 0.5: 0.85}, 0.02),
+            "strong": ({0.25: 0.9, 0.5: 0.97}, 0.02), "realistic, low noise": ({0.25: 0.6, 0.5: 0.85}, 0.01),
+            "strong, low noise": ({0.25: 0.9, 0.5: 0.97}, 0.01)}
 
 
 def _ci(values, key) -> str:
@@ -41,14 +46,16 @@ def report(seeds: int, budgets, n_mix: int, train_seeds: int, settings=SETTINGS)
 
     lines = []
     tmp = Path(tempfile.mkdtemp(prefix="fidelity-report-"))
-    for label, rho in settings.items():
-        folder = make_fidelity_suite(tmp / label, n_mix=n_mix, seeds=train_seeds, rho=rho, name=f"fid-{label}")
+    for label, (rho, seed_sd) in settings.items():
+        slug = label.replace(",", "").replace(" ", "-")
+        folder = make_fidelity_suite(tmp / slug, n_mix=n_mix, seeds=train_seeds, rho=rho, seed_sd=seed_sd,
+                                     name=f"fid-{slug}")
         judge = suites.load(folder).judge("pool")
         card = yaml.safe_load((folder / "card.yaml").read_text())
         fb = card["fidelities"]
         corr = {f: fb["rank_correlation"][f][judge.metric]["spearman_with_full"] for f in fb["rank_correlation"]}
         snr = {f: fb["signal"][f][judge.metric]["snr_mean"] for f in fb["signal"]}
-        lines += [f"### {label}: true effect correlation {rho}; measured Spearman of per-mixture means with full "
+        lines += [f"### {label}: true effect correlation {rho}, seed sd {seed_sd}; measured Spearman of per-mixture means with full "
                   f"fidelity {corr}; SNR of per-mixture means {snr} ({n_mix} mixtures × {train_seeds} seeds)", "",
                   "| strategy | " + " | ".join(f"budget {b}: norm. regret [95% CI]" for b in budgets)
                   + " | " + " | ".join(f"spent / pilots @{b}" for b in budgets) + " |",
