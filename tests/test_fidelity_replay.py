@@ -224,3 +224,26 @@ class QuarterThenFull(Strategy):
     assert [t["fidelity"] for t in out.trajectory] == [0.25, 1.0, 0.25, 1.0, 0.25]
     assert [t["cost"] for t in out.trajectory] == [0.25, 0.75, 0.25, 0.75, 0.25] and out.cost_used == 2.25
     assert "pilots ended" in out.note
+
+
+def test_bench_runs_multi_fidelity_strategies_and_curves_count_run_equivalents(table, tmp_path):
+    import pandas as pd
+
+    from harness.bench import bench
+    from leaderboard.data import load_results
+    from leaderboard.stats import study_curves
+
+    bench([str(table.path)], ["successive-halving", "random"], [4], 2, tmp_path / "out", workers=1, progress=False,
+          track="pool")
+    s = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert (s["status"] == "ok").all() and (s["cost_used"] <= 4 + 1e-9).all()
+    t = pd.read_csv(tmp_path / "out" / "trajectories.csv")
+    sh = t[t["strategy"] == "successive-halving"]
+    assert len(sh) > 2 * 4 and sh["spent"].max() <= 4 + 1e-9 and set(sh["fidelity"]) == {0.25, 0.5, 1.0}
+    curves = study_curves(load_results([tmp_path / "out"]))
+    assert all(len(c) == 4 for c in curves.values()) and len(curves) == 4
+    # SH at 4: 8 pilots at 0.25 (2.0 spent), 4 promoted to 0.5 (3.0), 2 to full (3.5, 4.0). The curve's
+    # point t is after t + 1 run-equivalents, and stays at 1 until a full-fidelity pilot exists
+    for key in (k for k in curves if k[1] == "successive-halving"):
+        assert sh[(sh["seed"] == key[3]) & (sh["fidelity"] == 1.0)]["spent"].min() == 3.5
+        assert list(curves[key][:3]) == [1.0, 1.0, 1.0] and curves[key][3] < 1.0

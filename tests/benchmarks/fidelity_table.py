@@ -38,7 +38,8 @@ LEVEL_MEAN = {0.25: 0.30, 0.5: 0.36, 1.0: 0.40}
 def make_fidelity_suite(folder, n_mix: int = 96, seeds: int = 8, rho: dict | float | None = None,
                         between_sd: float = 0.02, seed_sd: float = 0.02, seed_corr: float = 0.5, seed: int = 0,
                         name: str = "fidelity-table", level_mean: dict | None = None) -> Path:
-    """Write the suite `name` into `folder` (through a store and `export_suite`) and return its folder."""
+    """Write the suite `name` into `folder/name` (through a store in `folder/name-store` and `export_suite`;
+    the live card it is exported from in `folder/name-live`) and return the suite's folder."""
     from harness import suites
     from harness.spec import RunResult, fidelity_key
     from harness.store import ResultStore
@@ -80,6 +81,6 @@ def make_fidelity_suite(folder, n_mix: int = 96, seeds: int = 8, rho: dict | flo
                                    for j, obj in enumerate(OBJECTIVES)}
         store.put(RunResult(spec.key, spec.to_dict(), "ok", dict(ck["1.0"]), live.metric, "trained",
                             {"seconds": 80.0}, provenance={"git_sha": "fidelity-table"}, checkpoints=ck))
-    return export_suite(store, live, name, folder, overwrite=True,
+    return export_suite(store, live, name, folder / name, overwrite=True,
                         signal_notes=f"synthetic (tests/benchmarks/fidelity_table.py): rho={rho}, "
                                      f"between_sd={between_sd}, seed_sd={seed_sd}, seed_corr={seed_corr}, seed={seed}")
