@@ -10,7 +10,7 @@ GPU_CPU_VENV ?= .venv-gpu-cpu
 GPY          := $(GPU_CPU_VENV)/bin/python
 GPIP         := $(GPY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast bench-speed venv venv-gpu-cpu browser clean
+.PHONY: demo test test-fast bench-speed venv venv-gpu-cpu browser sandbox clean
 
 # Core + dev tools (replay suites, strategies, leaderboard).
 $(VENV)/.core: pyproject.toml
@@ -46,13 +46,18 @@ venv-gpu-cpu: $(GPU_CPU_VENV)/.built
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The sandbox that strategies from files run in (Debian's bubblewrap); the tests then run the
+# sandboxed path for real (MODOMODO_REQUIRE_SANDBOX_TESTS: a sandbox test fails instead of skipping).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
+
 demo: $(VENV)/.core
 	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-p \
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) --out $(DEMO_OUT)/site
 
-test: $(VENV)/.train browser venv-gpu-cpu
-	$(PY) -m pytest -q
+test: $(VENV)/.train browser sandbox venv-gpu-cpu
+	MODOMODO_REQUIRE_SANDBOX_TESTS=1 $(PY) -m pytest -q
 
 # Everything but the slow end-to-end tests (for quick iteration).
 test-fast: $(VENV)/.core

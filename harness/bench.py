@@ -37,10 +37,14 @@ from harness.study import Study, StudyOutcome
 STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
 SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
                    "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
-                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "recommended", "reason",
-                   "wall_s", "protocol"]
+                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "cost_used", "recommended", "reason",
+                   "wall_s", "protocol",
+                   # provenance of a strategy from a file (strategies.registry.provenance): name, hash, sandboxed
+                   "strategy_file", "strategy_sha256", "sandboxed"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
-                      "mixture", "run_key"]
+                      "mixture", "run_key",
+                      # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
+                      "fidelity", "cost", "spent"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,11 @@ class StudyTask:
 def _strategy_fingerprint(cls) -> str:
     """Changes when the strategy's code changes, so a finished study is not reused after an edit.
 
-    A user's strategy is its own file; a built-in may inherit from or share helpers with any
-    module of `strategies/`, so every one of them counts."""
+    A user's strategy is its own file (the sha256 of the source its sandbox runs); a built-in may
+    inherit from or share helpers with any module of `strategies/`, so every one of them counts."""
+    source = getattr(cls, "source", None)
+    if getattr(source, "sha256", None):
+        return source.sha256[:16]
     try:
         path = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
@@ -89,9 +96,17 @@ def _load_strategy_files(files: Sequence[str]) -> None:
         strategies.load_file(f)
 
 
+def _register_file_strategies(entries: list[dict]) -> None:
+    """Worker initializer: the file strategies the bench process described (no second sandboxed import)."""
+    import strategies.registry
+
+    strategies.registry.register_entries(entries)
+
+
 def run_study_task(task: StudyTask) -> dict:
     """One study, end to end, in whatever process the executor chose. Returns the outcome dict."""
     import strategies
+    import strategies.registry
 
     suite = suites.load(task.suite_path).judge(task.track or None)
     cls = strategies.get(task.strategy)
@@ -113,6 +128,7 @@ def run_study_task(task: StudyTask) -> dict:
             suite.suite.runner = runner
     outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
+    record.update(strategies.registry.provenance(cls))
     store.put_study(key, record)
     return record
 
@@ -136,7 +152,8 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
         for t in r.get("trajectory", []):
             traj.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"],
-                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key")},
+                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key",
+                                                  "fidelity", "cost", "spent")},
                          "mixture": json.dumps(t["mixture"], sort_keys=True)})
     order = ["suite", "strategy", "budget", "seed"]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(order, kind="stable").reset_index(drop=True)
@@ -144,6 +161,16 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(trajectories):
         trajectories = trajectories.sort_values(order + ["step"], kind="stable").reset_index(drop=True)
     return summary, trajectories
+
+
+def _strategy_provenance(cls) -> dict:
+    """bench.json's provenance of a strategy: for one from a file, its path, sha256 and whether it ran sandboxed."""
+    import strategies.registry
+
+    p = strategies.registry.provenance(cls)
+    if not p["strategy_file"]:
+        return {"sandboxed": p["sandboxed"]} if p["sandboxed"] else {}
+    return {"file": p["strategy_file"], "sha256": p["strategy_sha256"], "sandboxed": p["sandboxed"]}
 
 
 def _suite_entry(judge) -> dict:
@@ -168,6 +195,7 @@ class BenchReport:
     runs_reused: int
     failed_studies: int
     suites: list[dict] | None = None  # bench.json's suite entries (track, can_rank, ...)
+    records_rejected: int = 0  # store records that failed their integrity check: done again, not served
 
 
 def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
@@ -177,12 +205,14 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     """Every (suite, strategy, budget, seed) study. `track`: "pool", "continuous", or None for each
     suite's default track; a suite that does not offer the track is refused before any work."""
     import strategies
+    import strategies.registry
     from tqdm import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "store")
     store.sweep()
+    quarantined_before = store.quarantined()
     _load_strategy_files(strategy_files)
     loaded = [suites.load(s).judge(track) for s in suite_refs]  # TrackError names the tracks a suite offers
     if not strategy_names:
@@ -223,7 +253,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         s.best_known, s.uniform_score
 
     records, resumed, executed, reused, failed = [], 0, 0, 0, 0
-    pool = make_executor(workers, _load_strategy_files, (tuple(strategy_files),))
+    pool = make_executor(workers, _register_file_strategies, (strategies.registry.file_entries(),))
     bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
     try:
         for _, rec in pool.imap(run_study_task, tasks):
@@ -247,10 +277,12 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suites": [_suite_entry(s) for s in loaded],
         "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
-                        "family": strategies.get(n).family} for n in strategy_names],
+                        "family": strategies.get(n).family, **_strategy_provenance(strategies.get(n))}
+                       for n in strategy_names],
         "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
         **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
         "git_sha": git_sha(), "versions": versions(),
     }
     (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"])
+    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"],
+                       store.quarantined() - quarantined_before)

@@ -165,6 +165,9 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
                f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)
+    if report.records_rejected:
+        click.echo(f"store records that failed their integrity check: {report.records_rejected} (not served: done "
+                   f"again; the bad files are in {Path(out) / 'store' / 'quarantine'})", err=True)
     _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
 
@@ -174,8 +177,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--runner", default=None, help="Runner kind (default: the card's `runner:`).")
 @click.option("--mixtures", default=24, show_default=True, type=click.IntRange(min=1),
               help="Design size: the paper's 2n+1 seed designs, then Dirichlet draws.")
-@click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Dirichlet concentration of the extra draws.")
+@click.option("--alpha", default=1.0, show_default=True, type=float,
+              help="Dirichlet concentration of the extra draws (a finite number > 0).")
 @click.option("--design-seed", default=0, show_default=True, type=int, help="Seed of the Dirichlet draws.")
 @click.option("--draws", default=None, metavar="ALPHA:N,...",
               help="Design over several concentrations instead of --mixtures/--alpha: the seed designs, then N "
@@ -205,8 +208,11 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suites
     from harness.store import ResultStore
-    from harness.sweep import design, design_record, load_design, parse_draws, plan, pool_design, run_sweep, save_design
+    from harness.sweep import (check_alpha, check_size, design, design_record, load_design, parse_draws, plan,
+                               pool_design, run_sweep, save_design)
 
+    if not design_file and not draws:
+        check_alpha(alpha)
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
@@ -219,17 +225,20 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         except ValueError as e:
             raise UserError(str(e)) from None
         seed_list = _seed_list(seeds) if seeds else file_seeds
+        check_size(len(mix), len(seed_list))
         labelled = None
     else:
-        seed_list = _seed_list(seeds or "0-7")
+        seed_list = _seed_list(seeds or "0-7")  # a range for N-M: never expanded before its size is checked
         if draws:
             try:
                 recipe = {"seed_designs": True, "draws": [list(d) for d in parse_draws(draws)], "seed": design_seed}
             except ValueError as e:
                 raise UserError(f"--draws {e}") from None
+            check_size(2 * s.space.dim + 1 + sum(n for _, n in recipe["draws"]), len(seed_list))
             labelled = pool_design(s.space, recipe["draws"], design_seed)
             mix = [m for m, _ in labelled]
         else:
+            check_size(mixtures, len(seed_list))
             mix = design(s.space, mixtures, design_seed, alpha)
             labelled = [(m, "") for m in mix]
             recipe = {"seed_designs": True, "mixtures": mixtures, "alpha": alpha, "seed": design_seed}
@@ -265,7 +274,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         sys.exit(1)
 
 
-def _seed_list(text: str) -> list[int]:
+def _seed_list(text: str) -> range | list[int]:
+    """N-M as a range (lazy: its size is checked before anything is built), or a comma list."""
     text = text.strip()
     if "-" in text and "," not in text:
         lo, _, hi = text.partition("-")
@@ -275,7 +285,9 @@ def _seed_list(text: str) -> list[int]:
             raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers") from None
         if hi_i < lo_i:
             raise UserError(f"--seeds {text!r}: the range is empty (M < N)")
-        return list(range(lo_i, hi_i + 1))
+        if lo_i < 0:
+            raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
+        return range(lo_i, hi_i + 1)
     return _int_list(text, "--seeds")
 
 
@@ -446,6 +458,35 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     card = yaml.safe_load((folder / "card.yaml").read_text())
     click.echo(card["description"])
     click.echo(f"wrote {folder}; use it with: modomodo bench --suite {folder} ...")
+
+
+@main.command("verify")
+@click.option("--suite", "suite_ref", required=True, help="A recorded suite (e.g. minimodo-tiny): its card's "
+              "protocol.recorded_from names the live suite to re-run.")
+@click.option("--runs", default=3, show_default=True, type=int, help="Recorded (mixture, seed) pairs to re-run.")
+@click.option("--runner", default=None, type=click.Choice(["cpu", "gpu", "replay"]),
+              help="Runner kind (default: the one the suite was recorded with).")
+@click.option("--workers", default=1, show_default=True, type=int, help="Re-runs at once (processes).")
+@click.option("--live", "live_ref", default=None, help="The live suite (name or folder) when the card's "
+              "protocol.recorded_from is not registered here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def verify_cmd(suite_ref, runs, runner, workers, live_ref, as_json):
+    """Re-run recorded (mixture, seed) pairs of a recorded suite with its live protocol: the new value beside
+    the recorded one, its z-score against the mixture's recorded seeds, bit-for-bit or not, and a stated
+    test of consistency with the recording (exit status 1 when not consistent)."""
+    from harness.verify import format_report, format_rerun, verify
+
+    if runs < 1:
+        raise UserError(f"--runs must be an integer >= 1, got {runs}")
+    if workers < 1:
+        raise UserError(f"--workers must be an integer >= 1, got {workers}")
+    report = verify(suite_ref, runs=runs, runner=runner, workers=workers, live=live_ref,
+                    on_rerun=None if as_json else (lambda r, metric: click.echo("re-run done:" + format_rerun(r, metric)[1:],
+                                                                                err=True)))
+    click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else format_report(report))
+    if not report.consistent:
+        sys.exit(1)
 
 
 @main.group("reproduce")

@@ -10,14 +10,23 @@ the same folder and moved into place with `os.replace`, which is atomic on POSIX
 Records are sharded by the first two hex digits of the key to keep folders small. Failed runs are
 kept apart (`failed/`), for inspection, and are retried on resume rather than served as results.
 
+Every record carries the sha256 of its content (`_sha256`). A record whose content no longer matches
+its hash (edited by hand or by anything else that is not the store) is not served: it is moved to
+`quarantine/`, a warning names it, and the run (or study) is done again. Records written before the
+hash existed have none and are served as they are. This catches tampering and corruption by
+anything that does not recompute the hash; what keeps strategies away from the store altogether
+is the sandbox (harness/sandbox.py): only the bench process writes here.
+
 Writes are not fsync'ed by default: a killed process loses nothing the kernel has accepted; only a
 power cut could. Pass `durable=True` where that matters (long GPU runs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.spec import RunResult
+
+INTEGRITY_FIELD = "_sha256"
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """sha256 of a record's content (without its hash field), as JSON would give it back."""
+    body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
+    body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class ResultStore:
@@ -34,6 +52,8 @@ class ResultStore:
         self.runs_dir = self.root / "runs"
         self.failed_dir = self.root / "failed"
         self.studies_dir = self.root / "studies"
+        self.quarantine_dir = self.root / "quarantine"
+        self.rejected = 0  # records that failed their integrity check in this process (re-run, not served)
         for d in (self.runs_dir, self.failed_dir, self.studies_dir):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -48,7 +68,8 @@ class ResultStore:
         return None if data is None else RunResult.from_dict(data)
 
     def __contains__(self, key: str) -> bool:
-        return self._path(self.runs_dir, key).exists()
+        path = self._path(self.runs_dir, key)
+        return path.exists() and self._read(path) is not None
 
     def put(self, result: RunResult) -> None:
         """Record a run. Successful runs become results; failed ones go to `failed/` for inspection."""
@@ -116,7 +137,26 @@ class ResultStore:
         return datasets.Dataset.from_pandas(self.to_dataframe(), preserve_index=False)
 
     # -- io -------------------------------------------------------------------------------------
+    def quarantined(self) -> int:
+        """How many records have failed their integrity check in this store (ever)."""
+        return sum(1 for _ in self.quarantine_dir.glob("*/*.json")) if self.quarantine_dir.is_dir() else 0
+
+    def _reject(self, path: Path) -> None:
+        self.rejected += 1
+        dest = self.quarantine_dir / path.parent.parent.name / f"{path.stem}.{time.time_ns()}.json"
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            where = f"moved to {dest.relative_to(self.root)}"
+        except FileNotFoundError:  # another reader moved it first
+            where = "already moved to quarantine/"
+        except OSError as e:
+            where = f"could not be moved ({e})"
+        print(f"modomodo: warning: store record {path.relative_to(self.root)} failed its integrity check (its content "
+              f"does not match its sha256): not served, {where}; it will be done again", file=sys.stderr, flush=True)
+
     def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
+        record = {**record, INTEGRITY_FIELD: content_hash(record)}
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
         try:
@@ -133,14 +173,20 @@ class ResultStore:
                 pass
             raise
 
-    @staticmethod
-    def _read(path: Path) -> dict[str, Any] | None:
+    def _read(self, path: Path) -> dict[str, Any] | None:
         try:
             with open(path) as f:
-                return json.load(f)
+                data = json.load(f)
         except FileNotFoundError:
             return None
         except json.JSONDecodeError as e:
             # Cannot happen through put() (atomic rename); a hand-edited or truncated-by-disk file
             # is reported, not silently served.
             raise RuntimeError(f"corrupt store record {path}: {e}; delete it to re-run that run") from e
+        if not isinstance(data, dict):
+            raise RuntimeError(f"corrupt store record {path}: not a JSON object; delete it to re-run that run")
+        digest = data.pop(INTEGRITY_FIELD, None)
+        if digest is not None and digest != content_hash(data):
+            self._reject(path)
+            return None
+        return data

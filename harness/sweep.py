@@ -10,10 +10,15 @@ one `RunSpec` answered by the suite's runner.
 - Resumable: a pair whose result is already in the store is skipped; a failed one is run again.
 - Each result is written (atomically, harness.store) the moment it arrives, so a kill loses only
   the runs in flight.
+- Bounded: a design of more than MAX_SWEEP_RUNS runs is refused before anything is built (a seed
+  range is never expanded into a list to find out), so a typo such as `--seeds 0-1000000000`
+  is one line of error, not 20 GB of memory. Several sweeps over consecutive seed ranges into one
+  store make a bigger design, resumably.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,11 +31,38 @@ from harness.spec import RunResult, RunSpec, derive_seed
 from harness.store import ResultStore
 
 WEIGHT_DECIMALS = 3  # Dirichlet draws are rounded so that the recorded table is readable and exact
+# The most (mixture, seed) runs one sweep plans: at a CPU minute a run that is 70 CPU-days; the plan
+# itself then takes ~100 MB. More is surely a typo; split a real need into several seed ranges.
+MAX_SWEEP_RUNS = 100_000
+MAX_DRAW_BATCHES = 200  # Dirichlet batches tried for distinct mixtures before giving up
+
+
+class SweepDesignError(ValueError):
+    """A sweep design that cannot be built (too big, a bad concentration, too few distinct draws)."""
+
+
+def check_size(n_mixtures: int, n_seeds: int) -> int:
+    """The number of runs of a mixtures × seeds design, refused above MAX_SWEEP_RUNS."""
+    runs = int(n_mixtures) * int(n_seeds)
+    if runs > MAX_SWEEP_RUNS:
+        raise SweepDesignError(
+            f"the sweep would plan {n_mixtures} mixtures x {n_seeds} seeds = {runs:,} runs; one sweep plans at most "
+            f"{MAX_SWEEP_RUNS:,} (lower --mixtures or --seeds; several sweeps over consecutive seed ranges can share "
+            f"one --store)")
+    return runs
+
+
+def check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise SweepDesignError(f"--alpha (the Dirichlet concentration) must be a finite number > 0, e.g. 1.0; "
+                               f"got {alpha!r}")
+    return float(alpha)
 
 
 def dirichlet_mixtures(space: MixtureSpace, n: int, seed: int = 0, alpha: float = 1.0) -> list[Mixture]:
     """`n` Dirichlet(alpha) mixtures, rounded to WEIGHT_DECIMALS (the largest weight absorbs the
     rounding, so each sums to exactly 1), deterministic in `seed`."""
+    alpha = check_alpha(alpha)
     rng = np.random.default_rng(derive_seed("sweep-dirichlet", seed, alpha, list(space.datasets)))
     out = []
     for _ in range(n):
@@ -46,12 +78,19 @@ def design(space: MixtureSpace, n_mixtures: int, seed: int = 0, alpha: float = 1
     from strategies.base import seed_designs
 
     if n_mixtures < 1:
-        raise ValueError(f"a sweep needs at least 1 mixture, got {n_mixtures}")
+        raise SweepDesignError(f"a sweep needs at least 1 mixture, got {n_mixtures}")
+    check_size(n_mixtures, 1)
+    check_alpha(alpha)
     designs = seed_designs(space)[:n_mixtures]
     seen = {m.key() for m in designs}
     extra: list[Mixture] = []
     draw = 0
     while len(designs) + len(extra) < n_mixtures:
+        if draw >= MAX_DRAW_BATCHES:
+            raise SweepDesignError(
+                f"only {len(designs) + len(extra)} distinct mixtures (weights to {WEIGHT_DECIMALS} decimals) after "
+                f"{draw} batches of Dirichlet({alpha:g}) draws; --mixtures {n_mixtures} needs more: raise --alpha or "
+                f"lower --mixtures")
         batch = dirichlet_mixtures(space, n_mixtures, seed + draw, alpha)
         draw += 1
         for m in batch:
@@ -73,9 +112,14 @@ def pool_design(space: MixtureSpace, draws: Sequence[tuple[float, int]], seed: i
     labels = ["uniform"] + [f"leave-out:{x}" for x in space.datasets] * (d > 2) + [f"single:{x}" for x in space.datasets]
     out = list(zip(seed_designs(space), labels))
     seen, n_seed = {m.key() for m, _ in out}, len(out)
+    check_size(n_seed + sum(int(n) for _, n in draws), 1)
     for alpha, n in draws:
         got, draw = 0, 0
         while got < n:
+            if draw >= MAX_DRAW_BATCHES:
+                raise SweepDesignError(
+                    f"only {got} of {n} distinct Dirichlet({alpha:g}) mixtures (weights to {WEIGHT_DECIMALS} decimals) "
+                    f"after {draw} batches of draws; raise that ALPHA or lower its COUNT in --draws")
             # the batches design(space, n_seed + n, seed, alpha) draws: the same stream, draw by draw
             for m in dirichlet_mixtures(space, n_seed + n, seed + draw, alpha):
                 if got < n and m.key() not in seen:
@@ -153,7 +197,8 @@ def load_design(path: str | Path, suite) -> tuple[list[Mixture], list[int], dict
 
 
 def plan(suite, mixtures: Sequence[Mixture], seeds: Sequence[int]) -> list[RunSpec]:
-    """Every (mixture, seed) pair as a RunSpec, seed-major."""
+    """Every (mixture, seed) pair as a RunSpec, seed-major (at most MAX_SWEEP_RUNS)."""
+    check_size(len(mixtures), len(seeds))
     return [RunSpec(suite.id, suite.protocol, suite.space.validate(m), int(s)) for s in seeds for m in mixtures]
 
 

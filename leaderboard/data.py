@@ -10,6 +10,7 @@ row, so the order of `--results` decides, deterministically.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,13 @@ import yaml
 KEY = ["suite", "strategy", "budget", "seed"]
 REQUIRED_SUMMARY = ["suite", "strategy", "budget", "seed", "score", "normalized_regret", "uniform_score",
                     "best_known", "worst_known", "status", "protocol"]
+# columns that must hold a number wherever they are not empty (a failed study leaves its scores empty)
+NUMERIC_SUMMARY = ["budget", "seed", "score", "regret", "normalized_regret", "uniform_score", "best_known",
+                   "worst_known", "gain_over_uniform", "runs_used", "runs_failed", "wall_s"]
+NUMERIC_TRAJECTORIES = ["budget", "seed", "step", "value", "best_so_far"]
+# columns no row may leave empty (an empty one is a row cut short)
+COMPLETE_SUMMARY = ["suite", "strategy", "budget", "seed", "status", "protocol"]
+COMPLETE_TRAJECTORIES = ["suite", "strategy", "budget", "seed", "step"]
 
 
 class ResultsError(ValueError):
@@ -56,14 +64,21 @@ def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     if not summary_path.is_file():
         raise ResultsError(f"{str(folder)!r} is not a bench results folder: it has no summary.csv "
                            f"(make one with `modomodo bench ... --out {folder}`)")
-    summary = pd.read_csv(summary_path, dtype={"suite": str, "strategy": str, "protocol": str},
-                          keep_default_na=False, na_values=[""])
+    summary = _read_csv(summary_path, {"suite": str, "strategy": str, "protocol": str})
     missing = [c for c in REQUIRED_SUMMARY if c not in summary.columns]
     if missing:
-        raise ResultsError(f"{summary_path}: lacks columns {missing}")
+        raise ResultsError(f"{summary_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+                           f"--out {folder}` rewrites it from the store)")
+    _check_rows(summary, summary_path, NUMERIC_SUMMARY, COMPLETE_SUMMARY)
     traj_path = folder / "trajectories.csv"
     if traj_path.is_file() and traj_path.stat().st_size > 0:
-        traj = pd.read_csv(traj_path, dtype={"suite": str, "strategy": str}, keep_default_na=False, na_values=[""])
+        traj = _read_csv(traj_path, {"suite": str, "strategy": str})
+        missing = [c for c in COMPLETE_TRAJECTORIES + ["value", "best_so_far"] if c not in traj.columns]
+        if missing:
+            raise ResultsError(f"{traj_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+                               f"--out {folder}` rewrites it from the store)")
+        _check_rows(traj, traj_path, NUMERIC_TRAJECTORIES, COMPLETE_TRAJECTORIES)
+        _check_counts(summary, traj, summary_path, traj_path)
     else:
         traj = pd.DataFrame(columns=KEY + ["step", "value", "best_so_far", "status", "mixture"])
     bench_path = folder / "bench.json"
@@ -75,6 +90,63 @@ def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             raise ResultsError(f"{bench_path}: invalid JSON: {e}") from None
     meta["_folder"] = str(folder)
     return summary, traj, meta
+
+
+def _read_csv(path: Path, dtype: dict[str, Any]) -> pd.DataFrame:
+    """A results CSV; an empty, cut-short or unreadable one is a ResultsError naming the file."""
+    rebuild = f"`modomodo bench ... --out {path.parent}` rewrites it from the store"
+    with open(path, "rb") as f:  # bench writes whole files ending in a newline: anything else was cut short
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if size and f.read(1) != b"\n":
+            raise ResultsError(f"{path}: the file is cut short (its last line is incomplete); {rebuild}")
+    try:
+        df = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"{path}: the file is empty; {rebuild}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise ResultsError(f"{path}: not a readable CSV, cut short? ({str(e).strip().splitlines()[-1]}); "
+                           f"{rebuild}") from None
+    return df
+
+
+def _check_rows(df: pd.DataFrame, path: Path, numeric: list[str], complete: list[str]) -> None:
+    """Every non-empty value of a numeric column is a number, and no row leaves a key column empty:
+    text in a score column would otherwise turn into NaN and silently shift a mean."""
+    for c in complete:
+        if c in df.columns and df[c].isna().any():
+            i = int(df[c].isna().to_numpy().argmax())
+            raise ResultsError(f"{path}: line {i + 2} (data row {i + 1}) has no {c!r} (a row cut short?); "
+                               f"`modomodo bench ... --out {path.parent}` rewrites the file from the store")
+    for c in numeric:
+        if c not in df.columns:
+            continue
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = (values.isna() & df[c].notna()).to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            raise ResultsError(f"{path}: column {c!r}, line {i + 2} (data row {i + 1}): {df[c].iloc[i]!r} is not a "
+                               f"number (valid: a number, or empty for a failed study)")
+        df[c] = values
+
+
+def _check_counts(summary: pd.DataFrame, traj: pd.DataFrame, summary_path: Path, traj_path: Path) -> None:
+    """trajectories.csv holds one row per pilot run of each study: as many as summary.csv's runs_used
+    (a trajectories file cut at a line boundary would otherwise lose a study's curve silently)."""
+    if "runs_used" not in summary.columns:
+        return
+    have = traj.groupby(KEY).size()
+    for i, row in enumerate(summary.itertuples(index=False)):
+        need = getattr(row, "runs_used")
+        if pd.isna(need):
+            continue
+        got = int(have.get(tuple(getattr(row, k) for k in KEY), 0))
+        if got != int(need):
+            study = ", ".join(f"{k} {getattr(row, k)}" for k in KEY)
+            raise ResultsError(f"{traj_path}: holds {got} pilot runs of the study on line {i + 2} of {summary_path.name} "
+                               f"({study}), which used {int(need)}: cut short? `modomodo bench ... --out "
+                               f"{traj_path.parent}` rewrites it from the store")
 
 
 def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -103,7 +175,7 @@ def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def signal_view(card: dict[str, Any]) -> dict[str, Any]:
-    """The card's `signal:` block (recorded suites, harness/recorded.py): can the suite rank mixtures?
+    """The card's `signal:` block (recorded suites, harness/suites/recorded.py): can the suite rank mixtures?
     `can_rank` is None for suites without one (synthetic suites: exact; the paper's: one seed)."""
     signal = card.get("signal") if isinstance(card.get("signal"), dict) else {}
     rows = []
@@ -120,20 +192,27 @@ def signal_view(card: dict[str, Any]) -> dict[str, Any]:
             "signal_notes": str(card.get("signal_notes") or "")}
 
 
-def strategy_info(name: str, fallback: dict[str, Any] | None) -> dict[str, Any]:
-    """Family, description and citation: from the strategy class when importable, else bench.json."""
+def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool = False) -> dict[str, Any]:
+    """Family, description and citation: from the strategy class when importable, else bench.json; and, for a
+    strategy from a file, its provenance (file, sha256, sandboxed) from bench.json and summary.csv."""
     fallback = fallback or {}
+    prov = {"file": str(fallback.get("file") or ""), "sha256": str(fallback.get("sha256") or ""),
+            "sandboxed": "no" if unsandboxed else str(fallback.get("sandboxed") or "")}
+    if prov["file"]:  # a strategy from a file: bench.json describes the code that ran
+        return {"name": name, "description": str(fallback.get("description") or ""),
+                "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
+                "source": "file", **prov}
     try:
         import strategies
 
         cls = strategies.get(name)
         return {"name": name, "description": str(cls.description or fallback.get("description", "")),
                 "citation": str(cls.citation or fallback.get("citation", "")),
-                "family": str(cls.family or fallback.get("family") or "other"), "source": "class"}
+                "family": str(cls.family or fallback.get("family") or "other"), "source": "class", **prov}
     except Exception:  # noqa: BLE001 - not importable here (e.g. came from a --strategy-file)
         return {"name": name, "description": str(fallback.get("description") or ""),
                 "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
-                "source": "bench.json"}
+                "source": "bench.json", **prov}
 
 
 def load_results(folders: list[str | Path]) -> Results:
@@ -201,7 +280,10 @@ def load_results(folders: list[str | Path]) -> Results:
     for m in metas:
         for entry in m.get("strategies", []):
             bench_strats.setdefault(entry.get("name"), entry)
-    strategies = {n: strategy_info(n, bench_strats.get(n)) for n in sorted(set(summary["strategy"]))}
+    unsandboxed = set()
+    if "sandboxed" in summary.columns:  # a strategy from a file that ran without the sandbox, in any study
+        unsandboxed = set(summary.loc[summary["sandboxed"].astype(str) == "no", "strategy"])
+    strategies = {n: strategy_info(n, bench_strats.get(n), n in unsandboxed) for n in sorted(set(summary["strategy"]))}
 
     warnings = []
     if dropped:

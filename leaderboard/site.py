@@ -7,7 +7,9 @@ static Hugging Face Space), Jinja2 templates with autoescaping on, one local scr
 stylesheet (no CDN), SVG pictures shown through <img>. Nothing in it depends on the time of
 rendering, so the same inputs give byte-identical output; the dates shown are those of the runs.
 The site is built in a temporary folder next to the target and moved into place at the end, so a
-failed render never leaves half a site.
+failed render never leaves half a site; the hidden folders a killed render left there (its build
+folder `.SITE.tmp-PID-*`, the previous site `.SITE.old-PID`) are removed when the next render starts,
+once their process is gone.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def _rows(table: pd.DataFrame, results: Results, prefix: str) -> list[dict[str, 
     for r in records(table):
         r = dict(r)
         r["is_ref"] = r["strategy"] == REFERENCE
+        r["unsandboxed"] = results.strategies.get(r["strategy"], {}).get("sandboxed") == "no"
         r["href"] = f"{prefix}strategies/{slug(r['strategy'])}.html"
         r["suite_href"] = f"{prefix}suites/{slug(r['suite'])}.html"
         r["is_best"] = _finite(r["nregret_mean"]) and abs(r["nregret_mean"] - best.get((r["suite"], r["budget"]),
@@ -136,7 +139,22 @@ def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
         "seeds_note": str(card.get("seeds_note") or ""),
         "text": entry.get("card_text") or "",
         **signal_view(card),
+        **_judge_view(entry, card),
     }
+
+
+def _judge_view(entry: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
+    """How this suite is judged here: its track, whether it can rank (bench.json, from the judge), the
+    tracks it offers and its fidelity gate (the card's judge block)."""
+    from leaderboard.ranking import suite_can_rank, suite_track
+
+    judge = card.get("judge") if isinstance(card.get("judge"), dict) else {}
+    fid = judge.get("fidelity") if isinstance(judge.get("fidelity"), dict) else {}
+    ok, why = suite_can_rank(entry)
+    return {"track": suite_track(entry), "ranks": ok, "ranking_reason": why,
+            "tracks": entry.get("tracks") or judge.get("tracks") or [],
+            "pool_size": entry.get("pool_size"), "gate_passed": fid.get("passed"), "gate_reason": fid.get("reason", ""),
+            "normalization_note": str(entry.get("normalization") or "")}
 
 
 def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:
@@ -289,19 +307,60 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     return files + [MANIFEST]
 
 
+_LEFTOVER = re.compile(r"\.(?P<site>.+)\.(?:tmp-(?P<pid>\d+)-.+|old-(?P<oldpid>\d+)|(?P<legacy>[a-z0-9_]{8}))$")
+LEGACY_LEFTOVER_AGE_S = 3600.0  # build folders from before they carried their pid: removed once this old
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove the hidden folders killed renders of `out` left beside it (only those whose render
+    process is gone: a render running at the same time keeps its build folder). Returns them."""
+    import time
+
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for p in out.parent.iterdir():
+        m = _LEFTOVER.match(p.name)
+        if not m or m.group("site") != out.name or not p.is_dir() or p.is_symlink():
+            continue
+        pid = m.group("pid") or m.group("oldpid")
+        if pid is not None:
+            stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - p.stat().st_mtime > LEGACY_LEFTOVER_AGE_S
+            except FileNotFoundError:
+                continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 def render(results_dirs: list[str | Path], out: str | Path) -> Path:
     """Render the site into `out` (replacing a previous site there); returns the index.html path."""
     out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ResultsError(f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
                            f"or new folder for --out")
+    clean_leftovers(out)
     results = load_results([Path(d) for d in results_dirs])
     for d in results.folders:
         if out == d.resolve():
             raise ResultsError("--out must not be a results folder")
     st = compute(results)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         build(results, st, tmp)
         os.chmod(tmp, 0o755)

@@ -89,10 +89,15 @@ ASSUMPTIONS = [
 def load_seed_runs(table: str | Path | None = None) -> pd.DataFrame:
     """The 11 seed rows: weight columns w_<dataset>, In_Score, Out_Score (and the per-benchmark scores)."""
     if table is not None:
-        raw = pd.read_csv(table)
+        raw = _read_table(table)
         seeds = raw[raw["group"] == "Seed"].reset_index(drop=True)
-        for _, r in raw[raw["group"].isin(["Heuristic", "Heuristic(No1)"])].iterrows():
-            rec = RECORDED[(r["group"], r["subgroup"], r["name"])]
+        for i, r in raw[raw["group"].isin(["Heuristic", "Heuristic(No1)"])].iterrows():
+            rec = RECORDED.get((r["group"], r["subgroup"], r["name"]))
+            if rec is None:
+                valid = sorted({k[2] for k in RECORDED})
+                raise ValueError(f"{table}: line {i + 2}: heuristic row ({r['group']}, {r['subgroup']}, {r['name']}) "
+                                 f"is not in the paper's Table 2; valid subgroups: 2000-step, Step-averaged; names: "
+                                 f"{', '.join(valid)}")
             got = (r["LISA"], r["SAT"], r["ScienceQA"], r["In_Score"], r["Out_Score"])
             if not np.allclose(rec, got, atol=5e-5):
                 raise ValueError(f"{table}: row {r['name']} ({r['group']}, {r['subgroup']}) differs from the "
@@ -107,6 +112,44 @@ def load_seed_runs(table: str | Path | None = None) -> pd.DataFrame:
     if len(seeds) != 11:
         raise ValueError(f"{SEED_RUNS} holds {len(seeds)} seed-design rows, expected 11")
     return seeds
+
+
+TABLE_TEXT = ["group", "subgroup", "name"]
+TABLE_NUMBERS = [f"w_{d}" for d in DATASETS] + ["LISA", "SAT", "ScienceQA", "In_Score", "Out_Score"]
+
+
+def _read_table(table: str | Path) -> pd.DataFrame:
+    """The transcribed Table 2, checked: the columns the computation reads exist, every number in
+    them is a number on the rows that use it (weights: seed rows; scores: seed and heuristic rows) (naming the file, column and line), 11 seed rows."""
+    from harness.mixture import did_you_mean
+
+    try:
+        raw = pd.read_csv(table, dtype={c: str for c in TABLE_TEXT}, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{table}: the file is empty; expected the transcribed Table 2 "
+                         f"(shared/data/modomodo-paper/table2_runs.csv)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{table}: not a readable CSV ({str(e).strip().splitlines()[-1]})") from None
+    for c in TABLE_TEXT + TABLE_NUMBERS:
+        if c not in raw.columns:
+            raise ValueError(f"{table}: column {c!r} is missing; {did_you_mean(c, list(raw.columns))} (the "
+                             f"table needs {', '.join(TABLE_TEXT + TABLE_NUMBERS)})")
+    seed = (raw["group"] == "Seed").to_numpy()
+    scored = raw["group"].isin(["Seed", "Heuristic", "Heuristic(No1)"]).to_numpy()
+    for c in TABLE_NUMBERS:
+        values = pd.to_numeric(raw[c], errors="coerce")
+        bad = (seed if c.startswith("w_") else scored) & values.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            got = raw[c].iloc[i]
+            what = "is missing" if pd.isna(got) else f"{got!r} is not a number"
+            raise ValueError(f"{table}: column {c!r}, line {i + 2} (row {raw['name'].iloc[i]!r}): value {what}")
+        raw[c] = values
+    n_seed = int((raw["group"] == "Seed").sum())
+    if n_seed != 11:
+        raise ValueError(f"{table}: {n_seed} rows have group 'Seed'; the paper's table has 11 (5 single, "
+                         f"5 leave-one-out, uniform); groups found: {', '.join(sorted(set(raw['group'].dropna())))}")
+    return raw
 
 
 def consistency(weights: dict[str, float], recorded: tuple) -> dict[str, bool]:

@@ -19,6 +19,14 @@ and VLM-R1):
     so missing and extra boxes both cost;
   a failed parse (no `<answer>` block, no option letter, no box) zeroes the sample's accuracy.
 - per-sample total: 2·accuracy + 1·format (`REWARD_WEIGHTS`, passed to GRPOConfig.reward_weights).
+- the reward rule (`REWARD_RULES`, a protocol setting, `ProtocolConfig.reward_rule`):
+  `paper` (the default): a failed answer parse zeroes the sample's whole reward, format included,
+  as the paper states (`<think>x</think><answer>no box here</answer>` on a box task totals 0);
+  `format_kept`: the format reward counts whether or not the answer parses (the rule modomodo used
+  before the paper's became the default; the MiniModo recorded suites were made with it).
+
+Dataset-side input never raises either: a `solution` that is not text (even nested 50,000 deep)
+scores as no solution, a `task` that is not a string (even unhashable) is ignored.
 
 Hostile completions (huge, nested or unclosed tags, non-numeric boxes, NaN, any unicode) never
 raise and take well under a millisecond: parsing is linear (str.find, bounded regexes), input is
@@ -197,8 +205,21 @@ def format_box_answer(boxes, confidence: float = 1.0) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # scoring one sample
+def _text(value: Any) -> str:
+    """A dataset cell as text: str as is, None as "", anything else through str() (a number
+    "3"), and "" when even that fails (a list nested 50,000 deep raises RecursionError)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - RecursionError, a __str__ that raises: no usable solution
+        return ""
+
+
 def answer_kind(task: str | None, solution: str) -> str:
-    if task in TASK_KINDS:
+    if isinstance(task, str) and task in TASK_KINDS:  # an unhashable or non-text task is ignored
         return TASK_KINDS[task]
     sol = solution.strip() if isinstance(solution, str) else ""
     boxes = parse_boxes(sol)
@@ -229,13 +250,38 @@ def accuracy(text: str, solution: str, task: str | None = None, kind: str | None
         return 0.0
 
 
+def answer_parsed(text: str, solution: str, task: str | None = None, kind: str | None = None) -> bool:
+    """Does the completion's answer parse for its kind (an `<answer>` block holding an option letter,
+    a non-empty short answer, at least one box)? The paper's rule zeroes the whole reward when not."""
+    try:
+        kind = kind or answer_kind(task, solution)
+        ans = extract_answer(text)
+        if ans is None:
+            return False
+        if kind == "mc":
+            return parse_option(ans) is not None
+        if kind == "exact":
+            return bool(normalize_answer(ans))
+        return bool(parse_boxes(ans))
+    except Exception:  # pragma: no cover - defence in depth
+        return False
+
+
 # ------------------------------------------------------------------------------------------------
 # TRL reward functions
 def _column(kwargs: dict, name: str, n: int) -> list:
-    v = kwargs.get(name)
-    if v is None:
-        return [None] * n
-    return list(v)
+    return _per_row(kwargs.get(name), n, None)
+
+
+def _per_row(values: Any, n: int, fill: Any) -> list:
+    """A dataset column as one value per completion (a missing or unreadable column: `fill`)."""
+    if values is None or isinstance(values, (str, bytes)):
+        return [fill] * n
+    try:
+        out = list(values)
+    except Exception:  # noqa: BLE001 - not iterable
+        return [fill] * n
+    return out + [fill] * (n - len(out))
 
 
 def format_reward(prompts=None, completions: Sequence = (), **kwargs) -> list[float | None]:
@@ -246,19 +292,34 @@ def format_reward(prompts=None, completions: Sequence = (), **kwargs) -> list[fl
 def accuracy_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
                     **kwargs) -> list[float | None]:
     """Accuracy of each completion against its row's `solution`, the checker chosen by `task`."""
+    completions = list(completions)
     n = len(completions)
-    tasks = list(task) if task is not None else [None] * n
-    sols = list(solution) if solution is not None else [""] * n
-    return [accuracy(completion_text(c), s if isinstance(s, str) else str(s), t) for c, s, t in zip(completions, sols, tasks)]
+    tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
+    return [accuracy(completion_text(c), _text(s), t) for c, s, t in zip(completions, sols, tasks)]
+
+
+def parsed_format_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
+                         **kwargs) -> list[float | None]:
+    """The paper's format reward: 1.0 when the completion is `<think>...</think><answer>...</answer>`
+    AND its answer parses for the row's kind (`answer_parsed`), else 0.0."""
+    completions = list(completions)
+    n = len(completions)
+    tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
+    out: list[float | None] = []
+    for c, s, t in zip(completions, sols, tasks):
+        text = completion_text(c)
+        out.append(1.0 if format_ok(text) and answer_parsed(text, _text(s), t) else 0.0)
+    return out
 
 
 def _kind_reward(kind: str) -> Callable:
     def reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs):
+        completions = list(completions)
         n = len(completions)
-        tasks = list(task) if task is not None else [None] * n
+        tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
         out: list[float | None] = []
-        for c, s, t in zip(completions, solution, tasks):
-            s = s if isinstance(s, str) else str(s)
+        for c, s, t in zip(completions, sols, tasks):
+            s = _text(s)
             out.append(accuracy(completion_text(c), s, kind=kind) if answer_kind(t, s) == kind else None)
         return out
 
@@ -273,9 +334,29 @@ exact_reward = _kind_reward("exact")
 iou_reward = _kind_reward("box")
 multi_box_reward = _kind_reward("boxes")
 
-REWARD_FUNCS = (accuracy_reward, format_reward)
+# The reward rules a protocol may name (ProtocolConfig.reward_rule): rule -> (accuracy, format) functions.
+REWARD_RULES: dict[str, tuple[Callable, Callable]] = {
+    "paper": (accuracy_reward, parsed_format_reward),     # a failed answer parse zeroes the whole reward
+    "format_kept": (accuracy_reward, format_reward),      # format counts on its own (modomodo's first rule)
+}
+DEFAULT_REWARD_RULE = "paper"
 
 
-def total_reward(text: str, solution: str, task: str | None = None) -> float:
-    """2·accuracy + 1·format for one completion (what GRPO optimises with REWARD_WEIGHTS)."""
-    return REWARD_WEIGHTS[0] * accuracy(text, solution, task) + REWARD_WEIGHTS[1] * float(format_ok(text))
+def reward_funcs(rule: str = DEFAULT_REWARD_RULE) -> tuple[Callable, Callable]:
+    """The (accuracy, format) reward functions of a rule, in the order of REWARD_WEIGHTS."""
+    if rule not in REWARD_RULES:
+        raise ValueError(f"unknown reward rule {rule!r}; valid: {', '.join(REWARD_RULES)}")
+    return REWARD_RULES[rule]
+
+
+REWARD_FUNCS = reward_funcs(DEFAULT_REWARD_RULE)
+
+
+def total_reward(text: str, solution: str, task: str | None = None, rule: str = DEFAULT_REWARD_RULE) -> float:
+    """2·accuracy + 1·format for one completion under `rule` (what GRPO optimises with REWARD_WEIGHTS)."""
+    fmt = format_ok(text)
+    if rule == "paper":
+        fmt = fmt and answer_parsed(text, _text(solution), task)
+    elif rule not in REWARD_RULES:
+        raise ValueError(f"unknown reward rule {rule!r}; valid: {', '.join(REWARD_RULES)}")
+    return REWARD_WEIGHTS[0] * accuracy(text, _text(solution), task) + REWARD_WEIGHTS[1] * float(fmt)

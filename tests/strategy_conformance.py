@@ -11,7 +11,8 @@ collects every check below for that strategy:
 
 `tests/test_strategies_conformance.py` generates one such class for every registered strategy and
 one for a strategy loaded from a file (the `--strategy-file` path), so a newly registered strategy
-is checked without writing a test.
+is checked without writing a test. A strategy from a file is driven through its sandbox (building
+its stand-in starts it there: harness/sandbox.py), so its checks cover the plain-data protocol too.
 
 The checks drive the strategy directly against a cheap analytic objective (no suite, no store),
 then once through the real `Study` on a synthetic suite:
@@ -31,12 +32,15 @@ then once through the real `Study` on a synthetic suite:
 from __future__ import annotations
 
 import statistics
+import textwrap
 import time
 
 import numpy as np
 import pytest
 
 import strategies
+import strategies.registry
+from harness.isolation import is_user_strategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation
 
@@ -187,27 +191,48 @@ class StrategyConformance:
 
         suite = suites.load_folder(write_synthetic_suite(tmp_path / "conf-suite", dim=4))
         base = self.cls
-
-        class Raises(base):
-            def propose(self, history, budget):
-                if len(history) >= 1:
-                    raise RuntimeError("boom")
-                return super().propose(history, budget) or self.space.uniform()
-
-        class Garbage(base):
-            def propose(self, history, budget):
-                return {"D0": 2.0}
-
-        class BadRecommend(base):
-            def recommend(self, history):
-                return [0.25] * 4
-
         params = dict(self.params)
         ok = Study(suite, base, Budget(6), 0, ReplayRunner(suite), strategy_params=params).run()
         assert ok.status == "ok", ok.reason
-        for bad, needle in ((Raises, "boom"), (Garbage, "invalid mixture"), (BadRecommend, "recommend")):
+        for bad, needle in zip(self.misbehaving(base, tmp_path), ("boom", "invalid mixture", "recommend")):
             out = Study(suite, bad, Budget(6), 0, ReplayRunner(suite), strategy_params=params).run()
             assert out.status == "failed" and needle in out.reason, (bad.__name__, out.reason)
+
+    @staticmethod
+    def misbehaving(base, tmp_path) -> list:
+        """Subclasses of the strategy that raise, return garbage, recommend garbage. For a strategy from a
+        file they are written into a copy of that file (its code runs only in its sandbox)."""
+        body = textwrap.dedent('''
+            class Raises({base}):
+                name = "conformance-raises"
+
+                def propose(self, history, budget):
+                    if len(history) >= 1:
+                        raise RuntimeError("boom")
+                    return super().propose(history, budget) or self.space.uniform()
+
+
+            class Garbage({base}):
+                name = "conformance-garbage"
+
+                def propose(self, history, budget):
+                    return {{"D0": 2.0}}
+
+
+            class BadRecommend({base}):
+                name = "conformance-bad-recommend"
+
+                def recommend(self, history):
+                    return [0.25] * 4
+            ''')
+        if is_user_strategy(base):
+            path = tmp_path / f"misbehaving_{base.source.filename}"
+            path.write_text(base.source.text + "\n\n" + body.format(base=base.source_class))
+            found = {c.name: c for c in strategies.registry.describe_file(path)}
+            return [found["conformance-raises"], found["conformance-garbage"], found["conformance-bad-recommend"]]
+        namespace = {"base": base}
+        exec(body.format(base="base"), namespace)
+        return [namespace["Raises"], namespace["Garbage"], namespace["BadRecommend"]]
 
     # -- the judge's tracks ----------------------------------------------------------------------------
     @pytest.mark.parametrize("with_designs", (True, False))

@@ -49,6 +49,11 @@ def test_run_trains_and_evaluates_for_real(run_cli, tmp_path, cache):
     assert res["cost"]["rollouts"] == 4 * 2 * 4  # steps × prompts × generations
     assert res["cost"]["t_train"] > 0 and res["cost"]["seconds"] < 120
     assert res["provenance"]["base_model"].startswith("tiny-h64@")
+    # what decides bit-for-bit reproduction elsewhere (issue 18), and the paper's reward rule (smoke's default)
+    import torch
+
+    assert res["provenance"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert len(res["provenance"]["base_weights_sha256"]) == 64 and res["provenance"]["reward_rule"] == "paper"
     assert list(Path(cache, "models").glob("tiny-h64-*/base_info.json")), "the base model is cached"
 
     # Same seed, same mixture, second process: the cached base is reused and the result is identical.
@@ -117,6 +122,12 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     assert not [c for c in runs.columns if "/" in c]
     card = yaml.safe_load((out / "card.yaml").read_text())
     assert {"Out_Score", "In_Score", "Out_Score_p", "In_Score_p"} <= set(card["signal"])
+    assert card["protocol"]["reward_rule"] == "paper" and "bit for bit" in card["reproducibility"]
+    assert list(card["sweep_provenance"]["cpu_capability"].values()) == [6]
+    assert len(card["sweep_provenance"]["base_weights_sha256"]) == 1
+    # same machine, same weights: a re-run reproduces its recorded row bit for bit
+    verified = run_cli("verify", "--suite", out, "--live", suite, "--runs", "1", env=env, timeout=300).stdout
+    assert "bit for bit: 1 of 1 re-runs" in verified and "CONSISTENT" in verified
     bench = run_cli("bench", "--suite", out, "--strategy", "seed,uniform", "--budget", "2", "--seeds", "2", "--out",
                     tmp_path / "b", "--quiet", env=env)
     assert "failed studies: 0" in bench.stderr

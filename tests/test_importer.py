@@ -66,10 +66,10 @@ GOOD = [{"w_a": 0.5, "w_b": 0.5, "score": 0.3}, {"w_a": 1.0, "w_b": 0.0, "score"
 
 
 @pytest.mark.parametrize("mutate, kwargs, message", [
-    (lambda r: r[1].update(w_a=-0.2, w_b=1.2), {}, "column 'w_a', row 3: weight -0.2 is negative"),
-    (lambda r: r[1].update(w_a=0.7), {}, r"row 3: weights sum to 0.7, not 1; pass --normalize"),
-    (lambda r: r[0].update(score="abc"), {}, "column 'score', row 2 .*'abc' is not a number"),
-    (lambda r: r[2].update(w_b=None), {}, "column 'w_b', row 4: weight is missing"),
+    (lambda r: r[1].update(w_a=-0.2, w_b=1.2), {}, r"column 'w_a', line 3 \(data row 2\): weight -0.2 is negative"),
+    (lambda r: r[1].update(w_a=0.7), {}, r"line 3 \(data row 2\): weights w_a=0.7, w_b=0 sum to 0.7, not 1 \(within 1e-06\); pass --normalize"),
+    (lambda r: r[0].update(score="abc"), {}, r"column 'score', line 2 \(data row 1\): value 'abc' is not a number"),
+    (lambda r: r[2].update(w_b=None), {}, r"column 'w_b', line 4 \(data row 3\): weight is missing"),
     (lambda r: None, {"metric": "scroe"}, "column 'scroe' not in the table; did you mean 'score'"),
     (lambda r: None, {"weights": "w_a,w_c"}, "column 'w_c' not in the table"),
     (lambda r: None, {"goal": "up"}, "--goal is 'up'; valid: max, min"),
@@ -101,13 +101,13 @@ def test_existing_suite_is_never_clobbered_by_a_failed_import(tmp_path, run_cli)
     bad[0]["w_a"] = float("nan")
     proc = run_cli("suite", "import", _table(tmp_path, bad, "bad.csv"), "--name", "keep", "--weights", "w_a,w_b",
                    "--metric", "score", "--goal", "max", "--out", out, "--overwrite", check=False)
-    assert proc.returncode == 2 and "row 2: weight is missing" in proc.stderr
+    assert proc.returncode == 2 and "line 2 (data row 1): weight is missing" in proc.stderr
     assert (out / "runs.csv").read_bytes() == before
 
 
 def test_duplicate_seed_rows_are_rejected(tmp_path):
     rows = [dict(GOOD[0], seed=1), dict(GOOD[0], seed=1), dict(GOOD[1], seed=1)]
-    with pytest.raises(TableError, match="row 3 repeats a mixture and seed"):
+    with pytest.raises(TableError, match=r"line 3 \(data row 2\) repeats a mixture and seed"):
         import_table(_table(tmp_path, rows), "d", "w_a,w_b", "score", "max", tmp_path / "d", seed_col="seed")
 
 

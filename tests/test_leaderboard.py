@@ -74,7 +74,9 @@ def test_statistics_agree_with_the_summary(lb_bench):
     assert corr.spearman.dropna().between(-1, 1).all()
     # strategy metadata: from the classes where importable, from bench.json for the user's file
     assert res.strategies["uniform"]["source"] == "class" and res.strategies["uniform"]["family"] == "reference"
-    assert res.strategies[HOSTILE]["source"] == "bench.json" and res.strategies[HOSTILE]["family"] == "<b>evil</b>"
+    assert res.strategies[HOSTILE]["source"] == "file" and res.strategies[HOSTILE]["family"] == "<b>evil</b>"
+    # a strategy from a file: the page shows its file and hash (issue 13), not "not importable here"
+    assert res.strategies[HOSTILE]["file"] == "hostile_strategy.py" and len(res.strategies[HOSTILE]["sha256"]) == 64
 
 
 def test_rank_correlation_with_its_p_value_between_base_models():

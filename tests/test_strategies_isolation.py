@@ -1,6 +1,7 @@
 """Strategies run apart from the runner (harness/isolation.py): timeouts stop a hanging strategy,
-a strategy loaded from a user's file runs in its own process and cannot load a suite through the
-API, and neither case takes the study down."""
+a strategy loaded from a user's file runs in its own (sandboxed) process and cannot load a suite
+through the API, and neither case takes the study down. The attacks of issue 13 are in
+tests/test_sandbox.py."""
 
 from __future__ import annotations
 
@@ -170,12 +171,22 @@ def test_hanging_user_strategy_is_stopped_and_the_next_study_runs(suite, tmp_pat
     assert after.status == "ok", after.reason
 
 
-def test_isolated_and_in_process_runs_agree(suite, tmp_path):
+def test_sandboxed_and_in_process_runs_agree(suite, tmp_path):
+    """The same source, run in its sandbox (plain data over a pipe) and imported here by hand (what
+    modomodo never does with a user's file), makes the same study to the last bit."""
     good = _user_file(tmp_path, GOOD, "iso-good")
+    namespace: dict = {}
+    exec(compile(textwrap.dedent(GOOD), "iso_good_here.py", "exec"), namespace)
+    here = namespace["Good"]
     a = study(suite, good, budget=6)
-    b = study(suite, good, budget=6, isolation="none")
+    b = study(suite, here, budget=6, isolation="none")
     assert a.status == b.status == "ok"
-    assert a.recommended == b.recommended and [t["mixture"] for t in a.trajectory] == [t["mixture"] for t in b.trajectory]
+    assert a.recommended == b.recommended and a.trajectory == b.trajectory and a.score == b.score
+
+
+def test_isolation_none_does_not_import_a_users_file(suite, tmp_path):
+    out = study(suite, _user_file(tmp_path, WHERE, "iso-where"), isolation="none")
+    assert out.status == "failed" and int(out.reason.split("pid=")[1].split()[0].rstrip(",:")) != os.getpid()
 
 
 def test_builtin_in_a_process_on_request(suite):

@@ -176,3 +176,53 @@ def test_sat_answers_are_scored_whether_letters_or_words():
     assert accuracy_reward(None, done("Left"), solution=["left"], task=["sat"]) == [1.0]
     assert accuracy_reward(None, done("B"), solution=["B"], task=["sat"]) == [1.0]
     assert accuracy_reward(None, done("right"), solution=["left"], task=["sat"]) == [0.0]
+
+
+# ---------------------------------------------------------------------------------------------- reward rule
+NO_BOX = "<think>x</think><answer>no box here</answer>"
+
+
+def test_paper_rule_a_failed_parse_zeroes_the_whole_reward():
+    """The paper: a failed answer parse zeroes everything, format included (the default rule)."""
+    assert R.DEFAULT_REWARD_RULE == "paper"
+    assert R.total_reward(NO_BOX, BOX, "referring") == 0.0
+    assert R.total_reward(NO_BOX, BOX, "referring", rule="paper") == 0.0
+    assert R.total_reward(wrap("no letter here!"), "B", "science") == 0.0
+    assert R.total_reward(wrap(""), "3", "counting") == 0.0
+    # a parsed but wrong answer keeps its format point; a right one scores 3
+    assert R.total_reward(wrap("[{'Position': [600, 600, 900, 900], 'Confidence': 1}]"), BOX, "referring") == 1.0
+    assert R.total_reward(wrap("B"), "B", "science") == 3.0
+    acc, fmt = R.REWARD_FUNCS
+    assert (acc, fmt) == R.reward_funcs("paper")
+    comps = [conv(NO_BOX), conv(wrap(BOX)), conv(wrap("A")), "B"]
+    sols, tasks = [BOX, BOX, "B", "B"], ["referring", "referring", "science", "science"]
+    assert fmt(None, comps, solution=sols, task=tasks) == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_format_kept_rule_is_todays_behaviour_as_a_named_option():
+    assert R.total_reward(NO_BOX, BOX, "referring", rule="format_kept") == 1.0
+    assert R.total_reward(wrap("B"), "B", "science", rule="format_kept") == 3.0
+    acc, fmt = R.reward_funcs("format_kept")
+    assert fmt is R.format_reward
+    assert fmt(None, [conv(NO_BOX)], solution=[BOX], task=["referring"]) == [1.0]
+    with pytest.raises(ValueError, match="unknown reward rule 'papr'; valid: paper, format_kept"):
+        R.reward_funcs("papr")
+
+
+def test_dataset_side_input_never_raises():
+    """A solution nested 50,000 deep (str() raises RecursionError) and an unhashable task (TypeError
+    on the TASK_KINDS lookup) score 0 / are ignored instead of raising."""
+    deep: list = []
+    for _ in range(50_000):
+        deep = [deep]
+    comps = [conv(wrap("B"))]
+    for f in (R.accuracy_reward, R.format_reward, R.parsed_format_reward, R.mc_reward, R.exact_reward, R.iou_reward,
+              R.multi_box_reward):
+        assert f(None, comps, solution=[deep], task=["science"]) in ([0.0], [None], [1.0])
+        assert f(None, comps, solution=["B"], task=[["science"]]) in ([0.0], [None], [1.0])
+        assert f(None, comps, solution=["B"], task={"science": 1}) in ([0.0], [None], [1.0])
+        assert f(None, comps, solution=7, task=5) in ([0.0], [None], [1.0])
+    assert R.accuracy_reward(None, comps, solution=["B"], task=[["science"]]) == [1.0]  # kind guessed from "B"
+    assert R.accuracy(wrap("B"), deep, "science") == 0.0
+    assert R.total_reward(wrap("B"), deep, ["science"]) == 1.0  # no usable solution: accuracy 0, format 1
+    assert R.answer_kind({"a": 1}, "B") == "mc"

@@ -7,6 +7,8 @@ protocol is the suite card's `protocol_config` (a preset name plus overrides; se
 `harness.training.ProtocolConfig.help()`); `fidelity` scales the number of GRPO steps.
 
 The RunResult carries every per-benchmark score plus `In_Score` and `Out_Score`, `source: trained`,
+in `provenance` the config fingerprint, the reward rule, the base weights' sha256, the CPU capability
+torch dispatched to and its thread count (what decides bit-for-bit reproduction, harness.verify),
 and in `cost`: wall seconds, rollouts (completions generated), GRPO steps and the timing split
 (`t_imports`, `t_build`, `t_data`, `t_train`, `t_eval`, and `t_eval_checkpoints`). With the
 protocol's `eval_checkpoints` it also carries `checkpoints`: the scores at each fidelity (fraction of
@@ -24,7 +26,7 @@ import sys
 import time
 
 from harness.mixture import InvalidMixture
-from harness.provenance import provenance
+from harness.provenance import machine_provenance, provenance
 from harness.runners.base import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
 
@@ -46,6 +48,15 @@ def protocol_config(suite):
     if os.environ.get("MODOMODO_CPU_THREADS"):
         cfg = dataclasses.replace(cfg, threads=int(os.environ["MODOMODO_CPU_THREADS"]))
     return cfg
+
+
+def _base_folder(cfg):
+    """Where the run's base weights live (the tiny base's cache folder, or a local model folder)."""
+    if cfg.model == "tiny":
+        from harness.training.model import base_dir
+
+        return base_dir(cfg.base)
+    return cfg.model if os.path.isdir(str(cfg.model)) else None
 
 
 class CpuRunner(Runner):
@@ -85,7 +96,8 @@ class CpuRunner(Runner):
         wall = time.perf_counter() - t0
         cost = {"seconds": wall, "rollouts": float(res.rollouts), "steps": float(res.steps)}
         cost.update({f"t_{k}": float(v) for k, v in res.timings.items() if k != "total"})
-        prov = dict(prov, base_model=res.base, protocol_config=cfg.name, config_fingerprint=cfg.fingerprint())
+        prov = dict(prov, base_model=res.base, protocol_config=cfg.name, config_fingerprint=cfg.fingerprint(),
+                    reward_rule=cfg.reward_rule, **machine_provenance(_base_folder(cfg)))
         scores = {k: float(v) for k, v in res.scores.items()}
         scores.update({f"format/{k}": float(v) for k, v in res.format_rate.items()})
         scores.update({f"train/{k}": float(v) for k, v in res.train_log.items()})

@@ -52,6 +52,11 @@ def parse_weight_spec(spec: str) -> dict[str, str]:
     return out
 
 
+def line_of(i: int) -> str:
+    """Where data row i (0-based) sits in the CSV file: the header is line 1."""
+    return f"line {i + 2} (data row {i + 1})"
+
+
 def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, scores: list[str],
                    seed_col: str | None, normalize: bool) -> pd.DataFrame:
     cols = list(df.columns)
@@ -65,50 +70,54 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
         bad = values.isna() & df[c].notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise TableError(f"column {c!r}, row {i + 2} (line in the file): value {df[c].iloc[i]!r} is not a number")
+            raise TableError(f"column {c!r}, {line_of(i)}: value {df[c].iloc[i]!r} is not a number")
         df[c] = values
     W = df[list(weights.values())]
     if W.isna().any().any():
         i, j = np.argwhere(W.isna().to_numpy())[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight is missing; every run needs all weights "
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight is missing; every run needs all weights "
                            "(drop rows without weights before importing)")
     Wv = W.to_numpy(float)
     if not np.isfinite(Wv).all():
         i, j = np.argwhere(~np.isfinite(Wv))[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight {Wv[i, j]} is not finite")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is not finite")
     if (Wv < 0).any():
         i, j = np.argwhere(Wv < 0)[0]
-        raise TableError(f"column {W.columns[j]!r}, row {i + 2}: weight {Wv[i, j]} is negative")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative")
     sums = Wv.sum(axis=1)
     if (sums <= 0).any():
         i = int(np.flatnonzero(sums <= 0)[0])
-        raise TableError(f"row {i + 2}: all weights are zero")
+        raise TableError(f"{line_of(i)}: all weights (columns {', '.join(W.columns)}) are zero")
     off = np.abs(sums - 1.0) > SUM_TOLERANCE
     if off.any() and not normalize:
         i = int(np.flatnonzero(off)[0])
-        raise TableError(f"row {i + 2}: weights sum to {sums[i]:.8g}, not 1; pass --normalize to rescale every "
-                           "row (e.g. for percentages)")
+        given = ", ".join(f"{c}={Wv[i, j]:.8g}" for j, c in enumerate(W.columns))
+        raise TableError(f"{line_of(i)}: weights {given} sum to {sums[i]:.8g}, not 1 (within {SUM_TOLERANCE:g}); "
+                         "pass --normalize to rescale every row (e.g. for percentages)")
     if normalize:
         df[list(weights.values())] = Wv / sums[:, None]
     if df[metric].isna().any():
         i = int(np.flatnonzero(df[metric].isna().to_numpy())[0])
-        raise TableError(f"column {metric!r}, row {i + 2}: the metric is missing")
+        raise TableError(f"column {metric!r}, {line_of(i)}: the metric is missing")
     if seed_col:
         if df[seed_col].isna().any():
-            raise TableError(f"seed column {seed_col!r} has missing values")
+            i = int(np.flatnonzero(df[seed_col].isna().to_numpy())[0])
+            raise TableError(f"seed column {seed_col!r}, {line_of(i)}: the seed is missing")
         dup = df.duplicated(subset=list(weights.values()) + [seed_col])
         if dup.any():
             i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise TableError(f"row {i + 2} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
+            raise TableError(f"{line_of(i)} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
     return df
 
 
 def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dict[str, str], metric: str, goal: str,
                  out: str | Path, seed_col: str | None = None, scores: list[str] | None = None, normalize: bool = False,
                  card_extra: dict[str, Any] | None = None, overwrite: bool = False,
-                 source: str | None = None) -> Path:
+                 source: str | None = None, extra_files: dict[str, str] | None = None) -> Path:
     """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
-    `source` describes where a DataFrame came from (the card's `provenance.imported_from`)."""
+    `source` describes where a DataFrame came from (the card's `provenance.imported_from`).
+    `extra_files`: {file name: text} written beside runs.csv before the suite is first loaded (e.g.
+    export_suite's fidelities.csv, which the card's `fidelities` block names and the loader reads)."""
     from harness.suites.judge_card import judge_block, normalization_block
     from harness.suites.loading import load_folder
     from harness.suites.surrogate import fit_report
@@ -164,6 +173,8 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         runs.to_csv(tmp / "runs.csv", index=False, float_format="%.15g")
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
         suite = load_folder(tmp)
         X, Y = suite._X, suite._Y

@@ -21,6 +21,8 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
 from __future__ import annotations
 
 import collections
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +43,48 @@ class SweepError(ValueError):
     pass
 
 
+def _stored_runs(store: ResultStore) -> Iterator[tuple[Path, Any]]:
+    """(file, RunResult) of every stored run. A record that is not a run (truncated or hand-edited
+    JSON, missing fields) is a SweepError naming its file; nothing in the store is changed."""
+    from harness.spec import RunResult
+
+    for path in sorted(store.runs_dir.glob("*/*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
+                raise ValueError("not a run record (no spec)")
+            for k in ("scores", "provenance", "cost"):
+                if not isinstance(data.get(k) or {}, dict):
+                    raise ValueError(f"{k} is not a mapping")
+            r = RunResult.from_dict(data)
+        except FileNotFoundError:
+            continue
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise SweepError(f"corrupt store record {path}: {e}; move it out of the store (the next sweep then "
+                             f"re-runs that run) and try again") from None
+        yield path, r
+
+
 def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
     """One row per successful run of `suite` (its id and protocol) in `store`: a column per dataset
     weight (`w_<dataset>`), `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
+    from harness.mixture import InvalidMixture
+
     rows = []
-    for r in store.results():
+    for path, r in _stored_runs(store):
         if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
             continue
-        if float(r.spec.get("fidelity", 1.0)) != 1.0:
-            continue
-        m = suite.space.validate(suite.space.mixture(r.spec["mixture"]))
-        row = {weight_column(d): m[d] for d in suite.space.datasets}
-        row[SEED_COLUMN] = int(r.spec["seed"])
-        row.update({k: float(v) for k, v in r.scores.items()})
-        row["wall_s"] = float(r.cost.get("seconds", np.nan)) if r.cost else np.nan
+        try:
+            if float(r.spec.get("fidelity", 1.0)) != 1.0:
+                continue
+            m = suite.space.validate(suite.space.mixture(r.spec["mixture"]))
+            row = {weight_column(d): m[d] for d in suite.space.datasets}
+            row[SEED_COLUMN] = int(r.spec["seed"])
+            row.update({k: float(v) for k, v in r.scores.items()})
+            row["wall_s"] = float(r.cost.get("seconds", np.nan)) if r.cost else np.nan
+        except (InvalidMixture, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise SweepError(f"corrupt store record {path}: {type(e).__name__}: {e}; move it out of the store (the "
+                             f"next sweep then re-runs that run) and try again") from None
         rows.append(row)
     if not rows:
         raise SweepError(f"the store has no successful runs of {suite.id} (protocol {suite.protocol}); "
@@ -209,11 +239,16 @@ def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) 
 
 def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
     shas, vers = collections.Counter(), {}
-    for r in store.results():
+    weights, caps = collections.Counter(), collections.Counter()
+    for _, r in _stored_runs(store):
         if r.spec.get("suite") == suite.id and r.spec.get("protocol") == suite.protocol and r.ok:
             shas[r.provenance.get("git_sha", "unknown")] += 1
             vers = r.provenance.get("versions", vers) or vers
+            # what decides bit-for-bit reproduction (harness.provenance.machine_provenance)
+            weights[str(r.provenance.get("base_weights_sha256", "not recorded"))] += 1
+            caps[str(r.provenance.get("cpu_capability", "not recorded"))] += 1
     return {"runs": int(len(df)), "git_sha_of_runs": dict(shas.most_common()), "versions": vers,
+            "base_weights_sha256": dict(weights.most_common()), "cpu_capability": dict(caps.most_common()),
             "cpu_seconds_total": round(float(df["wall_s"].sum()), 1),
             "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1)}
 
@@ -229,6 +264,25 @@ def _base_model(suite) -> str:
     return cfg.base.name if cfg.model == "tiny" else cfg.model
 
 
+def _reward_rule(suite) -> str | None:
+    """The reward rule the live suite's runs used (tasks.rewards.REWARD_RULES)."""
+    raw = suite.card.get("protocol_config")
+    if raw:
+        from harness.training.config import ProtocolConfig
+
+        return ProtocolConfig.from_dict(raw).reward_rule
+    from tasks.rewards import DEFAULT_REWARD_RULE
+
+    return DEFAULT_REWARD_RULE if suite.card.get("runner") == "gpu" else None
+
+
+REPRODUCIBILITY = (
+    "A (mixture, seed) re-run reproduces its recorded scores bit for bit on the same base weights "
+    "(sweep_provenance.base_weights_sha256), package versions and CPU capability (sweep_provenance.cpu_capability, "
+    "torch.backends.cpu.get_cpu_capability()); on another capability it reproduces only in distribution (within the "
+    "mixture's seed spread). Check with `modomodo verify --suite NAME --runs N`.")
+
+
 def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False,
                  metric: str | None = None, signal_notes: str | None = None, fidelities: bool | None = None) -> Path:
     """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`, optimising
@@ -239,8 +293,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     (mixture, seed, fidelity) with a `fidelity` column (`fidelity_table`), and the card's `fidelities`
     block (the table, its levels, its sha256 so that the card's bytes, hence the suite's protocol hash,
     cover it, and `fidelity_signal`: every objective's SNR at every fidelity and the rank correlation
-    with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed), which
-    is what the replay judge reads today."""
+    with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed); the
+    replay judge reads fidelities.csv for the pool track's partial runs (ReplaySuite._index_fidelities)."""
     from harness.suites.importer import import_table
 
     metric = metric or suite.metric
@@ -273,10 +327,13 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         "protocol": {"recorded_from": suite.name, "base_model": base, "suite_id": suite.id,
                      "protocol_hash": suite.protocol,
                      "protocol_version": suite.card.get("protocol_version"),
-                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner")},
-        "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
-                 "uniformly by the study's run seed (harness.suites.replay.ReplaySuite.simulate); a recommendation is "
-                 "judged by its per-mixture mean over all recorded seeds",
+                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner"),
+                     "reward_rule": _reward_rule(suite)},
+        "reproducibility": REPRODUCIBILITY,
+        "seeds": "in the pool track each pilot run a strategy spends returns one recorded training seed of the "
+                 "candidate (a repeated proposal draws a seed not yet drawn in the study; "
+                 "harness.suites.replay.ReplaySuite.pool_seed); a recommendation is judged by its per-mixture mean "
+                 "over all recorded seeds",
         "sweep_provenance": _provenance(store, suite, df),
         "citation": suite.card.get("citation"),
     }
@@ -300,9 +357,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     table = df.drop(columns=["wall_s"])
     folder = import_table(table, name, dict(zip(suite.space.datasets, wcols)), metric, suite.goal, out,
                           seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite,
-                          source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})")
-    if fid_csv is not None:
-        (Path(folder) / FIDELITY_TABLE).write_text(fid_csv)
+                          source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
+                          extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv})
     return folder
 
 

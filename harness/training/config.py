@@ -15,17 +15,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _f(default, help: str, **kw):
+_NO_NEUTRAL = object()
+
+
+def _f(default, help: str, neutral=_NO_NEUTRAL, label: bool = False, **kw):
+    """A config field with help text. `neutral`: for a field added after protocols were recorded, the
+    value that reproduces the behaviour from before it existed; at that value the field is left out
+    of the fingerprint, so adding a field never changes the fingerprint of a protocol it leaves
+    alone. `label`: a name only (never changes results; see `result_fields`)."""
+    meta = {"help": help, "label": label}
+    if neutral is not _NO_NEUTRAL:
+        meta["neutral"] = neutral
     if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+def result_fields(cfg, labels: bool = False) -> dict[str, Any]:
+    """The fields of a config dataclass that change results, nested configs recursed: fields at
+    their `neutral` value dropped, and labels unless `labels` (see ProtocolConfig.fingerprint)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if (f.metadata.get("label") and not labels) or ("neutral" in f.metadata and value == f.metadata["neutral"]):
+            continue
+        out[f.name] = result_fields(value, labels) if dataclasses.is_dataclass(value) else value
+    return out
 
 
 @dataclass(frozen=True)
 class BaseModelConfig:
     """A tiny Qwen2-VL and its supervised warm-up (built once, cached by content hash)."""
 
-    name: str = _f("tiny-h64", "Label of this base model (shown in results; not part of the cache key).")
+    name: str = _f("tiny-h64", "Label of this base model (shown in results; not part of the cache key).",
+                   label=True)
     hidden: int = _f(64, "Hidden size of the language model (and of the vision merger output).")
     layers: int = _f(2, "Decoder layers of the language model.")
     heads: int = _f(4, "Attention heads (head_dim = hidden / heads; mrope sections derive from it).")
@@ -57,7 +80,7 @@ class BaseModelConfig:
 class ProtocolConfig:
     """Everything that defines one train-and-evaluate run, except the mixture and the seed."""
 
-    name: str = _f("tiny", "Protocol name (a preset name, or free text for a custom protocol).")
+    name: str = _f("tiny", "Protocol name (a preset name, or free text for a custom protocol).", label=True)
     model: str = _f("tiny", "'tiny' (a BaseModelConfig built locally) or a model id/path (GPU runner).")
     base: BaseModelConfig = _f(BaseModelConfig(), "The tiny base model, when model == 'tiny'.")
     train_domains: tuple = _f(("grounding", "referring", "geometry", "spatial", "science"),
@@ -74,6 +97,10 @@ class ProtocolConfig:
     loss_type: str = _f("dapo", "TRL loss_type ('grpo', 'dapo', 'dr_grpo', ...).")
     scale_rewards: str = _f("group", "TRL scale_rewards ('group', 'batch', 'none').")
     reward_weights: tuple = _f((2.0, 1.0), "Weights of (accuracy, format) rewards: the paper's 2·acc + 1·format.")
+    reward_rule: str = _f("paper", "'paper': a failed answer parse zeroes the sample's whole reward, format included "
+                          "(the paper's rule, the default); 'format_kept': the format reward counts on its own "
+                          "(the rule the MiniModo recorded suites were made with; presets tiny and tiny-h128 keep "
+                          "it). See tasks/rewards.py REWARD_RULES.", neutral="format_kept")
     stopping_strategy: str = _f("first_exhausted", "datasets.interleave_datasets stopping rule: 'first_exhausted' "
                                 "(the paper's) or 'all_exhausted'.")
     pool_per_domain: int = _f(0, "Training rows generated per domain (0: steps × prompts_per_step, so that one "
@@ -82,11 +109,11 @@ class ProtocolConfig:
     eval_batch: int = _f(64, "Evaluation batch size (greedy generation).")
     eval_p_correct: bool = _f(False, "Also score each benchmark by p_correct (teacher-forced probability of the gold "
                               "completion; one extra forward pass): adds p_correct_<benchmark>, In_Score_p, "
-                              "Out_Score_p to the scores (shared/notes/mixture-signal.md).")
+                              "Out_Score_p to the scores (shared/notes/mixture-signal.md).", neutral=False)
     eval_checkpoints: tuple = _f((), "Fractions of the GRPO steps (each in (0, 1)) at which the policy is also "
                                  "evaluated during training, beside the final evaluation (e.g. [0.25, 0.5]: three "
                                  "fidelities per run). Evaluated under a saved and restored RNG state, so the "
-                                 "training trajectory and the final scores do not change.")
+                                 "training trajectory and the final scores do not change.", neutral=())
     threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
     use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
     bf16: bool = _f(False, "bfloat16 training (GPU runner only).")
@@ -117,6 +144,10 @@ class ProtocolConfig:
         return dataclasses.asdict(self)
 
     def __post_init__(self):
+        from tasks.rewards import REWARD_RULES
+
+        if self.reward_rule not in REWARD_RULES:
+            raise ValueError(f"protocol reward_rule {self.reward_rule!r} is unknown; valid: {', '.join(REWARD_RULES)}")
         bad = [f for f in self.eval_checkpoints if not 0.0 < float(f) < 1.0]
         if bad or list(self.eval_checkpoints) != sorted(set(self.eval_checkpoints)):
             raise ValueError(f"eval_checkpoints must be distinct increasing fractions in (0, 1) (the final "
@@ -129,10 +160,13 @@ class ProtocolConfig:
         return {float(f): max(1, math.ceil(self.steps * float(f))) for f in self.eval_checkpoints}
 
     def fingerprint(self) -> str:
-        d = self.to_dict()
-        if not d["eval_checkpoints"]:  # added later: configs without checkpoints keep their fingerprints
-            d.pop("eval_checkpoints")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of what changes results (`result_fields`): a field added later is left out while it holds
+        the value that reproduces the behaviour from before it, so a new default-off option leaves
+        every existing protocol's fingerprint alone (the ones stored in recorded runs included), and
+        any result-changing setting moves it. The labels (`name`, `base.name`) stay in for that same
+        reason: the fingerprints of every recorded run were computed with them, and a renamed
+        preset is rare enough to be a new protocol."""
+        return hashlib.sha256(json.dumps(result_fields(self, labels=True), sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def batch_size(self) -> int:
@@ -172,6 +206,9 @@ PRESETS: dict[str, ProtocolConfig] = {
     "smoke": ProtocolConfig(name="smoke", base=BASE_MODELS["tiny-h64"], steps=4, prompts_per_step=2,
                             num_generations=4, eval_n=8),
     # The minimodo-tiny suite's protocol.
-    "tiny": ProtocolConfig(name="tiny", base=BASE_MODELS["tiny-h64-cur"]),
-    "tiny-h128": ProtocolConfig(name="tiny-h128", base=BASE_MODELS["tiny-h128-cur"]),
+    # A preset's meaning never changes once suites are recorded with it: these keep the reward rule
+    # those runs used (format_kept), the paper's rule being the default only since; a new protocol
+    # that wants it sets `reward_rule: paper` in its card.
+    "tiny": ProtocolConfig(name="tiny", base=BASE_MODELS["tiny-h64-cur"], reward_rule="format_kept"),
+    "tiny-h128": ProtocolConfig(name="tiny-h128", base=BASE_MODELS["tiny-h128-cur"], reward_rule="format_kept"),
 }

@@ -3,7 +3,7 @@
 The mixture is sampled the paper's way: each training dataset i contributes rows with probability
 w_i (`datasets.interleave_datasets(probabilities=w)`), with the stopping rule of the protocol
 (`first_exhausted` by default, as in the paper; `all_exhausted` available). Datasets with weight 0
-are left out. Rewards are `tasks.rewards.REWARD_FUNCS` (accuracy, format) weighted 2 : 1.
+are left out. Rewards are `tasks.rewards.reward_funcs(cfg.reward_rule)` (accuracy, format) weighted 2 : 1.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 
 from harness.training.config import ProtocolConfig
-from tasks.rewards import REWARD_FUNCS
+from tasks.rewards import reward_funcs
 
 
 def mixture_dataset(cfg: ProtocolConfig, weights: Mapping[str, float], seed: int,
@@ -76,7 +76,7 @@ def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output
 
     tmp = None if output_dir else tempfile.mkdtemp(prefix="modomodo-grpo-")
     try:
-        trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS),
+        trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs(cfg.reward_rule)),
                               args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
                               processing_class=processor, callbacks=list(callbacks or []) or None)
         for cb in (PrinterCallback, ProgressCallback):  # keep stdout clean: logs stay in trainer.state.log_history
