@@ -288,23 +288,76 @@ def _provenance(results: Results) -> dict[str, Any]:
     }
 
 
+# Card rows in words: a label for the keys a reader would not decode, values without JSON punctuation.
+CARD_LABELS = {
+    "recorded_from": "Recorded from (live suite)",
+    "protocol_hash": "Live protocol hash (of the live suite that made the recorded runs; this suite's own is above)",
+    "protocol_version": "Live protocol version",
+    "suite_id": "Live suite id",
+    "base_model": "Base model",
+    "reward_rule": "Reward rule",
+    "protocol_config": "Training settings",
+    "runner": "Runner of the recorded runs",
+    "imported_from": "Imported from",
+    "imported_at": "Imported on",
+    "git_sha": "Git commit",
+    "versions": "Package versions",
+    "mixtures_recorded": "Mixtures recorded",
+    "seeds_per_mixture": "Seeds per mixture",
+    "noise_sd": "Seed noise (sd of one run)",
+    "best_known": "Best known",
+    "worst_known": "Worst known",
+    "loo_rmse": "Leave-one-out RMSE",
+    "loo_mae": "Leave-one-out MAE",
+    "loo_r2": "Leave-one-out R²",
+    "spread_sd": "Spread (sd of the per-mixture means)",
+}
+
+
+def _word_value(v: Any) -> str:
+    """A card value as text: integral floats as integers, short floats, mappings as `k = v` pairs."""
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "—"}[v]
+    if isinstance(v, float):
+        if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.6g}"
+    if isinstance(v, (int, str)):
+        return str(v)
+    if isinstance(v, dict):
+        if set(v) == {"min", "max"}:
+            lo, hi = _word_value(v["min"]), _word_value(v["max"])
+            return lo if lo == hi else f"{lo} to {hi}"
+        return "; ".join(f"{k} = {_word_value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_word_value(x) for x in v)
+    return json.dumps(v, sort_keys=True)
+
+
+def _label(k: str) -> str:
+    return CARD_LABELS.get(k) or (k.replace("_", " ")[:1].upper() + k.replace("_", " ")[1:])
+
+
 def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
     card = entry.get("card") or {}
     oracle = card.get("oracle") if isinstance(card.get("oracle"), dict) else {}
     fit = oracle.get("surrogate_fit") if isinstance(oracle.get("surrogate_fit"), dict) else None
-    simple = lambda v: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, sort_keys=True)  # noqa: E731
+
     def pairs(d):
-        return [(str(k), simple(v)) for k, v in d.items()] if isinstance(d, dict) else []
+        return [(_label(str(k)), _word_value(v)) for k, v in d.items()] if isinstance(d, dict) else []
+
+    protocol = card.get("protocol") if isinstance(card.get("protocol"), dict) else {}
     return {
         "description": str(card.get("description") or "").strip(),
         "datasets": [str(d) for d in card.get("datasets") or []],
         "kind": str(card.get("kind") or "replay"),
         "citation": str(card.get("citation") or ""),
-        "protocol": pairs(card.get("protocol")),
+        "base_model": str(protocol.get("base_model") or card.get("base_model") or ""),
+        "protocol": pairs(protocol),
         "provenance": pairs(card.get("provenance")),
         "function": pairs(card.get("function")),
         "normalization": pairs(card.get("normalization")),
-        "oracle": [(k, v) for k, v in pairs(oracle) if k != "surrogate_fit"],
+        "oracle": [(k, v) for k, v in pairs({k: x for k, x in oracle.items() if k != "surrogate_fit"})],
         "fit": pairs(fit) if fit else [],
         "seeds_note": str(card.get("seeds_note") or ""),
         "text": entry.get("card_text") or "",
@@ -391,7 +444,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "goal": str(e.get("goal", "max")), "version": str(e.get("version", "")),
             "protocol": str(e.get("protocol", "")), "best_known": e.get("best_known"),
             "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
-            "base_model": next((str(v) for k, v in _card_view(e)["protocol"] if k == "base_model"), ""),
+            "base_model": _card_view(e)["base_model"],
             "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
             "anytime_budget": top, "snr_plot": snr_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
