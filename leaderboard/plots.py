@@ -41,6 +41,11 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 DATASET_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
                    "#bab0ac", "#eeca3b"]
 REFERENCE = "uniform"
+# At most 8 colours a reader can tell apart in one picture (Okabe & Ito's colour-blind-safe set, black for the
+# 8th): the best strategies of that picture get them, the rest are drawn thin and grey, uniform dashed.
+DISTINCT = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]
+GREY = "#c3c8ce"
+MAX_COLOURED = len(DISTINCT)
 
 
 def label(name: str, limit: int = 32) -> str:
@@ -66,6 +71,22 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def picture_colors(final: dict[str, float]) -> dict[str, str]:
+    """Colours for one picture: the MAX_COLOURED strategies with the lowest final value (then by name) in the
+    distinct colours, uniform its grey, every other one GREY."""
+    ranked = sorted((v if math.isfinite(v) else math.inf, n) for n, v in final.items() if n != REFERENCE)
+    out = {n: GREY for n in final}
+    for i, (_, n) in enumerate(ranked[:MAX_COLOURED]):
+        out[n] = DISTINCT[i]
+    if REFERENCE in final:
+        out[REFERENCE] = "#6b7280"
+    return out
+
+
+def _grey_style(style: dict) -> dict:
+    return {**style, "color": GREY, "linewidth": 0.9, "marker": None, "zorder": 0}
+
+
 def _legend(ax, n: int) -> None:
     if n:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, handlelength=2.2)
@@ -76,18 +97,28 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         t = table[table["suite"] == suite]
-        names = sorted(set(t["strategy"]), key=lambda s: (s == REFERENCE, s))
+        top = int(t["budget"].max()) if len(t) else 0
+        final = {n: float(g.loc[g["budget"] == top, "nregret_mean"].mean()) if (g["budget"] == top).any() else math.inf
+                 for n, g in t.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(t["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final.get(s, math.inf), s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = t[t["strategy"] == name].sort_values("budget")
             x = g["budget"].to_numpy(float)
             y, lo, hi = (g[c].to_numpy(float) for c in ("nregret_mean", "nregret_lo", "nregret_hi"))
+            if color[name] == GREY:
+                ax.plot(x, y, label=None if grey_labelled else f"{n_grey} others", **_grey_style(_style(name, color)))
+                grey_labelled = True
+                continue
             ax.plot(x, y, label=label(name), **_style(name, color))
             if name != REFERENCE and len(x) > 1:
-                ax.fill_between(x, lo, hi, color=color[name], alpha=0.12, linewidth=0)
+                ax.fill_between(x, lo, hi, color=color[name], alpha=0.10, linewidth=0)
         budgets = sorted(set(t["budget"]))
         ax.set_xticks(budgets)
         ax.set_xlabel("pilot-run budget")
-        ax.set_ylabel("normalised regret (lower is better)")
+        ax.set_ylabel("normalised regret (0 = best known)")
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(t["nregret_lo"])) if len(t) else 0.0))
         ax.set_title(label(suite, 60), loc="left", fontsize=10)
         _legend(ax, len(names))
@@ -99,13 +130,23 @@ def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str]
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         c = curves[(curves["suite"] == suite) & (curves["budget"] == budget)]
-        names = sorted(set(c["strategy"]))
+        final = {n: float(g.sort_values("step")["nregret_mean"].iloc[-1]) for n, g in c.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(c["strategy"]), key=lambda s: (color[s] == GREY, final.get(s, math.inf), s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = c[c["strategy"] == name].sort_values("step")
-            ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post",
-                    **{**_style(name, color), "marker": None})
+            style = {**_style(name, color), "marker": None}
+            if color[name] == GREY:
+                ax.plot(g["step"], g["nregret_mean"], label=None if grey_labelled else f"{n_grey} others",
+                        drawstyle="steps-post", **_grey_style(style))
+                grey_labelled = True
+                continue
+            ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
+        ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
         ax.set_xlabel(f"pilot runs spent (budget {budget})")
-        ax.set_ylabel("regret of best pilot so far")
+        ax.set_ylabel("regret of best pilot so far\n(0 = best known mean; below: a lucky seed)")
         ax.set_xlim(1, max(budget, 2))
         ax.set_title(f"{label(suite, 50)}: best-so-far curves", loc="left", fontsize=10)
         _legend(ax, len(names))
@@ -116,10 +157,21 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
     """Mean rank over every (suite, seed) per budget; 1 is best, at the top."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
-        names = sorted(set(overall["strategy"]), key=lambda s: (s == REFERENCE, s))
+        top = int(overall["budget"].max()) if len(overall) else 0
+        final = {n: float(g.loc[g["budget"] == top, "rank_mean"].mean()) if (g["budget"] == top).any() else math.inf
+                 for n, g in overall.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(overall["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final[s], s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = overall[overall["strategy"] == name].sort_values("budget")
             x = g["budget"].to_numpy(float)
+            if color[name] == GREY:
+                ax.plot(x, g["rank_mean"], label=None if grey_labelled else f"{n_grey} others",
+                        **_grey_style(_style(name, color)))
+                grey_labelled = True
+                continue
             ax.plot(x, g["rank_mean"], label=label(name), **_style(name, color))
             if name != REFERENCE and len(x) > 1:
                 ax.fill_between(x, g["rank_lo"].to_numpy(float), g["rank_hi"].to_numpy(float), color=color[name],

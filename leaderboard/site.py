@@ -472,8 +472,11 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
 
     # Downloads.
     data = out / "data"
-    _write_csv(results.summary, data / "summary.csv")
-    _write_csv_gz(results.trajectories, data / "trajectories.csv.gz")
+    # the two big tables gzip-compressed (the site stays small enough to publish: tests/test_leaderboard.py), the
+    # run keys (64 hex digits each, a third of the compressed size, pointing into a store the site does not carry)
+    # left in the bench folders' own trajectories.csv
+    _write_csv_gz(results.summary, data / "summary.csv.gz")
+    _write_csv_gz(results.trajectories.drop(columns=["run_key"], errors="ignore"), data / "trajectories.csv.gz")
     _write_csv(st.table, data / "leaderboard.csv")
     _write_csv(st.overall, data / "overall_rank.csv")
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
@@ -488,9 +491,10 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
                     "rank": "rank by score within (suite, budget, seed); failed studies rank last",
                     "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
     }))
-    downloads = [("data/summary.csv", "every study: score, regret, recommended mixture (bench summary.csv, merged)"),
-                 ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV "
-                  "(pandas.read_csv reads it as is)"),
+    downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
+                  "gzip-compressed CSV, pandas.read_csv reads it as is"),
+                 ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV; "
+                  "the run keys into each bench's store are in that bench folder's trajectories.csv"),
                  ("data/leaderboard.csv", "the statistics per suite × strategy × budget, with 95% CIs"),
                  ("data/overall_rank.csv", "average rank over every (suite, seed), per strategy × budget"),
                  ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),

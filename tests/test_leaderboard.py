@@ -126,7 +126,7 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     assert len(names) == 4 and any(n.startswith("uniform-") for n in names)
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.html", n) for n in names)  # hostile name: a safe file name
     assert len(list((lb_site / "suites").glob("*.html"))) == 2
-    for f in ("summary.csv", "trajectories.csv.gz", "leaderboard.csv", "leaderboard.json", "bench.json",
+    for f in ("summary.csv.gz", "trajectories.csv.gz", "leaderboard.csv", "leaderboard.json", "bench.json",
               "overall_rank.csv", "rank_correlation.csv"):
         assert (lb_site / "data" / f).stat().st_size > 0
     board = pd.read_csv(lb_site / "data" / "leaderboard.csv")
@@ -155,6 +155,7 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     assert re.search(r'<img src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
     trajectories = pd.read_csv(lb_site / "data" / "trajectories.csv.gz")
     assert len(trajectories) == len(pd.read_csv(lb_bench / "trajectories.csv"))
+    assert len(pd.read_csv(lb_site / "data" / "summary.csv.gz")) == len(pd.read_csv(lb_bench / "summary.csv"))
 
 
 def test_hostile_text_is_escaped_everywhere(lb_site):
@@ -286,11 +287,12 @@ def test_site_size_budget_and_compressed_trajectories(lb_bench, lb_site):
     whole site is a small multiple of the inputs' summary (the demo's site: under 10 MB)."""
     import gzip
 
-    gz = (lb_site / "data" / "trajectories.csv.gz").read_bytes()
-    assert gz[:2] == b"\x1f\x8b" and gz[4:8] == b"\x00\x00\x00\x00"  # gzip magic, mtime 0
-    raw = gzip.decompress(gz)
-    assert len(gz) < 0.5 * len(raw)
-    assert not (lb_site / "data" / "trajectories.csv").exists()
+    for name in ("trajectories", "summary"):
+        gz = (lb_site / "data" / f"{name}.csv.gz").read_bytes()
+        assert gz[:2] == b"\x1f\x8b" and gz[4:8] == b"\x00\x00\x00\x00"  # gzip magic, mtime 0
+        raw = gzip.decompress(gz)
+        assert len(gz) < 0.5 * len(raw)
+        assert not (lb_site / "data" / f"{name}.csv").exists()
     total = sum(f.stat().st_size for f in lb_site.rglob("*") if f.is_file())
     assert total < 4_000_000, total  # this small bench: ~1-2 MB
 
@@ -367,8 +369,10 @@ def test_plan_space_and_dataset(lb_site):
     assert "v0." in space.commit_message and "modomodo leaderboard" in space.commit_message
     assert space.paths == sorted(space.paths)
     data = pub.plan(lb_site, "org/board", "dataset")
-    assert "site/index.html" in data.paths and "data/summary.csv" in data.paths and "index.html" not in data.paths
-    assert "configs:" in dict(data.files)["README.md"].decode()
+    assert "site/index.html" in data.paths and "data/summary.csv.gz" in data.paths and "index.html" not in data.paths
+    readme = dict(data.files)["README.md"].decode()
+    assert "configs:" in readme and "data/trajectories.csv.gz" in readme and "data/leaderboard.csv" in readme
+    assert all(p in data.paths for p in re.findall(r"data_files: (\S+)", readme))
     with pytest.raises(pub.PublishError, match="ORG/NAME"):
         pub.plan(lb_site, "noslash", "space")
     with pytest.raises(pub.PublishError, match="not a rendered leaderboard site"):
