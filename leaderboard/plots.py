@@ -304,3 +304,83 @@ def cd_diagram(ranking, path: Path) -> bool:
                      f"{ranking.track} track, budget {ranking.budget}", loc="left", fontsize=8)
         _save(fig, path)
     return True
+
+
+def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, seed: int, best: float, worst: float,
+                  maximize: bool, path: Path) -> bool:
+    """One study's pilots, Optuna-dashboard style: each pilot's normalised regret in the order run (dots), and
+    the best so far (a step line). False when the study has no pilots."""
+    t = traj[(traj["suite"] == suite) & (traj["strategy"] == strategy) & (traj["budget"] == budget)
+             & (traj["seed"] == seed)].sort_values("step")
+    if t.empty:
+        return False
+    span = abs(best - worst) or 1.0
+    val = pd.to_numeric(t["value"], errors="coerce").to_numpy(float)
+    bsf = pd.to_numeric(t["best_so_far"], errors="coerce").to_numpy(float)
+    reg = ((best - val) if maximize else (val - best)) / span
+    breg = ((best - bsf) if maximize else (bsf - best)) / span
+    steps = t["step"].to_numpy(int) + 1
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+        ax.scatter(steps, reg, s=14, color=DISTINCT[0], zorder=3, label="pilot run (one seed)")
+        ax.plot(steps, breg, drawstyle="steps-post", color=DISTINCT[1], linewidth=1.6, label="best so far")
+        ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
+        ax.set_xlabel("pilot run")
+        ax.set_ylabel("normalised regret\n(0 = best known mean)")
+        ax.set_title(f"{label(suite, 40)}: one study of {label(strategy, 24)} (budget {budget}, seed {seed})",
+                     loc="left", fontsize=9)
+        _legend(ax, 2)
+        _save(fig, path)
+    return True
+
+
+MAX_MIXTURES_DRAWN = 300
+
+
+def mixtures_tried(traj: pd.DataFrame, suite: str, datasets: list[str], best: float, worst: float, maximize: bool,
+                   path: Path) -> bool:
+    """Parallel coordinates of the distinct mixtures the strategies tried on a suite (one axis per dataset weight),
+    each line coloured by the mean normalised regret of its pilot runs (dark = low regret, drawn on top). At most
+    MAX_MIXTURES_DRAWN, an even, deterministic selection by regret when there are more."""
+    import json as _json
+
+    t = traj[(traj["suite"] == suite) & (traj["status"].astype(str) == "ok")]
+    if t.empty or len(datasets) < 2:
+        return False
+    val = pd.to_numeric(t["value"], errors="coerce")
+    g = pd.DataFrame({"mixture": t["mixture"].astype(str), "value": val}).dropna().groupby("mixture")["value"].mean()
+    rows = []
+    for text, v in g.items():
+        try:
+            m = _json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        w = [float(m.get(d, 0.0)) for d in datasets]
+        rows.append((((best - v) if maximize else (v - best)) / (abs(best - worst) or 1.0), w))
+    if not rows:
+        return False
+    rows.sort(key=lambda r: (-r[0], r[1]))  # worst first, so the best are drawn last, on top
+    if len(rows) > MAX_MIXTURES_DRAWN:
+        idx = np.linspace(0, len(rows) - 1, MAX_MIXTURES_DRAWN).round().astype(int)
+        rows = [rows[i] for i in sorted(set(idx.tolist()))]
+    regrets = np.array([r[0] for r in rows])
+    lo, hi = float(np.quantile(regrets, 0.02)), float(np.quantile(regrets, 0.98))
+    cmap = plt.get_cmap("viridis")  # low regret dark
+    with plt.rc_context({**RC, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        x = np.arange(len(datasets))
+        norm = matplotlib.colors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+        for r, w in rows:
+            ax.plot(x, w, color=cmap(norm(r)), linewidth=0.8, alpha=0.7)
+        for xi in x:
+            ax.axvline(xi, color="#8a929b", linewidth=0.6, zorder=0)
+        ax.set_xticks(x, [label(d, 14) for d in datasets], fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("weight")
+        ax.set_title(f"{label(suite, 40)}: {len(rows)} mixtures tried" + (f" (of {len(g)})" if len(g) > len(rows)
+                     else ""), loc="left", fontsize=9)
+        sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+        cb = fig.colorbar(sm, ax=ax, fraction=0.04, pad=0.02)
+        cb.set_label("mean pilot regret (low = good)", fontsize=8)
+        _save(fig, path)
+    return True

@@ -434,6 +434,25 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         if top:
             plots.anytime(st.curves, name, top, color, out / "plots" / f"anytime-{sl}.svg")
         t = st.table[st.table["suite"] == name]
+        # one study's history (the lowest-regret strategy at the largest budget, seed 0 or its first seed) and the
+        # mixtures every strategy tried, in parallel coordinates
+        history_plot = mixtures_plot = history_of = ""
+        maximize = results.goal(name) != "min"
+        best_v, worst_v = float(e["best_known"]), float(e["worst_known"])
+        if top and len(t):
+            tt = t[(t["budget"] == top) & (t["strategy"] != REFERENCE)].dropna(subset=["nregret_mean"])
+            if len(tt):
+                history_of = str(tt.sort_values(["nregret_mean", "strategy"])["strategy"].iloc[0])
+                seeds_run = sorted(set(results.trajectories.loc[(results.trajectories["suite"] == name)
+                                                                & (results.trajectories["strategy"] == history_of)
+                                                                & (results.trajectories["budget"] == top), "seed"]))
+                if seeds_run and plots.study_history(results.trajectories, name, history_of, top, int(seeds_run[0]),
+                                                     best_v, worst_v, maximize, out / "plots" / f"history-{sl}.svg"):
+                    history_plot = f"plots/history-{sl}.svg"
+        datasets = [str(d) for d in (e.get("card") or {}).get("datasets") or []]
+        if plots.mixtures_tried(results.trajectories, name, datasets, best_v, worst_v, maximize,
+                                out / "plots" / f"mixtures-{sl}.svg"):
+            mixtures_plot = f"plots/mixtures-{sl}.svg"
         snr_plot = ""
         main = signal_view(e.get("card") or {})["signal_main"]
         if main and plots.snr_by_seeds(main["by_seeds"], main["metric"], main["target"], main["seeds_for_target"],
@@ -446,7 +465,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
             "base_model": _card_view(e)["base_model"],
             "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
-            "anytime_budget": top, "snr_plot": snr_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+            "anytime_budget": top, "snr_plot": snr_plot, "history_plot": history_plot, "history_of": history_of,
+            "mixtures_plot": mixtures_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         })

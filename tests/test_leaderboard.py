@@ -153,6 +153,10 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     # the per-suite tables live on the suite pages, one click away
     assert 'id="table-suite"' not in index and 'table-paper' not in index
     assert re.search(r'<img src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
+    for kind in ("history", "mixtures"):  # one study's pilots, and the mixtures tried, on every suite page
+        for page in (lb_site / "suites").glob("*.html"):
+            src = re.search(rf'<img src="\.\./(plots/{kind}-[^"]+\.svg)"', page.read_text())
+            assert src and (lb_site / src.group(1)).is_file(), (kind, page)
     trajectories = pd.read_csv(lb_site / "data" / "trajectories.csv.gz")
     assert len(trajectories) == len(pd.read_csv(lb_bench / "trajectories.csv"))
     assert len(pd.read_csv(lb_site / "data" / "summary.csv.gz")) == len(pd.read_csv(lb_bench / "summary.csv"))
