@@ -1,4 +1,4 @@
-"""Sweeps (harness/sweep.py, `modomodo sweep`) and recorded suites (harness/recorded.py,
+"""Sweeps (harness/sweep.py, `modomodo sweep`) and recorded suites (harness/suites/recorded.py,
 `modomodo suite from-sweep`), on the synthetic suite through the replay runner: the same code path
 as a cpu-runner sweep, at a millisecond per run."""
 

@@ -330,9 +330,10 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
                      "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner"),
                      "reward_rule": _reward_rule(suite)},
         "reproducibility": REPRODUCIBILITY,
-        "seeds": "each pilot run a strategy spends returns one recorded training seed of its mixture, drawn "
-                 "uniformly by the study's run seed (harness.suites.replay.ReplaySuite.simulate); a recommendation is "
-                 "judged by its per-mixture mean over all recorded seeds",
+        "seeds": "in the pool track each pilot run a strategy spends returns one recorded training seed of the "
+                 "candidate (a repeated proposal draws a seed not yet drawn in the study; "
+                 "harness.suites.replay.ReplaySuite.pool_seed); a recommendation is judged by its per-mixture mean "
+                 "over all recorded seeds",
         "sweep_provenance": _provenance(store, suite, df),
         "citation": suite.card.get("citation"),
     }
