@@ -71,6 +71,31 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def focus_id(name: str) -> str:
+    """The id of a strategy's line in a picture: `picture.svg#<id>` brings it forward (FOCUS_CSS)."""
+    import hashlib
+
+    return "s-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+# Inside the SVG: when the URL's fragment names a strategy's line (<img src="x.svg#s-...">), that line is drawn
+# thick and coloured and every other strategy's grey; no script (an SVG shown through <img> runs none).
+FOCUS_CSS = ("svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) path{stroke:#d3d7dc !important;"
+             "stroke-width:0.8px !important}"
+             "g[id^='s-']:target path{stroke:#e4002b !important;stroke-width:3px !important}"
+             "g[id^='s-']:target use{fill:#e4002b !important;stroke:#e4002b !important}"
+             "svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) use{fill:#d3d7dc !important;"
+             "stroke:#d3d7dc !important}")
+
+
+def _save_focusable(fig, path: Path) -> None:
+    _save(fig, path)
+    text = path.read_text()
+    marker = "*{stroke-linejoin: round; stroke-linecap: butt}"
+    if marker in text:
+        path.write_text(text.replace(marker, marker + FOCUS_CSS, 1))
+
+
 def picture_colors(final: dict[str, float]) -> dict[str, str]:
     """Colours for one picture: the MAX_COLOURED strategies with the lowest final value (then by name) in the
     distinct colours, uniform its grey, every other one GREY."""
@@ -109,10 +134,13 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
             x = g["budget"].to_numpy(float)
             y, lo, hi = (g[c].to_numpy(float) for c in ("nregret_mean", "nregret_lo", "nregret_hi"))
             if color[name] == GREY:
-                ax.plot(x, y, label=None if grey_labelled else f"{n_grey} others", **_grey_style(_style(name, color)))
+                ln, = ax.plot(x, y, label=None if grey_labelled else f"{n_grey} others",
+                              **_grey_style(_style(name, color)))
+                ln.set_gid(focus_id(name))
                 grey_labelled = True
                 continue
-            ax.plot(x, y, label=label(name), **_style(name, color))
+            ln, = ax.plot(x, y, label=label(name), **_style(name, color))
+            ln.set_gid(focus_id(name))
             if name != REFERENCE and len(x) > 1:
                 ax.fill_between(x, lo, hi, color=color[name], alpha=0.10, linewidth=0)
         budgets = sorted(set(t["budget"]))
@@ -122,7 +150,7 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(t["nregret_lo"])) if len(t) else 0.0))
         ax.set_title(label(suite, 60), loc="left", fontsize=10)
         _legend(ax, len(names))
-        _save(fig, path)
+        _save_focusable(fig, path)
 
 
 def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str], path: Path) -> None:
@@ -139,18 +167,20 @@ def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str]
             g = c[c["strategy"] == name].sort_values("step")
             style = {**_style(name, color), "marker": None}
             if color[name] == GREY:
-                ax.plot(g["step"], g["nregret_mean"], label=None if grey_labelled else f"{n_grey} others",
-                        drawstyle="steps-post", **_grey_style(style))
+                ln, = ax.plot(g["step"], g["nregret_mean"], label=None if grey_labelled else f"{n_grey} others",
+                              drawstyle="steps-post", **_grey_style(style))
+                ln.set_gid(focus_id(name))
                 grey_labelled = True
                 continue
-            ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
+            ln, = ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
+            ln.set_gid(focus_id(name))
         ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
         ax.set_xlabel(f"pilot runs spent (budget {budget})")
         ax.set_ylabel("regret of best pilot so far\n(0 = best known mean; below: a lucky seed)")
         ax.set_xlim(1, max(budget, 2))
         ax.set_title(f"{label(suite, 50)}: best-so-far curves", loc="left", fontsize=10)
         _legend(ax, len(names))
-        _save(fig, path)
+        _save_focusable(fig, path)
 
 
 def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None:

@@ -466,7 +466,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "base_model": _card_view(e)["base_model"],
             "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
             "anytime_budget": top, "snr_plot": snr_plot, "history_plot": history_plot, "history_of": history_of,
-            "mixtures_plot": mixtures_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+            "mixtures_plot": mixtures_plot,
+            "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))], "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         })
