@@ -152,7 +152,7 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
         assert (lb_site / src).is_file(), src
     # the per-suite tables live on the suite pages, one click away
     assert 'id="table-suite"' not in index and 'table-paper' not in index
-    assert re.search(r'<img src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
+    assert re.search(r'<img data-focusable src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
     for kind in ("history", "mixtures"):  # one study's pilots, and the mixtures tried, on every suite page
         for page in (lb_site / "suites").glob("*.html"):
             src = re.search(rf'<img src="\.\./(plots/{kind}-[^"]+\.svg)"', page.read_text())
