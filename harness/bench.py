@@ -37,12 +37,14 @@ from harness.study import Study, StudyOutcome
 STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
 SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
                    "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
-                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "recommended", "reason",
+                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "cost_used", "recommended", "reason",
                    "wall_s", "protocol",
                    # provenance of a strategy from a file (strategies.registry.provenance): name, hash, sandboxed
                    "strategy_file", "strategy_sha256", "sandboxed"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
-                      "mixture", "run_key"]
+                      "mixture", "run_key",
+                      # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
+                      "fidelity", "cost", "spent"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
         for t in r.get("trajectory", []):
             traj.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"],
-                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key")},
+                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key",
+                                                  "fidelity", "cost", "spent")},
                          "mixture": json.dumps(t["mixture"], sort_keys=True)})
     order = ["suite", "strategy", "budget", "seed"]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(order, kind="stable").reset_index(drop=True)

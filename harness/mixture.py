@@ -122,6 +122,9 @@ class MixtureSpace:
     lower: tuple[float, ...] | None = None
     upper: tuple[float, ...] | None = None
     candidates: tuple[tuple[float, ...], ...] | None = None
+    #: the fidelity levels a strategy may ask for (`Proposal(mixture, f)`), ascending, ending at 1.0; empty on
+    #: single-fidelity suites and tracks (then every pilot is a full run). Set by the judge.
+    fidelities: tuple[float, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "datasets", tuple(self.datasets))
@@ -149,8 +152,12 @@ class MixtureSpace:
                 if len(c) != self.dim:
                     raise ValueError(f"candidate {list(c)} has {len(c)} weights; this space has {self.dim} datasets")
             object.__setattr__(self, "candidates", cands)
+        fids = tuple(sorted({float(f) for f in self.fidelities}))
+        if fids and (not all(0.0 < f <= 1.0 for f in fids) or fids[-1] != 1.0):
+            raise ValueError(f"fidelities {list(fids)} must lie in (0, 1] and include 1.0 (the full run)")
+        object.__setattr__(self, "fidelities", fids)
         # hashing hundreds of candidates on every lru_cache lookup would dominate a cheap strategy
-        object.__setattr__(self, "_hash", hash((self.datasets, self.lower, self.upper, self.candidates)))
+        object.__setattr__(self, "_hash", hash((self.datasets, self.lower, self.upper, self.candidates, self.fidelities)))
 
     def __hash__(self) -> int:
         return self._hash
@@ -160,15 +167,22 @@ class MixtureSpace:
         return {"datasets": list(self.datasets),
                 "lower": None if self.lower is None else list(self.lower),
                 "upper": None if self.upper is None else list(self.upper),
-                "candidates": None if self.candidates is None else [list(c) for c in self.candidates]}
+                "candidates": None if self.candidates is None else [list(c) for c in self.candidates],
+                "fidelities": list(self.fidelities)}
 
     @classmethod
     def from_plain(cls, d: dict) -> MixtureSpace:
-        return cls(tuple(d["datasets"]), d.get("lower"), d.get("upper"), d.get("candidates"))
+        return cls(tuple(d["datasets"]), d.get("lower"), d.get("upper"), d.get("candidates"),
+                   tuple(d.get("fidelities") or ()))
 
-    def restricted(self, lower=None, upper=None, candidates=None) -> MixtureSpace:
-        """The same datasets with bounds and/or a pool (what a track hands to strategies)."""
-        return MixtureSpace(self.datasets, lower, upper, candidates)
+    def restricted(self, lower=None, upper=None, candidates=None, fidelities=()) -> MixtureSpace:
+        """The same datasets with bounds and/or a pool and/or fidelity levels (what a track hands to strategies)."""
+        return MixtureSpace(self.datasets, lower, upper, candidates, tuple(fidelities))
+
+    @property
+    def multi_fidelity(self) -> bool:
+        """Whether strategies may ask for partial runs here (more than the full fidelity on offer)."""
+        return len(self.fidelities) > 1
 
     # -- bounds and pool ------------------------------------------------------------------------------
     @property

@@ -717,7 +717,7 @@ def plain_history(history) -> list[dict]:
 
 
 def plain_budget(budget) -> dict:
-    return {"runs": int(budget.runs), "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
+    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
 
 
 def plain_params(params: dict) -> dict:
@@ -744,6 +744,13 @@ def read_mixture(reply: dict, what: str):
     pairs = reply.get("mixture")
     if pairs is None:
         return None
+    if "fidelity" in reply:  # a Proposal (a pilot at a fidelity)
+        f = reply["fidelity"]
+        if isinstance(f, bool) or not isinstance(f, (int, float)):
+            raise StrategyError(f"{what} sent a malformed fidelity")
+        from harness.spec import Proposal
+
+        return Proposal(read_mixture({"mixture": pairs}, what), float(f))
     if not isinstance(pairs, list) or not 0 < len(pairs) <= 10_000:
         raise StrategyError(f"{what} sent a malformed mixture")
     weights: dict[str, float] = {}

@@ -192,12 +192,13 @@ class Host:
         self.strategy = None
         self.modules: dict[str, object] = {}
         from harness.mixture import Mixture, MixtureSpace
-        from harness.spec import Budget, Observation
+        from harness.spec import Budget, Observation, Proposal
 
         import strategies
         from strategies.base import Strategy
 
         self.Mixture, self.MixtureSpace, self.Budget, self.Observation = Mixture, MixtureSpace, Budget, Observation
+        self.Proposal = Proposal
         self.strategies, self.Strategy = strategies, Strategy
 
     # -- io ---------------------------------------------------------------------------------------
@@ -285,6 +286,9 @@ class Host:
             return {"ok": True, "mixture": None}
         if isinstance(value, self.Mixture):
             return {"ok": True, "mixture": [[str(n), float(w)] for n, w in value.items()]}
+        if isinstance(value, self.Proposal) and isinstance(value.mixture, self.Mixture):
+            return {"ok": True, "mixture": [[str(n), float(w)] for n, w in value.mixture.items()],
+                    "fidelity": float(value.fidelity)}
         try:
             text = repr(value)
         except Exception:  # noqa: BLE001
@@ -295,7 +299,7 @@ class Host:
         if self.strategy is None:
             raise RuntimeError("no strategy built")
         b = msg["budget"]
-        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(int(b["runs"]), b.get("gpu_hours"))))
+        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"))))
 
     def op_recommend(self, msg: dict) -> dict:
         if self.strategy is None:

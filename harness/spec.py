@@ -30,22 +30,98 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+FULL_FIDELITY = 1.0
+
+
+class UnknownFidelity(ValueError):
+    """A proposal asked for a fidelity the suite (in this track) does not offer."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A pilot run at a fidelity: what `Strategy.propose` returns to ask for a partial run.
+
+    A plain `Mixture` is a proposal at full fidelity (1.0), so single-fidelity strategies are unchanged.
+    `fidelity` must be one of `space.fidelities` (the levels the suite offers in this track; empty for a
+    single-fidelity suite, where only 1.0 is valid); the study refuses any other with `UnknownFidelity`."""
+
+    mixture: Mixture
+    fidelity: float = FULL_FIDELITY
+
+
+def as_proposal(value) -> Proposal | None:
+    """None, a Mixture (full fidelity) or a Proposal, as a Proposal (None stays None). Anything else: TypeError."""
+    if value is None or isinstance(value, Proposal):
+        return value
+    if isinstance(value, Mixture):
+        return Proposal(value, FULL_FIDELITY)
+    raise TypeError(f"expected a Mixture or None, got {type(value).__name__}: {value!r:.80} (a partial run: "
+                    f"Proposal(mixture, fidelity))")
+
+
+def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]:
+    """(cost in run-equivalents, continues) of piloting `mixture` at `fidelity` after `history`.
+
+    The rule (the study's and the budget's, in one place): a pilot at fidelity f is an **early stop of
+    one run**, not a separate run. If the latest observation of `mixture` succeeded at a lower fidelity
+    f0 < f, the new pilot *continues that run* (the same training seed, its checkpoint at f) and costs
+    f - f0; otherwise it starts a new run (a new training seed) and costs f. So successive halving's
+    promotions cost the difference, as they would on a cluster that keeps the checkpoint, and a
+    single-fidelity history costs one per run, exactly as before."""
+    f = float(fidelity)
+    latest = None
+    for o in history:
+        if o.mixture == mixture:
+            latest = float(o.fidelity) if o.ok else None
+    if latest is not None and latest < f - 1e-12:
+        return round(f - latest, 9), True
+    return round(f, 9), False
+
+
+def spent(history) -> float:
+    """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
+    total, latest = 0.0, {}
+    for o in history:
+        f, f0 = float(o.fidelity), latest.get(o.mixture)
+        total += (f - f0) if f0 is not None and f0 < f - 1e-12 else f
+        latest[o.mixture] = f if o.ok else None
+    return round(total, 9)
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Pilot runs a strategy may spend (and optionally GPU-hours, for runners that report them)."""
+    """Pilot runs a strategy may spend (and optionally GPU-hours, for runners that report them).
 
-    runs: int
+    `runs` is counted in **run-equivalents**: a full-fidelity pilot costs 1, a pilot at fidelity f of a
+    multi-fidelity suite costs f (or the difference, when it continues a partial run: `pilot_cost`).
+    On a single-fidelity suite every pilot costs 1, so `runs` is the number of pilots, as it always
+    was. It may be fractional (e.g. 4.5) for fidelity suites; an integer budget stays an integer."""
+
+    runs: int | float
     gpu_hours: float | None = None
 
     def __post_init__(self):
-        if not isinstance(self.runs, int) or self.runs < 0:
-            raise ValueError(f"budget runs must be a non-negative integer, got {self.runs!r}")
+        if (isinstance(self.runs, bool) or not isinstance(self.runs, (int, float)) or not math.isfinite(self.runs)
+                or self.runs < 0):
+            raise ValueError(f"budget runs must be a non-negative number of run-equivalents, got {self.runs!r}")
+        if isinstance(self.runs, float) and self.runs.is_integer():
+            object.__setattr__(self, "runs", int(self.runs))
         if self.gpu_hours is not None and not (self.gpu_hours >= 0):
             raise ValueError(f"budget gpu_hours must be >= 0, got {self.gpu_hours!r}")
 
-    def remaining(self, history) -> int:
-        """Runs left after `history` (every attempted run counts, failed ones too)."""
-        return max(0, self.runs - len(history))
+    def remaining(self, history) -> int | float:
+        """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
+        count their fidelity: `pilot_cost`). An integer when it is a whole number."""
+        if all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history):
+            left = self.runs - len(history)  # the common case, kept exact and cheap
+        else:
+            left = round(self.runs - spent(history), 9)
+        left = max(0, left)
+        return int(left) if float(left).is_integer() else left
+
+    def affords(self, history, mixture: Mixture, fidelity: float = FULL_FIDELITY) -> bool:
+        """Whether a pilot of `mixture` at `fidelity` fits in what is left."""
+        return pilot_cost(history, mixture, fidelity)[0] <= self.remaining(history) + 1e-9
 
 
 @dataclass(frozen=True)

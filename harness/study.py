@@ -6,6 +6,14 @@ The strategy is the only untrusted party. Anything it raises or returns that is 
 mixture ends the study as `failed` with the reason, and the benchmark moves on. Failed pilot runs
 stay in the history (as failed observations), so a strategy must cope with them, as it would on a
 real cluster.
+
+Fidelity (harness/spec.py: `Proposal`, `pilot_cost`): where the judge offers fidelities (the pool track of
+a recorded suite with checkpoints, `space.fidelities`), `propose` may return `Proposal(mixture, f)` for a
+pilot at fidelity f: the recorded seed's score at that checkpoint. A plain Mixture is a full run. The budget
+is in run-equivalents: a pilot costs f, or f - f0 when it continues the mixture's latest run (which reached
+f0 < f): an early stop of one run, the same training seed, not a separate run. An unknown fidelity fails
+the study (UnknownFidelity); a pilot costing more than what is left ends the pilots (`note` says so).
+The recommendation is always scored by its full-fidelity per-mixture mean.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Any
 from harness.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
-from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, derive_seed
+from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
+                          derive_seed, pilot_cost)
 from harness.store import ResultStore
 from harness.suites import Suite
 from harness.suites.tracks import Judge
@@ -28,7 +37,7 @@ from harness.suites.tracks import Judge
 class StudyOutcome:
     suite: str
     strategy: str
-    budget: int
+    budget: int | float  # run-equivalents (harness.spec.Budget)
     seed: int
     track: str = ""
     status: str = STATUS_OK
@@ -44,11 +53,13 @@ class StudyOutcome:
     uniform_score: float | None = None
     best_known: float | None = None
     worst_known: float | None = None
-    runs_used: int = 0
+    runs_used: int = 0  # pilots run (partial ones included)
+    cost_used: float = 0.0  # run-equivalents they cost (= runs_used on single-fidelity suites)
     runs_failed: int = 0
     runs_executed: int = 0
     runs_reused: int = 0
     wall_s: float = 0.0
+    note: str = ""  # e.g. why the pilots ended before the budget was spent
     protocol: str = ""
     trajectory: list[dict[str, Any]] = field(default_factory=list)
 
@@ -130,9 +141,11 @@ class Study:
         self._strategy = strategy
         history: list[Observation] = []
         occurrences: dict[Mixture, int] = {}
+        run_seeds: dict[Mixture, int] = {}  # the training seed of each mixture's latest run (continued by a pilot)
         surrogate_answers = 0
         best = None
-        for step in range(self.budget.runs):
+        while self.budget.remaining(history) > 0:
+            step = len(history)
             try:
                 proposal = strategy.propose(tuple(history), self.budget)
             except Exception as e:
@@ -140,14 +153,34 @@ class Study:
             if proposal is None:
                 break
             try:
-                if not isinstance(proposal, Mixture):
-                    raise InvalidMixture(f"expected a Mixture or None, got {type(proposal).__name__}: {proposal!r:.80}")
-                mixture = suite.check_proposal(proposal)
+                try:
+                    proposal = as_proposal(proposal)
+                except TypeError as e:
+                    raise InvalidMixture(str(e)) from None
+                if not isinstance(proposal.mixture, Mixture):
+                    raise InvalidMixture(f"expected a Mixture in the Proposal, got {type(proposal.mixture).__name__}")
+                mixture = suite.check_proposal(proposal.mixture)
             except InvalidMixture as e:
                 return self._fail(out, f"propose returned an invalid mixture at step {step}: {e}")
-            occurrence = occurrences.get(mixture, 0)
-            occurrences[mixture] = occurrence + 1
-            spec = RunSpec(suite.id, suite.protocol, mixture, self.run_seed(step, mixture, occurrence))
+            try:
+                fidelity = suite.check_fidelity(proposal.fidelity)
+            except UnknownFidelity as e:
+                return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
+            cost, continues = pilot_cost(history, mixture, fidelity)
+            if cost > self.budget.remaining(history) + 1e-9:
+                # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
+                # asked for less), and the recommendation is scored as usual
+                out.note = (f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
+                              f"{self.budget.remaining(history):g} left: pilots ended")
+                break
+            if continues:  # an early-stopped run taken further: the same training seed (pilot_cost's rule)
+                seed = run_seeds[mixture]
+            else:
+                occurrence = occurrences.get(mixture, 0)
+                occurrences[mixture] = occurrence + 1
+                seed = self.run_seed(step, mixture, occurrence)
+            run_seeds[mixture] = seed
+            spec = RunSpec(suite.id, suite.protocol, mixture, seed, fidelity)
             result = self._run(spec, out)
             surrogate_answers += result.source == "surrogate"
             value = result.value
@@ -155,10 +188,12 @@ class Study:
                                        result.status, spec.fidelity))
             out.runs_used += 1
             out.runs_failed += 0 if result.ok else 1
-            if value is not None:
+            out.cost_used = round(out.cost_used + cost, 9)
+            if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
             out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,
-                                   "status": result.status, "best_so_far": best, "run_key": spec.key})
+                                   "status": result.status, "best_so_far": best, "run_key": spec.key,
+                                   "fidelity": fidelity, "cost": cost, "spent": out.cost_used})
         try:
             rec = strategy.recommend(tuple(history))
             if not isinstance(rec, Mixture):

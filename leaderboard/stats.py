@@ -118,6 +118,11 @@ def study_curves(results: Results) -> dict[tuple, np.ndarray]:
     ok = results.summary[results.summary["status"].astype(str) == "ok"]
     okkeys = set(zip(ok["suite"], ok["strategy"], ok["budget"].astype(int), ok["seed"].astype(int)))
     steps = pd.to_numeric(traj["step"], errors="coerce").to_numpy(float)
+    if "spent" in traj.columns:
+        # the curve's axis is run-equivalents: a pilot counts once its cumulative cost is spent (a full run
+        # at step t has spent t + 1, so single-fidelity curves are unchanged; older tables lack the column)
+        spent = pd.to_numeric(traj["spent"], errors="coerce").to_numpy(float)
+        steps = np.where(np.isfinite(spent), np.ceil(spent - 1e-9) - 1, steps)
     bsf = pd.to_numeric(traj["best_so_far"], errors="coerce").to_numpy(float)
     for key, idx in traj.groupby(["suite", "strategy", "budget", "seed"], sort=True).indices.items():
         key = (key[0], key[1], int(key[2]), int(key[3]))

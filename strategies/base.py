@@ -2,7 +2,8 @@
 
 A strategy decides; it never runs. It is built with the mixture space and a seed, and sees only
 its own history: a tuple of `Observation`s (mixture, objective oriented so higher is better, scores,
-status). `propose` returns the next mixture to pilot, or None to stop early; `recommend` returns
+status, fidelity). `propose` returns the next mixture to pilot (or, where `space.fidelities` offers
+partial runs, a `Proposal(mixture, fidelity)`), or None to stop early; `recommend` returns
 the mixture it would train with. The study validates both, so a buggy strategy is recorded as failed
 instead of taking the benchmark down.
 
@@ -20,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.mixture import Mixture, MixtureSpace
-from harness.spec import Budget, Observation
+from harness.spec import Budget, Observation, Proposal
 
 History = Sequence[Observation]
 
@@ -55,7 +56,10 @@ class Strategy:
         self.rng = np.random.default_rng(self.seed)
 
     # -- the contract ---------------------------------------------------------------------------
-    def propose(self, history: History, budget: Budget) -> Mixture | None:
+    def propose(self, history: History, budget: Budget) -> Mixture | Proposal | None:
+        """The next pilot: a Mixture (a full run), a `Proposal(mixture, fidelity)` with fidelity in
+        `self.space.fidelities` (a partial run, on multi-fidelity suites; its cost is `harness.spec.pilot_cost`),
+        or None to stop. `budget.remaining(history)` is in run-equivalents."""
         raise NotImplementedError
 
     def recommend(self, history: History) -> Mixture:
@@ -76,6 +80,8 @@ def _snapping(fn):
     def wrapper(self, *args, **kwargs):
         out = fn(self, *args, **kwargs)
         try:
+            if isinstance(out, Proposal):  # a pilot at a fidelity: snap its mixture, keep the fidelity
+                return Proposal(self.space.snap(out.mixture), out.fidelity)
             return self.space.snap(out)
         except Exception:  # noqa: BLE001 - an invalid mixture is the study's to report, with its reason
             return out

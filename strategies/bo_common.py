@@ -55,7 +55,7 @@ _MEMO_MAX = 8192
 
 
 def history_key(history) -> tuple:
-    return tuple((o.mixture.key(), o.objective, o.status) for o in history)
+    return tuple((o.mixture.key(), o.objective, o.status, o.fidelity) for o in history)
 
 
 def memo_propose(method):

@@ -40,6 +40,9 @@ BUILTIN: dict[str, str] = {
     "regmix-linear": "strategies.regmix:RegMixLinear",
     "mixing-law": "strategies.mixing_law:MixingLaw",
     "cma-es": "strategies.cma_es:CMAES",
+    "successive-halving": "strategies.multi_fidelity:SuccessiveHalving",
+    "hyperband": "strategies.multi_fidelity:Hyperband",
+    "bohb-gp": "strategies.multi_fidelity:BOHBGP",
 }
 
 _REGISTRY: dict[str, type[Strategy]] = {}

@@ -11,7 +11,7 @@ import time
 from harness.mixture import InvalidMixture
 from harness.provenance import provenance
 from harness.runners.base import Runner
-from harness.spec import STATUS_OK, RunResult, RunSpec
+from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
 
 
 class ReplayRunner(Runner):
@@ -31,9 +31,16 @@ class ReplayRunner(Runner):
                              f"{self.suite.id} (protocol {self.suite.protocol})")
         t0 = time.perf_counter()
         try:
-            scores, source = self.suite.simulate(spec.mixture, spec.seed)
+            # a partial run (fidelity < 1) only exists where the judge offers it (the pool track of a suite
+            # with fidelities.csv); other suites' simulate keeps its two-argument form
+            scores, source = (self.suite.simulate(spec.mixture, spec.seed) if spec.fidelity == 1.0
+                              else self.suite.simulate(spec.mixture, spec.seed, spec.fidelity))
         except InvalidMixture as e:
             return RunResult.failed(spec, f"invalid mixture: {e}", provenance(self.suite.protocol))
+        except (UnknownFidelity, TypeError) as e:
+            if isinstance(e, TypeError) and spec.fidelity == 1.0:
+                raise
+            return RunResult.failed(spec, f"fidelity {spec.fidelity:g} not available: {e}", provenance(self.suite.protocol))
         if self.delay_s:
             time.sleep(self.delay_s)
         cost = {"seconds": time.perf_counter() - t0}

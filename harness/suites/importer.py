@@ -113,9 +113,11 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
 def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dict[str, str], metric: str, goal: str,
                  out: str | Path, seed_col: str | None = None, scores: list[str] | None = None, normalize: bool = False,
                  card_extra: dict[str, Any] | None = None, overwrite: bool = False,
-                 source: str | None = None) -> Path:
+                 source: str | None = None, extra_files: dict[str, str] | None = None) -> Path:
     """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
-    `source` describes where a DataFrame came from (the card's `provenance.imported_from`)."""
+    `source` describes where a DataFrame came from (the card's `provenance.imported_from`).
+    `extra_files`: {file name: text} written beside runs.csv before the suite is first loaded (e.g.
+    export_suite's fidelities.csv, which the card's `fidelities` block names and the loader reads)."""
     from harness.suites.judge_card import judge_block, normalization_block
     from harness.suites.loading import load_folder
     from harness.suites.surrogate import fit_report
@@ -171,6 +173,8 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         runs.to_csv(tmp / "runs.csv", index=False, float_format="%.15g")
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
         suite = load_folder(tmp)
         X, Y = suite._X, suite._Y

@@ -293,8 +293,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     (mixture, seed, fidelity) with a `fidelity` column (`fidelity_table`), and the card's `fidelities`
     block (the table, its levels, its sha256 so that the card's bytes, hence the suite's protocol hash,
     cover it, and `fidelity_signal`: every objective's SNR at every fidelity and the rank correlation
-    with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed), which
-    is what the replay judge reads today."""
+    with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed); the
+    replay judge reads fidelities.csv for the pool track's partial runs (ReplaySuite._index_fidelities)."""
     from harness.suites.importer import import_table
 
     metric = metric or suite.metric
@@ -357,9 +357,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     table = df.drop(columns=["wall_s"])
     folder = import_table(table, name, dict(zip(suite.space.datasets, wcols)), metric, suite.goal, out,
                           seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite,
-                          source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})")
-    if fid_csv is not None:
-        (Path(folder) / FIDELITY_TABLE).write_text(fid_csv)
+                          source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
+                          extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv})
     return folder
 
 

@@ -50,7 +50,63 @@ class ReplaySuite(Suite):
         suite.seed_column = card.get("seed_column")
         suite.table = table
         suite._index()
+        suite._index_fidelities()
         return suite
+
+    # -- fidelities (runs evaluated part-way: fidelities.csv, written by export_suite) --------------------
+    def _index_fidelities(self) -> None:
+        """`recorded_at[f][m]`: the (seeds × scores) of mixture m at fidelity f, rows aligned with
+        `recorded_seeds[m]`, from `fidelities.csv` when the card has a `fidelities` block (its sha256 is
+        checked, so the card's bytes, hence the protocol hash, cover the file). Fidelity 1.0 is runs.csv.
+        A suite without the block is single-fidelity: `fidelity_levels` is empty."""
+        self.recorded_at: dict[float, dict[Mixture, np.ndarray]] = {}
+        self.fidelity_levels: tuple[float, ...] = ()
+        block = self.card.get("fidelities")
+        if not isinstance(block, dict) or self.path is None:
+            return
+        from harness.suites.recorded import FIDELITY_COLUMN, FIDELITY_TABLE
+
+        path = Path(self.path) / str(block.get("table") or FIDELITY_TABLE)
+        if not path.is_file():
+            raise SuiteError(f"suite {self.name!r}: its card has a fidelities block but {path.name} is missing from "
+                             f"{self.path}")
+        raw = path.read_bytes()
+        import hashlib
+
+        if block.get("sha256") and hashlib.sha256(raw).hexdigest() != block["sha256"]:
+            raise SuiteError(f"suite {self.name!r}: {path.name} does not match the sha256 on its card (edited after "
+                             f"export?); re-export the suite")
+        col = str(block.get("column") or FIDELITY_COLUMN)
+        long = pd.read_csv(path)
+        wcols = [self.weight_columns[d] for d in self.space.datasets]
+        missing = [c for c in wcols + [col] + self.score_columns if c not in long.columns]
+        if self.seed_column and self.seed_column not in long.columns:
+            missing.append(self.seed_column)
+        if missing:
+            raise SuiteError(f"suite {self.name!r}: {path.name} lacks columns {missing}")
+        levels = sorted({float(f) for f in long[col].unique()} | {1.0})
+        for f in levels:
+            if f == 1.0:
+                self.recorded_at[1.0] = self.recorded
+                continue
+            sub = long[long[col] == f]
+            by: dict[Mixture, dict[int, np.ndarray]] = {}
+            W = sub[wcols].to_numpy(float)
+            S = sub[self.score_columns].to_numpy(float)
+            seeds = sub[self.seed_column].to_numpy() if self.seed_column else np.zeros(len(sub), int)
+            for w, sd, sc in zip(W, seeds, S):
+                by.setdefault(self.space.from_vector(w, normalize=True), {})[int(sd)] = sc
+            table: dict[Mixture, np.ndarray] = {}
+            for m, rec_seeds in self.recorded_seeds.items():
+                rows = by.get(m, {})
+                absent = [s for s in rec_seeds if s not in rows]
+                if absent:
+                    raise SuiteError(f"suite {self.name!r}: {path.name} has no fidelity-{f:g} row for {m} seed(s) "
+                                     f"{absent[:5]}; every recorded run needs every level")
+                table[m] = np.array([rows[s] for s in rec_seeds])
+            self.recorded_at[f] = table
+        self.fidelity_levels = tuple(levels)
+
 
     def _index(self) -> None:
         W = self.table[[self.weight_columns[d] for d in self.space.datasets]].to_numpy(float)
@@ -88,8 +144,8 @@ class ReplaySuite(Suite):
         return ""
 
     def space_for(self, track: str) -> MixtureSpace:
-        if track == "pool":
-            return self.space.restricted(candidates=[tuple(v) for v in self._X])
+        if track == "pool":  # the only track with partial runs: every one of them is a recorded checkpoint
+            return self.space.restricted(candidates=[tuple(v) for v in self._X], fidelities=self.fidelity_levels)
         lo, hi = self.support_bounds()
         return self.space.restricted(lower=lo, upper=hi)
 
@@ -133,15 +189,24 @@ class ReplaySuite(Suite):
 
         return FittedModel(self.fidelity.get("chosen") or "scheffe-ridge", self._X, self._Y, self.score_columns)
 
-    def simulate_recorded(self, mixture: Mixture, seed: int) -> dict[str, float]:
-        """The recorded run of (mixture, training seed); the pool track's only answer."""
+    def simulate_recorded(self, mixture: Mixture, seed: int, fidelity: float = 1.0) -> dict[str, float]:
+        """The recorded run of (mixture, training seed), at its checkpoint `fidelity` (1.0: the final
+        evaluation, runs.csv); the pool track's only answer."""
         m = self.space.validate(mixture)
         if m not in self.recorded:
             raise KeyError(f"{m} is not a recorded mixture of {self.name}")
         seeds = self.recorded_seeds[m]
         if seed not in seeds:
             raise KeyError(f"{m} has no recorded training seed {seed} (recorded: {seeds})")
-        return dict(zip(self.score_columns, map(float, self.recorded[m][seeds.index(seed)])))
+        f = float(fidelity)
+        if f == 1.0:
+            return dict(zip(self.score_columns, map(float, self.recorded[m][seeds.index(seed)])))
+        if f not in self.recorded_at:
+            from harness.spec import UnknownFidelity
+
+            raise UnknownFidelity(f"fidelity {f:g} is not recorded in {self.name}; its levels: "
+                                  f"{', '.join(f'{x:g}' for x in self.fidelity_levels) or '1 only (single-fidelity)'}")
+        return dict(zip(self.score_columns, map(float, self.recorded_at[f][m][seeds.index(seed)])))
 
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
         m = self.space.validate(mixture)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.mixture import Mixture, MixtureSpace
-from harness.spec import derive_seed
+from harness.spec import UnknownFidelity, derive_seed
 from harness.suites.base import Suite, SuiteError
 
 TRACKS = ("pool", "continuous")
@@ -85,9 +85,30 @@ class Judge:
         """The judge's admission rule for proposals and recommendations (raises InvalidMixture)."""
         return self.space.check_candidate(mixture) if self.is_pool else self.space.validate(mixture)
 
-    def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
+    @property
+    def fidelities(self) -> tuple[float, ...]:
+        """The fidelity levels strategies may ask for in this track (`space.fidelities`): a recorded suite's
+        checkpoint levels in the pool track, empty otherwise (every pilot a full run)."""
+        return self.space.fidelities
+
+    def check_fidelity(self, fidelity) -> float:
+        """The judge's rule for a proposal's fidelity: one of `fidelities` (1.0 always). Raises UnknownFidelity."""
+        try:
+            f = float(fidelity)
+        except (TypeError, ValueError):
+            f = float("nan")
+        levels = self.fidelities or (1.0,)
+        for level in levels:
+            if abs(f - level) <= 1e-9:
+                return level
+        raise UnknownFidelity(f"fidelity {fidelity!r} is not offered by {self.name}; valid: "
+                              f"{', '.join(f'{x:g}' for x in levels)}"
+                              + ("" if self.fidelities else " (a single-fidelity suite or track: full runs only)"))
+
+    def simulate(self, mixture: Mixture, seed: int, fidelity: float = 1.0) -> tuple[dict[str, float], str]:
+        f = self.check_fidelity(fidelity)
         if self.is_pool:
-            return self.suite.simulate_recorded(self.space.check_candidate(mixture), seed), "recorded"
+            return self.suite.simulate_recorded(self.space.check_candidate(mixture), seed, f), "recorded"
         return self.suite.simulate(self.space.validate(mixture), seed)
 
     # -- scoring -------------------------------------------------------------------------------------
