@@ -364,7 +364,7 @@ def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, se
     return True
 
 
-MAX_MIXTURES_DRAWN = 300
+MAX_MIXTURES_DRAWN = 200
 
 
 def mixtures_tried(traj: pd.DataFrame, suite: str, datasets: list[str], best: float, worst: float, maximize: bool,

@@ -401,6 +401,25 @@ def _write_csv_gz(df: pd.DataFrame, path: Path) -> None:
         gz.write(text)
 
 
+def _site_trajectories(traj: pd.DataFrame) -> pd.DataFrame:
+    """The trajectories as published: no run keys, and each pilot's mixture as one `w_<dataset>` column per dataset
+    (empty where its suite has no such dataset) instead of a JSON text: the same weights (to the 10 significant
+    digits of every table here), a third smaller once compressed, and a table any tool reads without parsing."""
+    t = traj.drop(columns=["run_key"], errors="ignore")
+    if "mixture" not in t.columns or t.empty:
+        return t
+    parsed = []
+    for text in t["mixture"]:
+        try:
+            m = json.loads(text) if isinstance(text, str) else {}
+        except json.JSONDecodeError:
+            m = {}
+        parsed.append(m if isinstance(m, dict) else {})
+    names = sorted({k for m in parsed for k in m})
+    wide = pd.DataFrame({f"w_{d}": [m.get(d, math.nan) for m in parsed] for d in names}, index=t.index)
+    return pd.concat([t.drop(columns=["mixture"]), wide], axis=1)
+
+
 def _json(obj: Any) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -497,7 +516,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     # run keys (64 hex digits each, a third of the compressed size, pointing into a store the site does not carry)
     # left in the bench folders' own trajectories.csv
     _write_csv_gz(results.summary, data / "summary.csv.gz")
-    _write_csv_gz(results.trajectories.drop(columns=["run_key"], errors="ignore"), data / "trajectories.csv.gz")
+    _write_csv_gz(_site_trajectories(results.trajectories), data / "trajectories.csv.gz")
     _write_csv(st.table, data / "leaderboard.csv")
     _write_csv(st.overall, data / "overall_rank.csv")
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
@@ -515,7 +534,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
                   "gzip-compressed CSV, pandas.read_csv reads it as is"),
                  ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV; "
-                  "the run keys into each bench's store are in that bench folder's trajectories.csv"),
+                  "the mixture as one w_DATASET column per dataset; the run keys into each bench's store are in that "
+                  "bench folder's own trajectories.csv"),
                  ("data/leaderboard.csv", "the statistics per suite × strategy × budget, with 95% CIs"),
                  ("data/overall_rank.csv", "average rank over every (suite, seed), per strategy × budget"),
                  ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),

@@ -160,6 +160,12 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     trajectories = pd.read_csv(lb_site / "data" / "trajectories.csv.gz")
     assert len(trajectories) == len(pd.read_csv(lb_bench / "trajectories.csv"))
     assert len(pd.read_csv(lb_site / "data" / "summary.csv.gz")) == len(pd.read_csv(lb_bench / "summary.csv"))
+    raw = pd.read_csv(lb_bench / "trajectories.csv")
+    first = json.loads(raw["mixture"].iloc[0])
+    wcols = [c for c in trajectories.columns if c.startswith("w_")]
+    assert "mixture" not in trajectories.columns and "run_key" not in trajectories.columns and wcols
+    for d, v in first.items():  # the same weights, to the 10 significant digits of every table on the site
+        assert trajectories[f"w_{d}"].iloc[0] == pytest.approx(v, rel=1e-9, abs=1e-12)
 
 
 def test_hostile_text_is_escaped_everywhere(lb_site):
