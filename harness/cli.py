@@ -17,6 +17,8 @@ from harness.suites.importer import TableError
 from harness.mixture import InvalidMixture
 from harness.suites import SuiteError
 
+RUNNER_KINDS = ["cpu", "gpu", "replay"]  # harness.runners.RUNNERS (not imported here: it loads the runners)
+
 
 class UserError(click.ClickException):
     exit_code = 2
@@ -90,21 +92,23 @@ def strategies_cmd(strategy_files):
 @click.option("--suite", "suite_ref", required=True, help="Registered suite name or suite folder.")
 @click.option("--mixture", required=True, help='Weights, e.g. "COCO=0.5,LISA=0.5" (datasets left out get 0).')
 @click.option("--seed", default=0, show_default=True, type=int, help="Training seed of the run.")
-@click.option("--runner", default="replay", show_default=True, help="Runner kind.")
+@click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
+              help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
+@click.option("--normalize", is_flag=True, help="Rescale the weights to sum to 1 (e.g. percentages).")
 @click.option("--fidelity", default=1.0, show_default=True, type=float, help="Fraction of the full protocol.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and the commands the runner would "
                                               "launch (gpu runner), without running.")
 @click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
               help="Protocol file (baselines/configs/*.yaml) for the gpu runner (default: the suite's).")
 @_guard
-def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
+def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, protocol_file):
     """Run one mixture and print its RunResult as JSON."""
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import RunSpec
 
     s = suites.load(suite_ref)
-    m = s.space.parse(mixture)
+    m = _parse_mixture(s.space, mixture, normalize)
     if not 0 < fidelity <= 1:
         raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
     if protocol_file:
@@ -126,16 +130,52 @@ def run_cmd(suite_ref, mixture, seed, runner, fidelity, dry_run, protocol_file):
         sys.exit(1)
 
 
+def _parse_mixture(space, text: str, normalize: bool):
+    """`--mixture` text as a Mixture; weights that do not sum to 1 are an error naming `--normalize`, or, with
+    it, rescaled."""
+    from harness.mixture import Mixture
+
+    try:
+        return space.parse(text)
+    except InvalidMixture as e:
+        if "sum to" not in str(e):
+            raise
+        if not normalize:
+            raise InvalidMixture(str(e).split("; use Mixture.normalized")[0] + "; pass --normalize to rescale them "
+                                 "to sum to 1") from None
+    weights = {}  # space.parse has checked the names and numbers: only the sum was off
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        weights[name.strip()] = float(value)
+    return Mixture.normalized({d: weights.get(d, 0.0) for d in space.datasets})
+
+
+def _bench_seeds(text: str) -> int | range | list[int]:
+    """bench --seeds: a count N (seeds 0..N-1), or the seeds themselves as N-M or a comma list (sweep's syntax)."""
+    text = str(text).strip()
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise UserError(f"--seeds {text!r}: a count of seeds must be at least 1 (or give N-M, or a comma list)")
+        return n
+    seeds = _seed_list(text)
+    if any(x < 0 for x in seeds):
+        raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
+    return seeds
+
+
 @main.command("bench")
 @click.option("--suite", "suite_refs", multiple=True, required=True, help="Suite name or folder (repeatable).")
 @click.option("--strategy", "strategy_spec", default="all", show_default=True, help="NAME[,NAME...] or all.")
 @click.option("--budget", "budget_spec", default="4,8,11,16,24", show_default=True, help="Pilot-run budgets.")
-@click.option("--seeds", default=20, show_default=True, type=click.IntRange(min=1), help="Seeds 0..N-1 per study.")
+@click.option("--seeds", default="20", show_default=True,
+              help="Seeds per study: a count N (seeds 0..N-1), a range N-M, or a comma list (as sweep --seeds).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Results folder (resumable).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local worker processes.")
 @click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
               help="A Python file whose Strategy classes to register (repeatable).")
-@click.option("--runner", default="replay", show_default=True, help="Runner kind.")
+@click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
+              help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
 @click.option("--track", default=None, type=click.Choice(["pool", "continuous"]),
               help="How recommendations are judged: pool = only recorded mixtures, every score measured (the "
                    "default on recorded suites); continuous = any mixture (analytic suites, live suites, and "
@@ -159,6 +199,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
         strategies.load_file(f)
     names = strategies.resolve(strategy_spec)
     budgets = _int_list(budget_spec, "--budget")
+    seeds = _bench_seeds(seeds)
+    seeds = seeds if isinstance(seeds, int) else list(seeds)
     report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
                    strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
                    executor=executor, protocol_file=protocol_file, track=track)
@@ -174,7 +216,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 
 @main.command("sweep")
 @click.option("--suite", "suite_ref", required=True, help="A suite with a real runner (e.g. minimodo-tiny-live).")
-@click.option("--runner", default=None, help="Runner kind (default: the card's `runner:`).")
+@click.option("--runner", default=None, type=click.Choice(RUNNER_KINDS),
+              help="Runner kind: cpu or gpu (real training), replay (default: the card's `runner:`).")
 @click.option("--mixtures", default=24, show_default=True, type=click.IntRange(min=1),
               help="Design size: the paper's 2n+1 seed designs, then Dirichlet draws.")
 @click.option("--alpha", default=1.0, show_default=True, type=float,

@@ -43,7 +43,8 @@ class Results:
     suites: dict[str, dict[str, Any]]        # suite name -> bench.json entry (+ "card", "card_text")
     strategies: dict[str, dict[str, Any]]    # strategy name -> name, description, citation, family, source
     duplicates_dropped: int = 0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown on every page: something a reader must know
+    notes: list[str] = field(default_factory=list)     # shown once, on the data page: how the folders were merged
 
     @property
     def suite_names(self) -> list[str]:
@@ -285,7 +286,9 @@ def load_results(folders: list[str | Path]) -> Results:
         unsandboxed = set(summary.loc[summary["sandboxed"].astype(str) == "no", "strategy"])
     strategies = {n: strategy_info(n, bench_strats.get(n), n in unsandboxed) for n in sorted(set(summary["strategy"]))}
 
-    warnings = []
-    if dropped:
-        warnings.append(f"{dropped} studies appeared in more than one results folder; kept the first folder's")
-    return Results(summary, traj, paths, metas, suites, strategies, dropped, warnings)
+    notes = []
+    if dropped:  # e.g. the same bench folder given twice, or a resumed bench beside its first run: the same studies
+        notes.append(f"{dropped} {'study' if dropped == 1 else 'studies'} appeared in more than one results folder "
+                     f"(same suite, protocol, strategy, budget and seed); merged, keeping the first folder's "
+                     f"({', '.join(Path(f).name for f in paths)}, in that order).")
+    return Results(summary, traj, paths, metas, suites, strategies, dropped, [], notes)

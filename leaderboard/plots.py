@@ -41,6 +41,11 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 DATASET_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
                    "#bab0ac", "#eeca3b"]
 REFERENCE = "uniform"
+# At most 8 colours a reader can tell apart in one picture (Okabe & Ito's colour-blind-safe set, black for the
+# 8th): the best strategies of that picture get them, the rest are drawn thin and grey, uniform dashed.
+DISTINCT = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]
+GREY = "#c3c8ce"
+MAX_COLOURED = len(DISTINCT)
 
 
 def label(name: str, limit: int = 32) -> str:
@@ -66,6 +71,47 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def focus_id(name: str) -> str:
+    """The id of a strategy's line in a picture: `picture.svg#<id>` brings it forward (FOCUS_CSS)."""
+    import hashlib
+
+    return "s-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+# Inside the SVG: when the URL's fragment names a strategy's line (<img src="x.svg#s-...">), that line is drawn
+# thick and coloured and every other strategy's grey; no script (an SVG shown through <img> runs none).
+FOCUS_CSS = ("svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) path{stroke:#d3d7dc !important;"
+             "stroke-width:0.8px !important}"
+             "g[id^='s-']:target path{stroke:#e4002b !important;stroke-width:3px !important}"
+             "g[id^='s-']:target use{fill:#e4002b !important;stroke:#e4002b !important}"
+             "svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) use{fill:#d3d7dc !important;"
+             "stroke:#d3d7dc !important}")
+
+
+def _save_focusable(fig, path: Path) -> None:
+    _save(fig, path)
+    text = path.read_text()
+    marker = "*{stroke-linejoin: round; stroke-linecap: butt}"
+    if marker in text:
+        path.write_text(text.replace(marker, marker + FOCUS_CSS, 1))
+
+
+def picture_colors(final: dict[str, float]) -> dict[str, str]:
+    """Colours for one picture: the MAX_COLOURED strategies with the lowest final value (then by name) in the
+    distinct colours, uniform its grey, every other one GREY."""
+    ranked = sorted((v if math.isfinite(v) else math.inf, n) for n, v in final.items() if n != REFERENCE)
+    out = {n: GREY for n in final}
+    for i, (_, n) in enumerate(ranked[:MAX_COLOURED]):
+        out[n] = DISTINCT[i]
+    if REFERENCE in final:
+        out[REFERENCE] = "#6b7280"
+    return out
+
+
+def _grey_style(style: dict) -> dict:
+    return {**style, "color": GREY, "linewidth": 0.9, "marker": None, "zorder": 0}
+
+
 def _legend(ax, n: int) -> None:
     if n:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, handlelength=2.2)
@@ -76,22 +122,35 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         t = table[table["suite"] == suite]
-        names = sorted(set(t["strategy"]), key=lambda s: (s == REFERENCE, s))
+        top = int(t["budget"].max()) if len(t) else 0
+        final = {n: float(g.loc[g["budget"] == top, "nregret_mean"].mean()) if (g["budget"] == top).any() else math.inf
+                 for n, g in t.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(t["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final.get(s, math.inf), s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = t[t["strategy"] == name].sort_values("budget")
             x = g["budget"].to_numpy(float)
             y, lo, hi = (g[c].to_numpy(float) for c in ("nregret_mean", "nregret_lo", "nregret_hi"))
-            ax.plot(x, y, label=label(name), **_style(name, color))
+            if color[name] == GREY:
+                ln, = ax.plot(x, y, label=None if grey_labelled else f"{n_grey} others",
+                              **_grey_style(_style(name, color)))
+                ln.set_gid(focus_id(name))
+                grey_labelled = True
+                continue
+            ln, = ax.plot(x, y, label=label(name), **_style(name, color))
+            ln.set_gid(focus_id(name))
             if name != REFERENCE and len(x) > 1:
-                ax.fill_between(x, lo, hi, color=color[name], alpha=0.12, linewidth=0)
+                ax.fill_between(x, lo, hi, color=color[name], alpha=0.10, linewidth=0)
         budgets = sorted(set(t["budget"]))
         ax.set_xticks(budgets)
         ax.set_xlabel("pilot-run budget")
-        ax.set_ylabel("normalised regret (lower is better)")
+        ax.set_ylabel("normalised regret (0 = best known)")
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(t["nregret_lo"])) if len(t) else 0.0))
         ax.set_title(label(suite, 60), loc="left", fontsize=10)
         _legend(ax, len(names))
-        _save(fig, path)
+        _save_focusable(fig, path)
 
 
 def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str], path: Path) -> None:
@@ -99,27 +158,50 @@ def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str]
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         c = curves[(curves["suite"] == suite) & (curves["budget"] == budget)]
-        names = sorted(set(c["strategy"]))
+        final = {n: float(g.sort_values("step")["nregret_mean"].iloc[-1]) for n, g in c.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(c["strategy"]), key=lambda s: (color[s] == GREY, final.get(s, math.inf), s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = c[c["strategy"] == name].sort_values("step")
-            ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post",
-                    **{**_style(name, color), "marker": None})
+            style = {**_style(name, color), "marker": None}
+            if color[name] == GREY:
+                ln, = ax.plot(g["step"], g["nregret_mean"], label=None if grey_labelled else f"{n_grey} others",
+                              drawstyle="steps-post", **_grey_style(style))
+                ln.set_gid(focus_id(name))
+                grey_labelled = True
+                continue
+            ln, = ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
+            ln.set_gid(focus_id(name))
+        ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
         ax.set_xlabel(f"pilot runs spent (budget {budget})")
-        ax.set_ylabel("regret of best pilot so far")
+        ax.set_ylabel("regret of best pilot so far\n(0 = best known mean; below: a lucky seed)")
         ax.set_xlim(1, max(budget, 2))
         ax.set_title(f"{label(suite, 50)}: best-so-far curves", loc="left", fontsize=10)
         _legend(ax, len(names))
-        _save(fig, path)
+        _save_focusable(fig, path)
 
 
 def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None:
     """Mean rank over every (suite, seed) per budget; 1 is best, at the top."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
-        names = sorted(set(overall["strategy"]), key=lambda s: (s == REFERENCE, s))
+        top = int(overall["budget"].max()) if len(overall) else 0
+        final = {n: float(g.loc[g["budget"] == top, "rank_mean"].mean()) if (g["budget"] == top).any() else math.inf
+                 for n, g in overall.groupby("strategy")}
+        color = picture_colors(final)
+        names = sorted(set(overall["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final[s], s))
+        n_grey = sum(color[n] == GREY for n in names)
+        grey_labelled = False
         for name in names:
             g = overall[overall["strategy"] == name].sort_values("budget")
             x = g["budget"].to_numpy(float)
+            if color[name] == GREY:
+                ax.plot(x, g["rank_mean"], label=None if grey_labelled else f"{n_grey} others",
+                        **_grey_style(_style(name, color)))
+                grey_labelled = True
+                continue
             ax.plot(x, g["rank_mean"], label=label(name), **_style(name, color))
             if name != REFERENCE and len(x) > 1:
                 ax.fill_between(x, g["rank_lo"].to_numpy(float), g["rank_hi"].to_numpy(float), color=color[name],
@@ -250,5 +332,85 @@ def cd_diagram(ranking, path: Path) -> bool:
         ax.set_title(f"{ranking.track} track, budget {ranking.budget}: average rank over {len(ranking.suites)} "
                      f"suite(s) that can rank; Friedman p = {p:.2g}" if math.isfinite(p) else
                      f"{ranking.track} track, budget {ranking.budget}", loc="left", fontsize=8)
+        _save(fig, path)
+    return True
+
+
+def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, seed: int, best: float, worst: float,
+                  maximize: bool, path: Path) -> bool:
+    """One study's pilots, Optuna-dashboard style: each pilot's normalised regret in the order run (dots), and
+    the best so far (a step line). False when the study has no pilots."""
+    t = traj[(traj["suite"] == suite) & (traj["strategy"] == strategy) & (traj["budget"] == budget)
+             & (traj["seed"] == seed)].sort_values("step")
+    if t.empty:
+        return False
+    span = abs(best - worst) or 1.0
+    val = pd.to_numeric(t["value"], errors="coerce").to_numpy(float)
+    bsf = pd.to_numeric(t["best_so_far"], errors="coerce").to_numpy(float)
+    reg = ((best - val) if maximize else (val - best)) / span
+    breg = ((best - bsf) if maximize else (bsf - best)) / span
+    steps = t["step"].to_numpy(int) + 1
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+        ax.scatter(steps, reg, s=14, color=DISTINCT[0], zorder=3, label="pilot run (one seed)")
+        ax.plot(steps, breg, drawstyle="steps-post", color=DISTINCT[1], linewidth=1.6, label="best so far")
+        ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
+        ax.set_xlabel("pilot run")
+        ax.set_ylabel("normalised regret\n(0 = best known mean)")
+        ax.set_title(f"{label(suite, 40)}: one study of {label(strategy, 24)} (budget {budget}, seed {seed})",
+                     loc="left", fontsize=9)
+        _legend(ax, 2)
+        _save(fig, path)
+    return True
+
+
+MAX_MIXTURES_DRAWN = 200
+
+
+def mixtures_tried(traj: pd.DataFrame, suite: str, datasets: list[str], best: float, worst: float, maximize: bool,
+                   path: Path) -> bool:
+    """Parallel coordinates of the distinct mixtures the strategies tried on a suite (one axis per dataset weight),
+    each line coloured by the mean normalised regret of its pilot runs (dark = low regret, drawn on top). At most
+    MAX_MIXTURES_DRAWN, an even, deterministic selection by regret when there are more."""
+    import json as _json
+
+    t = traj[(traj["suite"] == suite) & (traj["status"].astype(str) == "ok")]
+    if t.empty or len(datasets) < 2:
+        return False
+    val = pd.to_numeric(t["value"], errors="coerce")
+    g = pd.DataFrame({"mixture": t["mixture"].astype(str), "value": val}).dropna().groupby("mixture")["value"].mean()
+    rows = []
+    for text, v in g.items():
+        try:
+            m = _json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        w = [float(m.get(d, 0.0)) for d in datasets]
+        rows.append((((best - v) if maximize else (v - best)) / (abs(best - worst) or 1.0), w))
+    if not rows:
+        return False
+    rows.sort(key=lambda r: (-r[0], r[1]))  # worst first, so the best are drawn last, on top
+    if len(rows) > MAX_MIXTURES_DRAWN:
+        idx = np.linspace(0, len(rows) - 1, MAX_MIXTURES_DRAWN).round().astype(int)
+        rows = [rows[i] for i in sorted(set(idx.tolist()))]
+    regrets = np.array([r[0] for r in rows])
+    lo, hi = float(np.quantile(regrets, 0.02)), float(np.quantile(regrets, 0.98))
+    cmap = plt.get_cmap("viridis")  # low regret dark
+    with plt.rc_context({**RC, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        x = np.arange(len(datasets))
+        norm = matplotlib.colors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+        for r, w in rows:
+            ax.plot(x, w, color=cmap(norm(r)), linewidth=0.8, alpha=0.7)
+        for xi in x:
+            ax.axvline(xi, color="#8a929b", linewidth=0.6, zorder=0)
+        ax.set_xticks(x, [label(d, 14) for d in datasets], fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("weight")
+        ax.set_title(f"{label(suite, 40)}: {len(rows)} mixtures tried" + (f" (of {len(g)})" if len(g) > len(rows)
+                     else ""), loc="left", fontsize=9)
+        sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+        cb = fig.colorbar(sm, ax=ax, fraction=0.04, pad=0.02)
+        cb.set_label("mean pilot regret (low = good)", fontsize=8)
         _save(fig, path)
     return True

@@ -97,7 +97,9 @@ def _readme(repo_type: str, manifest: dict[str, Any], repo_id: str) -> bytes:
         meta = {"title": "modomodo leaderboard", "emoji": "📊", "colorFrom": "blue", "colorTo": "gray",
                 "sdk": "static", "app_file": "index.html", "pinned": False, "license": "apache-2.0"}
         return (_front_matter(meta) + body).encode()
-    configs = [{"config_name": name, "data_files": f"data/{name}.csv"}
+    files = set(manifest.get("files", {}))  # the big tables are gzip-compressed CSV (datasets reads .csv.gz)
+    configs = [{"config_name": name, "data_files": f"data/{name}.csv.gz" if f"data/{name}.csv.gz" in files
+                else f"data/{name}.csv"}
                for name in ("summary", "leaderboard", "trajectories", "overall_rank", "rank_correlation")]
     meta = {"license": "apache-2.0", "pretty_name": "modomodo leaderboard results", "configs": configs,
             "tags": ["leaderboard", "data-mixture", "rlvr"]}

@@ -27,7 +27,7 @@ from scipy import stats as sps
 
 ALPHA = 0.05
 RANK_COLUMNS = ["track", "budget", "strategy", "family", "rank_mean", "rank_lo", "rank_hi", "nregret_mean",
-                "n_suites", "n_blocks"]
+                "nregret_lo", "nregret_hi", "n_suites", "n_blocks"]
 
 
 def suite_track(entry: dict[str, Any]) -> str:
@@ -106,14 +106,19 @@ def rank_track(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[
     if per_block.empty:
         return out
     ranks = per_block.rank(axis=1, ascending=False, method="average")
-    regret = s.groupby(["strategy", "suite"])["normalized_regret"].mean().groupby("strategy").mean()
+    # mean normalised regret over the same blocks, with its own CI (so rank and regret can be compared fairly)
+    regret = s.pivot_table(index=["suite", "seed"], columns="strategy", values="normalized_regret",
+                           aggfunc="first").reindex(per_block.index)
     rows = []
     for strat in complete:
         r = ranks[strat].to_numpy(float)
         m, lo, hi = bootstrap(r, "rank", track, int(budget), strat) if bootstrap else (float(r.mean()), math.nan, math.nan)
+        g = regret[strat].to_numpy(float)
+        gm, glo, ghi = (bootstrap(g, "regret", track, int(budget), strat) if bootstrap
+                        else (float(np.nanmean(g)), math.nan, math.nan))
         rows.append({"track": track, "budget": int(budget), "strategy": strat,
                      "family": (strategies.get(strat) or {}).get("family", "other"), "rank_mean": m, "rank_lo": lo,
-                     "rank_hi": hi, "nregret_mean": float(regret.get(strat, math.nan)), "n_suites": len(rankable),
+                     "rank_hi": hi, "nregret_mean": gm, "nregret_lo": glo, "nregret_hi": ghi, "n_suites": len(rankable),
                      "n_blocks": int(len(ranks))})
     out.table = pd.DataFrame(rows, columns=RANK_COLUMNS).sort_values(["rank_mean", "strategy"]).reset_index(drop=True)
     out.n_blocks = int(len(ranks))

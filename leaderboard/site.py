@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from harness.provenance import package_version
@@ -79,30 +80,199 @@ def _env() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug)
+    env.globals["best_legend"] = BEST_LEGEND  # macros are imported without the page's context
     env.tests["finite"] = _finite
     env.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
     return env
 
 
 # -- the view model -----------------------------------------------------------------------------------
-def _rows(table: pd.DataFrame, results: Results, prefix: str) -> list[dict[str, Any]]:
+# "Best" in a (suite, budget): the lowest mean normalised regret there, ties included: every strategy whose
+# value equals the lowest at the BEST_DIGITS decimals the site prints, so values that read the same are marked
+# the same (and values that read differently never are). Always computed over every strategy of the
+# (suite, budget), whichever page shows the cell.
+BEST_DIGITS = 3
+BEST_LEGEND = (f"best in its suite and budget: the lowest mean normalised regret there; ties (equal at the "
+               f"{BEST_DIGITS} decimals shown) all marked")
+
+
+def _shown(v: float, digits: int = BEST_DIGITS) -> float:
+    return round(float(v), digits) + 0.0  # + 0.0: no -0.0
+
+
+def best_marks(table: pd.DataFrame, digits: int = BEST_DIGITS) -> set[tuple[str, str, int]]:
+    """(suite, strategy, budget) of every cell tied for the lowest mean normalised regret in its (suite, budget)."""
+    out: set[tuple[str, str, int]] = set()
+    if table.empty:
+        return out
+    for (suite, budget), g in table.groupby(["suite", "budget"], sort=True):
+        vals = pd.to_numeric(g["nregret_mean"], errors="coerce")
+        vals = vals[np.isfinite(vals.to_numpy(float))]
+        if not len(vals):
+            continue
+        lo = min(_shown(v, digits) for v in vals)
+        out.update((suite, str(strat), int(budget)) for strat, v in zip(g.loc[vals.index, "strategy"], vals)
+                   if _shown(v, digits) <= lo)
+    return out
+
+
+def _rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None = None) -> list[dict[str, Any]]:
+    """`best`: best_marks of the whole table (a page showing a slice passes it, so marks compare every strategy)."""
+    best = best_marks(table) if best is None else best
     rows = []
-    best = {}
-    for (suite, budget), g in table.groupby(["suite", "budget"]):
-        vals = g["nregret_mean"].dropna()
-        if len(vals):
-            best[(suite, budget)] = float(vals.min())
     for r in records(table):
         r = dict(r)
         r["is_ref"] = r["strategy"] == REFERENCE
         r["unsandboxed"] = results.strategies.get(r["strategy"], {}).get("sandboxed") == "no"
         r["href"] = f"{prefix}strategies/{slug(r['strategy'])}.html"
         r["suite_href"] = f"{prefix}suites/{slug(r['suite'])}.html"
-        r["is_best"] = _finite(r["nregret_mean"]) and abs(r["nregret_mean"] - best.get((r["suite"], r["budget"]),
-                                                                                      math.inf)) < 1e-12
+        r["is_best"] = (r["suite"], r["strategy"], int(r["budget"])) in best
         r["beats_frac"] = (r["beats_uniform"] / r["K"]) if r["K"] else None
         rows.append(r)
     return rows
+
+
+def _ordinal_ranks(values: dict[str, float], digits: int = BEST_DIGITS) -> dict[str, int]:
+    """1 = lowest; values equal at the digits shown share a place (competition ranking: 1, 1, 3)."""
+    order = sorted((_shown(v, digits), n) for n, v in values.items() if _finite(v))
+    out, place, prev = {}, 0, None
+    for i, (v, n) in enumerate(order):
+        if prev is None or v > prev:
+            place, prev = i + 1, v
+        out[n] = place
+    return out
+
+
+def _matrix(table: pd.DataFrame, suites: list[str], names: list[str], budget: int, best: set) -> dict[str, dict]:
+    """strategy -> suite -> cell (mean normalised regret [CI], its place in the suite's column, marks) at `budget`."""
+    t = table[(table["budget"] == budget) & table["suite"].isin(suites)]
+    by = {(r["suite"], r["strategy"]): r for r in records(t)}
+    places = {su: _ordinal_ranks({n: by[(su, n)]["nregret_mean"] for n in names if (su, n) in by}) for su in suites}
+    out: dict[str, dict] = {}
+    for n in names:
+        row = {}
+        for su in suites:
+            r = by.get((su, n))
+            if r is None:
+                continue
+            row[su] = {"mean": r["nregret_mean"], "lo": r["nregret_lo"], "hi": r["nregret_hi"],
+                       "place": places[su].get(n), "of": len(places[su]), "is_best": (su, n, int(budget)) in best,
+                       "surrogate_fraction": r.get("surrogate_fraction") or 0.0, "n_failed": r["n_failed"],
+                       "n_seeds": r["n_seeds"]}
+        out[n] = row
+    return out
+
+
+def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path) -> dict[str, Any]:
+    """One track's overview at one budget: the suite x strategy matrix over the suites that can rank, the overall
+    rank [CI] and mean regret [CI] of the complete strategies, the CD diagram, and every suite's verdict."""
+    cd_plot = f"plots/cd-{slug(r.track)}.svg"
+    drawn = plots.cd_diagram(r, out / cd_plot)
+    info = {s["name"]: s for s in strategies}
+    in_track = sorted(set(st.table[st.table["suite"].isin(r.suites + [n for n, _ in r.apart])]["strategy"]))
+    overall = {row["strategy"]: row for row in records(r.table)}
+    complete = [n for n in r.table["strategy"]] if len(r.table) else []
+    incomplete = dict(r.incomplete)
+    rest = [n for n in in_track if n not in overall]
+    matrix = _matrix(st.table, r.suites, in_track, r.budget, best)
+    rows = [{**info.get(n, {"name": n}), "cells": matrix[n], "overall": overall.get(n), "why": incomplete.get(n, "")}
+            for n in complete + rest]
+    verdicts = [{"name": n, "ranks": True, "why": why_ok, "href": f"suites/{slug(n)}.html"}
+                for n, why_ok in ((n, _reason(results.suites[n])) for n in r.suites)]
+    verdicts += [{"name": n, "ranks": False, "why": why, "href": f"suites/{slug(n)}.html"} for n, why in r.apart]
+    return {"track": r.track, "budget": r.budget, "suites": r.suites, "suite_links": {n: f"suites/{slug(n)}.html"
+            for n in r.suites}, "apart": r.apart, "incomplete": r.incomplete, "rows": rows, "n_blocks": r.n_blocks,
+            "n_complete": len(complete), "verdicts": sorted(verdicts, key=lambda v: (not v["ranks"], v["name"])),
+            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
+            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else "",
+            "has_surrogate": any(c["surrogate_fraction"] for row in rows for c in row["cells"].values())}
+
+
+def _reason(entry: dict[str, Any]) -> str:
+    from leaderboard.ranking import suite_can_rank
+
+    return suite_can_rank(entry)[1]
+
+
+def _seeds_arg(seeds: Any) -> str:
+    """bench --seeds for a list of seeds: a count when they are 0..N-1, a range N-M, else a comma list."""
+    if isinstance(seeds, int):
+        return str(seeds)
+    xs = sorted(int(x) for x in seeds or [])
+    if not xs:
+        return "1"
+    if xs == list(range(len(xs))):
+        return str(len(xs))
+    if xs == list(range(xs[0], xs[-1] + 1)):
+        return f"{xs[0]}-{xs[-1]}"
+    return ",".join(str(x) for x in xs)
+
+
+def _suite_ref(entry: dict[str, Any]) -> str:
+    """How `bench --suite` names a suite: its registered name, or its folder."""
+    name = str(entry.get("suite") or entry.get("name") or "")
+    try:
+        from harness.suites.loading import registered
+
+        if name in registered():
+            return name
+    except Exception:  # noqa: BLE001 - no registry here: the folder is as good a reference
+        pass
+    folder = Path(str(entry.get("path") or "")).name
+    return f"path/to/{folder}" if folder else name
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def bench_commands(results: Results, suite: str | None = None, strategy: str | None = None) -> list[str]:
+    """The `modomodo bench` command(s) that regenerate the numbers of one suite or one strategy: one per results
+    folder that holds them, from its bench.json (suites, strategies, budgets, seeds, track, runner)."""
+    cmds = []
+    for meta in results.benches:
+        entries = [e for e in meta.get("suites", []) if suite is None or e.get("name") == suite]
+        names = [str(e.get("name")) for e in meta.get("strategies", [])]
+        if strategy is not None:
+            names = [n for n in names if n == strategy]
+        if not entries or not names:
+            continue
+        files = sorted({str(e["file"]) for e in meta.get("strategies", []) if e.get("name") in names and e.get("file")})
+        tracks = sorted({str(e.get("track")) for e in entries if e.get("track")})
+        parts = ["modomodo", "bench"]
+        for e in entries:
+            parts += ["--suite", _quote(_suite_ref(e))]
+        parts += ["--strategy", _quote(",".join(names))]
+        for f in files:
+            parts += ["--strategy-file", _quote(f)]
+        parts += ["--budget", ",".join(str(b) for b in meta.get("budgets", [])), "--seeds", _seeds_arg(meta.get("seeds"))]
+        if len(tracks) == 1:
+            parts += ["--track", tracks[0]]
+        runner = str(meta.get("runner") or "replay")
+        if runner != "replay":
+            parts += ["--runner", runner]
+        parts += ["--out", "results/"]
+        cmds.append(" ".join(parts))
+    return cmds
+
+
+def submit_commands(results: Results) -> dict[str, str]:
+    """The commands that put a new strategy beside these results: the same suites, budgets and seeds."""
+    entries, budgets, seeds = {}, set(), None
+    for meta in results.benches:
+        for e in meta.get("suites", []):
+            entries.setdefault(str(e.get("name")), e)
+        budgets.update(int(b) for b in meta.get("budgets", []))
+        seeds = seeds if seeds is not None else meta.get("seeds")
+    suite_args = " ".join(f"--suite {_quote(_suite_ref(e))}" for _, e in sorted(entries.items()))
+    folders = " ".join(_quote(Path(f).name) for f in results.folders)
+    return {
+        "bench": f"modomodo bench {suite_args} --strategy mine,uniform --strategy-file my_strategy.py "
+                 f"--budget {','.join(str(b) for b in sorted(budgets))} --seeds {_seeds_arg(seeds)} --out results/mine",
+        "render": f"modomodo leaderboard render --results {folders} results/mine --out site/",
+    }
 
 
 def _provenance(results: Results) -> dict[str, Any]:
@@ -118,23 +288,76 @@ def _provenance(results: Results) -> dict[str, Any]:
     }
 
 
+# Card rows in words: a label for the keys a reader would not decode, values without JSON punctuation.
+CARD_LABELS = {
+    "recorded_from": "Recorded from (live suite)",
+    "protocol_hash": "Live protocol hash (of the live suite that made the recorded runs; this suite's own is above)",
+    "protocol_version": "Live protocol version",
+    "suite_id": "Live suite id",
+    "base_model": "Base model",
+    "reward_rule": "Reward rule",
+    "protocol_config": "Training settings",
+    "runner": "Runner of the recorded runs",
+    "imported_from": "Imported from",
+    "imported_at": "Imported on",
+    "git_sha": "Git commit",
+    "versions": "Package versions",
+    "mixtures_recorded": "Mixtures recorded",
+    "seeds_per_mixture": "Seeds per mixture",
+    "noise_sd": "Seed noise (sd of one run)",
+    "best_known": "Best known",
+    "worst_known": "Worst known",
+    "loo_rmse": "Leave-one-out RMSE",
+    "loo_mae": "Leave-one-out MAE",
+    "loo_r2": "Leave-one-out R²",
+    "spread_sd": "Spread (sd of the per-mixture means)",
+}
+
+
+def _word_value(v: Any) -> str:
+    """A card value as text: integral floats as integers, short floats, mappings as `k = v` pairs."""
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "—"}[v]
+    if isinstance(v, float):
+        if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.6g}"
+    if isinstance(v, (int, str)):
+        return str(v)
+    if isinstance(v, dict):
+        if set(v) == {"min", "max"}:
+            lo, hi = _word_value(v["min"]), _word_value(v["max"])
+            return lo if lo == hi else f"{lo} to {hi}"
+        return "; ".join(f"{k} = {_word_value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_word_value(x) for x in v)
+    return json.dumps(v, sort_keys=True)
+
+
+def _label(k: str) -> str:
+    return CARD_LABELS.get(k) or (k.replace("_", " ")[:1].upper() + k.replace("_", " ")[1:])
+
+
 def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
     card = entry.get("card") or {}
     oracle = card.get("oracle") if isinstance(card.get("oracle"), dict) else {}
     fit = oracle.get("surrogate_fit") if isinstance(oracle.get("surrogate_fit"), dict) else None
-    simple = lambda v: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, sort_keys=True)  # noqa: E731
+
     def pairs(d):
-        return [(str(k), simple(v)) for k, v in d.items()] if isinstance(d, dict) else []
+        return [(_label(str(k)), _word_value(v)) for k, v in d.items()] if isinstance(d, dict) else []
+
+    protocol = card.get("protocol") if isinstance(card.get("protocol"), dict) else {}
     return {
         "description": str(card.get("description") or "").strip(),
         "datasets": [str(d) for d in card.get("datasets") or []],
         "kind": str(card.get("kind") or "replay"),
         "citation": str(card.get("citation") or ""),
-        "protocol": pairs(card.get("protocol")),
+        "base_model": str(protocol.get("base_model") or card.get("base_model") or ""),
+        "protocol": pairs(protocol),
         "provenance": pairs(card.get("provenance")),
         "function": pairs(card.get("function")),
         "normalization": pairs(card.get("normalization")),
-        "oracle": [(k, v) for k, v in pairs(oracle) if k != "surrogate_fit"],
+        "oracle": [(k, v) for k, v in pairs({k: x for k, x in oracle.items() if k != "surrogate_fit"})],
         "fit": pairs(fit) if fit else [],
         "seeds_note": str(card.get("seeds_note") or ""),
         "text": entry.get("card_text") or "",
@@ -167,6 +390,34 @@ def _public_bench(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def _write_csv_gz(df: pd.DataFrame, path: Path) -> None:
+    """gzip with no name and mtime 0 in its header, so the same table gives the same bytes."""
+    import gzip
+
+    text = df.to_csv(index=False, float_format="%.10g", lineterminator="\n").encode()
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(text)
+
+
+def _site_trajectories(traj: pd.DataFrame) -> pd.DataFrame:
+    """The trajectories as published: no run keys, and each pilot's mixture as one `w_<dataset>` column per dataset
+    (empty where its suite has no such dataset) instead of a JSON text: the same weights (to the 10 significant
+    digits of every table here), a third smaller once compressed, and a table any tool reads without parsing."""
+    t = traj.drop(columns=["run_key"], errors="ignore")
+    if "mixture" not in t.columns or t.empty:
+        return t
+    parsed = []
+    for text in t["mixture"]:
+        try:
+            m = json.loads(text) if isinstance(text, str) else {}
+        except json.JSONDecodeError:
+            m = {}
+        parsed.append(m if isinstance(m, dict) else {})
+    names = sorted({k for m in parsed for k in m})
+    wide = pd.DataFrame({f"w_{d}": [m.get(d, math.nan) for m in parsed] for d in names}, index=t.index)
+    return pd.concat([t.drop(columns=["mixture"]), wide], axis=1)
 
 
 def _json(obj: Any) -> str:
@@ -202,6 +453,25 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         if top:
             plots.anytime(st.curves, name, top, color, out / "plots" / f"anytime-{sl}.svg")
         t = st.table[st.table["suite"] == name]
+        # one study's history (the lowest-regret strategy at the largest budget, seed 0 or its first seed) and the
+        # mixtures every strategy tried, in parallel coordinates
+        history_plot = mixtures_plot = history_of = ""
+        maximize = results.goal(name) != "min"
+        best_v, worst_v = float(e["best_known"]), float(e["worst_known"])
+        if top and len(t):
+            tt = t[(t["budget"] == top) & (t["strategy"] != REFERENCE)].dropna(subset=["nregret_mean"])
+            if len(tt):
+                history_of = str(tt.sort_values(["nregret_mean", "strategy"])["strategy"].iloc[0])
+                seeds_run = sorted(set(results.trajectories.loc[(results.trajectories["suite"] == name)
+                                                                & (results.trajectories["strategy"] == history_of)
+                                                                & (results.trajectories["budget"] == top), "seed"]))
+                if seeds_run and plots.study_history(results.trajectories, name, history_of, top, int(seeds_run[0]),
+                                                     best_v, worst_v, maximize, out / "plots" / f"history-{sl}.svg"):
+                    history_plot = f"plots/history-{sl}.svg"
+        datasets = [str(d) for d in (e.get("card") or {}).get("datasets") or []]
+        if plots.mixtures_tried(results.trajectories, name, datasets, best_v, worst_v, maximize,
+                                out / "plots" / f"mixtures-{sl}.svg"):
+            mixtures_plot = f"plots/mixtures-{sl}.svg"
         snr_plot = ""
         main = signal_view(e.get("card") or {})["signal_main"]
         if main and plots.snr_by_seeds(main["by_seeds"], main["metric"], main["target"], main["seeds_for_target"],
@@ -212,24 +482,25 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "goal": str(e.get("goal", "max")), "version": str(e.get("version", "")),
             "protocol": str(e.get("protocol", "")), "best_known": e.get("best_known"),
             "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
-            "base_model": next((str(v) for k, v in _card_view(e)["protocol"] if k == "base_model"), ""),
+            "base_model": _card_view(e)["base_model"],
             "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
-            "anytime_budget": top, "snr_plot": snr_plot, "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+            "anytime_budget": top, "snr_plot": snr_plot, "history_plot": history_plot, "history_of": history_of,
+            "mixtures_plot": mixtures_plot,
+            "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))], "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         })
-    track_views = []
-    for r in st.rankings:  # one overall ranking per track, at the default budget (all budgets in the CSV)
-        if r.budget != default_budget:
-            continue
-        cd_plot = f"plots/cd-{slug(r.track)}.svg"
-        drawn = plots.cd_diagram(r, out / cd_plot)
-        rows_t = [{**next((s for s in strategies if s["name"] == row["strategy"]), {"name": row["strategy"]}),
-                   "top": row} for row in records(r.table)]
-        track_views.append({"track": r.track, "budget": r.budget, "suites": r.suites, "apart": r.apart,
-                            "incomplete": r.incomplete, "rows": rows_t, "n_blocks": r.n_blocks,
-                            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
-                            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else ""})
+    best = best_marks(st.table)
+    track_views = [_track_overview(r, st, results, strategies, best, out)  # pool (all measured) first
+                   for r in sorted(st.rankings, key=lambda r: (r.track != "pool", r.track)) if r.budget == default_budget]  # all budgets: overall_rank.csv
+    # suites that cannot rank, across tracks, in their own section at the end of the index
+    apart_names = sorted({n for tv in track_views for n, _ in tv["apart"]})
+    apart_why = {n: why for tv in track_views for n, why in tv["apart"]}
+    apart_strats = sorted(set(st.table[st.table["suite"].isin(apart_names)]["strategy"]))
+    apart_matrix = _matrix(st.table, apart_names, apart_strats, default_budget, best)
+    apart_view = {"suites": [{"name": n, "why": apart_why[n], "href": f"suites/{slug(n)}.html"} for n in apart_names],
+                  "rows": [{**next((x for x in strategies if x["name"] == n), {"name": n}), "cells": apart_matrix[n]}
+                           for n in apart_strats]}
     if len(st.overall):
         first = st.overall[st.overall["track"] == st.overall["track"].iloc[0]]
         plots.rank_chart(first, color, out / "plots" / "ranks.svg")
@@ -241,8 +512,11 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
 
     # Downloads.
     data = out / "data"
-    _write_csv(results.summary, data / "summary.csv")
-    _write_csv(results.trajectories, data / "trajectories.csv")
+    # the two big tables gzip-compressed (the site stays small enough to publish: tests/test_leaderboard.py), the
+    # run keys (64 hex digits each, a third of the compressed size, pointing into a store the site does not carry)
+    # left in the bench folders' own trajectories.csv
+    _write_csv_gz(results.summary, data / "summary.csv.gz")
+    _write_csv_gz(_site_trajectories(results.trajectories), data / "trajectories.csv.gz")
     _write_csv(st.table, data / "leaderboard.csv")
     _write_csv(st.overall, data / "overall_rank.csv")
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
@@ -257,8 +531,11 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
                     "rank": "rank by score within (suite, budget, seed); failed studies rank last",
                     "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
     }))
-    downloads = [("data/summary.csv", "every study: score, regret, recommended mixture (bench summary.csv, merged)"),
-                 ("data/trajectories.csv", "every pilot run of every study (best-so-far curves)"),
+    downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
+                  "gzip-compressed CSV, pandas.read_csv reads it as is"),
+                 ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV; "
+                  "the mixture as one w_DATASET column per dataset; the run keys into each bench's store are in that "
+                  "bench folder's own trajectories.csv"),
                  ("data/leaderboard.csv", "the statistics per suite × strategy × budget, with 95% CIs"),
                  ("data/overall_rank.csv", "average rank over every (suite, seed), per strategy × budget"),
                  ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),
@@ -270,33 +547,32 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     overall_by = {}
     for r in records(st.overall):
         overall_by.setdefault(r["strategy"], {})[f"{r['track']} {r['budget']}"] = r
-    overall_rows = sorted(
-        [{**s, "by_budget": overall_by.get(s["name"], {}),
-          "top": overall_by.get(s["name"], {}).get(default_budget, {})} for s in strategies],
-        key=lambda s: (s["top"].get("rank_mean") if _finite(s["top"].get("rank_mean")) else math.inf, s["name"]))
 
-    # suites whose card says they cannot rank mixtures: their correlations are flagged (mostly noise)
-    cannot_rank = sorted(sv["name"] for sv in suite_views if sv["card"]["can_rank"] is False)
+    # suites the judge keeps out of the rankings: their correlations are flagged (mostly noise)
+    cannot_rank = sorted(sv["name"] for sv in suite_views if not sv["card"]["ranks"])
     common = {"prov": prov, "strategies": strategies, "suites": suite_views, "budgets": budgets,
-              "cannot_rank": cannot_rank,
+              "cannot_rank": cannot_rank, "best_legend": BEST_LEGEND,
               "default_budget": default_budget, "families": families, "warnings": results.warnings}
 
     def page(template: str, path: str, root: str, **ctx) -> None:
         html = env.get_template(template).render(root=root, page_path=path, **common, **ctx)
         (out / path).write_text(html)
 
-    rows = _rows(st.table, results, "")
-    page("index.html", "index.html", "", rows=rows, overall_rows=overall_rows, corr=corr, downloads=downloads,
-         has_rank_plot=len(st.overall) > 0, track_views=track_views,
+    page("index.html", "index.html", "", corr=[c for c in corr if c["budget"] == default_budget],
+         has_rank_plot=len(st.overall) > 0, track_views=track_views, apart=apart_view,
          rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "")
+    page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
+    page("submit.html", "submit.html", "", commands=submit_commands(results))
     for sv in suite_views:
-        srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../")
+        srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../", best)
         scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]
-        page("suite.html", f"suites/{sv['slug']}.html", "../", suite=sv, rows=srows, corr=scorr)
+        page("suite.html", f"suites/{sv['slug']}.html", "../", suite=sv, rows=srows, corr=scorr,
+             commands=bench_commands(results, suite=sv["name"]))
     for s in strategies:
-        srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../")
+        srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
         page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
-             weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}))
+             weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}),
+             commands=bench_commands(results, strategy=s["name"]))
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     manifest = {"generator": "modomodo leaderboard", "modomodo_version": prov["renderer_version"],

@@ -24,8 +24,42 @@ def test_run_prints_the_run_result_as_json():
     assert result["provenance"]["protocol"] == result["spec"]["protocol"]
 
 
+def test_run_normalize_and_choice_options_list_their_values():
+    result = json.loads(cli("run", "--suite", "paper-qwen2vl-2b", "--normalize", "--mixture",
+                            "COCO=20,LISA=20,GeoQAV=20,SAT=20,ScienceQA=20").stdout)
+    assert result["scores"]["Out_Score"] == 0.4609 and "Mixture.normalized" not in cli(
+        "run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6", check=False).stderr
+    from harness.cli import RUNNER_KINDS
+    from harness.runners import RUNNERS
+
+    assert sorted(RUNNERS) == RUNNER_KINDS
+    for cmd in ("run", "bench", "sweep"):
+        assert "[cpu|gpu|replay]" in cli(cmd, "--help").stdout, cmd
+
+
+def test_bench_seeds_take_a_count_or_a_range(tmp_path):
+    """`--seeds 3` (0..2), `--seeds 0-2` and `--seeds 0,1,2` are the same studies; `--seeds 5-6` two others."""
+    base = ["bench", "--suite", "synth-bowl-5", "--strategy", "uniform,random", "--budget", "4", "--quiet"]
+    outs = {}
+    for spec in ("3", "0-2", "0,1,2", "5-6"):
+        out = tmp_path / spec.replace(",", "_")
+        cli(*base, "--seeds", spec, "--out", out)
+        outs[spec] = pd.read_csv(out / "summary.csv")
+        assert json.loads((out / "bench.json").read_text())["seeds"] == (
+            [5, 6] if spec == "5-6" else [0, 1, 2])
+    cols = ["suite", "strategy", "budget", "seed", "score"]
+    for spec in ("0-2", "0,1,2"):
+        pd.testing.assert_frame_equal(outs[spec][cols], outs["3"][cols])
+    assert sorted(set(outs["5-6"].seed)) == [5, 6]
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "weights sum to 1.1, not 1"),
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "pass --normalize to rescale"),
+    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", UNIFORM, "--runner", "replya"], "'replya' is not one of"),
+    (["bench", "--suite", "synth-bowl-5", "--seeds", "3-1", "--out", "/tmp/never"], "the range is empty"),
+    (["bench", "--suite", "synth-bowl-5", "--seeds", "0", "--out", "/tmp/never"], "at least 1"),
+    (["bench", "--suite", "synth-bowl-5", "--seeds", "x", "--out", "/tmp/never"], "--seeds"),
     (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=-0.5,LISA=1.5"], "'COCO' is negative"),
     (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=nan,LISA=1"], "'COCO' is nan"),
     (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCOA=1"], "unknown dataset 'COCOA'; did you mean 'COCO'"),

@@ -126,7 +126,7 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     assert len(names) == 4 and any(n.startswith("uniform-") for n in names)
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.html", n) for n in names)  # hostile name: a safe file name
     assert len(list((lb_site / "suites").glob("*.html"))) == 2
-    for f in ("summary.csv", "trajectories.csv", "leaderboard.csv", "leaderboard.json", "bench.json",
+    for f in ("summary.csv.gz", "trajectories.csv.gz", "leaderboard.csv", "leaderboard.json", "bench.json",
               "overall_rank.csv", "rank_correlation.csv"):
         assert (lb_site / "data" / f).stat().st_size > 0
     board = pd.read_csv(lb_site / "data" / "leaderboard.csv")
@@ -146,10 +146,26 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     suite_page = next((lb_site / "suites").glob("paper-qwen2vl-2b-*.html")).read_text()
     assert "Surrogate fit error" in suite_page and "loo_rmse" in suite_page and "Qwen2-VL-2B-Instruct" in suite_page
     index = (lb_site / "index.html").read_text()
-    assert index.count('<table class="board sortable"') >= 3 and "reference" in index
-    assert re.search(r'<img src="plots/regret-[^"]+\.svg"', index)
+    assert index.count('<table class="board sortable matrix"') >= 2 and "reference" in index
+    assert re.search(r'<img src="plots/cd-[^"]+\.svg"', index)
     for src in re.findall(r'src="([^"]+)"', index):
         assert (lb_site / src).is_file(), src
+    # the per-suite tables live on the suite pages, one click away
+    assert 'id="table-suite"' not in index and 'table-paper' not in index
+    assert re.search(r'<img data-focusable src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
+    for kind in ("history", "mixtures"):  # one study's pilots, and the mixtures tried, on every suite page
+        for page in (lb_site / "suites").glob("*.html"):
+            src = re.search(rf'<img src="\.\./(plots/{kind}-[^"]+\.svg)"', page.read_text())
+            assert src and (lb_site / src.group(1)).is_file(), (kind, page)
+    trajectories = pd.read_csv(lb_site / "data" / "trajectories.csv.gz")
+    assert len(trajectories) == len(pd.read_csv(lb_bench / "trajectories.csv"))
+    assert len(pd.read_csv(lb_site / "data" / "summary.csv.gz")) == len(pd.read_csv(lb_bench / "summary.csv"))
+    raw = pd.read_csv(lb_bench / "trajectories.csv")
+    first = json.loads(raw["mixture"].iloc[0])
+    wcols = [c for c in trajectories.columns if c.startswith("w_")]
+    assert "mixture" not in trajectories.columns and "run_key" not in trajectories.columns and wcols
+    for d, v in first.items():  # the same weights, to the 10 significant digits of every table on the site
+        assert trajectories[f"w_{d}"].iloc[0] == pytest.approx(v, rel=1e-9, abs=1e-12)
 
 
 def test_hostile_text_is_escaped_everywhere(lb_site):
@@ -204,7 +220,116 @@ def test_render_errors_are_clear(case, tmp_path, lb_bench):
 def test_several_results_folders_on_the_command_line(lb_bench, tmp_path):
     proc = cli("leaderboard", "render", "--results", lb_bench, lb_bench, "--out", tmp_path / "s")
     assert "index.html" in proc.stdout
-    assert "appeared in more than one results folder" in (tmp_path / "s" / "index.html").read_text()
+
+
+def test_duplicate_studies_are_merged_with_one_quiet_note(lb_bench, tmp_path):
+    """The same studies in two results folders (e.g. a bench resumed into a copy): merged, one note on the data
+    page, no warning banner anywhere."""
+    copy = tmp_path / "again"
+    shutil.copytree(lb_bench, copy, ignore=shutil.ignore_patterns("store"))
+    one, two = load_results([lb_bench]), load_results([lb_bench, copy])
+    assert two.warnings == [] and len(two.notes) == 1
+    assert str(len(one.summary)) in two.notes[0] and "merged" in two.notes[0]
+    assert len(two.summary) == len(one.summary) and len(two.trajectories) == len(one.trajectories)
+    site = tmp_path / "s"
+    cli("leaderboard", "render", "--results", lb_bench, copy, "--out", site)
+    data_page = (site / "data.html").read_text()
+    assert data_page.count('id="merge-note"') == 1 and "appeared in more than one results folder" in data_page
+    for page in site.rglob("*.html"):
+        html = page.read_text()
+        if page.name != "data.html":
+            assert "appeared in more than one results folder" not in html, page
+    # the merged site gives the numbers of the single folder
+    assert (site / "data" / "leaderboard.csv").read_bytes() == (_single_site(lb_bench, tmp_path) / "data" /
+                                                                "leaderboard.csv").read_bytes()
+
+
+def _single_site(results, tmp_path):
+    out = tmp_path / "single"
+    if not out.exists():
+        cli("leaderboard", "render", "--results", results, "--out", out)
+    return out
+
+
+def test_best_marks_are_tie_aware():
+    """Best per (suite, budget) over every strategy, ties (equal at the digits shown) all marked; a slice of the
+    table (a strategy's page) keeps the marks of the whole."""
+    from leaderboard.site import BEST_DIGITS, _ordinal_ranks, best_marks
+
+    rows = [("s", "a", 8, 0.0), ("s", "b", 8, 0.0), ("s", "c", 8, 0.00049), ("s", "d", 8, 0.0006),
+            ("s", "e", 8, float("nan")), ("s", "a", 4, 0.2), ("s", "b", 4, 0.1), ("t", "a", 8, -0.0001),
+            ("t", "b", 8, 0.3)]
+    table = pd.DataFrame(rows, columns=["suite", "strategy", "budget", "nregret_mean"])
+    marks = best_marks(table)
+    assert BEST_DIGITS == 3
+    # a, b (0.000), c (0.00049 shows as 0.000) tie; d shows 0.001: not best; NaN never
+    assert {m for m in marks if m[0] == "s" and m[2] == 8} == {("s", "a", 8), ("s", "b", 8), ("s", "c", 8)}
+    assert ("s", "b", 4) in marks and ("s", "a", 4) not in marks
+    assert ("t", "a", 8) in marks and ("t", "b", 8) not in marks
+    # one strategy's rows alone would mark all of them: the marks are taken from the whole table
+    only_d = table[table.strategy == "d"]
+    assert best_marks(only_d) == {("s", "d", 8)} and ("s", "d", 8) not in marks
+    assert _ordinal_ranks({"a": 0.0, "b": 0.0, "c": 0.00049, "d": 0.0006}) == {"a": 1, "b": 1, "c": 1, "d": 4}
+
+
+def test_strategy_page_highlights_only_true_bests(lb_site, lb_bench):
+    """A strategy page marks a cell best only where that strategy ties the best of every strategy, and says what the
+    mark means."""
+    from leaderboard.site import slug
+
+    board = pd.read_csv(lb_site / "data" / "leaderboard.csv")
+    for name in board.strategy.unique():
+        page = lb_site / "strategies" / f"{slug(name)}.html"
+        html = page.read_text()
+        n_best = len(re.findall(r'class="num best"', html))
+        expect = 0
+        for (suite, budget), g in board.groupby(["suite", "budget"]):
+            lo = g.nregret_mean.round(3).min()
+            mine = g[g.strategy == name].nregret_mean.round(3)
+            expect += int(len(mine) and mine.iloc[0] <= lo)
+        assert n_best == expect, page
+        if n_best:
+            assert "best in its suite and budget" in html and "ties" in html
+
+
+def test_site_size_budget_and_compressed_trajectories(lb_bench, lb_site):
+    """The site stays small: trajectories are gzip (no name, mtime 0: same bytes for the same inputs), and the
+    whole site is a small multiple of the inputs' summary (the demo's site: under 10 MB)."""
+    import gzip
+
+    for name in ("trajectories", "summary"):
+        gz = (lb_site / "data" / f"{name}.csv.gz").read_bytes()
+        assert gz[:2] == b"\x1f\x8b" and gz[4:8] == b"\x00\x00\x00\x00"  # gzip magic, mtime 0
+        raw = gzip.decompress(gz)
+        assert len(gz) < 0.5 * len(raw)
+        assert not (lb_site / "data" / f"{name}.csv").exists()
+    total = sum(f.stat().st_size for f in lb_site.rglob("*") if f.is_file())
+    assert total < 4_000_000, total  # this small bench: ~1-2 MB
+
+
+def test_reproduce_commands_and_submit_page(lb_site, lb_bench):
+    meta = json.loads((lb_bench / "bench.json").read_text())
+    for page in list((lb_site / "suites").glob("*.html")) + list((lb_site / "strategies").glob("*.html")):
+        html = page.read_text()
+        cmds = re.findall(r'<pre class="command reproduce">([^<]*)</pre>', html)
+        assert len(cmds) == 1, page
+        cmd = cmds[0].replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        assert cmd.startswith("modomodo bench --suite ") and "--budget 4,8 --seeds 3" in cmd, cmd
+        assert "--out results/" in cmd
+    paper = next((lb_site / "suites").glob("paper-qwen2vl-2b-*.html")).read_text()
+    cmd = re.findall(r'<pre class="command reproduce">([^<]*)</pre>', paper)[0]
+    assert "--suite paper-qwen2vl-2b " in cmd and "--track pool" in cmd
+    assert "--strategy-file hostile_strategy.py" in cmd or "hostile_strategy.py" in cmd
+    names = [s["name"] for s in meta["strategies"]]
+    assert all(n.replace("<", "&lt;").replace(">", "&gt;") in paper for n in names)
+    uniform = next((lb_site / "strategies").glob("uniform-*.html")).read_text()
+    ucmd = re.findall(r'<pre class="command reproduce">([^<]*)</pre>', uniform)[0]
+    assert "--strategy uniform " in ucmd and "--strategy-file" not in ucmd
+    submit = (lb_site / "submit.html").read_text()
+    for needle in ("StrategyConformance", "strategies.load_file", "modomodo bench", "--strategy-file my_strategy.py",
+                   "modomodo leaderboard render", "modomodo leaderboard publish", "bubblewrap", "May not"):
+        assert needle in submit, needle
+    assert "submit.html" in (lb_site / "index.html").read_text()
 
 
 # -- publishing -------------------------------------------------------------------------------------------
@@ -254,8 +379,10 @@ def test_plan_space_and_dataset(lb_site):
     assert "v0." in space.commit_message and "modomodo leaderboard" in space.commit_message
     assert space.paths == sorted(space.paths)
     data = pub.plan(lb_site, "org/board", "dataset")
-    assert "site/index.html" in data.paths and "data/summary.csv" in data.paths and "index.html" not in data.paths
-    assert "configs:" in dict(data.files)["README.md"].decode()
+    assert "site/index.html" in data.paths and "data/summary.csv.gz" in data.paths and "index.html" not in data.paths
+    readme = dict(data.files)["README.md"].decode()
+    assert "configs:" in readme and "data/trajectories.csv.gz" in readme and "data/leaderboard.csv" in readme
+    assert all(p in data.paths for p in re.findall(r"data_files: (\S+)", readme))
     with pytest.raises(pub.PublishError, match="ORG/NAME"):
         pub.plan(lb_site, "noslash", "space")
     with pytest.raises(pub.PublishError, match="not a rendered leaderboard site"):

@@ -110,6 +110,17 @@
       var c = s.getAttribute("data-color");
       if (/^#[0-9a-fA-F]{6}$/.test(c)) s.style.backgroundColor = c;
     });
+    /* strategy selector: the plots' SVGs bring the line named by their URL fragment forward (CSS inside them) */
+    var focus = document.getElementById("focus-select");
+    if (focus) {
+      focus.addEventListener("change", function () {
+        var id = /^s-[0-9a-f]{12}$/.test(focus.value) ? focus.value : "";
+        document.querySelectorAll("img[data-focusable]").forEach(function (img) {
+          var base = img.getAttribute("src").split("#")[0];
+          img.setAttribute("src", id ? base + "#" + id : base);
+        });
+      });
+    }
     document.documentElement.classList.add("js");
     applyFilters();
   }
