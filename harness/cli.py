@@ -226,8 +226,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 @click.option("--draws", default=None, metavar="ALPHA:N,...",
               help="Design over several concentrations instead of --mixtures/--alpha: the seed designs, then N "
                    "Dirichlet(ALPHA) draws for each pair, e.g. 1:31,0.3:18,3:18,10:18.")
-@click.option("--seeds", default=None, help="Training seeds: N-M, or a comma list (default: the --design file's, "
-                                            "else 0-7).")
+@click.option("--seeds", default=None, help="Training seeds: a count N (seeds 0..N-1), a range N-M, or a comma list, "
+                                            "as bench --seeds (default: the --design file's, else 0-7).")
 @click.option("--design", "design_file", default=None, type=click.Path(dir_okay=False, exists=True),
               help="A saved design file (--save-design): its mixtures and seeds, fixed before any run.")
 @click.option("--save-design", "save_design_file", default=None, type=click.Path(dir_okay=False),
@@ -267,11 +267,11 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
             mix, file_seeds, _ = load_design(design_file, s)
         except ValueError as e:
             raise UserError(str(e)) from None
-        seed_list = _seed_list(seeds) if seeds else file_seeds
+        seed_list = _sweep_seeds(seeds) if seeds else file_seeds
         check_size(len(mix), len(seed_list))
         labelled = None
     else:
-        seed_list = _seed_list(seeds or "0-7")  # a range for N-M: never expanded before its size is checked
+        seed_list = _sweep_seeds(seeds or "0-7")  # a range: never expanded before its size is checked
         if draws:
             try:
                 recipe = {"seed_designs": True, "draws": [list(d) for d in parse_draws(draws)], "seed": design_seed}
@@ -315,6 +315,12 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
                err=True)
     if report.failed:
         sys.exit(1)
+
+
+def _sweep_seeds(text: str) -> range | list[int]:
+    """sweep --seeds: the same syntax as bench --seeds (a bare count N means seeds 0..N-1)."""
+    seeds = _bench_seeds(text)
+    return range(seeds) if isinstance(seeds, int) else seeds
 
 
 def _seed_list(text: str) -> range | list[int]:

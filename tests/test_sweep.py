@@ -239,7 +239,7 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
         svg = next((tmp_path / "site" / "plots").glob(f"snr-{rec}*.svg")).read_text()
         assert "target 3" in svg and "seeds per mixture" in svg and f"plots/snr-{rec}" in page
     index = (tmp_path / "site" / "index.html").read_text()
-    assert index.count("Cannot rank: SNR") == 1
+    assert index.count("cannot rank (SNR") == 1  # the verdict line of noisy-rec, once
     assert "p (ρ = 0)" in index  # the rank correlation's p-value column
     assert 'id="corr-cannot-rank"' in index and index.count('class="cannot-rank-mark"') == 1  # noisy-rec, once
     assert 'class="cannot-rank-mark"' in quiet and 'class="cannot-rank-mark"' not in noisy  # the other suite
@@ -348,3 +348,14 @@ def test_seeds_for_target_inverts_the_anova_ratio():
     # sigma_b/sigma_w = 0.5 measured at n = 8: snr² = 1 + 8/4 = 3; target 3 needs 1 + n/4 = 9, n = 32
     assert seeds_for_target(np.sqrt(3.0), 8) == 32
     assert seeds_for_target(0.9, 8) is None                   # below the noise floor: no estimate
+
+
+def test_sweep_seeds_take_a_count_like_bench(tmp_path):
+    """One seed syntax everywhere: a bare N is a count (seeds 0..N-1), as in bench --seeds."""
+    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "3",
+                                  "--store", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "12 mixtures x 3 seeds = 36 runs" in r.output
+    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "0",
+                                  "--store", str(tmp_path / "t")])
+    assert r.exit_code == 2 and "a count of seeds must be at least 1" in r.output
