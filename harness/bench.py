@@ -41,6 +41,9 @@ SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "reg
                    "wall_s", "protocol",
                    # provenance of a strategy from a file (strategies.registry.provenance): name, hash, sandboxed
                    "strategy_file", "strategy_sha256", "sandboxed"]
+# the online track (harness/online_study.py): one row per (study, step), the weights that step's prompts were
+# drawn with, one column per domain (w:<domain>), and the prompts each domain got (n:<domain>)
+ONLINE_COLUMNS = ["suite", "strategy", "seed", "step"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
                       "mixture", "run_key",
                       # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
@@ -83,9 +86,27 @@ def _strategy_fingerprint(cls) -> str:
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=256)
+def online_fingerprint(cls) -> str:
+    """An online strategy's code version, for its runs' keys: its own module and the interface it builds on
+    (strategies/online.py, strategies/base.py), so an edit elsewhere in strategies/ does not orphan its
+    recorded runs. A user's file: its sha256."""
+    source = getattr(cls, "source", None)
+    if getattr(source, "sha256", None):
+        return source.sha256[:16]
+    try:
+        path = Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):
+        return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for f in (path, STRATEGIES_DIR / "online.py", STRATEGIES_DIR / "base.py"):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def study_key(suite, strategy_cls, task: StudyTask) -> str:
-    ident = [suite.id, suite.protocol, suite.track, task.runner, task.strategy, _strategy_fingerprint(strategy_cls),
-             task.budget, task.seed]
+    code = online_fingerprint(strategy_cls) if suite.track == "online" else _strategy_fingerprint(strategy_cls)
+    ident = [suite.id, suite.protocol, suite.track, task.runner, task.strategy, code, task.budget, task.seed]
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
 
 
@@ -126,7 +147,13 @@ def run_study_task(task: StudyTask) -> dict:
         if getattr(suite, "runner_kind", None) == task.runner:
             # a live suite scores recommendations with runs of its own runner: send those to jobs too
             suite.suite.runner = runner
-    outcome: StudyOutcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
+    if suite.track == "online":
+        from harness.online_study import OnlineStudy
+
+        outcome: StudyOutcome = OnlineStudy(suite, cls, task.seed, runner, store,
+                                            fingerprint=online_fingerprint(cls)).run()
+    else:
+        outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
     record.update(strategies.registry.provenance(cls))
     store.put_study(key, record)
@@ -138,6 +165,23 @@ def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     with os.fdopen(fd, "w") as f:
         df.to_csv(f, index=False, float_format="%.10g")
     os.replace(tmp, path)
+
+
+def online_frame(records: list[dict]) -> pd.DataFrame:
+    """The online studies' per-step weights (bench's online.csv; the leaderboard's trajectory pictures)."""
+    rows = []
+    for r in records:
+        on = r.get("online") or {}
+        domains = on.get("domains") or []
+        for step, w, n in zip(on.get("steps", []), on.get("weights", []), on.get("prompts", [])):
+            row = {"suite": r["suite"], "strategy": r["strategy"], "seed": r["seed"], "step": step}
+            row.update({f"w:{d}": x for d, x in zip(domains, w)})
+            row.update({f"n:{d}": x for d, x in zip(domains, n)})
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    if not len(df):
+        return pd.DataFrame(columns=ONLINE_COLUMNS)
+    return df.sort_values(ONLINE_COLUMNS, kind="stable").reset_index(drop=True)
 
 
 def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -217,8 +261,27 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     loaded = [suites.load(s).judge(track) for s in suite_refs]  # TrackError names the tracks a suite offers
     if not strategy_names:
         raise ValueError("no strategy to benchmark; name at least one (or all)")
+    from strategies.base import strategy_kind
+
+    online = [s.name for s in loaded if s.track == "online"]
+    if online and len(online) != len(loaded):
+        raise ValueError(f"the online track cannot share a bench with other tracks (online: {', '.join(online)}); "
+                         f"run them apart")
+    want = "online" if online else "offline"
     for name in strategy_names:
-        strategies.get(name)  # fail fast, with a suggestion, before any work
+        kind = strategy_kind(strategies.get(name))  # fail fast, with a suggestion, before any work
+        if kind != want:
+            others = [n for n in strategies.names() if strategy_kind(strategies.get(n)) == want]
+            raise ValueError(f"strategy {name!r} is an {kind} strategy; the {loaded[0].track} track runs {want} "
+                             f"strategies ({', '.join(others)})"
+                             + (" (online ones: --track online on a live suite)" if kind == "online" else ""))
+    if online:
+        budgets = list(budgets) if budgets else [1]
+        if [int(b) for b in budgets] != [1]:
+            raise ValueError(f"the online track spends no pilot runs: each study is one training run, so its budget "
+                             f"is 1 (got --budget {','.join(str(b) for b in budgets)}); leave --budget out")
+        if runner == "replay":
+            raise ValueError("the online track trains for real: use --runner cpu (replay has no online runs)")
     if not budgets:
         raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
     for b in budgets:
@@ -273,6 +336,9 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     summary, trajectories = summary_frames(records)
     _write_csv_atomic(summary, out / "summary.csv")
     _write_csv_atomic(trajectories, out / "trajectories.csv")
+    online = online_frame(records)
+    if len(online):
+        _write_csv_atomic(online, out / "online.csv")
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suites": [_suite_entry(s) for s in loaded],

@@ -85,7 +85,7 @@ def strategies_cmd(strategy_files):
         strategies.load_file(f)
     for name in strategies.names():
         cls = strategies.get(name)
-        click.echo(f"{name:<14} {cls.family:<10} {cls.description}")
+        click.echo(f"{name:<18} {getattr(cls, 'kind', 'offline'):<8} {cls.family:<10} {cls.description}")
 
 
 @main.command("run")
@@ -167,7 +167,8 @@ def _bench_seeds(text: str) -> int | range | list[int]:
 @main.command("bench")
 @click.option("--suite", "suite_refs", multiple=True, required=True, help="Suite name or folder (repeatable).")
 @click.option("--strategy", "strategy_spec", default="all", show_default=True, help="NAME[,NAME...] or all.")
-@click.option("--budget", "budget_spec", default="4,8,11,16,24", show_default=True, help="Pilot-run budgets.")
+@click.option("--budget", "budget_spec", default=None,
+              help="Pilot-run budgets [default: 4,8,11,16,24; the online track: 1, its one training run].")
 @click.option("--seeds", default="20", show_default=True,
               help="Seeds per study: a count N (seeds 0..N-1), a range N-M, or a comma list (as sweep --seeds).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Results folder (resumable).")
@@ -176,10 +177,12 @@ def _bench_seeds(text: str) -> int | range | list[int]:
               help="A Python file whose Strategy classes to register (repeatable).")
 @click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
               help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
-@click.option("--track", default=None, type=click.Choice(["pool", "continuous"]),
+@click.option("--track", default=None, type=click.Choice(["pool", "continuous", "online"]),
               help="How recommendations are judged: pool = only recorded mixtures, every score measured (the "
                    "default on recorded suites); continuous = any mixture (analytic suites, live suites, and "
-                   "recorded suites whose surrogate passes the fidelity gate). Default: each suite's own.")
+                   "recorded suites whose surrogate passes the fidelity gate); online = online strategies, each "
+                   "study one training run whose weights change as it trains (live suites, --runner cpu). "
+                   "Default: each suite's own.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--executor", default="local", show_default=True,
               type=click.Choice(["local", "slurm", "submitit-local"]),
@@ -197,8 +200,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 
     for f in strategy_files:
         strategies.load_file(f)
-    names = strategies.resolve(strategy_spec)
-    budgets = _int_list(budget_spec, "--budget")
+    names = strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline")
+    budgets = _int_list(budget_spec or ("1" if track == "online" else "4,8,11,16,24"), "--budget")
     seeds = _bench_seeds(seeds)
     seeds = seeds if isinstance(seeds, int) else list(seeds)
     report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
@@ -351,6 +354,9 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
     marked = False
     for suite_name in order:
         g = ok[ok["suite"] == suite_name]
+        if meta.get(suite_name, {}).get("track") == "online":
+            _print_online(g, meta[suite_name])
+            continue
         pivot = g.pivot_table(index="strategy", columns="budget", values="normalized_regret", aggfunc="mean")
         pivot = pivot.sort_values(pivot.columns[-1])
         sur = (g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
@@ -370,6 +376,26 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
     failed = summary[summary["status"] != "ok"]
     if len(failed):
         click.echo(f"\n{len(failed)} failed studies, e.g. {failed.iloc[0]['strategy']}: {failed.iloc[0]['reason']}")
+
+
+def _print_online(g, meta: dict) -> None:
+    """The online track: each strategy's mean score over its runs, and (with the `constant` control benched)
+    the mean paired difference from the control over the seeds both ran."""
+    metric = meta.get("metric", "score")
+    click.echo(f"\n{meta['name']} [online track]: mean {metric} of the trained model (higher is better), "
+               f"one training run per seed")
+    ctrl = g[g["strategy"] == "constant"].set_index("seed")["score"]
+    rows = []
+    for name, s in g.groupby("strategy"):
+        sc = s.set_index("seed")["score"]
+        common = sc.index.intersection(ctrl.index)
+        diff = (sc[common] - ctrl[common]).mean() if len(common) and name != "constant" else float("nan")
+        rows.append({"strategy": name, "runs": len(sc), f"mean {metric}": f"{sc.mean():.4f}",
+                     "vs constant (paired)": "" if diff != diff else f"{diff:+.4f} over {len(common)}",
+                     "cost (run-eq.)": f"{s['cost_used'].mean():.4f}"})
+    import pandas as pd
+
+    click.echo(pd.DataFrame(rows).set_index("strategy").to_string())
 
 
 @main.group("suite")

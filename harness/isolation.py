@@ -101,6 +101,15 @@ class InProcessStrategy:
         with time_limit(self.timeout_s, "recommend"):
             return self.strategy.recommend(history)
 
+    # an online strategy (strategies/online.py)
+    def start(self):
+        with time_limit(self.timeout_s, "start"):
+            return self.strategy.start()
+
+    def update(self, signals):
+        with time_limit(self.timeout_s, "update"):
+            return self.strategy.update(signals)
+
     def close(self) -> None:
         pass
 

@@ -806,6 +806,13 @@ class SandboxedStrategy:
         return read_mixture(self._call({"op": "recommend", "history": plain_history(history)}, "recommend"),
                             "recommend")
 
+    # an online strategy (strategies/online.py): the first weights, then new weights after each step
+    def start(self):
+        return read_mixture(self._call({"op": "start"}, "start"), "start")
+
+    def update(self, signals):
+        return read_mixture(self._call({"op": "update", "signals": signals.to_plain()}, "update"), "update")
+
     def close(self) -> None:
         self.child.close()
 
@@ -832,5 +839,7 @@ def describe_source(text: str, filename: str, timeout_s: float | None) -> list[d
         if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in
                                               ("name", "class", "description", "citation", "family")):
             raise StrategyError("the strategy process sent a malformed description")
-        out.append({k: d[k][:MAX_TEXT] for k in ("name", "class", "description", "citation", "family")})
+        entry = {k: d[k][:MAX_TEXT] for k in ("name", "class", "description", "citation", "family")}
+        entry["kind"] = d.get("kind") if d.get("kind") in ("offline", "online") else "offline"
+        out.append(entry)
     return out

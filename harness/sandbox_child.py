@@ -195,11 +195,16 @@ class Host:
         from harness.spec import Budget, Observation, Proposal
 
         import strategies
-        from strategies.base import Strategy
+        from strategies.base import Strategy, StrategyBase
+        from strategies.online import OnlineStrategy
 
         self.Mixture, self.MixtureSpace, self.Budget, self.Observation = Mixture, MixtureSpace, Budget, Observation
         self.Proposal = Proposal
-        self.strategies, self.Strategy = strategies, Strategy
+        self.strategies, self.Strategy, self.StrategyBase = strategies, Strategy, StrategyBase
+        self.bases = (StrategyBase, Strategy, OnlineStrategy)  # the interfaces, not strategies
+        from harness.spec import StepSignals
+
+        self.StepSignals = StepSignals
 
     # -- io ---------------------------------------------------------------------------------------
     def send(self, obj: dict) -> None:
@@ -217,7 +222,7 @@ class Host:
                 op = msg.get("op")
                 if op == "close":
                     return
-                reply = getattr(self, "op_" + str(op))(msg) if op in ("describe", "new", "propose", "recommend") \
+                reply = getattr(self, "op_" + str(op))(msg) if op in ("describe", "new", "propose", "recommend", "start", "update") \
                     else {"ok": False, "error": f"unknown request {op!r}"}
             except Exception as e:  # the strategy's own error, reported to the study
                 reply = {"ok": False, "error": _describe_error(e)}
@@ -249,7 +254,7 @@ class Host:
 
         out = []
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, self.Strategy) and obj is not self.Strategy and obj.__module__ == module.__name__:
+            if issubclass(obj, self.StrategyBase) and obj not in self.bases and obj.__module__ == module.__name__:
                 out.append(obj)
         return out
 
@@ -259,7 +264,7 @@ class Host:
         for cls in self.classes(module):
             found.append({"name": str(cls.__dict__.get("name") or cls.__name__.lower()), "class": cls.__qualname__,
                           "description": str(cls.description or ""), "citation": str(cls.citation or ""),
-                          "family": str(cls.family or "other")})
+                          "family": str(cls.family or "other"), "kind": str(getattr(cls, "kind", "offline"))})
         return {"ok": True, "strategies": found}
 
     def op_new(self, msg: dict) -> dict:
@@ -305,6 +310,17 @@ class Host:
         if self.strategy is None:
             raise RuntimeError("no strategy built")
         return self.answer(self.strategy.recommend(self.history(msg["history"])))
+
+    # -- an online strategy's calls (strategies/online.py) --------------------------------------------
+    def op_start(self, msg: dict) -> dict:
+        if self.strategy is None:
+            raise RuntimeError("no strategy built")
+        return self.answer(self.strategy.start())
+
+    def op_update(self, msg: dict) -> dict:
+        if self.strategy is None:
+            raise RuntimeError("no strategy built")
+        return self.answer(self.strategy.update(self.StepSignals.from_plain(msg["signals"])))
 
 
 def _prctl(option: int, arg: int) -> None:

@@ -133,15 +133,23 @@ class RunSpec:
     mixture: Mixture
     seed: int
     fidelity: float = 1.0
+    # An online run (track `online`): which online strategy drives the domain weights during the run
+    # ("name@code-fingerprint:params-hash", harness.online_study.online_identity); `mixture` is then the
+    # weights it starts from. Empty for every offline run, and then left out of the key and the dict,
+    # so offline keys and records are exactly as before.
+    online: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "suite": self.suite,
             "protocol": self.protocol,
             "mixture": self.mixture.as_dict(),
             "seed": int(self.seed),
             "fidelity": float(self.fidelity),
         }
+        if self.online:
+            d["online"] = self.online
+        return d
 
     @property
     def key(self) -> str:
@@ -153,11 +161,14 @@ class RunSpec:
             "seed": int(self.seed),
             "fidelity": round(float(self.fidelity), 9),
         }
+        if self.online:
+            ident["online"] = self.online
         return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
-        return cls(d["suite"], d["protocol"], Mixture(d["mixture"]), int(d["seed"]), float(d.get("fidelity", 1.0)))
+        return cls(d["suite"], d["protocol"], Mixture(d["mixture"]), int(d["seed"]), float(d.get("fidelity", 1.0)),
+                   str(d.get("online", "")))
 
 
 def fidelity_key(fidelity: float) -> str:
@@ -191,6 +202,10 @@ class RunResult:
     reason: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, float]] = field(default_factory=dict)
+    # an online run's record (harness/training/online.py `OnlineMixture.record`): the domains, the weights
+    # each step's prompts were drawn with, the weights the strategy returned after it, and the per-domain
+    # signals of every step. Empty for offline runs, and then left out of `to_dict()`.
+    online: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -214,8 +229,9 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not d["checkpoints"]:
-            del d["checkpoints"]  # records of runs without checkpoints stay byte for byte as before
+        for optional in ("checkpoints", "online"):
+            if not d[optional]:
+                del d[optional]  # records of runs without them stay byte for byte as before
         return d
 
     @classmethod
@@ -244,3 +260,51 @@ class Observation:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK and self.objective is not None
+
+
+#: the per-domain signals an online strategy receives after each training step, in this order
+SIGNAL_FIELDS = ("prompts", "mean_reward", "mean_abs_advantage", "reward_variance", "frac_zero_std")
+
+
+@dataclass(frozen=True)
+class DomainSignal:
+    """What one training step's rollouts showed about one domain (plain numbers the trainer already has).
+
+    `prompts`: prompts drawn from the domain this step (each with the protocol's group of completions);
+    the others are None when it drew none: the mean total reward of its completions, the mean absolute
+    GRPO advantage, the variance of the rewards, and the fraction of its groups whose rewards were all
+    equal (a group with no learning signal)."""
+
+    prompts: int = 0
+    mean_reward: float | None = None
+    mean_abs_advantage: float | None = None
+    reward_variance: float | None = None
+    frac_zero_std: float | None = None
+
+    @property
+    def drawn(self) -> bool:
+        return self.prompts > 0
+
+
+@dataclass(frozen=True)
+class StepSignals:
+    """The signals of one training step: `step` (1-based: the optimizer steps done), for every training
+    domain in the space's order a `DomainSignal`, and `weights`, the mixture this step's prompts were
+    drawn with (an earlier decision: the loader draws ahead). The only thing an online strategy sees."""
+
+    step: int
+    domains: dict[str, DomainSignal]
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"step": int(self.step), "domains": {d: [getattr(s, f) for f in SIGNAL_FIELDS]
+                                                    for d, s in self.domains.items()},
+                "weights": {str(d): float(w) for d, w in self.weights.items()}}
+
+    @classmethod
+    def from_plain(cls, d: dict[str, Any]) -> StepSignals:
+        domains = {}
+        for name, values in dict(d["domains"]).items():
+            prompts, *rest = list(values)
+            domains[str(name)] = DomainSignal(int(prompts), *[None if v is None else float(v) for v in rest])
+        return cls(int(d["step"]), domains, {str(k): float(v) for k, v in dict(d.get("weights") or {}).items()})

@@ -62,9 +62,14 @@ class StudyOutcome:
     note: str = ""  # e.g. why the pilots ended before the budget was spent
     protocol: str = ""
     trajectory: list[dict[str, Any]] = field(default_factory=list)
+    # an online study's run (harness/online_study.py): domains, per-step weights, measured overhead
+    online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["online"]:
+            del d["online"]  # offline studies' records stay as they were
+        return d
 
 
 def _short_error(e: BaseException) -> str:

@@ -7,9 +7,10 @@ partial runs, a `Proposal(mixture, fidelity)`), or None to stop early; `recommen
 the mixture it would train with. The study validates both, so a buggy strategy is recorded as failed
 instead of taking the benchmark down.
 
-An online interface (weights updated within one run from per-domain rewards, as in DoReMi or ODM)
-would be a second base class beside this one; nothing here assumes pilots are offline beyond the
-method names.
+The online interface (weights updated within one training run from per-domain rollout signals, as
+in DUMP, ODM or Aioli) is the second base class beside this one: `strategies.online.OnlineStrategy`.
+Both share `StrategyBase` (name, description, citation, family, kind, the space and the seed), so one
+registry, one sandbox and one leaderboard serve both.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from harness.spec import Budget, Observation, Proposal
 History = Sequence[Observation]
 
 
-class Strategy:
-    """Base class: subclass, set `name`, implement `propose` (and `recommend` if not best-seen)."""
+class StrategyBase:
+    """What every strategy has, offline or online: its card (name, description, citation, family,
+    kind), the mixture space it decides in, and a seed (`self.rng`)."""
 
     name: ClassVar[str] = ""
     #: one line for `modomodo strategies` and the leaderboard.
@@ -36,6 +38,25 @@ class Strategy:
     citation: ClassVar[str] = ""
     #: family, for filtering on the leaderboard: reference, design, heuristic, surrogate, bayesopt, ...
     family: ClassVar[str] = "other"
+    #: "offline" (pilot runs, then a recommendation: `Strategy`) or "online" (weights within one run:
+    #: `strategies.online.OnlineStrategy`); decides which tracks may run it.
+    kind: ClassVar[str] = "offline"
+
+    def __init__(self, space: MixtureSpace, seed: int = 0, **params):
+        if params:
+            raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(params)}")
+        self.space = space
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+
+
+def strategy_kind(cls) -> str:
+    """"offline" or "online" for a strategy class (a file's stand-in carries the kind its sandbox reported)."""
+    return str(getattr(cls, "kind", "offline") or "offline")
+
+
+class Strategy(StrategyBase):
+    """Base class: subclass, set `name`, implement `propose` (and `recommend` if not best-seen)."""
 
     def __init_subclass__(cls, **kwargs):
         """Every strategy takes part in every track: what `propose` and `recommend` return passes through
@@ -47,13 +68,6 @@ class Strategy:
             fn = cls.__dict__.get(name)
             if fn is not None and not getattr(fn, "_snaps", False):
                 setattr(cls, name, _snapping(fn))
-
-    def __init__(self, space: MixtureSpace, seed: int = 0, **params):
-        if params:
-            raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(params)}")
-        self.space = space
-        self.seed = int(seed)
-        self.rng = np.random.default_rng(self.seed)
 
     # -- the contract ---------------------------------------------------------------------------
     def propose(self, history: History, budget: Budget) -> Mixture | Proposal | None:

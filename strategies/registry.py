@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.mixture import did_you_mean
-from strategies.base import Strategy
+from strategies.base import Strategy, StrategyBase, strategy_kind
 
 # name -> "module:Class" for the strategies shipped with modomodo (imported on first use).
 BUILTIN: dict[str, str] = {
@@ -43,6 +43,11 @@ BUILTIN: dict[str, str] = {
     "successive-halving": "strategies.multi_fidelity:SuccessiveHalving",
     "hyperband": "strategies.multi_fidelity:Hyperband",
     "bohb-gp": "strategies.multi_fidelity:BOHBGP",
+    # online strategies (strategies/online.py): weights that change during one run; the online track only
+    "constant": "strategies.constant:Constant",
+    "dump": "strategies.dump:DUMP",
+    "odm": "strategies.odm:ODM",
+    "aioli": "strategies.aioli:Aioli",
 }
 
 _REGISTRY: dict[str, type[Strategy]] = {}
@@ -54,11 +59,11 @@ class UnknownStrategy(KeyError):
 
 
 def register(name: str):
-    """Class decorator: make a Strategy subclass available under `name`."""
+    """Class decorator: make a Strategy (or OnlineStrategy) subclass available under `name`."""
 
     def deco(cls: type[Strategy]) -> type[Strategy]:
-        if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
-            raise TypeError(f"@register({name!r}) must decorate a Strategy subclass, got {cls!r}")
+        if not (inspect.isclass(cls) and issubclass(cls, StrategyBase)):
+            raise TypeError(f"@register({name!r}) must decorate a Strategy or OnlineStrategy subclass, got {cls!r}")
         existing = _REGISTRY.get(name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
             raise ValueError(f"strategy name {name!r} is already registered by {source_of(existing)}")
@@ -85,9 +90,13 @@ def get(name: str) -> type[Strategy]:
     raise UnknownStrategy(f"unknown strategy {name!r}; {did_you_mean(name, names())}")
 
 
-def resolve(spec: str) -> list[str]:
-    """Parse "a,b" or "all" into registered names (each checked, with suggestions)."""
-    wanted = names() if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+def resolve(spec: str, kind: str | None = None) -> list[str]:
+    """Parse "a,b" or "all" into registered names (each checked, with suggestions). With `kind`
+    ("offline" or "online"), "all" means every strategy of that kind (the track's)."""
+    if spec.strip() == "all":
+        wanted = names() if kind is None else [n for n in names() if strategy_kind(get(n)) == kind]
+    else:
+        wanted = [s.strip() for s in spec.split(",") if s.strip()]
     if not wanted:
         raise UnknownStrategy(f"no strategy named in {spec!r}; valid: all, {', '.join(names())}")
     for n in wanted:
@@ -176,8 +185,11 @@ def _stand_in(entry: dict[str, str], src: FileSource) -> type[FileStrategy]:
                                 f"1 to 100 printable characters, without commas or surrounding spaces")
     if "\n" in entry["description"]:
         entry = {**entry, "description": " ".join(entry["description"].split())}
+    kind = entry.get("kind") or "offline"
+    if kind not in ("offline", "online"):
+        raise StrategyFileError(f"strategy file {src.path!r}: class {entry['class']} reports kind {kind!r}")
     attrs = {"name": name, "description": entry["description"], "citation": entry["citation"],
-             "family": entry["family"] or "other", "source": src, "source_class": entry["class"],
+             "family": entry["family"] or "other", "kind": kind, "source": src, "source_class": entry["class"],
              "__doc__": f"{entry['class']} from {src.filename} (runs in its sandbox)", "__module__": __name__}
     cls_name = "".join(c if c.isalnum() or c == "_" else "_" for c in entry["class"].split(".")[-1]) or "UserStrategy"
     return type(cls_name, (FileStrategy,), attrs)
@@ -250,7 +262,7 @@ def load_file(path: str | Path) -> list[str]:
 def file_entries() -> list[dict[str, Any]]:
     """The registered file strategies as plain data (for worker processes: no second sandboxed import)."""
     return [{"name": c.name, "class": c.source_class, "description": c.description, "citation": c.citation,
-             "family": c.family, "path": c.source.path, "text": c.source.text, "sha256": c.source.sha256}
+             "family": c.family, "kind": strategy_kind(c), "path": c.source.path, "text": c.source.text, "sha256": c.source.sha256}
             for c in _REGISTRY.values() if isinstance(c, type) and issubclass(c, FileStrategy) and c.source]
 
 

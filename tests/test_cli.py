@@ -134,7 +134,9 @@ def test_bench_writes_the_summary_contract(tmp_path):
     s = pd.read_csv(out / "summary.csv")
     required = "suite,strategy,budget,seed,score,regret,normalized_regret,uniform_score,best_known".split(",")
     assert set(required) <= set(s.columns)
-    n_strategies = len(cli("strategies").stdout.splitlines())
+    listed = [line.split() for line in cli("strategies").stdout.splitlines()]
+    n_strategies = sum(1 for parts in listed if parts[1] == "offline")  # "all" in an offline track: the offline ones
+    assert n_strategies >= 19 and {p[0] for p in listed if p[1] == "online"} >= {"dump", "odm", "aioli", "constant"}
     assert len(s) == 2 * n_strategies * 2 * 3
     uni = s[s.strategy == "uniform"]
     assert (uni.score == uni.uniform_score).all()

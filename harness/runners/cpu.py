@@ -29,6 +29,7 @@ from harness.mixture import InvalidMixture
 from harness.provenance import machine_provenance, provenance
 from harness.runners.base import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
+from harness.training.online import OnlineStrategyFailed
 
 
 def protocol_config(suite):
@@ -71,7 +72,13 @@ class CpuRunner(Runner):
             return self.config
         return dataclasses.replace(self.config, steps=max(1, math.ceil(self.config.steps * fidelity)))
 
-    def run(self, spec: RunSpec) -> RunResult:
+    supports_online = True  # run(spec, online=...) trains with an online strategy (harness/training/online.py)
+
+    def run(self, spec: RunSpec, online=None) -> RunResult:
+        """One run. `online` (an OnlineMixture) is required for, and only for, an online spec (`spec.online`)."""
+        if bool(spec.online) != (online is not None):
+            raise ValueError(f"run spec {'names' if spec.online else 'has no'} online strategy "
+                             f"{spec.online!r} but the run was {'not ' if online is None else ''}given one")
         if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
             raise ValueError(f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
                              f"{self.suite.id} (protocol {self.suite.protocol})")
@@ -86,7 +93,9 @@ class CpuRunner(Runner):
             from harness.training import train_and_evaluate
 
             with contextlib.redirect_stdout(sys.stderr):  # stdout is for results (modomodo run prints JSON)
-                res = train_and_evaluate(cfg, mixture.as_dict(), int(spec.seed))
+                res = train_and_evaluate(cfg, mixture.as_dict(), int(spec.seed), online=online)
+        except OnlineStrategyFailed as e:  # the online strategy's failure: its study fails, with the reason
+            return RunResult.failed(spec, f"online strategy {e}", prov)
         except Exception as e:  # a crash in training is a failed run, not a crashed benchmark
             import traceback
 
@@ -110,4 +119,5 @@ class CpuRunner(Runner):
             prov["checkpoint_steps"] = {**{fidelity_key(f): int(ck["step"]) for f, ck in res.checkpoints.items()},
                                         fidelity_key(1.0): int(res.steps)}
         return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source="trained", cost=cost, provenance=prov, checkpoints=checkpoints)
+                         source="trained", cost=cost, provenance=prov, checkpoints=checkpoints,
+                         online=res.online)

@@ -80,7 +80,12 @@ class Suite:
 
     def track_refusal(self, track: str) -> str:
         """Why the suite does not offer `track` (empty when it does or there is nothing to add)."""
-        return "" if track in self.tracks else f"a {self.kind} suite has no recorded pool"
+        if track in self.tracks:
+            return ""
+        if track == "online":
+            return (f"a {self.kind} suite does not train: the online track runs on live suites (each study a real "
+                    f"training run, e.g. minimodo-tiny-live)")
+        return f"a {self.kind} suite has no recorded pool"
 
     def space_for(self, track: str) -> MixtureSpace:
         return self.space

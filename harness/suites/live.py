@@ -29,6 +29,12 @@ class LiveSuite(Suite):
       known optimum: a live suite has none.
     """
 
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        """continuous (offline strategies: pilots and a recommendation, every answer trained) and online
+        (online strategies: one run whose weights change during training, harness/online_study.py)."""
+        return ("continuous", "online")
+
     @classmethod
     def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> LiveSuite:
         if not card.get("datasets"):

@@ -138,6 +138,8 @@ class ReplaySuite(Suite):
         return "pool"
 
     def track_refusal(self, track: str) -> str:
+        if track == "online":
+            return super().track_refusal(track)
         if track == "continuous" and not self.fidelity.get("passed"):
             return (f"its surrogate fails the fidelity gate ({self.fidelity.get('reason', 'not measured')}), so no "
                     f"number off the recorded mixtures can be trusted")

@@ -9,6 +9,9 @@
   recorded suite only when its surrogate passes the fidelity gate (harness/suites/fidelity.py),
   and only inside the data's support (per-dataset bounds on the space). Surrogate answers are
   labelled `surrogate` wherever they surface.
+- **online** (live suites only): the study is one real training run whose domain weights an online
+  strategy (strategies/online.py) sets step by step (harness/online_study.py); its score is that run's
+  metric, its cost one run plus the measured overhead of the online machinery.
 
 Whether a (suite, track) **can rank** strategies (enter an overall ranking) is decided here too:
 analytic suites can (exact); a recorded suite needs a noise model (repeated seeds) and an SNR of the
@@ -24,7 +27,7 @@ from harness.mixture import Mixture, MixtureSpace
 from harness.spec import UnknownFidelity, derive_seed
 from harness.suites.base import Suite, SuiteError
 
-TRACKS = ("pool", "continuous")
+TRACKS = ("pool", "continuous", "online")
 SNR_TARGET = 3.0
 
 

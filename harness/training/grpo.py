@@ -62,9 +62,11 @@ def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
 
 
 def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None,
-               callbacks=None):
+               callbacks=None, online=None):
     """Run GRPO in place on `model`; returns the trainer (its state holds the reward log).
-    `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of run.py)."""
+    `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of run.py).
+    `online`: (OnlineMixture, domain row ranges) for an online run (harness/training/online.py): the
+    prompts are then drawn by the controller's current weights, which it updates after every step."""
     from transformers import ProcessorMixin
     from trl import GRPOTrainer
 
@@ -76,9 +78,16 @@ def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output
 
     tmp = None if output_dir else tempfile.mkdtemp(prefix="modomodo-grpo-")
     try:
-        trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs(cfg.reward_rule)),
-                              args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
-                              processing_class=processor, callbacks=list(callbacks or []) or None)
+        cls, extra, callbacks = GRPOTrainer, {}, list(callbacks or [])
+        if online is not None:
+            from harness.training.online import online_trainer_class
+
+            controller, ranges = online
+            cls, extra = online_trainer_class(), {"online": controller, "online_ranges": ranges, "online_seed": seed}
+            callbacks.append(controller.callback())
+        trainer = cls(model=model, reward_funcs=list(reward_funcs(cfg.reward_rule)),
+                      args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
+                      processing_class=processor, callbacks=callbacks or None, **extra)
         for cb in (PrinterCallback, ProgressCallback):  # keep stdout clean: logs stay in trainer.state.log_history
             trainer.remove_callback(cb)
         if cfg.steps > 0:

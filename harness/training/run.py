@@ -40,6 +40,8 @@ class TrainResult:
     # fidelity (fraction of the steps, < 1) -> {"step", "scores", "format_rate", "seconds"} of the
     # mid-run evaluations asked for by cfg.eval_checkpoints (empty without them)
     checkpoints: dict[float, dict[str, Any]] = field(default_factory=dict)
+    # an online run's record (harness/training/online.py OnlineMixture.record); empty offline
+    online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,8 +135,12 @@ def load_base(cfg: ProtocolConfig, log=None):
 
 
 def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None,
-                       log=None) -> TrainResult:
-    """GRPO on `mixture` (dataset -> weight, over cfg.train_domains) with `seed`, then evaluation."""
+                       log=None, online=None) -> TrainResult:
+    """GRPO on `mixture` (dataset -> weight, over cfg.train_domains) with `seed`, then evaluation.
+
+    `online`: an `OnlineMixture` (harness/training/online.py). The run then draws its prompts from every
+    training domain by the weights the online strategy sets step by step, starting from its `start()`
+    (`mixture` is ignored), and the result carries the record of those weights and signals."""
     t0 = time.perf_counter()
     import torch
 
@@ -151,12 +157,19 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
     torch.manual_seed(seed)
     model, processor, label, info = load_base(cfg, log=log)
     t2 = time.perf_counter()
-    dataset = mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
+    if online is not None:
+        from harness.training.online import online_dataset
+
+        online.start()  # the strategy's first weights, checked, before any data is built
+        dataset, ranges = online_dataset(cfg, seed, source.train_rows)
+    else:
+        dataset = mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
     eval_benchmarks(cfg, source)
     t3 = time.perf_counter()
     ckpt = CheckpointEvaluation(cfg, processor, source) if cfg.eval_checkpoints and cfg.steps else None
     torch.manual_seed(seed)
-    trainer = train_grpo(model, processor, dataset, cfg, seed, callbacks=[ckpt.callback] if ckpt else None)
+    trainer = train_grpo(model, processor, dataset, cfg, seed, callbacks=[ckpt.callback] if ckpt else None,
+                         online=(online, ranges) if online is not None else None)
     t4 = time.perf_counter()
     scores, fmt = evaluate_model(trainer.model, processor, cfg, source)
     t5 = time.perf_counter()
@@ -165,8 +178,12 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
                "total": t5 - t0}
     if ckpt:
         timings["eval_checkpoints"] = t_ckpt  # not counted in "train"
+    if online is not None:  # measured overhead of the online machinery, inside "train"
+        timings["online"] = online.seconds
+        timings["online_strategy"] = online.calls_seconds
     if cfg.steps:
         timings["s_per_step"] = timings["train"] / cfg.steps
     return TrainResult(scores=scores, format_rate=fmt, timings={k: round(v, 3) for k, v in timings.items()},
                        rollouts=cfg.rollouts, steps=cfg.steps, base=label, base_info=info, train_log=reward_log(trainer),
-                       checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {})
+                       checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {},
+                       online=online.record() if online is not None else {})

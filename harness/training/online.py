@@ -1,0 +1,305 @@
+"""Online mixing inside one GRPO run: a sampler that reads the current weights, the signals each step's
+rollouts give per domain, and the callback that asks the online strategy for new weights.
+
+Three parts, none of them a fork of TRL:
+- `DomainWeightedSampler`: the train sampler. The dataset holds every training domain's rows
+  (`online_dataset`); for each generation batch the sampler draws each prompt's domain from the
+  *current* weights (as `interleave_datasets` does offline with fixed ones), takes that domain's next
+  row (each domain's rows in a seeded order, reshuffled when used up: an online run never stops early),
+  and yields it `num_generations` times, in the layout of TRL's `RepeatSampler`.
+- `online_trainer_class()`: `GRPOTrainer` with two overrides: `_get_train_sampler` returns the sampler
+  above, and `_generate_and_score_completions` (after TRL has computed them) hands the rewards and
+  advantages of the batch, with each prompt's domain, to the controller.
+- `OnlineMixture`: the controller. After every optimizer step (a `TrainerCallback`) it turns what was
+  collected into `StepSignals` (harness/spec.py), calls the strategy's `update`, validates the weights
+  (a bad answer or an exception stops the run: `OnlineStrategyFailed`) and sets them on the sampler.
+  It records every step's weights and signals (`record()`, stored in `RunResult.online`) and the seconds
+  it spent (`seconds`: the measured overhead of the online machinery).
+
+The loader draws one batch ahead (accelerate's DataLoaderShard prefetches to detect the last batch),
+so the weights returned after step t draw the prompts of step t + 2. The record keeps, per step, the
+weights that step was actually drawn with, and the strategy gets them in `StepSignals.weights`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.mixture import InvalidMixture, Mixture, MixtureSpace
+from harness.spec import SIGNAL_FIELDS, DomainSignal, StepSignals, derive_seed
+
+
+class OnlineStrategyFailed(RuntimeError):
+    """The online strategy raised, timed out or returned invalid weights: the run (and its study) fails."""
+
+
+def online_dataset(cfg, seed: int, train_rows):
+    """Every training domain's rows in one dataset, and each domain's row range (domain -> range).
+
+    Each domain gets the rows one offline run at weight 1 would get (`pool_per_domain`, or steps ×
+    prompts_per_step), from the same row seeds as offline (`mixture_dataset`), so an online run may put
+    all its weight on any domain."""
+    from datasets import concatenate_datasets
+
+    from harness.training.grpo import _as_dataset
+    from tasks.minimodo import to_dataset
+
+    n = cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
+    parts, ranges, start = [], {}, 0
+    for i, d in enumerate(cfg.train_domains):
+        ds = _as_dataset(train_rows(d, n, seed * 1000 + i), to_dataset)
+        parts.append(ds)
+        ranges[d] = range(start, start + len(ds))
+        start += len(ds)
+    return (parts[0] if len(parts) == 1 else concatenate_datasets(parts)), ranges
+
+
+class DomainWeightedSampler:
+    """Indices of the online dataset, one generation batch at a time, by the current domain weights.
+
+    `prompts` prompts per generation batch, each repeated `num_generations` times (one GRPO group),
+    the whole batch repeated `repeat_count` times (TRL's `RepeatSampler` layout: generations reused over
+    `steps_per_generation × num_iterations` steps); `batches` generation batches in all. `draws` records,
+    per batch, the weights it was drawn with and the prompts each domain got."""
+
+    def __init__(self, ranges: Mapping[str, range], weights: Mapping[str, float], prompts: int, num_generations: int,
+                 repeat_count: int, batches: int, seed: int):
+        self.domains = list(ranges)
+        self.ranges = dict(ranges)
+        self.prompts, self.num_generations = int(prompts), int(num_generations)
+        self.repeat_count, self.batches = int(repeat_count), int(batches)
+        self.rng = np.random.default_rng(derive_seed("online-sampler", int(seed)))
+        self.order = {d: self.rng.permutation(len(r)) for d, r in self.ranges.items()}
+        self.next_row = dict.fromkeys(self.domains, 0)
+        self.draws: list[dict[str, Any]] = []
+        self.set_weights(weights)
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        p = np.array([float(weights.get(d, 0.0)) for d in self.domains])
+        if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+            raise InvalidMixture(f"sampler weights {dict(weights)} are not a mixture of {self.domains}")
+        self.p = p / p.sum()
+
+    def _row(self, d: str) -> int:
+        i = self.next_row[d]
+        if i >= len(self.order[d]):  # a domain used up: a fresh order of its rows
+            self.order[d], i = self.rng.permutation(len(self.ranges[d])), 0
+        self.next_row[d] = i + 1
+        return self.ranges[d][int(self.order[d][i])]
+
+    def draw(self) -> list[int]:
+        """One generation batch's prompt indices (each once), by the weights set now."""
+        picks = self.rng.choice(len(self.domains), size=self.prompts, p=self.p)
+        rows = [self._row(self.domains[k]) for k in picks]
+        counts = np.bincount(picks, minlength=len(self.domains))
+        self.draws.append({"weights": self.p.round(9).tolist(), "prompts": counts.tolist()})
+        return rows
+
+    def __iter__(self):
+        for _ in range(self.batches):
+            rows = self.draw()
+            for _ in range(self.repeat_count):
+                for r in rows:
+                    for _ in range(self.num_generations):
+                        yield r
+
+    def __len__(self) -> int:
+        return self.batches * self.repeat_count * self.prompts * self.num_generations
+
+
+def domain_signals(domains: list[str], prompt_domains: list[str], rewards, advantages, group: int) -> dict[str, DomainSignal]:
+    """Per-domain signals of a batch: `prompt_domains` names each group's domain (one entry per group of
+    `group` completions), `rewards`/`advantages` one entry per completion, in TRL's order (a group's
+    completions consecutive)."""
+    rewards = np.asarray(rewards, dtype=float).reshape(-1, group)
+    advantages = np.asarray(advantages, dtype=float).reshape(-1, group)
+    out = {}
+    for d in domains:
+        rows = [i for i, x in enumerate(prompt_domains) if x == d]
+        if not rows:
+            out[d] = DomainSignal(0)
+            continue
+        r, a = rewards[rows], advantages[rows]
+        finite = r[np.isfinite(r)]
+        zero_std = [bool(np.all(np.isclose(g[np.isfinite(g)], g[np.isfinite(g)][0]))) if np.isfinite(g).any() else True
+                    for g in r]
+        out[d] = DomainSignal(
+            prompts=len(rows),
+            mean_reward=float(finite.mean()) if finite.size else None,
+            mean_abs_advantage=float(np.abs(a).mean()),
+            reward_variance=float(finite.var()) if finite.size else None,
+            frac_zero_std=float(np.mean(zero_std)))
+    return out
+
+
+def merge_signals(domains: list[str], parts: list[dict[str, DomainSignal]]) -> dict[str, DomainSignal]:
+    """Several batches' signals of one step as one (prompt-weighted means; variance pooled about the
+    pooled mean). One batch per step (the CPU protocol) is returned as it is."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for d in domains:
+        got = [p[d] for p in parts if p[d].drawn]
+        n = sum(s.prompts for s in got)
+        if not n:
+            out[d] = DomainSignal(0)
+            continue
+
+        def mean(field, items=got):
+            vals = [(getattr(s, field), s.prompts) for s in items if getattr(s, field) is not None]
+            w = sum(k for _, k in vals)
+            return sum(v * k for v, k in vals) / w if w else None
+
+        m = mean("mean_reward")
+        second = [(s.reward_variance + s.mean_reward ** 2, s.prompts) for s in got
+                  if s.reward_variance is not None and s.mean_reward is not None]
+        var = (sum(v * k for v, k in second) / sum(k for _, k in second) - m ** 2) if second and m is not None else None
+        out[d] = DomainSignal(n, m, mean("mean_abs_advantage"), None if var is None else max(var, 0.0), mean("frac_zero_std"))
+    return out
+
+
+class OnlineMixture:
+    """The controller of one online run (see the module docstring). `strategy` is a built strategy handle
+    (harness.isolation: in-process or sandboxed) with `start()` and `update(signals)`."""
+
+    def __init__(self, strategy, space: MixtureSpace, name: str = ""):
+        self.strategy, self.space, self.name = strategy, space, name
+        self.domains = list(space.datasets)
+        self.sampler: DomainWeightedSampler | None = None
+        self.pending: list[dict[str, DomainSignal]] = []
+        self.steps: list[dict[str, Any]] = []  # per step: drawn-with weights, signals, returned weights
+        self.seconds = 0.0  # time spent in the online machinery (signals, strategy calls, validation)
+        self.calls_seconds = 0.0  # of which in the strategy's own calls
+        self.first: Mixture | None = None
+
+    # -- the strategy, checked -----------------------------------------------------------------------
+    def _ask(self, what: str, call, step: int) -> Mixture:
+        t0 = time.perf_counter()
+        try:
+            value = call()
+        except Exception as e:  # noqa: BLE001 - the strategy's failure ends this run, not the benchmark
+            from harness.study import _short_error
+
+            raise OnlineStrategyFailed(f"{what} raised {_short_error(e)} (after step {step})") from None
+        finally:
+            self.calls_seconds += time.perf_counter() - t0
+        if not isinstance(value, Mixture):
+            raise OnlineStrategyFailed(f"{what} returned {type(value).__name__} {value!r:.80} after step {step}, "
+                                       f"not a Mixture of {self.domains}")
+        try:
+            return self.space.validate(value)
+        except InvalidMixture as e:
+            raise OnlineStrategyFailed(f"{what} returned an invalid mixture after step {step}: {e}") from None
+
+    def start(self) -> Mixture:
+        if self.first is None:
+            t0 = time.perf_counter()
+            self.first = self._ask("start", self.strategy.start, 0)
+            self.seconds += time.perf_counter() - t0
+        return self.first
+
+    # -- what the trainer calls ----------------------------------------------------------------------
+    def make_sampler(self, ranges, prompts: int, num_generations: int, repeat_count: int, batches: int,
+                     seed: int) -> DomainWeightedSampler:
+        self.sampler = DomainWeightedSampler(ranges, self.start().as_dict(), prompts, num_generations, repeat_count,
+                                             batches, seed)
+        return self.sampler
+
+    def capture(self, prompt_domains: list[str], rewards, advantages, group: int) -> None:
+        t0 = time.perf_counter()
+        self.pending.append(domain_signals(self.domains, prompt_domains, rewards, advantages, group))
+        self.seconds += time.perf_counter() - t0
+
+    def after_step(self, step: int) -> None:
+        t0 = time.perf_counter()
+        if not self.pending:
+            return  # a step that reused buffered generations: nothing new to report
+        signals = merge_signals(self.domains, self.pending)
+        self.pending = []
+        index = len(self.steps)  # the generation batch these signals come from
+        drawn = self.sampler.draws[index] if self.sampler is not None and index < len(self.sampler.draws) else None
+        weights = dict(zip(self.domains, drawn["weights"])) if drawn else {}
+        step_signals = StepSignals(int(step), signals, weights)
+        new = self._ask("update", lambda: self.strategy.update(step_signals), step)
+        if self.sampler is not None:
+            self.sampler.set_weights(new.as_dict())
+        self.steps.append({"step": int(step), "weights": [weights.get(d) for d in self.domains],
+                           "next": [new[d] for d in self.domains],
+                           "signals": {f: [getattr(signals[d], f) for d in self.domains] for f in SIGNAL_FIELDS}})
+        self.seconds += time.perf_counter() - t0
+
+    def callback(self):
+        """The `TrainerCallback` that calls `after_step` at the end of every optimizer step."""
+        from transformers import TrainerCallback
+
+        controller = self
+
+        class OnlineMixtureCallback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                controller.after_step(int(state.global_step))
+                return control
+
+        return OnlineMixtureCallback()
+
+    def record(self) -> dict[str, Any]:
+        """What the run stores (RunResult.online): per step, columns in the domains' order."""
+        fields = {f: [s["signals"][f] for s in self.steps] for f in SIGNAL_FIELDS}
+        return {"strategy": self.name, "domains": self.domains, "start": [self.first[d] for d in self.domains]
+                if self.first else None, "steps": [s["step"] for s in self.steps],
+                "weights": [s["weights"] for s in self.steps], "next": [s["next"] for s in self.steps],
+                "signals": fields, "draw_lag_steps": 2,
+                "seconds": round(self.seconds, 6), "strategy_seconds": round(self.calls_seconds, 6)}
+
+
+@functools.lru_cache(maxsize=1)
+def online_trainer_class():
+    """`GRPOTrainer` with the online sampler and the signal capture (built on first use: keeps TRL's import
+    out of this module's)."""
+    from trl import GRPOTrainer
+
+    class OnlineGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer whose prompts are drawn by an `OnlineMixture`'s current weights."""
+
+        def __init__(self, *args, online: OnlineMixture, online_ranges, online_seed: int, **kwargs):
+            self.online, self.online_ranges, self.online_seed = online, online_ranges, int(online_seed)
+            super().__init__(*args, **kwargs)
+
+        def _get_train_sampler(self, dataset=None):
+            a = self.args
+            repeat = self.num_iterations * a.steps_per_generation
+            micro_steps = a.max_steps * a.gradient_accumulation_steps
+            return self.online.make_sampler(self.online_ranges, a.generation_batch_size // self.num_generations,
+                                            self.num_generations, repeat, math.ceil(micro_steps / repeat),
+                                            self.online_seed)
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            self._online_rewards = rewards
+            return rewards
+
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            if self.model.training:
+                import torch
+                from accelerate.utils import gather_object
+
+                # every process's completions, in TRL's process order (its rewards are gathered already), so
+                # each process sees whole groups and hands its strategy the same signals
+                per_func = self._online_rewards
+                weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+                total = (per_func * weights).nansum(dim=1)
+                total[torch.isnan(per_func).all(dim=1)] = float("nan")
+                advantages = self.accelerator.gather(out["advantages"].detach())
+                tasks = gather_object([x["task"] for x in inputs])
+                g = self.num_generations
+                self.online.capture([tasks[i] for i in range(0, len(tasks), g)], total.detach().cpu().tolist(),
+                                    advantages.cpu().tolist(), g)
+            return out
+
+    return OnlineGRPOTrainer
