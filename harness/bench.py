@@ -5,6 +5,9 @@ Output folder:
 - `summary.csv`       one row per recommendation (the leaderboard's input)
 - `trajectories.csv`  one row per pilot run of every study (best-so-far curves)
 - `bench.json`        what was run: suites (with protocol hashes), strategies, budgets, seeds, versions
+- `online.csv`, `online_runs.csv` (the online track only): the weights every step of every online run was
+  drawn with (and the prompts each domain got); one row per online run with all its scores and the
+  measured overhead of the online machinery
 
 Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
@@ -184,6 +187,30 @@ def online_frame(records: list[dict]) -> pd.DataFrame:
     return df.sort_values(ONLINE_COLUMNS, kind="stable").reset_index(drop=True)
 
 
+ONLINE_RUN_COLUMNS = ["suite", "strategy", "seed", "status", "score", "cost_used", "t_online", "t_online_strategy",
+                      "t_train", "s_per_step", "reason"]
+
+
+def online_runs_frame(records: list[dict]) -> pd.DataFrame:
+    """The online studies, one row each, with every score the run measured (bench's online_runs.csv: the
+    in-domain and out-of-domain comparisons of the online track) and the measured overhead."""
+    rows = []
+    for r in records:
+        if r.get("track") != "online":
+            continue
+        on = r.get("online") or {}
+        row = {"suite": r["suite"], "strategy": r["strategy"], "seed": r["seed"], "status": r["status"],
+               "score": r.get("score"), "cost_used": r.get("cost_used"), "reason": r.get("reason", "")}
+        row.update({k: on.get(k) for k in ("t_online", "t_online_strategy", "t_train", "s_per_step")})
+        row.update(on.get("scores") or {})
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=ONLINE_RUN_COLUMNS)
+    df = pd.DataFrame(rows)
+    extra = sorted(c for c in df.columns if c not in ONLINE_RUN_COLUMNS)
+    return df[ONLINE_RUN_COLUMNS + extra].sort_values(["suite", "strategy", "seed"], kind="stable").reset_index(drop=True)
+
+
 def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, traj = [], []
     for r in records:
@@ -337,8 +364,9 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     _write_csv_atomic(summary, out / "summary.csv")
     _write_csv_atomic(trajectories, out / "trajectories.csv")
     online = online_frame(records)
-    if len(online):
+    if len(online) or any(r.get("track") == "online" for r in records):
         _write_csv_atomic(online, out / "online.csv")
+        _write_csv_atomic(online_runs_frame(records), out / "online_runs.csv")
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suites": [_suite_entry(s) for s in loaded],

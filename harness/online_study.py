@@ -92,7 +92,9 @@ class OnlineStudy:
                           "t_online": float(result.cost.get("t_online", 0.0)),
                           "t_online_strategy": float(result.cost.get("t_online_strategy", 0.0)),
                           "t_train": float(result.cost.get("t_train", 0.0)),
-                          "s_per_step": float(result.cost.get("t_s_per_step", 0.0))}
+                          "s_per_step": float(result.cost.get("t_s_per_step", 0.0)),
+                          # every score the run measured (in-domain and out-of-domain, per benchmark)
+                          "scores": {k: float(v) for k, v in result.scores.items() if not k.startswith(("train/", "format/"))}}
             return out
         finally:
             if handle is not None:
