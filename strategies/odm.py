@@ -8,12 +8,15 @@ and after a step the arms that were drawn update an importance-weighted, smoothe
     R_i <- alpha * R_i + (1 - alpha) * g_i / pi(i)
 ODM's bandit reward is the training loss of the domain (language modelling); here, in RLVR, it is the
 **reward gain** of the domain: its mean rollout reward this step minus a running baseline of its
-previous mean rewards (an exponential average), so an arm pays when the policy is improving on it.
+previous mean rewards (an exponential average), so an arm pays when the policy is improving on it. The
+gain is taken in units of the running standard deviation of all gains: ODM's losses are of order 1 to
+10 nats, while one step's reward gain in RLVR is of order 0.01 to 0.1, which would leave Exp3's
+weights at uniform; in standard units the estimate has the magnitude ODM's rewards had.
 
 Named parameters:
 - `smoothing`: alpha, the smoothing of the reward estimate. Default 0.9 (ODM's value).
 - `baseline_decay`: of the exponential average the gain is measured against (not in ODM). Default 0.9.
-- `reward_scale`: multiplies the gain before it enters the estimate (not in ODM). Default 1.0.
+- `reward_scale`: multiplies the standardised gain before it enters the estimate (not in ODM). Default 1.0.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class ODM(OnlineStrategy):
         self.baseline: list[float | None] = [None] * k
         self.eps_prev = 1.0 / k
         self.policy = np.full(k, 1.0 / k)  # the weights the latest signals were drawn with (approximately)
+        self.gain_sq, self.gains_seen = 0.0, 0  # running mean square of the raw gains (their scale)
 
     def update(self, signals):
         k = self.space.dim
@@ -52,7 +56,7 @@ class ODM(OnlineStrategy):
             if s is None or not s.drawn or s.mean_reward is None:
                 continue
             base = self.baseline[i]
-            gain = 0.0 if base is None else (s.mean_reward - base) * self.scale
+            gain = 0.0 if base is None else self.standardised(s.mean_reward - base) * self.scale
             self.baseline[i] = s.mean_reward if base is None else self.beta * base + (1 - self.beta) * s.mean_reward
             drawn_with = float(signals.weights.get(d, self.policy[i])) if signals.weights else float(self.policy[i])
             self.estimate[i] = self.alpha * self.estimate[i] + (1 - self.alpha) * gain / max(drawn_with, 1e-6)
@@ -61,3 +65,8 @@ class ODM(OnlineStrategy):
         self.policy = (1 - k * eps) * softmax(self.eps_prev * self.estimate) + eps
         self.eps_prev = eps
         return self.weights(self.policy)
+
+    def standardised(self, raw: float) -> float:
+        self.gains_seen += 1
+        self.gain_sq += (raw * raw - self.gain_sq) / self.gains_seen
+        return raw / np.sqrt(self.gain_sq) if self.gain_sq > 0 else 0.0

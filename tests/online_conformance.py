@@ -1,0 +1,128 @@
+"""The online strategy conformance suite: every online strategy gets these checks for free.
+
+Subclass `OnlineConformance`, set `strategy_name` (a registered online strategy; load a user's file
+first with `strategies.load_file`) and optionally `params`; `tests/test_online.py` generates one class
+for every registered online strategy and one loaded from a file (driven through its sandbox).
+
+The checks drive the strategy with synthetic step signals, as the trainer would (the weights a step
+was drawn with are the strategy's answer from two steps before, as in a real run):
+- `start` and every `update` return a valid mixture of the space, for 2, 5 and 8 domains, over 240
+  steps, with steps where some or all domains drew no prompt;
+- the same seed and the same signals give the same weights (determinism), and the plain-data round
+  trip of the signals (the sandbox's wire format) changes nothing;
+- signals with every reward equal (no learning signal anywhere) do not crash it;
+- an update stays under `latency_limit_s` (50 ms per step: a strategy runs after every training step).
+The study-level checks (a raising strategy fails its study only) run on real training in
+tests/test_online.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import strategies
+from harness.mixture import Mixture, MixtureSpace
+from harness.spec import DomainSignal, StepSignals
+
+
+def synthetic_signals(space: MixtureSpace, step: int, drawn_with: Mixture, rng: np.random.Generator,
+                      prompts: int = 2, flat: bool = False) -> StepSignals:
+    """One step's signals: `prompts` prompts drawn by `drawn_with`; domain i's reward rises with i and with
+    the step (so adapting strategies have something to follow); `flat`: every reward equal."""
+    w = np.array([drawn_with[d] for d in space.datasets])
+    picks = rng.choice(space.dim, size=prompts, p=w / w.sum())
+    domains = {}
+    for i, d in enumerate(space.datasets):
+        n = int((picks == i).sum())
+        if n == 0:
+            domains[d] = DomainSignal(0)
+        elif flat:
+            domains[d] = DomainSignal(n, 1.0, 0.0, 0.0, 1.0)
+        else:
+            mean = 0.5 + i / space.dim + 0.002 * step + 0.1 * rng.standard_normal()
+            domains[d] = DomainSignal(n, float(mean), float(abs(0.2 + 0.1 * i * rng.random())),
+                                      float(0.1 + 0.05 * rng.random()), float(rng.random() < 0.3))
+    return StepSignals(step, domains, drawn_with.as_dict())
+
+
+def drive(strategy, space: MixtureSpace, steps: int, seed: int = 0, flat: bool = False, plain: bool = False):
+    """Run a strategy through `steps` steps of synthetic signals; returns every mixture it returned."""
+    rng = np.random.default_rng(seed)
+    first = strategy.start()
+    out = [first]
+    queue = [first, first]  # the loader draws two steps after a decision
+    for t in range(1, steps + 1):
+        drawn = queue.pop(0)
+        signals = synthetic_signals(space, t, drawn, rng, flat=flat)
+        if plain:
+            signals = StepSignals.from_plain(signals.to_plain())
+        new = strategy.update(signals)
+        out.append(new)
+        queue.append(new)
+    return out
+
+
+class OnlineConformance:
+    strategy_name: str = ""
+    params: dict = {}
+    latency_limit_s: float = 0.05
+
+    def make(self, space: MixtureSpace, seed: int = 0):
+        return strategies.get(self.strategy_name)(space, seed=seed, **self.params)
+
+    def close(self, s) -> None:
+        if hasattr(s, "close"):
+            s.close()
+
+    def test_every_answer_is_a_valid_mixture(self):
+        for d in (2, 5, 8):
+            space = MixtureSpace(tuple(f"D{i}" for i in range(d)))
+            s = self.make(space)
+            try:
+                answers = drive(s, space, 240)
+            finally:
+                self.close(s)
+            assert len(answers) == 241
+            for m in answers:
+                assert isinstance(m, Mixture), type(m)
+                v = space.to_vector(m)  # validates: names, finite, >= 0, sums to 1
+                assert np.all(v >= 0) and abs(v.sum() - 1) < 1e-6
+
+    def test_same_seed_same_weights(self):
+        space = MixtureSpace(("a", "b", "c", "d", "e"))
+        runs = []
+        for plain in (False, True, False):
+            s = self.make(space, seed=3)
+            try:
+                runs.append([m.key() for m in drive(s, space, 120, seed=5, plain=plain)])
+            finally:
+                self.close(s)
+        assert runs[0] == runs[1] == runs[2]
+
+    def test_no_learning_signal_does_not_crash_it(self):
+        space = MixtureSpace(("a", "b", "c"))
+        s = self.make(space)
+        try:
+            answers = drive(s, space, 60, flat=True)
+        finally:
+            self.close(s)
+        assert all(isinstance(m, Mixture) for m in answers)
+
+    def test_update_latency(self):
+        space = MixtureSpace(tuple(f"D{i}" for i in range(8)))
+        s = self.make(space)
+        try:
+            drive(s, space, 100)
+            rng = np.random.default_rng(1)
+            m = space.uniform()
+            times = []
+            for t in range(101, 121):
+                sig = synthetic_signals(space, t, m, rng)
+                t0 = time.perf_counter()
+                m = s.update(sig)
+                times.append(time.perf_counter() - t0)
+        finally:
+            self.close(s)
+        assert float(np.median(times)) < self.latency_limit_s
