@@ -57,7 +57,7 @@ TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "b
 class StudyTask:
     suite_path: str
     strategy: str
-    budget: int
+    budget: int | float  # run-equivalents (fractional only on multi-fidelity suites)
     seed: int
     store: str
     runner: str = "replay"
@@ -311,10 +311,18 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
             raise ValueError("the online track trains for real: use --runner cpu (replay has no online runs)")
     if not budgets:
         raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
+    budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]  # whole budgets stay ints (study keys)
     for b in budgets:
-        if int(b) < 1:
-            raise ValueError(f"budget {b} is not a study: a strategy needs at least 1 pilot run (valid: integers >= 1)")
-        Budget(int(b))
+        if b < 1:
+            raise ValueError(f"budget {b:g} is not a study: a strategy needs at least 1 run-equivalent (valid: numbers "
+                             f">= 1; fractions only on suites with partial runs)")
+        Budget(b)
+        if isinstance(b, float):
+            flat = [s.name for s in loaded if not s.fidelities]
+            if flat:
+                raise ValueError(f"budget {b:g} is fractional, but suite {flat[0]!r} has no partial runs (every pilot "
+                                 f"costs 1): use whole budgets there; fractional budgets (run-equivalents) need a suite "
+                                 f"with fidelities, e.g. minimodo-pool")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError("no seed given; pass --seeds N (N >= 1) or a range A-B")
@@ -328,7 +336,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         from harness.slurm import PROTOCOL_ENV
 
         os.environ[PROTOCOL_ENV] = protocol_file
-    tasks = [StudyTask(str(s.path), name, int(b), int(seed), str(store.root), runner, executor_kind,
+    tasks = [StudyTask(str(s.path), name, b, int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
     if executor_kind != "local":
@@ -373,7 +381,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
                         "family": strategies.get(n).family, **_strategy_provenance(strategies.get(n))}
                        for n in strategy_names],
-        "budgets": [int(b) for b in budgets], "seeds": seed_list, "runner": runner,
+        "budgets": list(budgets), "seeds": seed_list, "runner": runner,
         **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
         "git_sha": git_sha(), "versions": versions(),
     }

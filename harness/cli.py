@@ -42,6 +42,26 @@ def _guard(fn):
     return wrapper
 
 
+def _budget_list(text: str) -> list[int | float]:
+    """--budget: comma-separated run-equivalents; whole numbers stay integers (fractions for partial runs)."""
+    import math
+
+    out = []
+    for x in (x.strip() for x in text.split(",")):
+        if not x:
+            continue
+        try:
+            v = float(x)
+        except ValueError:
+            raise UserError(f"--budget must be comma-separated numbers of run-equivalents, got {text!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise UserError(f"--budget must be non-negative finite numbers, got {text!r}")
+        out.append(int(v) if v.is_integer() else v)
+    if not out:
+        raise UserError(f"--budget must name at least one budget, got {text!r}")
+    return out
+
+
 def _int_list(text: str, what: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -168,7 +188,8 @@ def _bench_seeds(text: str) -> int | range | list[int]:
 @click.option("--suite", "suite_refs", multiple=True, required=True, help="Suite name or folder (repeatable).")
 @click.option("--strategy", "strategy_spec", default="all", show_default=True, help="NAME[,NAME...] or all.")
 @click.option("--budget", "budget_spec", default=None,
-              help="Pilot-run budgets [default: 4,8,11,16,24; the online track: 1, its one training run].")
+              help="Budgets in run-equivalents [default: 4,8,11,16,24; the online track: 1, its one training run]; "
+                   "fractions (e.g. 4.5) on suites with partial runs.")
 @click.option("--seeds", default="20", show_default=True,
               help="Seeds per study: a count N (seeds 0..N-1), a range N-M, or a comma list (as sweep --seeds).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Results folder (resumable).")
@@ -201,7 +222,7 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     for f in strategy_files:
         strategies.load_file(f)
     names = strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline")
-    budgets = _int_list(budget_spec or ("1" if track == "online" else "4,8,11,16,24"), "--budget")
+    budgets = _budget_list(budget_spec or ("1" if track == "online" else "4,8,11,16,24"))
     seeds = _bench_seeds(seeds)
     seeds = seeds if isinstance(seeds, int) else list(seeds)
     report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,

@@ -64,6 +64,8 @@ class OnlineStudy:
             from harness.training.online import OnlineMixture, OnlineStrategyFailed
 
             controller = OnlineMixture(handle, suite.space, name)
+            # for runners that train in another process (the gpu runner's job): how to rebuild the strategy there
+            controller.strategy_spec = strategy_spec(self.strategy_cls, self.seed, self.params, self.timeout_s)
             try:
                 first = controller.start()
             except OnlineStrategyFailed as e:
@@ -119,6 +121,35 @@ class OnlineStudy:
         if self.store is not None:
             self.store.put(result)
         return result
+
+
+def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:
+    """An online strategy as plain data, for a training process elsewhere (`build_online` rebuilds it): a
+    built-in by name; a user's file with its source, so that it runs in that process's sandbox."""
+    from harness.isolation import default_timeout
+
+    spec = {"name": getattr(cls, "name", ""), "seed": int(seed), "params": dict(params or {}),
+            "timeout_s": default_timeout() if timeout_s == "default" else timeout_s}
+    src = getattr(cls, "source", None)
+    if src is not None and getattr(src, "text", None) is not None:
+        spec["source"] = {"path": src.path, "text": src.text, "sha256": src.sha256, "class": cls.source_class}
+    return spec
+
+
+def build_online(spec: dict, space):
+    """The strategy handle `strategy_spec` describes, built in this process (a file's in its sandbox)."""
+    import strategies
+    from harness.isolation import InProcessStrategy
+    from harness.sandbox import SandboxedStrategy
+    from strategies.registry import FileSource
+
+    timeout = spec.get("timeout_s")
+    if spec.get("source"):
+        s = spec["source"]
+        src = FileSource(s["path"], s["text"], s["sha256"])
+        return SandboxedStrategy(spec["name"], space, spec["seed"], spec["params"], timeout, source=src,
+                                 class_name=s["class"])
+    return InProcessStrategy(strategies.get(spec["name"]), space, spec["seed"], spec["params"], timeout)
 
 
 def online_cost(result: RunResult) -> float:

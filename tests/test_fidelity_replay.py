@@ -247,3 +247,19 @@ def test_bench_runs_multi_fidelity_strategies_and_curves_count_run_equivalents(t
     for key in (k for k in curves if k[1] == "successive-halving"):
         assert sh[(sh["seed"] == key[3]) & (sh["fidelity"] == 1.0)]["spent"].min() == 3.5
         assert list(curves[key][:3]) == [1.0, 1.0, 1.0] and curves[key][3] < 1.0
+
+
+def test_bench_takes_fractional_budgets_in_run_equivalents_where_partial_runs_exist(table, tmp_path, run_cli):
+    import pandas as pd
+
+    out = tmp_path / "frac"
+    run_cli("bench", "--suite", table.path, "--track", "pool", "--strategy", "successive-halving,random",
+            "--budget", "2.5,4", "--seeds", "2", "--out", out, "--quiet")
+    s = pd.read_csv(out / "summary.csv")
+    assert sorted(set(s["budget"])) == [2.5, 4.0] and (s["status"] == "ok").all()
+    assert (s[s.budget == 2.5]["cost_used"] <= 2.5 + 1e-9).all()
+    bad = run_cli("bench", "--suite", "minimodo-tiny", "--strategy", "random", "--budget", "2.5", "--seeds", "1",
+                  "--out", tmp_path / "bad", "--quiet", check=False)
+    assert bad.returncode == 2 and "budget 2.5 is fractional, but suite 'minimodo-tiny' has no partial runs" in bad.stderr
+    bad = run_cli("bench", "--suite", "minimodo-tiny", "--budget", "four", "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "--budget must be comma-separated numbers" in bad.stderr

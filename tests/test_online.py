@@ -246,6 +246,7 @@ def test_a_real_run_draws_each_step_by_the_weights_set_two_steps_before():
     res = train_and_evaluate(cfg, {}, 1, online=c)
     rec = res.online
     assert rec["steps"] == [1, 2, 3, 4, 5, 6] and rec["draw_lag_steps"] == 2
+    assert rec["drawn_after_step"] == [0, 0, 1, 2, 3, 4]  # measured by the sampler at each draw
     prompts = np.array(rec["signals"]["prompts"])
     assert prompts.sum(axis=1).tolist() == [cfg.prompts_per_step] * 6
     # steps 1 and 2: start() (domain 0); step t >= 3: the one-hot returned after step t - 2, domain (t - 2) mod 5

@@ -230,10 +230,15 @@ class GpuRunner(Runner):
         root = Path(os.environ.get("MODOMODO_GPU_RUNS", "gpu-runs"))
         return root / self.protocol.name / spec.key[:16]
 
-    def run_record(self, spec: RunSpec) -> dict[str, Any]:
-        return {"spec": spec.to_dict(), "suite": str(self.suite.path), "datasets": list(self.suite.space.datasets),
-                "protocol_file": self.protocol.source, "protocol_hash": self.protocol.hash,
-                "steps": steps_for(self.protocol, spec.fidelity)}
+    def run_record(self, spec: RunSpec, online=None) -> dict[str, Any]:
+        record = {"spec": spec.to_dict(), "suite": str(self.suite.path), "datasets": list(self.suite.space.datasets),
+                  "protocol_file": self.protocol.source, "protocol_hash": self.protocol.hash,
+                  "steps": steps_for(self.protocol, spec.fidelity)}
+        if online is not None:  # the train command rebuilds the online strategy in its own process
+            if not getattr(online, "strategy_spec", None):
+                raise ValueError("an online run on the gpu runner needs the strategy's description (strategy_spec)")
+            record["online"] = online.strategy_spec
+        return record
 
     def dry_run(self, spec: RunSpec) -> str:
         """The fully resolved configuration and the commands a run would launch (no GPU needed)."""
@@ -267,7 +272,14 @@ class GpuRunner(Runner):
         return "\n".join(lines)
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, spec: RunSpec) -> RunResult:
+    supports_online = True  # run(spec, online=...): the train command draws prompts by the online strategy
+
+    def run(self, spec: RunSpec, online=None) -> RunResult:
+        """One run. `online` (an OnlineMixture with its `strategy_spec`) for an online spec: the strategy is
+        rebuilt in the train command's process (a file's in its sandbox there) and drives the sampler."""
+        if bool(spec.online) != (online is not None):
+            raise ValueError(f"run spec {'names' if spec.online else 'has no'} online strategy {spec.online!r} but "
+                             f"the run was {'not ' if online is None else ''}given one")
         if spec.suite != self.suite.id:
             raise ValueError(f"run spec for {spec.suite} sent to a runner of {self.suite.id}")
         missing = missing_requirements(self.protocol)
@@ -284,14 +296,18 @@ class GpuRunner(Runner):
             return RunResult.failed(spec, f"invalid mixture: {e}", prov)
         run_dir = self.run_dir(spec)
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("scores.json", "train_info.json", "eval_info.json", "prepare.json"):
+        for stale in ("scores.json", "train_info.json", "eval_info.json", "prepare.json", "online.json",
+                      "online_failed.json"):
             (run_dir / stale).unlink(missing_ok=True)
-        (run_dir / "run.json").write_text(json.dumps(self.run_record(spec), indent=2, sort_keys=True))
+        (run_dir / "run.json").write_text(json.dumps(self.run_record(spec, online), indent=2, sort_keys=True))
         t0 = time.time()
         try:
             phases = execute(launch_plan(self.protocol, run_dir), run_dir, self.protocol)
             scores = json.loads((run_dir / "scores.json").read_text())
         except Exception as e:  # a crashed training or evaluation is a failed run, not a crashed study
+            failed = _read_json(run_dir / "online_failed.json")
+            if failed:  # the online strategy ended the run: its study fails with the strategy's reason
+                return RunResult.failed(spec, f"online strategy {failed['reason']}", prov)
             return RunResult.failed(spec, f"gpu run failed: {type(e).__name__}: {e} (logs in {run_dir})", prov)
         wall = time.time() - t0
         train_info, eval_info = (_read_json(run_dir / n) for n in ("train_info.json", "eval_info.json"))
@@ -312,8 +328,14 @@ class GpuRunner(Runner):
                            (eval_info, ("t_imports", "t_engine_start", "t_in_domain", "t_out_of_domain"))):
             prefix = "" if info is train_info else "eval_"
             cost.update({f"{prefix}{k}": float(info[k]) for k in keys if k in info})
+        online_record = _read_json(run_dir / "online.json") if online is not None else {}
+        if online_record:
+            cost.update(t_online=float(online_record.get("seconds", 0.0)),
+                        t_online_strategy=float(online_record.get("strategy_seconds", 0.0)))
+            if "t_train_steps" in cost:
+                cost["t_train"] = cost["t_train_steps"]  # what online_cost divides the overhead by
         return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source="trained", cost=cost, provenance=prov)
+                         source="trained", cost=cost, provenance=prov, online=online_record)
 
 
 def _read_json(path: Path) -> dict:
@@ -521,9 +543,23 @@ def train_main(run_dir: Path) -> None:
     record, protocol = _load_run(run_dir)
     spec = RunSpec.from_dict(record["spec"])
     cfg = training_config(protocol, tuple(record["datasets"]), spec.fidelity)
+    try:
+        online = _online_controller(record)
+    except Exception as e:
+        from harness.training.online import OnlineStrategyFailed
+
+        if isinstance(e, OnlineStrategyFailed) and PartialState().is_main_process:
+            (run_dir / "online_failed.json").write_text(json.dumps({"reason": str(e)}))
+        raise
     with PartialState().main_process_first():  # the datasets are converted (and cached) once, by the first process
-        dataset = mixture_dataset(cfg, spec.mixture.as_dict(), int(spec.seed), _paper_source(protocol).train_rows)
-    cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
+        if online is not None:  # every domain's rows; the sampler draws by the strategy's current weights
+            from harness.training.online import online_dataset
+
+            dataset, ranges = online_dataset(cfg, int(spec.seed), _paper_source(protocol).train_rows)
+        else:
+            dataset = mixture_dataset(cfg, spec.mixture.as_dict(), int(spec.seed), _paper_source(protocol).train_rows)
+    if online is None:  # an online run never runs out (a used-up domain is reshuffled): no one-pass cap
+        cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
     m = protocol.model
     model = AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, m.torch_dtype),
                                                         attn_implementation=attn_implementation(m.attn_implementation),
@@ -541,12 +577,29 @@ def train_main(run_dir: Path) -> None:
         use_plain_linear()  # before the colocated engine is built (see the module's docstring)
     args = grpo_config(protocol, cfg, int(spec.seed), str(run_dir / "trainer"), gen_kwargs)
     t_built = time.perf_counter()
-    trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS), args=args, train_dataset=dataset,
-                          processing_class=processor)  # in colocate mode this builds the vLLM engine
+    trainer_cls, extra = GRPOTrainer, {}
+    if online is not None:
+        from harness.training.online import online_trainer_class
+
+        trainer_cls = online_trainer_class()
+        extra = {"online": online, "online_ranges": ranges, "online_seed": int(spec.seed),
+                 "callbacks": [online.callback()]}
+    trainer = trainer_cls(model=model, reward_funcs=list(REWARD_FUNCS), args=args, train_dataset=dataset,
+                          processing_class=processor, **extra)  # in colocate mode this builds the vLLM engine
     t_trainer = time.perf_counter()
     evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
         else None
-    trainer.train()  # stops early when a used dataset is exhausted (first_exhausted): the last step is scored
+    try:
+        trainer.train()  # stops early when a used dataset is exhausted (first_exhausted): the last step is scored
+    except Exception as e:
+        from harness.training.online import OnlineStrategyFailed
+
+        if isinstance(e, OnlineStrategyFailed) and PartialState().is_main_process:
+            (run_dir / "online_failed.json").write_text(json.dumps({"reason": str(e)}))
+        raise
+    finally:
+        if online is not None:
+            online.strategy.close()
     t_trained = time.perf_counter()
     trainer.save_model(str(run_dir / "checkpoint"))
     if trainer.accelerator.is_main_process:
@@ -562,6 +615,22 @@ def train_main(run_dir: Path) -> None:
         if evidence is not None:
             info.update(evidence.to_dict())
         (run_dir / "train_info.json").write_text(json.dumps(info, indent=1))
+        if online is not None:
+            (run_dir / "online.json").write_text(json.dumps(online.record()))
+
+
+def _online_controller(record: dict):
+    """The OnlineMixture of an online run's record (None offline): the strategy rebuilt in this process."""
+    if not record.get("online"):
+        return None
+    from harness.mixture import MixtureSpace
+    from harness.online_study import build_online
+    from harness.training.online import OnlineMixture
+
+    space = MixtureSpace(tuple(record["datasets"]))
+    controller = OnlineMixture(build_online(record["online"], space), space, record["online"]["name"])
+    controller.start()
+    return controller
 
 
 def eval_engine(protocol: GpuProtocol, checkpoint: str, images_per_prompt: int = 8):

@@ -78,13 +78,15 @@ class DomainWeightedSampler:
         self.order = {d: self.rng.permutation(len(r)) for d, r in self.ranges.items()}
         self.next_row = dict.fromkeys(self.domains, 0)
         self.draws: list[dict[str, Any]] = []
-        self.set_weights(weights)
+        self.set_weights(weights, after_step=0)
 
-    def set_weights(self, weights: Mapping[str, float]) -> None:
+    def set_weights(self, weights: Mapping[str, float], after_step: int = 0) -> None:
+        """The weights of every draw from now on; `after_step`: the step whose signals they answer (0: start)."""
         p = np.array([float(weights.get(d, 0.0)) for d in self.domains])
         if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
             raise InvalidMixture(f"sampler weights {dict(weights)} are not a mixture of {self.domains}")
         self.p = p / p.sum()
+        self.after_step = int(after_step)
 
     def _row(self, d: str) -> int:
         i = self.next_row[d]
@@ -98,7 +100,7 @@ class DomainWeightedSampler:
         picks = self.rng.choice(len(self.domains), size=self.prompts, p=self.p)
         rows = [self._row(self.domains[k]) for k in picks]
         counts = np.bincount(picks, minlength=len(self.domains))
-        self.draws.append({"weights": self.p.round(9).tolist(), "prompts": counts.tolist()})
+        self.draws.append({"weights": self.p.round(9).tolist(), "prompts": counts.tolist(), "after_step": self.after_step})
         return rows
 
     def __iter__(self):
@@ -177,6 +179,7 @@ class OnlineMixture:
         self.seconds = 0.0  # time spent in the online machinery (signals, strategy calls, validation)
         self.calls_seconds = 0.0  # of which in the strategy's own calls
         self.first: Mixture | None = None
+        self.strategy_spec: dict | None = None  # set by the study: how to rebuild the strategy in another process
 
     # -- the strategy, checked -----------------------------------------------------------------------
     def _ask(self, what: str, call, step: int) -> Mixture:
@@ -228,8 +231,9 @@ class OnlineMixture:
         step_signals = StepSignals(int(step), signals, weights)
         new = self._ask("update", lambda: self.strategy.update(step_signals), step)
         if self.sampler is not None:
-            self.sampler.set_weights(new.as_dict())
+            self.sampler.set_weights(new.as_dict(), after_step=int(step))
         self.steps.append({"step": int(step), "weights": [weights.get(d) for d in self.domains],
+                           "drawn_after_step": drawn["after_step"] if drawn else None,
                            "next": [new[d] for d in self.domains],
                            "signals": {f: [getattr(signals[d], f) for d in self.domains] for f in SIGNAL_FIELDS}})
         self.seconds += time.perf_counter() - t0
@@ -253,7 +257,11 @@ class OnlineMixture:
         return {"strategy": self.name, "domains": self.domains, "start": [self.first[d] for d in self.domains]
                 if self.first else None, "steps": [s["step"] for s in self.steps],
                 "weights": [s["weights"] for s in self.steps], "next": [s["next"] for s in self.steps],
-                "signals": fields, "draw_lag_steps": 2,
+                # measured: the step after which each step's weights were returned (0: start), and the largest lag
+                "drawn_after_step": [s["drawn_after_step"] for s in self.steps],
+                "draw_lag_steps": max((s["step"] - s["drawn_after_step"] for s in self.steps
+                                       if s["drawn_after_step"]), default=None),
+                "signals": fields,
                 "seconds": round(self.seconds, 6), "strategy_seconds": round(self.calls_seconds, 6)}
 
 
