@@ -69,12 +69,8 @@ class StudyTask:
     track: str = ""  # "" = the suite's default track (pool on recorded suites, continuous elsewhere)
 
 
-@functools.lru_cache(maxsize=256)
-def _strategy_fingerprint(cls) -> str:
-    """Changes when the strategy's code changes, so a finished study is not reused after an edit.
-
-    A user's strategy is its own file (the sha256 of the source its sandbox runs); a built-in may
-    inherit from or share helpers with any module of `strategies/`, so every one of them counts."""
+def _code_fingerprint(cls, files_of) -> str:
+    """sha256 (16 hex) of the files `files_of(path of the class's module)` names; a user's file: its own sha256."""
     source = getattr(cls, "source", None)
     if getattr(source, "sha256", None):
         return source.sha256[:16]
@@ -82,11 +78,19 @@ def _strategy_fingerprint(cls) -> str:
         path = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
         return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
-    files = sorted(path.parent.glob("*.py")) if path.parent == STRATEGIES_DIR else [path]
     h = hashlib.sha256()
-    for f in files:
+    for f in files_of(path):
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=256)
+def _strategy_fingerprint(cls) -> str:
+    """Changes when the strategy's code changes, so a finished study is not reused after an edit.
+
+    A user's strategy is its own file (the sha256 of the source its sandbox runs); a built-in may
+    inherit from or share helpers with any module of `strategies/`, so every one of them counts."""
+    return _code_fingerprint(cls, lambda p: sorted(p.parent.glob("*.py")) if p.parent == STRATEGIES_DIR else [p])
 
 
 @functools.lru_cache(maxsize=256)
@@ -94,17 +98,7 @@ def online_fingerprint(cls) -> str:
     """An online strategy's code version, for its runs' keys: its own module and the interface it builds on
     (strategies/online.py, strategies/base.py), so an edit elsewhere in strategies/ does not orphan its
     recorded runs. A user's file: its sha256."""
-    source = getattr(cls, "source", None)
-    if getattr(source, "sha256", None):
-        return source.sha256[:16]
-    try:
-        path = Path(inspect.getfile(cls)).resolve()
-    except (TypeError, OSError):
-        return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
-    h = hashlib.sha256()
-    for f in (path, STRATEGIES_DIR / "online.py", STRATEGIES_DIR / "base.py"):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return _code_fingerprint(cls, lambda p: (p, STRATEGIES_DIR / "online.py", STRATEGIES_DIR / "base.py"))
 
 
 def study_key(suite, strategy_cls, task: StudyTask) -> str:

@@ -22,7 +22,7 @@ import time
 
 from harness.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
-from harness.study import StudyOutcome, _short_error
+from harness.study import StudyOutcome, _short_error, run_through_store
 
 
 def online_identity(name: str, fingerprint: str, params: dict) -> str:
@@ -108,19 +108,7 @@ class OnlineStudy:
         return out
 
     def _run(self, spec: RunSpec, controller, out: StudyOutcome) -> RunResult:
-        if self.store is not None:
-            cached = self.store.get(spec.key)
-            if cached is not None:
-                out.runs_reused += 1
-                return cached
-        try:
-            result = self.runner.run(spec, online=controller)
-        except Exception as e:  # a runner bug must not take the benchmark down
-            result = RunResult.failed(spec, f"runner raised {_short_error(e)}")
-        out.runs_executed += 1
-        if self.store is not None:
-            self.store.put(result)
-        return result
+        return run_through_store(lambda: self.runner.run(spec, online=controller), spec, self.store, out)
 
 
 def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:

@@ -82,6 +82,24 @@ def _short_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
+def run_through_store(call, spec: RunSpec, store: ResultStore | None, outcome: StudyOutcome) -> RunResult:
+    """The run `spec` names: from the store when it holds it, else `call()` (a runner's run), stored at once.
+    A runner that raises gives a failed result: a runner bug must not take the benchmark down either."""
+    if store is not None:
+        cached = store.get(spec.key)
+        if cached is not None:
+            outcome.runs_reused += 1
+            return cached
+    try:
+        result = call()
+    except Exception as e:
+        result = RunResult.failed(spec, f"runner raised {_short_error(e)}")
+    outcome.runs_executed += 1
+    if store is not None:
+        store.put(result)
+    return result
+
+
 class Study:
     def __init__(self, suite: Suite, strategy_cls: type, budget: Budget, seed: int, runner: Runner,
                  store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None,
@@ -104,19 +122,7 @@ class Study:
         return derive_seed(self.seed, step)
 
     def _run(self, spec: RunSpec, outcome: StudyOutcome) -> RunResult:
-        if self.store is not None:
-            cached = self.store.get(spec.key)
-            if cached is not None:
-                outcome.runs_reused += 1
-                return cached
-        try:
-            result = self.runner.run(spec)
-        except Exception as e:  # a runner bug must not take the benchmark down either
-            result = RunResult.failed(spec, f"runner raised {_short_error(e)}")
-        outcome.runs_executed += 1
-        if self.store is not None:
-            self.store.put(result)
-        return result
+        return run_through_store(lambda: self.runner.run(spec), spec, self.store, outcome)
 
     def run(self) -> StudyOutcome:
         suite = self.suite
