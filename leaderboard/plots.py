@@ -453,7 +453,7 @@ def online_weights(wdf: pd.DataFrame, suite: str, strategies: list[str], path: P
     return True
 
 
-ONLINE_SPREAD = 0.06  # run-equivalents between neighbouring online strategies, all at ≈1, so each can be read
+ONLINE_SPREAD = 0.12  # run-equivalents between neighbouring online strategies, all at ≈1, so each can be read
 
 
 def score_vs_compute(online: list[dict], offline: list[dict], uniform: float | None, metric: str, path: Path) -> bool:

@@ -688,6 +688,9 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
         page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
              weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}),
+             online=[{"name": ov["name"], "href": ov["href"]} for ov in online_views
+                     if s["name"] in set(st.online.table.loc[st.online.table["suite"] == ov["name"], "strategy"])],
+             online_label=ONLINE_LABEL,
              commands=bench_commands(results, strategy=s["name"]))
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

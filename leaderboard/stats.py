@@ -40,6 +40,10 @@ BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.95
 TIE_TOL = 1e-12
 MIN_SHARED_FOR_CORR = 3
+TABLE_COLUMNS = (["suite", "strategy", "budget", "family", "n_seeds", "n_ok", "n_failed"]
+                 + [f"{n}_{p}" for n in ("score", "gain", "nregret", "auc", "rank") for p in ("mean", "lo", "hi")]
+                 + ["surrogate_fraction", "n_beyond_best", "beats_uniform", "loses_to_uniform", "ties_uniform", "K",
+                    "p_sign"])
 
 
 def _seed(*parts: Any) -> int:
@@ -267,7 +271,8 @@ def compute(results: Results) -> Stats:
         key = (suite, strat, int(budget))
         rows.append({"suite": suite, "strategy": strat, "budget": int(budget),
                      "family": results.strategies[strat]["family"], **_cell(g, key)})
-    table = pd.DataFrame(rows)
+    # the columns named even with no offline study (a results folder of the online track alone)
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
 
     from leaderboard.ranking import RANK_COLUMNS, rank_all
 
