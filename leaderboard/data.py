@@ -122,11 +122,12 @@ def _read_online(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return steps, runs
 
 
-def _merge_online(frames: list[pd.DataFrame], key: list[str]) -> pd.DataFrame:
-    """Several folders' online tables as one: the first folder's row of a key present twice (as for summary.csv)."""
+def _merge_online(frames: list[pd.DataFrame], key: list[str], empty: list[str]) -> pd.DataFrame:
+    """Several folders' online tables as one: the first folder's row of a key present twice (as for summary.csv);
+    with no rows anywhere, an empty table with the `empty` columns."""
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame(columns=key)
+        return pd.DataFrame(columns=empty)
     df = pd.concat(frames, ignore_index=True)
     df = df.sort_values(key + ["_order"], kind="stable").drop_duplicates(key, keep="first")
     return df.drop(columns="_order").reset_index(drop=True)
@@ -371,8 +372,8 @@ def load_results(folders: list[str | Path]) -> Results:
                      f"(same suite, protocol, strategy, budget and seed); merged, keeping the first folder's "
                      f"({', '.join(Path(f).name for f in paths)}, in that order).")
     return Results(summary, traj, paths, metas, suites, strategies, dropped, [], notes,
-                   online_steps=_merge_online(on_steps, ONLINE_STEP_KEY),
-                   online_runs=_merge_online(on_runs, ONLINE_RUN_KEY))
+                   online_steps=_merge_online(on_steps, ONLINE_STEP_KEY, ONLINE_STEP_KEY),
+                   online_runs=_merge_online(on_runs, ONLINE_RUN_KEY, REQUIRED_ONLINE_RUNS))
 
 
 def offline_only(results: Results) -> Results:

@@ -620,14 +620,23 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     (data / "bench.json").write_text(_json([_public_bench(b) for b in results.benches]))
     suites_public = {n: {k: v for k, v in e.items() if k not in ("card_text", "_folder", "path")}
                      for n, e in results.suites.items()}
-    (data / "leaderboard.json").write_text(_json({
+    board = {
         "provenance": prov, "suites": suites_public, "strategies": results.strategies,
         "table": records(st.table), "overall_rank": records(st.overall), "rank_correlation": records(st.rank_corr),
         "methods": {"ci": "95% percentile bootstrap of the mean over seeds, 2000 resamples",
                     "paired_test": "one-sided exact sign test of score vs uniform over seeds (ties dropped)",
                     "rank": "rank by score within (suite, budget, seed); failed studies rank last",
                     "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
-    }))
+    }
+    if online_views:  # only where there is an online track, so an offline-only site stays as it was
+        board["online"] = {"table": records(st.online.table), "paired": records(st.online.paired),
+                           "verdicts": st.online.verdicts,
+                           "methods": {"paired": "strategy minus the constant control on the same seed, over the "
+                                                 "seeds both ran; 95% paired percentile bootstrap, 2000 resamples",
+                                       "snr": "|mean difference| / its standard error (sd over seeds / sqrt(seeds)); "
+                                              "null when infinite or undefined",
+                                       "overhead": "cost in run-equivalents minus 1"}}
+    (data / "leaderboard.json").write_text(_json(board))
     downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
                   "gzip-compressed CSV, pandas.read_csv reads it as is"),
                  ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV; "

@@ -239,3 +239,19 @@ def test_offline_only_results_have_no_online_section(tmp_path):
     assert "online" not in (site / "data.html").read_text()
     for page in (site / "strategies").glob("*.html"):
         assert 'id="online"' not in page.read_text()
+
+
+def test_online_site_is_byte_identical_when_rendered_again(tmp_path):
+    import hashlib
+
+    folders = [make_online(tmp_path), make_offline(tmp_path)]
+    a, b = _render(folders, tmp_path / "a"), _render(folders, tmp_path / "b")
+
+    def digest(root):
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert digest(a) == digest(b)
+    board = json.loads((a / "data" / "leaderboard.json").read_text())
+    assert board["online"]["verdicts"][ONLINE][0].startswith("dump beats the constant control")
+    assert {r["suite"] for r in board["table"]} == {"rec-toy"}
