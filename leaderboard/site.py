@@ -224,7 +224,7 @@ def _snr_text(v: Any) -> str:
     return "∞" if math.isinf(float(v)) else f"{float(v):.2f}"
 
 
-def _online_rows(ost, suite: str, results: Results, prefix: str) -> list[dict[str, Any]]:
+def _online_rows(ost, suite: str, prefix: str) -> list[dict[str, Any]]:
     """One row per strategy: its runs, mean score [CI], overhead, and its paired differences against the control."""
     t = ost.table[ost.table["suite"] == suite]
     paired = ost.paired[ost.paired["suite"] == suite] if len(ost.paired) else ost.paired
@@ -680,7 +680,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
 
     page("index.html", "index.html", "", corr=[c for c in corr if c["budget"] == default_budget],
          has_rank_plot=len(st.overall) > 0, track_views=track_views, apart=apart_view, online_views=online_views,
-         online_rows={v["name"]: _online_rows(st.online, v["name"], results, "") for v in online_views},
+         online_rows={v["name"]: _online_rows(st.online, v["name"], "") for v in online_views},
          online_label=ONLINE_LABEL,
          rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "")
     page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
@@ -692,7 +692,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
              commands=bench_commands(results, suite=sv["name"]))
     for ov in online_views:
         page("online.html", f"suites/{ov['slug']}.html", "../", suite=ov, online_label=ONLINE_LABEL,
-             rows=_online_rows(st.online, ov["name"], results, "../"))
+             rows=_online_rows(st.online, ov["name"], "../"))
     for s in strategies:
         srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
         page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
