@@ -51,10 +51,14 @@ browser:
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 
+# The recorded online-track results (runs and weight trajectories), re-rendered without training; the demo
+# takes them once that folder is committed.
+DEMO_ONLINE := $(if $(wildcard baselines/online/summary.csv),baselines/online)
+
 demo: $(VENV)/.core
-	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-p \
+	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p \
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
-	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) --out $(DEMO_OUT)/site
+	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) $(DEMO_ONLINE) --out $(DEMO_OUT)/site
 
 test: $(VENV)/.train browser sandbox venv-gpu-cpu
 	MODOMODO_REQUIRE_SANDBOX_TESTS=1 $(PY) -m pytest -q

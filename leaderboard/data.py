@@ -1,6 +1,8 @@
 """Reading `bench` output folders into one table, plus what the site says about strategies and suites.
 
-A results folder holds `summary.csv`, `trajectories.csv` and `bench.json` (see harness/bench.py).
+A results folder holds `summary.csv`, `trajectories.csv` and `bench.json` (see harness/bench.py); a folder of
+the online track also `online.csv` (the weights every training step drew its prompts with) and
+`online_runs.csv` (one row per online run, with every score it measured and its overhead).
 Several folders merge into one leaderboard: the same suite may appear in several (e.g. a new
 strategy benchmarked later), but only with the same protocol hash, otherwise the numbers are not
 comparable and we refuse. A (suite, strategy, budget, seed) present twice keeps the first folder's
@@ -28,6 +30,14 @@ NUMERIC_TRAJECTORIES = ["budget", "seed", "step", "value", "best_so_far"]
 # columns no row may leave empty (an empty one is a row cut short)
 COMPLETE_SUMMARY = ["suite", "strategy", "budget", "seed", "status", "protocol"]
 COMPLETE_TRAJECTORIES = ["suite", "strategy", "budget", "seed", "step"]
+# the online track (harness/bench.py online_frame, online_runs_frame): optional files
+ONLINE_TRACK = "online"
+ONLINE_STEP_KEY = ["suite", "strategy", "seed", "step"]
+ONLINE_RUN_KEY = ["suite", "strategy", "seed"]
+REQUIRED_ONLINE_RUNS = ["suite", "strategy", "seed", "status", "score", "cost_used"]
+# online_runs.csv: every other column holds a number (the timings and each score the run measured)
+TEXT_ONLINE_RUNS = ["suite", "strategy", "status", "reason"]
+WEIGHT_PREFIX, PROMPTS_PREFIX = "w:", "n:"
 
 
 class ResultsError(ValueError):
@@ -45,10 +55,19 @@ class Results:
     duplicates_dropped: int = 0
     warnings: list[str] = field(default_factory=list)  # shown on every page: something a reader must know
     notes: list[str] = field(default_factory=list)     # shown once, on the data page: how the folders were merged
+    # the online track: one row per (suite, strategy, seed, step) with w:<domain>, n:<domain> (online.csv), and one
+    # per online run (online_runs.csv); empty where no folder has them
+    online_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ONLINE_STEP_KEY))
+    online_runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REQUIRED_ONLINE_RUNS))
 
     @property
     def suite_names(self) -> list[str]:
-        return sorted(self.suites)
+        """The offline suites (pool, continuous): those of the per-track tables and rankings."""
+        return sorted(n for n, e in self.suites.items() if not is_online(e))
+
+    @property
+    def online_suite_names(self) -> list[str]:
+        return sorted(n for n, e in self.suites.items() if is_online(e))
 
     @property
     def strategy_names(self) -> list[str]:
@@ -56,6 +75,62 @@ class Results:
 
     def goal(self, suite: str) -> str:
         return self.suites[suite].get("goal", "max")
+
+
+def is_online(entry: dict[str, Any]) -> bool:
+    """A suite entry of the online track (one training run per seed, the weights changing during it)."""
+    return str(entry.get("track") or "") == ONLINE_TRACK or str(entry.get("name") or "").endswith(f":{ONLINE_TRACK}")
+
+
+def live_suite_name(entry: dict[str, Any]) -> str:
+    """The live suite an online suite trained on: `minimodo-tiny-live:online` -> `minimodo-tiny-live`."""
+    name = str(entry.get("name") or "")
+    suffix = f":{ONLINE_TRACK}"
+    return str(entry.get("suite") or (name[: -len(suffix)] if name.endswith(suffix) else name))
+
+
+def _require(df: pd.DataFrame, path: Path, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+                           f"--out {path.parent}` rewrites it from the store)")
+
+
+def _read_online(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """online.csv and online_runs.csv when the folder has them (an offline-only folder has neither: two
+    empty tables). Columns are checked like summary.csv's: a missing one or text in a number column
+    is an error naming the file, the column and the line."""
+    steps = pd.DataFrame(columns=ONLINE_STEP_KEY)
+    runs = pd.DataFrame(columns=REQUIRED_ONLINE_RUNS)
+    steps_path = folder / "online.csv"
+    if steps_path.is_file():
+        steps = _read_csv(steps_path, {"suite": str, "strategy": str})
+        _require(steps, steps_path, ONLINE_STEP_KEY)
+        weights = [c for c in steps.columns if c.startswith(WEIGHT_PREFIX)]
+        if not weights:
+            raise ResultsError(f"{steps_path}: has no weight column (valid: one `{WEIGHT_PREFIX}<domain>` column per "
+                               f"domain, from `modomodo bench --track online`)")
+        numeric = ["seed", "step"] + [c for c in steps.columns if c.startswith((WEIGHT_PREFIX, PROMPTS_PREFIX))]
+        _check_rows(steps, steps_path, numeric, ONLINE_STEP_KEY)
+        steps["seed"], steps["step"] = steps["seed"].astype(int), steps["step"].astype(int)
+    runs_path = folder / "online_runs.csv"
+    if runs_path.is_file():
+        runs = _read_csv(runs_path, {c: str for c in TEXT_ONLINE_RUNS})
+        _require(runs, runs_path, REQUIRED_ONLINE_RUNS)
+        _check_rows(runs, runs_path, [c for c in runs.columns if c not in TEXT_ONLINE_RUNS], ONLINE_RUN_KEY + ["status"])
+        runs["seed"] = runs["seed"].astype(int)
+    return steps, runs
+
+
+def _merge_online(frames: list[pd.DataFrame], key: list[str], empty: list[str]) -> pd.DataFrame:
+    """Several folders' online tables as one: the first folder's row of a key present twice (as for summary.csv);
+    with no rows anywhere, an empty table with the `empty` columns."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=empty)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.sort_values(key + ["_order"], kind="stable").drop_duplicates(key, keep="first")
+    return df.drop(columns="_order").reset_index(drop=True)
 
 
 def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -153,12 +228,14 @@ def _check_counts(summary: pd.DataFrame, traj: pd.DataFrame, summary_path: Path,
 def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The suite's card: from the folder bench.json names, else the registered suite of that name."""
     candidates = []
+    # an online suite's card is the card of the live suite it trained on
+    want = live_suite_name(entry) if is_online(entry) else entry.get("name")
     if entry.get("path"):
         candidates.append(Path(entry["path"]) / "card.yaml")
     try:
         from harness import suites
 
-        folder = suites.registered().get(entry.get("name", ""))
+        folder = suites.registered().get(want or "")
         if folder is not None:
             candidates.append(Path(folder) / "card.yaml")
     except Exception:  # noqa: BLE001 - a broken suite path must not stop the leaderboard
@@ -170,7 +247,7 @@ def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 card = yaml.safe_load(text) or {}
             except yaml.YAMLError:
                 continue
-            if isinstance(card, dict) and str(card.get("name", entry.get("name"))) == entry.get("name"):
+            if isinstance(card, dict) and str(card.get("name", want)) == want:
                 return card, text
     return {}, ""
 
@@ -219,7 +296,7 @@ def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool 
 def load_results(folders: list[str | Path]) -> Results:
     if not folders:
         raise ResultsError("no results folder given (--results DIR)")
-    summaries, trajs, metas = [], [], []
+    summaries, trajs, metas, on_steps, on_runs = [], [], [], [], []
     paths = [Path(f) for f in folders]
     for i, folder in enumerate(paths):
         s, t, m = _read_folder(folder)
@@ -228,6 +305,9 @@ def load_results(folders: list[str | Path]) -> Results:
         summaries.append(s)
         trajs.append(t)
         metas.append(m)
+        os_, or_ = _read_online(folder)
+        on_steps.append(os_.assign(_order=i))
+        on_runs.append(or_.assign(_order=i))
 
     # Suites: same name must mean same protocol everywhere.
     suites: dict[str, dict[str, Any]] = {}
@@ -291,4 +371,18 @@ def load_results(folders: list[str | Path]) -> Results:
         notes.append(f"{dropped} {'study' if dropped == 1 else 'studies'} appeared in more than one results folder "
                      f"(same suite, protocol, strategy, budget and seed); merged, keeping the first folder's "
                      f"({', '.join(Path(f).name for f in paths)}, in that order).")
-    return Results(summary, traj, paths, metas, suites, strategies, dropped, [], notes)
+    return Results(summary, traj, paths, metas, suites, strategies, dropped, [], notes,
+                   online_steps=_merge_online(on_steps, ONLINE_STEP_KEY, ONLINE_STEP_KEY),
+                   online_runs=_merge_online(on_runs, ONLINE_RUN_KEY, REQUIRED_ONLINE_RUNS))
+
+
+def offline_only(results: Results) -> Results:
+    """The results without the online suites: what the per-track tables, rankings and correlations are computed
+    on (an online suite has one training run per seed and no budget; it is compared in its own section)."""
+    import dataclasses
+
+    keep = set(results.suite_names)
+    return dataclasses.replace(
+        results, summary=results.summary[results.summary["suite"].isin(keep)].reset_index(drop=True),
+        trajectories=results.trajectories[results.trajectories["suite"].isin(keep)].reset_index(drop=True),
+        suites={n: e for n, e in results.suites.items() if n in keep})

@@ -30,7 +30,8 @@ import pandas as pd
 
 from harness.provenance import package_version
 from leaderboard import plots
-from leaderboard.data import Results, ResultsError, load_results, signal_view
+from leaderboard import online as onl
+from leaderboard.data import Results, ResultsError, live_suite_name, load_results, signal_view
 from leaderboard.stats import Stats, compute, records
 
 PKG = Path(__file__).resolve().parent
@@ -186,6 +187,101 @@ def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best
             "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
             "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else "",
             "has_surrogate": any(c["surrogate_fraction"] for row in rows for c in row["cells"].values())}
+
+
+# -- the online track ---------------------------------------------------------------------------------
+ONLINE_STRATEGIES = "constant,dump,odm,aioli"
+OFFLINE_BUDGETS = (4, 8)  # the offline budgets drawn against the online runs in the score-vs-compute picture
+ONLINE_LABEL = "one training run per seed; not in the overall ranking (live suite)"
+
+
+def _seed_range(seeds: Any) -> str:
+    """bench --seeds as the online track's commands write it: a range A-B when contiguous, else a comma list."""
+    xs = sorted(int(x) for x in seeds or [])
+    if not xs:
+        return "0-7"
+    if xs == list(range(xs[0], xs[-1] + 1)):
+        return f"{xs[0]}-{xs[-1]}" if len(xs) > 1 else str(xs[0])
+    return ",".join(str(x) for x in xs)
+
+
+def online_command(results: Results, suite: str) -> str:
+    """The bench command that retrains an online suite's runs: its live suite, strategies, seeds, runner."""
+    entry = results.suites[suite]
+    meta = next((m for m in results.benches if any(e.get("name") == suite for e in m.get("suites", []))), {})
+    names = [str(e.get("name")) for e in meta.get("strategies", [])] or ONLINE_STRATEGIES.split(",")
+    order = {n: i for i, n in enumerate(ONLINE_STRATEGIES.split(","))}  # the control first, as the issue writes it
+    names = sorted(names, key=lambda n: (order.get(n, len(order)), n))
+    live = {**entry, "name": live_suite_name(entry), "suite": live_suite_name(entry)}
+    return (f"modomodo bench --track online --suite {_quote(_suite_ref(live))} --runner "
+            f"{_quote(str(meta.get('runner') or 'cpu'))} --strategy {_quote(','.join(names))} --seeds "
+            f"{_seed_range(meta.get('seeds'))} --out DIR")
+
+
+def _snr_text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return "∞" if math.isinf(float(v)) else f"{float(v):.2f}"
+
+
+def _online_rows(ost, suite: str, prefix: str) -> list[dict[str, Any]]:
+    """One row per strategy: its runs, mean score [CI], overhead, and its paired differences against the control."""
+    t = ost.table[ost.table["suite"] == suite]
+    paired = ost.paired[ost.paired["suite"] == suite] if len(ost.paired) else ost.paired
+    rows = []
+    for r in sorted(records(t), key=lambda r: (r["strategy"] != onl.CONTROL, r["strategy"])):  # the control first
+        mine = paired[paired["strategy"] == r["strategy"]]
+        # the SNR as text from the frame: records() writes an infinite one as None, and here ∞ means something
+        diffs = {d["metric"]: {**d, "snr_text": _snr_text(raw)} for d, raw in zip(records(mine), mine["snr"])}
+        rows.append({**r, "is_control": r["strategy"] == onl.CONTROL, "diffs": diffs,
+                     "href": f"{prefix}strategies/{slug(r['strategy'])}.html"})
+    return rows
+
+
+def _compute_points(results: Results, st: Stats, suite: str) -> tuple[list[dict], list[dict], str | None]:
+    """The score-vs-compute picture's points: online strategies at their mean cost, offline ones (of the suite
+    recorded from the same live suite, same metric; uniform is the line) at budget + 1."""
+    t = st.online.table[st.online.table["suite"] == suite]
+    online = [{"name": r["strategy"], "x": r["cost_mean"] if _finite(r["cost_mean"]) else 1.0, "mean": r["score_mean"],
+               "lo": r["score_lo"], "hi": r["score_hi"]} for r in records(t)]
+    match = onl.offline_match(results, suite)
+    offline = []
+    if match:
+        o = st.table[(st.table["suite"] == match) & st.table["budget"].isin(OFFLINE_BUDGETS)
+                     & (st.table["strategy"] != REFERENCE)]
+        offline = [{"name": r["strategy"], "budget": int(r["budget"]), "x": int(r["budget"]) + 1,
+                    "mean": r["score_mean"], "lo": r["score_lo"], "hi": r["score_hi"], "n": r["n_ok"]}
+                   for r in records(o)]
+    return online, offline, match
+
+
+def _online_views(results: Results, st: Stats, out: Path) -> list[dict[str, Any]]:
+    views = []
+    for name in st.online.suites:
+        e = results.suites[name]
+        sl = slug(name)
+        strategies = sorted(set(st.online.table.loc[st.online.table["suite"] == name, "strategy"]),
+                            key=lambda n: (n != onl.CONTROL, n))
+        weights_plot = f"plots/online-weights-{sl}.svg"
+        if not plots.online_weights(st.online.weights, name, strategies, out / weights_plot):
+            weights_plot = ""
+        online, offline, match = _compute_points(results, st, name)
+        compute_plot = f"plots/online-compute-{sl}.svg"
+        if not plots.score_vs_compute(online, offline, e.get("uniform_score"), str(e.get("metric") or "score"),
+                                      out / compute_plot):
+            compute_plot = ""
+        n_offline_seeds = max((p["n"] for p in offline), default=0)
+        views.append({"name": name, "slug": sl, "href": f"suites/{sl}.html", "live": live_suite_name(e),
+                      "metric": str(e.get("metric") or "score"), "goal": str(e.get("goal", "max")),
+                      "version": str(e.get("version", "")), "protocol": str(e.get("protocol", "")),
+                      "uniform_score": e.get("uniform_score"), "metrics": st.online.metrics.get(name, []),
+                      "verdicts": st.online.verdicts.get(name, []), "card": _card_view(e),
+                      "weights_plot": weights_plot, "compute_plot": compute_plot, "offline_suite": match or "",
+                      "offline_href": f"suites/{slug(match)}.html" if match else "",
+                      "offline_budgets": sorted({p["budget"] for p in offline}), "offline_seeds": n_offline_seeds,
+                      "command": online_command(results, name),
+                      "n_seeds": int(st.online.table.loc[st.online.table["suite"] == name, "runs"].max())})
+    return views
 
 
 def _reason(entry: dict[str, Any]) -> str:
@@ -501,6 +597,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     apart_view = {"suites": [{"name": n, "why": apart_why[n], "href": f"suites/{slug(n)}.html"} for n in apart_names],
                   "rows": [{**next((x for x in strategies if x["name"] == n), {"name": n}), "cells": apart_matrix[n]}
                            for n in apart_strats]}
+    online_views = _online_views(results, st, out) if st.online is not None else []
     if len(st.overall):
         first = st.overall[st.overall["track"] == st.overall["track"].iloc[0]]
         plots.rank_chart(first, color, out / "plots" / "ranks.svg")
@@ -523,14 +620,23 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     (data / "bench.json").write_text(_json([_public_bench(b) for b in results.benches]))
     suites_public = {n: {k: v for k, v in e.items() if k not in ("card_text", "_folder", "path")}
                      for n, e in results.suites.items()}
-    (data / "leaderboard.json").write_text(_json({
+    board = {
         "provenance": prov, "suites": suites_public, "strategies": results.strategies,
         "table": records(st.table), "overall_rank": records(st.overall), "rank_correlation": records(st.rank_corr),
         "methods": {"ci": "95% percentile bootstrap of the mean over seeds, 2000 resamples",
                     "paired_test": "one-sided exact sign test of score vs uniform over seeds (ties dropped)",
                     "rank": "rank by score within (suite, budget, seed); failed studies rank last",
                     "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
-    }))
+    }
+    if online_views:  # only where there is an online track, so an offline-only site stays as it was
+        board["online"] = {"table": records(st.online.table), "paired": records(st.online.paired),
+                           "verdicts": st.online.verdicts,
+                           "methods": {"paired": "strategy minus the constant control on the same seed, over the "
+                                                 "seeds both ran; 95% paired percentile bootstrap, 2000 resamples",
+                                       "snr": "|mean difference| / its standard error (sd over seeds / sqrt(seeds)); "
+                                              "null when infinite or undefined",
+                                       "overhead": "cost in run-equivalents minus 1"}}
+    (data / "leaderboard.json").write_text(_json(board))
     downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
                   "gzip-compressed CSV, pandas.read_csv reads it as is"),
                  ("data/trajectories.csv.gz", "every pilot run of every study (best-so-far curves), gzip-compressed CSV; "
@@ -541,6 +647,20 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
                  ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),
                  ("data/leaderboard.json", "all of the above statistics, with suites, strategies and provenance"),
                  ("data/bench.json", "what was run: suites, strategies, budgets, seeds, versions")]
+    if len(results.online_steps) or len(results.online_runs):  # the online track's tables, only where there is one
+        _write_csv_gz(results.online_steps, data / "online.csv.gz")
+        _write_csv_gz(results.online_runs, data / "online_runs.csv.gz")
+        _write_csv(st.online.table, data / "online_leaderboard.csv")
+        _write_csv(st.online.paired, data / "online_paired.csv")
+        downloads += [("data/online.csv.gz", "the online track: the weights every training step drew its prompts with "
+                       "(w:DOMAIN) and the prompts each domain got (n:DOMAIN), per suite × strategy × seed × step; "
+                       "gzip-compressed CSV"),
+                      ("data/online_runs.csv.gz", "the online runs, one per suite × strategy × seed: status, score, "
+                       "cost in run-equivalents, timings, and every score the run measured; gzip-compressed CSV"),
+                      ("data/online_leaderboard.csv", "the online track's statistics per suite × strategy: mean score "
+                       "[95% CI], overhead"),
+                      ("data/online_paired.csv", "each online strategy's paired difference against the constant "
+                       "control over seeds, per score: mean [95% CI], standard error, SNR")]
     downloads = [(p, d, (out / p).stat().st_size) for p, d in downloads]
 
     corr = records(st.rank_corr)
@@ -559,7 +679,9 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         (out / path).write_text(html)
 
     page("index.html", "index.html", "", corr=[c for c in corr if c["budget"] == default_budget],
-         has_rank_plot=len(st.overall) > 0, track_views=track_views, apart=apart_view,
+         has_rank_plot=len(st.overall) > 0, track_views=track_views, apart=apart_view, online_views=online_views,
+         online_rows={v["name"]: _online_rows(st.online, v["name"], "") for v in online_views},
+         online_label=ONLINE_LABEL,
          rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "")
     page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
     page("submit.html", "submit.html", "", commands=submit_commands(results))
@@ -568,10 +690,16 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]
         page("suite.html", f"suites/{sv['slug']}.html", "../", suite=sv, rows=srows, corr=scorr,
              commands=bench_commands(results, suite=sv["name"]))
+    for ov in online_views:
+        page("online.html", f"suites/{ov['slug']}.html", "../", suite=ov, online_label=ONLINE_LABEL,
+             rows=_online_rows(st.online, ov["name"], "../"))
     for s in strategies:
         srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
         page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
              weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}),
+             online=[{"name": ov["name"], "href": ov["href"]} for ov in online_views
+                     if s["name"] in set(st.online.table.loc[st.online.table["suite"] == ov["name"], "strategy"])],
+             online_label=ONLINE_LABEL,
              commands=bench_commands(results, strategy=s["name"]))
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

@@ -34,12 +34,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from leaderboard.data import Results
+from leaderboard.data import Results, offline_only
 
 BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.95
 TIE_TOL = 1e-12
 MIN_SHARED_FOR_CORR = 3
+TABLE_COLUMNS = (["suite", "strategy", "budget", "family", "n_seeds", "n_ok", "n_failed"]
+                 + [f"{n}_{p}" for n in ("score", "gain", "nregret", "auc", "rank") for p in ("mean", "lo", "hi")]
+                 + ["surrogate_fraction", "n_beyond_best", "beats_uniform", "loses_to_uniform", "ties_uniform", "K",
+                    "p_sign"])
 
 
 def _seed(*parts: Any) -> int:
@@ -144,6 +148,7 @@ class Stats:
     curves: pd.DataFrame         # mean best-so-far regret per (suite, strategy, budget, step)
     weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
     rankings: list = field(default_factory=list)  # leaderboard.ranking.TrackRanking per (track, budget)
+    online: Any = None           # leaderboard.online.OnlineStats: the online track, compared apart
 
 
 def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
@@ -254,6 +259,11 @@ def _weights(results: Results) -> pd.DataFrame:
 
 
 def compute(results: Results) -> Stats:
+    """Every table above over the offline suites; the online suites (one run per seed, no budget) in `online`."""
+    from leaderboard.online import compute_online
+
+    online = compute_online(results)
+    results = offline_only(results)
     curves = study_curves(results)
     studies = per_study(results, curves)
     rows = []
@@ -261,7 +271,8 @@ def compute(results: Results) -> Stats:
         key = (suite, strat, int(budget))
         rows.append({"suite": suite, "strategy": strat, "budget": int(budget),
                      "family": results.strategies[strat]["family"], **_cell(g, key)})
-    table = pd.DataFrame(rows)
+    # the columns named even with no offline study (a results folder of the online track alone)
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
 
     from leaderboard.ranking import RANK_COLUMNS, rank_all
 
@@ -270,7 +281,7 @@ def compute(results: Results) -> Stats:
     tables = [r.table for r in rankings if len(r.table)]
     overall = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RANK_COLUMNS)
     return Stats(table, overall, _rank_corr(table, results), studies, _curves(results, curves), _weights(results),
-                 rankings)
+                 rankings, online)
 
 
 def _clean(v: Any) -> Any:
