@@ -100,3 +100,35 @@ def test_paper_protocol_tiny_pilot_runs_the_gpu_commands_end_to_end_on_cpu(tmp_p
     assert prov["lmms_eval"] and prov["assets_hash"]
     print("\npaper-protocol-tiny pilot phases (s):", json.dumps({k: round(v, 1) for k, v in cost.items()
                                                                  if k.startswith(("t_", "eval_t_", "s_per"))}))
+
+
+@pytest.mark.slow
+def test_an_online_strategy_drives_the_gpu_runners_training_on_cpu(tmp_path):
+    """The online track through the GPU runner's own commands (issue 15): the train command rebuilds the online
+    strategy in its process, TRL samples each step's prompts by its weights, vLLM generates the rollouts, and
+    the run's record comes back with the weights and per-domain signals of every step."""
+    py = gpu_cpu_python()
+    runs, out = tmp_path / "runs", tmp_path / "bench"
+    env = {**os.environ, "MODOMODO_GPU_RUNS": str(runs), "PYTHONPATH": str(ROOT),
+           "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle")}
+    env.pop("MODOMODO_PROTOCOL", None)
+    proc = subprocess.run([str(py), "-m", "harness.cli", "bench", "--suite", "paper-protocol-tiny", "--track", "online",
+                           "--runner", "gpu", "--strategy", "dump", "--seeds", "1", "--out", str(out), "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    import pandas as pd
+
+    s = pd.read_csv(out / "summary.csv")
+    assert s["status"].tolist() == ["ok"], s["reason"].tolist()
+    online_dirs = [d for d in (runs / "paper-protocol-tiny").iterdir() if (d / "online.json").exists()]
+    assert len(online_dirs) == 1
+    rec = json.loads((online_dirs[0] / "online.json").read_text())
+    info = json.loads((online_dirs[0] / "train_info.json").read_text())
+    protocol = load_protocol("paper-protocol-tiny")
+    assert info["rollout_backend"] == "vllm" and info["generate_calls"] == info["steps"] == len(rec["steps"])
+    assert rec["strategy"] == "dump" and rec["domains"] == ["COCO", "LISA", "GeoQAV", "SAT", "ScienceQA"]
+    prompts = rec["signals"]["prompts"]
+    assert all(sum(p) == protocol.prompts_per_update for p in prompts)  # every step's prompts, by domain
+    assert rec["drawn_after_step"][:2] == [0, 0] and rec["next"][0] != rec["start"]  # dump moved the weights
+    runs_csv = pd.read_csv(out / "online_runs.csv")
+    assert {"In_Score", "Out_Score"} <= set(runs_csv.columns) and runs_csv["t_online"].iloc[0] > 0

@@ -35,6 +35,9 @@ from harness.mixture import InvalidMixture, Mixture, MixtureSpace
 from harness.spec import SIGNAL_FIELDS, DomainSignal, StepSignals, derive_seed
 
 
+DOMAIN_COLUMN = "mixture_domain"
+
+
 class OnlineStrategyFailed(RuntimeError):
     """The online strategy raised, timed out or returned invalid weights: the run (and its study) fails."""
 
@@ -54,6 +57,9 @@ def online_dataset(cfg, seed: int, train_rows):
     parts, ranges, start = [], {}, 0
     for i, d in enumerate(cfg.train_domains):
         ds = _as_dataset(train_rows(d, n, seed * 1000 + i), to_dataset)
+        # which training dataset a row is from (a source's `task` column names a task kind, not always the
+        # dataset: the paper's sets); reward functions ignore the column
+        ds = ds.add_column(DOMAIN_COLUMN, [d] * len(ds))
         parts.append(ds)
         ranges[d] = range(start, start + len(ds))
         start += len(ds)
@@ -304,7 +310,7 @@ def online_trainer_class():
                 total = (per_func * weights).nansum(dim=1)
                 total[torch.isnan(per_func).all(dim=1)] = float("nan")
                 advantages = self.accelerator.gather(out["advantages"].detach())
-                tasks = gather_object([x["task"] for x in inputs])
+                tasks = gather_object([x[DOMAIN_COLUMN] for x in inputs])
                 g = self.num_generations
                 self.online.capture([tasks[i] for i in range(0, len(tasks), g)], total.detach().cpu().tolist(),
                                     advantages.cpu().tolist(), g)
