@@ -241,7 +241,7 @@ class OnlineMixture:
         self.steps.append({"step": int(step), "weights": [weights.get(d) for d in self.domains],
                            "drawn_after_step": drawn["after_step"] if drawn else None,
                            "next": [new[d] for d in self.domains],
-                           "signals": {f: [getattr(signals[d], f) for d in self.domains] for f in SIGNAL_FIELDS}})
+                           "signals": {f: [_short(getattr(signals[d], f)) for d in self.domains] for f in SIGNAL_FIELDS}})
         self.seconds += time.perf_counter() - t0
 
     def callback(self):
@@ -269,6 +269,11 @@ class OnlineMixture:
                                        if s["drawn_after_step"]), default=None),
                 "signals": fields,
                 "seconds": round(self.seconds, 6), "strategy_seconds": round(self.calls_seconds, 6)}
+
+
+def _short(x):
+    """A signal as recorded: 7 significant digits (the strategy got the full value; the record stays small)."""
+    return x if x is None or isinstance(x, int) else float(f"{x:.7g}")
 
 
 @functools.lru_cache(maxsize=1)
