@@ -32,7 +32,7 @@ COMPARED_SCORES = ["Out_Score", "In_Score"]
 SE_ZERO = 1e-12  # a standard error this small is a difference that is the same on every seed
 
 TABLE_COLUMNS = ["suite", "strategy", "family", "runs", "n_ok", "n_failed", "score_mean", "score_lo", "score_hi",
-                 "cost_mean", "overhead_mean", "ms_per_step", "ms_strategy_per_step", "steps"]
+                 "cost_mean", "overhead_mean", "ms_per_step", "ms_strategy_per_step", "steps", "weight_shift"]
 PAIRED_COLUMNS = ["suite", "strategy", "metric", "n_pairs", "diff_mean", "diff_lo", "diff_hi", "diff_se", "snr",
                   "verdict"]
 
@@ -157,7 +157,26 @@ def _strategy_row(results: Results, suite: str, strategy: str, g: pd.DataFrame, 
             "overhead_mean": float((cost - 1.0).mean()) if len(cost) else math.nan,
             "ms_per_step": _ms_per_step(ok, "t_online", steps),
             "ms_strategy_per_step": _ms_per_step(ok, "t_online_strategy", steps),
-            "steps": float(np.mean(n_steps)) if n_steps else math.nan}
+            "steps": float(np.mean(n_steps)) if n_steps else math.nan,
+            "weight_shift": weight_shift(results, suite, strategy)}
+
+
+def weight_shift(results: Results, suite: str, strategy: str) -> float:
+    """How far the weights moved: the mean over runs and steps of the total-variation distance between a step's
+    weights and its run's first step's (0 for the control). A strategy that barely moves still draws other
+    prompts than the control, so its paired difference then measures run-to-run noise, not adaptation."""
+    st = results.online_steps
+    if st.empty:
+        return math.nan
+    g = st[(st["suite"] == suite) & (st["strategy"] == strategy)]
+    cols = [c for c in g.columns if c.startswith(WEIGHT_PREFIX)]
+    if g.empty or not cols:
+        return math.nan
+    shifts = []
+    for _, run in g.sort_values("step").groupby("seed"):
+        w = run[cols].to_numpy(float)
+        shifts.append(0.5 * np.abs(w - w[0]).sum(axis=1).mean())
+    return float(np.mean(shifts))
 
 
 def mean_weights(results: Results, suite: str) -> pd.DataFrame:
@@ -204,6 +223,11 @@ def compute_online(results: Results) -> OnlineStats:
             frame = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
             paired.append(frame)
             lines.append(verdict_line(frame, metric_label(m, suite_metric)))
+        n_cmp = sum(len(p) for p in paired if len(p) and (p["suite"] == suite).all())
+        if n_cmp > 1:
+            level = round(CI_LEVEL * 100)
+            lines.append(f"{n_cmp} paired comparisons on this suite, each at {level}% with no multiplicity correction: "
+                         f"about {n_cmp * (1 - CI_LEVEL):.1f} of them would exclude 0 by chance alone")
         out.verdicts[suite] = lines
         weights.append(mean_weights(results, suite))
     if tables:

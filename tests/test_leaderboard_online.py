@@ -164,11 +164,15 @@ def test_paired_difference_known_answer_and_unpaired_seed_left_out(tmp_path):
     assert st.verdicts[ONLINE][0] == "dump beats the constant control on Out_Score (95% CI of the paired difference above 0)"
     assert st.verdicts[ONLINE][1] == ("no online strategy beats the constant control on In_Score (every 95% CI of the "
                                       "paired difference contains 0)")
+    # 2 strategies x 2 scores: the chance of a false "beats" is said, not hidden
+    assert st.verdicts[ONLINE][2].startswith("4 paired comparisons on this suite, each at 95% with no multiplicity")
+    assert "about 0.2 of them" in st.verdicts[ONLINE][2]
     t = st.table.set_index("strategy")
     assert t.loc["dump", "runs"] == 5 and t.loc["odm", "n_failed"] == 1
     assert t.loc["constant", "score_mean"] == pytest.approx(np.mean(OUT["constant"]))
     assert t.loc["constant", "overhead_mean"] == pytest.approx(0.0025)
     assert t.loc["constant", "ms_per_step"] == pytest.approx(3.0)  # 0.009 s over 3 steps
+    assert t.loc["constant", "weight_shift"] == 0.0 and t.loc["dump", "weight_shift"] > 0  # the control never moves
 
 
 def test_paired_difference_is_deterministic_and_a_worse_verdict():
