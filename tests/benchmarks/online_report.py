@@ -67,12 +67,12 @@ def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
         tab = st.table[st.table["suite"] == suite].set_index("strategy")
         runs = results.online_runs[results.online_runs["suite"] == suite]
         lines += [f"## {suite}", "", "| strategy | runs ok | mean Out_Score [95% CI] | mean In_Score [95% CI] | "
-                  "cost (run-eq.) | online ms / step | of which the strategy |", "|---|---|---|---|---|---|---|"]
+                  "weights moved | cost (run-eq.) | online ms / step | of which the strategy |", "|---|---|---|---|---|---|---|---|"]
         for name, row in tab.iterrows():
             ok = runs[(runs["strategy"] == name) & (runs["status"] == "ok")]
             ins = bootstrap_ci(pd.to_numeric(ok["In_Score"], errors="coerce").to_numpy(float), "report", suite, name)
             lines.append(f"| {name} | {row['n_ok']}/{row['runs']} | {_fmt(row['score_mean'], row['score_lo'], row['score_hi'])} "
-                         f"| {_fmt(*ins)} | {row['cost_mean']:.4f} | {row['ms_per_step']:.2f} | "
+                         f"| {_fmt(*ins)} | {row['weight_shift']:.3f} | {row['cost_mean']:.4f} | {row['ms_per_step']:.2f} | "
                          f"{row['ms_strategy_per_step']:.2f} |")
         lines += ["", "Paired difference from the `constant` control (same training seeds):", "",
                   "| metric | strategy | seeds | mean difference [95% CI] | SNR (|mean| / se) | verdict |",
@@ -80,7 +80,8 @@ def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
         for _, p in st.paired[st.paired["suite"] == suite].iterrows():
             lines.append(f"| {p['metric']} | {p['strategy']} | {p['n_pairs']} | "
                          f"{p['diff_mean']:+.4f} [{p['diff_lo']:+.4f}, {p['diff_hi']:+.4f}] | {p['snr']:.2f} | {p['verdict'] or 'cannot tell'} |")
-        lines += [""] + [f"- {v}" for v in st.verdicts.get(suite, [])] + [""]
+        lines += ["", "(weights moved: mean total-variation distance of a step's weights from its run's first ones)", ""]
+        lines += [f"- {v}" for v in st.verdicts.get(suite, [])] + [""]
         match = offline_match(results, suite)
         if match:
             lines += _offline_lines(results, suite, match)
