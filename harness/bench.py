@@ -303,6 +303,10 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
                              f"is 1 (got --budget {','.join(str(b) for b in budgets)}); leave --budget out")
         if runner == "replay":
             raise ValueError("the online track trains for real: use --runner cpu (replay has no online runs)")
+        if executor != "local":
+            raise ValueError(f"the online track runs on the local executor only (got --executor {executor}): the "
+                             f"strategy answers during training, and submitting a study's run as a job that "
+                             f"rebuilds its strategy is not built yet")
     if not budgets:
         raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
     budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]  # whole budgets stay ints (study keys)

@@ -363,6 +363,8 @@ def test_online_track_refusals_are_one_line(run_cli, tmp_path, online_env):
         (["--suite", suite, "--track", "online", "--strategy", "dump"], "use --runner cpu"),
         (["--suite", suite, "--track", "online", "--runner", "cpu", "--budget", "4", "--strategy", "dump"],
          "its budget is 1 (got --budget 4)"),
+        (["--suite", suite, "--track", "online", "--runner", "cpu", "--executor", "submitit-local", "--strategy", "dump"],
+         "the online track runs on the local executor only"),
     ]
     for extra, message in cases:
         proc = run_cli("bench", *extra, "--seeds", "1", "--out", tmp_path / "o", "--quiet", check=False, env=online_env)

@@ -317,6 +317,9 @@ class GpuRunner(Runner):
             "lmms-eval"), command_versions=eval_info.get("versions", {}), run_dir=str(run_dir))
         if prep:
             prov.update(assets=prep.get("assets_dir"), assets_hash=prep.get("hash"))
+        if train_info.get("reward_rule"):
+            prov["reward_rule"] = train_info["reward_rule"]
+        prov.update(train_info.get("machine") or {})
         gpus = self.protocol.slurm.gpus_per_node * self.protocol.slurm.nodes
         steps = int(train_info.get("steps") or steps_for(self.protocol, spec.fidelity))
         cost = {"seconds": wall, "gpu_hours": wall * gpus / 3600.0, "steps": float(steps),
@@ -538,7 +541,7 @@ def train_main(run_dir: Path) -> None:
     from trl import GRPOTrainer
 
     from harness.training.grpo import mixture_dataset
-    from tasks.rewards import REWARD_FUNCS
+    from tasks.rewards import DEFAULT_REWARD_RULE, reward_funcs
 
     record, protocol = _load_run(run_dir)
     spec = RunSpec.from_dict(record["spec"])
@@ -584,7 +587,7 @@ def train_main(run_dir: Path) -> None:
         trainer_cls = online_trainer_class()
         extra = {"online": online, "online_ranges": ranges, "online_seed": int(spec.seed),
                  "callbacks": [online.callback()]}
-    trainer = trainer_cls(model=model, reward_funcs=list(REWARD_FUNCS), args=args, train_dataset=dataset,
+    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(DEFAULT_REWARD_RULE)), args=args, train_dataset=dataset,
                           processing_class=processor, **extra)  # in colocate mode this builds the vLLM engine
     t_trainer = time.perf_counter()
     evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
@@ -614,6 +617,11 @@ def train_main(run_dir: Path) -> None:
                 "attn_implementation": getattr(model.config, "_attn_implementation", None)}
         if evidence is not None:
             info.update(evidence.to_dict())
+        from harness.provenance import machine_provenance
+
+        # what decides reproduction elsewhere (as the cpu runner records it), from the process that trained
+        info["reward_rule"] = DEFAULT_REWARD_RULE
+        info["machine"] = machine_provenance(m.base if Path(str(m.base)).is_dir() else None)
         (run_dir / "train_info.json").write_text(json.dumps(info, indent=1))
         if online is not None:
             (run_dir / "online.json").write_text(json.dumps(online.record()))
