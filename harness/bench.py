@@ -292,7 +292,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     for name in strategy_names:
         kind = strategy_kind(strategies.get(name))  # fail fast, with a suggestion, before any work
         if kind != want:
-            others = [n for n in strategies.names() if strategy_kind(strategies.get(n)) == want]
+            others = strategies.names(want)
             raise ValueError(f"strategy {name!r} is an {kind} strategy; the {loaded[0].track} track runs {want} "
                              f"strategies ({', '.join(others)})"
                              + (" (online ones: --track online on a live suite)" if kind == "online" else ""))

@@ -76,8 +76,15 @@ def register(name: str):
     return deco
 
 
-def names() -> list[str]:
-    return sorted(set(BUILTIN) | set(_REGISTRY))
+def names(kind: str | None = None) -> list[str]:
+    """Every registered strategy's name; with `kind` ("offline" or "online"), those of that kind only."""
+    every = sorted(set(BUILTIN) | set(_REGISTRY))
+    return every if kind is None else [n for n in every if strategy_kind(get(n)) == kind]
+
+
+def builtin_names(kind: str | None = None) -> list[str]:
+    """The strategies shipped with modomodo (of `kind`, if given)."""
+    return sorted(n for n in BUILTIN if kind is None or strategy_kind(get(n)) == kind)
 
 
 def get(name: str) -> type[Strategy]:
@@ -94,7 +101,7 @@ def resolve(spec: str, kind: str | None = None) -> list[str]:
     """Parse "a,b" or "all" into registered names (each checked, with suggestions). With `kind`
     ("offline" or "online"), "all" means every strategy of that kind (the track's)."""
     if spec.strip() == "all":
-        wanted = names() if kind is None else [n for n in names() if strategy_kind(get(n)) == kind]
+        wanted = names(kind)
     else:
         wanted = [s.strip() for s in spec.split(",") if s.strip()]
     if not wanted:

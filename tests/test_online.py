@@ -25,7 +25,7 @@ from strategies.base import strategy_kind
 from tests.online_conformance import OnlineConformance, drive
 
 ROOT = Path(__file__).resolve().parent.parent
-ONLINE = [n for n in strategies.names() if strategy_kind(strategies.get(n)) == "online"]
+ONLINE = strategies.names("online")
 
 USER_ONLINE = '''
 import numpy as np

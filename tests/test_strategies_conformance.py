@@ -46,7 +46,7 @@ USER_NAME = _load_user_strategy()
 from strategies.base import strategy_kind  # noqa: E402
 
 # offline strategies here; the online ones have their own suite (tests/test_online.py)
-for _name in (n for n in strategies.names() if strategy_kind(strategies.get(n)) == "offline"):
+for _name in strategies.names("offline"):
     _cls_name = "TestConformance_" + "".join(c if c.isalnum() else "_" for c in _name)
     globals()[_cls_name] = type(_cls_name, (StrategyConformance,), {"strategy_name": _name})
 

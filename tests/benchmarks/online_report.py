@@ -36,9 +36,8 @@ def _fmt(m, lo=None, hi=None, digits=4) -> str:
 def offline_bench(suites: list[str], seeds: int, out: Path) -> Path:
     import strategies
     from harness.bench import bench
-    from strategies.base import strategy_kind
 
-    names = [n for n in strategies.names() if strategy_kind(strategies.get(n)) == "offline"]
+    names = strategies.names("offline")
     bench(suites, names, [4, 8], seeds, out, workers=1, progress=False, track="pool")
     return out
 

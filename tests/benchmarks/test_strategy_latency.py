@@ -27,7 +27,7 @@ def history(n: int = 64):
     return tuple(obs)
 
 
-@pytest.mark.parametrize("name", sorted(strategies.registry.BUILTIN))
+@pytest.mark.parametrize("name", strategies.registry.builtin_names("offline"))  # online: tests/online_conformance.py
 def test_propose_latency_at_64_observations(benchmark, name):
     cls = strategies.get(name)
     h, budget = history(), Budget(80)
@@ -41,7 +41,7 @@ def test_propose_latency_at_64_observations(benchmark, name):
     assert benchmark.stats is None or benchmark.stats.stats.median < 0.2
 
 
-@pytest.mark.parametrize("name", sorted(strategies.registry.BUILTIN))
+@pytest.mark.parametrize("name", strategies.registry.builtin_names("offline"))  # online: tests/online_conformance.py
 def test_recommend_latency_at_64_observations(benchmark, name):
     cls = strategies.get(name)
     h = history()
