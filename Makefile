@@ -54,9 +54,11 @@ sandbox:
 # The recorded online-track results (runs and weight trajectories), re-rendered without training; the demo
 # takes them once that folder is committed.
 DEMO_ONLINE := $(if $(wildcard baselines/online/summary.csv),baselines/online)
+# The real multi-fidelity pool (96 mixtures x 8 seeds x 3 fidelities) once its export is committed.
+DEMO_POOL := $(if $(wildcard baselines/minimodo-pool/card.yaml),--suite minimodo-pool)
 
 demo: $(VENV)/.core
-	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p \
+	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) \
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) $(DEMO_ONLINE) --out $(DEMO_OUT)/site
 

@@ -267,7 +267,37 @@ def signal_view(card: dict[str, Any]) -> dict[str, Any]:
                      "seeds_for_target": s.get("seeds_for_target")})
     main = next((r for r in rows if r["metric"] == card.get("metric")), None)
     return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
-            "signal_notes": str(card.get("signal_notes") or "")}
+            "signal_notes": str(card.get("signal_notes") or ""), **fidelity_signal_view(card)}
+
+
+def fidelity_signal_view(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's `fidelities:` block (a multi-fidelity recorded suite, `export_suite`): per objective, the SNR
+    of the per-mixture mean at every fidelity and the Spearman correlation of per-mixture means with full
+    fidelity (does a partial run rank the mixtures as the full one does?). Empty for other suites."""
+    block = card.get("fidelities") if isinstance(card.get("fidelities"), dict) else {}
+    levels = [float(f) for f in block.get("levels") or []]
+    signal = block.get("signal") if isinstance(block.get("signal"), dict) else {}
+    corr = block.get("rank_correlation") if isinstance(block.get("rank_correlation"), dict) else {}
+    if not levels or not signal:
+        return {"fidelity_levels": [], "fidelity_signal": []}
+
+    def at(d: dict, f: float) -> dict:  # keys are the levels as the card wrote them ("0.25", "1.0")
+        v = d.get(str(f)) if isinstance(d.get(str(f)), dict) else d.get(f"{f:g}")
+        return v if isinstance(v, dict) else {}
+
+    metrics = list(dict.fromkeys(m for f in levels for m in at(signal, f)))
+    metrics.sort(key=lambda m: m != card.get("metric"))  # the suite's objective first
+    rows = []
+    for m in metrics:
+        cells = []
+        for f in levels:
+            s = at(signal, f).get(m) or {}
+            r = at(corr, f).get(m) or {}
+            cells.append({"fidelity": f, "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"),
+                          "seeds": s.get("seeds_per_mixture"), "can_rank": s.get("can_rank"),
+                          "spearman": None if f == max(levels) else r.get("spearman_with_full")})
+        rows.append({"metric": str(m), "primary": m == card.get("metric"), "cells": cells})
+    return {"fidelity_levels": levels, "fidelity_signal": rows}
 
 
 def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool = False) -> dict[str, Any]:

@@ -90,7 +90,8 @@ def test_paper_reward_rule_is_the_default_and_recorded_protocols_keep_theirs():
         if live in suites.registered():
             assert protocol_config(suites.load(live)).reward_rule == "format_kept", live
     # the recorded suites say which rule they were made with
-    for name in ("minimodo-tiny", "minimodo-tiny-in", "minimodo-tiny-h128", "minimodo-tiny-h128-in", "minimodo-tiny-p"):
+    for name in ("minimodo-tiny", "minimodo-tiny-in", "minimodo-tiny-h128", "minimodo-tiny-h128-in", "minimodo-tiny-p",
+                 "minimodo-pool"):
         if name in suites.registered():
             card = yaml.safe_load((suites.registered()[name] / "card.yaml").read_text())
             assert card["protocol"]["reward_rule"] == "format_kept", name

@@ -123,3 +123,33 @@ def test_from_sweep_check_prints_the_signal_by_fidelity(pool_store):
     r = CliRunner().invoke(main, ["suite", "from-sweep", "--store", str(store.root), "--suite", str(s.path), "--check"])
     assert r.exit_code == 0, r.output
     assert "by fidelity" in r.output and "0.25" in r.output
+
+
+def test_the_leaderboard_shows_the_signal_by_fidelity_of_a_multi_fidelity_suite(pool_store, tmp_path):
+    """The suite page of an exported multi-fidelity pool carries the card's SNR at every fidelity and the rank
+    correlation with full fidelity, objective first; a suite without fidelities has no such table."""
+    import re
+
+    from tests.conftest import cli
+
+    s, store, _ = pool_store
+    folder = export_suite(store, s, "fake-pool", tmp_path / "fake-pool", metric="In_Score_p")
+    block = yaml.safe_load((folder / "card.yaml").read_text())["fidelities"]
+    out = tmp_path / "bench"
+    cli("bench", "--track", "pool", "--suite", folder, "--suite", "minimodo-tiny", "--strategy",
+        "random,successive-halving", "--budget", "4", "--seeds", "2", "--workers", "1", "--out", out)
+    cli("leaderboard", "render", "--results", out, "--out", tmp_path / "site")
+    pages = {p.stem.rsplit("-", 1)[0]: p.read_text() for p in (tmp_path / "site" / "suites").glob("*.html")}  # name-hash
+    page = pages["fake-pool"]
+    table = page[page.index('id="table-fidelity-signal"'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
+    cells = [[re.sub(r"<[^>]+>|\[.*?\]", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+    assert [c[0].split()[0] for c in cells][0] == "In_Score_p" and "(objective)" in cells[0][0]
+    assert sorted(c[0].split()[0] for c in cells) == sorted(block["signal"]["1.0"])
+    for c in cells:
+        m = c[0].split()[0]
+        snr = [f"{block['signal'][f][m]['snr_mean']:.2f}" for f in ("0.25", "0.5", "1.0")]
+        rho = [f"{block['rank_correlation'][f][m]['spearman_with_full']:.2f}" for f in ("0.25", "0.5")]
+        assert c[1:] == snr + rho, (m, c)
+    assert "table-fidelity-signal" not in pages["minimodo-tiny"]

@@ -20,7 +20,8 @@ RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"
                                          ("minimodo-tiny-in", "minimodo-tiny-live"),
                                          ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
                                          ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"))
+                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"),
+                                         ("minimodo-pool", "minimodo-pool-live"))
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
@@ -80,3 +81,30 @@ def test_rerunning_the_protocol_reproduces_every_greedy_score_to_the_bit():
     for col in ("grounding", "referring", "geometry", "spatial", "science", "counting", "chart", "novel_referring",
                 "column", "Out_Score", "In_Score"):
         assert (both[col] == both[col + "_again"]).all(), col
+
+
+@pytest.mark.skipif("minimodo-pool" not in RECORDED, reason="minimodo-pool not exported yet")
+def test_the_pool_has_every_run_at_three_fidelities_and_an_objective_that_ranks():
+    """minimodo-pool (issue 16): fidelities.csv is runs.csv at 0.25, 0.5 and 1.0 (1.0 is runs.csv itself), its
+    bytes are the card's, its signal block recomputes, and the objective is the one the rule picks."""
+    import hashlib
+
+    folder = suites.registered()["minimodo-pool"]
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    runs, fid = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "fidelities.csv")
+    block = card["fidelities"]
+    assert block["levels"] == [0.25, 0.5, 1.0] and len(fid) == 3 * len(runs) == block["rows"]
+    assert block["sha256"] == hashlib.sha256((folder / "fidelities.csv").read_bytes()).hexdigest()
+    s = suites.load("minimodo-pool")
+    wcols = [weight_column(d) for d in s.space.datasets]
+    full = fid[fid["fidelity"] == 1.0].drop(columns="fidelity").sort_values(wcols + ["seed"]).reset_index(drop=True)
+    mine = runs.sort_values(wcols + ["seed"]).reset_index(drop=True)
+    assert np.allclose(full[s.metric], mine[s.metric])
+    for f in ("0.25", "0.5", "1.0"):
+        for m, sig in block["signal"][f].items():
+            again = signal_to_noise(fid[fid["fidelity"] == float(f)], wcols, m)
+            assert again["snr_mean"] == pytest.approx(sig["snr_mean"], abs=1e-3), (f, m)
+    out = block["signal"]["1.0"]["Out_Score_p"]["snr_mean"]
+    expected = "Out_Score_p" if out >= SNR_TARGET else "In_Score_p"
+    assert s.metric == expected and card["signal"][expected]["can_rank"]
+    assert (expected == "Out_Score_p") or "Out_Score_p" in card["signal_notes"]

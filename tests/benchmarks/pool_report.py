@@ -9,7 +9,7 @@
 2. The primary objective by the issue's rule: the out-of-domain one (Out_Score_p) if its per-mixture mean
    reaches SNR 3, else the in-domain one (In_Score_p) if it does; then the store exported as a replay suite
    (`export_suite`, one row per mixture, seed and fidelity) into `--out` (default: a temporary folder).
-3. Pool-track regret at budgets in run-equivalents: single-fidelity strategies against multi-fidelity ones at
+3. Pool-track regret at budgets in run-equivalents: every offline built-in, single-fidelity against multi-fidelity at
    equal cost, mean normalised regret [95% bootstrap CI over study seeds] and the mean run-equivalents spent.
 Works on a sweep in progress (mixtures with fewer seeds count as they are; the report says how many). Prints
 markdown; every figure is computed in this run from the recorded runs.
@@ -27,7 +27,18 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = ["Out_Score_p", "In_Score_p", "Out_Score", "In_Score"]
-STRATEGIES = ["random", "gp-bo", "quadratic-bo", "successive-halving", "hyperband", "bohb-gp"]
+
+def pool_strategies() -> list[str]:
+    """Every offline built-in: the single-fidelity ones and the multi-fidelity family, benched at equal cost."""
+    from strategies.registry import builtin_names
+
+    return builtin_names("offline")
+
+
+def is_multi_fidelity(name: str) -> bool:
+    import strategies
+
+    return strategies.get(name).family == "multi-fidelity"
 
 
 def signal_tables(store, suite) -> tuple[list[str], dict]:
@@ -57,21 +68,54 @@ def primary_objective(block) -> tuple[str | None, str]:
     return None, "neither Out_Score_p nor In_Score_p reaches SNR 3 yet"
 
 
+def objective_note(block, metric: str) -> str:
+    """The card's word on the choice of objective (the issue's rule), with the figures it rests on."""
+    full = block["signal"]["1.0"]
+    out, inn = full.get("Out_Score_p", {}), full.get("In_Score_p", {})
+    if metric == "Out_Score_p":
+        return (f"Objective Out_Score_p (out-of-domain): its per-mixture mean reaches SNR {out['snr_mean']:.2f} >= 3 "
+                f"at {out['seeds_per_mixture']:g} seeds per mixture.")
+    return (f"Objective In_Score_p (in-domain), not the out-of-domain Out_Score_p: by the suite's rule the objective "
+            f"must rank mixtures (SNR of the per-mixture mean >= 3). At {inn['seeds_per_mixture']:g} seeds per mixture "
+            f"Out_Score_p reaches {out.get('snr_mean', math.nan):.2f} and In_Score_p {inn['snr_mean']:.2f}. "
+            f"Out_Score_p stays in runs.csv and fidelities.csv as a second metric (its signal figures are on this card); "
+            f"to bench strategies on it, export the same sweep with `modomodo suite from-sweep --metric Out_Score_p`.")
+
+
+def checkpoint_cost(store, suite) -> list[str]:
+    """What the extra evaluations at 0.25 and 0.5 cost: their seconds against the whole run's, per run."""
+    rows = [r.cost for r in store.results() if r.spec.get("protocol") == suite.protocol and r.status == "ok"
+            and "t_eval_checkpoints" in (r.cost or {})]
+    if not rows:
+        return ["No run records t_eval_checkpoints."]
+    ck = np.array([c["t_eval_checkpoints"] for c in rows], float)
+    ev = np.array([c.get("t_eval", math.nan) for c in rows], float)
+    tot = np.array([c["seconds"] for c in rows], float)
+    share = ck / tot
+    return [f"Cost of the checkpoint evaluations ({len(rows)} runs, `cost.t_eval_checkpoints`): mean {ck.mean():.1f} s "
+            f"per run (the final evaluation: {np.nanmean(ev):.1f} s; the whole run: {tot.mean():.1f} s), i.e. "
+            f"{100 * share.mean():.1f}% of a run's seconds (range {100 * share.min():.1f}-{100 * share.max():.1f}%); "
+            f"a run with them takes {1 / (1 - share.mean()):.2f}x the seconds of one without."]
+
+
 def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path) -> list[str]:
     from harness.bench import bench
     from leaderboard.stats import bootstrap_ci
 
-    bench([str(folder)], STRATEGIES, budgets, seeds, out, workers=1, progress=False, track="pool")
+    names = pool_strategies()
+    bench([str(folder)], names, budgets, seeds, out, workers=1, progress=False, track="pool")
     s = pd.read_csv(out / "summary.csv")
-    lines = ["| strategy | " + " | ".join(f"budget {b:g}: regret [95% CI] (spent)" for b in budgets) + " |",
-             "|---|" + "---|" * len(budgets)]
-    for name in STRATEGIES:
+    lines = ["| strategy | fidelity | " + " | ".join(f"budget {b:g}: regret [95% CI] (spent)" for b in budgets) + " |",
+             "|---|---|" + "---|" * len(budgets)]
+    # ordered by the mean regret over the budgets, multi-fidelity ones marked
+    order = s[s["status"] == "ok"].groupby("strategy")["normalized_regret"].mean().reindex(names).sort_values()
+    for name in order.index:
         cells = []
         for b in budgets:
             g = s[(s["strategy"] == name) & (s["budget"] == b) & (s["status"] == "ok")]
             m, lo, hi = bootstrap_ci(g["normalized_regret"].to_numpy(float), "pool", name, b)
             cells.append(f"{m:.3f} [{lo:.3f}, {hi:.3f}] ({g['cost_used'].mean():.2f})" if len(g) else "n/a")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {'multi' if is_multi_fidelity(name) else 'single'} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -85,12 +129,14 @@ def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None) 
     lines = ["# minimodo-pool: signal by fidelity and pool regret", "", f"Store `{store_dir}`.", ""]
     sig, block = signal_tables(store, live)
     lines += sig + [""]
+    lines += checkpoint_cost(store, live) + [""]
     metric, why = primary_objective(block)
     lines += [f"Primary objective: {why}.", ""]
     if metric is None:
         return "\n".join(lines)
     tmp = Path(tempfile.mkdtemp(prefix="modomodo-pool-report-"))
-    folder = export_suite(store, live, "minimodo-pool", out or tmp / "minimodo-pool", overwrite=True, metric=metric)
+    folder = export_suite(store, live, "minimodo-pool", out or tmp / "minimodo-pool", overwrite=True, metric=metric,
+                          signal_notes=objective_note(block, metric))
     lines += [f"Exported to `{folder}`; pool track, {seeds} study seeds, mean normalised regret and "
               f"(mean run-equivalents spent):", ""]
     lines += regret_table(folder, seeds, budgets, tmp / "bench")
