@@ -1,7 +1,7 @@
 """The real multi-fidelity pool (issue 16), measured from the sweep store of minimodo-pool-live:
 
     python -m tests.benchmarks.pool_report [--store baselines/sweeps/minimodo-pool-live] [--seeds 20]
-                                           [--budgets 4,8,16] [--out DIR]
+                                           [--budgets 4,8,16] [--out DIR] [--workers 2]
 
 1. Signal: for every objective (Out_Score_p, In_Score_p, Out_Score, In_Score), the SNR of the per-mixture mean
    at each fidelity (0.25, 0.5, 1.0), and the rank correlation of per-mixture means with full fidelity (does a
@@ -98,12 +98,12 @@ def checkpoint_cost(store, suite) -> list[str]:
             f"a run with them takes {1 / (1 - share.mean()):.2f}x the seconds of one without."]
 
 
-def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path) -> list[str]:
+def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path, workers: int = 1) -> list[str]:
     from harness.bench import bench
     from leaderboard.stats import bootstrap_ci
 
     names = pool_strategies()
-    bench([str(folder)], names, budgets, seeds, out, workers=1, progress=False, track="pool")
+    bench([str(folder)], names, budgets, seeds, out, workers=workers, progress=False, track="pool")
     s = pd.read_csv(out / "summary.csv")
     lines = ["| strategy | fidelity | " + " | ".join(f"budget {b:g}: regret [95% CI] (spent)" for b in budgets) + " |",
              "|---|---|" + "---|" * len(budgets)]
@@ -119,7 +119,7 @@ def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path) -> l
     return lines
 
 
-def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None) -> str:
+def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None, workers: int = 1) -> str:
     from harness import suites
     from harness.store import ResultStore
     from harness.suites.recorded import export_suite
@@ -139,7 +139,7 @@ def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None) 
                           signal_notes=objective_note(block, metric))
     lines += [f"Exported to `{folder}`; pool track, {seeds} study seeds, mean normalised regret and "
               f"(mean run-equivalents spent):", ""]
-    lines += regret_table(folder, seeds, budgets, tmp / "bench")
+    lines += regret_table(folder, seeds, budgets, tmp / "bench", workers)
     return "\n".join(lines)
 
 
@@ -149,10 +149,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budgets", default="4,8,16")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--workers", type=int, default=1, help="bench worker processes")
     a = ap.parse_args()
     budgets = [float(b) if not float(b).is_integer() else int(b) for b in a.budgets.split(",")]
     np.seterr(all="ignore")
-    print(report(Path(a.store), a.seeds, budgets, Path(a.out) if a.out else None))
+    print(report(Path(a.store), a.seeds, budgets, Path(a.out) if a.out else None, a.workers))
 
 
 if __name__ == "__main__":
