@@ -36,12 +36,14 @@ DENIED = {"harness.suites": ("load", "load_folder", "registered"),
           "harness.runners": ("make_runner",)}
 
 
-def _set_limits(limits: dict) -> None:
+def _set_limits(limits: dict, sandboxed: bool) -> None:
+    """Per-process limits; RLIMIT_NPROC only in a sandbox, where the kernel counts it per user namespace (the
+    sandbox's processes and threads), not across all the user's processes."""
     import resource
 
     for name, value in (("RLIMIT_AS", limits.get("memory_bytes")), ("RLIMIT_CPU", limits.get("cpu_s")),
                         ("RLIMIT_NOFILE", limits.get("open_files")), ("RLIMIT_FSIZE", limits.get("output_bytes")),
-                        ("RLIMIT_CORE", 0)):
+                        ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", limits.get("processes") if sandboxed else None)):
         if value is None or not hasattr(resource, name):
             continue
         which = getattr(resource, name)
@@ -58,14 +60,23 @@ def _set_limits(limits: dict) -> None:
 
 
 # System calls a strategy has no use for, which could reach other processes or outlive the study:
-# tracing and reading other processes' memory, kernel keyrings and System V IPC (state that survives
-# the process), perf and bpf. Numbers per architecture; elsewhere no filter is installed.
+# tracing and reading other processes' memory, kernel keyrings, System V IPC and POSIX message queues
+# (objects that outlive the process), perf and bpf. Numbers per architecture; elsewhere no filter is
+# installed. A system call of any other ABI (i386 through `int 0x80` or x32 on x86_64, arm32 on aarch64)
+# is refused whole: the i386 ABI has its own numbers (shmget is 395 there, and ipc(2) multiplexes all of
+# System V IPC), and a filter that let it through let shared memory through.
 _DENIED_SYSCALLS = {
     0xC000003E: {"ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "add_key": 248,  # x86_64
-                 "request_key": 249, "keyctl": 250, "shmget": 29, "semget": 64, "msgget": 68,
+                 "request_key": 249, "keyctl": 250, "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67,
+                 "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69,
+                 "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
+                 "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
                  "perf_event_open": 298, "bpf": 321, "userfaultfd": 323, "kcmp": 312},
     0xC00000B7: {"ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "add_key": 217,  # aarch64
-                 "request_key": 218, "keyctl": 219, "shmget": 194, "semget": 190, "msgget": 186,
+                 "request_key": 218, "keyctl": 219, "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182,
+                 "mq_timedreceive": 183, "mq_notify": 184, "mq_getsetattr": 185, "msgget": 186, "msgctl": 187,
+                 "msgrcv": 188, "msgsnd": 189, "semget": 190, "semctl": 191, "semtimedop": 192, "semop": 193,
+                 "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197,
                  "perf_event_open": 241, "bpf": 280, "userfaultfd": 282, "kcmp": 272},
 }
 
@@ -84,10 +95,10 @@ def _seccomp() -> bool:
     nrs = sorted(_DENIED_SYSCALLS[arch].values())
     prog = [(ld_abs, 0, 0, 4),                      # A = seccomp_data.arch
             (jeq, 1, 0, arch),                      # our architecture: go on
-            (ret, 0, 0, allow),                     # another ABI (i386 on x86_64): let the kernel decide
+            (ret, 0, 0, eperm),                     # another ABI (i386 via int 0x80 on x86_64): refused
             (ld_abs, 0, 0, 0)]                      # A = seccomp_data.nr
     if arch == 0xC000003E:
-        prog.append((jge, len(nrs) + 1, 0, 0x40000000))  # x32 system calls: denied
+        prog.append((jge, len(nrs) + 1, 0, 0x40000000))  # x32 system calls: refused
     for i, nr in enumerate(nrs):
         prog.append((jeq, len(nrs) - i, 0, nr))     # jump to the EPERM below
     prog += [(ret, 0, 0, allow), (ret, 0, 0, eperm)]
@@ -176,13 +187,67 @@ def _deny_data_entry_points() -> None:
     sys.meta_path.insert(0, Finder())
 
 
+MESSAGE_TIMEOUT_S = 2.0  # for the exception's __str__: a strategy's code, which may hang
+
+
+class _MessageTimeout(BaseException):
+    pass
+
+
+def _message(e: BaseException) -> str:
+    """str(e), guarded: a __str__ that raises or hangs still leaves the exception's type in the reason."""
+    import signal
+
+    def alarm(signum, frame):
+        raise _MessageTimeout()
+
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, MESSAGE_TIMEOUT_S)
+    except (ValueError, OSError):  # not the main thread: no guard against a hang
+        previous = None
+    try:
+        text = str(e)
+        if not isinstance(text, str):
+            raise TypeError("__str__ returned a non-string")
+        return text
+    except _MessageTimeout:
+        return f"<its message did not come within {MESSAGE_TIMEOUT_S:g} s>"
+    except BaseException as inner:  # noqa: BLE001 - SystemExit from __str__ included
+        return f"<its message raised {_type_name(inner)}>"
+    finally:
+        if previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _type_name(e: BaseException) -> str:
+    try:
+        name = type(e).__name__
+        return name if isinstance(name, str) else "Exception"
+    except BaseException:  # noqa: BLE001 - a metaclass with a hostile __name__
+        return "Exception"
+
+
 def _describe_error(e: BaseException) -> str:
-    if isinstance(e, SyntaxError):
-        return f"SyntaxError: {e.msg} (line {e.lineno})"
-    tb = traceback.extract_tb(e.__traceback__)
-    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-    text = f"{type(e).__name__}: {e}{where}"
-    return text if len(text) <= 500 else text[:497] + "..."
+    """'Type: message at file:line', one line, cleaned of control characters and escapes, capped.
+    Any exception, SystemExit and KeyboardInterrupt included; never raises."""
+    from harness.sandbox_text import clean
+
+    try:
+        if isinstance(e, SyntaxError) and isinstance(e.msg, str):
+            return clean(f"SyntaxError: {e.msg} (line {e.lineno})")
+        where = ""
+        try:
+            tb = traceback.extract_tb(e.__traceback__)
+            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        except BaseException:  # noqa: BLE001
+            pass
+        name, message = _type_name(e), _message(e)
+        return clean(f"{name}: {message}{where}" if message else f"{name}{where}", default=name)
+    except BaseException:  # noqa: BLE001 - last resort
+        return "Exception: <unprintable>"
 
 
 class Host:
@@ -224,7 +289,7 @@ class Host:
                     return
                 reply = getattr(self, "op_" + str(op))(msg) if op in ("describe", "new", "propose", "recommend", "start", "update") \
                     else {"ok": False, "error": f"unknown request {op!r}"}
-            except Exception as e:  # the strategy's own error, reported to the study
+            except BaseException as e:  # the strategy's own error (SystemExit and Ctrl-C too), for the study
                 reply = {"ok": False, "error": _describe_error(e)}
             try:
                 self.send(reply)
@@ -296,9 +361,9 @@ class Host:
                     "fidelity": float(value.fidelity)}
         try:
             text = repr(value)
-        except Exception:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001
             text = "<unprintable>"
-        return {"ok": True, "other": {"type": type(value).__name__[:60], "repr": text[:200]}}
+        return {"ok": True, "other": {"type": _type_name(value)[:60], "repr": str(text)[:200]}}
 
     def op_propose(self, msg: dict) -> dict:
         if self.strategy is None:
@@ -323,21 +388,21 @@ class Host:
         return self.answer(self.strategy.update(self.StepSignals.from_plain(msg["signals"])))
 
 
-def _prctl(option: int, arg: int) -> None:
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
-
-
 def _serve_study(fd_in: int, fd_out: int, limits: dict, sandboxed: bool, parent: int) -> None:
     """Become the host of one strategy: limits, system-call filter, then the protocol. Never returns."""
-    _set_limits(limits)
+    _set_limits(limits, sandboxed)
     if not sandboxed:
         _die_with_parent(parent)
     try:
-        _seccomp()
-    except Exception:  # noqa: BLE001 - defence in depth; the sandbox does not rest on it
-        pass
+        filtered = _seccomp()
+    except Exception:  # noqa: BLE001
+        filtered = False
+    import platform
+
+    if sandboxed and not filtered and platform.machine() in ("x86_64", "aarch64"):
+        # the refusal of IPC and of other ABIs rests on the filter: no filter, no sandbox (fail closed)
+        os.write(fd_out, b'{"ok": false, "error": "the sandbox could not install its system-call filter"}\n')
+        os._exit(3)
     try:
         host = Host(fd_in, fd_out)
     except BaseException as e:  # the interface itself failed to import: say so on the pipe, then go
@@ -361,150 +426,9 @@ def _prepare(root: str) -> None:
 
 def main(config_json: str) -> None:
     cfg = json.loads(config_json)
-    if cfg.get("zygote"):
-        return zygote(cfg)
     _prepare(cfg["root"])
     _serve_study(int(cfg["fd_in"]), int(cfg["fd_out"]), cfg.get("limits") or {}, bool(cfg.get("sandboxed")),
                  int(cfg["parent"]))
-
-
-# -- the zygote: one sandbox per bench process, one fresh fork per study ------------------------------
-OWN_PID_LIMIT = 100  # in its own PID namespace the zygote is PID 2; anything large means it is not
-
-
-def _wipe(folder: str) -> None:
-    import shutil
-    import stat
-
-    def unlock(func, path, exc_info):
-        os.chmod(os.path.dirname(path), stat.S_IRWXU)
-        os.chmod(path, stat.S_IRWXU) if not os.path.islink(path) else None
-        func(path)
-
-    for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            os.chmod(entry.path, stat.S_IRWXU)
-            shutil.rmtree(entry.path, onerror=unlock)
-        else:
-            os.unlink(entry.path)
-
-
-def _clean_slate(statuses: dict) -> None:
-    """Before each study: no process but init and the zygote is left (whatever the last study left
-    running is killed), and /tmp and /dev/shm are empty. Raises if that cannot be made so."""
-    import signal
-    import time
-
-    me = os.getpid()
-    deadline = time.monotonic() + 2.0
-    while True:
-        try:
-            os.kill(-1, signal.SIGKILL)  # every process of this namespace but init and ourselves
-        except ProcessLookupError:
-            pass
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            statuses[pid] = status
-        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-        if not others:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"processes {others} survive the clean-up")
-        time.sleep(0.005)
-    for folder in ("/tmp", "/dev/shm"):
-        if os.path.isdir(folder):
-            _wipe(folder)
-
-
-def zygote(cfg: dict) -> None:
-    """A warm interpreter (numpy and the strategy interface imported, no user code ever run here) that
-    forks one process per study on request. The parent sends {"op": "fork", "limits"} with three file
-    descriptors (the study's request pipe, reply pipe and output file); the fork hosts that study and
-    nothing else; before every fork the zygote kills whatever is left and empties /tmp and /dev/shm, so
-    no state passes from one study to the next. The zygote is not dumpable: a study cannot write into
-    its memory through /proc."""
-    import socket
-
-    ctl = socket.socket(fileno=int(cfg["ctl"]))
-    if os.getpid() >= OWN_PID_LIMIT:  # never kill(-1) outside a PID namespace
-        ctl.send(json.dumps({"ok": False, "error": "the zygote is not in its own PID namespace"}).encode())
-        os._exit(3)
-    _prepare(cfg["root"])
-    try:
-        import numpy  # noqa: F401 - the point of the zygote: imported once
-
-        import strategies  # noqa: F401
-        from harness.mixture import Mixture  # noqa: F401
-        from harness.spec import Observation  # noqa: F401
-    except BaseException as e:
-        ctl.send(json.dumps({"ok": False, "error": "the sandbox could not start: " + _describe_error(e)}).encode())
-        raise
-    _prctl(4, 0)  # PR_SET_DUMPABLE 0
-    statuses: dict[int, int] = {}
-    ctl.send(json.dumps({"ok": True, "hello": os.getpid()}).encode())
-    while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 3)
-        except OSError:
-            os._exit(0)
-        if not msg:
-            os._exit(0)  # the parent is gone
-        try:
-            req = json.loads(msg)
-            op = req.get("op")
-            if op == "fork":
-                if len(fds) != 3:
-                    raise ValueError("fork needs three file descriptors")
-                _clean_slate(statuses)
-                statuses.clear()
-                pid = os.fork()
-                if pid == 0:
-                    try:
-                        ctl.close()
-                        fd_in, fd_out, log = fds
-                        os.dup2(log, 1)
-                        os.dup2(log, 2)
-                        os.close(log)
-                        _prctl(1, 9)  # PR_SET_PDEATHSIG SIGKILL: die with the zygote
-                        _prctl(4, 1)  # dumpable again (its own /proc), ptrace is filtered anyway
-                        _serve_study(fd_in, fd_out, req.get("limits") or {}, True, 0)
-                    finally:
-                        os._exit(1)
-                reply = {"ok": True, "pid": pid}
-            elif op == "wait":
-                import time
-
-                pid, deadline = int(req["pid"]), time.monotonic() + float(req.get("timeout", 5.0))
-                status = statuses.get(pid)
-                while status is None and time.monotonic() < deadline:
-                    try:
-                        got, st = os.waitpid(pid, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if got:
-                        status = statuses[pid] = st
-                        break
-                    time.sleep(0.005)
-                code = None
-                if status is not None:
-                    code = os.waitstatus_to_exitcode(status)
-                reply = {"ok": True, "code": code}
-            else:
-                reply = {"ok": False, "error": f"unknown request {op!r}"}
-        except Exception as e:  # noqa: BLE001
-            reply = {"ok": False, "error": _describe_error(e)}
-        finally:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        ctl.send(json.dumps(reply).encode())
 
 
 if __name__ == "__modomodo_sandbox__":
