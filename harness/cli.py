@@ -93,13 +93,28 @@ def suites_cmd():
             click.echo(f"{name:<22} BROKEN    {e}")
 
 
+def _allow_unsandboxed(flag: bool) -> None:
+    """--allow-unsandboxed: through the environment, so that the bench's worker processes see it too."""
+    if flag:
+        import os
+
+        from harness.sandbox import ALLOW, SANDBOX_ENV
+
+        os.environ[SANDBOX_ENV] = ALLOW
+
+
 @main.command("strategies")
 @click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
               help="A Python file whose Strategy classes to register (repeatable).")
+@click.option("--allow-unsandboxed", is_flag=True,
+              help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
+                   "(they can then read your files; results marked sandboxed=no). Default: such studies fail.")
 @_guard
-def strategies_cmd(strategy_files):
+def strategies_cmd(strategy_files, allow_unsandboxed):
     """List the registered strategies, one line each."""
     import strategies
+
+    _allow_unsandboxed(allow_unsandboxed)
 
     for f in strategy_files:
         strategies.load_file(f)
@@ -212,12 +227,17 @@ def _bench_seeds(text: str) -> int | range | list[int]:
 @click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
               help="Protocol file (baselines/configs/*.yaml) whose slurm: section sizes each job and whose "
                    "training settings the gpu runner uses.")
+@click.option("--allow-unsandboxed", is_flag=True,
+              help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
+                   "(they can then read your files; results marked sandboxed=no). Default: such studies fail.")
 @_guard
 def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, track, quiet,
-              executor, protocol_file):
+              executor, protocol_file, allow_unsandboxed):
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
     from harness.bench import bench
+
+    _allow_unsandboxed(allow_unsandboxed)
 
     for f in strategy_files:
         strategies.load_file(f)

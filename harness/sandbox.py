@@ -60,7 +60,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import sandbox_cgroup
+from harness.sandbox_cgroup import make as make_cgroup
 from harness.sandbox_bwrap import INSIDE_ROOT, TMP_BYTES, bwrap_command, child_env, launch_user  # noqa: F401
 from harness.sandbox_protocol import (StrategyError, plain_budget, plain_history, plain_params,  # noqa: F401
                                       read_mixture)
@@ -221,7 +221,7 @@ class Child:
                 argv = bwrap_command(_bwrap() or "bwrap", str(ROOT)) + argv
                 extra = launch_user(str(ROOT))
                 # the cgroup holds bwrap and its namespace's init too: two processes beyond the strategy's
-                self.cgroup = sandbox_cgroup.make(lim["processes"] + 2, lim["memory_bytes"])
+                self.cgroup = make_cgroup(lim["processes"] + 2, lim["memory_bytes"])
                 if self.cgroup is not None:
                     argv = self.cgroup.wrap(argv)
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
@@ -239,7 +239,8 @@ class Child:
             os.close(fd)
         self.w, self.r = req_w, rep_r
         os.set_blocking(self.w, False)
-        WATCHDOG.add(Watched(self.proc.pid, lim["memory_bytes"], lim["processes"], self._stop))
+        WATCHDOG.add(Watched(self.proc.pid, lim["memory_bytes"], lim["processes"], self._stop,
+                             self.cgroup.oom_kills if self.cgroup is not None else None))
 
     # -- io -------------------------------------------------------------------------------------------
     @staticmethod
@@ -337,9 +338,9 @@ class Child:
         tail = self.output_tail()
         oom = self.cgroup is not None and self.cgroup.oom_kills() > 0
         self.kill()
-        if self.stopped_because is None and oom is not None and self.cgroup.oom_kills():
+        if self.stopped_because is None and oom:
             self.stopped_because = (f"its processes together reached the sandbox's memory limit of "
-                                    f"{self.limits['memory_bytes'] >> 20} MB (the kernel killed one)")
+                                    f"{self.limits['memory_bytes'] >> 20} MB (the kernel killed one of them)")
         if self.stopped_because is not None:
             return StrategyError(f"the strategy's sandbox was stopped during {what}: {self.stopped_because}")
         signum = -code if code is not None and code < 0 else code - 128 if code is not None and code > 128 else None

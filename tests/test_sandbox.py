@@ -680,7 +680,6 @@ class Stopper(Strategy):
 
 @pytest.mark.usefixtures("needs_bwrap")
 def test_stopping_the_process_that_forked_it_changes_nothing(tmp_path, clean, monkeypatch):
-    monkeypatch.setattr(sandbox, "ZYGOTE_TIMEOUT_S", 3.0)
     evil = write(tmp_path, "evil_stop.py", STOP_ZYGOTE)
     report = run_bench(tmp_path / "out", ["evil-stop"], [evil])
     assert_contained(tmp_path / "out", clean, "evil-stop", report)
@@ -819,6 +818,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
 def no_bwrap(monkeypatch):
     sandbox._reset_for_tests()
     monkeypatch.setenv(sandbox.BWRAP_ENV, "")
+    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)  # --allow-unsandboxed: else nothing runs (issue 29)
     yield
     monkeypatch.delenv(sandbox.BWRAP_ENV)
     sandbox._reset_for_tests()
@@ -847,24 +847,30 @@ def test_without_bwrap_it_runs_unsandboxed_warns_once_and_says_so(tmp_path, capf
     assert "not importable" not in page
 
 
-def test_a_bwrap_that_cannot_start_falls_back(tmp_path, monkeypatch, capfd):
+def test_a_bwrap_that_cannot_start_falls_back_only_where_allowed(tmp_path, monkeypatch, capfd):
     sandbox._reset_for_tests()
     monkeypatch.setenv(sandbox.BWRAP_ENV, "/bin/false")
+    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)
     try:
         names = strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
         assert names == ["honest"] and sandbox.mode() == "plain"
-        assert "bubblewrap could not start" in capfd.readouterr().err
+        assert "sandbox could not start" in capfd.readouterr().err
     finally:
         sandbox._reset_for_tests()
 
 
-def test_require_refuses_to_run_unsandboxed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("setting", ["require", "auto", None])
+def test_without_a_sandbox_nothing_runs_unless_allowed(tmp_path, monkeypatch, setting):
     sandbox._reset_for_tests()
     monkeypatch.setenv(sandbox.BWRAP_ENV, "")
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, "require")
+    if setting is None:
+        monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
+    else:
+        monkeypatch.setenv(sandbox.SANDBOX_ENV, setting)
     try:
-        with pytest.raises(strategies.registry.StrategyFileError, match="require"):
+        with pytest.raises(strategies.registry.StrategyFileError, match="--allow-unsandboxed"):
             strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
+        assert not sandbox.sandboxed()
     finally:
         sandbox._reset_for_tests()
 
