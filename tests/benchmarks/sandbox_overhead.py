@@ -4,13 +4,12 @@
 
 1. propose latency at 64 observations: the same user strategy imported here by hand (in-process,
    what modomodo never does with a file) versus in its sandbox (a JSON round trip over the pipe);
-2. start-up cost per study: building the strategy in-process; in the sandbox, the first study of a
-   process (the zygote starts) and the next ones (a fork of it); without the zygote, a cold bwrap and
-   the warm spare started one study ahead;
-3. the wall time of `bench` for that user strategy on a replay suite: sandboxed (bwrap, zygote),
-   sandboxed without the zygote, unsandboxed (the plain child process used where bwrap is missing)
-   and in-process (the class registered by hand, which modomodo never does with a file); target:
-   sandboxed <= 2x unsandboxed.
+2. start-up cost per study: building the strategy in-process; in the sandbox (a fresh sandbox per
+   study, issue 29), a cold bwrap and the warm spare started one study ahead;
+3. the wall time of `bench` for that user strategy on a replay suite: sandboxed (bwrap),
+   unsandboxed (the plain child process of --allow-unsandboxed) and in-process (the class registered
+   by hand, which modomodo never does with a file); target: sandboxed <= 2x unsandboxed.
+tests/benchmarks/fresh_sandbox_cost.py compares the per-study cost with another checkout's (before/after).
 `tests/benchmarks/test_sandbox_overhead.py` measures 1 and 2 under pytest-benchmark (`make bench-speed`).
 """
 
@@ -109,9 +108,7 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
     cls = strategies.get(strategies.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
-    res: dict[str, list[float]] = {k: [] for k in ("in-process", "sandbox: first study (zygote start)",
-                                                   "sandbox: next study (zygote fork)", "no zygote: cold bwrap",
-                                                   "no zygote: warm spare")}
+    res: dict[str, list[float]] = {k: [] for k in ("in-process", "sandbox: cold bwrap", "sandbox: warm spare")}
 
     def build(label):
         t0 = time.perf_counter()
@@ -122,19 +119,11 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
         t0 = time.perf_counter()
         here(space, seed=0)
         res["in-process"].append(time.perf_counter() - t0)
-        sandbox._shutdown()
-        build("sandbox: first study (zygote start)")
-        build("sandbox: next study (zygote fork)")
-    os.environ[sandbox.ZYGOTE_ENV] = "0"
-    try:
-        for _ in range(repeats):
-            sandbox._shutdown()  # no spare: a cold start
-            build("no zygote: cold bwrap")
-            time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
-            build("no zygote: warm spare")
-    finally:
-        os.environ.pop(sandbox.ZYGOTE_ENV)
-        sandbox._shutdown()
+        sandbox._shutdown()  # no spare: a cold start
+        build("sandbox: cold bwrap")
+        time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
+        build("sandbox: warm spare")
+    sandbox._shutdown()
     return {k: statistics.median(v) for k, v in res.items()}
 
 
@@ -168,7 +157,6 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
     root = Path(__file__).resolve().parents[2]
     out = {}
     for how, env in (("sandboxed", {"MODOMODO_SANDBOX": "require"}),
-                     ("sandboxed, no zygote", {"MODOMODO_SANDBOX": "require", "MODOMODO_SANDBOX_ZYGOTE": "0"}),
                      ("unsandboxed", {"MODOMODO_SANDBOX": "off"}), ("in-process", {})):
         proc = subprocess.run([sys.executable, "-c", code, how.split(",")[0], str(file), suite, str(budget), str(seeds)],
                               capture_output=True, text=True, cwd=root,

@@ -38,7 +38,7 @@ def test_propose_latency_at_64_observations_sandbox(benchmark, boxed_cls, where)
 
 def test_study_start_up_in_the_sandbox(benchmark, boxed_cls):
     space, _ = history64()
-    boxed_cls(space, seed=0).close()  # the zygote is up: what every study after the first pays
+    boxed_cls(space, seed=0).close()  # the spare is starting: what every study after the first pays
     benchmark.pedantic(lambda: boxed_cls(space, seed=0).close(), rounds=10, iterations=1)
     benchmark.extra_info.update(mode=sandbox.mode())
     assert benchmark.stats is None or benchmark.stats.stats.median < 2.0
