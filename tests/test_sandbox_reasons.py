@@ -114,3 +114,22 @@ def test_clean_removes_whole_sequences_and_caps():
     assert clean("\u202eevil\u202c") == "evil"
     assert clean("a" * 1000) == "a" * (MAX_REASON - 3) + "..."
     assert clean(None, default="d") == "d" and clean("\x1b[2J") == ""
+
+
+def test_the_bench_prints_and_stores_only_the_clean_reason(tmp_path, run_cli):
+    """End to end: the bench's terminal output and summary.csv carry no escape of the strategy's message."""
+    need_bwrap()
+    path = tmp_path / "evil_failing.py"
+    path.write_text(FAILING)
+    out = tmp_path / "out"
+    proc = run_cli("bench", "--suite", "synth-bowl-5", "--strategy", "evil-failing,uniform", "--budget", "4",
+                   "--seeds", "1", "--out", out, "--strategy-file", path, check=False)
+    assert ESC not in proc.stdout + proc.stderr and "\x9b" not in proc.stdout + proc.stderr
+    import pandas as pd
+
+    s = pd.read_csv(out / "summary.csv")
+    (reason,) = s[s["strategy"] == "evil-failing"]["reason"]
+    assert_clean(reason)
+    assert "ValueError: boom" in reason and "concealed" in reason
+    raw = (out / "summary.csv").read_text()
+    assert ESC not in raw and "\u202e" not in raw

@@ -40,19 +40,21 @@ t0 = time.perf_counter()
 report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
 wall = time.perf_counter() - t0
 assert report.failed_studies == 0, report
-print("WALL", wall, report.studies)
+import resource
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("WALL", wall, report.studies, ru.ru_utime + ru.ru_stime)
 '''
 
 
-def wall(checkout: Path, how: str, suite: str, budget: int, seeds: int) -> tuple[float, int]:
+def wall(checkout: Path, how: str, suite: str, budget: int, seeds: int) -> tuple[float, int, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "MODOMODO_SANDBOX": "require", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", CODE, how, str(user_file()), suite, str(budget), str(seeds)],
                           capture_output=True, text=True, cwd=checkout, env=env)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WALL")]
     if proc.returncode != 0 or not line:
         raise RuntimeError(f"{checkout} {how}: {proc.stderr[-2000:]}")
-    _, w, n = line[0].split()
-    return float(w), int(n)
+    _, w, n, cpu = line[0].split()
+    return float(w), int(n), float(cpu)
 
 
 def main() -> None:
@@ -67,20 +69,23 @@ def main() -> None:
     checkouts = {"baseline": Path(args.baseline).resolve(), "this": here}
     per_study: dict[str, list[float]] = {k: [] for k in checkouts}
     walls: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[str, list[float]] = {}  # CPU seconds of the sandboxes' processes (bwrap, Python), per study
     for r in range(args.rounds):
         for label, co in checkouts.items():
-            boxed, n = wall(co, "sandboxed", args.suite, args.budget, args.seeds)
-            plain, _ = wall(co, "in-process", args.suite, args.budget, args.seeds)
+            boxed, n, cpu = wall(co, "sandboxed", args.suite, args.budget, args.seeds)
+            plain, _, _ = wall(co, "in-process", args.suite, args.budget, args.seeds)
+            cpus.setdefault(label, []).append(cpu / n)
             walls.setdefault((label, "sandboxed"), []).append(boxed)
             walls.setdefault((label, "in-process"), []).append(plain)
             per_study[label].append((boxed - plain) / n)
             print(f"round {r}: {label:<8} sandboxed {boxed:7.2f} s, in-process {plain:7.2f} s, {n} studies: "
-                  f"{(boxed - plain) / n * 1e3:7.1f} ms per study", flush=True)
+                  f"{(boxed - plain) / n * 1e3:7.1f} ms per study, sandbox CPU {cpu / n * 1e3:6.1f} ms per study", flush=True)
     print(f"\n{args.suite}, budget {args.budget}, {args.seeds} seeds, median of {args.rounds} rounds")
     for label, co in checkouts.items():
         print(f"  {label:<8} ({co}): sandbox cost {statistics.median(per_study[label]) * 1e3:7.1f} ms per study "
               f"(bench {statistics.median(walls[(label, 'sandboxed')]):.2f} s sandboxed, "
-              f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process)")
+              f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process; CPU of the sandboxes' processes "
+              f"{statistics.median(cpus[label]) * 1e3:.1f} ms per study)")
 
 
 if __name__ == "__main__":
