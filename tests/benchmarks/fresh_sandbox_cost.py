@@ -41,6 +41,8 @@ report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_
 wall = time.perf_counter() - t0
 assert report.failed_studies == 0, report
 import resource
+from harness import sandbox
+sandbox._shutdown()  # the zygote or the spares end and are waited for: their CPU time is counted
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print("WALL", wall, report.studies, ru.ru_utime + ru.ru_stime)
 '''
