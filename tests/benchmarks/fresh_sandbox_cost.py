@@ -40,23 +40,19 @@ t0 = time.perf_counter()
 report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
 wall = time.perf_counter() - t0
 assert report.failed_studies == 0, report
-import resource
-from harness import sandbox
-sandbox._shutdown()  # the zygote or the spares end and are waited for: their CPU time is counted
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("WALL", wall, report.studies, ru.ru_utime + ru.ru_stime)
+print("WALL", wall, report.studies)
 '''
 
 
-def wall(checkout: Path, how: str, suite: str, budget: int, seeds: int) -> tuple[float, int, float]:
+def wall(checkout: Path, how: str, suite: str, budget: int, seeds: int) -> tuple[float, int]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "MODOMODO_SANDBOX": "require", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", CODE, how, str(user_file()), suite, str(budget), str(seeds)],
                           capture_output=True, text=True, cwd=checkout, env=env)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WALL")]
     if proc.returncode != 0 or not line:
         raise RuntimeError(f"{checkout} {how}: {proc.stderr[-2000:]}")
-    _, w, n, cpu = line[0].split()
-    return float(w), int(n), float(cpu)
+    _, w, n = line[0].split()
+    return float(w), int(n)
 
 
 def main() -> None:
@@ -71,23 +67,44 @@ def main() -> None:
     checkouts = {"baseline": Path(args.baseline).resolve(), "this": here}
     per_study: dict[str, list[float]] = {k: [] for k in checkouts}
     walls: dict[tuple[str, str], list[float]] = {}
-    cpus: dict[str, list[float]] = {}  # CPU seconds of the sandboxes' processes (bwrap, Python), per study
     for r in range(args.rounds):
         for label, co in checkouts.items():
-            boxed, n, cpu = wall(co, "sandboxed", args.suite, args.budget, args.seeds)
-            plain, _, _ = wall(co, "in-process", args.suite, args.budget, args.seeds)
-            cpus.setdefault(label, []).append(cpu / n)
+            boxed, n = wall(co, "sandboxed", args.suite, args.budget, args.seeds)
+            plain, _ = wall(co, "in-process", args.suite, args.budget, args.seeds)
             walls.setdefault((label, "sandboxed"), []).append(boxed)
             walls.setdefault((label, "in-process"), []).append(plain)
             per_study[label].append((boxed - plain) / n)
             print(f"round {r}: {label:<8} sandboxed {boxed:7.2f} s, in-process {plain:7.2f} s, {n} studies: "
-                  f"{(boxed - plain) / n * 1e3:7.1f} ms per study, sandbox CPU {cpu / n * 1e3:6.1f} ms per study", flush=True)
+                  f"{(boxed - plain) / n * 1e3:7.1f} ms per study", flush=True)
     print(f"\n{args.suite}, budget {args.budget}, {args.seeds} seeds, median of {args.rounds} rounds")
     for label, co in checkouts.items():
         print(f"  {label:<8} ({co}): sandbox cost {statistics.median(per_study[label]) * 1e3:7.1f} ms per study "
               f"(bench {statistics.median(walls[(label, 'sandboxed')]):.2f} s sandboxed, "
-              f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process; CPU of the sandboxes' processes "
-              f"{statistics.median(cpus[label]) * 1e3:.1f} ms per study)")
+              f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process)")
+    print(f"  CPU time to start one fresh sandbox here (bwrap, Python, numpy, the interface; median of 5): "
+          f"{startup_cpu() * 1e3:.0f} ms")
+
+
+def startup_cpu(repeats: int = 5) -> float:
+    """CPU seconds (user + system) that a fresh sandbox's processes spent until it said hello: load-independent,
+    unlike wall times on a shared machine."""
+    from harness import sandbox
+    from harness.sandbox_watch import descendants, process_table
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for _ in range(repeats):
+        child = sandbox.Child("bwrap")
+        try:
+            child.wait_ready(120)
+            cpu = 0
+            for pid in descendants(child.proc.pid, process_table()):
+                fields = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()
+                cpu += int(fields[11]) + int(fields[12])  # utime, stime
+            out.append(cpu / tick)
+        finally:
+            child.close()
+    return statistics.median(out)
 
 
 if __name__ == "__main__":
