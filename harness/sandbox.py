@@ -238,7 +238,10 @@ class Child:
             os.close(fd)
         self.w, self.r = req_w, rep_r
         os.set_blocking(self.w, False)
-        WATCHDOG.add(Watched(self.proc.pid, lim["memory_bytes"], lim["processes"], self._stop,
+
+    def watch(self) -> None:
+        """From now on (its study's start: a spare runs no strategy code) the watchdog sums its processes."""
+        WATCHDOG.add(Watched(self.proc.pid, self.limits["memory_bytes"], self.limits["processes"], self._stop,
                              self.cgroup.oom_kills if self.cgroup is not None else None))
 
     # -- io -------------------------------------------------------------------------------------------
@@ -488,6 +491,7 @@ def acquire() -> Child:
             _fallback(why)  # raises unless the operator allowed unsandboxed runs
             return acquire()
         raise SandboxUnavailable(why)
+    child.watch()
     _top_up(kind)
     return child
 

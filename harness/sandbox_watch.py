@@ -11,8 +11,9 @@ sandbox, so nothing a strategy does can stop it. Between two ticks a sandbox can
 its processes touch in TICK_S; RLIMIT_AS still caps each process, and RLIMIT_NPROC (per sandbox: the
 kernel counts it per user namespace) stops a fork bomb at once.
 
-Cost: one read of /proc/PID/stat per process on the machine per tick while a sandbox is open (about a
-millisecond for a hundred processes), nothing when none is.
+Cost: one read of /proc/PID/stat per process on the machine per tick while a study's sandbox is open
+(3.5 ms of CPU per tick with 140 processes on the machine: about 1.4% of a core), nothing between
+studies (spares started ahead run no strategy code and are not watched).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import threading
 from typing import Callable
 
-TICK_S = 0.2
+TICK_S = 0.25
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
