@@ -218,11 +218,12 @@ class Child:
         try:
             if self.sandboxed:
                 argv = bwrap_command(_bwrap() or "bwrap", str(ROOT)) + argv
-                extra = launch_user(str(ROOT))
                 # the cgroup holds bwrap and its namespace's init too: two processes beyond the strategy's
                 self.cgroup = make_cgroup(lim["processes"] + 2, lim["memory_bytes"])
                 if self.cgroup is not None:
                     argv = self.cgroup.wrap(argv)
+                else:  # no cgroup: RLIMIT_NPROC, which needs a uid other than root's
+                    extra = launch_user(str(ROOT))
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                          pass_fds=(req_r, rep_w), close_fds=True, start_new_session=True,
                                          env=child_env(), cwd="/", **extra)
