@@ -145,12 +145,29 @@ class Cgroup:
 _PLAN: dict[str, list | None] = {}
 
 
+def _sweep(parent: str) -> None:
+    """Remove the empty cgroups that bench processes no longer alive left behind (one killed before it could
+    remove its sandbox's)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith("modomodo-sandbox-") and len(parts) == 4 and parts[2].isdigit():
+            if not os.path.exists(f"/proc/{parts[2]}"):
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(parent, name))
+
+
 def make(processes: int, memory_bytes: int) -> Cgroup | None:
     """A cgroup for a new sandbox, or None where none can be made here."""
     if os.environ.get(ENV, "1") == "0":
         return None
     if "plan" not in _PLAN:
         _PLAN["plan"] = _plan()
+        for _, parent in _PLAN["plan"] or ():
+            _sweep(parent)
     plan = _PLAN["plan"]
     if not plan:
         return None
