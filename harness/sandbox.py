@@ -717,7 +717,9 @@ def plain_history(history) -> list[dict]:
 
 
 def plain_budget(budget) -> dict:
-    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
+    cm = getattr(budget, "cost_model", None)
+    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours),
+            "cost_model": None if cm is None else cm.to_card()}
 
 
 def plain_params(params: dict) -> dict:

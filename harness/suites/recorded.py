@@ -156,6 +156,42 @@ def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dic
     return {"levels": levels, "signal": signal, "rank_correlation": corr}
 
 
+def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
+    """The card's `cost_model` of a multi-fidelity suite whose fidelities are checkpoints of one run, measured
+    from its runs' `cost` fields (harness/runners/cpu.py): `train_seconds`, the mean training time of a full
+    run (`t_train`, which leaves the checkpoint evaluations out), and `eval_seconds`, the mean time of one
+    evaluation (the final `t_eval` and the mid-run `t_eval_checkpoints`, over every evaluation made).
+    harness.spec.CostModel charges ((f - f0) * train + eval) / (train + eval) run-equivalents for taking a
+    run from f0 to f."""
+    train, evals, n_evals, runs = 0.0, 0.0, 0, 0
+    for r in store.results():
+        if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
+            continue
+        if float(r.spec.get("fidelity", 1.0)) != 1.0:
+            continue
+        c = r.cost or {}
+        if "t_train" not in c or "t_eval" not in c:
+            raise SweepError(f"run {r.key[:12]} of {suite.id} has no t_train/t_eval cost figures; a cost model "
+                             f"cannot be measured from this store")
+        mid = [f for f in (r.checkpoints or {}) if float(f) < 1.0]
+        if mid and "t_eval_checkpoints" not in c:
+            raise SweepError(f"run {r.key[:12]} of {suite.id} has checkpoints but no t_eval_checkpoints figure")
+        train += float(c["t_train"])
+        evals += float(c["t_eval"]) + float(c.get("t_eval_checkpoints", 0.0))
+        n_evals += 1 + len(mid)
+        runs += 1
+    if not runs:
+        raise SweepError(f"the store has no successful runs of {suite.id} to measure a cost model from")
+    t, e = train / runs, evals / n_evals
+    return {"kind": "checkpoints", "train_seconds": round(t, 3), "eval_seconds": round(e, 3),
+            "source": (f"measured from the {runs} stored runs of {suite.id} ({Path(store.root).name}/): train_seconds = "
+                       f"mean cost.t_train of a full run (checkpoint evaluations excluded), eval_seconds = mean time "
+                       f"of one evaluation over all {n_evals} (cost.t_eval + cost.t_eval_checkpoints); a pilot taking "
+                       f"a run from f0 to f costs ((f - f0) * train_seconds + eval_seconds) / (train_seconds + "
+                       f"eval_seconds) run-equivalents, e.g. a new run to 0.25 costs "
+                       f"{(0.25 * t + e) / (t + e):.3f}")}
+
+
 def weight_column(dataset: str) -> str:
     """Weights get a prefix: a dataset's in-domain score column carries the dataset's own name."""
     return f"w_{dataset}"
@@ -296,6 +332,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         fid_csv = long.to_csv(index=False, float_format="%.15g")
         block = fidelity_signal(long, wcols, [m for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
                                               if m in scores])
+        # a pilot at a checkpoint trains part of a run and evaluates once: the measured price (harness.spec.CostModel)
+        card_extra["cost_model"] = measure_cost_model(store, suite)
         card_extra["fidelities"] = {
             "table": FIDELITY_TABLE, "column": FIDELITY_COLUMN, "levels": block["levels"],
             "rows": int(len(long)), "sha256": hashlib.sha256(fid_csv.encode()).hexdigest(),

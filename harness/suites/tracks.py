@@ -96,6 +96,22 @@ class Judge:
         checkpoint levels in the pool track, empty otherwise (every pilot a full run)."""
         return self.space.fidelities
 
+    @property
+    def cost_model(self):
+        """The price of a pilot in this track (harness.spec.CostModel): the card's measured `cost_model` where
+        the track offers fidelities (None on a single-fidelity track: every pilot a full run, costing 1; a
+        multi-fidelity card without one falls back to the fraction rule, which under-charges checkpoints)."""
+        if not self.fidelities:
+            return None
+        if "cost_model" not in self._cache:
+            from harness.spec import CostModel
+
+            try:
+                self._cache["cost_model"] = CostModel.from_card(self.suite.card.get("cost_model"))
+            except ValueError as e:
+                raise SuiteError(f"suite {self.suite.name!r}: its card's cost_model: {e}") from None
+        return self._cache["cost_model"]
+
     def check_fidelity(self, fidelity) -> float:
         """The judge's rule for a proposal's fidelity: one of `fidelities` (1.0 always). Raises UnknownFidelity."""
         try:
