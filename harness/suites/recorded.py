@@ -333,7 +333,11 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         block = fidelity_signal(long, wcols, [m for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
                                               if m in scores])
         # a pilot at a checkpoint trains part of a run and evaluates once: the measured price (harness.spec.CostModel)
-        card_extra["cost_model"] = measure_cost_model(store, suite)
+        try:
+            card_extra["cost_model"] = measure_cost_model(store, suite)
+        except SweepError as e:  # runs without timings: say so on the card rather than invent a price
+            card_extra["cost_model"] = {"kind": "fraction", "source": f"not measured ({e}): the fraction rule (a pilot "
+                                        f"at f costs f) charges nothing for evaluating a checkpoint"}
         card_extra["fidelities"] = {
             "table": FIDELITY_TABLE, "column": FIDELITY_COLUMN, "levels": block["levels"],
             "rows": int(len(long)), "sha256": hashlib.sha256(fid_csv.encode()).hexdigest(),
