@@ -151,10 +151,9 @@ def signal_estimate(df: pd.DataFrame, weight_columns: list[str], metric: str, mi
                     level: float = CI_LEVEL) -> dict[str, Any]:
     """`estimate` of the metric column of a runs table (one row per mixture and seed)."""
     groups = groups_of(df, weight_columns, metric, min_seeds)
-    try:
-        out = estimate(groups, level)
-    except SignalError as e:
-        raise SignalError(f"{metric!r}: {e} (>= {min_seeds} seeds each)") from None
+    if len(groups) < 2:
+        raise SignalError(f"{metric!r} needs at least 2 mixtures with >= {min_seeds} seeds; found {len(groups)}")
+    out = estimate(groups, level)
     out["metric"] = metric
     return out
 
