@@ -136,3 +136,16 @@ def test_a_card_with_a_bad_cost_model_is_a_suite_error(priced, tmp_path):
     (bad / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
     with pytest.raises(SuiteError, match="eval_seconds must be a non-negative number.*-1"):
         suites.load(bad).judge("pool").cost_model
+
+
+def test_a_sandboxed_strategy_is_charged_the_same_price(priced):
+    """The cost model crosses into the strategy's own process: successive halving proposes the same pilots
+    and spends the same run-equivalents isolated as in-process."""
+    judge = suites.load(priced).judge("pool")
+    cls = strategies.get("successive-halving")
+    runs = [Study(judge, cls, Budget(6), 1, make_runner("replay", judge), isolation=iso).run()
+            for iso in ("none", "process")]
+    assert all(o.status == "ok" for o in runs), [o.reason for o in runs]
+    assert [t["run_key"] for t in runs[0].trajectory] == [t["run_key"] for t in runs[1].trajectory]
+    assert runs[0].cost_used == runs[1].cost_used <= 6 + 1e-9
+    assert any(t["cost"] == pytest.approx(17.5 / 40) for t in runs[1].trajectory)
