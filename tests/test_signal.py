@@ -162,3 +162,23 @@ def test_single_seed_bound_is_conservative_on_a_planted_noise_level(noise_sd, ra
         assert block["can_rank"] is ranks, (seed, block)
         assert block["cv_residual_var"] >= noise_sd ** 2 * 0.7  # noise + misfit (up to sampling error)
     assert np.mean(bounds) <= truth  # on average below the truth: a lower bound
+
+
+@pytest.mark.parametrize("noise_sd,ranks", [(0.15, True), (1.0, False)])
+def test_an_imported_single_seed_table_ranks_only_when_its_bound_clears_3(tmp_path, noise_sd, ranks):
+    """End to end: `suite import` of a one-seed-per-mixture table with a planted noise level writes the
+    bound and how it was computed on the card, and the judge's verdict follows it."""
+    from harness import suites
+    from harness.suites.importer import import_table
+
+    X, y, truth = _single_seed_table(noise_sd, 120, 0)
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(score=y)
+    folder = import_table(table, "single", {d: d for d in "abcd"}, "score", "max", tmp_path / "single")
+    s = suites.load_folder(folder)
+    block = s.card["signal"]["score"]
+    assert block["estimator"] == "single-seed-bound" and "cross-validated residual" in block["rule"]
+    assert block["var_values"] == pytest.approx(np.var(y, ddof=1), rel=1e-6)
+    bound = math.sqrt(max(block["var_values"] - block["cv_residual_var"], 0) / block["cv_residual_var"])
+    assert block["snr_single_lower_bound"] == pytest.approx(bound, abs=1e-3)
+    ok, why = s.judge("pool").ranking_status()
+    assert ok is ranks and block["can_rank"] is ranks and "one seed per mixture: SNR lower bound" in why
