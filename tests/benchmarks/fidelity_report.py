@@ -27,7 +27,7 @@ import yaml
 
 STRATEGIES = ["random", "gp-bo", "successive-halving", "hyperband", "bohb-gp"]
 # label -> (true correlation of per-mixture effects with full fidelity, seed-noise sd); the between-mixture sd
-# is 0.02, so seed sd 0.02 gives an SNR of the 8-seed mean near 3 (minimodo-tiny-p measured 2.94 at 20 seeds),
+# is 0.02, so seed sd 0.02 gives an SNR of the 8-seed mean near 2.7 (ANOVA estimate; minimodo-tiny-p: 2.63 at 20 seeds),
 # 0.01 near 6
 SETTINGS = {"weak": ({0.25: 0.3, 0.5: 0.5}, 0.02), "realistic": ({0.25: 0.6, 0.5: 0.85}, 0.02),
             "strong": ({0.25: 0.9, 0.5: 0.97}, 0.02), "realistic, low noise": ({0.25: 0.6, 0.5: 0.85}, 0.01),
