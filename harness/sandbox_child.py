@@ -369,7 +369,8 @@ class Host:
         if self.strategy is None:
             raise RuntimeError("no strategy built")
         b = msg["budget"]
-        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"))))
+        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"),
+                                                                                           b.get("cost_model"))))
 
     def op_recommend(self, msg: dict) -> dict:
         if self.strategy is None:

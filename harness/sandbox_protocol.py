@@ -30,7 +30,9 @@ def plain_history(history) -> list[dict]:
 
 
 def plain_budget(budget) -> dict:
-    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
+    cm = getattr(budget, "cost_model", None)  # a multi-fidelity suite's measured price of a pilot
+    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours),
+            "cost_model": None if cm is None else cm.to_card()}
 
 
 def plain_params(params: dict) -> dict:

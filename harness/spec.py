@@ -59,31 +59,137 @@ def as_proposal(value) -> Proposal | None:
                     f"Proposal(mixture, fidelity))")
 
 
-def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]:
+COST_KINDS = ("fraction", "checkpoints", "scales")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What a pilot costs in run-equivalents (a full run from scratch costs 1): the suite card's `cost_model`.
+
+    - `fraction` (the default where a card states none): a pilot at f costs f, a continuation from f0 costs
+      f - f0. It charges nothing for evaluating a checkpoint, so it under-charges partial runs.
+    - `checkpoints` (multi-fidelity suites whose fidelities are checkpoints of one run, e.g. minimodo-pool):
+      taking a run from f0 to f trains (f - f0) of a run and evaluates once, so it costs
+      ((f - f0) * train_seconds + eval_seconds) / (train_seconds + eval_seconds), both measured from the runs.
+    - `scales` (fidelities are separate models, e.g. small and large pretraining runs): a pilot at f costs
+      `cost[f]` and never continues an earlier one.
+    """
+
+    kind: str = "fraction"
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    cost: tuple[tuple[float, float], ...] = ()  # scales: ((fidelity, run-equivalents), ...)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.kind not in COST_KINDS:
+            raise ValueError(f"cost_model kind {self.kind!r} is not known; valid: {', '.join(COST_KINDS)}")
+        if self.kind == "checkpoints":
+            for name in ("train_seconds", "eval_seconds"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                    raise ValueError(f"cost_model {name} must be a non-negative number of seconds, got {v!r}")
+            if self.train_seconds + self.eval_seconds <= 0:
+                raise ValueError("cost_model train_seconds + eval_seconds must be > 0")
+        if self.kind == "scales":
+            if not self.cost:
+                raise ValueError("a cost_model of kind scales needs `cost: {fidelity: run-equivalents}`")
+            for f, c in self.cost:
+                if not (math.isfinite(f) and math.isfinite(c) and c > 0):
+                    raise ValueError(f"cost_model cost {f!r}: {c!r} must be a positive number of run-equivalents")
+
+    @property
+    def continues(self) -> bool:
+        """Whether a pilot at a higher fidelity continues the mixture's latest run (not for separate scales)."""
+        return self.kind != "scales"
+
+    def charge(self, f0: float | None, f: float) -> float:
+        """Run-equivalents of taking a run from fidelity f0 to f (f0 None: a new run)."""
+        start = 0.0 if f0 is None else float(f0)
+        if self.kind == "fraction":
+            return round(float(f) - start, 9)
+        if self.kind == "checkpoints":
+            t, e = float(self.train_seconds), float(self.eval_seconds)
+            return round(((float(f) - start) * t + e) / (t + e), 9)
+        for level, c in self.cost:  # scales
+            if abs(level - float(f)) <= 1e-9:
+                return round(float(c), 9)
+        raise UnknownFidelity(f"the cost_model has no cost for fidelity {f:g}; it prices "
+                              f"{', '.join(f'{lv:g}' for lv, _ in self.cost)}")
+
+    @property
+    def full_run_is_one(self) -> bool:
+        """Whether a full-fidelity run from scratch costs exactly 1 (then single-fidelity histories count runs)."""
+        try:
+            return abs(self.charge(None, FULL_FIDELITY) - 1.0) <= 1e-9
+        except UnknownFidelity:
+            return False
+
+    @classmethod
+    def from_card(cls, block: Any) -> CostModel | None:
+        """The card's `cost_model:` block (None stays None). Bad values: ValueError naming them."""
+        if block is None:
+            return None
+        if isinstance(block, CostModel):
+            return block
+        if not isinstance(block, dict):
+            raise ValueError(f"cost_model must be a mapping, got {type(block).__name__}")
+        kind = block.get("kind", "fraction")
+        cost = block.get("cost") or {}
+        if not isinstance(cost, dict):
+            raise ValueError(f"cost_model cost must map fidelity -> run-equivalents, got {cost!r}")
+        try:
+            pairs = tuple(sorted((float(f), float(c)) for f, c in cost.items()))
+        except (TypeError, ValueError):
+            raise ValueError(f"cost_model cost must map numbers to numbers, got {cost!r}") from None
+        num = lambda v: None if v is None else (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)  # noqa: E731
+        return cls(str(kind), num(block.get("train_seconds")), num(block.get("eval_seconds")), pairs,
+                   str(block.get("source") or ""))
+
+    def to_card(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "checkpoints":
+            d.update(train_seconds=self.train_seconds, eval_seconds=self.eval_seconds)
+        if self.kind == "scales":
+            d["cost"] = {f: c for f, c in self.cost}
+        if self.source:
+            d["source"] = self.source
+        return d
+
+
+FRACTION = CostModel()
+
+
+def pilot_cost(history, mixture: Mixture, fidelity: float, cost_model: CostModel | None = None) -> tuple[float, bool]:
     """(cost in run-equivalents, continues) of piloting `mixture` at `fidelity` after `history`.
 
     The rule (the study's and the budget's, in one place): a pilot at fidelity f is an **early stop of
     one run**, not a separate run. If the latest observation of `mixture` succeeded at a lower fidelity
-    f0 < f, the new pilot *continues that run* (the same training seed, its checkpoint at f) and costs
-    f - f0; otherwise it starts a new run (a new training seed) and costs f. So successive halving's
-    promotions cost the difference, as they would on a cluster that keeps the checkpoint, and a
-    single-fidelity history costs one per run, exactly as before."""
+    f0 < f, the new pilot *continues that run* (the same training seed, its checkpoint at f); otherwise
+    it starts a new run (a new training seed). Its price is the suite's `cost_model` (CostModel.charge:
+    by default f - f0 resp. f; under a measured `checkpoints` model the training share plus one
+    evaluation; under `scales` a separate model that never continues). A single-fidelity history costs
+    one per run under every model."""
+    cm = cost_model or FRACTION
     f = float(fidelity)
     latest = None
-    for o in history:
-        if o.mixture == mixture:
-            latest = float(o.fidelity) if o.ok else None
+    if cm.continues:
+        for o in history:
+            if o.mixture == mixture:
+                latest = float(o.fidelity) if o.ok else None
     if latest is not None and latest < f - 1e-12:
-        return round(f - latest, 9), True
-    return round(f, 9), False
+        return cm.charge(latest, f), True
+    return cm.charge(None, f), False
 
 
-def spent(history) -> float:
+def spent(history, cost_model: CostModel | None = None) -> float:
     """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
+    cm = cost_model or FRACTION
     total, latest = 0.0, {}
     for o in history:
         f, f0 = float(o.fidelity), latest.get(o.mixture)
-        total += (f - f0) if f0 is not None and f0 < f - 1e-12 else f
+        continues = cm.continues and f0 is not None and f0 < f - 1e-12
+        total += cm.charge(f0 if continues else None, f)
         latest[o.mixture] = f if o.ok else None
     return round(total, 9)
 
@@ -92,13 +198,15 @@ def spent(history) -> float:
 class Budget:
     """Pilot runs a strategy may spend (and optionally GPU-hours, for runners that report them).
 
-    `runs` is counted in **run-equivalents**: a full-fidelity pilot costs 1, a pilot at fidelity f of a
-    multi-fidelity suite costs f (or the difference, when it continues a partial run: `pilot_cost`).
-    On a single-fidelity suite every pilot costs 1, so `runs` is the number of pilots, as it always
-    was. It may be fractional (e.g. 4.5) for fidelity suites; an integer budget stays an integer."""
+    `runs` is counted in **run-equivalents**: a full-fidelity pilot costs 1; a pilot at fidelity f of a
+    multi-fidelity suite costs what the suite's `cost_model` charges (`pilot_cost`; the study sets it
+    from the judge, so every strategy is charged the same measured price). On a single-fidelity suite
+    every pilot costs 1, so `runs` is the number of pilots, as it always was. It may be fractional
+    (e.g. 4.5) for fidelity suites; an integer budget stays an integer."""
 
     runs: int | float
     gpu_hours: float | None = None
+    cost_model: CostModel | None = None
 
     def __post_init__(self):
         if (isinstance(self.runs, bool) or not isinstance(self.runs, (int, float)) or not math.isfinite(self.runs)
@@ -108,20 +216,34 @@ class Budget:
             object.__setattr__(self, "runs", int(self.runs))
         if self.gpu_hours is not None and not (self.gpu_hours >= 0):
             raise ValueError(f"budget gpu_hours must be >= 0, got {self.gpu_hours!r}")
+        if self.cost_model is not None and not isinstance(self.cost_model, CostModel):
+            object.__setattr__(self, "cost_model", CostModel.from_card(self.cost_model))
+
+    def priced(self, cost_model: CostModel | None) -> Budget:
+        """The same budget under `cost_model` (the judge's price list)."""
+        return Budget(self.runs, self.gpu_hours, cost_model)
+
+    def pilot_cost(self, history, mixture: Mixture, fidelity: float = FULL_FIDELITY) -> tuple[float, bool]:
+        """`pilot_cost` under this budget's cost model."""
+        return pilot_cost(history, mixture, fidelity, self.cost_model)
+
+    def spent(self, history) -> float:
+        return spent(history, self.cost_model)
 
     def remaining(self, history) -> int | float:
         """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
-        count their fidelity: `pilot_cost`). An integer when it is a whole number."""
-        if all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history):
+        count what the cost model charges: `pilot_cost`). An integer when it is a whole number."""
+        if (all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history)
+                and (self.cost_model is None or self.cost_model.full_run_is_one)):
             left = self.runs - len(history)  # the common case, kept exact and cheap
         else:
-            left = round(self.runs - spent(history), 9)
+            left = round(self.runs - spent(history, self.cost_model), 9)
         left = max(0, left)
         return int(left) if float(left).is_integer() else left
 
     def affords(self, history, mixture: Mixture, fidelity: float = FULL_FIDELITY) -> bool:
         """Whether a pilot of `mixture` at `fidelity` fits in what is left."""
-        return pilot_cost(history, mixture, fidelity)[0] <= self.remaining(history) + 1e-9
+        return self.pilot_cost(history, mixture, fidelity)[0] <= self.remaining(history) + 1e-9
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ real cluster.
 Fidelity (harness/spec.py: `Proposal`, `pilot_cost`): where the judge offers fidelities (the pool track of
 a recorded suite with checkpoints, `space.fidelities`), `propose` may return `Proposal(mixture, f)` for a
 pilot at fidelity f: the recorded seed's score at that checkpoint. A plain Mixture is a full run. The budget
-is in run-equivalents: a pilot costs f, or f - f0 when it continues the mixture's latest run (which reached
-f0 < f): an early stop of one run, the same training seed, not a separate run. An unknown fidelity fails
+is in run-equivalents, priced by the judge's cost model (`Judge.cost_model`, the card's measured `cost_model`):
+a pilot starts a run or continues the mixture's latest run (which reached f0 < f): an early stop of one run,
+the same training seed, not a separate run. An unknown fidelity fails
 the study (UnknownFidelity); a pilot costing more than what is left ends the pilots (`note` says so).
 The recommendation is always scored by its full-fidelity per-mixture mean.
 """
@@ -106,7 +107,8 @@ class Study:
                  isolation: str | None = None, timeout_s: float | None | str = "default", track: str | None = None):
         # the suite as the chosen track judges it (a Judge passes through; None = the suite's default track)
         self.suite = suite if isinstance(suite, Judge) else suite.judge(track)
-        self.strategy_cls, self.budget, self.seed = strategy_cls, budget, int(seed)
+        # the judge prices the pilots (its suite's measured cost model), whatever price list the caller brought
+        self.strategy_cls, self.budget, self.seed = strategy_cls, budget.priced(self.suite.cost_model), int(seed)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
         # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
@@ -177,7 +179,7 @@ class Study:
                 fidelity = suite.check_fidelity(proposal.fidelity)
             except UnknownFidelity as e:
                 return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
-            cost, continues = pilot_cost(history, mixture, fidelity)
+            cost, continues = pilot_cost(history, mixture, fidelity, self.budget.cost_model)
             if cost > self.budget.remaining(history) + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual

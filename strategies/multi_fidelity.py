@@ -8,14 +8,16 @@ Hyperband; Falkner, Klein & Hutter, "BOHB: Robust and Efficient Hyperparameter O
 
 How they see fidelity: `space.fidelities` lists the levels the suite offers (0.25, 0.5, 1.0 on a
 recorded suite with checkpoints, in the pool track); a partial pilot is `Proposal(mixture, f)`; a
-promotion from f0 to f continues the same run and costs f - f0 run-equivalents (harness.spec.pilot_cost).
+promotion from f0 to f continues the same run; its price is the suite's cost model, carried by the budget
+(`budget.pilot_cost`, harness.spec.CostModel: f - f0 under the fraction rule, the training share plus one
+evaluation under a measured `checkpoints` model).
 The rungs of a bracket are the suite's levels from `min_fidelity` up to 1.0; one rung (a single-fidelity
 suite) makes every strategy here its single-fidelity form: successive halving and Hyperband become
 random search (over the pool without replacement, the candidate nearest uniform first), `bohb-gp`
 becomes sequential GP + EI with a share of random draws (gp-bo's model).
 
 Budget: a bracket is sized to its allotment of run-equivalents: the largest n0 (configurations at its
-first rung) whose cost sum_k n_k (r_k - r_{k-1}) fits, with n_{k+1} = max(1, floor(n_k / eta)).
+first rung) whose cost sum_k n_k cost(r_{k-1} -> r_k) fits, with n_{k+1} = max(1, floor(n_k / eta)).
 Successive halving is one bracket given the whole budget; Hyperband runs its brackets from the most
 exploratory (starting at the lowest rung) to plain full runs, each given an equal share of what is left
 when it starts (Li et al.'s equal-budget brackets, fitted to a fixed total). Budget a bracket cannot use
@@ -34,7 +36,7 @@ import math
 
 import numpy as np
 
-from harness.spec import Proposal, pilot_cost
+from harness.spec import Proposal
 from strategies.base import Strategy
 from strategies.bo_common import (SimplexGP, acquisition_points, blas_single, expected_improvement, pool_draw,
                                   step_rng)
@@ -66,9 +68,13 @@ class _Brackets(Strategy):
         """Indices into `rungs` at which the brackets start, in the order they run."""
         raise NotImplementedError
 
-    def sizes(self, start: int, allot: float) -> list[int]:
+    def sizes(self, start: int, allot: float, cost_model=None) -> list[int]:
         """Configurations per rung of a bracket starting at rung `start` that fits in `allot` run-equivalents
-        (empty when not even one configuration taken to full fidelity fits)."""
+        under the budget's `cost_model` (harness.spec.CostModel; None: the fraction rule) (empty when not even
+        one configuration taken to full fidelity fits)."""
+        from harness.spec import FRACTION
+
+        cm = cost_model or FRACTION
         rs = self.rungs[start:]
         cap = len(self.space.candidate_matrix) if self.space.is_pool else 10 ** 6
         best: list[int] = []
@@ -77,9 +83,9 @@ class _Brackets(Strategy):
             ns = [n0]
             for _ in rs[1:]:
                 ns.append(max(1, math.floor(ns[-1] / self.eta)))
-            prev, cost = 0.0, 0.0
+            prev, cost = None, 0.0
             for n, r in zip(ns, rs):
-                cost += n * (r - prev)
+                cost += n * cm.charge(prev if cm.continues else None, r)  # a promotion continues the run
                 prev = r
             if cost > allot + 1e-9:
                 break
@@ -105,7 +111,7 @@ class _Brackets(Strategy):
         if nxt is None:
             return None
         m, f = nxt
-        if pilot_cost(history, m, f)[0] > budget.remaining(history) + 1e-9:
+        if budget.pilot_cost(history, m, f)[0] > budget.remaining(history) + 1e-9:
             return None
         return self._ask(m, f)
 
@@ -113,13 +119,11 @@ class _Brackets(Strategy):
         n, pos, draws = len(history), 0, 0
         rungs, starts = self.rungs, self.bracket_starts()
         total = float(budget.runs)
-        from harness.spec import spent
-
         while True:  # Hyperband's outer loop: another round of brackets while one still fits
             progressed = False
             for b, start in enumerate(starts):
-                allot = (total - spent(history[:pos])) / (len(starts) - b)
-                ns = self.sizes(start, allot)
+                allot = (total - budget.spent(history[:pos])) / (len(starts) - b)
+                ns = self.sizes(start, allot, budget.cost_model)
                 if not ns:
                     continue
                 progressed = True
@@ -158,7 +162,7 @@ class _Brackets(Strategy):
             for o in history:
                 latest[o.mixture] = o
             open_runs = [(o.fidelity, o.objective, m) for m, o in latest.items() if o.ok and o.fidelity < 1.0
-                         and 1.0 - o.fidelity <= left + 1e-9]
+                         and budget.pilot_cost(history, m, 1.0)[0] <= left + 1e-9]
             if open_runs:
                 return max(open_runs, key=lambda t: (t[0], t[1]))[2], 1.0
         full: dict = {}

@@ -69,11 +69,12 @@ def pool_space(dim: int, n: int = 30, seed: int = 0, with_designs: bool = True) 
     return MixtureSpace(tuple(f"D{i}" for i in range(dim)), candidates=cands)
 
 
-def drive(strategy, space: MixtureSpace, budget: Budget, fail_steps=()):
-    """The study loop without a study: propose until None or the budget is spent."""
+def drive(strategy, space: MixtureSpace, budget: Budget, fail_steps=(), max_steps: int | None = None):
+    """The study loop without a study: propose until None or the budget is spent (`max_steps`: keep asking
+    past the budget, up to that many steps, so a test sees whether the strategy itself stops)."""
     history: list[Observation] = []
     proposals: list[Mixture] = []
-    for step in range(budget.runs):
+    for step in range(budget.runs if max_steps is None else max_steps):
         m = strategy.propose(tuple(history), budget)
         if m is None:
             break
@@ -132,7 +133,9 @@ class StrategyConformance:
         space = self.space(5)
         s = self.make(space, seed=3)
         budget = Budget(runs)
-        proposals, history = drive(s, space, budget)
+        # the loop keeps asking past the budget: the strategy itself must stop at it (the study would refuse
+        # the extra pilots, but a strategy that never stops wastes its proposals and hides bugs in its count)
+        proposals, history = drive(s, space, budget, max_steps=runs + 5)
         assert len(proposals) <= runs
         if len(history) == runs:  # spent: asking again must not produce another run
             assert s.propose(tuple(history), budget) is None

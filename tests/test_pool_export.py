@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.stats import f_oneway, spearmanr
 from click.testing import CliRunner
 
 from harness import suites
 from harness.cli import main
 from harness.spec import RunResult, RunSpec, fidelity_key
 from harness.store import ResultStore
-from harness.suites.recorded import (FIDELITY_COLUMN, export_suite, fidelity_signal, fidelity_table, signal_to_noise,
+from harness.suites.recorded import (FIDELITY_COLUMN, export_suite, fidelity_signal, fidelity_table,
                                      sweep_table, weight_column)
 from harness.sweep import design, plan
 
@@ -56,7 +57,7 @@ def pool_store(tmp_path):
         ck = {fidelity_key(f): _scores(rng, effects[spec.mixture.key()], f) for f in LEVELS}
         scores = {**ck["1.0"], "train/reward_first": 1.4, "train/reward_last": 1.7}
         store.put(RunResult(spec.key, spec.to_dict(), "ok", scores, s.metric, "trained",
-                            {"seconds": 80.0, "t_eval_checkpoints": 20.0},
+                            {"seconds": 80.0, "t_train": 50.0 + spec.seed, "t_eval": 9.0, "t_eval_checkpoints": 20.0},
                             provenance={"git_sha": "abc", "versions": {"torch": "2.13.0", "transformers": "5.17.0",
                                                                         "trl": "1.16.0"},
                                         "checkpoint_steps": {"0.25": 50, "0.5": 100, "1.0": 200}},
@@ -92,12 +93,22 @@ def test_export_writes_fidelities_csv_and_a_signal_block_per_objective_per_fidel
     for f in ("0.25", "0.5", "1.0"):
         for m in ("Out_Score_p", "In_Score", "Out_Score", "In_Score_p"):
             sig = block["signal"][f][m]
-            again = signal_to_noise(fid[fid["fidelity"] == float(f)], wcols, m)
-            assert sig["snr_mean"] == pytest.approx(again["snr_mean"], abs=1e-3) and sig["mixtures"] == 14
+            sub = fid[fid["fidelity"] == float(f)]
+            ref = f_oneway(*[g[m].to_numpy(float) for _, g in sub.groupby(wcols)])  # independent of the judge
+            assert sig["snr_mean"] == pytest.approx(np.sqrt(max(ref.statistic - 1, 0)), abs=1e-3) and sig["mixtures"] == 14
     assert block["signal"]["1.0"]["Out_Score_p"]["snr_mean"] == pytest.approx(card["signal"]["Out_Score_p"]["snr_mean"])
+    full_means = fid[fid["fidelity"] == 1.0].groupby(wcols)["Out_Score_p"].mean()
     for f in ("0.25", "0.5"):
         rc = block["rank_correlation"][f]["Out_Score_p"]
-        assert -1.0 <= rc["spearman_with_full"] <= 1.0 and rc["mixtures"] == 14
+        means = fid[fid["fidelity"] == float(f)].groupby(wcols)["Out_Score_p"].mean()
+        assert rc["spearman_with_full"] == pytest.approx(spearmanr(means, full_means.loc[means.index]).statistic,
+                                                         abs=1e-4)
+        assert rc["mixtures"] == 14
+    # the price of a pilot, measured from the runs' cost fields: t_train 50 + seed (seeds 0-3), three evaluations
+    # per run taking 9 s (final) + 20 s (the two checkpoints)
+    assert card["cost_model"]["kind"] == "checkpoints"
+    assert card["cost_model"]["train_seconds"] == pytest.approx(51.5)
+    assert card["cost_model"]["eval_seconds"] == pytest.approx(29 / 3, abs=1e-3)
     assert "1.0" not in block["rank_correlation"]
     # the effects grow with the fidelity in the fake data: the quarter-length run still orders them alike
     assert block["rank_correlation"]["0.5"]["In_Score"]["spearman_with_full"] > 0.5

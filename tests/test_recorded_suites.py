@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from harness import suites
-from harness.suites.recorded import SNR_TARGET, signal_to_noise, sweep_table, weight_column
+from scipy.stats import f_oneway
+
+from harness.suites.recorded import sweep_table, weight_column
 from harness.store import ResultStore
 from harness.sweep import design, load_design
 
@@ -25,6 +27,12 @@ RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"
             if name in suites.registered()}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
+
+
+def anova_snr(df: pd.DataFrame, wcols: list[str], metric: str) -> tuple[float, float]:
+    """(sqrt(max(F - 1, 0)), F-test p) by scipy.stats.f_oneway over the mixtures: independent of the judge."""
+    ref = f_oneway(*[g[metric].to_numpy(float) for _, g in df.groupby(wcols)])
+    return float(np.sqrt(max(ref.statistic - 1, 0))), float(ref.pvalue)
 
 
 @pytest.fixture(params=sorted(RECORDED))
@@ -50,11 +58,14 @@ def test_one_row_per_seed_over_the_fixed_design(recorded):
 def test_signal_block_recomputes_from_runs_csv(recorded):
     _, s, card, runs = recorded
     wcols = [weight_column(d) for d in s.space.datasets]
+    for metric, sig in card["signal"].items():
+        snr, p = anova_snr(runs, wcols, metric)
+        assert sig["snr_mean"] == pytest.approx(snr, abs=1e-3), metric
+        assert sig["p_value"] == pytest.approx(p, rel=1e-3, abs=1e-300), metric
+        assert sig["can_rank"] is bool(snr >= 3 and p < 0.01), metric
     sig = card["signal"][s.metric]
-    again = signal_to_noise(runs, wcols, s.metric)
-    assert again["snr_mean"] == pytest.approx(sig["snr_mean"], abs=1e-3)
-    assert sig["can_rank"] == (sig["snr_mean"] >= SNR_TARGET)
     assert ("CANNOT" in card["description"]) == (not sig["can_rank"])
+    assert f"{sig['snr_mean']:.2f}" in card["description"]
 
 
 def test_protocol_and_provenance_match_the_live_suite_and_its_store(recorded):
@@ -104,9 +115,9 @@ def test_the_pool_has_every_run_at_three_fidelities_and_an_objective_that_ranks(
     assert np.allclose(full[s.metric], mine[s.metric])
     for f in ("0.25", "0.5", "1.0"):
         for m, sig in block["signal"][f].items():
-            again = signal_to_noise(fid[fid["fidelity"] == float(f)], wcols, m)
-            assert again["snr_mean"] == pytest.approx(sig["snr_mean"], abs=1e-3), (f, m)
-    out = block["signal"]["1.0"]["Out_Score_p"]["snr_mean"]
-    expected = "Out_Score_p" if out >= SNR_TARGET else "In_Score_p"
+            snr, p = anova_snr(fid[fid["fidelity"] == float(f)], wcols, m)
+            assert sig["snr_mean"] == pytest.approx(snr, abs=1e-3), (f, m)
+    snr, p = anova_snr(runs, wcols, "Out_Score_p")
+    expected = "Out_Score_p" if snr >= 3 and p < 0.01 else "In_Score_p"
     assert s.metric == expected and card["signal"][expected]["can_rank"]
     assert (expected == "Out_Score_p") or "Out_Score_p" in card["signal_notes"]

@@ -9,7 +9,6 @@ from harness import suites
 from harness.mixture import InvalidMixture
 from harness.runners import make_runner
 from harness.spec import RunSpec
-from harness.suites.surrogate import fit_report
 from tests.conftest import SHARED
 
 PAPER = "paper-qwen2vl-2b"
@@ -57,11 +56,19 @@ def test_unrecorded_mixture_is_answered_by_the_labelled_surrogate():
 
 
 def test_paper_card_states_the_surrogates_honest_loo_error():
+    """The card's leave-one-out RMSE, recomputed with scikit-learn's own LOO loop on Scheffé features built
+    here (w_i and w_i w_j), from runs.csv: independent of harness.suites.surrogate."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
+
     s = suites.load(PAPER)
     fit = s.card["oracle"]["surrogate_fit"]
-    j = s.score_columns.index("Out_Score")
-    again = fit_report(s._X, s._Y[:, [j]], ["Out_Score"])["Out_Score"]
-    assert fit["loo_rmse"] == pytest.approx(again["loo_rmse"], abs=1e-6)
+    runs = pd.read_csv(s.path / "runs.csv")
+    W = runs[list(s.card["weight_columns"].values())].to_numpy(float)
+    feats = np.hstack([W] + [W[:, [i]] * W[:, [j]] for i in range(5) for j in range(i + 1, 5)])
+    y = runs["Out_Score"].to_numpy(float)
+    pred = cross_val_predict(RidgeCV(alphas=np.logspace(-6, 2, 17)), feats, y, cv=LeaveOneOut())
+    assert fit["loo_rmse"] == pytest.approx(float(np.sqrt(np.mean((pred - y) ** 2))), abs=1e-6)
     assert fit["loo_rmse"] > 0
     assert s.best_known == pytest.approx(0.5146)  # Exclude-COCO, the best recorded mixture
     assert s.worst_known <= 0.4219
@@ -125,19 +132,40 @@ def test_malformed_cards_are_named(tmp_path):
         suites.load_folder(tmp_path / "nowhere")
 
 
+def _paper_formula_by_hand(strategy: str) -> np.ndarray:
+    """The paper's Norm and Coli weights from its 11 seed runs, written out here (not the strategies' code):
+    Norm from the five Exclude-X runs' Out_Scores, Coli from the ridge-regularised inclusion regression."""
+    raw = pd.read_csv(SHARED / "data/modomodo-paper/table2_runs.csv")
+    seed_rows = raw[raw["group"] == "Seed"]
+    W = seed_rows[[f"w_{d}" for d in ("COCO", "LISA", "GeoQAV", "SAT", "ScienceQA")]].to_numpy(float)
+    out = seed_rows["Out_Score"].to_numpy(float)
+    if strategy == "norm":
+        o = np.array([0.5146, 0.4783, 0.4889, 0.4721, 0.4930])  # Exclude-COCO, -LISA, -GeoQAV, -SAT, -ScienceQA
+        w = 0.2 - 0.1 * (o - o.min()) / (o.max() - o.min())
+        return w / w.sum()
+    X = (W > 0).astype(float)
+    A = np.linalg.inv(X.T @ X + 1e-3 * np.eye(5))
+    c = np.clip((A @ X.T @ out) / np.diag(A), 0, None)
+    return c / c.sum()
+
+
+@pytest.mark.skipif(not (SHARED / "data/modomodo-paper/table2_runs.csv").exists(), reason="needs ../shared")
 @pytest.mark.parametrize("strategy, out_score", [("norm", 0.5133), ("coli", 0.4471)])
 def test_paper_heuristics_reproduce_their_recorded_runs(strategy, out_score):
     """Coli and Norm are fully specified by the paper: from the replayed seed runs, the strategies
     recompute the mixtures of Table 2's 2000-step rows, which the suite answers with their recorded
-    scores (Norm's 0.5133 is the paper's headline +5.24 points over uniform)."""
+    scores (Norm's 0.5133 is the paper's headline +5.24 points over uniform). The suite's rows for those
+    runs carry weights rebuilt by the strategies' own functions (the paper does not publish them), so the
+    score match holds by construction; what this test checks independently is that the recommended
+    weights are the paper's formulas computed by hand here."""
     import strategies
     from harness.spec import Budget
     from harness.study import Study
 
     s = suites.load(PAPER)
-    recomputed = {r["name"].split()[-1].lower(): r for r in s.card["recomputed_rows"]}
+    expected = dict(zip(s.space.datasets, _paper_formula_by_hand(strategy)))
     for seed in range(3):
         out = Study(s, strategies.get(strategy), Budget(11), seed, make_runner("replay", s)).run()
         assert (out.score, out.score_source) == (out_score, "recorded")
-        assert out.recommended == pytest.approx(recomputed[strategy]["weights"], abs=1e-6)
+        assert out.recommended == pytest.approx(expected, abs=1e-6)
     assert out.score - s.uniform_score == pytest.approx(0.0524 if strategy == "norm" else -0.0138)

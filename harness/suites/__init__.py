@@ -7,7 +7,8 @@
 - `surrogate`  the models fitted to a recorded table (only ever used where a track allows it)
 - `loading`    finding suite folders and reading their cards
 - `importer`   `modomodo suite import`: a results table becomes a replay suite
-- `recorded`   a sweep's store becomes a recorded suite, with its signal-to-noise block
+- `recorded`   a sweep's store becomes a recorded suite, with its signal-to-noise block and cost model
+- `signal`     the one signal estimate (one-way ANOVA; the single-seed bound) that decides "can rank"
 """
 
 from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite, SuiteError

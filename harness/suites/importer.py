@@ -202,6 +202,10 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
         suite = load_folder(tmp)
         card["judge"] = judge_block(suite)
+        if "signal" not in card and not suite.has_noise_model:  # one seed per mixture: the surrogate-residual bound
+            from harness.suites.tracks import measured_signal
+
+            card["signal"] = {metric: measured_signal(suite)}
         card["normalization"] = normalization_block(suite)
         for k, v in (card_extra or {}).items():
             card[k] = v

@@ -8,7 +8,8 @@
 - `ranking`: whether the suite can enter an overall ranking, and why (harness/suites/tracks.py);
 and `normalization`: best/worst known as recorded per-mixture means (never a model's extreme).
 
-`modomodo suite import` writes it; `modomodo suite check NAME [--write]` re-measures an existing card.
+`modomodo suite import` writes it; `modomodo suite check NAME [--write]` re-measures an existing card
+(its `signal:` block too: harness/suites/signal.py, measured on runs.csv).
 """
 
 from __future__ import annotations
@@ -54,9 +55,42 @@ def normalization_block(suite: ReplaySuite) -> dict[str, Any]:
             "note": suite.NORMALISATION_NOTE}
 
 
+def signal_blocks(suite: ReplaySuite, card: dict[str, Any]) -> dict[str, Any]:
+    """The card's `signal:` block re-measured on the suite's table (harness/suites/signal.py): every metric
+    the card already reports plus the suite's metric; the metric's with `by_seeds` and `seeds_for_target`.
+    A single-seed table gets the surrogate-residual bound of its metric instead."""
+    from harness.suites import signal as sg
+    from harness.suites.tracks import single_seed_signal
+
+    if not suite.has_noise_model:
+        return {suite.metric: single_seed_signal(suite)}
+    weights = [suite.weight_columns[d] for d in suite.space.datasets]
+    out: dict[str, Any] = {}
+    for m in dict.fromkeys([*(card.get("signal") or {}), suite.metric]):
+        if m not in suite.table.columns or not suite.table[m].notna().all():
+            continue
+        try:
+            if m == suite.metric and suite.seed_column:
+                out[m] = sg.full_block(suite.table, weights, m, suite.seed_column)
+            else:
+                out[m] = sg.signal_estimate(suite.table, weights, m)
+        except sg.SignalError:
+            continue
+    return out
+
+
+REMEASURED_NOTE = ("Signal figures re-measured on 2026-12-06 with the one-way ANOVA estimate (harness/suites/signal.py, "
+                   "issue 28): figures quoted in these notes before that date are of the old estimator (sd of the "
+                   "per-mixture means / (mean within-mixture sd / sqrt(n))), which reads about 1 on pure noise; "
+                   "the signal block above is the one the judge uses.")
+
+
 def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
-    """Re-measure a recorded suite's judge block; with write=True, store it (and the recorded-means
-    normalisation) in its card.yaml, keeping every other key as it was."""
+    """Re-measure a recorded suite's signal block (and its fidelity levels' signal, its description's
+    signal sentence) and judge block; with write=True, store them (and the recorded-means normalisation)
+    in its card.yaml, keeping every other key as it was."""
+    import re
+
     from harness.suites.loading import load_folder
 
     folder = Path(folder)
@@ -64,6 +98,31 @@ def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
     if not isinstance(suite, ReplaySuite):
         raise ValueError(f"{folder}: a {suite.kind} suite has no recorded table to judge by")
     card = yaml.safe_load((folder / "card.yaml").read_text())
+    old_signal = card.get("signal")
+    card["signal"] = signal_blocks(suite, card)
+    suite.card["signal"] = card["signal"]  # the judge checks the card against the table: give it the new block
+    suite._cache.pop("measured_signal", None)
+    main = card["signal"].get(suite.metric) or {}
+    if old_signal and main.get("estimator") == "anova-variance-components":
+        from harness.suites.recorded import signal_sentence
+
+        desc = str(card.get("description") or "")
+        if "SNR of the per-mixture mean" in desc:
+            card["description"] = re.sub(r"SNR of the per-mixture mean.*$", signal_sentence(main), desc, flags=re.S)
+        notes = card.get("signal_notes")
+        if notes and REMEASURED_NOTE not in notes:
+            card["signal_notes"] = f"{notes.rstrip()} {REMEASURED_NOTE}"
+    fid = card.get("fidelities")
+    if isinstance(fid, dict) and isinstance(fid.get("signal"), dict) and suite.path is not None:
+        import pandas as pd
+
+        from harness.suites.recorded import FIDELITY_COLUMN, FIDELITY_TABLE, fidelity_signal
+
+        long = pd.read_csv(Path(suite.path) / str(fid.get("table") or FIDELITY_TABLE))
+        metrics = list(dict.fromkeys(m for level in fid["signal"].values() for m in level))
+        weights = [suite.weight_columns[d] for d in suite.space.datasets]
+        fid["signal"] = fidelity_signal(long.rename(columns={fid.get("column") or FIDELITY_COLUMN: FIDELITY_COLUMN}),
+                                        weights, metrics)["signal"]
     card["judge"] = judge_block(suite)
     card["normalization"] = normalization_block(suite)
     oracle = card.get("oracle")

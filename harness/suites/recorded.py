@@ -5,12 +5,11 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
 (so it gets the same validation, surrogate fit and bounds as any imported table). The card adds:
 
 - `signal`: the suite's power to rank mixtures, for the metric and for In_Score/Out_Score (and their
-  p_correct twins In_Score_p/Out_Score_p when the runs recorded them):
-  `snr_mean` = sd across mixtures of the per-mixture mean / (mean within-mixture sd / sqrt(n)),
-  `snr_single` = the same with n = 1 (what one pilot run can tell apart), with a 90% interval
-  (F distribution, see `signal_to_noise`), and the verdict `can_rank` (snr_mean >= 3); for the
-  objective also `by_seeds`, the same figures on the first 2, 4, 6, ... seeds of every mixture, and
-  `seeds_for_target`, the seeds per mixture at which SNR 3 is expected (see `seeds_for_target`).
+  p_correct twins In_Score_p/Out_Score_p when the runs recorded them): the one-way ANOVA estimate of
+  harness.suites.signal (`snr_mean` = sqrt(max(F - 1, 0)), its 90% interval from the non-central F, the
+  F-test p, `snr_single` for one pilot run, and `can_rank`: snr_mean >= 3 and p < 0.01); for the
+  objective also `by_seeds` (the same on the first 2, 4, 6, ... seeds of every mixture) and
+  `seeds_for_target`, the seeds per mixture at which SNR 3 is expected.
 - `protocol`: the live card's protocol config, protocol hash and version; `provenance`: the git
   shas and package versions the runs recorded, the sweep's size and cost.
 - `fidelities` (runs with checkpoints, e.g. minimodo-pool-live): `fidelities.csv` beside runs.csv, one
@@ -157,84 +156,71 @@ def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dic
     return {"levels": levels, "signal": signal, "rank_correlation": corr}
 
 
+def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
+    """The card's `cost_model` of a multi-fidelity suite whose fidelities are checkpoints of one run, measured
+    from its runs' `cost` fields (harness/runners/cpu.py): `train_seconds`, the mean training time of a full
+    run (`t_train`, which leaves the checkpoint evaluations out), and `eval_seconds`, the mean time of one
+    evaluation (the final `t_eval` and the mid-run `t_eval_checkpoints`, over every evaluation made).
+    harness.spec.CostModel charges ((f - f0) * train + eval) / (train + eval) run-equivalents for taking a
+    run from f0 to f."""
+    train, evals, n_evals, runs = 0.0, 0.0, 0, 0
+    for r in store.results():
+        if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
+            continue
+        if float(r.spec.get("fidelity", 1.0)) != 1.0:
+            continue
+        c = r.cost or {}
+        if "t_train" not in c or "t_eval" not in c:
+            raise SweepError(f"run {r.key[:12]} of {suite.id} has no t_train/t_eval cost figures; a cost model "
+                             f"cannot be measured from this store")
+        mid = [f for f in (r.checkpoints or {}) if float(f) < 1.0]
+        if mid and "t_eval_checkpoints" not in c:
+            raise SweepError(f"run {r.key[:12]} of {suite.id} has checkpoints but no t_eval_checkpoints figure")
+        train += float(c["t_train"])
+        evals += float(c["t_eval"]) + float(c.get("t_eval_checkpoints", 0.0))
+        n_evals += 1 + len(mid)
+        runs += 1
+    if not runs:
+        raise SweepError(f"the store has no successful runs of {suite.id} to measure a cost model from")
+    t, e = train / runs, evals / n_evals
+    return {"kind": "checkpoints", "train_seconds": round(t, 3), "eval_seconds": round(e, 3),
+            "source": (f"measured from the {runs} stored runs of {suite.id} ({Path(store.root).name}/): train_seconds = "
+                       f"mean cost.t_train of a full run (checkpoint evaluations excluded), eval_seconds = mean time "
+                       f"of one evaluation over all {n_evals} (cost.t_eval + cost.t_eval_checkpoints); a pilot taking "
+                       f"a run from f0 to f costs ((f - f0) * train_seconds + eval_seconds) / (train_seconds + "
+                       f"eval_seconds) run-equivalents, e.g. a new run to 0.25 costs "
+                       f"{(0.25 * t + e) / (t + e):.3f}")}
+
+
 def weight_column(dataset: str) -> str:
     """Weights get a prefix: a dataset's in-domain score column carries the dataset's own name."""
     return f"w_{dataset}"
 
 
-def _groups(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int) -> list[np.ndarray]:
-    out = []
-    for _, g in df.groupby(weight_columns, sort=True):
-        v = g[metric].to_numpy(float)
-        if len(v) >= min_seeds:
-            out.append(v)
-    return out
-
-
-def _snr(groups: list[np.ndarray]) -> tuple[float, float, float]:
-    """(between-mixture sd of means, mean within-mixture sd, harmonic-mean seeds per mixture)."""
-    means = np.array([g.mean() for g in groups])
-    within = float(np.mean([g.std(ddof=1) for g in groups]))
-    n = len(groups) / float(np.sum([1.0 / len(g) for g in groups]))
-    return float(means.std(ddof=1)), within, n
-
-
 def signal_to_noise(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2,
                     level: float = 0.90) -> dict[str, Any]:
-    """The SNR figures of one score column (see the module docstring); rows are grouped into
-    mixtures by `weight_columns`; mixtures with fewer than `min_seeds` runs are left out.
+    """The signal figures of one score column: harness.suites.signal.signal_estimate (the one estimator
+    every card, the judge and the CLI use). Too few mixtures or seeds: SweepError."""
+    from harness.suites.signal import SignalError, signal_estimate
 
-    The interval: snr_mean² is (nearly) the one-way ANOVA F statistic MSB/MSW, and F divided by
-    its expectation 1 + n·σ²_between/σ²_within follows F(k-1, N-k) under normal seed noise; so
-    sqrt(F / F-quantiles) brackets sqrt of that expectation. (A bootstrap over 2 to 8 seeds is badly
-    biased: resampled seeds repeat and the within-mixture sd collapses.)"""
-    from scipy.stats import f as f_dist
-
-    groups = _groups(df, weight_columns, metric, min_seeds)
-    if len(groups) < 2:
-        raise SweepError(f"SNR of {metric!r} needs at least 2 mixtures with >= {min_seeds} seeds; found {len(groups)}")
-    between, within, n = _snr(groups)
-    snr_single = between / within if within > 0 else float("inf")
-    snr_mean = snr_single * float(np.sqrt(n))
-    k, total = len(groups), int(sum(len(g) for g in groups))
-    tail = (1.0 - level) / 2
-    q_hi, q_lo = f_dist.ppf(1 - tail, k - 1, total - k), f_dist.ppf(tail, k - 1, total - k)
-    ci_mean = [float(np.sqrt(snr_mean ** 2 / q_hi)), float(np.sqrt(snr_mean ** 2 / q_lo))]
-    return {
-        "metric": metric, "mixtures": k, "runs": total, "seeds_per_mixture": round(n, 2),
-        "between_mixture_sd": round(between, 6), "within_mixture_sd": round(within, 6),
-        "snr_single": round(snr_single, 3),
-        "snr_single_ci": [round(c / float(np.sqrt(n)), 3) for c in ci_mean],
-        "snr_mean": round(snr_mean, 3), "snr_mean_ci": [round(c, 3) for c in ci_mean], "ci_level": level,
-        "target": SNR_TARGET, "can_rank": bool(snr_mean >= SNR_TARGET),
-    }
+    try:
+        return signal_estimate(df, weight_columns, metric, min_seeds, level)
+    except SignalError as e:
+        raise SweepError(f"SNR of {e}") from None
 
 
 def snr_by_seeds(df: pd.DataFrame, weight_columns: list[str], metric: str) -> list[dict[str, Any]]:
-    """How the SNR of the per-mixture mean grows with the seeds recorded: the figures of
-    `signal_to_noise` on the first k training seeds (by seed number) of every mixture, for k = 2, 4, 6, ...
-    up to the depth every mixture has reached. The √k law (snr_mean ≈ snr_single·√k) says how many seeds a
-    sweep needs; this curve shows whether the recorded runs follow it (one unlucky seed shows as a dip)."""
-    ranked = df.assign(_depth=df.groupby(weight_columns)[SEED_COLUMN].rank(method="first"))
-    deepest = int(ranked.groupby(weight_columns).size().min())  # a depth every mixture has reached
-    out = []
-    for k in sorted({*range(2, deepest + 1, 2), deepest}):
-        sub = ranked[ranked["_depth"] <= k]
-        try:
-            s = signal_to_noise(sub, weight_columns, metric, min_seeds=k)
-        except SweepError:
-            continue
-        out.append({"seeds": k, "mixtures": s["mixtures"], "snr_mean": s["snr_mean"],
-                    "snr_mean_ci": s["snr_mean_ci"], "snr_single": s["snr_single"]})
-    return out
+    """The estimate on the first k seeds of every mixture, k = 2, 4, ... (harness.suites.signal.by_seeds)."""
+    from harness.suites.signal import by_seeds
+
+    return by_seeds(df, weight_columns, metric, SEED_COLUMN)
 
 
 def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) -> int | None:
-    """Seeds per mixture at which the SNR of the mean is expected to reach `target`, from the measured
-    figure: snr_mean² estimates the ANOVA ratio 1 + n·σ²_b/σ²_w, so σ²_b/σ²_w ≈ (snr² - 1)/n and
-    the target needs n* = (target² - 1)/(σ²_b/σ²_w). None when the runs show no between-mixture signal."""
-    ratio = (snr_mean ** 2 - 1.0) / seeds
-    return None if ratio <= 0 else int(np.ceil(round((target ** 2 - 1.0) / ratio, 6)))  # round: no 32.0000001 -> 33
+    """Seeds per mixture at which SNR `target` is expected (harness.suites.signal.seeds_for_target)."""
+    from harness.suites.signal import seeds_for_target as _sft
+
+    return _sft(snr_mean, seeds, target)
 
 
 def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
@@ -309,17 +295,15 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         raise SweepError(f"the runs have no {metric!r} score; valid: {', '.join(scores)}")
     signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
               if m in scores and df[m].notna().all()}
-    verdict = signal[metric]
-    verdict["by_seeds"] = snr_by_seeds(df, wcols, metric)
-    verdict["seeds_for_target"] = seeds_for_target(verdict["snr_mean"], verdict["seeds_per_mixture"])
+    from harness.suites.signal import full_block
+
+    verdict = signal[metric] = full_block(df, wcols, metric, SEED_COLUMN)  # + by_seeds, seeds_for_target, rule
     per_mix = df.groupby(wcols).size()
     base = _base_model(suite)
     description = (
         f"Recorded real runs of {suite.name}{f' (base model {base})' if base else ''}, objective {metric}: "
         f"{per_mix.size} mixtures × {_seed_range(per_mix)} training seeds, one row per seed. "
-        f"SNR of the per-mixture mean {metric}: {verdict['snr_mean']:.2f} "
-        f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures at the target {SNR_TARGET:g}); "
-        f"one pilot run: {verdict['snr_single']:.2f}.")
+        f"{signal_sentence(verdict)}")
     card_extra = {
         "description": description,
         "signal": signal,
@@ -348,6 +332,12 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         fid_csv = long.to_csv(index=False, float_format="%.15g")
         block = fidelity_signal(long, wcols, [m for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
                                               if m in scores])
+        # a pilot at a checkpoint trains part of a run and evaluates once: the measured price (harness.spec.CostModel)
+        try:
+            card_extra["cost_model"] = measure_cost_model(store, suite)
+        except SweepError as e:  # runs without timings: say so on the card rather than invent a price
+            card_extra["cost_model"] = {"kind": "fraction", "source": f"not measured ({e}): the fraction rule (a pilot "
+                                        f"at f costs f) charges nothing for evaluating a checkpoint"}
         card_extra["fidelities"] = {
             "table": FIDELITY_TABLE, "column": FIDELITY_COLUMN, "levels": block["levels"],
             "rows": int(len(long)), "sha256": hashlib.sha256(fid_csv.encode()).hexdigest(),
@@ -360,6 +350,15 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
                           source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
                           extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv})
     return folder
+
+
+def signal_sentence(verdict: dict[str, Any]) -> str:
+    """The card description's signal sentence (refreshed with the block by harness.suites.judge_card)."""
+    lo, hi = verdict["snr_mean_ci"]
+    return (f"SNR of the per-mixture mean {verdict['metric']} (one-way ANOVA): {verdict['snr_mean']:.2f} "
+            f"[{lo:.2f}, {hi:.2f}], F-test p {verdict['p_value']:.2g} "
+            f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures: needs >= {SNR_TARGET:g} and p < 0.01); "
+            f"one pilot run: {verdict['snr_single']:.2f}.")
 
 
 def _seed_range(per_mix: pd.Series) -> str:

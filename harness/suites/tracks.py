@@ -14,9 +14,11 @@
   metric, its cost one run plus the measured overhead of the online machinery.
 
 Whether a (suite, track) **can rank** strategies (enter an overall ranking) is decided here too:
-analytic suites can (exact); a recorded suite needs a noise model (repeated seeds) and an SNR of the
-per-mixture mean of its metric of at least 3, plus a passed gate for the continuous track; a
-live suite's noise is not on its card, so it cannot.
+analytic suites can (exact); a recorded suite needs its signal measured on its table
+(harness/suites/signal.py): with repeated seeds, the ANOVA estimate of the SNR of the per-mixture mean
+>= 3 and the F-test p < 0.01; with one seed per mixture, the surrogate-residual lower bound on the SNR
+of one run >= 3; plus a passed gate for the continuous track. A live suite's noise is not on its
+card, so it cannot.
 """
 
 from __future__ import annotations
@@ -94,6 +96,22 @@ class Judge:
         checkpoint levels in the pool track, empty otherwise (every pilot a full run)."""
         return self.space.fidelities
 
+    @property
+    def cost_model(self):
+        """The price of a pilot in this track (harness.spec.CostModel): the card's measured `cost_model` where
+        the track offers fidelities (None on a single-fidelity track: every pilot a full run, costing 1; a
+        multi-fidelity card without one falls back to the fraction rule, which under-charges checkpoints)."""
+        if not self.fidelities:
+            return None
+        if "cost_model" not in self._cache:
+            from harness.spec import CostModel
+
+            try:
+                self._cache["cost_model"] = CostModel.from_card(self.suite.card.get("cost_model"))
+            except ValueError as e:
+                raise SuiteError(f"suite {self.suite.name!r}: its card's cost_model: {e}") from None
+        return self._cache["cost_model"]
+
     def check_fidelity(self, fidelity) -> float:
         """The judge's rule for a proposal's fidelity: one of `fidelities` (1.0 always). Raises UnknownFidelity."""
         try:
@@ -148,32 +166,78 @@ class Judge:
 
 
 def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
-    """(can rank, why) for a suite in a track: the rule that decides what enters an overall ranking."""
+    """(can rank, why) for a suite in a track: the rule that decides what enters an overall ranking.
+
+    A recorded suite's signal is always measured on its table (`measured_signal`), never read from its
+    card; a card whose figure disagrees is a SuiteError naming both numbers."""
     kind = suite.kind
     if kind == "synthetic":
         return True, "analytic: exact scores"
     if kind == "live":
         return False, "live suite: no measured noise model on its card"
-    if not getattr(suite, "has_noise_model", False):
-        return False, "one seed per mixture: no noise model, so a difference between mixtures cannot be told from noise"
-    signal = (suite.card.get("signal") or {}).get(suite.metric)
-    if isinstance(signal, dict) and "snr_mean" in signal:
-        snr = float(signal["snr_mean"])
+    sig = measured_signal(suite)
+    if sig is None:
+        return False, "no signal estimate: fewer than 2 mixtures with a measured noise level"
+    if sig.get("estimator") == "single-seed-bound":
+        bound = sig.get("snr_single_lower_bound")
+        how = (f"the {sig['surrogate']} surrogate's cross-validated residual bounds the noise" if sig.get("surrogate")
+               else sig["rule"])
+        if not sig["can_rank"]:
+            shown = "unknown" if bound is None else f"{bound:.2f}"
+            return False, f"one seed per mixture: SNR lower bound {shown} < {SNR_TARGET:g} ({how})"
+        ok, why = True, f"one seed per mixture: SNR lower bound {bound:.2f} >= {SNR_TARGET:g} ({how})"
     else:
-        snr = float(_table_snr(suite))
-    if snr < SNR_TARGET:
-        return False, f"SNR of the per-mixture mean {suite.metric} is {snr:.2f} < {SNR_TARGET:g}"
+        from harness.suites.signal import verdict_text
+
+        ok, why = sig["can_rank"], verdict_text(sig)
+        if not ok:
+            return False, why
     if track == "continuous" and not suite.fidelity.get("passed"):
         return False, f"surrogate fails the fidelity gate ({suite.fidelity.get('reason', '')})"
-    return True, f"SNR of the per-mixture mean {suite.metric} {snr:.2f} >= {SNR_TARGET:g}"
+    return ok, why
 
 
-def _table_snr(suite) -> float:
-    """SNR of the per-mixture mean of the metric, measured on the table (cards without a signal block)."""
-    from harness.suites.recorded import SweepError, signal_to_noise
+def measured_signal(suite) -> dict[str, Any] | None:
+    """The signal block of a recorded suite's metric, measured on its table (cached per suite object):
+    the ANOVA estimate with repeated seeds, the single-seed bound (from the fidelity gate's
+    cross-validated residual, re-measured for the gate's chosen model) with one seed per mixture.
+    A card whose `signal.<metric>` figure differs from the measured one raises SuiteError."""
+    if "measured_signal" in suite._cache:
+        return suite._cache["measured_signal"]
+    from harness.suites import signal as sg
 
-    try:
-        weights = [suite.weight_columns[d] for d in suite.space.datasets]
-        return float(signal_to_noise(suite.table, weights, suite.metric)["snr_mean"])
-    except SweepError:
-        return 0.0
+    weights = [suite.weight_columns[d] for d in suite.space.datasets]
+    if getattr(suite, "has_noise_model", False):
+        try:
+            sig = sg.signal_estimate(suite.table, weights, suite.metric)
+        except sg.SignalError:
+            sig = None
+    else:
+        sig = single_seed_signal(suite)
+    claimed = (suite.card.get("signal") or {}).get(suite.metric)
+    if sig is not None:
+        try:
+            sg.check_card(claimed, sig, suite.name, suite.metric)
+        except sg.SignalError as e:
+            raise SuiteError(str(e)) from None
+    suite._cache["measured_signal"] = sig
+    return sig
+
+
+def single_seed_signal(suite) -> dict[str, Any]:
+    """The single-seed bound of a one-seed-per-mixture table: the gate's chosen surrogate cross-validated
+    again on the table (the card's gate figures are not taken on trust; a card naming a worse model only
+    lowers its own bound)."""
+    from harness.suites.fidelity import MIN_MIXTURES, cross_validate, gate
+    from harness.suites.signal import single_seed_block
+
+    j = suite.score_columns.index(suite.metric)
+    y = suite._Y[:, j]
+    card_gate = suite.fidelity
+    chosen = card_gate.get("chosen")
+    if chosen and len(y) >= MIN_MIXTURES:
+        cv = cross_validate(suite._X, y, chosen)
+        measured = {"chosen": chosen, "models": {chosen: cv}, "reason": card_gate.get("reason", "")}
+    else:
+        measured = gate(suite._X, y).to_card()
+    return single_seed_block(y, measured, SNR_TARGET)
