@@ -23,7 +23,8 @@ What this harness forces (named parameters):
 - LightGBM's own leaf-size defaults (`min_child_samples` 20, `min_data_in_bin` 3) forbid every split with
   the 8 to 24 pilots of a budget here (the paper fits 512): `min_child_samples` 2, `min_data_in_bin` 1.
   Early stopping needs a held-out set: `valid_fraction` 0.2 of the pilots when there are at least
-  `min_early_stopping` (10), else all 1000 rounds on every pilot.
+  `min_early_stopping` (50: a held-out set of 10 or more; on a smaller one the patience of 3 rounds stops
+  the boosting after a tree or two, on noise), else all 1000 rounds on every pilot.
 - The pool track (recorded mixtures only): a pilot is the prior draw's nearest candidate not yet piloted
   (no pilot twice), and the top-k average takes the same fraction of the pool as 128 of 100,000 (at least
   one candidate), snapped to the pool.
@@ -89,7 +90,7 @@ class RegMix(Strategy):
 
     def __init__(self, space, seed=0, prior: dict | None = None, n_simulated: int = 100_000, top_k: int = 128,
                  min_fit: int = 5, n_estimators: int = 1000, learning_rate: float = 1e-2, early_stopping_rounds: int = 3,
-                 valid_fraction: float = 0.2, min_early_stopping: int = 10, min_child_samples: int = 2,
+                 valid_fraction: float = 0.2, min_early_stopping: int = 50, min_child_samples: int = 2,
                  min_data_in_bin: int = 1):
         super().__init__(space, seed)
         if int(n_simulated) < 1 or not 1 <= int(top_k) or not 0 < valid_fraction < 1:
