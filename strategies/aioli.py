@@ -27,13 +27,21 @@ published step counts by 200/5,000 would leave less than one step per probe.
 
 What RLVR forces (named parameters where they are choices):
 - No held-out loss: the per-domain level is the mean rollout **reward** (higher is better, so a gain is
-  `new - previous`) of the prompts drawn while a block trains; "after probe j" is the level measured over the
-  block that follows it (the next probe, or the first `lp_steps` steps after LearnParams), "before" the level
-  over probe j's own block, chained as in the reference. A domain not drawn in a block carries its level
-  forward (no change credited to that block for it).
-- The loader draws ahead: each step's signals name the weights they were drawn with, and are credited to
-  the issued block with those weights nearest the expected lag (`lag`, 2 steps); the update waits for
-  the last probe's measurement, so the first `lp_steps + lag` steps after LearnParams run at the old weights.
+  new - previous), and it is measured only where a step draws the domain's prompts (2 prompts a step here;
+  a probe draws 1 - one_hot_factor of them from the other domains), so "every domain before and after every
+  probe" does not exist. The per-probe changes are therefore estimated by least squares over the round's
+  LearnParams steps and the `lp_steps`-step measurement block after them (`estimate`): domain i's reward at a
+  step = c_i + sum_j a_ij N_j, N_j the prompts of domain j trained earlier in the round, in probes. With
+  every domain measured after every probe, noise-free, this is exactly the reference's chain of before/after
+  differences (and its deconvolution of the smoothed one-hots), which is what `estimate` returns: the change
+  in domain i's reward per probe of domain j. `ridge` (1e-3) keeps rows with few measurements finite.
+- Measured consequence (tests/test_strategies_methods.py, issue 23's note): with reward noise of 0.05 per
+  step the estimated matrix is mostly noise and, normalised to sum 1 with eta 1, the weights stay within a
+  factor e of uniform and near it on average; Aioli follows a learnable domain only when the per-step
+  reward noise is far below what 2-prompt RLVR steps give. That is the method at this scale, not a defect
+  of this port.
+- The loader draws ahead: the update waits for the measurement block after the last probe, so the first
+  `lp_steps + lag` steps after LearnParams run at the old weights (`lag`, 2 steps).
 - `update_steps` None: 50, or more when k domains need it (twice the LearnParams length).
 """
 
