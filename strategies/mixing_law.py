@@ -91,12 +91,16 @@ class MixingLaw(Strategy):
     citation = "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting LM Performance (ICLR 2025)"
     family = "surrogate"
 
-    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3, min_terms: int = 2):
+    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3, min_terms: int = 2,
+                 runs_per_parameter: float = 1.0):
         super().__init__(space, seed)
         if max_terms < 1 or not 1 <= min_terms <= max_terms:
             raise ValueError(f"mixing-law needs max_terms >= 1 and 1 <= min_terms <= max_terms, got "
                              f"max_terms={max_terms}, min_terms={min_terms}")
         self.max_terms, self.fit_starts, self.min_terms = int(max_terms), int(fit_starts), int(min_terms)
+        if not runs_per_parameter >= 1:
+            raise ValueError(f"runs_per_parameter must be >= 1, got {runs_per_parameter}")
+        self.runs_per_parameter = float(runs_per_parameter)
 
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
@@ -107,7 +111,7 @@ class MixingLaw(Strategy):
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         d = self.space.dim
-        terms = min(self.max_terms, (len(y) - 2) // (d + 1))
+        terms = min(self.max_terms, int(((len(y) - 1) / self.runs_per_parameter - 1) // (d + 1)))
         if terms < self.min_terms or np.std(y) == 0:
             return best_observed(history) or self.space.uniform()
         fit = fit_law(X, y, terms, step_rng(self.seed, len(history), 7), self.fit_starts)
