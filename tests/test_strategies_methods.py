@@ -260,13 +260,23 @@ def test_algorithm4_pilots_the_heuristics_after_the_seed_runs_and_fits_on_both()
     assert q2.propose(tuple(changed), Budget(40)) != history[11 + nh].mixture
 
 
+def test_mixing_law_fits_a_two_term_law_only_with_two_runs_per_parameter():
+    f = lambda v: float(1 - ((v - np.array([0.3, 0.3, 0.2, 0.1, 0.1])) ** 2).sum())  # noqa: E731
+    s = strategies.get("mixing-law")(SPACE5, seed=0)
+    history = _run(s, SPACE5, 27, f)  # 1 + 2 x 6 = 13 parameters: 27 runs = 2 per parameter + 1
+    best = max(history[:26], key=lambda o: o.objective).mixture
+    assert s.recommend(tuple(history[:26])) == best  # 26 runs: not yet
+    rec = s.recommend(tuple(history))
+    assert rec not in {o.mixture for o in history}  # 27 runs: the fitted law's maximiser, not a pilot
+
+
 def test_mixing_law_fits_no_one_term_law():
     f = lambda v: float(1 - ((v - 0.2) ** 2).sum())  # noqa: E731
     s = strategies.get("mixing-law")(SPACE5, seed=0)
     history = _run(s, SPACE5, 8, f)
     best = max(history, key=lambda o: o.objective).mixture
     assert s.recommend(tuple(history)) == best  # 8 runs cannot identify two terms: the best observed
-    one = strategies.get("mixing-law")(SPACE5, seed=0, min_terms=1).recommend(tuple(history))
+    one = strategies.get("mixing-law")(SPACE5, seed=0, min_terms=1, runs_per_parameter=1).recommend(tuple(history))
     assert max(one.as_dict().values()) > 0.9  # a one-term law's maximiser is a vertex
 
 
