@@ -412,16 +412,18 @@ class DomainSignal:
 class StepSignals:
     """The signals of one training step: `step` (1-based: the optimizer steps done), for every training
     domain in the space's order a `DomainSignal`, and `weights`, the mixture this step's prompts were
-    drawn with (an earlier decision: the loader draws ahead). The only thing an online strategy sees."""
+    drawn with (an earlier decision: the loader draws ahead), and `group`, the completions per prompt (the
+    GRPO group size), so a method that counts completions (DUMP) can. The only thing an online strategy sees."""
 
     step: int
     domains: dict[str, DomainSignal]
     weights: dict[str, float] = field(default_factory=dict)
+    group: int = 1
 
     def to_plain(self) -> dict[str, Any]:
         return {"step": int(self.step), "domains": {d: [getattr(s, f) for f in SIGNAL_FIELDS]
                                                     for d, s in self.domains.items()},
-                "weights": {str(d): float(w) for d, w in self.weights.items()}}
+                "weights": {str(d): float(w) for d, w in self.weights.items()}, "group": int(self.group)}
 
     @classmethod
     def from_plain(cls, d: dict[str, Any]) -> StepSignals:
@@ -429,4 +431,5 @@ class StepSignals:
         for name, values in dict(d["domains"]).items():
             prompts, *rest = list(values)
             domains[str(name)] = DomainSignal(int(prompts), *[None if v is None else float(v) for v in rest])
-        return cls(int(d["step"]), domains, {str(k): float(v) for k, v in dict(d.get("weights") or {}).items()})
+        return cls(int(d["step"]), domains, {str(k): float(v) for k, v in dict(d.get("weights") or {}).items()},
+                   int(d.get("group") or 1))

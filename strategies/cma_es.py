@@ -11,6 +11,12 @@ with samples regenerated from (seed, generation), so the same seed and history g
 proposal and a resumed study continues exactly. The recommendation is the best observed mixture
 (`recommend="mean"`: softmax of the final mean).
 
+In the pool track (and in a bounded space) a sample's mixture is repaired: it becomes the pool's
+candidate nearest softmax(z) that has not been piloted (no candidate is piloted twice), and the
+generation's update uses the repaired point, not the sample (Hansen, "Injecting External Solutions Into
+CMA-ES", arXiv 1110.4181): z' = log(max(w, `repair_floor`)) centred, y = (z' − m)/σ with its Mahalanobis
+length clipped to √n + 2n/(n + 2) (the paper's bound), so ranks are credited to the points actually scored.
+
 What it needs: many runs. It is a derivative-free optimiser for budgets of hundreds of
 evaluations; at 8 to 24 pilot runs it sees two or three generations, so read it as the generic
 black-box reference, not as a contender.
@@ -35,8 +41,12 @@ class CMAES(Strategy):
     citation = "Hansen, The CMA Evolution Strategy: A Tutorial (arXiv 1604.00772); Hansen & Ostermeier (2001)"
     family = "evolutionary"
 
-    def __init__(self, space, seed=0, sigma0: float = 1.0, popsize: int | None = None, recommend: str = "observed"):
+    def __init__(self, space, seed=0, sigma0: float = 1.0, popsize: int | None = None, recommend: str = "observed",
+                 repair_floor: float = 1e-3):
         super().__init__(space, seed)
+        if not 0 < repair_floor < 1:
+            raise ValueError(f"repair_floor must be in (0, 1), got {repair_floor}")
+        self.repair_floor = float(repair_floor)
         if not sigma0 > 0:
             raise ValueError(f"sigma0 must be > 0, got {sigma0}")
         if recommend not in ("observed", "mean"):
@@ -71,6 +81,8 @@ class CMAES(Strategy):
         while len(history) >= (g + 1) * self.lam:
             X = self._samples(g, m, sigma, B, D)
             obs = history[g * self.lam : (g + 1) * self.lam]
+            if self.repairs:
+                X = np.array([self._inject(self.space.to_vector(o.mixture), m, sigma, B, D) for o in obs])
             f = np.array([o.objective if o.ok else -np.inf for o in obs])
             order = np.argsort(-f, kind="stable")[: self.mu]
             old = m
@@ -91,13 +103,36 @@ class CMAES(Strategy):
             g += 1
         return m, sigma, B, D, g
 
+    @property
+    def repairs(self) -> bool:
+        return self.space.is_pool or self.space.bounded
+
+    def _inject(self, w: np.ndarray, m, sigma, B, D) -> np.ndarray:
+        """The search point of a repaired mixture w, its step from the mean clipped in Mahalanobis length."""
+        n = self.space.dim
+        z = np.log(np.maximum(w, self.repair_floor))
+        z = z - z.mean() + m.mean()  # softmax ignores a shift along (1, ..., 1): keep the mean's
+        y = (z - m) / sigma
+        length = float(np.linalg.norm((B.T @ y) / D))
+        bound = np.sqrt(n) + 2 * n / (n + 2)
+        if length > bound:
+            y = y * bound / length
+        return m + sigma * y
+
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None
         m, sigma, B, D, g = self._replay(history)
         k = len(history) - g * self.lam
-        z = self._samples(g, m, sigma, B, D)[k]
-        return self.space.from_vector(softmax(z), normalize=True)
+        w = softmax(self._samples(g, m, sigma, B, D)[k])
+        if self.space.is_pool:  # the nearest candidate not piloted yet
+            pool, piloted = self.space.candidate_matrix, {o.mixture for o in history}
+            for i in np.argsort(((pool - w[None, :]) ** 2).sum(1), kind="stable"):
+                c = self.space.from_vector(pool[i], normalize=True)
+                if self.space.snap(c) not in piloted:
+                    return c
+            return None
+        return self.space.from_vector(w, normalize=True)
 
     def recommend(self, history):
         if self.recommend_by == "mean":

@@ -3,9 +3,21 @@ Modeling Performance", ICLR 2025, arXiv 2403.16952).
 
 The law: a domain's loss is c + k·exp(Σ_j t_j·w_j). For a target whose composition is unknown,
 the paper aggregates K implicit domains, score ≈ c + Σ_m k_m·exp(Σ_j t_mj·w_j) (Section 3.4);
-with K = 1 the law is monotone in one linear function of w and its optimum is a vertex, so the
-number of terms is chosen as the largest K ≤ `max_terms` that the data can identify
-(1 + K·(n+1) parameters ≤ the number of successful runs − 1).
+with K = 1 the law is monotone in one linear function of w and its optimum is a vertex whatever the
+data say, so the number of terms is the largest K ≤ `max_terms` that the data can identify
+(1 + K·(n+1) parameters ≤ (the number of successful runs − 1) / `runs_per_parameter`), and a law is
+fitted only when that K is
+at least `min_terms` (default 2: the smallest law that can place an optimum inside the simplex). Below
+that (fewer than 2n + 4 runs) the strategy recommends the best observed mixture: the paper fits its
+laws on many more mixtures than a budget of 8 gives, and a one-term fit at 8 pilots sent every
+recommendation to a vertex (normalised regret 0.39 to 0.68 on the demo suites, worse than random search;
+`min_terms=1` restores that behaviour). `runs_per_parameter` (default 2): with one run per parameter (the
+earlier rule) the two-term law interpolated 16 runs with 13 parameters at n = 5; its maximiser was a
+near-vertex mixture in 31% of the studies at budget 16 and the normalised regret 0.245 (16) and 0.167 (24)
+on the demo pool suites, against random search's 0.118 and 0.119; with two runs per parameter it is not
+fitted below 2·(2n + 3) + 1 runs (27 at n = 5), so at the leaderboard's budgets on five datasets this
+strategy is its pilots (uniform, then random draws) and the best of them: 0.136, 0.120, 0.121 at 8/16/24.
+That is what the law can support with so few runs, and the leaderboard row shows it.
 
 Procedure: pilots at uniform, then Dirichlet(1) samples (the paper fits on a set of sampled
 mixtures; it is one-shot, not sequential); fit by nonlinear least squares (scipy least_squares,
@@ -82,15 +94,21 @@ def fit_law(X: np.ndarray, y: np.ndarray, terms: int, rng: np.random.Generator, 
 
 @register("mixing-law")
 class MixingLaw(Strategy):
-    description = "Data Mixing Laws: fit score = c + Σ k·exp(t·w) on sampled pilots, recommend its maximiser."
+    description = ("Data Mixing Laws: fit a two-term law c + Σ k·exp(t·w) once there are 2 runs per parameter "
+                   "(27 at 5 datasets), recommend its maximiser; before that, the best of its random pilots.")
     citation = "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting LM Performance (ICLR 2025)"
     family = "surrogate"
 
-    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3):
+    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3, min_terms: int = 2,
+                 runs_per_parameter: float = 2.0):
         super().__init__(space, seed)
-        if max_terms < 1:
-            raise ValueError(f"max_terms must be >= 1, got {max_terms}")
-        self.max_terms, self.fit_starts = int(max_terms), int(fit_starts)
+        if max_terms < 1 or not 1 <= min_terms <= max_terms:
+            raise ValueError(f"mixing-law needs max_terms >= 1 and 1 <= min_terms <= max_terms, got "
+                             f"max_terms={max_terms}, min_terms={min_terms}")
+        self.max_terms, self.fit_starts, self.min_terms = int(max_terms), int(fit_starts), int(min_terms)
+        if not runs_per_parameter >= 1:
+            raise ValueError(f"runs_per_parameter must be >= 1, got {runs_per_parameter}")
+        self.runs_per_parameter = float(runs_per_parameter)
 
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
@@ -101,8 +119,8 @@ class MixingLaw(Strategy):
     def recommend(self, history):
         X, y = ok_arrays(self.space, history)
         d = self.space.dim
-        terms = min(self.max_terms, (len(y) - 2) // (d + 1))
-        if terms < 1 or np.std(y) == 0:
+        terms = min(self.max_terms, int(((len(y) - 1) / self.runs_per_parameter - 1) // (d + 1)))
+        if terms < self.min_terms or np.std(y) == 0:
             return best_observed(history) or self.space.uniform()
         fit = fit_law(X, y, terms, step_rng(self.seed, len(history), 7), self.fit_starts)
         if fit is None:

@@ -1,17 +1,27 @@
-"""The paper's quadratic surrogate (MoDoMoDo, Algorithm 4), as published.
+"""The paper's quadratic surrogate (MoDoMoDo, arXiv 2505.24871, Algorithm 4), as published.
 
+The authors' code is not public; the reference is the paper's appendix (Algorithm 4, transcribed in
+/work/shared/data/modomodo-paper/README.md) and its Table 2, whose model-based runs come after the
+seed runs and the heuristic runs:
 1. Pilot the 2n+1 seed designs.
-2. Fit score ≈ a + bᵀw + wᵀCw by ordinary least squares on features [1, w, w⊗w] (minimum-norm
-   solution: with n=5 there are 31 features and 11 seed runs, so the system is underdetermined,
-   exactly as in the paper). Model selection: 5 random 80/20 splits, keep the fit with the best
-   held-out R².
-3. Sample candidates from a Gaussian fitted to the observed mixtures, drop negative components,
-   renormalise, rank by predicted score, and pilot the top-k (k = the remaining budget).
-4. Recommend the best observed mixture (or the top predicted one with recommend="predicted").
+2. Pilot the paper's heuristic mixtures computed from the seed runs: Ain, Aout, Abal (Algorithm 1,
+   `alpha_single` 0.5 as strategies/alpha.py), Coli (Algorithm 2, λ 1e-3) and Norm (Algorithm 3), in that
+   order, skipping any that equals a mixture already piloted (in a pool: after snapping to a candidate).
+   The paper piloted each twice, fed with step-averaged and with final pilot metrics; a pilot here reports
+   final scores only, so each heuristic is piloted once (`heuristics=False`: the seed runs only).
+3. Fit score ≈ a + bᵀw + wᵀCw by ordinary least squares on features [1, w, w⊗w] to the seed and
+   heuristic runs (minimum-norm solution: with n=5 there are 31 features and 16 runs, underdetermined
+   as in the paper). Model selection: 5 random 80/20 splits, keep the fit with the best held-out R².
+4. Sample candidates from a Gaussian fitted to the observed mixtures, drop negative components,
+   renormalise, rank by predicted score, and pilot the top-k (k = the remaining budget). In the pool
+   track the candidates are the pool's.
+5. Recommend the best observed mixture (or the top predicted one with recommend="predicted").
 
-The fit is done once on the seed runs, as in the paper (one-shot, no refitting): the surrogate is
-the paper's contribution under test, not an improvement of it. Values the paper does not state are
-parameters: `n_candidates` (default 10,000) and the split count/fraction (5, 0.2, as stated).
+The fit is done once, as in the paper (one-shot, no refitting): the surrogate is the paper's
+contribution under test, not an improvement of it. Values the paper does not state are parameters:
+`n_candidates` (default 10,000) and the split count/fraction (5, 0.2, as stated). With a budget below
+2n+1 plus the heuristics, the strategy is the seed design (then the heuristics) and recommends the best
+observed.
 """
 
 from __future__ import annotations
@@ -72,12 +82,44 @@ class Quadratic(Strategy):
     features = staticmethod(quadratic_features)
 
     def __init__(self, space, seed=0, n_candidates: int = 10_000, n_splits: int = 5, test_fraction: float = 0.2,
-                 recommend: str = "observed"):
+                 recommend: str = "observed", heuristics: bool = True, in_score: str = "In_Score"):
         super().__init__(space, seed)
         if recommend not in ("observed", "predicted"):
             raise ValueError(f"recommend must be 'observed' or 'predicted', got {recommend!r}")
         self.n_candidates, self.n_splits, self.test_fraction = int(n_candidates), int(n_splits), float(test_fraction)
-        self.recommend_by = recommend
+        self.recommend_by, self.heuristics, self.in_score = recommend, bool(heuristics), str(in_score)
+
+    def heuristic_designs(self, seed_history) -> list:
+        """The paper's heuristic mixtures from the seed runs (Ain, Aout, Abal, Coli, Norm), snapped to the
+        space and without any mixture already among the seed designs or earlier heuristics."""
+        if not self.heuristics:
+            return []
+        from strategies.paper_heuristics import _finite_or, alpha_weights, coli_weights, norm_weights
+
+        obs = [o for o in seed_history if o.ok]
+        if not obs:
+            return []
+        d = self.space.dim
+        W = np.array([self.space.to_vector(o.mixture) for o in obs]).reshape(len(obs), d)
+        out = np.array([o.objective for o in obs], dtype=float)
+        ins = np.array([_finite_or(o.scores.get(self.in_score), o.objective) for o in obs], dtype=float)
+        vectors = [alpha_weights(W, ins, out, a, 0.5) for a in (1.0, 0.0, 0.5)]
+        vectors += [coli_weights(W, out, 1e-3), norm_weights(W, out)]
+        seen = set(seed_designs(self.space, self.seed))
+        designs = []
+        for v in vectors:
+            m = self.space.snap(self.space.from_vector(v, normalize=True))
+            if m not in seen:
+                seen.add(m)
+                designs.append(m)
+        return designs
+
+    def phases(self, history) -> tuple[list, list]:
+        """(seed designs, heuristic designs) for this history (the heuristics once the seed runs are in)."""
+        designs = seed_designs(self.space, self.seed)
+        if len(history) < len(designs):
+            return designs, []
+        return designs, self.heuristic_designs(history[: len(designs)])
 
     def _ranked(self, seed_history) -> list:
         """Candidates ranked by the surrogate fitted on the seed-phase history (cached: one-shot fit).
@@ -122,17 +164,22 @@ class Quadratic(Strategy):
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None
-        designs = seed_designs(self.space, self.seed)
+        designs, heuristic = self.phases(history)
         if len(history) < len(designs):
             return designs[len(history)]
-        ranked = self._ranked(history[: len(designs)])
-        k = len(history) - len(designs)
-        return ranked[k] if k < len(ranked) else None
+        fixed = len(designs) + len(heuristic)
+        if len(history) < fixed:
+            return heuristic[len(history) - len(designs)]
+        ranked = self._ranked(history[:fixed])
+        piloted = {o.mixture for o in history}
+        fresh = [m for m in ranked if m not in piloted]
+        return fresh[0] if fresh else None
 
     def recommend(self, history):
-        designs = seed_designs(self.space, self.seed)
-        if self.recommend_by == "predicted" and len(history) >= len(designs):
-            ranked = self._ranked(history[: len(designs)])
+        designs, heuristic = self.phases(history)
+        fixed = len(designs) + len(heuristic)
+        if self.recommend_by == "predicted" and len(history) >= fixed:
+            ranked = self._ranked(history[:fixed])
             if ranked:
                 return ranked[0]
         return best_observed(history) or self.space.uniform()

@@ -47,6 +47,7 @@ BUILTIN: dict[str, str] = {
     "constant": "strategies.constant:Constant",
     "dump": "strategies.dump:DUMP",
     "odm": "strategies.odm:ODM",
+    "odm-exp3": "strategies.odm:ODMExp3",
     "aioli": "strategies.aioli:Aioli",
 }
 

@@ -126,3 +126,42 @@ class OnlineConformance:
         finally:
             self.close(s)
         assert float(np.median(times)) < self.latency_limit_s
+
+
+# -- a simulated RLVR run with a planted truth (for the methods' behaviour tests and trajectories) ------------
+def simulate(strategy, space: MixtureSpace, steps: int, learn: np.ndarray, start_skill: np.ndarray | float = 0.5,
+             drift: float = 0.0, prompts: int = 2, group: int = 8, noise: float = 0.05, seed: int = 0, lag: int = 2):
+    """Drive `strategy` through `steps` steps of a toy policy with a known answer; returns the weights it returned
+    (one row per decision, the start first).
+
+    Domain i has a skill s_i in [0, 1] (the chance a completion is right); a prompt's group of `group`
+    completions has mean reward 3·s_i (+ noise) and mean |advantage| 2·sqrt(s_i(1 - s_i)) (the expected |z| of
+    a Bernoulli group's standardised rewards, 0 when the domain is solved or hopeless). Training one prompt of
+    domain j moves every s_i by learn[i, j] · s_i(1 - s_i) (a transfer matrix), and every step adds `drift` to
+    every s_i (a rise common to all domains: what a method must not mistake for a domain's effect). Prompts are
+    drawn by the weights decided `lag` steps before, as the trainer's loader does."""
+    rng = np.random.default_rng(seed)
+    k = space.dim
+    s = np.full(k, float(start_skill)) if np.isscalar(start_skill) else np.array(start_skill, dtype=float)
+    learn = np.asarray(learn, dtype=float)
+    first = strategy.start()
+    out, queue = [space.to_vector(first)], [first] * lag
+    for t in range(1, steps + 1):
+        drawn = queue.pop(0)
+        w = space.to_vector(drawn)
+        picks = rng.choice(k, size=prompts, p=w / w.sum())
+        domains = {}
+        for i, d in enumerate(space.datasets):
+            n = int((picks == i).sum())
+            if n == 0:
+                domains[d] = DomainSignal(0)
+                continue
+            r = 3.0 * s[i] + noise * rng.standard_normal() / np.sqrt(n)
+            a = 2.0 * np.sqrt(max(s[i] * (1 - s[i]), 0.0))
+            domains[d] = DomainSignal(n, float(r), float(a), float(s[i] * (1 - s[i])), float(a == 0))
+        counts = np.bincount(picks, minlength=k)
+        s = np.clip(s + learn @ counts * s * (1 - s) + drift, 0.0, 1.0)
+        new = strategy.update(StepSignals(t, domains, drawn.as_dict(), group))
+        out.append(space.to_vector(new))
+        queue.append(new)
+    return np.array(out)

@@ -112,8 +112,8 @@ def test_dump_moves_weight_to_the_domain_with_the_largest_absolute_advantage():
         m = s.update(signals(t, {"a": (1, 1.0, 0.3), "b": (1, 1.0, 0.3), "c": (1, 1.0, 0.9), "d": (1, 1.0, 0.3),
                                  "e": (1, 3.0, 0.0)}))
     assert max(m, key=m.get) == "c" and m["c"] > 0.9 and m["e"] < m["a"]
-    fresh = strategies.get("dump")(SPACE, seed=0)  # a domain never drawn gets the top score
-    m = fresh.update(signals(1, {"a": (2, 1.0, 0.9)}))
+    fresh = strategies.get("dump")(SPACE, seed=0)  # never drawn: mu 0 and the bonus sqrt(2 ln(N + 1) / 1)
+    m = fresh.update(signals(1, {"a": (2, 1.0, 0.1)}))
     assert m["a"] < min(m[d] for d in "bcde")
 
 
@@ -126,31 +126,34 @@ def test_dump_exploration_bonus_favours_rarely_drawn_domains():
     assert scores[4] > scores[0]
 
 
-def test_odm_pays_the_arm_whose_reward_keeps_rising():
+def test_odm_gives_more_weight_to_the_domain_with_more_left_to_learn():
     s = strategies.get("odm")(SPACE, seed=0)
     m = None
-    for t in range(1, 301):  # 'b' improves every step, the others stay flat
-        m = s.update(signals(t, {"a": (1, 1.0, 0.5), "b": (1, 0.5 + 0.01 * t, 0.5), "c": (1, 1.0, 0.5),
-                                 "d": (1, 1.0, 0.5), "e": (1, 1.0, 0.5)}, weights=m))
+    for t in range(1, 301):  # 'b' keeps the largest |advantage| (ODM's loss analogue here), the others less
+        m = s.update(signals(t, {"a": (1, 1.0, 0.3), "b": (1, 0.5, 0.9), "c": (1, 1.0, 0.3),
+                                 "d": (1, 1.0, 0.3), "e": (1, 1.0, 0.3)}, weights=m))
     assert max(m, key=m.get) == "b" and m["b"] > 1 / SPACE.dim + 0.03
-    k = SPACE.dim  # Exp3's exploration floor: every arm keeps at least eps_t
+    k = SPACE.dim  # the released code's exploration floor: every arm keeps at least eps_t
     assert min(m.values()) >= min(1 / k, np.sqrt(np.log(k) / (k * 300))) - 1e-9
 
 
 def test_aioli_probes_then_moves_towards_the_domain_that_raises_rewards():
-    s = strategies.get("aioli")(SPACE, seed=0, round_steps=40, probe_steps=4, epsilon=0.5, eta=1.0)
+    s = strategies.get("aioli")(SPACE, seed=0, update_steps=40, lp_rounds=1, lp_steps=4, eta=1.0, ema=None)
     m = s.start()
-    queue, issued = [m, m], [m]
+    queue, issued, trained_d = [m, m], [m], 0
     for t in range(1, 121):
         drawn = queue.pop(0)
-        # training on 'd' raises every domain's reward: reward = 1 + 2 * (weight on d) for all drawn domains
-        r = 1.0 + 2.0 * drawn["d"]
-        m = s.update(signals(t, {x: (1, r, 0.5) for x in SPACE.datasets}, weights=drawn))
+        # 16 prompts a step, split by the drawn weights; training on 'd' raises every domain's reward
+        prompts = {x: int(round(16 * drawn[x])) for x in SPACE.datasets}
+        r = 1.0 + 0.01 * trained_d
+        m = s.update(signals(t, {x: (n, r, 0.5) for x, n in prompts.items() if n}, weights=drawn))
+        trained_d += prompts["d"]
         queue.append(m)
         issued.append(m)
-    probes = issued[:20]  # the first round: each domain's probe (1 - eps) p + eps e_k for 4 steps
-    assert probes[0]["a"] == pytest.approx(0.6) and probes[4]["b"] == pytest.approx(0.6)
-    assert s.p.argmax() == 3 and s.p[3] > 0.5  # after 3 rounds p leans on 'd'
+    probes = issued[:19]  # steps 1-20: each domain's smoothed one-hot probe for 4 steps, in a random order
+    tops = [max(probes[i], key=probes[i].get) for i in (0, 3, 7, 11, 15)]  # decision n governs step n + 2
+    assert sorted(tops) == sorted(SPACE.datasets) and all(max(p.values()) == pytest.approx(0.75) for p in probes)
+    assert s.p.argmax() == 3 and s.p[3] > 0.3  # after 3 rounds p leans on 'd'
 
 
 def test_constant_never_changes_and_takes_given_weights():
@@ -162,8 +165,12 @@ def test_constant_never_changes_and_takes_given_weights():
 def test_online_strategies_refuse_bad_parameters():
     with pytest.raises(ValueError, match="temperature"):
         strategies.get("dump")(SPACE, temperature=0)
-    with pytest.raises(ValueError, match="round_steps"):
-        strategies.get("aioli")(SPACE, round_steps=10, probe_steps=4)
+    with pytest.raises(ValueError, match="update_steps"):
+        strategies.get("aioli")(SPACE, update_steps=10, lp_steps=4)
+    with pytest.raises(ValueError, match="count_unit"):
+        strategies.get("dump")(SPACE, count_unit="tokens")
+    with pytest.raises(ValueError, match="signal"):
+        strategies.get("odm-exp3")(SPACE, signal="loss")
     with pytest.raises(ValueError, match="smoothing"):
         strategies.get("odm")(SPACE, smoothing=1.5)
 

@@ -181,6 +181,7 @@ class OnlineMixture:
         self.domains = list(space.datasets)
         self.sampler: DomainWeightedSampler | None = None
         self.pending: list[dict[str, DomainSignal]] = []
+        self.group = 1  # completions per prompt, as the trainer reports it in `capture` (StepSignals.group)
         self.steps: list[dict[str, Any]] = []  # per step: drawn-with weights, signals, returned weights
         self.seconds = 0.0  # time spent in the online machinery (signals, strategy calls, validation)
         self.calls_seconds = 0.0  # of which in the strategy's own calls
@@ -222,6 +223,7 @@ class OnlineMixture:
 
     def capture(self, prompt_domains: list[str], rewards, advantages, group: int) -> None:
         t0 = time.perf_counter()
+        self.group = int(group)
         self.pending.append(domain_signals(self.domains, prompt_domains, rewards, advantages, group))
         self.seconds += time.perf_counter() - t0
 
@@ -234,7 +236,7 @@ class OnlineMixture:
         index = len(self.steps)  # the generation batch these signals come from
         drawn = self.sampler.draws[index] if self.sampler is not None and index < len(self.sampler.draws) else None
         weights = dict(zip(self.domains, drawn["weights"])) if drawn else {}
-        step_signals = StepSignals(int(step), signals, weights)
+        step_signals = StepSignals(int(step), signals, weights, self.group)
         new = self._ask("update", lambda: self.strategy.update(step_signals), step)
         if self.sampler is not None:
             self.sampler.set_weights(new.as_dict(), after_step=int(step))
