@@ -17,7 +17,7 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    - `lightgbm`: gradient-boosted trees (LightGBM), from `lgbm_min_n` pilots on (trees need data).
    Each kernel model's signal and noise variances maximise its marginal likelihood (a grid, as in
    strategies/bo_common.py); its leave-one-out errors are closed-form (Rasmussen & Williams §5.4.2),
-   LightGBM's come from 5-fold cross-validation. The model with the smallest cross-validated squared
+   LightGBM's from 3-fold cross-validation. The model with the smallest cross-validated squared
    error is chosen (a simpler one wins ties within `tie_tolerance`; below `select_from` pilots only
    the simplest is fitted, as leave-one-out over a handful of points cannot tell models apart); if
    none beats a flat surface (the same regression with an intercept only),
@@ -141,7 +141,7 @@ class KernelRegression:
         Xs = np.atleast_2d(Xs)
         Ks = self._prior(Xs, self.X, self.lengthscale)
         mean = Ks @ self.alpha
-        var = np.maximum(self._prior_diag(Xs) - np.einsum("ij,jk,ik->i", Ks, self.Ainv, Ks), 1e-12)
+        var = np.maximum(self._prior_diag(Xs) - ((Ks @ self.Ainv) * Ks).sum(1), 1e-12)
         return self.mu + self.sd * mean, self.sd * np.sqrt(self.s2 * var)
 
     @property
@@ -153,10 +153,10 @@ class KernelRegression:
 class BoostedTrees:
     """LightGBM regression with small trees; its predictive sd is its cross-validated RMSE."""
 
-    PARAMS = dict(n_estimators=80, learning_rate=0.1, num_leaves=4, min_child_samples=2, min_child_weight=1e-3,
+    PARAMS = dict(n_estimators=50, learning_rate=0.1, num_leaves=4, min_child_samples=2, min_child_weight=1e-3,
                   subsample=1.0, colsample_bytree=1.0, reg_lambda=1.0, n_jobs=1, verbose=-1)
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int, folds: int = 5):
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int, folds: int = 3):
         import lightgbm  # a well-kept library (pyproject dependency); imported when first needed
 
         y = np.asarray(y, float)
