@@ -249,7 +249,7 @@ class Auto(Strategy):
             if o.ok and o.fidelity >= 1.0:
                 by_mixture.setdefault(o.mixture, []).append(float(o.objective))
         ms = list(by_mixture)
-        X = np.array([self.space.to_vector(m) for m in ms]).reshape(len(ms), self.space.dim)
+        X = np.array([self._vector(m) for m in ms]).reshape(len(ms), self.space.dim)
         y = np.array([np.mean(by_mixture[m]) for m in ms], dtype=float)
         return ms, X, y, {o.mixture for o in history}
 
@@ -270,25 +270,47 @@ class Auto(Strategy):
     # -- decisions ---------------------------------------------------------------------------------
     def _random_unpiloted(self, step: int, piloted: set) -> Mixture:
         if self.space.is_pool:
-            n = len(self.space.candidate_matrix)
+            free = set(self._unpiloted(piloted).tolist())
+            n = len(self._pool())
             for k in range(step, step + n):
-                m = self.space.from_vector(pool_draw(self.space, self.seed, k, centre_first=True), normalize=True)
-                m = self.space.snap(m)
-                if m not in piloted:
-                    return m
-            return self.space.snap(self.space.from_vector(pool_draw(self.space, self.seed, step), normalize=True))
+                x = pool_draw(self.space, self.seed, k, centre_first=True)
+                i = int(np.argmin(np.abs(self._pool() - x).sum(1)))
+                if i in free:
+                    return self._mixture(self._pool()[i])
+            return self._mixture(pool_draw(self.space, self.seed, step))
         return self.space.from_vector(initial_design(self.space, self.seed, step), normalize=True)
 
-    def _candidates(self, step: int, X: np.ndarray, y: np.ndarray, piloted: set) -> tuple[np.ndarray, list]:
+    def _vector(self, m: Mixture) -> np.ndarray:
+        """`space.to_vector`, memoised per strategy (it validates the mixture on every call)."""
+        cache = self.__dict__.setdefault("_vectors", {})
+        if m not in cache:
+            cache[m] = self.space.to_vector(m)
+        return cache[m]
+
+    def _pool(self) -> np.ndarray:
+        """The pool's candidate matrix, built once per strategy (the space rebuilds it on every access)."""
+        if getattr(self, "_pool_matrix", None) is None:
+            self._pool_matrix = self.space.candidate_matrix
+        return self._pool_matrix
+
+    def _unpiloted(self, piloted: set) -> np.ndarray:
+        """Indices of the pool's candidates not yet piloted (matched by exact vectors: the nearest row)."""
+        C = self._pool()
+        taken = np.zeros(len(C), bool)
+        for m in piloted:
+            taken[int(np.argmin(np.abs(C - self._vector(m)).sum(1)))] = True
+        return np.flatnonzero(~taken)
+
+    def _candidates(self, step: int, X: np.ndarray, y: np.ndarray, piloted: set) -> np.ndarray:
         """The points the acquisition is maximised over: unpiloted pool candidates, or simplex samples."""
         if self.space.is_pool:
-            mixtures = self.space.candidate_mixtures()
-            keep = [i for i, m in enumerate(mixtures) if m not in piloted]
-            return self.space.candidate_matrix[keep], [mixtures[i] for i in keep]
+            return self._pool()[self._unpiloted(piloted)]
         top = X[np.argsort(-y)[:3]]
-        pts = acquisition_points(self.space, step_rng(self.seed, step, 7), self.n_candidates, top,
-                                 self.n_candidates // 8)
-        return pts, [None] * len(pts)
+        return acquisition_points(self.space, step_rng(self.seed, step, 7), self.n_candidates, top,
+                                  self.n_candidates // 8)
+
+    def _mixture(self, x: np.ndarray) -> Mixture:
+        return self.space.snap(self.space.from_vector(x, normalize=True))
 
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
@@ -296,7 +318,7 @@ class Auto(Strategy):
         step = len(history)
         with single_thread_blas():
             ms, X, y, piloted = self._observed(history)
-            if self.space.is_pool and len(piloted) >= len(self.space.candidate_matrix):
+            if self.space.is_pool and len(piloted) >= len(self._pool()):
                 self._log(step, "stop", note="every candidate has been piloted")
                 return None
             if len(y) < max(self.n_init, 2):
@@ -307,7 +329,7 @@ class Auto(Strategy):
                 self._log(step, "random", errors, note="no model predicts better than the mean of the pilots")
                 return self._random_unpiloted(step, piloted)
             name, model = chosen
-            pts, mixtures = self._candidates(step, X, y, piloted)
+            pts = self._candidates(step, X, y, piloted)
             if len(pts) == 0:
                 return None
             incumbent = float(model.predict(X)[0].max()) if name != "lightgbm" else float(y.max())
@@ -318,7 +340,7 @@ class Auto(Strategy):
                 score = mean + (self.kappa * sd if self.acquisition == "ucb" else 0.0)
             i = int(np.argmax(score))
             self._log(step, self.acquisition, errors, name, model.note)
-            return mixtures[i] if mixtures[i] is not None else self.space.from_vector(pts[i], normalize=True)
+            return self._mixture(pts[i])
 
     def recommend(self, history):
         with single_thread_blas():
@@ -333,11 +355,11 @@ class Auto(Strategy):
             post, _ = model.predict(X)
             best = int(np.argmax(post))
             if self.space.is_pool:
-                pts, mixtures = self._candidates(len(history), X, y, piloted)
+                pts = self._candidates(len(history), X, y, piloted)
                 if len(pts):
                     mean, sd = model.predict(pts)
                     gain = (mean - post[best]) / sd
                     j = int(np.argmax(gain))
                     if gain[j] > self.recommend_z:
-                        return mixtures[j]
+                        return self._mixture(pts[j])
             return ms[best]
