@@ -8,8 +8,11 @@ What it needs: nothing but (mixture, objective) pairs; it copes with noise (a le
 term, noise-aware incumbent and recommendation) and with failed runs (ignored by the model).
 
 Procedure:
-1. Initial design: uniform, then Dirichlet(1) samples, `n_init` runs in all (default
-   max(3, ⌊n/2⌋ + 1) for n datasets, capped by the budget).
+1. Initial design: uniform, then Dirichlet(1) samples, `n_init` runs in all (default 3, capped by the
+   budget). It was max(3, ⌊n/2⌋ + 1) for n datasets until issue 26: on a 17-domain pool that spent
+   9 pilots, and on a 64-domain pool the whole budget, before the GP modelled anything, so gp-bo was
+   random search at the budgets that matter; the GP's prior (constant mean, Matérn, noise learned by
+   the marginal likelihood) makes a fit on 3 points sensible.
 2. Each later step: fit the GP to every successful run; score `n_candidates` simplex candidates
    (Dirichlet(1) samples, vertices, the centre, and local samples around the 3 best posterior
    means) by EI over the best posterior mean at an observed point; pilot the best.
@@ -62,7 +65,7 @@ class GPBO(Strategy):
         super().__init__(space, seed)
         if backend not in ("numpy", "sklearn"):
             raise ValueError(f"backend must be 'numpy' or 'sklearn', got {backend!r}")
-        self.n_init = max(3, space.dim // 2 + 1) if n_init is None else int(n_init)
+        self.n_init = 3 if n_init is None else int(n_init)
         if self.n_init < 1:
             raise ValueError(f"n_init must be >= 1, got {n_init}")
         self.n_candidates, self.xi, self.backend = int(n_candidates), float(xi), backend

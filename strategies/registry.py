@@ -40,6 +40,7 @@ BUILTIN: dict[str, str] = {
     "regmix-linear": "strategies.regmix:RegMixLinear",
     "mixing-law": "strategies.mixing_law:MixingLaw",
     "cma-es": "strategies.cma_es:CMAES",
+    "auto": "strategies.auto:Auto",
     "successive-halving": "strategies.multi_fidelity:SuccessiveHalving",
     "hyperband": "strategies.multi_fidelity:Hyperband",
     "bohb-gp": "strategies.multi_fidelity:BOHBGP",

@@ -1,0 +1,159 @@
+"""Pool-track regret of `auto` against random, gp-bo and quadratic-bo on tables no strategy was tuned on.
+
+    python -m tests.benchmarks.auto_report [--seeds 20] [--budgets 8,16,24] [--out report.md]
+
+Tables: RegMix's 512 released 1M proxy runs (17 Pile domains, objective −Pile-CC loss; one seed per
+mixture, the file as released in ../shared/data/regmix) and generated tables of known structure
+(interactions, a dominant domain, a sparse optimum, 24 and 64 domains, one and eight seeds per
+mixture). The pool track is simulated here exactly as the judge plays it (harness/suites/replay.py):
+a pilot returns one recorded seed of the candidate, drawn without replacement per (study seed,
+mixture); the recommendation is scored by the candidate's per-mixture mean. Two regrets:
+best-minus-median, (best − score) / (best − median) over per-mixture means, and the leaderboard's
+normalised one, (best − score) / (best − worst). Ratios to random search are per study seed (paired),
+with a 95% bootstrap interval over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import strategies.registry as registry
+from harness.mixture import MixtureSpace
+from harness.spec import STATUS_OK, Budget, Observation
+
+REGMIX = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "regmix"
+
+
+@dataclass
+class PoolTable:
+    name: str
+    weights: np.ndarray  # (m, d), rows sum to 1
+    values: list[np.ndarray]  # per mixture: its recorded seeds' objectives (higher is better)
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([v.mean() for v in self.values])
+
+
+def regmix_table(n: int = 512) -> PoolTable:
+    with open(REGMIX / "train_mixture_1m.csv") as f:
+        rows = list(csv.DictReader(f))
+    with open(REGMIX / "train_pile_loss_1m.csv") as f:
+        loss = {r["index"]: float(r["metric/the_pile_pile_cc_val_loss"]) for r in csv.DictReader(f)}
+    cols = [c for c in rows[0] if c != "index"]
+    W = np.array([[float(r[c]) for c in cols] for r in rows[:n]])
+    W = np.round(W / W.sum(1, keepdims=True), 6)
+    W = W / W.sum(1, keepdims=True)
+    return PoolTable("regmix-1m-train (512 x 17)", W, [np.array([-loss[r["index"]]]) for r in rows[:n]])
+
+
+def generated(kind: str, d: int, m: int, seeds: int, noise: float, rng_seed: int) -> PoolTable:
+    """A table of known structure: Dirichlet candidates at several concentrations, a true surface,
+    Gaussian seed noise (sd `noise` in units of the sd of the true per-mixture values)."""
+    rng = np.random.default_rng(rng_seed)
+    alphas = rng.choice([0.1, 0.3, 1.0, 3.0], size=m)
+    W = np.vstack([rng.dirichlet(np.full(d, a)) for a in alphas])
+    if kind == "interactions":  # a random concave quadratic with pairwise interactions
+        b = rng.normal(0, 1, d)
+        A = rng.normal(0, 1, (d, d))
+        Q = -(A @ A.T) / d + rng.normal(0, 0.5, (d, d))
+        f = W @ b + np.einsum("ij,jk,ik->i", W, (Q + Q.T) / 2, W)
+    elif kind == "dominant":  # one domain carries most of the value, with diminishing returns
+        j = rng.integers(d)
+        f = np.sqrt(W[:, j]) + 0.2 * W @ rng.normal(0, 1, d)
+    elif kind == "sparse":  # a sharp optimum at a sparse mixture of 3 domains
+        t = np.zeros(d)
+        t[rng.choice(d, 3, replace=False)] = rng.dirichlet(np.ones(3))
+        f = np.exp(-((W - t) ** 2).sum(1) / 0.3)
+    else:
+        raise ValueError(kind)
+    f = (f - f.mean()) / f.std()
+    vals = [f[i] + noise * rng.normal(0, 1, seeds) for i in range(m)]
+    return PoolTable(f"{kind}-{d}d ({m} x {seeds} seed{'s' if seeds > 1 else ''})", W, vals)
+
+
+def run_study(table: PoolTable, strategy: str, budget: int, seed: int) -> tuple[float, float, float]:
+    """(best-minus-median regret, normalised regret, seconds per proposal) of one pool-track study."""
+    d = table.weights.shape[1]
+    space = MixtureSpace(tuple(f"d{i}" for i in range(d)), candidates=[tuple(w) for w in table.weights])
+    index = {m: i for i, m in enumerate(space.candidate_mixtures())}
+    strat = registry.get(strategy)(space, seed=seed)
+    history, drawn, t = [], {}, 0.0
+    b = Budget(budget)
+    while True:
+        t0 = time.perf_counter()
+        m = strat.propose(tuple(history), b)
+        t += time.perf_counter() - t0
+        if m is None or b.remaining(history) <= 0:
+            break
+        i = index[space.check_candidate(m)]
+        k = drawn.get(i, 0)
+        drawn[i] = k + 1
+        order = np.random.default_rng([seed, i, 5]).permutation(len(table.values[i]))
+        v = float(table.values[i][order[k % len(order)]])
+        history.append(Observation(m, v, {"score": v}, STATUS_OK))
+    rec = index[space.check_candidate(strat.recommend(tuple(history)))]
+    means = table.means
+    best, med, worst = means.max(), np.median(means), means.min()
+    score = means[rec]
+    return (best - score) / (best - med), (best - score) / (best - worst), t / max(len(history), 1)
+
+
+def paired_ratio(a: np.ndarray, b: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
+    """mean(a) / mean(b) with a 95% bootstrap interval over paired study seeds."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(a), (reps, len(a)))
+    ra = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12)
+    return float(a.mean() / max(b.mean(), 1e-12)), float(np.quantile(ra, 0.025)), float(np.quantile(ra, 0.975))
+
+
+def tables() -> list[PoolTable]:
+    out = [regmix_table()]
+    for kind, d, m, seeds, noise, s in [("interactions", 17, 256, 1, 0.3, 1), ("interactions", 24, 128, 1, 0.3, 2),
+                                        ("dominant", 24, 128, 1, 0.3, 3), ("sparse", 17, 256, 1, 0.1, 4),
+                                        ("interactions", 64, 256, 1, 0.3, 5), ("interactions", 8, 96, 8, 1.0, 6),
+                                        ("dominant", 64, 256, 8, 0.5, 7)]:
+        out.append(generated(kind, d, m, seeds, noise, s))
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--budgets", default="8,16,24")
+    ap.add_argument("--strategies", default="random,gp-bo,quadratic-bo,auto")
+    ap.add_argument("--tables", default="", help="substring filter on table names")
+    ap.add_argument("--out", default="")
+    a = ap.parse_args(argv)
+    budgets = [int(x) for x in a.budgets.split(",")]
+    strats = a.strategies.split(",")
+    lines = ["| table | strategy | " + " | ".join(f"budget {b}: bmm regret (norm) [ratio to random, 95% CI]" for b in budgets)
+             + " | s per proposal |", "|---|---|" + "---|" * len(budgets) + "---|"]
+    for table in tables():
+        if a.tables and a.tables not in table.name:
+            continue
+        res = {s: {b: [run_study(table, s, b, seed) for seed in range(a.seeds)] for b in budgets} for s in strats}
+        for s in strats:
+            cells, secs = [], []
+            for b in budgets:
+                r = np.array(res[s][b])
+                rnd = np.array(res["random"][b]) if "random" in res else r
+                ratio, lo, hi = paired_ratio(r[:, 0], rnd[:, 0])
+                cells.append(f"{r[:, 0].mean():.3f} ({r[:, 1].mean():.3f}) [{ratio:.2f}, {lo:.2f}-{hi:.2f}]")
+                secs.append(r[:, 2].mean())
+            lines.append(f"| {table.name} | {s} | " + " | ".join(cells) + f" | {np.mean(secs) * 1000:.1f} ms |")
+        print("\n".join(lines[-len(strats):]), flush=True)
+    report = "\n".join(lines)
+    if a.out:
+        Path(a.out).write_text(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
