@@ -717,7 +717,10 @@ def plain_history(history) -> list[dict]:
 
 
 def plain_budget(budget) -> dict:
-    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
+    plain = {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours)}
+    if getattr(budget, "cost_model", None) is not None:  # a scales suite's costs (harness.spec.ScaleCosts)
+        plain["cost_model"] = budget.cost_model.to_plain()
+    return plain
 
 
 def plain_params(params: dict) -> dict:

@@ -192,14 +192,14 @@ class Host:
         self.strategy = None
         self.modules: dict[str, object] = {}
         from harness.mixture import Mixture, MixtureSpace
-        from harness.spec import Budget, Observation, Proposal
+        from harness.spec import Budget, Observation, Proposal, ScaleCosts
 
         import strategies
         from strategies.base import Strategy, StrategyBase
         from strategies.online import OnlineStrategy
 
         self.Mixture, self.MixtureSpace, self.Budget, self.Observation = Mixture, MixtureSpace, Budget, Observation
-        self.Proposal = Proposal
+        self.Proposal, self.ScaleCosts = Proposal, ScaleCosts
         self.strategies, self.Strategy, self.StrategyBase = strategies, Strategy, StrategyBase
         self.bases = (StrategyBase, Strategy, OnlineStrategy)  # the interfaces, not strategies
         from harness.spec import StepSignals
@@ -304,7 +304,8 @@ class Host:
         if self.strategy is None:
             raise RuntimeError("no strategy built")
         b = msg["budget"]
-        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"))))
+        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"),
+                                                                                   self.ScaleCosts.from_card(b.get("cost_model")))))
 
     def op_recommend(self, msg: dict) -> dict:
         if self.strategy is None:

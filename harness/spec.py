@@ -59,7 +59,58 @@ def as_proposal(value) -> Proposal | None:
                     f"Proposal(mixture, fidelity))")
 
 
-def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]:
+@dataclass(frozen=True)
+class ScaleCosts:
+    """A card's `cost_model: {kind: scales, cost: {<fidelity>: <run-equivalents>}, source: <how computed>}`.
+
+    On a two-scale (or n-scale) pool a fidelity is a model *scale*, not a fraction of one run's steps: a pilot
+    at fidelity f trains its own model from scratch and costs `cost[f]` run-equivalents of the largest scale
+    (fidelity 1.0), whatever was piloted before; a larger pilot after a smaller one of the same mixture is a
+    separate model, never a continuation. Without a cost model (the default) `pilot_cost`'s checkpoint rule holds."""
+
+    cost: tuple[tuple[float, float], ...]
+    source: str = ""
+
+    KIND = "scales"
+
+    @classmethod
+    def from_card(cls, block, levels=()) -> ScaleCosts | None:
+        """The card block as a cost model (None when the card has none or another kind); ValueError naming what is
+        wrong. `levels`: the suite's fidelity levels, each of which needs a cost."""
+        if block is None or (isinstance(block, dict) and block.get("kind") != cls.KIND):
+            return None
+        if not isinstance(block, dict) or not isinstance(block.get("cost"), dict) or not block["cost"]:
+            raise ValueError(f"cost_model {block!r}: kind scales needs `cost: {{fidelity: run-equivalents}}`")
+        pairs = []
+        for f, c in block["cost"].items():
+            try:
+                f, c = float(f), float(c)
+            except (TypeError, ValueError):
+                raise ValueError(f"cost_model.cost entry {f!r}: {c!r} is not a number pair (fidelity: "
+                                 f"run-equivalents)") from None
+            if not (0 < f <= 1 and math.isfinite(c) and c > 0):
+                raise ValueError(f"cost_model.cost entry {f:g}: {c:g}: fidelities lie in (0, 1], costs are > 0")
+            pairs.append((round(f, 9), c))
+        have = {f for f, _ in pairs}
+        missing = sorted({round(float(x), 9) for x in levels} - have)
+        if missing or 1.0 not in have:
+            raise ValueError(f"cost_model.cost gives {sorted(have)}; every fidelity level needs a cost, "
+                             f"missing {missing or [1.0]}")
+        return cls(tuple(sorted(pairs)), str(block.get("source", "")))
+
+    def of(self, fidelity: float) -> float:
+        f = round(float(fidelity), 9)
+        for level, c in self.cost:
+            if level == f:
+                return c
+        raise UnknownFidelity(f"fidelity {fidelity:g} has no cost in this suite's cost model "
+                              f"(levels: {', '.join(f'{x:g}' for x, _ in self.cost)})")
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "cost": {str(f): c for f, c in self.cost}, "source": self.source}
+
+
+def pilot_cost(history, mixture: Mixture, fidelity: float, cost_model: ScaleCosts | None = None) -> tuple[float, bool]:
     """(cost in run-equivalents, continues) of piloting `mixture` at `fidelity` after `history`.
 
     The rule (the study's and the budget's, in one place): a pilot at fidelity f is an **early stop of
@@ -67,7 +118,12 @@ def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]
     f0 < f, the new pilot *continues that run* (the same training seed, its checkpoint at f) and costs
     f - f0; otherwise it starts a new run (a new training seed) and costs f. So successive halving's
     promotions cost the difference, as they would on a cluster that keeps the checkpoint, and a
-    single-fidelity history costs one per run, exactly as before."""
+    single-fidelity history costs one per run, exactly as before.
+
+    With a `ScaleCosts` model (a card's `cost_model` of kind `scales`) every pilot is a new model at its scale
+    and costs `cost_model.of(fidelity)`; it never continues."""
+    if cost_model is not None:  # not rounded: 60 pilots at 1/60 must fit in one run-equivalent
+        return cost_model.of(fidelity), False
     f = float(fidelity)
     latest = None
     for o in history:
@@ -78,8 +134,10 @@ def pilot_cost(history, mixture: Mixture, fidelity: float) -> tuple[float, bool]
     return round(f, 9), False
 
 
-def spent(history) -> float:
+def spent(history, cost_model: ScaleCosts | None = None) -> float:
     """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
+    if cost_model is not None:
+        return round(sum(cost_model.of(o.fidelity) for o in history), 9)
     total, latest = 0.0, {}
     for o in history:
         f, f0 = float(o.fidelity), latest.get(o.mixture)
@@ -99,6 +157,8 @@ class Budget:
 
     runs: int | float
     gpu_hours: float | None = None
+    #: the suite's `ScaleCosts` (a card's `cost_model` of kind scales), set by the study; None: the checkpoint rule
+    cost_model: ScaleCosts | None = None
 
     def __post_init__(self):
         if (isinstance(self.runs, bool) or not isinstance(self.runs, (int, float)) or not math.isfinite(self.runs)
@@ -112,16 +172,17 @@ class Budget:
     def remaining(self, history) -> int | float:
         """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
         count their fidelity: `pilot_cost`). An integer when it is a whole number."""
-        if all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history):
+        if all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history) and (
+                self.cost_model is None or self.cost_model.of(FULL_FIDELITY) == 1.0):
             left = self.runs - len(history)  # the common case, kept exact and cheap
         else:
-            left = round(self.runs - spent(history), 9)
+            left = round(self.runs - spent(history, self.cost_model), 9)
         left = max(0, left)
         return int(left) if float(left).is_integer() else left
 
     def affords(self, history, mixture: Mixture, fidelity: float = FULL_FIDELITY) -> bool:
         """Whether a pilot of `mixture` at `fidelity` fits in what is left."""
-        return pilot_cost(history, mixture, fidelity)[0] <= self.remaining(history) + 1e-9
+        return pilot_cost(history, mixture, fidelity, self.cost_model)[0] <= self.remaining(history) + 1e-9
 
 
 @dataclass(frozen=True)

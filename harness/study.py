@@ -18,6 +18,7 @@ The recommendation is always scored by its full-fidelity per-mixture mean.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -26,8 +27,8 @@ from typing import Any
 from harness.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
-from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
-                          derive_seed, pilot_cost)
+from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, ScaleCosts, UnknownFidelity,
+                          as_proposal, derive_seed, pilot_cost, spent)
 from harness.store import ResultStore
 from harness.suites import Suite
 from harness.suites.tracks import Judge
@@ -107,6 +108,11 @@ class Study:
         # the suite as the chosen track judges it (a Judge passes through; None = the suite's default track)
         self.suite = suite if isinstance(suite, Judge) else suite.judge(track)
         self.strategy_cls, self.budget, self.seed = strategy_cls, budget, int(seed)
+        # a suite whose fidelities are model scales (card `cost_model: {kind: scales}`): its costs go with the budget
+        levels = self.suite.fidelities if self.suite.is_pool else ()
+        scales = ScaleCosts.from_card((getattr(self.suite, "card", None) or {}).get("cost_model"), levels) if levels else None
+        if scales is not None:
+            self.budget = dataclasses.replace(budget, cost_model=scales)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
         # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
@@ -177,7 +183,7 @@ class Study:
                 fidelity = suite.check_fidelity(proposal.fidelity)
             except UnknownFidelity as e:
                 return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
-            cost, continues = pilot_cost(history, mixture, fidelity)
+            cost, continues = pilot_cost(history, mixture, fidelity, self.budget.cost_model)
             if cost > self.budget.remaining(history) + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual
@@ -199,7 +205,8 @@ class Study:
                                        result.status, spec.fidelity))
             out.runs_used += 1
             out.runs_failed += 0 if result.ok else 1
-            out.cost_used = round(out.cost_used + cost, 9)
+            out.cost_used = (spent(history, self.budget.cost_model) if self.budget.cost_model is not None  # no drift
+                             else round(out.cost_used + cost, 9))
             if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
             out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,

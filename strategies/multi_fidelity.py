@@ -66,9 +66,11 @@ class _Brackets(Strategy):
         """Indices into `rungs` at which the brackets start, in the order they run."""
         raise NotImplementedError
 
-    def sizes(self, start: int, allot: float) -> list[int]:
+    def sizes(self, start: int, allot: float, cost_model=None) -> list[int]:
         """Configurations per rung of a bracket starting at rung `start` that fits in `allot` run-equivalents
-        (empty when not even one configuration taken to full fidelity fits)."""
+        (empty when not even one configuration taken to full fidelity fits). A promotion costs the rung
+        difference (a continued run), or, with a scales `cost_model` (harness.spec.ScaleCosts), the new rung's
+        own cost (a separate model at a larger scale)."""
         rs = self.rungs[start:]
         cap = len(self.space.candidate_matrix) if self.space.is_pool else 10 ** 6
         best: list[int] = []
@@ -79,7 +81,7 @@ class _Brackets(Strategy):
                 ns.append(max(1, math.floor(ns[-1] / self.eta)))
             prev, cost = 0.0, 0.0
             for n, r in zip(ns, rs):
-                cost += n * (r - prev)
+                cost += n * (cost_model.of(r) if cost_model is not None else r - prev)
                 prev = r
             if cost > allot + 1e-9:
                 break
@@ -105,7 +107,7 @@ class _Brackets(Strategy):
         if nxt is None:
             return None
         m, f = nxt
-        if pilot_cost(history, m, f)[0] > budget.remaining(history) + 1e-9:
+        if pilot_cost(history, m, f, getattr(budget, "cost_model", None))[0] > budget.remaining(history) + 1e-9:
             return None
         return self._ask(m, f)
 
@@ -118,8 +120,8 @@ class _Brackets(Strategy):
         while True:  # Hyperband's outer loop: another round of brackets while one still fits
             progressed = False
             for b, start in enumerate(starts):
-                allot = (total - spent(history[:pos])) / (len(starts) - b)
-                ns = self.sizes(start, allot)
+                allot = (total - spent(history[:pos], getattr(budget, "cost_model", None))) / (len(starts) - b)
+                ns = self.sizes(start, allot, getattr(budget, "cost_model", None))
                 if not ns:
                     continue
                 progressed = True
