@@ -239,3 +239,30 @@ def test_multi_fidelity_strategies_use_both_scales_within_budget(name):
     costs = {t["fidelity"]: t["cost"] for t in out.trajectory}
     assert costs == pytest.approx({SMALL: COST, 1.0: 1.0})
     assert math.isfinite(out.score)
+
+
+def test_a_strategy_file_in_its_own_process_sees_the_scale_costs(tmp_path):
+    """The cost model crosses into a user's strategy process with the budget: 0.1 run-equivalents buy six 1M pilots
+    at 1/60 (under the checkpoint rule the level 0.016667 would buy five)."""
+    f = tmp_path / "small_only.py"
+    f.write_text('''
+from harness.spec import Proposal
+from strategies.base import Strategy
+
+
+class SmallOnly(Strategy):
+    name = "small-only"
+
+    def propose(self, history, budget):
+        if budget.cost_model is None:
+            raise RuntimeError("no cost model in the budget")
+        small = self.space.fidelities[0]
+        if budget.remaining(history) + 1e-9 < budget.cost_model.of(small):
+            return None
+        return Proposal(self.space.candidate_mixtures()[len(history)], small)
+''')
+    name = strategies.load_file(f)[0]
+    s = suites.load("regmix-1m-to-60m").judge("pool")
+    out = Study(s, strategies.get(name), Budget(0.1), 0, make_runner("replay", s)).run()
+    assert out.status == "ok", out.reason
+    assert out.runs_used == 6 and out.cost_used == pytest.approx(0.1)

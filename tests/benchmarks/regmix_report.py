@@ -1,7 +1,7 @@
 """The RegMix suites (issue 24) benched, and scale transfer as a result:
 
     python -m tests.benchmarks.regmix_report [--seeds 20] [--budgets 8,16,32] [--workers 2] [--out DIR]
-                                             [--skip-pool] [--transfer-budgets 0.25,0.5,1,2,4,8,16,32]
+                                             [--skip-pool] [--transfer-budgets 0.25,0.5,1,2,4,8,16,32] [--write]
 
 1. Pool-track regret of every offline built-in on regmix-1m, regmix-60m, regmix-1b and regmix-1m-to-60m at the
    budgets (run-equivalents; on regmix-1m-to-60m, 60M runs), mean normalised regret [95% bootstrap CI over study
@@ -25,6 +25,7 @@ import datetime as _dt
 import math
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def ci(values, *key) -> tuple[float, float, float]:
 
 def boot_ratio(a: np.ndarray, b: np.ndarray, key: str, n: int = 2000) -> tuple[float, float, float]:
     """mean(a) / mean(b) with a 95% bootstrap CI (each resampled on its own: independent studies)."""
-    rng = np.random.default_rng(abs(hash(key)) % 2 ** 32)
+    rng = np.random.default_rng(zlib.crc32(key.encode()))  # deterministic (hash() is salted per process)
     r = [a[rng.integers(0, len(a), len(a))].mean() / max(b[rng.integers(0, len(b), len(b))].mean(), 1e-12)
          for _ in range(n)]
     return float(a.mean() / max(b.mean(), 1e-12)), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
@@ -258,13 +259,17 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default=None)
     ap.add_argument("--skip-pool", action="store_true")
+    ap.add_argument("--write", action="store_true", help="also write tests/benchmarks/regmix_report_<date>.md")
     a = ap.parse_args()
     num = lambda t: [int(x) if float(x).is_integer() else float(x) for x in t.split(",")]  # noqa: E731
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="regmix-report-"))
     out.mkdir(parents=True, exist_ok=True)
     np.seterr(all="ignore")
-    print(report(a.seeds, num(a.budgets), num(a.transfer_budgets), out, a.workers, a.skip_pool,
-                 [x for x in a.strategies_1m.split(",") if x] or None))
+    text = report(a.seeds, num(a.budgets), num(a.transfer_budgets), out, a.workers, a.skip_pool,
+                  [x for x in a.strategies_1m.split(",") if x] or None)
+    print(text)
+    if a.write:
+        (Path(__file__).parent / f"regmix_report_{_dt.date.today().isoformat()}.md").write_text(text + "\n")
 
 
 if __name__ == "__main__":
