@@ -266,3 +266,17 @@ class SmallOnly(Strategy):
     out = Study(s, strategies.get(name), Budget(0.1), 0, make_runner("replay", s)).run()
     assert out.status == "ok", out.reason
     assert out.runs_used == 6 and out.cost_used == pytest.approx(0.1)
+
+
+def test_a_card_whose_cost_model_misses_a_level_is_refused_at_load(tmp_path):
+    import shutil
+
+    from harness.suites.base import SuiteError
+
+    dest = tmp_path / "two"
+    shutil.copytree(suites.registered()["regmix-1m-to-60m"], dest)
+    card = yaml.safe_load((dest / "card.yaml").read_text())
+    card["cost_model"]["cost"] = {1.0: 1.0}
+    (dest / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(SuiteError, match="every fidelity level needs a cost, missing"):
+        suites.load(str(dest))
