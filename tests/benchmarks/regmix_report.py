@@ -153,8 +153,9 @@ def transfer(seeds: int, budgets: list, strategies_1m: list, strategies_60m: lis
     at1m, two, c = one_m_view(tmp)
     rows = []
     # 60M only and mixed: the two-scale pool itself (single-fidelity strategies pilot at 1.0 = 60M)
-    bench(["regmix-1m-to-60m"], sorted(set(strategies_60m) | set(MIXED)), budgets, seeds, tmp / "b60", workers=workers,
-          progress=False, track="pool")
+    # (a study needs at least one 60M run-equivalent: the bench refuses smaller budgets)
+    bench(["regmix-1m-to-60m"], sorted(set(strategies_60m) | set(MIXED)), [b for b in budgets if b >= 1], seeds,
+          tmp / "b60", workers=workers, progress=False, track="pool")
     s = pd.read_csv(tmp / "b60" / "summary.csv")
     for r in s[s["status"] == "ok"].itertuples():
         rows.append({"mode": "mixed" if r.strategy in MIXED else "60M only", "strategy": r.strategy,
