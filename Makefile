@@ -56,9 +56,12 @@ sandbox:
 DEMO_ONLINE := $(if $(wildcard baselines/online/summary.csv),baselines/online)
 # The real multi-fidelity pool (96 mixtures x 8 seeds x 3 fidelities) once its export is committed.
 DEMO_POOL := $(if $(wildcard baselines/minimodo-pool/card.yaml),--suite minimodo-pool)
+# RegMix's public language-model runs (MIT, baselines/regmix/): 1,256 mixtures at 1M, 256 at 60M, 64 at 1B, and the
+# two-scale pool 1M -> 60M.
+DEMO_REGMIX := --suite regmix-1m --suite regmix-60m --suite regmix-1b --suite regmix-1m-to-60m
 
 demo: $(VENV)/.core
-	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) \
+	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) $(DEMO_REGMIX) \
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) $(DEMO_ONLINE) --out $(DEMO_OUT)/site
 

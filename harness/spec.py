@@ -117,6 +117,18 @@ class CostModel:
         raise UnknownFidelity(f"the cost_model has no cost for fidelity {f:g}; it prices "
                               f"{', '.join(f'{lv:g}' for lv, _ in self.cost)}")
 
+    def check_levels(self, levels) -> CostModel:
+        """Itself, if it prices every fidelity level of a suite (a `scales` model must name each level and
+        full fidelity); else ValueError naming the levels missing."""
+        if self.kind == "scales":
+            priced = [f for f, _ in self.cost]
+            missing = [float(lv) for lv in sorted({*map(float, levels), FULL_FIDELITY})
+                       if not any(abs(lv - f) <= 1e-9 for f in priced)]
+            if missing:
+                raise ValueError(f"cost_model (kind scales) is missing a cost for fidelity "
+                                 f"{', '.join(f'{m:g}' for m in missing)}; it prices {', '.join(f'{f:g}' for f in priced)}")
+        return self
+
     @property
     def full_run_is_one(self) -> bool:
         """Whether a full-fidelity run from scratch costs exactly 1 (then single-fidelity histories count runs)."""

@@ -56,10 +56,25 @@ def load_folder(folder: str | Path) -> Suite:
             raise SuiteError(f"replay suite {card['name']!r} has no {runs_path.name} in {folder}")
         runs_bytes = runs_path.read_bytes()
         table = _read_runs(runs_path, card, card_path)
-        return ReplaySuite.from_card(card, folder, table, _protocol_hash(card_bytes, runs_bytes))
+        suite = ReplaySuite.from_card(card, folder, table, _protocol_hash(card_bytes, runs_bytes))
+        _check_cost_model(suite, card_path)
+        return suite
     if kind == "live":
         return LiveSuite.from_card(card, folder, _protocol_hash(card_bytes))
     raise SuiteError(f"{card_path}: unknown suite kind {kind!r}; valid: replay, synthetic, live")
+
+
+def _check_cost_model(suite: ReplaySuite, card_path: Path) -> None:
+    """A card's `cost_model` block must be valid and, of kind scales, price every fidelity level of the suite
+    (harness.spec.CostModel)."""
+    from harness.spec import CostModel
+
+    try:
+        cm = CostModel.from_card(suite.card.get("cost_model"))
+        if cm is not None:
+            cm.check_levels(suite.fidelity_levels)
+    except ValueError as e:
+        raise SuiteError(f"{card_path}: {e}") from None
 
 
 def _check_synthetic(card: dict[str, Any], card_path: Path) -> None:
