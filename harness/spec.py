@@ -113,7 +113,7 @@ class CostModel:
             return round(((float(f) - start) * t + e) / (t + e), 9)
         for level, c in self.cost:  # scales
             if abs(level - float(f)) <= 1e-9:
-                return round(float(c), 9)
+                return float(c)  # unrounded: 60 pilots at 1/60 must add up to one run, not 1.00000002
         raise UnknownFidelity(f"the cost_model has no cost for fidelity {f:g}; it prices "
                               f"{', '.join(f'{lv:g}' for lv, _ in self.cost)}")
 

@@ -28,7 +28,7 @@ from harness.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
 from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
-                          derive_seed, pilot_cost)
+                          derive_seed, pilot_cost, spent)
 from harness.store import ResultStore
 from harness.suites import Suite
 from harness.suites.tracks import Judge
@@ -201,7 +201,7 @@ class Study:
                                        result.status, spec.fidelity))
             out.runs_used += 1
             out.runs_failed += 0 if result.ok else 1
-            out.cost_used = round(out.cost_used + cost, 9)
+            out.cost_used = spent(history, self.budget.cost_model)  # summed unrounded, rounded once
             if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
             out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,

@@ -257,7 +257,7 @@ class SmallOnly(Strategy):
         if budget.cost_model is None:
             raise RuntimeError("no cost model in the budget")
         small = self.space.fidelities[0]
-        if budget.remaining(history) + 1e-9 < budget.cost_model.of(small):
+        if budget.remaining(history) + 1e-9 < budget.cost_model.charge(None, small):
             return None
         return Proposal(self.space.candidate_mixtures()[len(history)], small)
 ''')
