@@ -278,5 +278,5 @@ def test_a_card_whose_cost_model_misses_a_level_is_refused_at_load(tmp_path):
     card = yaml.safe_load((dest / "card.yaml").read_text())
     card["cost_model"]["cost"] = {1.0: 1.0}
     (dest / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    with pytest.raises(SuiteError, match="every fidelity level needs a cost, missing"):
+    with pytest.raises(SuiteError, match="is missing a cost for fidelity 0.016667"):
         suites.load(str(dest))
