@@ -204,14 +204,16 @@ def wilcoxon_holm(per_suite: np.ndarray, names: list[str]) -> list[dict[str, Any
 
 
 def hierarchical_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], *key: Any,
-                           resamples: int = BOOTSTRAP_RESAMPLES, level: float = LEVEL) -> dict[str, np.ndarray]:
+                           resamples: int = BOOTSTRAP_RESAMPLES, level: float = LEVEL, widen_few: bool = True
+                           ) -> dict[str, np.ndarray]:
     """CIs of the mean rank and the mean regret over suites, resampling suites, then seeds within each.
 
     `blocks`: per suite, (oriented scores, normalised regrets), each seeds × strategies (the same strategies, in
     the same order, in every block; a row is one study seed every strategy ran). Per resample: N suites drawn
     with replacement, each one's seeds drawn with replacement (independently for a suite drawn twice), the
     strategies ranked within each suite by their mean over those seeds, then averaged over the N suites.
-    Returns the point estimates (rank, regret) and the percentile bounds of each (arrays over strategies)."""
+    Returns the point estimates (rank, regret) and the bounds of each (arrays over strategies): the percentile
+    bounds, widened where Student's t over the per-suite values is wider (`widen_few`, see below)."""
     rng = np.random.default_rng(seed_of("hierarchical", *key))
     n_suites = len(blocks)
     k = blocks[0][0].shape[1]
@@ -235,9 +237,21 @@ def hierarchical_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], *key: An
     ranks /= n_suites
     regrets /= n_suites
     a = (1 - level) / 2
-    return {"rank": point_rank, "rank_lo": np.quantile(ranks, a, axis=0), "rank_hi": np.quantile(ranks, 1 - a, axis=0),
-            "regret": point_regret, "regret_lo": np.quantile(regrets, a, axis=0),
-            "regret_hi": np.quantile(regrets, 1 - a, axis=0)}
+    out = {"rank": point_rank, "rank_lo": np.quantile(ranks, a, axis=0), "rank_hi": np.quantile(ranks, 1 - a, axis=0),
+           "regret": point_regret, "regret_lo": np.quantile(regrets, a, axis=0),
+           "regret_hi": np.quantile(regrets, 1 - a, axis=0)}
+    if widen_few and n_suites >= 2:
+        # With few suites a percentile bootstrap cannot see how far the next suite may fall (measured coverage of a
+        # 95% interval: about 0.78 with 3 suites, 0.92 with 10): widen each interval to Student's t over the
+        # per-suite values (N - 1 degrees of freedom) where that is wider. Ranks stay within 1..k.
+        per_rank = np.array([rank_rows(b[0].mean(axis=0)) for b in blocks])
+        per_regret = np.array([b[1].mean(axis=0) for b in blocks])
+        for name, per in (("rank", per_rank), ("regret", per_regret)):
+            t = [t_interval(per[:, j], level) for j in range(k)]
+            out[f"{name}_lo"] = np.minimum(out[f"{name}_lo"], [x[1] for x in t])
+            out[f"{name}_hi"] = np.maximum(out[f"{name}_hi"], [x[2] for x in t])
+        out["rank_lo"], out["rank_hi"] = np.clip(out["rank_lo"], 1, k), np.clip(out["rank_hi"], 1, k)
+    return out
 
 
 def spearman_interval(a_seeds: np.ndarray, b_seeds: np.ndarray, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES,
