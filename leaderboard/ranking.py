@@ -134,6 +134,8 @@ def rank_track(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[
         out.sentence = sentence(out)
         return out
     hb = ev.hierarchical_bootstrap([(b[1], b[2]) for b in blocks], "overall", track, family, budget)
+    if track == "pool":  # recorded means against the best and worst recorded: regret in [0, 1] by construction
+        hb["regret_lo"], hb["regret_hi"] = np.clip(hb["regret_lo"], 0, 1), np.clip(hb["regret_hi"], 0, 1)
     rows = []
     for i, strat in enumerate(complete):
         rows.append({"track": track, "suite_family": family, "budget": budget, "strategy": strat,

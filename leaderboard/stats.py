@@ -249,17 +249,21 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
     return row
 
 
-def _seed_matrix(studies: pd.DataFrame | None, suite: str, budget, shared: list[str]) -> np.ndarray | None:
+def _seed_matrix(studies: pd.DataFrame | None, suite: str, budget, shared: list[str],
+                 cache: dict | None = None) -> np.ndarray | None:
     if studies is None:
         return None
-    g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
-    m = g.pivot_table(index="seed", columns="strategy", values="normalized_regret", aggfunc="first")
-    m = m.reindex(columns=shared).dropna()
+    cache = {} if cache is None else cache
+    if (suite, budget) not in cache:
+        g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
+        cache[(suite, budget)] = g.pivot_table(index="seed", columns="strategy", values="normalized_regret",
+                                               aggfunc="first")
+    m = cache[(suite, budget)].reindex(columns=shared).dropna()
     return m.to_numpy(float) if len(m) >= 2 else None
 
 
 def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | None = None) -> pd.DataFrame:
-    rows = []
+    rows, cache = [], {}
     suites = sorted(set(table["suite"]))
     for budget in sorted(set(table["budget"])):
         tb = table[(table["budget"] == budget) & np.isfinite(table["nregret_mean"])]
@@ -275,7 +279,8 @@ def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | No
                         sp = sps.spearmanr(x, y)
                         rho, rho_p = float(sp.statistic), float(sp.pvalue)
                         tau = float(sps.kendalltau(x, y).statistic)
-                        ma, mb = _seed_matrix(studies, a, budget, shared), _seed_matrix(studies, b, budget, shared)
+                        ma = _seed_matrix(studies, a, budget, shared, cache)
+                        mb = _seed_matrix(studies, b, budget, shared, cache)
                         if ma is not None and mb is not None:
                             _, lo, hi = ev.spearman_interval(ma, mb, a, b, budget)
                 rows.append({"suite_a": a, "suite_b": b, "budget": budget_value(budget), "n_shared": len(shared),
@@ -347,7 +352,13 @@ def compute(results: Results) -> Stats:
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
 
     from leaderboard import within_suite
-    from leaderboard.ranking import RANK_COLUMNS, rank_all, suite_can_rank
+    from leaderboard.ranking import RANK_COLUMNS, rank_all, suite_can_rank, suite_track
+
+    if len(table):  # pool track: every regret is a recorded mean against the best and worst recorded means, so in
+        # [0, 1] by construction; an interval clipped to where the quantity lives covers at least as often
+        pool = table["suite"].map(lambda n: suite_track(results.suites[n]) == "pool")
+        for c in ("nregret_lo", "nregret_hi", "auc_lo", "auc_hi"):
+            table.loc[pool, c] = table.loc[pool, c].clip(0.0, 1.0)
 
     rankings = rank_all(studies, results.suites, results.strategies)
     tables = [r.table for r in rankings if len(r.table)]

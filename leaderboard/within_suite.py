@@ -39,7 +39,8 @@ def regret_matrix(studies: pd.DataFrame, suite: str, budget) -> pd.DataFrame:
 
 
 def compare(m: pd.DataFrame, a: str, b: str, *key: Any) -> dict[str, Any]:
-    d = (m[a] - m[b]).dropna().to_numpy(float)
+    d = m[a].to_numpy(float) - m[b].to_numpy(float)
+    d = d[np.isfinite(d)]
     t = ev.paired_t(d)
     return {"n_pairs": int(d.size), "diff_mean": t["mean"], "diff_lo": t["lo"], "diff_hi": t["hi"],
             "p": ev.sign_flip_test(d, *key, a, b)}
@@ -49,15 +50,19 @@ def pooled_pair_sd(m: pd.DataFrame) -> tuple[float, int]:
     """Root mean of the variances of the paired differences over every pair of strategies, and the median number
     of paired seeds (pairs whose differences are all 0, e.g. two strategies that always find the best, count too:
     they are part of what the suite's seeds measure)."""
-    variances, ns = [], []
-    for a, b in itertools.combinations(m.columns, 2):
-        d = (m[a] - m[b]).dropna().to_numpy(float)
-        if d.size >= 2:
-            variances.append(float(d.var(ddof=1)))
-            ns.append(d.size)
-    if not variances:
+    x = m.to_numpy(float)
+    k = x.shape[1]
+    if k < 2:
         return math.nan, 0
-    return math.sqrt(float(np.mean(variances))), int(np.median(ns))
+    iu = np.triu_indices(k, 1)
+    d = (x[:, :, None] - x[:, None, :])[:, iu[0], iu[1]]  # seeds x pairs
+    n = np.isfinite(d).sum(axis=0)
+    ok = n >= 2
+    if not ok.any():
+        return math.nan, 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.nanvar(d[:, ok], axis=0, ddof=1)
+    return math.sqrt(float(np.mean(var))), int(np.median(n[ok]))
 
 
 def suite_verdicts(studies: pd.DataFrame, suite: str, budget, can_rank: bool, alpha: float = ev.ALPHA
