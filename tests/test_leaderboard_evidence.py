@@ -244,3 +244,22 @@ def test_suite_family_from_the_card_or_inferred():
     assert suite_family({"card": {"kind": "synthetic"}}) == "analytic"
     assert suite_family({"card": {"kind": "replay"}}) == "rlvr"
     assert suite_family({"card": {"kind": "replay", "family": "lm-pretraining"}}) == "lm-pretraining"
+
+
+def test_rankings_per_suite_family_and_overall():
+    """A track holding two families: one ranking over all its suites, one per family, each over its own suites;
+    a strategy carried by one family shows it (best on lm-pretraining, worst on rlvr)."""
+    from leaderboard.ranking import rank_all
+
+    rng = np.random.default_rng(2)
+    values = {f"rl{i}": np.array([0.1, 0.3, 0.5]) + rng.normal(0, 0.01, size=(5, 3)) for i in range(3)}
+    values.update({f"lm{i}": np.array([0.5, 0.3, 0.1]) + rng.normal(0, 0.01, size=(5, 3)) for i in range(3)})
+    suites = {su: {"track": "pool", "can_rank": True, "card": {"family": "lm-pretraining"} if su.startswith("lm")
+                   else {"kind": "replay"}} for su in values}
+    out = {r.family: r for r in rank_all(_studies(values), suites, {})}
+    assert set(out) == {"all", "rlvr", "lm-pretraining"}
+    assert out["rlvr"].suites == ["rl0", "rl1", "rl2"] and out["lm-pretraining"].suites == ["lm0", "lm1", "lm2"]
+    assert out["all"].n_blocks == 6
+    rl, lm = (out[f].table.set_index("strategy")["rank_mean"] for f in ("rlvr", "lm-pretraining"))
+    assert rl["s0"] == 1.0 and lm["s0"] == 3.0 and out["all"].table.set_index("strategy")["rank_mean"]["s0"] == 2.0
+    assert "(real RLVR runs" in out["rlvr"].sentence and "(public language-model pretraining runs)" in out["lm-pretraining"].sentence

@@ -129,3 +129,29 @@ def test_fractional_budgets_end_to_end(tmp_path):
     cli("leaderboard", "render", "--results", out, "--out", site)
     page = next((site / "suites").glob("minimodo-pool-*.html")).read_text()
     assert '<td data-sort="2.5" class="num">2.5</td>' in page and '<td data-sort="2.0" class="num">2</td>' in page
+
+
+def test_index_ranks_per_suite_family_and_notes_budgets_near_the_pool_size(tmp_path):
+    """Two pool suites of different families (a copy of minimodo-tiny-in carded `family: lm-pretraining`): the index
+    shows the ranking per family beside the overall one, and says where the budget is not well below the pool."""
+    import re
+    import shutil
+
+    from harness.suites import registered
+
+    copy = tmp_path / "tiny-lm"
+    shutil.copytree(registered()["minimodo-tiny-in"], copy)
+    card = (copy / "card.yaml").read_text()
+    card = re.sub(r"^name: .*$", "name: tiny-lm", card, count=1, flags=re.M) + "family: lm-pretraining\n"
+    (copy / "card.yaml").write_text(card)
+    out = tmp_path / "b"
+    cli("bench", "--suite", "minimodo-tiny-in", "--suite", copy, "--strategy", "random,uniform,seed", "--budget", "16",
+        "--seeds", "3", "--out", out, "--quiet")
+    site = tmp_path / "site"
+    cli("leaderboard", "render", "--results", out, "--out", site)
+    index = (site / "index.html").read_text()
+    assert 'id="families-pool"' in index and "Public language-model pretraining runs" in index
+    assert "Real RLVR runs (this machine" in index
+    assert "budget 16 is over half the pool of 24 candidates" in index
+    ranks = pd.read_csv(site / "data" / "overall_rank.csv")
+    assert set(ranks["suite_family"]) == {"all", "rlvr", "lm-pretraining"}
