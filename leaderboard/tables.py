@@ -124,6 +124,12 @@ def rank_corr_markdown(st: Stats, budgets: Sequence[int] | None = None, cards: C
 def report(st: Stats, budgets: Sequence[int] | None = None, suites: Sequence[str] | None = None,
            cards: Cards | None = None) -> str:
     text = regret_markdown(st, budgets, suites, cards)
+    if suites is None and st.rankings:  # what the suites that can rank separate, at the largest budget shown
+        have = sorted({budget_value(r.budget) for r in st.rankings})
+        top = max((budget_value(b) for b in (budgets or have) if budget_value(b) in have), default=None)
+        lines = [f"- {r.sentence}" for r in st.rankings if top is not None and budget_value(r.budget) == top]
+        if lines:
+            text += f"\nAcross suites (budget {budget_label(top)}; suites are the unit of evidence)\n\n" + "\n".join(lines) + "\n"
     if suites is None or len(suites) > 1:
         c = st.rank_corr
         if suites is not None:
