@@ -136,6 +136,8 @@ def rank_track(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[
     hb = ev.hierarchical_bootstrap([(b[1], b[2]) for b in blocks], "overall", track, family, budget)
     if track == "pool":  # recorded means against the best and worst recorded: regret in [0, 1] by construction
         hb["regret_lo"], hb["regret_hi"] = np.clip(hb["regret_lo"], 0, 1), np.clip(hb["regret_hi"], 0, 1)
+    elif all(str((suites[n].get("card") or {}).get("kind", suites[n].get("kind"))) == "synthetic" for n in rankable):
+        hb["regret_lo"] = np.maximum(hb["regret_lo"], 0.0)  # analytic: regret to the true optimum is never below 0
     rows = []
     for i, strat in enumerate(complete):
         rows.append({"track": track, "suite_family": family, "budget": budget, "strategy": strat,
@@ -197,7 +199,8 @@ def sentence(r: TrackRanking, alpha: float = ALPHA) -> str:
                 f"within single suites, the paired tests on each suite's page say who beats whom there.")
     shown = sorted(set(nem) | set(wil))
     text = "; ".join(f"{a} over {b}" for a, b in shown[:6]) + ("; …" if len(shown) > 6 else "")
-    return (f"With {suites} in {where}, {len(shown)} of {total} pairs differ at α = {alpha:g} {stats}, "
+    return (f"With {suites} in {where}, {len(shown)} of {total} pairs {'differs' if len(shown) == 1 else 'differ'} "
+            f"at α = {alpha:g} {stats}, "
             f"Nemenyi {len(nem)}, Wilcoxon-Holm {len(wil)}: {text}; every other pair cannot be told apart.")
 
 
