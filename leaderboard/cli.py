@@ -71,12 +71,15 @@ def table_cmd(results, more_results, budget_spec, suite_names):
     budgets = None
     if budget_spec:
         try:
-            budgets = [int(b) for b in budget_spec.split(",") if b.strip()]
+            from leaderboard.data import budget_value
+
+            budgets = [budget_value(b) for b in budget_spec.split(",") if b.strip()]
         except ValueError:
-            raise LeaderboardError(f"--budget must be comma-separated integers, got {budget_spec!r}") from None
+            raise LeaderboardError(f"--budget must be comma-separated numbers (e.g. 4,8 or 2.5), got "
+                                   f"{budget_spec!r}") from None
     try:
         res = load_results([Path(results), *map(Path, more_results)])
-        cards = {name: entry.get("card") or {} for name, entry in res.suites.items()}
-        click.echo(report(compute(res), budgets, list(suite_names) or None, cards))
+        # each suite's bench.json entry (the judge's verdict, with its card): what the verdict lines rest on
+        click.echo(report(compute(res), budgets, list(suite_names) or None, dict(res.suites)))
     except (ResultsError, FileNotFoundError, ValueError) as e:
         raise LeaderboardError(str(e)) from None

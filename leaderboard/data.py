@@ -40,6 +40,24 @@ TEXT_ONLINE_RUNS = ["suite", "strategy", "status", "reason"]
 WEIGHT_PREFIX, PROMPTS_PREFIX = "w:", "n:"
 
 
+def budget_value(b: Any) -> int | float:
+    """A budget as the tables key it: an int when whole (4), else the float (2.5: a fractional budget in
+    run-equivalents, multi-fidelity suites), never cast down to an int (that would merge 2.5 with 2)."""
+    v = float(b)
+    return int(v) if v == int(v) else v
+
+
+def budget_column(col: pd.Series) -> pd.Series:
+    v = pd.to_numeric(col)
+    return v.astype(int) if len(v) and bool((v == v.round()).all()) else v.astype(float)
+
+
+def budget_label(b: Any) -> str:
+    """4 -> "4", 2.5 -> "2.5" (labels, file names and CLI arguments alike)."""
+    v = budget_value(b)
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
 class ResultsError(ValueError):
     """A results folder that is missing, incomplete, or inconsistent with the others."""
 
@@ -371,7 +389,7 @@ def load_results(folders: list[str | Path]) -> Results:
     summary = summary.sort_values(KEY + ["_order"], kind="stable").drop_duplicates(KEY, keep="first")
     dropped = before - len(summary)
     summary = summary.drop(columns="_order").reset_index(drop=True)
-    summary["budget"] = summary["budget"].astype(int)
+    summary["budget"] = budget_column(summary["budget"])
     summary["seed"] = summary["seed"].astype(int)
 
     traj = pd.concat(trajs, ignore_index=True)
@@ -379,12 +397,13 @@ def load_results(folders: list[str | Path]) -> Results:
         # Keep the trajectory of the study whose summary row was kept.
         kept = pd.concat(summaries, ignore_index=True).sort_values(KEY + ["_order"], kind="stable") \
             .drop_duplicates(KEY, keep="first")[KEY + ["_order"]]
-        traj["budget"] = traj["budget"].astype(int)
+        traj["budget"] = pd.to_numeric(traj["budget"]).astype(float)
         traj["seed"] = traj["seed"].astype(int)
-        kept["budget"] = kept["budget"].astype(int)
+        kept["budget"] = pd.to_numeric(kept["budget"]).astype(float)
         kept["seed"] = kept["seed"].astype(int)
         traj = traj.merge(kept, on=KEY + ["_order"], how="inner")
         traj = traj.sort_values(KEY + ["step"], kind="stable").reset_index(drop=True)
+        traj["budget"] = budget_column(traj["budget"])
     traj = traj.drop(columns="_order", errors="ignore")
 
     bench_strats: dict[str, dict] = {}

@@ -1,17 +1,22 @@
 """The online track's statistics: one training run per seed, the domain weights changing during it.
 
 Per online suite and strategy (printed on the site too):
-- *score*: the trained model's suite metric (e.g. Out_Score), mean over the successful runs [95% bootstrap CI].
+- *score*: the trained model's suite metric (e.g. Out_Score), mean over the successful runs [95% t-interval].
 - *paired difference vs constant*: for every strategy other than the `constant` control, its score minus the
   control's on the same seed, over the seeds both ran successfully (a seed only one of them ran is left out),
-  for the suite metric and In_Score / Out_Score where online_runs.csv has them; the mean with its 95% CI
-  (percentile bootstrap over seeds, leaderboard.stats.bootstrap_ci, its generator seeded from the cell's name).
+  for the suite metric and In_Score / Out_Score where online_runs.csv has them; the mean with its 95% paired
+  t-interval (it covers 95% under normal seed noise at 8 seeds, where a percentile bootstrap covers about 88%).
 - *SNR of the difference*: |mean difference| / its standard error (sd over seeds / √seeds): about how many
   standard errors the difference is from 0 (∞ when every seed gives the same non-zero difference).
 - *overhead*: the run's cost in run-equivalents minus 1 (the measured share of the online machinery), and the
   online machinery's seconds per training step (t_online / steps, in ms) where the runs recorded them.
-- *verdict*: a strategy beats the control on a metric when the whole CI of its paired difference is on the
-  better side of 0, does worse when it is on the other side; otherwise it cannot be told from the control.
+- *verdict*: the paired t-test of each difference, Holm-corrected over every comparison on the suite (strategies
+  × scores): a strategy beats the control on a metric when the Holm-adjusted p < 0.05 and the difference is on the
+  better side, does worse on the other side; otherwise it cannot be told from the control. No verdict at all
+  with fewer than MIN_PAIRS paired seeds (below 6 pairs no sign-flip test can reach p < 0.05, and a t-test on
+  2 seeds whose differences happen to agree reports a tiny p from a variance it cannot estimate).
+- *seeds for 0.01*: how many paired seeds a true difference of 0.01 would need to be detected with 80% power
+  (two-sided paired t-test, α = 0.05), from the pooled sd of the suite's paired differences on that score.
 """
 
 from __future__ import annotations
@@ -23,18 +28,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leaderboard import evidence as ev
 from leaderboard.data import PROMPTS_PREFIX, WEIGHT_PREFIX, Results, live_suite_name
-from leaderboard.stats import CI_LEVEL, bootstrap_ci
+from leaderboard.stats import CI_LEVEL
 
 CONTROL = "constant"
 # the scores compared against the control, besides the suite's own metric, where online_runs.csv has them
 COMPARED_SCORES = ["Out_Score", "In_Score"]
 SE_ZERO = 1e-12  # a standard error this small is a difference that is the same on every seed
+MIN_PAIRS = 6    # fewest paired seeds for any verdict: 2/2^6 = 0.031 is the smallest two-sided sign-flip p at 6
+TARGET_DIFF = 0.01
 
 TABLE_COLUMNS = ["suite", "strategy", "family", "runs", "n_ok", "n_failed", "score_mean", "score_lo", "score_hi",
                  "cost_mean", "overhead_mean", "ms_per_step", "ms_strategy_per_step", "steps", "weight_shift"]
 PAIRED_COLUMNS = ["suite", "strategy", "metric", "n_pairs", "diff_mean", "diff_lo", "diff_hi", "diff_se", "snr",
-                  "verdict"]
+                  "p", "p_holm", "verdict"]
 
 
 @dataclass
@@ -44,6 +52,7 @@ class OnlineStats:
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)   # mean weight per (suite, strategy, step, domain)
     metrics: dict[str, list[str]] = field(default_factory=dict)   # suite -> the scores compared, metric first
     verdicts: dict[str, list[str]] = field(default_factory=dict)  # suite -> one sentence per compared score
+    seeds_for_target: dict[str, dict[str, int | None]] = field(default_factory=dict)  # suite -> score -> seeds
 
     @property
     def suites(self) -> list[str]:
@@ -91,10 +100,31 @@ def paired_difference(runs: pd.DataFrame, strategy: str, column: str, *key: Any,
     a, b = by_seed(strategy), by_seed(control)
     seeds = sorted(set(a.index) & set(b.index))
     d = np.array([float(a[s]) - float(b[s]) for s in seeds])
-    mean, lo, hi = bootstrap_ci(d, "online-paired", *key, strategy, column)
+    t = ev.paired_t(d, CI_LEVEL)
     se = standard_error(d)
-    return {"n_pairs": len(seeds), "diff_mean": mean, "diff_lo": lo, "diff_hi": hi, "diff_se": se,
-            "snr": snr(mean, se), "seeds": seeds}
+    return {"n_pairs": len(seeds), "diff_mean": t["mean"], "diff_lo": t["lo"], "diff_hi": t["hi"], "diff_se": se,
+            "snr": snr(t["mean"], se), "p": t["p"], "seeds": seeds, "diffs": d}
+
+
+def holm_verdicts(frame: pd.DataFrame, maximize: bool, alpha: float = ev.ALPHA) -> pd.DataFrame:
+    """Holm over every comparison of the frame (one suite's strategies × scores), then each row's verdict:
+    'better' / 'worse' (adjusted p < alpha, by the side of the mean), 'same', or 'too few seeds'."""
+    frame = frame.copy()
+    enough = frame["n_pairs"] >= MIN_PAIRS
+    p = np.where(enough, frame["p"].to_numpy(float), np.nan)
+    frame["p_holm"] = ev.holm(p)
+    verdicts = []
+    for ok, q, m in zip(enough, frame["p_holm"], frame["diff_mean"]):
+        if not ok:
+            verdicts.append("too few seeds")
+        elif math.isfinite(q) and q < alpha:
+            verdicts.append("better" if (m > 0) == maximize else "worse")
+        elif math.isfinite(q):
+            verdicts.append("same")
+        else:
+            verdicts.append("unknown")
+    frame["verdict"] = verdicts
+    return frame
 
 
 def side(lo: float, hi: float, maximize: bool) -> str:
@@ -108,24 +138,28 @@ def side(lo: float, hi: float, maximize: bool) -> str:
 
 def verdict_line(paired: pd.DataFrame, label: str) -> str:
     """One sentence per compared score: who beats the control, who does worse, or that nobody can be told apart."""
-    level = f"{round(CI_LEVEL * 100)}%"
     better = sorted(paired.loc[paired["verdict"] == "better", "strategy"])
     worse = sorted(paired.loc[paired["verdict"] == "worse", "strategy"])
+    few = sorted(paired.loc[paired["verdict"] == "too few seeds", "strategy"])
     if paired.empty or (paired["verdict"] == "unknown").all():
         return f"{label}: no paired runs against the {CONTROL} control to compare."
+    tail = (f"; no verdict for {', '.join(few)} (fewer than {MIN_PAIRS} paired seeds)" if few else "")
     if not better and not worse:
-        return (f"no online strategy beats the {CONTROL} control on {label} (every {level} CI of the paired "
-                f"difference contains 0)")
+        if len(few) == len(paired):
+            return (f"no verdict on {label}: fewer than {MIN_PAIRS} paired seeds against the {CONTROL} control "
+                    f"({', '.join(few)})")
+        return (f"no online strategy beats the {CONTROL} control on {label} (paired t-test, Holm-corrected over "
+                f"the comparisons on this suite, α = 0.05)" + tail)
     parts = []
     if better:
         parts.append(f"{', '.join(better)} {'beats' if len(better) == 1 else 'beat'} the {CONTROL} control on {label} "
-                     f"({level} CI of the paired difference above 0)")
+                     f"(paired t-test, Holm-adjusted p < 0.05)")
     else:
         parts.append(f"no online strategy beats the {CONTROL} control on {label}")
     if worse:
-        parts.append(f"{', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse ({level} CI of the paired "
-                     f"difference below 0)")
-    return "; ".join(parts)
+        parts.append(f"{', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse (paired t-test, Holm-adjusted "
+                     f"p < 0.05)")
+    return "; ".join(parts) + tail
 
 
 def _steps_per_run(results: Results, suite: str) -> dict[tuple[str, int], int]:
@@ -146,8 +180,7 @@ def _ms_per_step(ok: pd.DataFrame, column: str, steps: dict[tuple[str, int], int
 
 def _strategy_row(results: Results, suite: str, strategy: str, g: pd.DataFrame, steps: dict) -> dict[str, Any]:
     ok = g[g["status"].astype(str) == "ok"]
-    mean, lo, hi = bootstrap_ci(pd.to_numeric(ok["score"], errors="coerce").to_numpy(float), "online", suite,
-                                strategy, "score")
+    mean, lo, hi = ev.t_interval(pd.to_numeric(ok["score"], errors="coerce").to_numpy(float))
     cost = pd.to_numeric(ok["cost_used"], errors="coerce").dropna()
     n_steps = [steps[(strategy, int(sd))] for sd in ok["seed"] if (strategy, int(sd)) in steps]
     return {"suite": suite, "strategy": strategy, "family": results.strategies.get(strategy, {}).get("family", "online"),
@@ -212,22 +245,33 @@ def compute_online(results: Results) -> OnlineStats:
         metrics = compared_metrics(runs, suite_metric)
         out.metrics[suite] = [metric_label(m, suite_metric) for m in metrics]
         others = sorted(n for n in set(runs["strategy"]) if n != CONTROL)
-        lines = []
+        frames, diffs = [], {}
         for m in metrics:
             rows = []
             for n in others if (runs["strategy"] == CONTROL).any() else []:
                 d = paired_difference(runs, n, m, suite)
+                diffs.setdefault(metric_label(m, suite_metric), []).append(d["diffs"])
                 rows.append({"suite": suite, "strategy": n, "metric": metric_label(m, suite_metric),
-                             **{k: v for k, v in d.items() if k != "seeds"},
-                             "verdict": side(d["diff_lo"], d["diff_hi"], maximize)})
-            frame = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
-            paired.append(frame)
-            lines.append(verdict_line(frame, metric_label(m, suite_metric)))
-        n_cmp = sum(len(p) for p in paired if len(p) and (p["suite"] == suite).all())
-        if n_cmp > 1:
-            level = round(CI_LEVEL * 100)
-            lines.append(f"{n_cmp} paired comparisons on this suite, each at {level}% with no multiplicity correction: "
-                         f"about {n_cmp * (1 - CI_LEVEL):.1f} of them would exclude 0 by chance alone")
+                             **{k: v for k, v in d.items() if k not in ("seeds", "diffs")}, "p_holm": math.nan,
+                             "verdict": "unknown"})
+            frames.append(pd.DataFrame(rows, columns=PAIRED_COLUMNS))
+        if any(len(f) for f in frames):  # Holm over every comparison on this suite (strategies x scores)
+            judged = holm_verdicts(pd.concat([f for f in frames if len(f)], ignore_index=True), maximize)
+            frames = [judged[judged["metric"] == metric_label(m, suite_metric)].reset_index(drop=True) for m in metrics]
+        lines = [verdict_line(f, metric_label(m, suite_metric)) for f, m in zip(frames, metrics)]
+        paired += frames
+        need = {}
+        for label, ds in diffs.items():  # pooled sd of the paired differences on this score
+            var = [float(np.var(x, ddof=1)) for x in ds if len(x) >= 2]
+            need[label] = ev.seeds_needed(math.sqrt(float(np.mean(var))), TARGET_DIFF) if var else None
+        out.seeds_for_target[suite] = need
+        n_cmp = sum(len(f) for f in frames)
+        if n_cmp:
+            lines.append(f"{n_cmp} paired comparisons on this suite, Holm-corrected together; no verdict below "
+                         f"{MIN_PAIRS} paired seeds; "
+                         + "; ".join(f"a true difference of {TARGET_DIFF:g} in {k} would need "
+                                     f"{v if v is not None else 'more than 100000'} seeds to be detected (80% power)"
+                                     for k, v in need.items()))
         out.verdicts[suite] = lines
         weights.append(mean_weights(results, suite))
     if tables:

@@ -122,7 +122,7 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         t = table[table["suite"] == suite]
-        top = int(t["budget"].max()) if len(t) else 0
+        top = t["budget"].max() if len(t) else 0
         final = {n: float(g.loc[g["budget"] == top, "nregret_mean"].mean()) if (g["budget"] == top).any() else math.inf
                  for n, g in t.groupby("strategy")}
         color = picture_colors(final)
@@ -187,7 +187,7 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
     """Mean rank over every (suite, seed) per budget; 1 is best, at the top."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
-        top = int(overall["budget"].max()) if len(overall) else 0
+        top = overall["budget"].max() if len(overall) else 0
         final = {n: float(g.loc[g["budget"] == top, "rank_mean"].mean()) if (g["budget"] == top).any() else math.inf
                  for n, g in overall.groupby("strategy")}
         color = picture_colors(final)
@@ -326,7 +326,7 @@ def cd_diagram(ranking, path: Path) -> bool:
             ax.hlines(y, min(gr) - 0.03, max(gr) + 0.03, color="#c0392b", linewidth=2.2)
         if math.isfinite(ranking.cd):
             ax.hlines(1.15, lo, min(lo + ranking.cd, hi + 0.5), color="#333", linewidth=1.5)
-            ax.text(lo, 1.3, f"CD = {ranking.cd:.2f} (Nemenyi, α = 0.05, {ranking.n_blocks} blocks)", fontsize=7,
+            ax.text(lo, 1.3, f"CD = {ranking.cd:.2f} (Nemenyi, α = 0.05, N = {ranking.n_blocks} suites)", fontsize=7,
                     va="bottom")
         p = ranking.friedman_p
         ax.set_title(f"{ranking.track} track, budget {ranking.budget}: average rank over {len(ranking.suites)} "

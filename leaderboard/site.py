@@ -31,7 +31,8 @@ import pandas as pd
 from harness.provenance import package_version
 from leaderboard import plots
 from leaderboard import online as onl
-from leaderboard.data import Results, ResultsError, live_suite_name, load_results, signal_view
+from leaderboard.data import (Results, ResultsError, budget_label, budget_value, live_suite_name, load_results,
+                              signal_view)
 from leaderboard.stats import Stats, compute, records
 
 PKG = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ def _env() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
-    env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug)
+    env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug, blabel=budget_label)
     env.globals["best_legend"] = BEST_LEGEND  # macros are imported without the page's context
     env.tests["finite"] = _finite
     env.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
@@ -88,38 +89,30 @@ def _env() -> jinja2.Environment:
 
 
 # -- the view model -----------------------------------------------------------------------------------
-# "Best" in a (suite, budget): the lowest mean normalised regret there, ties included: every strategy whose
-# value equals the lowest at the BEST_DIGITS decimals the site prints, so values that read the same are marked
-# the same (and values that read differently never are). Always computed over every strategy of the
-# (suite, budget), whichever page shows the cell.
+# "Best" in a (suite, budget): only on a suite that can rank, and only where the strategy with the lowest mean
+# normalised regret beats every other strategy there (paired sign-flip tests over the study seeds, Holm over those
+# comparisons: leaderboard/within_suite.py). Overlapping noise never earns a mark; computed over every strategy of
+# the (suite, budget), whichever page shows the cell.
 BEST_DIGITS = 3
-BEST_LEGEND = (f"best in its suite and budget: the lowest mean normalised regret there; ties (equal at the "
-               f"{BEST_DIGITS} decimals shown) all marked")
+BEST_LEGEND = ("best on its suite at this budget: a lower mean regret than every other strategy there, each "
+               "difference significant over the study seeds (paired sign-flip test, Holm-corrected); only on suites "
+               "that can rank, so most columns have none")
 
 
 def _shown(v: float, digits: int = BEST_DIGITS) -> float:
     return round(float(v), digits) + 0.0  # + 0.0: no -0.0
 
 
-def best_marks(table: pd.DataFrame, digits: int = BEST_DIGITS) -> set[tuple[str, str, int]]:
-    """(suite, strategy, budget) of every cell tied for the lowest mean normalised regret in its (suite, budget)."""
-    out: set[tuple[str, str, int]] = set()
-    if table.empty:
-        return out
-    for (suite, budget), g in table.groupby(["suite", "budget"], sort=True):
-        vals = pd.to_numeric(g["nregret_mean"], errors="coerce")
-        vals = vals[np.isfinite(vals.to_numpy(float))]
-        if not len(vals):
-            continue
-        lo = min(_shown(v, digits) for v in vals)
-        out.update((suite, str(strat), int(budget)) for strat, v in zip(g.loc[vals.index, "strategy"], vals)
-                   if _shown(v, digits) <= lo)
-    return out
+def best_marks(evidence: pd.DataFrame) -> set[tuple[str, str, Any]]:
+    """(suite, strategy, budget) of every cell whose strategy is separably best there (within_suite's `best`)."""
+    if evidence is None or evidence.empty:
+        return set()
+    return {(r.suite, str(r.best), budget_value(r.budget)) for r in evidence.itertuples() if r.best}
 
 
 def _rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None = None) -> list[dict[str, Any]]:
     """`best`: best_marks of the whole table (a page showing a slice passes it, so marks compare every strategy)."""
-    best = best_marks(table) if best is None else best
+    best = set() if best is None else best
     rows = []
     for r in records(table):
         r = dict(r)
@@ -127,7 +120,8 @@ def _rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None =
         r["unsandboxed"] = results.strategies.get(r["strategy"], {}).get("sandboxed") == "no"
         r["href"] = f"{prefix}strategies/{slug(r['strategy'])}.html"
         r["suite_href"] = f"{prefix}suites/{slug(r['suite'])}.html"
-        r["is_best"] = (r["suite"], r["strategy"], int(r["budget"])) in best
+        r["is_best"] = (r["suite"], r["strategy"], budget_value(r["budget"])) in best
+        r["budget_label"] = budget_label(r["budget"])
         r["beats_frac"] = (r["beats_uniform"] / r["K"]) if r["K"] else None
         rows.append(r)
     return rows
@@ -157,16 +151,35 @@ def _matrix(table: pd.DataFrame, suites: list[str], names: list[str], budget: in
             if r is None:
                 continue
             row[su] = {"mean": r["nregret_mean"], "lo": r["nregret_lo"], "hi": r["nregret_hi"],
-                       "place": places[su].get(n), "of": len(places[su]), "is_best": (su, n, int(budget)) in best,
+                       "place": places[su].get(n), "of": len(places[su]), "is_best": (su, n, budget_value(budget)) in best,
                        "surrogate_fraction": r.get("surrogate_fraction") or 0.0, "n_failed": r["n_failed"],
                        "n_seeds": r["n_seeds"]}
         out[n] = row
     return out
 
 
-def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path) -> dict[str, Any]:
+def _evidence_by_suite(st: Stats, budget) -> dict[str, dict]:
+    ev = st.suite_evidence
+    if ev is None or ev.empty:
+        return {}
+    return {r["suite"]: r for r in records(ev[ev["budget"] == budget])}
+
+
+def _family_view(r, mdd: dict) -> dict[str, Any]:
+    from leaderboard.ranking import FAMILY_LABELS
+
+    return {"family": r.family, "label": FAMILY_LABELS.get(r.family, r.family), "suites": r.suites,
+            "rows": records(r.table), "n_suites": r.n_blocks, "sentence": r.sentence,
+            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
+            "cd": r.cd if math.isfinite(r.cd) else None}
+
+
+def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path,
+                    family_rankings: list | None = None) -> dict[str, Any]:
     """One track's overview at one budget: the suite x strategy matrix over the suites that can rank, the overall
-    rank [CI] and mean regret [CI] of the complete strategies, the CD diagram, and every suite's verdict."""
+    rank [CI] and mean regret [CI] of the complete strategies (suites as the unit of evidence), the CD diagram, the
+    sentence saying what these suites can separate, every suite's verdict and its minimum detectable difference,
+    and the rankings per suite family."""
     cd_plot = f"plots/cd-{slug(r.track)}.svg"
     drawn = plots.cd_diagram(r, out / cd_plot)
     info = {s["name"]: s for s in strategies}
@@ -178,15 +191,50 @@ def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best
     matrix = _matrix(st.table, r.suites, in_track, r.budget, best)
     rows = [{**info.get(n, {"name": n}), "cells": matrix[n], "overall": overall.get(n), "why": incomplete.get(n, "")}
             for n in complete + rest]
+    evid = _evidence_by_suite(st, r.budget)
     verdicts = [{"name": n, "ranks": True, "why": why_ok, "href": f"suites/{slug(n)}.html"}
                 for n, why_ok in ((n, _reason(results.suites[n])) for n in r.suites)]
     verdicts += [{"name": n, "ranks": False, "why": why, "href": f"suites/{slug(n)}.html"} for n, why in r.apart]
-    return {"track": r.track, "budget": r.budget, "suites": r.suites, "suite_links": {n: f"suites/{slug(n)}.html"
-            for n in r.suites}, "apart": r.apart, "incomplete": r.incomplete, "rows": rows, "n_blocks": r.n_blocks,
+    for v in verdicts:
+        e = evid.get(v["name"]) or {}
+        v["mdd"], v["best"] = e.get("mdd"), e.get("best") or ""
+        v["pool_note"] = _pool_note(results.suites[v["name"]], r.budget)
+    families = [_family_view(f, {}) for f in (family_rankings or [])]
+    return {"track": r.track, "budget": r.budget, "budget_label": budget_label(r.budget), "suites": r.suites,
+            "suite_links": {n: f"suites/{slug(n)}.html" for n in r.suites}, "apart": r.apart,
+            "incomplete": r.incomplete, "rows": rows, "n_blocks": r.n_blocks, "n_seeds": r.n_seeds,
             "n_complete": len(complete), "verdicts": sorted(verdicts, key=lambda v: (not v["ranks"], v["name"])),
             "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
-            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else "",
+            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else "", "sentence": r.sentence,
+            "mdd": {n: (evid.get(n) or {}).get("mdd") for n in r.suites}, "families": families,
             "has_surrogate": any(c["surrogate_fraction"] for row in rows for c in row["cells"].values())}
+
+
+def _suite_evidence_view(st: Stats, name: str, entry: dict[str, Any], default_budget) -> dict[str, Any]:
+    """The suite page's within-suite verdicts: per budget the MDD, the seeds a 0.01 difference needs and the best
+    (if separable); per budget and strategy the paired comparison with random (Holm)."""
+    ev = st.suite_evidence
+    rows = records(ev[ev["suite"] == name].sort_values("budget")) if ev is not None and len(ev) else []
+    for r in rows:
+        r["budget_label"] = budget_label(r["budget"])
+        r["pool_note"] = _pool_note(entry, r["budget"])
+    vr = st.vs_random
+    pairs = records(vr[vr["suite"] == name].sort_values(["budget", "diff_mean", "strategy"])) if vr is not None and len(vr) else []
+    for p in pairs:
+        p["budget_label"] = budget_label(p["budget"])
+    head = next((r for r in rows if budget_value(r["budget"]) == budget_value(default_budget)), rows[-1] if rows else None)
+    return {"evidence": rows, "vs_random": pairs, "headline": head}
+
+
+def _pool_note(entry: dict[str, Any], budget) -> str:
+    """A pool suite whose budget is not well below its pool size (at least half of it) says so: a strategy can then
+    try most candidates, and its regret measures little search."""
+    size = entry.get("pool_size")
+    if not size or not _finite(size) or float(budget) < 0.5 * float(size):
+        return ""
+    return (f"budget {budget_label(budget)} is {'the whole' if float(budget) >= float(size) else 'over half the'} "
+            f"pool of {int(size)} candidates: a strategy can try {'every one' if float(budget) >= float(size) else 'most of them'}, "
+            f"so regret here measures little search")
 
 
 # -- the online track ---------------------------------------------------------------------------------
@@ -545,7 +593,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         sl = slug(name)
         plots.regret_vs_budget(st.table, name, color, out / "plots" / f"regret-{sl}.svg")
         suite_curves = st.curves[st.curves["suite"] == name]
-        top = int(suite_curves["budget"].max()) if len(suite_curves) else None
+        top = budget_value(suite_curves["budget"].max()) if len(suite_curves) else None
         if top:
             plots.anytime(st.curves, name, top, color, out / "plots" / f"anytime-{sl}.svg")
         t = st.table[st.table["suite"] == name]
@@ -585,10 +633,14 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))], "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
             "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
             "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
+            **_suite_evidence_view(st, name, e, default_budget),
         })
-    best = best_marks(st.table)
-    track_views = [_track_overview(r, st, results, strategies, best, out)  # pool (all measured) first
-                   for r in sorted(st.rankings, key=lambda r: (r.track != "pool", r.track)) if r.budget == default_budget]  # all budgets: overall_rank.csv
+    best = best_marks(st.suite_evidence)
+    # pool (all measured) first; every budget and family: overall_rank.csv
+    headline = sorted((r for r in st.rankings if r.budget == default_budget), key=lambda r: (r.track != "pool", r.track))
+    track_views = [_track_overview(r, st, results, strategies, best, out,
+                                   [f for f in headline if f.track == r.track and f.family != "all"])
+                   for r in headline if r.family == "all"]
     # suites that cannot rank, across tracks, in their own section at the end of the index
     apart_names = sorted({n for tv in track_views for n, _ in tv["apart"]})
     apart_why = {n: why for tv in track_views for n, why in tv["apart"]}
@@ -599,7 +651,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
                            for n in apart_strats]}
     online_views = _online_views(results, st, out) if st.online is not None else []
     if len(st.overall):
-        first = st.overall[st.overall["track"] == st.overall["track"].iloc[0]]
+        first = st.overall[(st.overall["track"] == st.overall["track"].iloc[0]) & (st.overall["suite_family"] == "all")]
         plots.rank_chart(first, color, out / "plots" / "ranks.svg")
     weight_plots = {}
     for n in results.strategy_names:
@@ -617,24 +669,37 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     _write_csv(st.table, data / "leaderboard.csv")
     _write_csv(st.overall, data / "overall_rank.csv")
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
+    _write_csv(st.suite_evidence, data / "within_suite.csv")
+    _write_csv(st.vs_random, data / "vs_random.csv")
     (data / "bench.json").write_text(_json([_public_bench(b) for b in results.benches]))
     suites_public = {n: {k: v for k, v in e.items() if k not in ("card_text", "_folder", "path")}
                      for n, e in results.suites.items()}
     board = {
         "provenance": prov, "suites": suites_public, "strategies": results.strategies,
         "table": records(st.table), "overall_rank": records(st.overall), "rank_correlation": records(st.rank_corr),
-        "methods": {"ci": "95% percentile bootstrap of the mean over seeds, 2000 resamples",
+        "separates": {f"{r.track} {r.family} {budget_label(r.budget)}": r.sentence for r in st.rankings},
+        "within_suite": records(st.suite_evidence), "vs_random": records(st.vs_random),
+        "methods": {"ci": "95% Student t-interval of the mean over seeds",
+                    "overall": "suites are the unit of evidence: strategies ranked on each suite that can rank by their "
+                               "mean over its study seeds, ranks averaged over suites; 95% hierarchical bootstrap "
+                               "(suites, then seeds), 2000 resamples; Friedman over suites; Nemenyi CD with N = suites; "
+                               "Wilcoxon signed-rank over suites with Holm",
+                    "within_suite": "paired over study seeds: exact sign-flip permutation test, Holm over the "
+                                    "comparisons with random (and, for 'best', over the best's comparisons with every "
+                                    "other strategy); MDD: paired t-test, alpha 0.05, power 0.8, pooled paired sd",
                     "paired_test": "one-sided exact sign test of score vs uniform over seeds (ties dropped)",
                     "rank": "rank by score within (suite, budget, seed); failed studies rank last",
                     "auc": "mean normalised regret of the best pilot so far over pilot runs 1..budget"},
     }
     if online_views:  # only where there is an online track, so an offline-only site stays as it was
         board["online"] = {"table": records(st.online.table), "paired": records(st.online.paired),
-                           "verdicts": st.online.verdicts,
+                           "verdicts": st.online.verdicts, "seeds_for_0.01": st.online.seeds_for_target,
                            "methods": {"paired": "strategy minus the constant control on the same seed, over the "
-                                                 "seeds both ran; 95% paired percentile bootstrap, 2000 resamples",
+                                                 "seeds both ran; 95% paired t-interval",
                                        "snr": "|mean difference| / its standard error (sd over seeds / sqrt(seeds)); "
                                               "null when infinite or undefined",
+                                       "verdict": "paired t-test, Holm over the comparisons on the suite, alpha 0.05, "
+                                                  "none below the minimum of paired seeds",
                                        "overhead": "cost in run-equivalents minus 1"}}
     (data / "leaderboard.json").write_text(_json(board))
     downloads = [("data/summary.csv.gz", "every study: score, regret, recommended mixture (bench summary.csv, merged); "
@@ -643,7 +708,12 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
                   "the mixture as one w_DATASET column per dataset; the run keys into each bench's store are in that "
                   "bench folder's own trajectories.csv"),
                  ("data/leaderboard.csv", "the statistics per suite × strategy × budget, with 95% CIs"),
-                 ("data/overall_rank.csv", "average rank over every (suite, seed), per strategy × budget"),
+                 ("data/overall_rank.csv", "average rank over the suites that can rank [hierarchical 95% CI], per track "
+                  "× suite family × budget × strategy"),
+                 ("data/within_suite.csv", "per suite × budget: minimum detectable difference, seeds a 0.01 difference "
+                  "needs, the separably best strategy (if any)"),
+                 ("data/vs_random.csv", "per suite × budget × strategy: paired difference with random [95% CI], "
+                  "sign-flip p, Holm p, verdict"),
                  ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),
                  ("data/leaderboard.json", "all of the above statistics, with suites, strategies and provenance"),
                  ("data/bench.json", "what was run: suites, strategies, budgets, seeds, versions")]
@@ -672,7 +742,8 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     cannot_rank = sorted(sv["name"] for sv in suite_views if not sv["card"]["ranks"])
     common = {"prov": prov, "strategies": strategies, "suites": suite_views, "budgets": budgets,
               "cannot_rank": cannot_rank, "best_legend": BEST_LEGEND,
-              "default_budget": default_budget, "families": families, "warnings": results.warnings}
+              "default_budget": default_budget, "families": families, "warnings": results.warnings,
+              "min_pairs": onl.MIN_PAIRS}
 
     def page(template: str, path: str, root: str, **ctx) -> None:
         html = env.get_template(template).render(root=root, page_path=path, **common, **ctx)

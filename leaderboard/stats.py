@@ -8,18 +8,23 @@ Conventions (also printed on the site):
 - *AUC*: the mean, over pilot runs 1..budget, of the normalised regret of the best pilot so far (the
   area under the best-so-far curve divided by the budget; lower is better). Before the first
   successful pilot the regret counts as 1; a strategy that stops early keeps its last value. A
-  strategy that spends no pilot runs (uniform) has no curve and no AUC.
+  strategy that spends no pilot runs (uniform) has no curve and no AUC. In the pool track the curve is
+  the judge's statistic: the per-mixture mean of the mixture whose pilot has been best so far (a single
+  lucky seed never takes it below 0); elsewhere the best pilot's own score.
 - *rank*: within each (suite, budget, seed), strategies are ranked by score (1 = best, ties share
   the average rank; a failed study ranks last); the mean over seeds is reported. The overall rank
-  (leaderboard/ranking.py) is per track, over the (suite, seed) blocks of the suites that can rank
-  only, among the strategies complete on all of them, with a Friedman test and Nemenyi's CD.
-- *CI*: 95% percentile bootstrap of the mean over seeds, 2000 resamples, its generator seeded from
-  the cell's name, so the same inputs give the same interval.
+  (leaderboard/ranking.py) is per track, over the suites that can rank (each suite one data set, its
+  strategies ranked by their mean over seeds), among the strategies complete on all of them, with
+  Friedman's test, Nemenyi's CD with N = suites, and a hierarchical bootstrap (suites, then seeds).
+- *CI*: the 95% Student t-interval of the mean over seeds (it covers 95% under normal seed noise at
+  8 seeds, where a percentile bootstrap covers about 90%; tests/test_leaderboard_evidence.py).
+- *within a suite* (leaderboard/within_suite.py): paired sign-flip tests over seeds against random
+  (Holm), the "best" mark (separable from every other strategy), and the minimum detectable difference.
 - *beats uniform*: the number k of seeds whose score is strictly better than uniform's, out of the K
   successful seeds, with the one-sided exact sign-test p-value (ties dropped).
 - *rank correlation*: for two suites (e.g. two base models) and a budget, Spearman's ρ and
   Kendall's τ between the strategies' mean normalised regrets, over the strategies both ran
-  (at least 3).
+  (at least 3); ρ's 95% bootstrap interval resamples the shared strategies and each suite's seeds.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from leaderboard.data import Results, offline_only
+from leaderboard import evidence as ev
+from leaderboard.data import Results, budget_value, offline_only
 
 BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.95
@@ -102,14 +108,56 @@ def best_so_far_curve(traj, budget: int, best: float, worst: float, maximize: bo
     order = np.argsort(steps, kind="stable")
     steps, bsf = steps[order], bsf[order]
     reg = _norm_regret(bsf, best, worst, maximize)
-    out = np.ones(budget)
+    n = int(math.ceil(float(budget) - 1e-9))  # a fractional budget's last pilot still counts
+    out = np.ones(n)
     current, j = 1.0, 0
-    for t in range(budget):
+    for t in range(n):
         while j < len(steps) and steps[j] <= t:
             if np.isfinite(reg[j]):
                 current = float(reg[j])
             j += 1
         out[t] = current
+    return out
+
+
+def pool_means(results: Results, suite: str) -> dict[str, float] | None:
+    """The judge's per-mixture means of a pool-track suite, keyed by the trajectories' mixture text (None where the
+    suite is not a pool or cannot be loaded here: its curves then use the pilots' own scores)."""
+    from leaderboard.ranking import suite_track
+
+    entry = results.suites[suite]
+    if suite_track(entry) != "pool":
+        return None
+    try:
+        from harness.mixture import Mixture
+        from harness.suites.loading import load
+        from harness.suites.tracks import Judge
+
+        judge = Judge.of(load(entry.get("path") or entry.get("suite") or suite), "pool")
+    except Exception:  # noqa: BLE001 - a suite not on this machine: the pilots' scores, as before
+        return None
+    traj = results.trajectories
+    texts = set(traj.loc[traj["suite"] == suite, "mixture"].dropna()) if "mixture" in traj.columns else set()
+    out = {}
+    for text in texts:
+        try:
+            out[text] = float(judge.oracle(Mixture(json.loads(text)))[0])
+        except Exception:  # noqa: BLE001 - not a candidate (should not happen in a pool): left out
+            continue
+    return out
+
+
+def _judged(steps, values, mixtures, fid, means: dict[str, float], maximize: bool) -> np.ndarray:
+    """Best so far by the judge's statistic: after each pilot, the per-mixture mean of the mixture whose full-fidelity
+    pilot scored best so far (NaN before the first)."""
+    out = np.full(len(steps), np.nan)
+    best_v, best_m = None, None
+    for i in np.argsort(steps, kind="stable"):
+        v = values[i]
+        if np.isfinite(v) and (not np.isfinite(fid[i]) or fid[i] >= 1.0 - 1e-9) and mixtures[i] in means:
+            if best_v is None or (v > best_v if maximize else v < best_v):
+                best_v, best_m = v, mixtures[i]
+        out[i] = means[best_m] if best_m is not None else np.nan
     return out
 
 
@@ -120,7 +168,7 @@ def study_curves(results: Results) -> dict[tuple, np.ndarray]:
     if traj.empty:
         return out
     ok = results.summary[results.summary["status"].astype(str) == "ok"]
-    okkeys = set(zip(ok["suite"], ok["strategy"], ok["budget"].astype(int), ok["seed"].astype(int)))
+    okkeys = set(zip(ok["suite"], ok["strategy"], map(budget_value, ok["budget"]), ok["seed"].astype(int)))
     steps = pd.to_numeric(traj["step"], errors="coerce").to_numpy(float)
     if "spent" in traj.columns:
         # the curve's axis is run-equivalents: a pilot counts once its cumulative cost is spent (a full run
@@ -128,27 +176,37 @@ def study_curves(results: Results) -> dict[tuple, np.ndarray]:
         spent = pd.to_numeric(traj["spent"], errors="coerce").to_numpy(float)
         steps = np.where(np.isfinite(spent), np.ceil(spent - 1e-9) - 1, steps)
     bsf = pd.to_numeric(traj["best_so_far"], errors="coerce").to_numpy(float)
+    values = pd.to_numeric(traj.get("value", pd.Series(np.nan, index=traj.index)), errors="coerce").to_numpy(float)
+    fid = pd.to_numeric(traj.get("fidelity", pd.Series(np.nan, index=traj.index)), errors="coerce").to_numpy(float)
+    mixtures = traj["mixture"].to_numpy(object) if "mixture" in traj.columns else np.full(len(traj), None)
+    means = {n: pool_means(results, n) for n in set(traj["suite"]) if n in results.suites}
     for key, idx in traj.groupby(["suite", "strategy", "budget", "seed"], sort=True).indices.items():
-        key = (key[0], key[1], int(key[2]), int(key[3]))
+        key = (key[0], key[1], budget_value(key[2]), int(key[3]))
         if key not in okkeys or key[2] <= 0:
             continue
         e = results.suites[key[0]]
-        out[key] = best_so_far_curve((steps[idx], bsf[idx]), key[2], float(e["best_known"]), float(e["worst_known"]),
-                                     results.goal(key[0]) != "min")
+        maximize = results.goal(key[0]) != "min"
+        curve = bsf[idx]
+        if means.get(key[0]):
+            curve = _judged(steps[idx], values[idx], mixtures[idx], fid[idx], means[key[0]], maximize)
+        out[key] = best_so_far_curve((steps[idx], curve), key[2], float(e["best_known"]), float(e["worst_known"]),
+                                     maximize)
     return out
 
 
 @dataclass
 class Stats:
     table: pd.DataFrame          # one row per (suite, strategy, budget)
-    overall: pd.DataFrame        # one row per (track, budget, strategy): rank over the (suite, seed) blocks of the
-                                 # suites that can rank, complete strategies only (leaderboard/ranking.py)
+    overall: pd.DataFrame        # one row per (track, suite family, budget, strategy): rank over the suites that can
+                                 # rank, complete strategies only (leaderboard/ranking.py)
     rank_corr: pd.DataFrame      # one row per (suite_a, suite_b, budget)
     studies: pd.DataFrame        # the per-study table (summary + oriented gain, auc, rank)
     curves: pd.DataFrame         # mean best-so-far regret per (suite, strategy, budget, step)
     weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
     rankings: list = field(default_factory=list)  # leaderboard.ranking.TrackRanking per (track, budget)
     online: Any = None           # leaderboard.online.OnlineStats: the online track, compared apart
+    suite_evidence: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (suite, budget): MDD, best (within_suite)
+    vs_random: pd.DataFrame = field(default_factory=pd.DataFrame)       # per (suite, budget, strategy): vs random
 
 
 def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
@@ -167,7 +225,7 @@ def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
 
     curves = study_curves(results) if curves is None else curves
     s["auc"] = [float(curves[k].mean()) if k in curves else np.nan
-                for k in zip(s["suite"], s["strategy"], s["budget"].astype(int), s["seed"].astype(int))]
+                for k in zip(s["suite"], s["strategy"], map(budget_value, s["budget"]), s["seed"].astype(int))]
     return s
 
 
@@ -177,7 +235,7 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
     for col, name in (("score", "score"), ("gain", "gain"), ("normalized_regret", "nregret"), ("auc", "auc"),
                       ("rank", "rank")):
         vals = g[col] if col == "rank" else okg[col]
-        m, lo, hi = bootstrap_ci(vals.to_numpy(float), *key, col)
+        m, lo, hi = ev.t_interval(vals.to_numpy(float))
         row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
     # where the numbers came from: the share of surrogate answers (pilots and recommendation) and how many
     # recommendations a surrogate scored above every measured mixture (harness/suites/tracks.py)
@@ -191,8 +249,21 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
     return row
 
 
-def _rank_corr(table: pd.DataFrame, results: Results) -> pd.DataFrame:
-    rows = []
+def _seed_matrix(studies: pd.DataFrame | None, suite: str, budget, shared: list[str],
+                 cache: dict | None = None) -> np.ndarray | None:
+    if studies is None:
+        return None
+    cache = {} if cache is None else cache
+    if (suite, budget) not in cache:
+        g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
+        cache[(suite, budget)] = g.pivot_table(index="seed", columns="strategy", values="normalized_regret",
+                                               aggfunc="first")
+    m = cache[(suite, budget)].reindex(columns=shared).dropna()
+    return m.to_numpy(float) if len(m) >= 2 else None
+
+
+def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | None = None) -> pd.DataFrame:
+    rows, cache = [], {}
     suites = sorted(set(table["suite"]))
     for budget in sorted(set(table["budget"])):
         tb = table[(table["budget"] == budget) & np.isfinite(table["nregret_mean"])]
@@ -201,21 +272,27 @@ def _rank_corr(table: pd.DataFrame, results: Results) -> pd.DataFrame:
                 A = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
                 B = tb[tb["suite"] == b].set_index("strategy")["nregret_mean"]
                 shared = sorted(set(A.index) & set(B.index))
-                rho = tau = rho_p = math.nan
+                rho = tau = rho_p = lo = hi = math.nan
                 if len(shared) >= MIN_SHARED_FOR_CORR:
                     x, y = A[shared].to_numpy(float), B[shared].to_numpy(float)
                     if np.ptp(x) > 0 and np.ptp(y) > 0:
                         sp = sps.spearmanr(x, y)
                         rho, rho_p = float(sp.statistic), float(sp.pvalue)
                         tau = float(sps.kendalltau(x, y).statistic)
-                rows.append({"suite_a": a, "suite_b": b, "budget": int(budget), "n_shared": len(shared),
+                        ma = _seed_matrix(studies, a, budget, shared, cache)
+                        mb = _seed_matrix(studies, b, budget, shared, cache)
+                        if ma is not None and mb is not None:
+                            _, lo, hi = ev.spearman_interval(ma, mb, a, b, budget)
+                rows.append({"suite_a": a, "suite_b": b, "budget": budget_value(budget), "n_shared": len(shared),
                              "base_model_a": base_model(results.suites[a]),
                              "base_model_b": base_model(results.suites[b]),
-                             "spearman": rho, "spearman_p": rho_p, "kendall": tau, "strategies": ",".join(shared)})
-    # spearman_p: two-sided p-value of rho = 0 over the shared strategies (how far a few strategies'
-    # agreement is from chance; the regrets' own seed noise is in their CIs, not in this p)
+                             "spearman": rho, "spearman_lo": lo, "spearman_hi": hi, "spearman_p": rho_p,
+                             "kendall": tau, "strategies": ",".join(shared)})
+    # spearman_p: two-sided p-value of rho = 0 over the shared strategies; [spearman_lo, spearman_hi]: 95% bootstrap
+    # interval resampling the shared strategies and each suite's seeds (how much rho moves with both)
     return pd.DataFrame(rows, columns=["suite_a", "suite_b", "budget", "n_shared", "base_model_a", "base_model_b",
-                                       "spearman", "spearman_p", "kendall", "strategies"])
+                                       "spearman", "spearman_lo", "spearman_hi", "spearman_p", "kendall",
+                                       "strategies"])
 
 
 def base_model(suite_entry: dict[str, Any]) -> str:
@@ -232,7 +309,7 @@ def _curves(results: Results, curves: dict[tuple, np.ndarray]) -> pd.DataFrame:
     rows = []
     for (suite, strat, budget), cs in sorted(groups.items()):
         mean = np.mean(cs, axis=0)
-        rows.extend({"suite": suite, "strategy": strat, "budget": int(budget), "step": t + 1,
+        rows.extend({"suite": suite, "strategy": strat, "budget": budget_value(budget), "step": t + 1,
                      "nregret_mean": float(v), "n": len(cs)} for t, v in enumerate(mean))
     return pd.DataFrame(rows, columns=cols)
 
@@ -253,7 +330,7 @@ def _weights(results: Results) -> pd.DataFrame:
         card = results.suites[suite].get("card") or {}
         datasets = [str(d) for d in card.get("datasets") or []] or sorted({k for m in mixes for k in m})
         for d in datasets:
-            rows.append({"suite": suite, "strategy": strat, "budget": int(budget), "dataset": d,
+            rows.append({"suite": suite, "strategy": strat, "budget": budget_value(budget), "dataset": d,
                          "weight_mean": float(np.mean([float(m.get(d, 0.0)) for m in mixes])), "n": len(mixes)})
     return pd.DataFrame(rows, columns=cols)
 
@@ -268,20 +345,31 @@ def compute(results: Results) -> Stats:
     studies = per_study(results, curves)
     rows = []
     for (suite, strat, budget), g in studies.groupby(["suite", "strategy", "budget"], sort=True):
-        key = (suite, strat, int(budget))
-        rows.append({"suite": suite, "strategy": strat, "budget": int(budget),
+        key = (suite, strat, budget_value(budget))
+        rows.append({"suite": suite, "strategy": strat, "budget": budget_value(budget),
                      "family": results.strategies[strat]["family"], **_cell(g, key)})
     # the columns named even with no offline study (a results folder of the online track alone)
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
 
-    from leaderboard.ranking import RANK_COLUMNS, rank_all
+    from leaderboard import within_suite
+    from leaderboard.ranking import RANK_COLUMNS, rank_all, suite_can_rank, suite_track
 
-    rankings = rank_all(studies, results.suites, results.strategies,
-                        bootstrap=lambda values, *key: bootstrap_ci(values, "overall", *key))
+    if len(table):  # pool track: every regret is a recorded mean against the best and worst recorded means, so in
+        # [0, 1] by construction; an interval clipped to where the quantity lives covers at least as often
+        pool = table["suite"].map(lambda n: suite_track(results.suites[n]) == "pool")
+        for c in ("nregret_lo", "nregret_hi", "auc_lo", "auc_hi"):
+            table.loc[pool, c] = table.loc[pool, c].clip(0.0, 1.0)
+        exact = table["suite"].map(lambda n: str((results.suites[n].get("card") or {}).get(
+            "kind", results.suites[n].get("kind"))) == "synthetic")  # analytic: regret to the true optimum >= 0
+        table.loc[exact, "nregret_lo"] = table.loc[exact, "nregret_lo"].clip(lower=0.0)
+
+    rankings = rank_all(studies, results.suites, results.strategies)
     tables = [r.table for r in rankings if len(r.table)]
     overall = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RANK_COLUMNS)
-    return Stats(table, overall, _rank_corr(table, results), studies, _curves(results, curves), _weights(results),
-                 rankings, online)
+    can_rank = {n: suite_can_rank(e)[0] for n, e in results.suites.items()}
+    evidence, vs_random = within_suite.compute(studies, can_rank)
+    return Stats(table, overall, _rank_corr(table, results, studies), studies, _curves(results, curves),
+                 _weights(results), rankings, online, evidence, vs_random)
 
 
 def _clean(v: Any) -> Any:

@@ -299,10 +299,11 @@ def test_ranking_uses_only_suites_that_can_rank_and_complete_strategies():
     r = rank_track(_studies(rows), suites_meta, {}, "pool", 8)
     assert r.suites == ["A", "B"] and r.apart == [("noisy", "SNR 1.2 < 3")]
     assert list(r.table["strategy"]) == ["good", "mid", "bad"]
-    assert r.table["rank_mean"].tolist() == [1.0, 2.0, 3.0] and r.n_blocks == 8
+    assert r.table["rank_mean"].tolist() == [1.0, 2.0, 3.0] and r.n_blocks == 2  # N = suites, not (suite, seed)
     lacking = dict(r.incomplete)
     assert "not benched on B" in lacking["only-on-A"] and "failed studies on A" in lacking["fails"]
-    assert r.friedman_p < 0.01 and r.cd == pytest.approx(3.314 * math.sqrt(3 * 4 / (6 * 8)) / math.sqrt(2), rel=1e-3)
+    # 2 suites: Friedman over suites (p = exp(-2) for a perfect 3-way agreement over 2 blocks); CD with N = 2
+    assert r.friedman_p == pytest.approx(math.exp(-2.0)) and r.cd == pytest.approx(2.343 * math.sqrt(3 * 4 / (6 * 2)), rel=2e-3)
 
 
 def test_nemenyi_critical_difference_matches_demsar_table():

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from leaderboard.data import ResultsError, load_results
 from leaderboard.online import paired_difference, verdict_line
@@ -36,14 +37,15 @@ def _bench_json(folder: Path, suites: list[dict], strategies: list[str], budgets
                         "citation": ""} for n in strategies]}))
 
 
-def make_online(root: Path) -> Path:
+def make_online(root: Path, out_scores=None, in_scores=None, failed=("odm", 3), name="online") -> Path:
     """An online results folder: summary.csv, online.csv (weights per step), online_runs.csv, bench.json."""
-    folder = root / "online"
+    out_scores, in_scores = out_scores or OUT, in_scores or IN
+    folder = root / name
     folder.mkdir(parents=True)
     summary, steps, runs = [], [], []
-    for strat, outs in OUT.items():
+    for strat, outs in out_scores.items():
         for seed, out in enumerate(outs):
-            status = "failed" if (strat, seed) == ("odm", 3) else "ok"
+            status = "failed" if (strat, seed) == failed else "ok"
             score = out if status == "ok" else np.nan
             summary.append({"suite": ONLINE, "strategy": strat, "budget": 1, "seed": seed, "track": "online",
                             "score": score, "regret": 1 - score, "normalized_regret": 1 - score,
@@ -53,7 +55,7 @@ def make_online(root: Path) -> Path:
             runs.append({"suite": ONLINE, "strategy": strat, "seed": seed, "status": status, "score": score,
                          "cost_used": 1.0 + 0.001 * (seed + 1), "t_online": 0.003 * STEPS, "t_online_strategy": 0.001,
                          "t_train": 2.0, "s_per_step": 0.5, "reason": "" if status == "ok" else "crashed",
-                         "In_Score": IN[strat][seed] if status == "ok" else np.nan, "Out_Score": score})
+                         "In_Score": in_scores[strat][seed] if status == "ok" else np.nan, "Out_Score": score})
             for step in range(1, STEPS + 1):
                 a = 0.5 if strat == "constant" else 0.5 + 0.1 * step
                 steps.append({"suite": ONLINE, "strategy": strat, "seed": seed, "step": step, "w:alpha": a,
@@ -65,7 +67,7 @@ def make_online(root: Path) -> Path:
                           "metric": "Out_Score", "goal": "max", "protocol": "0123456789abcdef", "version": "2",
                           "best_known": 1.0, "worst_known": 0.0, "uniform_score": 0.3,
                           "ranking_reason": "live suite: no measured noise model on its card"}],
-                list(OUT), [1], [0, 1, 2, 3, 4])
+                list(out_scores), [1], sorted({i for v in out_scores.values() for i in range(len(v))}))
     return folder
 
 
@@ -151,22 +153,22 @@ def test_paired_difference_known_answer_and_unpaired_seed_left_out(tmp_path):
     assert dump.n_pairs == 4  # seed 4: only dump ran it
     assert dump.diff_mean == pytest.approx(0.1) and dump.diff_lo == pytest.approx(0.1)
     assert dump.diff_hi == pytest.approx(0.1)
-    assert dump.snr == np.inf and dump.verdict == "better"
+    assert dump.snr == np.inf and dump.verdict == "too few seeds"  # 4 pairs < MIN_PAIRS: no verdict at all
     odm = p.loc[("odm", "Out_Score")]
     assert odm.n_pairs == 3  # odm's seed 3 failed
     d = np.array([0.25 - 0.25, 0.25 - 0.5, 0.5 - 0.125])
     assert odm.diff_mean == pytest.approx(d.mean())
     assert odm.diff_se == pytest.approx(d.std(ddof=1) / np.sqrt(3))
     assert odm.snr == pytest.approx(abs(d.mean()) / (d.std(ddof=1) / np.sqrt(3)))
-    assert odm.diff_lo <= odm.diff_mean <= odm.diff_hi and odm.verdict == "same"
+    ci = sps.ttest_1samp(d, 0.0).confidence_interval(0.95)  # the paired t-interval
+    assert odm.diff_lo == pytest.approx(ci.low) and odm.diff_hi == pytest.approx(ci.high)
+    assert odm.verdict == "too few seeds"
     assert set(st.paired["metric"]) == {"Out_Score", "In_Score"}
     assert st.metrics[ONLINE] == ["Out_Score", "In_Score"]
-    assert st.verdicts[ONLINE][0] == "dump beats the constant control on Out_Score (95% CI of the paired difference above 0)"
-    assert st.verdicts[ONLINE][1] == ("no online strategy beats the constant control on In_Score (every 95% CI of the "
-                                      "paired difference contains 0)")
-    # 2 strategies x 2 scores: the chance of a false "beats" is said, not hidden
-    assert st.verdicts[ONLINE][2].startswith("4 paired comparisons on this suite, each at 95% with no multiplicity")
-    assert "about 0.2 of them" in st.verdicts[ONLINE][2]
+    assert st.verdicts[ONLINE][0] == ("no verdict on Out_Score: fewer than 6 paired seeds against the constant "
+                                      "control (dump, odm)")
+    assert st.verdicts[ONLINE][2].startswith("4 paired comparisons on this suite, Holm-corrected together")
+    assert "a true difference of 0.01 in Out_Score would need" in st.verdicts[ONLINE][2]
     t = st.table.set_index("strategy")
     assert t.loc["dump", "runs"] == 5 and t.loc["odm", "n_failed"] == 1
     assert t.loc["constant", "score_mean"] == pytest.approx(np.mean(OUT["constant"]))
@@ -179,10 +181,49 @@ def test_paired_difference_is_deterministic_and_a_worse_verdict():
     runs = pd.DataFrame({"strategy": ["constant"] * 4 + ["x"] * 4, "seed": list(range(4)) * 2, "status": "ok",
                          "score": [0.5, 0.6, 0.7, 0.8, 0.3, 0.35, 0.5, 0.55]})
     a, b = paired_difference(runs, "x", "score", "s"), paired_difference(runs, "x", "score", "s")
-    assert a == b and a["diff_hi"] < 0 and a["seeds"] == [0, 1, 2, 3]
+    assert {k: v for k, v in a.items() if k != "diffs"} == {k: v for k, v in b.items() if k != "diffs"}
+    assert a["diffs"].tolist() == pytest.approx([-0.2, -0.25, -0.2, -0.25])
+    assert a["diff_hi"] < 0 and a["seeds"] == [0, 1, 2, 3]
     frame = pd.DataFrame([{"strategy": "x", "verdict": "worse"}])
     assert verdict_line(frame, "Out_Score") == ("no online strategy beats the constant control on Out_Score; x does "
-                                                "worse (95% CI of the paired difference below 0)")
+                                                "worse (paired t-test, Holm-adjusted p < 0.05)")
+
+
+def test_online_verdicts_are_paired_t_tests_with_holm_over_the_suite(tmp_path):
+    """8 paired seeds: dump clearly above the control, odm noise, aioli below; 3 strategies x 2 scores = 6
+    comparisons, Holm-corrected together; the verdicts agree with scipy's paired t-test and Holm by hand."""
+    rng = np.random.default_rng(8)
+    const = rng.uniform(0.3, 0.5, 8)
+    out = {"constant": const, "dump": const + 0.05 + rng.normal(0, 0.01, 8), "odm": const + rng.normal(0, 0.03, 8),
+           "aioli": const - 0.04 + rng.normal(0, 0.01, 8)}
+    inn = {k: 0.5 + rng.normal(0, 0.02, 8) for k in out}
+    st = compute(load_results([make_online(tmp_path, {k: list(v) for k, v in out.items()},
+                                           {k: list(v) for k, v in inn.items()}, failed=None)])).online
+    p = st.paired.set_index(["strategy", "metric"])
+    raw = {}
+    for strat in ("aioli", "dump", "odm"):
+        raw[(strat, "Out_Score")] = sps.ttest_rel(out[strat], out["constant"]).pvalue
+        raw[(strat, "In_Score")] = sps.ttest_rel(inn[strat], inn["constant"]).pvalue
+    order = sorted(raw, key=raw.get)
+    holm, run = {}, 0.0
+    for i, key in enumerate(order):
+        run = max(run, min(1.0, (len(order) - i) * raw[key]))
+        holm[key] = run
+    for key in raw:
+        assert p.loc[key, "p"] == pytest.approx(raw[key]) and p.loc[key, "p_holm"] == pytest.approx(holm[key])
+        expect = "same" if holm[key] >= 0.05 else ("better" if p.loc[key, "diff_mean"] > 0 else "worse")
+        assert p.loc[key, "verdict"] == expect
+    assert p.loc[("dump", "Out_Score"), "verdict"] == "better" and p.loc[("aioli", "Out_Score"), "verdict"] == "worse"
+    assert st.verdicts[ONLINE][0].startswith("dump beats the constant control on Out_Score")
+    assert "aioli does worse" in st.verdicts[ONLINE][0]
+
+
+def test_two_seeds_that_happen_to_agree_get_no_verdict(tmp_path):
+    """The issue's case: a strategy benched on 2 seeds, +0.026 and +0.027 over the control, was said to beat it."""
+    out = {"constant": [0.30, 0.40], "new": [0.326, 0.427]}
+    st = compute(load_results([make_online(tmp_path, out, {k: [0.5, 0.5] for k in out}, failed=None)])).online
+    row = st.paired.set_index(["strategy", "metric"]).loc[("new", "Out_Score")]
+    assert row.verdict == "too few seeds" and "beats" not in st.verdicts[ONLINE][0]
 
 
 # -- the site -------------------------------------------------------------------------------------------------
@@ -196,8 +237,8 @@ def test_index_shows_the_online_section_apart_from_the_tracks(tmp_path):
     index = (site / "index.html").read_text()
     assert 'id="online-track"' in index and "Online track" in index
     assert "One training run per seed; not in the overall ranking (live suite)" in index
-    assert "dump beats the constant control on Out_Score" in index
-    assert "no online strategy beats the constant control on In_Score" in index
+    assert "no verdict on Out_Score: fewer than 6 paired seeds" in index
+    assert "no verdict on In_Score: fewer than 6 paired seeds" in index
     # after the offline track sections, and the online suite in none of them
     assert index.index('id="track-pool"') < index.index('id="online-track"')
     tracks = index[:index.index('id="online-track"')]
@@ -257,5 +298,5 @@ def test_online_site_is_byte_identical_when_rendered_again(tmp_path):
 
     assert digest(a) == digest(b)
     board = json.loads((a / "data" / "leaderboard.json").read_text())
-    assert board["online"]["verdicts"][ONLINE][0].startswith("dump beats the constant control")
+    assert board["online"]["verdicts"][ONLINE][0].startswith("no verdict on Out_Score")
     assert {r["suite"] for r in board["table"]} == {"rec-toy"}
