@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import yaml
 
 from harness.suites.importer import TableError
@@ -42,6 +43,24 @@ def _guard(fn):
     return wrapper
 
 
+def _number(text: str) -> float:
+    """A plain decimal number: float() also takes "1_0" (as 10), "inf" and "nan", which no user means."""
+    import re
+
+    if not re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
+        raise ValueError(text)
+    return float(text)
+
+
+def _dedupe(values: list, what: str) -> list:
+    """Values in order, each once; a repeated one is dropped with a note (it would write duplicate rows)."""
+    seen = list(dict.fromkeys(values))
+    if len(seen) != len(values):
+        dups = sorted({str(v) for v in values if values.count(v) > 1})
+        click.echo(f"note: {what} {', '.join(dups)} given more than once; each is run once", err=True)
+    return seen
+
+
 def _budget_list(text: str) -> list[int | float]:
     """--budget: comma-separated run-equivalents; whole numbers stay integers (fractions for partial runs)."""
     import math
@@ -51,20 +70,23 @@ def _budget_list(text: str) -> list[int | float]:
         if not x:
             continue
         try:
-            v = float(x)
+            v = _number(x)
         except ValueError:
-            raise UserError(f"--budget must be comma-separated numbers of run-equivalents, got {text!r}") from None
+            raise UserError(f"--budget must be comma-separated numbers of run-equivalents (e.g. 4,8,16); {x!r} is "
+                            f"not one") from None
         if not math.isfinite(v) or v < 0:
             raise UserError(f"--budget must be non-negative finite numbers, got {text!r}")
         out.append(int(v) if v.is_integer() else v)
     if not out:
-        raise UserError(f"--budget must name at least one budget, got {text!r}")
-    return out
+        raise UserError(f"--budget must name at least one budget, got {text!r} (e.g. --budget 4,8,16)")
+    return _dedupe(out, "--budget")
 
 
 def _int_list(text: str, what: str) -> list[int]:
+    import re
+
     try:
-        values = [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) if re.fullmatch(r"\s*[+-]?\d+\s*", x) else int("?") for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"{what} must be comma-separated integers, got {text!r}") from None
     if not values or any(v < 0 for v in values):
@@ -173,15 +195,17 @@ def _parse_mixture(space, text: str, normalize: bool):
 def _bench_seeds(text: str) -> int | range | list[int]:
     """bench --seeds: a count N (seeds 0..N-1), or the seeds themselves as N-M or a comma list (sweep's syntax)."""
     text = str(text).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         n = int(text)
         if n < 1:
             raise UserError(f"--seeds {text!r}: a count of seeds must be at least 1 (or give N-M, or a comma list)")
         return n
     seeds = _seed_list(text)
+    if isinstance(seeds, range):
+        return seeds  # its bounds are checked; never expanded here (a huge range is refused by the plan's size)
     if any(x < 0 for x in seeds):
         raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
-    return seeds
+    return _dedupe(seeds, "--seeds")
 
 
 @main.command("bench")
@@ -221,21 +245,64 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 
     for f in strategy_files:
         strategies.load_file(f)
-    names = strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline")
-    budgets = _budget_list(budget_spec or ("1" if track == "online" else "4,8,11,16,24"))
+    names = _dedupe(strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline"),
+                    "--strategy")
+    budgets = _budget_list(budget_spec if budget_spec is not None else ("1" if track == "online" else "4,8,11,16,24"))
     seeds = _bench_seeds(seeds)
-    seeds = seeds if isinstance(seeds, int) else list(seeds)
-    report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
+    suite_refs = _dedupe(list(suite_refs), "--suite")
+    _check_out(out)
+    report = bench(suite_refs, names, budgets, seeds, out, workers=workers,
                    strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
                    executor=executor, protocol_file=protocol_file, track=track)
-    click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
-               f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
+    click.echo(f"{report.studies} studies ({report.studies_resumed} already done"
+               + (f", {report.retried} retried after failing in an earlier bench" if report.retried else "")
+               + f"), runs executed: {report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)
+    if report.merged:
+        click.echo(f"summary.csv also keeps {report.merged} studies of earlier benches on {out}", err=True)
     if report.records_rejected:
-        click.echo(f"store records that failed their integrity check: {report.records_rejected} (not served: done "
-                   f"again; the bad files are in {Path(out) / 'store' / 'quarantine'})", err=True)
+        click.echo(f"store records quarantined (truncated, empty, unhashed or failing their integrity check): "
+                   f"{report.records_rejected} (not served: done again; the files are in "
+                   f"{Path(out) / 'store' / 'quarantine'})", err=True)
     _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
+    if report.failed_studies:
+        _print_failures([r for r in report.failures or [] if r.get("status") != "ok"], report.failed_studies)
+        sys.exit(1)
+
+
+def _check_out(out: str) -> None:
+    """An output folder bench, sweep, import or render can write: a clean error before any work, not a traceback
+    after it (read-only, full, or a file in the way)."""
+    import os
+    import tempfile
+
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to {str(out)!r}: {e.strerror or e}; choose another folder") from None
+
+
+def _print_failures(failures: list[dict], n: int) -> None:
+    """The end of a bench with failed studies: how many, their reasons (counted), and what a resume does."""
+    from collections import Counter
+
+    reasons = Counter(_one_line(str(r.get("reason", "")), 160) for r in failures)
+    click.echo(f"\n{n} studies failed in this bench (status 'failed' in summary.csv, reason column):", err=True)
+    for why, k in reasons.most_common(5):
+        click.echo(f"  {k} x {why}", err=True)
+    if len(reasons) > 5:
+        click.echo(f"  ... and {len(reasons) - 5} other reasons", err=True)
+    click.echo("run the same command again to retry them (their completed runs come from the store)", err=True)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @main.command("sweep")
@@ -352,10 +419,11 @@ def _seed_list(text: str) -> range | list[int]:
     text = text.strip()
     if "-" in text and "," not in text:
         lo, _, hi = text.partition("-")
-        try:
-            lo_i, hi_i = int(lo), int(hi)
-        except ValueError:
-            raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers") from None
+        import re
+
+        if not (re.fullmatch(r"\s*\d+\s*", lo) and re.fullmatch(r"\s*\d+\s*", hi)):
+            raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers")
+        lo_i, hi_i = int(lo), int(hi)
         if hi_i < lo_i:
             raise UserError(f"--seeds {text!r}: the range is empty (M < N)")
         if lo_i < 0:
@@ -382,7 +450,7 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
         pivot = pivot.sort_values(pivot.columns[-1])
         sur = (g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
                if "surrogate_fraction" in g else None)
-        table = pivot.map(lambda v: f"{v:.3f}")
+        table = pivot.map(lambda v: f"{v:.3f}" if np.isfinite(v) else str(v))
         if sur is not None:
             sur = sur.reindex(index=pivot.index, columns=pivot.columns).fillna(0)
             table = table.where(sur <= 0, table + "*")
@@ -394,9 +462,6 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
         click.echo(table.to_string())
     if marked:
         click.echo("\n* rests on surrogate answers (see surrogate_fraction in summary.csv)")
-    failed = summary[summary["status"] != "ok"]
-    if len(failed):
-        click.echo(f"\n{len(failed)} failed studies, e.g. {failed.iloc[0]['strategy']}: {failed.iloc[0]['reason']}")
 
 
 def _print_online(g, meta: dict) -> None:
