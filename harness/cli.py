@@ -37,6 +37,9 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except (InvalidMixture, SuiteError, TableError, UnknownStrategy, FileNotFoundError) as e:
             raise UserError(str(e)) from None
+        except OSError as e:  # a read-only or full disk, a file where a folder should be: one line, not a traceback
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise UserError(f"{type(e).__name__}: {e.strerror or e}{where}") from None
         except ValueError as e:
             raise UserError(str(e)) from None
 
@@ -492,23 +495,36 @@ def suite_group():
 @suite_group.command("import")
 @click.argument("table", type=click.Path(dir_okay=False))
 @click.option("--name", required=True, help="Suite name.")
-@click.option("--weights", required=True, help="Weight columns: COL,COL,... or NAME=COL,... (a leading w_ is dropped).")
+@click.option("--weights", required=True, help="Weight columns: COL,COL,... or NAME=COL,... (a leading w_ is dropped), "
+                                               "or a glob such as 'train_the_pile_*' (datasets named by what * matched).")
 @click.option("--metric", required=True, help="The score column to optimise.")
 @click.option("--goal", required=True, type=click.Choice(["max", "min"]), help="Maximise or minimise the metric.")
 @click.option("--seed-col", default=None, help="Column holding the training seed (repeated mixtures = noise model).")
 @click.option("--scores", default=None, help="Score columns to keep (default: every other numeric column).")
 @click.option("--normalize", is_flag=True, help="Rescale each row's weights to sum to 1 (e.g. percentages).")
+@click.option("--rounding", default=None, type=float,
+              help="The weights were rounded to multiples of this (e.g. 0.001): a row summing to within "
+                   "datasets x rounding / 2 of 1 is rescaled to 1, any other is an error.")
+@click.option("--results", default=None, type=click.Path(dir_okay=False),
+              help="A second file with the results, joined one-to-one with TABLE (the mixtures) on --key.")
+@click.option("--key", default=None, help="The column joining TABLE and --results (e.g. index); not a score.")
+@click.option("--rename", default=None, help="OLD=NEW,...: rename columns of the (joined) table before use.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @_guard
-def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, out, overwrite):
-    """Turn a results table (weight columns + score columns, one row per run) into a replay suite."""
-    from harness.suites.importer import import_table
+def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, rounding, results, key, rename,
+                     out, overwrite):
+    """Turn a results table (weight columns + score columns, one row per run; or a mixture file and a result
+    file joined on a key column, as RegMix releases its runs) into a replay suite."""
+    from harness.suites.importer import check_name_free, import_table
 
     out = out or str(Path("suites") / name)
+    check_name_free(name, out)
+    _check_out(str(Path(out).resolve().parent))
     score_list = [c.strip() for c in scores.split(",") if c.strip()] if scores else None
     folder = import_table(table, name, weights, metric, goal, out, seed_col=seed_col, scores=score_list,
-                          normalize=normalize, overwrite=overwrite)
+                          normalize=normalize, overwrite=overwrite, results=results, key=key, rename=rename,
+                          rounding=rounding)
     from harness.suites import load_folder
 
     s = load_folder(folder)
