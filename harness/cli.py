@@ -135,7 +135,8 @@ def strategies_cmd(strategy_files):
 
 @main.command("run")
 @click.option("--suite", "suite_ref", required=True, help="Registered suite name or suite folder.")
-@click.option("--mixture", required=True, help='Weights, e.g. "COCO=0.5,LISA=0.5" (datasets left out get 0).')
+@click.option("--mixture", required=True, help='Weights of every dataset, e.g. "COCO=0.5,LISA=0.5,GeoQAV=0,SAT=0,'
+                                               'ScienceQA=0".')
 @click.option("--seed", default=0, show_default=True, type=int, help="Training seed of the run.")
 @click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
               help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
@@ -156,7 +157,10 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
     m = _parse_mixture(s.space, mixture, normalize)
     if not 0 < fidelity <= 1:
         raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
+    if runner == "replay" and s.kind == "replay":
+        _check_replay_answer(s, m)
     if protocol_file:
+        _check_protocol_file(protocol_file)
         import os
 
         from harness.slurm import PROTOCOL_ENV
@@ -175,24 +179,77 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
         sys.exit(1)
 
 
+def _check_replay_answer(s, m) -> None:
+    """`run` on a recorded suite answers a recorded mixture; an unrecorded one only where the card says its
+    surrogate passed the fidelity gate (the continuous track), never after minutes of measuring it silently."""
+    if s.recorded_mixture(m) is not None:
+        return
+    fid = (s.card.get("judge") or {}).get("fidelity") or {}
+    if fid.get("passed"):
+        return
+    near = s.space.from_vector(s._X[int(abs(s._X - s.space.to_vector(m)).sum(axis=1).argmin())])
+    why = ("its surrogate fails the fidelity gate" if fid else "its card has no fidelity-gate verdict (`modomodo suite "
+           "check --write` measures one)")
+    raise UserError(f"mixture {m} is not recorded in {s.name!r}, and {why}, so only its {len(s.recorded)} recorded "
+                    f"mixtures have scores; the nearest is {near}")
+
+
+def _check_protocol_file(path: str) -> None:
+    """--protocol-file: a readable YAML mapping (a binary or malformed file is refused, not ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--protocol-file {path!r} does not exist")
+    raw = p.read_bytes()
+    try:
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL byte")
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"--protocol-file {path!r} is not a text file (binary data); give a protocol YAML such as "
+                        f"baselines/configs/*.yaml") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"--protocol-file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"--protocol-file {path!r} holds a {type(doc).__name__}, not a mapping of protocol settings")
+
+
 def _parse_mixture(space, text: str, normalize: bool):
     """`--mixture` text as a Mixture; weights that do not sum to 1 are an error naming `--normalize`, or, with
     it, rescaled."""
+    import re
+
     from harness.mixture import Mixture
 
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        value = part.partition("=")[2].strip()
+        if value and not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf)", value, re.I):
+            raise InvalidMixture(f"weight {value!r} in --mixture {text!r} is not a plain number (e.g. 0.25)")
     try:
-        return space.parse(text)
+        m = space.parse(text)
     except InvalidMixture as e:
         if "sum to" not in str(e):
             raise
         if not normalize:
             raise InvalidMixture(str(e).split("; use Mixture.normalized")[0] + "; pass --normalize to rescale them "
                                  "to sum to 1") from None
+    else:
+        _check_all_named(space, text)
+        return m
     weights = {}  # space.parse has checked the names and numbers: only the sum was off
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
         weights[name.strip()] = float(value)
+    _check_all_named(space, text)
     return Mixture.normalized({d: weights.get(d, 0.0) for d in space.datasets})
+
+
+def _check_all_named(space, text: str) -> None:
+    """Every dataset needs a weight in --mixture (0 is fine): one left out is more often a typo than a 0."""
+    named = {p.partition("=")[0].strip() for p in text.split(",") if p.strip()}
+    left = [d for d in space.datasets if d not in named]
+    if left:
+        raise InvalidMixture(f"--mixture {text!r} gives no weight to {', '.join(left)}; name every dataset of the "
+                             f"suite ({', '.join(space.datasets)}), with =0 for those it leaves out")
 
 
 def _bench_seeds(text: str) -> int | range | list[int]:
@@ -253,6 +310,8 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     budgets = _budget_list(budget_spec if budget_spec is not None else ("1" if track == "online" else "4,8,11,16,24"))
     seeds = _bench_seeds(seeds)
     suite_refs = _dedupe(list(suite_refs), "--suite")
+    if protocol_file:
+        _check_protocol_file(protocol_file)
     _check_out(out)
     report = bench(suite_refs, names, budgets, seeds, out, workers=workers,
                    strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
@@ -350,6 +409,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
 
     if not design_file and not draws:
         check_alpha(alpha)
+    if protocol_file:
+        _check_protocol_file(protocol_file)
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
@@ -388,6 +449,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
             raise UserError(str(e)) from None
         click.echo(f"design: {save_design_file}", err=True)
     specs = plan(s, mix, seed_list)
+    if not dry_run:
+        _check_out(store_dir)
     store = ResultStore(store_dir)
     done = sum(spec.key in store for spec in specs)
     click.echo(f"{s.id} (protocol {s.protocol}), runner {runner}: {len(mix)} mixtures x {len(seed_list)} seeds = "
