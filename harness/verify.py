@@ -169,10 +169,12 @@ def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1
     if runs > MAX_RUNS:
         raise VerifyError(f"--runs {runs} is more re-runs than verify does at once (at most {MAX_RUNS}; each is a real "
                           f"training run)")
-    if runner == "replay":
-        raise VerifyError("--runner replay cannot verify a recording: it would answer from the recording itself (or "
-                          "train for real on the live suite); use the runner the suite was recorded with (cpu, gpu)")
     suite, live, protocol = load_pair(name, live)
+    if runner == "replay" and live.kind == "live":
+        recorded_with = protocol.get("runner") or live.card.get("runner") or "cpu"
+        raise VerifyError(f"--runner replay cannot re-run {suite.name!r}: its runs come from the live suite "
+                          f"{live.name!r}, which only a training runner can re-run (it was recorded with "
+                          f"--runner {recorded_with}; leave --runner out to use it)")
     if runs > len(suite.table):
         raise VerifyError(f"--runs {runs}: {suite.name!r} records {len(suite.table)} (mixture, seed) pairs; give at "
                           f"most that many")
