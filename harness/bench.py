@@ -177,6 +177,8 @@ def _run_study(task: StudyTask) -> dict:
             done["_key"] = key
             return done
         retried = True  # a study that failed before is done again (its completed runs come from the store)
+    elif store.get_study(_task_key(task)) is not None:
+        retried = True  # the harness failed this study before: it is done now
     if task.executor == "local":
         runner = make_runner(task.runner, suite)
     else:
