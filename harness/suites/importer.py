@@ -184,7 +184,8 @@ def join_tables(mixtures: pd.DataFrame, results: pd.DataFrame, key: str, names=(
     a, b = set(mixtures[key]), set(results[key])
     for missing, have, lacks in ((sorted(a - b, key=str), names[0], names[1]), (sorted(b - a, key=str), names[1], names[0])):
         if missing:
-            raise TableError(f"key {missing[0]!r} (of {len(missing)}) is in the {have} but not in the {lacks}; "
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise TableError(f"key {missing[0]!r}{more} is in the {have} but not in the {lacks}; "
                              f"every run needs both its weights and its results")
     both = [c for c in results.columns if c in mixtures.columns and c != key]
     if both:
