@@ -53,8 +53,7 @@ def test_submit_page_commands_run_as_printed(real_site, tmp_path):
     page = real_site / "site" / "submit.html"
     cmds = _commands(page)
     example = next(c for c in cmds if c.startswith("# my_strategy.py"))
-    (tmp_path / "my_strategy.py").write_text(example.split("\n", 1)[1] + "\n\n    def recommend(self, history):\n"
-                                             "        return super().recommend(history)\n")
+    (tmp_path / "my_strategy.py").write_text(example.split("\n", 1)[1] + "\n")
     (tmp_path / "results").symlink_to(real_site / "results", target_is_directory=True)
     bench = next(c for c in cmds if c.startswith("modomodo bench"))
     render = next(c for c in cmds if c.startswith("modomodo leaderboard render"))
@@ -90,9 +89,9 @@ def test_readme_commands_run_as_printed(tmp_path):
     checkout): budgets and seeds cut to the first of each so the test stays a test, optional [parts] left out,
     `demo-results` being the first bench's folder (what `make demo` writes). Publish runs with --dry-run only."""
     (tmp_path / "baselines").symlink_to(ROOT / "baselines", target_is_directory=True)
-    (tmp_path / "my_strategy.py").write_text("from strategies.random_search import RandomSearch\n"
-                                             "from strategies import register\n\n\n@register('mine')\n"
-                                             "class Mine(RandomSearch):\n    pass\n")
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"```python\n(# my_strategy.py\n.*?)```", readme, re.S).group(1)
+    (tmp_path / "my_strategy.py").write_text(example)  # the README's own example strategy
     ran, skipped = [], []
     for cmd in _readme_commands():
         cmd = re.sub(r"\s*\[[^\]]*\]", "", cmd)  # optional parts, as the README writes them
