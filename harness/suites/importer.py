@@ -77,7 +77,7 @@ def read_csv_checked(path: str | Path, what: str = "table") -> pd.DataFrame:
     except UnicodeDecodeError as e:
         raise TableError(f"{what} {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not header:
-        raise TableError(f"{what} {str(path)!r} is empty; it needs a header line and one line per run")
+        raise TableError(f"{what} {str(path)!r}: the file is empty; it needs a header line and one line per run")
     dups = sorted({c for c in header if header.count(c) > 1})
     if dups:
         raise TableError(f"{what} {str(path)!r}: column {dups[0]!r} appears {header.count(dups[0])} times in the "
@@ -122,7 +122,8 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
         raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is not finite")
     if (Wv < 0).any():
         i, j = np.argwhere(Wv < 0)[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative (weights must be "
+                         f">= 0)")
     sums = Wv.sum(axis=1)
     if (sums <= 0).any():
         i = int(np.flatnonzero(sums <= 0)[0])
