@@ -391,7 +391,7 @@ class BenchReport:
     suites: list[dict] | None = None  # bench.json's suite entries (track, can_rank, ...)
     records_rejected: int = 0  # store records that failed their integrity check: done again, not served
     retried: int = 0  # studies that had failed in an earlier bench on this folder, done again now
-    failures: list[dict] | None = None  # the failed studies in summary.csv (this bench's and earlier ones')
+    failures: list[dict] | None = None  # this bench's failed studies (their reasons)
     merged: int = 0  # studies of earlier benches on this folder kept in summary.csv beside this bench's
 
 
@@ -524,6 +524,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         bar.close()
         pool.close()
 
+    failures = [r for r in records if r["status"] != "ok"]  # this bench's (earlier benches' are in summary.csv)
     records = merge_studies(out, store, keys, records)
     summary, trajectories = summary_frames(records)
     _write_csv_atomic(summary, out / "summary.csv")
@@ -546,4 +547,4 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     _write_text_atomic(out / "bench.json", json.dumps(meta, indent=2, sort_keys=True))
     return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"],
                        store.quarantined() - quarantined_before, retried=retried,
-                       failures=[r for r in records if r["status"] != "ok"], merged=len(records) - len(tasks))
+                       failures=failures, merged=len(records) - len(tasks))
