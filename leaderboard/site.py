@@ -356,12 +356,12 @@ def bench_commands(results: Results, suite: str | None = None, strategy: str | N
 
 def _folder_ref(folder) -> str:
     """A results folder as a command names it: relative to the working folder of the render when inside it
-    (e.g. baselines/online), else its absolute path; never only its last part."""
+    (e.g. baselines/online, not `online`); else its name (a published page shows no local absolute path)."""
     import os
 
     path = Path(folder).resolve()
     rel = os.path.relpath(path)
-    return path.as_posix() if rel.startswith("..") else Path(rel).as_posix()
+    return path.name if rel.startswith("..") else Path(rel).as_posix()
 
 
 def submit_commands(results: Results) -> dict[str, str]:

@@ -144,3 +144,12 @@ def test_protocol_block_renders_as_a_block(real_site):
     assert len(widths) >= 5
     narrow = [(t[:40], w) for t, w in widths if w < 150]
     assert not narrow, narrow
+
+
+def test_the_render_command_names_a_folder_as_the_render_did(monkeypatch, tmp_path):
+    """It named `online` for baselines/online (a folder that does not exist); never an absolute path either."""
+    from leaderboard.site import _folder_ref
+
+    monkeypatch.chdir(ROOT)
+    assert _folder_ref(ROOT / "baselines" / "online") == "baselines/online"
+    assert _folder_ref(tmp_path / "results") == "results"
