@@ -122,7 +122,46 @@ def _register_file_strategies(entries: list[dict]) -> None:
 
 
 def run_study_task(task: StudyTask) -> dict:
-    """One study, end to end, in whatever process the executor chose. Returns the outcome dict."""
+    """One study, end to end, in whatever process the executor chose. Returns the outcome dict.
+
+    A harness error (a bug, a suite that cannot load in the worker, a runner crash outside a run) fails this
+    study only, with its reason: it never takes down the other studies of the bench."""
+    try:
+        return _run_study(task)
+    except Exception as e:
+        return harness_failure(task, e)
+
+
+def harness_failure(task: StudyTask, error: BaseException | str) -> dict:
+    """The record of a study the harness could not finish. Stored like any failed study (under a key of the
+    task itself), so it is listed in summary.csv, and retried by the next bench on the same folder."""
+    from harness.spec import STATUS_FAILED
+    from harness.study import _short_error
+
+    name = Path(task.suite_path).name
+    try:
+        name = suites.load(task.suite_path).judge(task.track or None).name
+    except Exception:
+        pass
+    why = error if isinstance(error, str) else _short_error(error)
+    record = StudyOutcome(name, task.strategy, task.budget, task.seed, track=task.track, status=STATUS_FAILED,
+                          reason=f"harness error: {why}").to_dict()
+    record["harness_error"] = True
+    record["_key"] = _task_key(task)
+    try:
+        ResultStore(task.store).put_study(record["_key"], {k: v for k, v in record.items() if k != "_key"})
+    except Exception:
+        pass  # a store that cannot be written: the record still reaches this bench's summary
+    return record
+
+
+def _task_key(task: StudyTask) -> str:
+    """The store key of a study the harness could not finish (its study key may not be computable)."""
+    ident = ["harness-failure", task.suite_path, task.track, task.runner, task.strategy, task.budget, task.seed]
+    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
+
+
+def _run_study(task: StudyTask) -> dict:
     import strategies
     import strategies.registry
 
@@ -131,9 +170,15 @@ def run_study_task(task: StudyTask) -> dict:
     store = ResultStore(task.store)
     key = study_key(suite, cls, task)
     done = store.get_study(key)
+    retried = False
     if done is not None:
-        done["_resumed"] = True
-        return done
+        if done.get("status") == "ok":
+            done["_resumed"] = True
+            done["_key"] = key
+            return done
+        retried = True  # a study that failed before is done again (its completed runs come from the store)
+    elif store.get_study(_task_key(task)) is not None:
+        retried = True  # the harness failed this study before: it is done now
     if task.executor == "local":
         runner = make_runner(task.runner, suite)
     else:
@@ -154,7 +199,91 @@ def run_study_task(task: StudyTask) -> dict:
     record = outcome.to_dict()
     record.update(strategies.registry.provenance(cls))
     store.put_study(key, record)
-    return record
+    return {**record, "_key": key, "_retried": retried}
+
+
+MAX_BENCH_STUDIES = 100_000  # one bench plans at most this many studies (as sweep bounds its runs)
+MAX_BUDGET = 10_000  # run-equivalents one study may spend
+STUDY_INDEX = "studies.json"  # (suite, strategy, budget, seed) -> store key, over every bench on this folder
+
+
+def check_plan(n_suites: int, n_strategies: int, n_budgets: int, n_seeds: int) -> int:
+    """The number of studies of a bench, refused above MAX_BENCH_STUDIES before anything is built."""
+    n = n_suites * n_strategies * n_budgets * n_seeds
+    if n > MAX_BENCH_STUDIES:
+        raise ValueError(f"the bench would plan {n_suites} suites x {n_strategies} strategies x {n_budgets} budgets x "
+                         f"{n_seeds:,} seeds = {n:,} studies; one bench plans at most {MAX_BENCH_STUDIES:,} (lower "
+                         f"--seeds; benches over consecutive seed ranges can share one --out)")
+    return n
+
+
+def _identity(record: dict) -> tuple:
+    return (str(record["suite"]), str(record["strategy"]), float(record["budget"]), int(record["seed"]))
+
+
+def merge_studies(out: Path, store: ResultStore, keys: dict[tuple, str], records: list[dict]) -> list[dict]:
+    """This bench's studies, plus those of earlier benches on the same folder that this one did not redo:
+    summary.csv covers every bench run into one --out (two benches with different strategy lists keep both).
+    The index (studies.json) maps each study to its store record, under a lock (benches may share a folder)."""
+    import fcntl
+
+    lock_path = out / f".{STUDY_INDEX}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            earlier = json.loads((out / STUDY_INDEX).read_text())["studies"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            earlier = []
+        mine = {_identity(r) for r in records}
+        kept, entries = [], []
+        for e in earlier if isinstance(earlier, list) else []:
+            try:
+                ident = (str(e["suite"]), str(e["strategy"]), float(e["budget"]), int(e["seed"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if ident in mine:
+                continue
+            rec = store.get_study(str(e.get("key", "")))
+            if rec is None:  # gone from the store (quarantined): left out, its next bench redoes it
+                continue
+            kept.append(rec)
+            entries.append(e)
+        for r in records:
+            k = keys.get(_identity(r))
+            if k:
+                entries.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"],
+                                "seed": r["seed"], "key": k})
+        _write_text_atomic(out / STUDY_INDEX, json.dumps({"studies": entries}, indent=1))
+    return records + kept
+
+
+def _merge_meta(path: Path, meta: dict) -> dict:
+    """bench.json over several benches on one folder: suites and strategies by name (the latest entry wins),
+    budgets and seeds as unions, and each bench's own plan under `benches`."""
+    try:
+        old = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        old = {}
+    if not isinstance(old, dict):
+        old = {}
+    plan = {k: meta[k] for k in ("created", "budgets", "seeds", "runner")} | {
+        "suites": [s["name"] for s in meta["suites"]], "strategies": [s["name"] for s in meta["strategies"]]}
+    merged = dict(meta)
+    for field in ("suites", "strategies"):
+        by = {e["name"]: e for e in old.get(field, []) if isinstance(e, dict) and "name" in e}
+        by.update({e["name"]: e for e in meta[field]})
+        merged[field] = list(by.values())
+    for field in ("budgets", "seeds"):
+        merged[field] = sorted(set(old.get(field, [])) | set(meta[field]))
+    merged["benches"] = [b for b in old.get("benches", []) if isinstance(b, dict)] + [plan]
+    return merged
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -261,6 +390,9 @@ class BenchReport:
     failed_studies: int
     suites: list[dict] | None = None  # bench.json's suite entries (track, can_rank, ...)
     records_rejected: int = 0  # store records that failed their integrity check: done again, not served
+    retried: int = 0  # studies that had failed in an earlier bench on this folder, done again now
+    failures: list[dict] | None = None  # this bench's failed studies (their reasons)
+    merged: int = 0  # studies of earlier benches on this folder kept in summary.csv beside this bench's
 
 
 def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
@@ -311,6 +443,9 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
     budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]  # whole budgets stay ints (study keys)
     for b in budgets:
+        if b > MAX_BUDGET:
+            raise ValueError(f"budget {b:g} is more pilot runs than one study may spend (at most {MAX_BUDGET:,} "
+                             f"run-equivalents)")
         if b < 1:
             raise ValueError(f"budget {b:g} is not a study: a strategy needs at least 1 run-equivalent (valid: numbers "
                              f">= 1; fractions only on suites with partial runs)")
@@ -321,9 +456,11 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
                 raise ValueError(f"budget {b:g} is fractional, but suite {flat[0]!r} has no partial runs (every pilot "
                                  f"costs 1): use whole budgets there; fractional budgets (run-equivalents) need a suite "
                                  f"with fidelities, e.g. minimodo-pool")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
+    seed_range = range(seeds) if isinstance(seeds, int) else seeds
+    if not len(seed_range):
         raise ValueError("no seed given; pass --seeds N (N >= 1) or a range A-B")
+    check_plan(len(loaded), len(strategy_names), len(budgets), len(seed_range))  # before the seeds are expanded
+    seed_list = list(seed_range)
     executor_kind = executor  # where pilot runs execute; `pool` below runs the studies
     if executor_kind != "local":
         from harness.slurm import check_executor
@@ -348,24 +485,47 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     for s in loaded:
         s.best_known, s.uniform_score
 
-    records, resumed, executed, reused, failed = [], 0, 0, 0, 0
+    records, resumed, executed, reused, failed, retried = [], 0, 0, 0, 0, 0
+    finished: set[int] = set()
     pool = make_executor(workers, _register_file_strategies, (strategies.registry.file_entries(),))
     bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
+    index = {id(t): i for i, t in enumerate(tasks)}
+    keys: dict[tuple, str] = {}
+
+    def take(task: StudyTask, rec: dict) -> None:
+        nonlocal resumed, executed, reused, failed, retried
+        finished.add(index[id(task)])
+        key = rec.pop("_key", None)
+        if key:
+            keys[_identity(rec)] = key
+        if rec.pop("_resumed", False):
+            resumed += 1
+        else:
+            executed += rec.get("runs_executed", 0)
+            reused += rec.get("runs_reused", 0)
+        retried += bool(rec.pop("_retried", False))
+        failed += rec["status"] != "ok"
+        records.append(rec)
+        bar.update(1)
+        bar.set_postfix(runs=executed, reused=reused, failed=failed, refresh=False)
+
     try:
-        for _, rec in pool.imap(run_study_task, tasks):
-            records.append(rec)
-            if rec.pop("_resumed", False):
-                resumed += 1
-            else:
-                executed += rec["runs_executed"]
-                reused += rec["runs_reused"]
-            failed += rec["status"] != "ok"
-            bar.update(1)
-            bar.set_postfix(runs=executed, reused=reused, failed=failed, refresh=False)
+        try:
+            for task, rec in pool.imap(run_study_task, tasks):
+                take(task, rec)
+        except Exception as e:  # the executor itself broke (a worker process killed): the rest fail, named
+            from harness.study import _short_error
+
+            why = f"the study's worker process ended before it did ({_short_error(e)})"
+            for i, task in enumerate(tasks):
+                if i not in finished:
+                    take(task, harness_failure(task, why))
     finally:
         bar.close()
         pool.close()
 
+    failures = [r for r in records if r["status"] != "ok"]  # this bench's (earlier benches' are in summary.csv)
+    records = merge_studies(out, store, keys, records)
     summary, trajectories = summary_frames(records)
     _write_csv_atomic(summary, out / "summary.csv")
     _write_csv_atomic(trajectories, out / "trajectories.csv")
@@ -383,6 +543,8 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
         "git_sha": git_sha(), "versions": versions(),
     }
-    (out / "bench.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    meta = _merge_meta(out / "bench.json", meta)
+    _write_text_atomic(out / "bench.json", json.dumps(meta, indent=2, sort_keys=True))
     return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"],
-                       store.quarantined() - quarantined_before)
+                       store.quarantined() - quarantined_before, retried=retried,
+                       failures=failures, merged=len(records) - len(tasks))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import yaml
 
 from harness.suites.importer import TableError
@@ -36,10 +37,31 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except (InvalidMixture, SuiteError, TableError, UnknownStrategy, FileNotFoundError) as e:
             raise UserError(str(e)) from None
+        except OSError as e:  # a read-only or full disk, a file where a folder should be: one line, not a traceback
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise UserError(f"{type(e).__name__}: {e.strerror or e}{where}") from None
         except ValueError as e:
             raise UserError(str(e)) from None
 
     return wrapper
+
+
+def _number(text: str) -> float:
+    """A plain decimal number: float() also takes "1_0" (as 10), "inf" and "nan", which no user means."""
+    import re
+
+    if not re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
+        raise ValueError(text)
+    return float(text)
+
+
+def _dedupe(values: list, what: str) -> list:
+    """Values in order, each once; a repeated one is dropped with a note (it would write duplicate rows)."""
+    seen = list(dict.fromkeys(values))
+    if len(seen) != len(values):
+        dups = sorted({str(v) for v in values if values.count(v) > 1})
+        click.echo(f"note: {what} {', '.join(dups)} given more than once; each is run once", err=True)
+    return seen
 
 
 def _budget_list(text: str) -> list[int | float]:
@@ -51,20 +73,23 @@ def _budget_list(text: str) -> list[int | float]:
         if not x:
             continue
         try:
-            v = float(x)
+            v = _number(x)
         except ValueError:
-            raise UserError(f"--budget must be comma-separated numbers of run-equivalents, got {text!r}") from None
+            raise UserError(f"--budget must be comma-separated numbers of run-equivalents (e.g. 4,8,16); {x!r} is "
+                            f"not one") from None
         if not math.isfinite(v) or v < 0:
             raise UserError(f"--budget must be non-negative finite numbers, got {text!r}")
         out.append(int(v) if v.is_integer() else v)
     if not out:
-        raise UserError(f"--budget must name at least one budget, got {text!r}")
-    return out
+        raise UserError(f"--budget must name at least one budget, got {text!r} (e.g. --budget 4,8,16)")
+    return _dedupe(out, "--budget")
 
 
 def _int_list(text: str, what: str) -> list[int]:
+    import re
+
     try:
-        values = [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) if re.fullmatch(r"\s*[+-]?\d+\s*", x) else int("?") for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"{what} must be comma-separated integers, got {text!r}") from None
     if not values or any(v < 0 for v in values):
@@ -125,7 +150,8 @@ def strategies_cmd(strategy_files, allow_unsandboxed):
 
 @main.command("run")
 @click.option("--suite", "suite_ref", required=True, help="Registered suite name or suite folder.")
-@click.option("--mixture", required=True, help='Weights, e.g. "COCO=0.5,LISA=0.5" (datasets left out get 0).')
+@click.option("--mixture", required=True, help='Weights of every dataset, e.g. "COCO=0.5,LISA=0.5,GeoQAV=0,SAT=0,'
+                                               'ScienceQA=0".')
 @click.option("--seed", default=0, show_default=True, type=int, help="Training seed of the run.")
 @click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
               help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
@@ -146,7 +172,10 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
     m = _parse_mixture(s.space, mixture, normalize)
     if not 0 < fidelity <= 1:
         raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
+    if runner == "replay" and s.kind == "replay":
+        _check_replay_answer(s, m)
     if protocol_file:
+        _check_protocol_file(protocol_file)
         import os
 
         from harness.slurm import PROTOCOL_ENV
@@ -165,38 +194,93 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
         sys.exit(1)
 
 
+def _check_replay_answer(s, m) -> None:
+    """`run` on a recorded suite answers a recorded mixture; an unrecorded one only where the card says its
+    surrogate passed the fidelity gate (the continuous track), never after minutes of measuring it silently."""
+    if s.recorded_mixture(m) is not None:
+        return
+    fid = (s.card.get("judge") or {}).get("fidelity") or {}
+    if fid.get("passed"):
+        return
+    near = s.space.from_vector(s._X[int(abs(s._X - s.space.to_vector(m)).sum(axis=1).argmin())])
+    why = ("its surrogate fails the fidelity gate" if fid else "its card has no fidelity-gate verdict (`modomodo suite "
+           "check --write` measures one)")
+    raise UserError(f"mixture {m} is not recorded in {s.name!r}, and {why}, so only its {len(s.recorded)} recorded "
+                    f"mixtures have scores; the nearest is {near}")
+
+
+def _check_protocol_file(path: str) -> None:
+    """--protocol-file: a readable YAML mapping (a binary or malformed file is refused, not ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--protocol-file {path!r} does not exist")
+    raw = p.read_bytes()
+    try:
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL byte")
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"--protocol-file {path!r} is not a text file (binary data); give a protocol YAML such as "
+                        f"baselines/configs/*.yaml") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"--protocol-file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"--protocol-file {path!r} holds a {type(doc).__name__}, not a mapping of protocol settings")
+
+
 def _parse_mixture(space, text: str, normalize: bool):
     """`--mixture` text as a Mixture; weights that do not sum to 1 are an error naming `--normalize`, or, with
     it, rescaled."""
+    import re
+
     from harness.mixture import Mixture
 
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        value = part.partition("=")[2].strip()
+        if value and not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf)", value, re.I):
+            raise InvalidMixture(f"weight {value!r} in --mixture {text!r} is not a plain number (e.g. 0.25)")
     try:
-        return space.parse(text)
+        m = space.parse(text)
     except InvalidMixture as e:
         if "sum to" not in str(e):
             raise
         if not normalize:
             raise InvalidMixture(str(e).split("; use Mixture.normalized")[0] + "; pass --normalize to rescale them "
                                  "to sum to 1") from None
+    else:
+        _check_all_named(space, text)
+        return m
     weights = {}  # space.parse has checked the names and numbers: only the sum was off
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
         weights[name.strip()] = float(value)
+    _check_all_named(space, text)
     return Mixture.normalized({d: weights.get(d, 0.0) for d in space.datasets})
+
+
+def _check_all_named(space, text: str) -> None:
+    """Every dataset needs a weight in --mixture (0 is fine): one left out is more often a typo than a 0."""
+    named = {p.partition("=")[0].strip() for p in text.split(",") if p.strip()}
+    left = [d for d in space.datasets if d not in named]
+    if left:
+        raise InvalidMixture(f"--mixture {text!r} gives no weight to {', '.join(left)}; name every dataset of the "
+                             f"suite ({', '.join(space.datasets)}), with =0 for those it leaves out")
 
 
 def _bench_seeds(text: str) -> int | range | list[int]:
     """bench --seeds: a count N (seeds 0..N-1), or the seeds themselves as N-M or a comma list (sweep's syntax)."""
     text = str(text).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         n = int(text)
         if n < 1:
             raise UserError(f"--seeds {text!r}: a count of seeds must be at least 1 (or give N-M, or a comma list)")
         return n
     seeds = _seed_list(text)
+    if isinstance(seeds, range):
+        return seeds  # its bounds are checked; never expanded here (a huge range is refused by the plan's size)
     if any(x < 0 for x in seeds):
         raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
-    return seeds
+    return _dedupe(seeds, "--seeds")
 
 
 @main.command("bench")
@@ -241,21 +325,66 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 
     for f in strategy_files:
         strategies.load_file(f)
-    names = strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline")
-    budgets = _budget_list(budget_spec or ("1" if track == "online" else "4,8,11,16,24"))
+    names = _dedupe(strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline"),
+                    "--strategy")
+    budgets = _budget_list(budget_spec if budget_spec is not None else ("1" if track == "online" else "4,8,11,16,24"))
     seeds = _bench_seeds(seeds)
-    seeds = seeds if isinstance(seeds, int) else list(seeds)
-    report = bench(list(suite_refs), names, budgets, seeds, out, workers=workers,
+    suite_refs = _dedupe(list(suite_refs), "--suite")
+    if protocol_file:
+        _check_protocol_file(protocol_file)
+    _check_out(out)
+    report = bench(suite_refs, names, budgets, seeds, out, workers=workers,
                    strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
                    executor=executor, protocol_file=protocol_file, track=track)
-    click.echo(f"{report.studies} studies ({report.studies_resumed} already done), runs executed: "
-               f"{report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
+    click.echo(f"{report.studies} studies ({report.studies_resumed} already done"
+               + (f", {report.retried} retried after failing in an earlier bench" if report.retried else "")
+               + f"), runs executed: {report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
                f"{report.failed_studies}", err=True)
+    if report.merged:
+        click.echo(f"summary.csv also keeps {report.merged} studies of earlier benches on {out}", err=True)
     if report.records_rejected:
-        click.echo(f"store records that failed their integrity check: {report.records_rejected} (not served: done "
-                   f"again; the bad files are in {Path(out) / 'store' / 'quarantine'})", err=True)
+        click.echo(f"store records quarantined (truncated, empty, unhashed or failing their integrity check): "
+                   f"{report.records_rejected} (not served: done again; the files are in "
+                   f"{Path(out) / 'store' / 'quarantine'})", err=True)
     _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
+    if report.failed_studies:
+        _print_failures([r for r in report.failures or [] if r.get("status") != "ok"], report.failed_studies)
+        sys.exit(1)
+
+
+def _check_out(out: str) -> None:
+    """An output folder bench, sweep, import or render can write: a clean error before any work, not a traceback
+    after it (read-only, full, or a file in the way)."""
+    import os
+    import tempfile
+
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to {str(out)!r}: {e.strerror or e}; choose another folder") from None
+
+
+def _print_failures(failures: list[dict], n: int) -> None:
+    """The end of a bench with failed studies: how many, their reasons (counted), and what a resume does."""
+    from collections import Counter
+
+    reasons = Counter(_one_line(str(r.get("reason", "")), 160) for r in failures)
+    click.echo(f"\n{n} studies failed in this bench (status 'failed' in summary.csv, reason column):", err=True)
+    for why, k in reasons.most_common(5):
+        click.echo(f"  {k} x {why}", err=True)
+    if len(reasons) > 5:
+        click.echo(f"  ... and {len(reasons) - 5} other reasons", err=True)
+    click.echo("run the same command again to retry them (their completed runs come from the store)", err=True)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @main.command("sweep")
@@ -300,6 +429,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
 
     if not design_file and not draws:
         check_alpha(alpha)
+    if protocol_file:
+        _check_protocol_file(protocol_file)
     s = suites.load(suite_ref)
     runner = runner or s.card.get("runner")
     if not runner:
@@ -338,6 +469,8 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
             raise UserError(str(e)) from None
         click.echo(f"design: {save_design_file}", err=True)
     specs = plan(s, mix, seed_list)
+    if not dry_run:
+        _check_out(store_dir)
     store = ResultStore(store_dir)
     done = sum(spec.key in store for spec in specs)
     click.echo(f"{s.id} (protocol {s.protocol}), runner {runner}: {len(mix)} mixtures x {len(seed_list)} seeds = "
@@ -372,10 +505,11 @@ def _seed_list(text: str) -> range | list[int]:
     text = text.strip()
     if "-" in text and "," not in text:
         lo, _, hi = text.partition("-")
-        try:
-            lo_i, hi_i = int(lo), int(hi)
-        except ValueError:
-            raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers") from None
+        import re
+
+        if not (re.fullmatch(r"\s*\d+\s*", lo) and re.fullmatch(r"\s*\d+\s*", hi)):
+            raise UserError(f"--seeds {text!r}: expected N-M or a comma list of integers")
+        lo_i, hi_i = int(lo), int(hi)
         if hi_i < lo_i:
             raise UserError(f"--seeds {text!r}: the range is empty (M < N)")
         if lo_i < 0:
@@ -402,7 +536,7 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
         pivot = pivot.sort_values(pivot.columns[-1])
         sur = (g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
                if "surrogate_fraction" in g else None)
-        table = pivot.map(lambda v: f"{v:.3f}")
+        table = pivot.map(lambda v: f"{v:.3f}" if np.isfinite(v) else str(v))
         if sur is not None:
             sur = sur.reindex(index=pivot.index, columns=pivot.columns).fillna(0)
             table = table.where(sur <= 0, table + "*")
@@ -414,9 +548,6 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
         click.echo(table.to_string())
     if marked:
         click.echo("\n* rests on surrogate answers (see surrogate_fraction in summary.csv)")
-    failed = summary[summary["status"] != "ok"]
-    if len(failed):
-        click.echo(f"\n{len(failed)} failed studies, e.g. {failed.iloc[0]['strategy']}: {failed.iloc[0]['reason']}")
 
 
 def _print_online(g, meta: dict) -> None:
@@ -447,23 +578,36 @@ def suite_group():
 @suite_group.command("import")
 @click.argument("table", type=click.Path(dir_okay=False))
 @click.option("--name", required=True, help="Suite name.")
-@click.option("--weights", required=True, help="Weight columns: COL,COL,... or NAME=COL,... (a leading w_ is dropped).")
+@click.option("--weights", required=True, help="Weight columns: COL,COL,... or NAME=COL,... (a leading w_ is dropped), "
+                                               "or a glob such as 'train_the_pile_*' (datasets named by what * matched).")
 @click.option("--metric", required=True, help="The score column to optimise.")
 @click.option("--goal", required=True, type=click.Choice(["max", "min"]), help="Maximise or minimise the metric.")
 @click.option("--seed-col", default=None, help="Column holding the training seed (repeated mixtures = noise model).")
 @click.option("--scores", default=None, help="Score columns to keep (default: every other numeric column).")
 @click.option("--normalize", is_flag=True, help="Rescale each row's weights to sum to 1 (e.g. percentages).")
+@click.option("--rounding", default=None, type=float,
+              help="The weights were rounded to multiples of this (e.g. 0.001): a row summing to within "
+                   "datasets x rounding / 2 of 1 is rescaled to 1, any other is an error.")
+@click.option("--results", default=None, type=click.Path(dir_okay=False),
+              help="A second file with the results, joined one-to-one with TABLE (the mixtures) on --key.")
+@click.option("--key", default=None, help="The column joining TABLE and --results (e.g. index); not a score.")
+@click.option("--rename", default=None, help="OLD=NEW,...: rename columns of the (joined) table before use.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default ./suites/NAME).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @_guard
-def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, out, overwrite):
-    """Turn a results table (weight columns + score columns, one row per run) into a replay suite."""
-    from harness.suites.importer import import_table
+def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, normalize, rounding, results, key, rename,
+                     out, overwrite):
+    """Turn a results table (weight columns + score columns, one row per run; or a mixture file and a result
+    file joined on a key column, as RegMix releases its runs) into a replay suite."""
+    from harness.suites.importer import check_name_free, import_table
 
     out = out or str(Path("suites") / name)
+    check_name_free(name, out)
+    _check_out(str(Path(out).resolve().parent))
     score_list = [c.strip() for c in scores.split(",") if c.strip()] if scores else None
     folder = import_table(table, name, weights, metric, goal, out, seed_col=seed_col, scores=score_list,
-                          normalize=normalize, overwrite=overwrite)
+                          normalize=normalize, overwrite=overwrite, results=results, key=key, rename=rename,
+                          rounding=rounding)
     from harness.suites import load_folder
 
     s = load_folder(folder)

@@ -103,6 +103,8 @@ class Mixture(Mapping[str, float]):
 
 
 BOUND_TOLERANCE = 1e-9
+# a proposal matches a pool candidate when every weight is within this of the candidate's stored weight
+CANDIDATE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -209,20 +211,39 @@ class MixtureSpace:
         return np.array(self.candidates, dtype=float)
 
     @functools.cached_property
-    def _candidate_keys(self) -> dict:
-        return {self.from_vector(c, normalize=True).key(): i for i, c in enumerate(self.candidate_matrix)}
+    def _candidate_exact(self) -> dict:
+        """Each candidate's stored vector (exact floats) -> its index: the pool is keyed by index, never by
+        re-rounded weights (rounding to 9 digits splits a value ending in 5 differently once renormalised)."""
+        out: dict[tuple[float, ...], int] = {}
+        for i, c in enumerate(self.candidates or ()):
+            out.setdefault(c, i)
+        return out
+
+    def candidate(self, i: int) -> Mixture:
+        """The i-th candidate with its stored weights, exactly (renormalised only if they do not sum to 1)."""
+        c = self.candidate_matrix[i]
+        if abs(math.fsum(c) - 1.0) <= SUM_TOLERANCE:
+            return Mixture(dict(zip(self.datasets, c.tolist())))
+        return self.from_vector(c, normalize=True)
 
     def candidate_mixtures(self) -> list[Mixture]:
-        return [self.from_vector(c, normalize=True) for c in self.candidate_matrix]
+        return [self.candidate(i) for i in range(len(self.candidate_matrix))]
 
     def candidate_index(self, mixture: Mixture) -> int | None:
-        """Index of the mixture in the pool, or None."""
-        return self._candidate_keys.get(self.validate(mixture).key())
+        """Index of the mixture in the pool, or None: its exact vector, else the nearest candidate within
+        CANDIDATE_TOLERANCE in every weight (a strategy's own arithmetic, a renormalisation)."""
+        v = tuple(self.to_vector(mixture).tolist())
+        i = self._candidate_exact.get(v)
+        if i is not None or not self.is_pool:
+            return i
+        dist = np.abs(self.candidate_matrix - np.array(v)).max(axis=1)
+        j = int(np.argmin(dist))
+        return j if dist[j] <= CANDIDATE_TOLERANCE else None
 
     def nearest_candidate(self, vector) -> Mixture:
         v = np.asarray(vector, dtype=float).reshape(-1)
         i = int(np.argmin(np.abs(self.candidate_matrix - v).sum(axis=1)))
-        return self.from_vector(self.candidate_matrix[i], normalize=True)
+        return self.candidate(i)
 
     def snap(self, mixture: Mixture | None) -> Mixture | None:
         """In a pool: the nearest candidate (L1) to the mixture; otherwise the mixture itself, projected
@@ -260,12 +281,15 @@ class MixtureSpace:
     def check_candidate(self, mixture: Mixture) -> Mixture:
         """The judge's pool rule: the mixture must be a candidate; the error names the nearest one."""
         m = self.validate(mixture)
-        if self.is_pool and self.candidate_index(m) is None:
+        if not self.is_pool:
+            return m
+        i = self.candidate_index(m)
+        if i is None:
             near = self.nearest_candidate(self.to_vector(m))
             dist = float(np.abs(self.to_vector(near) - self.to_vector(m)).sum())
             raise InvalidMixture(f"{m} is not a candidate of the pool ({len(self.candidate_matrix)} recorded mixtures); "
                                  f"the nearest is {near} (L1 distance {dist:.3g}); propose one of space.candidates")
-        return m
+        return self.candidate(i)  # the stored weights: what the judge looks up, bit for bit
 
     def sample(self, rng: np.random.Generator, n: int, alpha: float = 1.0) -> np.ndarray:
         """n points of the space: Dirichlet(alpha) draws, projected into the bounds; in a pool, candidates

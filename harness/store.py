@@ -11,9 +11,10 @@ Records are sharded by the first two hex digits of the key to keep folders small
 kept apart (`failed/`), for inspection, and are retried on resume rather than served as results.
 
 Every record carries the sha256 of its content (`_sha256`). A record whose content no longer matches
-its hash (edited by hand or by anything else that is not the store) is not served: it is moved to
-`quarantine/`, a warning names it, and the run (or study) is done again. Records written before the
-hash existed have none and are served as they are. This catches tampering and corruption by
+its hash (edited by hand or by anything else that is not the store), has no hash, or is not whole JSON
+(truncated, empty) is not served: it is moved to `quarantine/`, a warning names it, and the run (or
+study) is done again. Records written before the hash existed can be vouched for once with
+`python -m harness.store seal STORE` (the committed sweep stores were). This catches tampering and corruption by
 anything that does not recompute the hash; what keeps strategies away from the store altogether
 is the sandbox (harness/sandbox.py): only the bench process writes here.
 
@@ -141,7 +142,7 @@ class ResultStore:
         """How many records have failed their integrity check in this store (ever)."""
         return sum(1 for _ in self.quarantine_dir.glob("*/*.json")) if self.quarantine_dir.is_dir() else 0
 
-    def _reject(self, path: Path) -> None:
+    def _reject(self, path: Path, why: str) -> None:
         self.rejected += 1
         dest = self.quarantine_dir / path.parent.parent.name / f"{path.stem}.{time.time_ns()}.json"
         try:
@@ -152,8 +153,8 @@ class ResultStore:
             where = "already moved to quarantine/"
         except OSError as e:
             where = f"could not be moved ({e})"
-        print(f"modomodo: warning: store record {path.relative_to(self.root)} failed its integrity check (its content "
-              f"does not match its sha256): not served, {where}; it will be done again", file=sys.stderr, flush=True)
+        print(f"modomodo: warning: store record {path.relative_to(self.root)} {why}: not served, {where}; it will be "
+              f"done again", file=sys.stderr, flush=True)
 
     def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
         record = {**record, INTEGRITY_FIELD: content_hash(record)}
@@ -174,19 +175,63 @@ class ResultStore:
             raise
 
     def _read(self, path: Path) -> dict[str, Any] | None:
+        """A record, or None when there is none or it cannot be trusted: truncated, empty, not a JSON object,
+        without its hash or not matching it. Those are quarantined (moved aside, never deleted) and the run
+        or study is done again; a resume never stops on one."""
         try:
-            with open(path) as f:
-                data = json.load(f)
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        except json.JSONDecodeError as e:
-            # Cannot happen through put() (atomic rename); a hand-edited or truncated-by-disk file
-            # is reported, not silently served.
-            raise RuntimeError(f"corrupt store record {path}: {e}; delete it to re-run that run") from e
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._reject(path, "is empty" if not raw.strip() else f"is not whole JSON ({len(raw)} bytes: truncated?)")
+            return None
         if not isinstance(data, dict):
-            raise RuntimeError(f"corrupt store record {path}: not a JSON object; delete it to re-run that run")
+            self._reject(path, f"is not a JSON object (a {type(data).__name__})")
+            return None
         digest = data.pop(INTEGRITY_FIELD, None)
-        if digest is not None and digest != content_hash(data):
-            self._reject(path)
+        if digest is None:
+            self._reject(path, f"has no integrity hash ({INTEGRITY_FIELD}); records written before hashes existed "
+                               f"can be vouched for with `python -m harness.store seal {self.root}` before a resume")
+            return None
+        if digest != content_hash(data):
+            self._reject(path, "failed its integrity check (its content does not match its sha256)")
             return None
         return data
+
+    # -- records written before integrity hashes --------------------------------------------------
+    def seal(self) -> int:
+        """Add the integrity hash to every whole record that has none (records written by versions before
+        hashes existed). Run it only on a store you vouch for: its content becomes the reference. Returns
+        how many records were sealed."""
+        sealed = 0
+        for folder in (self.runs_dir, self.failed_dir, self.studies_dir):
+            for path in sorted(folder.glob("*/*.json")):
+                try:
+                    data = json.loads(path.read_bytes())
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue  # not whole: left for the quarantine
+                if isinstance(data, dict) and INTEGRITY_FIELD not in data:
+                    self._write_atomic(path, data)
+                    sealed += 1
+        return sealed
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m harness.store seal STORE`: vouch for a store's records written before integrity hashes."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m harness.store", description=_main.__doc__)
+    ap.add_argument("command", choices=["seal"])
+    ap.add_argument("store", type=Path)
+    args = ap.parse_args(argv)
+    if not (args.store / "runs").is_dir():
+        ap.error(f"{str(args.store)!r} is not a result store (it has no runs/ folder)")
+    n = ResultStore(args.store).seal()
+    print(f"sealed {n} records in {args.store}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())

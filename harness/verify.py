@@ -153,6 +153,9 @@ def _is_recorded(folder) -> bool:
     return isinstance(card.get("protocol"), dict) and bool(card["protocol"].get("recorded_from"))
 
 
+MAX_RUNS = 1000  # re-runs per verify (each a real training run)
+
+
 def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1, on_rerun=None,
            live: str | None = None) -> VerifyReport:
     """Re-run `runs` recorded pairs of the recorded suite `name` and test them against the recording."""
@@ -163,7 +166,18 @@ def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1
 
     if runs < 1:
         raise VerifyError(f"--runs must be at least 1, got {runs}")
+    if runs > MAX_RUNS:
+        raise VerifyError(f"--runs {runs} is more re-runs than verify does at once (at most {MAX_RUNS}; each is a real "
+                          f"training run)")
     suite, live, protocol = load_pair(name, live)
+    if runner == "replay" and live.kind == "live":
+        recorded_with = protocol.get("runner") or live.card.get("runner") or "cpu"
+        raise VerifyError(f"--runner replay cannot re-run {suite.name!r}: its runs come from the live suite "
+                          f"{live.name!r}, which only a training runner can re-run (it was recorded with "
+                          f"--runner {recorded_with}; leave --runner out to use it)")
+    if runs > len(suite.table):
+        raise VerifyError(f"--runs {runs}: {suite.name!r} records {len(suite.table)} (mixture, seed) pairs; give at "
+                          f"most that many")
     runner = runner or protocol.get("runner") or live.card.get("runner")
     if not runner:
         raise VerifyError(f"neither {suite.name!r} nor {live.name!r} names a runner; pass --runner (cpu, gpu, replay)")

@@ -402,16 +402,28 @@ def bench_commands(results: Results, suite: str | None = None, strategy: str | N
     return cmds
 
 
+def _folder_ref(folder) -> str:
+    """A results folder as a command names it: relative to the working folder of the render when inside it
+    (e.g. baselines/online, not `online`); else its name (a published page shows no local absolute path)."""
+    import os
+
+    path = Path(folder).resolve()
+    rel = os.path.relpath(path)
+    return path.name if rel.startswith("..") else Path(rel).as_posix()
+
+
 def submit_commands(results: Results) -> dict[str, str]:
     """The commands that put a new strategy beside these results: the same suites, budgets and seeds."""
     entries, budgets, seeds = {}, set(), None
     for meta in results.benches:
         for e in meta.get("suites", []):
+            if e.get("kind") == "live" or e.get("track") == "online":
+                continue  # a live suite trains for real (hours): never in the command a submitter copies
             entries.setdefault(str(e.get("name")), e)
         budgets.update(int(b) for b in meta.get("budgets", []))
         seeds = seeds if seeds is not None else meta.get("seeds")
     suite_args = " ".join(f"--suite {_quote(_suite_ref(e))}" for _, e in sorted(entries.items()))
-    folders = " ".join(_quote(Path(f).name) for f in results.folders)
+    folders = " ".join(_quote(_folder_ref(f)) for f in results.folders)
     return {
         "bench": f"modomodo bench {suite_args} --strategy mine,uniform --strategy-file my_strategy.py "
                  f"--budget {','.join(str(b) for b in sorted(budgets))} --seeds {_seeds_arg(seeds)} --out results/mine",

@@ -38,7 +38,7 @@ def smoke_suite(folder: Path, name="minimodo-smoke", **overrides) -> Path:
 def test_run_trains_and_evaluates_for_real(run_cli, tmp_path, cache):
     suite = smoke_suite(tmp_path / "smoke")
     env = {"MODOMODO_CACHE": cache, "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle")}
-    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "science=0.5,spatial=0.5", "--seed", "3",
+    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5", "--seed", "3",
                    env=env, timeout=240)
     res = json.loads(proc.stdout)  # stdout is the RunResult and nothing else
     assert res["status"] == "ok" and res["source"] == "trained" and res["metric"] == "Out_Score"
@@ -57,7 +57,7 @@ def test_run_trains_and_evaluates_for_real(run_cli, tmp_path, cache):
     assert list(Path(cache, "models").glob("tiny-h64-*/base_info.json")), "the base model is cached"
 
     # Same seed, same mixture, second process: the cached base is reused and the result is identical.
-    again = json.loads(run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "science=0.5,spatial=0.5",
+    again = json.loads(run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5",
                                "--seed", "3", env=env, timeout=240).stdout)
     assert again["cost"]["t_build"] < 15
     assert {k: v for k, v in again["scores"].items()} == res["scores"]
@@ -68,7 +68,7 @@ def test_failed_training_is_a_failed_run_not_a_crash(run_cli, tmp_path, cache):
     card = yaml.safe_load((suite / "card.yaml").read_text())
     card["protocol_config"]["loss_type"] = "no-such-loss"
     (suite / "card.yaml").write_text(yaml.safe_dump(card))
-    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "science=1", check=False,
+    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0,science=1", check=False,
                    env={"MODOMODO_CACHE": cache}, timeout=240)
     assert proc.returncode == 1
     res = json.loads(proc.stdout)
@@ -76,7 +76,8 @@ def test_failed_training_is_a_failed_run_not_a_crash(run_cli, tmp_path, cache):
 
 
 def test_cpu_runner_rejects_suites_without_protocol(run_cli):
-    proc = run_cli("run", "--suite", "synth-bowl-5", "--runner", "cpu", "--mixture", "A=1", check=False)
+    proc = run_cli("run", "--suite", "synth-bowl-5", "--runner", "cpu", "--mixture", "A=1,B=0,C=0,D=0,E=0",
+                   check=False)
     assert proc.returncode == 2 and "protocol_config" in proc.stderr
 
 

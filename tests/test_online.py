@@ -302,7 +302,7 @@ def test_bench_online_track_end_to_end_with_a_raising_and_a_sandboxed_strategy(r
     out = tmp_path / "b"
     proc = run_cli("bench", "--suite", suite, "--track", "online", "--runner", "cpu", "--strategy",
                    f"constant,dump,user-raiser,{USER_NAME}", "--strategy-file", raiser, "--strategy-file", USER_PATH,
-                   "--seeds", "2", "--out", out, "--quiet", env=online_env, timeout=600)
+                   "--seeds", "2", "--out", out, "--quiet", env=online_env, timeout=600, codes=(1,))
     s = pd.read_csv(out / "summary.csv").set_index(["strategy", "seed"])
     assert (s["track"] == "online").all() and (s["budget"] == 1).all()
     assert (s.loc["user-raiser", "status"] == "failed").all()

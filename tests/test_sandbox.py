@@ -389,11 +389,11 @@ def test_rewriting_the_store_via_the_parents_command_line_fails(tmp_path, clean)
               "--strategy-file", honest]
     cli("bench", "--strategy", ",".join(HONEST), *common)
     first = honest_view(out)
-    proc = cli("bench", "--strategy", ",".join(HONEST + ["evil-store"]), "--strategy-file", evil, *common)
+    proc = cli("bench", "--strategy", ",".join(HONEST + ["evil-store"]), "--strategy-file", evil, *common, codes=(1,))
     assert "integrity" not in proc.stderr
     h = rows(out, "evil-store")
     assert (h["status"] == "failed").all() and h["reason"].str.contains("store not found").all(), list(h["reason"])
-    again = cli("bench", "--strategy", ",".join(HONEST + ["evil-store"]), "--strategy-file", evil, *common)
+    again = cli("bench", "--strategy", ",".join(HONEST + ["evil-store"]), "--strategy-file", evil, *common, codes=(1,))
     assert "integrity" not in again.stderr, "nothing was tampered with"
     assert honest_view(out) == first == clean[0]
     assert ResultStore(out / "store").quarantined() == 0

@@ -36,14 +36,56 @@ def test_put_get_roundtrip_and_failed_runs_kept_apart(tmp_path):
     assert not list(tmp_path.rglob("*.tmp")), "no temporary file survives a completed write"
 
 
-def test_corrupt_record_is_reported_not_served(tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "empty", "unhashed", "not-an-object", "tampered"])
+def test_untrustworthy_record_is_quarantined_not_served(tmp_path, damage, capsys):
     store = ResultStore(tmp_path)
     r = _result(2)
     store.put(r)
     path = next(tmp_path.glob("runs/*/*.json"))
-    path.write_text(path.read_text()[:20])
-    with pytest.raises(RuntimeError, match="corrupt store record"):
-        store.get(r.key)
+    original = path.read_bytes()
+    record = json.loads(original)
+    if damage == "truncated":
+        path.write_bytes(original[: len(original) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "unhashed":  # the attack of issue 29: drop the hash, change a value
+        del record["_sha256"]
+        record["scores"]["score"] = 99.0
+        path.write_text(json.dumps(record))
+    elif damage == "not-an-object":
+        path.write_text("[1, 2]")
+    else:
+        record["scores"]["score"] = 99.0
+        path.write_text(json.dumps(record))
+    assert store.get(r.key) is None and r.key not in store
+    assert not path.exists() and store.quarantined() == 1, "moved aside, never deleted"
+    kept = next(tmp_path.glob("quarantine/*/*.json"))
+    assert kept.read_bytes() != b"" or damage == "empty"
+    assert "will be done again" in capsys.readouterr().err
+    store.put(r)  # the re-run writes a whole, hashed record again
+    assert store.get(r.key).scores == {"score": 0.2}
+
+
+def test_seal_vouches_for_records_written_before_hashes(tmp_path):
+    store = ResultStore(tmp_path)
+    r = _result(3)
+    store.put(r)
+    path = next(tmp_path.glob("runs/*/*.json"))
+    record = json.loads(path.read_bytes())
+    del record["_sha256"]
+    path.write_text(json.dumps(record))
+    out = subprocess.run([sys.executable, "-m", "harness.store", "seal", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and "sealed 1 records" in out.stdout
+    assert ResultStore(tmp_path).get(r.key).scores == {"score": 0.3}
+
+
+def test_committed_sweep_stores_are_sealed():
+    """Every committed record carries its hash, so none is quarantined (and re-trained) on a fresh clone."""
+    records = list((ROOT / "baselines").glob("**/runs/*/*.json"))
+    assert len(records) > 1000
+    unhashed = [p for p in records if "_sha256" not in json.loads(p.read_bytes())]
+    assert not unhashed, unhashed[:3]
 
 
 def test_dataframe_export(tmp_path):

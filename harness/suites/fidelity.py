@@ -34,7 +34,12 @@ MIN_MIXTURES = 10  # fewer mixtures than this cannot support a held-out estimate
 MODELS = ("scheffe-ridge", "hist-gb", "gp")
 
 
-def _make(model: str, seed: int = 0):
+LARGE = 100  # mixtures above which the gate is sized down (issue 29: 512 RegMix mixtures took 2.5-5.4 minutes)
+
+
+def _make(model: str, seed: int = 0, n: int = 0):
+    """A fresh model. On more than LARGE mixtures the GP's kernel is fitted from one start, not two (measured on
+    RegMix's 512: the same held-out Spearman and RMSE to 4 digits, 2.6x less CPU)."""
     if model == "scheffe-ridge":
         from sklearn.linear_model import RidgeCV
         from sklearn.pipeline import make_pipeline
@@ -52,7 +57,8 @@ def _make(model: str, seed: int = 0):
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(1e-2)
-        return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=1)
+        return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed,
+                                        n_restarts_optimizer=0 if n > LARGE else 1)
     raise ValueError(f"unknown surrogate model {model!r}; valid: {', '.join(MODELS)}")
 
 
@@ -64,7 +70,7 @@ class FittedModel:
         Y = np.asarray(Y, dtype=float).reshape(len(X), -1)
         with warnings.catch_warnings(), _one_thread():
             warnings.simplefilter("ignore")  # GP/ridge convergence chatter on tiny tables
-            self.models = [_make(model).fit(X, Y[:, j]) for j in range(Y.shape[1])]
+            self.models = [_make(model, n=len(X)).fit(X, Y[:, j]) for j in range(Y.shape[1])]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=float))
@@ -93,7 +99,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, model: str, folds: int = FOLDS,
         train = np.setdiff1d(np.arange(len(y)), test)
         with warnings.catch_warnings(), _one_thread():
             warnings.simplefilter("ignore")
-            pred[test] = _make(model, seed).fit(X[train], y[train]).predict(X[test])
+            pred[test] = _make(model, seed, len(y)).fit(X[train], y[train]).predict(X[test])
     rho = spearmanr(pred, y).statistic if np.std(pred) > 0 and np.std(y) > 0 else 0.0
     return {"spearman": round(float(np.nan_to_num(rho)), 4), "rmse": round(float(np.sqrt(np.mean((pred - y) ** 2))), 6)}
 

@@ -127,6 +127,22 @@ class ReplaySuite(Suite):
         self.has_noise_model = bool(sds)
         self._X = np.array([self.space.to_vector(m) for m in self.means])
         self._Y = np.array(list(self.means.values()))
+        self._keys = list(self.means)  # candidate index (the pool's order, rows of _X) -> recorded mixture
+
+    def recorded_mixture(self, mixture: Mixture) -> Mixture | None:
+        """The recorded mixture `mixture` is (the dict key every recorded table uses), or None: by its rounded
+        key, else by its vector within CANDIDATE_TOLERANCE of a recorded one. Never by re-rounding alone, which
+        misses a weight ending in 5 once a pool renormalises it (issue 29)."""
+        m = self.space.validate(mixture)
+        if m in self.means:
+            return m
+        if not len(self._X):
+            return None
+        from harness.mixture import CANDIDATE_TOLERANCE
+
+        dist = np.abs(self._X - self.space.to_vector(m)).max(axis=1)
+        j = int(np.argmin(dist))
+        return self._keys[j] if dist[j] <= CANDIDATE_TOLERANCE else None
 
     # -- tracks --------------------------------------------------------------------------------------
     @property
@@ -178,7 +194,9 @@ class ReplaySuite(Suite):
         """The recorded training seed the `occurrence`-th proposal of `mixture` in a study returns: the
         mixture's seeds in an order fixed by (study seed, mixture), so proposing a candidate again draws a
         seed not yet seen until all are used (then the order repeats)."""
-        m = self.space.validate(mixture)
+        m = self.recorded_mixture(mixture)
+        if m is None:
+            raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
         seeds = self.recorded_seeds[m]
         order = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()])).permutation(len(seeds))
         return int(seeds[order[occurrence % len(seeds)]])
@@ -194,9 +212,9 @@ class ReplaySuite(Suite):
     def simulate_recorded(self, mixture: Mixture, seed: int, fidelity: float = 1.0) -> dict[str, float]:
         """The recorded run of (mixture, training seed), at its checkpoint `fidelity` (1.0: the final
         evaluation, runs.csv); the pool track's only answer."""
-        m = self.space.validate(mixture)
-        if m not in self.recorded:
-            raise KeyError(f"{m} is not a recorded mixture of {self.name}")
+        m = self.recorded_mixture(mixture)
+        if m is None:
+            raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
         seeds = self.recorded_seeds[m]
         if seed not in seeds:
             raise KeyError(f"{m} has no recorded training seed {seed} (recorded: {seeds})")
@@ -211,7 +229,7 @@ class ReplaySuite(Suite):
         return dict(zip(self.score_columns, map(float, self.recorded_at[f][m][seeds.index(seed)])))
 
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
-        m = self.space.validate(mixture)
+        m = self.recorded_mixture(mixture) or self.space.validate(mixture)
         if m in self.recorded:
             rows = self.recorded[m]
             # Each pilot returns one recorded seed's outcome, drawn uniformly by the run seed.
@@ -224,7 +242,7 @@ class ReplaySuite(Suite):
         return dict(zip(self.score_columns, map(float, pred))), "surrogate"
 
     def oracle(self, mixture: Mixture) -> tuple[float, str]:
-        m = self.space.validate(mixture)
+        m = self.recorded_mixture(mixture) or self.space.validate(mixture)
         j = self.score_columns.index(self.metric)
         if m in self.means:
             return float(self.means[m][j]), "recorded"
