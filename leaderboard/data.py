@@ -334,7 +334,8 @@ def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool 
         cls = strategies.get(name)
         return {"name": name, "description": str(cls.description or fallback.get("description", "")),
                 "citation": str(cls.citation or fallback.get("citation", "")),
-                "family": str(cls.family or fallback.get("family") or "other"), "source": "class", **prov}
+                "family": str(cls.family or fallback.get("family") or "other"), "source": "class",
+                "limitations": str(getattr(cls, "limitations", "") or ""), **prov}
     except Exception:  # noqa: BLE001 - not importable here (e.g. came from a --strategy-file)
         return {"name": name, "description": str(fallback.get("description") or ""),
                 "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),

@@ -198,6 +198,10 @@ class Auto(Strategy):
     citation = ("modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
                 "Ke et al. (2017) LightGBM; EI: Jones, Schonlau & Welch (1998)")
     family = "bayesopt"
+    limitations = ("Measured in the pool track (tests/benchmarks/auto_report_2026-12-06.md, 20 seeds): at budget 8 on "
+                   "RegMix's 512 x 17 runs it is no better than random (regret ratio 1.09 [0.72, 1.66]); on noisy "
+                   "8-seed tables quadratic-bo is ahead at budgets 16-24; at budget 16 on RegMix it reaches 0.43 of "
+                   "random's regret, not the quarter it aims at. It pilots only at full fidelity and never re-pilots.")
 
     def __init__(self, space, seed=0, n_init: int = 3, models=MODELS, lgbm_min_n: int = 16,
                  tie_tolerance: float = 0.05, recommend_z: float = 1.0, n_candidates: int = 1024,
