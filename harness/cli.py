@@ -131,12 +131,7 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
     m = _parse_mixture(s.space, mixture, normalize)
     if not 0 < fidelity <= 1:
         raise UserError(f"--fidelity must be in (0, 1], got {fidelity}")
-    if protocol_file:
-        import os
-
-        from harness.slurm import PROTOCOL_ENV
-
-        os.environ[PROTOCOL_ENV] = str(Path(protocol_file).resolve())
+    s = _bind_gpu_protocol(s, runner, protocol_file)
     if dry_run:
         launcher = make_runner(runner, s)
         if not hasattr(launcher, "dry_run"):
@@ -148,6 +143,14 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
     click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     if not result.ok:
         sys.exit(1)
+
+
+def _bind_gpu_protocol(suite, runner: str, protocol_file):
+    """The suite keyed by the gpu protocol file (--protocol-file, else the card's) for the gpu runner; unchanged
+    for other runners (harness/runners/gpu_identity.py)."""
+    from harness.runners.gpu_identity import bind_protocol
+
+    return bind_protocol(suite, runner, str(Path(protocol_file).resolve()) if protocol_file else None)
 
 
 def _parse_mixture(space, text: str, normalize: bool):
@@ -317,6 +320,9 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         except ValueError as e:
             raise UserError(str(e)) from None
         click.echo(f"design: {save_design_file}", err=True)
+    if protocol_file:
+        protocol_file = str(Path(protocol_file).resolve())
+    s = _bind_gpu_protocol(s, runner, protocol_file)  # the gpu protocol file's hash keys every run
     specs = plan(s, mix, seed_list)
     store = ResultStore(store_dir)
     done = sum(spec.key in store for spec in specs)
@@ -326,13 +332,6 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         for i, m in enumerate(mix):
             click.echo(f"{i:3d} {m}")
         return
-    if protocol_file:
-        import os
-
-        from harness.slurm import PROTOCOL_ENV
-
-        protocol_file = str(Path(protocol_file).resolve())
-        os.environ[PROTOCOL_ENV] = protocol_file  # the gpu runner reads it here and in spawned workers
     report = run_sweep(s, runner, specs, store, workers=workers, progress=not quiet, executor=executor,
                        protocol_file=protocol_file)
     click.echo(f"ran {report.ran} ({report.failed} failed), skipped {report.skipped}, in {report.wall_s:.0f} s",
@@ -508,11 +507,11 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suites
     from harness.suites.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
-                                  sweep_table, weight_column)
+                                  sweep_protocol, sweep_table, weight_column)
     from harness.store import ResultStore
 
-    s = suites.load(suite_ref)
     store = ResultStore(store_dir)
+    s = sweep_protocol(store, suites.load(suite_ref))  # refuses a store that mixes protocols
     if check:
         df = sweep_table(store, s)
         wcols = [weight_column(d) for d in s.space.datasets]

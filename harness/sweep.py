@@ -229,7 +229,7 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
     if executor == "local":
         from harness.executor import make_executor
 
-        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict()) for s in todo]
+        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), "", str(protocol_file or "")) for s in todo]
         pool = make_executor(min(workers, max(1, len(tasks))))
     else:
         from harness.slurm import EXECUTORS, SubmititExecutor, check_executor, resources_for

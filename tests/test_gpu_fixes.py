@@ -86,20 +86,6 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_wait_healthy_polls_trls_health_route(tmp_path):
-    server = socketserver.TCPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        gpu._wait_healthy(server.server_address[1], proc, tmp_path / "log", timeout_s=5)
-    finally:
-        proc.kill()
-        server.shutdown()
-        server.server_close()
-    assert gpu.HEALTH_PATH == "/health"
-
-
-# -- CUDA_VISIBLE_DEVICES under SLURM ------------------------------------------------------------------
 def test_launch_plan_uses_the_jobs_gpu_allocation(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # what SLURM sets for a job given GPUs 4-7
     server, train, evaluate = launch_plan(load_protocol("paper-qwen2vl-2b"), "/runs/x")
