@@ -276,7 +276,9 @@ def test_without_the_cpu_environment_the_runner_names_make_venv_gpu_cpu():
         pytest.skip("this environment can run the GPU path on CPU")
     from harness.spec import RunSpec
 
-    suite = suites.load("paper-protocol-tiny")
+    from harness.runners.gpu_identity import bind_protocol
+
+    suite = bind_protocol(suites.load("paper-protocol-tiny"), "gpu")
     runner = gpu.GpuRunner(suite)
     spec = RunSpec(suite.id, suite.protocol, suite.space.parse("SAT=1"), 0)
     with pytest.raises(gpu.GpuUnavailable, match="make venv-gpu-cpu"):

@@ -99,7 +99,8 @@ def test_server_mode_passes_vllm_max_model_len():
 def _no_bf16(p):
     import dataclasses
 
-    return dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False))
+    # bf16 needs a GPU to build TRL's config; 6 per device: TRL checks one process's batch against the group size
+    return dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False, per_device_train_batch_size=6))
 
 
 def test_grpo_config_takes_the_jobs_ports_and_names_importance_sampling(tmp_path):

@@ -155,7 +155,9 @@ def test_without_a_gpu_the_runner_says_what_is_missing_and_how_to_install():
     if importlib.util.find_spec("vllm") is None:
         assert "vllm" in out.output
     assert "CUDA" in out.output or "torch" in out.output
-    suite = suites.load("paper-qwen2vl-2b")
+    from harness.runners.gpu_identity import bind_protocol
+
+    suite = bind_protocol(suites.load("paper-qwen2vl-2b"), "gpu")
     with pytest.raises(GpuUnavailable):
         make_runner("gpu", suite).run(RunSpec(suite.id, suite.protocol, suite.space.parse(PAPER_MIX), 0))
 
