@@ -337,6 +337,11 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
 
         check_executor(executor_kind, protocol_file)
     protocol_file = protocol_arg or ""  # handed to every study task (and job) as an argument
+    if runner == "gpu":  # a protocol whose memory plan does not fit its GPUs is refused before any study or job
+        from harness.memory_plan import check_fits
+
+        for s in loaded:
+            check_fits(s.gpu_protocol)
     tasks = [StudyTask(str(s.path), name, b, int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]

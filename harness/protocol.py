@@ -355,9 +355,9 @@ class GpuProtocol:
     def hash(self) -> str:
         """Content hash of every setting that changes results. The job's GPU count (slurm.gpus_per_node x
         nodes) is in it, since it sets the completions per update (training_processes); the rest of the job's
-        size, the memory plan's figures, the file path and the ports are not."""
+        size, the memory plan's figures, the file's name and path and the ports are not."""
         d = self.to_dict()
-        for k in ("source", "description", "citation", "slurm", "memory"):
+        for k in ("name", "source", "description", "citation", "slurm", "memory"):
             d.pop(k)
         d["evaluation"].pop("batch_size")
         d["generation"].pop("vllm_server_port")  # where the server listens does not change what it generates
