@@ -572,12 +572,25 @@ class VllmEvidence:
                 "policy_param": self.policy_name, "weight_syncs": self.syncs}
 
 
+def load_policy(protocol: GpuProtocol):
+    """The policy as the train command loads it: in float32 under fp32 master weights (computed in bf16 by
+    autocast: accelerate --mixed_precision bf16, or FSDP's mixed precision), else in model.torch_dtype."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from harness.precision import policy_dtype
+
+    m = protocol.model
+    return AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, policy_dtype(protocol)),
+                                                       attn_implementation=attn_implementation(m.attn_implementation),
+                                                       trust_remote_code=m.trust_remote_code)
+
+
 def train_main(run_dir: Path) -> None:
     """GRPO for one pilot run (launched by accelerate on the training GPUs, or on one CPU process)."""
     t_start = time.perf_counter()
-    import torch
     from accelerate import PartialState
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
     from trl import GRPOTrainer
 
     from harness.training.grpo import mixture_dataset
@@ -604,12 +617,7 @@ def train_main(run_dir: Path) -> None:
     if online is None:  # an online run never runs out (a used-up domain is reshuffled): no one-pass cap
         cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
     m = protocol.model
-    from harness.precision import policy_dtype
-
-    # fp32 master weights: the policy in float32, computed in bf16 by autocast (accelerate --mixed_precision bf16)
-    model = AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, policy_dtype(protocol)),
-                                                        attn_implementation=attn_implementation(m.attn_implementation),
-                                                        trust_remote_code=m.trust_remote_code)
+    model = load_policy(protocol)
     processor = AutoProcessor.from_pretrained(m.base, padding_side="left", trust_remote_code=m.trust_remote_code)
     if m.freeze_vision_tower:
         _freeze_vision(model, m.vision_module)
