@@ -122,6 +122,9 @@ class TrainingConfig:
     distributed: str = _help("ddp: every training GPU holds the whole model, gradients and optimiser states; fsdp: "
                              "they are sharded over the training GPUs (accelerate's FSDP, full shard, one "
                              "decoder layer per unit), for models whose state does not fit one GPU.", "ddp")
+    reward_rule: str = _help("Reward and in-domain scoring rule (tasks/rewards.py REWARD_RULES): paper-v2, the "
+                             "paper's per-task rules as its reference code (R1-V, Visual-RFT) computes them.",
+                             "paper-v2")
     reference_dtype: str = _help("dtype of the KL reference model (frozen, forward only): bfloat16 halves its "
                                  "memory; the policy's own dtype: empty.", "bfloat16")
 
@@ -129,6 +132,10 @@ class TrainingConfig:
         if self.master_weights not in MASTER_WEIGHTS:
             raise ProtocolError(f"training.master_weights must be one of {', '.join(MASTER_WEIGHTS)}, "
                                 f"got {self.master_weights!r}")
+        from tasks.rewards import REWARD_RULES
+
+        if self.reward_rule not in REWARD_RULES:
+            raise ProtocolError(f"training.reward_rule must be one of {', '.join(REWARD_RULES)}, got {self.reward_rule!r}")
         if self.distributed not in DISTRIBUTED:
             raise ProtocolError(f"training.distributed must be one of {', '.join(DISTRIBUTED)}, got {self.distributed!r}")
         if self.reference_dtype not in ("", "bfloat16", "float16", "float32"):

@@ -594,7 +594,7 @@ def train_main(run_dir: Path) -> None:
     from trl import GRPOTrainer
 
     from harness.training.grpo import mixture_dataset
-    from tasks.rewards import DEFAULT_REWARD_RULE, reward_funcs
+    from tasks.rewards import reward_funcs
 
     record, protocol = _load_run(run_dir)
     spec = RunSpec.from_dict(record["spec"])
@@ -638,7 +638,7 @@ def train_main(run_dir: Path) -> None:
         trainer_cls = online_trainer_class()
         extra = {"online": online, "online_ranges": ranges, "online_seed": int(spec.seed),
                  "callbacks": [online.callback()]}
-    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(DEFAULT_REWARD_RULE)), args=args, train_dataset=dataset,
+    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(protocol.training.reward_rule)), args=args, train_dataset=dataset,
                           processing_class=processor, **extra)  # in colocate mode this builds the vLLM engine
     t_trainer = time.perf_counter()
     evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
@@ -673,7 +673,7 @@ def train_main(run_dir: Path) -> None:
         from harness.provenance import machine_provenance
 
         # what decides reproduction elsewhere (as the cpu runner records it), from the process that trained
-        info["reward_rule"] = DEFAULT_REWARD_RULE
+        info["reward_rule"] = protocol.training.reward_rule
         info["machine"] = machine_provenance(m.base if Path(str(m.base)).is_dir() else None)
         (run_dir / "train_info.json").write_text(json.dumps(info, indent=1))
         if online is not None:
@@ -735,7 +735,7 @@ def evaluate_main(run_dir: Path) -> None:
     t0 = time.perf_counter()
     from vllm import SamplingParams
 
-    from tasks.rewards import accuracy
+    from tasks.rewards import ACCURACY_BY_RULE
     from tasks.scoring_paper import paper_scores
 
     record, protocol = _load_run(run_dir)
@@ -753,6 +753,7 @@ def evaluate_main(run_dir: Path) -> None:
         messages = [[{"role": "user", "content": [{"type": "image_pil", "image_pil": r["image"]},
                                                   {"type": "text", "text": r["prompt"][-1]["content"]}]}] for r in rows]
         outs = llm.chat(messages, sampling, use_tqdm=False)
+        accuracy = ACCURACY_BY_RULE[protocol.training.reward_rule]  # LISA mean IoU, SAT/ScienceQA exact match
         hits = [accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)]
         scores[name], items[name] = sum(hits) / len(hits), len(hits)
     t2 = time.perf_counter()
