@@ -241,6 +241,40 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     click.echo(f"summary: {report.out / 'summary.csv'}")
 
 
+@main.command("prefetch")
+@click.option("--protocol", "protocol_ref", required=True, help="Protocol file or the name of one in baselines/configs.")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Shared Hub cache (default: $HF_HUB_CACHE); compute nodes read it with HF_HUB_OFFLINE=1.")
+@click.option("--check-only", is_flag=True, help="Download nothing: only check that an offline run finds everything.")
+@click.option("--list", "list_only", is_flag=True, help="Only list what the protocol needs.")
+@_guard
+def prefetch_cmd(protocol_ref, cache_dir, check_only, list_only):
+    """Download every model and dataset a protocol needs (huggingface_hub), then check them offline."""
+    _prefetch(protocol_ref, cache_dir, check_only, list_only)
+
+
+def _prefetch(protocol_ref, cache_dir, check_only: bool, list_only: bool) -> None:
+    from harness.prefetch import check_offline, download, needs
+    from harness.protocol import load_protocol
+
+    protocol = load_protocol(protocol_ref)
+    items = needs(protocol)
+    for n in items:
+        click.echo(f"{n.repo_type:<8} {n.repo_id}{f' [{n.config}]' if n.config else ''}"
+                   f"{f' split {n.split}' if n.split else ''}  ({n.why})")
+    if list_only or not items:
+        return
+    ds_cache = protocol.datasets.cache_dir or None
+    if not check_only:
+        download(items, cache_dir, ds_cache, log=lambda m: click.echo(m, err=True))
+    missing = check_offline(items, cache_dir, datasets_cache_dir=ds_cache)
+    if missing:
+        raise UserError(f"with HF_HUB_OFFLINE=1 a run of {protocol.name} would not find {len(missing)} of {len(items)}: "
+                        + "; ".join(f"{m['repo_type']} {m['repo_id']} ({m['error']})" for m in missing))
+    click.echo(f"offline check: all {len(items)} found with HF_HUB_OFFLINE=1"
+               f"{f' in {cache_dir}' if cache_dir else ''}")
+
+
 @main.command("sweep")
 @click.option("--suite", "suite_ref", required=True, help="A suite with a real runner (e.g. minimodo-tiny-live).")
 @click.option("--runner", default=None, type=click.Choice(RUNNER_KINDS),
