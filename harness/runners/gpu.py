@@ -215,9 +215,9 @@ def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, ge
     if protocol.training.beta > 0:  # TRL builds the KL reference from the policy's path with these kwargs
         kwargs.update(model_init_kwargs={"dtype": reference_dtype(protocol)})
     if protocol.training.distributed == "fsdp":
-        # full shard, one unit per block of the model's _no_split_modules (its decoder and vision layers);
-        # use_orig_params: the frozen vision tower and the trained layers share units
-        kwargs.update(fsdp="full_shard auto_wrap", fsdp_config={"use_orig_params": True,
+        # FSDP2 (fully_shard), full shard, one unit per block of the model's _no_split_modules (decoder and vision
+        # layers); accelerate's mixed precision (bf16) computes in bf16 while the shards stay float32 (the masters)
+        kwargs.update(fsdp="full_shard auto_wrap", fsdp_config={"version": 2, "reshard_after_forward": True,
                                                                 "activation_checkpointing": False})
     if generation_kwargs:
         kwargs.update(generation_kwargs=dict(generation_kwargs))
