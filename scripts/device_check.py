@@ -87,7 +87,9 @@ def _shaped_model(device: str, toy: bool):
     cfg = dict(KNOWN_CONFIGS["Qwen/Qwen2-VL-2B-Instruct"])
     if toy:
         cfg = dict(cfg, text_config=dict(cfg["text_config"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, vocab_size=512),
+                                         num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
+                                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                          "mrope_section": [2, 3, 3]}),
                    vision_config=dict(cfg["vision_config"], embed_dim=32, depth=1, num_heads=2, hidden_size=64))
     model_type = cfg.pop("model_type")
     config = AutoConfig.for_model(model_type, **cfg)

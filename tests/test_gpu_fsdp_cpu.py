@@ -21,9 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_fsdp_shards_fp32_masters_over_two_gloo_processes(tmp_path):
     out = tmp_path / "fsdp.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    from harness.runners.gpu_ports import free_ports
+
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "0", "-m", "harness.fsdp_probe", str(out)], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=tmp_path)
+                           str(free_ports(1)[0]), "-m", "harness.fsdp_probe", str(out)], env=env, capture_output=True,
+                          text=True, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads(out.read_text())
     assert [r["rank"] for r in ranks] == [0, 1] and {r["backend"] for r in ranks} == {"gloo"}
