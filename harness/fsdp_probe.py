@@ -1,7 +1,7 @@
 """FSDP's code path on CPU: `python -m torch.distributed.run --nproc_per_node 2 -m harness.fsdp_probe OUT.json`.
 
-The GPU protocol's `training.distributed: fsdp` reaches the trainer as GRPOConfig(fsdp="full_shard auto_wrap",
-fsdp_config={"version": 2}): accelerate then applies torch's FSDP2 (`fully_shard`) to each block of the model's
+The GPU protocol's `training.distributed: fsdp` reaches the trainer as GRPOConfig(fsdp=True,
+fsdp_config={"version": 2, ...}): accelerate then applies torch's FSDP2 (`fully_shard`) to each block of the model's
 `_no_split_modules` and to the root, with a MixedPrecisionPolicy computing in bf16 over float32 shards.
 accelerate 1.16 turns FSDP on only for GPU-type distributed modes (accelerate/state.py: MULTI_CPU never becomes
 FSDP), so on CPU this probe applies the same `fully_shard` units and policy itself, on gloo, to the tiny

@@ -1,6 +1,6 @@
 """FSDP's code path on CPU: gloo, 2 processes, the tiny Qwen2-VL, fp32 shards computed in bf16 (harness/fsdp_probe.py).
 accelerate 1.16 enables its FSDP plugin only on GPU-type distributed modes, so the trainer-level path
-(GRPOConfig(fsdp=...)) is checked as configuration here and runs for real only on GPUs."""
+(GRPOConfig(fsdp=True, fsdp_config=...)) is checked as configuration here and runs for real only on GPUs."""
 
 from __future__ import annotations
 
@@ -44,8 +44,11 @@ def test_fsdp_protocols_configure_the_trainer_for_fsdp2(tmp_path):
     from harness.runners import gpu
 
     p = load_protocol("qwen25vl-7b")
-    p = dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False))  # bf16 needs a GPU here
+    # bf16 needs a GPU to build TRL's config; one process here: 6 completions so TRL's group-size check holds
+    p = dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False, per_device_train_batch_size=6,
+                                                            gradient_accumulation_steps=1))
     args = gpu.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
-    assert [str(o.value) for o in args.fsdp] == ["full_shard", "auto_wrap"]
-    assert args.fsdp_config["version"] == 2
+    assert args.fsdp is True and args.fsdp_plugin_args["fsdp_version"] == 2
+    assert args.fsdp_plugin_args["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert args.fsdp_plugin_args["activation_checkpointing"] is True and not args.gradient_checkpointing
     assert args.model_init_kwargs == {"dtype": "bfloat16"}  # the KL reference in bf16

@@ -217,8 +217,12 @@ def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, ge
     if protocol.training.distributed == "fsdp":
         # FSDP2 (fully_shard), full shard, one unit per block of the model's _no_split_modules (decoder and vision
         # layers); accelerate's mixed precision (bf16) computes in bf16 while the shards stay float32 (the masters)
-        kwargs.update(fsdp="full_shard auto_wrap", fsdp_config={"version": 2, "reshard_after_forward": True,
-                                                                "activation_checkpointing": False})
+        # (transformers 5: fsdp=True, everything in fsdp_config); checkpointing as FSDP's activation checkpointing,
+        # which transformers prefers over gradient_checkpointing under FSDP (one all-gather less in backward)
+        kwargs.update(fsdp=True, gradient_checkpointing=False,
+                      fsdp_config={"version": 2, "reshard_after_forward": True,
+                                   "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                                   "activation_checkpointing": protocol.training.gradient_checkpointing})
     if generation_kwargs:
         kwargs.update(generation_kwargs=dict(generation_kwargs))
     if gen.use_vllm:
