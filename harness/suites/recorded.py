@@ -297,9 +297,11 @@ def _reward_rule(suite) -> str | None:
         from harness.training.config import ProtocolConfig
 
         return ProtocolConfig.from_dict(raw).reward_rule
-    from tasks.rewards import DEFAULT_REWARD_RULE
+    if suite.card.get("runner") == "gpu":  # the GPU protocol file names its rule (training.reward_rule)
+        from harness.protocol import protocol_for_suite
 
-    return DEFAULT_REWARD_RULE if suite.card.get("runner") == "gpu" else None
+        return protocol_for_suite(suite).training.reward_rule
+    return None
 
 
 REPRODUCIBILITY = (
