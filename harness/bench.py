@@ -165,7 +165,10 @@ def _run_study(task: StudyTask) -> dict:
     import strategies
     import strategies.registry
 
-    suite = suites.load(task.suite_path).judge(task.track or None)
+    from harness.runners.gpu_identity import bind_protocol
+
+    # gpu runner: the protocol file (an argument of the task) keys the suite's runs and this study
+    suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None).judge(task.track or None)
     cls = strategies.get(task.strategy)
     store = ResultStore(task.store)
     key = study_key(suite, cls, task)
@@ -411,7 +414,11 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     store.sweep()
     quarantined_before = store.quarantined()
     _load_strategy_files(strategy_files)
-    loaded = [suites.load(s).judge(track) for s in suite_refs]  # TrackError names the tracks a suite offers
+    from harness.runners.gpu_identity import bind_protocol
+
+    protocol_arg = str(Path(protocol_file).resolve()) if protocol_file else None
+    loaded = [bind_protocol(suites.load(s), runner, protocol_arg).judge(track)  # TrackError names the tracks offered
+              for s in suite_refs]
     if not strategy_names:
         raise ValueError("no strategy to benchmark; name at least one (or all)")
     from strategies.base import strategy_kind
@@ -466,11 +473,12 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         from harness.slurm import check_executor
 
         check_executor(executor_kind, protocol_file)
-    protocol_file = str(Path(protocol_file).resolve()) if protocol_file else ""
-    if protocol_file and executor_kind == "local":  # the gpu runner reads it here and in spawned workers
-        from harness.slurm import PROTOCOL_ENV
+    protocol_file = protocol_arg or ""  # handed to every study task (and job) as an argument
+    if runner == "gpu":  # a protocol whose memory plan does not fit its GPUs is refused before any study or job
+        from harness.memory_plan import check_fits
 
-        os.environ[PROTOCOL_ENV] = protocol_file
+        for s in loaded:
+            check_fits(s.gpu_protocol)
     tasks = [StudyTask(str(s.path), name, b, int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]

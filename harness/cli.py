@@ -176,11 +176,7 @@ def run_cmd(suite_ref, mixture, seed, runner, normalize, fidelity, dry_run, prot
         _check_replay_answer(s, m)
     if protocol_file:
         _check_protocol_file(protocol_file)
-        import os
-
-        from harness.slurm import PROTOCOL_ENV
-
-        os.environ[PROTOCOL_ENV] = str(Path(protocol_file).resolve())
+    s = _bind_gpu_protocol(s, runner, protocol_file)
     if dry_run:
         launcher = make_runner(runner, s)
         if not hasattr(launcher, "dry_run"):
@@ -226,6 +222,14 @@ def _check_protocol_file(path: str) -> None:
         raise UserError(f"--protocol-file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict):
         raise UserError(f"--protocol-file {path!r} holds a {type(doc).__name__}, not a mapping of protocol settings")
+
+
+def _bind_gpu_protocol(suite, runner: str, protocol_file):
+    """The suite keyed by the gpu protocol file (--protocol-file, else the card's) for the gpu runner; unchanged
+    for other runners (harness/runners/gpu_identity.py)."""
+    from harness.runners.gpu_identity import bind_protocol
+
+    return bind_protocol(suite, runner, str(Path(protocol_file).resolve()) if protocol_file else None)
 
 
 def _parse_mixture(space, text: str, normalize: bool):
@@ -387,6 +391,40 @@ def _one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@main.command("prefetch")
+@click.option("--protocol", "protocol_ref", required=True, help="Protocol file or the name of one in baselines/configs.")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Shared Hub cache (default: $HF_HUB_CACHE); compute nodes read it with HF_HUB_OFFLINE=1.")
+@click.option("--check-only", is_flag=True, help="Download nothing: only check that an offline run finds everything.")
+@click.option("--list", "list_only", is_flag=True, help="Only list what the protocol needs.")
+@_guard
+def prefetch_cmd(protocol_ref, cache_dir, check_only, list_only):
+    """Download every model and dataset a protocol needs (huggingface_hub), then check them offline."""
+    _prefetch(protocol_ref, cache_dir, check_only, list_only)
+
+
+def _prefetch(protocol_ref, cache_dir, check_only: bool, list_only: bool) -> None:
+    from harness.prefetch import check_offline, download, needs
+    from harness.protocol import load_protocol
+
+    protocol = load_protocol(protocol_ref)
+    items = needs(protocol)
+    for n in items:
+        click.echo(f"{n.repo_type:<8} {n.repo_id}{f' [{n.config}]' if n.config else ''}"
+                   f"{f' split {n.split}' if n.split else ''}  ({n.why})")
+    if list_only or not items:
+        return
+    ds_cache = protocol.datasets.cache_dir or None
+    if not check_only:
+        download(items, cache_dir, ds_cache, log=lambda m: click.echo(m, err=True))
+    missing = check_offline(items, cache_dir, datasets_cache_dir=ds_cache)
+    if missing:
+        raise UserError(f"with HF_HUB_OFFLINE=1 a run of {protocol.name} would not find {len(missing)} of {len(items)}: "
+                        + "; ".join(f"{m['repo_type']} {m['repo_id']} ({m['error']})" for m in missing))
+    click.echo(f"offline check: all {len(items)} found with HF_HUB_OFFLINE=1"
+               f"{f' in {cache_dir}' if cache_dir else ''}")
+
+
 @main.command("sweep")
 @click.option("--suite", "suite_ref", required=True, help="A suite with a real runner (e.g. minimodo-tiny-live).")
 @click.option("--runner", default=None, type=click.Choice(RUNNER_KINDS),
@@ -468,6 +506,9 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         except ValueError as e:
             raise UserError(str(e)) from None
         click.echo(f"design: {save_design_file}", err=True)
+    if protocol_file:
+        protocol_file = str(Path(protocol_file).resolve())
+    s = _bind_gpu_protocol(s, runner, protocol_file)  # the gpu protocol file's hash keys every run
     specs = plan(s, mix, seed_list)
     if not dry_run:
         _check_out(store_dir)
@@ -479,13 +520,6 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
         for i, m in enumerate(mix):
             click.echo(f"{i:3d} {m}")
         return
-    if protocol_file:
-        import os
-
-        from harness.slurm import PROTOCOL_ENV
-
-        protocol_file = str(Path(protocol_file).resolve())
-        os.environ[PROTOCOL_ENV] = protocol_file  # the gpu runner reads it here and in spawned workers
     report = run_sweep(s, runner, specs, store, workers=workers, progress=not quiet, executor=executor,
                        protocol_file=protocol_file)
     click.echo(f"ran {report.ran} ({report.failed} failed), skipped {report.skipped}, in {report.wall_s:.0f} s",
@@ -672,11 +706,11 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suites
     from harness.suites.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
-                                  sweep_table, weight_column)
+                                  sweep_protocol, sweep_table, weight_column)
     from harness.store import ResultStore
 
-    s = suites.load(suite_ref)
     store = ResultStore(store_dir)
+    s = sweep_protocol(store, suites.load(suite_ref))  # refuses a store that mixes protocols
     if check:
         df = sweep_table(store, s)
         wcols = [weight_column(d) for d in s.space.datasets]

@@ -6,16 +6,17 @@ the SLURM resources of one job. It loads into frozen dataclasses whose fields ca
 whose validation says what to set instead, the way TRL's configs do. `protocol.hash` identifies the
 resolved settings, so two runs share a store key only when they share every setting.
 
-Which file a run uses: `$MODOMODO_PROTOCOL` (set by `--protocol-file`), else the suite card's
-`protocol_file`, else the file whose base model matches the card's `protocol.base_model`, else the
-paper's (`paper-qwen2vl-2b.yaml`).
+Which file a run uses: the one passed as an argument (`--protocol-file`, handed down to every process
+that builds a runner), else the suite card's `protocol_file`, else the file whose base model matches the
+card's `protocol.base_model`, else the paper's (`paper-qwen2vl-2b.yaml`). `protocol.hash` enters each
+run's key through `run_identity` (harness/runners/gpu_identity.py), so a store never serves a run made
+under one protocol file for another.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,18 @@ from typing import Any
 import yaml
 
 from harness.mixture import did_you_mean
-from harness.slurm import PROTOCOL_ENV, JobResources
+from harness.slurm import JobResources
 from harness.spec import canonical_json
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
 DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
 MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl")
 VLLM_MODES = ("server", "colocate")
+# fp32: the policy's parameters (the optimiser's master copy) in float32, computed in bf16 by autocast
+# (training.bf16); model: parameters in model.torch_dtype, as loaded (at bf16 and lr 1e-6 most AdamW
+# updates are below half a bf16 ulp and round away: see harness/precision.py).
+MASTER_WEIGHTS = ("fp32", "model")
+DISTRIBUTED = ("ddp", "fsdp")
 DEVICES = ("cuda", "cpu")
 ATTN_IMPLEMENTATIONS = ("flash_attention_2", "sdpa", "eager")
 # `{assets}` in a path of a protocol file names the folder its `assets.builder` wrote (see AssetsConfig).
@@ -110,8 +116,31 @@ class TrainingConfig:
                                   "(about a third of the size at 2B; a run then cannot resume mid-way, it restarts).",
                                   True)
     logging_steps: int = _help("Log every N steps.", 10)
+    master_weights: str = _help("fp32: trainable parameters (the optimiser's master weights) in float32, forward and "
+                                "backward in bf16 by autocast when bf16 is true; model: parameters in "
+                                "model.torch_dtype (in bf16 at lr 1e-6 most updates round away).", "fp32")
+    distributed: str = _help("ddp: every training GPU holds the whole model, gradients and optimiser states; fsdp: "
+                             "they are sharded over the training GPUs (accelerate's FSDP, full shard, one "
+                             "decoder layer per unit), for models whose state does not fit one GPU.", "ddp")
+    reward_rule: str = _help("Reward and in-domain scoring rule (tasks/rewards.py REWARD_RULES): paper-v2, the "
+                             "paper's per-task rules as its reference code (R1-V, Visual-RFT) computes them.",
+                             "paper-v2")
+    reference_dtype: str = _help("dtype of the KL reference model (frozen, forward only): bfloat16 halves its "
+                                 "memory; the policy's own dtype: empty.", "bfloat16")
 
     def __post_init__(self):
+        if self.master_weights not in MASTER_WEIGHTS:
+            raise ProtocolError(f"training.master_weights must be one of {', '.join(MASTER_WEIGHTS)}, "
+                                f"got {self.master_weights!r}")
+        from tasks.rewards import REWARD_RULES
+
+        if self.reward_rule not in REWARD_RULES:
+            raise ProtocolError(f"training.reward_rule must be one of {', '.join(REWARD_RULES)}, got {self.reward_rule!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ProtocolError(f"training.distributed must be one of {', '.join(DISTRIBUTED)}, got {self.distributed!r}")
+        if self.reference_dtype not in ("", "bfloat16", "float16", "float32"):
+            raise ProtocolError(f"training.reference_dtype must be bfloat16, float16, float32 or empty, "
+                                f"got {self.reference_dtype!r}")
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
                      "max_completion_length", "save_steps", "save_total_limit", "logging_steps"):
             if getattr(self, name) < 1:
@@ -140,8 +169,15 @@ class GenerationConfig:
                            "colocate: vLLM inside the training processes (one GPU).", "server")
     vllm_gpus: int = _help("GPUs given to the vLLM server in server mode (the rest train).", 1)
     vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
-    vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode.", 8000)
-    vllm_max_model_len: int = _help("vLLM context length (prompt + completion tokens); 0: the model's own.", 0)
+    vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode; 0 (the default): a free port chosen "
+                                  "when the job starts (two jobs on one node never collide), recorded in its "
+                                  "provenance.", 0)
+    vllm_max_model_len: int = _help("vLLM context length (prompt + completion tokens), for the colocated engine, "
+                                    "the server (--max_model_len) and evaluation; 0: the model's own.", 0)
+    vllm_importance_sampling_correction: bool = _help(
+        "TRL's truncated importance-sampling correction of the vLLM/trainer logprob mismatch "
+        "(GRPOConfig.vllm_importance_sampling_correction). TRL 1.16 turns it on by default; the paper's TRL "
+        "version had none. Named here so the choice is part of the protocol's hash.", True)
     vllm_cpu_kvcache_gb: int = _help("device cpu only: GB of host memory for vLLM's KV cache "
                                      "(VLLM_CPU_KVCACHE_SPACE; 0: vLLM's default).", 0)
     forbid_vision_tokens: bool = _help("Rollouts never sample the vision placeholder tokens (<|image_pad|>, ...): a "
@@ -149,6 +185,9 @@ class GenerationConfig:
                                        "features and image tokens do not match'. vLLM generation only.", False)
 
     def __post_init__(self):
+        if not 0 <= self.vllm_server_port < 65536:
+            raise ProtocolError(f"generation.vllm_server_port must be 0 (a free port) or a port number, "
+                                f"got {self.vllm_server_port}")
         if self.vllm_cpu_kvcache_gb < 0 or self.vllm_max_model_len < 0:
             raise ProtocolError("generation.vllm_cpu_kvcache_gb and generation.vllm_max_model_len must be >= 0")
         if self.vllm_mode not in VLLM_MODES:
@@ -206,6 +245,21 @@ class AssetsConfig:
                                     f"{did_you_mean(self.builder, sorted(BUILDERS))}")
 
 
+@dataclass(frozen=True)
+class MemoryConfig:
+    gpu_memory_gb: float = _help("Memory of one GPU of the job, in GB (H100/A100-80GB: 80). The memory plan "
+                                 "(harness/memory_plan.py) compares its estimate with this.", 80.0)
+    usable_fraction: float = _help("Share of gpu_memory_gb the plan may fill (the rest: allocator fragmentation, "
+                                   "estimate error).", 0.92)
+    prompt_tokens: int = _help("Prompt length (image and text tokens) assumed for activations; the paper's "
+                               "images at Qwen2-VL's resolution are a few hundred tokens.", 768)
+
+    def __post_init__(self):
+        if not self.gpu_memory_gb > 0 or not 0 < self.usable_fraction <= 1 or self.prompt_tokens < 1:
+            raise ProtocolError("memory.gpu_memory_gb must be > 0, memory.usable_fraction in (0, 1] and "
+                                "memory.prompt_tokens >= 1")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GpuProtocol:
     name: str = _help("Protocol name (the file's stem).", "")
@@ -222,6 +276,7 @@ class GpuProtocol:
     datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
     evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
     slurm: JobResources = _help("Resources of one job (one pilot run).", JobResources())
+    memory: MemoryConfig = _help("What the memory plan checks against (not part of the hash).", MemoryConfig())
     assets: AssetsConfig = _help("Locally built model and datasets (toy protocols without the Hub).", AssetsConfig())
     source: str = _help("The file it was loaded from (filled in by the loader).", "")
 
@@ -237,6 +292,9 @@ class GpuProtocol:
                                     "model.attn_implementation sdpa or eager")
             if self.slurm.gpus_per_node:
                 raise ProtocolError("device cpu asks for no GPUs: set slurm.gpus_per_node: 0")
+        if self.training.master_weights == "fp32" and self.model.torch_dtype == "float16":
+            raise ProtocolError("training.master_weights fp32 computes in bf16 (autocast); model.torch_dtype float16 "
+                                "is not supported with it: use bfloat16")
         if self.generation.vllm_cpu_kvcache_gb and self.device != "cpu":
             raise ProtocolError("generation.vllm_cpu_kvcache_gb is for device cpu only")
         gpus, vllm_gpus = self.slurm.gpus_per_node * self.slurm.nodes, self.generation.vllm_gpus
@@ -302,11 +360,16 @@ class GpuProtocol:
 
     @property
     def hash(self) -> str:
-        """Content hash of every setting that changes results (not the file path or the job's size)."""
+        """Content hash of every setting that changes results. The job's GPU count (slurm.gpus_per_node x
+        nodes) is in it, since it sets the completions per update (training_processes); the rest of the job's
+        size, the memory plan's figures, the file's name and path and the ports are not."""
         d = self.to_dict()
-        for k in ("source", "description", "citation", "slurm"):
+        for k in ("name", "source", "description", "citation", "slurm", "memory"):
             d.pop(k)
         d["evaluation"].pop("batch_size")
+        d["generation"].pop("vllm_server_port")  # where the server listens does not change what it generates
+        d["gpus"] = {"gpus_per_node": self.slurm.gpus_per_node, "nodes": self.slurm.nodes,
+                     "training_processes": self.training_processes}
         return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:16]
 
 
@@ -390,10 +453,12 @@ def load_protocol(name_or_path: str | Path) -> GpuProtocol:
 
 
 def protocol_for_suite(suite, override: str | Path | None = None) -> GpuProtocol:
-    """The protocol a suite's pilot runs use on GPUs (see the module docstring for the order)."""
-    chosen = override or os.environ.get(PROTOCOL_ENV)
-    if chosen:
-        return load_protocol(chosen)
+    """The protocol a suite's pilot runs use on GPUs: `override` (the --protocol-file argument), else the
+    card's (see the module docstring for the order)."""
+    if override:
+        return load_protocol(override)
+    if getattr(suite, "gpu_protocol", None) is not None:  # bound by harness.runners.gpu_identity.bind_protocol
+        return suite.gpu_protocol
     card = getattr(suite, "card", {}) or {}
     if card.get("protocol_file"):
         ref = Path(card["protocol_file"])

@@ -40,7 +40,6 @@ CLUSTERS = ("slurm", "local")
 # The CLI's executor names: "slurm" submits to the cluster, "submitit-local" runs the same job path
 # with submitit's LocalExecutor (a subprocess per job), to rehearse a cluster run on one machine.
 EXECUTORS = {"slurm": "slurm", "submitit-local": "local"}
-PROTOCOL_ENV = "MODOMODO_PROTOCOL"
 
 
 @dataclass(frozen=True)
@@ -250,15 +249,17 @@ def run_pilot(task: PilotRunTask) -> dict[str, Any]:
     from harness.runners import make_runner
     from harness.store import ResultStore
 
+    from harness.runners.gpu_identity import bind_protocol
+
     spec = RunSpec.from_dict(task.spec)
-    if task.protocol_file:  # the gpu runner reads its protocol from here (see harness/protocol.py)
-        os.environ[PROTOCOL_ENV] = task.protocol_file
     store = ResultStore(task.store) if task.store else None
     if store is not None:
         done = store.get(spec.key)
         if done is not None:  # a requeued job whose first life already finished the run
             return done.to_dict()
-    result = make_runner(task.runner, suites.load(task.suite_path)).run(spec)
+    # the protocol file travels in the task (an argument), and keys the suite's specs (gpu runner)
+    suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None)
+    result = make_runner(task.runner, suite).run(spec)
     if store is not None:
         store.put(result)
     return result.to_dict()
@@ -308,6 +309,11 @@ def submitting_runner(runner_kind: str, suite, executor: str, folder: str | Path
         from harness.protocol import protocol_for_suite
 
         resources = protocol_for_suite(suite).slurm
+    if runner_kind == "gpu":  # refuse a protocol whose memory plan does not fit, before any job is submitted
+        from harness.memory_plan import check_fits
+        from harness.protocol import protocol_for_suite
+
+        check_fits(protocol_for_suite(suite, protocol_file or None))
     pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor],
                             job_name=f"modomodo-{suite.name}")
     return SubmittingRunner(runner_kind, suite, pool, store, protocol_file or "")

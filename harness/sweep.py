@@ -226,10 +226,15 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
     from harness.slurm import PilotRunTask, run_pilot
 
     todo = [s for s in specs if s.key not in store]
+    if runner_kind == "gpu" and todo:  # refuse a protocol that cannot fit its GPUs before any run or job
+        from harness.memory_plan import check_fits
+        from harness.protocol import protocol_for_suite
+
+        check_fits(protocol_for_suite(suite, protocol_file or None))
     if executor == "local":
         from harness.executor import make_executor
 
-        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict()) for s in todo]
+        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), "", str(protocol_file or "")) for s in todo]
         pool = make_executor(min(workers, max(1, len(tasks))))
     else:
         from harness.slurm import EXECUTORS, SubmititExecutor, check_executor, resources_for

@@ -125,7 +125,12 @@ def _load_raw(ref: str, split: str, cache_dir: str | None):
             return loaded
         return datasets.load_dataset(str(path), split=split, cache_dir=cache_dir)
     try:
-        return datasets.load_dataset(ref, split=split, cache_dir=cache_dir)
+        # the repository's files through huggingface_hub's cache (what `modomodo prefetch` fills; offline it
+        # resolves there without the network), then datasets on that folder
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(ref, repo_type="dataset")
+        return datasets.load_dataset(folder, split=split, cache_dir=cache_dir)
     except (ConnectionError, FileNotFoundError, OSError) as e:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
             where = cache_dir or os.environ.get("HF_DATASETS_CACHE") or "the default datasets cache"

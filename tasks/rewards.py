@@ -334,11 +334,134 @@ exact_reward = _kind_reward("exact")
 iou_reward = _kind_reward("box")
 multi_box_reward = _kind_reward("boxes")
 
-# The reward rules a protocol may name (ProtocolConfig.reward_rule): rule -> (accuracy, format) functions.
+# ------------------------------------------------------------------------------------------------
+# paper-v2: the paper's per-task rules as its reference code computes them
+#
+# Checked against R1-V (Deep-Agent/R1-V, src/r1-v/src/open_r1/grpo.py, `accuracy_reward`) and Visual-RFT
+# (its detection GRPO script's `accuracy_reward_iou`, `sort_and_calculate_iou`, `compute_reward_iou_v2`),
+# which the paper builds on, and against the paper's Table 1 (train rewards "IoU, Format" or "Acc, Format";
+# test metrics LISA mean IoU, SAT and ScienceQA exact match). Per answer kind:
+# - mc (GeoQAV, ScienceQA) and exact (SAT): R1-V's string match, the stripped `<answer>` content equal to
+#   the stripped solution. "a triangle" is not option A, nor is "B. circle" option B (the `paper` rule's
+#   option parser accepted both: a letter followed by a space or punctuation);
+# - box (LISA): the IoU of the first predicted box (a continuous reward, and the test metric mean IoU);
+# - boxes (COCO): Visual-RFT's detection reward: predicted `{'Position': [...], 'Confidence': c}` entries,
+#   duplicates removed, taken by descending confidence, each matched greedily to the unmatched ground-truth
+#   box of highest IoU; a match counts its IoU only when the IoU exceeds 0.5 (else 0); the sum is divided by
+#   max(#truth, #predicted) and capped at 1. (The `paper` rule's Hungarian matching had no threshold, so a
+#   box at IoU 0.3 earned 0.3.)
+# A failed parse zeroes the sample's whole reward, as in `paper`: for mc a bare option letter, for exact a
+# non-empty answer, for box one box, for boxes one Position/Confidence entry.
+# Not reproduced: R1-V first tries math_verify's symbolic equality (not installed here; it only adds matches
+# for mathematical expressions, which none of the paper's five training sets has as answers).
+DETECTION_IOU_THRESHOLD = 0.5
+_SCORED_BOX = re.compile(r"['\"]Position['\"]\s*:\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) +
+                         r"\s*\]\s*,\s*['\"]Confidence['\"]\s*:\s*" + _NUM)
+
+
+def parse_scored_boxes(text: str | None, limit: int = MAX_BOXES) -> list[tuple[tuple[float, ...], float]]:
+    """Visual-RFT answer entries `{'Position': [x1, y1, x2, y2], 'Confidence': c}` as (box, confidence),
+    duplicates (same position) removed, in the order given; degenerate boxes dropped."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        return []
+    out, seen = [], set()
+    for m in _SCORED_BOX.finditer(text):
+        x1, y1, x2, y2, c = (float(v) for v in m.groups())
+        box = (x1, y1, x2, y2)
+        if x2 > x1 and y2 > y1 and box not in seen:
+            seen.add(box)
+            out.append((box, c))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def detection_reward(pred: list[tuple[tuple[float, ...], float]], truth, threshold: float = DETECTION_IOU_THRESHOLD
+                     ) -> float:
+    """Visual-RFT's COCO reward (see above): greedy by confidence, IoU counted above `threshold` only."""
+    if not pred or not truth:
+        return 0.0
+    matched: set[int] = set()
+    total = 0.0
+    for box, _c in sorted(pred, key=lambda bc: -bc[1]):  # stable: ties keep the answer's order
+        best, best_i = 0.0, -1
+        for i, t in enumerate(truth):
+            if i not in matched:
+                v = iou(t, box)
+                if v > best:
+                    best, best_i = v, i
+        if best > threshold:
+            total += best
+            matched.add(best_i)
+    return min(1.0, total / max(len(truth), len(pred)))
+
+
+_BARE_LETTER = re.compile(r"[A-Za-z]")
+
+
+def accuracy_v2(text: str, solution: str, task: str | None = None, kind: str | None = None) -> float:
+    """paper-v2 accuracy (0/1, or IoU for boxes) of one completion; never raises."""
+    try:
+        kind = kind or answer_kind(task, solution)
+        ans = extract_answer(text)
+        if ans is None:
+            return 0.0
+        if kind in ("mc", "exact"):
+            return float(bool(ans.strip()) and ans.strip() == solution.strip())
+        truth = parse_boxes(solution)
+        if kind == "box":
+            pred = parse_boxes(ans)
+            return iou(pred[0], truth[0]) if pred and truth else 0.0
+        return detection_reward(parse_scored_boxes(ans), truth)
+    except Exception:  # pragma: no cover - defence in depth
+        return 0.0
+
+
+def answer_parsed_v2(text: str, solution: str, task: str | None = None, kind: str | None = None) -> bool:
+    try:
+        kind = kind or answer_kind(task, solution)
+        ans = extract_answer(text)
+        if ans is None:
+            return False
+        if kind == "mc":
+            return bool(_BARE_LETTER.fullmatch(ans.strip()))
+        if kind == "exact":
+            return bool(ans.strip())
+        if kind == "box":
+            return bool(parse_boxes(ans))
+        return bool(parse_scored_boxes(ans))
+    except Exception:  # pragma: no cover
+        return False
+
+
+def accuracy_v2_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
+                       **kwargs) -> list[float | None]:
+    """paper-v2 accuracy of each completion against its row's `solution`."""
+    completions = list(completions)
+    n = len(completions)
+    tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
+    return [accuracy_v2(completion_text(c), _text(s), t) for c, s, t in zip(completions, sols, tasks)]
+
+
+def parsed_format_v2_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
+                            **kwargs) -> list[float | None]:
+    """paper-v2 format reward: the think/answer format AND an answer that parses for the row's kind."""
+    completions = list(completions)
+    n = len(completions)
+    tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
+    return [1.0 if format_ok(text := completion_text(c)) and answer_parsed_v2(text, _text(s), t) else 0.0
+            for c, s, t in zip(completions, sols, tasks)]
+
+
+# The reward rules a protocol may name (ProtocolConfig.reward_rule, the GPU protocol's training.reward_rule):
+# rule -> (accuracy, format) functions. `paper` and `format_kept` are recorded in committed results: never
+# change them; a new reading of the paper is a new rule name.
 REWARD_RULES: dict[str, tuple[Callable, Callable]] = {
     "paper": (accuracy_reward, parsed_format_reward),     # a failed answer parse zeroes the whole reward
     "format_kept": (accuracy_reward, format_reward),      # format counts on its own (modomodo's first rule)
+    "paper-v2": (accuracy_v2_reward, parsed_format_v2_reward),  # the reference code's per-task rules (above)
 }
+ACCURACY_BY_RULE: dict[str, Callable] = {"paper": accuracy, "format_kept": accuracy, "paper-v2": accuracy_v2}
 DEFAULT_REWARD_RULE = "paper"
 
 
@@ -355,6 +478,9 @@ REWARD_FUNCS = reward_funcs(DEFAULT_REWARD_RULE)
 def total_reward(text: str, solution: str, task: str | None = None, rule: str = DEFAULT_REWARD_RULE) -> float:
     """2·accuracy + 1·format for one completion under `rule` (what GRPO optimises with REWARD_WEIGHTS)."""
     fmt = format_ok(text)
+    if rule == "paper-v2":
+        fmt = fmt and answer_parsed_v2(text, _text(solution), task)
+        return REWARD_WEIGHTS[0] * accuracy_v2(text, _text(solution), task) + REWARD_WEIGHTS[1] * float(fmt)
     if rule == "paper":
         fmt = fmt and answer_parsed(text, _text(solution), task)
     elif rule not in REWARD_RULES:

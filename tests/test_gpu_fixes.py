@@ -86,20 +86,6 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_wait_healthy_polls_trls_health_route(tmp_path):
-    server = socketserver.TCPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        gpu._wait_healthy(server.server_address[1], proc, tmp_path / "log", timeout_s=5)
-    finally:
-        proc.kill()
-        server.shutdown()
-        server.server_close()
-    assert gpu.HEALTH_PATH == "/health"
-
-
-# -- CUDA_VISIBLE_DEVICES under SLURM ------------------------------------------------------------------
 def test_launch_plan_uses_the_jobs_gpu_allocation(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # what SLURM sets for a job given GPUs 4-7
     server, train, evaluate = launch_plan(load_protocol("paper-qwen2vl-2b"), "/runs/x")
@@ -180,7 +166,10 @@ def _fake_stack(monkeypatch, calls):
 
     def simple_evaluate(model=None, tasks=(), task_manager=None, **kw):
         calls["simple_evaluate"] = {"model": model, "tasks": list(tasks), "task_manager": task_manager, **kw}
-        return {"results": {t: {"exact_match,none": 0.25, "alias": t} for t in tasks}}
+        # logged samples: ChartQA and InfoVQA are scored by exact match from them (1 of 4 right: 0.25)
+        samples = [{"target": "A", "filtered_resps": ["A"]}] + [{"target": "B", "filtered_resps": ["A"]}] * 3
+        return {"results": {t: {"exact_match,none": 0.25, "relaxed_overall,none": 0.9, "alias": t} for t in tasks},
+                "samples": {t: samples for t in tasks}}
 
     evaluator.simple_evaluate, tasks_mod.TaskManager = simple_evaluate, TaskManager
     for name, mod in (("vllm", vllm), ("lmms_eval", lm), ("lmms_eval.api", api), ("lmms_eval.api.model", model_mod),
@@ -290,7 +279,9 @@ def test_without_the_cpu_environment_the_runner_names_make_venv_gpu_cpu():
         pytest.skip("this environment can run the GPU path on CPU")
     from harness.spec import RunSpec
 
-    suite = suites.load("paper-protocol-tiny")
+    from harness.runners.gpu_identity import bind_protocol
+
+    suite = bind_protocol(suites.load("paper-protocol-tiny"), "gpu")
     runner = gpu.GpuRunner(suite)
     spec = RunSpec(suite.id, suite.protocol, suite.space.parse("SAT=1"), 0)
     with pytest.raises(gpu.GpuUnavailable, match="make venv-gpu-cpu"):

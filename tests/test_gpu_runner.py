@@ -16,7 +16,6 @@ from harness.protocol import (DEFAULT_PROTOCOL, ProtocolError, describe_fields, 
                               registered)
 from harness.runners import make_runner
 from harness.runners.gpu import GpuRunner, GpuUnavailable, launch_plan, missing_requirements, training_config
-from harness.slurm import PROTOCOL_ENV
 from harness.spec import RunSpec
 
 PAPER_MIX = "COCO=0.2,LISA=0.2,GeoQAV=0.2,SAT=0.2,ScienceQA=0.2"
@@ -86,8 +85,9 @@ def test_missing_datasets_names_the_setting_and_its_help(tmp_path):
 def test_protocol_resolution_order(tmp_path, monkeypatch):
     paper = suites.load("paper-qwen2vl-2b")
     assert protocol_for_suite(paper).name == DEFAULT_PROTOCOL  # by base model
-    monkeypatch.setenv(PROTOCOL_ENV, "qwen25vl-3b")
-    assert protocol_for_suite(paper).name == "qwen25vl-3b"
+    from harness.runners.gpu_identity import bind_protocol
+
+    assert protocol_for_suite(bind_protocol(paper, "gpu", "qwen25vl-3b")).name == "qwen25vl-3b"
     assert protocol_for_suite(paper, override="internvl3-2b").name == "internvl3-2b"
     with pytest.raises(ProtocolError, match="qwen25vl-3b"):
         load_protocol("qwen25vl-3")
@@ -133,7 +133,6 @@ def test_training_stops_after_one_pass_over_the_mixed_data():
 
 
 def test_dry_run_prints_the_resolved_protocol_and_commands(monkeypatch):
-    monkeypatch.setenv(PROTOCOL_ENV, "")  # --protocol-file sets it for the process; restore it after the test
     out = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
                                     "--dry-run", "--fidelity", "0.5", "--seed", "1"])
     assert out.exit_code == 0, out.output
@@ -156,7 +155,9 @@ def test_without_a_gpu_the_runner_says_what_is_missing_and_how_to_install():
     if importlib.util.find_spec("vllm") is None:
         assert "vllm" in out.output
     assert "CUDA" in out.output or "torch" in out.output
-    suite = suites.load("paper-qwen2vl-2b")
+    from harness.runners.gpu_identity import bind_protocol
+
+    suite = bind_protocol(suites.load("paper-qwen2vl-2b"), "gpu")
     with pytest.raises(GpuUnavailable):
         make_runner("gpu", suite).run(RunSpec(suite.id, suite.protocol, suite.space.parse(PAPER_MIX), 0))
 
@@ -204,11 +205,14 @@ def test_execute_waits_for_the_server_runs_in_order_and_stops_the_server(tmp_pat
 
     port = _free_port()
     p = load_protocol("paper-qwen2vl-2b")
-    p = dataclasses.replace(p, generation=dataclasses.replace(p.generation, vllm_server_port=port))
+    from harness.runners.gpu_ports import JobPorts
+
+    ports = JobPorts(port, 0, 0, "abc123")
     server = ("import http.server, socketserver\n"
               "class H(http.server.BaseHTTPRequestHandler):\n"
               "    def do_GET(self):\n"
               "        self.send_response(200); self.end_headers()\n"
+              "        if self.path == '/v1/models': self.wfile.write(b'{\"data\": [{\"id\": \"modomodo-abc123\"}]}')\n"
               "    def log_message(self, *a): pass\n"
               f"socketserver.TCPServer(('127.0.0.1', {port}), H).serve_forever()\n")
     plan = [Command("vllm-server", (sys.executable, "-c", server), background=True),
@@ -216,7 +220,7 @@ def test_execute_waits_for_the_server_runs_in_order_and_stops_the_server(tmp_pat
                                                     f"'http://127.0.0.1:{port}/health/'); "
                                                     f"open({str(tmp_path / 'trained')!r}, 'w')")),
             Command("evaluate", (sys.executable, "-c", f"open({str(tmp_path / 'scores.json')!r}, 'w').write('{{}}')"))]
-    execute(plan, tmp_path, p)
+    execute(plan, tmp_path, p, ports)
     assert (tmp_path / "trained").exists() and (tmp_path / "scores.json").read_text() == "{}"
     with pytest.raises(OSError):  # the server is gone
         import urllib.request

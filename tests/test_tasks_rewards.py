@@ -205,7 +205,7 @@ def test_format_kept_rule_is_todays_behaviour_as_a_named_option():
     acc, fmt = R.reward_funcs("format_kept")
     assert fmt is R.format_reward
     assert fmt(None, [conv(NO_BOX)], solution=[BOX], task=["referring"]) == [1.0]
-    with pytest.raises(ValueError, match="unknown reward rule 'papr'; valid: paper, format_kept"):
+    with pytest.raises(ValueError, match="unknown reward rule .papr.; valid: paper, format_kept, paper-v2"):
         R.reward_funcs("papr")
 
 
@@ -226,3 +226,94 @@ def test_dataset_side_input_never_raises():
     assert R.accuracy(wrap("B"), deep, "science") == 0.0
     assert R.total_reward(wrap("B"), deep, ["science"]) == 1.0  # no usable solution: accuracy 0, format 1
     assert R.answer_kind({"a": 1}, "B") == "mc"
+
+
+# -- paper-v2: the paper's per-task rules as its reference code computes them (one test per rule) ----------
+def think(answer: str) -> str:
+    return f"<think>reasoning</think><answer>{answer}</answer>"
+
+
+def test_paper_v2_multiple_choice_is_r1v_string_match():
+    """R1-V: the stripped <answer> content equals the solution. The `paper` rule's option parser took the
+    first letter followed by a space or punctuation, so 'a triangle' scored as option A."""
+    assert R.total_reward(think("a triangle"), "A", "scienceqa", rule="paper") == 3.0  # the false positive
+    assert R.total_reward(think("a triangle"), "A", "scienceqa", rule="paper-v2") == 0.0
+    assert R.total_reward(think("B. circle"), "B", "geoqav", rule="paper") == 3.0
+    assert R.total_reward(think("B. circle"), "B", "geoqav", rule="paper-v2") == 0.0
+    assert R.total_reward(think(" B "), "B", "geoqav", rule="paper-v2") == 3.0
+    assert R.total_reward(think("C"), "B", "geoqav", rule="paper-v2") == 1.0  # parsed, wrong: format only
+
+
+def test_paper_v2_sat_natural_language_is_exact_string_match():
+    assert R.total_reward(think("left"), "left", "sat", rule="paper-v2") == 3.0
+    assert R.total_reward(think("the left one"), "left", "sat", rule="paper-v2") == 1.0
+    assert R.total_reward(think(""), "left", "sat", rule="paper-v2") == 0.0  # nothing parsed: all zero
+
+
+def test_paper_v2_lisa_is_the_continuous_iou_of_the_first_box():
+    truth = R.format_box_answer([[0, 0, 100, 100]])
+    pred = R.format_box_answer([[0, 0, 100, 50]])  # IoU 0.5 by hand: 5000 / 10000
+    assert R.accuracy_v2(think(pred), truth, "lisa") == pytest.approx(0.5)
+    low = R.format_box_answer([[0, 0, 100, 30]])  # IoU 0.3: no threshold for LISA (the paper's mean IoU)
+    assert R.accuracy_v2(think(low), truth, "lisa") == pytest.approx(0.3)
+
+
+def test_paper_v2_coco_counts_a_box_only_above_iou_0_5():
+    truth = R.format_box_answer([[0, 0, 100, 100], [200, 200, 300, 300]])
+    below = "[{'Position': [0, 0, 100, 30], 'Confidence': 0.9}, {'Position': [200, 200, 300, 300], 'Confidence': 0.8}]"
+    # Visual-RFT: (0 for the IoU-0.3 box + 1.0) / max(2 truth, 2 predicted) = 0.5; the Hungarian rule gave (0.3+1)/2
+    assert R.accuracy(think(below), truth, "coco") == pytest.approx(0.65)
+    assert R.accuracy_v2(think(below), truth, "coco") == pytest.approx(0.5)
+    above = "[{'Position': [0, 0, 100, 60], 'Confidence': 0.9}]"  # IoU 0.6, one of two truth boxes found
+    assert R.accuracy_v2(think(above), truth, "coco") == pytest.approx(0.6 / 2)
+
+
+def test_paper_v2_coco_matches_by_confidence_then_greedily():
+    truth = R.format_box_answer([[0, 0, 100, 100]])
+    # the more confident box takes the only truth box (IoU 0.64); the better one (IoU 1.0) finds none left
+    ans = ("[{'Position': [0, 0, 100, 100], 'Confidence': 0.2}, "
+           "{'Position': [0, 0, 80, 80], 'Confidence': 0.9}]")
+    assert R.accuracy_v2(think(ans), truth, "coco") == pytest.approx(0.64 / 2)
+    dup = "[{'Position': [0, 0, 100, 100], 'Confidence': 0.9}, {'Position': [0, 0, 100, 100], 'Confidence': 0.8}]"
+    assert R.accuracy_v2(think(dup), truth, "coco") == pytest.approx(1.0)  # duplicates removed first
+    plain = "[0, 0, 100, 100]"  # no Position/Confidence entry: nothing parsed, the whole reward is zero
+    assert R.total_reward(think(plain), truth, "coco", rule="paper-v2") == 0.0
+
+
+def test_paper_v2_is_a_new_rule_and_leaves_the_recorded_ones_alone():
+    acc, fmt = R.reward_funcs("paper-v2")
+    assert acc is R.accuracy_v2_reward and fmt is R.parsed_format_v2_reward
+    assert R.reward_funcs("paper")[0] is R.accuracy_reward and R.reward_funcs("format_kept")[1] is R.format_reward
+    assert acc(None, [conv(think("a cat"))], solution=["A"], task=["scienceqa"]) == [0.0]
+    assert fmt(None, [conv(think("A"))], solution=["A"], task=["scienceqa"]) == [1.0]
+
+
+def test_every_gpu_protocol_names_paper_v2():
+    from harness.protocol import load_protocol, registered
+
+    assert {load_protocol(n).training.reward_rule for n in registered()} == {"paper-v2"}
+
+
+def test_chartqa_and_infovqa_are_exact_match_not_relaxed_or_anls():
+    from tasks.lmms.prompting import EXACT_MATCH_TASKS, exact_match_from_samples
+
+    assert set(EXACT_MATCH_TASKS) == {"chartqa", "infovqa_val"}
+    # ChartQA's relaxed accuracy accepts 12.4 for 12 (within 5%); exact match does not
+    chart = [{"target": "12", "filtered_resps": ["12.4"]}, {"target": "12", "filtered_resps": ["12"]},
+             {"target": "Yes", "filtered_resps": ["yes."]}]
+    assert exact_match_from_samples(chart) == pytest.approx(2 / 3)
+    # InfoVQA's ANLS gives "the cats" partial credit for "the cat"; exact match needs one of the answers
+    info = [{"target": ["the cat", "cat"], "filtered_resps": ["the cats"]},
+            {"target": "['the dog', 'dog']", "filtered_resps": ["Dog"]}]
+    assert exact_match_from_samples(info) == pytest.approx(1 / 2)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=hostile, sol=st.sampled_from(["B", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3), ""]),
+       task=st.sampled_from([None, "coco", "lisa", "sat", "scienceqa", "geoqav"]))
+def test_paper_v2_hostile_completions_never_raise(text, sol, task):
+    t0 = time.perf_counter()
+    acc = R.accuracy_v2_reward(None, [text], solution=[sol], task=[task])
+    fmt = R.parsed_format_v2_reward(None, [text], solution=[sol], task=[task])
+    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in acc + fmt)
+    assert time.perf_counter() - t0 < 0.05

@@ -33,7 +33,6 @@ import shlex
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,8 @@ from harness.mixture import InvalidMixture
 from harness.protocol import GpuProtocol, load_protocol, protocol_for_suite
 from harness.provenance import provenance
 from harness.runners.base import Runner
+from harness.runners.gpu_identity import run_identity
+from harness.runners.gpu_ports import HEALTH_PATH, JobPorts, wait_own_server
 from harness.spec import STATUS_OK, RunResult, RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -119,17 +120,20 @@ class Command:
         return f"{env + ' ' if env else ''}{shlex.join(self.argv)}{' &' if self.background else ''}"
 
 
-def launch_plan(protocol: GpuProtocol, run_dir: str | Path) -> list[Command]:
-    """The commands of one pilot run (server mode: vLLM on the last GPU(s), training on the others)."""
+def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | None = None) -> list[Command]:
+    """The commands of one pilot run (server mode: vLLM on the last GPU(s), training on the others), on
+    the job's own ports (`ports`, chosen when the job starts; the dry run shows placeholders)."""
     run_dir = str(run_dir)
     gen, tr = protocol.generation, protocol.training
+    ports = ports or JobPorts.placeholder(protocol)
     commands = []
     if protocol.assets.builder:
         commands.append(Command("prepare", ("python", "-m", "harness.runners.gpu", "prepare", run_dir)))
     if protocol.device == "cpu":  # one CPU process, vLLM colocated (the protocol refuses server mode on CPU)
         env = {"VLLM_CPU_KVCACHE_SPACE": str(gen.vllm_cpu_kvcache_gb)} if gen.vllm_cpu_kvcache_gb else {}
         commands.append(Command("train", (
-            "accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision",
+            "accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+            "--main_process_port", str(ports.accelerate), "--mixed_precision",
             "bf16" if tr.bf16 else "no", "--dynamo_backend", "no", "-m", "harness.runners.gpu", "train", run_dir), env))
         commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu", "evaluate", run_dir), env))
         return commands
@@ -140,12 +144,16 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path) -> list[Command]:
         vllm_gpus = gpus[len(gpus) - gen.vllm_gpus:]
         commands.append(Command("vllm-server", (
             "trl", "vllm-serve", "--model", protocol.model.base, "--tensor_parallel_size", str(gen.vllm_gpus),
-            "--port", str(gen.vllm_server_port), "--gpu_memory_utilization", str(gen.vllm_gpu_memory_utilization),
-            "--dtype", protocol.model.torch_dtype, *(("--trust_remote_code", "true") if protocol.model.trust_remote_code
-                                                    else ())),
+            "--port", str(ports.vllm), "--gpu_memory_utilization", str(gen.vllm_gpu_memory_utilization),
+            "--dtype", protocol.model.torch_dtype,
+            *(("--max_model_len", str(gen.vllm_max_model_len)) if gen.vllm_max_model_len else ()),
+            *(("--trust_remote_code", "true") if protocol.model.trust_remote_code else ()),
+            # forwarded to `vllm serve`: the name the health check asks for, so it never accepts another job's server
+            "--served-model-name", ports.served_model_name),
             {"CUDA_VISIBLE_DEVICES": ",".join(vllm_gpus)}, background=True))
     commands.append(Command("train", (
         "accelerate", "launch", "--num_processes", str(max(1, len(train_gpus))), "--num_machines", "1",
+        "--main_process_port", str(ports.accelerate),
         "--mixed_precision", "bf16" if tr.bf16 else "no", "--dynamo_backend", "no",
         "-m", "harness.runners.gpu", "train", run_dir),
         {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)}))
@@ -181,7 +189,8 @@ def training_config(protocol: GpuProtocol, train_domains: tuple[str, ...], fidel
         eval_n=0, eval_batch=protocol.evaluation.batch_size, use_vllm=protocol.generation.use_vllm, bf16=tr.bf16)
 
 
-def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, generation_kwargs: dict | None = None):
+def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, generation_kwargs: dict | None = None,
+                ports: dict | None = None):
     """TRL's GRPOConfig for the GPU protocol. The shared settings come from the cpu path's
     ProtocolConfig (`training_config`); the GPU-only ones (schedule, warm-up, accumulation, vLLM
     mode, checkpoints) from the protocol file. (`harness.training.grpo.grpo_args` fixes those to CPU
@@ -201,23 +210,41 @@ def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, ge
         save_only_model=tr.save_only_model, logging_steps=tr.logging_steps, report_to="none",
         bf16=tr.bf16, seed=tr.seed + int(seed), data_seed=tr.seed + int(seed), use_vllm=gen.use_vllm,
         use_cpu=protocol.device == "cpu")
+    from harness.precision import reference_dtype
+
+    if protocol.training.beta > 0:  # TRL builds the KL reference from the policy's path with these kwargs
+        kwargs.update(model_init_kwargs={"dtype": reference_dtype(protocol)})
+    if protocol.training.distributed == "fsdp":
+        # FSDP2 (fully_shard), full shard, one unit per block of the model's _no_split_modules (decoder and vision
+        # layers); accelerate's mixed precision (bf16) computes in bf16 while the shards stay float32 (the masters)
+        # (transformers 5: fsdp=True, everything in fsdp_config); checkpointing as FSDP's activation checkpointing,
+        # which transformers prefers over gradient_checkpointing under FSDP (one all-gather less in backward)
+        kwargs.update(fsdp=True, gradient_checkpointing=False,
+                      fsdp_config={"version": 2, "reshard_after_forward": True,
+                                   "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                                   "activation_checkpointing": protocol.training.gradient_checkpointing})
     if generation_kwargs:
         kwargs.update(generation_kwargs=dict(generation_kwargs))
     if gen.use_vllm:
-        kwargs.update(vllm_mode=gen.vllm_mode, vllm_gpu_memory_utilization=gen.vllm_gpu_memory_utilization)
+        kwargs.update(vllm_mode=gen.vllm_mode, vllm_gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
+                      vllm_importance_sampling_correction=gen.vllm_importance_sampling_correction)
         if gen.vllm_max_model_len:
             kwargs.update(vllm_max_model_length=gen.vllm_max_model_len)
         if gen.vllm_mode == "server":
-            kwargs.update(vllm_server_port=gen.vllm_server_port)
+            ports = ports or {}
+            kwargs.update(vllm_server_port=int(ports.get("vllm", gen.vllm_server_port)),
+                          vllm_group_port=int(ports.get("nccl_group", 51216)))
     return GRPOConfig(**kwargs)
 
 
 class GpuRunner(Runner):
     kind = "gpu"
 
-    def __init__(self, suite, protocol: GpuProtocol | None = None):
+    def __init__(self, suite, protocol: GpuProtocol | None = None, protocol_file: str | Path | None = None):
+        """`protocol_file`: the --protocol-file argument (else the suite card's). The suite should be bound to it
+        (`bind_protocol`), so that its specs' keys name it; `run` refuses a spec keyed for another protocol."""
         self.suite = suite
-        self.protocol = protocol or protocol_for_suite(suite)
+        self.protocol = protocol or protocol_for_suite(suite, protocol_file)
         unknown = [d for d in suite.space.datasets if d not in self.protocol.datasets.train]
         if unknown:
             raise ValueError(f"suite {suite.name!r} mixes {list(suite.space.datasets)} but protocol "
@@ -247,7 +274,11 @@ class GpuRunner(Runner):
         run_dir = self.run_dir(spec)
         mode = "no vLLM" if not p.generation.use_vllm else (
             "vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
-        lines = [f"# protocol {p.name} v{p.version} (hash {p.hash}) from {p.source}",
+        from harness.precision import describe as precision
+
+        lines = [f"# run key {spec.key} (spec protocol {spec.protocol})",
+                 f"# protocol {p.name} v{p.version} (hash {p.hash}) from {p.source}",
+                 f"# precision: {precision(p)}",
                  yaml.safe_dump(p.to_dict(), sort_keys=False, width=110).rstrip(),
                  "# run",
                  yaml.safe_dump({"suite": self.suite.name, "mixture": spec.mixture.as_dict(), "seed": spec.seed,
@@ -261,6 +292,7 @@ class GpuRunner(Runner):
             lines += [c.shell() for c in launch_plan(p, run_dir)]
         except GpuUnavailable as e:  # e.g. fewer GPUs visible here than the job asks for: say so, keep going
             lines.append(f"# cannot plan the commands here: {e}")
+        lines += self._memory_lines()
         missing = missing_requirements(p)
         if p.assets.builder:
             from harness.runners.gpu_assets import assets_dir
@@ -270,6 +302,21 @@ class GpuRunner(Runner):
         lines.append("# this machine: " + ("ready" if not missing else "cannot launch, missing " + ", ".join(missing)
                                            + f" ({hint})"))
         return "\n".join(lines)
+
+    def _memory_lines(self) -> list[str]:
+        """The memory plan (cuda protocols), or why there is none."""
+        if self.protocol.device != "cuda":
+            return ["# memory plan: none (device cpu)"]
+        from harness.memory_plan import DoesNotFit, plan
+
+        try:
+            mp = plan(self.protocol)
+        except DoesNotFit as e:
+            return [f"# memory plan: {e}"]
+        lines = mp.describe().splitlines()
+        if not mp.fits:
+            lines.append("# run would refuse this protocol before launching (see harness/memory_plan.py)")
+        return lines
 
     # -- running ----------------------------------------------------------------------------------
     supports_online = True  # run(spec, online=...): the train command draws prompts by the online strategy
@@ -282,14 +329,25 @@ class GpuRunner(Runner):
                              f"the run was {'not ' if online is None else ''}given one")
         if spec.suite != self.suite.id:
             raise ValueError(f"run spec for {spec.suite} sent to a runner of {self.suite.id}")
+        expected = run_identity(spec.protocol.split("+gpu:")[0], self.protocol)
+        if spec.protocol != expected:
+            raise ValueError(f"run spec keyed for protocol {spec.protocol!r} sent to a gpu runner of protocol file "
+                             f"{self.protocol.source} ({expected!r}): bind the suite to the protocol file "
+                             f"(harness.runners.gpu_identity.bind_protocol) before making its specs")
+        from harness.memory_plan import check_fits
+
+        check_fits(self.protocol)  # DoesNotFit (a ValueError) names the figures, before anything starts
         missing = missing_requirements(self.protocol)
         if missing:
             where = (f"the GPU path's CPU environment ({CPU_INSTALL_HINT})" if self.protocol.device == "cpu" else
                      f"the GPU stack on a CUDA machine with {INSTALL_HINT}")
             raise GpuUnavailable(f"the gpu runner cannot run here: missing {', '.join(missing)}. Install {where}; "
                                  f"without it, try `--dry-run` to see what it would launch, or --runner cpu / replay")
+        ports = JobPorts.choose(self.protocol)
         prov = dict(provenance(self.suite.protocol), gpu_protocol=self.protocol.name,
-                    gpu_protocol_hash=self.protocol.hash, device=self.protocol.device)
+                    gpu_protocol_hash=self.protocol.hash, device=self.protocol.device, ports=ports.to_dict(),
+                    master_weights=self.protocol.training.master_weights,
+                    distributed=self.protocol.training.distributed)
         try:
             self.suite.space.validate(spec.mixture)
         except InvalidMixture as e:
@@ -299,10 +357,11 @@ class GpuRunner(Runner):
         for stale in ("scores.json", "train_info.json", "eval_info.json", "prepare.json", "online.json",
                       "online_failed.json"):
             (run_dir / stale).unlink(missing_ok=True)
-        (run_dir / "run.json").write_text(json.dumps(self.run_record(spec, online), indent=2, sort_keys=True))
+        record = dict(self.run_record(spec, online), ports=ports.to_dict())
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         t0 = time.time()
         try:
-            phases = execute(launch_plan(self.protocol, run_dir), run_dir, self.protocol)
+            phases = execute(launch_plan(self.protocol, run_dir, ports), run_dir, self.protocol, ports)
             scores = json.loads((run_dir / "scores.json").read_text())
         except Exception as e:  # a crashed training or evaluation is a failed run, not a crashed study
             failed = _read_json(run_dir / "online_failed.json")
@@ -348,9 +407,10 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol) -> dict[str, float]:
-    """Run the plan: background servers first (waited on until healthy), then each command in turn.
-    Returns each command's wall seconds (a server's: until it answered healthy)."""
+def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports: JobPorts | None = None
+            ) -> dict[str, float]:
+    """Run the plan: background servers first (waited on until healthy and serving this job's name), then
+    each command in turn. Returns each command's wall seconds (a server's: until it answered healthy)."""
     servers, seconds = [], {}
     # accelerate, trl and python from this interpreter's environment, whether or not it is activated;
     # the project importable from any working directory
@@ -365,7 +425,9 @@ def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol) -> di
                                         stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
             if cmd.background:
                 servers.append(proc)
-                _wait_healthy(protocol.generation.vllm_server_port, proc, run_dir / f"{cmd.name}.log")
+                if ports is None:
+                    raise ValueError("a plan with a background server needs the job's ports (JobPorts)")
+                wait_own_server(ports, proc, run_dir / f"{cmd.name}.log")
                 seconds[cmd.name] = time.time() - t0
                 continue
             if proc.wait() != 0:
@@ -383,24 +445,6 @@ def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol) -> di
                 except subprocess.TimeoutExpired:
                     s.kill()
     return seconds
-
-
-HEALTH_PATH = "/health"  # TRL 1.16's `trl vllm-serve` answers GET /health (not /health/)
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout_s: float = 1200.0) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM server exited with status {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"vLLM server not healthy after {timeout_s:.0f} s; see {log}")
 
 
 # -- the commands' bodies (run on the GPU node) -----------------------------------------------------
@@ -532,16 +576,29 @@ class VllmEvidence:
                 "policy_param": self.policy_name, "weight_syncs": self.syncs}
 
 
+def load_policy(protocol: GpuProtocol):
+    """The policy as the train command loads it: in float32 under fp32 master weights (computed in bf16 by
+    autocast: accelerate --mixed_precision bf16, or FSDP's mixed precision), else in model.torch_dtype."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from harness.precision import policy_dtype
+
+    m = protocol.model
+    return AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, policy_dtype(protocol)),
+                                                       attn_implementation=attn_implementation(m.attn_implementation),
+                                                       trust_remote_code=m.trust_remote_code)
+
+
 def train_main(run_dir: Path) -> None:
     """GRPO for one pilot run (launched by accelerate on the training GPUs, or on one CPU process)."""
     t_start = time.perf_counter()
-    import torch
     from accelerate import PartialState
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
     from trl import GRPOTrainer
 
     from harness.training.grpo import mixture_dataset
-    from tasks.rewards import DEFAULT_REWARD_RULE, reward_funcs
+    from tasks.rewards import reward_funcs
 
     record, protocol = _load_run(run_dir)
     spec = RunSpec.from_dict(record["spec"])
@@ -564,9 +621,7 @@ def train_main(run_dir: Path) -> None:
     if online is None:  # an online run never runs out (a used-up domain is reshuffled): no one-pass cap
         cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
     m = protocol.model
-    model = AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, m.torch_dtype),
-                                                        attn_implementation=attn_implementation(m.attn_implementation),
-                                                        trust_remote_code=m.trust_remote_code)
+    model = load_policy(protocol)
     processor = AutoProcessor.from_pretrained(m.base, padding_side="left", trust_remote_code=m.trust_remote_code)
     if m.freeze_vision_tower:
         _freeze_vision(model, m.vision_module)
@@ -578,7 +633,7 @@ def train_main(run_dir: Path) -> None:
         from harness.runners.vllm_cpu import use_plain_linear
 
         use_plain_linear()  # before the colocated engine is built (see the module's docstring)
-    args = grpo_config(protocol, cfg, int(spec.seed), str(run_dir / "trainer"), gen_kwargs)
+    args = grpo_config(protocol, cfg, int(spec.seed), str(run_dir / "trainer"), gen_kwargs, record.get("ports"))
     t_built = time.perf_counter()
     trainer_cls, extra = GRPOTrainer, {}
     if online is not None:
@@ -587,7 +642,7 @@ def train_main(run_dir: Path) -> None:
         trainer_cls = online_trainer_class()
         extra = {"online": online, "online_ranges": ranges, "online_seed": int(spec.seed),
                  "callbacks": [online.callback()]}
-    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(DEFAULT_REWARD_RULE)), args=args, train_dataset=dataset,
+    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(protocol.training.reward_rule)), args=args, train_dataset=dataset,
                           processing_class=processor, **extra)  # in colocate mode this builds the vLLM engine
     t_trainer = time.perf_counter()
     evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
@@ -614,13 +669,15 @@ def train_main(run_dir: Path) -> None:
                 "t_train_steps": round(t_trained - t_trainer, 3),
                 "s_per_step": round((t_trained - t_trainer) / max(1, steps), 3),
                 "rewards": [h.get("reward") for h in trainer.state.log_history if "reward" in h],
-                "attn_implementation": getattr(model.config, "_attn_implementation", None)}
+                "attn_implementation": getattr(model.config, "_attn_implementation", None),
+                "policy_dtype": str(next(p for p in trainer.model.parameters() if p.requires_grad).dtype),
+                "master_weights": protocol.training.master_weights, "distributed": protocol.training.distributed}
         if evidence is not None:
             info.update(evidence.to_dict())
         from harness.provenance import machine_provenance
 
         # what decides reproduction elsewhere (as the cpu runner records it), from the process that trained
-        info["reward_rule"] = DEFAULT_REWARD_RULE
+        info["reward_rule"] = protocol.training.reward_rule
         info["machine"] = machine_provenance(m.base if Path(str(m.base)).is_dir() else None)
         (run_dir / "train_info.json").write_text(json.dumps(info, indent=1))
         if online is not None:
@@ -682,7 +739,7 @@ def evaluate_main(run_dir: Path) -> None:
     t0 = time.perf_counter()
     from vllm import SamplingParams
 
-    from tasks.rewards import accuracy
+    from tasks.rewards import ACCURACY_BY_RULE
     from tasks.scoring_paper import paper_scores
 
     record, protocol = _load_run(run_dir)
@@ -700,6 +757,7 @@ def evaluate_main(run_dir: Path) -> None:
         messages = [[{"role": "user", "content": [{"type": "image_pil", "image_pil": r["image"]},
                                                   {"type": "text", "text": r["prompt"][-1]["content"]}]}] for r in rows]
         outs = llm.chat(messages, sampling, use_tqdm=False)
+        accuracy = ACCURACY_BY_RULE[protocol.training.reward_rule]  # LISA mean IoU, SAT/ScienceQA exact match
         hits = [accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)]
         scores[name], items[name] = sum(hits) / len(hits), len(hits)
     t2 = time.perf_counter()

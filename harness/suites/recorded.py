@@ -64,6 +64,32 @@ def _stored_runs(store: ResultStore) -> Iterator[tuple[Path, Any]]:
         yield path, r
 
 
+def sweep_protocol(store: ResultStore, suite):
+    """The suite under the one protocol its runs in `store` used. A gpu sweep keys its runs by the protocol
+    file too ("<card hash>+gpu:<protocol hash>", harness/runners/gpu_identity.py): a store holding runs of
+    this suite under more than one protocol is refused (SweepError naming them), since a replay table must
+    come from one protocol; a store of one gpu protocol gives the suite bound to it; else the suite as is."""
+    import collections
+    import copy
+
+    from harness.runners.gpu_identity import GPU_MARK
+
+    base = suite.protocol.split(GPU_MARK)[0]
+    seen = collections.Counter(r.spec.get("protocol") for _, r in _stored_runs(store)
+                               if r.spec.get("suite") == suite.id and
+                               str(r.spec.get("protocol", "")).split(GPU_MARK)[0] == base)
+    if len(seen) > 1:
+        raise SweepError(f"the store mixes runs of {suite.id} under {len(seen)} protocols ("
+                         + ", ".join(f"{p}: {n} runs" for p, n in seen.most_common())
+                         + "); a recorded suite comes from one protocol: sweep each protocol file into its own store")
+    if len(seen) == 1:
+        (only,) = seen
+        if only != suite.protocol:
+            suite = copy.copy(suite)
+            suite.protocol = only
+    return suite
+
+
 def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
     """One row per successful run of `suite` (its id and protocol) in `store`: a column per dataset
     weight (`w_<dataset>`), `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
@@ -257,9 +283,11 @@ def _reward_rule(suite) -> str | None:
         from harness.training.config import ProtocolConfig
 
         return ProtocolConfig.from_dict(raw).reward_rule
-    from tasks.rewards import DEFAULT_REWARD_RULE
+    if suite.card.get("runner") == "gpu":  # the GPU protocol file names its rule (training.reward_rule)
+        from harness.protocol import protocol_for_suite
 
-    return DEFAULT_REWARD_RULE if suite.card.get("runner") == "gpu" else None
+        return protocol_for_suite(suite).training.reward_rule
+    return None
 
 
 REPRODUCIBILITY = (

@@ -25,8 +25,9 @@ from typing import Any
 from lmms_eval.api.model import lmms  # (GPU extra)
 from lmms_eval.api.registry import register_model
 
-from tasks.lmms.prompting import (LMMS_TASKS, MATHVISTA_HUB_ID, MATHVISTA_SPLIT, build_prompt, extract_final_answer,
-                                  is_mathvista, mathvista_prompt, mathvista_score, scores_from_lmms_results)
+from tasks.lmms.prompting import (EXACT_MATCH_TASKS, LMMS_TASKS, MATHVISTA_HUB_ID, MATHVISTA_SPLIT, build_prompt,
+                                  exact_match_from_samples, extract_final_answer, is_mathvista, mathvista_prompt,
+                                  mathvista_score, scores_from_lmms_results)
 
 MODEL_NAME = "modomodo_r1"
 
@@ -106,11 +107,15 @@ def evaluate_out_of_domain(checkpoint: str, tasks: Mapping[str, str] = LMMS_TASK
     if through_lmms:
         # the task manager is what finds local task folders; bootstrap_iters=0: no stderr resampling (unused)
         manager = TaskManager(include_path=include_path) if include_path else TaskManager()
-        out = simple_evaluate(model=model, tasks=list(through_lmms.values()), limit=limit or None, log_samples=False,
+        # log_samples: ChartQA and InfoVQA are scored by exact match from the samples, as the paper reports them
+        out = simple_evaluate(model=model, tasks=list(through_lmms.values()), limit=limit or None, log_samples=True,
                               task_manager=manager, bootstrap_iters=0)
         if raw_results is not None:
             raw_results["results"] = out["results"]
         scores.update(scores_from_lmms_results(out["results"], through_lmms))
+        for name, task in through_lmms.items():
+            if task in EXACT_MATCH_TASKS:
+                scores[name] = exact_match_from_samples(out.get("samples", {}).get(task, []))
     for name, task in tasks.items():
         if is_mathvista(task):
             scores[name] = evaluate_mathvista(model, limit, cache_dir)
