@@ -69,10 +69,17 @@ class BaseModelConfig:
     curriculum_weights: dict = _f({"science": 1.0, "geometry": 1.0, "spatial": 1.0, "aux_column": 1.0,
                                    "aux_count": 1.0}, "Task weights of the curriculum phase.")
     seed: int = _f(0, "Seed of the tokenizer corpus, the init and the warm-up stream.")
+    family: str = _f("qwen2vl", "Architecture family: 'qwen2vl' (tiny Qwen2-VL) or 'idefics3' (tiny Idefics3: SigLIP-style "
+                     "vision, pixel-shuffle connector, Llama decoder); harness/training/bases.py FAMILIES.",
+                     neutral="qwen2vl")
+    task_set: str = _f("minimodo", "Task set whose text trains the tokenizer and whose rows make the warm-up corpus: "
+                       "'minimodo' (five domains) or 'minimodo8' (eight; tasks/minimodo8.py).", neutral="minimodo")
 
     def key(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("name")
+        """What the cache key covers: every field but the label, and fields added later only when they leave
+        their neutral value (so the bases built before them keep their hash and cache folder)."""
+        d = result_fields(self)
+        d.pop("name", None)
         return d
 
 

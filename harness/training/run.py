@@ -11,18 +11,19 @@ from harness.training.config import ProtocolConfig
 
 
 class MiniModoSource:
-    """Rows from the MiniModo generators (tasks/minimodo.py). A GPU source serves the paper's datasets
-    with the same two methods and the same row schema."""
+    """Rows from the MiniModo generators: the five domains of tasks/minimodo.py and the three more of
+    tasks/minimodo8.py (which serves MiniModo's own tasks through tasks.minimodo, row for row). A GPU
+    source serves the paper's datasets with the same two methods and the same row schema."""
 
     name = "minimodo"
 
     def train_rows(self, dataset: str, n: int, seed: int) -> list[dict]:
-        from tasks.minimodo import make_rows
+        from tasks.minimodo8 import make_rows
 
         return make_rows(dataset, n, seed, "train")
 
     def test_rows(self, dataset: str, n: int) -> list[dict]:
-        from tasks.minimodo import test_split
+        from tasks.minimodo8 import test_split
 
         return test_split(dataset, n)
 
@@ -124,13 +125,14 @@ class CheckpointEvaluation:
 
 def load_base(cfg: ProtocolConfig, log=None):
     """(model, processor, label, info) of the protocol's base model (built and cached when tiny)."""
+    from harness.training import bases
     from harness.training import model as tiny
 
     if cfg.model == "tiny":
-        folder = tiny.ensure_base(cfg.base, log=log)
-        model, processor = tiny.load(folder)
+        folder = bases.ensure_base(cfg.base, log=log)
+        model, processor = bases.load(folder)
         return model, processor, f"{cfg.base.name}@{folder.name.rsplit('-', 1)[-1]}", tiny.base_info(folder)
-    model, processor = tiny.load(cfg.model)  # a local folder of the same layout (the GPU runner brings its own)
+    model, processor = bases.load(cfg.model)  # a local folder of the same layout (the GPU runner brings its own)
     return model, processor, cfg.model, {}
 
 
