@@ -59,6 +59,26 @@ def eval_benchmarks(cfg: ProtocolConfig, source) -> dict[str, list[dict]]:
     return _EVAL_CACHE[key]
 
 
+_ENCODED_CACHE: dict = {}
+
+
+def encoded_benchmarks(cfg: ProtocolConfig, source, processor) -> dict[str, dict]:
+    """The evaluation inputs of every benchmark (harness.training.evaluate.encode_rows), kept for the
+    process: the final and checkpoint evaluations of a run and the runs after it on the same base and
+    evaluation reuse them. Keyed by the processor's source folder (the base model's, so two bases never
+    share inputs) or, for a processor built in memory, by the object itself."""
+    from harness.training.evaluate import encode_rows
+
+    origin = getattr(getattr(processor, "tokenizer", None), "name_or_path", "") or f"id:{id(processor)}"
+    key = (origin, type(processor).__name__, getattr(source, "name", id(source)), tuple(cfg.train_domains),
+           tuple(cfg.ood_sets), cfg.eval_n, cfg.eval_batch, bool(cfg.eval_p_correct))
+    if key not in _ENCODED_CACHE:
+        _ENCODED_CACHE.clear()
+        _ENCODED_CACHE[key] = {name: encode_rows(processor, rows, cfg.eval_batch, cfg.eval_p_correct)
+                               for name, rows in eval_benchmarks(cfg, source).items()}
+    return _ENCODED_CACHE[key]
+
+
 def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[dict[str, float], dict[str, float]]:
     """(scores with In_Score/Out_Score, format rate per benchmark) of a model under cfg's evaluation.
     With cfg.eval_p_correct the scores also hold `p_correct_<benchmark>`, `In_Score_p` and `Out_Score_p`."""
@@ -67,7 +87,8 @@ def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[
 
     source = source or MiniModoSource()
     ev = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
-                             cfg.eval_batch, p_correct=cfg.eval_p_correct)
+                             cfg.eval_batch, p_correct=cfg.eval_p_correct,
+                             encoded=encoded_benchmarks(cfg, source, processor))
     scores = aggregate(ev["accuracy"], cfg.train_domains, cfg.ood_sets)
     if cfg.eval_p_correct:
         scores.update(p_correct_scores(ev["p_correct"], cfg.train_domains, cfg.ood_sets))
