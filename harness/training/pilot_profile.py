@@ -33,10 +33,13 @@ T0 = time.perf_counter()
 
 
 class PhaseClock:
-    """Accumulates wall seconds per phase; nested phases are subtracted from their parent by the caller."""
+    """Accumulates CPU seconds (`time.process_time`: what a phase costs the core it runs on, the figure
+    that stays put on a loaded shared machine) and wall seconds per phase; nested phases are
+    subtracted from their parent by the caller."""
 
     def __init__(self):
         self.s: dict[str, float] = defaultdict(float)
+        self.wall: dict[str, float] = defaultdict(float)
         self._patches: list[tuple[object, str, object]] = []
         self.stage = "eval"  # 'eval' or 'eval_checkpoints': where evaluation seconds are booked
 
@@ -45,11 +48,13 @@ class PhaseClock:
 
         @functools.wraps(original)
         def timed(*a, **kw):
-            t = time.perf_counter()
+            t, w = time.process_time(), time.perf_counter()
             try:
                 return original(*a, **kw)
             finally:
-                self.s[phase() if callable(phase) else phase] += time.perf_counter() - t
+                key = phase() if callable(phase) else phase
+                self.s[key] += time.process_time() - t
+                self.wall[key] += time.perf_counter() - w
 
         setattr(owner, name, timed)
         self._patches.append((owner, name, original))
@@ -64,8 +69,15 @@ class PhaseClock:
 def timed_phases(clock: PhaseClock):
     from trl import GRPOTrainer
 
-    from harness.training import evaluate, run
+    from harness.training import evaluate, grpo, run
 
+    clock.wrap(run, "load_base", "build")
+    clock.wrap(grpo, "mixture_dataset", "data")
+    clock.wrap(run, "eval_benchmarks", "data_eval")
+    if hasattr(run, "encoded_benchmarks"):
+        clock.wrap(run, "encoded_benchmarks", lambda: f"{clock.stage}_encode_cached")
+    clock.wrap(grpo, "train_grpo", "train_with_checkpoints")
+    clock.wrap(run, "evaluate_model", lambda: clock.stage)
     clock.wrap(GRPOTrainer, "_generate", "generation")
     clock.wrap(GRPOTrainer, "_generate_and_score_completions", "generate_and_score")
     clock.wrap(GRPOTrainer, "compute_loss", "loss_forward")
@@ -80,6 +92,28 @@ def timed_phases(clock: PhaseClock):
         yield clock
     finally:
         clock.restore()
+
+
+def phases(s: dict[str, float]) -> dict[str, float]:
+    """The pilot's phases from the clock's sums (a checkpoint evaluation runs inside training, the
+    encodings inside the evaluation that first needs them)."""
+    s = defaultdict(float, s)
+    train = s["train_with_checkpoints"] - s["eval_checkpoints"]
+    out = {
+        "build": s["build"], "data": s["data"] + s["data_eval"],
+        "generation": s["generation"],
+        "scoring": s["generate_and_score"] - s["generation"],
+        "loss_forward": s["loss_forward"],
+        "backward_optimizer": train - s["generate_and_score"] - s["loss_forward"],
+        "eval": s["eval"], "eval_checkpoints": s["eval_checkpoints"],
+    }
+    for stage in ("eval", "eval_checkpoints"):
+        for part in ("encode", "encode_cached", "generate", "p_correct"):
+            if f"{stage}_{part}" in s:
+                out[f"{stage}_{part}"] = s[f"{stage}_{part}"]
+    out["total"] = sum(out[k] for k in ("build", "data", "generation", "scoring", "loss_forward",
+                                        "backward_optimizer", "eval", "eval_checkpoints"))
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def profile_run(cfg, mixture: dict, seed: int) -> dict:
@@ -102,22 +136,7 @@ def profile_run(cfg, mixture: dict, seed: int) -> dict:
             res = train_and_evaluate(cfg, mixture, seed)
     finally:
         run.CheckpointEvaluation.on_step_end = original_ckpt
-    s, t = dict(clock.s), res.timings
-    # the evaluation's processor calls happen inside generate/answer_probability unless encodings are cached
-    phases = {
-        "imports": t["imports"], "build": t["build"], "data": t["data"],
-        "generation": s.get("generation", 0.0),
-        "scoring": s.get("generate_and_score", 0.0) - s.get("generation", 0.0),
-        "loss_forward": s.get("loss_forward", 0.0),
-        "backward_optimizer": t["train"] - s.get("generate_and_score", 0.0) - s.get("loss_forward", 0.0),
-        "eval": t["eval"], "eval_checkpoints": t.get("eval_checkpoints", 0.0),
-    }
-    for stage in ("eval", "eval_checkpoints"):
-        for part in ("encode", "generate", "p_correct"):
-            if f"{stage}_{part}" in s:
-                phases[f"{stage}_{part}"] = s[f"{stage}_{part}"]
-    phases["total"] = t["total"]
-    return {"phases": {k: round(v, 3) for k, v in phases.items()}, "scores": res.scores,
+    return {"cpu_s": phases(clock.s), "wall_s": phases(clock.wall), "timings": res.timings, "scores": res.scores,
             "train_log": res.train_log, "checkpoints": {str(k): v["scores"] for k, v in res.checkpoints.items()}}
 
 
@@ -128,18 +147,19 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, default=1, help="Pilots in this one process (the second is a warm worker's).")
     p.add_argument("--steps", type=int, default=0, help="Override the protocol's GRPO steps (0: the protocol's).")
+    p.add_argument("--eval-n", type=int, default=0, help="Override the protocol's eval_n (0: the protocol's).")
     p.add_argument("--out", default="", help="Also write the JSON list here.")
     a = p.parse_args(argv)
 
     import dataclasses
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     import datasets  # noqa: F401  (the imports a fresh worker pays once, timed here)
     import torch  # noqa: F401
     import transformers  # noqa: F401
     import trl  # noqa: F401
 
-    imports_cold = time.perf_counter() - t
+    imports_cold = (time.perf_counter() - t, time.process_time() - c)
     from harness import suites
     from harness.runners.cpu import protocol_config
 
@@ -147,13 +167,16 @@ def main(argv=None) -> list[dict]:
     cfg = protocol_config(suite)
     if a.steps:
         cfg = dataclasses.replace(cfg, steps=a.steps)
+    if a.eval_n:
+        cfg = dataclasses.replace(cfg, eval_n=a.eval_n)
     mixture = suite.space.uniform() if a.mixture == "uniform" else suite.space.parse(a.mixture)
     out = []
     for i in range(a.runs):
         r = profile_run(cfg, mixture.as_dict(), a.seed)
-        if i == 0:  # the first run of a process pays the imports (timed above, before anything else)
-            r["phases"]["imports"] = round(imports_cold, 3)
-            r["phases"]["total"] = round(r["phases"]["total"] + imports_cold, 3)
+        for clock, x in (("wall_s", imports_cold[0]), ("cpu_s", imports_cold[1])):
+            # the first run of a process pays the imports (timed above, before anything else); later ones none
+            r[clock]["imports"] = round(x if i == 0 else 0.0, 3)
+            r[clock]["total"] = round(r[clock]["total"] + r[clock]["imports"], 3)
         r.update(run=i, suite=a.suite, steps=cfg.steps, process_age_s=round(time.perf_counter() - T0, 2))
         print(json.dumps(r), flush=True)
         out.append(r)
