@@ -54,7 +54,7 @@ def protocol_config(suite):
 def _base_folder(cfg):
     """Where the run's base weights live (the tiny base's cache folder, or a local model folder)."""
     if cfg.model == "tiny":
-        from harness.training.model import base_dir
+        from harness.training.bases import base_dir
 
         return base_dir(cfg.base)
     return cfg.model if os.path.isdir(str(cfg.model)) else None

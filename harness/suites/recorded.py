@@ -349,6 +349,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         "sweep_provenance": _provenance(store, suite, df),
         "citation": suite.card.get("citation"),
     }
+    if suite.card.get("preregistration"):  # issue 27: the live card's pre-registration, carried on unchanged
+        card_extra["preregistration"] = suite.card["preregistration"]
     fid_csv = None
     if fidelities is None:
         fidelities = any(r.checkpoints for r in store.results() if r.spec.get("protocol") == suite.protocol)

@@ -69,10 +69,17 @@ class BaseModelConfig:
     curriculum_weights: dict = _f({"science": 1.0, "geometry": 1.0, "spatial": 1.0, "aux_column": 1.0,
                                    "aux_count": 1.0}, "Task weights of the curriculum phase.")
     seed: int = _f(0, "Seed of the tokenizer corpus, the init and the warm-up stream.")
+    family: str = _f("qwen2vl", "Architecture family: 'qwen2vl' (tiny Qwen2-VL) or 'idefics3' (tiny Idefics3: SigLIP-style "
+                     "vision, pixel-shuffle connector, Llama decoder); harness/training/bases.py FAMILIES.",
+                     neutral="qwen2vl")
+    task_set: str = _f("minimodo", "Task set whose text trains the tokenizer and whose rows make the warm-up corpus: "
+                       "'minimodo' (five domains) or 'minimodo8' (eight; tasks/minimodo8.py).", neutral="minimodo")
 
     def key(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("name")
+        """What the cache key covers: every field but the label, and fields added later only when they leave
+        their neutral value (so the bases built before them keep their hash and cache folder)."""
+        d = result_fields(self)
+        d.pop("name", None)
         return d
 
 
@@ -201,6 +208,30 @@ BASE_MODELS: dict[str, BaseModelConfig] = {
 }
 BASE_MODELS["tiny-h128"] = BASE_MODELS["tiny-h128-cur"]
 
+# Issue 27: a second family and the eight-domain task set, each base built by the recipe of its
+# five-domain counterpart (a one-token curriculum, then the whole warm-up corpus, 15% label noise).
+DOMAINS8 = ("grounding", "referring", "geometry", "spatial", "science", "tally", "bars", "maze")  # tasks/minimodo8.py
+OOD8 = ("counting", "chart", "novel_referring", "column", "bar_compare")
+_WARMUP8 = {**{d: 1.0 for d in DOMAINS8}, "aux_count": 0.6, "aux_column": 0.6}
+_CURRICULUM8 = {"science": 1.0, "geometry": 1.0, "spatial": 1.0, "aux_column": 1.0, "aux_count": 1.0, "bars": 1.0,
+                "maze": 1.0, "tally": 1.0}
+BASE_MODELS.update({
+    # tiny Idefics3 (harness/training/family_idefics3.py), hidden 64, on the five MiniModo domains
+    "tiny-idf64-cur": BaseModelConfig(name="tiny-idf64-cur", family="idefics3", hidden=64, warmup_steps=500,
+                                      curriculum_steps=200, label_noise=0.15),
+    # the same on the eight MiniModo-8 domains
+    "tiny-idf64-8cur": BaseModelConfig(name="tiny-idf64-8cur", family="idefics3", task_set="minimodo8", hidden=64,
+                                       warmup_steps=500, curriculum_steps=200, label_noise=0.15,
+                                       warmup_weights=_WARMUP8, curriculum_weights=_CURRICULUM8),
+    # the current family (tiny Qwen2-VL) at both widths on the eight domains
+    "tiny-h64-8cur": BaseModelConfig(name="tiny-h64-8cur", task_set="minimodo8", hidden=64, warmup_steps=500,
+                                     curriculum_steps=200, label_noise=0.15, warmup_weights=_WARMUP8,
+                                     curriculum_weights=_CURRICULUM8),
+    "tiny-h128-8cur": BaseModelConfig(name="tiny-h128-8cur", task_set="minimodo8", hidden=128, warmup_steps=800,
+                                      curriculum_steps=300, label_noise=0.15, warmup_weights=_WARMUP8,
+                                      curriculum_weights=_CURRICULUM8),
+})
+
 PRESETS: dict[str, ProtocolConfig] = {
     # A few GRPO steps and a few evaluation items: the CI end-to-end path.
     "smoke": ProtocolConfig(name="smoke", base=BASE_MODELS["tiny-h64"], steps=4, prompts_per_step=2,
@@ -211,4 +242,13 @@ PRESETS: dict[str, ProtocolConfig] = {
     # that wants it sets `reward_rule: paper` in its card.
     "tiny": ProtocolConfig(name="tiny", base=BASE_MODELS["tiny-h64-cur"], reward_rule="format_kept"),
     "tiny-h128": ProtocolConfig(name="tiny-h128", base=BASE_MODELS["tiny-h128-cur"], reward_rule="format_kept"),
+    # Issue 27's protocols: the `tiny` training recipe (reward rule included, so that only the family or
+    # the task set varies between suites) on the new bases; `tiny8*` train on the eight domains.
+    "tiny-idf": ProtocolConfig(name="tiny-idf", base=BASE_MODELS["tiny-idf64-cur"], reward_rule="format_kept"),
+    "tiny8": ProtocolConfig(name="tiny8", base=BASE_MODELS["tiny-h64-8cur"], train_domains=DOMAINS8, ood_sets=OOD8,
+                            reward_rule="format_kept"),
+    "tiny8-h128": ProtocolConfig(name="tiny8-h128", base=BASE_MODELS["tiny-h128-8cur"], train_domains=DOMAINS8,
+                                 ood_sets=OOD8, reward_rule="format_kept"),
+    "tiny8-idf": ProtocolConfig(name="tiny8-idf", base=BASE_MODELS["tiny-idf64-8cur"], train_domains=DOMAINS8,
+                                ood_sets=OOD8, reward_rule="format_kept"),
 }

@@ -11,18 +11,19 @@ from harness.training.config import ProtocolConfig
 
 
 class MiniModoSource:
-    """Rows from the MiniModo generators (tasks/minimodo.py). A GPU source serves the paper's datasets
-    with the same two methods and the same row schema."""
+    """Rows from the MiniModo generators: the five domains of tasks/minimodo.py and the three more of
+    tasks/minimodo8.py (which serves MiniModo's own tasks through tasks.minimodo, row for row). A GPU
+    source serves the paper's datasets with the same two methods and the same row schema."""
 
     name = "minimodo"
 
     def train_rows(self, dataset: str, n: int, seed: int) -> list[dict]:
-        from tasks.minimodo import make_rows
+        from tasks.minimodo8 import make_rows
 
         return make_rows(dataset, n, seed, "train")
 
     def test_rows(self, dataset: str, n: int) -> list[dict]:
-        from tasks.minimodo import test_split
+        from tasks.minimodo8 import test_split
 
         return test_split(dataset, n)
 
@@ -58,6 +59,26 @@ def eval_benchmarks(cfg: ProtocolConfig, source) -> dict[str, list[dict]]:
     return _EVAL_CACHE[key]
 
 
+_ENCODED_CACHE: dict = {}
+
+
+def encoded_benchmarks(cfg: ProtocolConfig, source, processor) -> dict[str, dict]:
+    """The evaluation inputs of every benchmark (harness.training.evaluate.encode_rows), kept for the
+    process: the final and checkpoint evaluations of a run and the runs after it on the same base and
+    evaluation reuse them. Keyed by the processor's source folder (the base model's, so two bases never
+    share inputs) or, for a processor built in memory, by the object itself."""
+    from harness.training.evaluate import encode_rows
+
+    origin = getattr(getattr(processor, "tokenizer", None), "name_or_path", "") or f"id:{id(processor)}"
+    key = (origin, type(processor).__name__, getattr(source, "name", id(source)), tuple(cfg.train_domains),
+           tuple(cfg.ood_sets), cfg.eval_n, cfg.eval_batch, bool(cfg.eval_p_correct))
+    if key not in _ENCODED_CACHE:
+        _ENCODED_CACHE.clear()
+        _ENCODED_CACHE[key] = {name: encode_rows(processor, rows, cfg.eval_batch, cfg.eval_p_correct)
+                               for name, rows in eval_benchmarks(cfg, source).items()}
+    return _ENCODED_CACHE[key]
+
+
 def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[dict[str, float], dict[str, float]]:
     """(scores with In_Score/Out_Score, format rate per benchmark) of a model under cfg's evaluation.
     With cfg.eval_p_correct the scores also hold `p_correct_<benchmark>`, `In_Score_p` and `Out_Score_p`."""
@@ -66,7 +87,8 @@ def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[
 
     source = source or MiniModoSource()
     ev = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
-                             cfg.eval_batch, p_correct=cfg.eval_p_correct)
+                             cfg.eval_batch, p_correct=cfg.eval_p_correct,
+                             encoded=encoded_benchmarks(cfg, source, processor))
     scores = aggregate(ev["accuracy"], cfg.train_domains, cfg.ood_sets)
     if cfg.eval_p_correct:
         scores.update(p_correct_scores(ev["p_correct"], cfg.train_domains, cfg.ood_sets))
@@ -124,13 +146,14 @@ class CheckpointEvaluation:
 
 def load_base(cfg: ProtocolConfig, log=None):
     """(model, processor, label, info) of the protocol's base model (built and cached when tiny)."""
+    from harness.training import bases
     from harness.training import model as tiny
 
     if cfg.model == "tiny":
-        folder = tiny.ensure_base(cfg.base, log=log)
-        model, processor = tiny.load(folder)
+        folder = bases.ensure_base(cfg.base, log=log)
+        model, processor = bases.load(folder)
         return model, processor, f"{cfg.base.name}@{folder.name.rsplit('-', 1)[-1]}", tiny.base_info(folder)
-    model, processor = tiny.load(cfg.model)  # a local folder of the same layout (the GPU runner brings its own)
+    model, processor = bases.load(cfg.model)  # a local folder of the same layout (the GPU runner brings its own)
     return model, processor, cfg.model, {}
 
 
