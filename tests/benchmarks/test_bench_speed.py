@@ -1,8 +1,10 @@
 """Performance: `bench` with every registered strategy on every replay suite, budgets 4..24, 20 seeds.
 
 Target (issue 2): under 60 s on the 2-core reference machine with --workers 2. Measured, not
-asserted: run `make bench-speed` and read pytest-benchmark's table. In the plain test run
-(benchmarks disabled) it runs once and checks that the sweep completes without failed studies.
+asserted: run `make bench-speed` and read pytest-benchmark's table (20 seeds, the demo's plan). In the
+plain test run (benchmarks disabled) it runs once on 2 seeds and checks that every strategy completes
+every suite without failed studies: the 20-seed plan is `make demo`'s, about 17 minutes here since the
+RegMix suites joined, too long for every CI run.
 """
 
 import pandas as pd
@@ -29,12 +31,15 @@ def test_bench_all_strategies_all_replay_suites(benchmark, tmp_path_factory):
     names = strategies.registry.builtin_names("offline")  # replay suites run offline strategies
     suite_names = replay_suites()
 
+    seeds = 2 if getattr(benchmark, "disabled", False) else 20
+
     def sweep():
         out = tmp_path_factory.mktemp("bench")  # a fresh store every round: nothing reused
-        return bench(suite_names, names, BUDGETS, 20, out, workers=2, progress=False)
+        return bench(suite_names, names, BUDGETS, seeds, out, workers=2, progress=False)
 
     report = benchmark.pedantic(sweep, rounds=1, iterations=1)
-    assert report.studies == len(suite_names) * len(names) * len(BUDGETS) * 20
+    assert report.failed_studies == 0
+    assert report.studies == len(suite_names) * len(names) * len(BUDGETS) * seeds
     summary = pd.read_csv(report.out / "summary.csv")
     assert len(summary) == report.studies
     benchmark.extra_info.update(studies=report.studies, runs_executed=report.runs_executed,
