@@ -132,6 +132,6 @@ def test_an_online_strategy_drives_the_gpu_runners_training_on_cpu(tmp_path):
     assert rec["drawn_after_step"][:2] == [0, 0] and rec["next"][0] != rec["start"]  # dump moved the weights
     stored = [json.loads(f.read_text()) for f in (out / "store" / "runs").rglob("*.json")]
     prov = next(r["provenance"] for r in stored if r["spec"].get("online"))
-    assert prov["reward_rule"] == "paper" and len(prov["base_weights_sha256"]) == 64 and prov["cpu_capability"]
+    assert prov["reward_rule"] == "paper-v2" and len(prov["base_weights_sha256"]) == 64 and prov["cpu_capability"]
     runs_csv = pd.read_csv(out / "online_runs.csv")
     assert {"In_Score", "Out_Score"} <= set(runs_csv.columns) and runs_csv["t_online"].iloc[0] > 0
