@@ -61,3 +61,16 @@ def test_pairs_are_matched_by_seed_not_by_position():
     runs = runs[~((runs["strategy"] == "odm") & (runs["seed"] == 0))]  # odm lacks seed 0
     d = rep.paired(runs, "a:online", "odm", "In_Score")
     assert d.size == 15 and np.allclose(d, 0.0)
+
+
+def test_runs_from_two_different_bases_are_refused(tmp_path):
+    import json
+
+    for i, sha in enumerate(["aaa", "aaa", "bbb"]):
+        d = tmp_path / "store" / "runs" / f"0{i}"
+        d.mkdir(parents=True)
+        (d / f"0{i}.json").write_text(json.dumps({"spec": {"suite": "s-live@1:online"},
+                                                  "provenance": {"base_weights_sha256": sha}}))
+    assert rep.bases_by_suite(tmp_path) == {"s-live": {"aaa", "bbb"}}
+    with pytest.raises(SystemExit, match="different base weights"):
+        rep.check_one_base(tmp_path)

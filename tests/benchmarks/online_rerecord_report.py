@@ -107,11 +107,33 @@ def final_weights(online: pd.DataFrame) -> pd.DataFrame:
     return last.groupby(["suite", "strategy"])[wcols].mean()
 
 
+def bases_by_suite(results: Path) -> dict[str, set[str]]:
+    """The base models' weight hashes the stored runs were trained from, per suite (from each run's provenance)."""
+    import json
+
+    out: dict[str, set[str]] = {}
+    for f in sorted((results / "store" / "runs").glob("*/*.json")):
+        rec = json.loads(f.read_text())
+        suite = str(rec.get("spec", {}).get("suite", "?")).split("@")[0]
+        out.setdefault(suite, set()).add(str(rec.get("provenance", {}).get("base_weights_sha256", "unknown")))
+    return out
+
+
+def check_one_base(results: Path) -> None:
+    """Paired differences are only meaningful on one base model: runs built on another machine's base (the
+    warm-up rounds differently on AVX-512 and AVX2; see the pre-registration's addendum) must not be mixed in."""
+    mixed = {s: sorted(b) for s, b in bases_by_suite(results).items() if len(b) > 1}
+    if mixed:
+        raise SystemExit(f"{results}: runs of one suite were trained from different base weights {mixed}; "
+                         "re-run them on one machine (or analyse each base apart)")
+
+
 def _f(x: float, d: int = 4) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:+.{d}f}"
 
 
 def render(new: Path, old: Path | None) -> str:
+    check_one_base(new)
     runs = pd.read_csv(new / "online_runs.csv")
     frame = analyse(runs)
     lines = [f"# Online re-record (issue 23): {PRIMARY} paired against `{CONTROL}`", "",
