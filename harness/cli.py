@@ -123,7 +123,7 @@ def _allow_unsandboxed(flag: bool) -> None:
     if flag:
         import os
 
-        from harness.sandbox import ALLOW, SANDBOX_ENV
+        from harness.sandbox.policy import ALLOW, SANDBOX_ENV
 
         os.environ[SANDBOX_ENV] = ALLOW
 

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.isolation import make_strategy
+from harness.sandbox.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
 from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
@@ -74,7 +74,7 @@ class StudyOutcome:
 
 
 def _short_error(e: BaseException) -> str:
-    from harness.isolation import StrategyError
+    from harness.sandbox.protocol import StrategyError
 
     if isinstance(e, StrategyError):  # already "Type: message at file:line", from the strategy's process
         return str(e)

@@ -40,7 +40,8 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness.isolation import is_user_strategy
+from harness.sandbox import submission
+from harness.sandbox.isolation import is_user_strategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation
 
@@ -231,7 +232,7 @@ class StrategyConformance:
         if is_user_strategy(base):
             path = tmp_path / f"misbehaving_{base.source.filename}"
             path.write_text(base.source.text + "\n\n" + body.format(base=base.source_class))
-            found = {c.name: c for c in strategies.registry.describe_file(path)}
+            found = {c.name: c for c in submission.describe_file(path)}
             return [found["conformance-raises"], found["conformance-garbage"], found["conformance-bad-recommend"]]
         namespace = {"base": base}
         exec(body.format(base="base"), namespace)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import strategies
-from harness.isolation import InProcessStrategy
+from harness.sandbox.isolation import InProcessStrategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import DomainSignal, RunSpec, StepSignals
 from strategies.base import strategy_kind

@@ -25,9 +25,9 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy, process, protocol, proxy, submission
 from harness.bench import bench
-from harness.isolation import TIMEOUT_ENV
+from harness.sandbox.policy import TIMEOUT_ENV
 from harness.store import ResultStore
 from tests.conftest import ROOT, cli
 
@@ -72,10 +72,10 @@ def _restore(before: dict) -> None:
 
 def _need_bwrap():
     try:
-        if sandbox.mode() == "bwrap":
-            sandbox.describe_source(HONEST_SRC, "probe.py", 60)  # proves bwrap starts
-        works = sandbox.mode() == "bwrap"
-    except sandbox.SandboxUnavailable:  # no bwrap, or none starts: nothing runs (issue 29: fail closed)
+        if policy.mode() == "bwrap":
+            proxy.describe_source(HONEST_SRC, "probe.py", 60)  # proves bwrap starts
+        works = policy.mode() == "bwrap"
+    except policy.SandboxUnavailable:  # no bwrap, or none starts: nothing runs (issue 29: fail closed)
         works = False
     if not works:
         if os.environ.get("MODOMODO_REQUIRE_SANDBOX_TESTS"):
@@ -144,7 +144,7 @@ def assert_contained(out: Path, clean, hostile: str, report, *, failed_with: str
     for i, r in h.iterrows():
         if r["status"] == "ok":  # never better than the honest strategy it pretends to be
             assert r["normalized_regret"] >= uniform.loc[i, "normalized_regret"] - 1e-12, r
-    assert (h["sandboxed"] == "yes").all() or sandbox.mode() != "bwrap"
+    assert (h["sandboxed"] == "yes").all() or policy.mode() != "bwrap"
     return h
 
 
@@ -436,7 +436,7 @@ class Impostor(Strategy):
 
 def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
     evil = write(tmp_path, "evil_shadow.py", SHADOW)
-    with pytest.raises(strategies.registry.StrategyFileError) as e:
+    with pytest.raises(submission.StrategyFileError) as e:
         strategies.load_file(evil)
     assert "'random'" in str(e.value) and str(evil) in str(e.value) and "strategies.random_search" in str(e.value)
     from strategies.random_search import RandomSearch
@@ -504,7 +504,7 @@ class Glutton(Strategy):
 
 
 def test_exhausting_memory_fails_the_study_only(tmp_path, clean, monkeypatch):
-    monkeypatch.setenv(sandbox.MEMORY_ENV, "512")
+    monkeypatch.setenv(policy.MEMORY_ENV, "512")
     evil = write(tmp_path, "evil_memory.py", EAT_MEMORY)
     report = run_bench(tmp_path / "out", ["evil-memory"], [evil])
     assert_contained(tmp_path / "out", clean, "evil-memory", report, failed_with="MemoryError")
@@ -528,7 +528,7 @@ class Burner(Strategy):
 
 
 def test_a_cpu_limit_ends_a_spinning_strategy(tmp_path, clean, monkeypatch):
-    monkeypatch.setenv(sandbox.CPU_ENV, "1")
+    monkeypatch.setenv(policy.CPU_ENV, "1")
     evil = write(tmp_path, "evil_cpu.py", BURN_CPU)
     t0 = time.perf_counter()
     report = run_bench(tmp_path / "out", ["evil-cpu"], [evil])
@@ -729,7 +729,7 @@ def test_what_the_sandbox_sees(tmp_path):
     s = cls(space, seed=0)
     hist = (Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
             Observation(space.vertices()[0], None, {}, "failed"))
-    with pytest.raises(sandbox.StrategyError) as e:
+    with pytest.raises(protocol.StrategyError) as e:
         s.propose(hist, Budget(4))
     s.close()
     seen = json.loads(str(e.value).split("SEEN", 1)[1].rsplit(" at probe.py", 1)[0])
@@ -738,7 +738,7 @@ def test_what_the_sandbox_sees(tmp_path):
     assert seen["net"] == ["lo:"], seen["net"]
     assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                 "MKL_NUM_THREADS", "LC_CTYPE", "PWD"}, seen["env"]
-    assert seen["as"] == sandbox.limits()["memory_bytes"] and seen["nofile"] == sandbox.OPEN_FILES
+    assert seen["as"] == policy.limits()["memory_bytes"] and seen["nofile"] == policy.OPEN_FILES
     assert seen["space"] == ["A", "B", "C"]
     assert seen["history"] == [[space.uniform().as_dict(), 0.5, "ok"], [space.vertices()[0].as_dict(), None, "failed"]]
 
@@ -820,12 +820,12 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
 # -- where bubblewrap is missing ------------------------------------------------------------------------
 @pytest.fixture
 def no_bwrap(monkeypatch):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "")
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)  # --allow-unsandboxed: else nothing runs (issue 29)
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "")
+    monkeypatch.setenv(policy.SANDBOX_ENV, policy.ALLOW)  # --allow-unsandboxed: else nothing runs (issue 29)
     yield
-    monkeypatch.delenv(sandbox.BWRAP_ENV)
-    sandbox._reset_for_tests()
+    monkeypatch.delenv(policy.BWRAP_ENV)
+    process._reset_for_tests()
 
 
 @pytest.mark.usefixtures("no_bwrap")
@@ -852,31 +852,31 @@ def test_without_bwrap_it_runs_unsandboxed_warns_once_and_says_so(tmp_path, capf
 
 
 def test_a_bwrap_that_cannot_start_falls_back_only_where_allowed(tmp_path, monkeypatch, capfd):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "/bin/false")
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "/bin/false")
+    monkeypatch.setenv(policy.SANDBOX_ENV, policy.ALLOW)
     try:
         names = strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
-        assert names == ["honest"] and sandbox.mode() == "plain"
+        assert names == ["honest"] and policy.mode() == "plain"
         assert "sandbox could not start" in capfd.readouterr().err
     finally:
-        sandbox._reset_for_tests()
+        process._reset_for_tests()
 
 
 @pytest.mark.parametrize("setting", ["require", "auto", None])
 def test_without_a_sandbox_nothing_runs_unless_allowed(tmp_path, monkeypatch, setting):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "")
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "")
     if setting is None:
-        monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
+        monkeypatch.delenv(policy.SANDBOX_ENV, raising=False)
     else:
-        monkeypatch.setenv(sandbox.SANDBOX_ENV, setting)
+        monkeypatch.setenv(policy.SANDBOX_ENV, setting)
     try:
-        with pytest.raises(strategies.registry.StrategyFileError, match="--allow-unsandboxed"):
+        with pytest.raises(submission.StrategyFileError, match="--allow-unsandboxed"):
             strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
-        assert not sandbox.sandboxed()
+        assert not policy.sandboxed()
     finally:
-        sandbox._reset_for_tests()
+        process._reset_for_tests()
 
 
 @pytest.mark.usefixtures("needs_bwrap")

@@ -14,7 +14,7 @@ import pytest
 import strategies
 import strategies.registry
 from harness import suites
-from harness.isolation import is_user_strategy
+from harness.sandbox.isolation import is_user_strategy
 from harness.runners.replay import ReplayRunner
 from harness.spec import Budget
 from harness.study import Study

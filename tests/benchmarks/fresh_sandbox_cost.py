@@ -88,13 +88,13 @@ def main() -> None:
 def startup_cpu(repeats: int = 5) -> float:
     """CPU seconds (user + system) that a fresh sandbox's processes spent until it said hello: load-independent,
     unlike wall times on a shared machine."""
-    from harness import sandbox
-    from harness.sandbox_watch import descendants, process_table
+    from harness.sandbox import process
+    from harness.sandbox.watch import descendants, process_table
 
     tick = os.sysconf("SC_CLK_TCK")
     out = []
     for _ in range(repeats):
-        child = sandbox.Child("bwrap")
+        child = process.Child("bwrap")
         try:
             child.wait_ready(120)
             cpu = 0

@@ -103,8 +103,7 @@ def propose_latency(calls: int = 200) -> dict[str, float]:
 
 def startup_cost(repeats: int = 10) -> dict[str, float]:
     import strategies
-    from harness import sandbox
-
+    from harness.sandbox import process
     cls = strategies.get(strategies.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
@@ -119,11 +118,11 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
         t0 = time.perf_counter()
         here(space, seed=0)
         res["in-process"].append(time.perf_counter() - t0)
-        sandbox._shutdown()  # no spare: a cold start
+        process._shutdown()  # no spare: a cold start
         build("sandbox: cold bwrap")
         time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
         build("sandbox: warm spare")
-    sandbox._shutdown()
+    process._shutdown()
     return {k: statistics.median(v) for k, v in res.items()}
 
 
@@ -174,9 +173,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=24)
     ap.add_argument("--seeds", type=int, default=20)
     args = ap.parse_args()
-    from harness import sandbox
-
-    print(f"sandbox mode here: {sandbox.mode()}")
+    from harness.sandbox import policy
+    print(f"sandbox mode here: {policy.mode()}")
     lat = propose_latency()
     print("\n1. propose latency at 64 observations (median of 200 calls)")
     for k, v in lat.items():

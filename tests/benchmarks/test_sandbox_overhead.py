@@ -8,7 +8,7 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy
 from harness.spec import Budget
 from tests.benchmarks.sandbox_overhead import history64, in_process_class, user_file
 
@@ -40,5 +40,5 @@ def test_study_start_up_in_the_sandbox(benchmark, boxed_cls):
     space, _ = history64()
     boxed_cls(space, seed=0).close()  # the spare is starting: what every study after the first pays
     benchmark.pedantic(lambda: boxed_cls(space, seed=0).close(), rounds=10, iterations=1)
-    benchmark.extra_info.update(mode=sandbox.mode())
+    benchmark.extra_info.update(mode=policy.mode())
     assert benchmark.stats is None or benchmark.stats.stats.median < 2.0
