@@ -24,6 +24,7 @@ import numpy as np
 
 import strategies
 from harness.mixture import Mixture, MixtureSpace
+from harness.sandbox.isolation import is_user_strategy, make_strategy
 from harness.spec import DomainSignal, StepSignals
 
 
@@ -70,7 +71,10 @@ class OnlineConformance:
     latency_limit_s: float = 0.05
 
     def make(self, space: MixtureSpace, seed: int = 0):
-        return strategies.get(self.strategy_name)(space, seed=seed, **self.params)
+        cls = strategies.get(self.strategy_name)
+        if is_user_strategy(cls):  # a file's strategy: in its sandbox (its class is a stand-in)
+            return make_strategy(cls, space, seed, self.params)
+        return cls(space, seed=seed, **self.params)
 
     def close(self, s) -> None:
         if hasattr(s, "close"):

@@ -21,6 +21,7 @@ import pytest
 from harness.sandbox import policy, process, protocol, submission
 from harness.mixture import MixtureSpace
 from harness.sandbox.bwrap import bwrap_command
+from harness.sandbox.isolation import make_strategy
 from harness.spec import Budget
 
 SPACE = MixtureSpace(("a", "b", "c"))
@@ -56,7 +57,7 @@ def hostile(tmp_path: Path, filename: str, body: str):
 def study(cls, seed: int = 0, calls: int = 1, **params):
     """One study: a fresh sandbox, `calls` proposals, closed. Returns (kind, value): ("report", dict),
     ("mixture", Mixture) or ("failed", reason)."""
-    s = cls(SPACE, seed=seed, **params)
+    s = make_strategy(cls, SPACE, seed, params)
     try:
         out = None
         for _ in range(calls):

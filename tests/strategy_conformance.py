@@ -42,6 +42,7 @@ import strategies
 import strategies.registry
 from harness.sandbox import submission
 from harness.sandbox.isolation import is_user_strategy
+from harness.sandbox.isolation import make_strategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation
 
@@ -97,6 +98,8 @@ class StrategyConformance:
         return strategies.get(self.strategy_name)
 
     def make(self, space: MixtureSpace, seed: int = 0):
+        if is_user_strategy(self.cls):  # a file's strategy: in its sandbox (its class is a stand-in)
+            return make_strategy(self.cls, space, seed, self.params)
         return self.cls(space, seed=seed, **self.params)
 
     @staticmethod

@@ -26,6 +26,7 @@ import pytest
 import strategies
 import strategies.registry
 from harness.sandbox import policy, process, protocol, proxy, submission
+from harness.sandbox.isolation import make_strategy
 from harness.bench import bench
 from harness.sandbox.policy import TIMEOUT_ENV
 from harness.store import ResultStore
@@ -726,7 +727,7 @@ def test_what_the_sandbox_sees(tmp_path):
     f = write(tmp_path, "probe.py", PROBE.format(baselines=str(ROOT / "baselines"), outside=str(tmp_path)))
     cls = strategies.get(strategies.load_file(f)[0])
     space = MixtureSpace(("A", "B", "C"))
-    s = cls(space, seed=0)
+    s = make_strategy(cls, space, 0)
     hist = (Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
             Observation(space.vertices()[0], None, {}, "failed"))
     with pytest.raises(protocol.StrategyError) as e:
@@ -762,7 +763,7 @@ def test_the_space_arrives_whole_bounds_and_candidates(tmp_path):
     '''
     cls = strategies.get(strategies.load_file(write(tmp_path, "echo.py", src))[0])
     space = MixtureSpace(("A", "B", "C"), lower=(0.1, 0.0, 0.0), candidates=((0.2, 0.4, 0.4), (0.6, 0.2, 0.2)))
-    s = cls(space, seed=0)
+    s = make_strategy(cls, space, 0)
     try:
         assert s.propose((), Budget(2)) == space.candidate_mixtures()[-1]
     finally:

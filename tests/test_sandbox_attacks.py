@@ -411,7 +411,7 @@ class Leftovers(Strategy):
 def test_every_process_of_a_study_ends_with_it(tmp_path):
     tag = f"mmleft{os.getpid() % 100000}"
     cls = hostile(tmp_path, "evil_leftovers.py", LEFTOVERS.replace("TAG", repr(tag.encode())))
-    s = cls(SPACE, seed=0)
+    s = make_strategy(cls, SPACE, 0)
     try:
         s.propose((), Budget(4))
         time.sleep(0.3)

@@ -151,11 +151,12 @@ def test_a_project_and_venv_under_tmp_run_sandboxed(tmp_path):
     (clone / "fc_honest.py").write_text(HONEST)
     code = textwrap.dedent('''
         import strategies
-        from harness.sandbox import policy, process
+        from harness.sandbox import policy
+        from harness.sandbox.isolation import make_strategy
         from harness.mixture import MixtureSpace
         from harness.spec import Budget
         cls = strategies.get(strategies.load_file("fc_honest.py")[0])
-        s = cls(MixtureSpace(("a", "b")), seed=0)
+        s = make_strategy(cls, MixtureSpace(("a", "b")), 0)
         print("RESULT", s.sandboxed, policy.mode(), s.propose((), Budget(2)))
         s.close()
     ''')

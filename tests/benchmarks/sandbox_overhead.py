@@ -79,13 +79,14 @@ def history64():
 
 def propose_latency(calls: int = 200) -> dict[str, float]:
     import strategies
+    from harness.sandbox.isolation import make_strategy
     from harness.spec import Budget
 
     name = strategies.load_file(user_file())[0]
     space, hist = history64()
     budget = Budget(80)
     here = in_process_class()(space, seed=0)
-    boxed = strategies.get(name)(space, seed=0)
+    boxed = make_strategy(strategies.get(name), space, 0)
     out = {}
     try:
         for label, s in (("in-process", here), ("sandboxed", boxed)):
@@ -104,6 +105,7 @@ def propose_latency(calls: int = 200) -> dict[str, float]:
 def startup_cost(repeats: int = 10) -> dict[str, float]:
     import strategies
     from harness.sandbox import process
+    from harness.sandbox.isolation import make_strategy
     cls = strategies.get(strategies.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
@@ -111,7 +113,7 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
 
     def build(label):
         t0 = time.perf_counter()
-        cls(space, seed=0).close()
+        make_strategy(cls, space, 0).close()
         res[label].append(time.perf_counter() - t0)
 
     for _ in range(repeats):

@@ -9,6 +9,7 @@ import pytest
 import strategies
 import strategies.registry
 from harness.sandbox import policy
+from harness.sandbox.isolation import make_strategy
 from harness.spec import Budget
 from tests.benchmarks.sandbox_overhead import history64, in_process_class, user_file
 
@@ -25,7 +26,7 @@ def boxed_cls():
 @pytest.mark.parametrize("where", ["in-process", "sandboxed"])
 def test_propose_latency_at_64_observations_sandbox(benchmark, boxed_cls, where):
     space, hist = history64()
-    s = in_process_class()(space, seed=0) if where == "in-process" else boxed_cls(space, seed=0)
+    s = in_process_class()(space, seed=0) if where == "in-process" else make_strategy(boxed_cls, space, 0)
     budget = Budget(80)
     try:
         s.propose(hist, budget)
@@ -38,7 +39,7 @@ def test_propose_latency_at_64_observations_sandbox(benchmark, boxed_cls, where)
 
 def test_study_start_up_in_the_sandbox(benchmark, boxed_cls):
     space, _ = history64()
-    boxed_cls(space, seed=0).close()  # the spare is starting: what every study after the first pays
-    benchmark.pedantic(lambda: boxed_cls(space, seed=0).close(), rounds=10, iterations=1)
+    make_strategy(boxed_cls, space, 0).close()  # the spare is starting: what every study after the first pays
+    benchmark.pedantic(lambda: make_strategy(boxed_cls, space, 0).close(), rounds=10, iterations=1)
     benchmark.extra_info.update(mode=policy.mode())
     assert benchmark.stats is None or benchmark.stats.stats.median < 2.0
