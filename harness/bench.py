@@ -109,10 +109,8 @@ def study_key(suite, strategy_cls, task: StudyTask) -> str:
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
-    import strategies
-
     for f in files:
-        strategies.load_file(f)
+        submission.load_file(f)
 
 
 def _register_file_strategies(entries: list[dict]) -> None:

@@ -1,7 +1,7 @@
 """The online strategy conformance suite: every online strategy gets these checks for free.
 
 Subclass `OnlineConformance`, set `strategy_name` (a registered online strategy; load a user's file
-first with `strategies.load_file`) and optionally `params`; `tests/test_online.py` generates one class
+first with `harness.sandbox.submission.load_file`) and optionally `params`; `tests/test_online.py` generates one class
 for every registered online strategy and one loaded from a file (driven through its sandbox).
 
 The checks drive the strategy with synthetic step signals, as the trainer would (the weights a step

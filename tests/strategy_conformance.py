@@ -1,7 +1,7 @@
 """The strategy conformance suite: every strategy gets these checks for free.
 
 Like Optuna's sampler test cases: subclass `StrategyConformance`, set `strategy_name` (a registered
-name; load a user's file first with `strategies.load_file`) and optionally `params`, and pytest
+name; load a user's file first with `harness.sandbox.submission.load_file`) and optionally `params`, and pytest
 collects every check below for that strategy:
 
     from tests.strategy_conformance import StrategyConformance

@@ -98,7 +98,7 @@ def write(folder: Path, name: str, body: str) -> Path:
 def run_bench(out: Path, extra_names=(), extra_files=(), suite=SUITE):
     files = [write(out.parent, "honest_strategy.py", HONEST_SRC), *extra_files]
     for f in files:
-        strategies.load_file(f)
+        submission.load_file(f)
     # the hostile strategy's studies come first: what they leave behind would meet the honest ones
     return bench([suite], list(extra_names) + HONEST, [BUDGET], SEEDS, out,
                  strategy_files=[str(f) for f in files], progress=False)
@@ -438,7 +438,7 @@ class Impostor(Strategy):
 def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
     evil = write(tmp_path, "evil_shadow.py", SHADOW)
     with pytest.raises(submission.StrategyFileError) as e:
-        strategies.load_file(evil)
+        submission.load_file(evil)
     assert "'random'" in str(e.value) and str(evil) in str(e.value) and "strategies.random_search" in str(e.value)
     from strategies.random_search import RandomSearch
 
@@ -452,10 +452,10 @@ def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
 def test_two_files_with_one_name_are_refused_naming_both(tmp_path):
     a = write(tmp_path, "a_strategy.py", HONEST_SRC)
     b = write(tmp_path, "b_strategy.py", HONEST_SRC)
-    strategies.load_file(a)
-    assert strategies.load_file(a) == ["honest"], "the same file again is fine"
+    submission.load_file(a)
+    assert submission.load_file(a) == ["honest"], "the same file again is fine"
     with pytest.raises(ValueError) as e:
-        strategies.load_file(b)
+        submission.load_file(b)
     assert str(a) in str(e.value) and str(b) in str(e.value)
 
 
@@ -479,7 +479,7 @@ class Hang(Strategy):
 
 def test_a_hang_in_init_is_stopped(tmp_path, clean, monkeypatch):
     evil = write(tmp_path, "evil_hang.py", HANG_INIT)
-    strategies.load_file(evil)  # the description does not build the strategy
+    submission.load_file(evil)  # the description does not build the strategy
     monkeypatch.setenv(TIMEOUT_ENV, "2")
     t0 = time.perf_counter()
     report = run_bench(tmp_path / "out", ["evil-hang"], [evil])
@@ -572,7 +572,7 @@ class PipeFlood(Strategy):
 
 def test_flooding_the_output_does_not_reach_the_bench(tmp_path, clean, capfd):
     evil = write(tmp_path, "evil_flood.py", FLOOD)
-    strategies.load_file(evil)
+    submission.load_file(evil)
     report = run_bench(tmp_path / "out", ["evil-flood"], [evil])
     captured = capfd.readouterr()
     assert len(captured.out) + len(captured.err) < 100_000
@@ -725,7 +725,7 @@ def test_what_the_sandbox_sees(tmp_path):
     from harness.spec import Budget, Observation
 
     f = write(tmp_path, "probe.py", PROBE.format(baselines=str(ROOT / "baselines"), outside=str(tmp_path)))
-    cls = strategies.get(strategies.load_file(f)[0])
+    cls = strategies.get(submission.load_file(f)[0])
     space = MixtureSpace(("A", "B", "C"))
     s = make_strategy(cls, space, 0)
     hist = (Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
@@ -761,7 +761,7 @@ def test_the_space_arrives_whole_bounds_and_candidates(tmp_path):
             assert self.space.lower == (0.1, 0.0, 0.0) and self.space.is_pool
             return self.space.candidate_mixtures()[-1]
     '''
-    cls = strategies.get(strategies.load_file(write(tmp_path, "echo.py", src))[0])
+    cls = strategies.get(submission.load_file(write(tmp_path, "echo.py", src))[0])
     space = MixtureSpace(("A", "B", "C"), lower=(0.1, 0.0, 0.0), candidates=((0.2, 0.4, 0.4), (0.6, 0.2, 0.2)))
     s = make_strategy(cls, space, 0)
     try:
@@ -806,7 +806,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
             from harness.mixture import Mixture
             return Mixture({"nope": 1.0})
     '''
-    strategies.load_file(write(tmp_path, "garbage.py", src))
+    submission.load_file(write(tmp_path, "garbage.py", src))
     suite = suites.load_folder(write_synthetic_suite(tmp_path / "g-suite", dim=4))
     reasons = {}
     for name in ("g-dict", "g-nan", "g-unknown"):
@@ -857,7 +857,7 @@ def test_a_bwrap_that_cannot_start_falls_back_only_where_allowed(tmp_path, monke
     monkeypatch.setenv(policy.BWRAP_ENV, "/bin/false")
     monkeypatch.setenv(policy.SANDBOX_ENV, policy.ALLOW)
     try:
-        names = strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
+        names = submission.load_file(write(tmp_path, "h.py", HONEST_SRC))
         assert names == ["honest"] and policy.mode() == "plain"
         assert "sandbox could not start" in capfd.readouterr().err
     finally:
@@ -874,7 +874,7 @@ def test_without_a_sandbox_nothing_runs_unless_allowed(tmp_path, monkeypatch, se
         monkeypatch.setenv(policy.SANDBOX_ENV, setting)
     try:
         with pytest.raises(submission.StrategyFileError, match="--allow-unsandboxed"):
-            strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
+            submission.load_file(write(tmp_path, "h.py", HONEST_SRC))
         assert not policy.sandboxed()
     finally:
         process._reset_for_tests()
@@ -930,6 +930,6 @@ def test_the_bench_process_never_imports_the_file(tmp_path):
         def propose(self, history, budget):
             return None
     '''
-    strategies.load_file(write(tmp_path, "quiet.py", src))
+    submission.load_file(write(tmp_path, "quiet.py", src))
     assert not mark.exists()
     assert not any(m.startswith("modomodo_user_") for m in sys.modules)

@@ -103,7 +103,7 @@ def test_a_bwrap_that_fails_fails_every_study_of_the_bench_with_the_reason(tmp_p
     need_bwrap()
     path = tmp_path / "fc_honest.py"
     path.write_text(HONEST)
-    strategies.load_file(path)  # described in a working sandbox
+    submission.load_file(path)  # described in a working sandbox
     process._reset_for_tests()
     monkeypatch.setenv(policy.BWRAP_ENV, str(fake_bwrap(tmp_path, 'echo "bwrap: setting up uid map: Permission '
                                                                    'denied" >&2; exit 1')))
@@ -151,11 +151,11 @@ def test_a_project_and_venv_under_tmp_run_sandboxed(tmp_path):
     (clone / "fc_honest.py").write_text(HONEST)
     code = textwrap.dedent('''
         import strategies
-        from harness.sandbox import policy
+        from harness.sandbox import policy, submission
         from harness.sandbox.isolation import make_strategy
         from harness.mixture import MixtureSpace
         from harness.spec import Budget
-        cls = strategies.get(strategies.load_file("fc_honest.py")[0])
+        cls = strategies.get(submission.load_file("fc_honest.py")[0])
         s = make_strategy(cls, MixtureSpace(("a", "b")), 0)
         print("RESULT", s.sandboxed, policy.mode(), s.propose((), Budget(2)))
         s.close()

@@ -18,6 +18,7 @@ from harness.sandbox.isolation import is_user_strategy
 from harness.runners.replay import ReplayRunner
 from harness.spec import Budget
 from harness.study import Study
+from harness.sandbox import submission
 from strategies.random_search import RandomSearch
 from tests.conftest import write_synthetic_suite
 
@@ -84,7 +85,7 @@ def test_no_timeout_for_a_normal_study(suite):
 def _user_file(tmp_path, body: str, name: str) -> type:
     path = tmp_path / f"{name.replace('-', '_')}.py"
     path.write_text(textwrap.dedent(body))
-    added = strategies.load_file(path)
+    added = submission.load_file(path)
     return strategies.get(added[0])
 
 

@@ -49,11 +49,12 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
     from harness.bench import bench
+    from harness.sandbox import submission
 
     _allow_unsandboxed(allow_unsandboxed)
 
     for f in strategy_files:
-        strategies.load_file(f)
+        submission.load_file(f)
     names = _dedupe(strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline"),
                     "--strategy")
     budgets = _budget_list(budget_spec if budget_spec is not None else ("1" if track == "online" else "4,8,11,16,24"))

@@ -33,11 +33,12 @@ def suites_cmd():
 def strategies_cmd(strategy_files, allow_unsandboxed):
     """List the registered strategies, one line each."""
     import strategies
+    from harness.sandbox import submission
 
     _allow_unsandboxed(allow_unsandboxed)
 
     for f in strategy_files:
-        strategies.load_file(f)
+        submission.load_file(f)
     for name in strategies.names():
         cls = strategies.get(name)
         click.echo(f"{name:<18} {getattr(cls, 'kind', 'offline'):<8} {cls.family:<10} {cls.description}")

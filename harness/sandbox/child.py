@@ -324,8 +324,8 @@ class Host:
 
     # -- the calls --------------------------------------------------------------------------------
     def history(self, items: list) -> tuple:
-        M, O = self.Mixture, self.Observation
-        return tuple(O(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
+        M, Obs = self.Mixture, self.Observation
+        return tuple(Obs(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
                      for o in items)
 
     def answer(self, value) -> dict:

@@ -34,7 +34,7 @@ class _Alarm(BaseException):
 
 
 def is_user_strategy(cls) -> bool:
-    """True for strategies loaded from a user's file (strategies.load_file): they run only in a sandbox."""
+    """True for strategies loaded from a user's file (harness.sandbox.submission.load_file): they run only in a sandbox."""
     return isinstance(cls, type) and issubclass(cls, FileStrategy)
 
 

@@ -79,10 +79,11 @@ def history64():
 
 def propose_latency(calls: int = 200) -> dict[str, float]:
     import strategies
+    from harness.sandbox import submission
     from harness.sandbox.isolation import make_strategy
     from harness.spec import Budget
 
-    name = strategies.load_file(user_file())[0]
+    name = submission.load_file(user_file())[0]
     space, hist = history64()
     budget = Budget(80)
     here = in_process_class()(space, seed=0)
@@ -104,9 +105,9 @@ def propose_latency(calls: int = 200) -> dict[str, float]:
 
 def startup_cost(repeats: int = 10) -> dict[str, float]:
     import strategies
-    from harness.sandbox import process
+    from harness.sandbox import process, submission
     from harness.sandbox.isolation import make_strategy
-    cls = strategies.get(strategies.load_file(user_file())[0])
+    cls = strategies.get(submission.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
     res: dict[str, list[float]] = {k: [] for k in ("in-process", "sandbox: cold bwrap", "sandbox: warm spare")}
@@ -138,6 +139,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         from pathlib import Path
         import strategies, strategies.registry
         from harness.bench import bench
+        from harness.sandbox import submission
         how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         out = Path(tempfile.mkdtemp(prefix="sbx-wall-"))
         if how.startswith("in-process"):
@@ -147,7 +149,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
             files = []
         else:
             files = [file]
-            strategies.load_file(file)
+            submission.load_file(file)
         t0 = time.perf_counter()
         report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
         wall = time.perf_counter() - t0

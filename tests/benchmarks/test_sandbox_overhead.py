@@ -11,13 +11,14 @@ import strategies.registry
 from harness.sandbox import policy
 from harness.sandbox.isolation import make_strategy
 from harness.spec import Budget
+from harness.sandbox import submission
 from tests.benchmarks.sandbox_overhead import history64, in_process_class, user_file
 
 
 @pytest.fixture(scope="module")
 def boxed_cls():
     before = dict(strategies.registry._REGISTRY)
-    cls = strategies.get(strategies.load_file(user_file())[0])
+    cls = strategies.get(submission.load_file(user_file())[0])
     yield cls
     for name in set(strategies.registry._REGISTRY) - set(before):
         strategies.registry._REGISTRY.pop(name)
