@@ -111,7 +111,7 @@ class Study:
         self.strategy_cls, self.budget, self.seed = strategy_cls, budget.priced(self.suite.cost_model), int(seed)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
-        # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
+        # How the strategy is run (harness/sandbox/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
         # "auto" (a separate process for strategies loaded from a user's file, in-process otherwise);
         # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
         self.isolation, self.timeout_s = isolation, timeout_s

@@ -11,8 +11,8 @@ collects every check below for that strategy:
 
 `tests/test_strategies_conformance.py` generates one such class for every registered strategy and
 one for a strategy loaded from a file (the `--strategy-file` path), so a newly registered strategy
-is checked without writing a test. A strategy from a file is driven through its sandbox (building
-its stand-in starts it there: harness/sandbox.py), so its checks cover the plain-data protocol too.
+is checked without writing a test. A strategy from a file is driven through its sandbox
+(`make_strategy` starts it there: harness/sandbox/), so its checks cover the plain-data protocol too.
 
 The checks drive the strategy directly against a cheap analytic objective (no suite, no store),
 then once through the real `Study` on a synthetic suite:

@@ -1,4 +1,4 @@
-"""The sandbox that strategies from a user's file run in.
+"""Submissions (strategies from a user's file) and the sandbox they run in.
 
 A benchmark that takes strategies from strangers must make it impossible for a submission to read
 the answers, change the results, stop the benchmark, or carry anything from one study to the next (a
@@ -52,7 +52,7 @@ the strategy interface without the rest):
 | `isolation.py` | `make_strategy`: a strategy in-process under a time limit, or in its sandbox |
 | `proxy.py` | `SandboxedStrategy`: the study's handle on a strategy in its sandbox; describing a file |
 | `process.py` | one sandboxed process (`Child`): its pipes, output, end; the spares started ahead |
-| `policy.py` | the limits, and whether strategies run under bubblewrap or (where allowed) unsandboxed |
+| `policy.py` | the time limit of every call, the isolation mode, the resource limits, and whether strategies run under bubblewrap or (where allowed) unsandboxed |
 | `bwrap.py`, `cgroup.py`, `watch.py` | the bubblewrap command line, the cgroup, the memory and process watchdog |
 | `child.py` | the inside: the host process that runs one strategy (limits, seccomp, the protocol) |
 | `protocol.py`, `text.py` | plain data both ways; every text from inside cleaned and capped |
