@@ -112,17 +112,9 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suites
+    from harness.suites.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
+                                  sweep_protocol, sweep_table, weight_column)
     from harness.store import ResultStore
-    from harness.suites.recorded import (
-        SIGNAL_METRICS,
-        SweepError,
-        seeds_for_target,
-        signal_to_noise,
-        snr_by_seeds,
-        sweep_protocol,
-        sweep_table,
-        weight_column,
-    )
 
     store = ResultStore(store_dir)
     s = sweep_protocol(store, suites.load(suite_ref))  # refuses a store that mixes protocols
