@@ -10,7 +10,7 @@ GPU_CPU_VENV ?= .venv-gpu-cpu
 GPY          := $(GPU_CPU_VENV)/bin/python
 GPIP         := $(GPY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast bench-speed venv venv-gpu-cpu browser sandbox clean
+.PHONY: demo test test-fast lint bench-speed venv venv-gpu-cpu browser sandbox clean
 
 # Core + dev tools (replay suites, strategies, leaderboard).
 $(VENV)/.core: pyproject.toml
@@ -65,8 +65,14 @@ demo: $(VENV)/.core
 		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) $(DEMO_ONLINE) --out $(DEMO_OUT)/site
 
-test: $(VENV)/.train browser sandbox venv-gpu-cpu
+test: $(VENV)/.train browser sandbox venv-gpu-cpu lint
 	MODOMODO_REQUIRE_SANDBOX_TESTS=1 $(PY) -m pytest -q
+
+# The linter (ruff, configured in pyproject.toml) and the import structure's ratchet: no new import circle,
+# no new upward arrow, no module growing past 500 lines (scripts/check_imports.py, scripts/import_ratchet.json).
+lint: $(VENV)/.core
+	$(VENV)/bin/ruff check .
+	$(PY) scripts/check_imports.py
 
 # Everything but the slow end-to-end tests (for quick iteration).
 test-fast: $(VENV)/.core

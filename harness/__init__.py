@@ -1,11 +1,6 @@
-"""The harness: core objects, runners, executors, the result store, the study loop and the CLI."""
+"""The harness: the suites and their judge, runners, the sandbox, the result store, the study loop and the CLI.
 
-from harness.executor import Executor, InProcessExecutor, LocalPoolExecutor
-from harness.mixture import InvalidMixture, Mixture, MixtureSpace
-from harness.spec import Budget, Observation, RunResult, RunSpec
-from harness.store import ResultStore
-from harness.study import Study, StudyOutcome
-from harness.suites import Suite, SuiteError
-
-__all__ = ["Budget", "Executor", "InProcessExecutor", "InvalidMixture", "LocalPoolExecutor", "Mixture", "MixtureSpace",
-           "Observation", "ResultStore", "RunResult", "RunSpec", "Study", "StudyOutcome", "Suite", "SuiteError"]
+This package imports nothing: import each name from the module that defines it (harness.mixture,
+harness.spec, harness.study, ...), so that importing one part (the sandbox's child, a worker) does not
+pull in the rest.
+"""

@@ -33,6 +33,7 @@ from harness import suites
 from harness.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners import make_runner
+from harness.sandbox import submission
 from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
 from harness.study import Study, StudyOutcome
@@ -42,7 +43,7 @@ SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "reg
                    "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
                    "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "cost_used", "recommended", "reason",
                    "wall_s", "protocol",
-                   # provenance of a strategy from a file (strategies.registry.provenance): name, hash, sandboxed
+                   # provenance of a strategy from a file (harness.sandbox.submission.provenance): name, hash, sandboxed
                    "strategy_file", "strategy_sha256", "sandboxed"]
 # the online track (harness/online_study.py): one row per (study, step), the weights that step's prompts were
 # drawn with, one column per domain (w:<domain>), and the prompts each domain got (n:<domain>)
@@ -108,17 +109,13 @@ def study_key(suite, strategy_cls, task: StudyTask) -> str:
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
-    import strategies
-
     for f in files:
-        strategies.load_file(f)
+        submission.load_file(f)
 
 
 def _register_file_strategies(entries: list[dict]) -> None:
     """Worker initializer: the file strategies the bench process described (no second sandboxed import)."""
-    import strategies.registry
-
-    strategies.registry.register_entries(entries)
+    submission.register_entries(entries)
 
 
 def run_study_task(task: StudyTask) -> dict:
@@ -200,7 +197,7 @@ def _run_study(task: StudyTask) -> dict:
     else:
         outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
-    record.update(strategies.registry.provenance(cls))
+    record.update(submission.provenance(cls))
     store.put_study(key, record)
     return {**record, "_key": key, "_retried": retried}
 
@@ -362,9 +359,7 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _strategy_provenance(cls) -> dict:
     """bench.json's provenance of a strategy: for one from a file, its path, sha256 and whether it ran sandboxed."""
-    import strategies.registry
-
-    p = strategies.registry.provenance(cls)
+    p = submission.provenance(cls)
     if not p["strategy_file"]:
         return {"sandboxed": p["sandboxed"]} if p["sandboxed"] else {}
     return {"file": p["strategy_file"], "sha256": p["strategy_sha256"], "sandboxed": p["sandboxed"]}
@@ -495,7 +490,7 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
 
     records, resumed, executed, reused, failed, retried = [], 0, 0, 0, 0, 0
     finished: set[int] = set()
-    pool = make_executor(workers, _register_file_strategies, (strategies.registry.file_entries(),))
+    pool = make_executor(workers, _register_file_strategies, (submission.file_entries(),))
     bar = tqdm(total=len(tasks), desc="studies", unit="study", disable=not progress, dynamic_ncols=True)
     index = {id(t): i for i, t in enumerate(tasks)}
     keys: dict[tuple, str] = {}

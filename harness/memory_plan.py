@@ -101,11 +101,11 @@ class MemoryPlan:
         s = self.shape
         lines = [f"# memory plan ({s.params / 1e9:.3f}B parameters, {s.vision_params / 1e9:.3f}B of them in the "
                  f"frozen-or-not vision tower; config from {s.source})",
-                 f"# per training GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.train_gpu.items()),
+                 "# per training GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.train_gpu.items()),
                  f"# per training GPU total {self.train_total_gb:.1f} GB of {self.budget_gb:.1f} usable "
                  f"-> {'fits' if self.train_total_gb <= self.budget_gb else 'DOES NOT FIT'}"]
         if self.vllm_gpu:
-            lines.append(f"# vLLM GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.vllm_gpu.items()) +
+            lines.append("# vLLM GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.vllm_gpu.items()) +
                          f" -> {self.vllm_total_gb:.1f} of {self.vllm_budget_gb:.1f} "
                          f"({'fits' if self.vllm_total_gb <= self.vllm_budget_gb else 'DOES NOT FIT'})")
         lines += [f"# {n}" for n in self.notes]

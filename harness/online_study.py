@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from harness.isolation import make_strategy
+from harness.sandbox.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
 from harness.study import StudyOutcome, _short_error, run_through_store
 
@@ -114,7 +114,7 @@ class OnlineStudy:
 def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:
     """An online strategy as plain data, for a training process elsewhere (`build_online` rebuilds it): a
     built-in by name; a user's file with its source, so that it runs in that process's sandbox."""
-    from harness.isolation import default_timeout
+    from harness.sandbox.isolation import default_timeout
 
     spec = {"name": getattr(cls, "name", ""), "seed": int(seed), "params": dict(params or {}),
             "timeout_s": default_timeout() if timeout_s == "default" else timeout_s}
@@ -127,9 +127,9 @@ def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:
 def build_online(spec: dict, space):
     """The strategy handle `strategy_spec` describes, built in this process (a file's in its sandbox)."""
     import strategies
-    from harness.isolation import InProcessStrategy
-    from harness.sandbox import SandboxedStrategy
-    from strategies.registry import FileSource
+    from harness.sandbox.isolation import InProcessStrategy
+    from harness.sandbox.proxy import SandboxedStrategy
+    from harness.sandbox.submission import FileSource
 
     timeout = spec.get("timeout_s")
     if spec.get("source"):

@@ -28,7 +28,7 @@ def describe(protocol) -> str:
     if tr.master_weights == "fp32":
         compute = "bfloat16 autocast" if tr.bf16 else "float32"
         return (f"parameters and AdamW states in float32 (master weights), forward/backward in {compute}"
-                + (f", sharded by FSDP (mixed precision: bf16 compute, fp32 shards)" if tr.distributed == "fsdp" else "")
+                + (", sharded by FSDP (mixed precision: bf16 compute, fp32 shards)" if tr.distributed == "fsdp" else "")
                 + f"; reference model in {reference_dtype(protocol)}")
     return (f"parameters and AdamW states in {protocol.model.torch_dtype} (no fp32 master copy: updates below half "
             f"a {protocol.model.torch_dtype} ulp round away); reference model in {reference_dtype(protocol)}")
@@ -37,8 +37,6 @@ def describe(protocol) -> str:
 def rounding_loss(params, updates, dtype) -> float:
     """Fraction of entries whose update vanishes when `params + updates` is stored in `dtype` (torch tensors,
     float32 in, any shapes that broadcast). What an optimiser step without master weights loses."""
-    import torch
-
     p = params.to(dtype)
     moved = (p.float() + updates.float()).to(dtype) != p
     nonzero = updates != 0

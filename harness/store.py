@@ -16,7 +16,7 @@ its hash (edited by hand or by anything else that is not the store), has no hash
 study) is done again. Records written before the hash existed can be vouched for once with
 `python -m harness.store seal STORE` (the committed sweep stores were). This catches tampering and corruption by
 anything that does not recompute the hash; what keeps strategies away from the store altogether
-is the sandbox (harness/sandbox.py): only the bench process writes here.
+is the sandbox (harness/sandbox/): only the bench process writes here.
 
 Writes are not fsync'ed by default: a killed process loses nothing the kernel has accepted; only a
 power cut could. Pass `durable=True` where that matters (long GPU runs).

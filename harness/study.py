@@ -24,7 +24,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.isolation import make_strategy
+from harness.sandbox.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
 from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
@@ -74,7 +74,7 @@ class StudyOutcome:
 
 
 def _short_error(e: BaseException) -> str:
-    from harness.isolation import StrategyError
+    from harness.sandbox.protocol import StrategyError
 
     if isinstance(e, StrategyError):  # already "Type: message at file:line", from the strategy's process
         return str(e)
@@ -111,7 +111,7 @@ class Study:
         self.strategy_cls, self.budget, self.seed = strategy_cls, budget.priced(self.suite.cost_model), int(seed)
         self.runner, self.store = runner, store
         self.params = strategy_params or {}
-        # How the strategy is run (harness/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
+        # How the strategy is run (harness/sandbox/isolation.py): None = $MODOMODO_STRATEGY_ISOLATION or
         # "auto" (a separate process for strategies loaded from a user's file, in-process otherwise);
         # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
         self.isolation, self.timeout_s = isolation, timeout_s

@@ -15,7 +15,6 @@ Per (suite, budget), over the study seeds (repeated measures of one problem):
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 

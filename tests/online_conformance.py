@@ -1,7 +1,7 @@
 """The online strategy conformance suite: every online strategy gets these checks for free.
 
 Subclass `OnlineConformance`, set `strategy_name` (a registered online strategy; load a user's file
-first with `strategies.load_file`) and optionally `params`; `tests/test_online.py` generates one class
+first with `harness.sandbox.submission.load_file`) and optionally `params`; `tests/test_online.py` generates one class
 for every registered online strategy and one loaded from a file (driven through its sandbox).
 
 The checks drive the strategy with synthetic step signals, as the trainer would (the weights a step
@@ -24,6 +24,7 @@ import numpy as np
 
 import strategies
 from harness.mixture import Mixture, MixtureSpace
+from harness.sandbox.isolation import is_user_strategy, make_strategy
 from harness.spec import DomainSignal, StepSignals
 
 
@@ -70,7 +71,10 @@ class OnlineConformance:
     latency_limit_s: float = 0.05
 
     def make(self, space: MixtureSpace, seed: int = 0):
-        return strategies.get(self.strategy_name)(space, seed=seed, **self.params)
+        cls = strategies.get(self.strategy_name)
+        if is_user_strategy(cls):  # a file's strategy: in its sandbox (its class is a stand-in)
+            return make_strategy(cls, space, seed, self.params)
+        return cls(space, seed=seed, **self.params)
 
     def close(self, s) -> None:
         if hasattr(s, "close"):

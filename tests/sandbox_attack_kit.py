@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy, process, protocol, submission
 from harness.mixture import MixtureSpace
-from harness.sandbox_bwrap import bwrap_command
+from harness.sandbox.bwrap import bwrap_command
+from harness.sandbox.isolation import make_strategy
 from harness.spec import Budget
 
 SPACE = MixtureSpace(("a", "b", "c"))
@@ -29,10 +29,10 @@ REPORT = re.compile(r"REPORT (\{.*\})")
 
 
 def need_bwrap() -> None:
-    sandbox._reset_for_tests()
+    process._reset_for_tests()
     try:
-        ok = sandbox.mode() == "bwrap"
-    except sandbox.SandboxUnavailable:
+        ok = policy.mode() == "bwrap"
+    except policy.SandboxUnavailable:
         ok = False
     if not ok:
         if os.environ.get("MODOMODO_REQUIRE_SANDBOX_TESTS"):
@@ -49,7 +49,7 @@ def hostile(tmp_path: Path, filename: str, body: str):
     if src not in _CLASSES:
         path = tmp_path / filename
         path.write_text(src)
-        (cls,) = strategies.registry.describe_file(path, timeout_s=60)
+        (cls,) = submission.describe_file(path, timeout_s=60)
         _CLASSES[src] = cls
     return _CLASSES[src]
 
@@ -57,13 +57,13 @@ def hostile(tmp_path: Path, filename: str, body: str):
 def study(cls, seed: int = 0, calls: int = 1, **params):
     """One study: a fresh sandbox, `calls` proposals, closed. Returns (kind, value): ("report", dict),
     ("mixture", Mixture) or ("failed", reason)."""
-    s = cls(SPACE, seed=seed, **params)
+    s = make_strategy(cls, SPACE, seed, params)
     try:
         out = None
         for _ in range(calls):
             out = s.propose((), Budget(4))
         return "mixture", out
-    except (sandbox.StrategyError, sandbox.StrategyTimeout) as e:
+    except (protocol.StrategyError, protocol.StrategyTimeout) as e:
         m = REPORT.search(str(e))
         return ("report", json.loads(m.group(1))) if m else ("failed", str(e))
     finally:
@@ -79,7 +79,7 @@ def report(cls, seed: int = 0, calls: int = 1, **params) -> dict:
 def run_in_bwrap_without_filter(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`code` in a sandbox built like a study's (same bwrap command line), but without the limits and the
     system-call filter the strategy host installs: the control that shows an attack works when unfiltered."""
-    argv = bwrap_command(sandbox._bwrap() or "bwrap", str(sandbox.ROOT)) + [sys.executable, "-I", "-c", code]
+    argv = bwrap_command(policy.bwrap_path() or "bwrap", str(process.ROOT)) + [sys.executable, "-I", "-c", code]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 

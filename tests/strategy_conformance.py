@@ -1,7 +1,7 @@
 """The strategy conformance suite: every strategy gets these checks for free.
 
 Like Optuna's sampler test cases: subclass `StrategyConformance`, set `strategy_name` (a registered
-name; load a user's file first with `strategies.load_file`) and optionally `params`, and pytest
+name; load a user's file first with `harness.sandbox.submission.load_file`) and optionally `params`, and pytest
 collects every check below for that strategy:
 
     from tests.strategy_conformance import StrategyConformance
@@ -11,8 +11,8 @@ collects every check below for that strategy:
 
 `tests/test_strategies_conformance.py` generates one such class for every registered strategy and
 one for a strategy loaded from a file (the `--strategy-file` path), so a newly registered strategy
-is checked without writing a test. A strategy from a file is driven through its sandbox (building
-its stand-in starts it there: harness/sandbox.py), so its checks cover the plain-data protocol too.
+is checked without writing a test. A strategy from a file is driven through its sandbox
+(`make_strategy` starts it there: harness/sandbox/), so its checks cover the plain-data protocol too.
 
 The checks drive the strategy directly against a cheap analytic objective (no suite, no store),
 then once through the real `Study` on a synthetic suite:
@@ -40,7 +40,9 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness.isolation import is_user_strategy
+from harness.sandbox import submission
+from harness.sandbox.isolation import is_user_strategy
+from harness.sandbox.isolation import make_strategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import STATUS_FAILED, STATUS_OK, Budget, Observation
 
@@ -96,6 +98,8 @@ class StrategyConformance:
         return strategies.get(self.strategy_name)
 
     def make(self, space: MixtureSpace, seed: int = 0):
+        if is_user_strategy(self.cls):  # a file's strategy: in its sandbox (its class is a stand-in)
+            return make_strategy(self.cls, space, seed, self.params)
         return self.cls(space, seed=seed, **self.params)
 
     @staticmethod
@@ -231,7 +235,7 @@ class StrategyConformance:
         if is_user_strategy(base):
             path = tmp_path / f"misbehaving_{base.source.filename}"
             path.write_text(base.source.text + "\n\n" + body.format(base=base.source_class))
-            found = {c.name: c for c in strategies.registry.describe_file(path)}
+            found = {c.name: c for c in submission.describe_file(path)}
             return [found["conformance-raises"], found["conformance-garbage"], found["conformance-bad-recommend"]]
         namespace = {"base": base}
         exec(body.format(base="base"), namespace)

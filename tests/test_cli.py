@@ -29,7 +29,7 @@ def test_run_normalize_and_choice_options_list_their_values():
                             "COCO=20,LISA=20,GeoQAV=20,SAT=20,ScienceQA=20").stdout)
     assert result["scores"]["Out_Score"] == 0.4609 and "Mixture.normalized" not in cli(
         "run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6", check=False).stderr
-    from harness.cli import RUNNER_KINDS
+    from harness.cli.common import RUNNER_KINDS
     from harness.runners import RUNNERS
 
     assert sorted(RUNNERS) == RUNNER_KINDS

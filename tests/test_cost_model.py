@@ -17,7 +17,7 @@ import yaml
 import strategies
 from harness import suites
 from harness.runners import make_runner
-from harness.sandbox import plain_budget
+from harness.sandbox.protocol import plain_budget
 from harness.spec import Budget, CostModel, Observation, pilot_cost, spent
 from harness.study import Study
 from harness.suites.base import SuiteError

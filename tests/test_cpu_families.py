@@ -14,7 +14,7 @@ pytest.importorskip("trl")
 
 from harness.training import bases  # noqa: E402
 from harness.training import model as legacy  # noqa: E402
-from harness.training.config import BASE_MODELS, PRESETS, BaseModelConfig, ProtocolConfig  # noqa: E402
+from harness.training.config import BASE_MODELS, PRESETS, ProtocolConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

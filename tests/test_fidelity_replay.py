@@ -12,6 +12,7 @@ import strategies
 from harness import suites
 from harness.mixture import MixtureSpace
 from harness.runners import make_runner
+from harness.sandbox import submission
 from harness.spec import Budget, Observation, Proposal, UnknownFidelity, pilot_cost, spent
 from harness.study import Study
 from harness.suites.base import SuiteError
@@ -217,7 +218,7 @@ class QuarterThenFull(Strategy):
         f = self.space.fidelities[0] if len(history) % 2 == 0 else 1.0
         return Proposal(m, f) if f < 1.0 else m
 ''')
-    name = strategies.load_file(f)[0]
+    name = submission.load_file(f)[0]
     out = study(table, strategies.get(name), 2.5)
     assert out.status == "ok", out.reason
     # the third full run (0.75 more) no longer fits in what is left (0.25): the pilots end there

@@ -13,11 +13,8 @@ import dataclasses
 import http.server
 import importlib.util
 import json
-import socketserver
-import subprocess
 import sys
 import textwrap
-import threading
 import types
 import warnings
 from pathlib import Path

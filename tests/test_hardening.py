@@ -16,7 +16,7 @@ import yaml
 from harness import suites
 from harness.training.config import PRESETS, ProtocolConfig, _f, result_fields
 
-from .conftest import cli, write_synthetic_suite
+from .conftest import cli
 
 
 def one_line_error(proc, *needles):

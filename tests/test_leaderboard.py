@@ -312,7 +312,7 @@ def test_reproduce_commands_and_submit_page(lb_site, lb_bench):
     ucmd = re.findall(r'<pre class="command reproduce">([^<]*)</pre>', uniform)[0]
     assert "--strategy uniform " in ucmd and "--strategy-file" not in ucmd
     submit = (lb_site / "submit.html").read_text()
-    for needle in ("StrategyConformance", "strategies.load_file", "modomodo bench", "--strategy-file my_strategy.py",
+    for needle in ("StrategyConformance", "load_file(\"my_strategy.py\")", "modomodo bench", "--strategy-file my_strategy.py",
                    "modomodo leaderboard render", "modomodo leaderboard publish", "bubblewrap", "May not"):
         assert needle in submit, needle
     assert "submit.html" in (lb_site / "index.html").read_text()

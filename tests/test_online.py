@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 import strategies
-from harness.isolation import InProcessStrategy
+from harness.sandbox.isolation import InProcessStrategy
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import DomainSignal, RunSpec, StepSignals
+from harness.sandbox import submission
 from strategies.base import strategy_kind
 from tests.online_conformance import OnlineConformance, drive
 
@@ -71,7 +72,7 @@ def _user_file(text: str, name: str) -> str:
 
     path = Path(tempfile.mkdtemp(prefix="modomodo-online-")) / name
     path.write_text(text)
-    return strategies.load_file(path)[0], str(path)
+    return submission.load_file(path)[0], str(path)
 
 
 USER_NAME, USER_PATH = _user_file(USER_ONLINE, "user_tilt.py")

@@ -17,6 +17,7 @@ import yaml
 import strategies
 from harness import suites
 from harness.runners import make_runner
+from harness.sandbox import submission
 from harness.spec import Budget, CostModel, Observation, Proposal, pilot_cost, spent
 from harness.study import Study
 from strategies.base import Strategy
@@ -261,7 +262,7 @@ class SmallOnly(Strategy):
             return None
         return Proposal(self.space.candidate_mixtures()[len(history)], small)
 ''')
-    name = strategies.load_file(f)[0]
+    name = submission.load_file(f)[0]
     s = suites.load("regmix-1m-to-60m").judge("pool")
     out = Study(s, strategies.get(name), Budget(0.1), 0, make_runner("replay", s)).run()
     assert out.status == "ok", out.reason

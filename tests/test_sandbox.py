@@ -25,9 +25,10 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy, process, protocol, proxy, submission
+from harness.sandbox.isolation import make_strategy
 from harness.bench import bench
-from harness.isolation import TIMEOUT_ENV
+from harness.sandbox.policy import TIMEOUT_ENV
 from harness.store import ResultStore
 from tests.conftest import ROOT, cli
 
@@ -72,10 +73,10 @@ def _restore(before: dict) -> None:
 
 def _need_bwrap():
     try:
-        if sandbox.mode() == "bwrap":
-            sandbox.describe_source(HONEST_SRC, "probe.py", 60)  # proves bwrap starts
-        works = sandbox.mode() == "bwrap"
-    except sandbox.SandboxUnavailable:  # no bwrap, or none starts: nothing runs (issue 29: fail closed)
+        if policy.mode() == "bwrap":
+            proxy.describe_source(HONEST_SRC, "probe.py", 60)  # proves bwrap starts
+        works = policy.mode() == "bwrap"
+    except policy.SandboxUnavailable:  # no bwrap, or none starts: nothing runs (issue 29: fail closed)
         works = False
     if not works:
         if os.environ.get("MODOMODO_REQUIRE_SANDBOX_TESTS"):
@@ -97,7 +98,7 @@ def write(folder: Path, name: str, body: str) -> Path:
 def run_bench(out: Path, extra_names=(), extra_files=(), suite=SUITE):
     files = [write(out.parent, "honest_strategy.py", HONEST_SRC), *extra_files]
     for f in files:
-        strategies.load_file(f)
+        submission.load_file(f)
     # the hostile strategy's studies come first: what they leave behind would meet the honest ones
     return bench([suite], list(extra_names) + HONEST, [BUDGET], SEEDS, out,
                  strategy_files=[str(f) for f in files], progress=False)
@@ -144,7 +145,7 @@ def assert_contained(out: Path, clean, hostile: str, report, *, failed_with: str
     for i, r in h.iterrows():
         if r["status"] == "ok":  # never better than the honest strategy it pretends to be
             assert r["normalized_regret"] >= uniform.loc[i, "normalized_regret"] - 1e-12, r
-    assert (h["sandboxed"] == "yes").all() or sandbox.mode() != "bwrap"
+    assert (h["sandboxed"] == "yes").all() or policy.mode() != "bwrap"
     return h
 
 
@@ -436,8 +437,8 @@ class Impostor(Strategy):
 
 def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
     evil = write(tmp_path, "evil_shadow.py", SHADOW)
-    with pytest.raises(strategies.registry.StrategyFileError) as e:
-        strategies.load_file(evil)
+    with pytest.raises(submission.StrategyFileError) as e:
+        submission.load_file(evil)
     assert "'random'" in str(e.value) and str(evil) in str(e.value) and "strategies.random_search" in str(e.value)
     from strategies.random_search import RandomSearch
 
@@ -451,10 +452,10 @@ def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
 def test_two_files_with_one_name_are_refused_naming_both(tmp_path):
     a = write(tmp_path, "a_strategy.py", HONEST_SRC)
     b = write(tmp_path, "b_strategy.py", HONEST_SRC)
-    strategies.load_file(a)
-    assert strategies.load_file(a) == ["honest"], "the same file again is fine"
+    submission.load_file(a)
+    assert submission.load_file(a) == ["honest"], "the same file again is fine"
     with pytest.raises(ValueError) as e:
-        strategies.load_file(b)
+        submission.load_file(b)
     assert str(a) in str(e.value) and str(b) in str(e.value)
 
 
@@ -478,7 +479,7 @@ class Hang(Strategy):
 
 def test_a_hang_in_init_is_stopped(tmp_path, clean, monkeypatch):
     evil = write(tmp_path, "evil_hang.py", HANG_INIT)
-    strategies.load_file(evil)  # the description does not build the strategy
+    submission.load_file(evil)  # the description does not build the strategy
     monkeypatch.setenv(TIMEOUT_ENV, "2")
     t0 = time.perf_counter()
     report = run_bench(tmp_path / "out", ["evil-hang"], [evil])
@@ -504,7 +505,7 @@ class Glutton(Strategy):
 
 
 def test_exhausting_memory_fails_the_study_only(tmp_path, clean, monkeypatch):
-    monkeypatch.setenv(sandbox.MEMORY_ENV, "512")
+    monkeypatch.setenv(policy.MEMORY_ENV, "512")
     evil = write(tmp_path, "evil_memory.py", EAT_MEMORY)
     report = run_bench(tmp_path / "out", ["evil-memory"], [evil])
     assert_contained(tmp_path / "out", clean, "evil-memory", report, failed_with="MemoryError")
@@ -528,7 +529,7 @@ class Burner(Strategy):
 
 
 def test_a_cpu_limit_ends_a_spinning_strategy(tmp_path, clean, monkeypatch):
-    monkeypatch.setenv(sandbox.CPU_ENV, "1")
+    monkeypatch.setenv(policy.CPU_ENV, "1")
     evil = write(tmp_path, "evil_cpu.py", BURN_CPU)
     t0 = time.perf_counter()
     report = run_bench(tmp_path / "out", ["evil-cpu"], [evil])
@@ -571,7 +572,7 @@ class PipeFlood(Strategy):
 
 def test_flooding_the_output_does_not_reach_the_bench(tmp_path, clean, capfd):
     evil = write(tmp_path, "evil_flood.py", FLOOD)
-    strategies.load_file(evil)
+    submission.load_file(evil)
     report = run_bench(tmp_path / "out", ["evil-flood"], [evil])
     captured = capfd.readouterr()
     assert len(captured.out) + len(captured.err) < 100_000
@@ -724,12 +725,12 @@ def test_what_the_sandbox_sees(tmp_path):
     from harness.spec import Budget, Observation
 
     f = write(tmp_path, "probe.py", PROBE.format(baselines=str(ROOT / "baselines"), outside=str(tmp_path)))
-    cls = strategies.get(strategies.load_file(f)[0])
+    cls = strategies.get(submission.load_file(f)[0])
     space = MixtureSpace(("A", "B", "C"))
-    s = cls(space, seed=0)
+    s = make_strategy(cls, space, 0)
     hist = (Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
             Observation(space.vertices()[0], None, {}, "failed"))
-    with pytest.raises(sandbox.StrategyError) as e:
+    with pytest.raises(protocol.StrategyError) as e:
         s.propose(hist, Budget(4))
     s.close()
     seen = json.loads(str(e.value).split("SEEN", 1)[1].rsplit(" at probe.py", 1)[0])
@@ -738,7 +739,7 @@ def test_what_the_sandbox_sees(tmp_path):
     assert seen["net"] == ["lo:"], seen["net"]
     assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                 "MKL_NUM_THREADS", "LC_CTYPE", "PWD"}, seen["env"]
-    assert seen["as"] == sandbox.limits()["memory_bytes"] and seen["nofile"] == sandbox.OPEN_FILES
+    assert seen["as"] == policy.limits()["memory_bytes"] and seen["nofile"] == policy.OPEN_FILES
     assert seen["space"] == ["A", "B", "C"]
     assert seen["history"] == [[space.uniform().as_dict(), 0.5, "ok"], [space.vertices()[0].as_dict(), None, "failed"]]
 
@@ -760,9 +761,9 @@ def test_the_space_arrives_whole_bounds_and_candidates(tmp_path):
             assert self.space.lower == (0.1, 0.0, 0.0) and self.space.is_pool
             return self.space.candidate_mixtures()[-1]
     '''
-    cls = strategies.get(strategies.load_file(write(tmp_path, "echo.py", src))[0])
+    cls = strategies.get(submission.load_file(write(tmp_path, "echo.py", src))[0])
     space = MixtureSpace(("A", "B", "C"), lower=(0.1, 0.0, 0.0), candidates=((0.2, 0.4, 0.4), (0.6, 0.2, 0.2)))
-    s = cls(space, seed=0)
+    s = make_strategy(cls, space, 0)
     try:
         assert s.propose((), Budget(2)) == space.candidate_mixtures()[-1]
     finally:
@@ -805,7 +806,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
             from harness.mixture import Mixture
             return Mixture({"nope": 1.0})
     '''
-    strategies.load_file(write(tmp_path, "garbage.py", src))
+    submission.load_file(write(tmp_path, "garbage.py", src))
     suite = suites.load_folder(write_synthetic_suite(tmp_path / "g-suite", dim=4))
     reasons = {}
     for name in ("g-dict", "g-nan", "g-unknown"):
@@ -820,12 +821,12 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
 # -- where bubblewrap is missing ------------------------------------------------------------------------
 @pytest.fixture
 def no_bwrap(monkeypatch):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "")
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)  # --allow-unsandboxed: else nothing runs (issue 29)
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "")
+    monkeypatch.setenv(policy.SANDBOX_ENV, policy.ALLOW)  # --allow-unsandboxed: else nothing runs (issue 29)
     yield
-    monkeypatch.delenv(sandbox.BWRAP_ENV)
-    sandbox._reset_for_tests()
+    monkeypatch.delenv(policy.BWRAP_ENV)
+    process._reset_for_tests()
 
 
 @pytest.mark.usefixtures("no_bwrap")
@@ -852,31 +853,31 @@ def test_without_bwrap_it_runs_unsandboxed_warns_once_and_says_so(tmp_path, capf
 
 
 def test_a_bwrap_that_cannot_start_falls_back_only_where_allowed(tmp_path, monkeypatch, capfd):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "/bin/false")
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox.ALLOW)
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "/bin/false")
+    monkeypatch.setenv(policy.SANDBOX_ENV, policy.ALLOW)
     try:
-        names = strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
-        assert names == ["honest"] and sandbox.mode() == "plain"
+        names = submission.load_file(write(tmp_path, "h.py", HONEST_SRC))
+        assert names == ["honest"] and policy.mode() == "plain"
         assert "sandbox could not start" in capfd.readouterr().err
     finally:
-        sandbox._reset_for_tests()
+        process._reset_for_tests()
 
 
 @pytest.mark.parametrize("setting", ["require", "auto", None])
 def test_without_a_sandbox_nothing_runs_unless_allowed(tmp_path, monkeypatch, setting):
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, "")
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, "")
     if setting is None:
-        monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
+        monkeypatch.delenv(policy.SANDBOX_ENV, raising=False)
     else:
-        monkeypatch.setenv(sandbox.SANDBOX_ENV, setting)
+        monkeypatch.setenv(policy.SANDBOX_ENV, setting)
     try:
-        with pytest.raises(strategies.registry.StrategyFileError, match="--allow-unsandboxed"):
-            strategies.load_file(write(tmp_path, "h.py", HONEST_SRC))
-        assert not sandbox.sandboxed()
+        with pytest.raises(submission.StrategyFileError, match="--allow-unsandboxed"):
+            submission.load_file(write(tmp_path, "h.py", HONEST_SRC))
+        assert not policy.sandboxed()
     finally:
-        sandbox._reset_for_tests()
+        process._reset_for_tests()
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -929,6 +930,6 @@ def test_the_bench_process_never_imports_the_file(tmp_path):
         def propose(self, history, budget):
             return None
     '''
-    strategies.load_file(write(tmp_path, "quiet.py", src))
+    submission.load_file(write(tmp_path, "quiet.py", src))
     assert not mark.exists()
     assert not any(m.startswith("modomodo_user_") for m in sys.modules)

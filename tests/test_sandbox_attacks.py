@@ -19,8 +19,9 @@ import time
 
 import pytest
 
-from harness import sandbox
-from harness.isolation import TIMEOUT_ENV, make_strategy
+from harness.sandbox import policy, process
+from harness.sandbox.isolation import make_strategy
+from harness.sandbox.policy import TIMEOUT_ENV
 from harness.spec import Budget
 from tests.sandbox_attack_kit import (SPACE, host_comms, hostile, need_bwrap, report, run_in_bwrap_without_filter,
                                       study)
@@ -31,7 +32,7 @@ def _bwrap(monkeypatch):
     monkeypatch.setenv(TIMEOUT_ENV, "30")
     need_bwrap()
     yield
-    sandbox._reset_for_tests()
+    process._reset_for_tests()
 
 
 # -- poison a module for the studies that come later ----------------------------------------------------
@@ -331,7 +332,7 @@ class Spread(Strategy):
 
 def test_memory_is_limited_for_the_sandbox_as_a_whole(tmp_path, monkeypatch):
     monkeypatch.setenv(TIMEOUT_ENV, "60")  # touching memory is slow on a loaded machine
-    monkeypatch.setenv(sandbox.MEMORY_ENV, "500")  # per process and for the sandbox as a whole
+    monkeypatch.setenv(policy.MEMORY_ENV, "500")  # per process and for the sandbox as a whole
     cls = hostile(tmp_path, "evil_spread.py", MEMORY)
     assert report(cls, n=2, mb=120) == {"held": 2}  # the control: 240 MB in two processes is allowed
     kind, value = study(cls, n=3, mb=220)  # 660 MB in three processes of 220 MB each, every one under 500 MB
@@ -374,7 +375,7 @@ def test_a_fork_storm_is_stopped_at_the_sandboxs_process_limit(tmp_path, monkeyp
     """With a cgroup (where one can be made) or RLIMIT_NPROC the forks fail at the limit; without either (a
     root bench with a Python that the sandbox's own uid cannot read) the watchdog ends the sandbox."""
     monkeypatch.setenv("MODOMODO_SANDBOX_CGROUP", cgroup)
-    limit = sandbox.limits()["processes"]
+    limit = policy.limits()["processes"]
     kind, value = study(hostile(tmp_path, "evil_forks.py", FORKS))
     if kind == "report":
         assert 5 < value["forked"] < limit and value["errno"] == 11, value  # EAGAIN at the limit
@@ -410,7 +411,7 @@ class Leftovers(Strategy):
 def test_every_process_of_a_study_ends_with_it(tmp_path):
     tag = f"mmleft{os.getpid() % 100000}"
     cls = hostile(tmp_path, "evil_leftovers.py", LEFTOVERS.replace("TAG", repr(tag.encode())))
-    s = cls(SPACE, seed=0)
+    s = make_strategy(cls, SPACE, 0)
     try:
         s.propose((), Budget(4))
         time.sleep(0.3)

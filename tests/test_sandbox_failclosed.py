@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy, process, submission
 from harness.bench import bench
-from harness.isolation import TIMEOUT_ENV
+from harness.sandbox.policy import TIMEOUT_ENV
 from tests.conftest import ROOT
 from tests.sandbox_attack_kit import SPACE, need_bwrap, study
 
@@ -44,9 +44,9 @@ class Honest(Strategy):
 def _fresh(monkeypatch):
     monkeypatch.setenv(TIMEOUT_ENV, "30")
     before = dict(strategies.registry._REGISTRY)
-    sandbox._reset_for_tests()
+    process._reset_for_tests()
     yield
-    sandbox._reset_for_tests()
+    process._reset_for_tests()
     reg = strategies.registry._REGISTRY
     for name in set(reg) - set(before):
         del reg[name]
@@ -55,7 +55,7 @@ def _fresh(monkeypatch):
 def honest_class(tmp_path: Path):
     path = tmp_path / "fc_honest.py"
     path.write_text(HONEST)
-    (cls,) = strategies.registry.describe_file(path, timeout_s=60)
+    (cls,) = submission.describe_file(path, timeout_s=60)
     return cls
 
 
@@ -77,35 +77,35 @@ def starts(tmp_path: Path) -> int:
 def test_a_slow_start_is_retried_with_a_longer_timeout(tmp_path, monkeypatch):
     need_bwrap()
     cls = honest_class(tmp_path)
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, str(fake_bwrap(tmp_path, '[ "$n" = 0 ] && sleep 6')))
-    monkeypatch.setenv(sandbox.START_TIMEOUT_ENV, "2")  # the first try gives up after 2 s, the retry waits 8 s
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, str(fake_bwrap(tmp_path, '[ "$n" = 0 ] && sleep 6')))
+    monkeypatch.setenv(policy.START_TIMEOUT_ENV, "2")  # the first try gives up after 2 s, the retry waits 8 s
     kind, value = study(cls)
     assert kind == "mixture" and value == SPACE.uniform(), (kind, value)
     assert starts(tmp_path) >= 2  # the slow one, then the retry (and the next study's spare)
-    assert sandbox.mode() == "bwrap"
+    assert policy.mode() == "bwrap"
 
 
 def test_a_sandbox_that_never_starts_fails_the_study_and_runs_nothing_unsandboxed(tmp_path, monkeypatch):
     need_bwrap()
     cls = honest_class(tmp_path)
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, str(fake_bwrap(tmp_path, "sleep 30")))
-    monkeypatch.setenv(sandbox.START_TIMEOUT_ENV, "0.5")
-    with pytest.raises(sandbox.SandboxUnavailable) as e:
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, str(fake_bwrap(tmp_path, "sleep 30")))
+    monkeypatch.setenv(policy.START_TIMEOUT_ENV, "0.5")
+    with pytest.raises(policy.SandboxUnavailable) as e:
         study(cls)
     msg = str(e.value)
     assert "tried twice" in msg and "0.5 s" in msg and "2 s" in msg and "--allow-unsandboxed" in msg, msg
-    assert starts(tmp_path) == 2 and sandbox.mode() == "bwrap"
+    assert starts(tmp_path) == 2 and policy.mode() == "bwrap"
 
 
 def test_a_bwrap_that_fails_fails_every_study_of_the_bench_with_the_reason(tmp_path, monkeypatch):
     need_bwrap()
     path = tmp_path / "fc_honest.py"
     path.write_text(HONEST)
-    strategies.load_file(path)  # described in a working sandbox
-    sandbox._reset_for_tests()
-    monkeypatch.setenv(sandbox.BWRAP_ENV, str(fake_bwrap(tmp_path, 'echo "bwrap: setting up uid map: Permission '
+    submission.load_file(path)  # described in a working sandbox
+    process._reset_for_tests()
+    monkeypatch.setenv(policy.BWRAP_ENV, str(fake_bwrap(tmp_path, 'echo "bwrap: setting up uid map: Permission '
                                                                    'denied" >&2; exit 1')))
     report = bench(["synth-bowl-5"], ["fc-honest", "uniform"], [4], 2, tmp_path / "out", strategy_files=[str(path)],
                    progress=False)
@@ -124,7 +124,7 @@ def test_only_allow_unsandboxed_runs_a_file_strategy_without_a_sandbox(tmp_path,
     out = tmp_path / "out"
     args = ["bench", "--suite", "synth-bowl-5", "--strategy", "fc-honest", "--budget", "4", "--seeds", "1",
             "--out", out, "--quiet", "--strategy-file", path] + (["--allow-unsandboxed"] if flag else [])
-    proc = run_cli(*args, check=False, env={sandbox.BWRAP_ENV: ""})  # as on a machine without bubblewrap
+    proc = run_cli(*args, check=False, env={policy.BWRAP_ENV: ""})  # as on a machine without bubblewrap
     if flag:
         assert proc.returncode == 0, proc.stderr
         s = pd.read_csv(out / "summary.csv")
@@ -151,12 +151,13 @@ def test_a_project_and_venv_under_tmp_run_sandboxed(tmp_path):
     (clone / "fc_honest.py").write_text(HONEST)
     code = textwrap.dedent('''
         import strategies
-        from harness import sandbox
+        from harness.sandbox import policy, submission
+        from harness.sandbox.isolation import make_strategy
         from harness.mixture import MixtureSpace
         from harness.spec import Budget
-        cls = strategies.get(strategies.load_file("fc_honest.py")[0])
-        s = cls(MixtureSpace(("a", "b")), seed=0)
-        print("RESULT", s.sandboxed, sandbox.mode(), s.propose((), Budget(2)))
+        cls = strategies.get(submission.load_file("fc_honest.py")[0])
+        s = make_strategy(cls, MixtureSpace(("a", "b")), 0)
+        print("RESULT", s.sandboxed, policy.mode(), s.propose((), Budget(2)))
         s.close()
     ''')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MODOMODO_SANDBOX"))}

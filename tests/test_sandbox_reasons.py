@@ -13,9 +13,9 @@ import unicodedata
 
 import pytest
 
-from harness import sandbox
-from harness.isolation import TIMEOUT_ENV
-from harness.sandbox_text import MAX_REASON, clean
+from harness.sandbox import process
+from harness.sandbox.policy import TIMEOUT_ENV
+from harness.sandbox.text import MAX_REASON, clean
 from tests.sandbox_attack_kit import hostile, need_bwrap, study
 
 ESC = "\x1b"
@@ -98,7 +98,7 @@ def test_every_failure_reason_is_one_clean_capped_line(tmp_path, monkeypatch, ho
     try:
         kind, reason = study(hostile(tmp_path, "evil_failing.py", FAILING), how=how)
     finally:
-        sandbox._reset_for_tests()
+        process._reset_for_tests()
     assert kind == "failed", (kind, reason)
     assert_clean(reason)
     for piece in expected:

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import strategies
+from harness.sandbox import submission
 from tests.strategy_conformance import StrategyConformance
 
 USER_STRATEGY = '''
@@ -38,7 +39,7 @@ USER_FILE = Path(tempfile.mkdtemp(prefix="modomodo-conformance-")) / "user_nudge
 def _load_user_strategy() -> str:
     # A real file on disk, loaded the way --strategy-file loads it.
     USER_FILE.write_text(USER_STRATEGY)
-    return strategies.load_file(USER_FILE)[0]
+    return submission.load_file(USER_FILE)[0]
 
 
 USER_NAME = _load_user_strategy()

@@ -1,4 +1,4 @@
-"""Strategies run apart from the runner (harness/isolation.py): timeouts stop a hanging strategy,
+"""Strategies run apart from the runner (harness/sandbox/isolation.py): timeouts stop a hanging strategy,
 a strategy loaded from a user's file runs in its own (sandboxed) process and cannot load a suite
 through the API, and neither case takes the study down. The attacks of issue 13 are in
 tests/test_sandbox.py."""
@@ -14,8 +14,9 @@ import pytest
 import strategies
 import strategies.registry
 from harness import suites
-from harness.isolation import is_user_strategy
 from harness.runners.replay import ReplayRunner
+from harness.sandbox import submission
+from harness.sandbox.isolation import is_user_strategy
 from harness.spec import Budget
 from harness.study import Study
 from strategies.random_search import RandomSearch
@@ -84,7 +85,7 @@ def test_no_timeout_for_a_normal_study(suite):
 def _user_file(tmp_path, body: str, name: str) -> type:
     path = tmp_path / f"{name.replace('-', '_')}.py"
     path.write_text(textwrap.dedent(body))
-    added = strategies.load_file(path)
+    added = submission.load_file(path)
     return strategies.get(added[0])
 
 
@@ -203,3 +204,25 @@ def test_cli_bench_with_a_strategy_file(tmp_path, run_cli):
     proc = run_cli("bench", "--suite", folder, "--strategy", "cli-good,random", "--strategy-file", f,
                    "--budget", "3", "--seeds", "2", "--out", tmp_path / "out", "--quiet")
     assert "failed studies: 0" in proc.stderr, proc.stderr
+
+
+def test_a_file_stand_in_is_built_only_through_make_strategy(suite, tmp_path):
+    """No constructor returns another type: the stand-in refuses to be built here (its code is not in this
+    process), and the factory returns the sandboxed handle, which runs the file's code."""
+    from harness.sandbox.isolation import make_strategy
+    from harness.sandbox.proxy import SandboxedStrategy
+
+    cls = _user_file(tmp_path, GOOD, "iso-good")
+    with pytest.raises(TypeError, match="make_strategy"):
+        cls(suite.space, seed=0)
+    handle = make_strategy(cls, suite.space, 3)
+    try:
+        assert type(handle) is SandboxedStrategy
+        import numpy as np
+
+        # what Good's code computes for seed 3 and an empty history, computed here from its formula
+        want = suite.space.from_vector(np.random.default_rng([3, 0]).dirichlet(np.ones(suite.space.dim)),
+                                       normalize=True)
+        assert handle.propose((), Budget(2)) == want
+    finally:
+        handle.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -44,7 +44,7 @@ from harness.protocol import GpuProtocol, load_protocol, protocol_for_suite
 from harness.provenance import provenance
 from harness.runners.base import Runner
 from harness.runners.gpu_identity import run_identity
-from harness.runners.gpu_ports import HEALTH_PATH, JobPorts, wait_own_server
+from harness.runners.gpu_ports import JobPorts, wait_own_server
 from harness.spec import STATUS_OK, RunResult, RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent.parent

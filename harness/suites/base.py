@@ -15,19 +15,11 @@ Strategies never see a suite; runners only call `simulate`.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import yaml
-
-from harness.mixture import Mixture, MixtureSpace, did_you_mean
-from harness.spec import derive_seed
+from harness.mixture import Mixture, MixtureSpace
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"
 SUITE_PATH_ENV = "MODOMODO_SUITE_PATH"  # extra folders (":"-separated) holding suite folders

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import derive_seed

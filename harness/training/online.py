@@ -174,7 +174,7 @@ def merge_signals(domains: list[str], parts: list[dict[str, DomainSignal]]) -> d
 
 class OnlineMixture:
     """The controller of one online run (see the module docstring). `strategy` is a built strategy handle
-    (harness.isolation: in-process or sandboxed) with `start()` and `update(signals)`."""
+    (harness.sandbox.isolation: in-process or sandboxed) with `start()` and `update(signals)`."""
 
     def __init__(self, strategy, space: MixtureSpace, name: str = ""):
         self.strategy, self.space, self.name = strategy, space, name

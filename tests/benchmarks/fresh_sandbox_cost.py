@@ -25,6 +25,7 @@ CODE = '''
 import sys, time, tempfile
 from pathlib import Path
 import strategies
+from harness.sandbox import submission
 from harness.bench import bench
 how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 out = Path(tempfile.mkdtemp(prefix="sbx-cost-"))
@@ -35,7 +36,7 @@ if how == "in-process":
     files = []
 else:
     files = [file]
-    strategies.load_file(file)
+    submission.load_file(file)
 t0 = time.perf_counter()
 report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
 wall = time.perf_counter() - t0
@@ -88,13 +89,13 @@ def main() -> None:
 def startup_cpu(repeats: int = 5) -> float:
     """CPU seconds (user + system) that a fresh sandbox's processes spent until it said hello: load-independent,
     unlike wall times on a shared machine."""
-    from harness import sandbox
-    from harness.sandbox_watch import descendants, process_table
+    from harness.sandbox import process
+    from harness.sandbox.watch import descendants, process_table
 
     tick = os.sysconf("SC_CLK_TCK")
     out = []
     for _ in range(repeats):
-        child = sandbox.Child("bwrap")
+        child = process.Child("bwrap")
         try:
             child.wait_ready(120)
             cpu = 0

@@ -18,7 +18,7 @@ import statistics
 
 def measure(preset: str, steps: int, repeats: int, strategy: str) -> str:
     import strategies
-    from harness.isolation import InProcessStrategy
+    from harness.sandbox.isolation import InProcessStrategy
     from harness.mixture import MixtureSpace
     from harness.training import PRESETS, train_and_evaluate
     from harness.training.online import OnlineMixture

@@ -79,13 +79,15 @@ def history64():
 
 def propose_latency(calls: int = 200) -> dict[str, float]:
     import strategies
+    from harness.sandbox import submission
+    from harness.sandbox.isolation import make_strategy
     from harness.spec import Budget
 
-    name = strategies.load_file(user_file())[0]
+    name = submission.load_file(user_file())[0]
     space, hist = history64()
     budget = Budget(80)
     here = in_process_class()(space, seed=0)
-    boxed = strategies.get(name)(space, seed=0)
+    boxed = make_strategy(strategies.get(name), space, 0)
     out = {}
     try:
         for label, s in (("in-process", here), ("sandboxed", boxed)):
@@ -103,27 +105,27 @@ def propose_latency(calls: int = 200) -> dict[str, float]:
 
 def startup_cost(repeats: int = 10) -> dict[str, float]:
     import strategies
-    from harness import sandbox
-
-    cls = strategies.get(strategies.load_file(user_file())[0])
+    from harness.sandbox import process, submission
+    from harness.sandbox.isolation import make_strategy
+    cls = strategies.get(submission.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
     res: dict[str, list[float]] = {k: [] for k in ("in-process", "sandbox: cold bwrap", "sandbox: warm spare")}
 
     def build(label):
         t0 = time.perf_counter()
-        cls(space, seed=0).close()
+        make_strategy(cls, space, 0).close()
         res[label].append(time.perf_counter() - t0)
 
     for _ in range(repeats):
         t0 = time.perf_counter()
         here(space, seed=0)
         res["in-process"].append(time.perf_counter() - t0)
-        sandbox._shutdown()  # no spare: a cold start
+        process._shutdown()  # no spare: a cold start
         build("sandbox: cold bwrap")
         time.sleep(1.0)  # the spare started meanwhile (as it does while a study runs)
         build("sandbox: warm spare")
-    sandbox._shutdown()
+    process._shutdown()
     return {k: statistics.median(v) for k, v in res.items()}
 
 
@@ -137,6 +139,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         from pathlib import Path
         import strategies, strategies.registry
         from harness.bench import bench
+        from harness.sandbox import submission
         how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         out = Path(tempfile.mkdtemp(prefix="sbx-wall-"))
         if how.startswith("in-process"):
@@ -146,7 +149,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
             files = []
         else:
             files = [file]
-            strategies.load_file(file)
+            submission.load_file(file)
         t0 = time.perf_counter()
         report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_files=files, progress=False)
         wall = time.perf_counter() - t0
@@ -174,9 +177,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=24)
     ap.add_argument("--seeds", type=int, default=20)
     args = ap.parse_args()
-    from harness import sandbox
-
-    print(f"sandbox mode here: {sandbox.mode()}")
+    from harness.sandbox import policy
+    print(f"sandbox mode here: {policy.mode()}")
     lat = propose_latency()
     print("\n1. propose latency at 64 observations (median of 200 calls)")
     for k, v in lat.items():

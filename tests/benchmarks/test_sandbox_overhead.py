@@ -8,15 +8,17 @@ import pytest
 
 import strategies
 import strategies.registry
-from harness import sandbox
+from harness.sandbox import policy
+from harness.sandbox.isolation import make_strategy
 from harness.spec import Budget
+from harness.sandbox import submission
 from tests.benchmarks.sandbox_overhead import history64, in_process_class, user_file
 
 
 @pytest.fixture(scope="module")
 def boxed_cls():
     before = dict(strategies.registry._REGISTRY)
-    cls = strategies.get(strategies.load_file(user_file())[0])
+    cls = strategies.get(submission.load_file(user_file())[0])
     yield cls
     for name in set(strategies.registry._REGISTRY) - set(before):
         strategies.registry._REGISTRY.pop(name)
@@ -25,7 +27,7 @@ def boxed_cls():
 @pytest.mark.parametrize("where", ["in-process", "sandboxed"])
 def test_propose_latency_at_64_observations_sandbox(benchmark, boxed_cls, where):
     space, hist = history64()
-    s = in_process_class()(space, seed=0) if where == "in-process" else boxed_cls(space, seed=0)
+    s = in_process_class()(space, seed=0) if where == "in-process" else make_strategy(boxed_cls, space, 0)
     budget = Budget(80)
     try:
         s.propose(hist, budget)
@@ -38,7 +40,7 @@ def test_propose_latency_at_64_observations_sandbox(benchmark, boxed_cls, where)
 
 def test_study_start_up_in_the_sandbox(benchmark, boxed_cls):
     space, _ = history64()
-    boxed_cls(space, seed=0).close()  # the spare is starting: what every study after the first pays
-    benchmark.pedantic(lambda: boxed_cls(space, seed=0).close(), rounds=10, iterations=1)
-    benchmark.extra_info.update(mode=sandbox.mode())
+    make_strategy(boxed_cls, space, 0).close()  # the spare is starting: what every study after the first pays
+    benchmark.pedantic(lambda: make_strategy(boxed_cls, space, 0).close(), rounds=10, iterations=1)
+    benchmark.extra_info.update(mode=policy.mode())
     assert benchmark.stats is None or benchmark.stats.stats.median < 2.0

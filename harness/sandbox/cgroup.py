@@ -4,7 +4,7 @@ and the memory (memory.max / memory.limit_in_bytes, swap included) of a sandbox 
 cgroup v2 where its pids and memory controllers are enabled for the folder this process is in; else
 the v1 `pids` and `memory` hierarchies where their folders are writable (a root bench on a hybrid
 host, as here); else none: the sandbox then relies on RLIMIT_NPROC (counted per user namespace) and
-the watchdog (harness/sandbox_watch.py), which also runs alongside a cgroup. bwrap joins the cgroup
+the watchdog (watch.py), which also runs alongside a cgroup. bwrap joins the cgroup
 before it starts (a two-line shell in front of it writes its own pid into cgroup.procs and execs bwrap),
 so every process of the sandbox is born inside it. The folder is removed when the sandbox ends.
 `MODOMODO_SANDBOX_CGROUP=0` turns this off.

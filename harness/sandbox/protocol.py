@@ -1,4 +1,4 @@
-"""Plain data both ways between the bench and a strategy's sandbox (harness/sandbox.py).
+"""Plain data both ways between the bench and a strategy's sandbox (harness/sandbox/).
 
 Mixtures, observations, budgets and parameters cross as JSON-able plain data, never pickled objects;
 what comes back is checked (types, sizes, finite numbers, a valid Mixture) before a study sees it.
@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 
-from harness.sandbox_text import clean
+from harness.sandbox.text import clean
 
 
 class StrategyError(Exception):
     """A strategy failed in its sandbox (the message carries the original error, or how it died)."""
+
+
+class StrategyTimeout(Exception):
+    """A strategy call ran past its time limit (in its sandbox, or in-process under an alarm)."""
 
 
 MAX_NAME_CHARS = 200

@@ -1,9 +1,9 @@
-"""The inside of a strategy sandbox: one process that hosts one strategy (harness/sandbox.py starts it).
+"""The inside of a strategy sandbox: one process that hosts one strategy (harness/sandbox/process.py starts it).
 
 It is run as a script (`runpy.run_path`), inside bubblewrap where available, so it imports nothing of
-the harness at module level: `main()` first sets the resource limits, then builds a bare `harness`
-package (the real `harness/__init__.py` imports pandas, scipy and the suites: half a second per
-study for nothing), then imports the strategy interface and says hello.
+the harness at module level: `main()` first sets the resource limits, then imports the strategy interface
+(harness.mixture, harness.spec, strategies.base: the `harness` and `harness.sandbox` packages import nothing
+themselves, so no suite, pandas or scipy comes with them) and says hello.
 
 The protocol is JSON lines over two inherited pipes (requests in, replies out); the process's own
 stdout and stderr go to a file the parent reads with a cap, so whatever the strategy prints never
@@ -130,29 +130,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(3)
 
 
-def _bare_harness_package(root: str) -> None:
-    """`harness` as a namespace for its submodules, without running harness/__init__.py (which would
-    import the suites, pandas and scipy). Attributes of the real package load on first use."""
-    import types
-
-    pkg = types.ModuleType("harness")
-    pkg.__path__ = [os.path.join(root, "harness")]
-    pkg.__file__ = os.path.join(root, "harness", "__init__.py")
-    pkg.__package__ = "harness"
-
-    def __getattr__(attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        with open(pkg.__file__) as f:
-            code = compile(f.read(), pkg.__file__, "exec")
-        exec(code, pkg.__dict__)
-        del pkg.__dict__["__getattr__"]
-        return getattr(pkg, attr)
-
-    pkg.__getattr__ = __getattr__
-    sys.modules["harness"] = pkg
-
-
 def _deny_data_entry_points() -> None:
     """Whenever harness.suites or harness.runners is imported (or reloaded), its entry points that load
     suites or runners raise PermissionError. Defence in depth: the sandbox's file system is the wall."""
@@ -233,7 +210,7 @@ def _type_name(e: BaseException) -> str:
 def _describe_error(e: BaseException) -> str:
     """'Type: message at file:line', one line, cleaned of control characters and escapes, capped.
     Any exception, SystemExit and KeyboardInterrupt included; never raises."""
-    from harness.sandbox_text import clean
+    from harness.sandbox.text import clean
 
     try:
         if isinstance(e, SyntaxError) and isinstance(e.msg, str):
@@ -259,13 +236,13 @@ class Host:
         from harness.mixture import Mixture, MixtureSpace
         from harness.spec import Budget, Observation, Proposal
 
-        import strategies
+        from strategies import registry
         from strategies.base import Strategy, StrategyBase
         from strategies.online import OnlineStrategy
 
         self.Mixture, self.MixtureSpace, self.Budget, self.Observation = Mixture, MixtureSpace, Budget, Observation
         self.Proposal = Proposal
-        self.strategies, self.Strategy, self.StrategyBase = strategies, Strategy, StrategyBase
+        self.registry, self.Strategy, self.StrategyBase = registry, Strategy, StrategyBase
         self.bases = (StrategyBase, Strategy, OnlineStrategy)  # the interfaces, not strategies
         from harness.spec import StepSignals
 
@@ -334,7 +311,7 @@ class Host:
 
     def op_new(self, msg: dict) -> dict:
         if msg.get("builtin"):
-            cls = self.strategies.get(msg["builtin"])
+            cls = self.registry.get(msg["builtin"])
         else:
             module = self.load_source(msg["source"], msg["filename"])
             matches = [c for c in self.classes(module) if c.__qualname__ == msg["class"]]
@@ -347,8 +324,8 @@ class Host:
 
     # -- the calls --------------------------------------------------------------------------------
     def history(self, items: list) -> tuple:
-        M, O = self.Mixture, self.Observation
-        return tuple(O(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
+        M, Obs = self.Mixture, self.Observation
+        return tuple(Obs(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
                      for o in items)
 
     def answer(self, value) -> dict:
@@ -421,7 +398,6 @@ def _prepare(root: str) -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.path.insert(0, root)
-    _bare_harness_package(root)
     _deny_data_entry_points()
 
 

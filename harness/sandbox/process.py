@@ -1,47 +1,6 @@
-"""The sandbox that strategies from a user's file run in.
-
-A benchmark that takes strategies from strangers must make it impossible for a submission to read
-the answers, change the results, stop the benchmark, or carry anything from one study to the next (a
-strategy that kept its pilot runs across the seeds of a bench would see far beyond its budget). So a
-strategy loaded with `--strategy-file` is never imported into the bench process or its workers: its
-source is read (and hashed) there, and it runs only in a sandbox of its own that hosts one strategy
-for one study and then ends, with everything it started.
-
-**A fresh sandbox for every study.** Each study (and each description of a file) gets a new bwrap
-sandbox (harness/sandbox_bwrap.py): a read-only root, read-only binds of the system, the Python
-installation and the project's `harness/` and `strategies/`, a private 64 MB /tmp and /dev/shm (the
-only writable places, gone with the sandbox), its own user, PID, IPC, network, UTS and cgroup
-namespaces, uid 65534, no capabilities, no nested user namespaces, an empty environment, no terminal.
-Nothing writable and no IPC object is shared between two studies, and when a study ends its
-sandbox's init dies and the kernel kills every process in it. The next study's sandbox is started
-while the current one runs (a spare that has never run any code of a strategy), so its start-up of
-bwrap, Python and numpy overlaps the study. (Until issue 29 a zygote forked every study of a bench
-process from one sandbox: its /var/tmp, root and IPC namespace carried state from one study to the
-next, and even its PID counter was a channel between them.)
-
-Inside, before the strategy's code runs (harness/sandbox_child.py): resource limits on each process
-(address space, CPU seconds, open files, output size, and RLIMIT_NPROC, which the kernel counts per
-user namespace: a limit on the sandbox's processes and threads together), and a seccomp filter that
-refuses ptrace, reading other processes' memory, kernel keyrings, System V IPC, POSIX message
-queues, perf, bpf, and every system call of another ABI (i386 through `int 0x80`, x32). From outside,
-harness/sandbox_watch.py sums the memory of all the sandbox's processes and kills the sandbox above
-its limit. Every call (building the strategy, propose, recommend) runs under the strategy timeout;
-a sandbox that does not answer in time is killed.
-
-The two sides talk in JSON lines over two pipes (harness/sandbox_child.py, harness/sandbox_protocol.py):
-plain data only, every reply checked before the study sees it; every text from inside (failure
-reasons, names, output) is cleaned of control characters and escape sequences and capped
-(harness/sandbox_text.py) before it reaches a terminal or a file.
-
-**Fail closed.** Where bwrap is missing, or exists but no sandbox starts (after a second try with a
-longer start timeout), a file strategy's studies fail with the reason; nothing runs unsandboxed
-unless the operator asks for it: `--allow-unsandboxed` (or `MODOMODO_SANDBOX=allow-unsandboxed`) runs
-the same child as a plain process with the same limits and protocol, with a warning, its results
-marked `sandboxed = no`; `MODOMODO_SANDBOX=off` never tries bwrap.
-
-Cost (tests/benchmarks/sandbox_overhead.py, tests/benchmarks/fresh_sandbox_cost.py): a sandbox per
-study (bwrap, Python, numpy: a few hundred milliseconds of CPU, started one study ahead) and a pipe
-round trip per call (about a millisecond at 64 observations).
+"""One strategy process in a sandbox of its own (`Child`): its two pipes, its output file, its whole process
+tree, which ends with it; and the spares, started one study ahead so that their start-up overlaps the
+current study. A study's handle on it is `harness.sandbox.proxy.SandboxedStrategy`.
 """
 
 from __future__ import annotations
@@ -52,135 +11,28 @@ import json
 import math
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from harness.sandbox_cgroup import make as make_cgroup
-from harness.sandbox_bwrap import INSIDE_ROOT, TMP_BYTES, bwrap_command, child_env, launch_user  # noqa: F401
-from harness.sandbox_protocol import (StrategyError, plain_budget, plain_history, plain_params,  # noqa: F401
-                                      read_mixture)
-from harness.sandbox_text import clean
-from harness.sandbox_watch import WATCHDOG, Watched
+from harness.sandbox.bwrap import INSIDE_ROOT, bwrap_command, child_env, launch_user
+from harness.sandbox.cgroup import make as make_cgroup
+from harness.sandbox import policy
+from harness.sandbox.policy import (RETRY_FACTOR, SandboxUnavailable, bwrap_path, fall_back_or_refuse, limits,
+                                    mode, start_timeout)
+from harness.sandbox.protocol import StrategyError, StrategyTimeout
+from harness.sandbox.text import clean
+from harness.sandbox.watch import WATCHDOG, Watched
 
-ROOT = Path(__file__).resolve().parent.parent  # the project: harness/ and strategies/ live here
-CHILD_SCRIPT = Path(__file__).resolve().parent / "sandbox_child.py"
-
-SANDBOX_ENV = "MODOMODO_SANDBOX"           # auto = require (default) | allow-unsandboxed | off
-ALLOW = "allow-unsandboxed"
-RESOLVED_ENV = "MODOMODO_SANDBOX_RESOLVED"  # set by the first process that decided, for its workers
-BWRAP_ENV = "MODOMODO_BWRAP"               # path of bwrap (default: found on PATH)
-MEMORY_ENV = "MODOMODO_STRATEGY_MEMORY_MB"
-CPU_ENV = "MODOMODO_STRATEGY_CPU_S"
-OUTPUT_ENV = "MODOMODO_STRATEGY_OUTPUT_BYTES"
-PROCESSES_ENV = "MODOMODO_STRATEGY_PROCESSES"
-START_TIMEOUT_ENV = "MODOMODO_SANDBOX_START_TIMEOUT"
-
-DEFAULT_MEMORY_MB = 4096
-DEFAULT_CPU_S = 1800
-DEFAULT_OUTPUT_BYTES = 1 << 20
-DEFAULT_PROCESSES = 32  # processes and threads of one sandbox together (its init and host included)
-OPEN_FILES = 256
-DEFAULT_START_TIMEOUT_S = 30.0  # Python + numpy on a loaded machine; the retry waits RETRY_FACTOR times longer
-RETRY_FACTOR = 4.0
+ROOT = Path(__file__).resolve().parents[2]  # the project: harness/ and strategies/ live here
+CHILD_SCRIPT = Path(__file__).resolve().parent / "child.py"
 MAX_REPLY_BYTES = 1 << 20
-MAX_TEXT = 2000
-
-
-class StrategyTimeout(Exception):
-    """A strategy call ran past its time limit."""
-
-
-class SandboxUnavailable(StrategyError):
-    """The sandbox could not be started (and running unsandboxed was not allowed)."""
-
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        v = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return v if math.isfinite(v) and v > 0 else default
-
-
-def limits() -> dict[str, int]:
-    return {"memory_bytes": int(_env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * (1 << 20)),
-            "cpu_s": int(_env_number(CPU_ENV, DEFAULT_CPU_S)),
-            "open_files": OPEN_FILES,
-            "output_bytes": int(_env_number(OUTPUT_ENV, DEFAULT_OUTPUT_BYTES)),
-            "processes": int(_env_number(PROCESSES_ENV, DEFAULT_PROCESSES))}
 
 
 def _text(value, default: str) -> str:
     return clean(value, default=default)
-
-
-# -- which mode: bwrap or (only when allowed) a plain process ---------------------------------------------
-_STATE: dict[str, Any] = {"mode": None, "warned": False}
-INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap), or pass --allow-unsandboxed to run them "
-                "unsandboxed (they can then read your files; results are marked sandboxed=no)")
-
-
-def _warn(text: str) -> None:
-    if not _STATE["warned"]:
-        _STATE["warned"] = True
-        print(f"modomodo: warning: {text}", file=sys.stderr, flush=True)
-
-
-def _bwrap() -> str | None:
-    path = os.environ.get(BWRAP_ENV)
-    if path is not None:
-        return path if path and os.access(path, os.X_OK) else None
-    return shutil.which("bwrap") if sys.platform.startswith("linux") else None
-
-
-def allow_unsandboxed() -> bool:
-    return os.environ.get(SANDBOX_ENV, "auto") in (ALLOW, "off")
-
-
-def _fallback(reason: str) -> str:
-    """Run unsandboxed from now on, where the operator allowed it; else refuse (fail closed)."""
-    if not allow_unsandboxed():
-        raise SandboxUnavailable(f"{reason}; strategies from files run only in a sandbox: {INSTALL_HINT}")
-    _warn(f"{reason}: strategies from files run in a plain child process, UNSANDBOXED (they can read your files), "
-          f"as {SANDBOX_ENV}={os.environ.get(SANDBOX_ENV)} allows; their results are marked sandboxed=no.")
-    _STATE["mode"] = "plain"
-    os.environ[RESOLVED_ENV] = "plain"
-    return "plain"
-
-
-def mode() -> str:
-    """'bwrap' or 'plain': how this process runs strategies from files (decided once). Raises
-    SandboxUnavailable where bwrap is missing and running unsandboxed was not allowed."""
-    if _STATE["mode"] is None:
-        wanted = os.environ.get(SANDBOX_ENV, "auto")
-        if wanted == "off":  # the operator's explicit choice (tests, benchmarks): results say sandboxed=no
-            _STATE["mode"] = "plain"
-        elif os.environ.get(RESOLVED_ENV) == "plain" and wanted == ALLOW:
-            _STATE["mode"], _STATE["warned"] = "plain", True  # the parent process warned already
-        elif _bwrap() is None:
-            _fallback("bubblewrap (bwrap) was not found")
-        else:
-            _STATE["mode"] = "bwrap"
-    return _STATE["mode"]
-
-
-def sandboxed() -> bool:
-    """Whether strategies from files run under bwrap in this process (as far as decided so far)."""
-    try:
-        return mode() == "bwrap"
-    except SandboxUnavailable:
-        return False
-
-
-def _reset_for_tests() -> None:
-    _shutdown()
-    _STATE.update(mode=None, warned=False)
-    os.environ.pop(RESOLVED_ENV, None)
 
 
 BOOT = "import runpy,sys;runpy.run_path(sys.argv[2],run_name='__modomodo_sandbox__')"
@@ -209,7 +61,7 @@ class Child:
         rep_r, rep_w = os.pipe()
         self.log = tempfile.TemporaryFile(prefix="modomodo-strategy-")
         root = INSIDE_ROOT if self.sandboxed else str(ROOT)
-        script = f"{INSIDE_ROOT}/harness/sandbox_child.py" if self.sandboxed else str(CHILD_SCRIPT)
+        script = f"{INSIDE_ROOT}/harness/sandbox/child.py" if self.sandboxed else str(CHILD_SCRIPT)
         config = {"fd_in": req_r, "fd_out": rep_w, "root": root, "limits": lim, "sandboxed": self.sandboxed,
                   "parent": os.getpid()}
         argv = [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config), script]
@@ -217,7 +69,7 @@ class Child:
         self.cgroup = None
         try:
             if self.sandboxed:
-                argv = bwrap_command(_bwrap() or "bwrap", str(ROOT)) + argv
+                argv = bwrap_command(bwrap_path() or "bwrap", str(ROOT)) + argv
                 # the cgroup holds bwrap and its namespace's init too: two processes beyond the strategy's
                 self.cgroup = make_cgroup(lim["processes"] + 2, lim["memory_bytes"])
                 if self.cgroup is not None:
@@ -417,10 +269,6 @@ DEFAULT_SPARES = 2
 _SPARES: list[Child] = []
 
 
-def start_timeout() -> float:
-    return _env_number(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S)
-
-
 def _spares_wanted() -> int:
     try:
         return max(0, min(8, int(os.environ.get(SPARES_ENV, DEFAULT_SPARES))))
@@ -489,7 +337,7 @@ def acquire() -> Child:
         what = "the strategy sandbox" if kind == "bwrap" else "the strategy process"
         why = f"{what} could not start (tried twice: {'; then '.join(reasons)})"
         if kind == "bwrap":
-            _fallback(why)  # raises unless the operator allowed unsandboxed runs
+            fall_back_or_refuse(why)  # raises unless the operator allowed unsandboxed runs
             return acquire()
         raise SandboxUnavailable(why)
     child.watch()
@@ -503,81 +351,6 @@ def _shutdown() -> None:
         _SPARES.pop().kill()
 
 
-class SandboxedStrategy:
-    """A strategy in its own sandboxed process, for one study; the same methods as a Strategy, plus close().
-
-    `source` is the strategy's file (a `strategies.registry.FileSource`) or None for a built-in, which
-    is then rebuilt by name in the child (isolation "process")."""
-
-    mode = "sandbox"
-
-    def __init__(self, name: str, space, seed: int, params: dict[str, Any], timeout_s: float | None,
-                 source=None, class_name: str = ""):
-        self.timeout_s = timeout_s
-        self.child = acquire()
-        self.sandboxed = self.child.sandboxed
-        msg: dict[str, Any] = {"op": "new", "name": name, "space": space.to_plain(), "seed": int(seed),
-                               "params": plain_params(params)}
-        if source is None:
-            msg["builtin"] = name
-        else:
-            msg.update(source=source.text, filename=source.filename, **{"class": class_name})
-        try:
-            self._call(msg, "building the strategy")
-        except BaseException:
-            self.child.kill()
-            raise
-
-    def _call(self, msg: dict, what: str) -> dict:
-        try:
-            return self.child.call(msg, self.timeout_s, what)
-        except StrategyTimeout:
-            raise StrategyTimeout(f"{what} exceeded the {self.timeout_s or 0:g} s time limit (strategy process "
-                                  f"stopped)") from None
-
-    def propose(self, history, budget):
-        reply = self._call({"op": "propose", "history": plain_history(history), "budget": plain_budget(budget)},
-                           "propose")
-        return read_mixture(reply, "propose")
-
-    def recommend(self, history):
-        return read_mixture(self._call({"op": "recommend", "history": plain_history(history)}, "recommend"),
-                            "recommend")
-
-    # an online strategy (strategies/online.py): the first weights, then new weights after each step
-    def start(self):
-        return read_mixture(self._call({"op": "start"}, "start"), "start")
-
-    def update(self, signals):
-        return read_mixture(self._call({"op": "update", "signals": signals.to_plain()}, "update"), "update")
-
-    def close(self) -> None:
-        self.child.close()
-
-    def __del__(self):
-        with contextlib.suppress(Exception):
-            self.child.discard()
-
-
-def describe_source(text: str, filename: str, timeout_s: float | None) -> list[dict]:
-    """What a strategy file defines (name, class, description, citation, family of each Strategy
-    subclass), learned from a sandboxed child: the file is never imported here."""
-    child = acquire()
-    try:
-        reply = child.call({"op": "describe", "source": text, "filename": filename}, timeout_s, "importing the file")
-    except StrategyTimeout:
-        raise StrategyTimeout(f"importing it exceeded the {timeout_s or 0:g} s time limit") from None
-    finally:
-        child.close()
-    found = reply.get("strategies")
-    if not isinstance(found, list) or len(found) > 100:
-        raise StrategyError("the strategy process sent a malformed description")
-    out = []
-    for d in found:
-        if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in
-                                              ("name", "class", "description", "citation", "family")):
-            raise StrategyError("the strategy process sent a malformed description")
-        entry = {k: clean(d[k], limit=MAX_TEXT) for k in ("name", "class", "description", "citation", "family")}
-        entry["kind"] = d.get("kind") if d.get("kind") in ("offline", "online") else "offline"
-        out.append(entry)
-    return out
+def _reset_for_tests() -> None:
+    _shutdown()
+    policy.reset()

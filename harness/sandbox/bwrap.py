@@ -10,7 +10,7 @@ Paths anywhere work, /tmp included: the private /tmp is mounted first and the bi
 venv that live under /tmp are made inside it afterwards (mounting /tmp last used to hide them, bwrap
 could not start Python, and the bench ran file strategies unsandboxed).
 
-Run as root without a cgroup for the sandbox (harness/sandbox_cgroup.py), bwrap is started as a
+Run as root without a cgroup for the sandbox (cgroup.py), bwrap is started as a
 dedicated unprivileged uid (`MODOMODO_SANDBOX_UID`, default 65534) where that uid can read what is bound:
 the kernel counts `RLIMIT_NPROC` per user namespace and uid, but never limits uid 0.
 """
@@ -142,7 +142,7 @@ def launch_user(project: str) -> dict:
     """subprocess.Popen arguments that start bwrap as the sandbox's own uid, where no cgroup limits the sandbox,
     we are root, and that uid can reach what is bound. Otherwise (a Python installed under root's 0700
     home, as on the machine this was written on) bwrap runs as root, its sandbox's uid maps to uid 0, which
-    RLIMIT_NPROC never limits, and the process limit rests on the watchdog (harness/sandbox_watch.py)."""
+    RLIMIT_NPROC never limits, and the process limit rests on the watchdog (watch.py)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return {}
     if not all(readable_by_others(p) for p in bound_sources(project)):

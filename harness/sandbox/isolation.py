@@ -9,7 +9,7 @@ Two ways, chosen per strategy class by `mode="auto"` (the default):
   timeout. Overhead: one setitimer per call (microseconds).
 - **sandbox** (every strategy loaded from a user's file with `--strategy-file`, always; a built-in
   with `mode="process"`): the strategy runs in its own sandboxed process for one study
-  (harness/sandbox.py: bubblewrap where available, resource limits, plain data over a pipe, every
+  (harness/sandbox/: bubblewrap where available, resource limits, plain data over a pipe, every
   call under the same time limit). A call that exceeds the limit kills the process; the study is
   recorded as failed and the benchmark goes on.
 """
@@ -17,41 +17,24 @@ Two ways, chosen per strategy class by `mode="auto"` (the default):
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from typing import Any
 
 from harness.mixture import MixtureSpace
-from harness.sandbox import SandboxedStrategy, StrategyError, StrategyTimeout  # noqa: F401 - re-exported
-
-DEFAULT_TIMEOUT_S = 60.0
-TIMEOUT_ENV = "MODOMODO_STRATEGY_TIMEOUT"  # seconds per propose/recommend call (0 or less: none)
-MODE_ENV = "MODOMODO_STRATEGY_ISOLATION"  # auto | process | none
-MODES = ("auto", "process", "none")  # process: built-ins too in the sandbox; none: built-ins in-process
+from harness.sandbox.policy import MODES, default_mode, default_timeout
+from harness.sandbox.protocol import StrategyTimeout
+from harness.sandbox.proxy import SandboxedStrategy
+from harness.sandbox.submission import FileStrategy
+from strategies import registry
 
 
 class _Alarm(BaseException):
     """Raised inside the strategy by SIGALRM; a BaseException so `except Exception` cannot eat it."""
 
 
-def default_timeout() -> float | None:
-    try:
-        t = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        t = DEFAULT_TIMEOUT_S
-    return t if t > 0 else None
-
-
-def default_mode() -> str:
-    mode = os.environ.get(MODE_ENV, "auto")
-    return mode if mode in MODES else "auto"
-
-
 def is_user_strategy(cls) -> bool:
-    """True for strategies loaded from a user's file (strategies.load_file): they run only in a sandbox."""
-    from strategies.registry import FileStrategy
-
+    """True for strategies loaded from a user's file (harness.sandbox.submission.load_file): they run only in a sandbox."""
     return isinstance(cls, type) and issubclass(cls, FileStrategy)
 
 
@@ -117,7 +100,8 @@ class InProcessStrategy:
 def make_strategy(cls, space: MixtureSpace, seed: int, params: dict[str, Any] | None = None,
                   mode: str | None = None, timeout_s: float | None | str = "default"):
     """Build the strategy: in its sandbox for a user's file (always) or a built-in under mode "process";
-    in-process otherwise."""
+    in-process otherwise. The one way to build a strategy for a study: a file's stand-in class cannot be
+    built directly (its code is not in this process)."""
     mode = mode or default_mode()
     if mode not in MODES:
         raise ValueError(f"unknown isolation mode {mode!r}; valid: {', '.join(MODES)}")
@@ -130,11 +114,9 @@ def make_strategy(cls, space: MixtureSpace, seed: int, params: dict[str, Any] | 
         return SandboxedStrategy(cls.name, space, seed, params, timeout, source=cls.source,
                                  class_name=cls.source_class)
     if mode == "process":
-        import strategies
-
         name = getattr(cls, "name", "") or cls.__name__.lower()
         try:
-            registered = strategies.get(name)
+            registered = registry.get(name)
         except KeyError:
             registered = None
         if registered is not cls:
