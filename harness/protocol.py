@@ -2,9 +2,11 @@
 
 A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
 the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
-the SLURM resources of one job. It loads into frozen dataclasses whose fields carry help text and
-whose validation says what to set instead, the way TRL's configs do. `protocol.hash` identifies the
-resolved settings, so two runs share a store key only when they share every setting.
+the SLURM resources of one job (`JobResources`, which harness/slurm.py submits with). It loads into
+frozen dataclasses whose fields carry help text and whose validation says what to set instead, the way
+TRL's configs do; the field machinery (help, strict coercion, fingerprint, describe) is the one the CPU
+presets use too (harness/protocol_fields.py). `protocol.hash` identifies the resolved settings (every
+field but the `label` ones), so two runs share a store key only when they share every setting.
 
 Which file a run uses: the one passed as an argument (`--protocol-file`, handed down to every process
 that builds a runner), else the suite card's `protocol_file`, else the file whose base model matches the
