@@ -5,9 +5,9 @@ Output folder:
 - `summary.csv`       one row per recommendation (the leaderboard's input)
 - `trajectories.csv`  one row per pilot run of every study (best-so-far curves)
 - `bench.json`        what was run: suites (with protocol hashes), strategies, budgets, seeds, versions
-- `online.csv`, `online_runs.csv` (the online track only): the weights every step of every online run was
-  drawn with (and the prompts each domain got); one row per online run with all its scores and the
-  measured overhead of the online machinery
+- `online.csv`, `online_runs.csv` (the online track only, harness/online_track.py): the weights every step
+  of every online run was drawn with (and the prompts each domain got); one row per online run with all
+  its scores and the measured overhead of the online machinery
 
 Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import suites
+from harness import online_track, suites
 from harness.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners import make_runner
@@ -45,9 +45,6 @@ SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "reg
                    "wall_s", "protocol",
                    # provenance of a strategy from a file (harness.sandbox.submission.provenance): name, hash, sandboxed
                    "strategy_file", "strategy_sha256", "sandboxed"]
-# the online track (harness/online_study.py): one row per (study, step), the weights that step's prompts were
-# drawn with, one column per domain (w:<domain>), and the prompts each domain got (n:<domain>)
-ONLINE_COLUMNS = ["suite", "strategy", "seed", "step"]
 TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
                       "mixture", "run_key",
                       # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
@@ -189,7 +186,7 @@ def _run_study(task: StudyTask) -> dict:
         if getattr(suite, "runner_kind", None) == task.runner:
             # a live suite scores recommendations with runs of its own runner: send those to jobs too
             suite.suite.runner = runner
-    if suite.track == "online":
+    if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
         from harness.online_study import OnlineStudy
 
         outcome: StudyOutcome = OnlineStudy(suite, cls, task.seed, runner, store,
@@ -293,47 +290,6 @@ def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def online_frame(records: list[dict]) -> pd.DataFrame:
-    """The online studies' per-step weights (bench's online.csv; the leaderboard's trajectory pictures)."""
-    rows = []
-    for r in records:
-        on = r.get("online") or {}
-        domains = on.get("domains") or []
-        for step, w, n in zip(on.get("steps", []), on.get("weights", []), on.get("prompts", [])):
-            row = {"suite": r["suite"], "strategy": r["strategy"], "seed": r["seed"], "step": step}
-            row.update({f"w:{d}": x for d, x in zip(domains, w)})
-            row.update({f"n:{d}": x for d, x in zip(domains, n)})
-            rows.append(row)
-    df = pd.DataFrame(rows)
-    if not len(df):
-        return pd.DataFrame(columns=ONLINE_COLUMNS)
-    return df.sort_values(ONLINE_COLUMNS, kind="stable").reset_index(drop=True)
-
-
-ONLINE_RUN_COLUMNS = ["suite", "strategy", "seed", "status", "score", "cost_used", "t_online", "t_online_strategy",
-                      "t_train", "s_per_step", "reason"]
-
-
-def online_runs_frame(records: list[dict]) -> pd.DataFrame:
-    """The online studies, one row each, with every score the run measured (bench's online_runs.csv: the
-    in-domain and out-of-domain comparisons of the online track) and the measured overhead."""
-    rows = []
-    for r in records:
-        if r.get("track") != "online":
-            continue
-        on = r.get("online") or {}
-        row = {"suite": r["suite"], "strategy": r["strategy"], "seed": r["seed"], "status": r["status"],
-               "score": r.get("score"), "cost_used": r.get("cost_used"), "reason": r.get("reason", "")}
-        row.update({k: on.get(k) for k in ("t_online", "t_online_strategy", "t_train", "s_per_step")})
-        row.update(on.get("scores") or {})
-        rows.append(row)
-    if not rows:
-        return pd.DataFrame(columns=ONLINE_RUN_COLUMNS)
-    df = pd.DataFrame(rows)
-    extra = sorted(c for c in df.columns if c not in ONLINE_RUN_COLUMNS)
-    return df[ONLINE_RUN_COLUMNS + extra].sort_values(["suite", "strategy", "seed"], kind="stable").reset_index(drop=True)
-
-
 def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, traj = [], []
     for r in records:
@@ -418,29 +374,12 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
         raise ValueError("no strategy to benchmark; name at least one (or all)")
     from strategies.base import strategy_kind
 
-    online = [s.name for s in loaded if s.track == "online"]
-    if online and len(online) != len(loaded):
-        raise ValueError(f"the online track cannot share a bench with other tracks (online: {', '.join(online)}); "
-                         f"run them apart")
-    want = "online" if online else "offline"
-    for name in strategy_names:
-        kind = strategy_kind(strategies.get(name))  # fail fast, with a suggestion, before any work
-        if kind != want:
-            others = strategies.names(want)
-            raise ValueError(f"strategy {name!r} is an {kind} strategy; the {loaded[0].track} track runs {want} "
-                             f"strategies ({', '.join(others)})"
-                             + (" (online ones: --track online on a live suite)" if kind == "online" else ""))
-    if online:
-        budgets = list(budgets) if budgets else [1]
-        if [int(b) for b in budgets] != [1]:
-            raise ValueError(f"the online track spends no pilot runs: each study is one training run, so its budget "
-                             f"is 1 (got --budget {','.join(str(b) for b in budgets)}); leave --budget out")
-        if runner == "replay":
-            raise ValueError("the online track trains for real: use --runner cpu (replay has no online runs)")
-        if executor != "local":
-            raise ValueError(f"the online track runs on the local executor only (got --executor {executor}): the "
-                             f"strategy answers during training, and submitting a study's run as a job that "
-                             f"rebuilds its strategy is not built yet")
+    want = online_track.study_kind(loaded)  # which kind of study this bench runs: online or offline
+    for name in strategy_names:  # fail fast, with a suggestion, before any work
+        online_track.check_strategy_kind(name, strategy_kind(strategies.get(name)), want, loaded[0].track,
+                                         strategies.names(want))
+    if want == online_track.KIND:
+        budgets = online_track.admit(budgets, runner, executor)
     if not budgets:
         raise ValueError("no budget given; pass pilot-run budgets >= 1, e.g. --budget 4,8,16")
     budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]  # whole budgets stay ints (study keys)
@@ -532,10 +471,8 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     summary, trajectories = summary_frames(records)
     _write_csv_atomic(summary, out / "summary.csv")
     _write_csv_atomic(trajectories, out / "trajectories.csv")
-    online = online_frame(records)
-    if len(online) or any(r.get("track") == "online" for r in records):
-        _write_csv_atomic(online, out / "online.csv")
-        _write_csv_atomic(online_runs_frame(records), out / "online_runs.csv")
+    for name, frame in online_track.reports(records).items():
+        _write_csv_atomic(frame, out / name)
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suites": [_suite_entry(s) for s in loaded],

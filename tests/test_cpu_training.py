@@ -18,7 +18,7 @@ def test_protocol_config_from_card_dict():
     assert cfg.steps == 7 and cfg.base == BASE_MODELS["tiny-h128"] and cfg.eval_n == PRESETS["smoke"].eval_n
     cfg = ProtocolConfig.from_dict({"base": {"preset": "tiny-h64", "warmup_steps": 3}})
     assert cfg.base.warmup_steps == 3 and cfg.base.hidden == 64
-    with pytest.raises(ValueError, match="unknown protocol config keys"):
+    with pytest.raises(ValueError, match="unknown setting stpes; did you mean 'steps'"):
         ProtocolConfig.from_dict({"stpes": 3})
     assert "num_generations" in ProtocolConfig.help() and "base.hidden" in ProtocolConfig.help()
     assert cfg.rollouts == cfg.steps * cfg.prompts_per_step * cfg.num_generations

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from harness import suites
-from harness.training.config import PRESETS, ProtocolConfig, _f, result_fields
+from harness.protocol_fields import result_fields, setting
+from harness.training.config import PRESETS, ProtocolConfig
 
 from .conftest import cli
 
@@ -35,7 +36,7 @@ def test_fingerprint_covers_what_changes_results_and_nothing_else():
     base = ProtocolConfig.from_dict({"preset": "tiny", "beta": 0.15})
     # a default-off field, added later: at its off value the fingerprint does not move
     Later = dataclasses.make_dataclass(
-        "Later", [("new_option", bool, _f(False, "a later default-off option", neutral=False))],
+        "Later", [("new_option", bool, setting(False, "a later default-off option", neutral=False))],
         bases=(ProtocolConfig,), frozen=True)
     later = Later(**{f.name: getattr(base, f.name) for f in dataclasses.fields(ProtocolConfig)})
     assert later.fingerprint() == base.fingerprint()

@@ -22,8 +22,8 @@ from click.testing import CliRunner  # noqa: E402
 
 from harness import suites  # noqa: E402
 from harness.cli import main  # noqa: E402
-from harness.protocol import load_protocol  # noqa: E402
-from harness.slurm import (JobFailed, JobResources, PilotRunTask, SubmititExecutor, SubmittingRunner,  # noqa: E402
+from harness.protocol import JobResources, load_protocol  # noqa: E402
+from harness.slurm import (JobFailed, PilotRunTask, SubmititExecutor, SubmittingRunner,  # noqa: E402
                            run_pilot)
 from harness.spec import RunSpec  # noqa: E402
 from harness.store import ResultStore  # noqa: E402

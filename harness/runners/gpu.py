@@ -395,7 +395,7 @@ class GpuRunner(Runner):
             cost.update(t_online=float(online_record.get("seconds", 0.0)),
                         t_online_strategy=float(online_record.get("strategy_seconds", 0.0)))
             if "t_train_steps" in cost:
-                cost["t_train"] = cost["t_train_steps"]  # what online_cost divides the overhead by
+                cost["t_train"] = cost["t_train_steps"]  # what online_track.cost divides the overhead by
         return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
                          source="trained", cost=cost, provenance=prov, online=online_record)
 

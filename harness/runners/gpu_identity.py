@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from harness.protocol import protocol_for_suite
+
 GPU_MARK = "+gpu:"
 
 
@@ -27,8 +29,6 @@ def bind_protocol(suite, runner_kind: str, protocol_file: str | Path | None = No
     protocol) sees it; for any other runner kind, the suite itself."""
     if runner_kind != "gpu":
         return suite
-    from harness.protocol import protocol_for_suite
-
     protocol = protocol_for_suite(suite, protocol_file)
     bound = copy.copy(suite)
     bound.__dict__.pop("runner", None)  # a live suite's cached runner was built for the unbound suite

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import online_track
 from harness.mixture import Mixture, MixtureSpace
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"
@@ -74,9 +75,8 @@ class Suite:
         """Why the suite does not offer `track` (empty when it does or there is nothing to add)."""
         if track in self.tracks:
             return ""
-        if track == "online":
-            return (f"a {self.kind} suite does not train: the online track runs on live suites (each study a real "
-                    f"training run, e.g. minimodo-tiny-live)")
+        if track == online_track.TRACK:
+            return online_track.refusal(self)
         return f"a {self.kind} suite has no recorded pool"
 
     def space_for(self, track: str) -> MixtureSpace:

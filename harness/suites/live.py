@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import online_track
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import derive_seed
 from harness.suites.base import Suite, SuiteError
@@ -31,8 +32,8 @@ class LiveSuite(Suite):
     @property
     def tracks(self) -> tuple[str, ...]:
         """continuous (offline strategies: pilots and a recommendation, every answer trained) and online
-        (online strategies: one run whose weights change during training, harness/online_study.py)."""
-        return ("continuous", "online")
+        (online strategies: one run whose weights change during training; harness/online_track.py decides)."""
+        return ("continuous",) + ((online_track.TRACK,) if online_track.offered_by(self) else ())
 
     @classmethod
     def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> LiveSuite:

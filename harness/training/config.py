@@ -3,77 +3,54 @@
 The CPU runner uses the `tiny` presets; the GPU runner (issue 6) builds the same dataclass with a
 bigger configuration (`model="Qwen/Qwen2-VL-2B-Instruct"`, `use_vllm=True`, the paper's datasets as
 `train_domains`/`ood_sets` served by its loaders). Every field has help text
-(`ProtocolConfig.help()`), and a suite card may override any field under `protocol_config:`.
+(`ProtocolConfig.help()`), and a suite card may override any field under `protocol_config:`. The field
+machinery (help, strict coercion of a card's values, fingerprint, describe) is the one the GPU protocol
+files use too: harness/protocol_fields.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-
-_NO_NEUTRAL = object()
-
-
-def _f(default, help: str, neutral=_NO_NEUTRAL, label: bool = False, **kw):
-    """A config field with help text. `neutral`: for a field added after protocols were recorded, the
-    value that reproduces the behaviour from before it existed; at that value the field is left out
-    of the fingerprint, so adding a field never changes the fingerprint of a protocol it leaves
-    alone. `label`: a name only (never changes results; see `result_fields`)."""
-    meta = {"help": help, "label": label}
-    if neutral is not _NO_NEUTRAL:
-        meta["neutral"] = neutral
-    if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
-    return field(default=default, metadata=meta, **kw)
-
-
-def result_fields(cfg, labels: bool = False) -> dict[str, Any]:
-    """The fields of a config dataclass that change results, nested configs recursed: fields at
-    their `neutral` value dropped, and labels unless `labels` (see ProtocolConfig.fingerprint)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if (f.metadata.get("label") and not labels) or ("neutral" in f.metadata and value == f.metadata["neutral"]):
-            continue
-        out[f.name] = result_fields(value, labels) if dataclasses.is_dataclass(value) else value
-    return out
+from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
 
 
 @dataclass(frozen=True)
 class BaseModelConfig:
     """A tiny Qwen2-VL and its supervised warm-up (built once, cached by content hash)."""
 
-    name: str = _f("tiny-h64", "Label of this base model (shown in results; not part of the cache key).",
-                   label=True)
-    hidden: int = _f(64, "Hidden size of the language model (and of the vision merger output).")
-    layers: int = _f(2, "Decoder layers of the language model.")
-    heads: int = _f(4, "Attention heads (head_dim = hidden / heads; mrope sections derive from it).")
-    vision_depth: int = _f(2, "Vision transformer blocks.")
-    vocab_size: int = _f(512, "Byte-level BPE vocabulary size of the locally trained tokenizer.")
-    init: str = _f("fan_in", "Weight init: 'fan_in' (std 1/sqrt(fan_in) for Linear/Conv; makes the model use the "
-                   "image, see shared/notes/mixture-signal.md) or 'default' (std 0.02).")
-    warmup_steps: int = _f(150, "Supervised warm-up steps on the separate MiniModo warm-up corpus (0: random model).")
-    warmup_batch: int = _f(32, "Warm-up batch size (rows).")
-    warmup_lr: float = _f(1e-3, "Warm-up AdamW learning rate (linear warm-up over 20 steps, then constant).")
-    label_noise: float = _f(0.3, "Fraction of warm-up answers replaced by a random valid answer (keeps the base "
-                            "partly learned and unsure, so GRPO groups have reward variance).")
-    warmup_weights: dict = _f({"grounding": 1.0, "referring": 1.0, "geometry": 1.0, "spatial": 1.0, "science": 1.0,
-                               "aux_count": 0.6, "aux_column": 0.6},
-                              "Task weights of the warm-up corpus (MiniModo task names; never a test split).")
-    curriculum_steps: int = _f(0, "First warm-up steps drawn from curriculum_weights instead (one-token answers "
-                               "first switch the vision pathway on; then the full corpus).")
-    curriculum_weights: dict = _f({"science": 1.0, "geometry": 1.0, "spatial": 1.0, "aux_column": 1.0,
-                                   "aux_count": 1.0}, "Task weights of the curriculum phase.")
-    seed: int = _f(0, "Seed of the tokenizer corpus, the init and the warm-up stream.")
-    family: str = _f("qwen2vl", "Architecture family: 'qwen2vl' (tiny Qwen2-VL) or 'idefics3' (tiny Idefics3: SigLIP-style "
-                     "vision, pixel-shuffle connector, Llama decoder); harness/training/bases.py FAMILIES.",
-                     neutral="qwen2vl")
-    task_set: str = _f("minimodo", "Task set whose text trains the tokenizer and whose rows make the warm-up corpus: "
-                       "'minimodo' (five domains) or 'minimodo8' (eight; tasks/minimodo8.py).", neutral="minimodo")
+    name: str = setting("tiny-h64", "Label of this base model (shown in results; not part of the cache key).",
+                        label=True)
+    hidden: int = setting(64, "Hidden size of the language model (and of the vision merger output).")
+    layers: int = setting(2, "Decoder layers of the language model.")
+    heads: int = setting(4, "Attention heads (head_dim = hidden / heads; mrope sections derive from it).")
+    vision_depth: int = setting(2, "Vision transformer blocks.")
+    vocab_size: int = setting(512, "Byte-level BPE vocabulary size of the locally trained tokenizer.")
+    init: str = setting("fan_in", "Weight init: 'fan_in' (std 1/sqrt(fan_in) for Linear/Conv; makes the model use the "
+                        "image, see shared/notes/mixture-signal.md) or 'default' (std 0.02).")
+    warmup_steps: int = setting(150, "Supervised warm-up steps on the separate MiniModo warm-up corpus "
+                                "(0: random model).")
+    warmup_batch: int = setting(32, "Warm-up batch size (rows).")
+    warmup_lr: float = setting(1e-3, "Warm-up AdamW learning rate (linear warm-up over 20 steps, then constant).")
+    label_noise: float = setting(0.3, "Fraction of warm-up answers replaced by a random valid answer (keeps the base "
+                                 "partly learned and unsure, so GRPO groups have reward variance).")
+    warmup_weights: dict = setting({"grounding": 1.0, "referring": 1.0, "geometry": 1.0, "spatial": 1.0, "science": 1.0,
+                                    "aux_count": 0.6, "aux_column": 0.6},
+                                   "Task weights of the warm-up corpus (MiniModo task names; never a test split).")
+    curriculum_steps: int = setting(0, "First warm-up steps drawn from curriculum_weights instead (one-token answers "
+                                    "first switch the vision pathway on; then the full corpus).")
+    curriculum_weights: dict = setting({"science": 1.0, "geometry": 1.0, "spatial": 1.0, "aux_column": 1.0,
+                                        "aux_count": 1.0}, "Task weights of the curriculum phase.")
+    seed: int = setting(0, "Seed of the tokenizer corpus, the init and the warm-up stream.")
+    family: str = setting("qwen2vl", "Architecture family: 'qwen2vl' (tiny Qwen2-VL) or 'idefics3' (tiny "
+                          "Idefics3: SigLIP-style vision, pixel-shuffle connector, Llama decoder); "
+                          "harness/training/bases.py FAMILIES.",
+                          neutral="qwen2vl")
+    task_set: str = setting("minimodo", "Task set whose text trains the tokenizer and whose rows make the warm-up "
+                            "corpus: 'minimodo' (five domains) or 'minimodo8' (eight; tasks/minimodo8.py).",
+                            neutral="minimodo")
 
     def key(self) -> dict:
         """What the cache key covers: every field but the label, and fields added later only when they leave
@@ -87,65 +64,67 @@ class BaseModelConfig:
 class ProtocolConfig:
     """Everything that defines one train-and-evaluate run, except the mixture and the seed."""
 
-    name: str = _f("tiny", "Protocol name (a preset name, or free text for a custom protocol).", label=True)
-    model: str = _f("tiny", "'tiny' (a BaseModelConfig built locally) or a model id/path (GPU runner).")
-    base: BaseModelConfig = _f(BaseModelConfig(), "The tiny base model, when model == 'tiny'.")
-    train_domains: tuple = _f(("grounding", "referring", "geometry", "spatial", "science"),
-                              "Training datasets, in mixture order (the suite's datasets).")
-    ood_sets: tuple = _f(("counting", "chart", "novel_referring", "column"),
-                         "Out-of-domain test sets (Out-Score is their mean).")
-    steps: int = _f(200, "GRPO optimizer steps.")
-    prompts_per_step: int = _f(2, "Prompts per step (batch = prompts_per_step × num_generations completions).")
-    num_generations: int = _f(8, "Completions per prompt (the GRPO group).")
-    max_completion_length: int = _f(24, "Maximum completion tokens (also the evaluation's max_new_tokens).")
-    learning_rate: float = _f(3e-4, "GRPO learning rate (constant schedule).")
-    beta: float = _f(0.04, "KL coefficient against the reference (base) model; the paper uses 0.04.")
-    temperature: float = _f(1.2, "Sampling temperature of the rollouts.")
-    loss_type: str = _f("dapo", "TRL loss_type ('grpo', 'dapo', 'dr_grpo', ...).")
-    scale_rewards: str = _f("group", "TRL scale_rewards ('group', 'batch', 'none').")
-    reward_weights: tuple = _f((2.0, 1.0), "Weights of (accuracy, format) rewards: the paper's 2·acc + 1·format.")
-    reward_rule: str = _f("paper", "'paper': a failed answer parse zeroes the sample's whole reward, format included "
-                          "(the paper's rule, the default); 'format_kept': the format reward counts on its own "
-                          "(the rule the MiniModo recorded suites were made with; presets tiny and tiny-h128 keep "
-                          "it). See tasks/rewards.py REWARD_RULES.", neutral="format_kept")
-    stopping_strategy: str = _f("first_exhausted", "datasets.interleave_datasets stopping rule: 'first_exhausted' "
-                                "(the paper's) or 'all_exhausted'.")
-    pool_per_domain: int = _f(0, "Training rows generated per domain (0: steps × prompts_per_step, so that one "
-                              "pass of the mixed stream covers training under first_exhausted).")
-    eval_n: int = _f(64, "Test examples per benchmark (in-domain test splits and OOD sets).")
-    eval_batch: int = _f(64, "Evaluation batch size (greedy generation).")
-    eval_p_correct: bool = _f(False, "Also score each benchmark by p_correct (teacher-forced probability of the gold "
-                              "completion; one extra forward pass): adds p_correct_<benchmark>, In_Score_p, "
-                              "Out_Score_p to the scores (shared/notes/mixture-signal.md).", neutral=False)
-    eval_checkpoints: tuple = _f((), "Fractions of the GRPO steps (each in (0, 1)) at which the policy is also "
-                                 "evaluated during training, beside the final evaluation (e.g. [0.25, 0.5]: three "
-                                 "fidelities per run). Evaluated under a saved and restored RNG state, so the "
-                                 "training trajectory and the final scores do not change.", neutral=())
-    threads: int = _f(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
-    use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU runner only).")
-    bf16: bool = _f(False, "bfloat16 training (GPU runner only).")
+    name: str = setting("tiny", "Protocol name (a preset name, or free text for a custom protocol).", label=True)
+    model: str = setting("tiny", "'tiny' (a BaseModelConfig built locally) or a model id/path (GPU runner).")
+    base: BaseModelConfig = setting(BaseModelConfig(), "The tiny base model, when model == 'tiny'.")
+    train_domains: tuple = setting(("grounding", "referring", "geometry", "spatial", "science"),
+                                   "Training datasets, in mixture order (the suite's datasets).")
+    ood_sets: tuple = setting(("counting", "chart", "novel_referring", "column"),
+                              "Out-of-domain test sets (Out-Score is their mean).")
+    steps: int = setting(200, "GRPO optimizer steps.")
+    prompts_per_step: int = setting(2, "Prompts per step (batch = prompts_per_step × num_generations completions).")
+    num_generations: int = setting(8, "Completions per prompt (the GRPO group).")
+    max_completion_length: int = setting(24, "Maximum completion tokens (also the evaluation's max_new_tokens).")
+    learning_rate: float = setting(3e-4, "GRPO learning rate (constant schedule).")
+    beta: float = setting(0.04, "KL coefficient against the reference (base) model; the paper uses 0.04.")
+    temperature: float = setting(1.2, "Sampling temperature of the rollouts.")
+    loss_type: str = setting("dapo", "TRL loss_type ('grpo', 'dapo', 'dr_grpo', ...).")
+    scale_rewards: str = setting("group", "TRL scale_rewards ('group', 'batch', 'none').")
+    reward_weights: tuple = setting((2.0, 1.0), "Weights of (accuracy, format) rewards: the paper's "
+                                    "2·acc + 1·format.")
+    reward_rule: str = setting("paper", "'paper': a failed answer parse zeroes the sample's whole reward, format "
+                               "included (the paper's rule, the default); 'format_kept': the format reward counts on "
+                               "its own (the rule the MiniModo recorded suites were made with; presets tiny and "
+                               "tiny-h128 keep it). See tasks/rewards.py REWARD_RULES.", neutral="format_kept")
+    stopping_strategy: str = setting("first_exhausted", "datasets.interleave_datasets stopping rule: 'first_exhausted' "
+                                     "(the paper's) or 'all_exhausted'.")
+    pool_per_domain: int = setting(0, "Training rows generated per domain (0: steps × prompts_per_step, so that one "
+                                   "pass of the mixed stream covers training under first_exhausted).")
+    eval_n: int = setting(64, "Test examples per benchmark (in-domain test splits and OOD sets).")
+    eval_batch: int = setting(64, "Evaluation batch size (greedy generation).")
+    eval_p_correct: bool = setting(False, "Also score each benchmark by p_correct (teacher-forced probability of "
+                                   "the gold completion; one extra forward pass): adds p_correct_<benchmark>, "
+                                   "In_Score_p, Out_Score_p to the scores (shared/notes/mixture-signal.md).",
+                                   neutral=False)
+    eval_checkpoints: tuple = setting((), "Fractions of the GRPO steps (each in (0, 1)) at which the policy is also "
+                                      "evaluated during training, beside the final evaluation (e.g. [0.25, 0.5]: three "
+                                      "fidelities per run). Evaluated under a saved and restored RNG state, so the "
+                                      "training trajectory and the final scores do not change.", neutral=())
+    threads: int = setting(1, "torch threads per run (the machine is shared; runs parallelise across processes).")
+    use_vllm: bool = setting(False, "Generate rollouts with vLLM (GPU runner only).")
+    bf16: bool = setting(False, "bfloat16 training (GPU runner only).")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ProtocolConfig:
+        """A suite card's `protocol_config:`: `preset` (a name in PRESETS) overridden by the other keys, each
+        coerced strictly (harness/protocol_fields.py); `base` is a BASE_MODELS name or a mapping (its own
+        `preset` overridden by its keys)."""
         d = dict(d or {})
         preset = d.pop("preset", None)
-        base_cfg = PRESETS[preset] if preset else cls()
-        unknown = [k for k in d if k not in {f.name for f in dataclasses.fields(cls)}]
-        if unknown:
-            raise ValueError(f"unknown protocol config keys {unknown}; valid: {[f.name for f in dataclasses.fields(cls)]}")
-        if "base" in d:
-            b = d["base"]
-            if isinstance(b, str):
-                d["base"] = BASE_MODELS[b]
-            elif isinstance(b, dict):
-                b = dict(b)
-                start = BASE_MODELS[b.pop("preset")] if "preset" in b else BaseModelConfig()
-                d["base"] = dataclasses.replace(start, **b)
-        for k in ("train_domains", "ood_sets", "reward_weights", "eval_checkpoints"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return dataclasses.replace(base_cfg, **d)
+        if preset is not None and preset not in PRESETS:
+            raise ProtocolError(f"unknown protocol preset {preset!r}; valid: {', '.join(PRESETS)}")
+        if isinstance(d.get("base"), str):
+            if d["base"] not in BASE_MODELS:
+                raise ProtocolError(f"unknown base model {d['base']!r}; valid: {', '.join(BASE_MODELS)}")
+            d["base"] = BASE_MODELS[d["base"]]
+        elif isinstance(d.get("base"), dict):
+            b = dict(d["base"])
+            start = b.pop("preset", None)
+            if start is not None and start not in BASE_MODELS:
+                raise ProtocolError(f"unknown base model base.preset {start!r}; valid: {', '.join(BASE_MODELS)}")
+            d["base"] = build(BaseModelConfig, b, "base", start=BASE_MODELS[start] if start else BaseModelConfig())
+        return build(cls, d, start=PRESETS[preset] if preset else cls())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -171,9 +150,9 @@ class ProtocolConfig:
         the value that reproduces the behaviour from before it, so a new default-off option leaves
         every existing protocol's fingerprint alone (the ones stored in recorded runs included), and
         any result-changing setting moves it. The labels (`name`, `base.name`) stay in for that same
-        reason: the fingerprints of every recorded run were computed with them, and a renamed
-        preset is rare enough to be a new protocol."""
-        return hashlib.sha256(json.dumps(result_fields(self, labels=True), sort_keys=True).encode()).hexdigest()[:16]
+        reason: the fingerprints of every recorded run were computed with them (and with json's default
+        separators), and a renamed preset is rare enough to be a new protocol."""
+        return fingerprint(result_fields(self, labels=True), compact=False)
 
     @property
     def batch_size(self) -> int:
@@ -185,12 +164,8 @@ class ProtocolConfig:
 
     @classmethod
     def help(cls) -> str:
-        lines = []
-        for f in dataclasses.fields(cls):
-            lines.append(f"{f.name}: {f.metadata.get('help', '')}")
-        for f in dataclasses.fields(BaseModelConfig):
-            lines.append(f"base.{f.name}: {f.metadata.get('help', '')}")
-        return "\n".join(lines)
+        """Every setting a card's `protocol_config:` may override, `base.` ones included, with its default."""
+        return "\n".join(describe(cls, dotted=True))
 
 
 BASE_MODELS: dict[str, BaseModelConfig] = {
