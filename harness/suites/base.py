@@ -28,13 +28,11 @@ import yaml
 
 from harness.mixture import Mixture, MixtureSpace, did_you_mean
 from harness.spec import derive_seed
+from harness.suites.errors import SuiteError
+from harness.suites.tracks import Judge
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"
 SUITE_PATH_ENV = "MODOMODO_SUITE_PATH"  # extra folders (":"-separated) holding suite folders
-
-
-class SuiteError(ValueError):
-    """A suite that cannot be found or whose card/table is malformed."""
 
 
 @dataclass
@@ -92,8 +90,6 @@ class Suite:
 
     def judge(self, track: str | None = None):
         """This suite seen through one track: the space strategies get, pilots, scoring, normalisation."""
-        from harness.suites.tracks import Judge
-
         return Judge.of(self, track)
 
     # -- what subclasses provide ------------------------------------------------------------------
