@@ -173,11 +173,9 @@ def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
 
     A recorded suite's signal is always measured on its table (`measured_signal`), never read from its
     card; a card whose figure disagrees is a SuiteError naming both numbers."""
-    kind = suite.kind
-    if kind == "synthetic":
-        return True, "analytic: exact scores"
-    if kind == "live":
-        return False, "live suite: no measured noise model on its card"
+    decided = verdict_of_kind(suite.kind)
+    if decided is not None:
+        return decided
     sig = measured_signal(suite)
     if sig is None:
         return False, "no signal estimate: fewer than 2 mixtures with a measured noise level"
@@ -198,6 +196,17 @@ def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
     if track == "continuous" and not suite.fidelity.get("passed"):
         return False, f"surrogate fails the fidelity gate ({suite.fidelity.get('reason', '')})"
     return ok, why
+
+
+def verdict_of_kind(kind: str) -> tuple[bool, str] | None:
+    """The can-rank verdict a suite's kind decides without measuring anything: an analytic suite ranks (exact
+    scores), a live one does not (no noise model on its card); None for a recorded suite, whose signal must be
+    measured on its table (`ranking_status`). The leaderboard asks this for results without a recorded verdict."""
+    if kind == "synthetic":
+        return True, "analytic: exact scores"
+    if kind == "live":
+        return False, "live suite: no measured noise model on its card"
+    return None
 
 
 def measured_signal(suite) -> dict[str, Any] | None:
