@@ -13,7 +13,8 @@ re-measured is the suite factory's, harness/factory/, which imports this package
 - `fidelity`   the fidelity gate: may a surrogate answer for unrecorded mixtures?
 """
 
-from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite, SuiteError
+from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite
+from harness.suites.errors import SuiteError
 from harness.suites.loading import load, load_folder, registered, suite_dirs
 
 __all__ = ["BASELINES_DIR", "SUITE_PATH_ENV", "Suite", "SuiteError", "load", "load_folder", "registered", "suite_dirs"]

@@ -28,7 +28,6 @@ import yaml
 
 from harness.mixture import Mixture, MixtureSpace, did_you_mean
 from harness.spec import derive_seed
-from harness.suites.errors import SuiteError
 from harness.suites.tracks import Judge
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"

@@ -10,7 +10,8 @@ import pandas as pd
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import RunSpec, derive_seed
-from harness.suites.base import Suite, SuiteError
+from harness.suites.base import Suite
+from harness.suites.errors import SuiteError
 
 class LiveSuite(Suite):
     """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny-live).

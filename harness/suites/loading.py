@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from harness.mixture import did_you_mean
-from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite, SuiteError
+from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite
+from harness.suites.errors import SuiteError
 
 import hashlib
 

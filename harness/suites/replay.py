@@ -12,7 +12,8 @@ import pandas as pd
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import derive_seed
-from harness.suites.base import Suite, SuiteError
+from harness.suites.base import Suite
+from harness.suites.errors import SuiteError
 from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
 
 SUPPORT_SLACK = 0.02  # the continuous track's per-dataset bounds: recorded [min, max] widened by this much

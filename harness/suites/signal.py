@@ -223,9 +223,11 @@ def signal_sentence(verdict: dict[str, Any]) -> str:
 
 def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dict[str, Any]:
     """For a fidelity table (harness.factory.export.fidelity_table): the `signal_estimate` figures of every metric
-    at every fidelity, and the Spearman rank correlation of the per-mixture means at each fidelity with those at full fidelity
-    (does a quarter-length run order the mixtures as the full one does?). Only mixtures recorded at
-    both fidelities count."""
+    at every fidelity, and the Spearman rank correlation of the per-mixture means at each fidelity with those at
+    full fidelity (does a quarter-length run order the mixtures as the full one does?). Only mixtures recorded
+    at both fidelities count."""
+    from scipy.stats import spearmanr
+
     levels = sorted(float(f) for f in df[FIDELITY_COLUMN].unique())
     full = max(levels)
     signal: dict[str, dict[str, Any]] = {}

@@ -23,15 +23,12 @@ card, so it cannot.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import UnknownFidelity, derive_seed
 from harness.suites.errors import SuiteError
 from harness.suites.signal import SNR_TARGET
-
-if TYPE_CHECKING:  # the Suite hands out its judges (Suite.judge): the judge names it only in annotations
-    from harness.suites.base import Suite
 
 TRACKS = ("pool", "continuous", "online")
 
@@ -45,7 +42,7 @@ class Judge:
 
     Anything not defined here (card, metric, goal, protocol, runner settings) is the suite's."""
 
-    def __init__(self, suite: Suite, track: str):
+    def __init__(self, suite, track: str):  # suite: a harness.suites.base.Suite, which hands out its judges
         self.suite, self.track = suite, track
         self.space: MixtureSpace = suite.space_for(track)
         default = track == suite.default_track
@@ -55,7 +52,7 @@ class Judge:
         self._cache: dict[str, Any] = {}
 
     @classmethod
-    def of(cls, suite: Suite, track: str | None = None) -> Judge:
+    def of(cls, suite, track: str | None = None) -> Judge:
         track = track or suite.default_track
         if track not in TRACKS:
             raise TrackError(f"unknown track {track!r}; valid: {', '.join(TRACKS)}")
@@ -168,7 +165,7 @@ class Judge:
         return ranking_status(self.suite, self.track)
 
 
-def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
+def ranking_status(suite, track: str) -> tuple[bool, str]:
     """(can rank, why) for a suite in a track: the rule that decides what enters an overall ranking.
 
     A recorded suite's signal is always measured on its table (`measured_signal`), never read from its
