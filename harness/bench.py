@@ -33,6 +33,7 @@ from harness import online_track, suites
 from harness.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners import make_runner
+from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
 from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
@@ -178,14 +179,14 @@ def _run_study(task: StudyTask) -> dict:
         retried = True  # the harness failed this study before: it is done now
     if task.executor == "local":
         runner = make_runner(task.runner, suite)
+        give_own_runner(suite)  # a live suite scores recommendations with runs of its own runner
     else:
         from harness.slurm import submitting_runner
 
         runner = submitting_runner(task.runner, suite, task.executor, task.executor_folder, task.store,
                                    task.protocol_file)
-        if getattr(suite, "runner_kind", None) == task.runner:
-            # a live suite scores recommendations with runs of its own runner: send those to jobs too
-            suite.suite.runner = runner
+        # a live suite scores recommendations with runs of its own runner: send those to jobs too
+        give_own_runner(suite, runner if getattr(suite, "runner_kind", None) == task.runner else None)
     if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
         from harness.online_study import OnlineStudy
 
@@ -416,13 +417,14 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     tasks = [StudyTask(str(s.path), name, b, int(seed), str(store.root), runner, executor_kind,
                        str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
              for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
-    if executor_kind != "local":
-        from harness.slurm import submitting_runner
+    for s in loaded:  # a live suite's own runs (uniform score, oracle): with jobs, they go to jobs too
+        if executor_kind != "local" and getattr(s, "runner_kind", None) == runner:
+            from harness.slurm import submitting_runner
 
-        for s in loaded:  # a live suite's own runs (uniform score, oracle) go to jobs too, not to this node
-            if getattr(s, "runner_kind", None) == runner:
-                s.suite.runner = submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()), str(store.root),
-                                             protocol_file)
+            give_own_runner(s, submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()),
+                                                 str(store.root), protocol_file))
+        else:
+            give_own_runner(s)
     # Warm each suite's normalisation once here, so workers do not all redo it.
     for s in loaded:
         s.best_known, s.uniform_score

@@ -271,7 +271,7 @@ def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def signal_view(card: dict[str, Any]) -> dict[str, Any]:
-    """The card's `signal:` block (recorded suites, harness/suites/recorded.py): can the suite rank mixtures?
+    """The card's `signal:` block (recorded suites, harness/factory/export.py): can the suite rank mixtures?
     `can_rank` is None for suites without one (synthetic suites: exact; the paper's: one seed)."""
     signal = card.get("signal") if isinstance(card.get("signal"), dict) else {}
     rows = []

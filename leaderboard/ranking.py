@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.suites.tracks import verdict_of_kind
 from leaderboard import evidence as ev
 
 ALPHA = ev.ALPHA
@@ -57,13 +58,14 @@ def suite_family(entry: dict[str, Any]) -> str:
 
 def suite_can_rank(entry: dict[str, Any]) -> tuple[bool, str]:
     """The judge's verdict for one results entry (a suite in one track), as bench.json records it. Without one
-    (a folder from before the judge), only an analytic suite ranks: a card's own signal figure is a claim, not
-    a measurement, and never decides."""
+    (a folder from before the judge), the judge's verdict by kind (harness.suites.tracks.verdict_of_kind: only an
+    analytic suite ranks): a card's own signal figure is a claim, not a measurement, and never decides."""
     if "can_rank" in entry:
         return bool(entry["can_rank"]), str(entry.get("ranking_reason") or "")
     card = entry.get("card") or {}
-    if card.get("kind", entry.get("kind")) == "synthetic":
-        return True, "analytic: exact scores"
+    decided = verdict_of_kind(card.get("kind", entry.get("kind")))  # the judge's rule where the kind decides alone
+    if decided is not None:
+        return decided
     return False, ("no verdict of the judge in bench.json (results from before the judge's tracks): "
                    "re-run `modomodo bench` to have it measured")
 

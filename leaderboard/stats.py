@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from harness.suites.base import normalised_regret
 from leaderboard import evidence as ev
 from leaderboard.data import Results, budget_value, offline_only
 
@@ -83,12 +84,6 @@ def sign_test(diffs) -> dict[str, Any]:
     return {"wins": wins, "losses": losses, "ties": ties, "K": int(d.size), "p_value": p}
 
 
-def _norm_regret(values: np.ndarray, best: float, worst: float, maximize: bool) -> np.ndarray:
-    span = abs(best - worst)
-    regret = (best - values) if maximize else (values - best)
-    return regret / span if span > 0 else np.zeros_like(values)
-
-
 def study_auc(traj: pd.DataFrame, budget: int, best: float, worst: float, maximize: bool) -> float:
     """Mean normalised regret of the best pilot so far over pilot runs 1..budget (see module doc)."""
     if budget <= 0 or len(traj) == 0:
@@ -107,7 +102,7 @@ def best_so_far_curve(traj, budget: int, best: float, worst: float, maximize: bo
         steps, bsf = (np.asarray(a, dtype=float) for a in traj)
     order = np.argsort(steps, kind="stable")
     steps, bsf = steps[order], bsf[order]
-    reg = _norm_regret(bsf, best, worst, maximize)
+    reg = normalised_regret(bsf, best, worst, maximize)[1]  # the judge's rule (harness.suites.base)
     n = int(math.ceil(float(budget) - 1e-9))  # a fractional budget's last pilot still counts
     out = np.ones(n)
     current, j = 1.0, 0

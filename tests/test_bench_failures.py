@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import strategies
 from harness.cli import main
-from harness.suites.importer import import_table
+from harness.factory.importer import import_table
 
 
 def invoke(*args):

@@ -15,7 +15,7 @@ from harness.runners import make_runner
 from harness.sandbox import submission
 from harness.spec import Budget, Observation, Proposal, UnknownFidelity, pilot_cost, spent
 from harness.study import Study
-from harness.suites.base import SuiteError
+from harness.suites.errors import SuiteError
 from strategies.base import Strategy
 from tests.benchmarks.fidelity_table import make_fidelity_suite
 

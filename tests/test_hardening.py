@@ -180,7 +180,7 @@ def test_sweep_alpha_must_be_finite_and_positive(tmp_path, alpha):
 
 
 def test_a_design_without_enough_distinct_draws_stops_with_a_reason():
-    from harness.sweep import SweepDesignError, design
+    from harness.factory.sweep import SweepDesignError, design
 
     space = suites.load("synth-bowl-5").space
     with pytest.raises(SweepDesignError, match="distinct mixtures .* raise --alpha or lower --mixtures"):

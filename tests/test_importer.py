@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from harness import suites
-from harness.suites.importer import TableError, import_table
+from harness.factory.importer import import_table
+from harness.suites.table import TableError
 from tests.conftest import cli
 
 N_DATASETS, N_MIXTURES, N_SEEDS = 16, 60, 5

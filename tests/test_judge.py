@@ -198,7 +198,7 @@ def test_a_card_cannot_talk_its_way_into_the_ranking(tmp_path):
 
     import yaml
 
-    from harness.suites.base import SuiteError
+    from harness.suites.errors import SuiteError
 
     folder = tmp_path / "liar"
     shutil.copytree(suites.registered()["minimodo-tiny"], folder)

@@ -18,9 +18,10 @@ from harness import suites
 from harness.cli import main
 from harness.spec import RunResult, RunSpec, fidelity_key
 from harness.store import ResultStore
-from harness.suites.recorded import (FIDELITY_COLUMN, export_suite, fidelity_signal, fidelity_table,
-                                     sweep_table, weight_column)
-from harness.sweep import design, plan
+from harness.factory.export import export_suite, fidelity_table, sweep_table, weight_column
+from harness.factory.sweep import design, plan
+from harness.suites.signal import fidelity_signal
+from harness.suites.table import FIDELITY_COLUMN
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_IN = ["grounding", "referring", "geometry", "spatial", "science"]
@@ -119,7 +120,7 @@ def test_export_writes_fidelities_csv_and_a_signal_block_per_objective_per_fidel
 def test_export_of_runs_without_checkpoints_is_unchanged(tmp_path):
     s = suites.load("synth-bowl-5")
     store = ResultStore(tmp_path / "store")
-    from harness.sweep import run_sweep
+    from harness.factory.sweep import run_sweep
 
     run_sweep(s, "replay", plan(s, design(s.space, 6), range(3)), store, workers=1, progress=False)
     folder = export_suite(store, s, "bowl-rec", tmp_path / "bowl-rec")

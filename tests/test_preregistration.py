@@ -14,8 +14,8 @@ import yaml
 from harness import suites
 from harness.spec import RunResult
 from harness.store import ResultStore
-from harness.suites.recorded import SNR_TARGET
-from harness.sweep import load_design, plan
+from harness.factory.sweep import load_design, plan
+from harness.suites.signal import SNR_TARGET
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = {"minimodo-idf-live": ("idefics3", 5), "minimodo8-live": ("qwen2vl", 8),
@@ -48,7 +48,7 @@ def test_card_is_preregistered_with_a_fixed_design(name):
 
 
 def test_export_carries_the_preregistration_on(tmp_path):
-    from harness.suites.recorded import export_suite
+    from harness.factory.export import export_suite
 
     card = yaml.safe_load((ROOT / "baselines" / "minimodo-idf-live" / "card.yaml").read_text())
     card["name"] = "fake-idf-live"

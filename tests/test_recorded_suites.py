@@ -14,9 +14,9 @@ import yaml
 from harness import suites
 from scipy.stats import f_oneway
 
-from harness.suites.recorded import sweep_table, weight_column
+from harness.factory.export import sweep_table, weight_column
 from harness.store import ResultStore
-from harness.sweep import design, load_design
+from harness.factory.sweep import design, load_design
 
 RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"),
                                          ("minimodo-tiny-in", "minimodo-tiny-live"),

@@ -272,7 +272,7 @@ class SmallOnly(Strategy):
 def test_a_card_whose_cost_model_misses_a_level_is_refused_at_load(tmp_path):
     import shutil
 
-    from harness.suites.base import SuiteError
+    from harness.suites.errors import SuiteError
 
     dest = tmp_path / "two"
     shutil.copytree(suites.registered()["regmix-1m-to-60m"], dest)

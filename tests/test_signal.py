@@ -169,7 +169,7 @@ def test_an_imported_single_seed_table_ranks_only_when_its_bound_clears_3(tmp_pa
     """End to end: `suite import` of a one-seed-per-mixture table with a planted noise level writes the
     bound and how it was computed on the card, and the judge's verdict follows it."""
     from harness import suites
-    from harness.suites.importer import import_table
+    from harness.factory.importer import import_table
 
     X, y, truth = _single_seed_table(noise_sd, 120, 0)
     table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(score=y)

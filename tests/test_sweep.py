@@ -1,4 +1,4 @@
-"""Sweeps (harness/sweep.py, `modomodo sweep`) and recorded suites (harness/suites/recorded.py,
+"""Sweeps (harness/factory/sweep.py, `modomodo sweep`) and recorded suites (harness/factory/export.py,
 `modomodo suite from-sweep`), on the synthetic suite through the replay runner: the same code path
 as a cpu-runner sweep, at a millisecond per run."""
 
@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from harness import suites
 from harness.cli import main
-from harness.suites.recorded import SweepError, export_suite, signal_to_noise, sweep_table
+from harness.factory.export import SweepError, export_suite, signal_to_noise, sweep_table
 from harness.store import ResultStore
-from harness.sweep import design, dirichlet_mixtures, plan, run_sweep
+from harness.factory.sweep import design, dirichlet_mixtures, plan, run_sweep
 from strategies.base import seed_designs
 
 BOWL = "synth-bowl-5"
@@ -329,7 +329,7 @@ def test_signal_interval_covers_the_true_snr_at_its_level():
 def test_snr_by_seeds_follows_the_square_root_law_and_stops_at_the_shallowest_mixture():
     """24 mixtures with a known between/within ratio and 16 seeds: the SNR of the first k seeds'
     mean tracks sqrt(k sigma_b^2 / sigma_w^2); a mixture with only 6 seeds caps the curve at 6."""
-    from harness.suites.recorded import snr_by_seeds
+    from harness.suites.signal import by_seeds as snr_by_seeds
 
     rng = np.random.default_rng(3)
     k, n, sb, sw = 24, 16, 0.02, 0.04
@@ -350,7 +350,7 @@ def test_snr_by_seeds_follows_the_square_root_law_and_stops_at_the_shallowest_mi
 
 
 def test_seeds_for_target_inverts_the_anova_ratio():
-    from harness.suites.recorded import seeds_for_target
+    from harness.suites.signal import seeds_for_target
 
     assert seeds_for_target(3.0, 8) == 8                      # already at the target
     # sigma_b/sigma_w = 0.5 measured at n = 8: snr² = F - 1 = 8/4 = 2; target 3 needs n/4 = 9, n = 36

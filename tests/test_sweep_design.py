@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from harness import suites
 from harness.cli import main
 from harness.suites.base import BASELINES_DIR
-from harness.sweep import design, design_record, load_design, parse_draws, plan, pool_design, save_design
+from harness.factory.sweep import design, design_record, load_design, parse_draws, plan, pool_design, save_design
 from strategies.base import seed_designs
 
 BOWL = "synth-bowl-5"

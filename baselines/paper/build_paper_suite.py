@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.suites.importer import import_table
+from harness.factory.importer import import_table
 from strategies.paper_heuristics import coli_weights, norm_weights
 
 HERE = Path(__file__).resolve().parent

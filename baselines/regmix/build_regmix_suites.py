@@ -156,7 +156,7 @@ def common_card(name: str, scale: str, description: str, files: list[str], folde
 
 def build(folder: Path = RELEASED, out: Path = BASELINES, only: set[str] | None = None) -> list[Path]:
     """Write the suites (all four, or those named in `only`) into `out`; returns their folders."""
-    from harness.suites.importer import import_table
+    from harness.factory.importer import import_table
 
     folder = Path(folder)
     built = []

@@ -25,7 +25,7 @@ def verify_cmd(suite_ref, runs, runner, workers, live_ref, as_json):
     """Re-run recorded (mixture, seed) pairs of a recorded suite with its live protocol: the new value beside
     the recorded one, its z-score against the mixture's recorded seeds, bit-for-bit or not, and a stated
     test of consistency with the recording (exit status 1 when not consistent)."""
-    from harness.verify import format_report, format_rerun, verify
+    from harness.factory.verify import format_report, format_rerun, verify
 
     if runs < 1:
         raise UserError(f"--runs must be an integer >= 1, got {runs}")

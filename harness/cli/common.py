@@ -10,7 +10,7 @@ import yaml
 
 from harness.mixture import InvalidMixture
 from harness.suites import SuiteError
-from harness.suites.importer import TableError
+from harness.suites.table import TableError
 
 RUNNER_KINDS = ["cpu", "gpu", "replay"]  # harness.runners.RUNNERS (not imported here: it loads the runners)
 

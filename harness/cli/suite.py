@@ -40,7 +40,7 @@ def suite_import_cmd(table, name, weights, metric, goal, seed_col, scores, norma
                      out, overwrite):
     """Turn a results table (weight columns + score columns, one row per run; or a mixture file and a result
     file joined on a key column, as RegMix releases its runs) into a replay suite."""
-    from harness.suites.importer import check_name_free, import_table
+    from harness.factory.importer import check_name_free, import_table
 
     out = out or str(Path("suites") / name)
     check_name_free(name, out)
@@ -86,7 +86,7 @@ def _echo_judge(card: dict) -> None:
 def suite_check_cmd(suite_ref, write):
     """Re-measure a recorded suite's judge block (tracks, fidelity gate, support, ranking) and print it."""
     from harness import suites
-    from harness.suites.judge_card import refresh_card
+    from harness.factory.card import refresh_card
 
     s = suites.load(suite_ref)
     card = refresh_card(s.path, write=write)
@@ -112,8 +112,9 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suites
-    from harness.suites.recorded import (SIGNAL_METRICS, SweepError, seeds_for_target, signal_to_noise, snr_by_seeds,
-                                  sweep_protocol, sweep_table, weight_column)
+    from harness.factory.export import SweepError, signal_to_noise, sweep_protocol, sweep_table, weight_column
+    from harness.suites.signal import SIGNAL_METRICS, seeds_for_target
+    from harness.suites.signal import by_seeds as snr_by_seeds
     from harness.store import ResultStore
 
     store = ResultStore(store_dir)
@@ -139,7 +140,8 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
             click.echo(f"{objective}: SNR {now['target']:g} expected at "
                        f"{need if need else 'no number of'} seeds per mixture")
             if any(r.checkpoints for r in store.results() if r.spec.get("protocol") == s.protocol):
-                from harness.suites.recorded import fidelity_signal, fidelity_table
+                from harness.factory.export import fidelity_table
+                from harness.suites.signal import fidelity_signal
 
                 block = fidelity_signal(fidelity_table(store, s), wcols, [objective])
                 snr = ", ".join(f"{f}: {v[objective]['snr_mean']:.2f}" for f, v in block["signal"].items()
@@ -151,7 +153,7 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
         return
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
-    from harness.suites.recorded import export_suite
+    from harness.factory.export import export_suite
 
     notes = Path(notes_file).read_text(encoding="utf-8") if notes_file else None
     folder = export_suite(store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric,

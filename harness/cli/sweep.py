@@ -48,7 +48,7 @@ def sweep_cmd(suite_ref, runner, mixtures, alpha, design_seed, draws, seeds, des
     (then `modomodo suite from-sweep` turns the store into a replay suite)."""
     from harness import suites
     from harness.store import ResultStore
-    from harness.sweep import (check_alpha, check_size, design, design_record, load_design, parse_draws, plan,
+    from harness.factory.sweep import (check_alpha, check_size, design, design_record, load_design, parse_draws, plan,
                                pool_design, run_sweep, save_design)
 
     if not design_file and not draws:

@@ -8,7 +8,7 @@ protocol is the suite card's `protocol_config` (a preset name plus overrides; se
 
 The RunResult carries every per-benchmark score plus `In_Score` and `Out_Score`, `source: trained`,
 in `provenance` the config fingerprint, the reward rule, the base weights' sha256, the CPU capability
-torch dispatched to and its thread count (what decides bit-for-bit reproduction, harness.verify),
+torch dispatched to and its thread count (what decides bit-for-bit reproduction, harness.factory.verify),
 and in `cost`: wall seconds, rollouts (completions generated), GRPO steps and the timing split
 (`t_imports`, `t_build`, `t_data`, `t_train`, `t_eval`, and `t_eval_checkpoints`). With the
 protocol's `eval_checkpoints` it also carries `checkpoints`: the scores at each fidelity (fraction of

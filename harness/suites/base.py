@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness import online_track
 from harness.mixture import Mixture, MixtureSpace
+from harness.suites.tracks import Judge
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent.parent / "baselines"
 SUITE_PATH_ENV = "MODOMODO_SUITE_PATH"  # extra folders (":"-separated) holding suite folders
-
-
-class SuiteError(ValueError):
-    """A suite that cannot be found or whose card/table is malformed."""
 
 
 @dataclass
@@ -84,8 +83,6 @@ class Suite:
 
     def judge(self, track: str | None = None):
         """This suite seen through one track: the space strategies get, pilots, scoring, normalisation."""
-        from harness.suites.tracks import Judge
-
         return Judge.of(self, track)
 
     # -- what subclasses provide ------------------------------------------------------------------
@@ -122,8 +119,17 @@ class Suite:
 
     def regret(self, score: float) -> tuple[float, float]:
         """(regret, normalised regret in [0, 1] for any mixture between worst and best known)."""
-        regret = (self.best_known - score) if self.maximize else (score - self.best_known)
-        span = abs(self.best_known - self.worst_known)
-        return regret, (regret / span if span > 0 else 0.0)
+        return normalised_regret(score, self.best_known, self.worst_known, self.maximize)
+
+
+def normalised_regret(score, best: float, worst: float, maximize: bool):
+    """The judge's regret rule: (regret, normalised regret) of a score, or of an array of scores, against a suite's
+    best and worst known: regret = best - score for a "max" suite (score - best for "min"), normalised by
+    |best - worst| (0 where best and worst coincide). Suite.regret and the leaderboard's curves both use it."""
+    regret = (best - score) if maximize else (score - best)
+    span = abs(best - worst)
+    if span > 0:
+        return regret, regret / span
+    return regret, (np.zeros_like(regret) if isinstance(regret, np.ndarray) else 0.0)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +9,22 @@ import numpy as np
 
 from harness import online_track
 from harness.mixture import Mixture, MixtureSpace
-from harness.spec import derive_seed
-from harness.suites.base import Suite, SuiteError
+from harness.spec import RunSpec, derive_seed
+from harness.suites.base import Suite
+from harness.suites.errors import SuiteError
 
 class LiveSuite(Suite):
     """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny-live).
 
-    - `simulate(mixture, seed)`: one run of the card's runner (`runner: cpu`) with that seed.
+    - The runner that trains its runs (of the card's kind, `runner: cpu`) and the store its oracle runs
+      go through are given to it by whoever runs it (`give`; harness.runners.own_runs.give_own_runner):
+      the judge builds neither. Asked for a score before it has one: SuiteError.
+    - `simulate(mixture, seed)`: one run of that runner with that seed.
     - `oracle(mixture)`: the mean of the suite metric over K runs of the runner with fixed oracle
       seeds (`oracle: {seeds: K}`, default 4; seeds derive_seed("oracle", k), k < K, never a pilot
-      seed). Oracle runs go through a result store (`$MODOMODO_ORACLE_STORE`, else
-      `<cache>/oracle-store`, cache = `$MODOMODO_CACHE` or ~/.cache/modomodo), so each mixture's K
-      runs are paid once across studies, processes and bench invocations, and a killed scoring
-      resumes. A failed oracle run is left out of the mean; all K failing makes the score NaN.
+      seed), through the given store, so each mixture's K runs are paid once across studies,
+      processes and bench invocations, and a killed scoring resumes. A failed oracle run is left
+      out of the mean; all K failing makes the score NaN.
     - Normalisation: the card's `normalization: {best_known, worst_known}`; without it the range of
       the metric, [0, 1] (scores are accuracies). Regret is then relative to that range, not to a
       known optimum: a live suite has none.
@@ -44,26 +45,18 @@ class LiveSuite(Suite):
         suite.runner_kind = str(card.get("runner", "cpu"))
         oracle = card.get("oracle") or {}
         suite.oracle_seeds = [derive_seed("oracle", k) for k in range(int(oracle.get("seeds", 4)))]
+        suite.runner, suite.oracle_runs = None, None  # given by whoever runs the suite (`give`)
         return suite
 
-    @functools.cached_property
-    def runner(self):
-        from harness.runners import make_runner
-
-        return make_runner(self.runner_kind, self)
-
-    def oracle_store(self):
-        from harness.store import ResultStore
-
-        root = os.environ.get("MODOMODO_ORACLE_STORE")
-        if not root:
-            base = os.environ.get("MODOMODO_CACHE") or str(Path.home() / ".cache" / "modomodo")
-            root = str(Path(base) / "oracle-store")
-        return ResultStore(root)
+    def give(self, runner, oracle_store) -> None:
+        """The runner that trains this suite's runs and the store its oracle runs go through (the execution
+        layer's harness.runners.own_runs.give_own_runner calls this)."""
+        self.runner, self.oracle_runs = runner, oracle_store
 
     def _result(self, mixture: Mixture, seed: int, store=None):
-        from harness.spec import RunSpec
-
+        if self.runner is None:
+            raise SuiteError(f"live suite {self.name!r} has no runner to train its runs: whoever runs it gives it one "
+                             f"(harness.runners.own_runs.give_own_runner)")
         spec = RunSpec(self.id, self.protocol, self.space.validate(mixture), int(seed))
         if store is not None:
             cached = store.get(spec.key)
@@ -83,7 +76,7 @@ class LiveSuite(Suite):
     def oracle(self, mixture: Mixture) -> tuple[float, str]:
         key = ("oracle", self.space.validate(mixture).key())
         if key not in self._cache:
-            store = self.oracle_store()
+            store = self.oracle_runs
             values = [r.value for r in (self._result(mixture, s, store) for s in self.oracle_seeds)]
             values = [v for v in values if v is not None]
             mean = float(np.mean(values)) if values else float("nan")

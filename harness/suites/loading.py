@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from harness.mixture import did_you_mean
-from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite, SuiteError
+from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite
+from harness.suites.errors import SuiteError
 
 import hashlib
 
@@ -109,11 +110,11 @@ def _check_synthetic(card: dict[str, Any], card_path: Path) -> None:
 
 
 def _read_runs(runs_path: Path, card: dict[str, Any], card_path: Path) -> pd.DataFrame:
-    """runs.csv, checked by the same validator as `suite import` (harness.suites.importer.validate_table): a
+    """runs.csv, checked by the same validator as `suite import` (harness.suites.table.validate_table): a
     suite folder is refused for anything an import would refuse (weights not summing to 1, a (mixture, seed)
     twice, a non-finite or absurd score, ...), naming the file, the column, the line and the value. Nothing is
     normalised silently."""
-    from harness.suites.importer import TableError, read_csv_checked, validate_table
+    from harness.suites.table import TableError, read_csv_checked, validate_table
 
     for key in ("datasets", "score_columns"):
         if not card.get(key):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import pandas as pd
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import derive_seed
-from harness.suites.base import Suite, SuiteError
+from harness.suites.base import Suite
+from harness.suites.errors import SuiteError
+from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
 
 SUPPORT_SLACK = 0.02  # the continuous track's per-dataset bounds: recorded [min, max] widened by this much
 
@@ -64,15 +67,11 @@ class ReplaySuite(Suite):
         block = self.card.get("fidelities")
         if not isinstance(block, dict) or self.path is None:
             return
-        from harness.suites.recorded import FIDELITY_COLUMN, FIDELITY_TABLE
-
         path = Path(self.path) / str(block.get("table") or FIDELITY_TABLE)
         if not path.is_file():
             raise SuiteError(f"suite {self.name!r}: its card has a fidelities block but {path.name} is missing from "
                              f"{self.path}")
         raw = path.read_bytes()
-        import hashlib
-
         if block.get("sha256") and hashlib.sha256(raw).hexdigest() != block["sha256"]:
             raise SuiteError(f"suite {self.name!r}: {path.name} does not match the sha256 on its card (edited after "
                              f"export?); re-export the suite")

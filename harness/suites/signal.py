@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.suites.table import FIDELITY_COLUMN
+
 SNR_TARGET = 3.0
 ALPHA = 0.01  # the F-test must reject "no difference between mixtures" at this level
 CI_LEVEL = 0.90
@@ -45,6 +47,9 @@ RULE = (f"one-way ANOVA over mixtures (pooled within-mixture variance): snr_mean
 # a card's figure is rounded to 3 decimals; anything further off was not measured on this table
 CARD_TOLERANCE = 2e-3
 HUGE_SNR = 1e4
+# objectives whose SNR every recorded card reports when the runs have them: the greedy accuracies and their
+# p_correct twins (harness.training.evaluate.answer_probability)
+SIGNAL_METRICS = ("In_Score", "Out_Score", "In_Score_p", "Out_Score_p")
 
 
 class SignalError(ValueError):
@@ -204,6 +209,47 @@ def verdict_text(s: dict[str, Any]) -> str:
         why = f">= {s['target']:g} but F-test p >= {s['alpha']:g}"
     return (f"SNR of the per-mixture mean {s['metric']} {s['snr_mean']:.2f} [{lo:.2f}, {hi:.2f}] (one-way ANOVA, "
             f"F-test p {s['p_value']:.2g}) {why}")
+
+
+def signal_sentence(verdict: dict[str, Any]) -> str:
+    """A recorded card's description sentence for its objective's estimate (written at export, refreshed by
+    `modomodo suite check --write`)."""
+    lo, hi = verdict["snr_mean_ci"]
+    return (f"SNR of the per-mixture mean {verdict['metric']} (one-way ANOVA): {verdict['snr_mean']:.2f} "
+            f"[{lo:.2f}, {hi:.2f}], F-test p {verdict['p_value']:.2g} "
+            f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures: needs >= {SNR_TARGET:g} and p < {ALPHA:g}); "
+            f"one pilot run: {verdict['snr_single']:.2f}.")
+
+
+def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dict[str, Any]:
+    """For a fidelity table (harness.factory.export.fidelity_table): the `signal_estimate` figures of every metric
+    at every fidelity, and the Spearman rank correlation of the per-mixture means at each fidelity with those at
+    full fidelity (does a quarter-length run order the mixtures as the full one does?). Only mixtures recorded
+    at both fidelities count."""
+    from scipy.stats import spearmanr
+
+    levels = sorted(float(f) for f in df[FIDELITY_COLUMN].unique())
+    full = max(levels)
+    signal: dict[str, dict[str, Any]] = {}
+    corr: dict[str, dict[str, Any]] = {}
+    for f in levels:
+        sub = df[df[FIDELITY_COLUMN] == f]
+        key = repr(f)
+        for m in metrics:
+            if m not in sub.columns or not sub[m].notna().all():
+                continue
+            try:
+                signal.setdefault(key, {})[m] = signal_estimate(sub, weight_columns, m)
+            except SignalError:
+                pass
+            if f == full:
+                continue
+            means = df[df[FIDELITY_COLUMN].isin([f, full])].groupby(weight_columns + [FIDELITY_COLUMN])[m].mean()
+            both = means.unstack(FIDELITY_COLUMN).dropna()
+            if len(both) >= 3:
+                rho = spearmanr(both[f], both[full]).statistic
+                corr.setdefault(key, {})[m] = {"spearman_with_full": round(float(rho), 4), "mixtures": int(len(both))}
+    return {"levels": levels, "signal": signal, "rank_correlation": corr}
 
 
 # -- one seed per mixture ------------------------------------------------------------------------------

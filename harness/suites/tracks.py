@@ -28,10 +28,10 @@ from typing import Any
 
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import UnknownFidelity, derive_seed
-from harness.suites.base import Suite, SuiteError
+from harness.suites.errors import SuiteError
+from harness.suites.signal import SNR_TARGET
 
 TRACKS = ("pool", "continuous", "online")
-SNR_TARGET = 3.0
 
 
 class TrackError(SuiteError):
@@ -43,7 +43,7 @@ class Judge:
 
     Anything not defined here (card, metric, goal, protocol, runner settings) is the suite's."""
 
-    def __init__(self, suite: Suite, track: str):
+    def __init__(self, suite, track: str):  # suite: a harness.suites.base.Suite, which hands out its judges
         self.suite, self.track = suite, track
         self.space: MixtureSpace = suite.space_for(track)
         default = track == suite.default_track
@@ -53,7 +53,7 @@ class Judge:
         self._cache: dict[str, Any] = {}
 
     @classmethod
-    def of(cls, suite: Suite, track: str | None = None) -> Judge:
+    def of(cls, suite, track: str | None = None) -> Judge:
         track = track or suite.default_track
         if track not in TRACKS:
             raise TrackError(f"unknown track {track!r}; valid: {', '.join(TRACKS)}")
@@ -166,16 +166,14 @@ class Judge:
         return ranking_status(self.suite, self.track)
 
 
-def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
+def ranking_status(suite, track: str) -> tuple[bool, str]:
     """(can rank, why) for a suite in a track: the rule that decides what enters an overall ranking.
 
     A recorded suite's signal is always measured on its table (`measured_signal`), never read from its
     card; a card whose figure disagrees is a SuiteError naming both numbers."""
-    kind = suite.kind
-    if kind == "synthetic":
-        return True, "analytic: exact scores"
-    if kind == "live":
-        return False, "live suite: no measured noise model on its card"
+    decided = verdict_of_kind(suite.kind)
+    if decided is not None:
+        return decided
     sig = measured_signal(suite)
     if sig is None:
         return False, "no signal estimate: fewer than 2 mixtures with a measured noise level"
@@ -196,6 +194,17 @@ def ranking_status(suite: Suite, track: str) -> tuple[bool, str]:
     if track == "continuous" and not suite.fidelity.get("passed"):
         return False, f"surrogate fails the fidelity gate ({suite.fidelity.get('reason', '')})"
     return ok, why
+
+
+def verdict_of_kind(kind: str) -> tuple[bool, str] | None:
+    """The can-rank verdict a suite's kind decides without measuring anything: an analytic suite ranks (exact
+    scores), a live one does not (no noise model on its card); None for a recorded suite, whose signal must be
+    measured on its table (`ranking_status`). The leaderboard asks this for results without a recorded verdict."""
+    if kind == "synthetic":
+        return True, "analytic: exact scores"
+    if kind == "live":
+        return False, "live suite: no measured noise model on its card"
+    return None
 
 
 def measured_signal(suite) -> dict[str, Any] | None:

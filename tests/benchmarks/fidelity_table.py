@@ -1,10 +1,10 @@
 """A multi-fidelity recorded suite with a known truth, for the fidelity replay's tests and benchmark.
 
 What the `minimodo-pool` sweep will give, before it has finished: the `minimodo-pool-live` protocol's
-design (`harness.sweep.design`: the seed designs, then Dirichlet draws) × training seeds, every run
+design (`harness.factory.sweep.design`: the seed designs, then Dirichlet draws) × training seeds, every run
 scored at the protocol's checkpoints 0.25 / 0.5 / 1.0. The records are fake but go through the
 real path: `RunResult`s with `checkpoints` in a `ResultStore`, exported by
-`harness.suites.recorded.export_suite` (runs.csv + fidelities.csv + the card's `fidelities` block),
+`harness.factory.export.export_suite` (runs.csv + fidelities.csv + the card's `fidelities` block),
 then loaded as any suite is (`harness.suites.load`).
 
 The truth, per objective (`Out_Score_p` the metric, `In_Score_p`, `Out_Score`, `In_Score` beside it):
@@ -43,8 +43,8 @@ def make_fidelity_suite(folder, n_mix: int = 96, seeds: int = 8, rho: dict | flo
     from harness import suites
     from harness.spec import RunResult, fidelity_key
     from harness.store import ResultStore
-    from harness.suites.recorded import export_suite
-    from harness.sweep import design, plan
+    from harness.factory.export import export_suite
+    from harness.factory.sweep import design, plan
     from tests.benchmarks.pool_table import true_score
 
     folder = Path(folder)

@@ -42,7 +42,8 @@ def is_multi_fidelity(name: str) -> bool:
 
 
 def signal_tables(store, suite) -> tuple[list[str], dict]:
-    from harness.suites.recorded import fidelity_signal, fidelity_table, weight_column
+    from harness.factory.export import fidelity_table, weight_column
+    from harness.suites.signal import fidelity_signal
 
     wcols = [weight_column(d) for d in suite.space.datasets]
     long = fidelity_table(store, suite)
@@ -98,7 +99,7 @@ def checkpoint_cost(store, suite) -> list[str]:
     tot = np.array([c["seconds"] for c in rows], float)
     share = ck / tot
     from harness.spec import CostModel
-    from harness.suites.recorded import measure_cost_model
+    from harness.factory.export import measure_cost_model
 
     block = measure_cost_model(store, suite)
     cm = CostModel.from_card(block)
@@ -137,7 +138,7 @@ def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path, work
 def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None, workers: int = 1) -> str:
     from harness import suites
     from harness.store import ResultStore
-    from harness.suites.recorded import export_suite
+    from harness.factory.export import export_suite
 
     live = suites.load(str(ROOT / "baselines" / "minimodo-pool-live"))
     store = ResultStore(store_dir)

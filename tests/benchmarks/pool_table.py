@@ -52,7 +52,7 @@ def make_table(n_mix: int = 500, dim: int = 10, seeds: int = 1, noise: float = 0
 def import_pool_suite(folder, n_mix: int = 500, dim: int = 10, seeds: int = 1, noise: float = 0.01, seed: int = 0,
                       name: str = "pool-table"):
     """Write the table through `suite import` (the path a user takes) and return the suite folder."""
-    from harness.suites.importer import import_table
+    from harness.factory.importer import import_table
 
     table = make_table(n_mix, dim, seeds, noise, seed)
     weights = ",".join(f"w_D{j}" for j in range(dim))

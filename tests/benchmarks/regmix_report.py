@@ -136,7 +136,7 @@ def scale_rank_correlation(s: pd.DataFrame, budgets: list, a: str = "regmix-1m",
 def one_m_view(tmp: Path):
     """The 256 mixtures' 1M runs (fidelities.csv at the small level) as a single-fidelity suite, same weights."""
     from harness import suites
-    from harness.suites.importer import import_table
+    from harness.factory.importer import import_table
 
     two = suites.load("regmix-1m-to-60m")
     small = min(two.fidelity_levels)

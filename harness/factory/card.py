@@ -1,4 +1,4 @@
-"""The card's `judge:` block: what a recorded suite can be judged by, measured once and written down.
+"""Card re-measurement: a recorded suite's `judge:` block, what it can be judged by, measured once and written down.
 
 `judge_block(suite)` measures, on the suite's own table:
 - `tracks`: the tracks it offers (pool always; continuous only if the fidelity gate passed);
@@ -14,14 +14,19 @@ and `normalization`: best/worst known as recorded per-mixture means (never a mod
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from harness.suites import signal as sg
 from harness.suites.fidelity import gate
+from harness.suites.loading import load_folder
 from harness.suites.replay import SUPPORT_SLACK, ReplaySuite
-from harness.suites.tracks import ranking_status
+from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
+from harness.suites.tracks import ranking_status, single_seed_signal
 
 
 def judge_block(suite: ReplaySuite) -> dict[str, Any]:
@@ -59,9 +64,6 @@ def signal_blocks(suite: ReplaySuite, card: dict[str, Any]) -> dict[str, Any]:
     """The card's `signal:` block re-measured on the suite's table (harness/suites/signal.py): every metric
     the card already reports plus the suite's metric; the metric's with `by_seeds` and `seeds_for_target`.
     A single-seed table gets the surrogate-residual bound of its metric instead."""
-    from harness.suites import signal as sg
-    from harness.suites.tracks import single_seed_signal
-
     if not suite.has_noise_model:
         return {suite.metric: single_seed_signal(suite)}
     weights = [suite.weight_columns[d] for d in suite.space.datasets]
@@ -89,10 +91,6 @@ def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
     """Re-measure a recorded suite's signal block (and its fidelity levels' signal, its description's
     signal sentence) and judge block; with write=True, store them (and the recorded-means normalisation)
     in its card.yaml, keeping every other key as it was."""
-    import re
-
-    from harness.suites.loading import load_folder
-
     folder = Path(folder)
     suite = load_folder(folder)
     if not isinstance(suite, ReplaySuite):
@@ -104,24 +102,18 @@ def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
     suite._cache.pop("measured_signal", None)
     main = card["signal"].get(suite.metric) or {}
     if old_signal and main.get("estimator") == "anova-variance-components":
-        from harness.suites.recorded import signal_sentence
-
         desc = str(card.get("description") or "")
         if "SNR of the per-mixture mean" in desc:
-            card["description"] = re.sub(r"SNR of the per-mixture mean.*$", signal_sentence(main), desc, flags=re.S)
+            card["description"] = re.sub(r"SNR of the per-mixture mean.*$", sg.signal_sentence(main), desc, flags=re.S)
         notes = card.get("signal_notes")
         if notes and REMEASURED_NOTE not in notes:
             card["signal_notes"] = f"{notes.rstrip()} {REMEASURED_NOTE}"
     fid = card.get("fidelities")
     if isinstance(fid, dict) and isinstance(fid.get("signal"), dict) and suite.path is not None:
-        import pandas as pd
-
-        from harness.suites.recorded import FIDELITY_COLUMN, FIDELITY_TABLE, fidelity_signal
-
         long = pd.read_csv(Path(suite.path) / str(fid.get("table") or FIDELITY_TABLE))
         metrics = list(dict.fromkeys(m for level in fid["signal"].values() for m in level))
         weights = [suite.weight_columns[d] for d in suite.space.datasets]
-        fid["signal"] = fidelity_signal(long.rename(columns={fid.get("column") or FIDELITY_COLUMN: FIDELITY_COLUMN}),
+        fid["signal"] = sg.fidelity_signal(long.rename(columns={fid.get("column") or FIDELITY_COLUMN: FIDELITY_COLUMN}),
                                         weights, metrics)["signal"]
     card["judge"] = judge_block(suite)
     card["normalization"] = normalization_block(suite)

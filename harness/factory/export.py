@@ -1,4 +1,4 @@
-"""Recorded suites from sweeps: a store of real runs -> a replay suite (runs.csv + card.yaml).
+"""Export of sweeps: a store of real runs -> a recorded replay suite (runs.csv + card.yaml).
 
 `export_suite(store, live_suite, name, out)` keeps the store's successful runs of one live suite's
 protocol, one row per (mixture, training seed), and writes a replay suite through the importer
@@ -6,7 +6,7 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
 
 - `signal`: the suite's power to rank mixtures, for the metric and for In_Score/Out_Score (and their
   p_correct twins In_Score_p/Out_Score_p when the runs recorded them): the one-way ANOVA estimate of
-  harness.suites.signal (`snr_mean` = sqrt(max(F - 1, 0)), its 90% interval from the non-central F, the
+  harness/suites/signal.py (`snr_mean` = sqrt(max(F - 1, 0)), its 90% interval from the non-central F, the
   F-test p, `snr_single` for one pilot run, and `can_rank`: snr_mean >= 3 and p < 0.01); for the
   objective also `by_seeds` (the same on the first 2, 4, 6, ... seeds of every mixture) and
   `seeds_for_target`, the seeds per mixture at which SNR 3 is expected.
@@ -20,6 +20,8 @@ protocol, one row per (mixture, training seed), and writes a replay suite throug
 from __future__ import annotations
 
 import collections
+import copy
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,14 +30,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.factory.importer import import_table
+from harness.mixture import InvalidMixture
+from harness.runners.gpu_identity import GPU_MARK
+from harness.spec import RunResult
 from harness.store import ResultStore
+from harness.suites.signal import (SIGNAL_METRICS, SignalError, fidelity_signal, full_block, signal_estimate,
+                                   signal_sentence)
+from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
 from tasks.aggregate import P_CORRECT_PREFIX
 
-SNR_TARGET = 3.0
 SEED_COLUMN = "seed"
-# objectives whose SNR every card reports when the runs have them: the greedy accuracies and their
-# p_correct twins (harness.training.evaluate.answer_probability)
-SIGNAL_METRICS = ("In_Score", "Out_Score", "In_Score_p", "Out_Score_p")
 
 
 class SweepError(ValueError):
@@ -45,8 +50,6 @@ class SweepError(ValueError):
 def _stored_runs(store: ResultStore) -> Iterator[tuple[Path, Any]]:
     """(file, RunResult) of every stored run. A record that is not a run (truncated or hand-edited
     JSON, missing fields) is a SweepError naming its file; nothing in the store is changed."""
-    from harness.spec import RunResult
-
     for path in sorted(store.runs_dir.glob("*/*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -69,11 +72,6 @@ def sweep_protocol(store: ResultStore, suite):
     file too ("<card hash>+gpu:<protocol hash>", harness/runners/gpu_identity.py): a store holding runs of
     this suite under more than one protocol is refused (SweepError naming them), since a replay table must
     come from one protocol; a store of one gpu protocol gives the suite bound to it; else the suite as is."""
-    import collections
-    import copy
-
-    from harness.runners.gpu_identity import GPU_MARK
-
     base = suite.protocol.split(GPU_MARK)[0]
     seen = collections.Counter(r.spec.get("protocol") for _, r in _stored_runs(store)
                                if r.spec.get("suite") == suite.id and
@@ -93,8 +91,6 @@ def sweep_protocol(store: ResultStore, suite):
 def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
     """One row per successful run of `suite` (its id and protocol) in `store`: a column per dataset
     weight (`w_<dataset>`), `seed`, every score, `wall_s`. Sorted by mixture then seed, so the CSV diff is stable."""
-    from harness.mixture import InvalidMixture
-
     rows = []
     for path, r in _stored_runs(store):
         if r.spec.get("suite") != suite.id or r.spec.get("protocol") != suite.protocol or not r.ok:
@@ -118,10 +114,6 @@ def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
     wcols = [weight_column(d) for d in suite.space.datasets]
     return df.sort_values(wcols + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True],
                           kind="mergesort").reset_index(drop=True)
-
-
-FIDELITY_COLUMN = "fidelity"
-FIDELITY_TABLE = "fidelities.csv"
 
 
 def fidelity_table(store: ResultStore, suite) -> pd.DataFrame:
@@ -149,37 +141,6 @@ def fidelity_table(store: ResultStore, suite) -> pd.DataFrame:
     wcols = [weight_column(d) for d in suite.space.datasets]
     return df.sort_values(wcols + [SEED_COLUMN, FIDELITY_COLUMN], ascending=[False] * suite.space.dim + [True, True],
                           kind="mergesort").reset_index(drop=True)
-
-
-def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dict[str, Any]:
-    """For a `fidelity_table`: the `signal_to_noise` figures of every metric at every fidelity, and the
-    Spearman rank correlation of the per-mixture means at each fidelity with those at full fidelity
-    (does a quarter-length run order the mixtures as the full one does?). Only mixtures recorded at
-    both fidelities count."""
-    from scipy.stats import spearmanr
-
-    levels = sorted(float(f) for f in df[FIDELITY_COLUMN].unique())
-    full = max(levels)
-    signal: dict[str, dict[str, Any]] = {}
-    corr: dict[str, dict[str, Any]] = {}
-    for f in levels:
-        sub = df[df[FIDELITY_COLUMN] == f]
-        key = repr(f)
-        for m in metrics:
-            if m not in sub.columns or not sub[m].notna().all():
-                continue
-            try:
-                signal.setdefault(key, {})[m] = signal_to_noise(sub, weight_columns, m)
-            except SweepError:
-                pass
-            if f == full:
-                continue
-            means = df[df[FIDELITY_COLUMN].isin([f, full])].groupby(weight_columns + [FIDELITY_COLUMN])[m].mean()
-            both = means.unstack(FIDELITY_COLUMN).dropna()
-            if len(both) >= 3:
-                rho = spearmanr(both[f], both[full]).statistic
-                corr.setdefault(key, {})[m] = {"spearman_with_full": round(float(rho), 4), "mixtures": int(len(both))}
-    return {"levels": levels, "signal": signal, "rank_correlation": corr}
 
 
 def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
@@ -225,28 +186,12 @@ def weight_column(dataset: str) -> str:
 
 def signal_to_noise(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2,
                     level: float = 0.90) -> dict[str, Any]:
-    """The signal figures of one score column: harness.suites.signal.signal_estimate (the one estimator
-    every card, the judge and the CLI use). Too few mixtures or seeds: SweepError."""
-    from harness.suites.signal import SignalError, signal_estimate
-
+    """harness.suites.signal.signal_estimate (the one estimator every card, the judge and the CLI use) of one
+    score column, its refusal (too few mixtures or seeds) said as a SweepError for `suite from-sweep`."""
     try:
         return signal_estimate(df, weight_columns, metric, min_seeds, level)
     except SignalError as e:
         raise SweepError(f"SNR of {e}") from None
-
-
-def snr_by_seeds(df: pd.DataFrame, weight_columns: list[str], metric: str) -> list[dict[str, Any]]:
-    """The estimate on the first k seeds of every mixture, k = 2, 4, ... (harness.suites.signal.by_seeds)."""
-    from harness.suites.signal import by_seeds
-
-    return by_seeds(df, weight_columns, metric, SEED_COLUMN)
-
-
-def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) -> int | None:
-    """Seeds per mixture at which SNR `target` is expected (harness.suites.signal.seeds_for_target)."""
-    from harness.suites.signal import seeds_for_target as _sft
-
-    return _sft(snr_mean, seeds, target)
 
 
 def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
@@ -309,8 +254,6 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     cover it, and `fidelity_signal`: every objective's SNR at every fidelity and the rank correlation
     with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed); the
     replay judge reads fidelities.csv for the pool track's partial runs (ReplaySuite._index_fidelities)."""
-    from harness.suites.importer import import_table
-
     metric = metric or suite.metric
     df = sweep_table(store, suite)
     wcols = [weight_column(d) for d in suite.space.datasets]
@@ -323,8 +266,6 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         raise SweepError(f"the runs have no {metric!r} score; valid: {', '.join(scores)}")
     signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
               if m in scores and df[m].notna().all()}
-    from harness.suites.signal import full_block
-
     verdict = signal[metric] = full_block(df, wcols, metric, SEED_COLUMN)  # + by_seeds, seeds_for_target, rule
     per_mix = df.groupby(wcols).size()
     base = _base_model(suite)
@@ -355,8 +296,6 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     if fidelities is None:
         fidelities = any(r.checkpoints for r in store.results() if r.spec.get("protocol") == suite.protocol)
     if fidelities:
-        import hashlib
-
         long = fidelity_table(store, suite)
         long = long[wcols + [SEED_COLUMN, FIDELITY_COLUMN] + [c for c in scores if c in long.columns]]
         fid_csv = long.to_csv(index=False, float_format="%.15g")
@@ -380,15 +319,6 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
                           source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
                           extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv})
     return folder
-
-
-def signal_sentence(verdict: dict[str, Any]) -> str:
-    """The card description's signal sentence (refreshed with the block by harness.suites.judge_card)."""
-    lo, hi = verdict["snr_mean_ci"]
-    return (f"SNR of the per-mixture mean {verdict['metric']} (one-way ANOVA): {verdict['snr_mean']:.2f} "
-            f"[{lo:.2f}, {hi:.2f}], F-test p {verdict['p_value']:.2g} "
-            f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures: needs >= {SNR_TARGET:g} and p < 0.01); "
-            f"one pilot run: {verdict['snr_single']:.2f}.")
 
 
 def _seed_range(per_mix: pd.Series) -> str:

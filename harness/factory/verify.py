@@ -32,7 +32,7 @@ import numpy as np
 from harness.spec import RunResult, RunSpec
 
 LEVEL = 0.05  # the combined p-value below which the re-runs are called inconsistent with the recording
-CSV_DIGITS = 15  # runs.csv keeps %.15g (harness.suites.importer)
+CSV_DIGITS = 15  # runs.csv keeps %.15g (harness.factory.importer)
 
 
 class VerifyError(ValueError):
@@ -83,7 +83,7 @@ def _same(a: float, b: float) -> bool:
 
 def recorded_pairs(suite, live, n: int) -> list[tuple[Any, int]]:
     """N (mixture, seed) pairs of the recording, spread over the design (see the module docstring)."""
-    from harness.sweep import design
+    from harness.factory.sweep import design
 
     mixtures = list(suite.recorded)
     try:  # the sweep's design order (uniform, leave-one-out, single, Dirichlet), when the record follows it

@@ -23,12 +23,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness.mixture import SUM_TOLERANCE, did_you_mean
+from harness.mixture import did_you_mean
 from harness.provenance import git_sha, versions
-
-
-class TableError(ValueError):
-    """A table that cannot become a suite (named for what is wrong with it)."""
+from harness.factory.card import judge_block, normalization_block
+from harness.suites.loading import load_folder, registered
+from harness.suites.signal import SignalError, signal_estimate
+from harness.suites.surrogate import KFOLD, LOO_MAX, fit_report
+from harness.suites.table import TableError, line_of, read_csv_checked, validate_table
+from harness.suites.tracks import measured_signal
 
 
 def _dataset_name(column: str) -> str:
@@ -50,126 +52,6 @@ def parse_weight_spec(spec: str) -> dict[str, str]:
     if len(out) < 2:
         raise TableError(f"--weights needs at least two columns, got {spec!r}")
     return out
-
-
-def line_of(i: int) -> str:
-    """Where data row i (0-based) sits in the CSV file: the header is line 1."""
-    return f"line {i + 2} (data row {i + 1})"
-
-
-MAX_ABS_VALUE = 1e15  # a score beyond this overflows the per-mixture statistics (a sum of two 1e308 is inf)
-MIN_MIXTURES = 2  # a pool of one mixture gives every strategy regret 0
-
-
-def read_csv_checked(path: str | Path, what: str = "table") -> pd.DataFrame:
-    """A CSV file as a DataFrame, or a TableError naming the file: missing, unreadable, binary, empty, or with a
-    column name twice (pandas would silently rename the second to `name.1`)."""
-    import csv
-
-    path = Path(path)
-    if not path.is_file():
-        raise TableError(f"{what} {str(path)!r} does not exist")
-    raw = path.read_bytes()
-    if b"\0" in raw[:65536]:
-        raise TableError(f"{what} {str(path)!r} is not a text CSV file (it holds binary data)")
-    try:
-        header = next(csv.reader(raw.decode("utf-8-sig").splitlines()[:1]), [])
-    except UnicodeDecodeError as e:
-        raise TableError(f"{what} {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    if not header:
-        raise TableError(f"{what} {str(path)!r}: the file is empty; it needs a header line and one line per run")
-    dups = sorted({c for c in header if header.count(c) > 1})
-    if dups:
-        raise TableError(f"{what} {str(path)!r}: column {dups[0]!r} appears {header.count(dups[0])} times in the "
-                         f"header; every column needs its own name")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise TableError(f"cannot read {str(path)!r} as CSV: {str(e).strip().splitlines()[-1]}") from None
-
-
-def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, scores: list[str],
-                   seed_col: str | None, normalize: bool, rounding: float | None = None) -> pd.DataFrame:
-    """The one validator of a runs table (`suite import` and every suite folder's runs.csv): every named column
-    present, weights and scores numbers, weights finite, >= 0, not all zero and summing to 1 (within
-    SUM_TOLERANCE; with `rounding`, the weights were rounded to multiples of it and a row within d x rounding / 2
-    of 1 is rescaled; with `normalize`, every row is rescaled), scores finite and of sane magnitude, seeds whole
-    numbers, no (mixture, seed) twice, at least MIN_MIXTURES mixtures. Errors name the column, line and value."""
-    cols = list(df.columns)
-    for c in list(weights.values()) + [metric] + scores + ([seed_col] if seed_col else []):
-        if c not in cols:
-            raise TableError(f"column {c!r} not in the table; {did_you_mean(c, cols)}")
-    taken = [c for c in weights.values() if c in scores or c == seed_col]
-    if taken:
-        raise TableError(f"column {taken[0]!r} is named as a weight and as a score or seed column; give it one role")
-    if len(df) == 0:
-        raise TableError("the table has no rows")
-    for c in dict.fromkeys(list(weights.values()) + scores):
-        values = pd.to_numeric(df[c], errors="coerce")
-        bad = values.isna() & df[c].notna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise TableError(f"column {c!r}, {line_of(i)}: value {df[c].iloc[i]!r} is not a number")
-        df[c] = values.astype(float)
-    W = df[list(weights.values())]
-    if W.isna().any().any():
-        i, j = np.argwhere(W.isna().to_numpy())[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight is missing; every run needs all weights "
-                           "(drop rows without weights before importing)")
-    Wv = W.to_numpy(float)
-    if not np.isfinite(Wv).all():
-        i, j = np.argwhere(~np.isfinite(Wv))[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is not finite")
-    if (Wv < 0).any():
-        i, j = np.argwhere(Wv < 0)[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative (weights must be "
-                         f">= 0)")
-    sums = Wv.sum(axis=1)
-    if (sums <= 0).any():
-        i = int(np.flatnonzero(sums <= 0)[0])
-        raise TableError(f"{line_of(i)}: all weights (columns {', '.join(W.columns)}) are zero")
-    slack = SUM_TOLERANCE if rounding is None else max(SUM_TOLERANCE, len(weights) * rounding / 2)
-    off = np.abs(sums - 1.0) > slack + 1e-12
-    if off.any() and not normalize:
-        i = int(np.flatnonzero(off)[0])
-        given = ", ".join(f"{c}={Wv[i, j]:.8g}" for j, c in enumerate(W.columns))
-        within = (f"within {SUM_TOLERANCE:g}" if rounding is None else
-                  f"within {slack:g}, {len(weights)} weights rounded to {rounding:g}")
-        raise TableError(f"{line_of(i)}: weights {given} sum to {sums[i]:.8g}, not 1 ({within}); "
-                         "pass --normalize to rescale every row (e.g. for percentages)"
-                         + ("" if rounding is not None else ", or --rounding if the weights were rounded"))
-    if normalize or rounding is not None:
-        df[list(weights.values())] = Wv / sums[:, None]
-    for c in dict.fromkeys([metric] + scores):
-        v = df[c].to_numpy(float)
-        if c == metric and np.isnan(v).any():
-            i = int(np.flatnonzero(np.isnan(v))[0])
-            raise TableError(f"column {metric!r}, {line_of(i)}: the metric is missing")
-        bad = np.isinf(v) | (np.abs(np.nan_to_num(v)) > MAX_ABS_VALUE)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise TableError(f"column {c!r}, {line_of(i)}: score {v[i]:g} is not a finite number of magnitude <= "
-                             f"{MAX_ABS_VALUE:g}")
-    if seed_col:
-        if df[seed_col].isna().any():
-            i = int(np.flatnonzero(df[seed_col].isna().to_numpy())[0])
-            raise TableError(f"seed column {seed_col!r}, {line_of(i)}: the seed is missing")
-        seeds = pd.to_numeric(df[seed_col], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(seeds) | (seeds != np.round(seeds)) | (seeds < 0) | (np.abs(seeds) > 2**63 - 1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise TableError(f"seed column {seed_col!r}, {line_of(i)}: seed {df[seed_col].iloc[i]!r} is not a whole "
-                             f"number >= 0")
-        df[seed_col] = seeds.astype(np.int64)
-        dup = df.duplicated(subset=list(weights.values()) + [seed_col])
-        if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise TableError(f"{line_of(i)} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
-    n_mix = len(df.drop_duplicates(subset=list(weights.values())))
-    if n_mix < MIN_MIXTURES:
-        raise TableError(f"the table records {n_mix} mixture; a suite needs at least {MIN_MIXTURES} (with one, every "
-                         f"strategy has regret 0)")
-    return df
 
 
 def join_tables(mixtures: pd.DataFrame, results: pd.DataFrame, key: str, names=("mixture file", "result file")) -> pd.DataFrame:
@@ -239,8 +121,6 @@ def _sha256_file(path: Path) -> str:
 def check_name_free(name: str, out: str | Path) -> None:
     """A new suite may not take a registered suite's name (the registry would serve one of the two): only the
     folder already registered under it may be rebuilt under it."""
-    from harness.suites.loading import registered
-
     folder = registered().get(name)
     if folder is not None and Path(folder).resolve() != Path(out).resolve():
         raise TableError(f"suite name {name!r} is already registered (folder {folder}); choose another --name")
@@ -255,10 +135,6 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
     `source` describes where a DataFrame came from (the card's `provenance.imported_from`).
     `extra_files`: {file name: text} written beside runs.csv before the suite is first loaded (e.g.
     export_suite's fidelities.csv, which the card's `fidelities` block names and the loader reads)."""
-    from harness.suites.judge_card import judge_block, normalization_block
-    from harness.suites.loading import load_folder
-    from harness.suites.surrogate import KFOLD, LOO_MAX, fit_report
-
     if goal not in ("max", "min"):
         raise TableError(f"--goal is {goal!r}; valid: max, min")
     if not name or any(c in name for c in "/\\ \t\n") or name.startswith("."):
@@ -339,18 +215,14 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
                 "method": ("leave-one-mixture-out" if n_mix <= LOO_MAX else f"{KFOLD}-fold over mixtures")
                 + ", refitting alpha each time"}
         if seed_col and "signal" not in card and suite.has_noise_model:
-            from harness.suites.recorded import SweepError, signal_to_noise
-
             try:
-                card["signal"] = {metric: signal_to_noise(runs, list(wmap.values()), metric)}
-            except SweepError:
+                card["signal"] = {metric: signal_estimate(runs, list(wmap.values()), metric)}
+            except SignalError:
                 pass
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
         suite = load_folder(tmp)
         card["judge"] = judge_block(suite)
         if "signal" not in card and not suite.has_noise_model:  # one seed per mixture: the surrogate-residual bound
-            from harness.suites.tracks import measured_signal
-
             card["signal"] = {metric: measured_signal(suite)}
         card["normalization"] = normalization_block(suite)
         for k, v in (card_extra or {}).items():
