@@ -20,7 +20,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from harness.folders import built_aside
 from harness.provenance import package_version
 from leaderboard import plots
 from leaderboard import online as onl
@@ -846,19 +846,7 @@ def render(results_dirs: list[str | Path], out: str | Path) -> Path:
         if out == d.resolve():
             raise ResultsError("--out must not be a results folder")
     st = compute(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
-    try:
+    with built_aside(out, prefix=f".{out.name}.tmp-{os.getpid()}-") as tmp:
         build(results, st, tmp)
         os.chmod(tmp, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "index.html"

@@ -57,8 +57,9 @@ class LiveSuite(Suite):
 
         root = os.environ.get("MODOMODO_ORACLE_STORE")
         if not root:
-            base = os.environ.get("MODOMODO_CACHE") or str(Path.home() / ".cache" / "modomodo")
-            root = str(Path(base) / "oracle-store")
+            from harness.folders import cache_dir
+
+            root = str(cache_dir() / "oracle-store")
         return ResultStore(root)
 
     def _result(self, mixture: Mixture, seed: int, store=None):
