@@ -25,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # code key of a proven source set -> (the source files the recorded hash named, their sha256 then).
-# Issue 30 (merged warm-up loop, one cached build, one Qwen2-VL builder), proven on tiny-h64 (five-domain
-# Qwen2-VL), tiny-idf64-cur (Idefics3) and paper-protocol-tiny: see scripts/prove_base_identity.py.
+# Issue 30 (one warm-up loop, one cached build, one Qwen2-VL builder), proven against commit 413353d with
+# scripts/prove_base_identity.py (one thread; torch 2.13 CPU): tiny-h64 (five-domain Qwen2-VL), tiny-idf64-cur
+# (Idefics3), tiny-h64-8cur (eight-domain Qwen2-VL) and the paper-protocol-tiny assets built identical, every
+# tensor and file, in the same cache folders.
 _MODEL_PY = "629fbdf81d4ea22d0457fc2fa850258aeed7128fd58029ba6fc32d8205650cd2"
 _BASES_PY = "5e55690ffc000f05d5f553b622f683069eea48e85a459ab7d9ef314576ba965b"
 _MINIMODO = "090b2ee0d1b75d4f141d21c8c20e891259bfb40ed9e079bb3cf6bb495cf567d6"
