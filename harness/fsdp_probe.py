@@ -26,9 +26,9 @@ def main(argv=None) -> None:
 
     from harness.precision import policy_dtype
     from harness.protocol import load_protocol
-    from harness.runners.gpu import load_policy
+    from harness.runners.gpu_job import load_policy
     from harness.training.config import BaseModelConfig
-    from harness.training.model import build_random_model
+    from harness.training.bases import build_random_model
 
     out = Path((sys.argv[1:] if argv is None else argv)[0])
     dist.init_process_group("gloo")

@@ -1,7 +1,7 @@
 """How far GRPO steps move the policy's parameters, measured: the check behind training.master_weights.
 
 `grpo_probe(protocol, model_dir, steps)` loads the policy the way the GPU runner's train command does
-(`harness.runners.gpu.load_policy`: float32 under fp32 master weights, else model.torch_dtype), builds
+(`harness.runners.gpu_job.load_policy`: float32 under fp32 master weights, else model.torch_dtype), builds
 TRL's GRPOTrainer with the protocol's own GRPOConfig (`grpo_config`), trains `steps` steps on text prompts
 with a reward that varies within each group (so the policy-gradient term is non-zero from the first
 step), and after every optimizer step counts the entries of the language model's decoder weights that
@@ -59,7 +59,8 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
     from trl import GRPOTrainer
 
     from harness.precision import policy_dtype
-    from harness.runners.gpu import grpo_config, load_policy, training_config
+    from harness.runners.gpu import training_config
+    from harness.runners.gpu_job import grpo_config, load_policy
 
     model = load_policy(protocol)
     per_step: list[dict] = []
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
 
     from harness.protocol import load_protocol
     from harness.training.config import BaseModelConfig
-    from harness.training.model import build_random_model
+    from harness.training.bases import build_random_model
 
     args = list(sys.argv[1:] if argv is None else argv)
     out, distributed = Path(args[0]), (args[1] if len(args) > 1 else "ddp")

@@ -1,7 +1,7 @@
 """The GPU check (issue 25, item 7): run by scripts/device_check.sh; writes one JSON of figures.
 
 (a) tiny pilot: the paper-protocol-tiny pilot through the GPU runner's own commands (`prepare`, then
-    `accelerate launch ... -m harness.runners.gpu train`) on this device, without vLLM (rollouts by
+    `accelerate launch ... -m harness.runners.gpu_job train`) on this device, without vLLM (rollouts by
     transformers' generate). The `evaluate` command needs vLLM and lmms-eval and is not run.
     Needs TRL (and datasets) importable: carry them as wheels (scripts/device_check.sh).
 (b) GRPO steps on a Qwen2-VL-2B-shaped model built from its config with random weights (no download;

@@ -14,7 +14,7 @@ pytest.importorskip("trl")
 import torch  # noqa: E402
 
 from harness.training import evaluate  # noqa: E402
-from harness.training import model as tiny  # noqa: E402
+from harness.training import bases  # noqa: E402
 from harness.training.config import BASE_MODELS  # noqa: E402
 from harness.training.model import render_prompts  # noqa: E402
 from tasks.minimodo import test_split as held_out  # noqa: E402
@@ -23,7 +23,7 @@ from tasks.minimodo import test_split as held_out  # noqa: E402
 @pytest.fixture(scope="module")
 def random_model():
     torch.set_num_threads(1)
-    model, processor = tiny.build_random_model(dataclasses.replace(BASE_MODELS["tiny-h64"], warmup_steps=0))
+    model, processor = bases.build_random_model(dataclasses.replace(BASE_MODELS["tiny-h64"], warmup_steps=0))
     model.eval()
     return model, processor
 

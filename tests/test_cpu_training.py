@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("trl")
 
+from harness.training import bases  # noqa: E402
 from harness.training import model as tiny  # noqa: E402
 from harness.training.config import BASE_MODELS, PRESETS, ProtocolConfig  # noqa: E402
 from harness.training.grpo import mixture_dataset  # noqa: E402
@@ -62,10 +63,10 @@ def test_tokenizer_is_deterministic_and_answers_are_short():
 def test_base_cache_key_covers_the_config(tmp_path, monkeypatch):
     monkeypatch.setenv("MODOMODO_CACHE", str(tmp_path))
     h64, h128 = BASE_MODELS["tiny-h64"], BASE_MODELS["tiny-h128"]
-    assert tiny.base_hash(h64) == tiny.base_hash(dataclasses.replace(h64, name="renamed"))
-    assert tiny.base_hash(h64) != tiny.base_hash(h128)
-    assert tiny.base_hash(h64) != tiny.base_hash(dataclasses.replace(h64, label_noise=0.31))
-    assert tiny.base_dir(h64).parent == tmp_path / "models"
+    assert bases.base_hash(h64) == bases.base_hash(dataclasses.replace(h64, name="renamed"))
+    assert bases.base_hash(h64) != bases.base_hash(h128)
+    assert bases.base_hash(h64) != bases.base_hash(dataclasses.replace(h64, label_noise=0.31))
+    assert bases.base_dir(h64).parent == tmp_path / "models"
 
 
 def test_random_model_builds_in_seconds_with_fan_in_init():
@@ -73,7 +74,7 @@ def test_random_model_builds_in_seconds_with_fan_in_init():
 
     t0 = time.perf_counter()
     cfg = dataclasses.replace(BASE_MODELS["tiny-h64"], warmup_steps=0)
-    model, processor = tiny.build_random_model(cfg)
+    model, processor = bases.build_random_model(cfg)
     assert time.perf_counter() - t0 < 30
     n = sum(p.numel() for p in model.parameters())
     assert 1e5 < n < 1e6

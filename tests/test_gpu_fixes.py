@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.protocol import ProtocolError, load_protocol, registered
-from harness.runners import gpu
+from harness.runners import gpu, gpu_job
 from harness.runners.gpu import launch_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,17 +33,17 @@ def test_flash_attention_falls_back_to_sdpa_with_a_warning_when_flash_attn_is_mi
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else real(name, *a))
     with pytest.warns(RuntimeWarning, match="flash-attn package is not installed: loading with sdpa"):
-        assert gpu.attn_implementation("flash_attention_2") == "sdpa"
+        assert gpu_job.attn_implementation("flash_attention_2") == "sdpa"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert gpu.attn_implementation("sdpa") == "sdpa"
+        assert gpu_job.attn_implementation("sdpa") == "sdpa"
     fake = importlib.machinery.ModuleSpec("flash_attn", None)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake if name == "flash_attn" else real(name, *a))
-    assert gpu.attn_implementation("flash_attention_2") == "flash_attention_2"
+    assert gpu_job.attn_implementation("flash_attention_2") == "flash_attention_2"
 
 
 def test_train_loads_the_model_through_the_fallback():
-    src = Path(gpu.__file__).read_text()
+    src = Path(gpu_job.__file__).read_text()
     assert "attn_implementation=attn_implementation(m.attn_implementation)" in src
 
 
@@ -101,7 +101,7 @@ def test_checkpoints_keep_one_and_no_optimizer_state(tmp_path):
     pytest.importorskip("trl")
     p = load_protocol("paper-qwen2vl-2b-1gpu")
     p = dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False))
-    args = gpu.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
+    args = gpu_job.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
     assert args.save_total_limit == 1 and args.save_only_model is True and args.save_steps == 500
 
 
@@ -204,7 +204,7 @@ def test_evaluation_builds_one_vllm_engine_for_in_and_out_of_domain(tmp_path, mo
     run_dir = _eval_run(tmp_path)
     calls: dict = {}
     _fake_stack(monkeypatch, calls)
-    gpu.evaluate_main(run_dir)
+    gpu_job.evaluate_main(run_dir)
     assert len(calls["engines"]) == 1  # in-domain and out-of-domain share the one engine
     assert calls["simple_evaluate"]["tasks"] == ["chartqa", "mmmu_val"]
     scores = json.loads((run_dir / "scores.json").read_text())
@@ -224,7 +224,7 @@ def test_out_of_domain_evaluation_passes_lmms_eval_a_task_manager_for_local_task
     assert scores == {"A": 0.25}  # a local task's exact_match is read
     assert calls["simple_evaluate"]["task_manager"].include_path == str(tmp_path / "lmms_tasks")
     run_dir = _eval_run(tmp_path, f"  lmms_include_path: {tmp_path / 'lmms_tasks'}\n")
-    gpu.evaluate_main(run_dir)  # the protocol's lmms_include_path reaches lmms-eval
+    gpu_job.evaluate_main(run_dir)  # the protocol's lmms_include_path reaches lmms-eval
     assert calls["simple_evaluate"]["task_manager"].include_path == str(tmp_path / "lmms_tasks")
 
 
@@ -242,7 +242,7 @@ def test_cpu_protocol_runs_the_same_commands_on_one_cpu_process():
     train = plan[1]
     assert train.argv[:3] == ("accelerate", "launch", "--cpu") and "--num_processes" in train.argv
     assert train.argv[train.argv.index("--num_processes") + 1] == "1"
-    assert train.argv[-3:] == ("harness.runners.gpu", "train", "/runs/t")
+    assert train.argv[-3:] == ("harness.runners.gpu_job", "train", "/runs/t")
     assert "CUDA_VISIBLE_DEVICES" not in train.env and train.env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     resolved = p.resolved("/assets")
     assert resolved.model.base == "/assets/model" and resolved.datasets.train["SAT"] == "/assets/train/SAT"

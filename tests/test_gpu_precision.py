@@ -29,7 +29,7 @@ def test_rounding_emulation_matches_bf16_spacing():
 def tiny_model(tmp_path_factory):
     pytest.importorskip("trl")
     from harness.training.config import BaseModelConfig
-    from harness.training.model import build_random_model
+    from harness.training.bases import build_random_model
 
     folder = tmp_path_factory.mktemp("tiny-policy")
     # std-0.02 init, the magnitude of real checkpoints' weights

@@ -109,7 +109,7 @@ def test_launch_plan_server_and_colocate():
 
 def test_gpu_training_settings_build_a_real_grpo_config(tmp_path):
     pytest.importorskip("trl")
-    from harness.runners.gpu import grpo_config
+    from harness.runners.gpu_job import grpo_config
 
     p = load_protocol("paper-qwen2vl-2b-1gpu")
     # bf16 needs a GPU to build TRL's config; everything else is checked as configured
@@ -139,7 +139,7 @@ def test_dry_run_prints_the_resolved_protocol_and_commands(monkeypatch):
     text = out.output
     assert "# protocol paper-qwen2vl-2b" in text and "learning_rate: 1.0e-06" in text and "steps: 1000" in text
     assert "trl vllm-serve --model Qwen/Qwen2-VL-2B-Instruct" in text
-    assert "accelerate launch --num_processes 3" in text and "-m harness.runners.gpu evaluate" in text
+    assert "accelerate launch --num_processes 3" in text and "-m harness.runners.gpu_job evaluate" in text
     other = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
                                       "--dry-run", "--protocol-file", str(registered()["qwen25vl-7b"])])
     assert other.exit_code == 0 and "Qwen/Qwen2.5-VL-7B-Instruct" in other.output

@@ -254,7 +254,7 @@ def _single_site(results, tmp_path):
 def test_best_marks_come_from_the_within_suite_verdicts():
     """A cell is marked best only where within_suite found the lowest mean separable from every other strategy on a
     suite that can rank; a slice of the table (a strategy's page) keeps the marks of the whole."""
-    from leaderboard.site import best_marks
+    from leaderboard.site_views import best_marks
 
     ev = pd.DataFrame([{"suite": "s", "budget": 8, "best": "a"}, {"suite": "s", "budget": 4, "best": ""},
                        {"suite": "t", "budget": 2.5, "best": "b"}])
@@ -265,7 +265,7 @@ def test_best_marks_come_from_the_within_suite_verdicts():
 def test_strategy_page_highlights_only_separable_bests(lb_site, lb_bench):
     """A strategy page marks a cell best only where within_suite.csv names that strategy separably best, and says
     what the mark means; on the small fixture bench (3 seeds) no best is separable."""
-    from leaderboard.site import slug
+    from leaderboard.site_views import slug
 
     ev = pd.read_csv(lb_site / "data" / "within_suite.csv", keep_default_na=False)
     board = pd.read_csv(lb_site / "data" / "leaderboard.csv")

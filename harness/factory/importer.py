@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from harness.folders import replace_folder
 from harness.mixture import did_you_mean
 from harness.provenance import git_sha, versions
 from harness.factory.card import judge_block, normalization_block
@@ -228,9 +228,7 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         for k, v in (card_extra or {}).items():
             card[k] = v
         (tmp / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

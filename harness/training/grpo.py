@@ -46,50 +46,68 @@ def _as_dataset(rows, to_dataset):
     return rows if isinstance(rows, Dataset) else to_dataset(rows)
 
 
+def shared_settings(cfg: ProtocolConfig, seed: int) -> dict:
+    """The GRPOConfig settings both runners take from a ProtocolConfig (the GPU runner's from the one
+    `harness.runners.gpu.training_config` derives from its protocol file)."""
+    return dict(max_steps=cfg.steps, num_generations=cfg.num_generations,
+                max_completion_length=cfg.max_completion_length, learning_rate=cfg.learning_rate, beta=cfg.beta,
+                temperature=cfg.temperature, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
+                reward_weights=list(cfg.reward_weights), use_vllm=cfg.use_vllm, bf16=cfg.bf16, seed=seed,
+                data_seed=seed, report_to="none")
+
+
 def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
+    """The cpu runner's GRPOConfig: one process, one update a step, constant learning rate, no checkpoints."""
     from trl import GRPOConfig
 
     return GRPOConfig(
-        output_dir=output_dir or tempfile.gettempdir(), max_steps=cfg.steps,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
-        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="constant", warmup_steps=0, beta=cfg.beta,
-        temperature=cfg.temperature, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
-        reward_weights=list(cfg.reward_weights), logging_steps=max(1, min(10, cfg.steps)), save_strategy="no",
-        report_to="none", use_vllm=cfg.use_vllm, bf16=cfg.bf16, fp16=False, use_cpu=not cfg.use_vllm,
-        gradient_checkpointing=False, dataloader_num_workers=0, seed=seed, data_seed=seed, log_completions=False,
+        **shared_settings(cfg, seed), output_dir=output_dir or tempfile.gettempdir(),
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1, lr_scheduler_type="constant",
+        warmup_steps=0, logging_steps=max(1, min(10, cfg.steps)), save_strategy="no", fp16=False,
+        use_cpu=not cfg.use_vllm, gradient_checkpointing=False, dataloader_num_workers=0, log_completions=False,
         disable_tqdm=True)
+
+
+def make_trainer(model, processor, dataset, args, reward_rule: str, online=None, callbacks=(), quiet: bool = True):
+    """TRL's GRPOTrainer (or, for an online run, its online subclass) on `dataset` with the reward rule's
+    functions. `online`: (OnlineMixture, domain row ranges, seed) for an online run
+    (harness/training/online.py): the prompts are then drawn by the controller's current weights, which
+    it updates after every step. `quiet`: drop the printing callbacks (the cpu runner's stdout is for
+    results; the logs stay in trainer.state.log_history)."""
+    from trl import GRPOTrainer
+
+    cls, extra, callbacks = GRPOTrainer, {}, list(callbacks or [])
+    if online is not None:
+        from harness.training.online import online_trainer_class
+
+        controller, ranges, seed = online
+        cls, extra = online_trainer_class(), {"online": controller, "online_ranges": ranges, "online_seed": seed}
+        callbacks.append(controller.callback())
+    trainer = cls(model=model, reward_funcs=list(reward_funcs(reward_rule)), args=args, train_dataset=dataset,
+                  processing_class=processor, callbacks=callbacks or None, **extra)
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        for cb in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(cb)
+    return trainer
 
 
 def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None,
                callbacks=None, online=None):
     """Run GRPO in place on `model`; returns the trainer (its state holds the reward log).
     `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of run.py).
-    `online`: (OnlineMixture, domain row ranges) for an online run (harness/training/online.py): the
-    prompts are then drawn by the controller's current weights, which it updates after every step."""
+    `online`: (OnlineMixture, domain row ranges) for an online run (see `make_trainer`)."""
+    import shutil
+
     from transformers import ProcessorMixin
-    from trl import GRPOTrainer
 
     if not isinstance(processor, ProcessorMixin):
         raise TypeError(f"GRPO on a VLM needs a processor, got {type(processor).__name__}")
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    import shutil
-
     tmp = None if output_dir else tempfile.mkdtemp(prefix="modomodo-grpo-")
     try:
-        cls, extra, callbacks = GRPOTrainer, {}, list(callbacks or [])
-        if online is not None:
-            from harness.training.online import online_trainer_class
-
-            controller, ranges = online
-            cls, extra = online_trainer_class(), {"online": controller, "online_ranges": ranges, "online_seed": seed}
-            callbacks.append(controller.callback())
-        trainer = cls(model=model, reward_funcs=list(reward_funcs(cfg.reward_rule)),
-                      args=grpo_args(cfg, seed, output_dir or tmp), train_dataset=dataset,
-                      processing_class=processor, callbacks=callbacks or None, **extra)
-        for cb in (PrinterCallback, ProgressCallback):  # keep stdout clean: logs stay in trainer.state.log_history
-            trainer.remove_callback(cb)
+        trainer = make_trainer(model, processor, dataset, grpo_args(cfg, seed, output_dir or tmp), cfg.reward_rule,
+                               online=None if online is None else (*online, seed), callbacks=callbacks or ())
         if cfg.steps > 0:
             trainer.train()
     finally:

@@ -24,13 +24,13 @@ def bare_grpo(cfg, weights: dict[str, float], seed: int) -> float:
     from datasets import Dataset, interleave_datasets
     from trl import GRPOConfig, GRPOTrainer
 
-    from harness.training import model as tiny
+    from harness.training import bases
     from tasks.minimodo import make_rows
     from tasks.rewards import accuracy_reward, format_reward
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    model, processor = tiny.load(tiny.ensure_base(cfg.base))
+    model, processor = bases.load(bases.ensure_base(cfg.base))
     n = cfg.steps * cfg.prompts_per_step
     active = [d for d in cfg.train_domains if weights.get(d, 0) > 0]
     sources = [Dataset.from_list(make_rows(d, n, seed * 1000 + i)) for i, d in enumerate(active)]
@@ -64,13 +64,14 @@ def main(argv=None) -> dict:
     from harness import suites
     from harness.runners.cpu import CpuRunner
     from harness.spec import RunSpec
+    from harness.training import bases
     from harness.training import model as tiny
     from harness.training.config import PRESETS
 
     tiny.set_offline_env()
     cfg = PRESETS[a.preset]
     torch.set_num_threads(cfg.threads)
-    tiny.ensure_base(cfg.base)
+    bases.ensure_base(cfg.base)
     with tempfile.TemporaryDirectory() as d:
         card = yaml.safe_load((Path(suites.BASELINES_DIR) / "minimodo-tiny-live" / "card.yaml").read_text())
         card.update(name="overhead", protocol_config={"preset": a.preset})

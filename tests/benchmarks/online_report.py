@@ -43,7 +43,7 @@ def offline_bench(suites: list[str], seeds: int, out: Path) -> Path:
 
 
 def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
-    from leaderboard import plots
+    from leaderboard import plots_online
     from leaderboard.data import live_suite_name, load_results
     from leaderboard.online import compute_online, offline_match
     from leaderboard.stats import bootstrap_ci
@@ -87,7 +87,7 @@ def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
         if figures is not None:
             figures.mkdir(parents=True, exist_ok=True)
             slug = suite.replace(":", "-")
-            plots.online_weights(st.weights, suite, list(tab.index), figures / f"{slug}-weights.svg")
+            plots_online.online_weights(st.weights, suite, list(tab.index), figures / f"{slug}-weights.svg")
             lines += [f"Pictures: `{figures / (slug + '-weights.svg')}`", ""]
     return "\n".join(lines)
 

@@ -56,7 +56,7 @@ class _Source:
     name = "paper-tiny"
 
     def __init__(self, protocol):
-        from harness.runners.gpu import _paper_source
+        from harness.runners.gpu_job import _paper_source
 
         self.protocol, self.paper = protocol, _paper_source(protocol)
 
