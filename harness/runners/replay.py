@@ -4,8 +4,8 @@ Like Syne Tune's simulator backend, it reports the cost the real run would have 
 GPU-hours from the suite card, when the card states them) while taking microseconds.
 
 Its answers are a pure function of the run spec, so a study asks them from memory (`answer`), never
-through the result store: a store round trip (a JSON record written, hashed, read back) costs a thousand
-times the answer. The store keeps what is worth keeping: real runs (cpu, gpu) and finished studies. A
+through the result store: a store round trip (a JSON record hashed, written, looked up) costs hundreds of
+times a remembered answer. The store keeps what is worth keeping: real runs (cpu, gpu) and finished studies. A
 card that simulates a slow runner (`cost.simulated_delay_s`, the crash/resume tests' stand-in) keeps the
 store path, as does a subclass that changes `run` (a flaky stand-in for a real runner).
 """
@@ -19,11 +19,9 @@ from harness.provenance import provenance
 from harness.runners.base import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
 
-
+MEMORY_KINDS = ("replay", "synthetic")  # suites whose answers are a table lookup or a formula
 MEMO_LIMIT = 100_000  # answers remembered per (suite, track) in one process; past it the memo starts afresh
-
-
-_MEMO = ("replay", "answers")
+_MEMO = ("replay", "answers")  # where in the suite's cache
 
 
 class ReplayRunner(Runner):
@@ -39,8 +37,9 @@ class ReplayRunner(Runner):
 
     @property
     def answers_from_memory(self) -> bool:
-        """Whether a study may ask `answer` instead of going through the store (harness.study)."""
-        return not self.delay_s and type(self).run is ReplayRunner.run
+        """Whether a study may ask `answer` instead of going through the store (harness.study): a recorded table
+        or an analytic function (a live suite's answer is a training run, stored), answering at once."""
+        return (self.suite.kind in MEMORY_KINDS and not self.delay_s and type(self).run is ReplayRunner.run)
 
     def answer(self, spec: RunSpec) -> RunResult:
         """`run(spec)`, remembered: the same spec (the store's identity: suite, protocol, mixture to 1e-9, seed,
