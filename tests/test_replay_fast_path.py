@@ -60,9 +60,11 @@ def _without_counters(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("wall_s", "runs_executed", "runs_reused")}
 
 
-@pytest.mark.parametrize("case", [("paper-qwen2vl-2b", None, "random", 24, 3), ("minimodo-pool", None, "hyperband", 16, 2),
+@pytest.mark.parametrize("case", [("paper-qwen2vl-2b", None, "random", 24, 3),
+                                  ("minimodo-pool", None, "hyperband", 16, 2),
                                   ("regmix-1m-to-60m", None, "successive-halving", 11, 0),
-                                  ("regmix-60m", "continuous", "random", 8, 1), ("synth-bump-8", None, "quadratic", 16, 4)])
+                                  ("regmix-60m", "continuous", "random", 8, 1),
+                                  ("synth-bump-8", None, "quadratic", 16, 4)])
 def test_memory_answers_equal_the_stored_path_bit_for_bit(case, tmp_path):
     name, track, *_ = case
     judge = suites.load(name).judge(track)

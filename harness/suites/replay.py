@@ -207,7 +207,8 @@ class ReplaySuite(Suite):
             if m is None:
                 raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
             seeds = self.recorded_seeds[m]
-            order = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()])).permutation(len(seeds))
+            rng = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()]))
+            order = rng.permutation(len(seeds))
             if len(orders) >= POOL_ORDERS_LIMIT:
                 orders.clear()
             got = orders[key] = (seeds, order)

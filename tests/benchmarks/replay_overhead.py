@@ -35,8 +35,10 @@ def strategy_cpu(judge, name: str, records: list[dict]) -> float:
     cls = strategies.get(name)
     replays = []
     for rec in records:
-        history = tuple(Observation(judge.space.mixture(t["mixture"]), None if t["value"] is None else judge.orient(t["value"]),
-                                    {judge.metric: t["value"]} if t["value"] is not None else {}, t["status"], t["fidelity"])
+        history = tuple(Observation(judge.space.mixture(t["mixture"]),
+                                    None if t["value"] is None else judge.orient(t["value"]),
+                                    {judge.metric: t["value"]} if t["value"] is not None else {}, t["status"],
+                                    t["fidelity"])
                         for t in rec["trajectory"])
         replays.append((Budget(rec["budget"]).priced(judge.cost_model), rec["seed"], history))
     t0 = time.process_time()
@@ -49,7 +51,6 @@ def strategy_cpu(judge, name: str, records: list[dict]) -> float:
 
 
 def measure(suite: str, seeds: int, budgets: list[int], strategies_: tuple[str, str] = ("random", "uniform")) -> dict:
-    import strategies
     from harness import suites
     from harness.bench import StudyTask, run_study_task
 
