@@ -10,7 +10,7 @@ GPU_CPU_VENV ?= .venv-gpu-cpu
 GPY          := $(GPU_CPU_VENV)/bin/python
 GPIP         := $(GPY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast lint bench-speed venv venv-gpu-cpu browser sandbox clean
+.PHONY: demo demo-full test test-fast lint bench-speed venv venv-gpu-cpu browser sandbox clean
 
 # Core + dev tools (replay suites, strategies, leaderboard).
 $(VENV)/.core: pyproject.toml
@@ -60,10 +60,19 @@ DEMO_POOL := $(if $(wildcard baselines/minimodo-pool/card.yaml),--suite minimodo
 # two-scale pool 1M -> 60M.
 DEMO_REGMIX := --suite regmix-1m --suite regmix-60m --suite regmix-1b --suite regmix-1m-to-60m
 
+DEMO_SUITES := --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny \
+	--suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) $(DEMO_REGMIX) --suite synth-bowl-5 --suite synth-bump-8 \
+	--suite synth-corner-6
+# `make demo`: every strategy on every suite and budget, 2 seeds (2,800 studies); `make demo-full`: the 20-seed plan
+# (28,000 studies) into the same folder, so it reuses the quick demo's studies. Seeds are the only difference.
+DEMO_SEEDS ?= 2
+
 demo: $(VENV)/.core
-	$(VENV)/bin/modomodo bench --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny --suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) $(DEMO_REGMIX) \
-		--suite synth-bowl-5 --suite synth-bump-8 --suite synth-corner-6 --strategy all --budget 4,8,11,16,24 --seeds 20 --workers 2 --out $(DEMO_OUT)
+	$(VENV)/bin/modomodo bench $(DEMO_SUITES) --strategy all --budget 4,8,11,16,24 --seeds $(DEMO_SEEDS) --workers 2 --out $(DEMO_OUT)
 	$(VENV)/bin/modomodo leaderboard render --results $(DEMO_OUT) $(DEMO_ONLINE) --out $(DEMO_OUT)/site
+
+demo-full:
+	$(MAKE) demo DEMO_SEEDS=20
 
 test: $(VENV)/.train browser sandbox venv-gpu-cpu lint
 	MODOMODO_REQUIRE_SANDBOX_TESTS=1 $(PY) -m pytest -q

@@ -36,7 +36,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 class Mixture(Mapping[str, float]):
     """Dataset weights on the simplex. Hashable, ordered as given, immutable."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_key")
 
     def __init__(self, weights: Mapping[str, float]):
         items = tuple((str(k), float(v)) for k, v in weights.items())
@@ -89,8 +89,15 @@ class Mixture(Mapping[str, float]):
         return NotImplemented
 
     def key(self, digits: int = 9) -> tuple[tuple[str, float], ...]:
-        """Canonical, order-free identity: names sorted, weights rounded (so 1/3 matches 0.333333333)."""
-        return tuple(sorted((n, round(w, digits) + 0.0) for n, w in self._items))
+        """Canonical, order-free identity: names sorted, weights rounded (so 1/3 matches 0.333333333).
+        The default one is computed once (a mixture is immutable): every hash and comparison asks for it."""
+        if digits != 9:
+            return tuple(sorted((n, round(w, digits) + 0.0) for n, w in self._items))
+        try:
+            return self._key
+        except AttributeError:
+            self._key = tuple(sorted((n, round(w, 9) + 0.0) for n, w in self._items))
+            return self._key
 
     def as_dict(self) -> dict[str, float]:
         return dict(self._items)

@@ -172,38 +172,67 @@ class CostModel:
 FRACTION = CostModel()
 
 
+class Ledger:
+    """`pilot_cost` and `spent`, one pilot at a time: what the study loop keeps as it goes, so pricing a
+    pilot and summing what was spent cost O(1) per pilot instead of a pass over the history each. The
+    rule is written once, here; `pilot_cost` and `spent` replay a history through a Ledger."""
+
+    __slots__ = ("cost_model", "_total", "_latest", "count", "all_full")
+
+    def __init__(self, cost_model: CostModel | None = None):
+        self.cost_model = cost_model or FRACTION
+        self._total = 0.0  # summed unrounded, rounded once (`spent`)
+        self._latest: dict[Mixture, float | None] = {}  # each mixture's latest fidelity (None: it failed)
+        self.count = 0  # pilots recorded
+        self.all_full = True  # whether every one was a full-fidelity run (Budget.remaining's common case)
+
+    def price(self, mixture: Mixture, fidelity: float) -> tuple[float, bool]:
+        """(cost in run-equivalents, continues) of piloting `mixture` at `fidelity` next (`pilot_cost`)."""
+        cm, f = self.cost_model, float(fidelity)
+        latest = self._latest.get(mixture) if cm.continues else None
+        if latest is not None and latest < f - 1e-12:
+            return cm.charge(latest, f), True
+        return cm.charge(None, f), False
+
+    def add(self, mixture: Mixture, fidelity: float, ok: bool, cost: float | None = None) -> None:
+        """Record an attempted pilot (a failed one costs too, and its run cannot be continued). `cost`: its
+        `price`, when the caller asked it just before (the same ledger state, so the same number)."""
+        f = float(fidelity)
+        self._total += self.price(mixture, f)[0] if cost is None else cost
+        self._latest[mixture] = f if ok else None
+        self.count += 1
+        self.all_full = self.all_full and f == FULL_FIDELITY
+
+    def add_observation(self, o, cost: float | None = None) -> None:
+        self.add(o.mixture, o.fidelity, o.ok, cost)
+
+    @property
+    def spent(self) -> float:
+        return round(self._total, 9)
+
+
 def pilot_cost(history, mixture: Mixture, fidelity: float, cost_model: CostModel | None = None) -> tuple[float, bool]:
     """(cost in run-equivalents, continues) of piloting `mixture` at `fidelity` after `history`.
 
-    The rule (the study's and the budget's, in one place): a pilot at fidelity f is an **early stop of
-    one run**, not a separate run. If the latest observation of `mixture` succeeded at a lower fidelity
+    The rule (the study's and the budget's, in one place: `Ledger`): a pilot at fidelity f is an **early stop
+    of one run**, not a separate run. If the latest observation of `mixture` succeeded at a lower fidelity
     f0 < f, the new pilot *continues that run* (the same training seed, its checkpoint at f); otherwise
     it starts a new run (a new training seed). Its price is the suite's `cost_model` (CostModel.charge:
     by default f - f0 resp. f; under a measured `checkpoints` model the training share plus one
     evaluation; under `scales` a separate model that never continues). A single-fidelity history costs
     one per run under every model."""
-    cm = cost_model or FRACTION
-    f = float(fidelity)
-    latest = None
-    if cm.continues:
-        for o in history:
-            if o.mixture == mixture:
-                latest = float(o.fidelity) if o.ok else None
-    if latest is not None and latest < f - 1e-12:
-        return cm.charge(latest, f), True
-    return cm.charge(None, f), False
+    ledger = Ledger(cost_model)
+    for o in history:
+        ledger._latest[o.mixture] = float(o.fidelity) if o.ok else None
+    return ledger.price(mixture, fidelity)
 
 
 def spent(history, cost_model: CostModel | None = None) -> float:
     """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
-    cm = cost_model or FRACTION
-    total, latest = 0.0, {}
+    ledger = Ledger(cost_model)
     for o in history:
-        f, f0 = float(o.fidelity), latest.get(o.mixture)
-        continues = cm.continues and f0 is not None and f0 < f - 1e-12
-        total += cm.charge(f0 if continues else None, f)
-        latest[o.mixture] = f if o.ok else None
-    return round(total, 9)
+        ledger.add_observation(o)
+    return ledger.spent
 
 
 @dataclass(frozen=True)
@@ -245,11 +274,18 @@ class Budget:
     def remaining(self, history) -> int | float:
         """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
         count what the cost model charges: `pilot_cost`). An integer when it is a whole number."""
-        if (all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history)
-                and (self.cost_model is None or self.cost_model.full_run_is_one)):
-            left = self.runs - len(history)  # the common case, kept exact and cheap
+        return self._left(all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history), len(history),
+                          lambda: spent(history, self.cost_model))
+
+    def left(self, ledger: Ledger) -> int | float:
+        """`remaining(history)` for the history `ledger` has recorded (kept as it goes: O(1))."""
+        return self._left(ledger.all_full, ledger.count, lambda: ledger.spent)
+
+    def _left(self, all_full: bool, count: int, spent_) -> int | float:
+        if all_full and (self.cost_model is None or self.cost_model.full_run_is_one):
+            left = self.runs - count  # the common case, kept exact and cheap
         else:
-            left = round(self.runs - spent(history, self.cost_model), 9)
+            left = round(self.runs - spent_(), 9)
         left = max(0, left)
         return int(left) if float(left).is_integer() else left
 

@@ -56,7 +56,8 @@ class ResultStore:
         self.quarantine_dir = self.root / "quarantine"
         self.rejected = 0  # records that failed their integrity check in this process (re-run, not served)
         for d in (self.runs_dir, self.failed_dir, self.studies_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            if not os.path.isdir(d):  # a bench opens its store once per study: a look is cheaper than mkdir
+                d.mkdir(parents=True, exist_ok=True)
 
     # -- runs -----------------------------------------------------------------------------------
     def _path(self, folder: Path, key: str) -> Path:
@@ -158,11 +159,15 @@ class ResultStore:
 
     def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
         record = {**record, INTEGRITY_FIELD: content_hash(record)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
+        text = json.dumps(record, sort_keys=True)  # one write (json.dump writes each token apart)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
+        except FileNotFoundError:  # the record's shard folder (key[:2]) is new
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(record, f, sort_keys=True)
+                f.write(text)
                 if self.durable:
                     f.flush()
                     os.fsync(f.fileno())

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harness.sandbox.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
-from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Observation, RunResult, RunSpec, UnknownFidelity, as_proposal,
-                          derive_seed, pilot_cost, spent)
+from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Ledger, Observation, RunResult, RunSpec, UnknownFidelity,
+                          as_proposal, derive_seed)
 from harness.store import ResultStore
 from harness.suites import Suite
 from harness.suites.tracks import Judge
@@ -67,7 +67,10 @@ class StudyOutcome:
     online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The study's record. Its containers are the outcome's own, not copies (`dataclasses.asdict` deep-copies
+        every trajectory step, a good part of a replayed study's cost): the outcome is finished when it is
+        recorded."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         if not d["online"]:
             del d["online"]  # offline studies' records stay as they were
         return d
@@ -91,14 +94,49 @@ def run_through_store(call, spec: RunSpec, store: ResultStore | None, outcome: S
         if cached is not None:
             outcome.runs_reused += 1
             return cached
-    try:
-        result = call()
-    except Exception as e:
-        result = RunResult.failed(spec, f"runner raised {_short_error(e)}")
+    result = _call_runner(call, spec)
     outcome.runs_executed += 1
     if store is not None:
         store.put(result)
     return result
+
+
+def _call_runner(call, spec: RunSpec) -> RunResult:
+    try:
+        return call()
+    except Exception as e:
+        return RunResult.failed(spec, f"runner raised {_short_error(e)}")
+
+
+def answers_from_memory(runner: Runner) -> bool:
+    """Whether the runner's answers are a pure function of the run spec, computed in microseconds (the replay
+    runner on a recorded pool or an analytic function, harness/runners/replay.py): then a pilot is asked of it
+    directly, from memory, with no store round trip; the store keeps real runs (cpu, gpu, jobs) and the
+    finished studies (harness/bench.py), which are what a resumed bench needs."""
+    return bool(getattr(runner, "answers_from_memory", False))
+
+
+ADMITTED_LIMIT = 100_000  # pool proposals remembered per judge in one process; past it the memo starts afresh
+_ADMITTED = ("study", "admitted")
+
+
+def admit(judge: Judge, mixture: Mixture) -> Mixture:
+    """`judge.check_proposal(mixture)`: in the pool track, remembered per exact weights (the pool is finite,
+    strategies propose its candidates again and again, and the check is a pure function of the weights);
+    a refused proposal is refused afresh each time, with its reason."""
+    if not judge.is_pool:
+        return judge.check_proposal(mixture)
+    memo = judge._cache.get(_ADMITTED)
+    if memo is None:
+        memo = judge._cache[_ADMITTED] = {}
+    exact = tuple(mixture.as_dict().items())
+    admitted = memo.get(exact)
+    if admitted is None:
+        admitted = judge.check_proposal(mixture)
+        if len(memo) >= ADMITTED_LIMIT:
+            memo.clear()
+        memo[exact] = admitted
+    return admitted
 
 
 class Study:
@@ -115,6 +153,7 @@ class Study:
         # "auto" (a separate process for strategies loaded from a user's file, in-process otherwise);
         # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
         self.isolation, self.timeout_s = isolation, timeout_s
+        self._from_memory = answers_from_memory(runner)
 
     def run_seed(self, step: int, mixture=None, occurrence: int = 0) -> int:
         """The training seed of the step-th pilot run: fixed by (study seed, step) and published; in the
@@ -124,6 +163,9 @@ class Study:
         return derive_seed(self.seed, step)
 
     def _run(self, spec: RunSpec, outcome: StudyOutcome) -> RunResult:
+        if self._from_memory:  # a replayed answer: the runner's memo, never the store
+            outcome.runs_executed += 1
+            return _call_runner(lambda: self.runner.answer(spec), spec)
         return run_through_store(lambda: self.runner.run(spec), spec, self.store, outcome)
 
     def run(self) -> StudyOutcome:
@@ -155,9 +197,10 @@ class Study:
         history: list[Observation] = []
         occurrences: dict[Mixture, int] = {}
         run_seeds: dict[Mixture, int] = {}  # the training seed of each mixture's latest run (continued by a pilot)
+        ledger = Ledger(self.budget.cost_model)  # what each pilot costs and what was spent, kept as it goes
         surrogate_answers = 0
         best = None
-        while self.budget.remaining(history) > 0:
+        while self.budget.left(ledger) > 0:
             step = len(history)
             try:
                 proposal = strategy.propose(tuple(history), self.budget)
@@ -172,19 +215,19 @@ class Study:
                     raise InvalidMixture(str(e)) from None
                 if not isinstance(proposal.mixture, Mixture):
                     raise InvalidMixture(f"expected a Mixture in the Proposal, got {type(proposal.mixture).__name__}")
-                mixture = suite.check_proposal(proposal.mixture)
+                mixture = admit(suite, proposal.mixture)
             except InvalidMixture as e:
                 return self._fail(out, f"propose returned an invalid mixture at step {step}: {e}")
             try:
                 fidelity = suite.check_fidelity(proposal.fidelity)
             except UnknownFidelity as e:
                 return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
-            cost, continues = pilot_cost(history, mixture, fidelity, self.budget.cost_model)
-            if cost > self.budget.remaining(history) + 1e-9:
+            cost, continues = ledger.price(mixture, fidelity)
+            if cost > self.budget.left(ledger) + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual
                 out.note = (f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
-                              f"{self.budget.remaining(history):g} left: pilots ended")
+                              f"{self.budget.left(ledger):g} left: pilots ended")
                 break
             if continues:  # an early-stopped run taken further: the same training seed (pilot_cost's rule)
                 seed = run_seeds[mixture]
@@ -197,15 +240,18 @@ class Study:
             result = self._run(spec, out)
             surrogate_answers += result.source == "surrogate"
             value = result.value
-            history.append(Observation(mixture, None if value is None else suite.orient(value), dict(result.scores),
-                                       result.status, spec.fidelity))
+            observation = Observation(mixture, None if value is None else suite.orient(value), dict(result.scores),
+                                      result.status, spec.fidelity)
+            history.append(observation)
+            ledger.add_observation(observation, cost)
             out.runs_used += 1
             out.runs_failed += 0 if result.ok else 1
-            out.cost_used = spent(history, self.budget.cost_model)  # summed unrounded, rounded once
+            out.cost_used = ledger.spent  # harness.spec.spent(history): summed unrounded, rounded once
             if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
             out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,
-                                   "status": result.status, "best_so_far": best, "run_key": spec.key,
+                                   "status": result.status, "best_so_far": best,
+                                   "run_key": result.key if self._from_memory else spec.key,
                                    "fidelity": fidelity, "cost": cost, "spent": out.cost_used})
         try:
             rec = strategy.recommend(tuple(history))

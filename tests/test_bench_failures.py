@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import strategies
 from harness.cli import main
 from harness.factory.importer import import_table
+from tests.conftest import write_synthetic_suite
 
 
 def invoke(*args):
@@ -147,7 +148,10 @@ def test_two_benches_on_one_folder_keep_both_in_summary(tmp_path):
 
 def test_a_damaged_study_record_is_quarantined_and_redone_on_resume(tmp_path):
     out = tmp_path / "o"
-    args = ("bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "4", "--seeds", "2", "--out", out,
+    # a suite that stands in for a slow runner (simulated delay): its runs go through the store, as real runs
+    # do (an instant replay's answers come from memory, harness/runners/replay.py)
+    suite = write_synthetic_suite(tmp_path / "slow-bowl", dim=5, delay=0.001)
+    args = ("bench", "--suite", suite, "--strategy", "random", "--budget", "4", "--seeds", "2", "--out", out,
             "--quiet")
     assert invoke(*args).exit_code == 0
     first = pd.read_csv(out / "summary.csv")

@@ -2,6 +2,12 @@
 
 Like Syne Tune's simulator backend, it reports the cost the real run would have had (simulated
 GPU-hours from the suite card, when the card states them) while taking microseconds.
+
+Its answers are a pure function of the run spec, so a study asks them from memory (`answer`), never
+through the result store: a store round trip (a JSON record hashed, written, looked up) costs hundreds of
+times a remembered answer. The store keeps what is worth keeping: real runs (cpu, gpu) and finished studies. A
+card that simulates a slow runner (`cost.simulated_delay_s`, the crash/resume tests' stand-in) keeps the
+store path, as does a subclass that changes `run` (a flaky stand-in for a real runner).
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from harness.mixture import InvalidMixture
 from harness.provenance import provenance
 from harness.runners.base import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
+
+MEMORY_KINDS = ("replay", "synthetic")  # suites whose answers are a table lookup or a formula
+MEMO_LIMIT = 100_000  # answers remembered per (suite, track) in one process; past it the memo starts afresh
+_MEMO = ("replay", "answers")  # where in the suite's cache
 
 
 class ReplayRunner(Runner):
@@ -24,6 +34,29 @@ class ReplayRunner(Runner):
         # Optional wall-clock delay per run, from the card: lets a synthetic suite stand in for a
         # slow runner (used by the crash/resume tests and to demo the progress bar).
         self.delay_s = float(cost.get("simulated_delay_s", 0.0))
+
+    @property
+    def answers_from_memory(self) -> bool:
+        """Whether a study may ask `answer` instead of going through the store (harness.study): a recorded table
+        or an analytic function (a live suite's answer is a training run, stored), answering at once."""
+        return (self.suite.kind in MEMORY_KINDS and not self.delay_s and type(self).run is ReplayRunner.run)
+
+    def answer(self, spec: RunSpec) -> RunResult:
+        """`run(spec)`, remembered: the same spec (the store's identity: suite, protocol, mixture to 1e-9, seed,
+        fidelity) gets the same result object, validated and computed once per process. The memo lives on the
+        suite (the judge of one track), so every study of a worker shares it, as they shared the store;
+        failed results are not remembered (the store did not serve them either)."""
+        memo = self.suite._cache.get(_MEMO)
+        if memo is None:
+            memo = self.suite._cache[_MEMO] = {}
+        result = memo.get(spec)
+        if result is None:
+            result = self.run(spec)
+            if result.ok:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[spec] = result
+        return result
 
     def run(self, spec: RunSpec) -> RunResult:
         if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:

@@ -17,6 +17,8 @@ from harness.suites.errors import SuiteError
 from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
 
 SUPPORT_SLACK = 0.02  # the continuous track's per-dataset bounds: recorded [min, max] widened by this much
+_POOL_ORDERS = ("pool", "seed orders")  # (candidate, study seed) -> (its recorded seeds, their order)
+POOL_ORDERS_LIMIT = 100_000  # orders remembered per suite in one process; past it the memo starts afresh
 
 
 class ReplaySuite(Suite):
@@ -192,12 +194,24 @@ class ReplaySuite(Suite):
     def pool_seed(self, mixture: Mixture, study_seed: int, occurrence: int) -> int:
         """The recorded training seed the `occurrence`-th proposal of `mixture` in a study returns: the
         mixture's seeds in an order fixed by (study seed, mixture), so proposing a candidate again draws a
-        seed not yet seen until all are used (then the order repeats)."""
-        m = self.recorded_mixture(mixture)
-        if m is None:
-            raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
-        seeds = self.recorded_seeds[m]
-        order = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()])).permutation(len(seeds))
+        seed not yet seen until all are used (then the order repeats). The order is drawn once per process
+        (it is asked on every pilot, and the studies of one study seed share it)."""
+        orders = self._cache.get(_POOL_ORDERS)
+        if orders is None:
+            orders = self._cache[_POOL_ORDERS] = {}
+        key = (mixture, int(study_seed))
+        got = orders.get(key)
+        if got is None:
+            m = self.recorded_mixture(mixture)
+            if m is None:
+                raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
+            seeds = self.recorded_seeds[m]
+            rng = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()]))
+            order = rng.permutation(len(seeds))
+            if len(orders) >= POOL_ORDERS_LIMIT:
+                orders.clear()
+            got = orders[key] = (seeds, order)
+        seeds, order = got
         return int(seeds[order[occurrence % len(seeds)]])
 
     # -- answers -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Target (issue 2): under 60 s on the 2-core reference machine with --workers 2. Measured, not
 asserted: run `make bench-speed` and read pytest-benchmark's table (20 seeds, the demo's plan). In the
 plain test run (benchmarks disabled) it runs once on 2 seeds and checks that every strategy completes
-every suite but the RegMix pools (tests/test_regmix_suites.py) without failed studies: the 20-seed plan is `make demo`'s, about 17 minutes here since the
+every suite but the RegMix pools (tests/test_regmix_suites.py) without failed studies: the 20-seed plan is `make demo-full`'s, about 17 minutes here since the
 RegMix suites joined, too long for every CI run.
 """
 
