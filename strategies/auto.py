@@ -275,16 +275,30 @@ class Auto(Strategy):
         return (best, fitted[best]), errors
 
     def _observed(self, history):
-        """(X, y) of the successful pilots, one row per distinct mixture (mean of its runs), and the set
-        of mixtures already piloted (failed ones included: a failed candidate is not retried)."""
-        by_mixture: dict[Mixture, list[float]] = {}
+        """(X, y, piloted) of the history: one row per distinct mixture that succeeded at full fidelity
+        (the mean of its runs), and the set of piloted mixtures as exact weight vectors (failed ones
+        included: a failed candidate is not retried)."""
+        runs: dict[tuple, list[float]] = {}
+        piloted = set()
         for o in history:
+            key = self._key(o)
+            piloted.add(key)
             if o.ok and o.fidelity >= 1.0:
-                by_mixture.setdefault(o.mixture, []).append(float(o.objective))
-        ms = list(by_mixture)
-        X = np.array([self._vector(m) for m in ms]).reshape(len(ms), self.space.dim)
-        y = np.array([np.mean(by_mixture[m]) for m in ms], dtype=float)
-        return ms, X, y, {o.mixture for o in history}
+                runs.setdefault(key, []).append(float(o.objective))
+        X = np.array(list(runs), dtype=float).reshape(len(runs), self.space.dim)
+        y = np.array([np.mean(v) for v in runs.values()], dtype=float)
+        return X, y, piloted
+
+    def _key(self, o) -> tuple:
+        """An observation's mixture as its exact weight vector, memoised per observation object: a Mixture
+        hashes by sorting and rounding its weights (~0.1 ms at 64 domains), and a propose looks each pilot up
+        several times; the history's observations are the same objects from one call to the next."""
+        cache = self.__dict__.setdefault("_keys", {})
+        hit = cache.get(id(o))
+        if hit is None or hit[0] is not o:
+            hit = (o, tuple(self.space.to_vector(o.mixture).tolist()))
+            cache[id(o)] = hit
+        return hit[1]
 
     def _log(self, step, action, errors=None, model=None, note=""):
         entry = {"step": step, "action": action, "model": model, "note": note}
@@ -313,31 +327,22 @@ class Auto(Strategy):
             return self._mixture(pool_draw(self.space, self.seed, step))
         return self.space.from_vector(initial_design(self.space, self.seed, step), normalize=True)
 
-    def _vector(self, m: Mixture) -> np.ndarray:
-        """`space.to_vector`, memoised per strategy (it validates the mixture on every call)."""
-        cache = self.__dict__.setdefault("_vectors", {})
-        if m not in cache:
-            cache[m] = self.space.to_vector(m)
-        return cache[m]
-
     def _pool(self) -> np.ndarray:
         """The pool's candidate matrix, built once per strategy (the space rebuilds it on every access)."""
         if getattr(self, "_pool_matrix", None) is None:
             self._pool_matrix = self.space.candidate_matrix
+            self._rows = {tuple(r): i for i, r in enumerate(self._pool_matrix.tolist())}
         return self._pool_matrix
 
     def _unpiloted(self, piloted: set) -> np.ndarray:
-        """Indices of the pool's candidates not yet piloted (the space's exact-vector index, memoised)."""
-        cache = self.__dict__.setdefault("_indices", {})
-        if "_rows" not in self.__dict__:  # the pool's rows by their exact vectors
-            self._rows = {tuple(r): i for i, r in enumerate(self._pool().tolist())}
-        taken = np.zeros(len(self._pool()), bool)
-        for m in piloted:
-            if m not in cache:
-                i = self._rows.get(tuple(self._vector(m).tolist()))
-                cache[m] = i if i is not None else self.space.candidate_index(m)
-            if cache[m] is not None:
-                taken[cache[m]] = True
+        """Indices of the pool's candidates not yet piloted (`piloted`: exact weight vectors)."""
+        C = self._pool()
+        taken = np.zeros(len(C), bool)
+        for key in piloted:
+            i = self._rows.get(key)
+            if i is None:  # not a candidate's exact vector (a renormalised one): the nearest candidate
+                i = int(np.argmin(np.abs(C - np.array(key)).sum(1)))
+            taken[i] = True
         return np.flatnonzero(~taken)
 
     def _candidates(self, step: int, X: np.ndarray, y: np.ndarray, piloted: set) -> np.ndarray:
@@ -356,7 +361,7 @@ class Auto(Strategy):
             return None
         step = len(history)
         with single_thread_blas():
-            ms, X, y, piloted = self._observed(history)
+            X, y, piloted = self._observed(history)
             if self.space.is_pool and len(piloted) >= len(self._pool()):
                 self._log(step, "stop", note="every candidate has been piloted")
                 return None
