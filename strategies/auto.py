@@ -16,22 +16,33 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    - `gp`: Matérn-5/2 with its lengthscale chosen by the marginal likelihood (non-polynomial shapes);
    - `lightgbm`: gradient-boosted trees (LightGBM), from `lgbm_min_n` pilots on (trees need data).
    Each kernel model's signal and noise variances maximise its marginal likelihood (a grid, as in
-   strategies/bo_common.py); its leave-one-out errors are closed-form (Rasmussen & Williams §5.4.2),
-   LightGBM's from 3-fold cross-validation. The model with the smallest cross-validated squared
-   error is chosen (a simpler one wins ties within `tie_tolerance`; below `select_from` pilots only
-   the simplest is fitted, as leave-one-out over a handful of points cannot tell models apart); if
-   none beats a flat surface (the same regression with an intercept only),
-   nothing is learnable yet and the next pilot is random.
-3. **Acquisition.** Expected improvement of the chosen model over the best posterior mean at a
-   piloted mixture, maximised over the pool's candidates **not yet piloted** (a pool never gets a
-   pilot twice: it does not say how many recorded seeds a candidate has, and in a single-seed pool a
-   second pilot returns the same number, so re-piloting is a wasted pilot; noise is handled by the
-   models' noise terms and the noise-aware recommendation instead), or over Dirichlet samples, the
-   vertices, the centre and local samples around the best three on the simplex. LightGBM has no
-   posterior; its sd is its cross-validated RMSE, so EI then ranks by the predicted mean.
-4. **Recommendation**: what the evidence supports. The piloted mixture with the best posterior mean
-   under the chosen model (a lucky single run does not win), unless an unpiloted candidate's
-   predicted gain over it exceeds `recommend_z` times its predictive sd (then that one).
+   strategies/bo_common.py); its leave-one-out errors are closed-form (Rasmussen & Williams §5.4.2:
+   one n × n inverse per model, no refits), LightGBM's from 3-fold cross-validation (its model on every
+   pilot is fitted only when it is chosen). The model with the smallest cross-validated squared error is
+   chosen (a simpler one wins ties within `tie_tolerance`; below `select_from` pilots only the simplest
+   is fitted, as leave-one-out over a handful of points cannot tell models apart). A flat surface (the
+   same regression with an intercept only) is fitted too, as the log's reference, and the log says when
+   no model beats it; the pilot still follows the chosen model. Until issue 26's second round such a
+   step sent the pilot to random search instead: with fewer pilots than dimensions, leave-one-out
+   scores extrapolation, which the flat surface wins on almost any table, so that gate spent steps
+   4-10 of a typical RegMix study (512 × 17) on random pilots. Removing it took auto's regret at budget
+   8 on that table from 1.09 × random's to 0.50 × (20 seeds; tests/benchmarks/auto_report_2026-12-06-r2.md).
+3. **Acquisition.** An upper confidence bound, posterior mean + `kappa` × sd (kappa 1), maximised over
+   the pool's candidates **not yet piloted** (a pool never gets a pilot twice: it does not say how many
+   recorded seeds a candidate has, and in a single-seed pool a second pilot returns the same number,
+   so re-piloting is a wasted pilot), or over Dirichlet samples, the vertices, the centre and local
+   samples around the best three on the simplex. LightGBM has no posterior; its sd is its
+   cross-validated RMSE, so the bound then ranks by the predicted mean. kappa = 1 is not tuned to one
+   table: pure exploitation (kappa 0, the plain sequential ridge's rule) was worse on all three tables
+   tried (RegMix 512 × 17, generated interactions-17d and dominant-24d; 10 seeds), kappa 0.5 and 2 each
+   won on one and lost on another.
+4. **Recommendation**: what the evidence supports: the piloted mixture with the best mean of its
+   observed runs. Not the model's posterior mean (the rule until the second round): with one run per
+   mixture the observed number is the mixture's score, and the posterior's noise term is then the
+   model's misfit, so shrinking by it recommended a worse piloted mixture than the best one seen (RegMix
+   512 × 17 at budget 16: 0.031 vs 0.025 best-minus-median regret; the 8-seed minimodo-tiny at budget 8:
+   1.30 vs 1.01); it won only on the generated 8-seed interactions-8d table at budget 16 (0.23 vs 0.31).
+   On noisy multi-seed tables the best single run is a lucky one (see the limitations).
 
 Every decision is logged in `self.decisions` (step, model chosen, the cross-validated errors of
 every model, why): `describe_decisions()` prints them.
