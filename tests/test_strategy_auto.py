@@ -125,6 +125,8 @@ def test_pure_noise_is_logged_as_no_better_than_flat():
     history, _ = play(s, space, lambda x: float(rng.normal()), budget=12)
     assert len({o.mixture for o in history}) == 12
     assert any("not yet better than a flat surface" in e["note"] for e in s.decisions), s.describe_decisions()
+    # and no step after the initial design is a random pilot (the old flat-surface gate sent them to random)
+    assert all(e["action"] in ("initial design", "ucb") for e in s.decisions), s.describe_decisions()
 
 
 def test_failed_pilots_are_not_retried_and_do_not_crash():
