@@ -89,9 +89,9 @@ class Git:
         return subprocess.run(["git", "-C", str(self.repo), *args], check=True, capture_output=True,
                               text=True).stdout
 
-    def commits(self) -> list[str]:
-        """HEAD's history, newest first."""
-        return self.out("rev-list", "HEAD").split()
+    def commits(self, *paths: str) -> list[str]:
+        """The commits of HEAD's history that changed `paths`, newest first (every state of those files)."""
+        return self.out("rev-list", "HEAD", "--", *paths).split()
 
     def tree(self, commit: str, *paths: str) -> dict[str, str]:
         """path -> blob sha of the files under `paths` at `commit`."""
@@ -156,7 +156,7 @@ class Index:
         self.new_codes: dict[str, set[str]] = defaultdict(set)
         self.old_codes: dict[tuple[str, str], set[str]] = defaultdict(set)
         git = Git(repo)
-        commits = git.commits()
+        commits = git.commits("baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks")
         cards_done: dict[tuple, tuple | None] = {}  # (card blob, table blob) -> _card_pair, across commits
         # the working tree first (what runs today), then HEAD's history, newest first
         states = [None] + commits
@@ -417,9 +417,6 @@ class Migration:
 
     def folder(self, folder: Path) -> None:
         store = folder / "store" if (folder / "store").is_dir() else folder
-        if not any((store / d).is_dir() for d in ("runs", "failed", "studies")) and not (folder / "design.json").is_file():
-            raise SystemExit(f"migrate_keys: {str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder "
-                             f"(design.json) or bench folder (store/)")
         self.runs(store / "runs", "runs")
         self.runs(store / "failed", "failed runs")
         self.studies(store / "studies")
@@ -427,6 +424,12 @@ class Migration:
                      "online_runs.csv", "online.csv"):
             if (folder / name).is_file():
                 self.rewrite_text(folder / name)
+
+
+def _kind(folder: Path) -> bool:
+    store = folder / "store" if (folder / "store").is_dir() else folder
+    return folder.is_dir() and (any((store / d).is_dir() for d in ("runs", "failed", "studies"))
+                                or (folder / "design.json").is_file())
 
 
 def _strategy_modules() -> dict[str, str]:
@@ -448,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     for f in args.folders + args.card:
         if not f.exists():
             ap.error(f"{str(f)!r} does not exist")
+    for folder in args.folders:  # every folder checked before any is touched
+        if not _kind(folder):
+            ap.error(f"{str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder (design.json) or bench "
+                     f"folder (store/)")
     index = Index(args.repo.resolve(), _strategy_modules())
     mig = Migration(index, args.dry_run)
     for folder in args.folders:
