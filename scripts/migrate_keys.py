@@ -89,9 +89,15 @@ class Git:
         return subprocess.run(["git", "-C", str(self.repo), *args], check=True, capture_output=True,
                               text=True).stdout
 
-    def commits(self, *paths: str) -> list[str]:
-        """The commits of HEAD's history that changed `paths`, newest first (every state of those files)."""
-        return self.out("rev-list", "HEAD", "--", *paths).split()
+    def commits(self, *paths: str, since: str | None = None) -> list[str]:
+        """The commits of HEAD's history that changed `paths`, newest first (every state of those files);
+        `since`: only from that commit on (it included)."""
+        if since is None:
+            return self.out("rev-list", "HEAD", "--", *paths).split()
+        first = self.out("rev-parse", "--verify", f"{since}^{{commit}}").strip()
+        base = self.out("rev-list", "--max-parents=0", first).split()
+        exclude = [f"^{first}^"] if first not in base else []
+        return self.out("rev-list", "HEAD", *exclude, "--", *paths).split() + [first]
 
     def tree(self, commit: str, *paths: str) -> dict[str, str]:
         """path -> blob sha of the files under `paths` at `commit`."""
@@ -145,7 +151,7 @@ def _card_pair(card_bytes: bytes, files: dict[str, bytes | None], folder: str) -
 class Index:
     """old -> new for protocol hashes and strategy fingerprints, from HEAD's history and the working tree."""
 
-    def __init__(self, repo: Path, strategies: dict[str, str], verbose: bool = True):
+    def __init__(self, repo: Path, strategies: dict[str, str], verbose: bool = True, since: str | None = None):
         self.protocol: dict[str, str] = {}  # old card hash -> new
         self.new_protocols: set[str] = set()
         self.suite_of: dict[str, tuple[str, str]] = {}  # old or new card hash -> (name, version)
@@ -156,7 +162,8 @@ class Index:
         self.new_codes: dict[str, set[str]] = defaultdict(set)
         self.old_codes: dict[tuple[str, str], set[str]] = defaultdict(set)
         git = Git(repo)
-        commits = git.commits("baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks")
+        commits = git.commits("baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks",
+                              since=since)
         cards_done: dict[tuple, tuple | None] = {}  # (card blob, table blob) -> _card_pair, across commits
         # the working tree first (what runs today), then HEAD's history, newest first
         states = [None] + commits
@@ -447,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a recorded suite's card.yaml whose protocol.protocol_hash names an old live protocol")
     ap.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     ap.add_argument("--repo", type=Path, default=ROOT, help="the git repository whose history maps old hashes")
+    ap.add_argument("--since", metavar="REV", help="read the history from this commit on only (faster; records "
+                                                   "made before it are then reported, not mapped)")
     args = ap.parse_args(argv)
     for f in args.folders + args.card:
         if not f.exists():
@@ -455,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         if not _kind(folder):
             ap.error(f"{str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder (design.json) or bench "
                      f"folder (store/)")
-    index = Index(args.repo.resolve(), _strategy_modules())
+    try:
+        index = Index(args.repo.resolve(), _strategy_modules(), since=args.since)
+    except subprocess.CalledProcessError as e:
+        ap.error(f"git could not read the history of {args.repo} ({' '.join(e.cmd[3:])}: {e.stderr.strip()})")
     mig = Migration(index, args.dry_run)
     for folder in args.folders:
         print(f"{folder}:")
