@@ -151,7 +151,8 @@ def _card_pair(card_bytes: bytes, files: dict[str, bytes | None], folder: str) -
 class Index:
     """old -> new for protocol hashes and strategy fingerprints, from HEAD's history and the working tree."""
 
-    def __init__(self, repo: Path, strategies: dict[str, str], verbose: bool = True, since: str | None = None):
+    def __init__(self, repo: Path, strategies: dict[str, str], verbose: bool = True, since: str | None = None,
+                 vouch: str | None = None):
         self.protocol: dict[str, str] = {}  # old card hash -> new
         self.new_protocols: set[str] = set()
         self.suite_of: dict[str, tuple[str, str]] = {}  # old or new card hash -> (name, version)
@@ -160,6 +161,7 @@ class Index:
         self.current_old: dict[tuple[str, str], str] = {}  # (rule, name) -> today's old-rule fingerprint
         self.current_new: dict[str, str] = {}  # name -> today's new fingerprint
         self.new_codes: dict[str, set[str]] = defaultdict(set)
+        self.vouched: dict[str, str] = {}  # name -> its new fingerprint at the --vouch commit (served as today's)
         self.old_codes: dict[tuple[str, str], set[str]] = defaultdict(set)
         git = Git(repo)
         commits = git.commits("baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks",
@@ -221,13 +223,26 @@ class Index:
             if verbose and n % 50 == 0:
                 print(f"  history: {n}/{len(states)} states read", file=sys.stderr, flush=True)
 
+        if vouch:
+            blobs = git.tree(git.out("rev-parse", "--verify", f"{vouch}^{{commit}}").strip(), "strategies", "harness",
+                             "tasks")
+            tree = CachedTree(lambda rel: git.blob(blobs[rel]) if rel in blobs else None)
+            for name, module in strategies.items():
+                if tree.file_of(module) is not None:
+                    self.vouched[name] = tree.fingerprint(module)
+                    self.new_codes[name].add(self.vouched[name])
+
     def new_code(self, rule: str, name: str, old: str) -> str | None:
         cands = self.code.get((rule, name, old))
         if not cands:
             return None
         if self.current_old.get((rule, name)) == old:
             return self.current_new[name]  # served today under the old rule: served today under the new
-        return cands[0]  # the newest commit's
+        return self.today(name, cands[0])  # the newest commit's
+
+    def today(self, name: str, new: str) -> str:
+        """A new-rule fingerprint, or today's where the operator vouched (--vouch) for that one."""
+        return self.current_new[name] if new and self.vouched.get(name) == new else new
 
     def new_protocol(self, protocol: str) -> str | None:
         card, sep, rest = protocol.partition(GPU_MARK)
@@ -302,15 +317,18 @@ class Migration:
         _write(dst, record)
         src.unlink()
 
-    def _online(self, ident: str, rule_name: str | None = None) -> str | None:
+    def _online(self, ident: str) -> str | None:
         """An online identity 'name@fp:params' with its fingerprint mapped, or None if it cannot be."""
         m = ONLINE_ID.match(ident)
         if not m:
             return None
         name, fp = m.group(1), m.group(2)
-        if fp in self.index.new_codes.get(name, ()):
-            return ident
-        new = self.index.new_code("online", name, fp)
+        if name not in self.index.current_new:
+            new = fp  # not a built-in: a user's file, named by its sha256 under both rules
+        elif fp in self.index.new_codes.get(name, ()):
+            new = self.index.today(name, fp)
+        else:
+            new = self.index.new_code("online", name, fp)
         if new is None:
             return None
         self.online_ids[(name, fp)] = new
@@ -331,15 +349,13 @@ class Migration:
                 self.unmapped.append(f"{path}: spec unreadable ({e})")
                 continue
             online = str(spec.get("online", ""))
-            online_new = bool(online) and ONLINE_ID.match(online) is not None and \
-                ONLINE_ID.match(online).group(2) in self.index.new_codes.get(ONLINE_ID.match(online).group(1), ())
-            if self.index.is_new_protocol(str(spec["protocol"])) and (not online or online_new):
-                self.counts[f"{label}: already under the new rule"] += 1
-                continue
-            protocol = self.index.new_protocol(str(spec["protocol"]))
-            if protocol is None:
-                self.unmapped.append(f"{path}: protocol {spec['protocol']} is no card version in the history")
-                continue
+            if self.index.is_new_protocol(str(spec["protocol"])):
+                protocol = str(spec["protocol"])
+            else:
+                protocol = self.index.new_protocol(str(spec["protocol"]))
+                if protocol is None:
+                    self.unmapped.append(f"{path}: protocol {spec['protocol']} is no card version in the history")
+                    continue
             new_spec = dict(spec, protocol=protocol)
             if online:
                 mapped = self._online(online)
@@ -347,6 +363,9 @@ class Migration:
                     self.unmapped.append(f"{path}: online strategy {online} is no strategy version in the history")
                     continue
                 new_spec["online"] = mapped
+            if new_spec == spec:
+                self.counts[f"{label}: already under the new rule"] += 1
+                continue
             new_key = RunSpec.from_dict(new_spec).key
             self.protocols[str(spec["protocol"])] = protocol
             self.run_keys[key] = new_key
@@ -379,23 +398,29 @@ class Migration:
             ids = [f"{suite[0]}@{suite[1]}", f"{suite[0]}@{suite[1]}:{track}"]
             user = str(rec.get("strategy_sha256") or "")[:16]
             if idx.is_new_protocol(protocol):
-                codes = set(idx.new_codes.get(name, ())) | ({user} if user else set())
-                if any(legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key
-                       for i in ids for r in RUNNERS for c in codes):
-                    self.counts["studies: already under the new rule"] += 1
-                else:
+                codes = ([user] if user else []) + sorted(idx.new_codes.get(name, ()))
+                found = next(((i, r, c) for c in codes for i in ids for r in RUNNERS
+                              if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key), None)
+                if found is None:
                     self.unmapped.append(f"{path}: its fields do not give its key under the new rule")
-                continue
-            olds = ([user] if user else []) + sorted(idx.old_codes.get((rule, name), ()),
-                                                     key=lambda c: c != idx.current_old.get((rule, name)))
-            found = next(((i, r, c) for c in olds for i in ids for r in RUNNERS
-                          if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key), None)
-            if found is None:
-                self.unmapped.append(f"{path}: {name} on {protocol}: no strategy version in the history gives its key")
-                continue
-            suite_id, runner, old_code = found
-            new_code = old_code if old_code == user else idx.new_code(rule, name, old_code)
-            new_protocol = idx.new_protocol(protocol)
+                    continue
+                suite_id, runner, code = found
+                new_code, new_protocol = (code if code == user else idx.today(name, code)), protocol
+                if new_code == code:
+                    self.counts["studies: already under the new rule"] += 1
+                    continue
+            else:
+                olds = ([user] if user else []) + sorted(idx.old_codes.get((rule, name), ()),
+                                                         key=lambda c: c != idx.current_old.get((rule, name)))
+                found = next(((i, r, c) for c in olds for i in ids for r in RUNNERS
+                              if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key), None)
+                if found is None:
+                    self.unmapped.append(f"{path}: {name} on {protocol}: no strategy version in the history gives "
+                                         f"its key")
+                    continue
+                suite_id, runner, old_code = found
+                new_code = old_code if old_code == user else idx.new_code(rule, name, old_code)
+                new_protocol = idx.new_protocol(protocol)
             new_key = legacy_study_key(suite_id, new_protocol, track, runner, name, new_code, budget, seed)
             self.study_keys[key] = new_key
             self.protocols[protocol] = new_protocol
@@ -454,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="a recorded suite's card.yaml whose protocol.protocol_hash names an old live protocol")
     ap.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     ap.add_argument("--repo", type=Path, default=ROOT, help="the git repository whose history maps old hashes")
+    ap.add_argument("--vouch", metavar="REV", help="you vouch that every built-in strategy behaves today as at "
+                    "commit REV (whose fingerprints were already the new rule's): records keyed by REV's "
+                    "fingerprints are re-keyed to today's (e.g. after an edit to a harness module every strategy "
+                    "imports that changes no strategy's proposals)")
     ap.add_argument("--since", metavar="REV", help="read the history from this commit on only (faster; records "
                                                    "made before it are then reported, not mapped)")
     args = ap.parse_args(argv)
@@ -465,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder (design.json) or bench "
                      f"folder (store/)")
     try:
-        index = Index(args.repo.resolve(), _strategy_modules(), since=args.since)
+        index = Index(args.repo.resolve(), _strategy_modules(), since=args.since, vouch=args.vouch)
     except subprocess.CalledProcessError as e:
         ap.error(f"git could not read the history of {args.repo} ({' '.join(e.cmd[3:])}: {e.stderr.strip()})")
     mig = Migration(index, args.dry_run)
