@@ -5,6 +5,7 @@ their runs under the new keys (scripts/migrate_keys.py re-keyed them)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 import subprocess
@@ -252,3 +253,35 @@ def test_migrate_keys_re_keys_an_old_bench_folder_and_is_idempotent(tmp_path):
 def test_migrate_keys_refuses_a_folder_that_is_no_store(tmp_path):
     out = _migrate("--dry-run", tmp_path)
     assert out.returncode == 2 and "is no store" in out.stderr
+
+
+@pytest.mark.slow
+def test_migrate_keys_vouch_serves_a_store_again_after_an_edit_every_strategy_imports(tmp_path):
+    """An edit to harness/spec.py (imported by every strategy) re-keys every study: the committed online store
+    then serves nothing. `--vouch REV` (the operator vouches that strategies behave as at REV) re-keys the
+    records of REV's fingerprints to today's, and the store serves what it served before the edit."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--shared", str(PROJECT_ROOT), str(clone)], check=True)
+    if subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--", "baselines", "harness",
+                       "strategies"], capture_output=True, text=True).stdout.strip():
+        pytest.skip("the working tree differs from HEAD: the clone would not be this code")
+    with open(clone / "harness" / "spec.py", "a") as f:
+        f.write("\n\ndef _added_for_the_test():\n    return 1\n")
+    subprocess.run(["git", "-C", str(clone), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "edit"],
+                   check=True)
+    check = ("import sys; sys.path.insert(0, sys.argv[1]); from tests.test_fingerprint import _online_resolution, "
+             "ONLINE; print(sum(_online_resolution(ONLINE)['constant']))")
+
+    def served() -> int:
+        out = subprocess.run([sys.executable, "-c", check, str(clone)], capture_output=True, text=True, cwd=clone,
+                             env={**os.environ, "PYTHONPATH": str(clone)})
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.split()[-1])
+
+    assert served() == 0
+    online = clone / "baselines" / "online"
+    out = subprocess.run([sys.executable, str(clone / "scripts" / "migrate_keys.py"), "--since", "HEAD~1", "--vouch",
+                          "HEAD~1", str(online), str(online / "oracle-store")], capture_output=True, text=True,
+                         cwd=clone, env={**os.environ, "PYTHONPATH": str(clone)})
+    assert out.returncode == 0, out.stderr
+    assert served() == 16
