@@ -316,6 +316,10 @@ class Migration:
             return
         _write(dst, record)
         src.unlink()
+        try:
+            src.parent.rmdir()  # a shard folder left empty
+        except OSError:
+            pass
 
     def _online(self, ident: str) -> str | None:
         """An online identity 'name@fp:params' with its fingerprint mapped, or None if it cannot be."""

@@ -190,10 +190,12 @@ def test_the_committed_online_store_serves_what_it_served_before_the_re_key():
 
 
 def test_every_committed_sweep_run_names_its_live_suites_protocol_of_today():
-    for folder in sorted((suites.BASELINES_DIR / "sweeps").glob("*/runs")):
-        live = suites.load(folder.parent.name)
-        specs = [r.spec for r in ResultStore(folder.parent).results()]
-        assert specs and {(s["suite"], s["protocol"]) for s in specs} == {(live.id, live.protocol)}, folder
+    stores = sorted({p.parent.parent.parent for p in (suites.BASELINES_DIR / "sweeps").glob("*/runs/*/*.json")})
+    assert len(stores) >= 4
+    for folder in stores:
+        live = suites.load(folder.name)
+        specs = [r.spec for r in ResultStore(folder).results()]
+        assert {(s["suite"], s["protocol"]) for s in specs} == {(live.id, live.protocol)}, folder
     for design in sorted((suites.BASELINES_DIR / "sweeps").glob("*/design.json")):
         assert json.loads(design.read_text())["protocol"] == suites.load(design.parent.name).protocol, design
 
