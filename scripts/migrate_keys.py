@@ -236,9 +236,9 @@ class Index:
         cands = self.code.get((rule, name, old))
         if not cands:
             return None
-        if self.current_old.get((rule, name)) == old:
-            return self.current_new[name]  # served today under the old rule: served today under the new
-        return self.today(name, cands[0])  # the newest commit's
+        if self.current_old.get((rule, name)) == old or self.vouched.get(name) in cands:
+            return self.current_new[name]  # served today under the old rule (or vouched for): served today
+        return cands[0]  # the newest commit's
 
     def today(self, name: str, new: str) -> str:
         """A new-rule fingerprint, or today's where the operator vouched (--vouch) for that one."""
