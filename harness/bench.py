@@ -17,9 +17,7 @@ same command again skips finished studies and serves completed runs from the sto
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
-import inspect
 import json
 import os
 import tempfile
@@ -31,6 +29,7 @@ import pandas as pd
 
 from harness import online_track, suites
 from harness.executor import make_executor
+from harness.fingerprint import code_fingerprint, study_key
 from harness.provenance import git_sha, versions
 from harness.runners import make_runner
 from harness.runners.own_runs import give_own_runner
@@ -39,7 +38,6 @@ from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
 from harness.study import Study, StudyOutcome
 
-STRATEGIES_DIR = Path(__file__).resolve().parent.parent / "strategies"
 SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
                    "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
                    "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "cost_used", "recommended", "reason",
@@ -66,44 +64,6 @@ class StudyTask:
     executor_folder: str = ""
     protocol_file: str = ""
     track: str = ""  # "" = the suite's default track (pool on recorded suites, continuous elsewhere)
-
-
-def _code_fingerprint(cls, files_of) -> str:
-    """sha256 (16 hex) of the files `files_of(path of the class's module)` names; a user's file: its own sha256."""
-    source = getattr(cls, "source", None)
-    if getattr(source, "sha256", None):
-        return source.sha256[:16]
-    try:
-        path = Path(inspect.getfile(cls)).resolve()
-    except (TypeError, OSError):
-        return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
-    h = hashlib.sha256()
-    for f in files_of(path):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=256)
-def _strategy_fingerprint(cls) -> str:
-    """Changes when the strategy's code changes, so a finished study is not reused after an edit.
-
-    A user's strategy is its own file (the sha256 of the source its sandbox runs); a built-in may
-    inherit from or share helpers with any module of `strategies/`, so every one of them counts."""
-    return _code_fingerprint(cls, lambda p: sorted(p.parent.glob("*.py")) if p.parent == STRATEGIES_DIR else [p])
-
-
-@functools.lru_cache(maxsize=256)
-def online_fingerprint(cls) -> str:
-    """An online strategy's code version, for its runs' keys: its own module and the interface it builds on
-    (strategies/online.py, strategies/base.py), so an edit elsewhere in strategies/ does not orphan its
-    recorded runs. A user's file: its sha256."""
-    return _code_fingerprint(cls, lambda p: (p, STRATEGIES_DIR / "online.py", STRATEGIES_DIR / "base.py"))
-
-
-def study_key(suite, strategy_cls, task: StudyTask) -> str:
-    code = online_fingerprint(strategy_cls) if suite.track == "online" else _strategy_fingerprint(strategy_cls)
-    ident = [suite.id, suite.protocol, suite.track, task.runner, task.strategy, code, task.budget, task.seed]
-    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
@@ -166,7 +126,7 @@ def _run_study(task: StudyTask) -> dict:
     suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None).judge(task.track or None)
     cls = strategies.get(task.strategy)
     store = ResultStore(task.store)
-    key = study_key(suite, cls, task)
+    key = study_key(suite, cls, runner=task.runner, strategy=task.strategy, budget=task.budget, seed=task.seed)
     done = store.get_study(key)
     retried = False
     if done is not None:
@@ -191,7 +151,7 @@ def _run_study(task: StudyTask) -> dict:
         from harness.online_study import OnlineStudy
 
         outcome: StudyOutcome = OnlineStudy(suite, cls, task.seed, runner, store,
-                                            fingerprint=online_fingerprint(cls)).run()
+                                            fingerprint=code_fingerprint(cls)).run()
     else:
         outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()

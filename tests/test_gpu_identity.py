@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from harness import suites
-from harness.bench import StudyTask, study_key
+from harness.fingerprint import study_key
 from harness.cli import main
 from harness.protocol import load_protocol, registered
 from harness.runners.gpu import GpuRunner
@@ -60,8 +60,8 @@ def test_the_study_key_names_the_protocol(tmp_path):
     import strategies
 
     paper = suites.load("paper-qwen2vl-2b")
-    task = StudyTask(str(paper.path), "random", 4, 0, str(tmp_path), "gpu")
-    keys = {study_key(bind_protocol(paper, "gpu", registered()[n]).judge(None), strategies.get("random"), task)
+    keys = {study_key(bind_protocol(paper, "gpu", registered()[n]).judge(None), strategies.get("random"),
+                      runner="gpu", strategy="random", budget=4, seed=0)
             for n in ("paper-qwen2vl-2b", "qwen25vl-3b")}
     assert len(keys) == 2
 

@@ -2,7 +2,7 @@
 
 Each live card carries `preregistration` (timestamp, objective, rankability rule, design, commands); its
 design is fixed in design.json beside its store, made for this very card (its protocol hash covers the
-card's bytes, so editing a registered card breaks the match); the export carries the block on."""
+card's content, so editing a registered card's fields breaks the match); the export carries the block on."""
 
 from datetime import datetime
 from pathlib import Path

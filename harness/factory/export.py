@@ -250,8 +250,8 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
 
     `fidelities` (default: when the runs have checkpoints): also write `fidelities.csv`, one row per
     (mixture, seed, fidelity) with a `fidelity` column (`fidelity_table`), and the card's `fidelities`
-    block (the table, its levels, its sha256 so that the card's bytes, hence the suite's protocol hash,
-    cover it, and `fidelity_signal`: every objective's SNR at every fidelity and the rank correlation
+    block (the table, its levels, its sha256 so that the card's content, hence the suite's protocol hash,
+    covers it, and `fidelity_signal`: every objective's SNR at every fidelity and the rank correlation
     with full fidelity). runs.csv stays the full-fidelity table (one row per mixture and seed); the
     replay judge reads fidelities.csv for the pool track's partial runs (ReplaySuite._index_fidelities)."""
     metric = metric or suite.metric

@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import yaml
+
+from harness.fingerprint import card_identity
 from harness.mixture import did_you_mean
 from harness.suites.base import BASELINES_DIR, SUITE_PATH_ENV, Suite
 from harness.suites.errors import SuiteError
-
-import hashlib
-
-import yaml
 
 from harness.suites.analytic import SyntheticSuite
 from harness.suites.live import LiveSuite
@@ -30,21 +29,13 @@ def _yaml_load(text):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def _protocol_hash(*blobs: bytes) -> str:
-    h = hashlib.sha256()
-    for b in blobs:
-        h.update(hashlib.sha256(b).digest())
-    return h.hexdigest()[:16]
-
-
 def load_folder(folder: str | Path) -> Suite:
     folder = Path(folder)
     card_path = folder / "card.yaml"
     if not card_path.is_file():
         raise SuiteError(f"{str(folder)!r} is not a suite folder: it has no card.yaml")
-    card_bytes = card_path.read_bytes()
     try:
-        card = _yaml_load(card_bytes) or {}
+        card = _yaml_load(card_path.read_bytes()) or {}
     except yaml.YAMLError as e:
         raise SuiteError(f"{card_path}: invalid YAML: {e}") from None
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
@@ -53,20 +44,22 @@ def load_folder(folder: str | Path) -> Suite:
     if card["goal"] not in ("max", "min"):
         raise SuiteError(f"{card_path}: goal is {card['goal']!r}; valid: max, min")
     kind = card.get("kind", "replay")
+    # the suite's protocol hash: the card's content, not its bytes (a comment or a prose edit is no new
+    # protocol), and a replay suite's recorded table (harness/fingerprint.py card_identity)
     if kind == "synthetic":
         _check_synthetic(card, card_path)
-        return SyntheticSuite.from_card(card, folder, _protocol_hash(card_bytes))
+        return SyntheticSuite.from_card(card, folder, card_identity(card))
     if kind == "replay":
         runs_path = folder / card.get("runs", "runs.csv")
         if not runs_path.is_file():
             raise SuiteError(f"replay suite {card['name']!r} has no {runs_path.name} in {folder}")
         runs_bytes = runs_path.read_bytes()
         table = _read_runs(runs_path, card, card_path)
-        suite = ReplaySuite.from_card(card, folder, table, _protocol_hash(card_bytes, runs_bytes))
+        suite = ReplaySuite.from_card(card, folder, table, card_identity(card, runs_bytes))
         _check_cost_model(suite, card_path)
         return suite
     if kind == "live":
-        return LiveSuite.from_card(card, folder, _protocol_hash(card_bytes))
+        return LiveSuite.from_card(card, folder, card_identity(card))
     raise SuiteError(f"{card_path}: unknown suite kind {kind!r}; valid: replay, synthetic, live")
 
 

@@ -62,7 +62,7 @@ class ReplaySuite(Suite):
     def _index_fidelities(self) -> None:
         """`recorded_at[f][m]`: the (seeds × scores) of mixture m at fidelity f, rows aligned with
         `recorded_seeds[m]`, from `fidelities.csv` when the card has a `fidelities` block (its sha256 is
-        checked, so the card's bytes, hence the protocol hash, cover the file). Fidelity 1.0 is runs.csv.
+        checked, so the card's content, hence the protocol hash, covers the file). Fidelity 1.0 is runs.csv.
         A suite without the block is single-fidelity: `fidelity_levels` is empty."""
         self.recorded_at: dict[float, dict[Mixture, np.ndarray]] = {}
         self.fidelity_levels: tuple[float, ...] = ()
