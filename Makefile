@@ -81,6 +81,7 @@ test: $(VENV)/.train browser sandbox venv-gpu-cpu lint
 # no new upward arrow, no module growing past 500 lines (scripts/check_imports.py, scripts/import_ratchet.json).
 lint: $(VENV)/.core
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/check_imports.py
 
 # Everything but the slow end-to-end tests (for quick iteration).

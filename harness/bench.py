@@ -38,16 +38,52 @@ from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
 from harness.study import Study, StudyOutcome
 
-SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
-                   "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "score_source",
-                   "surrogate_fraction", "beyond_best_known", "runs_used", "runs_failed", "cost_used", "recommended", "reason",
-                   "wall_s", "protocol",
-                   # provenance of a strategy from a file (harness.sandbox.submission.provenance): name, hash, sandboxed
-                   "strategy_file", "strategy_sha256", "sandboxed"]
-TRAJECTORY_COLUMNS = ["suite", "strategy", "budget", "seed", "step", "value", "best_so_far", "source", "status",
-                      "mixture", "run_key",
-                      # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
-                      "fidelity", "cost", "spent"]
+SUMMARY_COLUMNS = [
+    "suite",
+    "strategy",
+    "budget",
+    "seed",
+    "track",
+    "score",
+    "regret",
+    "normalized_regret",
+    "uniform_score",
+    "best_known",
+    "worst_known",
+    "gain_over_uniform",
+    "status",
+    "score_source",
+    "surrogate_fraction",
+    "beyond_best_known",
+    "runs_used",
+    "runs_failed",
+    "cost_used",
+    "recommended",
+    "reason",
+    "wall_s",
+    "protocol",
+    # provenance of a strategy from a file (harness.sandbox.submission.provenance): name, hash, sandboxed
+    "strategy_file",
+    "strategy_sha256",
+    "sandboxed",
+]
+TRAJECTORY_COLUMNS = [
+    "suite",
+    "strategy",
+    "budget",
+    "seed",
+    "step",
+    "value",
+    "best_so_far",
+    "source",
+    "status",
+    "mixture",
+    "run_key",
+    # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
+    "fidelity",
+    "cost",
+    "spent",
+]
 
 
 @dataclass(frozen=True)
@@ -99,8 +135,15 @@ def harness_failure(task: StudyTask, error: BaseException | str) -> dict:
     except Exception:
         pass
     why = error if isinstance(error, str) else _short_error(error)
-    record = StudyOutcome(name, task.strategy, task.budget, task.seed, track=task.track, status=STATUS_FAILED,
-                          reason=f"harness error: {why}").to_dict()
+    record = StudyOutcome(
+        name,
+        task.strategy,
+        task.budget,
+        task.seed,
+        track=task.track,
+        status=STATUS_FAILED,
+        reason=f"harness error: {why}",
+    ).to_dict()
     record["harness_error"] = True
     record["_key"] = _task_key(task)
     try:
@@ -123,7 +166,9 @@ def _run_study(task: StudyTask) -> dict:
     from harness.runners.gpu_identity import bind_protocol
 
     # gpu runner: the protocol file (an argument of the task) keys the suite's runs and this study
-    suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None).judge(task.track or None)
+    suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None).judge(
+        task.track or None
+    )
     cls = strategies.get(task.strategy)
     store = ResultStore(task.store)
     key = study_key(suite, cls, runner=task.runner, strategy=task.strategy, budget=task.budget, seed=task.seed)
@@ -143,15 +188,17 @@ def _run_study(task: StudyTask) -> dict:
     else:
         from harness.slurm import submitting_runner
 
-        runner = submitting_runner(task.runner, suite, task.executor, task.executor_folder, task.store,
-                                   task.protocol_file)
+        runner = submitting_runner(
+            task.runner, suite, task.executor, task.executor_folder, task.store, task.protocol_file
+        )
         # a live suite scores recommendations with runs of its own runner: send those to jobs too
         give_own_runner(suite, runner if getattr(suite, "runner_kind", None) == task.runner else None)
     if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
         from harness.online_study import OnlineStudy
 
-        outcome: StudyOutcome = OnlineStudy(suite, cls, task.seed, runner, store,
-                                            fingerprint=code_fingerprint(cls)).run()
+        outcome: StudyOutcome = OnlineStudy(
+            suite, cls, task.seed, runner, store, fingerprint=code_fingerprint(cls)
+        ).run()
     else:
         outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
@@ -169,9 +216,11 @@ def check_plan(n_suites: int, n_strategies: int, n_budgets: int, n_seeds: int) -
     """The number of studies of a bench, refused above MAX_BENCH_STUDIES before anything is built."""
     n = n_suites * n_strategies * n_budgets * n_seeds
     if n > MAX_BENCH_STUDIES:
-        raise ValueError(f"the bench would plan {n_suites} suites x {n_strategies} strategies x {n_budgets} budgets x "
-                         f"{n_seeds:,} seeds = {n:,} studies; one bench plans at most {MAX_BENCH_STUDIES:,} (lower "
-                         f"--seeds; benches over consecutive seed ranges can share one --out)")
+        raise ValueError(
+            f"the bench would plan {n_suites} suites x {n_strategies} strategies x {n_budgets} budgets x "
+            f"{n_seeds:,} seeds = {n:,} studies; one bench plans at most {MAX_BENCH_STUDIES:,} (lower "
+            f"--seeds; benches over consecutive seed ranges can share one --out)"
+        )
     return n
 
 
@@ -209,8 +258,9 @@ def merge_studies(out: Path, store: ResultStore, keys: dict[tuple, str], records
         for r in records:
             k = keys.get(_identity(r))
             if k:
-                entries.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"],
-                                "seed": r["seed"], "key": k})
+                entries.append(
+                    {"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"], "key": k}
+                )
         _write_text_atomic(out / STUDY_INDEX, json.dumps({"studies": entries}, indent=1))
     return records + kept
 
@@ -225,7 +275,9 @@ def _merge_meta(path: Path, meta: dict) -> dict:
     if not isinstance(old, dict):
         old = {}
     plan = {k: meta[k] for k in ("created", "budgets", "seeds", "runner")} | {
-        "suites": [s["name"] for s in meta["suites"]], "strategies": [s["name"] for s in meta["strategies"]]}
+        "suites": [s["name"] for s in meta["suites"]],
+        "strategies": [s["name"] for s in meta["strategies"]],
+    }
     merged = dict(meta)
     for field in ("suites", "strategies"):
         by = {e["name"]: e for e in old.get(field, []) if isinstance(e, dict) and "name" in e}
@@ -262,10 +314,29 @@ def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         row["gain_over_uniform"] = gain
         rows.append(row)
         for t in r.get("trajectory", []):
-            traj.append({"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"],
-                         **{k: t.get(k) for k in ("step", "value", "best_so_far", "source", "status", "run_key",
-                                                  "fidelity", "cost", "spent")},
-                         "mixture": json.dumps(t["mixture"], sort_keys=True)})
+            traj.append(
+                {
+                    "suite": r["suite"],
+                    "strategy": r["strategy"],
+                    "budget": r["budget"],
+                    "seed": r["seed"],
+                    **{
+                        k: t.get(k)
+                        for k in (
+                            "step",
+                            "value",
+                            "best_so_far",
+                            "source",
+                            "status",
+                            "run_key",
+                            "fidelity",
+                            "cost",
+                            "spent",
+                        )
+                    },
+                    "mixture": json.dumps(t["mixture"], sort_keys=True),
+                }
+            )
     order = ["suite", "strategy", "budget", "seed"]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(order, kind="stable").reset_index(drop=True)
     trajectories = pd.DataFrame(traj, columns=TRAJECTORY_COLUMNS)
@@ -285,13 +356,29 @@ def _strategy_provenance(cls) -> dict:
 def _suite_entry(judge) -> dict:
     """What bench.json says about one (suite, track): the leaderboard's source for its rules."""
     can_rank, why = judge.ranking_status()
-    return {"name": judge.name, "suite": judge.suite.name, "track": judge.track, "tracks": list(judge.suite.tracks),
-            "version": judge.version, "protocol": judge.protocol, "path": str(judge.path), "metric": judge.metric,
-            "goal": judge.goal, "kind": judge.kind, "best_known": judge.best_known, "worst_known": judge.worst_known,
-            "normalization": getattr(judge.suite, "NORMALISATION_NOTE", "exact" if judge.kind == "synthetic" else
-                                     "the card's normalization block"),
-            "uniform_score": judge.uniform_score, "can_rank": can_rank, "ranking_reason": why,
-            "pool_size": len(judge.space.candidate_matrix) if judge.is_pool else None}
+    return {
+        "name": judge.name,
+        "suite": judge.suite.name,
+        "track": judge.track,
+        "tracks": list(judge.suite.tracks),
+        "version": judge.version,
+        "protocol": judge.protocol,
+        "path": str(judge.path),
+        "metric": judge.metric,
+        "goal": judge.goal,
+        "kind": judge.kind,
+        "best_known": judge.best_known,
+        "worst_known": judge.worst_known,
+        "normalization": getattr(
+            judge.suite,
+            "NORMALISATION_NOTE",
+            "exact" if judge.kind == "synthetic" else "the card's normalization block",
+        ),
+        "uniform_score": judge.uniform_score,
+        "can_rank": can_rank,
+        "ranking_reason": why,
+        "pool_size": len(judge.space.candidate_matrix) if judge.is_pool else None,
+    }
 
 
 @dataclass
@@ -310,10 +397,20 @@ class BenchReport:
     merged: int = 0  # studies of earlier benches on this folder kept in summary.csv beside this bench's
 
 
-def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Sequence[int], seeds: int | Sequence[int],
-          out: str | Path, workers: int = 1, strategy_files: Sequence[str] = (), runner: str = "replay",
-          progress: bool = True, executor: str = "local", protocol_file: str | None = None,
-          track: str | None = None) -> BenchReport:
+def bench(
+    suite_refs: Sequence[str],
+    strategy_names: Sequence[str],
+    budgets: Sequence[int],
+    seeds: int | Sequence[int],
+    out: str | Path,
+    workers: int = 1,
+    strategy_files: Sequence[str] = (),
+    runner: str = "replay",
+    progress: bool = True,
+    executor: str = "local",
+    protocol_file: str | None = None,
+    track: str | None = None,
+) -> BenchReport:
     """Every (suite, strategy, budget, seed) study. `track`: "pool", "continuous", or None for each
     suite's default track; a suite that does not offer the track is refused before any work."""
     import strategies
@@ -329,16 +426,19 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     from harness.runners.gpu_identity import bind_protocol
 
     protocol_arg = str(Path(protocol_file).resolve()) if protocol_file else None
-    loaded = [bind_protocol(suites.load(s), runner, protocol_arg).judge(track)  # TrackError names the tracks offered
-              for s in suite_refs]
+    loaded = [
+        bind_protocol(suites.load(s), runner, protocol_arg).judge(track)  # TrackError names the tracks offered
+        for s in suite_refs
+    ]
     if not strategy_names:
         raise ValueError("no strategy to benchmark; name at least one (or all)")
     from strategies.base import strategy_kind
 
     want = online_track.study_kind(loaded)  # which kind of study this bench runs: online or offline
     for name in strategy_names:  # fail fast, with a suggestion, before any work
-        online_track.check_strategy_kind(name, strategy_kind(strategies.get(name)), want, loaded[0].track,
-                                         strategies.names(want))
+        online_track.check_strategy_kind(
+            name, strategy_kind(strategies.get(name)), want, loaded[0].track, strategies.names(want)
+        )
     if want == online_track.KIND:
         budgets = online_track.admit(budgets, runner, executor)
     if not budgets:
@@ -346,18 +446,23 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]  # whole budgets stay ints (study keys)
     for b in budgets:
         if b > MAX_BUDGET:
-            raise ValueError(f"budget {b:g} is more pilot runs than one study may spend (at most {MAX_BUDGET:,} "
-                             f"run-equivalents)")
+            raise ValueError(
+                f"budget {b:g} is more pilot runs than one study may spend (at most {MAX_BUDGET:,} run-equivalents)"
+            )
         if b < 1:
-            raise ValueError(f"budget {b:g} is not a study: a strategy needs at least 1 run-equivalent (valid: numbers "
-                             f">= 1; fractions only on suites with partial runs)")
+            raise ValueError(
+                f"budget {b:g} is not a study: a strategy needs at least 1 run-equivalent (valid: numbers "
+                f">= 1; fractions only on suites with partial runs)"
+            )
         Budget(b)
         if isinstance(b, float):
             flat = [s.name for s in loaded if not s.fidelities]
             if flat:
-                raise ValueError(f"budget {b:g} is fractional, but suite {flat[0]!r} has no partial runs (every pilot "
-                                 f"costs 1): use whole budgets there; fractional budgets (run-equivalents) need a suite "
-                                 f"with fidelities, e.g. minimodo-pool")
+                raise ValueError(
+                    f"budget {b:g} is fractional, but suite {flat[0]!r} has no partial runs (every pilot "
+                    f"costs 1): use whole budgets there; fractional budgets (run-equivalents) need a suite "
+                    f"with fidelities, e.g. minimodo-pool"
+                )
     seed_range = range(seeds) if isinstance(seeds, int) else seeds
     if not len(seed_range):
         raise ValueError("no seed given; pass --seeds N (N >= 1) or a range A-B")
@@ -374,15 +479,34 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
 
         for s in loaded:
             check_fits(s.gpu_protocol)
-    tasks = [StudyTask(str(s.path), name, b, int(seed), str(store.root), runner, executor_kind,
-                       str((out / "jobs").resolve()) if executor_kind != "local" else "", protocol_file, s.track)
-             for s in loaded for name in strategy_names for b in budgets for seed in seed_list]
+    tasks = [
+        StudyTask(
+            str(s.path),
+            name,
+            b,
+            int(seed),
+            str(store.root),
+            runner,
+            executor_kind,
+            str((out / "jobs").resolve()) if executor_kind != "local" else "",
+            protocol_file,
+            s.track,
+        )
+        for s in loaded
+        for name in strategy_names
+        for b in budgets
+        for seed in seed_list
+    ]
     for s in loaded:  # a live suite's own runs (uniform score, oracle): with jobs, they go to jobs too
         if executor_kind != "local" and getattr(s, "runner_kind", None) == runner:
             from harness.slurm import submitting_runner
 
-            give_own_runner(s, submitting_runner(runner, s, executor_kind, str((out / "jobs").resolve()),
-                                                 str(store.root), protocol_file))
+            give_own_runner(
+                s,
+                submitting_runner(
+                    runner, s, executor_kind, str((out / "jobs").resolve()), str(store.root), protocol_file
+                ),
+            )
         else:
             give_own_runner(s)
     # Warm each suite's normalisation once here, so workers do not all redo it.
@@ -438,15 +562,36 @@ def bench(suite_refs: Sequence[str], strategy_names: Sequence[str], budgets: Seq
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suites": [_suite_entry(s) for s in loaded],
-        "strategies": [{"name": n, "description": strategies.get(n).description, "citation": strategies.get(n).citation,
-                        "family": strategies.get(n).family, **_strategy_provenance(strategies.get(n))}
-                       for n in strategy_names],
-        "budgets": list(budgets), "seeds": seed_list, "runner": runner,
+        "strategies": [
+            {
+                "name": n,
+                "description": strategies.get(n).description,
+                "citation": strategies.get(n).citation,
+                "family": strategies.get(n).family,
+                **_strategy_provenance(strategies.get(n)),
+            }
+            for n in strategy_names
+        ],
+        "budgets": list(budgets),
+        "seeds": seed_list,
+        "runner": runner,
         **({"executor": executor_kind, "protocol_file": protocol_file} if executor_kind != "local" else {}),
-        "git_sha": git_sha(), "versions": versions(),
+        "git_sha": git_sha(),
+        "versions": versions(),
     }
     meta = _merge_meta(out / "bench.json", meta)
     _write_text_atomic(out / "bench.json", json.dumps(meta, indent=2, sort_keys=True))
-    return BenchReport(summary, out, len(tasks), resumed, executed, reused, failed, meta["suites"],
-                       store.quarantined() - quarantined_before, retried=retried,
-                       failures=failures, merged=len(records) - len(tasks))
+    return BenchReport(
+        summary,
+        out,
+        len(tasks),
+        resumed,
+        executed,
+        reused,
+        failed,
+        meta["suites"],
+        store.quarantined() - quarantined_before,
+        retried=retried,
+        failures=failures,
+        merged=len(records) - len(tasks),
+    )

@@ -42,6 +42,7 @@ def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> str:
     if os.getppid() != parent_pid:  # the parent is already gone: we were re-parented
         os._exit(1)
     if how == "watchdog":
+
         def watch():
             while True:
                 time.sleep(poll_s)
@@ -89,9 +90,12 @@ class LocalPoolExecutor(Executor):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
-        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker,
-                                            initargs=(os.getpid(), initializer, tuple(initargs)))
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(), initializer, tuple(initargs)),
+        )
 
     def imap(self, fn, tasks):
         futures = {self._pool.submit(fn, t): t for t in tasks}

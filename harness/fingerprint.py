@@ -35,9 +35,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # loading code moves (issue 30 moves it), though no strategy decides anything differently.
 PLUMBING = frozenset({"strategies", "strategies.registry"})
 # Card fields that describe a suite for people and are never read by the judge or a runner.
-PROSE_FIELDS = frozenset({"description", "citation", "provenance", "licence", "license", "signal_notes",
-                          "seeds_note", "weights_note", "what_it_shows", "what_it_cannot_show",
-                          "how_to_build_your_own"})
+PROSE_FIELDS = frozenset(
+    {
+        "description",
+        "citation",
+        "provenance",
+        "licence",
+        "license",
+        "signal_notes",
+        "seeds_note",
+        "weights_note",
+        "what_it_shows",
+        "what_it_cannot_show",
+        "how_to_build_your_own",
+    }
+)
 DIGITS = 16  # hex digits of a fingerprint (as before: the keys of stored records are made of these)
 
 
@@ -67,8 +79,12 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -95,6 +111,7 @@ class SourceTree:
         def read(rel: str) -> bytes | None:
             p = root / rel
             return p.read_bytes() if p.is_file() else None
+
         return cls(read)
 
     def file_of(self, module: str) -> str | None:
@@ -127,7 +144,7 @@ class SourceTree:
             return []
         if node.level:
             parts = package.split(".") if package else []
-            parts = parts[:len(parts) - (node.level - 1)] if node.level > 1 else parts
+            parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
             base = ".".join(parts + ([node.module] if node.module else []))
         else:
             base = node.module or ""
@@ -181,8 +198,9 @@ def code_fingerprint(cls: type) -> str:
         path = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
         return _short(cls.__qualname__.encode())
-    package = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts[:-1]) \
-        if path.is_relative_to(PROJECT_ROOT) else ""
+    package = (
+        ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts[:-1]) if path.is_relative_to(PROJECT_ROOT) else ""
+    )
     own = path.read_bytes()
     deps = set()
     for node in ast.walk(ast.parse(own)):

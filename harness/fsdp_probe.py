@@ -72,13 +72,28 @@ def main(argv=None) -> None:
             deltas.append(d[d > 0].flatten())
             before[n] = now.clone()
         d = torch.cat(deltas)
-        steps.append({"step": step + 1, "loss": float(loss), "fraction_moved": moved / max(1, total),
-                      "median_abs_update": float(d.median()) if d.numel() else 0.0})
+        steps.append(
+            {
+                "step": step + 1,
+                "loss": float(loss),
+                "fraction_moved": moved / max(1, total),
+                "median_abs_update": float(d.median()) if d.numel() else 0.0,
+            }
+        )
     full = watched[name]
-    info = {"rank": rank, "world_size": world, "backend": str(dist.get_backend()), "policy_dtype": policy_dtype(p),
-            "shard_dtype": str(local(full.detach()).dtype), "is_dtensor": hasattr(full, "to_local"),
-            "param": name, "full_numel": int(full.numel()), "local_numel": int(local(full.detach()).numel()),
-            "fsdp_units": sum(1 for m in model.modules() if type(m).__name__.startswith("FSDP")), "steps": steps}
+    info = {
+        "rank": rank,
+        "world_size": world,
+        "backend": str(dist.get_backend()),
+        "policy_dtype": policy_dtype(p),
+        "shard_dtype": str(local(full.detach()).dtype),
+        "is_dtensor": hasattr(full, "to_local"),
+        "param": name,
+        "full_numel": int(full.numel()),
+        "local_numel": int(local(full.detach()).numel()),
+        "fsdp_units": sum(1 for m in model.modules() if type(m).__name__.startswith("FSDP")),
+        "steps": steps,
+    }
     gathered = [None] * world
     dist.all_gather_object(gathered, info)
     if rank == 0:

@@ -39,28 +39,90 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # config.json figures of the shipped protocols' base models (Hub, main revision), enough to build each
 # on the meta device. Counts this gives: Qwen2-VL-2B 2.209B (vision 0.665B), Qwen2.5-VL-3B 3.755B,
 # Qwen2.5-VL-7B 8.292B: the models' published sizes.
-_QWEN2VL_VISION = dict(embed_dim=1280, depth=32, num_heads=16, mlp_ratio=4, in_chans=3, patch_size=14,
-                       spatial_merge_size=2, temporal_patch_size=2)
-_QWEN25VL_VISION = dict(hidden_size=1280, depth=32, num_heads=16, intermediate_size=3420, in_chans=3, patch_size=14,
-                        spatial_merge_size=2, temporal_patch_size=2)
+_QWEN2VL_VISION = dict(
+    embed_dim=1280,
+    depth=32,
+    num_heads=16,
+    mlp_ratio=4,
+    in_chans=3,
+    patch_size=14,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+)
+_QWEN25VL_VISION = dict(
+    hidden_size=1280,
+    depth=32,
+    num_heads=16,
+    intermediate_size=3420,
+    in_chans=3,
+    patch_size=14,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+)
 KNOWN_CONFIGS: dict[str, dict] = {
     "Qwen/Qwen2-VL-2B-Instruct": dict(
-        model_type="qwen2_vl", tie_word_embeddings=True, vision_config=dict(_QWEN2VL_VISION, hidden_size=1536),
-        text_config=dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)),
+        model_type="qwen2_vl",
+        tie_word_embeddings=True,
+        vision_config=dict(_QWEN2VL_VISION, hidden_size=1536),
+        text_config=dict(
+            hidden_size=1536,
+            intermediate_size=8960,
+            num_hidden_layers=28,
+            num_attention_heads=12,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+        ),
+    ),
     "Qwen/Qwen2.5-VL-3B-Instruct": dict(
-        model_type="qwen2_5_vl", tie_word_embeddings=True, vision_config=dict(_QWEN25VL_VISION, out_hidden_size=2048),
-        text_config=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)),
+        model_type="qwen2_5_vl",
+        tie_word_embeddings=True,
+        vision_config=dict(_QWEN25VL_VISION, out_hidden_size=2048),
+        text_config=dict(
+            hidden_size=2048,
+            intermediate_size=11008,
+            num_hidden_layers=36,
+            num_attention_heads=16,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+        ),
+    ),
     "Qwen/Qwen2.5-VL-7B-Instruct": dict(
-        model_type="qwen2_5_vl", tie_word_embeddings=False, vision_config=dict(_QWEN25VL_VISION, out_hidden_size=3584),
-        text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                         num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False)),
+        model_type="qwen2_5_vl",
+        tie_word_embeddings=False,
+        vision_config=dict(_QWEN25VL_VISION, out_hidden_size=3584),
+        text_config=dict(
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            vocab_size=152064,
+            tie_word_embeddings=False,
+        ),
+    ),
     "OpenGVLab/InternVL3-2B-hf": dict(
-        model_type="internvl", vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                                  num_attention_heads=16, image_size=[448, 448], patch_size=[14, 14]),
-        text_config=dict(model_type="qwen2", hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                         num_attention_heads=12, num_key_value_heads=2, vocab_size=151674, tie_word_embeddings=True)),
+        model_type="internvl",
+        vision_config=dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=[448, 448],
+            patch_size=[14, 14],
+        ),
+        text_config=dict(
+            model_type="qwen2",
+            hidden_size=1536,
+            intermediate_size=8960,
+            num_hidden_layers=28,
+            num_attention_heads=12,
+            num_key_value_heads=2,
+            vocab_size=151674,
+            tie_word_embeddings=True,
+        ),
+    ),
 }
 
 
@@ -80,7 +142,7 @@ class MemoryPlan:
     protocol: str
     shape: ModelShape
     train_gpu: dict = field(default_factory=dict)  # item -> GB on one training GPU
-    vllm_gpu: dict = field(default_factory=dict)   # server mode: item -> GB on a vLLM GPU
+    vllm_gpu: dict = field(default_factory=dict)  # server mode: item -> GB on a vLLM GPU
     budget_gb: float = 0.0
     vllm_budget_gb: float = 0.0
     notes: list = field(default_factory=list)
@@ -95,28 +157,42 @@ class MemoryPlan:
 
     @property
     def fits(self) -> bool:
-        return self.train_total_gb <= self.budget_gb and (not self.vllm_gpu or self.vllm_total_gb <= self.vllm_budget_gb)
+        return self.train_total_gb <= self.budget_gb and (
+            not self.vllm_gpu or self.vllm_total_gb <= self.vllm_budget_gb
+        )
 
     def describe(self) -> str:
         s = self.shape
-        lines = [f"# memory plan ({s.params / 1e9:.3f}B parameters, {s.vision_params / 1e9:.3f}B of them in the "
-                 f"frozen-or-not vision tower; config from {s.source})",
-                 "# per training GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.train_gpu.items()),
-                 f"# per training GPU total {self.train_total_gb:.1f} GB of {self.budget_gb:.1f} usable "
-                 f"-> {'fits' if self.train_total_gb <= self.budget_gb else 'DOES NOT FIT'}"]
+        lines = [
+            f"# memory plan ({s.params / 1e9:.3f}B parameters, {s.vision_params / 1e9:.3f}B of them in the "
+            f"frozen-or-not vision tower; config from {s.source})",
+            "# per training GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.train_gpu.items()),
+            f"# per training GPU total {self.train_total_gb:.1f} GB of {self.budget_gb:.1f} usable "
+            f"-> {'fits' if self.train_total_gb <= self.budget_gb else 'DOES NOT FIT'}",
+        ]
         if self.vllm_gpu:
-            lines.append("# vLLM GPU, GB: " + ", ".join(f"{k} {v:.1f}" for k, v in self.vllm_gpu.items()) +
-                         f" -> {self.vllm_total_gb:.1f} of {self.vllm_budget_gb:.1f} "
-                         f"({'fits' if self.vllm_total_gb <= self.vllm_budget_gb else 'DOES NOT FIT'})")
+            lines.append(
+                "# vLLM GPU, GB: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in self.vllm_gpu.items())
+                + f" -> {self.vllm_total_gb:.1f} of {self.vllm_budget_gb:.1f} "
+                f"({'fits' if self.vllm_total_gb <= self.vllm_budget_gb else 'DOES NOT FIT'})"
+            )
         lines += [f"# {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"protocol": self.protocol, "params": self.shape.params, "vision_params": self.shape.vision_params,
-                "config_source": self.shape.source, "train_gpu_gb": {k: round(v, 2) for k, v in self.train_gpu.items()},
-                "train_total_gb": self.train_total_gb, "budget_gb": round(self.budget_gb, 1),
-                "vllm_gpu_gb": {k: round(v, 2) for k, v in self.vllm_gpu.items()}, "vllm_total_gb": self.vllm_total_gb,
-                "fits": self.fits}
+        return {
+            "protocol": self.protocol,
+            "params": self.shape.params,
+            "vision_params": self.shape.vision_params,
+            "config_source": self.shape.source,
+            "train_gpu_gb": {k: round(v, 2) for k, v in self.train_gpu.items()},
+            "train_total_gb": self.train_total_gb,
+            "budget_gb": round(self.budget_gb, 1),
+            "vllm_gpu_gb": {k: round(v, 2) for k, v in self.vllm_gpu.items()},
+            "vllm_total_gb": self.vllm_total_gb,
+            "fits": self.fits,
+        }
 
 
 class DoesNotFit(ValueError):
@@ -138,8 +214,10 @@ def _config_dict(base: str) -> tuple[dict, str]:
         pass
     if base in KNOWN_CONFIGS:
         return dict(KNOWN_CONFIGS[base]), f"published config.json figures of {base} (harness/memory_plan.py)"
-    raise DoesNotFit(f"no config for model {base!r} here (not a folder, not in the Hub cache, not one of "
-                     f"{', '.join(sorted(KNOWN_CONFIGS))}): run `modomodo prefetch` first to plan its memory")
+    raise DoesNotFit(
+        f"no config for model {base!r} here (not a folder, not in the Hub cache, not one of "
+        f"{', '.join(sorted(KNOWN_CONFIGS))}): run `modomodo prefetch` first to plan its memory"
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -159,8 +237,15 @@ def model_shape(base: str, vision_module: str = "visual") -> ModelShape:
     total = sum(p.numel() for p in model.parameters())
     vision = sum(p.numel() for n, p in model.named_parameters() if f".{vision_module}." in f".{n}")
     text = config.get_text_config()
-    return ModelShape(total, vision, int(text.hidden_size), int(text.intermediate_size), int(text.num_hidden_layers),
-                      int(text.vocab_size), source)
+    return ModelShape(
+        total,
+        vision,
+        int(text.hidden_size),
+        int(text.intermediate_size),
+        int(text.num_hidden_layers),
+        int(text.vocab_size),
+        source,
+    )
 
 
 def plan(protocol, shape: ModelShape | None = None) -> MemoryPlan:
@@ -204,9 +289,11 @@ def plan(protocol, shape: ModelShape | None = None) -> MemoryPlan:
         out.vllm_gpu = {"weights": weights, "cuda_context": FIXED_OVERHEAD_GB}
         out.vllm_budget_gb = gen.vllm_gpu_memory_utilization * gpu_gb
         out.notes.append(f"the vLLM server's KV cache takes what is left of its {out.vllm_budget_gb:.0f} GB")
-    out.notes.append(f"{tr.master_weights} master weights, {tr.distributed}"
-                     f"{f' over {n} training GPUs' if shard > 1 else ''}, {b} sequences of {seq} tokens per GPU, "
-                     f"gradient checkpointing {'on' if tr.gradient_checkpointing else 'off'}")
+    out.notes.append(
+        f"{tr.master_weights} master weights, {tr.distributed}"
+        f"{f' over {n} training GPUs' if shard > 1 else ''}, {b} sequences of {seq} tokens per GPU, "
+        f"gradient checkpointing {'on' if tr.gradient_checkpointing else 'off'}"
+    )
     return out
 
 
@@ -224,5 +311,6 @@ def check_fits(protocol) -> MemoryPlan | None:
             f"({protocol.memory.gpu_memory_gb:g} GB x {protocol.memory.usable_fraction:g})"
             + (f"; the vLLM GPU needs {p.vllm_total_gb:.1f} of {p.vllm_budget_gb:.1f} GB" if p.vllm_gpu else "")
             + ". Set training.distributed: fsdp, training.master_weights, a smaller per_device_train_batch_size "
-              "(with more gradient_accumulation_steps), or more GPUs (slurm.gpus_per_node)")
+            "(with more gradient_accumulation_steps), or more GPUs (slurm.gpus_per_node)"
+        )
     return p

@@ -151,8 +151,10 @@ class MixtureSpace:
             object.__setattr__(self, side, b)
         lo, hi = self.lower_array, self.upper_array
         if np.any(lo > hi) or lo.sum() > 1 + BOUND_TOLERANCE or hi.sum() < 1 - BOUND_TOLERANCE:
-            raise ValueError(f"bounds lower={lo.tolist()} upper={hi.tolist()} leave no mixture: need lower <= upper, "
-                             f"sum(lower) <= 1 <= sum(upper)")
+            raise ValueError(
+                f"bounds lower={lo.tolist()} upper={hi.tolist()} leave no mixture: need lower <= upper, "
+                f"sum(lower) <= 1 <= sum(upper)"
+            )
         if self.candidates is not None:
             cands = tuple(tuple(float(x) for x in c) for c in self.candidates)
             if not cands:
@@ -166,23 +168,28 @@ class MixtureSpace:
             raise ValueError(f"fidelities {list(fids)} must lie in (0, 1] and include 1.0 (the full run)")
         object.__setattr__(self, "fidelities", fids)
         # hashing hundreds of candidates on every lru_cache lookup would dominate a cheap strategy
-        object.__setattr__(self, "_hash", hash((self.datasets, self.lower, self.upper, self.candidates, self.fidelities)))
+        object.__setattr__(
+            self, "_hash", hash((self.datasets, self.lower, self.upper, self.candidates, self.fidelities))
+        )
 
     def __hash__(self) -> int:
         return self._hash
 
     # -- plain data (what crosses into a sandboxed strategy process) --------------------------------
     def to_plain(self) -> dict:
-        return {"datasets": list(self.datasets),
-                "lower": None if self.lower is None else list(self.lower),
-                "upper": None if self.upper is None else list(self.upper),
-                "candidates": None if self.candidates is None else [list(c) for c in self.candidates],
-                "fidelities": list(self.fidelities)}
+        return {
+            "datasets": list(self.datasets),
+            "lower": None if self.lower is None else list(self.lower),
+            "upper": None if self.upper is None else list(self.upper),
+            "candidates": None if self.candidates is None else [list(c) for c in self.candidates],
+            "fidelities": list(self.fidelities),
+        }
 
     @classmethod
     def from_plain(cls, d: dict) -> MixtureSpace:
-        return cls(tuple(d["datasets"]), d.get("lower"), d.get("upper"), d.get("candidates"),
-                   tuple(d.get("fidelities") or ()))
+        return cls(
+            tuple(d["datasets"]), d.get("lower"), d.get("upper"), d.get("candidates"), tuple(d.get("fidelities") or ())
+        )
 
     def restricted(self, lower=None, upper=None, candidates=None, fidelities=()) -> MixtureSpace:
         """The same datasets with bounds and/or a pool and/or fidelity levels (what a track hands to strategies)."""
@@ -294,8 +301,10 @@ class MixtureSpace:
         if i is None:
             near = self.nearest_candidate(self.to_vector(m))
             dist = float(np.abs(self.to_vector(near) - self.to_vector(m)).sum())
-            raise InvalidMixture(f"{m} is not a candidate of the pool ({len(self.candidate_matrix)} recorded mixtures); "
-                                 f"the nearest is {near} (L1 distance {dist:.3g}); propose one of space.candidates")
+            raise InvalidMixture(
+                f"{m} is not a candidate of the pool ({len(self.candidate_matrix)} recorded mixtures); "
+                f"the nearest is {near} (L1 distance {dist:.3g}); propose one of space.candidates"
+            )
         return self.candidate(i)  # the stored weights: what the judge looks up, bit for bit
 
     def sample(self, rng: np.random.Generator, n: int, alpha: float = 1.0) -> np.ndarray:
@@ -326,8 +335,10 @@ class MixtureSpace:
             lo, hi = self.lower_array, self.upper_array
             for i, d in enumerate(self.datasets):
                 if not (lo[i] - BOUND_TOLERANCE <= m[d] <= hi[i] + BOUND_TOLERANCE):
-                    raise InvalidMixture(f"weight of dataset {d!r} is {m[d]:.6g}, outside this space's bounds "
-                                         f"[{lo[i]:.6g}, {hi[i]:.6g}] (the region the suite's data covers)")
+                    raise InvalidMixture(
+                        f"weight of dataset {d!r} is {m[d]:.6g}, outside this space's bounds "
+                        f"[{lo[i]:.6g}, {hi[i]:.6g}] (the region the suite's data covers)"
+                    )
         return m
 
     def mixture(self, weights: Mapping[str, float]) -> Mixture:
@@ -363,7 +374,9 @@ class MixtureSpace:
         """
         v = np.asarray(vector, dtype=float).reshape(-1)
         if v.shape[0] != self.dim:
-            raise InvalidMixture(f"weight vector has {v.shape[0]} entries; this space has {self.dim} datasets {list(self.datasets)}")
+            raise InvalidMixture(
+                f"weight vector has {v.shape[0]} entries; this space has {self.dim} datasets {list(self.datasets)}"
+            )
         v = np.where((v < 0) & (v > -1e-12), 0.0, v)
         weights = dict(zip(self.datasets, v.tolist()))
         return Mixture.normalized(weights) if normalize else Mixture(weights)

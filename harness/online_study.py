@@ -37,8 +37,18 @@ def online_run_seed(study_seed: int) -> int:
 
 
 class OnlineStudy:
-    def __init__(self, judge, strategy_cls, seed: int, runner, store=None, strategy_params=None,
-                 isolation: str | None = None, timeout_s="default", fingerprint: str = ""):
+    def __init__(
+        self,
+        judge,
+        strategy_cls,
+        seed: int,
+        runner,
+        store=None,
+        strategy_params=None,
+        isolation: str | None = None,
+        timeout_s="default",
+        fingerprint: str = "",
+    ):
         if judge.track != online_track.TRACK:
             raise ValueError(f"an online study runs in the online track, not {judge.track!r}")
         online_track.check_runner(runner)
@@ -50,14 +60,24 @@ class OnlineStudy:
     def run(self) -> StudyOutcome:
         suite = self.suite
         name = getattr(self.strategy_cls, "name", "?")
-        out = StudyOutcome(suite.name, name, 1, self.seed, track="online", uniform_score=suite.uniform_score,
-                           best_known=suite.best_known, worst_known=suite.worst_known, protocol=suite.protocol)
+        out = StudyOutcome(
+            suite.name,
+            name,
+            1,
+            self.seed,
+            track="online",
+            uniform_score=suite.uniform_score,
+            best_known=suite.best_known,
+            worst_known=suite.worst_known,
+            protocol=suite.protocol,
+        )
         t0 = time.perf_counter()
         handle = None
         try:
             try:
-                handle = make_strategy(self.strategy_cls, suite.space, self.seed, self.params, self.isolation,
-                                       self.timeout_s)
+                handle = make_strategy(
+                    self.strategy_cls, suite.space, self.seed, self.params, self.isolation, self.timeout_s
+                )
             except Exception as e:
                 return self._fail(out, f"strategy could not be built: {_short_error(e)}")
             from harness.training.online import OnlineMixture, OnlineStrategyFailed
@@ -69,13 +89,30 @@ class OnlineStudy:
                 first = controller.start()
             except OnlineStrategyFailed as e:
                 return self._fail(out, f"online strategy {e}")
-            spec = RunSpec(suite.id, suite.protocol, first, online_run_seed(self.seed), 1.0,
-                           online_identity(name, self.fingerprint, self.params))
+            spec = RunSpec(
+                suite.id,
+                suite.protocol,
+                first,
+                online_run_seed(self.seed),
+                1.0,
+                online_identity(name, self.fingerprint, self.params),
+            )
             result = self._run(spec, controller, out)
             out.runs_used, out.runs_failed = 1, 0 if result.ok else 1
-            out.trajectory.append({"step": 0, "mixture": first.as_dict(), "value": result.value,
-                                   "source": result.source, "status": result.status, "best_so_far": result.value,
-                                   "run_key": spec.key, "fidelity": 1.0, "cost": 1.0, "spent": 1.0})
+            out.trajectory.append(
+                {
+                    "step": 0,
+                    "mixture": first.as_dict(),
+                    "value": result.value,
+                    "source": result.source,
+                    "status": result.status,
+                    "best_so_far": result.value,
+                    "run_key": spec.key,
+                    "fidelity": 1.0,
+                    "cost": 1.0,
+                    "spent": 1.0,
+                }
+            )
             if not result.ok:
                 return self._fail(out, result.reason)
             score = result.value
@@ -88,14 +125,19 @@ class OnlineStudy:
             out.regret, out.normalized_regret = suite.regret(out.score)
             out.cost_used = online_track.cost(result)
             rec = result.online
-            out.online = {"domains": domains, "start": rec.get("start"), "steps": rec.get("steps", []),
-                          "weights": rec.get("weights", []), "prompts": (rec.get("signals") or {}).get("prompts", []),
-                          "t_online": float(result.cost.get("t_online", 0.0)),
-                          "t_online_strategy": float(result.cost.get("t_online_strategy", 0.0)),
-                          "t_train": float(result.cost.get("t_train", 0.0)),
-                          "s_per_step": float(result.cost.get("t_s_per_step", 0.0)),
-                          # every score the run measured (in-domain and out-of-domain, per benchmark)
-                          "scores": {k: float(v) for k, v in result.scores.items() if not k.startswith(("train/", "format/"))}}
+            out.online = {
+                "domains": domains,
+                "start": rec.get("start"),
+                "steps": rec.get("steps", []),
+                "weights": rec.get("weights", []),
+                "prompts": (rec.get("signals") or {}).get("prompts", []),
+                "t_online": float(result.cost.get("t_online", 0.0)),
+                "t_online_strategy": float(result.cost.get("t_online_strategy", 0.0)),
+                "t_train": float(result.cost.get("t_train", 0.0)),
+                "s_per_step": float(result.cost.get("t_s_per_step", 0.0)),
+                # every score the run measured (in-domain and out-of-domain, per benchmark)
+                "scores": {k: float(v) for k, v in result.scores.items() if not k.startswith(("train/", "format/"))},
+            }
             return out
         finally:
             if handle is not None:
@@ -115,8 +157,12 @@ def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:
     built-in by name; a user's file with its source, so that it runs in that process's sandbox."""
     from harness.sandbox.isolation import default_timeout
 
-    spec = {"name": getattr(cls, "name", ""), "seed": int(seed), "params": dict(params or {}),
-            "timeout_s": default_timeout() if timeout_s == "default" else timeout_s}
+    spec = {
+        "name": getattr(cls, "name", ""),
+        "seed": int(seed),
+        "params": dict(params or {}),
+        "timeout_s": default_timeout() if timeout_s == "default" else timeout_s,
+    }
     src = getattr(cls, "source", None)
     if src is not None and getattr(src, "text", None) is not None:
         spec["source"] = {"path": src.path, "text": src.text, "sha256": src.sha256, "class": cls.source_class}
@@ -134,6 +180,7 @@ def build_online(spec: dict, space):
     if spec.get("source"):
         s = spec["source"]
         src = FileSource(s["path"], s["text"], s["sha256"])
-        return SandboxedStrategy(spec["name"], space, spec["seed"], spec["params"], timeout, source=src,
-                                 class_name=s["class"])
+        return SandboxedStrategy(
+            spec["name"], space, spec["seed"], spec["params"], timeout, source=src, class_name=s["class"]
+        )
     return InProcessStrategy(strategies.get(spec["name"]), space, spec["seed"], spec["params"], timeout)

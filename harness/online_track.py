@@ -34,8 +34,10 @@ def offered_by(suite) -> bool:
 
 def refusal(suite) -> str:
     """Why a suite that does not train cannot offer the online track."""
-    return (f"a {suite.kind} suite does not train: the online track runs on live suites (each study a real "
-            f"training run, e.g. minimodo-tiny-live)")
+    return (
+        f"a {suite.kind} suite does not train: the online track runs on live suites (each study a real "
+        f"training run, e.g. minimodo-tiny-live)"
+    )
 
 
 # -- admits --------------------------------------------------------------------------------------
@@ -44,31 +46,38 @@ def study_kind(judges: Sequence) -> str:
     cannot share a bench with another track (its studies have no budgets)."""
     online = [j.name for j in judges if j.track == TRACK]
     if online and len(online) != len(judges):
-        raise ValueError(f"the online track cannot share a bench with other tracks (online: {', '.join(online)}); "
-                         f"run them apart")
+        raise ValueError(
+            f"the online track cannot share a bench with other tracks (online: {', '.join(online)}); run them apart"
+        )
     return KIND if online else "offline"
 
 
 def check_strategy_kind(name: str, kind: str, want: str, track: str, names_of_kind: Sequence[str]) -> None:
     """A strategy of the other kind is refused before any work, with the ones that would do."""
     if kind != want:
-        raise ValueError(f"strategy {name!r} is an {kind} strategy; the {track} track runs {want} "
-                         f"strategies ({', '.join(names_of_kind)})"
-                         + (" (online ones: --track online on a live suite)" if kind == KIND else ""))
+        raise ValueError(
+            f"strategy {name!r} is an {kind} strategy; the {track} track runs {want} "
+            f"strategies ({', '.join(names_of_kind)})"
+            + (" (online ones: --track online on a live suite)" if kind == KIND else "")
+        )
 
 
 def admit(budgets: Sequence, runner: str, executor: str) -> list:
     """The budgets of an online bench ([1]: one run per study), or a one-line refusal of its settings."""
     budgets = list(budgets) if budgets else [1]
     if [int(b) for b in budgets] != [1]:
-        raise ValueError(f"the online track spends no pilot runs: each study is one training run, so its budget "
-                         f"is 1 (got --budget {','.join(str(b) for b in budgets)}); leave --budget out")
+        raise ValueError(
+            f"the online track spends no pilot runs: each study is one training run, so its budget "
+            f"is 1 (got --budget {','.join(str(b) for b in budgets)}); leave --budget out"
+        )
     if runner == "replay":
         raise ValueError("the online track trains for real: use --runner cpu (replay has no online runs)")
     if executor != "local":
-        raise ValueError(f"the online track runs on the local executor only (got --executor {executor}): the "
-                         f"strategy answers during training, and submitting a study's run as a job that "
-                         f"rebuilds its strategy is not built yet")
+        raise ValueError(
+            f"the online track runs on the local executor only (got --executor {executor}): the "
+            f"strategy answers during training, and submitting a study's run as a job that "
+            f"rebuilds its strategy is not built yet"
+        )
     return budgets
 
 
@@ -94,8 +103,19 @@ def cost(result) -> float:
 # one row per (study, step): the weights that step's prompts were drawn with, one column per domain
 # (w:<domain>), and the prompts each domain got (n:<domain>)
 STEP_COLUMNS = ["suite", "strategy", "seed", "step"]
-RUN_COLUMNS = ["suite", "strategy", "seed", "status", "score", "cost_used", "t_online", "t_online_strategy",
-               "t_train", "s_per_step", "reason"]
+RUN_COLUMNS = [
+    "suite",
+    "strategy",
+    "seed",
+    "status",
+    "score",
+    "cost_used",
+    "t_online",
+    "t_online_strategy",
+    "t_train",
+    "s_per_step",
+    "reason",
+]
 
 
 def steps_frame(records: list[dict]) -> pd.DataFrame:
@@ -123,8 +143,15 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         if r.get("track") != TRACK:
             continue
         on = r.get("online") or {}
-        row = {"suite": r["suite"], "strategy": r["strategy"], "seed": r["seed"], "status": r["status"],
-               "score": r.get("score"), "cost_used": r.get("cost_used"), "reason": r.get("reason", "")}
+        row = {
+            "suite": r["suite"],
+            "strategy": r["strategy"],
+            "seed": r["seed"],
+            "status": r["status"],
+            "score": r.get("score"),
+            "cost_used": r.get("cost_used"),
+            "reason": r.get("reason", ""),
+        }
         row.update({k: on.get(k) for k in ("t_online", "t_online_strategy", "t_train", "s_per_step")})
         row.update(on.get("scores") or {})
         rows.append(row)

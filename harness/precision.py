@@ -27,11 +27,15 @@ def describe(protocol) -> str:
     tr = protocol.training
     if tr.master_weights == "fp32":
         compute = "bfloat16 autocast" if tr.bf16 else "float32"
-        return (f"parameters and AdamW states in float32 (master weights), forward/backward in {compute}"
-                + (", sharded by FSDP (mixed precision: bf16 compute, fp32 shards)" if tr.distributed == "fsdp" else "")
-                + f"; reference model in {reference_dtype(protocol)}")
-    return (f"parameters and AdamW states in {protocol.model.torch_dtype} (no fp32 master copy: updates below half "
-            f"a {protocol.model.torch_dtype} ulp round away); reference model in {reference_dtype(protocol)}")
+        return (
+            f"parameters and AdamW states in float32 (master weights), forward/backward in {compute}"
+            + (", sharded by FSDP (mixed precision: bf16 compute, fp32 shards)" if tr.distributed == "fsdp" else "")
+            + f"; reference model in {reference_dtype(protocol)}"
+        )
+    return (
+        f"parameters and AdamW states in {protocol.model.torch_dtype} (no fp32 master copy: updates below half "
+        f"a {protocol.model.torch_dtype} ulp round away); reference model in {reference_dtype(protocol)}"
+    )
 
 
 def rounding_loss(params, updates, dtype) -> float:

@@ -16,26 +16,61 @@ import dataclasses
 import time
 from pathlib import Path
 
-WATCHED = ("self_attn.q_proj.weight", "self_attn.o_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-           "input_layernorm.weight")
+WATCHED = (
+    "self_attn.q_proj.weight",
+    "self_attn.o_proj.weight",
+    "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+    "input_layernorm.weight",
+)
 
 
-def probe_protocol(protocol, model_dir: str | Path, *, steps: int, num_generations: int, completions_per_step: int,
-                   max_completion_length: int, learning_rate: float, device: str, distributed: str = "ddp",
-                   processes: int = 1):
+def probe_protocol(
+    protocol,
+    model_dir: str | Path,
+    *,
+    steps: int,
+    num_generations: int,
+    completions_per_step: int,
+    max_completion_length: int,
+    learning_rate: float,
+    device: str,
+    distributed: str = "ddp",
+    processes: int = 1,
+):
     """`protocol` with the probe's sizes: the given model, no vLLM (transformers generate), a constant
     learning rate without warm-up (so step 1 already moves by `learning_rate`), no checkpoints."""
-    tr = dataclasses.replace(protocol.training, max_steps=steps, num_generations=num_generations,
-                             per_device_train_batch_size=completions_per_step, gradient_accumulation_steps=1,
-                             max_completion_length=max_completion_length, learning_rate=learning_rate,
-                             warmup_ratio=0.0, lr_scheduler_type="constant", save_steps=10**6, logging_steps=1,
-                             distributed=distributed, gradient_checkpointing=False)
+    tr = dataclasses.replace(
+        protocol.training,
+        max_steps=steps,
+        num_generations=num_generations,
+        per_device_train_batch_size=completions_per_step,
+        gradient_accumulation_steps=1,
+        max_completion_length=max_completion_length,
+        learning_rate=learning_rate,
+        warmup_ratio=0.0,
+        lr_scheduler_type="constant",
+        save_steps=10**6,
+        logging_steps=1,
+        distributed=distributed,
+        gradient_checkpointing=False,
+    )
     gen = dataclasses.replace(protocol.generation, use_vllm=False, vllm_gpus=0, vllm_mode="colocate")
-    model = dataclasses.replace(protocol.model, base=str(model_dir),
-                                attn_implementation="sdpa" if device == "cpu" else protocol.model.attn_implementation)
+    model = dataclasses.replace(
+        protocol.model,
+        base=str(model_dir),
+        attn_implementation="sdpa" if device == "cpu" else protocol.model.attn_implementation,
+    )
     slurm = dataclasses.replace(protocol.slurm, gpus_per_node=0 if device == "cpu" else processes, nodes=1)
-    return dataclasses.replace(protocol, device=device, model=model, training=tr, generation=gen, slurm=slurm,
-                               assets=dataclasses.replace(protocol.assets, builder=""))
+    return dataclasses.replace(
+        protocol,
+        device=device,
+        model=model,
+        training=tr,
+        generation=gen,
+        slurm=slurm,
+        assets=dataclasses.replace(protocol.assets, builder=""),
+    )
 
 
 def _varying_reward(prompts=None, completions=(), **kwargs):
@@ -72,7 +107,7 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
         out = {}
         for n, p in m.named_parameters():
             n = n.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
-            n = n[len("module."):] if n.startswith("module.") else n
+            n = n[len("module.") :] if n.startswith("module.") else n
             if p.requires_grad and "visual" not in n and n.endswith(WATCHED) and p.numel():
                 out[n] = p
         return out
@@ -94,15 +129,26 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
                 deltas.append(d[d > 0].flatten())
                 before[n] = now.clone()
             d = torch.cat(deltas) if deltas else torch.zeros(0)
-            per_step.append({"step": int(state.global_step), "fraction_moved": moved / max(1, total),
-                             "entries_compared": total,
-                             "median_abs_update": float(d.median()) if d.numel() else 0.0})
+            per_step.append(
+                {
+                    "step": int(state.global_step),
+                    "fraction_moved": moved / max(1, total),
+                    "entries_compared": total,
+                    "median_abs_update": float(d.median()) if d.numel() else 0.0,
+                }
+            )
 
     rows = [{"prompt": [{"role": "user", "content": f"Describe shape number {i}."}]} for i in range(prompts)]
     cfg = training_config(protocol, tuple(protocol.datasets.train))
     args = grpo_config(protocol, cfg, 0, str(Path(protocol.model.base) / "probe-trainer"))
-    trainer = GRPOTrainer(model=model, reward_funcs=[_varying_reward, _format_reward], args=args, train_dataset=Dataset.from_list(rows),
-                          processing_class=processor, callbacks=[Moved()])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[_varying_reward, _format_reward],
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=processor,
+        callbacks=[Moved()],
+    )
     cuda = torch.cuda.is_available() and protocol.device == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -110,14 +156,20 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
     trainer.train()
     seconds = time.perf_counter() - t0
     seen = watched(trainer.model_wrapped)
-    return {"policy_dtype": policy_dtype(protocol),
-            "param_dtype_seen": str(next(iter(seen.values())).dtype) if seen else None,
-            "wrapper": type(trainer.model_wrapped).__name__, "fsdp": bool(trainer.is_fsdp_enabled),
-            "distributed_type": str(trainer.accelerator.distributed_type),
-            "master_weights": protocol.training.master_weights, "learning_rate": protocol.training.learning_rate,
-            "steps": len(per_step), "s_per_step": round(seconds / max(1, len(per_step)), 3), "per_step": per_step,
-            "watched_entries_this_rank": sum(p.numel() for p in seen.values()),
-            "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None}
+    return {
+        "policy_dtype": policy_dtype(protocol),
+        "param_dtype_seen": str(next(iter(seen.values())).dtype) if seen else None,
+        "wrapper": type(trainer.model_wrapped).__name__,
+        "fsdp": bool(trainer.is_fsdp_enabled),
+        "distributed_type": str(trainer.accelerator.distributed_type),
+        "master_weights": protocol.training.master_weights,
+        "learning_rate": protocol.training.learning_rate,
+        "steps": len(per_step),
+        "s_per_step": round(seconds / max(1, len(per_step)), 3),
+        "per_step": per_step,
+        "watched_entries_this_rank": sum(p.numel() for p in seen.values()),
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
+    }
 
 
 def main(argv=None) -> None:
@@ -143,12 +195,25 @@ def main(argv=None) -> None:
     if state.is_main_process:
         model.save_pretrained(folder)
     state.wait_for_everyone()
-    p = probe_protocol(load_protocol("paper-qwen2vl-2b"), folder, steps=2, num_generations=4, completions_per_step=4,
-                       max_completion_length=8, learning_rate=1e-6, device="cpu", distributed=distributed,
-                       processes=state.num_processes)
+    p = probe_protocol(
+        load_protocol("paper-qwen2vl-2b"),
+        folder,
+        steps=2,
+        num_generations=4,
+        completions_per_step=4,
+        max_completion_length=8,
+        learning_rate=1e-6,
+        device="cpu",
+        distributed=distributed,
+        processes=state.num_processes,
+    )
     result = grpo_probe(p, processor, steps=2)
-    result.update(world_size=state.num_processes, backend=str(dist.get_backend()) if dist.is_initialized() else None,
-                  distributed=distributed, rank=state.process_index)
+    result.update(
+        world_size=state.num_processes,
+        backend=str(dist.get_backend()) if dist.is_initialized() else None,
+        distributed=distributed,
+        rank=state.process_index,
+    )
     if state.is_main_process:
         out.write_text(json.dumps(result, indent=1))
 

@@ -95,12 +95,17 @@ def lmms_task_dataset(task: str, include_path: str | None = None) -> tuple[str, 
             except (yaml.YAMLError, OSError, RecursionError):
                 continue
             if data.get("task") == task and data.get("dataset_path"):
-                return (str(data["dataset_path"]), data.get("dataset_name"),
-                        str(data.get("test_split") or data.get("validation_split") or "test"))
+                return (
+                    str(data["dataset_path"]),
+                    data.get("dataset_name"),
+                    str(data.get("test_split") or data.get("validation_split") or "test"),
+                )
     if task in LMMS_DATASETS_0_7_3:
         return LMMS_DATASETS_0_7_3[task]
-    raise KeyError(f"lmms-eval task {task!r}: no task YAML names it (looked in {[str(f) for f in _task_folders(include_path)]}) "
-                   f"and it is not one of {sorted(LMMS_DATASETS_0_7_3)}")
+    raise KeyError(
+        f"lmms-eval task {task!r}: no task YAML names it (looked in {[str(f) for f in _task_folders(include_path)]}) "
+        f"and it is not one of {sorted(LMMS_DATASETS_0_7_3)}"
+    )
 
 
 def _is_local(ref: str) -> bool:
@@ -122,8 +127,15 @@ def needs(protocol) -> list[HubNeed]:
     for name, entry in protocol.evaluation.out_of_domain.items():
         task = entry["task"]
         if is_mathvista(task):
-            out.append(HubNeed(MATHVISTA_HUB_ID, "dataset", f"out-of-domain {name} ({task}, scored by rules)",
-                               split=MATHVISTA_SPLIT, reader="hub"))
+            out.append(
+                HubNeed(
+                    MATHVISTA_HUB_ID,
+                    "dataset",
+                    f"out-of-domain {name} ({task}, scored by rules)",
+                    split=MATHVISTA_SPLIT,
+                    reader="hub",
+                )
+            )
             continue
         try:
             path, config, split = lmms_task_dataset(task, protocol.evaluation.lmms_include_path or None)
@@ -141,8 +153,9 @@ def needs(protocol) -> list[HubNeed]:
     return unique
 
 
-def download(items: list[HubNeed], cache_dir: str | None = None, datasets_cache_dir: str | None = None,
-             log=print) -> None:  # pragma: no cover - needs the Hub
+def download(
+    items: list[HubNeed], cache_dir: str | None = None, datasets_cache_dir: str | None = None, log=print
+) -> None:  # pragma: no cover - needs the Hub
     """Fetch every item through huggingface_hub (and prepare datasets for offline `load_dataset`)."""
     from huggingface_hub import snapshot_download
 
@@ -152,8 +165,9 @@ def download(items: list[HubNeed], cache_dir: str | None = None, datasets_cache_
         if n.repo_type == "dataset":  # prepare the datasets cache as the run will read it
             import datasets
 
-            datasets.load_dataset(folder if n.reader == "folder" else n.repo_id, n.config, split=n.split,
-                                  cache_dir=datasets_cache_dir)
+            datasets.load_dataset(
+                folder if n.reader == "folder" else n.repo_id, n.config, split=n.split, cache_dir=datasets_cache_dir
+            )
 
 
 _CHECK = r"""
@@ -174,15 +188,32 @@ print(json.dumps(missing))
 """
 
 
-def check_offline(items: list[HubNeed], cache_dir: str | None = None, load_datasets: bool = True,
-                  datasets_cache_dir: str | None = None) -> list[dict]:
+def check_offline(
+    items: list[HubNeed],
+    cache_dir: str | None = None,
+    load_datasets: bool = True,
+    datasets_cache_dir: str | None = None,
+) -> list[dict]:
     """What a run with HF_HUB_OFFLINE=1 would not find: one dict per missing item (with the error), [] when
     everything resolves. Runs in a child process, since huggingface_hub reads the offline flag at import."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     if cache_dir:
         env["HF_HUB_CACHE"] = str(cache_dir)
-    proc = subprocess.run([sys.executable, "-c", _CHECK, json.dumps([n.to_dict() for n in items]), str(cache_dir or ""),
-                           "1" if load_datasets else "0", str(datasets_cache_dir or "")], env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHECK,
+            json.dumps([n.to_dict() for n in items]),
+            str(cache_dir or ""),
+            "1" if load_datasets else "0",
+            str(datasets_cache_dir or ""),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"the offline check failed to run: {proc.stderr.strip()[-500:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

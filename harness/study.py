@@ -27,8 +27,18 @@ from typing import Any
 from harness.sandbox.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
 from harness.runners.base import Runner
-from harness.spec import (STATUS_FAILED, STATUS_OK, Budget, Ledger, Observation, RunResult, RunSpec, UnknownFidelity,
-                          as_proposal, derive_seed)
+from harness.spec import (
+    STATUS_FAILED,
+    STATUS_OK,
+    Budget,
+    Ledger,
+    Observation,
+    RunResult,
+    RunSpec,
+    UnknownFidelity,
+    as_proposal,
+    derive_seed,
+)
 from harness.store import ResultStore
 from harness.suites import Suite
 from harness.suites.tracks import Judge
@@ -140,9 +150,19 @@ def admit(judge: Judge, mixture: Mixture) -> Mixture:
 
 
 class Study:
-    def __init__(self, suite: Suite, strategy_cls: type, budget: Budget, seed: int, runner: Runner,
-                 store: ResultStore | None = None, strategy_params: dict[str, Any] | None = None,
-                 isolation: str | None = None, timeout_s: float | None | str = "default", track: str | None = None):
+    def __init__(
+        self,
+        suite: Suite,
+        strategy_cls: type,
+        budget: Budget,
+        seed: int,
+        runner: Runner,
+        store: ResultStore | None = None,
+        strategy_params: dict[str, Any] | None = None,
+        isolation: str | None = None,
+        timeout_s: float | None | str = "default",
+        track: str | None = None,
+    ):
         # the suite as the chosen track judges it (a Judge passes through; None = the suite's default track)
         self.suite = suite if isinstance(suite, Judge) else suite.judge(track)
         # the judge prices the pilots (its suite's measured cost model), whatever price list the caller brought
@@ -170,9 +190,17 @@ class Study:
 
     def run(self) -> StudyOutcome:
         suite = self.suite
-        out = StudyOutcome(suite.name, getattr(self.strategy_cls, "name", "?"), self.budget.runs, self.seed,
-                           track=suite.track, uniform_score=suite.uniform_score, best_known=suite.best_known,
-                           worst_known=suite.worst_known, protocol=suite.protocol)
+        out = StudyOutcome(
+            suite.name,
+            getattr(self.strategy_cls, "name", "?"),
+            self.budget.runs,
+            self.seed,
+            track=suite.track,
+            uniform_score=suite.uniform_score,
+            best_known=suite.best_known,
+            worst_known=suite.worst_known,
+            protocol=suite.protocol,
+        )
         t0 = time.perf_counter()
         try:
             self._loop(out)
@@ -226,8 +254,10 @@ class Study:
             if cost > self.budget.left(ledger) + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual
-                out.note = (f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
-                              f"{self.budget.left(ledger):g} left: pilots ended")
+                out.note = (
+                    f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
+                    f"{self.budget.left(ledger):g} left: pilots ended"
+                )
                 break
             if continues:  # an early-stopped run taken further: the same training seed (pilot_cost's rule)
                 seed = run_seeds[mixture]
@@ -240,8 +270,13 @@ class Study:
             result = self._run(spec, out)
             surrogate_answers += result.source == "surrogate"
             value = result.value
-            observation = Observation(mixture, None if value is None else suite.orient(value), dict(result.scores),
-                                      result.status, spec.fidelity)
+            observation = Observation(
+                mixture,
+                None if value is None else suite.orient(value),
+                dict(result.scores),
+                result.status,
+                spec.fidelity,
+            )
             history.append(observation)
             ledger.add_observation(observation, cost)
             out.runs_used += 1
@@ -249,10 +284,20 @@ class Study:
             out.cost_used = ledger.spent  # harness.spec.spent(history): summed unrounded, rounded once
             if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
                 best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
-            out.trajectory.append({"step": step, "mixture": mixture.as_dict(), "value": value, "source": result.source,
-                                   "status": result.status, "best_so_far": best,
-                                   "run_key": result.key if self._from_memory else spec.key,
-                                   "fidelity": fidelity, "cost": cost, "spent": out.cost_used})
+            out.trajectory.append(
+                {
+                    "step": step,
+                    "mixture": mixture.as_dict(),
+                    "value": value,
+                    "source": result.source,
+                    "status": result.status,
+                    "best_so_far": best,
+                    "run_key": result.key if self._from_memory else spec.key,
+                    "fidelity": fidelity,
+                    "cost": cost,
+                    "spent": out.cost_used,
+                }
+            )
         try:
             rec = strategy.recommend(tuple(history))
             if not isinstance(rec, Mixture):

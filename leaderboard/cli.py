@@ -17,8 +17,13 @@ def leaderboard():
 
 
 @leaderboard.command("render")
-@click.option("--results", "results", required=True, type=click.Path(file_okay=False),
-              help="A `modomodo bench` output folder; more folders may follow it (--results A B C).")
+@click.option(
+    "--results",
+    "results",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
+)
 @click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Site folder (replaced if it is a site).")
 def render_cmd(results, more_results, out):
@@ -37,8 +42,13 @@ def render_cmd(results, more_results, out):
 @leaderboard.command("publish")
 @click.option("--site", required=True, type=click.Path(file_okay=False), help="A site made by `leaderboard render`.")
 @click.option("--repo-id", required=True, help="ORG/NAME of the Hub repo (created if missing).")
-@click.option("--repo-type", default="space", show_default=True, type=click.Choice(["space", "dataset"]),
-              help="A static Space, or a dataset repo holding the site and the raw results.")
+@click.option(
+    "--repo-type",
+    default="space",
+    show_default=True,
+    type=click.Choice(["space", "dataset"]),
+    help="A static Space, or a dataset repo holding the site and the raw results.",
+)
 @click.option("--dry-run", is_flag=True, help="List the files and the commit; upload nothing.")
 def publish_cmd(site, repo_id, repo_type, dry_run):
     """Upload the site to the Hugging Face Hub in one commit (token: `hf auth login` or HF_TOKEN)."""
@@ -57,8 +67,13 @@ def publish_cmd(site, repo_id, repo_type, dry_run):
 
 
 @leaderboard.command("table")
-@click.option("--results", "results", required=True, type=click.Path(file_okay=False),
-              help="A `modomodo bench` output folder; more folders may follow it (--results A B C).")
+@click.option(
+    "--results",
+    "results",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
+)
 @click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,11,16,24 (default: all).")
 @click.option("--suite", "suite_names", multiple=True, help="Suites to show (repeatable; default: all).")
@@ -75,8 +90,9 @@ def table_cmd(results, more_results, budget_spec, suite_names):
 
             budgets = [budget_value(b) for b in budget_spec.split(",") if b.strip()]
         except ValueError:
-            raise LeaderboardError(f"--budget must be comma-separated numbers (e.g. 4,8 or 2.5), got "
-                                   f"{budget_spec!r}") from None
+            raise LeaderboardError(
+                f"--budget must be comma-separated numbers (e.g. 4,8 or 2.5), got {budget_spec!r}"
+            ) from None
     try:
         res = load_results([Path(results), *map(Path, more_results)])
         # each suite's bench.json entry (the judge's verdict, with its card): what the verdict lines rest on

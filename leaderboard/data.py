@@ -21,11 +21,34 @@ import pandas as pd
 import yaml
 
 KEY = ["suite", "strategy", "budget", "seed"]
-REQUIRED_SUMMARY = ["suite", "strategy", "budget", "seed", "score", "normalized_regret", "uniform_score",
-                    "best_known", "worst_known", "status", "protocol"]
+REQUIRED_SUMMARY = [
+    "suite",
+    "strategy",
+    "budget",
+    "seed",
+    "score",
+    "normalized_regret",
+    "uniform_score",
+    "best_known",
+    "worst_known",
+    "status",
+    "protocol",
+]
 # columns that must hold a number wherever they are not empty (a failed study leaves its scores empty)
-NUMERIC_SUMMARY = ["budget", "seed", "score", "regret", "normalized_regret", "uniform_score", "best_known",
-                   "worst_known", "gain_over_uniform", "runs_used", "runs_failed", "wall_s"]
+NUMERIC_SUMMARY = [
+    "budget",
+    "seed",
+    "score",
+    "regret",
+    "normalized_regret",
+    "uniform_score",
+    "best_known",
+    "worst_known",
+    "gain_over_uniform",
+    "runs_used",
+    "runs_failed",
+    "wall_s",
+]
 NUMERIC_TRAJECTORIES = ["budget", "seed", "step", "value", "best_so_far"]
 # columns no row may leave empty (an empty one is a row cut short)
 COMPLETE_SUMMARY = ["suite", "strategy", "budget", "seed", "status", "protocol"]
@@ -67,12 +90,12 @@ class Results:
     summary: pd.DataFrame
     trajectories: pd.DataFrame
     folders: list[Path]
-    benches: list[dict[str, Any]]            # each folder's bench.json, in --results order
-    suites: dict[str, dict[str, Any]]        # suite name -> bench.json entry (+ "card", "card_text")
-    strategies: dict[str, dict[str, Any]]    # strategy name -> name, description, citation, family, source
+    benches: list[dict[str, Any]]  # each folder's bench.json, in --results order
+    suites: dict[str, dict[str, Any]]  # suite name -> bench.json entry (+ "card", "card_text")
+    strategies: dict[str, dict[str, Any]]  # strategy name -> name, description, citation, family, source
     duplicates_dropped: int = 0
     warnings: list[str] = field(default_factory=list)  # shown on every page: something a reader must know
-    notes: list[str] = field(default_factory=list)     # shown once, on the data page: how the folders were merged
+    notes: list[str] = field(default_factory=list)  # shown once, on the data page: how the folders were merged
     # the online track: one row per (suite, strategy, seed, step) with w:<domain>, n:<domain> (online.csv), and one
     # per online run (online_runs.csv); empty where no folder has them
     online_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ONLINE_STEP_KEY))
@@ -110,8 +133,10 @@ def live_suite_name(entry: dict[str, Any]) -> str:
 def _require(df: pd.DataFrame, path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ResultsError(f"{path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
-                           f"--out {path.parent}` rewrites it from the store)")
+        raise ResultsError(
+            f"{path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+            f"--out {path.parent}` rewrites it from the store)"
+        )
 
 
 def _read_online(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -126,8 +151,10 @@ def _read_online(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         _require(steps, steps_path, ONLINE_STEP_KEY)
         weights = [c for c in steps.columns if c.startswith(WEIGHT_PREFIX)]
         if not weights:
-            raise ResultsError(f"{steps_path}: has no weight column (valid: one `{WEIGHT_PREFIX}<domain>` column per "
-                               f"domain, from `modomodo bench --track online`)")
+            raise ResultsError(
+                f"{steps_path}: has no weight column (valid: one `{WEIGHT_PREFIX}<domain>` column per "
+                f"domain, from `modomodo bench --track online`)"
+            )
         numeric = ["seed", "step"] + [c for c in steps.columns if c.startswith((WEIGHT_PREFIX, PROMPTS_PREFIX))]
         _check_rows(steps, steps_path, numeric, ONLINE_STEP_KEY)
         steps["seed"], steps["step"] = steps["seed"].astype(int), steps["step"].astype(int)
@@ -135,7 +162,9 @@ def _read_online(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if runs_path.is_file():
         runs = _read_csv(runs_path, {c: str for c in TEXT_ONLINE_RUNS})
         _require(runs, runs_path, REQUIRED_ONLINE_RUNS)
-        _check_rows(runs, runs_path, [c for c in runs.columns if c not in TEXT_ONLINE_RUNS], ONLINE_RUN_KEY + ["status"])
+        _check_rows(
+            runs, runs_path, [c for c in runs.columns if c not in TEXT_ONLINE_RUNS], ONLINE_RUN_KEY + ["status"]
+        )
         runs["seed"] = runs["seed"].astype(int)
     return steps, runs
 
@@ -156,21 +185,27 @@ def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         raise ResultsError(f"results folder {str(folder)!r} does not exist")
     summary_path = folder / "summary.csv"
     if not summary_path.is_file():
-        raise ResultsError(f"{str(folder)!r} is not a bench results folder: it has no summary.csv "
-                           f"(make one with `modomodo bench ... --out {folder}`)")
+        raise ResultsError(
+            f"{str(folder)!r} is not a bench results folder: it has no summary.csv "
+            f"(make one with `modomodo bench ... --out {folder}`)"
+        )
     summary = _read_csv(summary_path, {"suite": str, "strategy": str, "protocol": str})
     missing = [c for c in REQUIRED_SUMMARY if c not in summary.columns]
     if missing:
-        raise ResultsError(f"{summary_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
-                           f"--out {folder}` rewrites it from the store)")
+        raise ResultsError(
+            f"{summary_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+            f"--out {folder}` rewrites it from the store)"
+        )
     _check_rows(summary, summary_path, NUMERIC_SUMMARY, COMPLETE_SUMMARY)
     traj_path = folder / "trajectories.csv"
     if traj_path.is_file() and traj_path.stat().st_size > 0:
         traj = _read_csv(traj_path, {"suite": str, "strategy": str})
         missing = [c for c in COMPLETE_TRAJECTORIES + ["value", "best_so_far"] if c not in traj.columns]
         if missing:
-            raise ResultsError(f"{traj_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
-                               f"--out {folder}` rewrites it from the store)")
+            raise ResultsError(
+                f"{traj_path}: lacks columns {missing} (a cut-short or foreign file? `modomodo bench "
+                f"--out {folder}` rewrites it from the store)"
+            )
         _check_rows(traj, traj_path, NUMERIC_TRAJECTORIES, COMPLETE_TRAJECTORIES)
         _check_counts(summary, traj, summary_path, traj_path)
     else:
@@ -200,8 +235,9 @@ def _read_csv(path: Path, dtype: dict[str, Any]) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ResultsError(f"{path}: the file is empty; {rebuild}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        raise ResultsError(f"{path}: not a readable CSV, cut short? ({str(e).strip().splitlines()[-1]}); "
-                           f"{rebuild}") from None
+        raise ResultsError(
+            f"{path}: not a readable CSV, cut short? ({str(e).strip().splitlines()[-1]}); {rebuild}"
+        ) from None
     return df
 
 
@@ -211,8 +247,10 @@ def _check_rows(df: pd.DataFrame, path: Path, numeric: list[str], complete: list
     for c in complete:
         if c in df.columns and df[c].isna().any():
             i = int(df[c].isna().to_numpy().argmax())
-            raise ResultsError(f"{path}: line {i + 2} (data row {i + 1}) has no {c!r} (a row cut short?); "
-                               f"`modomodo bench ... --out {path.parent}` rewrites the file from the store")
+            raise ResultsError(
+                f"{path}: line {i + 2} (data row {i + 1}) has no {c!r} (a row cut short?); "
+                f"`modomodo bench ... --out {path.parent}` rewrites the file from the store"
+            )
     for c in numeric:
         if c not in df.columns:
             continue
@@ -220,8 +258,10 @@ def _check_rows(df: pd.DataFrame, path: Path, numeric: list[str], complete: list
         bad = (values.isna() & df[c].notna()).to_numpy()
         if bad.any():
             i = int(bad.argmax())
-            raise ResultsError(f"{path}: column {c!r}, line {i + 2} (data row {i + 1}): {df[c].iloc[i]!r} is not a "
-                               f"number (valid: a number, or empty for a failed study)")
+            raise ResultsError(
+                f"{path}: column {c!r}, line {i + 2} (data row {i + 1}): {df[c].iloc[i]!r} is not a "
+                f"number (valid: a number, or empty for a failed study)"
+            )
         df[c] = values
 
 
@@ -238,9 +278,11 @@ def _check_counts(summary: pd.DataFrame, traj: pd.DataFrame, summary_path: Path,
         got = int(have.get(tuple(getattr(row, k) for k in KEY), 0))
         if got != int(need):
             study = ", ".join(f"{k} {getattr(row, k)}" for k in KEY)
-            raise ResultsError(f"{traj_path}: holds {got} pilot runs of the study on line {i + 2} of {summary_path.name} "
-                               f"({study}), which used {int(need)}: cut short? `modomodo bench ... --out "
-                               f"{traj_path.parent}` rewrites it from the store")
+            raise ResultsError(
+                f"{traj_path}: holds {got} pilot runs of the study on line {i + 2} of {summary_path.name} "
+                f"({study}), which used {int(need)}: cut short? `modomodo bench ... --out "
+                f"{traj_path.parent}` rewrites it from the store"
+            )
 
 
 def _card_for(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -278,14 +320,29 @@ def signal_view(card: dict[str, Any]) -> dict[str, Any]:
     for metric, s in signal.items():
         if not isinstance(s, dict):
             continue
-        rows.append({"metric": str(metric), "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"), "ci_level": s.get("ci_level", 0.9),
-                     "snr_single": s.get("snr_single"), "mixtures": s.get("mixtures"),
-                     "seeds": s.get("seeds_per_mixture"), "target": s.get("target", 3.0),
-                     "can_rank": bool(s.get("can_rank")), "by_seeds": s.get("by_seeds") or [],
-                     "seeds_for_target": s.get("seeds_for_target")})
+        rows.append(
+            {
+                "metric": str(metric),
+                "snr_mean": s.get("snr_mean"),
+                "snr_mean_ci": s.get("snr_mean_ci"),
+                "ci_level": s.get("ci_level", 0.9),
+                "snr_single": s.get("snr_single"),
+                "mixtures": s.get("mixtures"),
+                "seeds": s.get("seeds_per_mixture"),
+                "target": s.get("target", 3.0),
+                "can_rank": bool(s.get("can_rank")),
+                "by_seeds": s.get("by_seeds") or [],
+                "seeds_for_target": s.get("seeds_for_target"),
+            }
+        )
     main = next((r for r in rows if r["metric"] == card.get("metric")), None)
-    return {"signal": rows, "can_rank": None if main is None else main["can_rank"], "signal_main": main,
-            "signal_notes": str(card.get("signal_notes") or ""), **fidelity_signal_view(card)}
+    return {
+        "signal": rows,
+        "can_rank": None if main is None else main["can_rank"],
+        "signal_main": main,
+        "signal_notes": str(card.get("signal_notes") or ""),
+        **fidelity_signal_view(card),
+    }
 
 
 def fidelity_signal_view(card: dict[str, Any]) -> dict[str, Any]:
@@ -311,9 +368,16 @@ def fidelity_signal_view(card: dict[str, Any]) -> dict[str, Any]:
         for f in levels:
             s = at(signal, f).get(m) or {}
             r = at(corr, f).get(m) or {}
-            cells.append({"fidelity": f, "snr_mean": s.get("snr_mean"), "snr_mean_ci": s.get("snr_mean_ci"),
-                          "seeds": s.get("seeds_per_mixture"), "can_rank": s.get("can_rank"),
-                          "spearman": None if f == max(levels) else r.get("spearman_with_full")})
+            cells.append(
+                {
+                    "fidelity": f,
+                    "snr_mean": s.get("snr_mean"),
+                    "snr_mean_ci": s.get("snr_mean_ci"),
+                    "seeds": s.get("seeds_per_mixture"),
+                    "can_rank": s.get("can_rank"),
+                    "spearman": None if f == max(levels) else r.get("spearman_with_full"),
+                }
+            )
         rows.append({"metric": str(m), "primary": m == card.get("metric"), "cells": cells})
     return {"fidelity_levels": levels, "fidelity_signal": rows}
 
@@ -322,24 +386,42 @@ def strategy_info(name: str, fallback: dict[str, Any] | None, unsandboxed: bool 
     """Family, description and citation: from the strategy class when importable, else bench.json; and, for a
     strategy from a file, its provenance (file, sha256, sandboxed) from bench.json and summary.csv."""
     fallback = fallback or {}
-    prov = {"file": str(fallback.get("file") or ""), "sha256": str(fallback.get("sha256") or ""),
-            "sandboxed": "no" if unsandboxed else str(fallback.get("sandboxed") or "")}
+    prov = {
+        "file": str(fallback.get("file") or ""),
+        "sha256": str(fallback.get("sha256") or ""),
+        "sandboxed": "no" if unsandboxed else str(fallback.get("sandboxed") or ""),
+    }
     if prov["file"]:  # a strategy from a file: bench.json describes the code that ran
-        return {"name": name, "description": str(fallback.get("description") or ""),
-                "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
-                "source": "file", **prov}
+        return {
+            "name": name,
+            "description": str(fallback.get("description") or ""),
+            "citation": str(fallback.get("citation") or ""),
+            "family": str(fallback.get("family") or "other"),
+            "source": "file",
+            **prov,
+        }
     try:
         import strategies
 
         cls = strategies.get(name)
-        return {"name": name, "description": str(cls.description or fallback.get("description", "")),
-                "citation": str(cls.citation or fallback.get("citation", "")),
-                "family": str(cls.family or fallback.get("family") or "other"), "source": "class",
-                "limitations": str(getattr(cls, "limitations", "") or ""), **prov}
+        return {
+            "name": name,
+            "description": str(cls.description or fallback.get("description", "")),
+            "citation": str(cls.citation or fallback.get("citation", "")),
+            "family": str(cls.family or fallback.get("family") or "other"),
+            "source": "class",
+            "limitations": str(getattr(cls, "limitations", "") or ""),
+            **prov,
+        }
     except Exception:  # noqa: BLE001 - not importable here (e.g. came from a --strategy-file)
-        return {"name": name, "description": str(fallback.get("description") or ""),
-                "citation": str(fallback.get("citation") or ""), "family": str(fallback.get("family") or "other"),
-                "source": "bench.json", **prov}
+        return {
+            "name": name,
+            "description": str(fallback.get("description") or ""),
+            "citation": str(fallback.get("citation") or ""),
+            "family": str(fallback.get("family") or "other"),
+            "source": "bench.json",
+            **prov,
+        }
 
 
 def load_results(folders: list[str | Path]) -> Results:
@@ -364,21 +446,31 @@ def load_results(folders: list[str | Path]) -> Results:
         for entry in m.get("suites", []):
             name = entry.get("name")
             if name in suites and suites[name].get("protocol") != entry.get("protocol"):
-                raise ResultsError(f"suite {name!r} has protocol {suites[name].get('protocol')} in "
-                                   f"{suites[name]['_folder']} but {entry.get('protocol')} in {m['_folder']}: the "
-                                   f"results are not comparable; render them separately")
+                raise ResultsError(
+                    f"suite {name!r} has protocol {suites[name].get('protocol')} in "
+                    f"{suites[name]['_folder']} but {entry.get('protocol')} in {m['_folder']}: the "
+                    f"results are not comparable; render them separately"
+                )
             suites.setdefault(name, {**entry, "_folder": m["_folder"]})
     summary = pd.concat(summaries, ignore_index=True)
     for name, g in summary.groupby("suite", sort=True):
         protos = sorted(set(g["protocol"].dropna().astype(str)))
         if len(protos) > 1:
-            raise ResultsError(f"suite {name!r} appears with protocols {protos} across the results folders: the "
-                               f"results are not comparable; render them separately")
+            raise ResultsError(
+                f"suite {name!r} appears with protocols {protos} across the results folders: the "
+                f"results are not comparable; render them separately"
+            )
         if name not in suites:  # bench.json missing: rebuild what the summary knows
             row = g.iloc[0]
-            suites[name] = {"name": name, "protocol": protos[0] if protos else "", "goal": "max",
-                            "best_known": row["best_known"], "worst_known": row["worst_known"],
-                            "uniform_score": row["uniform_score"], "_folder": str(paths[int(row["_order"])])}
+            suites[name] = {
+                "name": name,
+                "protocol": protos[0] if protos else "",
+                "goal": "max",
+                "best_known": row["best_known"],
+                "worst_known": row["worst_known"],
+                "uniform_score": row["uniform_score"],
+                "_folder": str(paths[int(row["_order"])]),
+            }
     for name, entry in suites.items():
         entry["card"], entry["card_text"] = _card_for(entry)
         entry.setdefault("goal", entry["card"].get("goal", "max"))
@@ -396,8 +488,11 @@ def load_results(folders: list[str | Path]) -> Results:
     traj = pd.concat(trajs, ignore_index=True)
     if len(traj):
         # Keep the trajectory of the study whose summary row was kept.
-        kept = pd.concat(summaries, ignore_index=True).sort_values(KEY + ["_order"], kind="stable") \
+        kept = (
+            pd.concat(summaries, ignore_index=True)
+            .sort_values(KEY + ["_order"], kind="stable")
             .drop_duplicates(KEY, keep="first")[KEY + ["_order"]]
+        )
         traj["budget"] = pd.to_numeric(traj["budget"]).astype(float)
         traj["seed"] = traj["seed"].astype(int)
         kept["budget"] = pd.to_numeric(kept["budget"]).astype(float)
@@ -418,12 +513,24 @@ def load_results(folders: list[str | Path]) -> Results:
 
     notes = []
     if dropped:  # e.g. the same bench folder given twice, or a resumed bench beside its first run: the same studies
-        notes.append(f"{dropped} {'study' if dropped == 1 else 'studies'} appeared in more than one results folder "
-                     f"(same suite, protocol, strategy, budget and seed); merged, keeping the first folder's "
-                     f"({', '.join(Path(f).name for f in paths)}, in that order).")
-    return Results(summary, traj, paths, metas, suites, strategies, dropped, [], notes,
-                   online_steps=_merge_online(on_steps, ONLINE_STEP_KEY, ONLINE_STEP_KEY),
-                   online_runs=_merge_online(on_runs, ONLINE_RUN_KEY, REQUIRED_ONLINE_RUNS))
+        notes.append(
+            f"{dropped} {'study' if dropped == 1 else 'studies'} appeared in more than one results folder "
+            f"(same suite, protocol, strategy, budget and seed); merged, keeping the first folder's "
+            f"({', '.join(Path(f).name for f in paths)}, in that order)."
+        )
+    return Results(
+        summary,
+        traj,
+        paths,
+        metas,
+        suites,
+        strategies,
+        dropped,
+        [],
+        notes,
+        online_steps=_merge_online(on_steps, ONLINE_STEP_KEY, ONLINE_STEP_KEY),
+        online_runs=_merge_online(on_runs, ONLINE_RUN_KEY, REQUIRED_ONLINE_RUNS),
+    )
 
 
 def offline_only(results: Results) -> Results:
@@ -433,6 +540,8 @@ def offline_only(results: Results) -> Results:
 
     keep = set(results.suite_names)
     return dataclasses.replace(
-        results, summary=results.summary[results.summary["suite"].isin(keep)].reset_index(drop=True),
+        results,
+        summary=results.summary[results.summary["suite"].isin(keep)].reset_index(drop=True),
         trajectories=results.trajectories[results.trajectories["suite"].isin(keep)].reset_index(drop=True),
-        suites={n: e for n, e in results.suites.items() if n in keep})
+        suites={n: e for n, e in results.suites.items() if n in keep},
+    )

@@ -28,15 +28,16 @@ from scipy import stats as sps
 ALPHA = 0.05
 POWER = 0.8
 LEVEL = 0.95
-EXACT_FLIPS_MAX_N = 16        # up to 2^16 sign patterns enumerated; beyond, a seeded Monte Carlo sample
+EXACT_FLIPS_MAX_N = 16  # up to 2^16 sign patterns enumerated; beyond, a seeded Monte Carlo sample
 FLIP_RESAMPLES = 10000
 BOOTSTRAP_RESAMPLES = 2000
 ZERO = 1e-12
 
 
 def seed_of(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()[:8],
-                          "little")
+    return int.from_bytes(
+        hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()[:8], "little"
+    )
 
 
 def _finite(x) -> np.ndarray:
@@ -90,7 +91,7 @@ def sign_flip_test(d, *key: Any, resamples: int = FLIP_RESAMPLES) -> float:
         return 1.0
     tol = 1e-9 * max(1.0, float(np.abs(x).sum()))
     if n <= EXACT_FLIPS_MAX_N:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1)
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1)
         stats = np.abs(signs @ x)
         return float((stats >= observed - tol).mean())
     rng = np.random.default_rng(seed_of("flip", *key))
@@ -202,9 +203,13 @@ def wilcoxon_holm(per_suite: np.ndarray, names: list[str]) -> list[dict[str, Any
     return rows
 
 
-def hierarchical_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], *key: Any,
-                           resamples: int = BOOTSTRAP_RESAMPLES, level: float = LEVEL, widen_few: bool = True
-                           ) -> dict[str, np.ndarray]:
+def hierarchical_bootstrap(
+    blocks: list[tuple[np.ndarray, np.ndarray]],
+    *key: Any,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = LEVEL,
+    widen_few: bool = True,
+) -> dict[str, np.ndarray]:
     """CIs of the mean rank and the mean regret over suites, resampling suites, then seeds within each.
 
     `blocks`: per suite, (oriented scores, normalised regrets), each seeds × strategies (the same strategies, in
@@ -236,9 +241,14 @@ def hierarchical_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], *key: An
     ranks /= n_suites
     regrets /= n_suites
     a = (1 - level) / 2
-    out = {"rank": point_rank, "rank_lo": np.quantile(ranks, a, axis=0), "rank_hi": np.quantile(ranks, 1 - a, axis=0),
-           "regret": point_regret, "regret_lo": np.quantile(regrets, a, axis=0),
-           "regret_hi": np.quantile(regrets, 1 - a, axis=0)}
+    out = {
+        "rank": point_rank,
+        "rank_lo": np.quantile(ranks, a, axis=0),
+        "rank_hi": np.quantile(ranks, 1 - a, axis=0),
+        "regret": point_regret,
+        "regret_lo": np.quantile(regrets, a, axis=0),
+        "regret_hi": np.quantile(regrets, 1 - a, axis=0),
+    }
     if widen_few and n_suites >= 2:
         # With few suites a percentile bootstrap cannot see how far the next suite may fall (measured coverage of a
         # 95% interval: about 0.78 with 3 suites, 0.92 with 10): widen each interval to Student's t over the
@@ -253,8 +263,9 @@ def hierarchical_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], *key: An
     return out
 
 
-def spearman_interval(a_seeds: np.ndarray, b_seeds: np.ndarray, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES,
-                      level: float = LEVEL) -> tuple[float, float, float]:
+def spearman_interval(
+    a_seeds: np.ndarray, b_seeds: np.ndarray, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES, level: float = LEVEL
+) -> tuple[float, float, float]:
     """Spearman's ρ between two suites' strategy means, with a bootstrap interval that resamples the
     strategies (pairs) and, within each suite, the study seeds. `a_seeds`, `b_seeds`: seeds × strategies
     (NaN-free, the same strategies in the same order)."""
@@ -268,7 +279,7 @@ def spearman_interval(a_seeds: np.ndarray, b_seeds: np.ndarray, *key: Any, resam
     rb = rank_rows(np.take_along_axis(mb, strat, axis=1))
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
-    den = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+    den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
     ok = den > 0
     if ok.sum() < resamples // 2:
         return rho, math.nan, math.nan

@@ -36,21 +36,48 @@ CONTROL = "constant"
 # the scores compared against the control, besides the suite's own metric, where online_runs.csv has them
 COMPARED_SCORES = ["Out_Score", "In_Score"]
 SE_ZERO = 1e-12  # a standard error this small is a difference that is the same on every seed
-MIN_PAIRS = 6    # fewest paired seeds for any verdict: 2/2^6 = 0.031 is the smallest two-sided sign-flip p at 6
+MIN_PAIRS = 6  # fewest paired seeds for any verdict: 2/2^6 = 0.031 is the smallest two-sided sign-flip p at 6
 TARGET_DIFF = 0.01
 
-TABLE_COLUMNS = ["suite", "strategy", "family", "runs", "n_ok", "n_failed", "score_mean", "score_lo", "score_hi",
-                 "cost_mean", "overhead_mean", "ms_per_step", "ms_strategy_per_step", "steps", "weight_shift"]
-PAIRED_COLUMNS = ["suite", "strategy", "metric", "n_pairs", "diff_mean", "diff_lo", "diff_hi", "diff_se", "snr",
-                  "p", "p_holm", "verdict"]
+TABLE_COLUMNS = [
+    "suite",
+    "strategy",
+    "family",
+    "runs",
+    "n_ok",
+    "n_failed",
+    "score_mean",
+    "score_lo",
+    "score_hi",
+    "cost_mean",
+    "overhead_mean",
+    "ms_per_step",
+    "ms_strategy_per_step",
+    "steps",
+    "weight_shift",
+]
+PAIRED_COLUMNS = [
+    "suite",
+    "strategy",
+    "metric",
+    "n_pairs",
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "diff_se",
+    "snr",
+    "p",
+    "p_holm",
+    "verdict",
+]
 
 
 @dataclass
 class OnlineStats:
     table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE_COLUMNS))
     paired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIRED_COLUMNS))
-    weights: pd.DataFrame = field(default_factory=pd.DataFrame)   # mean weight per (suite, strategy, step, domain)
-    metrics: dict[str, list[str]] = field(default_factory=dict)   # suite -> the scores compared, metric first
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean weight per (suite, strategy, step, domain)
+    metrics: dict[str, list[str]] = field(default_factory=dict)  # suite -> the scores compared, metric first
     verdicts: dict[str, list[str]] = field(default_factory=dict)  # suite -> one sentence per compared score
     seeds_for_target: dict[str, dict[str, int | None]] = field(default_factory=dict)  # suite -> score -> seeds
 
@@ -90,9 +117,11 @@ def snr(mean: float, se: float) -> float:
     return abs(mean) / se
 
 
-def paired_difference(runs: pd.DataFrame, strategy: str, column: str, *key: Any, control: str = CONTROL
-                      ) -> dict[str, Any]:
+def paired_difference(
+    runs: pd.DataFrame, strategy: str, column: str, *key: Any, control: str = CONTROL
+) -> dict[str, Any]:
     """`strategy` minus `control` on `column`, over the seeds where both runs succeeded with a value."""
+
     def by_seed(name: str) -> pd.Series:
         g = runs[(runs["strategy"] == name) & (runs["status"].astype(str) == "ok")]
         return pd.to_numeric(g.set_index("seed")[column], errors="coerce").dropna()
@@ -102,8 +131,17 @@ def paired_difference(runs: pd.DataFrame, strategy: str, column: str, *key: Any,
     d = np.array([float(a[s]) - float(b[s]) for s in seeds])
     t = ev.paired_t(d, CI_LEVEL)
     se = standard_error(d)
-    return {"n_pairs": len(seeds), "diff_mean": t["mean"], "diff_lo": t["lo"], "diff_hi": t["hi"], "diff_se": se,
-            "snr": snr(t["mean"], se), "p": t["p"], "seeds": seeds, "diffs": d}
+    return {
+        "n_pairs": len(seeds),
+        "diff_mean": t["mean"],
+        "diff_lo": t["lo"],
+        "diff_hi": t["hi"],
+        "diff_se": se,
+        "snr": snr(t["mean"], se),
+        "p": t["p"],
+        "seeds": seeds,
+        "diffs": d,
+    }
 
 
 def holm_verdicts(frame: pd.DataFrame, maximize: bool, alpha: float = ev.ALPHA) -> pd.DataFrame:
@@ -143,22 +181,29 @@ def verdict_line(paired: pd.DataFrame, label: str) -> str:
     few = sorted(paired.loc[paired["verdict"] == "too few seeds", "strategy"])
     if paired.empty or (paired["verdict"] == "unknown").all():
         return f"{label}: no paired runs against the {CONTROL} control to compare."
-    tail = (f"; no verdict for {', '.join(few)} (fewer than {MIN_PAIRS} paired seeds)" if few else "")
+    tail = f"; no verdict for {', '.join(few)} (fewer than {MIN_PAIRS} paired seeds)" if few else ""
     if not better and not worse:
         if len(few) == len(paired):
-            return (f"no verdict on {label}: fewer than {MIN_PAIRS} paired seeds against the {CONTROL} control "
-                    f"({', '.join(few)})")
-        return (f"no online strategy beats the {CONTROL} control on {label} (paired t-test, Holm-corrected over "
-                f"the comparisons on this suite, α = 0.05)" + tail)
+            return (
+                f"no verdict on {label}: fewer than {MIN_PAIRS} paired seeds against the {CONTROL} control "
+                f"({', '.join(few)})"
+            )
+        return (
+            f"no online strategy beats the {CONTROL} control on {label} (paired t-test, Holm-corrected over "
+            f"the comparisons on this suite, α = 0.05)" + tail
+        )
     parts = []
     if better:
-        parts.append(f"{', '.join(better)} {'beats' if len(better) == 1 else 'beat'} the {CONTROL} control on {label} "
-                     f"(paired t-test, Holm-adjusted p < 0.05)")
+        parts.append(
+            f"{', '.join(better)} {'beats' if len(better) == 1 else 'beat'} the {CONTROL} control on {label} "
+            f"(paired t-test, Holm-adjusted p < 0.05)"
+        )
     else:
         parts.append(f"no online strategy beats the {CONTROL} control on {label}")
     if worse:
-        parts.append(f"{', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse (paired t-test, Holm-adjusted "
-                     f"p < 0.05)")
+        parts.append(
+            f"{', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse (paired t-test, Holm-adjusted p < 0.05)"
+        )
     return "; ".join(parts) + tail
 
 
@@ -173,8 +218,11 @@ def _steps_per_run(results: Results, suite: str) -> dict[tuple[str, int], int]:
 def _ms_per_step(ok: pd.DataFrame, column: str, steps: dict[tuple[str, int], int]) -> float:
     if column not in ok.columns:
         return math.nan
-    vals = [1000.0 * float(t) / steps[(str(st), int(sd))] for st, sd, t in zip(ok["strategy"], ok["seed"], ok[column])
-            if pd.notna(t) and steps.get((str(st), int(sd)))]
+    vals = [
+        1000.0 * float(t) / steps[(str(st), int(sd))]
+        for st, sd, t in zip(ok["strategy"], ok["seed"], ok[column])
+        if pd.notna(t) and steps.get((str(st), int(sd)))
+    ]
     return float(np.mean(vals)) if vals else math.nan
 
 
@@ -183,15 +231,23 @@ def _strategy_row(results: Results, suite: str, strategy: str, g: pd.DataFrame, 
     mean, lo, hi = ev.t_interval(pd.to_numeric(ok["score"], errors="coerce").to_numpy(float))
     cost = pd.to_numeric(ok["cost_used"], errors="coerce").dropna()
     n_steps = [steps[(strategy, int(sd))] for sd in ok["seed"] if (strategy, int(sd)) in steps]
-    return {"suite": suite, "strategy": strategy, "family": results.strategies.get(strategy, {}).get("family", "online"),
-            "runs": int(len(g)), "n_ok": int(len(ok)), "n_failed": int(len(g) - len(ok)),
-            "score_mean": mean, "score_lo": lo, "score_hi": hi,
-            "cost_mean": float(cost.mean()) if len(cost) else math.nan,
-            "overhead_mean": float((cost - 1.0).mean()) if len(cost) else math.nan,
-            "ms_per_step": _ms_per_step(ok, "t_online", steps),
-            "ms_strategy_per_step": _ms_per_step(ok, "t_online_strategy", steps),
-            "steps": float(np.mean(n_steps)) if n_steps else math.nan,
-            "weight_shift": weight_shift(results, suite, strategy)}
+    return {
+        "suite": suite,
+        "strategy": strategy,
+        "family": results.strategies.get(strategy, {}).get("family", "online"),
+        "runs": int(len(g)),
+        "n_ok": int(len(ok)),
+        "n_failed": int(len(g) - len(ok)),
+        "score_mean": mean,
+        "score_lo": lo,
+        "score_hi": hi,
+        "cost_mean": float(cost.mean()) if len(cost) else math.nan,
+        "overhead_mean": float((cost - 1.0).mean()) if len(cost) else math.nan,
+        "ms_per_step": _ms_per_step(ok, "t_online", steps),
+        "ms_strategy_per_step": _ms_per_step(ok, "t_online_strategy", steps),
+        "steps": float(np.mean(n_steps)) if n_steps else math.nan,
+        "weight_shift": weight_shift(results, suite, strategy),
+    }
 
 
 def weight_shift(results: Results, suite: str, strategy: str) -> float:
@@ -219,14 +275,22 @@ def mean_weights(results: Results, suite: str) -> pd.DataFrame:
     if s.empty:
         return pd.DataFrame(columns=cols)
     s = s[s["suite"] == suite]
-    domains = [c[len(WEIGHT_PREFIX):] for c in s.columns if c.startswith(WEIGHT_PREFIX) and s[c].notna().any()]
+    domains = [c[len(WEIGHT_PREFIX) :] for c in s.columns if c.startswith(WEIGHT_PREFIX) and s[c].notna().any()]
     rows = []
     for (strategy, step), g in s.groupby(["strategy", "step"], sort=True):
         for d in domains:
             n = g.get(f"{PROMPTS_PREFIX}{d}")
-            rows.append({"suite": suite, "strategy": strategy, "step": int(step), "domain": d,
-                         "weight_mean": float(g[f"{WEIGHT_PREFIX}{d}"].mean()),
-                         "prompts_mean": float(n.mean()) if n is not None else math.nan, "n": int(len(g))})
+            rows.append(
+                {
+                    "suite": suite,
+                    "strategy": strategy,
+                    "step": int(step),
+                    "domain": d,
+                    "weight_mean": float(g[f"{WEIGHT_PREFIX}{d}"].mean()),
+                    "prompts_mean": float(n.mean()) if n is not None else math.nan,
+                    "n": int(len(g)),
+                }
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -251,9 +315,16 @@ def compute_online(results: Results) -> OnlineStats:
             for n in others if (runs["strategy"] == CONTROL).any() else []:
                 d = paired_difference(runs, n, m, suite)
                 diffs.setdefault(metric_label(m, suite_metric), []).append(d["diffs"])
-                rows.append({"suite": suite, "strategy": n, "metric": metric_label(m, suite_metric),
-                             **{k: v for k, v in d.items() if k not in ("seeds", "diffs")}, "p_holm": math.nan,
-                             "verdict": "unknown"})
+                rows.append(
+                    {
+                        "suite": suite,
+                        "strategy": n,
+                        "metric": metric_label(m, suite_metric),
+                        **{k: v for k, v in d.items() if k not in ("seeds", "diffs")},
+                        "p_holm": math.nan,
+                        "verdict": "unknown",
+                    }
+                )
             frames.append(pd.DataFrame(rows, columns=PAIRED_COLUMNS))
         if any(len(f) for f in frames):  # Holm over every comparison on this suite (strategies x scores)
             judged = holm_verdicts(pd.concat([f for f in frames if len(f)], ignore_index=True), maximize)
@@ -267,11 +338,15 @@ def compute_online(results: Results) -> OnlineStats:
         out.seeds_for_target[suite] = need
         n_cmp = sum(len(f) for f in frames)
         if n_cmp:
-            lines.append(f"{n_cmp} paired comparisons on this suite, Holm-corrected together; no verdict below "
-                         f"{MIN_PAIRS} paired seeds; "
-                         + "; ".join(f"a true difference of {TARGET_DIFF:g} in {k} would need "
-                                     f"{v if v is not None else 'more than 100000'} seeds to be detected (80% power)"
-                                     for k, v in need.items()))
+            lines.append(
+                f"{n_cmp} paired comparisons on this suite, Holm-corrected together; no verdict below "
+                f"{MIN_PAIRS} paired seeds; "
+                + "; ".join(
+                    f"a true difference of {TARGET_DIFF:g} in {k} would need "
+                    f"{v if v is not None else 'more than 100000'} seeds to be detected (80% power)"
+                    for k, v in need.items()
+                )
+            )
         out.verdicts[suite] = lines
         weights.append(mean_weights(results, suite))
     if tables:

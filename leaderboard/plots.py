@@ -36,10 +36,38 @@ RC = {
     "legend.frameon": False,
     "path.simplify": False,
 }
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22",
-           "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
-DATASET_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
-                   "#bab0ac", "#eeca3b"]
+PALETTE = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+]
+DATASET_PALETTE = [
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+    "#eeca3b",
+]
 REFERENCE = "uniform"
 # At most 8 colours a reader can tell apart in one picture (Okabe & Ito's colour-blind-safe set, black for the
 # 8th): the best strategies of that picture get them, the rest are drawn thin and grey, uniform dashed.
@@ -80,12 +108,14 @@ def focus_id(name: str) -> str:
 
 # Inside the SVG: when the URL's fragment names a strategy's line (<img src="x.svg#s-...">), that line is drawn
 # thick and coloured and every other strategy's grey; no script (an SVG shown through <img> runs none).
-FOCUS_CSS = ("svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) path{stroke:#d3d7dc !important;"
-             "stroke-width:0.8px !important}"
-             "g[id^='s-']:target path{stroke:#e4002b !important;stroke-width:3px !important}"
-             "g[id^='s-']:target use{fill:#e4002b !important;stroke:#e4002b !important}"
-             "svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) use{fill:#d3d7dc !important;"
-             "stroke:#d3d7dc !important}")
+FOCUS_CSS = (
+    "svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) path{stroke:#d3d7dc !important;"
+    "stroke-width:0.8px !important}"
+    "g[id^='s-']:target path{stroke:#e4002b !important;stroke-width:3px !important}"
+    "g[id^='s-']:target use{fill:#e4002b !important;stroke:#e4002b !important}"
+    "svg:has(g[id^='s-']:target) g[id^='s-']:not(:target) use{fill:#d3d7dc !important;"
+    "stroke:#d3d7dc !important}"
+)
 
 
 def _save_focusable(fig, path: Path) -> None:
@@ -123,8 +153,10 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         t = table[table["suite"] == suite]
         top = t["budget"].max() if len(t) else 0
-        final = {n: float(g.loc[g["budget"] == top, "nregret_mean"].mean()) if (g["budget"] == top).any() else math.inf
-                 for n, g in t.groupby("strategy")}
+        final = {
+            n: float(g.loc[g["budget"] == top, "nregret_mean"].mean()) if (g["budget"] == top).any() else math.inf
+            for n, g in t.groupby("strategy")
+        }
         color = picture_colors(final)
         names = sorted(set(t["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final.get(s, math.inf), s))
         n_grey = sum(color[n] == GREY for n in names)
@@ -134,12 +166,13 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
             x = g["budget"].to_numpy(float)
             y, lo, hi = (g[c].to_numpy(float) for c in ("nregret_mean", "nregret_lo", "nregret_hi"))
             if color[name] == GREY:
-                ln, = ax.plot(x, y, label=None if grey_labelled else f"{n_grey} others",
-                              **_grey_style(_style(name, color)))
+                (ln,) = ax.plot(
+                    x, y, label=None if grey_labelled else f"{n_grey} others", **_grey_style(_style(name, color))
+                )
                 ln.set_gid(focus_id(name))
                 grey_labelled = True
                 continue
-            ln, = ax.plot(x, y, label=label(name), **_style(name, color))
+            (ln,) = ax.plot(x, y, label=label(name), **_style(name, color))
             ln.set_gid(focus_id(name))
             if name != REFERENCE and len(x) > 1:
                 ax.fill_between(x, lo, hi, color=color[name], alpha=0.10, linewidth=0)
@@ -167,12 +200,17 @@ def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str]
             g = c[c["strategy"] == name].sort_values("step")
             style = {**_style(name, color), "marker": None}
             if color[name] == GREY:
-                ln, = ax.plot(g["step"], g["nregret_mean"], label=None if grey_labelled else f"{n_grey} others",
-                              drawstyle="steps-post", **_grey_style(style))
+                (ln,) = ax.plot(
+                    g["step"],
+                    g["nregret_mean"],
+                    label=None if grey_labelled else f"{n_grey} others",
+                    drawstyle="steps-post",
+                    **_grey_style(style),
+                )
                 ln.set_gid(focus_id(name))
                 grey_labelled = True
                 continue
-            ln, = ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
+            (ln,) = ax.plot(g["step"], g["nregret_mean"], label=label(name), drawstyle="steps-post", **style)
             ln.set_gid(focus_id(name))
         ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
         ax.set_xlabel(f"pilot runs spent (budget {budget})")
@@ -188,8 +226,10 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.3))
         top = overall["budget"].max() if len(overall) else 0
-        final = {n: float(g.loc[g["budget"] == top, "rank_mean"].mean()) if (g["budget"] == top).any() else math.inf
-                 for n, g in overall.groupby("strategy")}
+        final = {
+            n: float(g.loc[g["budget"] == top, "rank_mean"].mean()) if (g["budget"] == top).any() else math.inf
+            for n, g in overall.groupby("strategy")
+        }
         color = picture_colors(final)
         names = sorted(set(overall["strategy"]), key=lambda s: (color[s] == GREY, s == REFERENCE, final[s], s))
         n_grey = sum(color[n] == GREY for n in names)
@@ -198,14 +238,24 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
             g = overall[overall["strategy"] == name].sort_values("budget")
             x = g["budget"].to_numpy(float)
             if color[name] == GREY:
-                ax.plot(x, g["rank_mean"], label=None if grey_labelled else f"{n_grey} others",
-                        **_grey_style(_style(name, color)))
+                ax.plot(
+                    x,
+                    g["rank_mean"],
+                    label=None if grey_labelled else f"{n_grey} others",
+                    **_grey_style(_style(name, color)),
+                )
                 grey_labelled = True
                 continue
             ax.plot(x, g["rank_mean"], label=label(name), **_style(name, color))
             if name != REFERENCE and len(x) > 1:
-                ax.fill_between(x, g["rank_lo"].to_numpy(float), g["rank_hi"].to_numpy(float), color=color[name],
-                                alpha=0.10, linewidth=0)
+                ax.fill_between(
+                    x,
+                    g["rank_lo"].to_numpy(float),
+                    g["rank_hi"].to_numpy(float),
+                    color=color[name],
+                    alpha=0.10,
+                    linewidth=0,
+                )
         ax.set_xticks(sorted(set(overall["budget"])))
         ax.invert_yaxis()
         ax.set_xlabel("pilot-run budget")
@@ -223,19 +273,33 @@ def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> 
         return False
     with plt.rc_context({**RC, "axes.grid": False}):
         heights = [0.5 + 0.28 * w[w["suite"] == s]["budget"].nunique() for s in suites]
-        fig, axes = plt.subplots(len(suites), 1, figsize=(6.4, sum(heights) + 0.5 * len(suites)), squeeze=False,
-                                 gridspec_kw={"height_ratios": heights})
+        fig, axes = plt.subplots(
+            len(suites),
+            1,
+            figsize=(6.4, sum(heights) + 0.5 * len(suites)),
+            squeeze=False,
+            gridspec_kw={"height_ratios": heights},
+        )
         for ax, suite in zip(axes[:, 0], suites):
             g = w[w["suite"] == suite]
             budgets = sorted(set(g["budget"]))
             datasets = list(dict.fromkeys(g["dataset"]))
-            table = g.pivot_table(index="budget", columns="dataset", values="weight_mean", aggfunc="sum",
-                                  fill_value=0.0).reindex(index=budgets, columns=datasets, fill_value=0.0)
+            table = g.pivot_table(
+                index="budget", columns="dataset", values="weight_mean", aggfunc="sum", fill_value=0.0
+            ).reindex(index=budgets, columns=datasets, fill_value=0.0)
             left = np.zeros(len(budgets))
             for j, d in enumerate(datasets):
                 vals = table[d].to_numpy(float)
-                ax.barh(range(len(budgets)), vals, left=left, color=DATASET_PALETTE[j % len(DATASET_PALETTE)],
-                        label=label(d, 20), height=0.7, edgecolor="white", linewidth=0.5)
+                ax.barh(
+                    range(len(budgets)),
+                    vals,
+                    left=left,
+                    color=DATASET_PALETTE[j % len(DATASET_PALETTE)],
+                    label=label(d, 20),
+                    height=0.7,
+                    edgecolor="white",
+                    linewidth=0.5,
+                )
                 left += vals
             ax.set_yticks(range(len(budgets)), [f"budget {b}" for b in budgets])
             ax.set_xlim(0, 1)
@@ -260,15 +324,22 @@ def snr_by_seeds(curve: list[dict], metric: str, target: float, seeds_for_target
     ci = [c.get("snr_mean_ci") or [c["snr_mean"], c["snr_mean"]] for c in pts]
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.0))
-        ax.fill_between(k, [c[0] for c in ci], [c[1] for c in ci], color=PALETTE[0], alpha=0.15, linewidth=0,
-                        label="90% interval")
+        ax.fill_between(
+            k, [c[0] for c in ci], [c[1] for c in ci], color=PALETTE[0], alpha=0.15, linewidth=0, label="90% interval"
+        )
         ax.plot(k, y, color=PALETTE[0], marker="o", markersize=3.5, linewidth=1.6, label=f"measured ({label(metric)})")
         ratio = (y[-1] ** 2 - 1.0) / k[-1]
         if ratio > 0:
             reach = max(k[-1], float(seeds_for_target or 0)) * 1.15
             kk = np.linspace(1.0, reach, 60)
-            ax.plot(kk, np.sqrt(1.0 + kk * ratio), color="#6b7280", linestyle=":", linewidth=1.4,
-                    label="√(1 + k·σ²b/σ²w), fitted at the last point")
+            ax.plot(
+                kk,
+                np.sqrt(1.0 + kk * ratio),
+                color="#6b7280",
+                linestyle=":",
+                linewidth=1.4,
+                label="√(1 + k·σ²b/σ²w), fitted at the last point",
+            )
         ax.axhline(target, color=PALETTE[1], linestyle="--", linewidth=1.2, label=f"target {target:g}")
         ax.set_xlabel("seeds per mixture (the first k of each)")
         ax.set_ylabel("SNR of the per-mixture mean")
@@ -326,22 +397,42 @@ def cd_diagram(ranking, path: Path) -> bool:
             ax.hlines(y, min(gr) - 0.03, max(gr) + 0.03, color="#c0392b", linewidth=2.2)
         if math.isfinite(ranking.cd):
             ax.hlines(1.15, lo, min(lo + ranking.cd, hi + 0.5), color="#333", linewidth=1.5)
-            ax.text(lo, 1.3, f"CD = {ranking.cd:.2f} (Nemenyi, α = 0.05, N = {ranking.n_blocks} suites)", fontsize=7,
-                    va="bottom")
+            ax.text(
+                lo,
+                1.3,
+                f"CD = {ranking.cd:.2f} (Nemenyi, α = 0.05, N = {ranking.n_blocks} suites)",
+                fontsize=7,
+                va="bottom",
+            )
         p = ranking.friedman_p
-        ax.set_title(f"{ranking.track} track, budget {ranking.budget}: average rank over {len(ranking.suites)} "
-                     f"suite(s) that can rank; Friedman p = {p:.2g}" if math.isfinite(p) else
-                     f"{ranking.track} track, budget {ranking.budget}", loc="left", fontsize=8)
+        ax.set_title(
+            f"{ranking.track} track, budget {ranking.budget}: average rank over {len(ranking.suites)} "
+            f"suite(s) that can rank; Friedman p = {p:.2g}"
+            if math.isfinite(p)
+            else f"{ranking.track} track, budget {ranking.budget}",
+            loc="left",
+            fontsize=8,
+        )
         _save(fig, path)
     return True
 
 
-def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, seed: int, best: float, worst: float,
-                  maximize: bool, path: Path) -> bool:
+def study_history(
+    traj: pd.DataFrame,
+    suite: str,
+    strategy: str,
+    budget: int,
+    seed: int,
+    best: float,
+    worst: float,
+    maximize: bool,
+    path: Path,
+) -> bool:
     """One study's pilots, Optuna-dashboard style: each pilot's normalised regret in the order run (dots), and
     the best so far (a step line). False when the study has no pilots."""
-    t = traj[(traj["suite"] == suite) & (traj["strategy"] == strategy) & (traj["budget"] == budget)
-             & (traj["seed"] == seed)].sort_values("step")
+    t = traj[
+        (traj["suite"] == suite) & (traj["strategy"] == strategy) & (traj["budget"] == budget) & (traj["seed"] == seed)
+    ].sort_values("step")
     if t.empty:
         return False
     span = abs(best - worst) or 1.0
@@ -357,8 +448,11 @@ def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, se
         ax.axhline(0.0, color="#8a929b", linewidth=0.8, linestyle=":", zorder=0)
         ax.set_xlabel("pilot run")
         ax.set_ylabel("normalised regret\n(0 = best known mean)")
-        ax.set_title(f"{label(suite, 40)}: one study of {label(strategy, 24)} (budget {budget}, seed {seed})",
-                     loc="left", fontsize=9)
+        ax.set_title(
+            f"{label(suite, 40)}: one study of {label(strategy, 24)} (budget {budget}, seed {seed})",
+            loc="left",
+            fontsize=9,
+        )
         _legend(ax, 2)
         _save(fig, path)
     return True
@@ -367,8 +461,9 @@ def study_history(traj: pd.DataFrame, suite: str, strategy: str, budget: int, se
 MAX_MIXTURES_DRAWN = 200
 
 
-def mixtures_tried(traj: pd.DataFrame, suite: str, datasets: list[str], best: float, worst: float, maximize: bool,
-                   path: Path) -> bool:
+def mixtures_tried(
+    traj: pd.DataFrame, suite: str, datasets: list[str], best: float, worst: float, maximize: bool, path: Path
+) -> bool:
     """Parallel coordinates of the distinct mixtures the strategies tried on a suite (one axis per dataset weight),
     each line coloured by the mean normalised regret of its pilot runs (dark = low regret, drawn on top). At most
     MAX_MIXTURES_DRAWN, an even, deterministic selection by regret when there are more."""
@@ -407,8 +502,11 @@ def mixtures_tried(traj: pd.DataFrame, suite: str, datasets: list[str], best: fl
         ax.set_xticks(x, [label(d, 14) for d in datasets], fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("weight")
-        ax.set_title(f"{label(suite, 40)}: {len(rows)} mixtures tried" + (f" (of {len(g)})" if len(g) > len(rows)
-                     else ""), loc="left", fontsize=9)
+        ax.set_title(
+            f"{label(suite, 40)}: {len(rows)} mixtures tried" + (f" (of {len(g)})" if len(g) > len(rows) else ""),
+            loc="left",
+            fontsize=9,
+        )
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
         cb = fig.colorbar(sm, ax=ax, fraction=0.04, pad=0.02)
         cb.set_label("mean pilot regret (low = good)", fontsize=8)

@@ -25,24 +25,42 @@ def online_weights(wdf: pd.DataFrame, suite: str, strategies: list[str], path: P
     with plt.rc_context({**RC, "axes.grid": False}):
         fig, axes = plt.subplots(rows, cols, figsize=(6.4, 0.4 + 2.0 * rows), squeeze=False, sharex=True, sharey=True)
         for ax, name in zip(axes.flat, strategies):
-            g = w[w["strategy"] == name].pivot_table(index="step", columns="domain", values="weight_mean",
-                                                     aggfunc="first").reindex(columns=domains).fillna(0.0)
+            g = (
+                w[w["strategy"] == name]
+                .pivot_table(index="step", columns="domain", values="weight_mean", aggfunc="first")
+                .reindex(columns=domains)
+                .fillna(0.0)
+            )
             steps = g.index.to_numpy(float)
-            ax.stackplot(steps, *(g[d].to_numpy(float) for d in domains), colors=[DATASET_PALETTE[j % len(DATASET_PALETTE)] for j in range(len(domains))],
-                         labels=[label(d, 20) for d in domains], linewidth=0.3, edgecolor="white")
+            ax.stackplot(
+                steps,
+                *(g[d].to_numpy(float) for d in domains),
+                colors=[DATASET_PALETTE[j % len(DATASET_PALETTE)] for j in range(len(domains))],
+                labels=[label(d, 20) for d in domains],
+                linewidth=0.3,
+                edgecolor="white",
+            )
             n = int(w.loc[w["strategy"] == name, "n"].max())
             ax.set_title(f"{label(name, 28)} ({n} seed{'s' if n != 1 else ''})", loc="left", fontsize=9)
             ax.set_ylim(0, 1)
             ax.set_xlim(steps.min(), max(steps.max(), steps.min() + 1))
-        for ax in axes.flat[len(strategies):]:
+        for ax in axes.flat[len(strategies) :]:
             ax.set_visible(False)
         for ax in axes[-1, :]:
             ax.set_xlabel("training step")
         for ax in axes[:, 0]:
             ax.set_ylabel("weight")
         handles, labels_ = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels_, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=7.5, handlelength=1.2,
-                   title="domain", title_fontsize=8)
+        fig.legend(
+            handles,
+            labels_,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 0.95),
+            fontsize=7.5,
+            handlelength=1.2,
+            title="domain",
+            title_fontsize=8,
+        )
         fig.suptitle(f"{label(suite, 60)}: weights by step, mean over seeds", x=0.01, ha="left", fontsize=10)
         fig.tight_layout()
         _save(fig, path)
@@ -63,29 +81,58 @@ def score_vs_compute(online: list[dict], offline: list[dict], uniform: float | N
         mid = (len(online) - 1) / 2
         for i, p in enumerate(online):
             x = float(p["x"]) + (i - mid) * ONLINE_SPREAD
-            ax.errorbar([x], [p["mean"]], yerr=_yerr(p), fmt="D", markersize=5, color=DISTINCT[i % len(DISTINCT)],
-                        capsize=2.5, linewidth=1.2, label=f"{label(p['name'], 24)} (online)", zorder=4)
+            ax.errorbar(
+                [x],
+                [p["mean"]],
+                yerr=_yerr(p),
+                fmt="D",
+                markersize=5,
+                color=DISTINCT[i % len(DISTINCT)],
+                capsize=2.5,
+                linewidth=1.2,
+                label=f"{label(p['name'], 24)} (online)",
+                zorder=4,
+            )
         final = {}
         for p in offline:
-            final[p["name"]] = max(final.get(p["name"], -math.inf), float(p["mean"]) if finite(p["mean"]) else -math.inf)
+            final[p["name"]] = max(
+                final.get(p["name"], -math.inf), float(p["mean"]) if finite(p["mean"]) else -math.inf
+            )
         ranked = sorted(final, key=lambda n: (-final[n], n))
         coloured = ranked[:4]  # the best offline strategies coloured, the rest thin and grey: a few read, all drawn
         grey_labelled = False
         for p in sorted(offline, key=lambda p: (p["name"] in coloured, p["name"], p["x"])):
             if p["name"] in coloured:
                 j = coloured.index(p["name"])
-                style = {"fmt": "o", "markersize": 4.5, "color": PALETTE[(j + 4) % len(PALETTE)], "zorder": 3,
-                         "label": f"{label(p['name'], 24)} (offline)" if p["x"] == min(q["x"] for q in offline
-                                                                                       if q["name"] == p["name"]) else None}
+                style = {
+                    "fmt": "o",
+                    "markersize": 4.5,
+                    "color": PALETTE[(j + 4) % len(PALETTE)],
+                    "zorder": 3,
+                    "label": f"{label(p['name'], 24)} (offline)"
+                    if p["x"] == min(q["x"] for q in offline if q["name"] == p["name"])
+                    else None,
+                }
             else:
                 n_grey = len(ranked) - len(coloured)
-                style = {"fmt": "o", "markersize": 3, "color": GREY, "zorder": 2,
-                         "label": None if grey_labelled else f"{n_grey} other offline"}
+                style = {
+                    "fmt": "o",
+                    "markersize": 3,
+                    "color": GREY,
+                    "zorder": 2,
+                    "label": None if grey_labelled else f"{n_grey} other offline",
+                }
                 grey_labelled = True
             ax.errorbar([float(p["x"])], [p["mean"]], yerr=_yerr(p), capsize=2, linewidth=0.9, **style)
         if uniform is not None and finite(uniform):
-            ax.axhline(float(uniform), color="#6b7280", linestyle="--", linewidth=1.2, label="uniform mixture (offline)",
-                       zorder=1)
+            ax.axhline(
+                float(uniform),
+                color="#6b7280",
+                linestyle="--",
+                linewidth=1.2,
+                label="uniform mixture (offline)",
+                zorder=1,
+            )
         xs = [float(p["x"]) for p in online + offline]
         ax.set_xlim(min(xs) - 0.5, max(xs) + 0.8)
         ticks = sorted({round(float(p["x"])) for p in online + offline} | {1})

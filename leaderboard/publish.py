@@ -36,7 +36,7 @@ class PublishError(Exception):
 class Plan:
     repo_id: str
     repo_type: str
-    files: list[tuple[str, Path | bytes]]   # (path in repo, local file or content), sorted by path
+    files: list[tuple[str, Path | bytes]]  # (path in repo, local file or content), sorted by path
     commit_message: str
     commit_description: str
     managed_prefixes: tuple[str, ...]
@@ -53,8 +53,10 @@ class Plan:
         """The commit's operations: add every file; delete managed files the new site no longer has."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        ops: list = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=item if isinstance(item, bytes) else str(item))
-                     for p, item in self.files]
+        ops: list = [
+            CommitOperationAdd(path_in_repo=p, path_or_fileobj=item if isinstance(item, bytes) else str(item))
+            for p, item in self.files
+        ]
         keep = set(self.paths)
         for p in sorted(existing):
             if p not in keep and p.startswith(self.managed_prefixes):
@@ -62,11 +64,16 @@ class Plan:
         return ops
 
     def describe(self) -> str:
-        lines = [f"would commit to {self.repo_type} {self.repo_id!r}: {self.commit_message!r}",
-                 f"{len(self.files)} files, {sum(self.size(i) for _, i in self.files) / 1024:.1f} KiB:"]
+        lines = [
+            f"would commit to {self.repo_type} {self.repo_id!r}: {self.commit_message!r}",
+            f"{len(self.files)} files, {sum(self.size(i) for _, i in self.files) / 1024:.1f} KiB:",
+        ]
         lines += [f"  {p}  ({self.size(i)} bytes)" for p, i in self.files]
-        lines.append("files of an older render under " + ", ".join(self.managed_prefixes) +
-                     " that this site lacks would be deleted in the same commit")
+        lines.append(
+            "files of an older render under "
+            + ", ".join(self.managed_prefixes)
+            + " that this site lacks would be deleted in the same commit"
+        )
         return "\n".join(lines)
 
 
@@ -89,20 +96,38 @@ def _front_matter(meta: dict[str, Any]) -> str:
 
 def _readme(repo_type: str, manifest: dict[str, Any], repo_id: str) -> bytes:
     suites = ", ".join(f"{n} (`{p}`)" for n, p in manifest.get("suites", {}).items())
-    body = (f"# modomodo leaderboard\n\nData-mixture strategies for multimodal RLVR, benchmarked with modomodo "
-            f"{manifest.get('modomodo_version', '')}.\n\n- Suites (protocol hashes): {suites}\n"
-            f"- Strategies: {len(manifest.get('strategies', []))}\n"
-            f"- Results from git {', '.join(manifest.get('git_shas', []))}, run {', '.join(manifest.get('run_dates', []))}\n")
+    body = (
+        f"# modomodo leaderboard\n\nData-mixture strategies for multimodal RLVR, benchmarked with modomodo "
+        f"{manifest.get('modomodo_version', '')}.\n\n- Suites (protocol hashes): {suites}\n"
+        f"- Strategies: {len(manifest.get('strategies', []))}\n"
+        f"- Results from git {', '.join(manifest.get('git_shas', []))}, run {', '.join(manifest.get('run_dates', []))}\n"
+    )
     if repo_type == "space":
-        meta = {"title": "modomodo leaderboard", "emoji": "📊", "colorFrom": "blue", "colorTo": "gray",
-                "sdk": "static", "app_file": "index.html", "pinned": False, "license": "apache-2.0"}
+        meta = {
+            "title": "modomodo leaderboard",
+            "emoji": "📊",
+            "colorFrom": "blue",
+            "colorTo": "gray",
+            "sdk": "static",
+            "app_file": "index.html",
+            "pinned": False,
+            "license": "apache-2.0",
+        }
         return (_front_matter(meta) + body).encode()
     files = set(manifest.get("files", {}))  # the big tables are gzip-compressed CSV (datasets reads .csv.gz)
-    configs = [{"config_name": name, "data_files": f"data/{name}.csv.gz" if f"data/{name}.csv.gz" in files
-                else f"data/{name}.csv"}
-               for name in ("summary", "leaderboard", "trajectories", "overall_rank", "rank_correlation")]
-    meta = {"license": "apache-2.0", "pretty_name": "modomodo leaderboard results", "configs": configs,
-            "tags": ["leaderboard", "data-mixture", "rlvr"]}
+    configs = [
+        {
+            "config_name": name,
+            "data_files": f"data/{name}.csv.gz" if f"data/{name}.csv.gz" in files else f"data/{name}.csv",
+        }
+        for name in ("summary", "leaderboard", "trajectories", "overall_rank", "rank_correlation")
+    ]
+    meta = {
+        "license": "apache-2.0",
+        "pretty_name": "modomodo leaderboard results",
+        "configs": configs,
+        "tags": ["leaderboard", "data-mixture", "rlvr"],
+    }
     body += "\nThe browsable site is under `site/` (open `site/index.html`); the raw results are under `data/`.\n"
     return (_front_matter(meta) + body).encode()
 
@@ -115,14 +140,19 @@ def plan(site: str | Path, repo_id: str, repo_type: str = "space") -> Plan:
     _validate_repo_id(repo_id)
     manifest_path = site / MANIFEST
     if not (site / "index.html").is_file() or not manifest_path.is_file():
-        raise PublishError(f"{str(site)!r} is not a rendered leaderboard site (no index.html or {MANIFEST}); "
-                           f"make one with `modomodo leaderboard render --results DIR --out {site}`")
+        raise PublishError(
+            f"{str(site)!r} is not a rendered leaderboard site (no index.html or {MANIFEST}); "
+            f"make one with `modomodo leaderboard render --results DIR --out {site}`"
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as e:
         raise PublishError(f"{manifest_path}: invalid JSON ({e}); render the site again") from None
-    local = sorted(str(p.relative_to(site)).replace(os.sep, "/") for p in site.rglob("*")
-                   if p.is_file() and not p.name.startswith("."))
+    local = sorted(
+        str(p.relative_to(site)).replace(os.sep, "/")
+        for p in site.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
     prefix = "" if repo_type == "space" else "site/"
     files: list[tuple[str, Path | bytes]] = [(prefix + p, site / p) for p in local if p != "README.md"]
     managed = MANAGED if repo_type == "space" else ("site/", "data/")
@@ -133,8 +163,10 @@ def plan(site: str | Path, repo_id: str, repo_type: str = "space") -> Plan:
     version = manifest.get("modomodo_version", "unknown")
     shas = ", ".join(s[:12] for s in manifest.get("git_shas", [])) or "unknown"
     message = f"modomodo leaderboard v{version} (results git {shas})"
-    description = (f"{len(manifest.get('suites', {}))} suites, {len(manifest.get('strategies', []))} strategies; "
-                   f"runs of {', '.join(manifest.get('run_dates', []))}")
+    description = (
+        f"{len(manifest.get('suites', {}))} suites, {len(manifest.get('strategies', []))} strategies; "
+        f"runs of {', '.join(manifest.get('run_dates', []))}"
+    )
     return Plan(repo_id, repo_type, files, message, description, managed, manifest)
 
 
@@ -165,13 +197,19 @@ def _explain(e: BaseException, token: str | None, endpoint: str) -> str:
     if isinstance(e, HfHubHTTPError):
         status = getattr(getattr(e, "response", None), "status_code", None)
         if status in (401, 403):
-            return (f"the Hub refused the token (HTTP {status}): it is invalid or lacks write access to this repo; "
-                    f"check `hf auth whoami` or HF_TOKEN")
+            return (
+                f"the Hub refused the token (HTTP {status}): it is invalid or lacks write access to this repo; "
+                f"check `hf auth whoami` or HF_TOKEN"
+            )
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return f"the Hub answered HTTP {status}: {first}"
     name = type(e).__name__
-    if isinstance(e, (OSError, ConnectionError, TimeoutError)) or "Connect" in name or "Timeout" in name \
-            or "Network" in name:
+    if (
+        isinstance(e, (OSError, ConnectionError, TimeoutError))
+        or "Connect" in name
+        or "Timeout" in name
+        or "Network" in name
+    ):
         return f"cannot reach the Hugging Face Hub at {endpoint} ({name}); check the network or HF_ENDPOINT"
     return f"publishing failed: {name}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
@@ -182,8 +220,10 @@ def publish(p: Plan, api=None, token: str | None = None) -> str:
 
     token = token or get_token()
     if not token:
-        raise PublishError("no Hugging Face token: log in with `hf auth login` or set HF_TOKEN "
-                           "(a token with write access); nothing was uploaded")
+        raise PublishError(
+            "no Hugging Face token: log in with `hf auth login` or set HF_TOKEN "
+            "(a token with write access); nothing was uploaded"
+        )
     endpoint = constants.ENDPOINT
     if api is None:
         from huggingface_hub import HfApi
@@ -197,12 +237,21 @@ def publish(p: Plan, api=None, token: str | None = None) -> str:
             raise _Wrapped(e) from None
         try:
             if not existed:
-                api.create_repo(p.repo_id, repo_type=p.repo_type, exist_ok=True,
-                                **({"space_sdk": "static"} if p.repo_type == "space" else {}))
+                api.create_repo(
+                    p.repo_id,
+                    repo_type=p.repo_type,
+                    exist_ok=True,
+                    **({"space_sdk": "static"} if p.repo_type == "space" else {}),
+                )
                 created = True
             existing = [] if created else list(api.list_repo_files(p.repo_id, repo_type=p.repo_type))
-            info = api.create_commit(p.repo_id, p.operations(existing), commit_message=p.commit_message,
-                                     commit_description=p.commit_description, repo_type=p.repo_type)
+            info = api.create_commit(
+                p.repo_id,
+                p.operations(existing),
+                commit_message=p.commit_message,
+                commit_description=p.commit_description,
+                repo_type=p.repo_type,
+            )
         except Exception as e:  # noqa: BLE001
             if created:
                 try:

@@ -32,11 +32,27 @@ from leaderboard import evidence as ev
 
 ALPHA = ev.ALPHA
 FAMILIES = ("rlvr", "lm-pretraining", "analytic")
-FAMILY_LABELS = {"rlvr": "real RLVR runs (this machine's protocol)",
-                 "lm-pretraining": "public language-model pretraining runs", "analytic": "analytic functions",
-                 "all": "all suite families"}
-RANK_COLUMNS = ["track", "suite_family", "budget", "strategy", "family", "rank_mean", "rank_lo", "rank_hi",
-                "nregret_mean", "nregret_lo", "nregret_hi", "n_suites", "n_seeds"]
+FAMILY_LABELS = {
+    "rlvr": "real RLVR runs (this machine's protocol)",
+    "lm-pretraining": "public language-model pretraining runs",
+    "analytic": "analytic functions",
+    "all": "all suite families",
+}
+RANK_COLUMNS = [
+    "track",
+    "suite_family",
+    "budget",
+    "strategy",
+    "family",
+    "rank_mean",
+    "rank_lo",
+    "rank_hi",
+    "nregret_mean",
+    "nregret_lo",
+    "nregret_hi",
+    "n_suites",
+    "n_seeds",
+]
 nemenyi_cd = ev.nemenyi_cd
 
 
@@ -66,26 +82,28 @@ def suite_can_rank(entry: dict[str, Any]) -> tuple[bool, str]:
     decided = verdict_of_kind(card.get("kind", entry.get("kind")))  # the judge's rule where the kind decides alone
     if decided is not None:
         return decided
-    return False, ("no verdict of the judge in bench.json (results from before the judge's tracks): "
-                   "re-run `modomodo bench` to have it measured")
+    return False, (
+        "no verdict of the judge in bench.json (results from before the judge's tracks): "
+        "re-run `modomodo bench` to have it measured"
+    )
 
 
 @dataclass
 class TrackRanking:
     track: str
     budget: float
-    suites: list[str]                       # suites that can rank, in this track (and family)
-    apart: list[tuple[str, str]]            # (suite, why it cannot rank)
-    table: pd.DataFrame                     # complete strategies: average rank [CI], mean regret [CI]
-    incomplete: list[tuple[str, str]]       # (strategy, what it lacks)
-    n_blocks: int = 0                       # Demšar's N: the number of suites (data sets) ranked over
+    suites: list[str]  # suites that can rank, in this track (and family)
+    apart: list[tuple[str, str]]  # (suite, why it cannot rank)
+    table: pd.DataFrame  # complete strategies: average rank [CI], mean regret [CI]
+    incomplete: list[tuple[str, str]]  # (strategy, what it lacks)
+    n_blocks: int = 0  # Demšar's N: the number of suites (data sets) ranked over
     friedman_p: float = math.nan
     cd: float = math.nan
     groups: list[list[str]] = field(default_factory=list)  # maximal runs of strategies within CD of each other
-    family: str = "all"                     # the suite family ranked over ("all": every family of the track)
-    pairs: list[dict] = field(default_factory=list)        # Wilcoxon over suites, Holm-adjusted, every pair
-    n_seeds: int = 0                        # the fewest study seeds any of the suites contributed
-    sentence: str = ""                      # what these suites can and cannot separate, in words
+    family: str = "all"  # the suite family ranked over ("all": every family of the track)
+    pairs: list[dict] = field(default_factory=list)  # Wilcoxon over suites, Holm-adjusted, every pair
+    n_seeds: int = 0  # the fewest study seeds any of the suites contributed
+    sentence: str = ""  # what these suites can and cannot separate, in words
 
 
 def _blocks(s: pd.DataFrame, suites: list[str], complete: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -103,12 +121,20 @@ def _blocks(s: pd.DataFrame, suites: list[str], complete: list[str]) -> list[tup
     return out
 
 
-def rank_track(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[str, dict], track: str, budget,
-               bootstrap=None, family: str = "all") -> TrackRanking:
+def rank_track(
+    studies: pd.DataFrame,
+    suites: dict[str, dict],
+    strategies: dict[str, dict],
+    track: str,
+    budget,
+    bootstrap=None,
+    family: str = "all",
+) -> TrackRanking:
     """One track (one suite family, or all) at one budget. `studies` is leaderboard.stats.per_study's frame.
     (`bootstrap` is accepted for older callers and unused: the intervals are hierarchical.)"""
-    entries = {n: e for n, e in suites.items() if suite_track(e) == track
-               and (family == "all" or suite_family(e) == family)}
+    entries = {
+        n: e for n, e in suites.items() if suite_track(e) == track and (family == "all" or suite_family(e) == family)
+    }
     verdicts = {n: suite_can_rank(e) for n, e in entries.items()}
     rankable = sorted(n for n, (ok, _) in verdicts.items() if ok)
     apart = sorted((n, why) for n, (ok, why) in verdicts.items() if not ok)
@@ -142,12 +168,23 @@ def rank_track(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[
         hb["regret_lo"] = np.maximum(hb["regret_lo"], 0.0)  # analytic: regret to the true optimum is never below 0
     rows = []
     for i, strat in enumerate(complete):
-        rows.append({"track": track, "suite_family": family, "budget": budget, "strategy": strat,
-                     "family": (strategies.get(strat) or {}).get("family", "other"),
-                     "rank_mean": float(hb["rank"][i]), "rank_lo": float(hb["rank_lo"][i]),
-                     "rank_hi": float(hb["rank_hi"][i]), "nregret_mean": float(hb["regret"][i]),
-                     "nregret_lo": float(hb["regret_lo"][i]), "nregret_hi": float(hb["regret_hi"][i]),
-                     "n_suites": len(blocks), "n_seeds": int(min(b[1].shape[0] for b in blocks))})
+        rows.append(
+            {
+                "track": track,
+                "suite_family": family,
+                "budget": budget,
+                "strategy": strat,
+                "family": (strategies.get(strat) or {}).get("family", "other"),
+                "rank_mean": float(hb["rank"][i]),
+                "rank_lo": float(hb["rank_lo"][i]),
+                "rank_hi": float(hb["rank_hi"][i]),
+                "nregret_mean": float(hb["regret"][i]),
+                "nregret_lo": float(hb["regret_lo"][i]),
+                "nregret_hi": float(hb["regret_hi"][i]),
+                "n_suites": len(blocks),
+                "n_seeds": int(min(b[1].shape[0] for b in blocks)),
+            }
+        )
     out.table = pd.DataFrame(rows, columns=RANK_COLUMNS).sort_values(["rank_mean", "strategy"]).reset_index(drop=True)
     out.n_blocks = len(blocks)
     out.n_seeds = int(min(b[1].shape[0] for b in blocks))
@@ -167,8 +204,12 @@ def separated_pairs(r: TrackRanking, alpha: float = ALPHA) -> tuple[list[tuple[s
     nem = []
     if len(r.table) and math.isfinite(r.cd):
         names, ranks = list(r.table["strategy"]), r.table["rank_mean"].to_numpy(float)
-        nem = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))
-               if ranks[j] - ranks[i] >= r.cd]
+        nem = [
+            (names[i], names[j])
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if ranks[j] - ranks[i] >= r.cd
+        ]
     wil = []
     if len(r.table):
         regret = dict(zip(r.table["strategy"], r.table["nregret_mean"]))
@@ -190,20 +231,26 @@ def sentence(r: TrackRanking, alpha: float = ALPHA) -> str:
     k = len(r.table)
     suites = f"{n} rankable suite{'s' if n != 1 else ''}"
     if n < 2:
-        return (f"With {suites} in {where} there is no test across problems: a ranking over one suite says how "
-                f"strategies do on that problem only (see its page for who beats whom there).")
+        return (
+            f"With {suites} in {where} there is no test across problems: a ranking over one suite says how "
+            f"strategies do on that problem only (see its page for who beats whom there)."
+        )
     nem, wil = separated_pairs(r, alpha)
     total = k * (k - 1) // 2
     fp = "" if not math.isfinite(r.friedman_p) else f"Friedman p = {r.friedman_p:.3g}, "
     stats = f"({fp}Nemenyi CD = {r.cd:.2f} ranks with N = {n})"
     if not nem and not wil:
-        return (f"With {suites} in {where}, no pair of the {k} strategies differs at α = {alpha:g} {stats}; "
-                f"within single suites, the paired tests on each suite's page say who beats whom there.")
+        return (
+            f"With {suites} in {where}, no pair of the {k} strategies differs at α = {alpha:g} {stats}; "
+            f"within single suites, the paired tests on each suite's page say who beats whom there."
+        )
     shown = sorted(set(nem) | set(wil))
     text = "; ".join(f"{a} over {b}" for a, b in shown[:6]) + ("; …" if len(shown) > 6 else "")
-    return (f"With {suites} in {where}, {len(shown)} of {total} pairs {'differs' if len(shown) == 1 else 'differ'} "
-            f"at α = {alpha:g} {stats}, "
-            f"Nemenyi {len(nem)}, Wilcoxon-Holm {len(wil)}: {text}; every other pair cannot be told apart.")
+    return (
+        f"With {suites} in {where}, {len(shown)} of {total} pairs {'differs' if len(shown) == 1 else 'differ'} "
+        f"at α = {alpha:g} {stats}, "
+        f"Nemenyi {len(nem)}, Wilcoxon-Holm {len(wil)}: {text}; every other pair cannot be told apart."
+    )
 
 
 def cd_groups(table: pd.DataFrame, cd: float) -> list[list[str]]:
@@ -216,13 +263,14 @@ def cd_groups(table: pd.DataFrame, cd: float) -> list[list[str]]:
         j = i
         while j + 1 < len(names) and r[j + 1] - r[i] < cd:
             j += 1
-        if j > i and not any(set(names[i:j + 1]) <= set(g) for g in groups):
-            groups.append(names[i:j + 1])
+        if j > i and not any(set(names[i : j + 1]) <= set(g) for g in groups):
+            groups.append(names[i : j + 1])
     return groups
 
 
-def rank_all(studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[str, dict], bootstrap=None
-             ) -> list[TrackRanking]:
+def rank_all(
+    studies: pd.DataFrame, suites: dict[str, dict], strategies: dict[str, dict], bootstrap=None
+) -> list[TrackRanking]:
     """Every (track, budget): over all the track's suites, then per suite family where the track has several."""
     out = []
     for track in sorted({suite_track(e) for e in suites.values()}):

@@ -29,8 +29,20 @@ from leaderboard.data import Results, ResultsError, budget_label, load_results
 from leaderboard.site_commands import bench_commands, submit_commands
 from leaderboard.site_data import _json, _provenance, write_downloads
 from leaderboard.site_online import ONLINE_LABEL, _online_rows, _online_views
-from leaderboard.site_views import (BEST_LEGEND, REFERENCE, _finite, _matrix, _rows, _track_overview, best_marks, fmt,
-                                    fmt_p, slug, sort_key, suite_view)
+from leaderboard.site_views import (
+    BEST_LEGEND,
+    REFERENCE,
+    _finite,
+    _matrix,
+    _rows,
+    _track_overview,
+    best_marks,
+    fmt,
+    fmt_p,
+    slug,
+    sort_key,
+    suite_view,
+)
 from leaderboard.stats import Stats, compute, records
 
 PKG = Path(__file__).resolve().parent
@@ -38,10 +50,14 @@ MANIFEST = "site.json"
 
 
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PKG / "templates")),
-                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(PKG / "templates")),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug, blabel=budget_label)
     env.globals["best_legend"] = BEST_LEGEND  # macros are imported without the page's context
     env.tests["finite"] = _finite
@@ -64,24 +80,42 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     default_budget = max(budgets) if budgets else 0
     families = sorted(set(st.table["family"]))
     prov = _provenance(results)
-    strategies = [{**results.strategies[n], "href": f"strategies/{slug(n)}.html", "slug": slug(n),
-                   "is_ref": n == REFERENCE, "color": color[n]} for n in results.strategy_names]
+    strategies = [
+        {
+            **results.strategies[n],
+            "href": f"strategies/{slug(n)}.html",
+            "slug": slug(n),
+            "is_ref": n == REFERENCE,
+            "color": color[n],
+        }
+        for n in results.strategy_names
+    ]
 
     suite_views = [suite_view(results, st, name, color, default_budget, out) for name in results.suite_names]
     best = best_marks(st.suite_evidence)
     # pool (all measured) first; every budget and family: overall_rank.csv
-    headline = sorted((r for r in st.rankings if r.budget == default_budget), key=lambda r: (r.track != "pool", r.track))
-    track_views = [_track_overview(r, st, results, strategies, best, out,
-                                   [f for f in headline if f.track == r.track and f.family != "all"])
-                   for r in headline if r.family == "all"]
+    headline = sorted(
+        (r for r in st.rankings if r.budget == default_budget), key=lambda r: (r.track != "pool", r.track)
+    )
+    track_views = [
+        _track_overview(
+            r, st, results, strategies, best, out, [f for f in headline if f.track == r.track and f.family != "all"]
+        )
+        for r in headline
+        if r.family == "all"
+    ]
     # suites that cannot rank, across tracks, in their own section at the end of the index
     apart_names = sorted({n for tv in track_views for n, _ in tv["apart"]})
     apart_why = {n: why for tv in track_views for n, why in tv["apart"]}
     apart_strats = sorted(set(st.table[st.table["suite"].isin(apart_names)]["strategy"]))
     apart_matrix = _matrix(st.table, apart_names, apart_strats, default_budget, best)
-    apart_view = {"suites": [{"name": n, "why": apart_why[n], "href": f"suites/{slug(n)}.html"} for n in apart_names],
-                  "rows": [{**next((x for x in strategies if x["name"] == n), {"name": n}), "cells": apart_matrix[n]}
-                           for n in apart_strats]}
+    apart_view = {
+        "suites": [{"name": n, "why": apart_why[n], "href": f"suites/{slug(n)}.html"} for n in apart_names],
+        "rows": [
+            {**next((x for x in strategies if x["name"] == n), {"name": n}), "cells": apart_matrix[n]}
+            for n in apart_strats
+        ],
+    }
     online_views = _online_views(results, st, out) if st.online is not None else []
     if len(st.overall):
         first = st.overall[(st.overall["track"] == st.overall["track"].iloc[0]) & (st.overall["suite_family"] == "all")]
@@ -102,44 +136,89 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
 
     # suites the judge keeps out of the rankings: their correlations are flagged (mostly noise)
     cannot_rank = sorted(sv["name"] for sv in suite_views if not sv["card"]["ranks"])
-    common = {"prov": prov, "strategies": strategies, "suites": suite_views, "budgets": budgets,
-              "cannot_rank": cannot_rank, "best_legend": BEST_LEGEND,
-              "default_budget": default_budget, "families": families, "warnings": results.warnings,
-              "min_pairs": onl.MIN_PAIRS}
+    common = {
+        "prov": prov,
+        "strategies": strategies,
+        "suites": suite_views,
+        "budgets": budgets,
+        "cannot_rank": cannot_rank,
+        "best_legend": BEST_LEGEND,
+        "default_budget": default_budget,
+        "families": families,
+        "warnings": results.warnings,
+        "min_pairs": onl.MIN_PAIRS,
+    }
 
     def page(template: str, path: str, root: str, **ctx) -> None:
         html = env.get_template(template).render(root=root, page_path=path, **common, **ctx)
         (out / path).write_text(html)
 
-    page("index.html", "index.html", "", corr=[c for c in corr if c["budget"] == default_budget],
-         has_rank_plot=len(st.overall) > 0, track_views=track_views, apart=apart_view, online_views=online_views,
-         online_rows={v["name"]: _online_rows(st.online, v["name"], "") for v in online_views},
-         online_label=ONLINE_LABEL,
-         rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "")
+    page(
+        "index.html",
+        "index.html",
+        "",
+        corr=[c for c in corr if c["budget"] == default_budget],
+        has_rank_plot=len(st.overall) > 0,
+        track_views=track_views,
+        apart=apart_view,
+        online_views=online_views,
+        online_rows={v["name"]: _online_rows(st.online, v["name"], "") for v in online_views},
+        online_label=ONLINE_LABEL,
+        rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "",
+    )
     page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
     page("submit.html", "submit.html", "", commands=submit_commands(results))
     for sv in suite_views:
         srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../", best)
         scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]
-        page("suite.html", f"suites/{sv['slug']}.html", "../", suite=sv, rows=srows, corr=scorr,
-             commands=bench_commands(results, suite=sv["name"]))
+        page(
+            "suite.html",
+            f"suites/{sv['slug']}.html",
+            "../",
+            suite=sv,
+            rows=srows,
+            corr=scorr,
+            commands=bench_commands(results, suite=sv["name"]),
+        )
     for ov in online_views:
-        page("online.html", f"suites/{ov['slug']}.html", "../", suite=ov, online_label=ONLINE_LABEL,
-             rows=_online_rows(st.online, ov["name"], "../"))
+        page(
+            "online.html",
+            f"suites/{ov['slug']}.html",
+            "../",
+            suite=ov,
+            online_label=ONLINE_LABEL,
+            rows=_online_rows(st.online, ov["name"], "../"),
+        )
     for s in strategies:
         srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
-        page("strategy.html", f"strategies/{s['slug']}.html", "../", strategy=s, rows=srows,
-             weights_plot=weight_plots.get(s["name"], ""), overall=overall_by.get(s["name"], {}),
-             online=[{"name": ov["name"], "href": ov["href"]} for ov in online_views
-                     if s["name"] in set(st.online.table.loc[st.online.table["suite"] == ov["name"], "strategy"])],
-             online_label=ONLINE_LABEL,
-             commands=bench_commands(results, strategy=s["name"]))
+        page(
+            "strategy.html",
+            f"strategies/{s['slug']}.html",
+            "../",
+            strategy=s,
+            rows=srows,
+            weights_plot=weight_plots.get(s["name"], ""),
+            overall=overall_by.get(s["name"], {}),
+            online=[
+                {"name": ov["name"], "href": ov["href"]}
+                for ov in online_views
+                if s["name"] in set(st.online.table.loc[st.online.table["suite"] == ov["name"], "strategy"])
+            ],
+            online_label=ONLINE_LABEL,
+            commands=bench_commands(results, strategy=s["name"]),
+        )
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    manifest = {"generator": "modomodo leaderboard", "modomodo_version": prov["renderer_version"],
-                "results_versions": prov["versions"], "git_shas": prov["git_shas"], "run_dates": prov["dates"],
-                "suites": {n: p for n, p, _ in prov["protocols"]}, "strategies": results.strategy_names,
-                "files": {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}}
+    manifest = {
+        "generator": "modomodo leaderboard",
+        "modomodo_version": prov["renderer_version"],
+        "results_versions": prov["versions"],
+        "git_shas": prov["git_shas"],
+        "run_dates": prov["dates"],
+        "suites": {n: p for n, p, _ in prov["protocols"]},
+        "strategies": results.strategy_names,
+        "files": {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files},
+    }
     (out / MANIFEST).write_text(_json(manifest))
     return files + [MANIFEST]
 
@@ -188,8 +267,10 @@ def render(results_dirs: list[str | Path], out: str | Path) -> Path:
     """Render the site into `out` (replacing a previous site there); returns the index.html path."""
     out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ResultsError(f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
-                           f"or new folder for --out")
+        raise ResultsError(
+            f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
+            f"or new folder for --out"
+        )
     clean_leftovers(out)
     results = load_results([Path(d) for d in results_dirs])
     for d in results.folders:

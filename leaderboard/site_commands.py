@@ -70,7 +70,12 @@ def bench_commands(results: Results, suite: str | None = None, strategy: str | N
         parts += ["--strategy", _quote(",".join(names))]
         for f in files:
             parts += ["--strategy-file", _quote(f)]
-        parts += ["--budget", ",".join(str(b) for b in meta.get("budgets", [])), "--seeds", _seeds_arg(meta.get("seeds"))]
+        parts += [
+            "--budget",
+            ",".join(str(b) for b in meta.get("budgets", [])),
+            "--seeds",
+            _seeds_arg(meta.get("seeds")),
+        ]
         if len(tracks) == 1:
             parts += ["--track", tracks[0]]
         runner = str(meta.get("runner") or "replay")
@@ -105,6 +110,6 @@ def submit_commands(results: Results) -> dict[str, str]:
     folders = " ".join(_quote(_folder_ref(f)) for f in results.folders)
     return {
         "bench": f"modomodo bench {suite_args} --strategy mine,uniform --strategy-file my_strategy.py "
-                 f"--budget {','.join(str(b) for b in sorted(budgets))} --seeds {_seeds_arg(seeds)} --out results/mine",
+        f"--budget {','.join(str(b) for b in sorted(budgets))} --seeds {_seeds_arg(seeds)} --out results/mine",
         "render": f"modomodo leaderboard render --results {folders} results/mine --out site/",
     }

@@ -1,5 +1,4 @@
-"""The leaderboard site's online track: its suites' views, rows and score-vs-compute pictures.
-"""
+"""The leaderboard site's online track: its suites' views, rows and score-vs-compute pictures."""
 
 from __future__ import annotations
 
@@ -40,9 +39,11 @@ def online_command(results: Results, suite: str) -> str:
     order = {n: i for i, n in enumerate(ONLINE_STRATEGIES.split(","))}  # the control first, as the issue writes it
     names = sorted(names, key=lambda n: (order.get(n, len(order)), n))
     live = {**entry, "name": live_suite_name(entry), "suite": live_suite_name(entry)}
-    return (f"modomodo bench --track online --suite {_quote(_suite_ref(live))} --runner "
-            f"{_quote(str(meta.get('runner') or 'cpu'))} --strategy {_quote(','.join(names))} --seeds "
-            f"{_seed_range(meta.get('seeds'))} --out DIR")
+    return (
+        f"modomodo bench --track online --suite {_quote(_suite_ref(live))} --runner "
+        f"{_quote(str(meta.get('runner') or 'cpu'))} --strategy {_quote(','.join(names))} --seeds "
+        f"{_seed_range(meta.get('seeds'))} --out DIR"
+    )
 
 
 def _snr_text(v: Any) -> str:
@@ -60,8 +61,14 @@ def _online_rows(ost, suite: str, prefix: str) -> list[dict[str, Any]]:
         mine = paired[paired["strategy"] == r["strategy"]]
         # the SNR as text from the frame: records() writes an infinite one as None, and here ∞ means something
         diffs = {d["metric"]: {**d, "snr_text": _snr_text(raw)} for d, raw in zip(records(mine), mine["snr"])}
-        rows.append({**r, "is_control": r["strategy"] == onl.CONTROL, "diffs": diffs,
-                     "href": f"{prefix}strategies/{slug(r['strategy'])}.html"})
+        rows.append(
+            {
+                **r,
+                "is_control": r["strategy"] == onl.CONTROL,
+                "diffs": diffs,
+                "href": f"{prefix}strategies/{slug(r['strategy'])}.html",
+            }
+        )
     return rows
 
 
@@ -69,16 +76,36 @@ def _compute_points(results: Results, st: Stats, suite: str) -> tuple[list[dict]
     """The score-vs-compute picture's points: online strategies at their mean cost, offline ones (of the suite
     recorded from the same live suite, same metric; uniform is the line) at budget + 1."""
     t = st.online.table[st.online.table["suite"] == suite]
-    online = [{"name": r["strategy"], "x": r["cost_mean"] if _finite(r["cost_mean"]) else 1.0, "mean": r["score_mean"],
-               "lo": r["score_lo"], "hi": r["score_hi"]} for r in records(t)]
+    online = [
+        {
+            "name": r["strategy"],
+            "x": r["cost_mean"] if _finite(r["cost_mean"]) else 1.0,
+            "mean": r["score_mean"],
+            "lo": r["score_lo"],
+            "hi": r["score_hi"],
+        }
+        for r in records(t)
+    ]
     match = onl.offline_match(results, suite)
     offline = []
     if match:
-        o = st.table[(st.table["suite"] == match) & st.table["budget"].isin(OFFLINE_BUDGETS)
-                     & (st.table["strategy"] != REFERENCE)]
-        offline = [{"name": r["strategy"], "budget": int(r["budget"]), "x": int(r["budget"]) + 1,
-                    "mean": r["score_mean"], "lo": r["score_lo"], "hi": r["score_hi"], "n": r["n_ok"]}
-                   for r in records(o)]
+        o = st.table[
+            (st.table["suite"] == match)
+            & st.table["budget"].isin(OFFLINE_BUDGETS)
+            & (st.table["strategy"] != REFERENCE)
+        ]
+        offline = [
+            {
+                "name": r["strategy"],
+                "budget": int(r["budget"]),
+                "x": int(r["budget"]) + 1,
+                "mean": r["score_mean"],
+                "lo": r["score_lo"],
+                "hi": r["score_hi"],
+                "n": r["n_ok"],
+            }
+            for r in records(o)
+        ]
     return online, offline, match
 
 
@@ -87,25 +114,41 @@ def _online_views(results: Results, st: Stats, out: Path) -> list[dict[str, Any]
     for name in st.online.suites:
         e = results.suites[name]
         sl = slug(name)
-        strategies = sorted(set(st.online.table.loc[st.online.table["suite"] == name, "strategy"]),
-                            key=lambda n: (n != onl.CONTROL, n))
+        strategies = sorted(
+            set(st.online.table.loc[st.online.table["suite"] == name, "strategy"]), key=lambda n: (n != onl.CONTROL, n)
+        )
         weights_plot = f"plots/online-weights-{sl}.svg"
         if not plots_online.online_weights(st.online.weights, name, strategies, out / weights_plot):
             weights_plot = ""
         online, offline, match = _compute_points(results, st, name)
         compute_plot = f"plots/online-compute-{sl}.svg"
-        if not plots_online.score_vs_compute(online, offline, e.get("uniform_score"), str(e.get("metric") or "score"),
-                                      out / compute_plot):
+        if not plots_online.score_vs_compute(
+            online, offline, e.get("uniform_score"), str(e.get("metric") or "score"), out / compute_plot
+        ):
             compute_plot = ""
         n_offline_seeds = max((p["n"] for p in offline), default=0)
-        views.append({"name": name, "slug": sl, "href": f"suites/{sl}.html", "live": live_suite_name(e),
-                      "metric": str(e.get("metric") or "score"), "goal": str(e.get("goal", "max")),
-                      "version": str(e.get("version", "")), "protocol": str(e.get("protocol", "")),
-                      "uniform_score": e.get("uniform_score"), "metrics": st.online.metrics.get(name, []),
-                      "verdicts": st.online.verdicts.get(name, []), "card": _card_view(e),
-                      "weights_plot": weights_plot, "compute_plot": compute_plot, "offline_suite": match or "",
-                      "offline_href": f"suites/{slug(match)}.html" if match else "",
-                      "offline_budgets": sorted({p["budget"] for p in offline}), "offline_seeds": n_offline_seeds,
-                      "command": online_command(results, name),
-                      "n_seeds": int(st.online.table.loc[st.online.table["suite"] == name, "runs"].max())})
+        views.append(
+            {
+                "name": name,
+                "slug": sl,
+                "href": f"suites/{sl}.html",
+                "live": live_suite_name(e),
+                "metric": str(e.get("metric") or "score"),
+                "goal": str(e.get("goal", "max")),
+                "version": str(e.get("version", "")),
+                "protocol": str(e.get("protocol", "")),
+                "uniform_score": e.get("uniform_score"),
+                "metrics": st.online.metrics.get(name, []),
+                "verdicts": st.online.verdicts.get(name, []),
+                "card": _card_view(e),
+                "weights_plot": weights_plot,
+                "compute_plot": compute_plot,
+                "offline_suite": match or "",
+                "offline_href": f"suites/{slug(match)}.html" if match else "",
+                "offline_budgets": sorted({p["budget"] for p in offline}),
+                "offline_seeds": n_offline_seeds,
+                "command": online_command(results, name),
+                "n_seeds": int(st.online.table.loc[st.online.table["suite"] == name, "runs"].max()),
+            }
+        )
     return views

@@ -36,7 +36,7 @@ def fmt(v: Any, signed: bool = False, digits: int | None = None) -> str:
     v = float(v)
     if digits is None:
         digits = 1 if abs(v) >= 100 else 3
-    if abs(v) < 0.5 * 10 ** -digits:
+    if abs(v) < 0.5 * 10**-digits:
         v = 0.0  # no "-0.000"
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
 
@@ -67,9 +67,11 @@ def slug(name: str) -> str:
 # comparisons: leaderboard/within_suite.py). Overlapping noise never earns a mark; computed over every strategy of
 # the (suite, budget), whichever page shows the cell.
 BEST_DIGITS = 3
-BEST_LEGEND = ("best on its suite at this budget: a lower mean regret than every other strategy there, each "
-               "difference significant over the study seeds (paired sign-flip test, Holm-corrected); only on suites "
-               "that can rank, so most columns have none")
+BEST_LEGEND = (
+    "best on its suite at this budget: a lower mean regret than every other strategy there, each "
+    "difference significant over the study seeds (paired sign-flip test, Holm-corrected); only on suites "
+    "that can rank, so most columns have none"
+)
 
 
 def _shown(v: float, digits: int = BEST_DIGITS) -> float:
@@ -123,10 +125,17 @@ def _matrix(table: pd.DataFrame, suites: list[str], names: list[str], budget: in
             r = by.get((su, n))
             if r is None:
                 continue
-            row[su] = {"mean": r["nregret_mean"], "lo": r["nregret_lo"], "hi": r["nregret_hi"],
-                       "place": places[su].get(n), "of": len(places[su]), "is_best": (su, n, budget_value(budget)) in best,
-                       "surrogate_fraction": r.get("surrogate_fraction") or 0.0, "n_failed": r["n_failed"],
-                       "n_seeds": r["n_seeds"]}
+            row[su] = {
+                "mean": r["nregret_mean"],
+                "lo": r["nregret_lo"],
+                "hi": r["nregret_hi"],
+                "place": places[su].get(n),
+                "of": len(places[su]),
+                "is_best": (su, n, budget_value(budget)) in best,
+                "surrogate_fraction": r.get("surrogate_fraction") or 0.0,
+                "n_failed": r["n_failed"],
+                "n_seeds": r["n_seeds"],
+            }
         out[n] = row
     return out
 
@@ -141,14 +150,21 @@ def _evidence_by_suite(st: Stats, budget) -> dict[str, dict]:
 def _family_view(r, mdd: dict) -> dict[str, Any]:
     from leaderboard.ranking import FAMILY_LABELS
 
-    return {"family": r.family, "label": FAMILY_LABELS.get(r.family, r.family), "suites": r.suites,
-            "rows": records(r.table), "n_suites": r.n_blocks, "sentence": r.sentence,
-            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
-            "cd": r.cd if math.isfinite(r.cd) else None}
+    return {
+        "family": r.family,
+        "label": FAMILY_LABELS.get(r.family, r.family),
+        "suites": r.suites,
+        "rows": records(r.table),
+        "n_suites": r.n_blocks,
+        "sentence": r.sentence,
+        "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
+        "cd": r.cd if math.isfinite(r.cd) else None,
+    }
 
 
-def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path,
-                    family_rankings: list | None = None) -> dict[str, Any]:
+def _track_overview(
+    r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path, family_rankings: list | None = None
+) -> dict[str, Any]:
     """One track's overview at one budget: the suite x strategy matrix over the suites that can rank, the overall
     rank [CI] and mean regret [CI] of the complete strategies (suites as the unit of evidence), the CD diagram, the
     sentence saying what these suites can separate, every suite's verdict and its minimum detectable difference,
@@ -162,25 +178,42 @@ def _track_overview(r, st: Stats, results: Results, strategies: list[dict], best
     incomplete = dict(r.incomplete)
     rest = [n for n in in_track if n not in overall]
     matrix = _matrix(st.table, r.suites, in_track, r.budget, best)
-    rows = [{**info.get(n, {"name": n}), "cells": matrix[n], "overall": overall.get(n), "why": incomplete.get(n, "")}
-            for n in complete + rest]
+    rows = [
+        {**info.get(n, {"name": n}), "cells": matrix[n], "overall": overall.get(n), "why": incomplete.get(n, "")}
+        for n in complete + rest
+    ]
     evid = _evidence_by_suite(st, r.budget)
-    verdicts = [{"name": n, "ranks": True, "why": why_ok, "href": f"suites/{slug(n)}.html"}
-                for n, why_ok in ((n, _reason(results.suites[n])) for n in r.suites)]
+    verdicts = [
+        {"name": n, "ranks": True, "why": why_ok, "href": f"suites/{slug(n)}.html"}
+        for n, why_ok in ((n, _reason(results.suites[n])) for n in r.suites)
+    ]
     verdicts += [{"name": n, "ranks": False, "why": why, "href": f"suites/{slug(n)}.html"} for n, why in r.apart]
     for v in verdicts:
         e = evid.get(v["name"]) or {}
         v["mdd"], v["best"] = e.get("mdd"), e.get("best") or ""
         v["pool_note"] = _pool_note(results.suites[v["name"]], r.budget)
     families = [_family_view(f, {}) for f in (family_rankings or [])]
-    return {"track": r.track, "budget": r.budget, "budget_label": budget_label(r.budget), "suites": r.suites,
-            "suite_links": {n: f"suites/{slug(n)}.html" for n in r.suites}, "apart": r.apart,
-            "incomplete": r.incomplete, "rows": rows, "n_blocks": r.n_blocks, "n_seeds": r.n_seeds,
-            "n_complete": len(complete), "verdicts": sorted(verdicts, key=lambda v: (not v["ranks"], v["name"])),
-            "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
-            "cd": r.cd if math.isfinite(r.cd) else None, "cd_plot": cd_plot if drawn else "", "sentence": r.sentence,
-            "mdd": {n: (evid.get(n) or {}).get("mdd") for n in r.suites}, "families": families,
-            "has_surrogate": any(c["surrogate_fraction"] for row in rows for c in row["cells"].values())}
+    return {
+        "track": r.track,
+        "budget": r.budget,
+        "budget_label": budget_label(r.budget),
+        "suites": r.suites,
+        "suite_links": {n: f"suites/{slug(n)}.html" for n in r.suites},
+        "apart": r.apart,
+        "incomplete": r.incomplete,
+        "rows": rows,
+        "n_blocks": r.n_blocks,
+        "n_seeds": r.n_seeds,
+        "n_complete": len(complete),
+        "verdicts": sorted(verdicts, key=lambda v: (not v["ranks"], v["name"])),
+        "friedman_p": r.friedman_p if math.isfinite(r.friedman_p) else None,
+        "cd": r.cd if math.isfinite(r.cd) else None,
+        "cd_plot": cd_plot if drawn else "",
+        "sentence": r.sentence,
+        "mdd": {n: (evid.get(n) or {}).get("mdd") for n in r.suites},
+        "families": families,
+        "has_surrogate": any(c["surrogate_fraction"] for row in rows for c in row["cells"].values()),
+    }
 
 
 def _suite_evidence_view(st: Stats, name: str, entry: dict[str, Any], default_budget) -> dict[str, Any]:
@@ -192,10 +225,16 @@ def _suite_evidence_view(st: Stats, name: str, entry: dict[str, Any], default_bu
         r["budget_label"] = budget_label(r["budget"])
         r["pool_note"] = _pool_note(entry, r["budget"])
     vr = st.vs_random
-    pairs = records(vr[vr["suite"] == name].sort_values(["budget", "diff_mean", "strategy"])) if vr is not None and len(vr) else []
+    pairs = (
+        records(vr[vr["suite"] == name].sort_values(["budget", "diff_mean", "strategy"]))
+        if vr is not None and len(vr)
+        else []
+    )
     for p in pairs:
         p["budget_label"] = budget_label(p["budget"])
-    head = next((r for r in rows if budget_value(r["budget"]) == budget_value(default_budget)), rows[-1] if rows else None)
+    head = next(
+        (r for r in rows if budget_value(r["budget"]) == budget_value(default_budget)), rows[-1] if rows else None
+    )
     return {"evidence": rows, "vs_random": pairs, "headline": head}
 
 
@@ -205,9 +244,11 @@ def _pool_note(entry: dict[str, Any], budget) -> str:
     size = entry.get("pool_size")
     if not size or not _finite(size) or float(budget) < 0.5 * float(size):
         return ""
-    return (f"budget {budget_label(budget)} is {'the whole' if float(budget) >= float(size) else 'over half the'} "
-            f"pool of {int(size)} candidates: a strategy can try {'every one' if float(budget) >= float(size) else 'most of them'}, "
-            f"so regret here measures little search")
+    return (
+        f"budget {budget_label(budget)} is {'the whole' if float(budget) >= float(size) else 'over half the'} "
+        f"pool of {int(size)} candidates: a strategy can try {'every one' if float(budget) >= float(size) else 'most of them'}, "
+        f"so regret here measures little search"
+    )
 
 
 CARD_LABELS = {
@@ -295,10 +336,16 @@ def _judge_view(entry: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
     judge = card.get("judge") if isinstance(card.get("judge"), dict) else {}
     fid = judge.get("fidelity") if isinstance(judge.get("fidelity"), dict) else {}
     ok, why = suite_can_rank(entry)
-    return {"track": suite_track(entry), "ranks": ok, "ranking_reason": why,
-            "tracks": entry.get("tracks") or judge.get("tracks") or [],
-            "pool_size": entry.get("pool_size"), "gate_passed": fid.get("passed"), "gate_reason": fid.get("reason", ""),
-            "normalization_note": str(entry.get("normalization") or "")}
+    return {
+        "track": suite_track(entry),
+        "ranks": ok,
+        "ranking_reason": why,
+        "tracks": entry.get("tracks") or judge.get("tracks") or [],
+        "pool_size": entry.get("pool_size"),
+        "gate_passed": fid.get("passed"),
+        "gate_reason": fid.get("reason", ""),
+        "normalization_note": str(entry.get("normalization") or ""),
+    }
 
 
 def suite_view(results: Results, st: Stats, name: str, color: dict[str, str], default_budget, out: Path) -> dict:
@@ -322,32 +369,62 @@ def suite_view(results: Results, st: Stats, name: str, color: dict[str, str], de
         tt = t[(t["budget"] == top) & (t["strategy"] != REFERENCE)].dropna(subset=["nregret_mean"])
         if len(tt):
             history_of = str(tt.sort_values(["nregret_mean", "strategy"])["strategy"].iloc[0])
-            seeds_run = sorted(set(results.trajectories.loc[(results.trajectories["suite"] == name)
-                                                            & (results.trajectories["strategy"] == history_of)
-                                                            & (results.trajectories["budget"] == top), "seed"]))
-            if seeds_run and plots.study_history(results.trajectories, name, history_of, top, int(seeds_run[0]),
-                                                 best_v, worst_v, maximize, out / "plots" / f"history-{sl}.svg"):
+            seeds_run = sorted(
+                set(
+                    results.trajectories.loc[
+                        (results.trajectories["suite"] == name)
+                        & (results.trajectories["strategy"] == history_of)
+                        & (results.trajectories["budget"] == top),
+                        "seed",
+                    ]
+                )
+            )
+            if seeds_run and plots.study_history(
+                results.trajectories,
+                name,
+                history_of,
+                top,
+                int(seeds_run[0]),
+                best_v,
+                worst_v,
+                maximize,
+                out / "plots" / f"history-{sl}.svg",
+            ):
                 history_plot = f"plots/history-{sl}.svg"
     datasets = [str(d) for d in (e.get("card") or {}).get("datasets") or []]
-    if plots.mixtures_tried(results.trajectories, name, datasets, best_v, worst_v, maximize,
-                            out / "plots" / f"mixtures-{sl}.svg"):
+    if plots.mixtures_tried(
+        results.trajectories, name, datasets, best_v, worst_v, maximize, out / "plots" / f"mixtures-{sl}.svg"
+    ):
         mixtures_plot = f"plots/mixtures-{sl}.svg"
     snr_plot = ""
     main = signal_view(e.get("card") or {})["signal_main"]
-    if main and plots.snr_by_seeds(main["by_seeds"], main["metric"], main["target"], main["seeds_for_target"],
-                                   out / "plots" / f"snr-{sl}.svg"):
+    if main and plots.snr_by_seeds(
+        main["by_seeds"], main["metric"], main["target"], main["seeds_for_target"], out / "plots" / f"snr-{sl}.svg"
+    ):
         snr_plot = f"plots/snr-{sl}.svg"
     return {
-        "name": name, "slug": sl, "href": f"suites/{sl}.html", "metric": str(e.get("metric", "")),
-        "goal": str(e.get("goal", "max")), "version": str(e.get("version", "")),
-        "protocol": str(e.get("protocol", "")), "best_known": e.get("best_known"),
-        "worst_known": e.get("worst_known"), "uniform_score": e.get("uniform_score"),
+        "name": name,
+        "slug": sl,
+        "href": f"suites/{sl}.html",
+        "metric": str(e.get("metric", "")),
+        "goal": str(e.get("goal", "max")),
+        "version": str(e.get("version", "")),
+        "protocol": str(e.get("protocol", "")),
+        "best_known": e.get("best_known"),
+        "worst_known": e.get("worst_known"),
+        "uniform_score": e.get("uniform_score"),
         "base_model": _card_view(e)["base_model"],
-        "regret_plot": f"plots/regret-{sl}.svg", "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
-        "anytime_budget": top, "snr_plot": snr_plot, "history_plot": history_plot, "history_of": history_of,
+        "regret_plot": f"plots/regret-{sl}.svg",
+        "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
+        "anytime_budget": top,
+        "snr_plot": snr_plot,
+        "history_plot": history_plot,
+        "history_of": history_of,
         "mixtures_plot": mixtures_plot,
-        "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))], "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
-        "n_strategies": int(t["strategy"].nunique()), "card": _card_view(e),
+        "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))],
+        "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
+        "n_strategies": int(t["strategy"].nunique()),
+        "card": _card_view(e),
         "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
         **_suite_evidence_view(st, name, e, default_budget),
     }

@@ -47,18 +47,20 @@ BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.95
 TIE_TOL = 1e-12
 MIN_SHARED_FOR_CORR = 3
-TABLE_COLUMNS = (["suite", "strategy", "budget", "family", "n_seeds", "n_ok", "n_failed"]
-                 + [f"{n}_{p}" for n in ("score", "gain", "nregret", "auc", "rank") for p in ("mean", "lo", "hi")]
-                 + ["surrogate_fraction", "n_beyond_best", "beats_uniform", "loses_to_uniform", "ties_uniform", "K",
-                    "p_sign"])
+TABLE_COLUMNS = (
+    ["suite", "strategy", "budget", "family", "n_seeds", "n_ok", "n_failed"]
+    + [f"{n}_{p}" for n in ("score", "gain", "nregret", "auc", "rank") for p in ("mean", "lo", "hi")]
+    + ["surrogate_fraction", "n_beyond_best", "beats_uniform", "loses_to_uniform", "ties_uniform", "K", "p_sign"]
+)
 
 
 def _seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).digest()[:8], "little")
 
 
-def bootstrap_ci(values, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES, level: float = CI_LEVEL
-                 ) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values, *key: Any, resamples: int = BOOTSTRAP_RESAMPLES, level: float = CI_LEVEL
+) -> tuple[float, float, float]:
     """(mean, low, high) of the mean; NaNs dropped; deterministic for a given key."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -184,24 +186,25 @@ def study_curves(results: Results) -> dict[tuple, np.ndarray]:
         curve = bsf[idx]
         if means.get(key[0]):
             curve = _judged(steps[idx], values[idx], mixtures[idx], fid[idx], means[key[0]], maximize)
-        out[key] = best_so_far_curve((steps[idx], curve), key[2], float(e["best_known"]), float(e["worst_known"]),
-                                     maximize)
+        out[key] = best_so_far_curve(
+            (steps[idx], curve), key[2], float(e["best_known"]), float(e["worst_known"]), maximize
+        )
     return out
 
 
 @dataclass
 class Stats:
-    table: pd.DataFrame          # one row per (suite, strategy, budget)
-    overall: pd.DataFrame        # one row per (track, suite family, budget, strategy): rank over the suites that can
-                                 # rank, complete strategies only (leaderboard/ranking.py)
-    rank_corr: pd.DataFrame      # one row per (suite_a, suite_b, budget)
-    studies: pd.DataFrame        # the per-study table (summary + oriented gain, auc, rank)
-    curves: pd.DataFrame         # mean best-so-far regret per (suite, strategy, budget, step)
-    weights: pd.DataFrame        # mean recommended weight per (suite, strategy, budget, dataset)
+    table: pd.DataFrame  # one row per (suite, strategy, budget)
+    overall: pd.DataFrame  # one row per (track, suite family, budget, strategy): rank over the suites that can
+    # rank, complete strategies only (leaderboard/ranking.py)
+    rank_corr: pd.DataFrame  # one row per (suite_a, suite_b, budget)
+    studies: pd.DataFrame  # the per-study table (summary + oriented gain, auc, rank)
+    curves: pd.DataFrame  # mean best-so-far regret per (suite, strategy, budget, step)
+    weights: pd.DataFrame  # mean recommended weight per (suite, strategy, budget, dataset)
     rankings: list = field(default_factory=list)  # leaderboard.ranking.TrackRanking per (track, budget)
-    online: Any = None           # leaderboard.online.OnlineStats: the online track, compared apart
+    online: Any = None  # leaderboard.online.OnlineStats: the online track, compared apart
     suite_evidence: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (suite, budget): MDD, best (within_suite)
-    vs_random: pd.DataFrame = field(default_factory=pd.DataFrame)       # per (suite, budget, strategy): vs random
+    vs_random: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (suite, budget, strategy): vs random
 
 
 def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
@@ -219,16 +222,23 @@ def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
     s["rank"] = s.groupby(["suite", "budget", "seed"])["oriented"].rank(ascending=False, method="average")
 
     curves = study_curves(results) if curves is None else curves
-    s["auc"] = [float(curves[k].mean()) if k in curves else np.nan
-                for k in zip(s["suite"], s["strategy"], map(budget_value, s["budget"]), s["seed"].astype(int))]
+    s["auc"] = [
+        float(curves[k].mean()) if k in curves else np.nan
+        for k in zip(s["suite"], s["strategy"], map(budget_value, s["budget"]), s["seed"].astype(int))
+    ]
     return s
 
 
 def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
     okg = g[g["ok"]]
     row: dict[str, Any] = {"n_seeds": int(len(g)), "n_ok": int(len(okg)), "n_failed": int((~g["ok"]).sum())}
-    for col, name in (("score", "score"), ("gain", "gain"), ("normalized_regret", "nregret"), ("auc", "auc"),
-                      ("rank", "rank")):
+    for col, name in (
+        ("score", "score"),
+        ("gain", "gain"),
+        ("normalized_regret", "nregret"),
+        ("auc", "auc"),
+        ("rank", "rank"),
+    ):
         vals = g[col] if col == "rank" else okg[col]
         m, lo, hi = ev.t_interval(vals.to_numpy(float))
         row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
@@ -239,20 +249,29 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
     beyond = g.get("beyond_best_known", pd.Series(False, index=g.index))
     row["n_beyond_best"] = int(beyond.astype(str).str.lower().isin(["true", "1"]).sum())
     st = sign_test(okg["gain"].to_numpy(float))
-    row.update({"beats_uniform": st["wins"], "loses_to_uniform": st["losses"], "ties_uniform": st["ties"],
-                "K": st["K"], "p_sign": st["p_value"]})
+    row.update(
+        {
+            "beats_uniform": st["wins"],
+            "loses_to_uniform": st["losses"],
+            "ties_uniform": st["ties"],
+            "K": st["K"],
+            "p_sign": st["p_value"],
+        }
+    )
     return row
 
 
-def _seed_matrix(studies: pd.DataFrame | None, suite: str, budget, shared: list[str],
-                 cache: dict | None = None) -> np.ndarray | None:
+def _seed_matrix(
+    studies: pd.DataFrame | None, suite: str, budget, shared: list[str], cache: dict | None = None
+) -> np.ndarray | None:
     if studies is None:
         return None
     cache = {} if cache is None else cache
     if (suite, budget) not in cache:
         g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
-        cache[(suite, budget)] = g.pivot_table(index="seed", columns="strategy", values="normalized_regret",
-                                               aggfunc="first")
+        cache[(suite, budget)] = g.pivot_table(
+            index="seed", columns="strategy", values="normalized_regret", aggfunc="first"
+        )
     m = cache[(suite, budget)].reindex(columns=shared).dropna()
     return m.to_numpy(float) if len(m) >= 2 else None
 
@@ -263,7 +282,7 @@ def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | No
     for budget in sorted(set(table["budget"])):
         tb = table[(table["budget"] == budget) & np.isfinite(table["nregret_mean"])]
         for i, a in enumerate(suites):
-            for b in suites[i + 1:]:
+            for b in suites[i + 1 :]:
                 A = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
                 B = tb[tb["suite"] == b].set_index("strategy")["nregret_mean"]
                 shared = sorted(set(A.index) & set(B.index))
@@ -278,16 +297,41 @@ def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | No
                         mb = _seed_matrix(studies, b, budget, shared, cache)
                         if ma is not None and mb is not None:
                             _, lo, hi = ev.spearman_interval(ma, mb, a, b, budget)
-                rows.append({"suite_a": a, "suite_b": b, "budget": budget_value(budget), "n_shared": len(shared),
-                             "base_model_a": base_model(results.suites[a]),
-                             "base_model_b": base_model(results.suites[b]),
-                             "spearman": rho, "spearman_lo": lo, "spearman_hi": hi, "spearman_p": rho_p,
-                             "kendall": tau, "strategies": ",".join(shared)})
+                rows.append(
+                    {
+                        "suite_a": a,
+                        "suite_b": b,
+                        "budget": budget_value(budget),
+                        "n_shared": len(shared),
+                        "base_model_a": base_model(results.suites[a]),
+                        "base_model_b": base_model(results.suites[b]),
+                        "spearman": rho,
+                        "spearman_lo": lo,
+                        "spearman_hi": hi,
+                        "spearman_p": rho_p,
+                        "kendall": tau,
+                        "strategies": ",".join(shared),
+                    }
+                )
     # spearman_p: two-sided p-value of rho = 0 over the shared strategies; [spearman_lo, spearman_hi]: 95% bootstrap
     # interval resampling the shared strategies and each suite's seeds (how much rho moves with both)
-    return pd.DataFrame(rows, columns=["suite_a", "suite_b", "budget", "n_shared", "base_model_a", "base_model_b",
-                                       "spearman", "spearman_lo", "spearman_hi", "spearman_p", "kendall",
-                                       "strategies"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "suite_a",
+            "suite_b",
+            "budget",
+            "n_shared",
+            "base_model_a",
+            "base_model_b",
+            "spearman",
+            "spearman_lo",
+            "spearman_hi",
+            "spearman_p",
+            "kendall",
+            "strategies",
+        ],
+    )
 
 
 def base_model(suite_entry: dict[str, Any]) -> str:
@@ -304,8 +348,17 @@ def _curves(results: Results, curves: dict[tuple, np.ndarray]) -> pd.DataFrame:
     rows = []
     for (suite, strat, budget), cs in sorted(groups.items()):
         mean = np.mean(cs, axis=0)
-        rows.extend({"suite": suite, "strategy": strat, "budget": budget_value(budget), "step": t + 1,
-                     "nregret_mean": float(v), "n": len(cs)} for t, v in enumerate(mean))
+        rows.extend(
+            {
+                "suite": suite,
+                "strategy": strat,
+                "budget": budget_value(budget),
+                "step": t + 1,
+                "nregret_mean": float(v),
+                "n": len(cs),
+            }
+            for t, v in enumerate(mean)
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -325,8 +378,16 @@ def _weights(results: Results) -> pd.DataFrame:
         card = results.suites[suite].get("card") or {}
         datasets = [str(d) for d in card.get("datasets") or []] or sorted({k for m in mixes for k in m})
         for d in datasets:
-            rows.append({"suite": suite, "strategy": strat, "budget": budget_value(budget), "dataset": d,
-                         "weight_mean": float(np.mean([float(m.get(d, 0.0)) for m in mixes])), "n": len(mixes)})
+            rows.append(
+                {
+                    "suite": suite,
+                    "strategy": strat,
+                    "budget": budget_value(budget),
+                    "dataset": d,
+                    "weight_mean": float(np.mean([float(m.get(d, 0.0)) for m in mixes])),
+                    "n": len(mixes),
+                }
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -341,8 +402,15 @@ def compute(results: Results) -> Stats:
     rows = []
     for (suite, strat, budget), g in studies.groupby(["suite", "strategy", "budget"], sort=True):
         key = (suite, strat, budget_value(budget))
-        rows.append({"suite": suite, "strategy": strat, "budget": budget_value(budget),
-                     "family": results.strategies[strat]["family"], **_cell(g, key)})
+        rows.append(
+            {
+                "suite": suite,
+                "strategy": strat,
+                "budget": budget_value(budget),
+                "family": results.strategies[strat]["family"],
+                **_cell(g, key),
+            }
+        )
     # the columns named even with no offline study (a results folder of the online track alone)
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
 
@@ -354,8 +422,11 @@ def compute(results: Results) -> Stats:
         pool = table["suite"].map(lambda n: suite_track(results.suites[n]) == "pool")
         for c in ("nregret_lo", "nregret_hi", "auc_lo", "auc_hi"):
             table.loc[pool, c] = table.loc[pool, c].clip(0.0, 1.0)
-        exact = table["suite"].map(lambda n: str((results.suites[n].get("card") or {}).get(
-            "kind", results.suites[n].get("kind"))) == "synthetic")  # analytic: regret to the true optimum >= 0
+        exact = table["suite"].map(
+            lambda n: (
+                str((results.suites[n].get("card") or {}).get("kind", results.suites[n].get("kind"))) == "synthetic"
+            )
+        )  # analytic: regret to the true optimum >= 0
         table.loc[exact, "nregret_lo"] = table.loc[exact, "nregret_lo"].clip(lower=0.0)
 
     rankings = rank_all(studies, results.suites, results.strategies)
@@ -363,8 +434,18 @@ def compute(results: Results) -> Stats:
     overall = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RANK_COLUMNS)
     can_rank = {n: suite_can_rank(e)[0] for n, e in results.suites.items()}
     evidence, vs_random = within_suite.compute(studies, can_rank)
-    return Stats(table, overall, _rank_corr(table, results, studies), studies, _curves(results, curves),
-                 _weights(results), rankings, online, evidence, vs_random)
+    return Stats(
+        table,
+        overall,
+        _rank_corr(table, results, studies),
+        studies,
+        _curves(results, curves),
+        _weights(results),
+        rankings,
+        online,
+        evidence,
+        vs_random,
+    )
 
 
 def _clean(v: Any) -> Any:

@@ -25,10 +25,31 @@ from leaderboard import evidence as ev
 
 BASELINE = "random"
 TARGET_DIFF = 0.01
-PAIR_COLUMNS = ["suite", "budget", "strategy", "vs", "n_pairs", "diff_mean", "diff_lo", "diff_hi", "p", "p_holm",
-                "verdict"]
-SUITE_COLUMNS = ["suite", "budget", "n_seeds", "sd_pair", "mdd", "seeds_for_target", "best", "runner_up",
-                 "best_p_holm", "can_rank"]
+PAIR_COLUMNS = [
+    "suite",
+    "budget",
+    "strategy",
+    "vs",
+    "n_pairs",
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "p",
+    "p_holm",
+    "verdict",
+]
+SUITE_COLUMNS = [
+    "suite",
+    "budget",
+    "n_seeds",
+    "sd_pair",
+    "mdd",
+    "seeds_for_target",
+    "best",
+    "runner_up",
+    "best_p_holm",
+    "can_rank",
+]
 
 
 def regret_matrix(studies: pd.DataFrame, suite: str, budget) -> pd.DataFrame:
@@ -41,8 +62,13 @@ def compare(m: pd.DataFrame, a: str, b: str, *key: Any) -> dict[str, Any]:
     d = m[a].to_numpy(float) - m[b].to_numpy(float)
     d = d[np.isfinite(d)]
     t = ev.paired_t(d)
-    return {"n_pairs": int(d.size), "diff_mean": t["mean"], "diff_lo": t["lo"], "diff_hi": t["hi"],
-            "p": ev.sign_flip_test(d, *key, a, b)}
+    return {
+        "n_pairs": int(d.size),
+        "diff_mean": t["mean"],
+        "diff_lo": t["lo"],
+        "diff_hi": t["hi"],
+        "p": ev.sign_flip_test(d, *key, a, b),
+    }
 
 
 def pooled_pair_sd(m: pd.DataFrame) -> tuple[float, int]:
@@ -64,13 +90,23 @@ def pooled_pair_sd(m: pd.DataFrame) -> tuple[float, int]:
     return math.sqrt(float(np.mean(var))), int(np.median(n[ok]))
 
 
-def suite_verdicts(studies: pd.DataFrame, suite: str, budget, can_rank: bool, alpha: float = ev.ALPHA
-                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def suite_verdicts(
+    studies: pd.DataFrame, suite: str, budget, can_rank: bool, alpha: float = ev.ALPHA
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     m = regret_matrix(studies, suite, budget)
     sd, n = pooled_pair_sd(m)
-    row = {"suite": suite, "budget": budget, "n_seeds": n, "sd_pair": sd, "mdd": ev.mdd(sd, n),
-           "seeds_for_target": ev.seeds_needed(sd, TARGET_DIFF), "best": "", "runner_up": "",
-           "best_p_holm": math.nan, "can_rank": bool(can_rank)}
+    row = {
+        "suite": suite,
+        "budget": budget,
+        "n_seeds": n,
+        "sd_pair": sd,
+        "mdd": ev.mdd(sd, n),
+        "seeds_for_target": ev.seeds_needed(sd, TARGET_DIFF),
+        "best": "",
+        "runner_up": "",
+        "best_p_holm": math.nan,
+        "can_rank": bool(can_rank),
+    }
     pairs: list[dict[str, Any]] = []
     if BASELINE in m.columns:
         others = [c for c in m.columns if c != BASELINE]
@@ -79,8 +115,17 @@ def suite_verdicts(studies: pd.DataFrame, suite: str, budget, can_rank: bool, al
             verdict = "—"
             if math.isfinite(q) and q < alpha:
                 verdict = "beats" if r["diff_mean"] < 0 else "loses to"
-            pairs.append({"suite": suite, "budget": budget, "strategy": c, "vs": BASELINE, **r, "p_holm": float(q),
-                          "verdict": verdict})
+            pairs.append(
+                {
+                    "suite": suite,
+                    "budget": budget,
+                    "strategy": c,
+                    "vs": BASELINE,
+                    **r,
+                    "p_holm": float(q),
+                    "verdict": verdict,
+                }
+            )
     means = m.mean(axis=0).dropna()
     means = means[m.count(axis=0)[means.index] >= 2]
     if len(means) >= 2:
@@ -90,8 +135,12 @@ def suite_verdicts(studies: pd.DataFrame, suite: str, budget, can_rank: bool, al
         adj = ev.holm([r["p"] for r in cmp])
         worst_p = float(np.nanmax(adj)) if np.isfinite(adj).any() else math.nan
         row["best_p_holm"] = worst_p
-        separable = (math.isfinite(worst_p) and worst_p < alpha and all(r["diff_mean"] < 0 for r in cmp)
-                     and np.isfinite(adj).all())
+        separable = (
+            math.isfinite(worst_p)
+            and worst_p < alpha
+            and all(r["diff_mean"] < 0 for r in cmp)
+            and np.isfinite(adj).all()
+        )
         if can_rank and separable:
             row["best"] = best
     return row, pairs

@@ -96,7 +96,7 @@ def room(module: str) -> str:
     """The room a module belongs to: a child of `harness` (harness.suites/, harness.mixture), or the whole
     top-level package for the others (strategies/, tasks/, leaderboard/): the concepts a reader looks for."""
     parts = module.split(".")
-    return ".".join(parts[:ROOM_DEPTH.get(parts[0], 1)])
+    return ".".join(parts[: ROOM_DEPTH.get(parts[0], 1)])
 
 
 def upward_arrows(graph) -> list[str]:
@@ -149,14 +149,18 @@ def offenders(now: dict, ratchet: dict) -> list[str]:
         if path not in allowed_big:
             out.append(f"{path} has {lines} lines (more than {MAX_LINES}); split it")
         elif lines > allowed_big[path]:
-            out.append(f"{path} grew to {lines} lines (the ratchet allows {allowed_big[path]}, at most {MAX_LINES} "
-                       f"for a new module); split it")
+            out.append(
+                f"{path} grew to {lines} lines (the ratchet allows {allowed_big[path]}, at most {MAX_LINES} "
+                f"for a new module); split it"
+            )
     return out
 
 
 def summary(d: dict) -> str:
-    return (f"{len(d['circles'])} circles, {len(d['upward_arrows'])} upward arrows, "
-            f"{len(d['big_modules'])} modules over {MAX_LINES} lines")
+    return (
+        f"{len(d['circles'])} circles, {len(d['upward_arrows'])} upward arrows, "
+        f"{len(d['big_modules'])} modules over {MAX_LINES} lines"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,11 +68,25 @@ def tiny_pilot(out_dir: Path, device: str) -> dict:
     t0 = time.time()
     phases = execute(plan, run_dir, protocol, ports)
     info = json.loads((run_dir / "train_info.json").read_text())
-    return {"commands": [c.shell() for c in plan], "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
-            "wall_s": round(time.time() - t0, 2), "run_key": spec.key,
-            "train_info": {k: info.get(k) for k in ("steps", "s_per_step", "rewards", "policy_dtype", "master_weights",
-                                                    "t_train_steps", "attn_implementation")},
-            "not_run": "evaluate (needs vLLM and lmms-eval)"}
+    return {
+        "commands": [c.shell() for c in plan],
+        "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
+        "wall_s": round(time.time() - t0, 2),
+        "run_key": spec.key,
+        "train_info": {
+            k: info.get(k)
+            for k in (
+                "steps",
+                "s_per_step",
+                "rewards",
+                "policy_dtype",
+                "master_weights",
+                "t_train_steps",
+                "attn_implementation",
+            )
+        },
+        "not_run": "evaluate (needs vLLM and lmms-eval)",
+    }
 
 
 # -- (b) ---------------------------------------------------------------------------------------------
@@ -84,11 +98,20 @@ def _shaped_model(device: str, toy: bool):
 
     cfg = dict(KNOWN_CONFIGS["Qwen/Qwen2-VL-2B-Instruct"])
     if toy:
-        cfg = dict(cfg, text_config=dict(cfg["text_config"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
-                                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                          "mrope_section": [2, 3, 3]}),
-                   vision_config=dict(cfg["vision_config"], embed_dim=32, depth=1, num_heads=2, hidden_size=64))
+        cfg = dict(
+            cfg,
+            text_config=dict(
+                cfg["text_config"],
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                vocab_size=512,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            ),
+            vision_config=dict(cfg["vision_config"], embed_dim=32, depth=1, num_heads=2, hidden_size=64),
+        )
     model_type = cfg.pop("model_type")
     config = AutoConfig.for_model(model_type, **cfg)
     torch.manual_seed(0)
@@ -129,9 +152,16 @@ def grpo_steps(device: str, toy: bool, master_weights: str, steps: int) -> dict:
         policy.eval()
         policy.config.use_cache = True
         with torch.no_grad(), autocast:
-            seqs = policy.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
-                                   max_new_tokens=completion_len, min_new_tokens=completion_len, temperature=1.0,
-                                   top_k=0, pad_token_id=0)
+            seqs = policy.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                do_sample=True,
+                max_new_tokens=completion_len,
+                min_new_tokens=completion_len,
+                temperature=1.0,
+                top_k=0,
+                pad_token_id=0,
+            )
         policy.config.use_cache = False
         if device == "cuda":
             torch.cuda.synchronize()
@@ -139,17 +169,18 @@ def grpo_steps(device: str, toy: bool, master_weights: str, steps: int) -> dict:
         completion = seqs[:, prompt_len:]
         rewards = torch.rand(completion.shape[0], device=device) * 3  # 2 x accuracy + format, random here
         adv = (rewards.view(groups, gens) - rewards.view(groups, gens).mean(1, keepdim=True)) / (
-            rewards.view(groups, gens).std(1, keepdim=True) + 1e-4)
+            rewards.view(groups, gens).std(1, keepdim=True) + 1e-4
+        )
         adv = adv.view(-1, 1)
         before = [p.detach().float().clone() for _, p in trainable]
         t1 = time.perf_counter()
         policy.train()
         with torch.no_grad(), autocast:
-            ref_logits = ref(input_ids=seqs).logits[:, prompt_len - 1:-1].float()
+            ref_logits = ref(input_ids=seqs).logits[:, prompt_len - 1 : -1].float()
             ref_logp = torch.gather(ref_logits.log_softmax(-1), 2, completion.unsqueeze(-1)).squeeze(-1)
             del ref_logits
         with autocast:
-            logits = policy(input_ids=seqs).logits[:, prompt_len - 1:-1].float()
+            logits = policy(input_ids=seqs).logits[:, prompt_len - 1 : -1].float()
         logp = torch.gather(logits.log_softmax(-1), 2, completion.unsqueeze(-1)).squeeze(-1)
         del logits
         kl = torch.exp(ref_logp - logp) - (ref_logp - logp) - 1
@@ -165,13 +196,27 @@ def grpo_steps(device: str, toy: bool, master_weights: str, steps: int) -> dict:
             moved += int((p.detach().float() != b).sum())
             total += b.numel()
         del before
-        per_step.append({"step": step + 1, "s_generate": round(t_gen, 3), "s_update": round(t_update, 3),
-                         "fraction_params_changed": moved / total, "loss": float(loss)})
-    out = {"master_weights": master_weights, "param_dtype": str(trainable[0][1].dtype),
-           "params": sum(p.numel() for p in policy.parameters()), "trainable": sum(p.numel() for _, p in trainable),
-           "completions_per_step": groups * gens, "prompt_tokens": prompt_len, "completion_tokens": completion_len,
-           "lr": 1e-6, "per_step": per_step,
-           "s_per_step": round(sum(s["s_generate"] + s["s_update"] for s in per_step) / len(per_step), 3)}
+        per_step.append(
+            {
+                "step": step + 1,
+                "s_generate": round(t_gen, 3),
+                "s_update": round(t_update, 3),
+                "fraction_params_changed": moved / total,
+                "loss": float(loss),
+            }
+        )
+    out = {
+        "master_weights": master_weights,
+        "param_dtype": str(trainable[0][1].dtype),
+        "params": sum(p.numel() for p in policy.parameters()),
+        "trainable": sum(p.numel() for _, p in trainable),
+        "completions_per_step": groups * gens,
+        "prompt_tokens": prompt_len,
+        "completion_tokens": completion_len,
+        "lr": 1e-6,
+        "per_step": per_step,
+        "s_per_step": round(sum(s["s_generate"] + s["s_update"] for s in per_step) / len(per_step), 3),
+    }
     if device == "cuda":
         out["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
     del policy, ref, opt
@@ -193,8 +238,13 @@ def main(argv=None) -> int:
     device = _device(args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor(),
-              "torch": torch.__version__, "toy": args.toy, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor(),
+        "torch": torch.__version__,
+        "toy": args.toy,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     for pkg in ("transformers", "accelerate", "trl", "datasets", "vllm"):
         try:
             from importlib.metadata import version

@@ -41,13 +41,13 @@ def legacy_study_key(suite_id, protocol, track, runner, strategy, code, budget, 
 class Git:
     def __init__(self, repo: Path):
         self.repo = repo
-        self.cat = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE)
+        self.cat = subprocess.Popen(
+            ["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.blobs: dict[str, bytes] = {}
 
     def out(self, *args) -> str:
-        return subprocess.run(["git", "-C", str(self.repo), *args], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True).stdout
 
     def commits(self, *paths: str, since: str | None = None) -> list[str]:
         """The commits of HEAD's history that changed `paths`, newest first (every state of those files);
@@ -111,8 +111,14 @@ def _card_pair(card_bytes: bytes, files: dict[str, bytes | None], folder: str) -
 class Index:
     """old -> new for protocol hashes and strategy fingerprints, from HEAD's history and the working tree."""
 
-    def __init__(self, repo: Path, strategies: dict[str, str], verbose: bool = True, since: str | None = None,
-                 vouch: str | None = None):
+    def __init__(
+        self,
+        repo: Path,
+        strategies: dict[str, str],
+        verbose: bool = True,
+        since: str | None = None,
+        vouch: str | None = None,
+    ):
         self.protocol: dict[str, str] = {}  # old card hash -> new
         self.new_protocols: set[str] = set()
         self.suite_of: dict[str, tuple[str, str]] = {}  # old or new card hash -> (name, version)
@@ -124,15 +130,19 @@ class Index:
         self.vouched: dict[str, str] = {}  # name -> its new fingerprint at the --vouch commit (served as today's)
         self.old_codes: dict[tuple[str, str], set[str]] = defaultdict(set)
         git = Git(repo)
-        commits = git.commits("baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks",
-                              since=since)
+        commits = git.commits(
+            "baselines/*/card.yaml", "baselines/*/*.csv", "strategies", "harness", "tasks", since=since
+        )
         cards_done: dict[tuple, tuple | None] = {}  # (card blob, table blob) -> _card_pair, across commits
         # the working tree first (what runs today), then HEAD's history, newest first
         states = [None] + commits
         for n, commit in enumerate(states):
             if commit is None:
-                files = {str(p.relative_to(repo)): p.read_bytes() for p in
-                         list(repo.glob("baselines/*/*")) + list(repo.glob("strategies/*.py")) if p.is_file()}
+                files = {
+                    str(p.relative_to(repo)): p.read_bytes()
+                    for p in list(repo.glob("baselines/*/*")) + list(repo.glob("strategies/*.py"))
+                    if p.is_file()
+                }
                 tree = CachedTree(lambda rel: (repo / rel).read_bytes() if (repo / rel).is_file() else None)
             else:
                 blobs = git.tree(commit, "baselines", "strategies", "harness", "tasks")
@@ -142,8 +152,16 @@ class Index:
                 folder = card_path.rsplit("/", 1)[0]
                 ident = None
                 if isinstance(files, _LazyFiles):  # the table is the default runs.csv or a name in the card
-                    ident = (files.blob_id(card_path), tuple(sorted(
-                        (k, files.blob_id(k)) for k in files if k.startswith(folder + "/") and k.endswith(".csv"))))
+                    ident = (
+                        files.blob_id(card_path),
+                        tuple(
+                            sorted(
+                                (k, files.blob_id(k))
+                                for k in files
+                                if k.startswith(folder + "/") and k.endswith(".csv")
+                            )
+                        ),
+                    )
                     if ident in cards_done:
                         continue
                 pair = _card_pair(files[card_path], files, folder)
@@ -170,8 +188,12 @@ class Index:
                     continue
                 rules = [("offline", offline_old)]
                 if "strategies/online.py" in files and "strategies/base.py" in files:
-                    rules.append(("online", legacy_files_hash([files[rel], files["strategies/online.py"],
-                                                               files["strategies/base.py"]])))
+                    rules.append(
+                        (
+                            "online",
+                            legacy_files_hash([files[rel], files["strategies/online.py"], files["strategies/base.py"]]),
+                        )
+                    )
                 for rule, old in rules:
                     if commit is None:
                         self.current_old[(rule, name)] = old
@@ -184,8 +206,9 @@ class Index:
                 print(f"  history: {n}/{len(states)} states read", file=sys.stderr, flush=True)
 
         if vouch:
-            blobs = git.tree(git.out("rev-parse", "--verify", f"{vouch}^{{commit}}").strip(), "strategies", "harness",
-                             "tasks")
+            blobs = git.tree(
+                git.out("rev-parse", "--verify", f"{vouch}^{{commit}}").strip(), "strategies", "harness", "tasks"
+            )
             tree = CachedTree(lambda rel: git.blob(blobs[rel]) if rel in blobs else None)
             for name, module in strategies.items():
                 if tree.file_of(module) is not None:

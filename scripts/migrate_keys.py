@@ -122,7 +122,7 @@ class Migration:
         if new is None:
             return None
         self.online_ids[(name, fp)] = new
-        return f"{name}@{new}:{ident[m.end():]}"
+        return f"{name}@{new}:{ident[m.end() :]}"
 
     def runs(self, folder: Path, label: str) -> None:
         for path in sorted(folder.glob("*/*.json")):
@@ -189,8 +189,16 @@ class Migration:
             user = str(rec.get("strategy_sha256") or "")[:16]
             if idx.is_new_protocol(protocol):
                 codes = ([user] if user else []) + sorted(idx.new_codes.get(name, ()))
-                found = next(((i, r, c) for c in codes for i in ids for r in RUNNERS
-                              if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key), None)
+                found = next(
+                    (
+                        (i, r, c)
+                        for c in codes
+                        for i in ids
+                        for r in RUNNERS
+                        if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key
+                    ),
+                    None,
+                )
                 if found is None:
                     self.unmapped.append(f"{path}: its fields do not give its key under the new rule")
                     continue
@@ -200,13 +208,23 @@ class Migration:
                     self.counts["studies: already under the new rule"] += 1
                     continue
             else:
-                olds = ([user] if user else []) + sorted(idx.old_codes.get((rule, name), ()),
-                                                         key=lambda c: c != idx.current_old.get((rule, name)))
-                found = next(((i, r, c) for c in olds for i in ids for r in RUNNERS
-                              if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key), None)
+                olds = ([user] if user else []) + sorted(
+                    idx.old_codes.get((rule, name), ()), key=lambda c: c != idx.current_old.get((rule, name))
+                )
+                found = next(
+                    (
+                        (i, r, c)
+                        for c in olds
+                        for i in ids
+                        for r in RUNNERS
+                        if legacy_study_key(i, protocol, track, r, name, c, budget, seed) == key
+                    ),
+                    None,
+                )
                 if found is None:
-                    self.unmapped.append(f"{path}: {name} on {protocol}: no strategy version in the history gives "
-                                         f"its key")
+                    self.unmapped.append(
+                        f"{path}: {name} on {protocol}: no strategy version in the history gives its key"
+                    )
                     continue
                 suite_id, runner, old_code = found
                 new_code = old_code if old_code == user else idx.new_code(rule, name, old_code)
@@ -216,8 +234,10 @@ class Migration:
             self.protocols[protocol] = new_protocol
             new = dict(rec, protocol=new_protocol)
             if isinstance(rec.get("trajectory"), list):
-                new["trajectory"] = [dict(t, run_key=self.run_keys.get(t.get("run_key"), t.get("run_key")))
-                                     if isinstance(t, dict) else t for t in rec["trajectory"]]
+                new["trajectory"] = [
+                    dict(t, run_key=self.run_keys.get(t.get("run_key"), t.get("run_key"))) if isinstance(t, dict) else t
+                    for t in rec["trajectory"]
+                ]
             self._move(folder, key, new_key, new, "studies")
 
     def rewrite_text(self, path: Path) -> None:
@@ -227,8 +247,7 @@ class Migration:
         protocols = {k.partition(GPU_MARK)[0]: v.partition(GPU_MARK)[0] for k, v in self.protocols.items()}
         protocols.update(self.index.protocol)
         new = HEX64.sub(lambda m: keys.get(m.group(0), m.group(0)), text)
-        new = ONLINE_ID.sub(lambda m: f"{m.group(1)}@{self.online_ids.get((m.group(1), m.group(2)), m.group(2))}:",
-                            new)
+        new = ONLINE_ID.sub(lambda m: f"{m.group(1)}@{self.online_ids.get((m.group(1), m.group(2)), m.group(2))}:", new)
         new = HEX16.sub(lambda m: protocols.get(m.group(0), m.group(0)), new)
         if new != text:
             self.counts[f"files rewritten ({path.name})"] += 1
@@ -242,47 +261,73 @@ class Migration:
         self.runs(store / "runs", "runs")
         self.runs(store / "failed", "failed runs")
         self.studies(store / "studies")
-        for name in ("design.json", "studies.json", "bench.json", "summary.csv", "trajectories.csv",
-                     "online_runs.csv", "online.csv"):
+        for name in (
+            "design.json",
+            "studies.json",
+            "bench.json",
+            "summary.csv",
+            "trajectories.csv",
+            "online_runs.csv",
+            "online.csv",
+        ):
             if (folder / name).is_file():
                 self.rewrite_text(folder / name)
 
 
 def _kind(folder: Path) -> bool:
     store = folder / "store" if (folder / "store").is_dir() else folder
-    return folder.is_dir() and (any((store / d).is_dir() for d in ("runs", "failed", "studies"))
-                                or (folder / "design.json").is_file())
+    return folder.is_dir() and (
+        any((store / d).is_dir() for d in ("runs", "failed", "studies")) or (folder / "design.json").is_file()
+    )
 
 
 def _strategy_modules() -> dict[str, str]:
     import strategies
 
-    return {n: strategies.get(n).__module__ for n in strategies.names("offline") + strategies.names("online")
-            if strategies.get(n).__module__.startswith("strategies.")}
+    return {
+        n: strategies.get(n).__module__
+        for n in strategies.names("offline") + strategies.names("online")
+        if strategies.get(n).__module__.startswith("strategies.")
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("folders", nargs="*", type=Path, help="store, sweep or bench folders")
-    ap.add_argument("--card", action="append", type=Path, default=[],
-                    help="a recorded suite's card.yaml whose protocol.protocol_hash names an old live protocol")
+    ap.add_argument(
+        "--card",
+        action="append",
+        type=Path,
+        default=[],
+        help="a recorded suite's card.yaml whose protocol.protocol_hash names an old live protocol",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     ap.add_argument("--repo", type=Path, default=ROOT, help="the git repository whose history maps old hashes")
-    ap.add_argument("--vouch", metavar="REV", help="you vouch that every built-in strategy behaves today as at "
-                    "commit REV (whose fingerprints were already the new rule's): records keyed by REV's "
-                    "fingerprints are re-keyed to today's (e.g. after an edit to a harness module every strategy "
-                    "imports that changes no strategy's proposals)")
-    ap.add_argument("--since", metavar="REV", help="read the history from this commit on only (faster; records "
-                                                   "made before it are then reported, not mapped)")
+    ap.add_argument(
+        "--vouch",
+        metavar="REV",
+        help="you vouch that every built-in strategy behaves today as at "
+        "commit REV (whose fingerprints were already the new rule's): records keyed by REV's "
+        "fingerprints are re-keyed to today's (e.g. after an edit to a harness module every strategy "
+        "imports that changes no strategy's proposals)",
+    )
+    ap.add_argument(
+        "--since",
+        metavar="REV",
+        help="read the history from this commit on only (faster; records made before it are then reported, not mapped)",
+    )
     args = ap.parse_args(argv)
     for f in args.folders + args.card:
         if not f.exists():
             ap.error(f"{str(f)!r} does not exist")
     for folder in args.folders:  # every folder checked before any is touched
         if not _kind(folder):
-            ap.error(f"{str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder (design.json) or bench "
-                     f"folder (store/)")
+            ap.error(
+                f"{str(folder)!r} is no store (runs/, failed/ or studies/), sweep folder (design.json) or bench "
+                f"folder (store/)"
+            )
     try:
         index = Index(args.repo.resolve(), _strategy_modules(), since=args.since, vouch=args.vouch)
     except subprocess.CalledProcessError as e:
@@ -297,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what}: {n}")
     for line in mig.unmapped:
         print(f"not mapped (left in place): {line}")
-    print(f"{'would map' if args.dry_run else 'mapped'} {len(mig.run_keys)} runs and {len(mig.study_keys)} studies; "
-          f"{len(mig.unmapped)} records not mapped")
+    print(
+        f"{'would map' if args.dry_run else 'mapped'} {len(mig.run_keys)} runs and {len(mig.study_keys)} studies; "
+        f"{len(mig.unmapped)} records not mapped"
+    )
     return 0
 
 

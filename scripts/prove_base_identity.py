@@ -39,8 +39,13 @@ TIMINGS = {"build_s", "warmup_s", "model_s", "data_s"}
 
 
 def build(code: Path, cache: Path, name: str) -> Path:
-    env = {**os.environ, "PYTHONPATH": str(code), "MODOMODO_CACHE": str(cache), "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code),
+        "MODOMODO_CACHE": str(cache),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     out = subprocess.run([sys.executable, "-c", BUILD, name], cwd=code, env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"building {name} with {code} failed:\n{out.stderr[-3000:]}")
@@ -52,8 +57,10 @@ def compare(old: Path, new: Path) -> list[str]:
     from safetensors.torch import load_file
 
     diffs = [] if old.name == new.name else [f"folder (content hash): {old.name} != {new.name}"]
-    files = sorted({p.relative_to(old) for p in old.rglob("*") if p.is_file()}
-                   | {p.relative_to(new) for p in new.rglob("*") if p.is_file()})
+    files = sorted(
+        {p.relative_to(old) for p in old.rglob("*") if p.is_file()}
+        | {p.relative_to(new) for p in new.rglob("*") if p.is_file()}
+    )
     for rel in files:
         a, b = old / rel, new / rel
         if not (a.is_file() and b.is_file()):
@@ -62,8 +69,12 @@ def compare(old: Path, new: Path) -> list[str]:
             ta, tb = load_file(str(a)), load_file(str(b))
             if ta.keys() != tb.keys():
                 diffs.append(f"{rel}: tensor names differ")
-            diffs += [f"{rel}: tensor {k} differs" for k in ta if k in tb and not
-                      (ta[k].dtype == tb[k].dtype and ta[k].shape == tb[k].shape and bool((ta[k] == tb[k]).all()))]
+            diffs += [
+                f"{rel}: tensor {k} differs"
+                for k in ta
+                if k in tb
+                and not (ta[k].dtype == tb[k].dtype and ta[k].shape == tb[k].shape and bool((ta[k] == tb[k]).all()))
+            ]
         elif rel.name in ("base_info.json", "assets.json"):
             ja, jb = (json.loads(p.read_text()) for p in (a, b))
             for k in sorted((set(ja) | set(jb)) - TIMINGS):

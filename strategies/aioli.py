@@ -56,26 +56,48 @@ from strategies.registry import register
 @register("aioli")
 class Aioli(OnlineStrategy):
     description = "Aioli as released: random-order one-hot probes measure each domain's reward change, normalised matrix, EMA, exponentiated weights."
-    citation = "Chen et al., Aioli: A Unified Optimization Framework for Language Model Data Mixing, arXiv 2411.05735 (2025)"
+    citation = (
+        "Chen et al., Aioli: A Unified Optimization Framework for Language Model Data Mixing, arXiv 2411.05735 (2025)"
+    )
     family = "online"
 
-    def __init__(self, space, seed: int = 0, update_steps: int | None = None, lp_rounds: int = 2, lp_steps: int = 2,
-                 one_hot_factor: float = 0.75, eta: float = 1.0, ema: float | None = 0.1, normalize: bool = True,
-                 lag: int = 2, ridge: float = 1e-3):
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        update_steps: int | None = None,
+        lp_rounds: int = 2,
+        lp_steps: int = 2,
+        one_hot_factor: float = 0.75,
+        eta: float = 1.0,
+        ema: float | None = 0.1,
+        normalize: bool = True,
+        lag: int = 2,
+        ridge: float = 1e-3,
+    ):
         super().__init__(space, seed)
         k = space.dim
         self.lp_rounds, self.lp_steps, self.lag = int(lp_rounds), int(lp_steps), int(lag)
         self.blocks = self.lp_rounds * k  # probes per round
         needed = self.lp_steps * (self.blocks + 1) + self.lag
         self.update_steps = max(50, 2 * needed) if update_steps is None else int(update_steps)
-        if (self.lp_rounds < 1 or self.lp_steps < 1 or self.lag < 0 or self.update_steps < needed
-                or not 0 < one_hot_factor <= 1 or (k > 1 and abs(one_hot_factor - 1.0 / k) < 1e-9)
-                or not eta > 0 or (ema is not None and not 0 <= ema < 1)):
-            raise ValueError(f"aioli needs lp_rounds >= 1, lp_steps >= 1, lag >= 0, update_steps >= {needed} "
-                             f"(lp_steps x (lp_rounds x {k} probes + 1 measurement) + lag), 0 < one_hot_factor <= 1 "
-                             f"and != 1/{k}, eta > 0, ema None or in [0, 1); got update_steps={update_steps}, "
-                             f"lp_rounds={lp_rounds}, lp_steps={lp_steps}, one_hot_factor={one_hot_factor}, eta={eta}, "
-                             f"ema={ema}, lag={lag}")
+        if (
+            self.lp_rounds < 1
+            or self.lp_steps < 1
+            or self.lag < 0
+            or self.update_steps < needed
+            or not 0 < one_hot_factor <= 1
+            or (k > 1 and abs(one_hot_factor - 1.0 / k) < 1e-9)
+            or not eta > 0
+            or (ema is not None and not 0 <= ema < 1)
+        ):
+            raise ValueError(
+                f"aioli needs lp_rounds >= 1, lp_steps >= 1, lag >= 0, update_steps >= {needed} "
+                f"(lp_steps x (lp_rounds x {k} probes + 1 measurement) + lag), 0 < one_hot_factor <= 1 "
+                f"and != 1/{k}, eta > 0, ema None or in [0, 1); got update_steps={update_steps}, "
+                f"lp_rounds={lp_rounds}, lp_steps={lp_steps}, one_hot_factor={one_hot_factor}, eta={eta}, "
+                f"ema={ema}, lag={lag}"
+            )
         self.ohf, self.eta, self.ema, self.normalize = float(one_hot_factor), float(eta), ema, bool(normalize)
         self.ridge = float(ridge)
         if k > 1:

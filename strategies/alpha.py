@@ -35,13 +35,17 @@ class _Alpha(SeedThenHeuristic):
 @register("ain")
 class Ain(_Alpha):
     alpha = 1.0
-    description = "Paper's Ain (α=1): seed runs, then weights from min-max In-Score sums of runs including each dataset."
+    description = (
+        "Paper's Ain (α=1): seed runs, then weights from min-max In-Score sums of runs including each dataset."
+    )
 
 
 @register("aout")
 class Aout(_Alpha):
     alpha = 0.0
-    description = "Paper's Aout (α=0): seed runs, then weights from min-max Out-Score sums of runs including each dataset."
+    description = (
+        "Paper's Aout (α=0): seed runs, then weights from min-max Out-Score sums of runs including each dataset."
+    )
 
 
 @register("abal")

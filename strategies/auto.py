@@ -79,8 +79,15 @@ import numpy as np
 
 from harness.mixture import Mixture
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import (acquisition_points, expected_improvement, initial_design, matern52, pool_draw,
-                                  single_thread_blas, step_rng)
+from strategies.bo_common import (
+    acquisition_points,
+    expected_improvement,
+    initial_design,
+    matern52,
+    pool_draw,
+    single_thread_blas,
+    step_rng,
+)
 from strategies.registry import register
 
 #: models in order of complexity (ties go to the simpler one)
@@ -129,7 +136,7 @@ class KernelRegression:
         z = (y - self.mu) / self.sd
         n = len(z)
         best = None
-        for ls in (_LENGTHSCALES if kind == "gp" else (None,)):
+        for ls in _LENGTHSCALES if kind == "gp" else (None,):
             K = self._prior(self.X, self.X, ls)
             lam, Q = np.linalg.eigh(K)
             lam = np.maximum(lam, 0.0)
@@ -189,8 +196,17 @@ class BoostedTrees:
     handful of pilots has few distinct values per weight). The k-fold error is computed on construction;
     the model on every pilot is fitted only if it is chosen (`predict`), as it rarely is on a few pilots."""
 
-    PARAMS = dict(objective="regression", learning_rate=0.1, num_leaves=4, min_data_in_leaf=2,
-                  min_sum_hessian_in_leaf=1e-3, lambda_l2=1.0, num_threads=1, verbose=-1, force_col_wise=True)
+    PARAMS = dict(
+        objective="regression",
+        learning_rate=0.1,
+        num_leaves=4,
+        min_data_in_leaf=2,
+        min_sum_hessian_in_leaf=1e-3,
+        lambda_l2=1.0,
+        num_threads=1,
+        verbose=-1,
+        force_col_wise=True,
+    )
     DATASET = dict(verbose=-1, max_bin=15, min_data_in_bin=1)
     ROUNDS = 50
 
@@ -227,26 +243,42 @@ class BoostedTrees:
 
 @register("auto")
 class Auto(Strategy):
-    description = ("Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
-                   "own cross-validation; UCB over unpiloted candidates; recommends the best piloted mixture.")
-    citation = ("modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
-                "Ke et al. (2017) LightGBM; EI: Jones, Schonlau & Welch (1998)")
+    description = (
+        "Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
+        "own cross-validation; UCB over unpiloted candidates; recommends the best piloted mixture."
+    )
+    citation = (
+        "modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
+        "Ke et al. (2017) LightGBM; EI: Jones, Schonlau & Welch (1998)"
+    )
     family = "bayesopt"
-    limitations = ("Measured in the pool track (tests/benchmarks/auto_report_2026-12-06-r2.md, 20 seeds, regret as a "
-                   "ratio to random search): on RegMix's 512 x 17 runs 0.50 at budget 8 and 0.25 at 16, where a plain "
-                   "greedy ridge reaches 0.02 at 16 (it loses to auto on the generated interaction and sparse tables); "
-                   "on noisy multi-seed tables (minimodo-pool, the minimodo-tiny family) it recommends the best single "
-                   "run, often a lucky one: at budget 16 better than random only on minimodo-tiny (0.82) and "
-                   "minimodo-tiny-h128-in (0.56), within noise elsewhere (minimodo-pool 1.30, CI 0.87-1.93); on the "
-                   "13-candidate paper-qwen2vl-2b pool 3.3x random at budget 8 (significant, like gp-bo and "
-                   "quadratic-bo); on the generated noisy interactions-8d table 0.53 at budget 16 (quadratic-bo 0.30). "
-                   "It pilots only at full fidelity (cheap scales and checkpoints unused) and never "
-                   "re-pilots.")
+    limitations = (
+        "Measured in the pool track (tests/benchmarks/auto_report_2026-12-06-r2.md, 20 seeds, regret as a "
+        "ratio to random search): on RegMix's 512 x 17 runs 0.50 at budget 8 and 0.25 at 16, where a plain "
+        "greedy ridge reaches 0.02 at 16 (it loses to auto on the generated interaction and sparse tables); "
+        "on noisy multi-seed tables (minimodo-pool, the minimodo-tiny family) it recommends the best single "
+        "run, often a lucky one: at budget 16 better than random only on minimodo-tiny (0.82) and "
+        "minimodo-tiny-h128-in (0.56), within noise elsewhere (minimodo-pool 1.30, CI 0.87-1.93); on the "
+        "13-candidate paper-qwen2vl-2b pool 3.3x random at budget 8 (significant, like gp-bo and "
+        "quadratic-bo); on the generated noisy interactions-8d table 0.53 at budget 16 (quadratic-bo 0.30). "
+        "It pilots only at full fidelity (cheap scales and checkpoints unused) and never "
+        "re-pilots."
+    )
 
-    def __init__(self, space, seed=0, n_init: int = 3, models=MODELS, lgbm_min_n: int = 16,
-                 tie_tolerance: float = 0.05, n_candidates: int = 1024,
-                 acquisition: str = "ucb", kappa: float = 1.0, select_from: int = 6,
-                 centre_first: bool = True):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        n_init: int = 3,
+        models=MODELS,
+        lgbm_min_n: int = 16,
+        tie_tolerance: float = 0.05,
+        n_candidates: int = 1024,
+        acquisition: str = "ucb",
+        kappa: float = 1.0,
+        select_from: int = 6,
+        centre_first: bool = True,
+    ):
         super().__init__(space, seed)
         self.n_init = int(n_init)
         if self.n_init < 1:
@@ -337,8 +369,12 @@ class Auto(Strategy):
         lines = []
         for e in self.decisions:
             cv = ", ".join(f"{k} {v:.3f}" for k, v in e.get("cv_sq_error", {}).items())
-            lines.append(f"step {e['step']}: {e['action']}" + (f" with {e['model']}" if e["model"] else "")
-                         + (f" (CV error: {cv})" if cv else "") + (f"; {e['note']}" if e["note"] else ""))
+            lines.append(
+                f"step {e['step']}: {e['action']}"
+                + (f" with {e['model']}" if e["model"] else "")
+                + (f" (CV error: {cv})" if cv else "")
+                + (f"; {e['note']}" if e["note"] else "")
+            )
         return "\n".join(lines)
 
     # -- decisions ---------------------------------------------------------------------------------
@@ -377,8 +413,9 @@ class Auto(Strategy):
         if self.space.is_pool:
             return self._pool()[self._unpiloted(piloted)]
         top = X[np.argsort(-y)[:3]]
-        return acquisition_points(self.space, step_rng(self.seed, step, 7), self.n_candidates, top,
-                                  self.n_candidates // 8)
+        return acquisition_points(
+            self.space, step_rng(self.seed, step, 7), self.n_candidates, top, self.n_candidates // 8
+        )
 
     def _mixture(self, x: np.ndarray) -> Mixture:
         return self.space.snap(self.space.from_vector(x, normalize=True))
@@ -397,8 +434,12 @@ class Auto(Strategy):
                 return self._random_unpiloted(step, piloted)
             chosen, errors = self._fit(X, y)
             if chosen is None:
-                self._log(step, "random", errors, note="no model could be fitted yet (LightGBM alone needs "
-                                                          f"{self.lgbm_min_n} pilots)")
+                self._log(
+                    step,
+                    "random",
+                    errors,
+                    note=f"no model could be fitted yet (LightGBM alone needs {self.lgbm_min_n} pilots)",
+                )
                 return self._random_unpiloted(step, piloted)
             name, model = chosen
             pts = self._candidates(step, X, y, piloted)

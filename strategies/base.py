@@ -51,7 +51,7 @@ class StrategyBase:
 
 
 def strategy_kind(cls) -> str:
-    """"offline" or "online" for a strategy class (a file's stand-in carries the kind its sandbox reported)."""
+    """ "offline" or "online" for a strategy class (a file's stand-in carries the kind its sandbox reported)."""
     return str(getattr(cls, "kind", "offline") or "offline")
 
 

@@ -116,8 +116,9 @@ def initial_design(space: MixtureSpace, seed: int, step: int, alpha: float = 1.0
     return step_rng(seed, step, 1).dirichlet(np.full(space.dim, alpha))
 
 
-def acquisition_points(space: MixtureSpace, rng: np.random.Generator, n_global: int, centres: np.ndarray | None = None,
-                       n_local: int = 0) -> np.ndarray:
+def acquisition_points(
+    space: MixtureSpace, rng: np.random.Generator, n_global: int, centres: np.ndarray | None = None, n_local: int = 0
+) -> np.ndarray:
     """Where a model-based strategy maximises its acquisition: the pool's candidates in the pool track,
     else `simplex_candidates` (projected into the bounds of a bounded space)."""
     if space.is_pool:
@@ -128,8 +129,14 @@ def acquisition_points(space: MixtureSpace, rng: np.random.Generator, n_global: 
     return pts
 
 
-def simplex_candidates(rng: np.random.Generator, dim: int, n_global: int, centres: np.ndarray | None = None,
-                       n_local: int = 0, concentration: float = 60.0) -> np.ndarray:
+def simplex_candidates(
+    rng: np.random.Generator,
+    dim: int,
+    n_global: int,
+    centres: np.ndarray | None = None,
+    n_local: int = 0,
+    concentration: float = 60.0,
+) -> np.ndarray:
     """Global Dirichlet(1) samples, the vertices and the centre, plus local Dirichlet samples
     around each centre (mean = the centre, spread ~ 1/concentration)."""
     parts = [rng.dirichlet(np.ones(dim), size=n_global), np.eye(dim), np.full((1, dim), 1.0 / dim)]
@@ -183,7 +190,7 @@ class SimplexGP:
         best = None
         gs = self.NOISE_RATIOS[self.NOISE_RATIOS >= noise_floor] + 1e-9
         for rho in quad_weights:
-            for ls in (self.LENGTHSCALES if rho < 1 else self.LENGTHSCALES[:1]):
+            for ls in self.LENGTHSCALES if rho < 1 else self.LENGTHSCALES[:1]:
                 # One eigendecomposition per (ρ, lengthscale) scores every noise ratio at once.
                 K = (1 - rho) * matern52(self.X, self.X, ls) + (rho * Kq if rho > 0 else 0.0)
                 lam, Q = np.linalg.eigh(K)
@@ -294,8 +301,13 @@ class BayesScheffe:
                 m = np.linalg.solve(A, Ftz) / sig**2
                 resid = z - F @ m
                 # log evidence of Bayesian linear regression (up to a constant)
-                ev = (-n * np.log(sig) - 0.5 * np.log(prior_var).sum() - np.log(np.diag(c)).sum()
-                      - 0.5 * resid @ resid / sig**2 - 0.5 * (m * m / prior_var).sum())
+                ev = (
+                    -n * np.log(sig)
+                    - 0.5 * np.log(prior_var).sum()
+                    - np.log(np.diag(c)).sum()
+                    - 0.5 * resid @ resid / sig**2
+                    - 0.5 * (m * m / prior_var).sum()
+                )
                 if best is None or ev > best[0]:
                     best = (ev, tau, sig, A, m)
         _, self.tau, self.sig, A, self.m = best
@@ -319,8 +331,9 @@ class BayesScheffe:
         return float(f @ self.m) + kappa * sd, J.T @ self.m + kappa * (J.T @ Sf) / sd
 
 
-def maximise_on_simplex(fun_grad, starts: np.ndarray, maxiter: int = 30, centre: np.ndarray | None = None,
-                        radius: float | None = None) -> tuple[np.ndarray, float]:
+def maximise_on_simplex(
+    fun_grad, starts: np.ndarray, maxiter: int = 30, centre: np.ndarray | None = None, radius: float | None = None
+) -> tuple[np.ndarray, float]:
     """Maximise a smooth function on the simplex: SLSQP (equality Σx = 1, bounds [0, 1]) from each
     start, with the caller's analytic gradient; optionally inside the ball ||x − centre|| ≤ radius
     (a trust region). Returns the best point found and its value."""
@@ -336,8 +349,15 @@ def maximise_on_simplex(fun_grad, starts: np.ndarray, maxiter: int = 30, centre:
 
     best_x, best_v = None, -np.inf
     for x0 in starts:
-        res = minimize(neg, x0, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * d, constraints=cons,
-                       options={"maxiter": maxiter, "ftol": 1e-9})
+        res = minimize(
+            neg,
+            x0,
+            jac=True,
+            method="SLSQP",
+            bounds=[(0.0, 1.0)] * d,
+            constraints=cons,
+            options={"maxiter": maxiter, "ftol": 1e-9},
+        )
         x = np.clip(res.x, 0.0, None)
         x = x / x.sum() if x.sum() > 0 else np.full(d, 1.0 / d)
         if centre is not None and radius is not None and np.linalg.norm(x - centre) > radius * 1.01:

@@ -41,8 +41,15 @@ class CMAES(Strategy):
     citation = "Hansen, The CMA Evolution Strategy: A Tutorial (arXiv 1604.00772); Hansen & Ostermeier (2001)"
     family = "evolutionary"
 
-    def __init__(self, space, seed=0, sigma0: float = 1.0, popsize: int | None = None, recommend: str = "observed",
-                 repair_floor: float = 1e-3):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        sigma0: float = 1.0,
+        popsize: int | None = None,
+        recommend: str = "observed",
+        repair_floor: float = 1e-3,
+    ):
         super().__init__(space, seed)
         if not 0 < repair_floor < 1:
             raise ValueError(f"repair_floor must be in (0, 1), got {repair_floor}")
@@ -93,8 +100,11 @@ class CMAES(Strategy):
             hsig = np.linalg.norm(ps) / np.sqrt(1 - (1 - self.cs) ** (2 * (g + 1))) / self.chin < 1.4 + 2 / (n + 1)
             pc = (1 - self.cc) * pc + hsig * np.sqrt(self.cc * (2 - self.cc) * self.mueff) * y
             Y = (X[order] - old) / sigma
-            C = ((1 - self.c1 - self.cmu) * C + self.c1 * (np.outer(pc, pc) + (1 - hsig) * self.cc * (2 - self.cc) * C)
-                 + self.cmu * (Y.T * self.weights) @ Y)
+            C = (
+                (1 - self.c1 - self.cmu) * C
+                + self.c1 * (np.outer(pc, pc) + (1 - hsig) * self.cc * (2 - self.cc) * C)
+                + self.cmu * (Y.T * self.weights) @ Y
+            )
             sigma *= np.exp((self.cs / self.damps) * (np.linalg.norm(ps) / self.chin - 1))
             sigma = float(np.clip(sigma, 1e-8, 1e3))
             C = (C + C.T) / 2

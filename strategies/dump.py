@@ -67,13 +67,27 @@ class DUMP(OnlineStrategy):
     citation = "Wang et al., DUMP: Automated Distribution-Level Curriculum Learning for RL-based LLM Post-training, arXiv 2504.09710 (2025)"
     family = "online"
 
-    def __init__(self, space, seed: int = 0, window: int = 300, temperature: float = 0.1, exploration: float = 1.0,
-                 count_unit: str = "completions"):
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        window: int = 300,
+        temperature: float = 0.1,
+        exploration: float = 1.0,
+        count_unit: str = "completions",
+    ):
         super().__init__(space, seed)
-        if int(window) < 1 or not temperature > 0 or not exploration >= 0 or count_unit not in ("completions", "prompts"):
-            raise ValueError(f"dump needs window >= 1, temperature > 0, exploration >= 0 and count_unit 'completions' or "
-                             f"'prompts'; got window={window}, temperature={temperature}, exploration={exploration}, "
-                             f"count_unit={count_unit!r}")
+        if (
+            int(window) < 1
+            or not temperature > 0
+            or not exploration >= 0
+            or count_unit not in ("completions", "prompts")
+        ):
+            raise ValueError(
+                f"dump needs window >= 1, temperature > 0, exploration >= 0 and count_unit 'completions' or "
+                f"'prompts'; got window={window}, temperature={temperature}, exploration={exploration}, "
+                f"count_unit={count_unit!r}"
+            )
         self.window, self.temperature, self.exploration = int(window), float(temperature), float(exploration)
         self.count_unit = count_unit
         self.recent = {d: Window(self.window) for d in space.datasets}
@@ -90,5 +104,9 @@ class DUMP(OnlineStrategy):
     def scores(self) -> np.ndarray:
         """mu_j + c * sqrt(2 ln(N + 1) / (n_j + 1)) per domain, in the space's order."""
         total = sum(self.drawn.values())
-        return np.array([self.recent[d].mean() + self.exploration * math.sqrt(2.0 * math.log(total + 1) / (self.drawn[d] + 1))
-                         for d in self.space.datasets])
+        return np.array(
+            [
+                self.recent[d].mean() + self.exploration * math.sqrt(2.0 * math.log(total + 1) / (self.drawn[d] + 1))
+                for d in self.space.datasets
+            ]
+        )

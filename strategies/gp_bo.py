@@ -33,8 +33,16 @@ import warnings
 import numpy as np
 
 from strategies.base import Strategy, best_observed
-from strategies.bo_common import (SimplexGP, blas_single, expected_improvement, initial_design, memo_propose, ok_arrays,
-                                  acquisition_points, step_rng)
+from strategies.bo_common import (
+    SimplexGP,
+    blas_single,
+    expected_improvement,
+    initial_design,
+    memo_propose,
+    ok_arrays,
+    acquisition_points,
+    step_rng,
+)
 from strategies.registry import register
 
 
@@ -60,8 +68,9 @@ class GPBO(Strategy):
     family = "bayesopt"
     rng_stream = 2  # each BO strategy draws its candidates from its own random stream
 
-    def __init__(self, space, seed=0, n_init: int | None = None, n_candidates: int = 512, xi: float = 0.0,
-                 backend: str = "numpy"):
+    def __init__(
+        self, space, seed=0, n_init: int | None = None, n_candidates: int = 512, xi: float = 0.0, backend: str = "numpy"
+    ):
         super().__init__(space, seed)
         if backend not in ("numpy", "sklearn"):
             raise ValueError(f"backend must be 'numpy' or 'sklearn', got {backend!r}")

@@ -74,8 +74,13 @@ def fit_law(X: np.ndarray, y: np.ndarray, terms: int, rng: np.random.Generator, 
         k0 = rng.choice([-1.0, 1.0], size=terms) * 0.5
         theta0 = np.concatenate([[0.0], np.column_stack([k0, t0]).ravel()])
         try:
-            res = least_squares(lambda th: law(th, X, terms) - z, theta0, jac=lambda th: law_jacobian(th, X, terms),
-                                method="trf", max_nfev=60)
+            res = least_squares(
+                lambda th: law(th, X, terms) - z,
+                theta0,
+                jac=lambda th: law_jacobian(th, X, terms),
+                method="trf",
+                max_nfev=60,
+            )
         except (ValueError, FloatingPointError):
             continue
         rmse = float(np.sqrt(np.mean(res.fun**2)))
@@ -94,17 +99,28 @@ def fit_law(X: np.ndarray, y: np.ndarray, terms: int, rng: np.random.Generator, 
 
 @register("mixing-law")
 class MixingLaw(Strategy):
-    description = ("Data Mixing Laws: fit a two-term law c + Σ k·exp(t·w) once there are 2 runs per parameter "
-                   "(27 at 5 datasets), recommend its maximiser; before that, the best of its random pilots.")
+    description = (
+        "Data Mixing Laws: fit a two-term law c + Σ k·exp(t·w) once there are 2 runs per parameter "
+        "(27 at 5 datasets), recommend its maximiser; before that, the best of its random pilots."
+    )
     citation = "Ye et al., Data Mixing Laws: Optimizing Data Mixtures by Predicting LM Performance (ICLR 2025)"
     family = "surrogate"
 
-    def __init__(self, space, seed=0, max_terms: int = 2, fit_starts: int = 3, min_terms: int = 2,
-                 runs_per_parameter: float = 2.0):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        max_terms: int = 2,
+        fit_starts: int = 3,
+        min_terms: int = 2,
+        runs_per_parameter: float = 2.0,
+    ):
         super().__init__(space, seed)
         if max_terms < 1 or not 1 <= min_terms <= max_terms:
-            raise ValueError(f"mixing-law needs max_terms >= 1 and 1 <= min_terms <= max_terms, got "
-                             f"max_terms={max_terms}, min_terms={min_terms}")
+            raise ValueError(
+                f"mixing-law needs max_terms >= 1 and 1 <= min_terms <= max_terms, got "
+                f"max_terms={max_terms}, min_terms={min_terms}"
+            )
         self.max_terms, self.fit_starts, self.min_terms = int(max_terms), int(fit_starts), int(min_terms)
         if not runs_per_parameter >= 1:
             raise ValueError(f"runs_per_parameter must be >= 1, got {runs_per_parameter}")

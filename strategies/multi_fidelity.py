@@ -38,8 +38,7 @@ import numpy as np
 
 from harness.spec import Proposal
 from strategies.base import Strategy
-from strategies.bo_common import (SimplexGP, acquisition_points, blas_single, expected_improvement, pool_draw,
-                                  step_rng)
+from strategies.bo_common import SimplexGP, acquisition_points, blas_single, expected_improvement, pool_draw, step_rng
 from strategies.registry import register
 
 
@@ -76,7 +75,7 @@ class _Brackets(Strategy):
 
         cm = cost_model or FRACTION
         rs = self.rungs[start:]
-        cap = len(self.space.candidate_matrix) if self.space.is_pool else 10 ** 6
+        cap = len(self.space.candidate_matrix) if self.space.is_pool else 10**6
         best: list[int] = []
         n0 = 1
         while n0 <= cap:
@@ -161,8 +160,11 @@ class _Brackets(Strategy):
             latest: dict = {}
             for o in history:
                 latest[o.mixture] = o
-            open_runs = [(o.fidelity, o.objective, m) for m, o in latest.items() if o.ok and o.fidelity < 1.0
-                         and budget.pilot_cost(history, m, 1.0)[0] <= left + 1e-9]
+            open_runs = [
+                (o.fidelity, o.objective, m)
+                for m, o in latest.items()
+                if o.ok and o.fidelity < 1.0 and budget.pilot_cost(history, m, 1.0)[0] <= left + 1e-9
+            ]
             if open_runs:
                 return max(open_runs, key=lambda t: (t[0], t[1]))[2], 1.0
         full: dict = {}
@@ -186,10 +188,14 @@ class _Brackets(Strategy):
 
 @register("successive-halving")
 class SuccessiveHalving(_Brackets):
-    description = ("Successive halving: many mixtures at the lowest fidelity, the best 1/eta promoted to each "
-                   "higher one, one bracket sized to the budget.")
-    citation = ("Jamieson & Talwalkar, Non-stochastic Best Arm Identification and Hyperparameter Optimization "
-                "(AISTATS 2016); Li et al., Hyperband (JMLR 2017)")
+    description = (
+        "Successive halving: many mixtures at the lowest fidelity, the best 1/eta promoted to each "
+        "higher one, one bracket sized to the budget."
+    )
+    citation = (
+        "Jamieson & Talwalkar, Non-stochastic Best Arm Identification and Hyperparameter Optimization "
+        "(AISTATS 2016); Li et al., Hyperband (JMLR 2017)"
+    )
 
     def bracket_starts(self):
         return [0]
@@ -197,10 +203,14 @@ class SuccessiveHalving(_Brackets):
 
 @register("hyperband")
 class Hyperband(_Brackets):
-    description = ("Hyperband: successive-halving brackets from the most exploratory (lowest fidelity) to plain "
-                   "full runs, an equal share of the budget each.")
-    citation = ("Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, Hyperband: A Novel Bandit-Based Approach to "
-                "Hyperparameter Optimization (JMLR 2017)")
+    description = (
+        "Hyperband: successive-halving brackets from the most exploratory (lowest fidelity) to plain "
+        "full runs, an equal share of the budget each."
+    )
+    citation = (
+        "Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, Hyperband: A Novel Bandit-Based Approach to "
+        "Hyperparameter Optimization (JMLR 2017)"
+    )
 
     def bracket_starts(self):
         return list(range(len(self.rungs)))
@@ -216,15 +226,27 @@ class BOHBGP(Hyperband):
     cost-awareness is Hyperband's: most of the budget goes to cheap partial runs. In a pool, mixtures
     already observed are not drawn again while unobserved candidates remain."""
 
-    description = ("BOHB-style: Hyperband brackets whose new mixtures come from a GP + EI fitted on the highest "
-                   "fidelity with enough runs (gp-bo's model), a share at random.")
-    citation = ("Falkner, Klein & Hutter, BOHB: Robust and Efficient Hyperparameter Optimization at Scale "
-                "(ICML 2018); Snoek et al. (NeurIPS 2012) for GP + EI")
+    description = (
+        "BOHB-style: Hyperband brackets whose new mixtures come from a GP + EI fitted on the highest "
+        "fidelity with enough runs (gp-bo's model), a share at random."
+    )
+    citation = (
+        "Falkner, Klein & Hutter, BOHB: Robust and Efficient Hyperparameter Optimization at Scale "
+        "(ICML 2018); Snoek et al. (NeurIPS 2012) for GP + EI"
+    )
     family = "multi-fidelity"
 
-    def __init__(self, space, seed=0, eta: float = 2.0, min_fidelity: float | None = None,
-                 random_fraction: float = 1 / 3, min_points: int | None = None, n_candidates: int = 512,
-                 xi: float = 0.0):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        eta: float = 2.0,
+        min_fidelity: float | None = None,
+        random_fraction: float = 1 / 3,
+        min_points: int | None = None,
+        n_candidates: int = 512,
+        xi: float = 0.0,
+    ):
         super().__init__(space, seed, eta, min_fidelity)
         if not 0 <= random_fraction <= 1:
             raise ValueError(f"random_fraction must lie in [0, 1], got {random_fraction}")

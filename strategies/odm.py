@@ -53,9 +53,11 @@ class _ODMBase(OnlineStrategy):
 
     def _check_signal(self, signal, signal_scale, reward_ceiling):
         if signal not in SIGNALS or not signal_scale > 0 or not np.isfinite(float(reward_ceiling)):
-            raise ValueError(f"{self.name or 'odm'} needs signal in {SIGNALS}, signal_scale > 0 and a finite "
-                             f"reward_ceiling; got signal={signal!r}, signal_scale={signal_scale}, "
-                             f"reward_ceiling={reward_ceiling}")
+            raise ValueError(
+                f"{self.name or 'odm'} needs signal in {SIGNALS}, signal_scale > 0 and a finite "
+                f"reward_ceiling; got signal={signal!r}, signal_scale={signal_scale}, "
+                f"reward_ceiling={reward_ceiling}"
+            )
         self.signal, self.signal_scale, self.ceiling = signal, float(signal_scale), float(reward_ceiling)
 
     def loss(self, s) -> float | None:
@@ -75,12 +77,22 @@ class _ODMBase(OnlineStrategy):
 class ODM(_ODMBase):
     description = "ODM as released: smoothed mean of exp(loss) per domain, linear normalisation, decaying floor (loss: |advantage|)."
 
-    def __init__(self, space, seed: int = 0, smoothing: float = 0.9, warmup_steps: int = 4, signal: str = "abs_advantage",
-                 signal_scale: float = 1.0, reward_ceiling: float = 3.0):
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        smoothing: float = 0.9,
+        warmup_steps: int = 4,
+        signal: str = "abs_advantage",
+        signal_scale: float = 1.0,
+        reward_ceiling: float = 3.0,
+    ):
         super().__init__(space, seed)
         if not (0 <= smoothing < 1 and int(warmup_steps) >= 0):
-            raise ValueError(f"odm needs 0 <= smoothing < 1 and warmup_steps >= 0; got smoothing={smoothing}, "
-                             f"warmup_steps={warmup_steps}")
+            raise ValueError(
+                f"odm needs 0 <= smoothing < 1 and warmup_steps >= 0; got smoothing={smoothing}, "
+                f"warmup_steps={warmup_steps}"
+            )
         self._check_signal(signal, signal_scale, reward_ceiling)
         self.alpha, self.warmup = float(smoothing), int(warmup_steps)
         k = space.dim
@@ -107,10 +119,19 @@ class ODM(_ODMBase):
 
 @register("odm-exp3")
 class ODMExp3(_ODMBase):
-    description = "ODM as in the paper: Exp3 over domains with a smoothed importance-weighted loss (loss: |advantage| x 10)."
+    description = (
+        "ODM as in the paper: Exp3 over domains with a smoothed importance-weighted loss (loss: |advantage| x 10)."
+    )
 
-    def __init__(self, space, seed: int = 0, smoothing: float = 0.9, signal: str = "abs_advantage",
-                 signal_scale: float = 10.0, reward_ceiling: float = 3.0):
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        smoothing: float = 0.9,
+        signal: str = "abs_advantage",
+        signal_scale: float = 10.0,
+        reward_ceiling: float = 3.0,
+    ):
         super().__init__(space, seed)
         if not 0 <= smoothing < 1:
             raise ValueError(f"odm-exp3 needs 0 <= smoothing < 1; got smoothing={smoothing}")

@@ -42,8 +42,9 @@ def _minmax(v: np.ndarray) -> np.ndarray:
     return (v - lo) / (hi - lo)
 
 
-def alpha_weights(W: np.ndarray, in_scores: np.ndarray, out_scores: np.ndarray, alpha: float,
-                  alpha_single: float = 1.0) -> np.ndarray:
+def alpha_weights(
+    W: np.ndarray, in_scores: np.ndarray, out_scores: np.ndarray, alpha: float, alpha_single: float = 1.0
+) -> np.ndarray:
     """Algorithm 1 (Ain α=1, Aout α=0, Abal α=0.5).
 
     For each dataset i: In_i = Σ_r s_r·In_r and Out_i = Σ_r s_r·Out_r over the seed runs r that
@@ -94,8 +95,9 @@ def leave_one_out_index(W: np.ndarray) -> dict[int, int]:
     return out
 
 
-def norm_weights(W: np.ndarray, out_scores: np.ndarray, base: float | None = None,
-                 scale: float | None = None) -> np.ndarray:
+def norm_weights(
+    W: np.ndarray, out_scores: np.ndarray, base: float | None = None, scale: float | None = None
+) -> np.ndarray:
     """Algorithm 3 (Norm): o_i = Out-Score of the run that excludes i; min-max normalise the o_i;
     raw weight base − scale·ô_i (paper, n=5: 0.2 − 0.1·ô_i); normalise.
 
@@ -137,8 +139,9 @@ class SeedThenHeuristic(Strategy):
 
     family = "heuristic"
 
-    def __init__(self, space, seed=0, in_score: str = "In_Score", recommend: str = "heuristic",
-                 pilot_heuristic: bool = True):
+    def __init__(
+        self, space, seed=0, in_score: str = "In_Score", recommend: str = "heuristic", pilot_heuristic: bool = True
+    ):
         super().__init__(space, seed)
         if recommend not in ("heuristic", "observed"):
             raise ValueError(f"recommend must be 'heuristic' or 'observed', got {recommend!r}")

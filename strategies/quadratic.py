@@ -54,8 +54,9 @@ def linear_features(X: np.ndarray) -> np.ndarray:
     return np.hstack([np.ones((X.shape[0], 1)), X])
 
 
-def fit_best_of_splits(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_splits=5, test_fraction=0.2,
-                       features=quadratic_features):
+def fit_best_of_splits(
+    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_splits=5, test_fraction=0.2, features=quadratic_features
+):
     """OLS coefficients from the split with the best held-out R² (all data if too few points)."""
     F = features(X)
     n = len(y)
@@ -81,8 +82,17 @@ class Quadratic(Strategy):
     #: the surrogate's feature map ([1, w, w⊗w]); `linear` swaps in [1, w].
     features = staticmethod(quadratic_features)
 
-    def __init__(self, space, seed=0, n_candidates: int = 10_000, n_splits: int = 5, test_fraction: float = 0.2,
-                 recommend: str = "observed", heuristics: bool = True, in_score: str = "In_Score"):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        n_candidates: int = 10_000,
+        n_splits: int = 5,
+        test_fraction: float = 0.2,
+        recommend: str = "observed",
+        heuristics: bool = True,
+        in_score: str = "In_Score",
+    ):
         super().__init__(space, seed)
         if recommend not in ("observed", "predicted"):
             raise ValueError(f"recommend must be 'observed' or 'predicted', got {recommend!r}")
@@ -126,8 +136,16 @@ class Quadratic(Strategy):
 
         The cache is module-level and keyed by everything the ranking depends on, so the bench's
         studies of one seed at several budgets (same seed runs) fit once per worker process."""
-        key = (type(self).__qualname__, self.features.__name__, self.n_candidates, self.n_splits, self.test_fraction,
-               self.seed, self.space, tuple((o.mixture.key(), o.objective, o.status) for o in seed_history))
+        key = (
+            type(self).__qualname__,
+            self.features.__name__,
+            self.n_candidates,
+            self.n_splits,
+            self.test_fraction,
+            self.seed,
+            self.space,
+            tuple((o.mixture.key(), o.objective, o.status) for o in seed_history),
+        )
         if key in _RANKED:
             return _RANKED[key]
         X, y = self.vectors(seed_history)

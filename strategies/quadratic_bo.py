@@ -47,8 +47,17 @@ class QuadraticBO(GPBO):
     family = "bayesopt"
     rng_stream = 3
 
-    def __init__(self, space, seed=0, n_init: int | None = None, quad_weights=(1.0, 0.7, 0.3, 0.0),
-                 n_candidates: int = 384, n_starts: int = 1, xi: float = 0.0, recommend: str = "observed"):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        n_init: int | None = None,
+        quad_weights=(1.0, 0.7, 0.3, 0.0),
+        n_candidates: int = 384,
+        n_starts: int = 1,
+        xi: float = 0.0,
+        recommend: str = "observed",
+    ):
         if recommend not in ("observed", "model"):
             raise ValueError(f"recommend must be 'observed' or 'model', got {recommend!r}")
         super().__init__(space, seed, n_init=n_init, n_candidates=n_candidates, xi=xi)
@@ -81,5 +90,7 @@ class QuadraticBO(GPBO):
         if self.recommend_by != "model" or self.space.is_pool:
             return x
         f = lambda P: gp.predict(P)[0]  # noqa: E731
-        x, _ = maximise_on_simplex(lambda x: _numeric_grad(f, x), np.vstack([x, np.full(self.space.dim, 1 / self.space.dim)]))
+        x, _ = maximise_on_simplex(
+            lambda x: _numeric_grad(f, x), np.vstack([x, np.full(self.space.dim, 1 / self.space.dim)])
+        )
         return snap(x)

@@ -137,8 +137,10 @@ def _check_free(cls) -> None:
         return
     if _has_source(existing) and existing.source.path == cls.source.path:
         return  # the same file, loaded again (perhaps edited): it replaces its own entries
-    raise NameTaken(f"strategy name {name!r} from file {cls.source.path} (class {cls.source_class}) is "
-                    f"already registered by {source_of(existing)}; rename one of them")
+    raise NameTaken(
+        f"strategy name {name!r} from file {cls.source.path} (class {cls.source_class}) is "
+        f"already registered by {source_of(existing)}; rename one of them"
+    )
 
 
 def add_from_source(classes: list[type[Strategy]]) -> list[str]:

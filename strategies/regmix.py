@@ -45,9 +45,17 @@ TEMPERATURE, MIN_STRENGTH, MAX_STRENGTH, N_STRENGTHS = 0.5, 0.1, 5.0, 15
 MAXIMUM_USAGE, MINIMUM = 15.0, 2e-4
 
 
-def regmix_prior(rng: np.random.Generator, prior: np.ndarray, size: int, temperature: float = TEMPERATURE,
-                 min_strength: float = MIN_STRENGTH, max_strength: float = MAX_STRENGTH, n_strengths: int = N_STRENGTHS,
-                 maximum_usage: float = MAXIMUM_USAGE, minimum: float = MINIMUM) -> np.ndarray:
+def regmix_prior(
+    rng: np.random.Generator,
+    prior: np.ndarray,
+    size: int,
+    temperature: float = TEMPERATURE,
+    min_strength: float = MIN_STRENGTH,
+    max_strength: float = MAX_STRENGTH,
+    n_strengths: int = N_STRENGTHS,
+    maximum_usage: float = MAXIMUM_USAGE,
+    minimum: float = MINIMUM,
+) -> np.ndarray:
     """`size` pilot mixtures from the reference generator (see the module docstring), vectorised."""
     prior = np.asarray(prior, dtype=float)
     prior = prior / prior.sum()
@@ -88,14 +96,28 @@ class RegMix(Strategy):
     family = "surrogate"
     model_kind = "lightgbm"
 
-    def __init__(self, space, seed=0, prior: dict | None = None, n_simulated: int = 100_000, top_k: int = 128,
-                 min_fit: int = 5, n_estimators: int = 1000, learning_rate: float = 1e-2, early_stopping_rounds: int = 3,
-                 valid_fraction: float = 0.2, min_early_stopping: int = 50, min_child_samples: int = 2,
-                 min_data_in_bin: int = 1):
+    def __init__(
+        self,
+        space,
+        seed=0,
+        prior: dict | None = None,
+        n_simulated: int = 100_000,
+        top_k: int = 128,
+        min_fit: int = 5,
+        n_estimators: int = 1000,
+        learning_rate: float = 1e-2,
+        early_stopping_rounds: int = 3,
+        valid_fraction: float = 0.2,
+        min_early_stopping: int = 50,
+        min_child_samples: int = 2,
+        min_data_in_bin: int = 1,
+    ):
         super().__init__(space, seed)
         if int(n_simulated) < 1 or not 1 <= int(top_k) or not 0 < valid_fraction < 1:
-            raise ValueError(f"regmix needs n_simulated >= 1, top_k >= 1 and 0 < valid_fraction < 1; got "
-                             f"n_simulated={n_simulated}, top_k={top_k}, valid_fraction={valid_fraction}")
+            raise ValueError(
+                f"regmix needs n_simulated >= 1, top_k >= 1 and 0 < valid_fraction < 1; got "
+                f"n_simulated={n_simulated}, top_k={top_k}, valid_fraction={valid_fraction}"
+            )
         if prior is None:
             self.prior = np.full(space.dim, 1.0 / space.dim)
         else:
@@ -105,8 +127,12 @@ class RegMix(Strategy):
             raise ValueError(f"regmix's prior must give every dataset a positive share; got {prior}")
         self.prior = self.prior / self.prior.sum()
         self.n_simulated, self.top_k, self.min_fit = int(n_simulated), int(top_k), int(min_fit)
-        self.lgbm = dict(n_estimators=int(n_estimators), learning_rate=float(learning_rate),
-                         min_child_samples=int(min_child_samples), min_data_in_bin=int(min_data_in_bin))
+        self.lgbm = dict(
+            n_estimators=int(n_estimators),
+            learning_rate=float(learning_rate),
+            min_child_samples=int(min_child_samples),
+            min_data_in_bin=int(min_data_in_bin),
+        )
         self.early_stopping_rounds, self.valid_fraction = int(early_stopping_rounds), float(valid_fraction)
         self.min_early_stopping = int(min_early_stopping)
 
@@ -134,8 +160,16 @@ class RegMix(Strategy):
     def _fit(self, X, y):
         import lightgbm as lgb
 
-        model = lgb.LGBMRegressor(boosting_type="gbdt", objective="regression", random_state=self.seed, verbosity=-1,
-                                  n_jobs=1, deterministic=True, force_row_wise=True, **self.lgbm)
+        model = lgb.LGBMRegressor(
+            boosting_type="gbdt",
+            objective="regression",
+            random_state=self.seed,
+            verbosity=-1,
+            n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+            **self.lgbm,
+        )
         n = len(y)
         if n >= self.min_early_stopping:
             rng = np.random.default_rng([self.seed, n, 17])
@@ -145,8 +179,13 @@ class RegMix(Strategy):
             with warnings.catch_warnings():  # LightGBM 4.7 renames eval_set; 4.0 to 4.6 know only eval_set
                 warnings.simplefilter("ignore", category=FutureWarning)
                 warnings.simplefilter("ignore", category=DeprecationWarning)
-                return model.fit(X[train], y[train], eval_set=[(X[valid], y[valid])], eval_metric="l2",
-                                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+                return model.fit(
+                    X[train],
+                    y[train],
+                    eval_set=[(X[valid], y[valid])],
+                    eval_metric="l2",
+                    callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                )
         return model.fit(X, y)
 
     def recommend(self, history):
@@ -166,7 +205,9 @@ class RegMix(Strategy):
 
 @register("regmix-linear")
 class RegMixLinear(RegMix):
-    description = "RegMix's linear baseline: reference-prior pilots, least squares on the weights, mean of the top 128 simulated."
+    description = (
+        "RegMix's linear baseline: reference-prior pilots, least squares on the weights, mean of the top 128 simulated."
+    )
     model_kind = "linear"
 
     def _fit(self, X, y):

@@ -95,13 +95,17 @@ def load_seed_runs(table: str | Path | None = None) -> pd.DataFrame:
             rec = RECORDED.get((r["group"], r["subgroup"], r["name"]))
             if rec is None:
                 valid = sorted({k[2] for k in RECORDED})
-                raise ValueError(f"{table}: line {i + 2}: heuristic row ({r['group']}, {r['subgroup']}, {r['name']}) "
-                                 f"is not in the paper's Table 2; valid subgroups: 2000-step, Step-averaged; names: "
-                                 f"{', '.join(valid)}")
+                raise ValueError(
+                    f"{table}: line {i + 2}: heuristic row ({r['group']}, {r['subgroup']}, {r['name']}) "
+                    f"is not in the paper's Table 2; valid subgroups: 2000-step, Step-averaged; names: "
+                    f"{', '.join(valid)}"
+                )
             got = (r["LISA"], r["SAT"], r["ScienceQA"], r["In_Score"], r["Out_Score"])
             if not np.allclose(rec, got, atol=5e-5):
-                raise ValueError(f"{table}: row {r['name']} ({r['group']}, {r['subgroup']}) differs from the "
-                                 f"transcription: {got} vs {rec}")
+                raise ValueError(
+                    f"{table}: row {r['name']} ({r['group']}, {r['subgroup']}) differs from the "
+                    f"transcription: {got} vs {rec}"
+                )
         return seeds
     runs = pd.read_csv(SEED_RUNS)
     # The suite also holds rows whose weights were recomputed from the seed runs (the 2000-step
@@ -126,14 +130,17 @@ def _read_table(table: str | Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(table, dtype={c: str for c in TABLE_TEXT}, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{table}: the file is empty; expected the transcribed Table 2 "
-                         f"(shared/data/modomodo-paper/table2_runs.csv)") from None
+        raise ValueError(
+            f"{table}: the file is empty; expected the transcribed Table 2 (shared/data/modomodo-paper/table2_runs.csv)"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ValueError(f"{table}: not a readable CSV ({str(e).strip().splitlines()[-1]})") from None
     for c in TABLE_TEXT + TABLE_NUMBERS:
         if c not in raw.columns:
-            raise ValueError(f"{table}: column {c!r} is missing; {did_you_mean(c, list(raw.columns))} (the "
-                             f"table needs {', '.join(TABLE_TEXT + TABLE_NUMBERS)})")
+            raise ValueError(
+                f"{table}: column {c!r} is missing; {did_you_mean(c, list(raw.columns))} (the "
+                f"table needs {', '.join(TABLE_TEXT + TABLE_NUMBERS)})"
+            )
     seed = (raw["group"] == "Seed").to_numpy()
     scored = raw["group"].isin(["Seed", "Heuristic", "Heuristic(No1)"]).to_numpy()
     for c in TABLE_NUMBERS:
@@ -147,8 +154,10 @@ def _read_table(table: str | Path) -> pd.DataFrame:
         raw[c] = values
     n_seed = int((raw["group"] == "Seed").sum())
     if n_seed != 11:
-        raise ValueError(f"{table}: {n_seed} rows have group 'Seed'; the paper's table has 11 (5 single, "
-                         f"5 leave-one-out, uniform); groups found: {', '.join(sorted(set(raw['group'].dropna())))}")
+        raise ValueError(
+            f"{table}: {n_seed} rows have group 'Seed'; the paper's table has 11 (5 single, "
+            f"5 leave-one-out, uniform); groups found: {', '.join(sorted(set(raw['group'].dropna())))}"
+        )
     return raw
 
 
@@ -172,12 +181,14 @@ def heuristic_mixtures(seeds: pd.DataFrame, alpha_single: float = 1.0) -> dict[s
     return {k: {d: round(float(w), 6) for d, w in zip(DATASETS, v)} for k, v in res.items()}
 
 
-def refit_quadratic(seeds: pd.DataFrame, mixtures: dict[str, dict[str, float]], n_candidates: int = 10_000,
-                    top: int = 10, seed: int = 0) -> dict:
+def refit_quadratic(
+    seeds: pd.DataFrame, mixtures: dict[str, dict[str, float]], n_candidates: int = 10_000, top: int = 10, seed: int = 0
+) -> dict:
     W_seed = seeds[[f"w_{d}" for d in DATASETS]].to_numpy(float)
     X = np.vstack([W_seed] + [np.array([mixtures[h][d] for d in DATASETS]) for h in HEURISTICS])
-    y = np.concatenate([seeds["Out_Score"].to_numpy(float),
-                        [RECORDED[("Heuristic", "2000-step", h)][4] for h in HEURISTICS]])
+    y = np.concatenate(
+        [seeds["Out_Score"].to_numpy(float), [RECORDED[("Heuristic", "2000-step", h)][4] for h in HEURISTICS]]
+    )
     rng = np.random.default_rng(seed)
     coef = fit_best_of_splits(X, y, rng, 5, 0.2)
     F = quadratic_features(X)
@@ -197,8 +208,12 @@ def refit_quadratic(seeds: pd.DataFrame, mixtures: dict[str, dict[str, float]], 
         if key in seen:
             continue
         seen.add(key)
-        proposals.append({"mixture": {d: round(float(w), 4) for d, w in zip(DATASETS, cands[i])},
-                          "predicted_out_score": round(float(p[i]), 4)})
+        proposals.append(
+            {
+                "mixture": {d: round(float(w), 4) for d, w in zip(DATASETS, cands[i])},
+                "predicted_out_score": round(float(p[i]), 4),
+            }
+        )
         if len(proposals) >= top:
             break
     # A regularised reference (not the paper's method): the replay suite's Scheffé ridge, alpha by LOO.
@@ -208,11 +223,16 @@ def refit_quadratic(seeds: pd.DataFrame, mixtures: dict[str, dict[str, float]], 
     rp = ridge.predict(cands)[:, 0]
     ridge_props = []
     for i in np.argsort(-rp, kind="stable")[:top]:
-        ridge_props.append({"mixture": {d: round(float(w), 4) for d, w in zip(DATASETS, cands[i])},
-                            "predicted_out_score": round(float(rp[i]), 4)})
+        ridge_props.append(
+            {
+                "mixture": {d: round(float(w), 4) for d, w in zip(DATASETS, cands[i])},
+                "predicted_out_score": round(float(rp[i]), 4),
+            }
+        )
     full = np.linalg.lstsq(F, y, rcond=None)[0]
     return {
-        "points": int(len(y)), "features": int(F.shape[1]),
+        "points": int(len(y)),
+        "features": int(F.shape[1]),
         "r2_selected_model_all_points": round(r2_score(y, pred), 4),
         "r2_min_norm_ols_all_points": round(r2_score(y, F @ full), 4),
         "loo_rmse": round(float(np.sqrt(np.mean(loo**2))), 4),
@@ -232,23 +252,27 @@ def reproduce(table: str | Path | None = None) -> dict:
     W = seeds[[f"w_{d}" for d in DATASETS]].to_numpy(float)
     rows = {}
     for h in HEURISTICS:
-        rows[h] = {"recorded_2000_step": dict(zip(["LISA", "SAT", "ScienceQA", "In_Score", "Out_Score"],
-                                                 RECORDED[("Heuristic", "2000-step", h)])),
-                   "recorded_step_averaged": dict(zip(["LISA", "SAT", "ScienceQA", "In_Score", "Out_Score"],
-                                                     RECORDED[("Heuristic", "Step-averaged", h)])),
-                   "consistency": consistency(mixtures[h], RECORDED[("Heuristic", "2000-step", h)])}
+        rows[h] = {
+            "recorded_2000_step": dict(
+                zip(["LISA", "SAT", "ScienceQA", "In_Score", "Out_Score"], RECORDED[("Heuristic", "2000-step", h)])
+            ),
+            "recorded_step_averaged": dict(
+                zip(["LISA", "SAT", "ScienceQA", "In_Score", "Out_Score"], RECORDED[("Heuristic", "Step-averaged", h)])
+            ),
+            "consistency": consistency(mixtures[h], RECORDED[("Heuristic", "2000-step", h)]),
+        }
     sweep = {}
     for a in (0.0, 0.25, 0.5, 0.6, 0.65, 0.7, 0.75, 1.0):
         m = heuristic_mixtures(seeds, a)
-        sweep[str(a)] = {h: all(consistency(m[h], RECORDED[("Heuristic", "2000-step", h)]).values())
-                         for h in ALPHA}
+        sweep[str(a)] = {h: all(consistency(m[h], RECORDED[("Heuristic", "2000-step", h)]).values()) for h in ALPHA}
     return {
         "source": "Liang et al., MoDoMoDo, arXiv 2505.24871 v2, Table 2 (seed rows 1-11, heuristic rows 12-31)",
         "heuristics": mixtures,
         "alpha_single": ALPHA_SINGLE,
         "heuristics_other_alpha_single": alt,
-        "coli": {k: [round(v, 6) for v in vals] for k, vals in
-                 coli_details(W, seeds["Out_Score"].to_numpy(float)).items()},
+        "coli": {
+            k: [round(v, 6) for v in vals] for k, vals in coli_details(W, seeds["Out_Score"].to_numpy(float)).items()
+        },
         "recorded": rows,
         "alpha_single_consistency": sweep,
         "quadratic": refit_quadratic(seeds, mixtures),
@@ -283,11 +307,20 @@ def headline(recomputed_norm: dict[str, float]) -> dict:
         raise RuntimeError(f"norm failed on {judge.name}: {out.reason}")
     rec = out.recommended
     gap = max(abs(rec[d] - recomputed_norm[d]) for d in DATASETS)
-    return {"suite": judge.name, "track": judge.track, "budget": HEADLINE_BUDGET, "metric": judge.metric,
-            "norm_mixture": rec, "norm_matches_recomputed": bool(gap < 5e-4), "max_weight_gap": round(gap, 6),
-            "norm_out_score": out.score, "norm_score_source": out.score_source,
-            "uniform_out_score": judge.uniform_score, "gain_points": round(100 * (out.score - judge.uniform_score), 2),
-            "paper_norm_out_score": RECORDED[("Heuristic", "2000-step", "Norm")][4]}
+    return {
+        "suite": judge.name,
+        "track": judge.track,
+        "budget": HEADLINE_BUDGET,
+        "metric": judge.metric,
+        "norm_mixture": rec,
+        "norm_matches_recomputed": bool(gap < 5e-4),
+        "max_weight_gap": round(gap, 6),
+        "norm_out_score": out.score,
+        "norm_score_source": out.score_source,
+        "uniform_out_score": judge.uniform_score,
+        "gain_points": round(100 * (out.score - judge.uniform_score), 2),
+        "paper_norm_out_score": RECORDED[("Heuristic", "2000-step", "Norm")][4],
+    }
 
 
 def _fmt_mix(m: dict[str, float]) -> str:
@@ -298,62 +331,112 @@ def to_markdown(r: dict) -> str:
     L = ["# MoDoMoDo's computations, reproduced", "", f"Source: {r['source']}.", ""]
     h = r.get("headline")
     if h:
-        L += ["## The headline comparison", "",
-              f"`norm` benched in replay on {h['suite']} ({h['track']} track, budget {h['budget']}: the 11 seed runs) "
-              f"recommends {_fmt_mix(h['norm_mixture'])} ({', '.join(DATASETS)}): "
-              + ("the Norm mixture recomputed below" if h["norm_matches_recomputed"] else
-                 f"NOT the Norm mixture recomputed below (max weight gap {h['max_weight_gap']})") + ".", "",
-              f"**Out-Score {h['norm_out_score']:.4f} (Norm) vs {h['uniform_out_score']:.4f} (uniform): "
-              f"{h['gain_points']:+.2f} points** (the paper records {h['paper_norm_out_score']:.4f} for Norm).", "",
-              "Recomputed here: the Norm mixture (from the 11 seed runs). Replayed, not recomputed: both Out-Scores, "
-              f"the paper's recorded 2000-step runs of those mixtures (score source: {h['norm_score_source']}); "
-              "recomputing a score needs training (the GPU protocol).", ""]
+        L += [
+            "## The headline comparison",
+            "",
+            f"`norm` benched in replay on {h['suite']} ({h['track']} track, budget {h['budget']}: the 11 seed runs) "
+            f"recommends {_fmt_mix(h['norm_mixture'])} ({', '.join(DATASETS)}): "
+            + (
+                "the Norm mixture recomputed below"
+                if h["norm_matches_recomputed"]
+                else f"NOT the Norm mixture recomputed below (max weight gap {h['max_weight_gap']})"
+            )
+            + ".",
+            "",
+            f"**Out-Score {h['norm_out_score']:.4f} (Norm) vs {h['uniform_out_score']:.4f} (uniform): "
+            f"{h['gain_points']:+.2f} points** (the paper records {h['paper_norm_out_score']:.4f} for Norm).",
+            "",
+            "Recomputed here: the Norm mixture (from the 11 seed runs). Replayed, not recomputed: both Out-Scores, "
+            f"the paper's recorded 2000-step runs of those mixtures (score source: {h['norm_score_source']}); "
+            "recomputing a score needs training (the GPU protocol).",
+            "",
+        ]
     L += [
-         f"## Heuristic mixtures recomputed from the 11 seed runs (alpha_single = {r['alpha_single']})", "",
-         f"## Heuristic mixtures recomputed from the 11 seed runs (alpha_single = {r['alpha_single']})", "",
-         "| heuristic | " + " | ".join(DATASETS) + " | recorded In (2000-step) | recorded Out (2000-step) "
-         "| recorded Out (step-avg) | consistent with in-domain scores |",
-         "|---|" + "---:|" * len(DATASETS) + "---:|---:|---:|---|"]
+        f"## Heuristic mixtures recomputed from the 11 seed runs (alpha_single = {r['alpha_single']})",
+        "",
+        f"## Heuristic mixtures recomputed from the 11 seed runs (alpha_single = {r['alpha_single']})",
+        "",
+        "| heuristic | " + " | ".join(DATASETS) + " | recorded In (2000-step) | recorded Out (2000-step) "
+        "| recorded Out (step-avg) | consistent with in-domain scores |",
+        "|---|" + "---:|" * len(DATASETS) + "---:|---:|---:|---|",
+    ]
     for h in HEURISTICS:
         m, rec = r["heuristics"][h], r["recorded"][h]
         cons = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in rec["consistency"].items())
-        L.append(f"| {h} | " + " | ".join(f"{m[d]:.4f}" for d in DATASETS)
-                 + f" | {rec['recorded_2000_step']['In_Score']:.4f} | {rec['recorded_2000_step']['Out_Score']:.4f}"
-                 f" | {rec['recorded_step_averaged']['Out_Score']:.4f} | {cons} |")
+        L.append(
+            f"| {h} | "
+            + " | ".join(f"{m[d]:.4f}" for d in DATASETS)
+            + f" | {rec['recorded_2000_step']['In_Score']:.4f} | {rec['recorded_2000_step']['Out_Score']:.4f}"
+            f" | {rec['recorded_step_averaged']['Out_Score']:.4f} | {cons} |"
+        )
     for a, ms in r["heuristics_other_alpha_single"].items():
         L += ["", f"With alpha_single = {a}:", ""]
         for h, m in ms.items():
             L.append(f"- {h}: " + ", ".join(f"{d} {m[d]:.4f}" for d in DATASETS))
-    L += ["", "Which alpha_single values give Ain/Aout/Abal mixtures consistent with the recorded in-domain scores "
-          "(a dataset with zero weight shows in them):", ""]
+    L += [
+        "",
+        "Which alpha_single values give Ain/Aout/Abal mixtures consistent with the recorded in-domain scores "
+        "(a dataset with zero weight shows in them):",
+        "",
+    ]
     for a, ok in r["alpha_single_consistency"].items():
         L.append(f"- alpha_single = {a}: " + ", ".join(f"{h} {'yes' if v else 'no'}" for h, v in ok.items()))
     c = r["coli"]
-    L += ["", "Coli internals: beta = " + ", ".join(f"{v:.4f}" for v in c["beta"]) + "; diag((X'X+lambda I)^-1) = "
-          + ", ".join(f"{v:.4f}" for v in c["diag_inv"]), ""]
+    L += [
+        "",
+        "Coli internals: beta = "
+        + ", ".join(f"{v:.4f}" for v in c["beta"])
+        + "; diag((X'X+lambda I)^-1) = "
+        + ", ".join(f"{v:.4f}" for v in c["diag_inv"]),
+        "",
+    ]
     q = r["quadratic"]
-    L += ["## Quadratic surrogate (Algorithm 4) refitted on seeds + recomputed heuristics", "",
-          f"{q['points']} points, {q['features']} features. R² on all points: {q['r2_selected_model_all_points']} "
-          f"for the model the best-of-5-splits rule selects (fitted on 80%), {q['r2_min_norm_ols_all_points']} for "
-          f"minimum-norm OLS on all points (the 31 features span only 15 dimensions on the simplex). Leave-one-out RMSE {q['loo_rmse']} (MAE "
-          f"{q['loo_mae']}, LOO R² {q['loo_r2']}) against an Out-Score sd of {q['out_score_sd']}: with 31 "
-          "features and 16 points, unregularised OLS does not generalise, and its proposals sit where it "
-          "extrapolates.", "", "Top-10 proposed mixtures:", "",
-          "| # | " + " | ".join(DATASETS) + " | predicted Out-Score |", "|---|" + "---:|" * (len(DATASETS) + 1)]
+    L += [
+        "## Quadratic surrogate (Algorithm 4) refitted on seeds + recomputed heuristics",
+        "",
+        f"{q['points']} points, {q['features']} features. R² on all points: {q['r2_selected_model_all_points']} "
+        f"for the model the best-of-5-splits rule selects (fitted on 80%), {q['r2_min_norm_ols_all_points']} for "
+        f"minimum-norm OLS on all points (the 31 features span only 15 dimensions on the simplex). Leave-one-out RMSE {q['loo_rmse']} (MAE "
+        f"{q['loo_mae']}, LOO R² {q['loo_r2']}) against an Out-Score sd of {q['out_score_sd']}: with 31 "
+        "features and 16 points, unregularised OLS does not generalise, and its proposals sit where it "
+        "extrapolates.",
+        "",
+        "Top-10 proposed mixtures:",
+        "",
+        "| # | " + " | ".join(DATASETS) + " | predicted Out-Score |",
+        "|---|" + "---:|" * (len(DATASETS) + 1),
+    ]
     for i, p in enumerate(q["proposals"], 1):
-        L.append(f"| {i} | " + " | ".join(f"{p['mixture'][d]:.4f}" for d in DATASETS)
-                 + f" | {p['predicted_out_score']:.4f} |")
+        L.append(
+            f"| {i} | "
+            + " | ".join(f"{p['mixture'][d]:.4f}" for d in DATASETS)
+            + f" | {p['predicted_out_score']:.4f} |"
+        )
     rr = q["ridge_reference"]
-    L += ["", "Reference, not the paper's method: the same points under the replay suite's regularised model "
-          f"(Scheffé quadratic, ridge with alpha by leave-one-out): LOO RMSE {rr['fit']['loo_rmse']}, LOO R² "
-          f"{rr['fit']['loo_r2']}. Its top-10:", "",
-          "| # | " + " | ".join(DATASETS) + " | predicted Out-Score |", "|---|" + "---:|" * (len(DATASETS) + 1)]
+    L += [
+        "",
+        "Reference, not the paper's method: the same points under the replay suite's regularised model "
+        f"(Scheffé quadratic, ridge with alpha by leave-one-out): LOO RMSE {rr['fit']['loo_rmse']}, LOO R² "
+        f"{rr['fit']['loo_r2']}. Its top-10:",
+        "",
+        "| # | " + " | ".join(DATASETS) + " | predicted Out-Score |",
+        "|---|" + "---:|" * (len(DATASETS) + 1),
+    ]
     for i, p in enumerate(rr["proposals"], 1):
-        L.append(f"| {i} | " + " | ".join(f"{p['mixture'][d]:.4f}" for d in DATASETS)
-                 + f" | {p['predicted_out_score']:.4f} |")
-    L += ["", "The paper's 10 model-based runs recorded Out-Scores "
-          + ", ".join(f"{v:.4f}" for v in q["model_based_recorded_out_scores"]) + ".", "",
-          "## Not reproducible", ""] + [f"- {x}" for x in r["not_reproducible"]]
+        L.append(
+            f"| {i} | "
+            + " | ".join(f"{p['mixture'][d]:.4f}" for d in DATASETS)
+            + f" | {p['predicted_out_score']:.4f} |"
+        )
+    L += [
+        "",
+        "The paper's 10 model-based runs recorded Out-Scores "
+        + ", ".join(f"{v:.4f}" for v in q["model_based_recorded_out_scores"])
+        + ".",
+        "",
+        "## Not reproducible",
+        "",
+    ] + [f"- {x}" for x in r["not_reproducible"]]
     L += ["", "## Assumptions", ""] + [f"- {x}" for x in r["assumptions"]]
     return "\n".join(L) + "\n"
 

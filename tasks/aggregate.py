@@ -37,8 +37,11 @@ def weighted_score(scores: Mapping[str, float], sizes: Mapping[str, int] | Seque
     return sum(v * s for v, s in vals) / total
 
 
-def aggregate(scores: Mapping[str, float], in_domain: Mapping[str, int] | Sequence[str],
-              out_domain: Mapping[str, int] | Sequence[str]) -> dict[str, float]:
+def aggregate(
+    scores: Mapping[str, float],
+    in_domain: Mapping[str, int] | Sequence[str],
+    out_domain: Mapping[str, int] | Sequence[str],
+) -> dict[str, float]:
     """Per-benchmark scores plus `In_Score` and `Out_Score` (names, or name -> test-set size)."""
     out = {k: float(v) for k, v in scores.items()}
     out[IN_SCORE] = weighted_score(scores, in_domain)
@@ -46,8 +49,11 @@ def aggregate(scores: Mapping[str, float], in_domain: Mapping[str, int] | Sequen
     return out
 
 
-def p_correct_scores(p_correct: Mapping[str, float], in_domain: Mapping[str, int] | Sequence[str],
-                     out_domain: Mapping[str, int] | Sequence[str]) -> dict[str, float]:
+def p_correct_scores(
+    p_correct: Mapping[str, float],
+    in_domain: Mapping[str, int] | Sequence[str],
+    out_domain: Mapping[str, int] | Sequence[str],
+) -> dict[str, float]:
     """`p_correct_<benchmark>` per benchmark plus `In_Score_p` and `Out_Score_p`, aggregated like the
     accuracies (so the two metrics of one run sit side by side in one score dict)."""
     agg = aggregate(p_correct, in_domain, out_domain)

@@ -144,8 +144,11 @@ def gen_spatial(rng):
         if a % 3 != b % 3:
             break
     objs = [(rng.choice(SHAPES), c1, a), (rng.choice(SHAPES), c2, b)]
-    return (scene(objs, rng), f"Is the {c1} shape left or right of the {c2} shape? A. left B. right",
-            "A" if a % 3 < b % 3 else "B")
+    return (
+        scene(objs, rng),
+        f"Is the {c1} shape left or right of the {c2} shape? A. left B. right",
+        "A" if a % 3 < b % 3 else "B",
+    )
 
 
 def gen_science(rng):
@@ -184,7 +187,11 @@ def gen_column(rng):
 # warm-up-only auxiliary tasks (they teach answer types the OOD sets use, on other questions)
 def gen_aux_column(rng):
     cell = rng.randrange(NCELL)
-    return scene([(rng.choice(SHAPES), rng.choice(CNAMES), cell)], rng), "Which column is the shape in?", COLUMNS[cell % 3]
+    return (
+        scene([(rng.choice(SHAPES), rng.choice(CNAMES), cell)], rng),
+        "Which column is the shape in?",
+        COLUMNS[cell % 3],
+    )
 
 
 def gen_aux_count(rng):
@@ -245,12 +252,14 @@ def to_dataset(rows: list[dict]):
     """A `datasets.Dataset` with the shared features (identical across sources, for interleaving)."""
     from datasets import Dataset, Features, Image, Value
 
-    features = Features({
-        "image": Image(),
-        "prompt": [{"role": Value("string"), "content": Value("string")}],
-        "solution": Value("string"),
-        "task": Value("string"),
-    })
+    features = Features(
+        {
+            "image": Image(),
+            "prompt": [{"role": Value("string"), "content": Value("string")}],
+            "solution": Value("string"),
+            "task": Value("string"),
+        }
+    )
     cols = {k: [r[k] for r in rows] for k in ("image", "prompt", "solution", "task")}
     return Dataset.from_dict(cols, features=features)
 

@@ -70,7 +70,11 @@ def gen_bar_compare(rng):
         i, j = rng.sample(range(3), 2)
         if heights[i] != heights[j]:
             break
-    return img, f"Is the {cols[i]} bar taller than the {cols[j]} bar? A. yes B. no", "A" if heights[i] > heights[j] else "B"
+    return (
+        img,
+        f"Is the {cols[i]} bar taller than the {cols[j]} bar? A. yes B. no",
+        "A" if heights[i] > heights[j] else "B",
+    )
 
 
 def _reachable(walls: set[int], start: int, goal: int) -> bool:

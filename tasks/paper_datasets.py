@@ -26,8 +26,9 @@ from typing import Any
 from tasks.rewards import extract_answer
 
 # The paper's question suffix (its appendix): reasoning and answer tags.
-PAPER_INSTRUCTION = ("Output the thinking process in <think> </think> and final answer (option) in "
-                     "<answer> </answer> tags.")
+PAPER_INSTRUCTION = (
+    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags."
+)
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,24 @@ class PaperDataset:
     size: int  # as printed in the paper's Table 1 (a check, not a limit)
 
 
-TRAIN_SETS: dict[str, PaperDataset] = {d.name: d for d in (
-    PaperDataset("COCO", "laolao77/ViRFT_COCO", "coco", 5997),
-    PaperDataset("LISA", "yiqingliang/lisa-problems-dataset", "lisa", 1326),
-    PaperDataset("GeoQAV", "yiqingliang/geoqav-problems-dataset", "geoqav", 1969),
-    PaperDataset("SAT", "yiqingliang/sat-problems-dataset", "sat", 15000),
-    PaperDataset("ScienceQA", "yiqingliang/scienceqa-problems-dataset", "scienceqa", 6218),
-)}
-TEST_SETS: dict[str, PaperDataset] = {d.name: d for d in (
-    PaperDataset("LISA", "yiqingliang/lisa-problems-dataset-test", "lisa", 3397),
-    PaperDataset("SAT", "yiqingliang/sat-problems-dataset-test", "sat", 1928),
-    PaperDataset("ScienceQA", "yiqingliang/scienceqa-problems-dataset-test", "scienceqa", 2017),
-)}
+TRAIN_SETS: dict[str, PaperDataset] = {
+    d.name: d
+    for d in (
+        PaperDataset("COCO", "laolao77/ViRFT_COCO", "coco", 5997),
+        PaperDataset("LISA", "yiqingliang/lisa-problems-dataset", "lisa", 1326),
+        PaperDataset("GeoQAV", "yiqingliang/geoqav-problems-dataset", "geoqav", 1969),
+        PaperDataset("SAT", "yiqingliang/sat-problems-dataset", "sat", 15000),
+        PaperDataset("ScienceQA", "yiqingliang/scienceqa-problems-dataset", "scienceqa", 6218),
+    )
+}
+TEST_SETS: dict[str, PaperDataset] = {
+    d.name: d
+    for d in (
+        PaperDataset("LISA", "yiqingliang/lisa-problems-dataset-test", "lisa", 3397),
+        PaperDataset("SAT", "yiqingliang/sat-problems-dataset-test", "sat", 1928),
+        PaperDataset("ScienceQA", "yiqingliang/scienceqa-problems-dataset-test", "scienceqa", 2017),
+    )
+}
 
 # schema column -> accepted source columns, in order of preference
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -73,8 +80,10 @@ def resolve_columns(found: list[str], column_map: Mapping[str, str] | None = Non
     for col, aliases in COLUMN_ALIASES.items():
         if col in column_map:
             if column_map[col] not in found:
-                raise DatasetSchemaError(f"{what}: column_map maps {col!r} to {column_map[col]!r}, which is not a "
-                                         f"column; columns found: {sorted(found)}")
+                raise DatasetSchemaError(
+                    f"{what}: column_map maps {col!r} to {column_map[col]!r}, which is not a "
+                    f"column; columns found: {sorted(found)}"
+                )
             chosen[col] = column_map[col]
             continue
         hit = next((a for a in aliases if a in found), None)
@@ -83,8 +92,10 @@ def resolve_columns(found: list[str], column_map: Mapping[str, str] | None = Non
         else:
             chosen[col] = hit
     if missing:
-        raise DatasetSchemaError(f"{what} lacks column(s) {'; '.join(missing)}; columns found: {sorted(found)}. "
-                                 f"Map them with column_map={{'problem': '<column>', ...}}")
+        raise DatasetSchemaError(
+            f"{what} lacks column(s) {'; '.join(missing)}; columns found: {sorted(found)}. "
+            f"Map them with column_map={{'problem': '<column>', ...}}"
+        )
     return chosen
 
 
@@ -105,10 +116,12 @@ def _first_image(value: Any):
 def to_row(example: Mapping[str, Any], columns: Mapping[str, str], task: str) -> dict[str, Any]:
     """One source example in the row schema (prompt = the question and the paper's instruction)."""
     question = str(example[columns["problem"]]).strip()
-    return {"image": _first_image(example[columns["image"]]),
-            "prompt": [{"role": "user", "content": f"{question} {PAPER_INSTRUCTION}"}],
-            "solution": _bare_answer(example[columns["solution"]]),
-            "task": task}
+    return {
+        "image": _first_image(example[columns["image"]]),
+        "prompt": [{"role": "user", "content": f"{question} {PAPER_INSTRUCTION}"}],
+        "solution": _bare_answer(example[columns["solution"]]),
+        "task": task,
+    }
 
 
 def _load_raw(ref: str, split: str, cache_dir: str | None):
@@ -134,14 +147,23 @@ def _load_raw(ref: str, split: str, cache_dir: str | None):
     except (ConnectionError, FileNotFoundError, OSError) as e:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
             where = cache_dir or os.environ.get("HF_DATASETS_CACHE") or "the default datasets cache"
-            raise FileNotFoundError(f"{ref} is not in {where} and HF_HUB_OFFLINE is set: download it once on a "
-                                    f"machine with Hub access (same cache_dir), or pass a local folder") from e
+            raise FileNotFoundError(
+                f"{ref} is not in {where} and HF_HUB_OFFLINE is set: download it once on a "
+                f"machine with Hub access (same cache_dir), or pass a local folder"
+            ) from e
         raise
 
 
-def load_paper_dataset(name: str, split: str = "train", *, test: bool = False, source: str | None = None,
-                       cache_dir: str | None = None, column_map: Mapping[str, str] | None = None,
-                       limit: int | None = None):
+def load_paper_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    test: bool = False,
+    source: str | None = None,
+    cache_dir: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    limit: int | None = None,
+):
     """One of the paper's sets as a `datasets.Dataset` in the row schema.
 
     `name` is a mixture name (COCO, LISA, GeoQAV, SAT, ScienceQA); `test=True` takes the in-domain
@@ -167,8 +189,14 @@ def row_features():
     interleave with each other and with MiniModo's)."""
     from datasets import Features, Image, Value
 
-    return Features({"image": Image(), "prompt": [{"role": Value("string"), "content": Value("string")}],
-                     "solution": Value("string"), "task": Value("string")})
+    return Features(
+        {
+            "image": Image(),
+            "prompt": [{"role": Value("string"), "content": Value("string")}],
+            "solution": Value("string"),
+            "task": Value("string"),
+        }
+    )
 
 
 def _undecoded(feature):
@@ -196,12 +224,16 @@ def _convert(raw, columns: Mapping[str, str], task: str):
     problem, solution = columns["problem"], columns["solution"]
 
     def to_schema(ex):
-        return {"image": _first_image(ex[image_col]),
-                "prompt": [{"role": "user", "content": f"{str(ex[problem]).strip()} {PAPER_INSTRUCTION}"}],
-                "solution": _bare_answer(ex[solution]), "task": task}
+        return {
+            "image": _first_image(ex[image_col]),
+            "prompt": [{"role": "user", "content": f"{str(ex[problem]).strip()} {PAPER_INSTRUCTION}"}],
+            "solution": _bare_answer(ex[solution]),
+            "task": task,
+        }
 
-    return raw.map(to_schema, remove_columns=list(raw.column_names), features=row_features(),
-                   desc=f"{task}: to the row schema")
+    return raw.map(
+        to_schema, remove_columns=list(raw.column_names), features=row_features(), desc=f"{task}: to the row schema"
+    )
 
 
 class PaperSource:
@@ -210,9 +242,15 @@ class PaperSource:
 
     name = "paper"
 
-    def __init__(self, train: Mapping[str, str] | None = None, test_in: Mapping[str, str] | None = None,
-                 train_split: str = "train", test_split: str = "train", cache_dir: str | None = None,
-                 column_map: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        train: Mapping[str, str] | None = None,
+        test_in: Mapping[str, str] | None = None,
+        train_split: str = "train",
+        test_split: str = "train",
+        cache_dir: str | None = None,
+        column_map: Mapping[str, str] | None = None,
+    ):
         self.train = dict(train or {k: v.hub_id for k, v in TRAIN_SETS.items()})
         self.test_in = dict(test_in or {k: v.hub_id for k, v in TEST_SETS.items()})
         self.train_split, self.test_split = train_split, test_split
@@ -222,13 +260,24 @@ class PaperSource:
         """The first n rows of the set in a seeded order: the paper's 'next unseen example'. A
         `datasets.Dataset` in the row schema (images still encoded; `harness.training.grpo.mixture_dataset`
         takes it as it is), not a list, so that no image is decoded and re-encoded on the way to the trainer."""
-        ds = load_paper_dataset(dataset, self.train_split, source=self.train.get(dataset), cache_dir=self.cache_dir,
-                                column_map=self.column_map).shuffle(seed=seed)
+        ds = load_paper_dataset(
+            dataset,
+            self.train_split,
+            source=self.train.get(dataset),
+            cache_dir=self.cache_dir,
+            column_map=self.column_map,
+        ).shuffle(seed=seed)
         return ds.select(range(min(n, len(ds))))
 
     def test_rows(self, dataset: str, n: int) -> list[dict]:
-        ds = load_paper_dataset(dataset, self.test_split, test=True, source=self.test_in.get(dataset),
-                                cache_dir=self.cache_dir, column_map=self.column_map)
+        ds = load_paper_dataset(
+            dataset,
+            self.test_split,
+            test=True,
+            source=self.test_in.get(dataset),
+            cache_dir=self.cache_dir,
+            column_map=self.column_map,
+        )
         return list(ds.select(range(min(n, len(ds))))) if n else list(ds)
 
 

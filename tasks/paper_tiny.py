@@ -30,8 +30,13 @@ from tasks.minimodo import ALL, stable_seed
 from tasks.paper_datasets import PAPER_INSTRUCTION
 
 # paper set -> MiniModo generator
-TRAIN_SOURCES = {"COCO": "grounding", "LISA": "referring", "GeoQAV": "geometry", "SAT": "spatial",
-                 "ScienceQA": "science"}
+TRAIN_SOURCES = {
+    "COCO": "grounding",
+    "LISA": "referring",
+    "GeoQAV": "geometry",
+    "SAT": "spatial",
+    "ScienceQA": "science",
+}
 TEST_SOURCES = {"LISA": "referring", "SAT": "spatial", "ScienceQA": "science"}
 # lmms-eval task -> MiniModo generator
 OOD_TASKS = {"tiny_chartqa": "chart", "tiny_column": "column"}
@@ -39,8 +44,7 @@ OOD_TASKS = {"tiny_chartqa": "chart", "tiny_column": "column"}
 # In-Score and Out-Score are visibly size-weighted (baselines/configs/paper-protocol-tiny.yaml).
 TEST_SIZES = {"LISA": 24, "SAT": 16, "ScienceQA": 12}
 OOD_SIZES = {"tiny_chartqa": 16, "tiny_column": 12}
-KIND_HINT = {"mc": " Answer with the option letter.", "exact": " Answer with a single word.", "box": "",
-             "boxes": ""}
+KIND_HINT = {"mc": " Answer with the option letter.", "exact": " Answer with a single word.", "box": "", "boxes": ""}
 
 
 def hub_rows(generator: str, n: int, seed: int, split: str) -> dict[str, list]:
@@ -63,7 +67,9 @@ def _save(cols: dict[str, list], folder: Path, split: str) -> None:
     DatasetDict({split: Dataset.from_dict(cols, features=features)}).save_to_disk(str(folder))
 
 
-def write_datasets(root: Path, n_train: int = 48, n_test: int | None = None, seed: int = 0) -> dict[str, dict[str, str]]:
+def write_datasets(
+    root: Path, n_train: int = 48, n_test: int | None = None, seed: int = 0
+) -> dict[str, dict[str, str]]:
     """The five training sets and three in-domain test sets under root/train, root/test (n_test rows
     each, default TEST_SIZES)."""
     out: dict[str, dict[str, str]] = {"train": {}, "test_in": {}}
@@ -96,33 +102,36 @@ def process_results(doc, results):
 
 
 def lmms_task_yaml(task: str, dataset_dir: Path, max_new_tokens: int) -> str:
-    return "\n".join([
-        f"task: {task}",
-        f"dataset_path: {json.dumps(str(dataset_dir))}",
-        "dataset_kwargs:",
-        "  load_from_disk: true",
-        "test_split: test",
-        "output_type: generate_until",
-        "doc_to_visual: !function utils.doc_to_visual",
-        "doc_to_text: !function utils.doc_to_text",
-        "doc_to_target: answer",
-        "generation_kwargs:",
-        f"  max_new_tokens: {int(max_new_tokens)}",
-        "  temperature: 0",
-        "  do_sample: false",
-        "process_results: !function utils.process_results",
-        "metric_list:",
-        "  - metric: exact_match",
-        "    aggregation: mean",
-        "    higher_is_better: true",
-        "metadata:",
-        "  version: 1",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"task: {task}",
+            f"dataset_path: {json.dumps(str(dataset_dir))}",
+            "dataset_kwargs:",
+            "  load_from_disk: true",
+            "test_split: test",
+            "output_type: generate_until",
+            "doc_to_visual: !function utils.doc_to_visual",
+            "doc_to_text: !function utils.doc_to_text",
+            "doc_to_target: answer",
+            "generation_kwargs:",
+            f"  max_new_tokens: {int(max_new_tokens)}",
+            "  temperature: 0",
+            "  do_sample: false",
+            "process_results: !function utils.process_results",
+            "metric_list:",
+            "  - metric: exact_match",
+            "    aggregation: mean",
+            "    higher_is_better: true",
+            "metadata:",
+            "  version: 1",
+            "",
+        ]
+    )
 
 
-def write_lmms_tasks(root: Path, n: int | None = None, seed: int = 0, max_new_tokens: int = 24,
-                     final: Path | None = None) -> dict[str, str]:
+def write_lmms_tasks(
+    root: Path, n: int | None = None, seed: int = 0, max_new_tokens: int = 24, final: Path | None = None
+) -> dict[str, str]:
     """Out-of-domain sets as local lmms-eval tasks: root/ood/<task> (data), root/lmms_tasks/<task> (task).
     The YAMLs name the data by its path under `final` (where root will be moved; default root)."""
     from datasets import Dataset, DatasetDict, Features, Image, Value
@@ -166,5 +175,13 @@ def warmup_rows(n: int, rng: random.Random, label_noise: float = 0.3) -> list[di
     return rows
 
 
-__all__ = ["OOD_TASKS", "PAPER_INSTRUCTION", "TEST_SOURCES", "TRAIN_SOURCES", "hub_rows", "warmup_rows",
-           "write_datasets", "write_lmms_tasks"]
+__all__ = [
+    "OOD_TASKS",
+    "PAPER_INSTRUCTION",
+    "TEST_SOURCES",
+    "TRAIN_SOURCES",
+    "hub_rows",
+    "warmup_rows",
+    "write_datasets",
+    "write_lmms_tasks",
+]

@@ -49,7 +49,11 @@ ANSWER_KINDS = ("mc", "exact", "box", "boxes")
 # task name -> answer kind. MiniModo domains register here (tasks/minimodo.py); the GPU loaders of
 # the paper's datasets add theirs (coco -> boxes, lisa -> box, geoqa/scienceqa -> mc, sat -> mc).
 TASK_KINDS: dict[str, str] = {
-    "coco": "boxes", "lisa": "box", "geoqav": "mc", "geoqa": "mc", "scienceqa": "mc",
+    "coco": "boxes",
+    "lisa": "box",
+    "geoqav": "mc",
+    "geoqa": "mc",
+    "scienceqa": "mc",
     # SAT is left out on purpose: the paper lists its answers as natural language, but the Hub
     # copy's format is not known here, so its kind is inferred per row from the solution (an
     # option letter -> mc, anything else -> normalised exact match).
@@ -94,7 +98,7 @@ def extract_answer(text: str) -> str | None:
     j = text.find("</answer>", i + 8)
     if j < 0:
         return None
-    return text[i + 8:j]
+    return text[i + 8 : j]
 
 
 _THINK_ANSWER = re.compile(r"</think>\s*<answer>")
@@ -199,8 +203,13 @@ def matched_iou(pred, truth) -> float:
 
 def format_box_answer(boxes, confidence: float = 1.0) -> str:
     """Visual-RFT answer text for boxes: `[{'Position': [x1, y1, x2, y2], 'Confidence': c}, ...]`."""
-    return "[" + ", ".join(f"{{'Position': [{', '.join(str(int(round(v))) for v in b)}], 'Confidence': {confidence:g}}}"
-                           for b in boxes) + "]"
+    return (
+        "["
+        + ", ".join(
+            f"{{'Position': [{', '.join(str(int(round(v))) for v in b)}], 'Confidence': {confidence:g}}}" for b in boxes
+        )
+        + "]"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,8 +298,9 @@ def format_reward(prompts=None, completions: Sequence = (), **kwargs) -> list[fl
     return [1.0 if format_ok(completion_text(c)) else 0.0 for c in completions]
 
 
-def accuracy_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
-                    **kwargs) -> list[float | None]:
+def accuracy_reward(
+    prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs
+) -> list[float | None]:
     """Accuracy of each completion against its row's `solution`, the checker chosen by `task`."""
     completions = list(completions)
     n = len(completions)
@@ -298,8 +308,9 @@ def accuracy_reward(prompts=None, completions: Sequence = (), solution: Sequence
     return [accuracy(completion_text(c), _text(s), t) for c, s, t in zip(completions, sols, tasks)]
 
 
-def parsed_format_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
-                         **kwargs) -> list[float | None]:
+def parsed_format_reward(
+    prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs
+) -> list[float | None]:
     """The paper's format reward: 1.0 when the completion is `<think>...</think><answer>...</answer>`
     AND its answer parses for the row's kind (`answer_parsed`), else 0.0."""
     completions = list(completions)
@@ -355,8 +366,9 @@ multi_box_reward = _kind_reward("boxes")
 # Not reproduced: R1-V first tries math_verify's symbolic equality (not installed here; it only adds matches
 # for mathematical expressions, which none of the paper's five training sets has as answers).
 DETECTION_IOU_THRESHOLD = 0.5
-_SCORED_BOX = re.compile(r"['\"]Position['\"]\s*:\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) +
-                         r"\s*\]\s*,\s*['\"]Confidence['\"]\s*:\s*" + _NUM)
+_SCORED_BOX = re.compile(
+    r"['\"]Position['\"]\s*:\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]\s*,\s*['\"]Confidence['\"]\s*:\s*" + _NUM
+)
 
 
 def parse_scored_boxes(text: str | None, limit: int = MAX_BOXES) -> list[tuple[tuple[float, ...], float]]:
@@ -376,8 +388,9 @@ def parse_scored_boxes(text: str | None, limit: int = MAX_BOXES) -> list[tuple[t
     return out
 
 
-def detection_reward(pred: list[tuple[tuple[float, ...], float]], truth, threshold: float = DETECTION_IOU_THRESHOLD
-                     ) -> float:
+def detection_reward(
+    pred: list[tuple[tuple[float, ...], float]], truth, threshold: float = DETECTION_IOU_THRESHOLD
+) -> float:
     """Visual-RFT's COCO reward (see above): greedy by confidence, IoU counted above `threshold` only."""
     if not pred or not truth:
         return 0.0
@@ -434,8 +447,9 @@ def answer_parsed_v2(text: str, solution: str, task: str | None = None, kind: st
         return False
 
 
-def accuracy_v2_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
-                       **kwargs) -> list[float | None]:
+def accuracy_v2_reward(
+    prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs
+) -> list[float | None]:
     """paper-v2 accuracy of each completion against its row's `solution`."""
     completions = list(completions)
     n = len(completions)
@@ -443,22 +457,25 @@ def accuracy_v2_reward(prompts=None, completions: Sequence = (), solution: Seque
     return [accuracy_v2(completion_text(c), _text(s), t) for c, s, t in zip(completions, sols, tasks)]
 
 
-def parsed_format_v2_reward(prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None,
-                            **kwargs) -> list[float | None]:
+def parsed_format_v2_reward(
+    prompts=None, completions: Sequence = (), solution: Sequence[str] = (), task=None, **kwargs
+) -> list[float | None]:
     """paper-v2 format reward: the think/answer format AND an answer that parses for the row's kind."""
     completions = list(completions)
     n = len(completions)
     tasks, sols = _per_row(task, n, None), _per_row(solution, n, "")
-    return [1.0 if format_ok(text := completion_text(c)) and answer_parsed_v2(text, _text(s), t) else 0.0
-            for c, s, t in zip(completions, sols, tasks)]
+    return [
+        1.0 if format_ok(text := completion_text(c)) and answer_parsed_v2(text, _text(s), t) else 0.0
+        for c, s, t in zip(completions, sols, tasks)
+    ]
 
 
 # The reward rules a protocol may name (ProtocolConfig.reward_rule, the GPU protocol's training.reward_rule):
 # rule -> (accuracy, format) functions. `paper` and `format_kept` are recorded in committed results: never
 # change them; a new reading of the paper is a new rule name.
 REWARD_RULES: dict[str, tuple[Callable, Callable]] = {
-    "paper": (accuracy_reward, parsed_format_reward),     # a failed answer parse zeroes the whole reward
-    "format_kept": (accuracy_reward, format_reward),      # format counts on its own (modomodo's first rule)
+    "paper": (accuracy_reward, parsed_format_reward),  # a failed answer parse zeroes the whole reward
+    "format_kept": (accuracy_reward, format_reward),  # format counts on its own (modomodo's first rule)
     "paper-v2": (accuracy_v2_reward, parsed_format_v2_reward),  # the reference code's per-task rules (above)
 }
 ACCURACY_BY_RULE: dict[str, Callable] = {"paper": accuracy, "format_kept": accuracy, "paper-v2": accuracy_v2}

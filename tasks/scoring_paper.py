@@ -16,7 +16,10 @@ PAPER_OUT_SIZES: dict[str, int] = {"ChartQA": 2500, "InfoVQA": 2801, "MathVista"
 __all__ = ["IN_SCORE", "OUT_SCORE", "PAPER_IN_SIZES", "PAPER_OUT_SIZES", "paper_scores", "weighted_score"]
 
 
-def paper_scores(scores: Mapping[str, float], in_sizes: Mapping[str, int] = PAPER_IN_SIZES,
-                 out_sizes: Mapping[str, int] = PAPER_OUT_SIZES) -> dict[str, float]:
+def paper_scores(
+    scores: Mapping[str, float],
+    in_sizes: Mapping[str, int] = PAPER_IN_SIZES,
+    out_sizes: Mapping[str, int] = PAPER_OUT_SIZES,
+) -> dict[str, float]:
     """Per-benchmark scores plus In_Score and Out_Score."""
     return aggregate(scores, in_sizes, out_sizes)

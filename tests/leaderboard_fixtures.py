@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import cli, write_synthetic_suite
 
 HOSTILE = "<script>alert(1)</script>"
-HOSTILE_FILE = textwrap.dedent('''
+HOSTILE_FILE = textwrap.dedent("""
     import numpy as np
     from strategies.base import Strategy
 
@@ -22,7 +22,7 @@ HOSTILE_FILE = textwrap.dedent('''
 
         def propose(self, history, budget):
             return self.space.from_vector(self.rng.dirichlet(np.ones(self.space.dim)))
-''')
+""")
 STRATEGIES = f"uniform,random,seed,{HOSTILE}"
 
 
@@ -32,8 +32,25 @@ def make_bench(root: Path) -> Path:
     sfile = root / "hostile_strategy.py"
     sfile.write_text(HOSTILE_FILE)
     out = root / "bench"
-    cli("bench", "--suite", "paper-qwen2vl-2b", "--suite", suite, "--strategy", STRATEGIES, "--budget", "4,8",
-        "--seeds", "3", "--out", out, "--strategy-file", sfile, "--quiet", codes=(0, 1))  # hostile studies fail
+    cli(
+        "bench",
+        "--suite",
+        "paper-qwen2vl-2b",
+        "--suite",
+        suite,
+        "--strategy",
+        STRATEGIES,
+        "--budget",
+        "4,8",
+        "--seeds",
+        "3",
+        "--out",
+        out,
+        "--strategy-file",
+        sfile,
+        "--quiet",
+        codes=(0, 1),
+    )  # hostile studies fail
     return out
 
 

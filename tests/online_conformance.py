@@ -28,8 +28,9 @@ from harness.sandbox.isolation import is_user_strategy, make_strategy
 from harness.spec import DomainSignal, StepSignals
 
 
-def synthetic_signals(space: MixtureSpace, step: int, drawn_with: Mixture, rng: np.random.Generator,
-                      prompts: int = 2, flat: bool = False) -> StepSignals:
+def synthetic_signals(
+    space: MixtureSpace, step: int, drawn_with: Mixture, rng: np.random.Generator, prompts: int = 2, flat: bool = False
+) -> StepSignals:
     """One step's signals: `prompts` prompts drawn by `drawn_with`; domain i's reward rises with i and with
     the step (so adapting strategies have something to follow); `flat`: every reward equal."""
     w = np.array([drawn_with[d] for d in space.datasets])
@@ -43,8 +44,13 @@ def synthetic_signals(space: MixtureSpace, step: int, drawn_with: Mixture, rng: 
             domains[d] = DomainSignal(n, 1.0, 0.0, 0.0, 1.0)
         else:
             mean = 0.5 + i / space.dim + 0.002 * step + 0.1 * rng.standard_normal()
-            domains[d] = DomainSignal(n, float(mean), float(abs(0.2 + 0.1 * i * rng.random())),
-                                      float(0.1 + 0.05 * rng.random()), float(rng.random() < 0.3))
+            domains[d] = DomainSignal(
+                n,
+                float(mean),
+                float(abs(0.2 + 0.1 * i * rng.random())),
+                float(0.1 + 0.05 * rng.random()),
+                float(rng.random() < 0.3),
+            )
     return StepSignals(step, domains, drawn_with.as_dict())
 
 
@@ -133,8 +139,19 @@ class OnlineConformance:
 
 
 # -- a simulated RLVR run with a planted truth (for the methods' behaviour tests and trajectories) ------------
-def simulate(strategy, space: MixtureSpace, steps: int, learn: np.ndarray, start_skill: np.ndarray | float = 0.5,
-             drift: float = 0.0, prompts: int = 2, group: int = 8, noise: float = 0.05, seed: int = 0, lag: int = 2):
+def simulate(
+    strategy,
+    space: MixtureSpace,
+    steps: int,
+    learn: np.ndarray,
+    start_skill: np.ndarray | float = 0.5,
+    drift: float = 0.0,
+    prompts: int = 2,
+    group: int = 8,
+    noise: float = 0.05,
+    seed: int = 0,
+    lag: int = 2,
+):
     """Drive `strategy` through `steps` steps of a toy policy with a known answer; returns the weights it returned
     (one row per decision, the start first).
 

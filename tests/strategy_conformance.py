@@ -209,7 +209,7 @@ class StrategyConformance:
     def misbehaving(base, tmp_path) -> list:
         """Subclasses of the strategy that raise, return garbage, recommend garbage. For a strategy from a
         file they are written into a copy of that file (its code runs only in its sandbox)."""
-        body = textwrap.dedent('''
+        body = textwrap.dedent("""
             class Raises({base}):
                 name = "conformance-raises"
 
@@ -231,7 +231,7 @@ class StrategyConformance:
 
                 def recommend(self, history):
                     return [0.25] * 4
-            ''')
+            """)
         if is_user_strategy(base):
             path = tmp_path / f"misbehaving_{base.source.filename}"
             path.write_text(base.source.text + "\n\n" + body.format(base=base.source_class))

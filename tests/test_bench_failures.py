@@ -38,15 +38,16 @@ def ten_decimal_suite(tmp_path_factory):
         W = W / W.sum(axis=1, keepdims=True)
         path = root / "runs.csv"
         df = pd.DataFrame(W, columns=[f"w_d{j}" for j in range(6)])
-        df["loss"] = (W ** 2).sum(axis=1) + rng.normal(0, 0.01, len(W))
+        df["loss"] = (W**2).sum(axis=1) + rng.normal(0, 0.01, len(W))
         df.to_csv(path, index=False, float_format="%.10f")
         reread = pd.read_csv(path)[[f"w_d{j}" for j in range(6)]].to_numpy()
         if _flips(reread).any():
             break
     else:  # pragma: no cover
         pytest.fail("no table with a rounding flip in 200 draws")
-    return import_table(path, "tendec", ",".join(f"w_d{j}" for j in range(6)), "loss", "min", root / "suite",
-                        normalize=True)
+    return import_table(
+        path, "tendec", ",".join(f"w_d{j}" for j in range(6)), "loss", "min", root / "suite", normalize=True
+    )
 
 
 def test_every_candidate_is_admitted_and_answered_however_it_is_rebuilt(ten_decimal_suite):
@@ -55,8 +56,11 @@ def test_every_candidate_is_admitted_and_answered_however_it_is_rebuilt(ten_deci
     judge = suites.load(ten_decimal_suite).judge("pool")
     space = judge.space
     for i, c in enumerate(space.candidate_matrix):
-        for m in (space.candidate(i), space.from_vector(c, normalize=True),
-                  space.from_vector(c * (1 + 1e-10), normalize=True)):
+        for m in (
+            space.candidate(i),
+            space.from_vector(c, normalize=True),
+            space.from_vector(c * (1 + 1e-10), normalize=True),
+        ):
             got = judge.check_proposal(m)
             assert space.candidate_index(got) == i
             seed = judge.run_seed(0, 0, got, 0)
@@ -65,8 +69,22 @@ def test_every_candidate_is_admitted_and_answered_however_it_is_rebuilt(ten_deci
 
 
 def test_pool_bench_of_model_based_strategies_runs_to_the_end(ten_decimal_suite, tmp_path):
-    r = invoke("bench", "--suite", ten_decimal_suite, "--track", "pool", "--strategy",
-               "random,gp-bo,quadratic-bo,regmix", "--budget", "12", "--seeds", "4", "--out", tmp_path / "o", "--quiet")
+    r = invoke(
+        "bench",
+        "--suite",
+        ten_decimal_suite,
+        "--track",
+        "pool",
+        "--strategy",
+        "random,gp-bo,quadratic-bo,regmix",
+        "--budget",
+        "12",
+        "--seeds",
+        "4",
+        "--out",
+        tmp_path / "o",
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     assert len(summary) == 16 and (summary.status == "ok").all(), summary[["strategy", "reason"]]
@@ -92,8 +110,20 @@ def flaky(monkeypatch):
 
 def test_a_harness_error_fails_one_study_the_bench_goes_on_and_a_resume_retries_it(flaky, tmp_path):
     out = tmp_path / "o"
-    args = ("bench", "--suite", "synth-bowl-5", "--strategy", "random,uniform", "--budget", "4", "--seeds", "3",
-            "--out", out, "--quiet")
+    args = (
+        "bench",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "random,uniform",
+        "--budget",
+        "4",
+        "--seeds",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+    )
     r = invoke(*args)
     assert r.exit_code == 1, r.output
     summary = pd.read_csv(out / "summary.csv")
@@ -121,8 +151,20 @@ def test_a_strategy_error_is_a_failed_study_and_exit_1(tmp_path):
             return None if history else self.space.uniform()
 
     try:
-        r = invoke("bench", "--suite", "synth-bowl-5", "--strategy", "raises-on-seed-0", "--budget", "2", "--seeds",
-                   "2", "--out", tmp_path / "o", "--quiet")
+        r = invoke(
+            "bench",
+            "--suite",
+            "synth-bowl-5",
+            "--strategy",
+            "raises-on-seed-0",
+            "--budget",
+            "2",
+            "--seeds",
+            "2",
+            "--out",
+            tmp_path / "o",
+            "--quiet",
+        )
     finally:
         strategies.registry._REGISTRY.pop("raises-on-seed-0", None)
     assert r.exit_code == 1
@@ -151,15 +193,14 @@ def test_a_damaged_study_record_is_quarantined_and_redone_on_resume(tmp_path):
     # a suite that stands in for a slow runner (simulated delay): its runs go through the store, as real runs
     # do (an instant replay's answers come from memory, harness/runners/replay.py)
     suite = write_synthetic_suite(tmp_path / "slow-bowl", dim=5, delay=0.001)
-    args = ("bench", "--suite", suite, "--strategy", "random", "--budget", "4", "--seeds", "2", "--out", out,
-            "--quiet")
+    args = ("bench", "--suite", suite, "--strategy", "random", "--budget", "4", "--seeds", "2", "--out", out, "--quiet")
     assert invoke(*args).exit_code == 0
     first = pd.read_csv(out / "summary.csv")
     studies = sorted((out / "store" / "studies").glob("*/*.json"))
     runs = sorted((out / "store" / "runs").glob("*/*.json"))
     for study in studies:
         study.write_bytes(study.read_bytes()[:40])  # truncated: every study is done again ...
-    runs[0].write_bytes(b"")                        # ... and meets an empty run record
+    runs[0].write_bytes(b"")  # ... and meets an empty run record
     r = invoke(*args)
     assert r.exit_code == 0, r.output
     assert "store records quarantined" in r.stderr

@@ -12,9 +12,15 @@ from harness.training.config import BASE_MODELS
 ROOT = Path(__file__).resolve().parent.parent
 # the cache folders the recorded runs' bases were built into (name-hash), before the builders were merged: the
 # base_model label of the recorded runs names these hashes (e.g. the pool sweep's tiny-h64-cur@91579a0339b267a0)
-RECORDED = {"tiny-h64": "a7badbd7c20b8142", "tiny-h64-cur": "91579a0339b267a0", "tiny-h128-cur": "a5d93331a504b12c",
-            "tiny-idf64-cur": "d5f42eaec37541b2", "tiny-idf64-8cur": "e06537f0e8eb479a",
-            "tiny-h64-8cur": "233aad47aa6fc76f", "tiny-h128-8cur": "74b2833d5bd662ce"}
+RECORDED = {
+    "tiny-h64": "a7badbd7c20b8142",
+    "tiny-h64-cur": "91579a0339b267a0",
+    "tiny-h128-cur": "a5d93331a504b12c",
+    "tiny-idf64-cur": "d5f42eaec37541b2",
+    "tiny-idf64-8cur": "e06537f0e8eb479a",
+    "tiny-h64-8cur": "233aad47aa6fc76f",
+    "tiny-h128-8cur": "74b2833d5bd662ce",
+}
 
 
 def _recorded_versions_here() -> bool:
@@ -51,9 +57,9 @@ def test_the_code_key_ignores_comments_docstrings_and_layout_but_not_code(tmp_pa
     key = build_identity.code_key(("m.py",))
     (tmp_path / "m.py").write_text('"""Other doc."""\n# a comment\ndef f(x):\n\n    return (x\n            + 1)\n')
     assert build_identity.code_key(("m.py",)) == key
-    (tmp_path / "m.py").write_text('def f(x):\n    return x + 2\n')
+    (tmp_path / "m.py").write_text("def f(x):\n    return x + 2\n")
     assert build_identity.code_key(("m.py",)) != key
-    (tmp_path / "n.py").write_text('def f(x):\n    return x + 1\n')
+    (tmp_path / "n.py").write_text("def f(x):\n    return x + 1\n")
     assert build_identity.code_key(("n.py",)) != key  # the file's name is part of the key
 
 

@@ -144,10 +144,16 @@ def test_stored_pool_runs_reproduce_the_stored_p_correct_runs_to_the_bit():
     reward log), or the checkpoint evaluations changed the training trajectory."""
     pool, v3 = suites.load(POOL), suites.load("minimodo-tiny-p-live")
     sweeps = suites.BASELINES_DIR / "sweeps"
-    ref = {(r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key()): r.scores
-           for r in ResultStore(sweeps / "minimodo-tiny-p-live").results() if r.spec["protocol"] == v3.protocol}
-    pairs = [(r, ref.get((r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key())))
-             for r in ResultStore(sweeps / POOL).results() if r.spec["protocol"] == pool.protocol]
+    ref = {
+        (r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key()): r.scores
+        for r in ResultStore(sweeps / "minimodo-tiny-p-live").results()
+        if r.spec["protocol"] == v3.protocol
+    }
+    pairs = [
+        (r, ref.get((r.spec["seed"], pool.space.mixture(r.spec["mixture"]).key())))
+        for r in ResultStore(sweeps / POOL).results()
+        if r.spec["protocol"] == pool.protocol
+    ]
     pairs = [(r, sc) for r, sc in pairs if sc is not None]
     if not pairs:
         pytest.skip("no pool run shares a (mixture, seed) with minimodo-tiny-p-live yet")

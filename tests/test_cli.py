@@ -25,10 +25,21 @@ def test_run_prints_the_run_result_as_json():
 
 
 def test_run_normalize_and_choice_options_list_their_values():
-    result = json.loads(cli("run", "--suite", "paper-qwen2vl-2b", "--normalize", "--mixture",
-                            "COCO=20,LISA=20,GeoQAV=20,SAT=20,ScienceQA=20").stdout)
-    assert result["scores"]["Out_Score"] == 0.4609 and "Mixture.normalized" not in cli(
-        "run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6", check=False).stderr
+    result = json.loads(
+        cli(
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--normalize",
+            "--mixture",
+            "COCO=20,LISA=20,GeoQAV=20,SAT=20,ScienceQA=20",
+        ).stdout
+    )
+    assert (
+        result["scores"]["Out_Score"] == 0.4609
+        and "Mixture.normalized"
+        not in cli("run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6", check=False).stderr
+    )
     from harness.cli.common import RUNNER_KINDS
     from harness.runners import RUNNERS
 
@@ -45,31 +56,43 @@ def test_bench_seeds_take_a_count_or_a_range(tmp_path):
         out = tmp_path / spec.replace(",", "_")
         cli(*base, "--seeds", spec, "--out", out)
         outs[spec] = pd.read_csv(out / "summary.csv")
-        assert json.loads((out / "bench.json").read_text())["seeds"] == (
-            [5, 6] if spec == "5-6" else [0, 1, 2])
+        assert json.loads((out / "bench.json").read_text())["seeds"] == ([5, 6] if spec == "5-6" else [0, 1, 2])
     cols = ["suite", "strategy", "budget", "seed", "score"]
     for spec in ("0-2", "0,1,2"):
         pd.testing.assert_frame_equal(outs[spec][cols], outs["3"][cols])
     assert sorted(set(outs["5-6"].seed)) == [5, 6]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "weights sum to 1.1, not 1"),
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "pass --normalize to rescale"),
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", UNIFORM, "--runner", "replya"], "'replya' is not one of"),
-    (["bench", "--suite", "synth-bowl-5", "--seeds", "3-1", "--out", "/tmp/never"], "the range is empty"),
-    (["bench", "--suite", "synth-bowl-5", "--seeds", "0", "--out", "/tmp/never"], "at least 1"),
-    (["bench", "--suite", "synth-bowl-5", "--seeds", "x", "--out", "/tmp/never"], "--seeds"),
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=-0.5,LISA=1.5"], "'COCO' is negative"),
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=nan,LISA=1"], "'COCO' is nan"),
-    (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCOA=1"], "unknown dataset 'COCOA'; did you mean 'COCO'"),
-    (["run", "--suite", "paper-qwen", "--mixture", "A=1"], "unknown suite 'paper-qwen'"),
-    (["bench", "--suite", "synth-bowl-5", "--strategy", "quadratik", "--out", "/tmp/never"],
-     "unknown strategy 'quadratik'; did you mean 'quadratic'"),
-    (["bench", "--suite", "synth-bowl-5", "--budget", "4,x", "--out", "/tmp/never"], "--budget must be comma-separated"),
-    (["bench", "--suite", "synth-bowl-5", "--strategy-file", "/nonexistent.py", "--out", "/tmp/never"],
-     "/nonexistent.py"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "weights sum to 1.1, not 1"),
+        (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=0.5,LISA=0.6"], "pass --normalize to rescale"),
+        (["run", "--suite", "paper-qwen2vl-2b", "--mixture", UNIFORM, "--runner", "replya"], "'replya' is not one of"),
+        (["bench", "--suite", "synth-bowl-5", "--seeds", "3-1", "--out", "/tmp/never"], "the range is empty"),
+        (["bench", "--suite", "synth-bowl-5", "--seeds", "0", "--out", "/tmp/never"], "at least 1"),
+        (["bench", "--suite", "synth-bowl-5", "--seeds", "x", "--out", "/tmp/never"], "--seeds"),
+        (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=-0.5,LISA=1.5"], "'COCO' is negative"),
+        (["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCO=nan,LISA=1"], "'COCO' is nan"),
+        (
+            ["run", "--suite", "paper-qwen2vl-2b", "--mixture", "COCOA=1"],
+            "unknown dataset 'COCOA'; did you mean 'COCO'",
+        ),
+        (["run", "--suite", "paper-qwen", "--mixture", "A=1"], "unknown suite 'paper-qwen'"),
+        (
+            ["bench", "--suite", "synth-bowl-5", "--strategy", "quadratik", "--out", "/tmp/never"],
+            "unknown strategy 'quadratik'; did you mean 'quadratic'",
+        ),
+        (
+            ["bench", "--suite", "synth-bowl-5", "--budget", "4,x", "--out", "/tmp/never"],
+            "--budget must be comma-separated",
+        ),
+        (
+            ["bench", "--suite", "synth-bowl-5", "--strategy-file", "/nonexistent.py", "--out", "/tmp/never"],
+            "/nonexistent.py",
+        ),
+    ],
+)
 def test_bad_input_exits_2_naming_the_bad_value(args, message):
     proc = cli(*args, check=False)
     assert proc.returncode == 2, proc.stderr
@@ -113,9 +136,25 @@ def test_strategy_file_and_failing_strategies_are_recorded_not_fatal(tmp_path):
     listed = cli("strategies", "--strategy-file", f).stdout
     assert "mydirichlet" in listed and "raiser" in listed
     out = tmp_path / "out"
-    proc = cli("bench", "--suite", "synth-bowl-5", "--strategy", "raiser,garbage,nan-vector,mydirichlet,uniform",
-               "--budget", "4", "--seeds", "2", "--out", out, "--strategy-file", f, "--workers", "2", "--quiet",
-               codes=(1,))
+    proc = cli(
+        "bench",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "raiser,garbage,nan-vector,mydirichlet,uniform",
+        "--budget",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--strategy-file",
+        f,
+        "--workers",
+        "2",
+        "--quiet",
+        codes=(1,),
+    )
     s = pd.read_csv(out / "summary.csv")
     assert len(s) == 10
     by = s.set_index(["strategy", "seed"])
@@ -130,8 +169,22 @@ def test_strategy_file_and_failing_strategies_are_recorded_not_fatal(tmp_path):
 
 def test_bench_writes_the_summary_contract(tmp_path):
     out = tmp_path / "b"
-    cli("bench", "--suite", "paper-qwen2vl-2b", "--suite", "synth-corner-6", "--strategy", "all", "--budget", "4,11",
-        "--seeds", "3", "--out", out, "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "paper-qwen2vl-2b",
+        "--suite",
+        "synth-corner-6",
+        "--strategy",
+        "all",
+        "--budget",
+        "4,11",
+        "--seeds",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+    )
     s = pd.read_csv(out / "summary.csv")
     required = "suite,strategy,budget,seed,score,regret,normalized_regret,uniform_score,best_known".split(",")
     assert set(required) <= set(s.columns)
@@ -145,4 +198,7 @@ def test_bench_writes_the_summary_contract(tmp_path):
     meta = json.loads((out / "bench.json").read_text())
     assert {x["name"] for x in meta["suites"]} == {"paper-qwen2vl-2b", "synth-corner-6"}
     t = pd.read_csv(out / "trajectories.csv")
-    assert set(t.strategy) <= set(s.strategy) and (t.groupby(["suite", "strategy", "budget", "seed"]).size() <= t.budget.max()).all()
+    assert (
+        set(t.strategy) <= set(s.strategy)
+        and (t.groupby(["suite", "strategy", "budget", "seed"]).size() <= t.budget.max()).all()
+    )

@@ -124,7 +124,9 @@ def test_minimodo_pool_card_states_the_cost_measured_from_its_stored_runs():
     assert block["eval_seconds"] == pytest.approx(evals / n_evals, abs=1e-3)
     judge = suites.load("minimodo-pool").judge("pool")
     quarter = judge.cost_model.charge(None, 0.25)
-    assert quarter == pytest.approx((0.25 * np.mean(train) + evals / n_evals) / (np.mean(train) + evals / n_evals), abs=1e-5)
+    assert quarter == pytest.approx(
+        (0.25 * np.mean(train) + evals / n_evals) / (np.mean(train) + evals / n_evals), abs=1e-5
+    )
     assert 0.37 < quarter < 0.40  # issue 28: "a 0.25 pilot really costs about 0.39 of a run"
 
 
@@ -143,8 +145,10 @@ def test_a_sandboxed_strategy_is_charged_the_same_price(priced):
     and spends the same run-equivalents isolated as in-process."""
     judge = suites.load(priced).judge("pool")
     cls = strategies.get("successive-halving")
-    runs = [Study(judge, cls, Budget(6), 1, make_runner("replay", judge), isolation=iso).run()
-            for iso in ("none", "process")]
+    runs = [
+        Study(judge, cls, Budget(6), 1, make_runner("replay", judge), isolation=iso).run()
+        for iso in ("none", "process")
+    ]
     assert all(o.status == "ok" for o in runs), [o.reason for o in runs]
     assert [t["run_key"] for t in runs[0].trajectory] == [t["run_key"] for t in runs[1].trajectory]
     assert runs[0].cost_used == runs[1].cost_used <= 6 + 1e-9

@@ -64,8 +64,9 @@ def test_tiny_idefics3_builds_without_torchvision_with_one_token_per_cell():
     rows = make_rows("maze", 2, 0)
     from harness.training.model import render_prompts
 
-    enc = processor(text=render_prompts(processor, rows), images=[r["image"] for r in rows], padding=True,
-                    return_tensors="pt")
+    enc = processor(
+        text=render_prompts(processor, rows), images=[r["image"] for r in rows], padding=True, return_tensors="pt"
+    )
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
     assert (enc["input_ids"] == image_id).sum(1).tolist() == [9, 9]  # 84 px / 14-px patches / scale 2: 3 x 3
     with pytest.raises(ValueError, match="head_dim"):

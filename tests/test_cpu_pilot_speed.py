@@ -33,9 +33,13 @@ def _old_generate(model, processor, rows, max_new_tokens, batch):
     out = []
     with torch.no_grad():
         for i in range(0, len(rows), batch):
-            chunk = rows[i:i + batch]
-            enc = processor(text=render_prompts(processor, chunk), images=[r["image"] for r in chunk], padding=True,
-                            return_tensors="pt")
+            chunk = rows[i : i + batch]
+            enc = processor(
+                text=render_prompts(processor, chunk),
+                images=[r["image"] for r in chunk],
+                padding=True,
+                return_tensors="pt",
+            )
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
             out.append(gen)
     return out
@@ -60,7 +64,8 @@ def test_cached_encodings_and_greedy_config_give_the_same_tokens_and_p_correct(r
     assert evaluate.generate(model, processor, rows, 6, 4) == evaluate.generate(model, processor, rows, 6, 4, enc)
     # p_correct: the cached inputs against encoding on the spot (the images shared between both encodings)
     assert evaluate.answer_probability(model, processor, rows, 4, enc) == evaluate.answer_probability(
-        model, processor, rows, 4)
+        model, processor, rows, 4
+    )
     full0 = enc["full"][0]
     assert full0["pixel_values"] is enc["gen"][0]["pixel_values"]  # one copy of the image tensors
 

@@ -16,8 +16,17 @@ pytest.importorskip("trl")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["grounding", "referring", "geometry", "spatial", "science", "counting", "chart", "novel_referring",
-              "column"]
+BENCHMARKS = [
+    "grounding",
+    "referring",
+    "geometry",
+    "spatial",
+    "science",
+    "counting",
+    "chart",
+    "novel_referring",
+    "column",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,19 @@ def smoke_suite(folder: Path, name="minimodo-smoke", **overrides) -> Path:
 def test_run_trains_and_evaluates_for_real(run_cli, tmp_path, cache):
     suite = smoke_suite(tmp_path / "smoke")
     env = {"MODOMODO_CACHE": cache, "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle")}
-    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5", "--seed", "3",
-                   env=env, timeout=240)
+    proc = run_cli(
+        "run",
+        "--suite",
+        suite,
+        "--runner",
+        "cpu",
+        "--mixture",
+        "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5",
+        "--seed",
+        "3",
+        env=env,
+        timeout=240,
+    )
     res = json.loads(proc.stdout)  # stdout is the RunResult and nothing else
     assert res["status"] == "ok" and res["source"] == "trained" and res["metric"] == "Out_Score"
     for b in BENCHMARKS + ["In_Score", "Out_Score"]:
@@ -57,8 +77,21 @@ def test_run_trains_and_evaluates_for_real(run_cli, tmp_path, cache):
     assert list(Path(cache, "models").glob("tiny-h64-*/base_info.json")), "the base model is cached"
 
     # Same seed, same mixture, second process: the cached base is reused and the result is identical.
-    again = json.loads(run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5",
-                               "--seed", "3", env=env, timeout=240).stdout)
+    again = json.loads(
+        run_cli(
+            "run",
+            "--suite",
+            suite,
+            "--runner",
+            "cpu",
+            "--mixture",
+            "grounding=0,referring=0,geometry=0,spatial=0.5,science=0.5",
+            "--seed",
+            "3",
+            env=env,
+            timeout=240,
+        ).stdout
+    )
     assert again["cost"]["t_build"] < 15
     assert {k: v for k, v in again["scores"].items()} == res["scores"]
 
@@ -68,16 +101,25 @@ def test_failed_training_is_a_failed_run_not_a_crash(run_cli, tmp_path, cache):
     card = yaml.safe_load((suite / "card.yaml").read_text())
     card["protocol_config"]["loss_type"] = "no-such-loss"
     (suite / "card.yaml").write_text(yaml.safe_dump(card))
-    proc = run_cli("run", "--suite", suite, "--runner", "cpu", "--mixture", "grounding=0,referring=0,geometry=0,spatial=0,science=1", check=False,
-                   env={"MODOMODO_CACHE": cache}, timeout=240)
+    proc = run_cli(
+        "run",
+        "--suite",
+        suite,
+        "--runner",
+        "cpu",
+        "--mixture",
+        "grounding=0,referring=0,geometry=0,spatial=0,science=1",
+        check=False,
+        env={"MODOMODO_CACHE": cache},
+        timeout=240,
+    )
     assert proc.returncode == 1
     res = json.loads(proc.stdout)
     assert res["status"] == "failed" and "training failed" in res["reason"]
 
 
 def test_cpu_runner_rejects_suites_without_protocol(run_cli):
-    proc = run_cli("run", "--suite", "synth-bowl-5", "--runner", "cpu", "--mixture", "A=1,B=0,C=0,D=0,E=0",
-                   check=False)
+    proc = run_cli("run", "--suite", "synth-bowl-5", "--runner", "cpu", "--mixture", "A=1,B=0,C=0,D=0,E=0", check=False)
     assert proc.returncode == 2 and "protocol_config" in proc.stderr
 
 
@@ -85,8 +127,22 @@ def test_bench_with_cpu_runner_is_resumable(run_cli, tmp_path, cache):
     suite = smoke_suite(tmp_path / "smoke")
     env = {"MODOMODO_CACHE": cache, "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle")}
     out = tmp_path / "bench"
-    args = ("bench", "--suite", suite, "--runner", "cpu", "--strategy", "uniform,random", "--budget", "1",
-            "--seeds", "1", "--out", out, "--quiet")
+    args = (
+        "bench",
+        "--suite",
+        suite,
+        "--runner",
+        "cpu",
+        "--strategy",
+        "uniform,random",
+        "--budget",
+        "1",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+    )
     first = run_cli(*args, env=env, timeout=400)
     assert "failed studies: 0" in first.stderr
     import pandas as pd
@@ -109,8 +165,20 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     suite = smoke_suite(tmp_path / "smoke", name="minimodo-smoke-live", eval_p_correct=True)
     env = {"MODOMODO_CACHE": cache}
     store = tmp_path / "store"
-    args = ("sweep", "--suite", suite, "--mixtures", "3", "--seeds", "0-1", "--workers", "2", "--store", store,
-            "--quiet")
+    args = (
+        "sweep",
+        "--suite",
+        suite,
+        "--mixtures",
+        "3",
+        "--seeds",
+        "0-1",
+        "--workers",
+        "2",
+        "--store",
+        store,
+        "--quiet",
+    )
     first = run_cli(*args, env=env, timeout=900)  # builds the smoke base when this test runs alone
     assert "3 mixtures x 2 seeds = 6 runs, 0 already" in first.stderr and "ran 6 (0 failed)" in first.stderr
     assert "ran 0" in run_cli(*args, env=env, timeout=120).stderr
@@ -129,8 +197,21 @@ def test_sweep_trains_for_real_and_exports_a_recorded_suite(run_cli, tmp_path, c
     # same machine, same weights: a re-run reproduces its recorded row bit for bit
     verified = run_cli("verify", "--suite", out, "--live", suite, "--runs", "1", env=env, timeout=300).stdout
     assert "bit for bit: 1 of 1 re-runs" in verified and "CONSISTENT" in verified
-    bench = run_cli("bench", "--suite", out, "--strategy", "seed,uniform", "--budget", "2", "--seeds", "2", "--out",
-                    tmp_path / "b", "--quiet", env=env)
+    bench = run_cli(
+        "bench",
+        "--suite",
+        out,
+        "--strategy",
+        "seed,uniform",
+        "--budget",
+        "2",
+        "--seeds",
+        "2",
+        "--out",
+        tmp_path / "b",
+        "--quiet",
+        env=env,
+    )
     assert "failed studies: 0" in bench.stderr
 
 

@@ -40,7 +40,9 @@ def test_mixture_sampling_follows_weights_and_drops_zero_weights():
     assert c["science"] == 200 and len(ds) >= 200
     everything = _mix({"science": 0.75, "spatial": 0.25}, "all_exhausted")
     assert Counter(everything["task"])["spatial"] >= 200
-    assert _mix({"science": 0.5, "spatial": 0.5}, seed=1)["solution"] != _mix({"science": 0.5, "spatial": 0.5})["solution"]
+    assert (
+        _mix({"science": 0.5, "spatial": 0.5}, seed=1)["solution"] != _mix({"science": 0.5, "spatial": 0.5})["solution"]
+    )
     assert _mix({"science": 0.5, "spatial": 0.5})["solution"] == _mix({"science": 0.5, "spatial": 0.5})["solution"]
 
 

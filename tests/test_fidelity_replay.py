@@ -32,8 +32,9 @@ def table(tmp_path_factory):
 @pytest.fixture(scope="module")
 def perfect(tmp_path_factory):
     """24 mixtures, no seed noise, low fidelity a monotone function of the full one (rank correlation 1)."""
-    folder = make_fidelity_suite(tmp_path_factory.mktemp("perfect"), n_mix=24, seeds=3, rho=1.0, seed_sd=0.0,
-                                 name="perfect")
+    folder = make_fidelity_suite(
+        tmp_path_factory.mktemp("perfect"), n_mix=24, seeds=3, rho=1.0, seed_sd=0.0, name="perfect"
+    )
     return suites.load(folder).judge("pool")
 
 
@@ -60,8 +61,9 @@ def scripted(plan, rec=0):
 
 
 def study(judge, cls, budget, seed=0, **kw):
-    return Study(judge, cls, budget if isinstance(budget, Budget) else Budget(budget), seed, make_runner("replay", judge),
-                 **kw).run()
+    return Study(
+        judge, cls, budget if isinstance(budget, Budget) else Budget(budget), seed, make_runner("replay", judge), **kw
+    ).run()
 
 
 def test_the_pool_offers_the_recorded_levels_and_other_tracks_none(table):
@@ -82,8 +84,11 @@ def test_a_pilot_at_a_quarter_returns_the_quarter_score_and_costs_a_quarter(tabl
     full = table.suite.simulate_recorded(m, seed, 1.0)[table.metric]
     assert step["value"] == pytest.approx(quarter) and quarter != pytest.approx(full)
     # the same value as the fidelities.csv row of that (mixture, seed, fidelity)
-    assert quarter == pytest.approx(table.suite.recorded_at[0.25][m][table.suite.recorded_seeds[m].index(seed)][
-        table.score_columns.index(table.metric)])
+    assert quarter == pytest.approx(
+        table.suite.recorded_at[0.25][m][table.suite.recorded_seeds[m].index(seed)][
+            table.score_columns.index(table.metric)
+        ]
+    )
 
 
 def test_a_promotion_continues_the_same_run_and_costs_the_difference(table):
@@ -202,7 +207,7 @@ def test_the_card_states_levels_and_rank_correlations(table):
 def test_a_sandboxed_strategy_file_asks_for_fidelities_too(table, tmp_path):
     """A user's file runs in its sandbox: the space's fidelities, a Proposal and fractional budgets cross it."""
     f = tmp_path / "mf_user.py"
-    f.write_text('''
+    f.write_text("""
 from harness.spec import Proposal
 from strategies.base import Strategy
 
@@ -217,7 +222,7 @@ class QuarterThenFull(Strategy):
         m = self.space.candidate_mixtures()[len(history) // 2]
         f = self.space.fidelities[0] if len(history) % 2 == 0 else 1.0
         return Proposal(m, f) if f < 1.0 else m
-''')
+""")
     name = submission.load_file(f)[0]
     out = study(table, strategies.get(name), 2.5)
     assert out.status == "ok", out.reason
@@ -234,8 +239,16 @@ def test_bench_runs_multi_fidelity_strategies_and_curves_count_run_equivalents(t
     from leaderboard.data import load_results
     from leaderboard.stats import study_curves
 
-    bench([str(table.path)], ["successive-halving", "random"], [4], 2, tmp_path / "out", workers=1, progress=False,
-          track="pool")
+    bench(
+        [str(table.path)],
+        ["successive-halving", "random"],
+        [4],
+        2,
+        tmp_path / "out",
+        workers=1,
+        progress=False,
+        track="pool",
+    )
     s = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert (s["status"] == "ok").all() and (s["cost_used"] <= 4 + 1e-9).all()
     t = pd.read_csv(tmp_path / "out" / "trajectories.csv")
@@ -254,13 +267,42 @@ def test_bench_takes_fractional_budgets_in_run_equivalents_where_partial_runs_ex
     import pandas as pd
 
     out = tmp_path / "frac"
-    run_cli("bench", "--suite", table.path, "--track", "pool", "--strategy", "successive-halving,random",
-            "--budget", "2.5,4", "--seeds", "2", "--out", out, "--quiet")
+    run_cli(
+        "bench",
+        "--suite",
+        table.path,
+        "--track",
+        "pool",
+        "--strategy",
+        "successive-halving,random",
+        "--budget",
+        "2.5,4",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    )
     s = pd.read_csv(out / "summary.csv")
     assert sorted(set(s["budget"])) == [2.5, 4.0] and (s["status"] == "ok").all()
     assert (s[s.budget == 2.5]["cost_used"] <= 2.5 + 1e-9).all()
-    bad = run_cli("bench", "--suite", "minimodo-tiny", "--strategy", "random", "--budget", "2.5", "--seeds", "1",
-                  "--out", tmp_path / "bad", "--quiet", check=False)
-    assert bad.returncode == 2 and "budget 2.5 is fractional, but suite 'minimodo-tiny' has no partial runs" in bad.stderr
+    bad = run_cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny",
+        "--strategy",
+        "random",
+        "--budget",
+        "2.5",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "bad",
+        "--quiet",
+        check=False,
+    )
+    assert (
+        bad.returncode == 2 and "budget 2.5 is fractional, but suite 'minimodo-tiny' has no partial runs" in bad.stderr
+    )
     bad = run_cli("bench", "--suite", "minimodo-tiny", "--budget", "four", "--out", tmp_path / "bad", check=False)
     assert bad.returncode == 2 and "--budget must be comma-separated numbers" in bad.stderr

@@ -25,13 +25,27 @@ from harness.store import ResultStore
 from harness.suites.loading import load_folder
 
 # strategy name -> module, read off the @register lines of strategies/ (not from the code under test)
-MODULES = {"uniform": "strategies.uniform", "random": "strategies.random_search", "seed": "strategies.seed",
-           "abal": "strategies.alpha", "coli": "strategies.coli", "norm": "strategies.norm",
-           "quadratic": "strategies.quadratic", "linear": "strategies.linear", "gp-bo": "strategies.gp_bo",
-           "quadratic-bo": "strategies.quadratic_bo", "regmix": "strategies.regmix", "cma-es": "strategies.cma_es",
-           "auto": "strategies.auto", "hyperband": "strategies.multi_fidelity", "mixing-law": "strategies.mixing_law",
-           "dump": "strategies.dump", "odm": "strategies.odm", "aioli": "strategies.aioli",
-           "constant": "strategies.constant"}
+MODULES = {
+    "uniform": "strategies.uniform",
+    "random": "strategies.random_search",
+    "seed": "strategies.seed",
+    "abal": "strategies.alpha",
+    "coli": "strategies.coli",
+    "norm": "strategies.norm",
+    "quadratic": "strategies.quadratic",
+    "linear": "strategies.linear",
+    "gp-bo": "strategies.gp_bo",
+    "quadratic-bo": "strategies.quadratic_bo",
+    "regmix": "strategies.regmix",
+    "cma-es": "strategies.cma_es",
+    "auto": "strategies.auto",
+    "hyperband": "strategies.multi_fidelity",
+    "mixing-law": "strategies.mixing_law",
+    "dump": "strategies.dump",
+    "odm": "strategies.odm",
+    "aioli": "strategies.aioli",
+    "constant": "strategies.constant",
+}
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -53,17 +67,20 @@ def test_the_working_tree_fingerprint_is_the_classes():
         assert code_fingerprint(cls) == project_tree().fingerprint(module)
 
 
-@pytest.mark.parametrize("edited, changed", [
-    ("uniform.py", {"uniform"}),
-    # paper_heuristics is imported by alpha, coli, norm and quadratic, and quadratic by linear
-    ("paper_heuristics.py", {"abal", "coli", "norm", "quadratic", "linear"}),
-    # bo_common: the BO family, random search, RegMix, mixing laws, auto, the multi-fidelity ones
-    ("bo_common.py", {"random", "gp-bo", "quadratic-bo", "regmix", "auto", "hyperband", "mixing-law"}),
-    # the online interface: every online strategy, no offline one
-    ("online.py", {"dump", "odm", "aioli", "constant"}),
-    # the registry decides nothing a strategy proposes: no key moves
-    ("registry.py", set()),
-])
+@pytest.mark.parametrize(
+    "edited, changed",
+    [
+        ("uniform.py", {"uniform"}),
+        # paper_heuristics is imported by alpha, coli, norm and quadratic, and quadratic by linear
+        ("paper_heuristics.py", {"abal", "coli", "norm", "quadratic", "linear"}),
+        # bo_common: the BO family, random search, RegMix, mixing laws, auto, the multi-fidelity ones
+        ("bo_common.py", {"random", "gp-bo", "quadratic-bo", "regmix", "auto", "hyperband", "mixing-law"}),
+        # the online interface: every online strategy, no offline one
+        ("online.py", {"dump", "odm", "aioli", "constant"}),
+        # the registry decides nothing a strategy proposes: no key moves
+        ("registry.py", set()),
+    ],
+)
 def test_an_edit_re_keys_only_that_strategy_and_its_importers(tmp_path, edited, changed):
     root = _copy(tmp_path)
     before = _prints(root)
@@ -161,8 +178,14 @@ def _online_resolution(folder: Path) -> dict[str, list[bool]]:
         rec = store.get_study(study_key(judge, cls, runner="cpu", strategy=r.strategy, budget=1, seed=int(r.seed)))
         found = rec is not None and rec["status"] == "ok"
         if found:
-            spec = RunSpec(judge.id, judge.protocol, Mixture(rec["trajectory"][0]["mixture"]),
-                           online_run_seed(int(r.seed)), 1.0, online_identity(r.strategy, code_fingerprint(cls), {}))
+            spec = RunSpec(
+                judge.id,
+                judge.protocol,
+                Mixture(rec["trajectory"][0]["mixture"]),
+                online_run_seed(int(r.seed)),
+                1.0,
+                online_identity(r.strategy, code_fingerprint(cls), {}),
+            )
             found = store.get(spec.key) is not None
         out.setdefault(r.strategy, []).append(found)
     return out
@@ -205,18 +228,29 @@ OLD = "413353d"  # the last commit with the old fingerprints (the online-v2 re-r
 
 
 def _has_commit(rev: str) -> bool:
-    return subprocess.run(["git", "-C", str(PROJECT_ROOT), "cat-file", "-e", f"{rev}^{{commit}}"],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "cat-file", "-e", f"{rev}^{{commit}}"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _migrate(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "migrate_keys.py"), *map(str, args)],
-                          capture_output=True, text=True, cwd=PROJECT_ROOT)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "migrate_keys.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -227,15 +261,18 @@ def test_migrate_keys_re_keys_an_old_bench_folder_and_is_idempotent(tmp_path):
     runs); the 48 studies and 48 runs of dump, odm and aioli were made by older code, not in that history, so
     they stay where they are, reported (the full history maps them: baselines/online was migrated so), as does
     a record of no known suite; a dry run writes nothing; a second run changes nothing."""
-    tar = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", OLD, "baselines/online"], check=True,
-                         capture_output=True).stdout
+    tar = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "archive", OLD, "baselines/online"], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=tar, check=True)
     folder = tmp_path / "baselines" / "online"
     assert _online_resolution(folder)["constant"] == [False] * 16  # old keys: today's code finds nothing
     stray = folder / "store" / "studies" / "ab" / ("ab" + "0" * 62 + ".json")
     stray.parent.mkdir(exist_ok=True)
-    ResultStore(folder / "store").put_study(stray.stem, {"suite": "x", "strategy": "constant", "budget": 1,
-                                                         "seed": 0, "track": "online", "protocol": "0" * 16})
+    ResultStore(folder / "store").put_study(
+        stray.stem,
+        {"suite": "x", "strategy": "constant", "budget": 1, "seed": 0, "track": "online", "protocol": "0" * 16},
+    )
     before = _files(folder)
     dry = _migrate("--dry-run", "--since", OLD, folder, folder / "oracle-store")
     assert dry.returncode == 0, dry.stderr
@@ -264,26 +301,50 @@ def test_migrate_keys_vouch_serves_a_store_again_after_an_edit_every_strategy_im
     records of REV's fingerprints to today's, and the store serves what it served before the edit."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--shared", str(PROJECT_ROOT), str(clone)], check=True)
-    if subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--", "baselines", "harness",
-                       "strategies"], capture_output=True, text=True).stdout.strip():
+    if subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--", "baselines", "harness", "strategies"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip():
         pytest.skip("the working tree differs from HEAD: the clone would not be this code")
     with open(clone / "harness" / "spec.py", "a") as f:
         f.write("\n\ndef _added_for_the_test():\n    return 1\n")
-    subprocess.run(["git", "-C", str(clone), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "edit"],
-                   check=True)
-    check = ("import sys; sys.path.insert(0, sys.argv[1]); from tests.test_fingerprint import _online_resolution, "
-             "ONLINE; print(sum(_online_resolution(ONLINE)['constant']))")
+    subprocess.run(
+        ["git", "-C", str(clone), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "edit"], check=True
+    )
+    check = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from tests.test_fingerprint import _online_resolution, "
+        "ONLINE; print(sum(_online_resolution(ONLINE)['constant']))"
+    )
 
     def served() -> int:
-        out = subprocess.run([sys.executable, "-c", check, str(clone)], capture_output=True, text=True, cwd=clone,
-                             env={**os.environ, "PYTHONPATH": str(clone)})
+        out = subprocess.run(
+            [sys.executable, "-c", check, str(clone)],
+            capture_output=True,
+            text=True,
+            cwd=clone,
+            env={**os.environ, "PYTHONPATH": str(clone)},
+        )
         assert out.returncode == 0, out.stderr
         return int(out.stdout.split()[-1])
 
     assert served() == 0
     online = clone / "baselines" / "online"
-    out = subprocess.run([sys.executable, str(clone / "scripts" / "migrate_keys.py"), "--since", "HEAD~1", "--vouch",
-                          "HEAD~1", str(online), str(online / "oracle-store")], capture_output=True, text=True,
-                         cwd=clone, env={**os.environ, "PYTHONPATH": str(clone)})
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(clone / "scripts" / "migrate_keys.py"),
+            "--since",
+            "HEAD~1",
+            "--vouch",
+            "HEAD~1",
+            str(online),
+            str(online / "oracle-store"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=clone,
+        env={**os.environ, "PYTHONPATH": str(clone)},
+    )
     assert out.returncode == 0, out.stderr
     assert served() == 16

@@ -28,13 +28,16 @@ def test_prompt_ends_with_the_papers_reasoning_instruction():
     assert "<think>" in PAPER_INSTRUCTION and "<answer>" in PAPER_INSTRUCTION
 
 
-@pytest.mark.parametrize("text, want", [
-    ("<think>bars…</think><answer> 42 </answer>", "42"),
-    ("<think>no tags after</think> Blue", "Blue"),
-    ("just an answer", "just an answer"),
-    ("<answer>B</answer> trailing <answer>C</answer>", "B"),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("<think>bars…</think><answer> 42 </answer>", "42"),
+        ("<think>no tags after</think> Blue", "Blue"),
+        ("just an answer", "just an answer"),
+        ("<answer>B</answer> trailing <answer>C</answer>", "B"),
+        (None, ""),
+    ],
+)
 def test_answer_extraction(text, want):
     assert extract_final_answer(text) == want
 
@@ -42,13 +45,16 @@ def test_answer_extraction(text, want):
 MC = {"question_type": "multi_choice", "answer_type": "text", "choices": ["2", "10", "12", "1"], "answer": "12"}
 
 
-@pytest.mark.parametrize("response, want", [
-    ("<think>t</think><answer>C</answer>", "12"),          # letter -> option text
-    ("<think>t</think><answer>(C)</answer>", "12"),
-    ("<think>t</think><answer>12</answer>", "12"),         # option text
-    ("<think>t</think><answer>it is 10</answer>", "10"),   # longest option text quoted first
-    ("<think>t</think><answer>twelve-ish 1 2</answer>", None),  # falls back to the closest option
-])
+@pytest.mark.parametrize(
+    "response, want",
+    [
+        ("<think>t</think><answer>C</answer>", "12"),  # letter -> option text
+        ("<think>t</think><answer>(C)</answer>", "12"),
+        ("<think>t</think><answer>12</answer>", "12"),  # option text
+        ("<think>t</think><answer>it is 10</answer>", "10"),  # longest option text quoted first
+        ("<think>t</think><answer>twelve-ish 1 2</answer>", None),  # falls back to the closest option
+    ],
+)
 def test_mathvista_multiple_choice(response, want):
     got = mathvista_extract(response, MC["question_type"], MC["answer_type"], MC["choices"])
     assert got in MC["choices"]
@@ -72,8 +78,11 @@ def test_mathvista_prompt_is_its_query_with_the_reasoning_instruction():
     from tasks.lmms import mathvista_prompt
     from tasks.lmms.prompting import LMMS_METRICS, LMMS_TASKS, is_mathvista
 
-    doc = {"query": "Hint: Please answer the question and provide the correct option letter.\nQuestion: x?\n"
-                    "Choices:\n(A) 2\n(B) 10", "question": "x?"}
+    doc = {
+        "query": "Hint: Please answer the question and provide the correct option letter.\nQuestion: x?\n"
+        "Choices:\n(A) 2\n(B) 10",
+        "question": "x?",
+    }
     assert mathvista_prompt(doc).startswith("Hint: Please") and mathvista_prompt(doc).endswith(PAPER_INSTRUCTION)
     # MathVista never goes through lmms-eval (its scorer calls a paid API); the others do
     assert [n for n, t in LMMS_TASKS.items() if is_mathvista(t)] == ["MathVista"]
@@ -81,16 +90,22 @@ def test_mathvista_prompt_is_its_query_with_the_reasoning_instruction():
 
 
 def test_mathvista_score_is_accuracy_over_items():
-    samples = [(MC, "<answer>C</answer>"), (MC, "<answer>A</answer>"),
-               ({"question_type": "free_form", "answer_type": "integer", "answer": "7"}, "<answer>7</answer>"),
-               ({"question_type": "free_form", "answer_type": "integer", "answer": "7"}, "no idea")]
+    samples = [
+        (MC, "<answer>C</answer>"),
+        (MC, "<answer>A</answer>"),
+        ({"question_type": "free_form", "answer_type": "integer", "answer": "7"}, "<answer>7</answer>"),
+        ({"question_type": "free_form", "answer_type": "integer", "answer": "7"}, "no idea"),
+    ]
     assert mathvista_score(samples) == pytest.approx(0.5)
     assert math.isnan(mathvista_score([]))
 
 
 def test_lmms_results_are_read_and_percent_normalised():
-    results = {"chartqa": {"alias": "chartqa", "relaxed_overall,none": 0.41, "relaxed_overall_stderr,none": 0.01},
-               "infovqa_val": {"anls,none": 53.57}, "mmmu_val": {"mmmu_acc,none": 0.3811}}
+    results = {
+        "chartqa": {"alias": "chartqa", "relaxed_overall,none": 0.41, "relaxed_overall_stderr,none": 0.01},
+        "infovqa_val": {"anls,none": 53.57},
+        "mmmu_val": {"mmmu_acc,none": 0.3811},
+    }
     got = scores_from_lmms_results(results, skip=["MathVista"])
     assert got == pytest.approx({"ChartQA": 0.41, "InfoVQA": 0.5357, "MMMU": 0.3811})
     with pytest.raises(KeyError, match="metrics found"):

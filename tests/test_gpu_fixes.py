@@ -67,8 +67,10 @@ def test_every_shipped_protocol_is_a_transformers_image_text_to_text_model():
 
 def test_internvl2_family_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("model: {family: internvl2, base: OpenGVLab/InternVL2-2B, trust_remote_code: true}\n"
-                    "datasets: {train: {COCO: a/b}}\n")
+    path.write_text(
+        "model: {family: internvl2, base: OpenGVLab/InternVL2-2B, trust_remote_code: true}\n"
+        "datasets: {train: {COCO: a/b}}\n"
+    )
     with pytest.raises(ProtocolError, match="registered only for AutoModel.*InternVL3-2B-hf"):
         load_protocol(path)
 
@@ -146,15 +148,16 @@ def _fake_stack(monkeypatch, calls):
 
     vllm.LLM, vllm.SamplingParams = LLM, lambda **kw: kw
     lm = types.ModuleType("lmms_eval")
-    api, model_mod, registry = (types.ModuleType(n) for n in ("lmms_eval.api", "lmms_eval.api.model",
-                                                              "lmms_eval.api.registry"))
+    api, model_mod, registry = (
+        types.ModuleType(n) for n in ("lmms_eval.api", "lmms_eval.api.model", "lmms_eval.api.registry")
+    )
 
     class lmms:
         def __init__(self):
             self.task_dict = {}
 
     model_mod.lmms = lmms
-    registry.register_model = lambda *names: (lambda cls: cls)
+    registry.register_model = lambda *names: lambda cls: cls
     evaluator, tasks_mod = types.ModuleType("lmms_eval.evaluator"), types.ModuleType("lmms_eval.tasks")
 
     class TaskManager:
@@ -165,13 +168,21 @@ def _fake_stack(monkeypatch, calls):
         calls["simple_evaluate"] = {"model": model, "tasks": list(tasks), "task_manager": task_manager, **kw}
         # logged samples: ChartQA and InfoVQA are scored by exact match from them (1 of 4 right: 0.25)
         samples = [{"target": "A", "filtered_resps": ["A"]}] + [{"target": "B", "filtered_resps": ["A"]}] * 3
-        return {"results": {t: {"exact_match,none": 0.25, "relaxed_overall,none": 0.9, "alias": t} for t in tasks},
-                "samples": {t: samples for t in tasks}}
+        return {
+            "results": {t: {"exact_match,none": 0.25, "relaxed_overall,none": 0.9, "alias": t} for t in tasks},
+            "samples": {t: samples for t in tasks},
+        }
 
     evaluator.simple_evaluate, tasks_mod.TaskManager = simple_evaluate, TaskManager
-    for name, mod in (("vllm", vllm), ("lmms_eval", lm), ("lmms_eval.api", api), ("lmms_eval.api.model", model_mod),
-                      ("lmms_eval.api.registry", registry), ("lmms_eval.evaluator", evaluator),
-                      ("lmms_eval.tasks", tasks_mod)):
+    for name, mod in (
+        ("vllm", vllm),
+        ("lmms_eval", lm),
+        ("lmms_eval.api", api),
+        ("lmms_eval.api.model", model_mod),
+        ("lmms_eval.api.registry", registry),
+        ("lmms_eval.evaluator", evaluator),
+        ("lmms_eval.tasks", tasks_mod),
+    ):
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.delitem(sys.modules, "tasks.lmms.model", raising=False)
 
@@ -181,18 +192,21 @@ def _eval_run(tmp_path, extra_evaluation: str = "") -> Path:
 
     paths = write_datasets(tmp_path / "data", n_train=2, n_test=3)
     proto = tmp_path / "proto.yaml"
-    proto.write_text(textwrap.dedent(f"""
+    proto.write_text(
+        textwrap.dedent(f"""
         model: {{base: {tmp_path / "model"}}}
         training: {{per_device_train_batch_size: 6}}
         datasets:
-          train: {json.dumps(paths['train'])}
-          test_in: {json.dumps(paths['test_in'])}
+          train: {json.dumps(paths["train"])}
+          test_in: {json.dumps(paths["test_in"])}
         evaluation:
           in_domain: {{LISA: 3, SAT: 3, ScienceQA: 3}}
           out_of_domain:
             A: {{task: chartqa, size: 1}}
             B: {{task: mmmu_val, size: 3}}
-    """) + extra_evaluation)
+    """)
+        + extra_evaluation
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "run.json").write_text(json.dumps({"protocol_file": str(proto), "spec": {}, "datasets": []}))
@@ -249,17 +263,22 @@ def test_cpu_protocol_runs_the_same_commands_on_one_cpu_process():
     assert resolved.evaluation.lmms_include_path == "/assets/lmms_tasks"
 
 
-@pytest.mark.parametrize("extra, needle", [
-    ("generation: {vllm_mode: server, vllm_gpus: 1}\n", "NCCL transfer that needs CUDA"),
-    ("model: {attn_implementation: flash_attention_2}\n", "sdpa or eager"),
-    ("slurm: {gpus_per_node: 2}\n", "gpus_per_node: 0"),
-    ("device: tpu\n", "cuda, cpu"),
-    ("assets: {builder: paper-protocol-tiy}\n", "paper-protocol-tiny"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        ("generation: {vllm_mode: server, vllm_gpus: 1}\n", "NCCL transfer that needs CUDA"),
+        ("model: {attn_implementation: flash_attention_2}\n", "sdpa or eager"),
+        ("slurm: {gpus_per_node: 2}\n", "gpus_per_node: 0"),
+        ("device: tpu\n", "cuda, cpu"),
+        ("assets: {builder: paper-protocol-tiy}\n", "paper-protocol-tiny"),
+    ],
+)
 def test_cpu_protocol_validation_says_what_to_set(tmp_path, extra, needle):
-    base = ("device: cpu\nmodel: {torch_dtype: float32, attn_implementation: sdpa}\n"
-            "generation: {vllm_mode: colocate, vllm_gpus: 0}\nslurm: {gpus_per_node: 0}\n"
-            "datasets: {train: {COCO: a/b}}\n")
+    base = (
+        "device: cpu\nmodel: {torch_dtype: float32, attn_implementation: sdpa}\n"
+        "generation: {vllm_mode: colocate, vllm_gpus: 0}\nslurm: {gpus_per_node: 0}\n"
+        "datasets: {train: {COCO: a/b}}\n"
+    )
     lines = {ln.split(":")[0]: ln for ln in base.splitlines()}
     lines[extra.split(":")[0]] = extra.rstrip("\n")
     path = tmp_path / "p.yaml"

@@ -23,9 +23,25 @@ def test_fsdp_shards_fp32_masters_over_two_gloo_processes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     from harness.runners.gpu_ports import free_ports
 
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           str(free_ports(1)[0]), "-m", "harness.fsdp_probe", str(out)], env=env, capture_output=True,
-                          text=True, timeout=900, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_ports(1)[0]),
+            "-m",
+            "harness.fsdp_probe",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads(out.read_text())
     assert [r["rank"] for r in ranks] == [0, 1] and {r["backend"] for r in ranks} == {"gloo"}
@@ -45,8 +61,12 @@ def test_fsdp_protocols_configure_the_trainer_for_fsdp2(tmp_path):
 
     p = load_protocol("qwen25vl-7b")
     # bf16 needs a GPU to build TRL's config; one process here: 6 completions so TRL's group-size check holds
-    p = dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False, per_device_train_batch_size=6,
-                                                            gradient_accumulation_steps=1))
+    p = dataclasses.replace(
+        p,
+        training=dataclasses.replace(
+            p.training, bf16=False, per_device_train_batch_size=6, gradient_accumulation_steps=1
+        ),
+    )
     args = gpu_job.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
     assert args.fsdp is True and args.fsdp_plugin_args["fsdp_version"] == 2
     assert args.fsdp_plugin_args["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"

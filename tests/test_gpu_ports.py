@@ -108,15 +108,21 @@ def test_grpo_config_takes_the_jobs_ports_and_names_importance_sampling(tmp_path
     from harness.runners import gpu, gpu_job
 
     p = _no_bf16(load_protocol("paper-qwen2vl-2b"))  # bf16 needs a GPU to build TRL's config
-    args = gpu_job.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path),
-                           ports={"vllm": 41001, "nccl_group": 41002})
+    args = gpu_job.grpo_config(
+        p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path), ports={"vllm": 41001, "nccl_group": 41002}
+    )
     assert (args.vllm_server_port, args.vllm_group_port) == (41001, 41002)
     assert args.vllm_importance_sampling_correction is True  # named in the protocol file
     off = _no_bf16(load_protocol("paper-qwen2vl-2b"))
 
     import dataclasses
 
-    off = dataclasses.replace(off, generation=dataclasses.replace(off.generation,
-                                                                  vllm_importance_sampling_correction=False))
-    assert gpu_job.grpo_config(off, gpu.training_config(off, tuple(off.datasets.train)), 0,
-                           str(tmp_path)).vllm_importance_sampling_correction is False
+    off = dataclasses.replace(
+        off, generation=dataclasses.replace(off.generation, vllm_importance_sampling_correction=False)
+    )
+    assert (
+        gpu_job.grpo_config(
+            off, gpu.training_config(off, tuple(off.datasets.train)), 0, str(tmp_path)
+        ).vllm_importance_sampling_correction
+        is False
+    )

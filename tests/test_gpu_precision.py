@@ -33,8 +33,7 @@ def tiny_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tiny-policy")
     # std-0.02 init, the magnitude of real checkpoints' weights
-    model, processor = build_random_model(BaseModelConfig(hidden=64, layers=2, heads=4, warmup_steps=0,
-                                                          init="default"))
+    model, processor = build_random_model(BaseModelConfig(hidden=64, layers=2, heads=4, warmup_steps=0, init="default"))
     model.save_pretrained(folder)
     return folder, processor
 
@@ -44,8 +43,16 @@ def _probe(folder, processor, master_weights: str):
 
     p = load_protocol("paper-qwen2vl-2b")  # the shipped file: bf16 model, lr 1e-6, fp32 master weights
     p = dataclasses.replace(p, training=dataclasses.replace(p.training, master_weights=master_weights))
-    p = probe_protocol(p, folder, steps=2, num_generations=4, completions_per_step=4, max_completion_length=8,
-                       learning_rate=1e-6, device="cpu")
+    p = probe_protocol(
+        p,
+        folder,
+        steps=2,
+        num_generations=4,
+        completions_per_step=4,
+        max_completion_length=8,
+        learning_rate=1e-6,
+        device="cpu",
+    )
     return grpo_probe(p, processor, steps=2)
 
 

@@ -20,8 +20,13 @@ def test_the_paper_protocol_needs_its_model_sets_and_the_lmms_eval_datasets():
     items = needs(load_protocol("paper-qwen2vl-2b"))
     got = {(n.repo_type, n.repo_id, n.config) for n in items}
     assert ("model", "Qwen/Qwen2-VL-2B-Instruct", None) in got
-    for repo in ("laolao77/ViRFT_COCO", "yiqingliang/lisa-problems-dataset", "yiqingliang/sat-problems-dataset-test",
-                 "yiqingliang/scienceqa-problems-dataset-test", "AI4Math/MathVista"):
+    for repo in (
+        "laolao77/ViRFT_COCO",
+        "yiqingliang/lisa-problems-dataset",
+        "yiqingliang/sat-problems-dataset-test",
+        "yiqingliang/scienceqa-problems-dataset-test",
+        "AI4Math/MathVista",
+    ):
         assert ("dataset", repo, None) in got
     # the out-of-domain evaluation's own datasets (the README's old cache step skipped them)
     assert ("dataset", "lmms-lab-encoder/DocVQA", "InfographicVQA") in got
@@ -34,7 +39,8 @@ def test_lmms_task_datasets_come_from_task_yamls_with_templates(tmp_path):
     (tmp_path / "mytask").mkdir()
     (tmp_path / "mytask" / "_template_yaml").write_text("dataset_path: someone/SomeVQA\ndataset_name: Charts\n")
     (tmp_path / "mytask" / "mytask.yaml").write_text(
-        "task: my_vqa\ntest_split: validation\ninclude: _template_yaml\ndoc_to_text: !function utils.doc_to_text\n")
+        "task: my_vqa\ntest_split: validation\ninclude: _template_yaml\ndoc_to_text: !function utils.doc_to_text\n"
+    )
     assert lmms_task_dataset("my_vqa", str(tmp_path)) == ("someone/SomeVQA", "Charts", "validation")
     with pytest.raises(KeyError, match="no_such_task"):
         lmms_task_dataset("no_such_task", str(tmp_path))
@@ -60,7 +66,8 @@ def _hub_cache(root: Path, items: list[HubNeed]) -> None:
         else:
             (snap / "data").mkdir()
             datasets.Dataset.from_dict({"problem": ["q"], "solution": ["A"]}).to_parquet(
-                str(snap / "data" / f"{n.split or 'train'}-00000-of-00001.parquet"))
+                str(snap / "data" / f"{n.split or 'train'}-00000-of-00001.parquet")
+            )
 
 
 def test_offline_check_finds_a_prefetched_cache_and_names_what_is_missing(tmp_path):
@@ -78,8 +85,9 @@ def test_offline_check_finds_a_prefetched_cache_and_names_what_is_missing(tmp_pa
     shutil.rmtree(cache / "datasets--yiqingliang--sat-problems-dataset")
     missing = check_offline(ours, str(cache), load_datasets=True, datasets_cache_dir=str(tmp_path / "ds"))
     assert [m["repo_id"] for m in missing] == ["yiqingliang/sat-problems-dataset"]
-    out = CliRunner().invoke(main, ["prefetch", "--protocol", "paper-qwen2vl-2b", "--cache-dir", str(cache),
-                                    "--check-only"])
+    out = CliRunner().invoke(
+        main, ["prefetch", "--protocol", "paper-qwen2vl-2b", "--cache-dir", str(cache), "--check-only"]
+    )
     assert out.exit_code == 2 and "would not find" in out.output and "sat-problems-dataset" in out.output
 
 

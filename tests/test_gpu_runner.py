@@ -12,8 +12,14 @@ from click.testing import CliRunner
 
 from harness import suites
 from harness.cli import main
-from harness.protocol import (DEFAULT_PROTOCOL, ProtocolError, describe_fields, load_protocol, protocol_for_suite,
-                              registered)
+from harness.protocol import (
+    DEFAULT_PROTOCOL,
+    ProtocolError,
+    describe_fields,
+    load_protocol,
+    protocol_for_suite,
+    registered,
+)
 from harness.runners import make_runner
 from harness.runners.gpu import GpuRunner, GpuUnavailable, launch_plan, missing_requirements, training_config
 from harness.spec import RunSpec
@@ -25,24 +31,42 @@ def test_paper_protocol_is_the_papers():
     p = load_protocol(DEFAULT_PROTOCOL)
     assert p.model.base == "Qwen/Qwen2-VL-2B-Instruct" and p.model.freeze_vision_tower
     t = p.training
-    assert (t.num_generations, t.learning_rate, t.warmup_ratio, t.lr_scheduler_type, t.beta) == (6, 1e-6, 0.1, "linear",
-                                                                                                 0.04)
-    assert (list(t.reward_weights), t.bf16, t.max_steps, t.seed, t.stopping_strategy) == ([2.0, 1.0], True, 2000, 42,
-                                                                                          "first_exhausted")
+    assert (t.num_generations, t.learning_rate, t.warmup_ratio, t.lr_scheduler_type, t.beta) == (
+        6,
+        1e-6,
+        0.1,
+        "linear",
+        0.04,
+    )
+    assert (list(t.reward_weights), t.bf16, t.max_steps, t.seed, t.stopping_strategy) == (
+        [2.0, 1.0],
+        True,
+        2000,
+        42,
+        "first_exhausted",
+    )
     # 3 training GPUs + 1 vLLM GPU, 2 prompts x 6 generations = 12 trajectories per update
     assert (p.slurm.gpus_per_node, p.training_processes, p.prompts_per_update) == (4, 3, 2)
     assert p.generation.use_vllm and p.generation.vllm_mode == "server"
     assert sorted(p.datasets.train) == ["COCO", "GeoQAV", "LISA", "SAT", "ScienceQA"]
     assert p.evaluation.in_domain == {"LISA": 3397, "SAT": 1928, "ScienceQA": 2017}
-    assert {k: v["size"] for k, v in p.evaluation.out_of_domain.items()} == {"ChartQA": 2500, "InfoVQA": 2801,
-                                                                             "MathVista": 1000, "MMMU": 900}
+    assert {k: v["size"] for k, v in p.evaluation.out_of_domain.items()} == {
+        "ChartQA": 2500,
+        "InfoVQA": 2801,
+        "MathVista": 1000,
+        "MMMU": 900,
+    }
 
 
 def test_every_shipped_protocol_loads_and_covers_the_base_models():
     protos = {n: load_protocol(n) for n in registered()}
     bases = {p.model.base for p in protos.values()}
-    assert {"Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
-            "OpenGVLab/InternVL3-2B-hf"} <= bases
+    assert {
+        "Qwen/Qwen2-VL-2B-Instruct",
+        "Qwen/Qwen2.5-VL-3B-Instruct",
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        "OpenGVLab/InternVL3-2B-hf",
+    } <= bases
     assert len({p.hash for p in protos.values()}) == len(protos)
     for p in protos.values():  # same updates everywhere: strategies are compared under one protocol
         assert p.prompts_per_update * p.training.num_generations == 12
@@ -60,16 +84,19 @@ datasets:
 """
 
 
-@pytest.mark.parametrize("extra, needle", [
-    ("training: {num_generation: 6}\n", "num_generations"),          # typo -> suggestion
-    ("training: {learning_rate: fast}\n", "must be a number"),
-    ("training: {num_generations: 5}\n", "multiple of training.num_generations"),
-    ("slurm: {gpus_per_node: 1}\n", "vllm_mode: colocate"),          # server mode needs a spare GPU
-    ("model: {family: internvl2, base: OpenGVLab/InternVL2-2B}\n", "registered only for AutoModel"),
-    ("model: {family: llava}\n", "not supported"),
-    ("generation: {vllm_mode: remote}\n", "server, colocate"),
-    ("slurm: {timeout_min: 0}\n", "slurm.timeout_min must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        ("training: {num_generation: 6}\n", "num_generations"),  # typo -> suggestion
+        ("training: {learning_rate: fast}\n", "must be a number"),
+        ("training: {num_generations: 5}\n", "multiple of training.num_generations"),
+        ("slurm: {gpus_per_node: 1}\n", "vllm_mode: colocate"),  # server mode needs a spare GPU
+        ("model: {family: internvl2, base: OpenGVLab/InternVL2-2B}\n", "registered only for AutoModel"),
+        ("model: {family: llava}\n", "not supported"),
+        ("generation: {vllm_mode: remote}\n", "server, colocate"),
+        ("slurm: {timeout_min: 0}\n", "slurm.timeout_min must be an integer >= 1"),
+    ],
+)
 def test_validation_says_what_to_set(tmp_path, extra, needle):
     with pytest.raises(ProtocolError, match="proto.yaml") as err:
         load_protocol(_write(tmp_path, MINIMAL + extra))
@@ -99,8 +126,12 @@ def test_launch_plan_server_and_colocate():
     assert server[0].background and server[0].env["CUDA_VISIBLE_DEVICES"] == "3"
     assert server[0].argv[:4] == ("trl", "vllm-serve", "--model", "Qwen/Qwen2-VL-2B-Instruct")
     train = server[1]
-    assert train.env["CUDA_VISIBLE_DEVICES"] == "0,1,2" and train.argv[:4] == ("accelerate", "launch",
-                                                                                 "--num_processes", "3")
+    assert train.env["CUDA_VISIBLE_DEVICES"] == "0,1,2" and train.argv[:4] == (
+        "accelerate",
+        "launch",
+        "--num_processes",
+        "3",
+    )
     assert train.argv[-3:] == ("train", "/runs/x") or train.argv[-2:] == ("train", "/runs/x")
     colocate = launch_plan(load_protocol("paper-qwen2vl-2b-1gpu"), "/runs/y")
     assert [c.name for c in colocate] == ["train", "evaluate"]
@@ -117,8 +148,12 @@ def test_gpu_training_settings_build_a_real_grpo_config(tmp_path):
     cfg = training_config(p, ("COCO", "LISA", "GeoQAV", "SAT", "ScienceQA"), fidelity=0.25)
     assert cfg.steps == 500 and cfg.train_domains[0] == "COCO" and cfg.stopping_strategy == "first_exhausted"
     args = grpo_config(p, cfg, seed=3, output_dir=str(tmp_path))
-    assert (args.learning_rate, str(args.lr_scheduler_type.value), args.warmup_steps, args.beta) == (1e-6, "linear",
-                                                                                                       0.1, 0.04)
+    assert (args.learning_rate, str(args.lr_scheduler_type.value), args.warmup_steps, args.beta) == (
+        1e-6,
+        "linear",
+        0.1,
+        0.04,
+    )
     assert (args.num_generations, list(args.reward_weights), args.max_steps, args.seed) == (6, [2.0, 1.0], 500, 45)
     assert args.use_vllm and args.vllm_mode == "colocate" and args.generation_batch_size == 12
 
@@ -133,15 +168,43 @@ def test_training_stops_after_one_pass_over_the_mixed_data():
 
 
 def test_dry_run_prints_the_resolved_protocol_and_commands(monkeypatch):
-    out = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                    "--dry-run", "--fidelity", "0.5", "--seed", "1"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--mixture",
+            PAPER_MIX,
+            "--runner",
+            "gpu",
+            "--dry-run",
+            "--fidelity",
+            "0.5",
+            "--seed",
+            "1",
+        ],
+    )
     assert out.exit_code == 0, out.output
     text = out.output
     assert "# protocol paper-qwen2vl-2b" in text and "learning_rate: 1.0e-06" in text and "steps: 1000" in text
     assert "trl vllm-serve --model Qwen/Qwen2-VL-2B-Instruct" in text
     assert "accelerate launch --num_processes 3" in text and "-m harness.runners.gpu_job evaluate" in text
-    other = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--runner", "gpu",
-                                      "--dry-run", "--protocol-file", str(registered()["qwen25vl-7b"])])
+    other = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--mixture",
+            PAPER_MIX,
+            "--runner",
+            "gpu",
+            "--dry-run",
+            "--protocol-file",
+            str(registered()["qwen25vl-7b"]),
+        ],
+    )
     assert other.exit_code == 0 and "Qwen/Qwen2.5-VL-7B-Instruct" in other.output
     replay = CliRunner().invoke(main, ["run", "--suite", "paper-qwen2vl-2b", "--mixture", PAPER_MIX, "--dry-run"])
     assert replay.exit_code == 2 and "--runner gpu" in replay.output
@@ -168,7 +231,8 @@ def test_gpu_runner_refuses_a_suite_over_other_datasets():
 
 
 def test_live_suite_card_points_at_its_protocol_file(tmp_path):
-    (tmp_path / "card.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "card.yaml").write_text(
+        textwrap.dedent("""
         name: paper-qwen25vl-3b-gpu
         version: "1"
         kind: live
@@ -178,7 +242,8 @@ def test_live_suite_card_points_at_its_protocol_file(tmp_path):
         metric: Out_Score
         goal: max
         oracle: {seeds: 1}
-    """))
+    """)
+    )
     try:
         suite = suites.load(str(tmp_path))
     except suites.SuiteError as e:  # live suites come with the cpu runner (issue 4)
@@ -208,18 +273,29 @@ def test_execute_waits_for_the_server_runs_in_order_and_stops_the_server(tmp_pat
     from harness.runners.gpu_ports import JobPorts
 
     ports = JobPorts(port, 0, 0, "abc123")
-    server = ("import http.server, socketserver\n"
-              "class H(http.server.BaseHTTPRequestHandler):\n"
-              "    def do_GET(self):\n"
-              "        self.send_response(200); self.end_headers()\n"
-              "        if self.path == '/v1/models': self.wfile.write(b'{\"data\": [{\"id\": \"modomodo-abc123\"}]}')\n"
-              "    def log_message(self, *a): pass\n"
-              f"socketserver.TCPServer(('127.0.0.1', {port}), H).serve_forever()\n")
-    plan = [Command("vllm-server", (sys.executable, "-c", server), background=True),
-            Command("train", (sys.executable, "-c", f"import urllib.request; urllib.request.urlopen("
-                                                    f"'http://127.0.0.1:{port}/health/'); "
-                                                    f"open({str(tmp_path / 'trained')!r}, 'w')")),
-            Command("evaluate", (sys.executable, "-c", f"open({str(tmp_path / 'scores.json')!r}, 'w').write('{{}}')"))]
+    server = (
+        "import http.server, socketserver\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers()\n"
+        '        if self.path == \'/v1/models\': self.wfile.write(b\'{"data": [{"id": "modomodo-abc123"}]}\')\n'
+        "    def log_message(self, *a): pass\n"
+        f"socketserver.TCPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    plan = [
+        Command("vllm-server", (sys.executable, "-c", server), background=True),
+        Command(
+            "train",
+            (
+                sys.executable,
+                "-c",
+                f"import urllib.request; urllib.request.urlopen("
+                f"'http://127.0.0.1:{port}/health/'); "
+                f"open({str(tmp_path / 'trained')!r}, 'w')",
+            ),
+        ),
+        Command("evaluate", (sys.executable, "-c", f"open({str(tmp_path / 'scores.json')!r}, 'w').write('{{}}')")),
+    ]
     execute(plan, tmp_path, p, ports)
     assert (tmp_path / "trained").exists() and (tmp_path / "scores.json").read_text() == "{}"
     with pytest.raises(OSError):  # the server is gone

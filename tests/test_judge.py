@@ -21,8 +21,15 @@ from strategies import Strategy
 from tests.benchmarks.pool_table import RARE_CAP, import_pool_suite, make_table, true_score
 from tests.conftest import cli, write_pool_suite, write_synthetic_suite
 
-RECORDED = ["paper-qwen2vl-2b", "minimodo-tiny", "minimodo-tiny-in", "minimodo-tiny-h128", "minimodo-tiny-h128-in",
-            "minimodo-tiny-p", "minimodo-pool"]
+RECORDED = [
+    "paper-qwen2vl-2b",
+    "minimodo-tiny",
+    "minimodo-tiny-in",
+    "minimodo-tiny-h128",
+    "minimodo-tiny-h128-in",
+    "minimodo-tiny-p",
+    "minimodo-pool",
+]
 GATE_PASSES = {"minimodo-pool"}  # 96 mixtures: its GP surrogate passes the fidelity gate (README, its card)
 
 
@@ -209,8 +216,22 @@ def test_a_card_cannot_talk_its_way_into_the_ranking(tmp_path):
     s = suites.load_folder(folder)
     with pytest.raises(SuiteError, match=r"snr_mean = 5 but runs.csv measures 0.529"):
         s.judge("pool").ranking_status()
-    r = cli("bench", "--suite", folder, "--strategy", "random", "--budget", "2", "--seeds", "1", "--workers", "1",
-            "--out", tmp_path / "out", check=False)
+    r = cli(
+        "bench",
+        "--suite",
+        folder,
+        "--strategy",
+        "random",
+        "--budget",
+        "2",
+        "--seeds",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        tmp_path / "out",
+        check=False,
+    )
     assert r.returncode == 2 and "says signal.Out_Score.snr_mean = 5 but runs.csv measures 0.529" in r.stderr + r.stdout
 
 
@@ -256,21 +277,63 @@ def test_an_analytic_suite_offers_only_the_continuous_track(tmp_path):
 
 
 def test_bench_refuses_an_unoffered_track_and_degenerate_requests(tmp_path):
-    r = cli("bench", "--suite", "minimodo-tiny", "--track", "continuous", "--strategy", "random", "--budget", "4",
-            "--seeds", "1", "--out", tmp_path / "o", check=False)
+    r = cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny",
+        "--track",
+        "continuous",
+        "--strategy",
+        "random",
+        "--budget",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "o",
+        check=False,
+    )
     assert r.returncode == 2 and "does not offer the continuous track" in r.stderr and "offers: pool" in r.stderr
-    r = cli("bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "0", "--seeds", "1",
-            "--out", tmp_path / "o", check=False)
+    r = cli(
+        "bench",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "random",
+        "--budget",
+        "0",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "o",
+        check=False,
+    )
     assert r.returncode == 2 and "budget 0" in r.stderr and ">= 1" in r.stderr
     assert not (tmp_path / "o" / "summary.csv").exists()
 
 
 def test_summary_says_track_and_source(tmp_path):
-    cli("bench", "--suite", "minimodo-tiny-in", "--suite", "synth-bowl-5", "--strategy", "random,gp-bo",
-        "--budget", "4", "--seeds", "2", "--out", tmp_path / "o", "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny-in",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "random,gp-bo",
+        "--budget",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        tmp_path / "o",
+        "--quiet",
+    )
     s = pd.read_csv(tmp_path / "o" / "summary.csv")
-    assert set(s.groupby("suite")["track"].first().items()) == {("minimodo-tiny-in", "pool"),
-                                                                ("synth-bowl-5", "continuous")}
+    assert set(s.groupby("suite")["track"].first().items()) == {
+        ("minimodo-tiny-in", "pool"),
+        ("synth-bowl-5", "continuous"),
+    }
     assert (s[s.suite == "minimodo-tiny-in"]["score_source"] == "recorded").all()
     assert (s[s.suite == "minimodo-tiny-in"]["surrogate_fraction"] == 0).all()
     assert (s[s.suite == "synth-bowl-5"]["score_source"] == "analytic").all()
@@ -294,8 +357,11 @@ def test_ranking_uses_only_suites_that_can_rank_and_complete_strategies():
                 rows.append((suite, "only-on-A", 8, seed, 1.0, True, 0.0))
             if suite in ("A", "B"):
                 rows.append((suite, "fails", 8, seed, -np.inf if seed == 0 else 1.0, seed != 0, 0.0))
-    suites_meta = {"A": {"track": "pool", "can_rank": True}, "B": {"track": "pool", "can_rank": True},
-                   "noisy": {"track": "pool", "can_rank": False, "ranking_reason": "SNR 1.2 < 3"}}
+    suites_meta = {
+        "A": {"track": "pool", "can_rank": True},
+        "B": {"track": "pool", "can_rank": True},
+        "noisy": {"track": "pool", "can_rank": False, "ranking_reason": "SNR 1.2 < 3"},
+    }
     r = rank_track(_studies(rows), suites_meta, {}, "pool", 8)
     assert r.suites == ["A", "B"] and r.apart == [("noisy", "SNR 1.2 < 3")]
     assert list(r.table["strategy"]) == ["good", "mid", "bad"]
@@ -303,7 +369,9 @@ def test_ranking_uses_only_suites_that_can_rank_and_complete_strategies():
     lacking = dict(r.incomplete)
     assert "not benched on B" in lacking["only-on-A"] and "failed studies on A" in lacking["fails"]
     # 2 suites: Friedman over suites (p = exp(-2) for a perfect 3-way agreement over 2 blocks); CD with N = 2
-    assert r.friedman_p == pytest.approx(math.exp(-2.0)) and r.cd == pytest.approx(2.343 * math.sqrt(3 * 4 / (6 * 2)), rel=2e-3)
+    assert r.friedman_p == pytest.approx(math.exp(-2.0)) and r.cd == pytest.approx(
+        2.343 * math.sqrt(3 * 4 / (6 * 2)), rel=2e-3
+    )
 
 
 def test_nemenyi_critical_difference_matches_demsar_table():

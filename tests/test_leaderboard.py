@@ -85,10 +85,18 @@ def test_rank_correlation_with_its_p_value_between_base_models():
 
     strategies = [f"s{i}" for i in range(8)]
     regret = {"a": np.arange(8.0), "b": np.arange(8.0) * 2 + 1, "c": np.array([3, 7, 0, 5, 1, 6, 2, 4], float)}
-    table = pd.DataFrame([{"suite": su, "budget": 8, "strategy": st, "nregret_mean": regret[su][i]}
-                          for su in regret for i, st in enumerate(strategies)])
-    cards = {"a": {"card": {"protocol": {"base_model": "tiny-h64"}}}, "b": {"card": {"protocol": {"base_model": "h128"}}},
-             "c": {}}
+    table = pd.DataFrame(
+        [
+            {"suite": su, "budget": 8, "strategy": st, "nregret_mean": regret[su][i]}
+            for su in regret
+            for i, st in enumerate(strategies)
+        ]
+    )
+    cards = {
+        "a": {"card": {"protocol": {"base_model": "tiny-h64"}}},
+        "b": {"card": {"protocol": {"base_model": "h128"}}},
+        "c": {},
+    }
     corr = _rank_corr(table, SimpleNamespace(suites=cards)).set_index(["suite_a", "suite_b"])
     ab, ac = corr.loc[("a", "b")], corr.loc[("a", "c")]
     assert ab.spearman == pytest.approx(1.0) and ab.spearman_p < 1e-3 and ab.base_model_b == "h128"
@@ -126,12 +134,27 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     assert len(names) == 4 and any(n.startswith("uniform-") for n in names)
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.html", n) for n in names)  # hostile name: a safe file name
     assert len(list((lb_site / "suites").glob("*.html"))) == 2
-    for f in ("summary.csv.gz", "trajectories.csv.gz", "leaderboard.csv", "leaderboard.json", "bench.json",
-              "overall_rank.csv", "rank_correlation.csv"):
+    for f in (
+        "summary.csv.gz",
+        "trajectories.csv.gz",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "bench.json",
+        "overall_rank.csv",
+        "rank_correlation.csv",
+    ):
         assert (lb_site / "data" / f).stat().st_size > 0
     board = pd.read_csv(lb_site / "data" / "leaderboard.csv")
-    assert {"score_lo", "score_hi", "gain_mean", "nregret_mean", "auc_mean", "rank_mean", "beats_uniform",
-            "p_sign"} <= set(board.columns)
+    assert {
+        "score_lo",
+        "score_hi",
+        "gain_mean",
+        "nregret_mean",
+        "auc_mean",
+        "rank_mean",
+        "beats_uniform",
+        "p_sign",
+    } <= set(board.columns)
     assert len(board) == 2 * 4 * 2
     for page in _pages(lb_site):
         html = page.read_text()
@@ -151,8 +174,11 @@ def test_site_has_every_page_download_and_provenance(lb_site, lb_bench):
     for src in re.findall(r'src="([^"]+)"', index):
         assert (lb_site / src).is_file(), src
     # the per-suite tables live on the suite pages, one click away
-    assert 'id="table-suite"' not in index and 'table-paper' not in index
-    assert re.search(r'<img data-focusable src="\.\./plots/regret-[^"]+\.svg"', suite_page) and 'id="table-suite"' in suite_page
+    assert 'id="table-suite"' not in index and "table-paper" not in index
+    assert (
+        re.search(r'<img data-focusable src="\.\./plots/regret-[^"]+\.svg"', suite_page)
+        and 'id="table-suite"' in suite_page
+    )
     for kind in ("history", "mixtures"):  # one study's pilots, and the mixtures tried, on every suite page
         for page in (lb_site / "suites").glob("*.html"):
             src = re.search(rf'<img src="\.\./(plots/{kind}-[^"]+\.svg)"', page.read_text())
@@ -178,7 +204,8 @@ def test_hostile_text_is_escaped_everywhere(lb_site):
     # the only scripts are the site's own file
     for f in lb_site.rglob("*.html"):
         assert re.findall(r"<script[^>]*>", f.read_text()) == [
-            f'<script src="{"../" if f.parent != lb_site else ""}assets/leaderboard.js" defer>']
+            f'<script src="{"../" if f.parent != lb_site else ""}assets/leaderboard.js" defer>'
+        ]
     assert json.loads((lb_site / "data" / "leaderboard.json").read_text())["strategies"][HOSTILE]["name"] == HOSTILE
 
 
@@ -187,8 +214,11 @@ def test_render_is_byte_identical(lb_bench, lb_site, tmp_path):
     cli("leaderboard", "render", "--results", lb_bench, "--out", again)
 
     def digest(root):
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     assert digest(again) == digest(lb_site)
     # rendering over an existing site replaces it
@@ -240,8 +270,9 @@ def test_duplicate_studies_are_merged_with_one_quiet_note(lb_bench, tmp_path):
         if page.name != "data.html":
             assert "appeared in more than one results folder" not in html, page
     # the merged site gives the numbers of the single folder
-    assert (site / "data" / "leaderboard.csv").read_bytes() == (_single_site(lb_bench, tmp_path) / "data" /
-                                                                "leaderboard.csv").read_bytes()
+    assert (site / "data" / "leaderboard.csv").read_bytes() == (
+        _single_site(lb_bench, tmp_path) / "data" / "leaderboard.csv"
+    ).read_bytes()
 
 
 def _single_site(results, tmp_path):
@@ -256,8 +287,13 @@ def test_best_marks_come_from_the_within_suite_verdicts():
     suite that can rank; a slice of the table (a strategy's page) keeps the marks of the whole."""
     from leaderboard.site_views import best_marks
 
-    ev = pd.DataFrame([{"suite": "s", "budget": 8, "best": "a"}, {"suite": "s", "budget": 4, "best": ""},
-                       {"suite": "t", "budget": 2.5, "best": "b"}])
+    ev = pd.DataFrame(
+        [
+            {"suite": "s", "budget": 8, "best": "a"},
+            {"suite": "s", "budget": 4, "best": ""},
+            {"suite": "t", "budget": 2.5, "best": "b"},
+        ]
+    )
     assert best_marks(ev) == {("s", "a", 8), ("t", "b", 2.5)}
     assert best_marks(pd.DataFrame()) == set()
 
@@ -312,8 +348,16 @@ def test_reproduce_commands_and_submit_page(lb_site, lb_bench):
     ucmd = re.findall(r'<pre class="command reproduce">([^<]*)</pre>', uniform)[0]
     assert "--strategy uniform " in ucmd and "--strategy-file" not in ucmd
     submit = (lb_site / "submit.html").read_text()
-    for needle in ("StrategyConformance", "load_file(\"my_strategy.py\")", "modomodo bench", "--strategy-file my_strategy.py",
-                   "modomodo leaderboard render", "modomodo leaderboard publish", "bubblewrap", "May not"):
+    for needle in (
+        "StrategyConformance",
+        'load_file("my_strategy.py")',
+        "modomodo bench",
+        "--strategy-file my_strategy.py",
+        "modomodo leaderboard render",
+        "modomodo leaderboard publish",
+        "bubblewrap",
+        "May not",
+    ):
         assert needle in submit, needle
     assert "submit.html" in (lb_site / "index.html").read_text()
 
@@ -439,8 +483,12 @@ def test_publish_without_a_token_says_so(lb_site, monkeypatch, tmp_path):
 def test_publish_cli_dry_run_offline_and_no_token(lb_site, tmp_path):
     # HF_HUB_OFFLINE is pinned off: other tests in this process run harness.training's
     # set_offline_env(), which sets it in os.environ, and the CLI subprocess inherits os.environ.
-    env = {"HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9",
-           "HF_HUB_OFFLINE": "0"}
+    env = {
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HUB_OFFLINE": "0",
+    }
     dry = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", "--dry-run", env=env)
     assert "index.html" in dry.stdout and "would commit to space 'org/board'" in dry.stdout
     assert "nothing was uploaded" in dry.stdout and TOKEN not in dry.stdout + dry.stderr
@@ -449,13 +497,22 @@ def test_publish_cli_dry_run_offline_and_no_token(lb_site, tmp_path):
     assert proc.returncode == 2 and "cannot reach the Hugging Face Hub" in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
     # offline mode: says so, exit 2, the token nowhere
-    proc = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", check=False,
-               env={**env, "HF_HUB_OFFLINE": "1"})
+    proc = cli(
+        "leaderboard",
+        "publish",
+        "--site",
+        lb_site,
+        "--repo-id",
+        "org/board",
+        check=False,
+        env={**env, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 2 and "HF_HUB_OFFLINE is set" in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
     # no token at all
-    proc = cli("leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", check=False,
-               env={**env, "HF_TOKEN": ""})
+    proc = cli(
+        "leaderboard", "publish", "--site", lb_site, "--repo-id", "org/board", check=False, env={**env, "HF_TOKEN": ""}
+    )
     assert proc.returncode == 2 and "no Hugging Face token" in proc.stderr
     # the site itself never contains a token
     for f in lb_site.rglob("*"):
@@ -468,13 +525,38 @@ def _hand_results(goal="min"):
 
     rows = []
     for seed, (a, b) in enumerate([(1.0, 2.0), (1.5, None), (0.5, 2.5)]):
-        rows.append({"suite": "s", "strategy": "a", "budget": 4, "seed": seed, "score": a, "status": "ok",
-                     "normalized_regret": a / 4, "uniform_score": 2.0, "best_known": 0.0, "worst_known": 4.0,
-                     "protocol": "p", "recommended": ""})
-        rows.append({"suite": "s", "strategy": "b", "budget": 4, "seed": seed, "score": b,
-                     "status": "ok" if b is not None else "failed", "normalized_regret": None if b is None else b / 4,
-                     "uniform_score": 2.0, "best_known": 0.0, "worst_known": 4.0, "protocol": "p",
-                     "recommended": ""})
+        rows.append(
+            {
+                "suite": "s",
+                "strategy": "a",
+                "budget": 4,
+                "seed": seed,
+                "score": a,
+                "status": "ok",
+                "normalized_regret": a / 4,
+                "uniform_score": 2.0,
+                "best_known": 0.0,
+                "worst_known": 4.0,
+                "protocol": "p",
+                "recommended": "",
+            }
+        )
+        rows.append(
+            {
+                "suite": "s",
+                "strategy": "b",
+                "budget": 4,
+                "seed": seed,
+                "score": b,
+                "status": "ok" if b is not None else "failed",
+                "normalized_regret": None if b is None else b / 4,
+                "uniform_score": 2.0,
+                "best_known": 0.0,
+                "worst_known": 4.0,
+                "protocol": "p",
+                "recommended": "",
+            }
+        )
     summary = pd.DataFrame(rows)
     traj = pd.DataFrame(columns=["suite", "strategy", "budget", "seed", "step", "best_so_far"])
     suites = {"s": {"name": "s", "goal": goal, "best_known": 0.0, "worst_known": 4.0, "protocol": "p", "card": {}}}

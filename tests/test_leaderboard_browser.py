@@ -15,8 +15,14 @@ import pytest
 from tests.leaderboard_fixtures import HOSTILE, lb_bench, lb_site  # noqa: F401 - fixtures
 
 CHROMIUM = os.environ.get("MODOMODO_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SCREENSHOT = Path(os.environ.get("MODOMODO_SCREENSHOT", "/tmp/leaderboard-overview.png"))
 
 pytestmark = pytest.mark.slow
@@ -57,8 +63,10 @@ class Page:
     def __init__(self, browser, url):
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.problems, self.dialogs = [], []
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
-                     if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console",
+            lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+        )
         self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
         self.page.on("requestfailed", lambda r: self.problems.append(f"requestfailed: {r.url}"))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -74,8 +82,11 @@ class Page:
 
 
 def _sort_values(page, table_sel, col):
-    return page.evaluate("""([sel, col]) => Array.from(document.querySelectorAll(sel + ' tbody tr'))
-        .filter(r => !r.hidden).map(r => r.cells[col].getAttribute('data-sort'))""", [table_sel, col])
+    return page.evaluate(
+        """([sel, col]) => Array.from(document.querySelectorAll(sel + ' tbody tr'))
+        .filter(r => !r.hidden).map(r => r.cells[col].getAttribute('data-sort'))""",
+        [table_sel, col],
+    )
 
 
 def _col(page, table_sel, title):
@@ -114,13 +125,17 @@ def test_overview_comes_first_and_sorts_and_filters(browser, lb_site, server, sc
         assert "95% CI" in cell.get_attribute("title") and "place" in cell.get_attribute("title")
         # 3 seeds: no lowest mean is separable (the smallest sign-flip p is 0.25), so no cell is marked best
         assert page.locator(f"{sel} td.best").count() == 0 and page.locator("#legend").is_visible()
-        assert page.locator(f"{sel} tfoot tr.mdd-row").is_visible() and page.locator("#separates-continuous").is_visible()
+        assert (
+            page.locator(f"{sel} tfoot tr.mdd-row").is_visible() and page.locator("#separates-continuous").is_visible()
+        )
         # click a suite column: lowest regret first, then again: highest first
         suite_col = _col(page, sel, "lb-toy")
         page.locator(f"{sel} thead th").nth(suite_col).click()
         vals = [float(v) for v in _sort_values(page, sel, suite_col)]
-        assert vals == sorted(vals) and page.locator(f"{sel} thead th").nth(suite_col).get_attribute(
-            "aria-sort") == "ascending"
+        assert (
+            vals == sorted(vals)
+            and page.locator(f"{sel} thead th").nth(suite_col).get_attribute("aria-sort") == "ascending"
+        )
         page.locator(f"{sel} thead th").nth(suite_col).click()
         assert [float(v) for v in _sort_values(page, sel, suite_col)] == sorted(vals, reverse=True)
         name = _col(page, sel, "Strategy")
@@ -177,8 +192,10 @@ def test_suite_page_tables_sorting_filters(browser, lb_site, server, scheme):
         value = next(v for v, text in options if text == "random")
         page.select_option("#focus-select", value)
         page.wait_for_timeout(300)
-        assert all(page.locator("img[data-focusable]").nth(i).get_attribute("src").endswith("#" + value)
-                   for i in range(page.locator("img[data-focusable]").count()))
+        assert all(
+            page.locator("img[data-focusable]").nth(i).get_attribute("src").endswith("#" + value)
+            for i in range(page.locator("img[data-focusable]").count())
+        )
         assert fig.screenshot() != before
         page.select_option("#focus-select", "")
         assert "#" not in fig.get_attribute("src")

@@ -44,8 +44,9 @@ def test_holm_by_hand():
 def test_sign_flip_test_equals_scipy_exact_permutation_test(n):
     rng = np.random.default_rng(n)
     d = rng.normal(0.2, 1.0, n)
-    ref = sps.permutation_test((d,), lambda x: np.mean(x), permutation_type="samples", n_resamples=np.inf,
-                               alternative="two-sided").pvalue
+    ref = sps.permutation_test(
+        (d,), lambda x: np.mean(x), permutation_type="samples", n_resamples=np.inf, alternative="two-sided"
+    ).pvalue
     assert ev.sign_flip_test(d, "k") == pytest.approx(ref, rel=1e-9)
 
 
@@ -64,7 +65,9 @@ def test_paired_t_equals_scipy():
     t = ev.paired_t(a - b)
     ref = sps.ttest_rel(a, b)
     ci = ref.confidence_interval(0.95)
-    assert t["p"] == pytest.approx(ref.pvalue) and t["lo"] == pytest.approx(ci.low) and t["hi"] == pytest.approx(ci.high)
+    assert (
+        t["p"] == pytest.approx(ref.pvalue) and t["lo"] == pytest.approx(ci.low) and t["hi"] == pytest.approx(ci.high)
+    )
 
 
 def test_sample_size_matches_gpower():
@@ -148,8 +151,17 @@ def _studies(values: dict[str, np.ndarray], budget=8):
     for su, arr in values.items():
         for seed in range(arr.shape[0]):
             for j in range(arr.shape[1]):
-                rows.append({"suite": su, "strategy": f"s{j}", "budget": budget, "seed": seed,
-                             "oriented": 1 - arr[seed, j], "ok": True, "normalized_regret": arr[seed, j]})
+                rows.append(
+                    {
+                        "suite": su,
+                        "strategy": f"s{j}",
+                        "budget": budget,
+                        "seed": seed,
+                        "oriented": 1 - arr[seed, j],
+                        "ok": True,
+                        "normalized_regret": arr[seed, j],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -171,8 +183,10 @@ def test_ranking_counts_suites_not_seeds_and_agrees_with_scipy():
     assert r.friedman_p == pytest.approx(sps.friedmanchisquare(*means.T).pvalue)
     assert r.cd == pytest.approx(DEMSAR_Q05[5] * math.sqrt(5 * 6 / (6 * 4)), rel=2e-3)
     # Wilcoxon over the 4 suites, Holm over the 10 pairs, by hand
-    raw = {(f"s{a}", f"s{b}"): sps.wilcoxon(means[:, a] - means[:, b], zero_method="zsplit").pvalue
-           for a, b in itertools.combinations(range(k), 2)}
+    raw = {
+        (f"s{a}", f"s{b}"): sps.wilcoxon(means[:, a] - means[:, b], zero_method="zsplit").pvalue
+        for a, b in itertools.combinations(range(k), 2)
+    }
     order = sorted(raw, key=raw.get)
     holm, running = {}, 0.0
     for i, key in enumerate(order):
@@ -221,8 +235,11 @@ def test_only_rankable_suites_and_complete_strategies_enter():
             if suite in ("A", "B"):
                 rows.append((suite, "fails", 8, seed, -np.inf if seed == 0 else 1.0, seed != 0, 0.0))
     studies = pd.DataFrame(rows, columns=["suite", "strategy", "budget", "seed", "oriented", "ok", "normalized_regret"])
-    suites_meta = {"A": {"track": "pool", "can_rank": True}, "B": {"track": "pool", "can_rank": True},
-                   "noisy": {"track": "pool", "can_rank": False, "ranking_reason": "signal 1.2 < 3"}}
+    suites_meta = {
+        "A": {"track": "pool", "can_rank": True},
+        "B": {"track": "pool", "can_rank": True},
+        "noisy": {"track": "pool", "can_rank": False, "ranking_reason": "signal 1.2 < 3"},
+    }
     r = rank_track(studies, suites_meta, {}, "pool", 8)
     assert r.suites == ["A", "B"] and r.apart == [("noisy", "signal 1.2 < 3")]
     assert list(r.table["strategy"]) == ["good", "mid", "bad"] and r.table["rank_mean"].tolist() == [1.0, 2.0, 3.0]
@@ -237,7 +254,10 @@ def test_a_card_cannot_talk_its_way_into_the_ranking():
     ok, why = suite_can_rank({"card": card})
     assert not ok and "re-run" in why
     assert suite_can_rank({"card": {"kind": "synthetic"}})[0]
-    assert suite_can_rank({"card": card, "can_rank": False, "ranking_reason": "measured: 1.1"}) == (False, "measured: 1.1")
+    assert suite_can_rank({"card": card, "can_rank": False, "ranking_reason": "measured: 1.1"}) == (
+        False,
+        "measured: 1.1",
+    )
 
 
 def test_suite_family_from_the_card_or_inferred():
@@ -254,12 +274,21 @@ def test_rankings_per_suite_family_and_overall():
     rng = np.random.default_rng(2)
     values = {f"rl{i}": np.array([0.1, 0.3, 0.5]) + rng.normal(0, 0.01, size=(5, 3)) for i in range(3)}
     values.update({f"lm{i}": np.array([0.5, 0.3, 0.1]) + rng.normal(0, 0.01, size=(5, 3)) for i in range(3)})
-    suites = {su: {"track": "pool", "can_rank": True, "card": {"family": "lm-pretraining"} if su.startswith("lm")
-                   else {"kind": "replay"}} for su in values}
+    suites = {
+        su: {
+            "track": "pool",
+            "can_rank": True,
+            "card": {"family": "lm-pretraining"} if su.startswith("lm") else {"kind": "replay"},
+        }
+        for su in values
+    }
     out = {r.family: r for r in rank_all(_studies(values), suites, {})}
     assert set(out) == {"all", "rlvr", "lm-pretraining"}
     assert out["rlvr"].suites == ["rl0", "rl1", "rl2"] and out["lm-pretraining"].suites == ["lm0", "lm1", "lm2"]
     assert out["all"].n_blocks == 6
     rl, lm = (out[f].table.set_index("strategy")["rank_mean"] for f in ("rlvr", "lm-pretraining"))
     assert rl["s0"] == 1.0 and lm["s0"] == 3.0 and out["all"].table.set_index("strategy")["rank_mean"]["s0"] == 2.0
-    assert "(real RLVR runs" in out["rlvr"].sentence and "(public language-model pretraining runs)" in out["lm-pretraining"].sentence
+    assert (
+        "(real RLVR runs" in out["rlvr"].sentence
+        and "(public language-model pretraining runs)" in out["lm-pretraining"].sentence
+    )

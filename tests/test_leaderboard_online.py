@@ -23,18 +23,51 @@ DOMAINS = ["alpha", "beta"]
 OUT = {"constant": [0.25, 0.5, 0.125, 0.375], "dump": [0.35, 0.6, 0.225, 0.475, 0.9], "odm": [0.25, 0.25, 0.5, 0.25]}
 IN = {"constant": [0.5, 0.5, 0.5, 0.5], "dump": [0.5, 0.6, 0.4, 0.5, 0.5], "odm": [0.4, 0.6, 0.5, 0.5]}
 STEPS = 3
-SUMMARY_COLUMNS = ["suite", "strategy", "budget", "seed", "track", "score", "regret", "normalized_regret",
-                   "uniform_score", "best_known", "worst_known", "gain_over_uniform", "status", "runs_used",
-                   "cost_used", "recommended", "protocol"]
+SUMMARY_COLUMNS = [
+    "suite",
+    "strategy",
+    "budget",
+    "seed",
+    "track",
+    "score",
+    "regret",
+    "normalized_regret",
+    "uniform_score",
+    "best_known",
+    "worst_known",
+    "gain_over_uniform",
+    "status",
+    "runs_used",
+    "cost_used",
+    "recommended",
+    "protocol",
+]
 MIXTURE = json.dumps({"alpha": 0.5, "beta": 0.5})
 
 
 def _bench_json(folder: Path, suites: list[dict], strategies: list[str], budgets: list[int], seeds: list[int]) -> None:
-    (folder / "bench.json").write_text(json.dumps({
-        "budgets": budgets, "created": "2026-12-01T00:00:00+00:00", "git_sha": "abc123", "runner": "cpu",
-        "seeds": seeds, "versions": {"modomodo": "0.1.0"}, "suites": suites,
-        "strategies": [{"name": n, "family": "reference" if n == "constant" else "online", "description": n,
-                        "citation": ""} for n in strategies]}))
+    (folder / "bench.json").write_text(
+        json.dumps(
+            {
+                "budgets": budgets,
+                "created": "2026-12-01T00:00:00+00:00",
+                "git_sha": "abc123",
+                "runner": "cpu",
+                "seeds": seeds,
+                "versions": {"modomodo": "0.1.0"},
+                "suites": suites,
+                "strategies": [
+                    {
+                        "name": n,
+                        "family": "reference" if n == "constant" else "online",
+                        "description": n,
+                        "citation": "",
+                    }
+                    for n in strategies
+                ],
+            }
+        )
+    )
 
 
 def make_online(root: Path, out_scores=None, in_scores=None, failed=("odm", 3), name="online") -> Path:
@@ -47,27 +80,84 @@ def make_online(root: Path, out_scores=None, in_scores=None, failed=("odm", 3), 
         for seed, out in enumerate(outs):
             status = "failed" if (strat, seed) == failed else "ok"
             score = out if status == "ok" else np.nan
-            summary.append({"suite": ONLINE, "strategy": strat, "budget": 1, "seed": seed, "track": "online",
-                            "score": score, "regret": 1 - score, "normalized_regret": 1 - score,
-                            "uniform_score": 0.3, "best_known": 1.0, "worst_known": 0.0,
-                            "gain_over_uniform": score - 0.3, "status": status, "runs_used": 0,
-                            "cost_used": 1.005, "recommended": MIXTURE, "protocol": "0123456789abcdef"})
-            runs.append({"suite": ONLINE, "strategy": strat, "seed": seed, "status": status, "score": score,
-                         "cost_used": 1.0 + 0.001 * (seed + 1), "t_online": 0.003 * STEPS, "t_online_strategy": 0.001,
-                         "t_train": 2.0, "s_per_step": 0.5, "reason": "" if status == "ok" else "crashed",
-                         "In_Score": in_scores[strat][seed] if status == "ok" else np.nan, "Out_Score": score})
+            summary.append(
+                {
+                    "suite": ONLINE,
+                    "strategy": strat,
+                    "budget": 1,
+                    "seed": seed,
+                    "track": "online",
+                    "score": score,
+                    "regret": 1 - score,
+                    "normalized_regret": 1 - score,
+                    "uniform_score": 0.3,
+                    "best_known": 1.0,
+                    "worst_known": 0.0,
+                    "gain_over_uniform": score - 0.3,
+                    "status": status,
+                    "runs_used": 0,
+                    "cost_used": 1.005,
+                    "recommended": MIXTURE,
+                    "protocol": "0123456789abcdef",
+                }
+            )
+            runs.append(
+                {
+                    "suite": ONLINE,
+                    "strategy": strat,
+                    "seed": seed,
+                    "status": status,
+                    "score": score,
+                    "cost_used": 1.0 + 0.001 * (seed + 1),
+                    "t_online": 0.003 * STEPS,
+                    "t_online_strategy": 0.001,
+                    "t_train": 2.0,
+                    "s_per_step": 0.5,
+                    "reason": "" if status == "ok" else "crashed",
+                    "In_Score": in_scores[strat][seed] if status == "ok" else np.nan,
+                    "Out_Score": score,
+                }
+            )
             for step in range(1, STEPS + 1):
                 a = 0.5 if strat == "constant" else 0.5 + 0.1 * step
-                steps.append({"suite": ONLINE, "strategy": strat, "seed": seed, "step": step, "w:alpha": a,
-                              "w:beta": 1 - a, "n:alpha": 2, "n:beta": 2})
+                steps.append(
+                    {
+                        "suite": ONLINE,
+                        "strategy": strat,
+                        "seed": seed,
+                        "step": step,
+                        "w:alpha": a,
+                        "w:beta": 1 - a,
+                        "n:alpha": 2,
+                        "n:beta": 2,
+                    }
+                )
     pd.DataFrame(summary, columns=SUMMARY_COLUMNS).to_csv(folder / "summary.csv", index=False)
     pd.DataFrame(steps).to_csv(folder / "online.csv", index=False)
     pd.DataFrame(runs).to_csv(folder / "online_runs.csv", index=False)
-    _bench_json(folder, [{"name": ONLINE, "suite": LIVE, "track": "online", "can_rank": False, "kind": "live",
-                          "metric": "Out_Score", "goal": "max", "protocol": "0123456789abcdef", "version": "2",
-                          "best_known": 1.0, "worst_known": 0.0, "uniform_score": 0.3,
-                          "ranking_reason": "live suite: no measured noise model on its card"}],
-                list(out_scores), [1], sorted({i for v in out_scores.values() for i in range(len(v))}))
+    _bench_json(
+        folder,
+        [
+            {
+                "name": ONLINE,
+                "suite": LIVE,
+                "track": "online",
+                "can_rank": False,
+                "kind": "live",
+                "metric": "Out_Score",
+                "goal": "max",
+                "protocol": "0123456789abcdef",
+                "version": "2",
+                "best_known": 1.0,
+                "worst_known": 0.0,
+                "uniform_score": 0.3,
+                "ranking_reason": "live suite: no measured noise model on its card",
+            }
+        ],
+        list(out_scores),
+        [1],
+        sorted({i for v in out_scores.values() for i in range(len(v))}),
+    )
     return folder
 
 
@@ -75,8 +165,10 @@ def make_offline(root: Path, recorded_from: str = LIVE) -> Path:
     """An offline (pool) results folder of a recorded suite whose card says it was recorded from `recorded_from`."""
     card_dir = root / "suites" / "rec-toy"
     card_dir.mkdir(parents=True)
-    (card_dir / "card.yaml").write_text(f"name: rec-toy\nkind: replay\nmetric: Out_Score\ngoal: max\ndatasets: "
-                                        f"[alpha, beta]\nprotocol:\n  recorded_from: {recorded_from}\n")
+    (card_dir / "card.yaml").write_text(
+        f"name: rec-toy\nkind: replay\nmetric: Out_Score\ngoal: max\ndatasets: "
+        f"[alpha, beta]\nprotocol:\n  recorded_from: {recorded_from}\n"
+    )
     folder = root / "offline"
     folder.mkdir()
     rows = []
@@ -84,16 +176,51 @@ def make_offline(root: Path, recorded_from: str = LIVE) -> Path:
         for budget in (4, 8):
             for seed in range(3):
                 score = base + 0.01 * seed + (0.02 * budget if strat == "random" else 0.0)
-                rows.append({"suite": "rec-toy", "strategy": strat, "budget": budget, "seed": seed, "track": "pool",
-                             "score": score, "regret": 1 - score, "normalized_regret": 1 - score, "uniform_score": 0.3,
-                             "best_known": 1.0, "worst_known": 0.0, "gain_over_uniform": score - 0.3, "status": "ok",
-                             "runs_used": 0, "cost_used": budget, "recommended": MIXTURE,
-                             "protocol": "fedcba9876543210"})
+                rows.append(
+                    {
+                        "suite": "rec-toy",
+                        "strategy": strat,
+                        "budget": budget,
+                        "seed": seed,
+                        "track": "pool",
+                        "score": score,
+                        "regret": 1 - score,
+                        "normalized_regret": 1 - score,
+                        "uniform_score": 0.3,
+                        "best_known": 1.0,
+                        "worst_known": 0.0,
+                        "gain_over_uniform": score - 0.3,
+                        "status": "ok",
+                        "runs_used": 0,
+                        "cost_used": budget,
+                        "recommended": MIXTURE,
+                        "protocol": "fedcba9876543210",
+                    }
+                )
     pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(folder / "summary.csv", index=False)
-    _bench_json(folder, [{"name": "rec-toy", "track": "pool", "can_rank": True, "ranking_reason": "test",
-                          "kind": "replay", "metric": "Out_Score", "goal": "max", "protocol": "fedcba9876543210",
-                          "version": "1", "best_known": 1.0, "worst_known": 0.0, "uniform_score": 0.3,
-                          "path": str(card_dir)}], ["uniform", "random"], [4, 8], [0, 1, 2])
+    _bench_json(
+        folder,
+        [
+            {
+                "name": "rec-toy",
+                "track": "pool",
+                "can_rank": True,
+                "ranking_reason": "test",
+                "kind": "replay",
+                "metric": "Out_Score",
+                "goal": "max",
+                "protocol": "fedcba9876543210",
+                "version": "1",
+                "best_known": 1.0,
+                "worst_known": 0.0,
+                "uniform_score": 0.3,
+                "path": str(card_dir),
+            }
+        ],
+        ["uniform", "random"],
+        [4, 8],
+        [0, 1, 2],
+    )
     return folder
 
 
@@ -137,10 +264,12 @@ def test_reader_names_the_bad_file_and_column(case, tmp_path):
         else:
             df = df.drop(columns=["w:alpha", "w:beta"])
     df.to_csv(path, index=False)
-    expect = {"runs-missing-column": r"online_runs\.csv: lacks columns \['cost_used'\]",
-              "runs-garbled": r"online_runs\.csv: column 'In_Score', line 4 .*'lots' is not a number",
-              "steps-garbled-weight": r"online\.csv: column 'w:beta', line 7 .*'half' is not a number",
-              "steps-no-weights": r"online\.csv: has no weight column"}[case]
+    expect = {
+        "runs-missing-column": r"online_runs\.csv: lacks columns \['cost_used'\]",
+        "runs-garbled": r"online_runs\.csv: column 'In_Score', line 4 .*'lots' is not a number",
+        "steps-garbled-weight": r"online\.csv: column 'w:beta', line 7 .*'half' is not a number",
+        "steps-no-weights": r"online\.csv: has no weight column",
+    }[case]
     with pytest.raises(ResultsError, match=expect):
         load_results([folder])
 
@@ -165,8 +294,9 @@ def test_paired_difference_known_answer_and_unpaired_seed_left_out(tmp_path):
     assert odm.verdict == "too few seeds"
     assert set(st.paired["metric"]) == {"Out_Score", "In_Score"}
     assert st.metrics[ONLINE] == ["Out_Score", "In_Score"]
-    assert st.verdicts[ONLINE][0] == ("no verdict on Out_Score: fewer than 6 paired seeds against the constant "
-                                      "control (dump, odm)")
+    assert st.verdicts[ONLINE][0] == (
+        "no verdict on Out_Score: fewer than 6 paired seeds against the constant control (dump, odm)"
+    )
     assert st.verdicts[ONLINE][2].startswith("4 paired comparisons on this suite, Holm-corrected together")
     assert "a true difference of 0.01 in Out_Score would need" in st.verdicts[ONLINE][2]
     t = st.table.set_index("strategy")
@@ -178,15 +308,23 @@ def test_paired_difference_known_answer_and_unpaired_seed_left_out(tmp_path):
 
 
 def test_paired_difference_is_deterministic_and_a_worse_verdict():
-    runs = pd.DataFrame({"strategy": ["constant"] * 4 + ["x"] * 4, "seed": list(range(4)) * 2, "status": "ok",
-                         "score": [0.5, 0.6, 0.7, 0.8, 0.3, 0.35, 0.5, 0.55]})
+    runs = pd.DataFrame(
+        {
+            "strategy": ["constant"] * 4 + ["x"] * 4,
+            "seed": list(range(4)) * 2,
+            "status": "ok",
+            "score": [0.5, 0.6, 0.7, 0.8, 0.3, 0.35, 0.5, 0.55],
+        }
+    )
     a, b = paired_difference(runs, "x", "score", "s"), paired_difference(runs, "x", "score", "s")
     assert {k: v for k, v in a.items() if k != "diffs"} == {k: v for k, v in b.items() if k != "diffs"}
     assert a["diffs"].tolist() == pytest.approx([-0.2, -0.25, -0.2, -0.25])
     assert a["diff_hi"] < 0 and a["seeds"] == [0, 1, 2, 3]
     frame = pd.DataFrame([{"strategy": "x", "verdict": "worse"}])
-    assert verdict_line(frame, "Out_Score") == ("no online strategy beats the constant control on Out_Score; x does "
-                                                "worse (paired t-test, Holm-adjusted p < 0.05)")
+    assert verdict_line(frame, "Out_Score") == (
+        "no online strategy beats the constant control on Out_Score; x does "
+        "worse (paired t-test, Holm-adjusted p < 0.05)"
+    )
 
 
 def test_online_verdicts_are_paired_t_tests_with_holm_over_the_suite(tmp_path):
@@ -194,11 +332,22 @@ def test_online_verdicts_are_paired_t_tests_with_holm_over_the_suite(tmp_path):
     comparisons, Holm-corrected together; the verdicts agree with scipy's paired t-test and Holm by hand."""
     rng = np.random.default_rng(8)
     const = rng.uniform(0.3, 0.5, 8)
-    out = {"constant": const, "dump": const + 0.05 + rng.normal(0, 0.01, 8), "odm": const + rng.normal(0, 0.03, 8),
-           "aioli": const - 0.04 + rng.normal(0, 0.01, 8)}
+    out = {
+        "constant": const,
+        "dump": const + 0.05 + rng.normal(0, 0.01, 8),
+        "odm": const + rng.normal(0, 0.03, 8),
+        "aioli": const - 0.04 + rng.normal(0, 0.01, 8),
+    }
     inn = {k: 0.5 + rng.normal(0, 0.02, 8) for k in out}
-    st = compute(load_results([make_online(tmp_path, {k: list(v) for k, v in out.items()},
-                                           {k: list(v) for k, v in inn.items()}, failed=None)])).online
+    st = compute(
+        load_results(
+            [
+                make_online(
+                    tmp_path, {k: list(v) for k, v in out.items()}, {k: list(v) for k, v in inn.items()}, failed=None
+                )
+            ]
+        )
+    ).online
     p = st.paired.set_index(["strategy", "metric"])
     raw = {}
     for strat in ("aioli", "dump", "odm"):
@@ -241,7 +390,7 @@ def test_index_shows_the_online_section_apart_from_the_tracks(tmp_path):
     assert "no verdict on In_Score: fewer than 6 paired seeds" in index
     # after the offline track sections, and the online suite in none of them
     assert index.index('id="track-pool"') < index.index('id="online-track"')
-    tracks = index[:index.index('id="online-track"')]
+    tracks = index[: index.index('id="online-track"')]
     assert ONLINE not in tracks and 'id="track-online"' not in index
     data = {p.name for p in (site / "data").iterdir()}
     assert {"online.csv.gz", "online_runs.csv.gz", "online_leaderboard.csv", "online_paired.csv"} <= data
@@ -257,8 +406,9 @@ def test_online_suite_page_has_both_pictures_and_the_command(tmp_path):
     for kind in ("online-weights", "online-compute"):
         src = re.search(rf'<img src="\.\./(plots/{kind}-[^"]+\.svg)"', page)
         assert src and (site / src.group(1)).is_file(), kind
-    assert (f"modomodo bench --track online --suite {LIVE} --runner cpu --strategy constant,dump,odm --seeds 0-4 "
-            f"--out DIR") in page
+    assert (
+        f"modomodo bench --track online --suite {LIVE} --runner cpu --strategy constant,dump,odm --seeds 0-4 --out DIR"
+    ) in page
     assert "rec-toy" in page and "recorded per-mixture mean of the recommended mixture" in page
     assert "over 3 study seeds" in page and "∞" in page  # dump's SNR: the same difference on every seed
     compute_svg = next((site / "plots").glob("online-compute-*.svg")).read_text()
@@ -273,7 +423,8 @@ def test_online_points_alone_when_no_offline_suite_matches(tmp_path):
     page = next(p for p in (site / "suites").glob("*.html") if "online" in p.name).read_text()
     assert "the online points are drawn alone" in page
     assert "(offline)</text>" not in next((site / "plots").glob("online-compute-*.svg")).read_text().replace(
-        "uniform mixture (offline)", "")
+        "uniform mixture (offline)", ""
+    )
 
 
 def test_offline_only_results_have_no_online_section(tmp_path):
@@ -293,8 +444,11 @@ def test_online_site_is_byte_identical_when_rendered_again(tmp_path):
     a, b = _render(folders, tmp_path / "a"), _render(folders, tmp_path / "b")
 
     def digest(root):
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     assert digest(a) == digest(b)
     board = json.loads((a / "data" / "leaderboard.json").read_text())

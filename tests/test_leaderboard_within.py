@@ -20,22 +20,34 @@ def _studies(regret: dict[str, list[float]], suite="s", budget=8):
     rows = []
     for strat, vals in regret.items():
         for seed, v in enumerate(vals):
-            rows.append({"suite": suite, "strategy": strat, "budget": budget, "seed": seed, "ok": True,
-                         "normalized_regret": v, "oriented": -v})
+            rows.append(
+                {
+                    "suite": suite,
+                    "strategy": strat,
+                    "budget": budget,
+                    "seed": seed,
+                    "ok": True,
+                    "normalized_regret": v,
+                    "oriented": -v,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _exact_p(d):
-    return sps.permutation_test((np.asarray(d, float),), np.mean, permutation_type="samples",
-                                n_resamples=np.inf).pvalue
+    return sps.permutation_test((np.asarray(d, float),), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue
 
 
 def test_comparisons_with_random_are_exact_permutation_tests_with_holm():
     rng = np.random.default_rng(4)
     n = 10
     rand = rng.uniform(0.3, 0.6, n)
-    regret = {"random": rand, "good": rand - 0.2 + rng.normal(0, 0.02, n), "same": rand + rng.normal(0, 0.1, n),
-              "bad": rand + 0.15 + rng.normal(0, 0.02, n)}
+    regret = {
+        "random": rand,
+        "good": rand - 0.2 + rng.normal(0, 0.02, n),
+        "same": rand + rng.normal(0, 0.1, n),
+        "bad": rand + 0.15 + rng.normal(0, 0.02, n),
+    }
     _, pairs = ws.suite_verdicts(_studies(regret), "s", 8, can_rank=True)
     got = {p["strategy"]: p for p in pairs}
     raw = {k: _exact_p(np.asarray(regret[k]) - rand) for k in ("bad", "good", "same")}
@@ -85,8 +97,20 @@ def test_minimum_detectable_difference_from_the_pooled_paired_sd():
 @pytest.fixture(scope="module")
 def pool_bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("poolb") / "b"
-    cli("bench", "--suite", "minimodo-tiny-in", "--strategy", "random,uniform,seed", "--budget", "4,8", "--seeds", "6",
-        "--out", out, "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny-in",
+        "--strategy",
+        "random,uniform,seed",
+        "--budget",
+        "4,8",
+        "--seeds",
+        "6",
+        "--out",
+        out,
+        "--quiet",
+    )
     return out
 
 
@@ -108,7 +132,11 @@ def test_pool_best_so_far_curves_use_the_per_mixture_mean_and_never_dip_below_ze
         if r["value"] > top:
             top, chosen = r["value"], json.loads(r["mixture"])
         key = tuple(float(chosen[c[2:]]) for c in wcols)
-        m = means.loc[key] if key in means.index else means[np.isclose(np.array(means.index.tolist()), key).all(1)].iloc[0]
+        m = (
+            means.loc[key]
+            if key in means.index
+            else means[np.isclose(np.array(means.index.tolist()), key).all(1)].iloc[0]
+        )
         expect.append((best - m) / (best - worst))
     assert curves[("minimodo-tiny-in", "random", 8, 2)] == pytest.approx(expect)
 
@@ -116,8 +144,20 @@ def test_pool_best_so_far_curves_use_the_per_mixture_mean_and_never_dip_below_ze
 def test_fractional_budgets_end_to_end(tmp_path):
     """2.5 and 2 are two budgets everywhere: the table, the rankings, the labels (never cast to int and merged)."""
     out = tmp_path / "frac"
-    cli("bench", "--suite", "minimodo-pool", "--strategy", "successive-halving,random", "--budget", "2,2.5",
-        "--seeds", "3", "--out", out, "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "minimodo-pool",
+        "--strategy",
+        "successive-halving,random",
+        "--budget",
+        "2,2.5",
+        "--seeds",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+    )
     st = compute(load_results([out]))
     assert sorted(set(st.table["budget"])) == [2.0, 2.5]
     assert (st.table["n_seeds"] == 3).all() and len(st.table) == 4
@@ -145,8 +185,22 @@ def test_index_ranks_per_suite_family_and_notes_budgets_near_the_pool_size(tmp_p
     card = re.sub(r"^name: .*$", "name: tiny-lm", card, count=1, flags=re.M) + "family: lm-pretraining\n"
     (copy / "card.yaml").write_text(card)
     out = tmp_path / "b"
-    cli("bench", "--suite", "minimodo-tiny-in", "--suite", copy, "--strategy", "random,uniform,seed", "--budget", "16",
-        "--seeds", "3", "--out", out, "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny-in",
+        "--suite",
+        copy,
+        "--strategy",
+        "random,uniform,seed",
+        "--budget",
+        "16",
+        "--seeds",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+    )
     site = tmp_path / "site"
     cli("leaderboard", "render", "--results", out, "--out", site)
     index = (site / "index.html").read_text()

@@ -18,12 +18,15 @@ def test_valid_mixture_is_an_immutable_mapping():
         m["A"] = 0.5  # type: ignore[index]
 
 
-@pytest.mark.parametrize("weights, fragment", [
-    ({"A": 0.5, "B": 0.6}, "sum to 1.1"),
-    ({"A": -0.1, "B": 1.1}, "'A' is negative"),
-    ({"A": math.nan, "B": 1.0}, "'A' is nan"),
-    ({"A": math.inf, "B": 0.0}, "'A' is inf"),
-])
+@pytest.mark.parametrize(
+    "weights, fragment",
+    [
+        ({"A": 0.5, "B": 0.6}, "sum to 1.1"),
+        ({"A": -0.1, "B": 1.1}, "'A' is negative"),
+        ({"A": math.nan, "B": 1.0}, "'A' is nan"),
+        ({"A": math.inf, "B": 0.0}, "'A' is inf"),
+    ],
+)
 def test_invalid_weights_name_the_offender(weights, fragment):
     with pytest.raises(InvalidMixture, match=fragment.replace("(", r"\(")):
         Mixture(weights)
@@ -67,7 +70,12 @@ def test_identity_ignores_order_and_roundoff(raw, perm):
 def test_runspec_key_changes_with_every_field():
     m = SPACE.uniform()
     base = RunSpec("s@1", "p", m, 0)
-    others = [RunSpec("s@2", "p", m, 0), RunSpec("s@1", "q", m, 0), RunSpec("s@1", "p", m, 1),
-              RunSpec("s@1", "p", m, 0, 0.5), RunSpec("s@1", "p", SPACE.vertices()[0], 0)]
+    others = [
+        RunSpec("s@2", "p", m, 0),
+        RunSpec("s@1", "q", m, 0),
+        RunSpec("s@1", "p", m, 1),
+        RunSpec("s@1", "p", m, 0, 0.5),
+        RunSpec("s@1", "p", SPACE.vertices()[0], 0),
+    ]
     assert len({base.key, *(o.key for o in others)}) == 6
     assert RunSpec.from_dict(base.to_dict()).key == base.key

@@ -53,7 +53,7 @@ class Tilt(OnlineStrategy):
         return self.weights(0.5 / self.space.dim + 0.5 * (mean == mean.max()) / max(1, (mean == mean.max()).sum()))
 '''
 
-RAISER = '''
+RAISER = """
 from strategies.online import OnlineStrategy
 
 
@@ -64,7 +64,7 @@ class Raiser(OnlineStrategy):
         if signals.step >= 3:
             raise RuntimeError("bug in the user's update")
         return self.space.uniform()
-'''
+"""
 
 
 def _user_file(text: str, name: str) -> str:
@@ -110,8 +110,11 @@ def test_dump_moves_weight_to_the_domain_with_the_largest_absolute_advantage():
     assert s.start() == SPACE.uniform()
     m = None
     for t in range(1, 101):  # every domain drawn; 'c' keeps the largest |advantage|, 'e' has none left
-        m = s.update(signals(t, {"a": (1, 1.0, 0.3), "b": (1, 1.0, 0.3), "c": (1, 1.0, 0.9), "d": (1, 1.0, 0.3),
-                                 "e": (1, 3.0, 0.0)}))
+        m = s.update(
+            signals(
+                t, {"a": (1, 1.0, 0.3), "b": (1, 1.0, 0.3), "c": (1, 1.0, 0.9), "d": (1, 1.0, 0.3), "e": (1, 3.0, 0.0)}
+            )
+        )
     assert max(m, key=m.get) == "c" and m["c"] > 0.9 and m["e"] < m["a"]
     fresh = strategies.get("dump")(SPACE, seed=0)  # never drawn: mu 0 and the bonus sqrt(2 ln(N + 1) / 1)
     m = fresh.update(signals(1, {"a": (2, 1.0, 0.1)}))
@@ -121,8 +124,18 @@ def test_dump_moves_weight_to_the_domain_with_the_largest_absolute_advantage():
 def test_dump_exploration_bonus_favours_rarely_drawn_domains():
     s = strategies.get("dump")(SPACE, seed=0, temperature=1.0)
     for t in range(1, 41):  # equal |advantage|, but 'e' drawn once in all
-        s.update(signals(t, {"a": (1, 1, 0.5), "b": (1, 1, 0.5), "c": (1, 1, 0.5), "d": (1, 1, 0.5),
-                             **({"e": (1, 1, 0.5)} if t == 1 else {})}))
+        s.update(
+            signals(
+                t,
+                {
+                    "a": (1, 1, 0.5),
+                    "b": (1, 1, 0.5),
+                    "c": (1, 1, 0.5),
+                    "d": (1, 1, 0.5),
+                    **({"e": (1, 1, 0.5)} if t == 1 else {}),
+                },
+            )
+        )
     scores = s.scores()
     assert scores[4] > scores[0]
 
@@ -131,8 +144,13 @@ def test_odm_gives_more_weight_to_the_domain_with_more_left_to_learn():
     s = strategies.get("odm")(SPACE, seed=0)
     m = None
     for t in range(1, 301):  # 'b' keeps the largest |advantage| (ODM's loss analogue here), the others less
-        m = s.update(signals(t, {"a": (1, 1.0, 0.3), "b": (1, 0.5, 0.9), "c": (1, 1.0, 0.3),
-                                 "d": (1, 1.0, 0.3), "e": (1, 1.0, 0.3)}, weights=m))
+        m = s.update(
+            signals(
+                t,
+                {"a": (1, 1.0, 0.3), "b": (1, 0.5, 0.9), "c": (1, 1.0, 0.3), "d": (1, 1.0, 0.3), "e": (1, 1.0, 0.3)},
+                weights=m,
+            )
+        )
     assert max(m, key=m.get) == "b" and m["b"] > 1 / SPACE.dim + 0.03
     k = SPACE.dim  # the released code's exploration floor: every arm keeps at least eps_t
     assert min(m.values()) >= min(1 / k, np.sqrt(np.log(k) / (k * 300))) - 1e-9
@@ -278,8 +296,13 @@ def test_a_real_online_run_is_deterministic_and_its_record_complete():
     assert a.scores == b.scores
     for k in ("weights", "next", "signals", "start", "steps"):
         assert a.online[k] == b.online[k], k
-    assert set(a.online["signals"]) == {"prompts", "mean_reward", "mean_abs_advantage", "reward_variance",
-                                        "frac_zero_std"}
+    assert set(a.online["signals"]) == {
+        "prompts",
+        "mean_reward",
+        "mean_abs_advantage",
+        "reward_variance",
+        "frac_zero_std",
+    }
     assert a.online["next"][0] != a.online["start"]  # dump moved the weights after the first step
 
 
@@ -301,9 +324,29 @@ def test_bench_online_track_end_to_end_with_a_raising_and_a_sandboxed_strategy(r
     raiser = tmp_path / "raiser.py"
     raiser.write_text(RAISER)
     out = tmp_path / "b"
-    proc = run_cli("bench", "--suite", suite, "--track", "online", "--runner", "cpu", "--strategy",
-                   f"constant,dump,user-raiser,{USER_NAME}", "--strategy-file", raiser, "--strategy-file", USER_PATH,
-                   "--seeds", "2", "--out", out, "--quiet", env=online_env, timeout=600, codes=(1,))
+    proc = run_cli(
+        "bench",
+        "--suite",
+        suite,
+        "--track",
+        "online",
+        "--runner",
+        "cpu",
+        "--strategy",
+        f"constant,dump,user-raiser,{USER_NAME}",
+        "--strategy-file",
+        raiser,
+        "--strategy-file",
+        USER_PATH,
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+        env=online_env,
+        timeout=600,
+        codes=(1,),
+    )
     s = pd.read_csv(out / "summary.csv").set_index(["strategy", "seed"])
     assert (s["track"] == "online").all() and (s["budget"] == 1).all()
     assert (s.loc["user-raiser", "status"] == "failed").all()
@@ -317,7 +360,10 @@ def test_bench_online_track_end_to_end_with_a_raising_and_a_sandboxed_strategy(r
     if os.environ.get("MODOMODO_REQUIRE_SANDBOX_TESTS"):
         assert sandboxed == ["yes", "yes"]
     steps = pd.read_csv(out / "online.csv")
-    assert set(steps["strategy"]) == {"constant", "dump", USER_NAME} and steps.groupby(["strategy", "seed"]).size().eq(6).all()
+    assert (
+        set(steps["strategy"]) == {"constant", "dump", USER_NAME}
+        and steps.groupby(["strategy", "seed"]).size().eq(6).all()
+    )
     const = steps[steps.strategy == "constant"]
     assert np.allclose(const[[c for c in steps.columns if c.startswith("w:")]].to_numpy(), 0.2)
     runs = pd.read_csv(out / "online_runs.csv")
@@ -336,11 +382,29 @@ def test_bench_online_track_end_to_end_with_a_raising_and_a_sandboxed_strategy(r
 def test_a_killed_online_bench_resumes_with_nothing_lost(tmp_path, online_env):
     suite = _smoke_suite(tmp_path / "suite", steps=8)
     out = tmp_path / "b"
-    args = [sys.executable, "-m", "harness.cli", "bench", "--suite", str(suite), "--track", "online", "--runner",
-            "cpu", "--strategy", "constant,odm", "--seeds", "3", "--out", str(out), "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "bench",
+        "--suite",
+        str(suite),
+        "--track",
+        "online",
+        "--runner",
+        "cpu",
+        "--strategy",
+        "constant,odm",
+        "--seeds",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     env = {**os.environ, **online_env}
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     studies = out / "store" / "studies"
     deadline = time.time() + 300
     while time.time() < deadline and len(list(studies.rglob("*.json"))) < 2:
@@ -363,16 +427,35 @@ def test_a_killed_online_bench_resumes_with_nothing_lost(tmp_path, online_env):
 def test_online_track_refusals_are_one_line(run_cli, tmp_path, online_env):
     suite = _smoke_suite(tmp_path / "suite")
     cases = [
-        (["--suite", suite, "--track", "online", "--runner", "cpu", "--strategy", "random"],
-         "strategy 'random' is an offline strategy; the online track runs online strategies"),
+        (
+            ["--suite", suite, "--track", "online", "--runner", "cpu", "--strategy", "random"],
+            "strategy 'random' is an offline strategy; the online track runs online strategies",
+        ),
         (["--suite", "minimodo-tiny", "--strategy", "dump"], "strategy 'dump' is an online strategy"),
-        (["--suite", "minimodo-tiny", "--track", "online", "--strategy", "dump"],
-         "does not offer the online track: a replay suite does not train"),
+        (
+            ["--suite", "minimodo-tiny", "--track", "online", "--strategy", "dump"],
+            "does not offer the online track: a replay suite does not train",
+        ),
         (["--suite", suite, "--track", "online", "--strategy", "dump"], "use --runner cpu"),
-        (["--suite", suite, "--track", "online", "--runner", "cpu", "--budget", "4", "--strategy", "dump"],
-         "its budget is 1 (got --budget 4)"),
-        (["--suite", suite, "--track", "online", "--runner", "cpu", "--executor", "submitit-local", "--strategy", "dump"],
-         "the online track runs on the local executor only"),
+        (
+            ["--suite", suite, "--track", "online", "--runner", "cpu", "--budget", "4", "--strategy", "dump"],
+            "its budget is 1 (got --budget 4)",
+        ),
+        (
+            [
+                "--suite",
+                suite,
+                "--track",
+                "online",
+                "--runner",
+                "cpu",
+                "--executor",
+                "submitit-local",
+                "--strategy",
+                "dump",
+            ],
+            "the online track runs on the local executor only",
+        ),
     ]
     for extra, message in cases:
         proc = run_cli("bench", *extra, "--seeds", "1", "--out", tmp_path / "o", "--quiet", check=False, env=online_env)

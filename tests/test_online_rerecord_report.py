@@ -18,8 +18,17 @@ def _runs(shift: dict[str, float], seeds=range(16), suites=("a:online", "b:onlin
         for strat in ("constant", *rep.METHODS):
             for i, s in enumerate(seeds):
                 v = base[i] + shift.get(strat, 0.0) + (rng.normal(0, noise) if strat != "constant" else 0.0)
-                rows.append({"suite": suite, "strategy": strat, "seed": s, "status": "ok", "In_Score": v,
-                             "Out_Score": v / 2, "t_online_strategy": 0.1})
+                rows.append(
+                    {
+                        "suite": suite,
+                        "strategy": strat,
+                        "seed": s,
+                        "status": "ok",
+                        "In_Score": v,
+                        "Out_Score": v / 2,
+                        "t_online_strategy": 0.1,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -69,8 +78,9 @@ def test_runs_from_two_different_bases_are_refused(tmp_path):
     for i, sha in enumerate(["aaa", "aaa", "bbb"]):
         d = tmp_path / "store" / "runs" / f"0{i}"
         d.mkdir(parents=True)
-        (d / f"0{i}.json").write_text(json.dumps({"spec": {"suite": "s-live@1:online"},
-                                                  "provenance": {"base_weights_sha256": sha}}))
+        (d / f"0{i}.json").write_text(
+            json.dumps({"spec": {"suite": "s-live@1:online"}, "provenance": {"base_weights_sha256": sha}})
+        )
     assert rep.bases_by_suite(tmp_path) == {"s-live": {"aaa", "bbb"}}
     with pytest.raises(SystemExit, match="different base weights"):
         rep.check_one_base(tmp_path)

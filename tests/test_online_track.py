@@ -26,18 +26,23 @@ def test_a_bench_is_online_or_offline_never_both():
     assert online_track.study_kind([on, on]) == "online" and online_track.study_kind([off]) == "offline"
     with pytest.raises(ValueError, match=r"cannot share a bench with other tracks \(online: a:online\)"):
         online_track.study_kind([on, off])
-    with pytest.raises(ValueError, match="strategy 'random' is an offline strategy; the online track runs online "
-                                         r"strategies \(dump, odm\)"):
+    with pytest.raises(
+        ValueError,
+        match="strategy 'random' is an offline strategy; the online track runs online "
+        r"strategies \(dump, odm\)",
+    ):
         online_track.check_strategy_kind("random", "offline", "online", "online", ["dump", "odm"])
     online_track.check_strategy_kind("dump", "online", "online", "online", ["dump"])
 
 
 def test_admit_keeps_budget_one_and_refuses_the_rest():
     assert online_track.admit([], "cpu", "local") == [1] and online_track.admit([1], "cpu", "local") == [1]
-    for args, message in [(([4], "cpu", "local"), "its budget is 1 (got --budget 4)"),
-                          (([1, 2], "cpu", "local"), "got --budget 1,2"),
-                          (([1], "replay", "local"), "use --runner cpu"),
-                          (([1], "cpu", "slurm"), "the online track runs on the local executor only")]:
+    for args, message in [
+        (([4], "cpu", "local"), "its budget is 1 (got --budget 4)"),
+        (([1, 2], "cpu", "local"), "got --budget 1,2"),
+        (([1], "replay", "local"), "use --runner cpu"),
+        (([1], "cpu", "slurm"), "the online track runs on the local executor only"),
+    ]:
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
             online_track.admit(*args)
     with pytest.raises(ValueError, match="the replay runner cannot train online"):
@@ -57,14 +62,28 @@ def test_cost_is_one_run_plus_the_measured_overhead():
 
 
 def test_reports_only_for_online_benches():
-    record = {"suite": "s", "strategy": "dump", "seed": 0, "status": "ok", "track": "online", "score": 0.4,
-              "cost_used": 1.1, "online": {"domains": ["a", "b"], "steps": [1, 0], "weights": [[0.3, 0.7], [0.5, 0.5]],
-                                           "prompts": [[1, 1], [0, 2]], "t_online": 2.0, "t_train": 20.0,
-                                           "scores": {"Out_Score": 0.4, "In_Score": 0.6}}}
+    record = {
+        "suite": "s",
+        "strategy": "dump",
+        "seed": 0,
+        "status": "ok",
+        "track": "online",
+        "score": 0.4,
+        "cost_used": 1.1,
+        "online": {
+            "domains": ["a", "b"],
+            "steps": [1, 0],
+            "weights": [[0.3, 0.7], [0.5, 0.5]],
+            "prompts": [[1, 1], [0, 2]],
+            "t_online": 2.0,
+            "t_train": 20.0,
+            "scores": {"Out_Score": 0.4, "In_Score": 0.6},
+        },
+    }
     assert online_track.reports([{"suite": "s", "strategy": "random", "seed": 0, "track": "pool"}]) == {}
     frames = online_track.reports([record])
     steps, runs = frames["online.csv"], frames["online_runs.csv"]
     assert list(steps["step"]) == [0, 1] and list(steps["w:a"]) == [0.5, 0.3] and list(steps["n:b"]) == [2, 1]
-    assert list(runs.columns[:len(online_track.RUN_COLUMNS)]) == online_track.RUN_COLUMNS
+    assert list(runs.columns[: len(online_track.RUN_COLUMNS)]) == online_track.RUN_COLUMNS
     assert runs.loc[0, "Out_Score"] == 0.4 and runs.loc[0, "t_online"] == 2.0
     assert isinstance(steps, pd.DataFrame) and len(runs) == 1

@@ -7,8 +7,15 @@ import pytest
 datasets = pytest.importorskip("datasets")
 from PIL import Image  # noqa: E402
 
-from tasks.paper_datasets import (PAPER_INSTRUCTION, TEST_SETS, TRAIN_SETS, DatasetSchemaError,  # noqa: E402
-                                  PaperSource, load_paper_dataset, resolve_columns)
+from tasks.paper_datasets import (
+    PAPER_INSTRUCTION,
+    TEST_SETS,
+    TRAIN_SETS,
+    DatasetSchemaError,  # noqa: E402
+    PaperSource,
+    load_paper_dataset,
+    resolve_columns,
+)
 from tasks.rewards import accuracy, total_reward  # noqa: E402
 
 
@@ -18,19 +25,26 @@ def _images(n):
 
 def r1v_style(n=4):
     """R1-V style: image, problem, solution with the answer inside <answer> tags."""
-    return datasets.Dataset.from_dict({
-        "image": _images(n),
-        "problem": [f"Which option is right? ({i}) A. x B. y" for i in range(n)],
-        "solution": ["<answer> B </answer>"] * n,
-    }, features=datasets.Features({"image": datasets.Image(), "problem": datasets.Value("string"),
-                                   "solution": datasets.Value("string")}))
+    return datasets.Dataset.from_dict(
+        {
+            "image": _images(n),
+            "problem": [f"Which option is right? ({i}) A. x B. y" for i in range(n)],
+            "solution": ["<answer> B </answer>"] * n,
+        },
+        features=datasets.Features(
+            {"image": datasets.Image(), "problem": datasets.Value("string"), "solution": datasets.Value("string")}
+        ),
+    )
 
 
 def test_hub_ids_and_sizes_match_the_paper():
     assert {k: v.hub_id for k, v in TRAIN_SETS.items()} == {
-        "COCO": "laolao77/ViRFT_COCO", "LISA": "yiqingliang/lisa-problems-dataset",
-        "GeoQAV": "yiqingliang/geoqav-problems-dataset", "SAT": "yiqingliang/sat-problems-dataset",
-        "ScienceQA": "yiqingliang/scienceqa-problems-dataset"}
+        "COCO": "laolao77/ViRFT_COCO",
+        "LISA": "yiqingliang/lisa-problems-dataset",
+        "GeoQAV": "yiqingliang/geoqav-problems-dataset",
+        "SAT": "yiqingliang/sat-problems-dataset",
+        "ScienceQA": "yiqingliang/scienceqa-problems-dataset",
+    }
     assert [v.size for v in TRAIN_SETS.values()] == [5997, 1326, 1969, 15000, 6218]
     assert {k: v.size for k, v in TEST_SETS.items()} == {"LISA": 3397, "SAT": 1928, "ScienceQA": 2017}
     assert all(v.hub_id.endswith("-test") for v in TEST_SETS.values())
@@ -51,12 +65,20 @@ def test_saved_dataset_maps_to_the_row_schema(tmp_path):
 
 
 def test_parquet_folder_with_alias_columns_and_box_answers(tmp_path):
-    ds = datasets.Dataset.from_dict({
-        "images": [[im] for im in _images(3)],
-        "question": ["the red box"] * 3,
-        "answer": ["<answer>[{'Position': [0, 0, 500, 500], 'Confidence': 1}]</answer>"] * 3,
-    }, features=datasets.Features({"images": datasets.Sequence(datasets.Image()), "question": datasets.Value("string"),
-                                   "answer": datasets.Value("string")}))
+    ds = datasets.Dataset.from_dict(
+        {
+            "images": [[im] for im in _images(3)],
+            "question": ["the red box"] * 3,
+            "answer": ["<answer>[{'Position': [0, 0, 500, 500], 'Confidence': 1}]</answer>"] * 3,
+        },
+        features=datasets.Features(
+            {
+                "images": datasets.Sequence(datasets.Image()),
+                "question": datasets.Value("string"),
+                "answer": datasets.Value("string"),
+            }
+        ),
+    )
     (tmp_path / "lisa").mkdir()
     ds.to_parquet(str(tmp_path / "lisa" / "train.parquet"))
     out = load_paper_dataset("LISA", source=str(tmp_path / "lisa"), cache_dir=str(tmp_path / "cache"), limit=2)
@@ -67,8 +89,9 @@ def test_parquet_folder_with_alias_columns_and_box_answers(tmp_path):
 
 
 def test_missing_columns_are_named_with_the_columns_found(tmp_path):
-    datasets.Dataset.from_dict({"picture": _images(2), "text": ["q", "q"], "solution": ["A", "A"]}) \
-        .save_to_disk(str(tmp_path / "odd"))
+    datasets.Dataset.from_dict({"picture": _images(2), "text": ["q", "q"], "solution": ["A", "A"]}).save_to_disk(
+        str(tmp_path / "odd")
+    )
     with pytest.raises(DatasetSchemaError) as err:
         load_paper_dataset("SAT", source=str(tmp_path / "odd"))
     msg = str(err.value)

@@ -57,12 +57,23 @@ def pool_store(tmp_path):
     for spec in plan(s, mixes, range(4)):
         ck = {fidelity_key(f): _scores(rng, effects[spec.mixture.key()], f) for f in LEVELS}
         scores = {**ck["1.0"], "train/reward_first": 1.4, "train/reward_last": 1.7}
-        store.put(RunResult(spec.key, spec.to_dict(), "ok", scores, s.metric, "trained",
-                            {"seconds": 80.0, "t_train": 50.0 + spec.seed, "t_eval": 9.0, "t_eval_checkpoints": 20.0},
-                            provenance={"git_sha": "abc", "versions": {"torch": "2.13.0", "transformers": "5.17.0",
-                                                                        "trl": "1.16.0"},
-                                        "checkpoint_steps": {"0.25": 50, "0.5": 100, "1.0": 200}},
-                            checkpoints=ck))
+        store.put(
+            RunResult(
+                spec.key,
+                spec.to_dict(),
+                "ok",
+                scores,
+                s.metric,
+                "trained",
+                {"seconds": 80.0, "t_train": 50.0 + spec.seed, "t_eval": 9.0, "t_eval_checkpoints": 20.0},
+                provenance={
+                    "git_sha": "abc",
+                    "versions": {"torch": "2.13.0", "transformers": "5.17.0", "trl": "1.16.0"},
+                    "checkpoint_steps": {"0.25": 50, "0.5": 100, "1.0": 200},
+                },
+                checkpoints=ck,
+            )
+        )
     # a failed run and a run of another protocol are left out
     other = RunSpec("other@1", "0" * 16, mixes[0], 0)
     store.put(RunResult(other.key, other.to_dict(), "ok", {"Out_Score_p": 9.0}, "Out_Score_p"))
@@ -96,14 +107,17 @@ def test_export_writes_fidelities_csv_and_a_signal_block_per_objective_per_fidel
             sig = block["signal"][f][m]
             sub = fid[fid["fidelity"] == float(f)]
             ref = f_oneway(*[g[m].to_numpy(float) for _, g in sub.groupby(wcols)])  # independent of the judge
-            assert sig["snr_mean"] == pytest.approx(np.sqrt(max(ref.statistic - 1, 0)), abs=1e-3) and sig["mixtures"] == 14
+            assert (
+                sig["snr_mean"] == pytest.approx(np.sqrt(max(ref.statistic - 1, 0)), abs=1e-3) and sig["mixtures"] == 14
+            )
     assert block["signal"]["1.0"]["Out_Score_p"]["snr_mean"] == pytest.approx(card["signal"]["Out_Score_p"]["snr_mean"])
     full_means = fid[fid["fidelity"] == 1.0].groupby(wcols)["Out_Score_p"].mean()
     for f in ("0.25", "0.5"):
         rc = block["rank_correlation"][f]["Out_Score_p"]
         means = fid[fid["fidelity"] == float(f)].groupby(wcols)["Out_Score_p"].mean()
-        assert rc["spearman_with_full"] == pytest.approx(spearmanr(means, full_means.loc[means.index]).statistic,
-                                                         abs=1e-4)
+        assert rc["spearman_with_full"] == pytest.approx(
+            spearmanr(means, full_means.loc[means.index]).statistic, abs=1e-4
+        )
         assert rc["mixtures"] == 14
     # the price of a pilot, measured from the runs' cost fields: t_train 50 + seed (seeds 0-3), three evaluations
     # per run taking 9 s (final) + 20 s (the two checkpoints)
@@ -148,15 +162,36 @@ def test_the_leaderboard_shows_the_signal_by_fidelity_of_a_multi_fidelity_suite(
     folder = export_suite(store, s, "fake-pool", tmp_path / "fake-pool", metric="In_Score_p")
     block = yaml.safe_load((folder / "card.yaml").read_text())["fidelities"]
     out = tmp_path / "bench"
-    cli("bench", "--track", "pool", "--suite", folder, "--suite", "minimodo-tiny", "--strategy",
-        "random,successive-halving", "--budget", "4", "--seeds", "2", "--workers", "1", "--out", out)
+    cli(
+        "bench",
+        "--track",
+        "pool",
+        "--suite",
+        folder,
+        "--suite",
+        "minimodo-tiny",
+        "--strategy",
+        "random,successive-halving",
+        "--budget",
+        "4",
+        "--seeds",
+        "2",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     cli("leaderboard", "render", "--results", out, "--out", tmp_path / "site")
-    pages = {p.stem.rsplit("-", 1)[0]: p.read_text() for p in (tmp_path / "site" / "suites").glob("*.html")}  # name-hash
+    pages = {
+        p.stem.rsplit("-", 1)[0]: p.read_text() for p in (tmp_path / "site" / "suites").glob("*.html")
+    }  # name-hash
     page = pages["fake-pool"]
-    table = page[page.index('id="table-fidelity-signal"'):]
-    table = table[:table.index("</table>")]
+    table = page[page.index('id="table-fidelity-signal"') :]
+    table = table[: table.index("</table>")]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
-    cells = [[re.sub(r"<[^>]+>|\[.*?\]", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+    cells = [
+        [re.sub(r"<[^>]+>|\[.*?\]", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows
+    ]
     assert [c[0].split()[0] for c in cells][0] == "In_Score_p" and "(objective)" in cells[0][0]
     assert sorted(c[0].split()[0] for c in cells) == sorted(block["signal"]["1.0"])
     for c in cells:

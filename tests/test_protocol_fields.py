@@ -33,12 +33,14 @@ def test_build_coerces_strictly_and_names_the_key():
     built = build(Outer, {"steps": 4, "inner": {"rate": 2}, "sets": ["a", "b"], "needed": "y"})
     assert built == Outer(steps=4, inner=Inner(rate=2.0), sets=("a", "b"), needed="y")
     assert isinstance(built.inner.rate, float)  # YAML's 2 where a float goes
-    cases = [({"steps": "4", "needed": "y"}, "steps must be an integer, got '4'"),
-             ({"steps": True, "needed": "y"}, "steps must be an integer, got True"),
-             ({"inner": {"rate": "0.1"}, "needed": "y"}, "inner.rate must be a number, got '0.1'"),
-             ({"inner": {"rat": 1}, "needed": "y"}, "unknown setting inner.rat; did you mean 'rate'?"),
-             ({"sets": "a", "needed": "y"}, "sets must be a list"),
-             ({}, "missing setting(s): needed: required")]
+    cases = [
+        ({"steps": "4", "needed": "y"}, "steps must be an integer, got '4'"),
+        ({"steps": True, "needed": "y"}, "steps must be an integer, got True"),
+        ({"inner": {"rate": "0.1"}, "needed": "y"}, "inner.rate must be a number, got '0.1'"),
+        ({"inner": {"rat": 1}, "needed": "y"}, "unknown setting inner.rat; did you mean 'rate'?"),
+        ({"sets": "a", "needed": "y"}, "sets must be a list"),
+        ({}, "missing setting(s): needed: required"),
+    ]
     for data, message in cases:
         with pytest.raises(ProtocolError) as e:
             build(Outer, data)
@@ -86,21 +88,29 @@ def test_cpu_preset_fingerprint_is_json_of_its_result_fields():
 def test_cpu_card_values_are_coerced_strictly():
     assert ProtocolConfig.from_dict({"preset": "tiny", "beta": 0.15}).beta == 0.15
     assert ProtocolConfig.from_dict({"preset": "tiny", "eval_checkpoints": [0.5]}).eval_checkpoints == (0.5,)
-    for bad, message in [({"preset": "tiny", "beta": "0.15"}, "beta must be a number"),
-                         ({"preset": "tinny"}, "unknown protocol preset 'tinny'"),
-                         ({"base": {"hiden": 64}}, "unknown setting base.hiden; did you mean 'hidden'?"),
-                         ({"eval_checkpoints": [1.5]}, "eval_checkpoints must be distinct increasing fractions")]:
+    for bad, message in [
+        ({"preset": "tiny", "beta": "0.15"}, "beta must be a number"),
+        ({"preset": "tinny"}, "unknown protocol preset 'tinny'"),
+        ({"base": {"hiden": 64}}, "unknown setting base.hiden; did you mean 'hidden'?"),
+        ({"eval_checkpoints": [1.5]}, "eval_checkpoints must be distinct increasing fractions"),
+    ]:
         with pytest.raises(ProtocolError, match=message):
             ProtocolConfig.from_dict(bad)
 
 
 def test_gpu_hash_ignores_labels_and_counts_the_gpus():
     p = load_protocol("paper-qwen2vl-2b")
-    relabelled = dataclasses.replace(p, name="other", description="d", citation="c", source="/elsewhere.yaml",
-                                     memory=dataclasses.replace(p.memory, gpu_memory_gb=40.0),
-                                     slurm=dataclasses.replace(p.slurm, partition="gpu", timeout_min=5),
-                                     evaluation=dataclasses.replace(p.evaluation, batch_size=2),
-                                     generation=dataclasses.replace(p.generation, vllm_server_port=1234))
+    relabelled = dataclasses.replace(
+        p,
+        name="other",
+        description="d",
+        citation="c",
+        source="/elsewhere.yaml",
+        memory=dataclasses.replace(p.memory, gpu_memory_gb=40.0),
+        slurm=dataclasses.replace(p.slurm, partition="gpu", timeout_min=5),
+        evaluation=dataclasses.replace(p.evaluation, batch_size=2),
+        generation=dataclasses.replace(p.generation, vllm_server_port=1234),
+    )
     assert relabelled.hash == p.hash
     assert dataclasses.replace(p, training=dataclasses.replace(p.training, beta=0.05)).hash != p.hash
     more = dataclasses.replace(p, slurm=dataclasses.replace(p.slurm, gpus_per_node=p.slurm.gpus_per_node + 3))

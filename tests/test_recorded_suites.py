@@ -18,13 +18,18 @@ from harness.factory.export import sweep_table, weight_column
 from harness.store import ResultStore
 from harness.factory.sweep import design, load_design
 
-RECORDED = {name: live for name, live in (("minimodo-tiny", "minimodo-tiny-live"),
-                                         ("minimodo-tiny-in", "minimodo-tiny-live"),
-                                         ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
-                                         ("minimodo-tiny-p", "minimodo-tiny-p-live"),
-                                         ("minimodo-pool", "minimodo-pool-live"))
-            if name in suites.registered()}
+RECORDED = {
+    name: live
+    for name, live in (
+        ("minimodo-tiny", "minimodo-tiny-live"),
+        ("minimodo-tiny-in", "minimodo-tiny-live"),
+        ("minimodo-tiny-h128", "minimodo-tiny-h128-live"),
+        ("minimodo-tiny-h128-in", "minimodo-tiny-h128-live"),
+        ("minimodo-tiny-p", "minimodo-tiny-p-live"),
+        ("minimodo-pool", "minimodo-pool-live"),
+    )
+    if name in suites.registered()
+}
 
 pytestmark = pytest.mark.skipif(not RECORDED, reason="no recorded MiniModo suite exported yet")
 
@@ -72,13 +77,16 @@ def test_protocol_and_provenance_match_the_live_suite_and_its_store(recorded):
     name, s, card, runs = recorded
     live = suites.load(RECORDED[name])
     assert card["protocol"]["protocol_hash"] == live.protocol, (
-        f"{RECORDED[name]}'s card changed since {name} was recorded: bump its protocol_version and re-sweep")
+        f"{RECORDED[name]}'s card changed since {name} was recorded: bump its protocol_version and re-sweep"
+    )
     prov = card["sweep_provenance"]
     assert prov["runs"] == len(runs) and set(prov["versions"]) >= {"torch", "transformers", "trl"}
     store = ResultStore(suites.BASELINES_DIR / "sweeps" / RECORDED[name])
     table = sweep_table(store, live)
-    assert len(table) == len(runs), (f"the store holds {len(table)} runs of {RECORDED[name]}, {name}/runs.csv "
-                                     f"{len(runs)}: re-export it with `modomodo suite from-sweep ... --overwrite`")
+    assert len(table) == len(runs), (
+        f"the store holds {len(table)} runs of {RECORDED[name]}, {name}/runs.csv "
+        f"{len(runs)}: re-export it with `modomodo suite from-sweep ... --overwrite`"
+    )
     assert np.allclose(np.sort(table[s.metric].to_numpy()), np.sort(runs[s.metric].to_numpy()))
 
 
@@ -90,9 +98,20 @@ def test_rerunning_the_protocol_reproduces_every_greedy_score_to_the_bit():
     a, b = (pd.read_csv(suites.registered()[n] / "runs.csv") for n in ("minimodo-tiny", "minimodo-tiny-p"))
     keys = [c for c in a.columns if c.startswith("w_")] + ["seed"]
     both = a.merge(b, on=keys, suffixes=("", "_again"))
-    assert len(both) == len(a) <= len(b)   # minimodo-tiny-p may hold more seeds than minimodo-tiny
-    for col in ("grounding", "referring", "geometry", "spatial", "science", "counting", "chart", "novel_referring",
-                "column", "Out_Score", "In_Score"):
+    assert len(both) == len(a) <= len(b)  # minimodo-tiny-p may hold more seeds than minimodo-tiny
+    for col in (
+        "grounding",
+        "referring",
+        "geometry",
+        "spatial",
+        "science",
+        "counting",
+        "chart",
+        "novel_referring",
+        "column",
+        "Out_Score",
+        "In_Score",
+    ):
         assert (both[col] == both[col + "_again"]).all(), col
 
 

@@ -47,22 +47,38 @@ def raw_rows(mixture_file: str, loss_file: str) -> tuple[np.ndarray, np.ndarray]
 def raw_domain_order(mixture_file: str) -> list[str]:
     with open(RELEASED / mixture_file, newline="") as f:
         header = next(csv.reader(f))[1:]
-    sweep_to_id = {"ArXiv": "arxiv", "FreeLaw": "freelaw", "NIH ExPorter": "nih_exporter",
-                   "PubMed Central": "pubmed_central", "Wikipedia (en)": "wikipedia_en",
-                   "DM Mathematics": "dm_mathematics", "Github": "github", "PhilPapers": "philpapers",
-                   "Stack Exchange": "stackexchange", "Enron Emails": "enron_emails",
-                   "Gutenberg (PG-19)": "gutenberg_pg_19", "Pile-CC": "pile_cc", "Ubuntu IRC": "ubuntu_irc",
-                   "EuroParl": "europarl", "HackerNews": "hackernews", "PubMed Abstracts": "pubmed_abstracts",
-                   "USPTO Backgrounds": "uspto_backgrounds"}
+    sweep_to_id = {
+        "ArXiv": "arxiv",
+        "FreeLaw": "freelaw",
+        "NIH ExPorter": "nih_exporter",
+        "PubMed Central": "pubmed_central",
+        "Wikipedia (en)": "wikipedia_en",
+        "DM Mathematics": "dm_mathematics",
+        "Github": "github",
+        "PhilPapers": "philpapers",
+        "Stack Exchange": "stackexchange",
+        "Enron Emails": "enron_emails",
+        "Gutenberg (PG-19)": "gutenberg_pg_19",
+        "Pile-CC": "pile_cc",
+        "Ubuntu IRC": "ubuntu_irc",
+        "EuroParl": "europarl",
+        "HackerNews": "hackernews",
+        "PubMed Abstracts": "pubmed_abstracts",
+        "USPTO Backgrounds": "uspto_backgrounds",
+    }
     return [h.removeprefix("train_the_pile_") if h.startswith("train_the_pile_") else sweep_to_id[h] for h in header]
 
 
 # the released files behind each suite's scored scale
-SCORED = {"regmix-1m": [("sweep1000_mixture_1m.csv", "sweep1000_pile_loss_1m.csv"),
-                        ("test_mixture_1m.csv", "test_pile_loss_1m.csv")],
-          "regmix-60m": [("test_mixture_60m.csv", "test_pile_loss_60m.csv")],
-          "regmix-1b": [("test_mixture_1B.csv", "test_pile_loss_1B.csv")],
-          "regmix-1m-to-60m": [("test_mixture_60m.csv", "test_pile_loss_60m.csv")]}
+SCORED = {
+    "regmix-1m": [
+        ("sweep1000_mixture_1m.csv", "sweep1000_pile_loss_1m.csv"),
+        ("test_mixture_1m.csv", "test_pile_loss_1m.csv"),
+    ],
+    "regmix-60m": [("test_mixture_60m.csv", "test_pile_loss_60m.csv")],
+    "regmix-1b": [("test_mixture_1B.csv", "test_pile_loss_1B.csv")],
+    "regmix-1m-to-60m": [("test_mixture_60m.csv", "test_pile_loss_60m.csv")],
+}
 
 
 def raw_table(pairs) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -153,6 +169,7 @@ def test_a_study_scores_its_recommendation_by_the_released_loss(suite):
 
 # -- the scales cost model -----------------------------------------------------------------------------
 
+
 def test_the_card_states_6ND_costs_and_the_ratio():
     card = yaml.safe_load((suites.registered()["regmix-1m-to-60m"] / "card.yaml").read_text())
     by_hand = (6 * 1e6 * 1e9) / (6 * 60e6 * 1e9)
@@ -217,12 +234,15 @@ def test_pilot_cost_and_spent_under_scales_by_hand():
     assert Budget(3, cost_model=cm).remaining([Observation(a, 1.0, {}, "ok", 1.0)]) == 2
 
 
-@pytest.mark.parametrize("block, match", [
-    ({"kind": "scales", "cost": {0.5: 0.1}}, "missing a cost for fidelity 1"),
-    ({"kind": "scales", "cost": {0.5: "cheap", 1.0: 1}}, "numbers to numbers"),
-    ({"kind": "scales", "cost": {0.5: -1, 1.0: 1}}, "positive number of run-equivalents"),
-    ({"kind": "scales"}, "needs `cost"),
-])
+@pytest.mark.parametrize(
+    "block, match",
+    [
+        ({"kind": "scales", "cost": {0.5: 0.1}}, "missing a cost for fidelity 1"),
+        ({"kind": "scales", "cost": {0.5: "cheap", 1.0: 1}}, "numbers to numbers"),
+        ({"kind": "scales", "cost": {0.5: -1, 1.0: 1}}, "positive number of run-equivalents"),
+        ({"kind": "scales"}, "needs `cost"),
+    ],
+)
 def test_a_bad_cost_model_is_named(block, match):
     with pytest.raises(ValueError, match=match):
         CostModel.from_card(block).check_levels((0.5, 1.0))
@@ -246,7 +266,7 @@ def test_a_strategy_file_in_its_own_process_sees_the_scale_costs(tmp_path):
     """The cost model crosses into a user's strategy process with the budget: 0.1 run-equivalents buy six 1M pilots
     at 1/60 (under the checkpoint rule the level 0.016667 would buy five)."""
     f = tmp_path / "small_only.py"
-    f.write_text('''
+    f.write_text("""
 from harness.spec import Proposal
 from strategies.base import Strategy
 
@@ -261,7 +281,7 @@ class SmallOnly(Strategy):
         if budget.remaining(history) + 1e-9 < budget.cost_model.charge(None, small):
             return None
         return Proposal(self.space.candidate_mixtures()[len(history)], small)
-''')
+""")
     name = submission.load_file(f)[0]
     s = suites.load("regmix-1m-to-60m").judge("pool")
     out = Study(s, strategies.get(name), Budget(0.1), 0, make_runner("replay", s)).run()

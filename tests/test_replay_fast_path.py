@@ -60,11 +60,16 @@ def _without_counters(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("wall_s", "runs_executed", "runs_reused")}
 
 
-@pytest.mark.parametrize("case", [("paper-qwen2vl-2b", None, "random", 24, 3),
-                                  ("minimodo-pool", None, "hyperband", 16, 2),
-                                  ("regmix-1m-to-60m", None, "successive-halving", 11, 0),
-                                  ("regmix-60m", "continuous", "random", 8, 1),
-                                  ("synth-bump-8", None, "quadratic", 16, 4)])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("paper-qwen2vl-2b", None, "random", 24, 3),
+        ("minimodo-pool", None, "hyperband", 16, 2),
+        ("regmix-1m-to-60m", None, "successive-halving", 11, 0),
+        ("regmix-60m", "continuous", "random", 8, 1),
+        ("synth-bump-8", None, "quadratic", 16, 4),
+    ],
+)
 def test_memory_answers_equal_the_stored_path_bit_for_bit(case, tmp_path):
     name, track, *_ = case
     judge = suites.load(name).judge(track)
@@ -156,16 +161,23 @@ def _hand_spent(history, cm: CostModel) -> float:
         if cm.kind == "fraction":
             total += round(o.fidelity - start, 9)
         elif cm.kind == "checkpoints":
-            total += round(((o.fidelity - start) * cm.train_seconds + cm.eval_seconds)
-                           / (cm.train_seconds + cm.eval_seconds), 9)
+            total += round(
+                ((o.fidelity - start) * cm.train_seconds + cm.eval_seconds) / (cm.train_seconds + cm.eval_seconds), 9
+            )
         else:
             total += dict(cm.cost)[o.fidelity]
         latest[o.mixture] = o.fidelity if o.ok else None
     return round(total, 9)
 
 
-@pytest.mark.parametrize("cm", [CostModel(), CostModel("checkpoints", 90.0, 10.0),
-                                CostModel("scales", cost=((0.25, 0.1), (0.5, 0.3), (1.0, 1.0)))])
+@pytest.mark.parametrize(
+    "cm",
+    [
+        CostModel(),
+        CostModel("checkpoints", 90.0, 10.0),
+        CostModel("scales", cost=((0.25, 0.1), (0.5, 0.3), (1.0, 1.0))),
+    ],
+)
 def test_the_running_ledger_prices_and_sums_as_the_history_does(cm):
     rng = np.random.default_rng(5)
     mixtures = [Mixture({"a": w, "b": 1 - w}) for w in (0.1, 0.5, 0.9)]
@@ -199,8 +211,20 @@ def test_a_cached_mixture_key_changes_nothing_it_is_used_for():
 
 def test_a_replayed_bench_stores_its_studies_not_its_pilots_and_resumes(tmp_path):
     out = tmp_path / "out"
-    args = ("bench", "--suite", "paper-qwen2vl-2b", "--strategy", "random,seed", "--budget", "4,8", "--seeds", "2",
-            "--out", out, "--quiet")
+    args = (
+        "bench",
+        "--suite",
+        "paper-qwen2vl-2b",
+        "--strategy",
+        "random,seed",
+        "--budget",
+        "4,8",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    )
     first = cli(*args)
     assert "runs executed: 48, reused from store: 0" in first.stderr  # 2 strategies x (4 + 8) x 2 seeds
     assert not list((out / "store" / "runs").rglob("*.json"))

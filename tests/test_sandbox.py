@@ -36,7 +36,7 @@ SUITE = "paper-qwen2vl-2b"
 HONEST = ["random", "uniform", "honest"]
 BUDGET, SEEDS = 4, 2
 
-HONEST_SRC = '''
+HONEST_SRC = """
 import numpy as np
 from strategies import Strategy
 
@@ -51,7 +51,7 @@ class Honest(Strategy):
             return None
         rng = np.random.default_rng([self.seed, len(history)])
         return self.space.from_vector(rng.dirichlet(np.ones(self.space.dim)), normalize=True)
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -100,8 +100,15 @@ def run_bench(out: Path, extra_names=(), extra_files=(), suite=SUITE):
     for f in files:
         submission.load_file(f)
     # the hostile strategy's studies come first: what they leave behind would meet the honest ones
-    return bench([suite], list(extra_names) + HONEST, [BUDGET], SEEDS, out,
-                 strategy_files=[str(f) for f in files], progress=False)
+    return bench(
+        [suite],
+        list(extra_names) + HONEST,
+        [BUDGET],
+        SEEDS,
+        out,
+        strategy_files=[str(f) for f in files],
+        progress=False,
+    )
 
 
 def honest_view(out: Path, names=HONEST) -> tuple[str, str]:
@@ -150,7 +157,7 @@ def assert_contained(out: Path, clean, hostile: str, report, *, failed_with: str
 
 
 # -- the attacks ------------------------------------------------------------------------------------
-READ_TABLE = '''
+READ_TABLE = """
 import csv
 from pathlib import Path
 from strategies import Strategy
@@ -176,7 +183,7 @@ class Reader(Strategy):
             best = max(rows, key=lambda r: float(r["Out_Score"]))
             return self.space.mixture({{d: float(best["w_" + d]) for d in self.space.datasets}})
         raise FileNotFoundError("no table at " + ", ".join(tried))
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -186,7 +193,7 @@ def test_reading_the_recorded_table_with_open_fails(tmp_path, clean):
     assert_contained(tmp_path / "out", clean, "evil-read", report, failed_with="FileNotFoundError: no table at")
 
 
-RELOAD_ORACLE = '''
+RELOAD_ORACLE = """
 import importlib
 import numpy as np
 from strategies import Strategy
@@ -215,7 +222,7 @@ class Reloader(Strategy):
         rng = np.random.default_rng(0)
         cands = [self.space.from_vector(v, normalize=True) for v in rng.dirichlet(np.ones(self.space.dim), 2000)]
         return max(cands, key=lambda m: suite.oracle(m)[0])
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -225,7 +232,7 @@ def test_reloading_the_harness_does_not_reach_the_oracle(tmp_path, clean):
     assert_contained(tmp_path / "out", clean, "evil-reload", report, failed_with="oracle out of reach")
 
 
-PATCH_STUDY = '''
+PATCH_STUDY = """
 import harness.study
 from strategies import Strategy
 
@@ -248,7 +255,7 @@ class Pretender(Strategy):
 
     def propose(self, history, budget):
         return None
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -264,7 +271,7 @@ def test_module_level_patching_does_not_reach_the_bench(tmp_path, clean):
     assert (h["status"] == "ok").all() and list(h["score"]) == list(uniform["score"]), "scored as the uniform it is"
 
 
-KILL_PARENT = '''
+KILL_PARENT = """
 import os
 import signal
 from strategies import Strategy
@@ -277,7 +284,7 @@ class Killer(Strategy):
     def propose(self, history, budget):
         os.kill(os.getppid(), signal.SIGKILL)
         return None
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -287,10 +294,10 @@ def test_killing_the_parent_does_not_stop_the_bench(tmp_path, clean):
     assert_contained(tmp_path / "out", clean, "evil-kill", report)
 
 
-EXIT_AT_IMPORT = '''
+EXIT_AT_IMPORT = """
 import os
 os._exit(0)
-'''
+"""
 
 EXIT_WHEN_BUILT = '''
 import os
@@ -325,8 +332,23 @@ class Quitter(Strategy):
 
 def test_exit_at_import_is_one_clear_error(tmp_path, run_cli):
     evil = write(tmp_path, "evil_exit0.py", EXIT_AT_IMPORT)
-    proc = run_cli("bench", "--suite", SUITE, "--strategy", "random", "--strategy-file", evil, "--budget", "4",
-                   "--seeds", "1", "--out", tmp_path / "out", "--quiet", check=False)
+    proc = run_cli(
+        "bench",
+        "--suite",
+        SUITE,
+        "--strategy",
+        "random",
+        "--strategy-file",
+        evil,
+        "--budget",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+        check=False,
+    )
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("modomodo: warning")]
     assert len(lines) == 1 and "evil_exit0.py" in lines[0] and "exited with status 0" in lines[0], proc.stderr
@@ -338,7 +360,7 @@ def test_exit_at_import_during_a_study_fails_that_study_only(tmp_path, clean):
     assert_contained(tmp_path / "out", clean, "evil-exit", report, failed_with="exited with status 0 during building")
 
 
-REWRITE_STORE = '''
+REWRITE_STORE = """
 import glob
 import json
 import os
@@ -378,7 +400,7 @@ class Tamperer(Strategy):
                 with open(path, "w") as f:
                     json.dump(rec, f)
         return None
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -386,8 +408,19 @@ def test_rewriting_the_store_via_the_parents_command_line_fails(tmp_path, clean)
     out = tmp_path / "out"
     evil = write(tmp_path, "evil_store.py", REWRITE_STORE.format(out=str(out)))
     honest = write(tmp_path, "honest_strategy.py", HONEST_SRC)
-    common = ["--suite", SUITE, "--budget", str(BUDGET), "--seeds", str(SEEDS), "--out", out, "--quiet",
-              "--strategy-file", honest]
+    common = [
+        "--suite",
+        SUITE,
+        "--budget",
+        str(BUDGET),
+        "--seeds",
+        str(SEEDS),
+        "--out",
+        out,
+        "--quiet",
+        "--strategy-file",
+        honest,
+    ]
     cli("bench", "--strategy", ",".join(HONEST), *common)
     first = honest_view(out)
     proc = cli("bench", "--strategy", ",".join(HONEST + ["evil-store"]), "--strategy-file", evil, *common, codes=(1,))
@@ -427,7 +460,7 @@ def test_a_tampered_record_is_redone_not_served(tmp_path):
     assert json.loads(run.read_text())["scores"] != {k: 9.0 for k in rec["scores"]}, "the run was redone"
 
 
-SHADOW = '''
+SHADOW = """
 from strategies import Strategy, register
 
 
@@ -437,7 +470,7 @@ class Impostor(Strategy):
 
     def propose(self, history, budget):
         return None
-'''
+"""
 
 
 def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
@@ -448,8 +481,23 @@ def test_shadowing_a_builtin_is_refused_naming_both(tmp_path, run_cli):
     from strategies.random_search import RandomSearch
 
     assert strategies.get("random") is RandomSearch
-    proc = run_cli("bench", "--suite", SUITE, "--strategy", "random", "--strategy-file", evil, "--budget", "4",
-                   "--seeds", "1", "--out", tmp_path / "out", "--quiet", check=False)
+    proc = run_cli(
+        "bench",
+        "--suite",
+        SUITE,
+        "--strategy",
+        "random",
+        "--strategy-file",
+        evil,
+        "--budget",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+        check=False,
+    )
     assert proc.returncode == 2 and "evil_shadow.py" in proc.stderr and "random_search" in proc.stderr, proc.stderr
     assert not (tmp_path / "out" / "summary.csv").exists()
 
@@ -464,7 +512,7 @@ def test_two_files_with_one_name_are_refused_naming_both(tmp_path):
     assert str(a) in str(e.value) and str(b) in str(e.value)
 
 
-HANG_INIT = '''
+HANG_INIT = """
 from strategies import Strategy
 
 
@@ -479,7 +527,7 @@ class Hang(Strategy):
                 pass
             except BaseException:
                 pass
-'''
+"""
 
 
 def test_a_hang_in_init_is_stopped(tmp_path, clean, monkeypatch):
@@ -489,11 +537,12 @@ def test_a_hang_in_init_is_stopped(tmp_path, clean, monkeypatch):
     t0 = time.perf_counter()
     report = run_bench(tmp_path / "out", ["evil-hang"], [evil])
     assert time.perf_counter() - t0 < 60
-    assert_contained(tmp_path / "out", clean, "evil-hang", report,
-                     failed_with="building the strategy exceeded the 2 s time limit")
+    assert_contained(
+        tmp_path / "out", clean, "evil-hang", report, failed_with="building the strategy exceeded the 2 s time limit"
+    )
 
 
-EAT_MEMORY = '''
+EAT_MEMORY = """
 from strategies import Strategy
 
 
@@ -506,7 +555,7 @@ class Glutton(Strategy):
         for _ in range(256):  # 16 GB
             hoard.append(bytearray(64 << 20))
         return None
-'''
+"""
 
 
 def test_exhausting_memory_fails_the_study_only(tmp_path, clean, monkeypatch):
@@ -516,7 +565,7 @@ def test_exhausting_memory_fails_the_study_only(tmp_path, clean, monkeypatch):
     assert_contained(tmp_path / "out", clean, "evil-memory", report, failed_with="MemoryError")
 
 
-BURN_CPU = '''
+BURN_CPU = """
 from strategies import Strategy
 
 
@@ -530,7 +579,7 @@ class Burner(Strategy):
                 sum(range(10 ** 6))
             except BaseException:
                 pass
-'''
+"""
 
 
 def test_a_cpu_limit_ends_a_spinning_strategy(tmp_path, clean, monkeypatch):
@@ -542,7 +591,7 @@ def test_a_cpu_limit_ends_a_spinning_strategy(tmp_path, clean, monkeypatch):
     assert_contained(tmp_path / "out", clean, "evil-cpu", report, failed_with="was stopped at its CPU time limit (1 s")
 
 
-FLOOD = '''
+FLOOD = """
 import os
 import sys
 from strategies import Strategy
@@ -572,7 +621,7 @@ class PipeFlood(Strategy):
             except OSError:
                 pass
         return None
-'''
+"""
 
 
 def test_flooding_the_output_does_not_reach_the_bench(tmp_path, clean, capfd):
@@ -588,7 +637,7 @@ def test_flooding_the_output_does_not_reach_the_bench(tmp_path, clean, capfd):
     assert_contained(tmp_path / "out2", clean, "evil-pipe", report, failed_with="the strategy process")
 
 
-LEAVE_STATE = '''
+LEAVE_STATE = """
 import os
 import time
 from strategies import Strategy
@@ -614,7 +663,7 @@ class Squatter(Strategy):
             time.sleep(120)
             os._exit(0)
         return None
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -625,7 +674,7 @@ def test_no_state_passes_from_one_study_to_the_next(tmp_path, clean):
     assert (h["status"] == "ok").all(), list(h["reason"])
 
 
-WRITE_THROUGH = '''
+WRITE_THROUGH = """
 import ctypes
 import json
 import os
@@ -652,7 +701,7 @@ class Writer(Strategy):
             except OSError as e:
                 errors[what] = type(e).__name__
         raise RuntimeError("TRIED" + json.dumps(errors))
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -672,7 +721,7 @@ def test_a_study_cannot_write_into_the_project_or_the_process_that_forked_it(tmp
     assert tried["remount"] != "Success", tried
 
 
-STOP_ZYGOTE = '''
+STOP_ZYGOTE = """
 import os
 import signal
 from strategies import Strategy
@@ -685,7 +734,7 @@ class Stopper(Strategy):
     def propose(self, history, budget):
         os.kill(os.getppid(), signal.SIGSTOP)
         return None
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -696,7 +745,7 @@ def test_stopping_the_process_that_forked_it_changes_nothing(tmp_path, clean, mo
 
 
 # -- what the sandbox sees, and what it is told -------------------------------------------------------
-PROBE = '''
+PROBE = """
 import json
 import os
 from strategies import Strategy
@@ -721,7 +770,7 @@ class Probe(Strategy):
             "space": list(self.space.datasets),
         }}
         raise RuntimeError("SEEN" + json.dumps(seen))
-'''
+"""
 
 
 @pytest.mark.usefixtures("needs_bwrap")
@@ -733,8 +782,10 @@ def test_what_the_sandbox_sees(tmp_path):
     cls = strategies.get(submission.load_file(f)[0])
     space = MixtureSpace(("A", "B", "C"))
     s = make_strategy(cls, space, 0)
-    hist = (Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
-            Observation(space.vertices()[0], None, {}, "failed"))
+    hist = (
+        Observation(space.uniform(), 0.5, {"score": 0.5, "odd": float("nan")}, "ok"),
+        Observation(space.vertices()[0], None, {}, "failed"),
+    )
     with pytest.raises(protocol.StrategyError) as e:
         s.propose(hist, Budget(4))
     s.close()
@@ -742,8 +793,17 @@ def test_what_the_sandbox_sees(tmp_path):
     assert 1 <= len(seen["pids"]) <= 3 and max(seen["pids"]) < 10, seen["pids"]  # its own PID namespace
     assert not seen["baselines"] and not seen["outside"]
     assert seen["net"] == ["lo:"], seen["net"]
-    assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                "MKL_NUM_THREADS", "LC_CTYPE", "PWD"}, seen["env"]
+    assert set(seen["env"]) <= {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "LC_CTYPE",
+        "PWD",
+    }, seen["env"]
     assert seen["as"] == policy.limits()["memory_bytes"] and seen["nofile"] == policy.OPEN_FILES
     assert seen["space"] == ["A", "B", "C"]
     assert seen["history"] == [[space.uniform().as_dict(), 0.5, "ok"], [space.vertices()[0].as_dict(), None, "failed"]]
@@ -754,7 +814,7 @@ def test_the_space_arrives_whole_bounds_and_candidates(tmp_path):
     from harness.mixture import MixtureSpace
     from harness.spec import Budget
 
-    src = '''
+    src = """
     from strategies import Strategy
 
 
@@ -765,7 +825,7 @@ def test_the_space_arrives_whole_bounds_and_candidates(tmp_path):
         def propose(self, history, budget):
             assert self.space.lower == (0.1, 0.0, 0.0) and self.space.is_pool
             return self.space.candidate_mixtures()[-1]
-    '''
+    """
     cls = strategies.get(submission.load_file(write(tmp_path, "echo.py", src))[0])
     space = MixtureSpace(("A", "B", "C"), lower=(0.1, 0.0, 0.0), candidates=((0.2, 0.4, 0.4), (0.6, 0.2, 0.2)))
     s = make_strategy(cls, space, 0)
@@ -782,7 +842,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
     from harness.study import Study
     from tests.conftest import write_synthetic_suite
 
-    src = '''
+    src = """
     import numpy as np
     from strategies import Strategy
 
@@ -810,7 +870,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
         def propose(self, history, budget):
             from harness.mixture import Mixture
             return Mixture({"nope": 1.0})
-    '''
+    """
     submission.load_file(write(tmp_path, "garbage.py", src))
     suite = suites.load_folder(write_synthetic_suite(tmp_path / "g-suite", dim=4))
     reasons = {}
@@ -896,21 +956,43 @@ def test_sandboxed_provenance_in_summary_and_bench_json(tmp_path):
     source = (out.parent / "honest_strategy.py").read_bytes()
     import hashlib
 
-    assert entry == {**entry, "sandboxed": "yes", "file": "honest_strategy.py",
-                     "sha256": hashlib.sha256(source).hexdigest()}
+    assert entry == {
+        **entry,
+        "sandboxed": "yes",
+        "file": "honest_strategy.py",
+        "sha256": hashlib.sha256(source).hexdigest(),
+    }
 
 
 # -- issue 18: a broken strategy file is one line, status 2 ----------------------------------------------
-@pytest.mark.parametrize("body, needle", [
-    ("from strategies import Strategy\nclass X(Strategy)\n    pass\n", "SyntaxError: expected ':' (line 2)"),
-    ("import no_such_module_for_modomodo\n", "ModuleNotFoundError: No module named 'no_such_module_for_modomodo'"),
-    ("x = 1\n", "defines no Strategy subclass"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("from strategies import Strategy\nclass X(Strategy)\n    pass\n", "SyntaxError: expected ':' (line 2)"),
+        ("import no_such_module_for_modomodo\n", "ModuleNotFoundError: No module named 'no_such_module_for_modomodo'"),
+        ("x = 1\n", "defines no Strategy subclass"),
+    ],
+)
 def test_a_broken_strategy_file_is_one_line_with_status_2(tmp_path, run_cli, body, needle):
     f = tmp_path / "broken_strategy.py"
     f.write_text(body)
-    for cmd in (["strategies"], ["bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "4",
-                                 "--seeds", "1", "--out", tmp_path / "out", "--quiet"]):
+    for cmd in (
+        ["strategies"],
+        [
+            "bench",
+            "--suite",
+            "synth-bowl-5",
+            "--strategy",
+            "random",
+            "--budget",
+            "4",
+            "--seeds",
+            "1",
+            "--out",
+            tmp_path / "out",
+            "--quiet",
+        ],
+    ):
         proc = run_cli(*cmd, "--strategy-file", f, check=False)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("modomodo: warning")]
         assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr)
@@ -921,7 +1003,7 @@ def test_a_broken_strategy_file_is_one_line_with_status_2(tmp_path, run_cli, bod
 def test_the_bench_process_never_imports_the_file(tmp_path):
     """Module-level code of a strategy file runs only in its sandbox (here: it would leave a mark)."""
     mark = tmp_path / "imported-here"
-    src = f'''
+    src = f"""
     import os
     from strategies import Strategy
     if os.getpid() == {os.getpid()}:
@@ -934,7 +1016,7 @@ def test_the_bench_process_never_imports_the_file(tmp_path):
 
         def propose(self, history, budget):
             return None
-    '''
+    """
     submission.load_file(write(tmp_path, "quiet.py", src))
     assert not mark.exists()
     assert not any(m.startswith("modomodo_user_") for m in sys.modules)

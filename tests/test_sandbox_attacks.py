@@ -23,8 +23,7 @@ from harness.sandbox import policy, process
 from harness.sandbox.isolation import make_strategy
 from harness.sandbox.policy import TIMEOUT_ENV
 from harness.spec import Budget
-from tests.sandbox_attack_kit import (SPACE, host_comms, hostile, need_bwrap, report, run_in_bwrap_without_filter,
-                                      study)
+from tests.sandbox_attack_kit import SPACE, host_comms, hostile, need_bwrap, report, run_in_bwrap_without_filter, study
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +35,7 @@ def _bwrap(monkeypatch):
 
 
 # -- poison a module for the studies that come later ----------------------------------------------------
-POISON = '''
+POISON = """
 import json, os, sys
 from strategies import Strategy
 
@@ -68,7 +67,7 @@ class Poison(Strategy):
                 except OSError as e:
                     refused[p] = e.errno
         raise RuntimeError("REPORT " + json.dumps({"wrote": sorted(set(wrote)), "refused": len(refused)}))
-'''
+"""
 
 
 def test_poisoning_a_module_reaches_no_later_study_and_no_builtin(tmp_path):
@@ -144,13 +143,22 @@ def test_nothing_a_study_writes_outlives_it(tmp_path):
     r = report(cls, seed=0)
     assert "/tmp" in r["wrote"] and r["tried"] > 10, r  # the control: it writes wherever it can
     assert all(w == "/tmp" or w.startswith(("/tmp/", "/dev/shm")) for w in r["wrote"]), r
-    assert set(r["rw"]) <= {"/tmp", "/dev/shm", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                            "/dev/urandom", "/dev/tty", "/dev/pts"}, r  # no other writable mount
+    assert set(r["rw"]) <= {
+        "/tmp",
+        "/dev/shm",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+        "/dev/pts",
+    }, r  # no other writable mount
     assert report(cls, seed=1)["found"] == []
 
 
 # -- pool pilot runs across studies ------------------------------------------------------------------------
-POOL = '''
+POOL = """
 import json, os
 from strategies import Strategy
 
@@ -186,7 +194,7 @@ class Pool(Strategy):
                 pass
         raise RuntimeError("REPORT " + json.dumps({"pooled": len(pooled), "readback": len(read_pool()),
                                                    "kept": kept}))
-'''
+"""
 
 
 def test_pilots_cannot_be_pooled_across_studies(tmp_path):
@@ -199,7 +207,7 @@ def test_pilots_cannot_be_pooled_across_studies(tmp_path):
 
 
 # -- IPC: POSIX message queues, System V shared memory, semaphores and messages ----------------------------
-IPC_CODE = '''
+IPC_CODE = """
 import ctypes, ctypes.util, json
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 try:
@@ -219,9 +227,9 @@ try:
     out["sysvipc"] = sum(len(open("/proc/sysvipc/" + k).read().splitlines()) - 1 for k in ("shm", "sem", "msg"))
 except OSError:
     out["sysvipc"] = None
-'''
+"""
 
-IPC = '''
+IPC = """
 import json
 from strategies import Strategy
 
@@ -233,7 +241,7 @@ class Ipc(Strategy):
     def propose(self, history, budget):
 %s
         raise RuntimeError("REPORT " + json.dumps(out))
-''' % "\n".join("        " + ln for ln in IPC_CODE.strip().splitlines())
+""" % "\n".join("        " + ln for ln in IPC_CODE.strip().splitlines())
 
 
 def test_ipc_objects_cannot_be_made_so_none_is_shared(tmp_path):
@@ -250,7 +258,7 @@ def test_ipc_objects_cannot_be_made_so_none_is_shared(tmp_path):
 
 
 # -- i386 system calls through int 0x80 ----------------------------------------------------------------------
-INT80_CODE = '''
+INT80_CODE = """
 import ctypes, json, mmap
 def int80(nr, a=0, b=0, c=0):
     code = (bytes([0x53, 0xB8]) + nr.to_bytes(4, "little") + bytes([0xBB]) + a.to_bytes(4, "little")
@@ -262,9 +270,9 @@ def int80(nr, a=0, b=0, c=0):
     return f()
 out = {"getpid": int80(20), "shmget": int80(395, 0x4D4E, 4096, 0o1000 | 0o600),
        "msgget": int80(399, 0x4D4E, 0o1000 | 0o600), "semget": int80(393, 0x4D4E, 1, 0o1000 | 0o600)}
-'''
+"""
 
-INT80 = '''
+INT80 = """
 import json
 from strategies import Strategy
 
@@ -276,7 +284,7 @@ class Int80(Strategy):
     def propose(self, history, budget):
 %s
         raise RuntimeError("REPORT " + json.dumps(out))
-''' % "\n".join("        " + ln for ln in INT80_CODE.strip().splitlines())
+""" % "\n".join("        " + ln for ln in INT80_CODE.strip().splitlines())
 
 
 def test_i386_system_calls_are_refused(tmp_path):
@@ -292,7 +300,7 @@ def test_i386_system_calls_are_refused(tmp_path):
 
 
 # -- memory spread over several processes ---------------------------------------------------------------
-MEMORY = '''
+MEMORY = """
 import json, os, select, time
 from strategies import Strategy
 
@@ -327,7 +335,7 @@ class Spread(Strategy):
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         raise RuntimeError("REPORT " + json.dumps({"held": held}))
-'''
+"""
 
 
 def test_memory_is_limited_for_the_sandbox_as_a_whole(tmp_path, monkeypatch):
@@ -340,7 +348,7 @@ def test_memory_is_limited_for_the_sandbox_as_a_whole(tmp_path, monkeypatch):
 
 
 # -- a fork storm -----------------------------------------------------------------------------------------
-FORKS = '''
+FORKS = """
 import json, os, signal, time
 from strategies import Strategy
 
@@ -367,7 +375,7 @@ class Forks(Strategy):
             os.waitpid(pid, 0)
         raise RuntimeError("REPORT " + json.dumps({"forked": len(kids), "errno": error,
                                                    "seconds": round(time.monotonic() - t0, 2)}))
-'''
+"""
 
 
 @pytest.mark.parametrize("cgroup", ["1", "0"])
@@ -385,7 +393,7 @@ def test_a_fork_storm_is_stopped_at_the_sandboxs_process_limit(tmp_path, monkeyp
 
 
 # -- processes left running after the study -----------------------------------------------------------------
-LEFTOVERS = '''
+LEFTOVERS = """
 import ctypes, os
 from strategies import Strategy
 
@@ -405,7 +413,7 @@ class Leftovers(Strategy):
                 os._exit(0)
             os.wait()
         return self.space.uniform()
-'''
+"""
 
 
 def test_every_process_of_a_study_ends_with_it(tmp_path):

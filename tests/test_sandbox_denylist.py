@@ -16,8 +16,12 @@ import pytest
 from harness.sandbox.child import DENIED
 
 # the public ways a strategy could reach data or results: (package they are used from, attribute)
-ENTRY_POINTS = [("harness.suites", "load"), ("harness.suites", "load_folder"), ("harness.suites", "registered"),
-                ("harness.runners", "make_runner")]
+ENTRY_POINTS = [
+    ("harness.suites", "load"),
+    ("harness.suites", "load_folder"),
+    ("harness.suites", "registered"),
+    ("harness.runners", "make_runner"),
+]
 
 
 @pytest.mark.parametrize("module_name", sorted(DENIED))
@@ -31,8 +35,10 @@ def test_every_denied_module_exists_with_every_named_attribute(module_name):
 def test_every_entry_point_is_denied_where_it_is_defined_and_where_it_is_exported(package, attr):
     fn = getattr(importlib.import_module(package), attr)
     for module_name in {package, fn.__module__}:
-        assert attr in DENIED.get(module_name, ()), (f"{module_name}.{attr} reaches data but the sandbox child does "
-                                                    f"not deny it: add it to DENIED in harness/sandbox/child.py")
+        assert attr in DENIED.get(module_name, ()), (
+            f"{module_name}.{attr} reaches data but the sandbox child does "
+            f"not deny it: add it to DENIED in harness/sandbox/child.py"
+        )
 
 
 def test_the_guard_replaces_the_entry_points_on_import():
@@ -42,18 +48,20 @@ def test_the_guard_replaces_the_entry_points_on_import():
 
     from tests.conftest import ROOT
 
-    code = ("import runpy\n"
-            "child = runpy.run_path(%r, run_name='not_main')\n"
-            "child['_deny_data_entry_points']()\n"
-            "import importlib\n"
-            "for mod, attrs in child['DENIED'].items():\n"
-            "    m = importlib.import_module(mod)\n"
-            "    for a in attrs:\n"
-            "        try:\n"
-            "            getattr(m, a)('x')\n"
-            "        except PermissionError:\n"
-            "            continue\n"
-            "        raise SystemExit(f'{mod}.{a} was not denied')\n"
-            "print('all denied')\n") % str(ROOT / "harness" / "sandbox" / "child.py")
+    code = (
+        "import runpy\n"
+        "child = runpy.run_path(%r, run_name='not_main')\n"
+        "child['_deny_data_entry_points']()\n"
+        "import importlib\n"
+        "for mod, attrs in child['DENIED'].items():\n"
+        "    m = importlib.import_module(mod)\n"
+        "    for a in attrs:\n"
+        "        try:\n"
+        "            getattr(m, a)('x')\n"
+        "        except PermissionError:\n"
+        "            continue\n"
+        "        raise SystemExit(f'{mod}.{a} was not denied')\n"
+        "print('all denied')\n"
+    ) % str(ROOT / "harness" / "sandbox" / "child.py")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and "all denied" in proc.stdout, proc.stderr[-2000:] + proc.stdout

@@ -27,7 +27,7 @@ from harness.sandbox.policy import TIMEOUT_ENV
 from tests.conftest import ROOT
 from tests.sandbox_attack_kit import SPACE, need_bwrap, study
 
-HONEST = '''
+HONEST = """
 from strategies import Strategy
 
 
@@ -37,7 +37,7 @@ class Honest(Strategy):
 
     def propose(self, history, budget):
         return self.space.uniform() if budget.remaining(history) > 0 else None
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -63,9 +63,11 @@ def fake_bwrap(tmp_path: Path, body: str) -> Path:
     """A bwrap in front of the real one: `body` runs before it (except for --help, the option probe)."""
     real = shutil.which("bwrap")
     script = tmp_path / "fake-bwrap"
-    script.write_text(f'#!/bin/sh\ncase "$1" in --help) exec {real} --help;; esac\n'
-                      f'n=$(cat {tmp_path}/starts 2>/dev/null || echo 0); echo $((n+1)) > {tmp_path}/starts\n'
-                      f'{body}\nexec {real} "$@"\n')
+    script.write_text(
+        f'#!/bin/sh\ncase "$1" in --help) exec {real} --help;; esac\n'
+        f"n=$(cat {tmp_path}/starts 2>/dev/null || echo 0); echo $((n+1)) > {tmp_path}/starts\n"
+        f'{body}\nexec {real} "$@"\n'
+    )
     script.chmod(0o755)
     return script
 
@@ -105,10 +107,12 @@ def test_a_bwrap_that_fails_fails_every_study_of_the_bench_with_the_reason(tmp_p
     path.write_text(HONEST)
     submission.load_file(path)  # described in a working sandbox
     process._reset_for_tests()
-    monkeypatch.setenv(policy.BWRAP_ENV, str(fake_bwrap(tmp_path, 'echo "bwrap: setting up uid map: Permission '
-                                                                   'denied" >&2; exit 1')))
-    report = bench(["synth-bowl-5"], ["fc-honest", "uniform"], [4], 2, tmp_path / "out", strategy_files=[str(path)],
-                   progress=False)
+    monkeypatch.setenv(
+        policy.BWRAP_ENV, str(fake_bwrap(tmp_path, 'echo "bwrap: setting up uid map: Permission denied" >&2; exit 1'))
+    )
+    report = bench(
+        ["synth-bowl-5"], ["fc-honest", "uniform"], [4], 2, tmp_path / "out", strategy_files=[str(path)], progress=False
+    )
     s = pd.read_csv(tmp_path / "out" / "summary.csv")
     mine = s[s["strategy"] == "fc-honest"]
     assert len(mine) == 2 and (mine["status"] == "failed").all(), mine
@@ -122,8 +126,22 @@ def test_only_allow_unsandboxed_runs_a_file_strategy_without_a_sandbox(tmp_path,
     path = tmp_path / "fc_honest.py"
     path.write_text(HONEST)
     out = tmp_path / "out"
-    args = ["bench", "--suite", "synth-bowl-5", "--strategy", "fc-honest", "--budget", "4", "--seeds", "1",
-            "--out", out, "--quiet", "--strategy-file", path] + (["--allow-unsandboxed"] if flag else [])
+    args = [
+        "bench",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "fc-honest",
+        "--budget",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+        "--strategy-file",
+        path,
+    ] + (["--allow-unsandboxed"] if flag else [])
     proc = run_cli(*args, check=False, env={policy.BWRAP_ENV: ""})  # as on a machine without bubblewrap
     if flag:
         assert proc.returncode == 0, proc.stderr
@@ -149,7 +167,7 @@ def test_a_project_and_venv_under_tmp_run_sandboxed(tmp_path):
     (pth,) = venv.glob("lib/python*/site-packages")
     (pth / "shared.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     (clone / "fc_honest.py").write_text(HONEST)
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import strategies
         from harness.sandbox import policy, submission
         from harness.sandbox.isolation import make_strategy
@@ -159,9 +177,15 @@ def test_a_project_and_venv_under_tmp_run_sandboxed(tmp_path):
         s = make_strategy(cls, MixtureSpace(("a", "b")), 0)
         print("RESULT", s.sandboxed, policy.mode(), s.propose((), Budget(2)))
         s.close()
-    ''')
+    """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MODOMODO_SANDBOX"))}
-    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=clone, capture_output=True, text=True,
-                          timeout=300, env={**env, "PYTHONPATH": str(clone)})
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "PYTHONPATH": str(clone)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "RESULT True bwrap a=0.5,b=0.5" in proc.stdout, (proc.stdout, proc.stderr[-2000:])

@@ -19,12 +19,15 @@ from harness.sandbox.text import MAX_REASON, clean
 from tests.sandbox_attack_kit import hostile, need_bwrap, study
 
 ESC = "\x1b"
-NASTY = ("\x1b[2J\x1b[H"  # erase the screen, cursor home
-         "\x1b]52;c;cm0gLXJmIH4K\x07"  # write the clipboard (OSC 52)
-         "\x1b[8mconcealed\x1b[0m"  # concealed text
-         "\x9b31m\u202eoverride\u202c\x00\x08\x7f")  # 8-bit CSI, a bidi override, NUL, backspace, DEL
+NASTY = (
+    "\x1b[2J\x1b[H"  # erase the screen, cursor home
+    "\x1b]52;c;cm0gLXJmIH4K\x07"  # write the clipboard (OSC 52)
+    "\x1b[8mconcealed\x1b[0m"  # concealed text
+    "\x9b31m\u202eoverride\u202c\x00\x08\x7f"
+)  # 8-bit CSI, a bidi override, NUL, backspace, DEL
 
-FAILING = '''
+FAILING = (
+    """
 import os, time
 from strategies import Strategy
 
@@ -73,7 +76,9 @@ class Failing(Strategy):
             print("last words " + NASTY, flush=True)
             os._exit(7)
         raise AssertionError(how)
-''' % NASTY
+"""
+    % NASTY
+)
 
 
 def assert_clean(reason: str) -> None:
@@ -82,16 +87,19 @@ def assert_clean(reason: str) -> None:
     assert len(reason) <= MAX_REASON + 100  # the sandbox's words around the strategy's (capped) message
 
 
-@pytest.mark.parametrize("how, expected", [
-    ("escapes", ["ValueError: boom", "concealed", "override", "end"]),
-    ("huge", ["ValueError: xxxx", "..."]),
-    ("raising-str", ["RaisingStr", "its message raised ValueError"]),
-    ("hanging-str", ["HangingStr", "did not come within"]),
-    ("system-exit", ["SystemExit: 3"]),
-    ("keyboard-interrupt", ["KeyboardInterrupt"]),
-    ("escape-name", ["Bad", "named badly"]),
-    ("os-exit", ["exited with status 7", "last words"]),
-])
+@pytest.mark.parametrize(
+    "how, expected",
+    [
+        ("escapes", ["ValueError: boom", "concealed", "override", "end"]),
+        ("huge", ["ValueError: xxxx", "..."]),
+        ("raising-str", ["RaisingStr", "its message raised ValueError"]),
+        ("hanging-str", ["HangingStr", "did not come within"]),
+        ("system-exit", ["SystemExit: 3"]),
+        ("keyboard-interrupt", ["KeyboardInterrupt"]),
+        ("escape-name", ["Bad", "named badly"]),
+        ("os-exit", ["exited with status 7", "last words"]),
+    ],
+)
 def test_every_failure_reason_is_one_clean_capped_line(tmp_path, monkeypatch, how, expected):
     monkeypatch.setenv(TIMEOUT_ENV, "30")
     need_bwrap()
@@ -122,8 +130,22 @@ def test_the_bench_prints_and_stores_only_the_clean_reason(tmp_path, run_cli):
     path = tmp_path / "evil_failing.py"
     path.write_text(FAILING)
     out = tmp_path / "out"
-    proc = run_cli("bench", "--suite", "synth-bowl-5", "--strategy", "evil-failing,uniform", "--budget", "4",
-                   "--seeds", "1", "--out", out, "--strategy-file", path, check=False)
+    proc = run_cli(
+        "bench",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "evil-failing,uniform",
+        "--budget",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+        "--strategy-file",
+        path,
+        check=False,
+    )
     assert ESC not in proc.stdout + proc.stderr and "\x9b" not in proc.stdout + proc.stderr
     import pandas as pd
 

@@ -29,8 +29,11 @@ def _draw(mu: np.ndarray, n: int, rng, sd: float = 1.0) -> list[np.ndarray]:
 
 
 def _frame(groups: list[np.ndarray]) -> pd.DataFrame:
-    rows = [{"a": i / (len(groups) + 1), "b": 1 - i / (len(groups) + 1), "seed": s, "m": float(v)}
-            for i, g in enumerate(groups) for s, v in enumerate(g)]
+    rows = [
+        {"a": i / (len(groups) + 1), "b": 1 - i / (len(groups) + 1), "seed": s, "m": float(v)}
+        for i, g in enumerate(groups)
+        for s, v in enumerate(g)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -81,7 +84,7 @@ def test_the_90_percent_interval_covers_a_planted_snr_90_percent_of_the_time(n):
         assert 0.87 <= covered / 700 <= 0.93, (n, truth, covered / 700)
         # F - 1 is (nearly) unbiased for snr^2: E[F] = (1 + snr^2) d2 / (d2 - 2)
         d2 = K * (n - 1)
-        assert np.mean(est) == pytest.approx((1 + truth ** 2) * d2 / (d2 - 2) - 1, rel=0.08)
+        assert np.mean(est) == pytest.approx((1 + truth**2) * d2 / (d2 - 2) - 1, rel=0.08)
 
 
 def test_can_rank_needs_both_the_estimate_and_the_f_test():
@@ -91,7 +94,7 @@ def test_can_rank_needs_both_the_estimate_and_the_f_test():
     weak = sg.estimate(_draw(_planted_means(1.0, 8), 8, rng))
     assert weak["snr_mean"] < 3 and not weak["can_rank"]
     # an estimate >= 3 whose F-test does not reject at 0.01: 2 mixtures x 2 seeds, F = 10 -> p = 0.087
-    two = [np.array([0.0, 1.0]), np.array([5 ** 0.5, 5 ** 0.5 + 1.0])]  # SSB = 2 * 2 * (sqrt 5 / 2)^2 = 5, MSW = 1 / 2
+    two = [np.array([0.0, 1.0]), np.array([5**0.5, 5**0.5 + 1.0])]  # SSB = 2 * 2 * (sqrt 5 / 2)^2 = 5, MSW = 1 / 2
     e = sg.estimate(two)
     assert e["F"] == pytest.approx(10.0) and e["snr_mean"] == pytest.approx(3.0)
     assert e["p_value"] == pytest.approx(f_oneway(*two).pvalue, rel=1e-3) and e["p_value"] > 0.01
@@ -102,7 +105,7 @@ def test_seeds_for_target_by_hand():
     # snr_mean^2 = F - 1 = n * ratio: at 8 seeds snr 1 gives ratio 1/8, so SNR 3 needs 9 / (1/8) = 72 seeds
     assert sg.seeds_for_target(1.0, 8) == 72
     assert sg.seeds_for_target(3.0, 8) == 8
-    assert sg.seeds_for_target(0.529, 8) == math.ceil(9 * 8 / 0.529 ** 2)
+    assert sg.seeds_for_target(0.529, 8) == math.ceil(9 * 8 / 0.529**2)
     assert sg.seeds_for_target(0.0, 8) is None
 
 
@@ -143,8 +146,8 @@ def _single_seed_table(noise_sd: float, k: int, seed: int) -> tuple[np.ndarray, 
 
 def test_single_seed_bound_by_hand():
     values = np.array([1.0, 2.0, 3.0, 4.0])  # var (ddof 1) = 5/3
-    assert sg.single_seed_bound(values, 1 / 3) == pytest.approx(2.0)   # sqrt((5/3 - 1/3) / (1/3))
-    assert sg.single_seed_bound(values, 2.0) == 0.0                     # residual above the spread: no signal
+    assert sg.single_seed_bound(values, 1 / 3) == pytest.approx(2.0)  # sqrt((5/3 - 1/3) / (1/3))
+    assert sg.single_seed_bound(values, 2.0) == 0.0  # residual above the spread: no signal
 
 
 @pytest.mark.parametrize("noise_sd,ranks", [(0.15, True), (1.0, False)])
@@ -160,7 +163,7 @@ def test_single_seed_bound_is_conservative_on_a_planted_noise_level(noise_sd, ra
         bounds.append(block["snr_single_lower_bound"])
         assert block["snr_single_lower_bound"] <= truth * 1.25, (seed, block, truth)  # up to sampling error
         assert block["can_rank"] is ranks, (seed, block)
-        assert block["cv_residual_var"] >= noise_sd ** 2 * 0.7  # noise + misfit (up to sampling error)
+        assert block["cv_residual_var"] >= noise_sd**2 * 0.7  # noise + misfit (up to sampling error)
     assert np.mean(bounds) <= truth  # on average below the truth: a lower bound
 
 

@@ -25,8 +25,15 @@ def _run(args, cwd):
     import sys
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=env,
+    )
+
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -36,15 +43,31 @@ def real_site(tmp_path_factory):
     """A board over a real-run suite (minimodo-tiny, its card's Protocol block) and an analytic one."""
     base = tmp_path_factory.mktemp("site")
     results = base / "results"
-    cli("bench", "--suite", "minimodo-tiny", "--suite", "synth-bowl-5", "--strategy", "uniform,random", "--budget", "4",
-        "--seeds", "2", "--out", results, "--quiet")
+    cli(
+        "bench",
+        "--suite",
+        "minimodo-tiny",
+        "--suite",
+        "synth-bowl-5",
+        "--strategy",
+        "uniform,random",
+        "--budget",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        results,
+        "--quiet",
+    )
     cli("leaderboard", "render", "--results", results, "--out", base / "site")
     return base
 
 
 def _commands(page: Path) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]+>", "", m)).strip()
-            for m in re.findall(r'<pre class="command[^"]*"[^>]*>(.*?)</pre>', page.read_text(), re.S)]
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", m)).strip()
+        for m in re.findall(r'<pre class="command[^"]*"[^>]*>(.*?)</pre>', page.read_text(), re.S)
+    ]
 
 
 @pytest.mark.slow

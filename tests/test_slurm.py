@@ -23,8 +23,13 @@ from click.testing import CliRunner  # noqa: E402
 from harness import suites  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.protocol import JobResources, load_protocol  # noqa: E402
-from harness.slurm import (JobFailed, PilotRunTask, SubmititExecutor, SubmittingRunner,  # noqa: E402
-                           run_pilot)
+from harness.slurm import (
+    JobFailed,
+    PilotRunTask,
+    SubmititExecutor,
+    SubmittingRunner,  # noqa: E402
+    run_pilot,
+)
 from harness.spec import RunSpec  # noqa: E402
 from harness.store import ResultStore  # noqa: E402
 
@@ -77,8 +82,9 @@ def test_job_failing_twice_is_reported_not_retried_forever(tmp_path):
     assert [a["outcome"] for a in ex.attempts(7)] == ["failed", "failed"]
     assert "bad task 7" in ex.attempts(7)[-1]["reason"]
 
-    ex = SubmititExecutor(tmp_path / "b", FAST, cluster="local", max_resubmits=0,
-                          on_failure=lambda task, reason: ("FAILED", task, reason))
+    ex = SubmititExecutor(
+        tmp_path / "b", FAST, cluster="local", max_resubmits=0, on_failure=lambda task, reason: ("FAILED", task, reason)
+    )
     [(_, out)] = list(ex.imap(always_raises, [8]))
     assert out[0] == "FAILED" and "bad task 8" in out[2] and "1 attempt" in out[2]
 
@@ -104,8 +110,9 @@ def test_pilot_runs_as_jobs_write_the_shared_store(tmp_path):
 
 def test_failed_pilot_job_becomes_a_failed_run_result(tmp_path):
     suite = suites.load("synth-bowl-5")
-    runner = SubmittingRunner("no-such-runner", suite,
-                              SubmititExecutor(tmp_path / "jobs", FAST, cluster="local", max_resubmits=0))
+    runner = SubmittingRunner(
+        "no-such-runner", suite, SubmititExecutor(tmp_path / "jobs", FAST, cluster="local", max_resubmits=0)
+    )
     result = runner.run(RunSpec(suite.id, suite.protocol, suite.space.uniform(), seed=0))
     assert not result.ok and "unknown runner" in result.reason
 
@@ -119,13 +126,22 @@ def test_sbatch_script_carries_the_protocol_resources(tmp_path, monkeypatch):
     (bin_dir / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     res = load_protocol("paper-qwen2vl-2b").slurm
-    res = JobResources(**{**res.__dict__, "partition": "gpu", "account": "lab", "qos": "high",
-                          "setup": ("module load cuda",)})
+    res = JobResources(
+        **{**res.__dict__, "partition": "gpu", "account": "lab", "qos": "high", "setup": ("module load cuda",)}
+    )
     ex = SubmititExecutor(tmp_path, res, cluster="slurm")
     script = ex._executor._executor._make_submission_file_text("python -m job", "uid")
-    for line in ("#SBATCH --gpus-per-node=4", "#SBATCH --time=720", "#SBATCH --partition=gpu",
-                 "#SBATCH --account=lab", "#SBATCH --qos=high", "#SBATCH --cpus-per-task=32", "#SBATCH --mem=256GB",
-                 "#SBATCH --nodes=1", "module load cuda"):
+    for line in (
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --time=720",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=lab",
+        "#SBATCH --qos=high",
+        "#SBATCH --cpus-per-task=32",
+        "#SBATCH --mem=256GB",
+        "#SBATCH --nodes=1",
+        "module load cuda",
+    ):
         assert line in script, line
 
 
@@ -147,17 +163,50 @@ def test_bench_through_submitit_matches_local_bench(tmp_path):
 def test_bench_rejects_a_broken_protocol_file_before_any_work(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("datasets: {train: {A: x}}\nslurm: {gpus_per_nod: 4}\n")
-    out = CliRunner().invoke(main, ["bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "1",
-                                    "--seeds", "1", "--out", str(tmp_path / "o"), "--executor", "submitit-local",
-                                    "--protocol-file", str(bad)])
+    out = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--suite",
+            "synth-bowl-5",
+            "--strategy",
+            "random",
+            "--budget",
+            "1",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--executor",
+            "submitit-local",
+            "--protocol-file",
+            str(bad),
+        ],
+    )
     assert out.exit_code == 2
     assert "gpus_per_nod" in out.output and "gpus_per_node" in out.output
 
 
 def test_slurm_executor_without_slurm_says_how_to_rehearse(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun here
-    out = CliRunner().invoke(main, ["bench", "--suite", "synth-bowl-5", "--strategy", "random", "--budget", "1",
-                                    "--seeds", "1", "--out", str(tmp_path / "o"), "--executor", "slurm"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--suite",
+            "synth-bowl-5",
+            "--strategy",
+            "random",
+            "--budget",
+            "1",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--executor",
+            "slurm",
+        ],
+    )
     assert out.exit_code == 2 and "srun" in out.output and "submitit-local" in out.output
 
 
@@ -165,9 +214,27 @@ def test_slurm_executor_without_slurm_says_how_to_rehearse(tmp_path, monkeypatch
 def test_gpu_pilot_runs_go_to_jobs_and_fail_cleanly_without_a_gpu(tmp_path):
     """The whole path up to the launch: bench -> study -> one job per pilot run -> gpu runner in the job,
     which finds no GPU: the job is recorded, resubmitted once, and the run stored as failed with the reason."""
-    out = CliRunner().invoke(main, ["bench", "--suite", "paper-qwen2vl-2b", "--strategy", "random", "--budget", "1",
-                                    "--seeds", "1", "--runner", "gpu", "--executor", "submitit-local", "--quiet",
-                                    "--out", str(tmp_path)])
+    out = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--suite",
+            "paper-qwen2vl-2b",
+            "--strategy",
+            "random",
+            "--budget",
+            "1",
+            "--seeds",
+            "1",
+            "--runner",
+            "gpu",
+            "--executor",
+            "submitit-local",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert out.exit_code == 0, out.output
     [failed] = list(ResultStore(tmp_path / "store").failures())
     assert "modomodo[gpu]" in failed.reason and "after 2 attempt" in failed.reason

@@ -19,8 +19,9 @@ from tests.conftest import ROOT, cli, write_synthetic_suite
 
 def _result(i: int, status=STATUS_OK) -> RunResult:
     spec = RunSpec("toy@1", "p", Mixture({"A": i / 100, "B": 1 - i / 100}), seed=i)
-    return RunResult(key=spec.key, spec=spec.to_dict(), status=status, scores={"score": i / 10}, metric="score",
-                     source="analytic")
+    return RunResult(
+        key=spec.key, spec=spec.to_dict(), status=status, scores={"score": i / 10}, metric="score", source="analytic"
+    )
 
 
 def test_put_get_roundtrip_and_failed_runs_kept_apart(tmp_path):
@@ -73,8 +74,9 @@ def test_seal_vouches_for_records_written_before_hashes(tmp_path):
     record = json.loads(path.read_bytes())
     del record["_sha256"]
     path.write_text(json.dumps(record))
-    out = subprocess.run([sys.executable, "-m", "harness.store", "seal", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.store", "seal", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0 and "sealed 1 records" in out.stdout
     assert ResultStore(tmp_path).get(r.key).scores == {"score": 0.3}
 

@@ -89,7 +89,7 @@ def _user_file(tmp_path, body: str, name: str) -> type:
     return strategies.get(added[0])
 
 
-SPY = '''
+SPY = """
 import os
 from strategies import Strategy
 
@@ -102,9 +102,9 @@ class Spy(Strategy):
         import harness.suites
         harness.suites.load("paper-qwen2vl-2b")
         return self.space.uniform()
-'''
+"""
 
-WHERE = '''
+WHERE = """
 import os
 from strategies import Strategy
 
@@ -115,9 +115,9 @@ class Where(Strategy):
 
     def propose(self, history, budget):
         raise RuntimeError(f"pid={os.getpid()}")
-'''
+"""
 
-HANG = '''
+HANG = """
 import time
 from strategies import Strategy
 
@@ -128,9 +128,9 @@ class Hang(Strategy):
 
     def propose(self, history, budget):
         time.sleep(60)
-'''
+"""
 
-GOOD = '''
+GOOD = """
 import numpy as np
 from strategies import Strategy
 
@@ -144,7 +144,7 @@ class Good(Strategy):
             return None
         rng = np.random.default_rng([self.seed, len(history)])
         return self.space.from_vector(rng.dirichlet(np.ones(self.space.dim)), normalize=True)
-'''
+"""
 
 
 def test_user_strategy_runs_in_another_process(suite, tmp_path):
@@ -201,8 +201,22 @@ def test_cli_bench_with_a_strategy_file(tmp_path, run_cli):
     folder = write_synthetic_suite(tmp_path / "cli-iso", dim=3)
     f = tmp_path / "my_strategy.py"
     f.write_text(textwrap.dedent(GOOD).replace("iso-good", "cli-good"))
-    proc = run_cli("bench", "--suite", folder, "--strategy", "cli-good,random", "--strategy-file", f,
-                   "--budget", "3", "--seeds", "2", "--out", tmp_path / "out", "--quiet")
+    proc = run_cli(
+        "bench",
+        "--suite",
+        folder,
+        "--strategy",
+        "cli-good,random",
+        "--strategy-file",
+        f,
+        "--budget",
+        "3",
+        "--seeds",
+        "2",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+    )
     assert "failed studies: 0" in proc.stderr, proc.stderr
 
 
@@ -221,8 +235,9 @@ def test_a_file_stand_in_is_built_only_through_make_strategy(suite, tmp_path):
         import numpy as np
 
         # what Good's code computes for seed 3 and an empty history, computed here from its formula
-        want = suite.space.from_vector(np.random.default_rng([3, 0]).dirichlet(np.ones(suite.space.dim)),
-                                       normalize=True)
+        want = suite.space.from_vector(
+            np.random.default_rng([3, 0]).dirichlet(np.ones(suite.space.dim)), normalize=True
+        )
         assert handle.propose((), Budget(2)) == want
     finally:
         handle.close()

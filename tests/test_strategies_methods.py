@@ -26,8 +26,14 @@ def pool_space(cands):
 
 def step(t, per_domain, space, weights=None, group=1):
     """StepSignals from {domain: (prompts, mean_reward, mean_abs_advantage)}; the others not drawn."""
-    doms = {d: (DomainSignal(per_domain[d][0], per_domain[d][1], per_domain[d][2], 0.1, 0.0) if d in per_domain
-                else DomainSignal(0)) for d in space.datasets}
+    doms = {
+        d: (
+            DomainSignal(per_domain[d][0], per_domain[d][1], per_domain[d][2], 0.1, 0.0)
+            if d in per_domain
+            else DomainSignal(0)
+        )
+        for d in space.datasets
+    }
     return StepSignals(t, doms, (weights or space.uniform()).as_dict(), group)
 
 
@@ -86,12 +92,31 @@ def test_odm_exp3_paper_update_by_hand():
 
 @pytest.mark.parametrize("name", ["odm", "odm-exp3", "dump"])
 def test_bandits_stay_uniform_when_no_domain_differs_and_respond_when_they_do(name):
-    same = [simulate(strategies.get(name)(SPACE5, seed=s), SPACE5, 300, learn=np.zeros((5, 5)), drift=0.001,
-                     start_skill=0.3, seed=s)[-100:].mean(0) for s in range(6)]
+    same = [
+        simulate(
+            strategies.get(name)(SPACE5, seed=s),
+            SPACE5,
+            300,
+            learn=np.zeros((5, 5)),
+            drift=0.001,
+            start_skill=0.3,
+            seed=s,
+        )[-100:].mean(0)
+        for s in range(6)
+    ]
     assert np.abs(np.mean(same, 0) - 0.2).max() < 0.02
     # one domain still learnable ('c'), the others solved (|advantage| 0): every rule here moves towards it
-    one = [simulate(strategies.get(name)(SPACE5, seed=s), SPACE5, 300, learn=np.diag([0, 0, 0.02, 0, 0]),
-                    start_skill=[1, 1, 0.3, 1, 1], seed=s)[-100:].mean(0) for s in range(6)]
+    one = [
+        simulate(
+            strategies.get(name)(SPACE5, seed=s),
+            SPACE5,
+            300,
+            learn=np.diag([0, 0, 0.02, 0, 0]),
+            start_skill=[1, 1, 0.3, 1, 1],
+            seed=s,
+        )[-100:].mean(0)
+        for s in range(6)
+    ]
     w = np.mean(one, 0)
     assert w.argmax() == 2 and w[2] > 0.23
 
@@ -101,8 +126,9 @@ def test_odm_no_longer_freezes_at_uniform_on_differing_domains():
         s = strategies.get(name)(SPACE5, seed=0)
         m = None
         for t in range(1, 201):  # fixed, different |advantage|: 'a' 0.2 ... 'e' 0.6
-            m = s.update(step(t, {d: (1, 1.0, 0.2 + 0.1 * i) for i, d in enumerate(SPACE5.datasets)}, SPACE5,
-                              weights=m))
+            m = s.update(
+                step(t, {d: (1, 1.0, 0.2 + 0.1 * i) for i, d in enumerate(SPACE5.datasets)}, SPACE5, weights=m)
+            )
         v = SPACE5.to_vector(m)
         assert np.all(np.diff(v) > 0) and v[4] - v[0] > 0.05, (name, v)
 
@@ -129,8 +155,7 @@ def test_aioli_one_round_by_hand():
     counts = [(3, 1), (1, 3), (1, 1)]
     r_a, r_b = [1.0, 1.3, 1.35], [0.5, 0.52, 0.6]
     for t in range(1, 4):
-        s.update(step(t, {"a": (counts[t - 1][0], r_a[t - 1], 0.5), "b": (counts[t - 1][1], r_b[t - 1], 0.5)},
-                      space))
+        s.update(step(t, {"a": (counts[t - 1][0], r_a[t - 1], 0.5), "b": (counts[t - 1][1], r_b[t - 1], 0.5)}, space))
     P = 10 / 3  # prompts trained in the round (10) over its 3 blocks
     N = np.array([[0, 0], [3, 1], [4, 4]]) / P  # prompts trained before each step, in probes
     X = np.column_stack([np.ones(3), N])
@@ -144,14 +169,35 @@ def test_aioli_one_round_by_hand():
 
 def test_aioli_no_difference_keeps_uniform_even_when_rewards_rise():
     """The old fixed probe order credited a round's rise to the last probe (0.33 against 0.11 after 400 steps)."""
-    finals = [simulate(strategies.get("aioli")(SPACE5, seed=s), SPACE5, 400, learn=np.zeros((5, 5)), drift=0.002,
-                       start_skill=0.2, noise=0.05, seed=s)[-100:].mean(0) for s in range(16)]
+    finals = [
+        simulate(
+            strategies.get("aioli")(SPACE5, seed=s),
+            SPACE5,
+            400,
+            learn=np.zeros((5, 5)),
+            drift=0.002,
+            start_skill=0.2,
+            noise=0.05,
+            seed=s,
+        )[-100:].mean(0)
+        for s in range(16)
+    ]
     assert np.abs(np.mean(finals, 0) - 0.2).max() < 0.02
 
 
 def test_aioli_moves_towards_the_domain_whose_training_raises_its_reward():
-    finals = [simulate(strategies.get("aioli")(SPACE5, seed=s), SPACE5, 400, learn=np.diag([0, 0, 0.02, 0, 0]),
-                       start_skill=0.3, noise=0.0, seed=s)[-100:].mean(0) for s in range(8)]
+    finals = [
+        simulate(
+            strategies.get("aioli")(SPACE5, seed=s),
+            SPACE5,
+            400,
+            learn=np.diag([0, 0, 0.02, 0, 0]),
+            start_skill=0.3,
+            noise=0.0,
+            seed=s,
+        )[-100:].mean(0)
+        for s in range(8)
+    ]
     w = np.mean(finals, 0)
     assert w.argmax() == 2 and w[2] > 0.23
 
@@ -191,8 +237,12 @@ def test_regmix_prior_matches_the_reference_generators_sparsity(d):
     prior = np.full(d, 1.0 / d)
     ref = reference_generator(np.random.default_rng(0), prior, 3000)
     ours = regmix_prior(np.random.default_rng(1), prior, 3000)
-    for stat in (lambda X: (X.max(1) > 0.9).mean(), lambda X: (X.max(1) > 0.5).mean(),
-                 lambda X: (X > 0).sum(1).mean() / d, lambda X: X.max(1).mean()):
+    for stat in (
+        lambda X: (X.max(1) > 0.9).mean(),
+        lambda X: (X.max(1) > 0.5).mean(),
+        lambda X: (X > 0).sum(1).mean() / d,
+        lambda X: X.max(1).mean(),
+    ):
         assert abs(stat(ref) - stat(ours)) < 0.03
     assert np.allclose(ours.sum(1), 1.0)
     if d == 5:  # the issue's figure: about a third of the pilots nearly single-dataset
@@ -255,8 +305,10 @@ def test_algorithm4_pilots_the_heuristics_after_the_seed_runs_and_fits_on_both()
     history.append(Observation(q.propose(tuple(history), Budget(40)), 0.0, {}, "ok"))
     # the model-based pilot depends on the heuristic runs' scores (the fit uses them)
     q2 = strategies.get("quadratic")(SPACE5, seed=0)
-    changed = history[:11] + [Observation(o.mixture, o.objective + (0.5 if i == 1 else 0.0), {}, "ok")
-                              for i, o in enumerate(history[11:11 + nh])]
+    changed = history[:11] + [
+        Observation(o.mixture, o.objective + (0.5 if i == 1 else 0.0), {}, "ok")
+        for i, o in enumerate(history[11 : 11 + nh])
+    ]
     assert q2.propose(tuple(changed), Budget(40)) != history[11 + nh].mixture
 
 

@@ -25,8 +25,11 @@ def seeds():
 
 
 def arrays(seeds):
-    return (seeds[[f"w_{d}" for d in DATASETS]].to_numpy(float), seeds["In_Score"].to_numpy(float),
-            seeds["Out_Score"].to_numpy(float))
+    return (
+        seeds[[f"w_{d}" for d in DATASETS]].to_numpy(float),
+        seeds["In_Score"].to_numpy(float),
+        seeds["Out_Score"].to_numpy(float),
+    )
 
 
 def test_norm_by_hand(seeds):
@@ -101,8 +104,13 @@ def test_reproduce_report(seeds):
 @pytest.mark.slow
 def test_reproduce_json_cli(tmp_path):
     out = tmp_path / "paper.md"
-    proc = subprocess.run([sys.executable, "-m", "strategies.reproduce_paper", "--json", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "strategies.reproduce_paper", "--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["heuristics"]["Norm"]["COCO"] == pytest.approx(0.125517, abs=1e-6)

@@ -21,15 +21,20 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 def imports_of(path: Path, known: set[str]) -> set[str]:
     """The project modules `path` imports (a `from pkg import mod` names the submodule mod)."""
     tree = ast.parse(path.read_text())
-    typing_only = {id(n) for b in ast.walk(tree) if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test)
-                   for n in ast.walk(b)}
+    typing_only = {
+        id(n)
+        for b in ast.walk(tree)
+        if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test)
+        for n in ast.walk(b)
+    }
     out = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
             continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                    for a in node.names}
+            out |= {
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            }
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
     return out
@@ -67,6 +72,10 @@ def test_no_import_circle_in_the_judge_or_the_factory():
 
 def test_the_judge_imports_neither_the_factory_nor_the_runners_nor_stores():
     files = sorted((ROOT / "harness" / "suites").glob("*.py"))
-    upward = {(module_name(f), n) for f in files for n in imports_of(f, set())
-              if n.startswith(("harness.factory", "harness.runners", "harness.store", "harness.bench"))}
+    upward = {
+        (module_name(f), n)
+        for f in files
+        for n in imports_of(f, set())
+        if n.startswith(("harness.factory", "harness.runners", "harness.store", "harness.bench"))
+    }
     assert upward == set()

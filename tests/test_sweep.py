@@ -48,8 +48,14 @@ def test_plan_is_seed_major():
     s = suites.load(BOWL)
     mixes = design(s.space, 3)
     specs = plan(s, mixes, [0, 1])
-    assert [(sp.seed, sp.mixture) for sp in specs] == [(0, mixes[0]), (0, mixes[1]), (0, mixes[2]),
-                                                        (1, mixes[0]), (1, mixes[1]), (1, mixes[2])]
+    assert [(sp.seed, sp.mixture) for sp in specs] == [
+        (0, mixes[0]),
+        (0, mixes[1]),
+        (0, mixes[2]),
+        (1, mixes[0]),
+        (1, mixes[1]),
+        (1, mixes[2]),
+    ]
 
 
 def test_sweep_stores_every_run_and_a_resumed_sweep_runs_only_the_missing_ones(tmp_path):
@@ -99,7 +105,7 @@ def test_signal_to_noise_follows_its_definition():
     snr = signal_to_noise(df, ["a", "b"], "m")
     between = float(np.std(means, ddof=1))
     pooled = np.sqrt(np.mean(np.square([0.02, 0.04, 0.02, 0.04])))  # equal n: the mean of the variances
-    F = 8 * between ** 2 / pooled ** 2
+    F = 8 * between**2 / pooled**2
     assert F == pytest.approx(f_oneway(*[g["m"].to_numpy() for _, g in df.groupby("a")]).statistic, rel=1e-6)
     assert snr["between_mixture_sd"] == pytest.approx(between, rel=1e-4)
     assert snr["within_mixture_sd"] == pytest.approx(pooled, rel=1e-4)
@@ -159,8 +165,22 @@ def test_export_keeps_only_the_suites_protocol(tmp_path):
 def test_cli_sweep_then_from_sweep_then_bench(tmp_path):
     r = CliRunner()
     store = tmp_path / "store"
-    args = ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "0-2", "--store",
-            str(store), "--workers", "1", "--quiet"]
+    args = [
+        "sweep",
+        "--suite",
+        BOWL,
+        "--runner",
+        "replay",
+        "--mixtures",
+        "12",
+        "--seeds",
+        "0-2",
+        "--store",
+        str(store),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     res = r.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "12 mixtures x 3 seeds = 36 runs, 0 already" in res.output and "ran 36 (0 failed)" in res.output
@@ -170,43 +190,93 @@ def test_cli_sweep_then_from_sweep_then_bench(tmp_path):
     assert res.exit_code == 0, res.output
     assert '"snr_mean"' in res.output and "36 runs, 12 mixtures" in res.output
     out = tmp_path / "rec"
-    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "rec", "--out",
-                          str(out)])
+    res = r.invoke(
+        main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "rec", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
-    res = r.invoke(main, ["bench", "--suite", str(out), "--strategy", "uniform,random", "--budget", "4", "--seeds",
-                          "2", "--out", str(tmp_path / "b"), "--quiet"])
+    res = r.invoke(
+        main,
+        [
+            "bench",
+            "--suite",
+            str(out),
+            "--strategy",
+            "uniform,random",
+            "--budget",
+            "4",
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path / "b"),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(tmp_path / "b" / "summary.csv")
     assert set(summary["status"]) == {"ok"} and len(summary) == 4
 
 
-@pytest.mark.parametrize("seeds, message", [("5-2", "range is empty"), ("a-b", "expected N-M"),
-                                            ("1,x", "comma-separated integers")])
+@pytest.mark.parametrize(
+    "seeds, message", [("5-2", "range is empty"), ("a-b", "expected N-M"), ("1,x", "comma-separated integers")]
+)
 def test_cli_sweep_rejects_bad_seeds(tmp_path, seeds, message):
-    res = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--seeds", seeds, "--store",
-                                    str(tmp_path / "s"), "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        ["sweep", "--suite", BOWL, "--runner", "replay", "--seeds", seeds, "--store", str(tmp_path / "s"), "--quiet"],
+    )
     assert res.exit_code == 2 and message in res.output
 
 
 def test_cli_from_sweep_names_a_missing_name_and_keeps_an_existing_folder(tmp_path):
     r = CliRunner()
     store = tmp_path / "store"
-    r.invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "4", "--seeds", "0-1", "--store",
-                    str(store), "--workers", "1", "--quiet"])
+    r.invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--mixtures",
+            "4",
+            "--seeds",
+            "0-1",
+            "--store",
+            str(store),
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+    )
     res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL])
     assert res.exit_code == 2 and "--name is required" in res.output
     out = tmp_path / "keep"
     out.mkdir()
     (out / "precious.txt").write_text("x")
-    res = r.invoke(main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "k", "--out",
-                          str(out)])
+    res = r.invoke(
+        main, ["suite", "from-sweep", "--store", str(store), "--suite", BOWL, "--name", "k", "--out", str(out)]
+    )
     assert res.exit_code == 2 and "--overwrite" in res.output
     assert (out / "precious.txt").read_text() == "x"
 
 
 def test_dry_run_lists_the_design_without_running(tmp_path):
-    res = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "13", "--store",
-                                    str(tmp_path / "s"), "--dry-run"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--mixtures",
+            "13",
+            "--store",
+            str(tmp_path / "s"),
+            "--dry-run",
+        ],
+    )
     assert res.exit_code == 0
     assert len([ln for ln in res.output.splitlines() if ln[:3].strip().isdigit()]) == 13
     assert not list((tmp_path / "s" / "runs").glob("*/*.json"))
@@ -223,13 +293,24 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
         s = suites.load(live)
         store = ResultStore(tmp_path / f"{name}-store")
         run_sweep(s, "replay", plan(s, design(s.space, 8), range(4)), store, workers=1, progress=False)
-        folders.append(export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec",
-                                    signal_notes=f"<b>{name}</b> noise {noise}"))
+        folders.append(
+            export_suite(store, s, f"{name}-rec", tmp_path / f"{name}-rec", signal_notes=f"<b>{name}</b> noise {noise}")
+        )
     cards = [yaml.safe_load((f / "card.yaml").read_text()) for f in folders]
     assert cards[0]["signal"]["score"]["can_rank"] is True and cards[1]["signal"]["score"]["can_rank"] is False
     assert "CANNOT rank" in cards[1]["description"]
-    args = ["bench", "--strategy", "uniform,random", "--budget", "4", "--seeds", "2", "--out", str(tmp_path / "b"),
-            "--quiet"]
+    args = [
+        "bench",
+        "--strategy",
+        "uniform,random",
+        "--budget",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        str(tmp_path / "b"),
+        "--quiet",
+    ]
     for f in folders:
         args += ["--suite", str(f)]
     assert r.invoke(main, args).exit_code == 0
@@ -257,7 +338,9 @@ def test_leaderboard_shows_whether_a_recorded_suite_can_rank(tmp_path):
     assert "Rank correlation" in table.output and "| noisy-rec † | quiet-rec | 4 | 2 |" in table.output
     # each recorded suite's verdict under its table; the noisy one flagged in the correlations too
     assert table.output.count("this suite CANNOT rank mixtures") == 1
-    assert table.output.count("The judge: this suite can rank") == 1  # what the cells support, never "signal, not noise"
+    assert (
+        table.output.count("The judge: this suite can rank") == 1
+    )  # what the cells support, never "signal, not noise"
     assert "† cannot rank mixtures" in table.output
     bad = r.invoke(main, ["leaderboard", "table", "--results", str(tmp_path / "b"), "--budget", "7"])
     assert bad.exit_code == 2 and "none of the budgets [7]" in bad.output
@@ -317,7 +400,7 @@ def test_signal_interval_covers_the_true_snr_at_its_level():
     rng = np.random.default_rng(1)
     k, n, sw = 24, 4, 0.03
     mu = rng.normal(0.3, 0.02, k)
-    truth = np.sqrt(n * np.sum((mu - mu.mean()) ** 2) / ((k - 1) * sw ** 2))
+    truth = np.sqrt(n * np.sum((mu - mu.mean()) ** 2) / ((k - 1) * sw**2))
     hits = 0
     for rep in range(300):
         rows = [{"a": i, "seed": j, "m": mu[i] + rng.normal(0, sw)} for i in range(k) for j in range(n)]
@@ -341,29 +424,57 @@ def test_snr_by_seeds_follows_the_square_root_law_and_stops_at_the_shallowest_mi
     for c in curve:
         lo, hi = c["snr_mean_ci"]
         assert c["mixtures"] == k and lo <= c["snr_mean"] <= hi
-    assert curve[-1]["snr_mean"] > curve[0]["snr_mean"] * 2          # √(16/4)/√(2/4) = 2.8
+    assert curve[-1]["snr_mean"] > curve[0]["snr_mean"] * 2  # √(16/4)/√(2/4) = 2.8
     # the lowest k seed numbers (the order a sweep runs them), not row order (rows go 100, 99, ...)
     first2 = df[df["seed"] <= 86]
     assert curve[0]["snr_mean"] == signal_to_noise(first2, ["a"], "m")["snr_mean"]
-    shallow = df[~((df["a"] == 0) & (df["seed"] < 95))]              # mixture 0 keeps 6 seeds
+    shallow = df[~((df["a"] == 0) & (df["seed"] < 95))]  # mixture 0 keeps 6 seeds
     assert [c["seeds"] for c in snr_by_seeds(shallow, ["a"], "m")] == [2, 4, 6]
 
 
 def test_seeds_for_target_inverts_the_anova_ratio():
     from harness.suites.signal import seeds_for_target
 
-    assert seeds_for_target(3.0, 8) == 8                      # already at the target
+    assert seeds_for_target(3.0, 8) == 8  # already at the target
     # sigma_b/sigma_w = 0.5 measured at n = 8: snr² = F - 1 = 8/4 = 2; target 3 needs n/4 = 9, n = 36
     assert seeds_for_target(np.sqrt(2.0), 8) == 36
-    assert seeds_for_target(0.0, 8) is None                   # no measured signal: no estimate
+    assert seeds_for_target(0.0, 8) is None  # no measured signal: no estimate
 
 
 def test_sweep_seeds_take_a_count_like_bench(tmp_path):
     """One seed syntax everywhere: a bare N is a count (seeds 0..N-1), as in bench --seeds."""
-    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "3",
-                                  "--store", str(tmp_path / "s")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--mixtures",
+            "12",
+            "--seeds",
+            "3",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "12 mixtures x 3 seeds = 36 runs" in r.output
-    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--mixtures", "12", "--seeds", "0",
-                                  "--store", str(tmp_path / "t")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--mixtures",
+            "12",
+            "--seeds",
+            "0",
+            "--store",
+            str(tmp_path / "t"),
+        ],
+    )
     assert r.exit_code == 2 and "a count of seeds must be at least 1" in r.output

@@ -58,19 +58,53 @@ def test_design_file_round_trip_is_fixed_and_checked_against_the_suite(tmp_path)
 
 def test_sweep_cli_saves_a_design_then_runs_from_it(tmp_path):
     store, path = tmp_path / "store", tmp_path / "store" / "design.json"
-    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--draws", "1:2,0.3:2", "--seeds",
-                                  "0-1", "--save-design", str(path), "--store", str(store), "--dry-run"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--draws",
+            "1:2,0.3:2",
+            "--seeds",
+            "0-1",
+            "--save-design",
+            str(path),
+            "--store",
+            str(store),
+            "--dry-run",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "15 mixtures x 2 seeds = 30 runs" in r.output and path.is_file()
-    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--design", str(path), "--store",
-                                  str(store), "--quiet"])
+    r = CliRunner().invoke(
+        main, ["sweep", "--suite", BOWL, "--runner", "replay", "--design", str(path), "--store", str(store), "--quiet"]
+    )
     assert r.exit_code == 0, r.output
     assert "ran 30" in r.output
-    r = CliRunner().invoke(main, ["sweep", "--suite", BOWL, "--runner", "replay", "--design", str(path), "--seeds",
-                                  "0-2", "--store", str(store), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--suite",
+            BOWL,
+            "--runner",
+            "replay",
+            "--design",
+            str(path),
+            "--seeds",
+            "0-2",
+            "--store",
+            str(store),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0 and "ran 15" in r.output and "skipped 30" in r.output  # extending by a seed
-    r = CliRunner().invoke(main, ["sweep", "--suite", "synth-corner-6", "--runner", "replay", "--design", str(path),
-                                  "--store", str(store)])
+    r = CliRunner().invoke(
+        main, ["sweep", "--suite", "synth-corner-6", "--runner", "replay", "--design", str(path), "--store", str(store)]
+    )
     assert r.exit_code == 2 and "not of" in r.output
 
 
@@ -83,5 +117,5 @@ def test_the_committed_pool_design_is_fixed_balanced_and_regenerates():
     alphas = {lab.split("#")[0] for _, lab in again if lab.startswith("dirichlet")}
     assert {"dirichlet(0.3)", "dirichlet(10)"} <= alphas  # sparse and near-uniform mixtures both appear
     specs = plan(pool, mixes, seeds)
-    assert [sp.seed for sp in specs[:len(mixes)]] == [seeds[0]] * len(mixes)  # seed-major
+    assert [sp.seed for sp in specs[: len(mixes)]] == [seeds[0]] * len(mixes)  # seed-major
     assert mixes[:24] == design(pool.space, 24)  # shares the 24 mixtures of minimodo-tiny(-p)

@@ -100,6 +100,14 @@ def test_aggregate_in_and_out_score():
 def test_p_correct_scores_sit_beside_the_accuracies_without_clobbering_them():
     p = {"a": 0.1, "b": 0.3, "x": 0.9, "y": 0.6}
     out = p_correct_scores(p, ["a", "b"], ["x", "y"])
-    assert out == pytest.approx({"p_correct_a": 0.1, "p_correct_b": 0.3, "p_correct_x": 0.9, "p_correct_y": 0.6,
-                                 "In_Score_p": 0.2, "Out_Score_p": 0.75})
+    assert out == pytest.approx(
+        {
+            "p_correct_a": 0.1,
+            "p_correct_b": 0.3,
+            "p_correct_x": 0.9,
+            "p_correct_y": 0.6,
+            "In_Score_p": 0.2,
+            "Out_Score_p": 0.75,
+        }
+    )
     assert not set(out) & set(aggregate(p, ["a", "b"], ["x", "y"])), "no name is shared with the accuracy scores"

@@ -14,7 +14,7 @@ from tasks.rewards import accuracy, answer_kind
 
 def _mask(img, rgb, tol=30):
     a = np.asarray(img).astype(int)
-    return (np.abs(a - np.array(rgb)).sum(-1) <= tol)
+    return np.abs(a - np.array(rgb)).sum(-1) <= tol
 
 
 def test_minimodo_rows_are_served_unchanged():
@@ -57,8 +57,8 @@ def test_maze_answer_is_connectivity_of_the_white_cells_decoded_from_pixels():
     answers = []
     for r in m8.make_rows("maze", 80, 3, "test"):
         a = np.asarray(r["image"]).astype(int)
-        centre = a[CELL // 2::CELL, CELL // 2::CELL][:3, :3]  # the centre pixel of each cell
-        wall = (centre.sum(-1) < 150)
+        centre = a[CELL // 2 :: CELL, CELL // 2 :: CELL][:3, :3]  # the centre pixel of each cell
+        wall = centre.sum(-1) < 150
         start = np.argwhere(_mask(centre[None], COLORS["green"])[0])[0]
         goal = np.argwhere(_mask(centre[None], COLORS["red"])[0])[0]
         labels, _ = ndimage.label(~wall)  # 4-connectivity: the default structuring element

@@ -22,10 +22,21 @@ def conv(text):
 
 # ---------------------------------------------------------------------------------------------- rules
 def test_format_reward_matches_paper_rule():
-    good = ["<think>a</think><answer>b</answer>", "<think></think>\n <answer></answer>",
-            "  <think>a\nb</think><answer>c</answer>\n", "<think>a</think>b</think><answer>c</answer>"]
-    bad = ["<answer>b</answer>", "<think>a</think>", "<think>a</think><answer>b</answer> extra", "",
-           "<think>a</think><answer>b", "<think>a<answer>b</answer>", "x<think>a</think><answer>b</answer>"]
+    good = [
+        "<think>a</think><answer>b</answer>",
+        "<think></think>\n <answer></answer>",
+        "  <think>a\nb</think><answer>c</answer>\n",
+        "<think>a</think>b</think><answer>c</answer>",
+    ]
+    bad = [
+        "<answer>b</answer>",
+        "<think>a</think>",
+        "<think>a</think><answer>b</answer> extra",
+        "",
+        "<think>a</think><answer>b",
+        "<think>a<answer>b</answer>",
+        "x<think>a</think><answer>b</answer>",
+    ]
     assert R.format_reward(None, [conv(t) for t in good]) == [1.0] * len(good)
     assert R.format_reward(None, [conv(t) for t in bad]) == [0.0] * len(bad)
 
@@ -43,18 +54,35 @@ def test_format_equivalent_to_regex_on_small_strings():
             assert R.format_ok(s) == bool(pat.fullmatch(s.strip())), s
 
 
-@pytest.mark.parametrize("ans,sol,expected", [
-    ("B", "B", 1.0), ("(b)", "B", 1.0), ("B. circle", "B", 1.0), (" C: 4", "C", 1.0), ("A", "B", 0.0),
-    ("", "B", 0.0), ("Bob", "B", 0.0),
-])
+@pytest.mark.parametrize(
+    "ans,sol,expected",
+    [
+        ("B", "B", 1.0),
+        ("(b)", "B", 1.0),
+        ("B. circle", "B", 1.0),
+        (" C: 4", "C", 1.0),
+        ("A", "B", 0.0),
+        ("", "B", 0.0),
+        ("Bob", "B", 0.0),
+    ],
+)
 def test_mc(ans, sol, expected):
     assert R.accuracy(wrap(ans), sol, kind="mc") == expected
 
 
-@pytest.mark.parametrize("ans,sol,expected", [
-    ("3", "3", 1.0), ("3.0", "3", 1.0), (" Left. ", "left", 1.0), ("middle", "left", 0.0), ("", "", 0.0),
-    ("New  York", "new york", 1.0), ("nan", "nan", 1.0), ("inf", "3", 0.0),
-])
+@pytest.mark.parametrize(
+    "ans,sol,expected",
+    [
+        ("3", "3", 1.0),
+        ("3.0", "3", 1.0),
+        (" Left. ", "left", 1.0),
+        ("middle", "left", 0.0),
+        ("", "", 0.0),
+        ("New  York", "new york", 1.0),
+        ("nan", "nan", 1.0),
+        ("inf", "3", 0.0),
+    ],
+)
 def test_exact(ans, sol, expected):
     assert R.accuracy(wrap(ans), sol, kind="exact") == expected
 
@@ -75,8 +103,9 @@ def test_multi_box_hungarian():
     sol = R.format_box_answer([a, b])
     assert R.accuracy(wrap(R.format_box_answer([b, a])), sol, kind="boxes") == pytest.approx(1.0)
     assert R.accuracy(wrap(R.format_box_answer([a])), sol, kind="boxes") == pytest.approx(0.5)  # a miss costs
-    assert R.accuracy(wrap(R.format_box_answer([a, b, [900, 900, 1000, 1000]])), sol,
-                      kind="boxes") == pytest.approx(2 / 3)  # an extra box costs
+    assert R.accuracy(wrap(R.format_box_answer([a, b, [900, 900, 1000, 1000]])), sol, kind="boxes") == pytest.approx(
+        2 / 3
+    )  # an extra box costs
     # the Hungarian assignment, not greedy: greedy would pair p0 with t0 (0.5) and leave p1 on t1 (0)
     t0, t1 = [0, 0, 100, 100], [0, 0, 50, 100]
     p0, p1 = [0, 0, 50, 100], [0, 0, 100, 100]
@@ -84,7 +113,12 @@ def test_multi_box_hungarian():
 
 
 def test_kind_dispatch_and_trl_signature():
-    sols = ["B", "3", R.format_box_answer([[0, 0, 333, 333]]), R.format_box_answer([[0, 0, 333, 333], [333, 0, 667, 333]])]
+    sols = [
+        "B",
+        "3",
+        R.format_box_answer([[0, 0, 333, 333]]),
+        R.format_box_answer([[0, 0, 333, 333], [333, 0, 667, 333]]),
+    ]
     tasks = ["science", "counting", "referring", "grounding"]
     comps = [conv(wrap(s)) for s in sols]
     assert R.accuracy_reward(prompts=[None] * 4, completions=comps, solution=sols, task=tasks) == [1.0] * 4
@@ -106,9 +140,39 @@ def test_completion_shapes():
 
 
 # ---------------------------------------------------------------------------------------------- fuzzing
-TAGS = st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "[", "]", "{", "}", "'Position': ", ",",
-                        "NaN", "nan", "inf", "-1e309", "1e999", "1000", "-5", "0.5", " ", "\n", "A", "(B)",
-                        "\u202e", "\x00", "\ud7ff", "🦄", "Ω", "[{'Position': [1, 2, 3, 4]}]", "<answer><answer>"])
+TAGS = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<answer>",
+        "</answer>",
+        "[",
+        "]",
+        "{",
+        "}",
+        "'Position': ",
+        ",",
+        "NaN",
+        "nan",
+        "inf",
+        "-1e309",
+        "1e999",
+        "1000",
+        "-5",
+        "0.5",
+        " ",
+        "\n",
+        "A",
+        "(B)",
+        "\u202e",
+        "\x00",
+        "\ud7ff",
+        "🦄",
+        "Ω",
+        "[{'Position': [1, 2, 3, 4]}]",
+        "<answer><answer>",
+    ]
+)
 hostile = st.one_of(
     st.text(max_size=300),
     st.lists(TAGS, max_size=80).map("".join),
@@ -123,21 +187,30 @@ shapes = st.sampled_from(["str", "conv", "parts", "none"])
 
 
 def _shape(text, how):
-    return {"str": text, "conv": conv(text), "parts": [{"role": "assistant", "content": [{"type": "text", "text": text}]}],
-            "none": None}[how]
+    return {
+        "str": text,
+        "conv": conv(text),
+        "parts": [{"role": "assistant", "content": [{"type": "text", "text": text}]}],
+        "none": None,
+    }[how]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=hostile, how=shapes, sol=st.sampled_from(["B", "3", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3),
-                                                       "", "nan"]),
-       task=st.sampled_from([None, "science", "counting", "referring", "grounding", "unknown"]))
+@given(
+    text=hostile,
+    how=shapes,
+    sol=st.sampled_from(["B", "3", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3), "", "nan"]),
+    task=st.sampled_from([None, "science", "counting", "referring", "grounding", "unknown"]),
+)
 def test_hostile_completions_never_raise_and_are_fast(text, how, sol, task):
     c = _shape(text, how)
     t0 = time.perf_counter()
     acc = R.accuracy_reward(prompts=None, completions=[c], solution=[sol], task=[task])
     fmt = R.format_reward(prompts=None, completions=[c])
-    per_kind = [f(None, [c], solution=[sol], task=[task]) for f in (R.mc_reward, R.exact_reward, R.iou_reward,
-                                                                     R.multi_box_reward)]
+    per_kind = [
+        f(None, [c], solution=[sol], task=[task])
+        for f in (R.mc_reward, R.exact_reward, R.iou_reward, R.multi_box_reward)
+    ]
     dt = time.perf_counter() - t0
     for v in acc + fmt:
         assert isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= 1.0
@@ -155,8 +228,14 @@ def test_float_boxes_never_raise(boxes):
 
 
 def test_worst_case_inputs_take_about_a_millisecond():
-    worst = ["<answer>" * 1000, "<think>" + "</think> " * 900 + "<answer>", "<answer>" + "[1, 2, 3, 4]" * 680 + "</answer>",
-             "<answer>" + "[" * 8000 + "</answer>", "x" * R.MAX_CHARS, "<answer>" + "1," * 4000 + "</answer>"]
+    worst = [
+        "<answer>" * 1000,
+        "<think>" + "</think> " * 900 + "<answer>",
+        "<answer>" + "[1, 2, 3, 4]" * 680 + "</answer>",
+        "<answer>" + "[" * 8000 + "</answer>",
+        "x" * R.MAX_CHARS,
+        "<answer>" + "1," * 4000 + "</answer>",
+    ]
     for text in worst:
         t0 = time.perf_counter()
         for _ in range(10):
@@ -216,8 +295,15 @@ def test_dataset_side_input_never_raises():
     for _ in range(50_000):
         deep = [deep]
     comps = [conv(wrap("B"))]
-    for f in (R.accuracy_reward, R.format_reward, R.parsed_format_reward, R.mc_reward, R.exact_reward, R.iou_reward,
-              R.multi_box_reward):
+    for f in (
+        R.accuracy_reward,
+        R.format_reward,
+        R.parsed_format_reward,
+        R.mc_reward,
+        R.exact_reward,
+        R.iou_reward,
+        R.multi_box_reward,
+    ):
         assert f(None, comps, solution=[deep], task=["science"]) in ([0.0], [None], [1.0])
         assert f(None, comps, solution=["B"], task=[["science"]]) in ([0.0], [None], [1.0])
         assert f(None, comps, solution=["B"], task={"science": 1}) in ([0.0], [None], [1.0])
@@ -271,8 +357,7 @@ def test_paper_v2_coco_counts_a_box_only_above_iou_0_5():
 def test_paper_v2_coco_matches_by_confidence_then_greedily():
     truth = R.format_box_answer([[0, 0, 100, 100]])
     # the more confident box takes the only truth box (IoU 0.64); the better one (IoU 1.0) finds none left
-    ans = ("[{'Position': [0, 0, 100, 100], 'Confidence': 0.2}, "
-           "{'Position': [0, 0, 80, 80], 'Confidence': 0.9}]")
+    ans = "[{'Position': [0, 0, 100, 100], 'Confidence': 0.2}, {'Position': [0, 0, 80, 80], 'Confidence': 0.9}]"
     assert R.accuracy_v2(think(ans), truth, "coco") == pytest.approx(0.64 / 2)
     dup = "[{'Position': [0, 0, 100, 100], 'Confidence': 0.9}, {'Position': [0, 0, 100, 100], 'Confidence': 0.8}]"
     assert R.accuracy_v2(think(dup), truth, "coco") == pytest.approx(1.0)  # duplicates removed first
@@ -299,18 +384,26 @@ def test_chartqa_and_infovqa_are_exact_match_not_relaxed_or_anls():
 
     assert set(EXACT_MATCH_TASKS) == {"chartqa", "infovqa_val"}
     # ChartQA's relaxed accuracy accepts 12.4 for 12 (within 5%); exact match does not
-    chart = [{"target": "12", "filtered_resps": ["12.4"]}, {"target": "12", "filtered_resps": ["12"]},
-             {"target": "Yes", "filtered_resps": ["yes."]}]
+    chart = [
+        {"target": "12", "filtered_resps": ["12.4"]},
+        {"target": "12", "filtered_resps": ["12"]},
+        {"target": "Yes", "filtered_resps": ["yes."]},
+    ]
     assert exact_match_from_samples(chart) == pytest.approx(2 / 3)
     # InfoVQA's ANLS gives "the cats" partial credit for "the cat"; exact match needs one of the answers
-    info = [{"target": ["the cat", "cat"], "filtered_resps": ["the cats"]},
-            {"target": "['the dog', 'dog']", "filtered_resps": ["Dog"]}]
+    info = [
+        {"target": ["the cat", "cat"], "filtered_resps": ["the cats"]},
+        {"target": "['the dog', 'dog']", "filtered_resps": ["Dog"]},
+    ]
     assert exact_match_from_samples(info) == pytest.approx(1 / 2)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=hostile, sol=st.sampled_from(["B", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3), ""]),
-       task=st.sampled_from([None, "coco", "lisa", "sat", "scienceqa", "geoqav"]))
+@given(
+    text=hostile,
+    sol=st.sampled_from(["B", "left", BOX, R.format_box_answer([[0, 0, 1, 1]] * 3), ""]),
+    task=st.sampled_from([None, "coco", "lisa", "sat", "scienceqa", "geoqav"]),
+)
 def test_paper_v2_hostile_completions_never_raise(text, sol, task):
     t0 = time.perf_counter()
     acc = R.accuracy_v2_reward(None, [text], solution=[sol], task=[task])

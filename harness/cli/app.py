@@ -27,8 +27,17 @@ def main():
     """modomodo: benchmark data-mixture strategies for multimodal RLVR."""
 
 
-for command in (catalog.suites_cmd, catalog.strategies_cmd, run.run_cmd, run.prefetch_cmd, bench.bench_cmd,
-                sweep.sweep_cmd, suite.suite_group, checks.verify_cmd, checks.reproduce_group):
+for command in (
+    catalog.suites_cmd,
+    catalog.strategies_cmd,
+    run.run_cmd,
+    run.prefetch_cmd,
+    bench.bench_cmd,
+    sweep.sweep_cmd,
+    suite.suite_group,
+    checks.verify_cmd,
+    checks.reproduce_group,
+):
     main.add_command(command)
 
 

@@ -8,44 +8,99 @@ from pathlib import Path
 import click
 import numpy as np
 
-from harness.cli.common import (RUNNER_KINDS, _allow_unsandboxed, _bench_seeds, _budget_list, _check_out,
-                                _check_protocol_file, _dedupe, _guard, _one_line)
+from harness.cli.common import (
+    RUNNER_KINDS,
+    _allow_unsandboxed,
+    _bench_seeds,
+    _budget_list,
+    _check_out,
+    _check_protocol_file,
+    _dedupe,
+    _guard,
+    _one_line,
+)
 
 
 @click.command("bench")
 @click.option("--suite", "suite_refs", multiple=True, required=True, help="Suite name or folder (repeatable).")
 @click.option("--strategy", "strategy_spec", default="all", show_default=True, help="NAME[,NAME...] or all.")
-@click.option("--budget", "budget_spec", default=None,
-              help="Budgets in run-equivalents [default: 4,8,11,16,24; the online track: 1, its one training run]; "
-                   "fractions (e.g. 4.5) on suites with partial runs.")
-@click.option("--seeds", default="20", show_default=True,
-              help="Seeds per study: a count N (seeds 0..N-1), a range N-M, or a comma list (as sweep --seeds).")
+@click.option(
+    "--budget",
+    "budget_spec",
+    default=None,
+    help="Budgets in run-equivalents [default: 4,8,11,16,24; the online track: 1, its one training run]; "
+    "fractions (e.g. 4.5) on suites with partial runs.",
+)
+@click.option(
+    "--seeds",
+    default="20",
+    show_default=True,
+    help="Seeds per study: a count N (seeds 0..N-1), a range N-M, or a comma list (as sweep --seeds).",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Results folder (resumable).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local worker processes.")
-@click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A Python file whose Strategy classes to register (repeatable).")
-@click.option("--runner", default="replay", show_default=True, type=click.Choice(RUNNER_KINDS),
-              help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).")
-@click.option("--track", default=None, type=click.Choice(["pool", "continuous", "online"]),
-              help="How recommendations are judged: pool = only recorded mixtures, every score measured (the "
-                   "default on recorded suites); continuous = any mixture (analytic suites, live suites, and "
-                   "recorded suites whose surrogate passes the fidelity gate); online = online strategies, each "
-                   "study one training run whose weights change as it trains (live suites, --runner cpu). "
-                   "Default: each suite's own.")
+@click.option(
+    "--strategy-file",
+    "strategy_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A Python file whose Strategy classes to register (repeatable).",
+)
+@click.option(
+    "--runner",
+    default="replay",
+    show_default=True,
+    type=click.Choice(RUNNER_KINDS),
+    help="Runner kind: replay (recorded tables, analytic suites), cpu or gpu (real training).",
+)
+@click.option(
+    "--track",
+    default=None,
+    type=click.Choice(["pool", "continuous", "online"]),
+    help="How recommendations are judged: pool = only recorded mixtures, every score measured (the "
+    "default on recorded suites); continuous = any mixture (analytic suites, live suites, and "
+    "recorded suites whose surrogate passes the fidelity gate); online = online strategies, each "
+    "study one training run whose weights change as it trains (live suites, --runner cpu). "
+    "Default: each suite's own.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--executor", default="local", show_default=True,
-              type=click.Choice(["local", "slurm", "submitit-local"]),
-              help="Where pilot runs execute: here, or one submitit job per run (SLURM, or submitit's local "
-                   "executor for a dry rehearsal).")
-@click.option("--protocol-file", default=None, type=click.Path(dir_okay=False),
-              help="Protocol file (baselines/configs/*.yaml) whose slurm: section sizes each job and whose "
-                   "training settings the gpu runner uses.")
-@click.option("--allow-unsandboxed", is_flag=True,
-              help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
-                   "(they can then read your files; results marked sandboxed=no). Default: such studies fail.")
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "slurm", "submitit-local"]),
+    help="Where pilot runs execute: here, or one submitit job per run (SLURM, or submitit's local "
+    "executor for a dry rehearsal).",
+)
+@click.option(
+    "--protocol-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Protocol file (baselines/configs/*.yaml) whose slurm: section sizes each job and whose "
+    "training settings the gpu runner uses.",
+)
+@click.option(
+    "--allow-unsandboxed",
+    is_flag=True,
+    help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
+    "(they can then read your files; results marked sandboxed=no). Default: such studies fail.",
+)
 @_guard
-def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strategy_files, runner, track, quiet,
-              executor, protocol_file, allow_unsandboxed):
+def bench_cmd(
+    suite_refs,
+    strategy_spec,
+    budget_spec,
+    seeds,
+    out,
+    workers,
+    strategy_files,
+    runner,
+    track,
+    quiet,
+    executor,
+    protocol_file,
+    allow_unsandboxed,
+):
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
     from harness.bench import bench
@@ -55,27 +110,43 @@ def bench_cmd(suite_refs, strategy_spec, budget_spec, seeds, out, workers, strat
 
     for f in strategy_files:
         submission.load_file(f)
-    names = _dedupe(strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline"),
-                    "--strategy")
+    names = _dedupe(strategies.resolve(strategy_spec, kind="online" if track == "online" else "offline"), "--strategy")
     budgets = _budget_list(budget_spec if budget_spec is not None else ("1" if track == "online" else "4,8,11,16,24"))
     seeds = _bench_seeds(seeds)
     suite_refs = _dedupe(list(suite_refs), "--suite")
     if protocol_file:
         _check_protocol_file(protocol_file)
     _check_out(out)
-    report = bench(suite_refs, names, budgets, seeds, out, workers=workers,
-                   strategy_files=[str(Path(f).resolve()) for f in strategy_files], runner=runner, progress=not quiet,
-                   executor=executor, protocol_file=protocol_file, track=track)
-    click.echo(f"{report.studies} studies ({report.studies_resumed} already done"
-               + (f", {report.retried} retried after failing in an earlier bench" if report.retried else "")
-               + f"), runs executed: {report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
-               f"{report.failed_studies}", err=True)
+    report = bench(
+        suite_refs,
+        names,
+        budgets,
+        seeds,
+        out,
+        workers=workers,
+        strategy_files=[str(Path(f).resolve()) for f in strategy_files],
+        runner=runner,
+        progress=not quiet,
+        executor=executor,
+        protocol_file=protocol_file,
+        track=track,
+    )
+    click.echo(
+        f"{report.studies} studies ({report.studies_resumed} already done"
+        + (f", {report.retried} retried after failing in an earlier bench" if report.retried else "")
+        + f"), runs executed: {report.runs_executed}, reused from store: {report.runs_reused}, failed studies: "
+        f"{report.failed_studies}",
+        err=True,
+    )
     if report.merged:
         click.echo(f"summary.csv also keeps {report.merged} studies of earlier benches on {out}", err=True)
     if report.records_rejected:
-        click.echo(f"store records quarantined (truncated, empty, unhashed or failing their integrity check): "
-                   f"{report.records_rejected} (not served: done again; the files are in "
-                   f"{Path(out) / 'store' / 'quarantine'})", err=True)
+        click.echo(
+            f"store records quarantined (truncated, empty, unhashed or failing their integrity check): "
+            f"{report.records_rejected} (not served: done again; the files are in "
+            f"{Path(out) / 'store' / 'quarantine'})",
+            err=True,
+        )
     _print_table(report.summary, report.suites)
     click.echo(f"summary: {report.out / 'summary.csv'}")
     if report.failed_studies:
@@ -112,8 +183,11 @@ def _print_table(summary, suites_meta: list[dict] | None = None):
             continue
         pivot = g.pivot_table(index="strategy", columns="budget", values="normalized_regret", aggfunc="mean")
         pivot = pivot.sort_values(pivot.columns[-1])
-        sur = (g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
-               if "surrogate_fraction" in g else None)
+        sur = (
+            g.pivot_table(index="strategy", columns="budget", values="surrogate_fraction", aggfunc="mean")
+            if "surrogate_fraction" in g
+            else None
+        )
         table = pivot.map(lambda v: f"{v:.3f}" if np.isfinite(v) else str(v))
         if sur is not None:
             sur = sur.reindex(index=pivot.index, columns=pivot.columns).fillna(0)
@@ -132,17 +206,25 @@ def _print_online(g, meta: dict) -> None:
     """The online track: each strategy's mean score over its runs, and (with the `constant` control benched)
     the mean paired difference from the control over the seeds both ran."""
     metric = meta.get("metric", "score")
-    click.echo(f"\n{meta['name']} [online track]: mean {metric} of the trained model (higher is better), "
-               f"one training run per seed")
+    click.echo(
+        f"\n{meta['name']} [online track]: mean {metric} of the trained model (higher is better), "
+        f"one training run per seed"
+    )
     ctrl = g[g["strategy"] == "constant"].set_index("seed")["score"]
     rows = []
     for name, s in g.groupby("strategy"):
         sc = s.set_index("seed")["score"]
         common = sc.index.intersection(ctrl.index)
         diff = (sc[common] - ctrl[common]).mean() if len(common) and name != "constant" else float("nan")
-        rows.append({"strategy": name, "runs": len(sc), f"mean {metric}": f"{sc.mean():.4f}",
-                     "vs constant (paired)": "" if diff != diff else f"{diff:+.4f} over {len(common)}",
-                     "cost (run-eq.)": f"{s['cost_used'].mean():.4f}"})
+        rows.append(
+            {
+                "strategy": name,
+                "runs": len(sc),
+                f"mean {metric}": f"{sc.mean():.4f}",
+                "vs constant (paired)": "" if diff != diff else f"{diff:+.4f} over {len(common)}",
+                "cost (run-eq.)": f"{s['cost_used'].mean():.4f}",
+            }
+        )
     import pandas as pd
 
     click.echo(pd.DataFrame(rows).set_index("strategy").to_string())

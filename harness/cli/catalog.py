@@ -17,18 +17,28 @@ def suites_cmd():
     for name, folder in sorted(suites.registered().items()):
         try:
             s = suites.load(folder)
-            click.echo(f"{name:<22} {s.kind:<9} {len(s.space.datasets)} datasets  {s.metric} ({s.goal})  v{s.version}  "
-                       f"{s.describe()}")
+            click.echo(
+                f"{name:<22} {s.kind:<9} {len(s.space.datasets)} datasets  {s.metric} ({s.goal})  v{s.version}  "
+                f"{s.describe()}"
+            )
         except SuiteError as e:
             click.echo(f"{name:<22} BROKEN    {e}")
 
 
 @click.command("strategies")
-@click.option("--strategy-file", "strategy_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A Python file whose Strategy classes to register (repeatable).")
-@click.option("--allow-unsandboxed", is_flag=True,
-              help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
-                   "(they can then read your files; results marked sandboxed=no). Default: such studies fail.")
+@click.option(
+    "--strategy-file",
+    "strategy_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A Python file whose Strategy classes to register (repeatable).",
+)
+@click.option(
+    "--allow-unsandboxed",
+    is_flag=True,
+    help="Run strategies from files as plain processes where bubblewrap is missing or cannot start "
+    "(they can then read your files; results marked sandboxed=no). Default: such studies fail.",
+)
 @_guard
 def strategies_cmd(strategy_files, allow_unsandboxed):
     """List the registered strategies, one line each."""

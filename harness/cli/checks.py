@@ -11,14 +11,26 @@ from harness.cli.common import UserError, _guard
 
 
 @click.command("verify")
-@click.option("--suite", "suite_ref", required=True, help="A recorded suite (e.g. minimodo-tiny): its card's "
-              "protocol.recorded_from names the live suite to re-run.")
+@click.option(
+    "--suite",
+    "suite_ref",
+    required=True,
+    help="A recorded suite (e.g. minimodo-tiny): its card's protocol.recorded_from names the live suite to re-run.",
+)
 @click.option("--runs", default=3, show_default=True, type=int, help="Recorded (mixture, seed) pairs to re-run.")
-@click.option("--runner", default=None, type=click.Choice(["cpu", "gpu", "replay"]),
-              help="Runner kind (default: the one the suite was recorded with).")
+@click.option(
+    "--runner",
+    default=None,
+    type=click.Choice(["cpu", "gpu", "replay"]),
+    help="Runner kind (default: the one the suite was recorded with).",
+)
 @click.option("--workers", default=1, show_default=True, type=int, help="Re-runs at once (processes).")
-@click.option("--live", "live_ref", default=None, help="The live suite (name or folder) when the card's "
-              "protocol.recorded_from is not registered here.")
+@click.option(
+    "--live",
+    "live_ref",
+    default=None,
+    help="The live suite (name or folder) when the card's protocol.recorded_from is not registered here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_guard
 def verify_cmd(suite_ref, runs, runner, workers, live_ref, as_json):
@@ -31,9 +43,16 @@ def verify_cmd(suite_ref, runs, runner, workers, live_ref, as_json):
         raise UserError(f"--runs must be an integer >= 1, got {runs}")
     if workers < 1:
         raise UserError(f"--workers must be an integer >= 1, got {workers}")
-    report = verify(suite_ref, runs=runs, runner=runner, workers=workers, live=live_ref,
-                    on_rerun=None if as_json else (lambda r, metric: click.echo("re-run done:" + format_rerun(r, metric)[1:],
-                                                                                err=True)))
+    report = verify(
+        suite_ref,
+        runs=runs,
+        runner=runner,
+        workers=workers,
+        live=live_ref,
+        on_rerun=None
+        if as_json
+        else (lambda r, metric: click.echo("re-run done:" + format_rerun(r, metric)[1:], err=True)),
+    )
     click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True) if as_json else format_report(report))
     if not report.consistent:
         sys.exit(1)
@@ -47,8 +66,12 @@ def reproduce_group():
 @reproduce_group.command("paper")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the markdown report here.")
-@click.option("--table", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="The full transcribed Table 2 CSV, checked against the record.")
+@click.option(
+    "--table",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The full transcribed Table 2 CSV, checked against the record.",
+)
 @_guard
 def reproduce_paper_cmd(as_json, out, table):
     """Recompute the paper's heuristic mixtures and quadratic surrogate from its seed runs."""

@@ -69,8 +69,9 @@ def _budget_list(text: str) -> list[int | float]:
         try:
             v = _number(x)
         except ValueError:
-            raise UserError(f"--budget must be comma-separated numbers of run-equivalents (e.g. 4,8,16); {x!r} is "
-                            f"not one") from None
+            raise UserError(
+                f"--budget must be comma-separated numbers of run-equivalents (e.g. 4,8,16); {x!r} is not one"
+            ) from None
         if not math.isfinite(v) or v < 0:
             raise UserError(f"--budget must be non-negative finite numbers, got {text!r}")
         out.append(int(v) if v.is_integer() else v)
@@ -133,8 +134,10 @@ def _check_protocol_file(path: str) -> None:
             raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL byte")
         doc = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise UserError(f"--protocol-file {path!r} is not a text file (binary data); give a protocol YAML such as "
-                        f"baselines/configs/*.yaml") from None
+        raise UserError(
+            f"--protocol-file {path!r} is not a text file (binary data); give a protocol YAML such as "
+            f"baselines/configs/*.yaml"
+        ) from None
     except yaml.YAMLError as e:
         raise UserError(f"--protocol-file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict):

@@ -43,12 +43,19 @@ def judge_block(suite: ReplaySuite) -> dict[str, Any]:
     return {
         "tracks": tracks,
         "default_track": "pool",
-        "pool": {"candidates": len(suite.recorded), "seeds_per_candidate": {"min": min(seeds), "max": max(seeds)},
-                 "pilot": "one recorded training seed of the candidate; proposing it again draws a seed not yet "
-                          "drawn in the study (all seeds before any repeats)",
-                 "recommendation": "its per-mixture mean over every recorded seed"},
-        "support": {"lower": list(lo), "upper": list(hi), "slack": SUPPORT_SLACK,
-                    "rule": "each dataset's recorded weight range widened by the slack, clipped to [0, 1]"},
+        "pool": {
+            "candidates": len(suite.recorded),
+            "seeds_per_candidate": {"min": min(seeds), "max": max(seeds)},
+            "pilot": "one recorded training seed of the candidate; proposing it again draws a seed not yet "
+            "drawn in the study (all seeds before any repeats)",
+            "recommendation": "its per-mixture mean over every recorded seed",
+        },
+        "support": {
+            "lower": list(lo),
+            "upper": list(hi),
+            "slack": SUPPORT_SLACK,
+            "rule": "each dataset's recorded weight range widened by the slack, clipped to [0, 1]",
+        },
         "fidelity": fidelity,
         "ranking": ranking,
     }
@@ -56,8 +63,12 @@ def judge_block(suite: ReplaySuite) -> dict[str, Any]:
 
 def normalization_block(suite: ReplaySuite) -> dict[str, Any]:
     best, worst = suite._bounds()
-    return {"best_known": round(best, 8), "worst_known": round(worst, 8), "statistic": "per-mixture mean",
-            "note": suite.NORMALISATION_NOTE}
+    return {
+        "best_known": round(best, 8),
+        "worst_known": round(worst, 8),
+        "statistic": "per-mixture mean",
+        "note": suite.NORMALISATION_NOTE,
+    }
 
 
 def signal_blocks(suite: ReplaySuite, card: dict[str, Any]) -> dict[str, Any]:
@@ -81,10 +92,12 @@ def signal_blocks(suite: ReplaySuite, card: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-REMEASURED_NOTE = ("Signal figures re-measured on 2026-12-06 with the one-way ANOVA estimate (harness/suites/signal.py, "
-                   "issue 28): figures quoted in these notes before that date are of the old estimator (sd of the "
-                   "per-mixture means / (mean within-mixture sd / sqrt(n))), which reads about 1 on pure noise; "
-                   "the signal block above is the one the judge uses.")
+REMEASURED_NOTE = (
+    "Signal figures re-measured on 2026-12-06 with the one-way ANOVA estimate (harness/suites/signal.py, "
+    "issue 28): figures quoted in these notes before that date are of the old estimator (sd of the "
+    "per-mixture means / (mean within-mixture sd / sqrt(n))), which reads about 1 on pure noise; "
+    "the signal block above is the one the judge uses."
+)
 
 
 def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
@@ -113,15 +126,18 @@ def refresh_card(folder: str | Path, write: bool = False) -> dict[str, Any]:
         long = pd.read_csv(Path(suite.path) / str(fid.get("table") or FIDELITY_TABLE))
         metrics = list(dict.fromkeys(m for level in fid["signal"].values() for m in level))
         weights = [suite.weight_columns[d] for d in suite.space.datasets]
-        fid["signal"] = sg.fidelity_signal(long.rename(columns={fid.get("column") or FIDELITY_COLUMN: FIDELITY_COLUMN}),
-                                        weights, metrics)["signal"]
+        fid["signal"] = sg.fidelity_signal(
+            long.rename(columns={fid.get("column") or FIDELITY_COLUMN: FIDELITY_COLUMN}), weights, metrics
+        )["signal"]
     card["judge"] = judge_block(suite)
     card["normalization"] = normalization_block(suite)
     oracle = card.get("oracle")
     if isinstance(oracle, dict) and "unrecorded" in oracle:
-        oracle["unrecorded"] = (f"continuous track only, and only if the fidelity gate passed (it "
-                                f"{'passed' if card['judge']['fidelity']['passed'] else 'did not'}): the gated "
-                                f"surrogate ({card['judge']['fidelity'].get('chosen')}), labelled 'surrogate'")
+        oracle["unrecorded"] = (
+            f"continuous track only, and only if the fidelity gate passed (it "
+            f"{'passed' if card['judge']['fidelity']['passed'] else 'did not'}): the gated "
+            f"surrogate ({card['judge']['fidelity'].get('chosen')}), labelled 'surrogate'"
+        )
     if write:
         tmp = folder / ".card.yaml.tmp"
         tmp.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))

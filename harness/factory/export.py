@@ -35,8 +35,14 @@ from harness.mixture import InvalidMixture
 from harness.runners.gpu_identity import GPU_MARK
 from harness.spec import RunResult
 from harness.store import ResultStore
-from harness.suites.signal import (SIGNAL_METRICS, SignalError, fidelity_signal, full_block, signal_estimate,
-                                   signal_sentence)
+from harness.suites.signal import (
+    SIGNAL_METRICS,
+    SignalError,
+    fidelity_signal,
+    full_block,
+    signal_estimate,
+    signal_sentence,
+)
 from harness.suites.table import FIDELITY_COLUMN, FIDELITY_TABLE
 from tasks.aggregate import P_CORRECT_PREFIX
 
@@ -62,8 +68,10 @@ def _stored_runs(store: ResultStore) -> Iterator[tuple[Path, Any]]:
         except FileNotFoundError:
             continue
         except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-            raise SweepError(f"corrupt store record {path}: {e}; move it out of the store (the next sweep then "
-                             f"re-runs that run) and try again") from None
+            raise SweepError(
+                f"corrupt store record {path}: {e}; move it out of the store (the next sweep then "
+                f"re-runs that run) and try again"
+            ) from None
         yield path, r
 
 
@@ -73,13 +81,17 @@ def sweep_protocol(store: ResultStore, suite):
     this suite under more than one protocol is refused (SweepError naming them), since a replay table must
     come from one protocol; a store of one gpu protocol gives the suite bound to it; else the suite as is."""
     base = suite.protocol.split(GPU_MARK)[0]
-    seen = collections.Counter(r.spec.get("protocol") for _, r in _stored_runs(store)
-                               if r.spec.get("suite") == suite.id and
-                               str(r.spec.get("protocol", "")).split(GPU_MARK)[0] == base)
+    seen = collections.Counter(
+        r.spec.get("protocol")
+        for _, r in _stored_runs(store)
+        if r.spec.get("suite") == suite.id and str(r.spec.get("protocol", "")).split(GPU_MARK)[0] == base
+    )
     if len(seen) > 1:
-        raise SweepError(f"the store mixes runs of {suite.id} under {len(seen)} protocols ("
-                         + ", ".join(f"{p}: {n} runs" for p, n in seen.most_common())
-                         + "); a recorded suite comes from one protocol: sweep each protocol file into its own store")
+        raise SweepError(
+            f"the store mixes runs of {suite.id} under {len(seen)} protocols ("
+            + ", ".join(f"{p}: {n} runs" for p, n in seen.most_common())
+            + "); a recorded suite comes from one protocol: sweep each protocol file into its own store"
+        )
     if len(seen) == 1:
         (only,) = seen
         if only != suite.protocol:
@@ -104,16 +116,21 @@ def sweep_table(store: ResultStore, suite) -> pd.DataFrame:
             row.update({k: float(v) for k, v in r.scores.items()})
             row["wall_s"] = float(r.cost.get("seconds", np.nan)) if r.cost else np.nan
         except (InvalidMixture, ValueError, TypeError, KeyError, AttributeError) as e:
-            raise SweepError(f"corrupt store record {path}: {type(e).__name__}: {e}; move it out of the store (the "
-                             f"next sweep then re-runs that run) and try again") from None
+            raise SweepError(
+                f"corrupt store record {path}: {type(e).__name__}: {e}; move it out of the store (the "
+                f"next sweep then re-runs that run) and try again"
+            ) from None
         rows.append(row)
     if not rows:
-        raise SweepError(f"the store has no successful runs of {suite.id} (protocol {suite.protocol}); "
-                         f"run `modomodo sweep --suite {suite.name} --store ...` first")
+        raise SweepError(
+            f"the store has no successful runs of {suite.id} (protocol {suite.protocol}); "
+            f"run `modomodo sweep --suite {suite.name} --store ...` first"
+        )
     df = pd.DataFrame(rows)
     wcols = [weight_column(d) for d in suite.space.datasets]
-    return df.sort_values(wcols + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True],
-                          kind="mergesort").reset_index(drop=True)
+    return df.sort_values(
+        wcols + [SEED_COLUMN], ascending=[False] * suite.space.dim + [True], kind="mergesort"
+    ).reset_index(drop=True)
 
 
 def fidelity_table(store: ResultStore, suite) -> pd.DataFrame:
@@ -139,8 +156,9 @@ def fidelity_table(store: ResultStore, suite) -> pd.DataFrame:
         raise SweepError(f"the store has no successful runs of {suite.id} (protocol {suite.protocol})")
     df = pd.DataFrame(rows)
     wcols = [weight_column(d) for d in suite.space.datasets]
-    return df.sort_values(wcols + [SEED_COLUMN, FIDELITY_COLUMN], ascending=[False] * suite.space.dim + [True, True],
-                          kind="mergesort").reset_index(drop=True)
+    return df.sort_values(
+        wcols + [SEED_COLUMN, FIDELITY_COLUMN], ascending=[False] * suite.space.dim + [True, True], kind="mergesort"
+    ).reset_index(drop=True)
 
 
 def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
@@ -158,8 +176,10 @@ def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
             continue
         c = r.cost or {}
         if "t_train" not in c or "t_eval" not in c:
-            raise SweepError(f"run {r.key[:12]} of {suite.id} has no t_train/t_eval cost figures; a cost model "
-                             f"cannot be measured from this store")
+            raise SweepError(
+                f"run {r.key[:12]} of {suite.id} has no t_train/t_eval cost figures; a cost model "
+                f"cannot be measured from this store"
+            )
         mid = [f for f in (r.checkpoints or {}) if float(f) < 1.0]
         if mid and "t_eval_checkpoints" not in c:
             raise SweepError(f"run {r.key[:12]} of {suite.id} has checkpoints but no t_eval_checkpoints figure")
@@ -170,13 +190,19 @@ def measure_cost_model(store: ResultStore, suite) -> dict[str, Any]:
     if not runs:
         raise SweepError(f"the store has no successful runs of {suite.id} to measure a cost model from")
     t, e = train / runs, evals / n_evals
-    return {"kind": "checkpoints", "train_seconds": round(t, 3), "eval_seconds": round(e, 3),
-            "source": (f"measured from the {runs} stored runs of {suite.id} ({Path(store.root).name}/): train_seconds = "
-                       f"mean cost.t_train of a full run (checkpoint evaluations excluded), eval_seconds = mean time "
-                       f"of one evaluation over all {n_evals} (cost.t_eval + cost.t_eval_checkpoints); a pilot taking "
-                       f"a run from f0 to f costs ((f - f0) * train_seconds + eval_seconds) / (train_seconds + "
-                       f"eval_seconds) run-equivalents, e.g. a new run to 0.25 costs "
-                       f"{(0.25 * t + e) / (t + e):.3f}")}
+    return {
+        "kind": "checkpoints",
+        "train_seconds": round(t, 3),
+        "eval_seconds": round(e, 3),
+        "source": (
+            f"measured from the {runs} stored runs of {suite.id} ({Path(store.root).name}/): train_seconds = "
+            f"mean cost.t_train of a full run (checkpoint evaluations excluded), eval_seconds = mean time "
+            f"of one evaluation over all {n_evals} (cost.t_eval + cost.t_eval_checkpoints); a pilot taking "
+            f"a run from f0 to f costs ((f - f0) * train_seconds + eval_seconds) / (train_seconds + "
+            f"eval_seconds) run-equivalents, e.g. a new run to 0.25 costs "
+            f"{(0.25 * t + e) / (t + e):.3f}"
+        ),
+    }
 
 
 def weight_column(dataset: str) -> str:
@@ -184,8 +210,9 @@ def weight_column(dataset: str) -> str:
     return f"w_{dataset}"
 
 
-def signal_to_noise(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2,
-                    level: float = 0.90) -> dict[str, Any]:
+def signal_to_noise(
+    df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2, level: float = 0.90
+) -> dict[str, Any]:
     """harness.suites.signal.signal_estimate (the one estimator every card, the judge and the CLI use) of one
     score column, its refusal (too few mixtures or seeds) said as a SweepError for `suite from-sweep`."""
     try:
@@ -204,10 +231,15 @@ def _provenance(store: ResultStore, suite, df: pd.DataFrame) -> dict[str, Any]:
             # what decides bit-for-bit reproduction (harness.provenance.machine_provenance)
             weights[str(r.provenance.get("base_weights_sha256", "not recorded"))] += 1
             caps[str(r.provenance.get("cpu_capability", "not recorded"))] += 1
-    return {"runs": int(len(df)), "git_sha_of_runs": dict(shas.most_common()), "versions": vers,
-            "base_weights_sha256": dict(weights.most_common()), "cpu_capability": dict(caps.most_common()),
-            "cpu_seconds_total": round(float(df["wall_s"].sum()), 1),
-            "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1)}
+    return {
+        "runs": int(len(df)),
+        "git_sha_of_runs": dict(shas.most_common()),
+        "versions": vers,
+        "base_weights_sha256": dict(weights.most_common()),
+        "cpu_capability": dict(caps.most_common()),
+        "cpu_seconds_total": round(float(df["wall_s"].sum()), 1),
+        "cpu_seconds_per_run_median": round(float(df["wall_s"].median()), 1),
+    }
 
 
 def _base_model(suite) -> str:
@@ -239,11 +271,20 @@ REPRODUCIBILITY = (
     "A (mixture, seed) re-run reproduces its recorded scores bit for bit on the same base weights "
     "(sweep_provenance.base_weights_sha256), package versions and CPU capability (sweep_provenance.cpu_capability, "
     "torch.backends.cpu.get_cpu_capability()); on another capability it reproduces only in distribution (within the "
-    "mixture's seed spread). Check with `modomodo verify --suite NAME --runs N`.")
+    "mixture's seed spread). Check with `modomodo verify --suite NAME --runs N`."
+)
 
 
-def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrite: bool = False,
-                 metric: str | None = None, signal_notes: str | None = None, fidelities: bool | None = None) -> Path:
+def export_suite(
+    store: ResultStore,
+    suite,
+    name: str,
+    out: str | Path,
+    overwrite: bool = False,
+    metric: str | None = None,
+    signal_notes: str | None = None,
+    fidelities: bool | None = None,
+) -> Path:
     """Write the replay suite `name` into `out` from `store`'s runs of the live `suite`, optimising
     `metric` (default: the live suite's; e.g. In_Score for the in-domain objective of the same runs).
     `signal_notes`: how the signal was reached (or why not), kept on the card beside the figures.
@@ -264,29 +305,38 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
     scores = list(dict.fromkeys(declared + extra)) if declared else recorded
     if metric not in scores:
         raise SweepError(f"the runs have no {metric!r} score; valid: {', '.join(scores)}")
-    signal = {m: signal_to_noise(df, wcols, m) for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
-              if m in scores and df[m].notna().all()}
+    signal = {
+        m: signal_to_noise(df, wcols, m)
+        for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
+        if m in scores and df[m].notna().all()
+    }
     verdict = signal[metric] = full_block(df, wcols, metric, SEED_COLUMN)  # + by_seeds, seeds_for_target, rule
     per_mix = df.groupby(wcols).size()
     base = _base_model(suite)
     description = (
         f"Recorded real runs of {suite.name}{f' (base model {base})' if base else ''}, objective {metric}: "
         f"{per_mix.size} mixtures × {_seed_range(per_mix)} training seeds, one row per seed. "
-        f"{signal_sentence(verdict)}")
+        f"{signal_sentence(verdict)}"
+    )
     card_extra = {
         "description": description,
         "signal": signal,
         **({"signal_notes": signal_notes.strip()} if signal_notes and signal_notes.strip() else {}),
-        "protocol": {"recorded_from": suite.name, "base_model": base, "suite_id": suite.id,
-                     "protocol_hash": suite.protocol,
-                     "protocol_version": suite.card.get("protocol_version"),
-                     "protocol_config": suite.card.get("protocol_config"), "runner": suite.card.get("runner"),
-                     "reward_rule": _reward_rule(suite)},
+        "protocol": {
+            "recorded_from": suite.name,
+            "base_model": base,
+            "suite_id": suite.id,
+            "protocol_hash": suite.protocol,
+            "protocol_version": suite.card.get("protocol_version"),
+            "protocol_config": suite.card.get("protocol_config"),
+            "runner": suite.card.get("runner"),
+            "reward_rule": _reward_rule(suite),
+        },
         "reproducibility": REPRODUCIBILITY,
         "seeds": "in the pool track each pilot run a strategy spends returns one recorded training seed of the "
-                 "candidate (a repeated proposal draws a seed not yet drawn in the study; "
-                 "harness.suites.replay.ReplaySuite.pool_seed); a recommendation is judged by its per-mixture mean "
-                 "over all recorded seeds",
+        "candidate (a repeated proposal draws a seed not yet drawn in the study; "
+        "harness.suites.replay.ReplaySuite.pool_seed); a recommendation is judged by its per-mixture mean "
+        "over all recorded seeds",
         "sweep_provenance": _provenance(store, suite, df),
         "citation": suite.card.get("citation"),
     }
@@ -299,25 +349,44 @@ def export_suite(store: ResultStore, suite, name: str, out: str | Path, overwrit
         long = fidelity_table(store, suite)
         long = long[wcols + [SEED_COLUMN, FIDELITY_COLUMN] + [c for c in scores if c in long.columns]]
         fid_csv = long.to_csv(index=False, float_format="%.15g")
-        block = fidelity_signal(long, wcols, [m for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS])
-                                              if m in scores])
+        block = fidelity_signal(
+            long, wcols, [m for m in dict.fromkeys([metric, suite.metric, *SIGNAL_METRICS]) if m in scores]
+        )
         # a pilot at a checkpoint trains part of a run and evaluates once: the measured price (harness.spec.CostModel)
         try:
             card_extra["cost_model"] = measure_cost_model(store, suite)
         except SweepError as e:  # runs without timings: say so on the card rather than invent a price
-            card_extra["cost_model"] = {"kind": "fraction", "source": f"not measured ({e}): the fraction rule (a pilot "
-                                        f"at f costs f) charges nothing for evaluating a checkpoint"}
+            card_extra["cost_model"] = {
+                "kind": "fraction",
+                "source": f"not measured ({e}): the fraction rule (a pilot "
+                f"at f costs f) charges nothing for evaluating a checkpoint",
+            }
         card_extra["fidelities"] = {
-            "table": FIDELITY_TABLE, "column": FIDELITY_COLUMN, "levels": block["levels"],
-            "rows": int(len(long)), "sha256": hashlib.sha256(fid_csv.encode()).hexdigest(),
+            "table": FIDELITY_TABLE,
+            "column": FIDELITY_COLUMN,
+            "levels": block["levels"],
+            "rows": int(len(long)),
+            "sha256": hashlib.sha256(fid_csv.encode()).hexdigest(),
             "meaning": "fidelity f: the run's policy evaluated after ceil(f x steps) of its steps (a checkpoint of "
-                       "the full run, RunResult.checkpoints); 1.0 is the final evaluation, the rows of runs.csv",
-            "signal": block["signal"], "rank_correlation": block["rank_correlation"]}
+            "the full run, RunResult.checkpoints); 1.0 is the final evaluation, the rows of runs.csv",
+            "signal": block["signal"],
+            "rank_correlation": block["rank_correlation"],
+        }
     table = df.drop(columns=["wall_s"])
-    folder = import_table(table, name, dict(zip(suite.space.datasets, wcols)), metric, suite.goal, out,
-                          seed_col=SEED_COLUMN, scores=scores, card_extra=card_extra, overwrite=overwrite,
-                          source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
-                          extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv})
+    folder = import_table(
+        table,
+        name,
+        dict(zip(suite.space.datasets, wcols)),
+        metric,
+        suite.goal,
+        out,
+        seed_col=SEED_COLUMN,
+        scores=scores,
+        card_extra=card_extra,
+        overwrite=overwrite,
+        source=f"sweep store {Path(store.root).name}/ ({len(df)} runs of {suite.id})",
+        extra_files=None if fid_csv is None else {FIDELITY_TABLE: fid_csv},
+    )
     return folder
 
 

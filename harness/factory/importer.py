@@ -36,12 +36,12 @@ from harness.suites.tracks import measured_signal
 def _dataset_name(column: str) -> str:
     for prefix in ("w_", "weight_", "w:"):
         if column.startswith(prefix) and len(column) > len(prefix):
-            return column[len(prefix):]
+            return column[len(prefix) :]
     return column
 
 
 def parse_weight_spec(spec: str) -> dict[str, str]:
-    """"w_A,w_B" or "A=w_A,B=w_B" -> {dataset: column} (a leading w_ is dropped from default names)."""
+    """ "w_A,w_B" or "A=w_A,B=w_B" -> {dataset: column} (a leading w_ is dropped from default names)."""
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, col = part.partition("=")
@@ -54,7 +54,9 @@ def parse_weight_spec(spec: str) -> dict[str, str]:
     return out
 
 
-def join_tables(mixtures: pd.DataFrame, results: pd.DataFrame, key: str, names=("mixture file", "result file")) -> pd.DataFrame:
+def join_tables(
+    mixtures: pd.DataFrame, results: pd.DataFrame, key: str, names=("mixture file", "result file")
+) -> pd.DataFrame:
     """Two files as released (RegMix: a mixture file and a result file) joined one-to-one on a key column. Every
     key must be in both, once: a run without weights or without results is an error naming the key."""
     for df, what in zip((mixtures, results), names):
@@ -65,14 +67,21 @@ def join_tables(mixtures: pd.DataFrame, results: pd.DataFrame, key: str, names=(
             i = int(np.flatnonzero(dup.to_numpy())[0])
             raise TableError(f"{what}, {line_of(i)}: key {df[key].iloc[i]!r} appears twice in column {key!r}")
     a, b = set(mixtures[key]), set(results[key])
-    for missing, have, lacks in ((sorted(a - b, key=str), names[0], names[1]), (sorted(b - a, key=str), names[1], names[0])):
+    for missing, have, lacks in (
+        (sorted(a - b, key=str), names[0], names[1]),
+        (sorted(b - a, key=str), names[1], names[0]),
+    ):
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise TableError(f"key {missing[0]!r}{more} is in the {have} but not in the {lacks}; "
-                             f"every run needs both its weights and its results")
+            raise TableError(
+                f"key {missing[0]!r}{more} is in the {have} but not in the {lacks}; "
+                f"every run needs both its weights and its results"
+            )
     both = [c for c in results.columns if c in mixtures.columns and c != key]
     if both:
-        raise TableError(f"column {both[0]!r} is in both files; rename it in one (--rename applies to the joined table)")
+        raise TableError(
+            f"column {both[0]!r} is in both files; rename it in one (--rename applies to the joined table)"
+        )
     return mixtures.merge(results, on=key, how="inner", validate="one_to_one")
 
 
@@ -107,7 +116,7 @@ def expand_weight_spec(spec: str, columns: list[str]) -> str:
                 raise TableError(f"--weights pattern {part!r} matches no column; columns: {', '.join(columns)}")
             head, tail = part.split("*", 1)[0], part.rsplit("*", 1)[-1]
             for c in hits:
-                name = c[len(head): len(c) - len(tail) if tail else None] or c
+                name = c[len(head) : len(c) - len(tail) if tail else None] or c
                 parts.append(f"{name}={c}")
         else:
             parts.append(part)
@@ -126,11 +135,25 @@ def check_name_free(name: str, out: str | Path) -> None:
         raise TableError(f"suite name {name!r} is already registered (folder {folder}); choose another --name")
 
 
-def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dict[str, str], metric: str, goal: str,
-                 out: str | Path, seed_col: str | None = None, scores: list[str] | None = None, normalize: bool = False,
-                 card_extra: dict[str, Any] | None = None, overwrite: bool = False,
-                 source: str | None = None, extra_files: dict[str, str] | None = None, results: str | Path | None = None,
-                 key: str | None = None, rename: str | None = None, rounding: float | None = None) -> Path:
+def import_table(
+    table: str | Path | pd.DataFrame,
+    name: str,
+    weights: str | dict[str, str],
+    metric: str,
+    goal: str,
+    out: str | Path,
+    seed_col: str | None = None,
+    scores: list[str] | None = None,
+    normalize: bool = False,
+    card_extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    extra_files: dict[str, str] | None = None,
+    results: str | Path | None = None,
+    key: str | None = None,
+    rename: str | None = None,
+    rounding: float | None = None,
+) -> Path:
     """Validate the table, fit the surrogate, write `out/` (runs.csv + card.yaml). Returns the folder.
     `source` describes where a DataFrame came from (the card's `provenance.imported_from`).
     `extra_files`: {file name: text} written beside runs.csv before the suite is first loaded (e.g.
@@ -170,7 +193,9 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise TableError(f"output folder {str(out)!r} exists and is not empty; pass --overwrite or choose another --out")
+        raise TableError(
+            f"output folder {str(out)!r} exists and is not empty; pass --overwrite or choose another --out"
+        )
     card: dict[str, Any] = {
         "name": name,
         "version": "1",
@@ -182,9 +207,13 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         "metric": metric,
         "goal": goal,
         "seed_column": seed_col,
-        "provenance": {"imported_from": source_desc, "rows": len(runs),
-                       "imported_at": _dt.date.today().isoformat(), "git_sha": git_sha(),
-                       "versions": {k: v for k, v in versions().items() if k in ("modomodo", "scikit-learn", "numpy")}},
+        "provenance": {
+            "imported_from": source_desc,
+            "rows": len(runs),
+            "imported_at": _dt.date.today().isoformat(),
+            "git_sha": git_sha(),
+            "versions": {k: v for k, v in versions().items() if k in ("modomodo", "scikit-learn", "numpy")},
+        },
     }
     for k, v in (card_extra or {}).items():
         card[k] = v
@@ -202,18 +231,21 @@ def import_table(table: str | Path | pd.DataFrame, name: str, weights: str | dic
         n_mix = len(X)
         card["oracle"] = {
             "recorded": "pool track: a pilot run returns one recorded training seed of the candidate (a repeated "
-                        "proposal draws a seed not yet drawn); a recommendation is scored by its per-mixture mean",
+            "proposal draws a seed not yet drawn); a recommendation is scored by its per-mixture mean",
             "unrecorded": "continuous track only, and only if the fidelity gate passed: the gated surrogate, "
-                          "labelled 'surrogate'",
+            "labelled 'surrogate'",
             "mixtures_recorded": n_mix,
-            "seeds_per_mixture": {"min": int(min(len(v) for v in suite.recorded.values())),
-                                  "max": int(max(len(v) for v in suite.recorded.values()))},
+            "seeds_per_mixture": {
+                "min": int(min(len(v) for v in suite.recorded.values())),
+                "max": int(max(len(v) for v in suite.recorded.values())),
+            },
             "noise_sd": {c: round(float(s), 6) for c, s in zip(scores, suite.noise_sd)},
         }
         if n_mix >= 3:
             card["oracle"]["surrogate_fit"] = fit_report(X, Y[:, [scores.index(metric)]], [metric])[metric] | {
                 "method": ("leave-one-mixture-out" if n_mix <= LOO_MAX else f"{KFOLD}-fold over mixtures")
-                + ", refitting alpha each time"}
+                + ", refitting alpha each time"
+            }
         if seed_col and "signal" not in card and suite.has_noise_model:
             try:
                 card["signal"] = {metric: signal_estimate(runs, list(wmap.values()), metric)}

@@ -48,14 +48,16 @@ def check_size(n_mixtures: int, n_seeds: int) -> int:
         raise SweepDesignError(
             f"the sweep would plan {n_mixtures} mixtures x {n_seeds} seeds = {runs:,} runs; one sweep plans at most "
             f"{MAX_SWEEP_RUNS:,} (lower --mixtures or --seeds; several sweeps over consecutive seed ranges can share "
-            f"one --store)")
+            f"one --store)"
+        )
     return runs
 
 
 def check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
-        raise SweepDesignError(f"--alpha (the Dirichlet concentration) must be a finite number > 0, e.g. 1.0; "
-                               f"got {alpha!r}")
+        raise SweepDesignError(
+            f"--alpha (the Dirichlet concentration) must be a finite number > 0, e.g. 1.0; got {alpha!r}"
+        )
     return float(alpha)
 
 
@@ -90,7 +92,8 @@ def design(space: MixtureSpace, n_mixtures: int, seed: int = 0, alpha: float = 1
             raise SweepDesignError(
                 f"only {len(designs) + len(extra)} distinct mixtures (weights to {WEIGHT_DECIMALS} decimals) after "
                 f"{draw} batches of Dirichlet({alpha:g}) draws; --mixtures {n_mixtures} needs more: raise --alpha or "
-                f"lower --mixtures")
+                f"lower --mixtures"
+            )
         batch = dirichlet_mixtures(space, n_mixtures, seed + draw, alpha)
         draw += 1
         for m in batch:
@@ -109,7 +112,9 @@ def pool_design(space: MixtureSpace, draws: Sequence[tuple[float, int]], seed: i
     from strategies.base import seed_designs
 
     d = space.dim
-    labels = ["uniform"] + [f"leave-out:{x}" for x in space.datasets] * (d > 2) + [f"single:{x}" for x in space.datasets]
+    labels = (
+        ["uniform"] + [f"leave-out:{x}" for x in space.datasets] * (d > 2) + [f"single:{x}" for x in space.datasets]
+    )
     out = list(zip(seed_designs(space), labels))
     seen, n_seed = {m.key() for m, _ in out}, len(out)
     check_size(n_seed + sum(int(n) for _, n in draws), 1)
@@ -119,7 +124,8 @@ def pool_design(space: MixtureSpace, draws: Sequence[tuple[float, int]], seed: i
             if draw >= MAX_DRAW_BATCHES:
                 raise SweepDesignError(
                     f"only {got} of {n} distinct Dirichlet({alpha:g}) mixtures (weights to {WEIGHT_DECIMALS} decimals) "
-                    f"after {draw} batches of draws; raise that ALPHA or lower its COUNT in --draws")
+                    f"after {draw} batches of draws; raise that ALPHA or lower its COUNT in --draws"
+                )
             # the batches design(space, n_seed + n, seed, alpha) draws: the same stream, draw by draw
             for m in dirichlet_mixtures(space, n_seed + n, seed + draw, alpha):
                 if got < n and m.key() not in seen:
@@ -150,16 +156,25 @@ def parse_draws(text: str) -> list[tuple[float, int]]:
 DESIGN_FORMAT = "modomodo-sweep-design/1"
 
 
-def design_record(suite, labelled: Sequence[tuple[Mixture, str]], seeds: Sequence[int],
-                  recipe: dict | None = None) -> dict:
+def design_record(
+    suite, labelled: Sequence[tuple[Mixture, str]], seeds: Sequence[int], recipe: dict | None = None
+) -> dict:
     """A sweep design as plain data, fixed before any run and stored beside the store
     (`modomodo sweep --save-design FILE`, then `--design FILE`): the suite and protocol it is for, the
     recipe it was drawn by, the training seeds, and every mixture with its label, in sweep order
     (runs go seed-major: every mixture at seeds[0], then seeds[1], ...)."""
-    return {"format": DESIGN_FORMAT, "suite": suite.name, "suite_id": suite.id, "protocol": suite.protocol,
-            "datasets": list(suite.space.datasets), "recipe": dict(recipe or {}), "order": "seed-major",
-            "seeds": [int(x) for x in seeds], "runs": len(labelled) * len(seeds),
-            "mixtures": [{"id": i, "label": label, "weights": m.as_dict()} for i, (m, label) in enumerate(labelled)]}
+    return {
+        "format": DESIGN_FORMAT,
+        "suite": suite.name,
+        "suite_id": suite.id,
+        "protocol": suite.protocol,
+        "datasets": list(suite.space.datasets),
+        "recipe": dict(recipe or {}),
+        "order": "seed-major",
+        "seeds": [int(x) for x in seeds],
+        "runs": len(labelled) * len(seeds),
+        "mixtures": [{"id": i, "label": label, "weights": m.as_dict()} for i, (m, label) in enumerate(labelled)],
+    }
 
 
 def save_design(path: str | Path, record: dict) -> Path:
@@ -175,8 +190,10 @@ def save_design(path: str | Path, record: dict) -> Path:
     if path.exists():
         if json.loads(path.read_text()) == json.loads(text):
             return path
-        raise ValueError(f"{path} already holds a different design; a sweep's design is fixed before its runs "
-                         f"(write the new one elsewhere)")
+        raise ValueError(
+            f"{path} already holds a different design; a sweep's design is fixed before its runs "
+            f"(write the new one elsewhere)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
@@ -190,8 +207,10 @@ def load_design(path: str | Path, suite) -> tuple[list[Mixture], list[int], dict
     if record.get("format") != DESIGN_FORMAT:
         raise ValueError(f"{path}: not a sweep design (format {record.get('format')!r}, expected {DESIGN_FORMAT})")
     if (record.get("suite_id"), record.get("protocol")) != (suite.id, suite.protocol):
-        raise ValueError(f"{path} is the design of {record.get('suite_id')} (protocol {record.get('protocol')}), "
-                         f"not of {suite.id} (protocol {suite.protocol})")
+        raise ValueError(
+            f"{path} is the design of {record.get('suite_id')} (protocol {record.get('protocol')}), "
+            f"not of {suite.id} (protocol {suite.protocol})"
+        )
     mixtures = [suite.space.validate(suite.space.mixture(m["weights"])) for m in record["mixtures"]]
     return mixtures, [int(x) for x in record["seeds"]], record
 
@@ -211,10 +230,18 @@ class SweepReport:
     wall_s: float
 
 
-def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultStore, workers: int = 1,
-              on_result: Callable[[RunResult], None] | None = None, progress: bool = True,
-              executor: str = "local", jobs_folder: str | None = None,
-              protocol_file: str | None = None) -> SweepReport:
+def run_sweep(
+    suite,
+    runner_kind: str,
+    specs: Sequence[RunSpec],
+    store: ResultStore,
+    workers: int = 1,
+    on_result: Callable[[RunResult], None] | None = None,
+    progress: bool = True,
+    executor: str = "local",
+    jobs_folder: str | None = None,
+    protocol_file: str | None = None,
+) -> SweepReport:
     """Run every spec not yet in `store`; store each result as it arrives.
 
     `executor="local"`: `workers` processes here. `"slurm"` / `"submitit-local"`: one submitit job per
@@ -241,19 +268,25 @@ def run_sweep(suite, runner_kind: str, specs: Sequence[RunSpec], store: ResultSt
 
         check_executor(executor, protocol_file)
         folder = Path(jobs_folder or Path(store.root) / "jobs")
-        pool = SubmititExecutor(folder, resources_for(protocol_file), cluster=EXECUTORS[executor],
-                                job_name=f"modomodo-sweep-{suite.name}",
-                                on_failure=lambda task, reason: RunResult.failed(RunSpec.from_dict(task.spec),
-                                                                                 reason).to_dict())
-        tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), str(store.root), str(protocol_file or ""))
-                 for s in todo]
+        pool = SubmititExecutor(
+            folder,
+            resources_for(protocol_file),
+            cluster=EXECUTORS[executor],
+            job_name=f"modomodo-sweep-{suite.name}",
+            on_failure=lambda task, reason: RunResult.failed(RunSpec.from_dict(task.spec), reason).to_dict(),
+        )
+        tasks = [
+            PilotRunTask(runner_kind, str(suite.path), s.to_dict(), str(store.root), str(protocol_file or ""))
+            for s in todo
+        ]
     failed = 0
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {suite.name}", unit="run",
-                   smoothing=0.1)
+        bar = tqdm(
+            total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {suite.name}", unit="run", smoothing=0.1
+        )
     try:
         for _, raw in pool.imap(run_pilot, tasks):
             result = RunResult.from_dict(raw)

@@ -130,16 +130,22 @@ def load_pair(name: str, live_ref: str | None = None):
     protocol = suite.card.get("protocol") if isinstance(suite.card.get("protocol"), dict) else {}
     if not isinstance(suite, ReplaySuite) or not protocol.get("recorded_from"):
         recorded = sorted(n for n, f in suites.registered().items() if _is_recorded(f))
-        raise VerifyError(f"suite {suite.name!r} is not a recorded suite (its card has no protocol.recorded_from, "
-                          f"the live suite its runs came from); recorded suites: {', '.join(recorded) or 'none'}")
+        raise VerifyError(
+            f"suite {suite.name!r} is not a recorded suite (its card has no protocol.recorded_from, "
+            f"the live suite its runs came from); recorded suites: {', '.join(recorded) or 'none'}"
+        )
     try:
         live = suites.load(live_ref or protocol["recorded_from"])
     except suites.SuiteError as e:
-        raise VerifyError(f"{e}; {suite.name!r} was recorded from {protocol['recorded_from']!r}: register it "
-                          f"($MODOMODO_SUITE_PATH) or pass --live FOLDER") from None
+        raise VerifyError(
+            f"{e}; {suite.name!r} was recorded from {protocol['recorded_from']!r}: register it "
+            f"($MODOMODO_SUITE_PATH) or pass --live FOLDER"
+        ) from None
     if live.name != protocol["recorded_from"]:
-        raise VerifyError(f"--live {live_ref!r} is suite {live.name!r}, but {suite.name!r} was recorded from "
-                          f"{protocol['recorded_from']!r}")
+        raise VerifyError(
+            f"--live {live_ref!r} is suite {live.name!r}, but {suite.name!r} was recorded from "
+            f"{protocol['recorded_from']!r}"
+        )
     return suite, live, protocol
 
 
@@ -156,8 +162,9 @@ def _is_recorded(folder) -> bool:
 MAX_RUNS = 1000  # re-runs per verify (each a real training run)
 
 
-def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1, on_rerun=None,
-           live: str | None = None) -> VerifyReport:
+def verify(
+    name: str, runs: int = 3, runner: str | None = None, workers: int = 1, on_rerun=None, live: str | None = None
+) -> VerifyReport:
     """Re-run `runs` recorded pairs of the recorded suite `name` and test them against the recording."""
     from scipy import stats
 
@@ -167,29 +174,45 @@ def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1
     if runs < 1:
         raise VerifyError(f"--runs must be at least 1, got {runs}")
     if runs > MAX_RUNS:
-        raise VerifyError(f"--runs {runs} is more re-runs than verify does at once (at most {MAX_RUNS}; each is a real "
-                          f"training run)")
+        raise VerifyError(
+            f"--runs {runs} is more re-runs than verify does at once (at most {MAX_RUNS}; each is a real training run)"
+        )
     suite, live, protocol = load_pair(name, live)
     if runner == "replay" and live.kind == "live":
         recorded_with = protocol.get("runner") or live.card.get("runner") or "cpu"
-        raise VerifyError(f"--runner replay cannot re-run {suite.name!r}: its runs come from the live suite "
-                          f"{live.name!r}, which only a training runner can re-run (it was recorded with "
-                          f"--runner {recorded_with}; leave --runner out to use it)")
+        raise VerifyError(
+            f"--runner replay cannot re-run {suite.name!r}: its runs come from the live suite "
+            f"{live.name!r}, which only a training runner can re-run (it was recorded with "
+            f"--runner {recorded_with}; leave --runner out to use it)"
+        )
     if runs > len(suite.table):
-        raise VerifyError(f"--runs {runs}: {suite.name!r} records {len(suite.table)} (mixture, seed) pairs; give at "
-                          f"most that many")
+        raise VerifyError(
+            f"--runs {runs}: {suite.name!r} records {len(suite.table)} (mixture, seed) pairs; give at most that many"
+        )
     runner = runner or protocol.get("runner") or live.card.get("runner")
     if not runner:
         raise VerifyError(f"neither {suite.name!r} nor {live.name!r} names a runner; pass --runner (cpu, gpu, replay)")
     metric = suite.metric
     j = suite.score_columns.index(metric)
-    report = VerifyReport(suite.name, live.id, metric, runner, str(protocol.get("protocol_hash", "")), live.protocol,
-                          [], {k: suite.card.get("sweep_provenance", {}).get(k)
-                               for k in ("versions", "base_weights_sha256", "cpu_capability")})
+    report = VerifyReport(
+        suite.name,
+        live.id,
+        metric,
+        runner,
+        str(protocol.get("protocol_hash", "")),
+        live.protocol,
+        [],
+        {
+            k: suite.card.get("sweep_provenance", {}).get(k)
+            for k in ("versions", "base_weights_sha256", "cpu_capability")
+        },
+    )
     if report.protocol_recorded and report.protocol_recorded != live.protocol:
-        report.notes.append(f"{live.name}'s protocol hash is {live.protocol} but {suite.name} was recorded with "
-                            f"{report.protocol_recorded}: the live card changed since, so the re-runs test the changed "
-                            f"protocol")
+        report.notes.append(
+            f"{live.name}'s protocol hash is {live.protocol} but {suite.name} was recorded with "
+            f"{report.protocol_recorded}: the live card changed since, so the re-runs test the changed "
+            f"protocol"
+        )
     pairs = recorded_pairs(suite, live, runs)
     tasks = [PilotRunTask(runner, str(live.path), RunSpec(live.id, live.protocol, m, s).to_dict()) for m, s in pairs]
     pool = make_executor(min(max(1, workers), len(tasks)))
@@ -202,15 +225,35 @@ def verify(name: str, runs: int = 3, runner: str | None = None, workers: int = 1
             values = suite.recorded[m][:, j].astype(float)
             n = len(values)
             mean, sd = float(values.mean()), float(values.std(ddof=1)) if n > 1 else float("nan")
-            rr = Rerun(mixture=m.as_dict(), seed=seed, recorded=rec_row[metric], new=result.value, mean=mean, sd=sd,
-                       seeds=n, status=result.status, reason=result.reason,
-                       provenance={k: result.provenance.get(k) for k in
-                                   ("cpu_capability", "base_weights_sha256", "base_model", "config_fingerprint",
-                                    "torch_threads", "git_sha")},
-                       seconds=(result.cost or {}).get("seconds"))
+            rr = Rerun(
+                mixture=m.as_dict(),
+                seed=seed,
+                recorded=rec_row[metric],
+                new=result.value,
+                mean=mean,
+                sd=sd,
+                seeds=n,
+                status=result.status,
+                reason=result.reason,
+                provenance={
+                    k: result.provenance.get(k)
+                    for k in (
+                        "cpu_capability",
+                        "base_weights_sha256",
+                        "base_model",
+                        "config_fingerprint",
+                        "torch_threads",
+                        "git_sha",
+                    )
+                },
+                seconds=(result.cost or {}).get("seconds"),
+            )
             if result.ok and rr.new is not None:
-                rr.scores_differing = [c for c in suite.score_columns
-                                       if c in result.scores and not _same(float(result.scores[c]), rec_row[c])]
+                rr.scores_differing = [
+                    c
+                    for c in suite.score_columns
+                    if c in result.scores and not _same(float(result.scores[c]), rec_row[c])
+                ]
                 rr.scores_differing += [c for c in suite.score_columns if c not in result.scores]
                 rr.bit_for_bit = not rr.scores_differing
                 if n > 1 and sd > 0:
@@ -242,32 +285,44 @@ def format_rerun(r: Rerun, metric: str) -> str:
     p = "n/a" if r.p is None else f"{r.p:.3f}"
     same = "bit for bit" if r.bit_for_bit else f"differs ({len(r.scores_differing)} scores)"
     secs = f", {r.seconds:.0f} s" if r.seconds else ""
-    return (f"  {mix} seed {r.seed}: {metric} new {r.new:.6g} recorded {r.recorded:.6g} (diff {r.new - r.recorded:+.4g}); "
-            f"mixture's {r.seeds} seeds {r.mean:.4g} ± {r.sd:.3g}: z {z}, p {p}; {same}{secs}")
+    return (
+        f"  {mix} seed {r.seed}: {metric} new {r.new:.6g} recorded {r.recorded:.6g} (diff {r.new - r.recorded:+.4g}); "
+        f"mixture's {r.seeds} seeds {r.mean:.4g} ± {r.sd:.3g}: z {z}, p {p}; {same}{secs}"
+    )
 
 
 def format_report(rep: VerifyReport) -> str:
-    lines = [f"verify {rep.suite}: {len(rep.reruns)} recorded (mixture, seed) pairs re-run with {rep.live} "
-             f"(protocol {rep.protocol_now}), runner {rep.runner}, objective {rep.metric}"]
+    lines = [
+        f"verify {rep.suite}: {len(rep.reruns)} recorded (mixture, seed) pairs re-run with {rep.live} "
+        f"(protocol {rep.protocol_now}), runner {rep.runner}, objective {rep.metric}"
+    ]
     lines += [f"  note: {n}" for n in rep.notes]
     lines += [format_rerun(r, rep.metric) for r in rep.reruns]
     ok = [r for r in rep.reruns if r.status == "ok" and r.new is not None]
-    lines.append(f"bit for bit: {sum(r.bit_for_bit for r in ok)} of {len(rep.reruns)} re-runs (every score equal to "
-                 f"the recorded one to {CSV_DIGITS} significant digits)")
+    lines.append(
+        f"bit for bit: {sum(r.bit_for_bit for r in ok)} of {len(rep.reruns)} re-runs (every score equal to "
+        f"the recorded one to {CSV_DIGITS} significant digits)"
+    )
     caps = sorted({str(r.provenance.get("cpu_capability")) for r in ok})
     weights = sorted({str(r.provenance.get("base_weights_sha256"))[:16] for r in ok})
     rec = rep.recorded_provenance or {}
-    lines.append(f"this machine: cpu capability {', '.join(caps) or '?'}, base weights sha256 {', '.join(weights) or '?'}"
-                 f"; the recording: cpu capability {_counts(rec.get('cpu_capability'))}, base weights "
-                 f"{_counts(rec.get('base_weights_sha256'), 16)}")
+    lines.append(
+        f"this machine: cpu capability {', '.join(caps) or '?'}, base weights sha256 {', '.join(weights) or '?'}"
+        f"; the recording: cpu capability {_counts(rec.get('cpu_capability'))}, base weights "
+        f"{_counts(rec.get('base_weights_sha256'), 16)}"
+    )
     if rep.combined_p is not None:
-        lines.append(f"test: each re-run as one more draw of its mixture's seeds, t = (new - mean)/(sd*sqrt(1+1/n)) "
-                     f"~ t(n-1), two-sided p per run, Fisher's combination over {sum(r.p is not None for r in ok)} runs: "
-                     f"p = {rep.combined_p:.3g} -> {'CONSISTENT' if rep.consistent else 'NOT consistent'} with the "
-                     f"recording at level {LEVEL:g}")
+        lines.append(
+            f"test: each re-run as one more draw of its mixture's seeds, t = (new - mean)/(sd*sqrt(1+1/n)) "
+            f"~ t(n-1), two-sided p per run, Fisher's combination over {sum(r.p is not None for r in ok)} runs: "
+            f"p = {rep.combined_p:.3g} -> {'CONSISTENT' if rep.consistent else 'NOT consistent'} with the "
+            f"recording at level {LEVEL:g}"
+        )
     else:
-        lines.append(f"test: no seed spread to test against -> "
-                     f"{'CONSISTENT (every re-run equal)' if rep.consistent else 'NOT consistent'}")
+        lines.append(
+            f"test: no seed spread to test against -> "
+            f"{'CONSISTENT (every re-run equal)' if rep.consistent else 'NOT consistent'}"
+        )
     return "\n".join(lines)
 
 

@@ -10,8 +10,11 @@ from harness.mixture import did_you_mean
 from harness.runners.base import Runner
 from harness.runners.replay import ReplayRunner
 
-RUNNERS: dict[str, str] = {"replay": "harness.runners.replay:ReplayRunner", "cpu": "harness.runners.cpu:CpuRunner",
-                           "gpu": "harness.runners.gpu:GpuRunner"}
+RUNNERS: dict[str, str] = {
+    "replay": "harness.runners.replay:ReplayRunner",
+    "cpu": "harness.runners.cpu:CpuRunner",
+    "gpu": "harness.runners.gpu:GpuRunner",
+}
 
 
 def make_runner(kind: str, suite) -> Runner:

@@ -38,14 +38,18 @@ def protocol_config(suite):
 
     raw = suite.card.get("protocol_config")
     if raw is None:
-        raise ValueError(f"suite {suite.name!r} has no protocol_config: the cpu runner trains only suites that "
-                         f"define one (e.g. minimodo-tiny-live)")
+        raise ValueError(
+            f"suite {suite.name!r} has no protocol_config: the cpu runner trains only suites that "
+            f"define one (e.g. minimodo-tiny-live)"
+        )
     cfg = ProtocolConfig.from_dict(raw)
     if "train_domains" not in raw:
         cfg = dataclasses.replace(cfg, train_domains=tuple(suite.space.datasets))
     if tuple(cfg.train_domains) != tuple(suite.space.datasets):
-        raise ValueError(f"suite {suite.name!r}: protocol trains on {list(cfg.train_domains)} but the suite's "
-                         f"datasets are {list(suite.space.datasets)}")
+        raise ValueError(
+            f"suite {suite.name!r}: protocol trains on {list(cfg.train_domains)} but the suite's "
+            f"datasets are {list(suite.space.datasets)}"
+        )
     if os.environ.get("MODOMODO_CPU_THREADS"):
         cfg = dataclasses.replace(cfg, threads=int(os.environ["MODOMODO_CPU_THREADS"]))
     return cfg
@@ -77,11 +81,15 @@ class CpuRunner(Runner):
     def run(self, spec: RunSpec, online=None) -> RunResult:
         """One run. `online` (an OnlineMixture) is required for, and only for, an online spec (`spec.online`)."""
         if bool(spec.online) != (online is not None):
-            raise ValueError(f"run spec {'names' if spec.online else 'has no'} online strategy "
-                             f"{spec.online!r} but the run was {'not ' if online is None else ''}given one")
+            raise ValueError(
+                f"run spec {'names' if spec.online else 'has no'} online strategy "
+                f"{spec.online!r} but the run was {'not ' if online is None else ''}given one"
+            )
         if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
-            raise ValueError(f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
-                             f"{self.suite.id} (protocol {self.suite.protocol})")
+            raise ValueError(
+                f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
+                f"{self.suite.id} (protocol {self.suite.protocol})"
+            )
         prov = provenance(self.suite.protocol)
         try:
             mixture = self.suite.space.validate(spec.mixture)
@@ -105,19 +113,38 @@ class CpuRunner(Runner):
         wall = time.perf_counter() - t0
         cost = {"seconds": wall, "rollouts": float(res.rollouts), "steps": float(res.steps)}
         cost.update({f"t_{k}": float(v) for k, v in res.timings.items() if k != "total"})
-        prov = dict(prov, base_model=res.base, protocol_config=cfg.name, config_fingerprint=cfg.fingerprint(),
-                    reward_rule=cfg.reward_rule, **machine_provenance(_base_folder(cfg)))
+        prov = dict(
+            prov,
+            base_model=res.base,
+            protocol_config=cfg.name,
+            config_fingerprint=cfg.fingerprint(),
+            reward_rule=cfg.reward_rule,
+            **machine_provenance(_base_folder(cfg)),
+        )
         scores = {k: float(v) for k, v in res.scores.items()}
         scores.update({f"format/{k}": float(v) for k, v in res.format_rate.items()})
         scores.update({f"train/{k}": float(v) for k, v in res.train_log.items()})
         checkpoints = {}
         if res.checkpoints:  # protocols with eval_checkpoints: scores by fidelity, the final one as '1.0'
             for f, ck in res.checkpoints.items():
-                checkpoints[fidelity_key(f)] = {**{k: float(v) for k, v in ck["scores"].items()},
-                                                **{f"format/{k}": float(v) for k, v in ck["format_rate"].items()}}
+                checkpoints[fidelity_key(f)] = {
+                    **{k: float(v) for k, v in ck["scores"].items()},
+                    **{f"format/{k}": float(v) for k, v in ck["format_rate"].items()},
+                }
             checkpoints[fidelity_key(1.0)] = {k: v for k, v in scores.items() if not k.startswith("train/")}
-            prov["checkpoint_steps"] = {**{fidelity_key(f): int(ck["step"]) for f, ck in res.checkpoints.items()},
-                                        fidelity_key(1.0): int(res.steps)}
-        return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source="trained", cost=cost, provenance=prov, checkpoints=checkpoints,
-                         online=res.online)
+            prov["checkpoint_steps"] = {
+                **{fidelity_key(f): int(ck["step"]) for f, ck in res.checkpoints.items()},
+                fidelity_key(1.0): int(res.steps),
+            }
+        return RunResult(
+            key=spec.key,
+            spec=spec.to_dict(),
+            status=STATUS_OK,
+            scores=scores,
+            metric=self.suite.metric,
+            source="trained",
+            cost=cost,
+            provenance=prov,
+            checkpoints=checkpoints,
+            online=res.online,
+        )

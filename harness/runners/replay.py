@@ -39,7 +39,7 @@ class ReplayRunner(Runner):
     def answers_from_memory(self) -> bool:
         """Whether a study may ask `answer` instead of going through the store (harness.study): a recorded table
         or an analytic function (a live suite's answer is a training run, stored), answering at once."""
-        return (self.suite.kind in MEMORY_KINDS and not self.delay_s and type(self).run is ReplayRunner.run)
+        return self.suite.kind in MEMORY_KINDS and not self.delay_s and type(self).run is ReplayRunner.run
 
     def answer(self, spec: RunSpec) -> RunResult:
         """`run(spec)`, remembered: the same spec (the store's identity: suite, protocol, mixture to 1e-9, seed,
@@ -60,24 +60,39 @@ class ReplayRunner(Runner):
 
     def run(self, spec: RunSpec) -> RunResult:
         if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
-            raise ValueError(f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
-                             f"{self.suite.id} (protocol {self.suite.protocol})")
+            raise ValueError(
+                f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
+                f"{self.suite.id} (protocol {self.suite.protocol})"
+            )
         t0 = time.perf_counter()
         try:
             # a partial run (fidelity < 1) only exists where the judge offers it (the pool track of a suite
             # with fidelities.csv); other suites' simulate keeps its two-argument form
-            scores, source = (self.suite.simulate(spec.mixture, spec.seed) if spec.fidelity == 1.0
-                              else self.suite.simulate(spec.mixture, spec.seed, spec.fidelity))
+            scores, source = (
+                self.suite.simulate(spec.mixture, spec.seed)
+                if spec.fidelity == 1.0
+                else self.suite.simulate(spec.mixture, spec.seed, spec.fidelity)
+            )
         except InvalidMixture as e:
             return RunResult.failed(spec, f"invalid mixture: {e}", provenance(self.suite.protocol))
         except (UnknownFidelity, TypeError) as e:
             if isinstance(e, TypeError) and spec.fidelity == 1.0:
                 raise
-            return RunResult.failed(spec, f"fidelity {spec.fidelity:g} not available: {e}", provenance(self.suite.protocol))
+            return RunResult.failed(
+                spec, f"fidelity {spec.fidelity:g} not available: {e}", provenance(self.suite.protocol)
+            )
         if self.delay_s:
             time.sleep(self.delay_s)
         cost = {"seconds": time.perf_counter() - t0}
         if self.gpu_hours is not None:
             cost["simulated_gpu_hours"] = float(self.gpu_hours) * spec.fidelity
-        return RunResult(key=spec.key, spec=spec.to_dict(), status=STATUS_OK, scores=scores, metric=self.suite.metric,
-                         source=source, cost=cost, provenance=provenance(self.suite.protocol))
+        return RunResult(
+            key=spec.key,
+            spec=spec.to_dict(),
+            status=STATUS_OK,
+            scores=scores,
+            metric=self.suite.metric,
+            source=source,
+            cost=cost,
+            provenance=provenance(self.suite.protocol),
+        )

@@ -82,8 +82,19 @@ def bwrap_command(bwrap: str, project: str) -> list[str]:
     # host (tried: it rewrote a bound file). So: no capabilities, an unprivileged uid, no nested namespaces.
     has = bwrap_options(bwrap)
     size = ["--size", str(TMP_BYTES)] if "--size" in has else []
-    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
-            "--die-with-parent", "--new-session"]
+    args = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+    ]
     args += [o for o in ("--disable-userns", "--clearenv") if o in has]  # bwrap >= 0.8 / 0.5
     args += [*size, "--tmpfs", "/tmp"]  # first: binds of a project or venv under /tmp go inside it
     bound: list[str] = []
@@ -113,11 +124,23 @@ def bwrap_command(bwrap: str, project: str) -> list[str]:
             if inside(d, h) and d != h:
                 args += bind(d, d)
         args += ["--remount-ro", h]
-    args += [*bind(os.path.join(project, "harness"), f"{INSIDE_ROOT}/harness"),
-             *bind(os.path.join(project, "strategies"), f"{INSIDE_ROOT}/strategies"),
-             "--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-             "--remount-ro", "/",  # not recursive: /tmp and /dev/shm stay writable, nothing else is
-             "--chdir", "/tmp"]
+    args += [
+        *bind(os.path.join(project, "harness"), f"{INSIDE_ROOT}/harness"),
+        *bind(os.path.join(project, "strategies"), f"{INSIDE_ROOT}/strategies"),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *size,
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",  # not recursive: /tmp and /dev/shm stay writable, nothing else is
+        "--chdir",
+        "/tmp",
+    ]
     for k, v in child_env().items():
         args += ["--setenv", k, v]
     return args + ["--"]

@@ -113,8 +113,15 @@ class Cgroup:
 
     def wrap(self, argv: list[str]) -> list[str]:
         """`argv` started inside this cgroup."""
-        return ["/bin/sh", "-c", _JOIN, "modomodo-cgroup", *[os.path.join(d, "cgroup.procs") for d in self.dirs],
-                "--", *argv]
+        return [
+            "/bin/sh",
+            "-c",
+            _JOIN,
+            "modomodo-cgroup",
+            *[os.path.join(d, "cgroup.procs") for d in self.dirs],
+            "--",
+            *argv,
+        ]
 
     def oom_kills(self) -> int:
         """How many processes the kernel killed for this cgroup's memory limit."""

@@ -31,9 +31,11 @@ USER_MODULE_PREFIX = "modomodo_user_"
 SUBMISSION_DIR = "/submission"  # the (virtual) folder the strategy's source claims to live in
 # Parts of the harness that reach data or results. A strategy has no business with them; inside
 # the sandbox their files are not there anyway (this guard also holds where bwrap is missing).
-DENIED = {"harness.suites": ("load", "load_folder", "registered"),
-          "harness.suites.loading": ("load", "load_folder", "registered", "_load_cached"),
-          "harness.runners": ("make_runner",)}
+DENIED = {
+    "harness.suites": ("load", "load_folder", "registered"),
+    "harness.suites.loading": ("load", "load_folder", "registered", "_load_cached"),
+    "harness.runners": ("make_runner",),
+}
 
 
 def _set_limits(limits: dict, sandboxed: bool) -> None:
@@ -41,9 +43,14 @@ def _set_limits(limits: dict, sandboxed: bool) -> None:
     sandbox's processes and threads), not across all the user's processes."""
     import resource
 
-    for name, value in (("RLIMIT_AS", limits.get("memory_bytes")), ("RLIMIT_CPU", limits.get("cpu_s")),
-                        ("RLIMIT_NOFILE", limits.get("open_files")), ("RLIMIT_FSIZE", limits.get("output_bytes")),
-                        ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", limits.get("processes") if sandboxed else None)):
+    for name, value in (
+        ("RLIMIT_AS", limits.get("memory_bytes")),
+        ("RLIMIT_CPU", limits.get("cpu_s")),
+        ("RLIMIT_NOFILE", limits.get("open_files")),
+        ("RLIMIT_FSIZE", limits.get("output_bytes")),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_NPROC", limits.get("processes") if sandboxed else None),
+    ):
         if value is None or not hasattr(resource, name):
             continue
         which = getattr(resource, name)
@@ -66,18 +73,66 @@ def _set_limits(limits: dict, sandboxed: bool) -> None:
 # is refused whole: the i386 ABI has its own numbers (shmget is 395 there, and ipc(2) multiplexes all of
 # System V IPC), and a filter that let it through let shared memory through.
 _DENIED_SYSCALLS = {
-    0xC000003E: {"ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "add_key": 248,  # x86_64
-                 "request_key": 249, "keyctl": 250, "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67,
-                 "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69,
-                 "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
-                 "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
-                 "perf_event_open": 298, "bpf": 321, "userfaultfd": 323, "kcmp": 312},
-    0xC00000B7: {"ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "add_key": 217,  # aarch64
-                 "request_key": 218, "keyctl": 219, "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182,
-                 "mq_timedreceive": 183, "mq_notify": 184, "mq_getsetattr": 185, "msgget": 186, "msgctl": 187,
-                 "msgrcv": 188, "msgsnd": 189, "semget": 190, "semctl": 191, "semtimedop": 192, "semop": 193,
-                 "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197,
-                 "perf_event_open": 241, "bpf": 280, "userfaultfd": 282, "kcmp": 272},
+    0xC000003E: {
+        "ptrace": 101,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "add_key": 248,  # x86_64
+        "request_key": 249,
+        "keyctl": 250,
+        "shmget": 29,
+        "shmat": 30,
+        "shmctl": 31,
+        "shmdt": 67,
+        "semget": 64,
+        "semop": 65,
+        "semctl": 66,
+        "semtimedop": 220,
+        "msgget": 68,
+        "msgsnd": 69,
+        "msgrcv": 70,
+        "msgctl": 71,
+        "mq_open": 240,
+        "mq_unlink": 241,
+        "mq_timedsend": 242,
+        "mq_timedreceive": 243,
+        "mq_notify": 244,
+        "mq_getsetattr": 245,
+        "perf_event_open": 298,
+        "bpf": 321,
+        "userfaultfd": 323,
+        "kcmp": 312,
+    },
+    0xC00000B7: {
+        "ptrace": 117,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "add_key": 217,  # aarch64
+        "request_key": 218,
+        "keyctl": 219,
+        "mq_open": 180,
+        "mq_unlink": 181,
+        "mq_timedsend": 182,
+        "mq_timedreceive": 183,
+        "mq_notify": 184,
+        "mq_getsetattr": 185,
+        "msgget": 186,
+        "msgctl": 187,
+        "msgrcv": 188,
+        "msgsnd": 189,
+        "semget": 190,
+        "semctl": 191,
+        "semtimedop": 192,
+        "semop": 193,
+        "shmget": 194,
+        "shmctl": 195,
+        "shmat": 196,
+        "shmdt": 197,
+        "perf_event_open": 241,
+        "bpf": 280,
+        "userfaultfd": 282,
+        "kcmp": 272,
+    },
 }
 
 
@@ -93,14 +148,16 @@ def _seccomp() -> bool:
     ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     allow, eperm = 0x7FFF0000, 0x00050000 | 1
     nrs = sorted(_DENIED_SYSCALLS[arch].values())
-    prog = [(ld_abs, 0, 0, 4),                      # A = seccomp_data.arch
-            (jeq, 1, 0, arch),                      # our architecture: go on
-            (ret, 0, 0, eperm),                     # another ABI (i386 via int 0x80 on x86_64): refused
-            (ld_abs, 0, 0, 0)]                      # A = seccomp_data.nr
+    prog = [
+        (ld_abs, 0, 0, 4),  # A = seccomp_data.arch
+        (jeq, 1, 0, arch),  # our architecture: go on
+        (ret, 0, 0, eperm),  # another ABI (i386 via int 0x80 on x86_64): refused
+        (ld_abs, 0, 0, 0),
+    ]  # A = seccomp_data.nr
     if arch == 0xC000003E:
         prog.append((jge, len(nrs) + 1, 0, 0x40000000))  # x32 system calls: refused
     for i, nr in enumerate(nrs):
-        prog.append((jeq, len(nrs) - i, 0, nr))     # jump to the EPERM below
+        prog.append((jeq, len(nrs) - i, 0, nr))  # jump to the EPERM below
     prog += [(ret, 0, 0, allow), (ret, 0, 0, eperm)]
     raw = b"".join(struct.pack("HBBI", *ins) for ins in prog)
     buf = ctypes.create_string_buffer(raw, len(raw))
@@ -111,7 +168,7 @@ def _seccomp() -> bool:
     fprog = SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-    if libc.prctl(38, 1, None, 0, 0) != 0:           # PR_SET_NO_NEW_PRIVS
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         return False
     return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
@@ -264,8 +321,11 @@ class Host:
                 op = msg.get("op")
                 if op == "close":
                     return
-                reply = getattr(self, "op_" + str(op))(msg) if op in ("describe", "new", "propose", "recommend", "start", "update") \
+                reply = (
+                    getattr(self, "op_" + str(op))(msg)
+                    if op in ("describe", "new", "propose", "recommend", "start", "update")
                     else {"ok": False, "error": f"unknown request {op!r}"}
+                )
             except BaseException as e:  # the strategy's own error (SystemExit and Ctrl-C too), for the study
                 reply = {"ok": False, "error": _describe_error(e)}
             try:
@@ -304,9 +364,16 @@ class Host:
         module = self.load_source(msg["source"], msg["filename"])
         found = []
         for cls in self.classes(module):
-            found.append({"name": str(cls.__dict__.get("name") or cls.__name__.lower()), "class": cls.__qualname__,
-                          "description": str(cls.description or ""), "citation": str(cls.citation or ""),
-                          "family": str(cls.family or "other"), "kind": str(getattr(cls, "kind", "offline"))})
+            found.append(
+                {
+                    "name": str(cls.__dict__.get("name") or cls.__name__.lower()),
+                    "class": cls.__qualname__,
+                    "description": str(cls.description or ""),
+                    "citation": str(cls.citation or ""),
+                    "family": str(cls.family or "other"),
+                    "kind": str(getattr(cls, "kind", "offline")),
+                }
+            )
         return {"ok": True, "strategies": found}
 
     def op_new(self, msg: dict) -> dict:
@@ -325,8 +392,9 @@ class Host:
     # -- the calls --------------------------------------------------------------------------------
     def history(self, items: list) -> tuple:
         M, Obs = self.Mixture, self.Observation
-        return tuple(Obs(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"])
-                     for o in items)
+        return tuple(
+            Obs(M(dict(o["mixture"])), o["objective"], dict(o["scores"]), o["status"], o["fidelity"]) for o in items
+        )
 
     def answer(self, value) -> dict:
         if value is None:
@@ -334,8 +402,11 @@ class Host:
         if isinstance(value, self.Mixture):
             return {"ok": True, "mixture": [[str(n), float(w)] for n, w in value.items()]}
         if isinstance(value, self.Proposal) and isinstance(value.mixture, self.Mixture):
-            return {"ok": True, "mixture": [[str(n), float(w)] for n, w in value.mixture.items()],
-                    "fidelity": float(value.fidelity)}
+            return {
+                "ok": True,
+                "mixture": [[str(n), float(w)] for n, w in value.mixture.items()],
+                "fidelity": float(value.fidelity),
+            }
         try:
             text = repr(value)
         except BaseException:  # noqa: BLE001
@@ -346,8 +417,11 @@ class Host:
         if self.strategy is None:
             raise RuntimeError("no strategy built")
         b = msg["budget"]
-        return self.answer(self.strategy.propose(self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"),
-                                                                                           b.get("cost_model"))))
+        return self.answer(
+            self.strategy.propose(
+                self.history(msg["history"]), self.Budget(b["runs"], b.get("gpu_hours"), b.get("cost_model"))
+            )
+        )
 
     def op_recommend(self, msg: dict) -> dict:
         if self.strategy is None:
@@ -384,8 +458,10 @@ def _serve_study(fd_in: int, fd_out: int, limits: dict, sandboxed: bool, parent:
     try:
         host = Host(fd_in, fd_out)
     except BaseException as e:  # the interface itself failed to import: say so on the pipe, then go
-        os.write(fd_out, (json.dumps({"ok": False, "error": "the sandbox could not start: " + _describe_error(e)})
-                          + "\n").encode())
+        os.write(
+            fd_out,
+            (json.dumps({"ok": False, "error": "the sandbox could not start: " + _describe_error(e)}) + "\n").encode(),
+        )
         raise
     host.serve()
     sys.stdout.flush()
@@ -404,8 +480,9 @@ def _prepare(root: str) -> None:
 def main(config_json: str) -> None:
     cfg = json.loads(config_json)
     _prepare(cfg["root"])
-    _serve_study(int(cfg["fd_in"]), int(cfg["fd_out"]), cfg.get("limits") or {}, bool(cfg.get("sandboxed")),
-                 int(cfg["parent"]))
+    _serve_study(
+        int(cfg["fd_in"]), int(cfg["fd_out"]), cfg.get("limits") or {}, bool(cfg.get("sandboxed")), int(cfg["parent"])
+    )
 
 
 if __name__ == "__modomodo_sandbox__":

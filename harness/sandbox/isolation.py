@@ -42,8 +42,12 @@ def is_user_strategy(cls) -> bool:
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str):
     """Raise StrategyTimeout if the block runs longer than `seconds` (main thread only)."""
-    usable = (seconds is not None and seconds > 0 and hasattr(signal, "SIGALRM")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -98,8 +102,14 @@ class InProcessStrategy:
         pass
 
 
-def make_strategy(cls, space: MixtureSpace, seed: int, params: dict[str, Any] | None = None,
-                  mode: str | None = None, timeout_s: float | None | str = "default"):
+def make_strategy(
+    cls,
+    space: MixtureSpace,
+    seed: int,
+    params: dict[str, Any] | None = None,
+    mode: str | None = None,
+    timeout_s: float | None | str = "default",
+):
     """Build the strategy: in its sandbox for a user's file (always) or a built-in under mode "process";
     in-process otherwise. The one way to build a strategy for a study: a file's stand-in class cannot be
     built directly (its code is not in this process)."""
@@ -110,10 +120,11 @@ def make_strategy(cls, space: MixtureSpace, seed: int, params: dict[str, Any] | 
     params = dict(params or {})
     if is_user_strategy(cls):
         if "source_class" not in cls.__dict__:
-            raise ValueError(f"{cls.__qualname__} subclasses the strategy {cls.name!r} from a file in this process; a "
-                             f"file's strategies run only in their sandbox: define the subclass in a strategy file")
-        return SandboxedStrategy(cls.name, space, seed, params, timeout, source=cls.source,
-                                 class_name=cls.source_class)
+            raise ValueError(
+                f"{cls.__qualname__} subclasses the strategy {cls.name!r} from a file in this process; a "
+                f"file's strategies run only in their sandbox: define the subclass in a strategy file"
+            )
+        return SandboxedStrategy(cls.name, space, seed, params, timeout, source=cls.source, class_name=cls.source_class)
     if mode == "process":
         name = getattr(cls, "name", "") or cls.__name__.lower()
         try:
@@ -121,7 +132,9 @@ def make_strategy(cls, space: MixtureSpace, seed: int, params: dict[str, Any] | 
         except KeyError:
             registered = None
         if registered is not cls:
-            raise ValueError(f"{cls.__qualname__} is neither registered nor loaded from a file: the strategy process "
-                             f"cannot rebuild it (run it with isolation 'none', or register it)")
+            raise ValueError(
+                f"{cls.__qualname__} is neither registered nor loaded from a file: the strategy process "
+                f"cannot rebuild it (run it with isolation 'none', or register it)"
+            )
         return SandboxedStrategy(name, space, seed, params, timeout)
     return InProcessStrategy(cls, space, seed, params, timeout)

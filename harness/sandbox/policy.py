@@ -18,10 +18,10 @@ from typing import Any
 
 from harness.sandbox.protocol import StrategyError
 
-SANDBOX_ENV = "MODOMODO_SANDBOX"           # auto = require (default) | allow-unsandboxed | off
+SANDBOX_ENV = "MODOMODO_SANDBOX"  # auto = require (default) | allow-unsandboxed | off
 ALLOW = "allow-unsandboxed"
 RESOLVED_ENV = "MODOMODO_SANDBOX_RESOLVED"  # set by the first process that decided, for its workers
-BWRAP_ENV = "MODOMODO_BWRAP"               # path of bwrap (default: found on PATH)
+BWRAP_ENV = "MODOMODO_BWRAP"  # path of bwrap (default: found on PATH)
 MEMORY_ENV = "MODOMODO_STRATEGY_MEMORY_MB"
 CPU_ENV = "MODOMODO_STRATEGY_CPU_S"
 OUTPUT_ENV = "MODOMODO_STRATEGY_OUTPUT_BYTES"
@@ -54,11 +54,13 @@ def _env_number(name: str, default: float) -> float:
 
 
 def limits() -> dict[str, int]:
-    return {"memory_bytes": int(_env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * (1 << 20)),
-            "cpu_s": int(_env_number(CPU_ENV, DEFAULT_CPU_S)),
-            "open_files": OPEN_FILES,
-            "output_bytes": int(_env_number(OUTPUT_ENV, DEFAULT_OUTPUT_BYTES)),
-            "processes": int(_env_number(PROCESSES_ENV, DEFAULT_PROCESSES))}
+    return {
+        "memory_bytes": int(_env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * (1 << 20)),
+        "cpu_s": int(_env_number(CPU_ENV, DEFAULT_CPU_S)),
+        "open_files": OPEN_FILES,
+        "output_bytes": int(_env_number(OUTPUT_ENV, DEFAULT_OUTPUT_BYTES)),
+        "processes": int(_env_number(PROCESSES_ENV, DEFAULT_PROCESSES)),
+    }
 
 
 def default_timeout() -> float | None:
@@ -80,8 +82,10 @@ def start_timeout() -> float:
 
 # -- which mode: bwrap or (only when allowed) a plain process ---------------------------------------------
 _STATE: dict[str, Any] = {"mode": None, "warned": False}
-INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap), or pass --allow-unsandboxed to run them "
-                "unsandboxed (they can then read your files; results are marked sandboxed=no)")
+INSTALL_HINT = (
+    "install bubblewrap (apt-get install bubblewrap), or pass --allow-unsandboxed to run them "
+    "unsandboxed (they can then read your files; results are marked sandboxed=no)"
+)
 
 
 def _warn(text: str) -> None:
@@ -105,8 +109,10 @@ def fall_back_or_refuse(reason: str) -> str:
     """Run unsandboxed from now on, where the operator allowed it; else refuse (fail closed)."""
     if not allow_unsandboxed():
         raise SandboxUnavailable(f"{reason}; strategies from files run only in a sandbox: {INSTALL_HINT}")
-    _warn(f"{reason}: strategies from files run in a plain child process, UNSANDBOXED (they can read your files), "
-          f"as {SANDBOX_ENV}={os.environ.get(SANDBOX_ENV)} allows; their results are marked sandboxed=no.")
+    _warn(
+        f"{reason}: strategies from files run in a plain child process, UNSANDBOXED (they can read your files), "
+        f"as {SANDBOX_ENV}={os.environ.get(SANDBOX_ENV)} allows; their results are marked sandboxed=no."
+    )
     _STATE["mode"] = "plain"
     os.environ[RESOLVED_ENV] = "plain"
     return "plain"

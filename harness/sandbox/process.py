@@ -20,8 +20,15 @@ from pathlib import Path
 from harness.sandbox.bwrap import INSIDE_ROOT, bwrap_command, child_env, launch_user
 from harness.sandbox.cgroup import make as make_cgroup
 from harness.sandbox import policy
-from harness.sandbox.policy import (RETRY_FACTOR, SandboxUnavailable, bwrap_path, fall_back_or_refuse, limits,
-                                    mode, start_timeout)
+from harness.sandbox.policy import (
+    RETRY_FACTOR,
+    SandboxUnavailable,
+    bwrap_path,
+    fall_back_or_refuse,
+    limits,
+    mode,
+    start_timeout,
+)
 from harness.sandbox.protocol import StrategyError, StrategyTimeout
 from harness.sandbox.text import clean
 from harness.sandbox.watch import WATCHDOG, Watched
@@ -62,8 +69,14 @@ class Child:
         self.log = tempfile.TemporaryFile(prefix="modomodo-strategy-")
         root = INSIDE_ROOT if self.sandboxed else str(ROOT)
         script = f"{INSIDE_ROOT}/harness/sandbox/child.py" if self.sandboxed else str(CHILD_SCRIPT)
-        config = {"fd_in": req_r, "fd_out": rep_w, "root": root, "limits": lim, "sandboxed": self.sandboxed,
-                  "parent": os.getpid()}
+        config = {
+            "fd_in": req_r,
+            "fd_out": rep_w,
+            "root": root,
+            "limits": lim,
+            "sandboxed": self.sandboxed,
+            "parent": os.getpid(),
+        }
         argv = [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config), script]
         extra: dict = {}
         self.cgroup = None
@@ -76,9 +89,18 @@ class Child:
                     argv = self.cgroup.wrap(argv)
                 else:  # no cgroup: RLIMIT_NPROC, which needs a uid other than root's
                     extra = launch_user(str(ROOT))
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                         pass_fds=(req_r, rep_w), close_fds=True, start_new_session=True,
-                                         env=child_env(), cwd="/", **extra)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=self.log,
+                pass_fds=(req_r, rep_w),
+                close_fds=True,
+                start_new_session=True,
+                env=child_env(),
+                cwd="/",
+                **extra,
+            )
         except (OSError, ValueError, subprocess.SubprocessError) as e:
             for fd in (req_r, req_w, rep_r, rep_w):
                 os.close(fd)
@@ -94,8 +116,15 @@ class Child:
 
     def watch(self) -> None:
         """From now on (its study's start: a spare runs no strategy code) the watchdog sums its processes."""
-        WATCHDOG.add(Watched(self.proc.pid, self.limits["memory_bytes"], self.limits["processes"], self._stop,
-                             self.cgroup.oom_kills if self.cgroup is not None else None))
+        WATCHDOG.add(
+            Watched(
+                self.proc.pid,
+                self.limits["memory_bytes"],
+                self.limits["processes"],
+                self._stop,
+                self.cgroup.oom_kills if self.cgroup is not None else None,
+            )
+        )
 
     # -- io -------------------------------------------------------------------------------------------
     @staticmethod
@@ -194,8 +223,10 @@ class Child:
         oom = self.cgroup is not None and self.cgroup.oom_kills() > 0
         self.kill()
         if self.stopped_because is None and oom:
-            self.stopped_because = (f"its processes together reached the sandbox's memory limit of "
-                                    f"{self.limits['memory_bytes'] >> 20} MB (the kernel killed one of them)")
+            self.stopped_because = (
+                f"its processes together reached the sandbox's memory limit of "
+                f"{self.limits['memory_bytes'] >> 20} MB (the kernel killed one of them)"
+            )
         if self.stopped_because is not None:
             return StrategyError(f"the strategy's sandbox was stopped during {what}: {self.stopped_because}")
         signum = -code if code is not None and code < 0 else code - 128 if code is not None and code > 128 else None

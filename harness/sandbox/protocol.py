@@ -25,18 +25,28 @@ MAX_NAME_CHARS = 200
 def _text(value, default: str) -> str:
     return clean(value, default=default)
 
+
 # -- plain data both ways ---------------------------------------------------------------------------
 def plain_history(history) -> list[dict]:
-    return [{"mixture": [[n, float(w)] for n, w in o.mixture.items()],
-             "objective": None if o.objective is None else float(o.objective),
-             "scores": {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in dict(o.scores).items()},
-             "status": str(o.status), "fidelity": float(o.fidelity)} for o in history]
+    return [
+        {
+            "mixture": [[n, float(w)] for n, w in o.mixture.items()],
+            "objective": None if o.objective is None else float(o.objective),
+            "scores": {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in dict(o.scores).items()},
+            "status": str(o.status),
+            "fidelity": float(o.fidelity),
+        }
+        for o in history
+    ]
 
 
 def plain_budget(budget) -> dict:
     cm = getattr(budget, "cost_model", None)  # a multi-fidelity suite's measured price of a pilot
-    return {"runs": budget.runs, "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours),
-            "cost_model": None if cm is None else cm.to_card()}
+    return {
+        "runs": budget.runs,
+        "gpu_hours": None if budget.gpu_hours is None else float(budget.gpu_hours),
+        "cost_model": None if cm is None else cm.to_card(),
+    }
 
 
 def plain_params(params: dict) -> dict:
@@ -74,13 +84,18 @@ def read_mixture(reply: dict, what: str):
         raise StrategyError(f"{what} sent a malformed mixture")
     weights: dict[str, float] = {}
     for p in pairs:
-        if (not isinstance(p, list) or len(p) != 2 or not isinstance(p[0], str) or isinstance(p[1], bool)
-                or not isinstance(p[1], (int, float)) or p[0] in weights
-                or clean(p[0], limit=MAX_NAME_CHARS) != p[0]):  # a dataset name is printable text
+        if (
+            not isinstance(p, list)
+            or len(p) != 2
+            or not isinstance(p[0], str)
+            or isinstance(p[1], bool)
+            or not isinstance(p[1], (int, float))
+            or p[0] in weights
+            or clean(p[0], limit=MAX_NAME_CHARS) != p[0]
+        ):  # a dataset name is printable text
             raise StrategyError(f"{what} sent a malformed mixture")
         weights[p[0]] = float(p[1])
     try:
         return Mixture(weights)
     except InvalidMixture as e:
         raise StrategyError(clean(f"{what} returned an invalid mixture: {e}")) from None
-

@@ -8,8 +8,14 @@ import contextlib
 from typing import Any
 
 from harness.sandbox.process import acquire
-from harness.sandbox.protocol import (StrategyError, StrategyTimeout, plain_budget, plain_history, plain_params,
-                                      read_mixture)
+from harness.sandbox.protocol import (
+    StrategyError,
+    StrategyTimeout,
+    plain_budget,
+    plain_history,
+    plain_params,
+    read_mixture,
+)
 from harness.sandbox.text import clean
 
 MAX_TEXT = 2000
@@ -23,13 +29,26 @@ class SandboxedStrategy:
 
     mode = "sandbox"
 
-    def __init__(self, name: str, space, seed: int, params: dict[str, Any], timeout_s: float | None,
-                 source=None, class_name: str = ""):
+    def __init__(
+        self,
+        name: str,
+        space,
+        seed: int,
+        params: dict[str, Any],
+        timeout_s: float | None,
+        source=None,
+        class_name: str = "",
+    ):
         self.timeout_s = timeout_s
         self.child = acquire()
         self.sandboxed = self.child.sandboxed
-        msg: dict[str, Any] = {"op": "new", "name": name, "space": space.to_plain(), "seed": int(seed),
-                               "params": plain_params(params)}
+        msg: dict[str, Any] = {
+            "op": "new",
+            "name": name,
+            "space": space.to_plain(),
+            "seed": int(seed),
+            "params": plain_params(params),
+        }
         if source is None:
             msg["builtin"] = name
         else:
@@ -44,17 +63,20 @@ class SandboxedStrategy:
         try:
             return self.child.call(msg, self.timeout_s, what)
         except StrategyTimeout:
-            raise StrategyTimeout(f"{what} exceeded the {self.timeout_s or 0:g} s time limit (strategy process "
-                                  f"stopped)") from None
+            raise StrategyTimeout(
+                f"{what} exceeded the {self.timeout_s or 0:g} s time limit (strategy process stopped)"
+            ) from None
 
     def propose(self, history, budget):
-        reply = self._call({"op": "propose", "history": plain_history(history), "budget": plain_budget(budget)},
-                           "propose")
+        reply = self._call(
+            {"op": "propose", "history": plain_history(history), "budget": plain_budget(budget)}, "propose"
+        )
         return read_mixture(reply, "propose")
 
     def recommend(self, history):
-        return read_mixture(self._call({"op": "recommend", "history": plain_history(history)}, "recommend"),
-                            "recommend")
+        return read_mixture(
+            self._call({"op": "recommend", "history": plain_history(history)}, "recommend"), "recommend"
+        )
 
     # an online strategy (strategies/online.py): the first weights, then new weights after each step
     def start(self):
@@ -86,8 +108,9 @@ def describe_source(text: str, filename: str, timeout_s: float | None) -> list[d
         raise StrategyError("the strategy process sent a malformed description")
     out = []
     for d in found:
-        if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in
-                                              ("name", "class", "description", "citation", "family")):
+        if not isinstance(d, dict) or not all(
+            isinstance(d.get(k), str) for k in ("name", "class", "description", "citation", "family")
+        ):
             raise StrategyError("the strategy process sent a malformed description")
         entry = {k: clean(d[k], limit=MAX_TEXT) for k in ("name", "class", "description", "citation", "family")}
         entry["kind"] = d.get("kind") if d.get("kind") in ("offline", "online") else "offline"

@@ -58,12 +58,14 @@ class FileStrategy(Strategy):
     is never instantiated here: `harness.sandbox.isolation.make_strategy(cls, space, seed, params)` starts it
     there and returns the handle (harness.sandbox.proxy.SandboxedStrategy: propose, recommend, close)."""
 
-    source: FileSource | None = None   # set on each stand-in
-    source_class: str = ""             # the class's name in the file
+    source: FileSource | None = None  # set on each stand-in
+    source_class: str = ""  # the class's name in the file
 
     def __init__(self, space, seed: int = 0, **params):
-        raise TypeError(f"{type(self).__qualname__} stands in for class {self.source_class} of a strategy file: its "
-                        f"code runs only in its sandbox; build it with harness.sandbox.isolation.make_strategy")
+        raise TypeError(
+            f"{type(self).__qualname__} stands in for class {self.source_class} of a strategy file: its "
+            f"code runs only in its sandbox; build it with harness.sandbox.isolation.make_strategy"
+        )
 
 
 def provenance(cls) -> dict[str, str]:
@@ -71,8 +73,11 @@ def provenance(cls) -> dict[str, str]:
     in-process) of a registered strategy, for summary.csv and bench.json."""
     src = getattr(cls, "source", None)
     if isinstance(src, FileSource):
-        return {"strategy_file": src.filename, "strategy_sha256": src.sha256,
-                "sandboxed": "yes" if policy.sandboxed() else "no"}
+        return {
+            "strategy_file": src.filename,
+            "strategy_sha256": src.sha256,
+            "sandboxed": "yes" if policy.sandboxed() else "no",
+        }
     if policy.default_mode() == "process":
         return {"strategy_file": "", "strategy_sha256": "", "sandboxed": "yes" if policy.sandboxed() else "no"}
     return {"strategy_file": "", "strategy_sha256": "", "sandboxed": ""}
@@ -86,16 +91,26 @@ def _valid_name(name: str) -> bool:
 def _stand_in(entry: dict[str, str], src: FileSource) -> type[FileStrategy]:
     name = entry["name"]
     if not _valid_name(name):
-        raise StrategyFileError(f"strategy file {src.path!r}: class {entry['class']} has the name {name!r}; a name is "
-                                f"1 to 100 printable characters, without commas or surrounding spaces")
+        raise StrategyFileError(
+            f"strategy file {src.path!r}: class {entry['class']} has the name {name!r}; a name is "
+            f"1 to 100 printable characters, without commas or surrounding spaces"
+        )
     if "\n" in entry["description"]:
         entry = {**entry, "description": " ".join(entry["description"].split())}
     kind = entry.get("kind") or "offline"
     if kind not in ("offline", "online"):
         raise StrategyFileError(f"strategy file {src.path!r}: class {entry['class']} reports kind {kind!r}")
-    attrs = {"name": name, "description": entry["description"], "citation": entry["citation"],
-             "family": entry["family"] or "other", "kind": kind, "source": src, "source_class": entry["class"],
-             "__doc__": f"{entry['class']} from {src.filename} (runs in its sandbox)", "__module__": __name__}
+    attrs = {
+        "name": name,
+        "description": entry["description"],
+        "citation": entry["citation"],
+        "family": entry["family"] or "other",
+        "kind": kind,
+        "source": src,
+        "source_class": entry["class"],
+        "__doc__": f"{entry['class']} from {src.filename} (runs in its sandbox)",
+        "__module__": __name__,
+    }
     cls_name = "".join(c if c.isalnum() or c == "_" else "_" for c in entry["class"].split(".")[-1]) or "UserStrategy"
     return type(cls_name, (FileStrategy,), attrs)
 
@@ -119,8 +134,10 @@ def describe_file(path: str | Path, timeout_s: float | None | str = "default") -
     names_seen: dict[str, str] = {}
     for e in entries:
         if e["name"] in names_seen:
-            raise StrategyFileError(f"strategy file {str(path)!r}: classes {names_seen[e['name']]} and {e['class']} "
-                                    f"both use the name {e['name']!r}")
+            raise StrategyFileError(
+                f"strategy file {str(path)!r}: classes {names_seen[e['name']]} and {e['class']} "
+                f"both use the name {e['name']!r}"
+            )
         names_seen[e["name"]] = e["class"]
     return [_stand_in(e, src) for e in entries]
 
@@ -148,9 +165,20 @@ def load_file(path: str | Path) -> list[str]:
 
 def file_entries() -> list[dict[str, Any]]:
     """The registered file strategies as plain data (for worker processes: no second sandboxed import)."""
-    return [{"name": c.name, "class": c.source_class, "description": c.description, "citation": c.citation,
-             "family": c.family, "kind": strategy_kind(c), "path": c.source.path, "text": c.source.text, "sha256": c.source.sha256}
-            for c in registry.from_sources()]
+    return [
+        {
+            "name": c.name,
+            "class": c.source_class,
+            "description": c.description,
+            "citation": c.citation,
+            "family": c.family,
+            "kind": strategy_kind(c),
+            "path": c.source.path,
+            "text": c.source.text,
+            "sha256": c.source.sha256,
+        }
+        for c in registry.from_sources()
+    ]
 
 
 def register_entries(entries: list[dict[str, Any]]) -> None:

@@ -65,8 +65,14 @@ def private_bytes(pid: int) -> int:
 class Watched:
     """One sandbox under watch: its root process, its limits, and what to call to end it."""
 
-    def __init__(self, pid: int, memory_bytes: int, processes: int, stop: Callable[[str], None],
-                 oom_kills: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        pid: int,
+        memory_bytes: int,
+        processes: int,
+        stop: Callable[[str], None],
+        oom_kills: Callable[[], int] | None = None,
+    ):
         self.pid, self.memory_bytes, self.processes, self.stop = pid, memory_bytes, processes, stop
         self.oom_kills = oom_kills  # the cgroup's count of processes the kernel killed at its memory limit
         self.peak_bytes = 0
@@ -77,11 +83,15 @@ class Watched:
         self.peak_bytes = max(self.peak_bytes, used)
         # the tree holds bwrap itself and the namespace's init besides the strategy's processes
         if self.oom_kills is not None and self.oom_kills() > 0:
-            self.stop(f"its processes together reached the sandbox's memory limit of {self.memory_bytes >> 20} MB "
-                      f"(the kernel killed one of them)")
+            self.stop(
+                f"its processes together reached the sandbox's memory limit of {self.memory_bytes >> 20} MB "
+                f"(the kernel killed one of them)"
+            )
         elif used > self.memory_bytes:
-            self.stop(f"its processes together used {used >> 20} MB, more than the sandbox's memory limit of "
-                      f"{self.memory_bytes >> 20} MB")
+            self.stop(
+                f"its processes together used {used >> 20} MB, more than the sandbox's memory limit of "
+                f"{self.memory_bytes >> 20} MB"
+            )
         elif len(pids) - 2 > self.processes:
             self.stop(f"it ran {len(pids) - 2} processes, more than the sandbox's limit of {self.processes}")
 

@@ -75,8 +75,15 @@ class AnalyticFunction:
         cons = ({"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)},)
         best = None
         for x0 in [np.full(self.dim, 1 / self.dim)] + list(np.eye(self.dim)):
-            r = minimize(f, x0, jac=g, method="SLSQP", bounds=[(0, 1)] * self.dim, constraints=cons,
-                         options={"ftol": 1e-15, "maxiter": 1000})
+            r = minimize(
+                f,
+                x0,
+                jac=g,
+                method="SLSQP",
+                bounds=[(0, 1)] * self.dim,
+                constraints=cons,
+                options={"ftol": 1e-15, "maxiter": 1000},
+            )
             if best is None or r.fun < best.fun:
                 best = r
         x = np.clip(best.x, 0, None)
@@ -95,8 +102,16 @@ class SyntheticSuite(Suite):
     def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> SyntheticSuite:
         datasets = card.get("datasets") or [f"D{i + 1}" for i in range(int(card["function"]["dim"]))]
         fn = card["function"]
-        suite = cls(card["name"], str(card["version"]), MixtureSpace(tuple(datasets)), card.get("metric", "score"),
-                    card.get("goal", "max"), card, path, protocol)
+        suite = cls(
+            card["name"],
+            str(card["version"]),
+            MixtureSpace(tuple(datasets)),
+            card.get("metric", "score"),
+            card.get("goal", "max"),
+            card,
+            path,
+            protocol,
+        )
         suite.function = AnalyticFunction.build(fn["kind"], len(datasets), int(fn.get("seed", 0)))
         suite.noise_sd = float(fn.get("noise_sd", 0.0))
         return suite
@@ -105,7 +120,9 @@ class SyntheticSuite(Suite):
         x = self.space.to_vector(mixture)
         value = float(self.function(x)[0])
         if self.noise_sd > 0:
-            value += float(np.random.default_rng(derive_seed(seed, "noise", x.round(9).tolist())).normal()) * self.noise_sd
+            value += (
+                float(np.random.default_rng(derive_seed(seed, "noise", x.round(9).tolist())).normal()) * self.noise_sd
+            )
         return {self.metric: value}, "analytic"
 
     def oracle(self, mixture: Mixture) -> tuple[float, str]:

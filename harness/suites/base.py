@@ -131,5 +131,3 @@ def normalised_regret(score, best: float, worst: float, maximize: bool):
     if span > 0:
         return regret, regret / span
     return regret, (np.zeros_like(regret) if isinstance(regret, np.ndarray) else 0.0)
-
-

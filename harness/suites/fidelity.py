@@ -57,8 +57,9 @@ def _make(model: str, seed: int = 0, n: int = 0):
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(1e-2)
-        return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed,
-                                        n_restarts_optimizer=0 if n > LARGE else 1)
+        return GaussianProcessRegressor(
+            kernel=kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=0 if n > LARGE else 1
+        )
     raise ValueError(f"unknown surrogate model {model!r}; valid: {', '.join(MODELS)}")
 
 
@@ -114,11 +115,16 @@ class GateResult:
     reason: str
 
     def to_card(self) -> dict[str, Any]:
-        return {"passed": self.passed, "chosen": self.chosen, "mixtures": self.mixtures,
-                "sd_of_means": round(self.sd_of_means, 6), "models": self.models,
-                "rule": f"{FOLDS}-fold cross-validation over mixtures on the per-mixture means: held-out Spearman >= "
-                        f"{MIN_SPEARMAN} and RMSE <= {MAX_RMSE_OVER_SD} x sd of the per-mixture means",
-                "reason": self.reason}
+        return {
+            "passed": self.passed,
+            "chosen": self.chosen,
+            "mixtures": self.mixtures,
+            "sd_of_means": round(self.sd_of_means, 6),
+            "models": self.models,
+            "rule": f"{FOLDS}-fold cross-validation over mixtures on the per-mixture means: held-out Spearman >= "
+            f"{MIN_SPEARMAN} and RMSE <= {MAX_RMSE_OVER_SD} x sd of the per-mixture means",
+            "reason": self.reason,
+        }
 
 
 def gate(X: np.ndarray, y: np.ndarray, models=MODELS, seed: int = 0) -> GateResult:
@@ -126,7 +132,9 @@ def gate(X: np.ndarray, y: np.ndarray, models=MODELS, seed: int = 0) -> GateResu
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float).reshape(-1)
     n, sd = len(y), float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
     if n < MIN_MIXTURES:
-        return GateResult(False, None, {}, sd, n, f"only {n} recorded mixtures (the gate needs at least {MIN_MIXTURES})")
+        return GateResult(
+            False, None, {}, sd, n, f"only {n} recorded mixtures (the gate needs at least {MIN_MIXTURES})"
+        )
     if sd == 0:
         return GateResult(False, None, {}, sd, n, "the per-mixture means do not vary")
     scores = {m: cross_validate(X, y, m, seed=seed) for m in models}
@@ -136,6 +144,7 @@ def gate(X: np.ndarray, y: np.ndarray, models=MODELS, seed: int = 0) -> GateResu
     chosen = min(scores, key=lambda m: (scores[m]["rmse"], m))
     best = scores[chosen]
     passed = bool(best["passes"])
-    reason = (f"{chosen}: held-out Spearman {best['spearman']:.3f}, RMSE {best['rmse_over_sd']:.2f} x sd"
-              + ("" if passed else f" (needs >= {MIN_SPEARMAN} and <= {MAX_RMSE_OVER_SD})"))
+    reason = f"{chosen}: held-out Spearman {best['spearman']:.3f}, RMSE {best['rmse_over_sd']:.2f} x sd" + (
+        "" if passed else f" (needs >= {MIN_SPEARMAN} and <= {MAX_RMSE_OVER_SD})"
+    )
     return GateResult(passed, chosen, scores, sd, n, reason)

@@ -13,6 +13,7 @@ from harness.spec import RunSpec, derive_seed
 from harness.suites.base import Suite
 from harness.suites.errors import SuiteError
 
+
 class LiveSuite(Suite):
     """A suite with no table: every answer is a real training run (`kind: live`, e.g. minimodo-tiny-live).
 
@@ -40,8 +41,16 @@ class LiveSuite(Suite):
     def from_card(cls, card: dict[str, Any], path: Path | None, protocol: str) -> LiveSuite:
         if not card.get("datasets"):
             raise SuiteError(f"live suite {card['name']!r}: card lacks datasets")
-        suite = cls(card["name"], str(card["version"]), MixtureSpace(tuple(card["datasets"])), card["metric"],
-                    card["goal"], card, path, protocol)
+        suite = cls(
+            card["name"],
+            str(card["version"]),
+            MixtureSpace(tuple(card["datasets"])),
+            card["metric"],
+            card["goal"],
+            card,
+            path,
+            protocol,
+        )
         suite.runner_kind = str(card.get("runner", "cpu"))
         oracle = card.get("oracle") or {}
         suite.oracle_seeds = [derive_seed("oracle", k) for k in range(int(oracle.get("seeds", 4)))]
@@ -55,8 +64,10 @@ class LiveSuite(Suite):
 
     def _result(self, mixture: Mixture, seed: int, store=None):
         if self.runner is None:
-            raise SuiteError(f"live suite {self.name!r} has no runner to train its runs: whoever runs it gives it one "
-                             f"(harness.runners.own_runs.give_own_runner)")
+            raise SuiteError(
+                f"live suite {self.name!r} has no runner to train its runs: whoever runs it gives it one "
+                f"(harness.runners.own_runs.give_own_runner)"
+            )
         spec = RunSpec(self.id, self.protocol, self.space.validate(mixture), int(seed))
         if store is not None:
             cached = store.get(spec.key)
@@ -85,5 +96,3 @@ class LiveSuite(Suite):
 
     def _bounds(self) -> tuple[float, float]:
         return (1.0, 0.0) if self.maximize else (0.0, 1.0)
-
-

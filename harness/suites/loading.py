@@ -82,8 +82,10 @@ def _check_synthetic(card: dict[str, Any], card_path: Path) -> None:
 
     fn = card.get("function")
     if not isinstance(fn, dict):
-        raise SuiteError(f"{card_path}: a synthetic suite needs `function:` (a mapping: kind, one of "
-                         f"{', '.join(FUNCTIONS)}; dim; seed; noise_sd), got {fn!r}")
+        raise SuiteError(
+            f"{card_path}: a synthetic suite needs `function:` (a mapping: kind, one of "
+            f"{', '.join(FUNCTIONS)}; dim; seed; noise_sd), got {fn!r}"
+        )
     if fn.get("kind") not in FUNCTIONS:
         raise SuiteError(f"{card_path}: function.kind is {fn.get('kind')!r}; valid: {', '.join(FUNCTIONS)}")
     datasets = card.get("datasets")
@@ -95,9 +97,14 @@ def _check_synthetic(card: dict[str, Any], card_path: Path) -> None:
         raise SuiteError(f"{card_path}: datasets is {datasets!r}; give a list of at least 2 dataset names")
     elif dim is not None and dim != len(datasets):
         raise SuiteError(f"{card_path}: function.dim is {dim!r} but the card lists {len(datasets)} datasets")
-    for key, ok, what in (("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-                          ("noise_sd", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                           and np.isfinite(v) and v >= 0, "a finite number >= 0")):
+    for key, ok, what in (
+        ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        (
+            "noise_sd",
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
+            "a finite number >= 0",
+        ),
+    ):
         if key in fn and not ok(fn[key]):
             raise SuiteError(f"{card_path}: function.{key} is {fn[key]!r}; give {what}")
 
@@ -117,8 +124,9 @@ def _read_runs(runs_path: Path, card: dict[str, Any], card_path: Path) -> pd.Dat
     except TableError as e:
         raise SuiteError(str(e)) from None
     if len(table) == 0:
-        raise SuiteError(f"{runs_path}: has a header but no runs; a replay suite needs at least one line per "
-                         f"recorded run")
+        raise SuiteError(
+            f"{runs_path}: has a header but no runs; a replay suite needs at least one line per recorded run"
+        )
     weights = dict(card.get("weight_columns") or {d: d for d in card["datasets"]})
     scores = list(card["score_columns"])
     seed_col = card.get("seed_column") or None
@@ -128,8 +136,9 @@ def _read_runs(runs_path: Path, card: dict[str, Any], card_path: Path) -> pd.Dat
     if card["metric"] not in scores:
         raise SuiteError(f"{card_path}: metric {card['metric']!r} is not one of its score_columns {scores}")
     try:
-        return validate_table(table, weights, card["metric"], scores,
-                              seed_col if seed_col in table.columns else None, normalize=False)
+        return validate_table(
+            table, weights, card["metric"], scores, seed_col if seed_col in table.columns else None, normalize=False
+        )
     except TableError as e:
         raise SuiteError(f"{runs_path}: {e}") from None
 
@@ -179,8 +188,10 @@ def load(name_or_path: str | Path) -> Suite:
     elif p.is_dir():
         folder = p
     else:
-        raise SuiteError(f"unknown suite {str(name_or_path)!r}: not a registered name nor a suite folder; "
-                         f"{did_you_mean(str(name_or_path), sorted(reg))}")
+        raise SuiteError(
+            f"unknown suite {str(name_or_path)!r}: not a registered name nor a suite folder; "
+            f"{did_you_mean(str(name_or_path), sorted(reg))}"
+        )
     folder = folder.resolve()
     stamp = tuple((f.name, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file())
     return _load_cached(str(folder), stamp)

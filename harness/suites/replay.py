@@ -48,8 +48,16 @@ class ReplaySuite(Suite):
         missing = [c for c in list(weight_columns.values()) + list(card["score_columns"]) if c not in table.columns]
         if missing:
             raise SuiteError(f"suite {card['name']!r}: runs.csv lacks columns {missing}; found {list(table.columns)}")
-        suite = cls(card["name"], str(card["version"]), MixtureSpace(tuple(datasets)), card["metric"], card["goal"],
-                    card, path, protocol)
+        suite = cls(
+            card["name"],
+            str(card["version"]),
+            MixtureSpace(tuple(datasets)),
+            card["metric"],
+            card["goal"],
+            card,
+            path,
+            protocol,
+        )
         suite.weight_columns = weight_columns
         suite.score_columns = list(card["score_columns"])
         suite.seed_column = card.get("seed_column")
@@ -71,12 +79,15 @@ class ReplaySuite(Suite):
             return
         path = Path(self.path) / str(block.get("table") or FIDELITY_TABLE)
         if not path.is_file():
-            raise SuiteError(f"suite {self.name!r}: its card has a fidelities block but {path.name} is missing from "
-                             f"{self.path}")
+            raise SuiteError(
+                f"suite {self.name!r}: its card has a fidelities block but {path.name} is missing from {self.path}"
+            )
         raw = path.read_bytes()
         if block.get("sha256") and hashlib.sha256(raw).hexdigest() != block["sha256"]:
-            raise SuiteError(f"suite {self.name!r}: {path.name} does not match the sha256 on its card (edited after "
-                             f"export?); re-export the suite")
+            raise SuiteError(
+                f"suite {self.name!r}: {path.name} does not match the sha256 on its card (edited after "
+                f"export?); re-export the suite"
+            )
         col = str(block.get("column") or FIDELITY_COLUMN)
         long = pd.read_csv(path)
         wcols = [self.weight_columns[d] for d in self.space.datasets]
@@ -102,25 +113,27 @@ class ReplaySuite(Suite):
                 rows = by.get(m, {})
                 absent = [s for s in rec_seeds if s not in rows]
                 if absent:
-                    raise SuiteError(f"suite {self.name!r}: {path.name} has no fidelity-{f:g} row for {m} seed(s) "
-                                     f"{absent[:5]}; every recorded run needs every level")
+                    raise SuiteError(
+                        f"suite {self.name!r}: {path.name} has no fidelity-{f:g} row for {m} seed(s) "
+                        f"{absent[:5]}; every recorded run needs every level"
+                    )
                 table[m] = np.array([rows[s] for s in rec_seeds])
             self.recorded_at[f] = table
         self.fidelity_levels = tuple(levels)
 
-
     def _index(self) -> None:
         W = self.table[[self.weight_columns[d] for d in self.space.datasets]].to_numpy(float)
         S = self.table[self.score_columns].to_numpy(float)
-        seeds = (self.table[self.seed_column].to_numpy() if self.seed_column and self.seed_column in self.table
-                 else None)
+        seeds = self.table[self.seed_column].to_numpy() if self.seed_column and self.seed_column in self.table else None
         groups: dict[Mixture, list[int]] = {}
         for i, w in enumerate(W):
             groups.setdefault(self.space.from_vector(w, normalize=True), []).append(i)
         self.recorded = {m: S[idx] for m, idx in groups.items()}  # mixture -> (seeds × scores)
         # the training seed of each recorded row (its position among the mixture's rows without a seed column)
-        self.recorded_seeds = {m: ([int(seeds[i]) for i in idx] if seeds is not None else list(range(len(idx))))
-                               for m, idx in groups.items()}
+        self.recorded_seeds = {
+            m: ([int(seeds[i]) for i in idx] if seeds is not None else list(range(len(idx))))
+            for m, idx in groups.items()
+        }
         self.means = {m: s.mean(axis=0) for m, s in self.recorded.items()}
         sds = [s.std(axis=0, ddof=1) for s in self.recorded.values() if len(s) > 1]
         # Pooled within-mixture sd per score: the noise model for surrogate answers.
@@ -158,8 +171,10 @@ class ReplaySuite(Suite):
         if track == "online":
             return super().track_refusal(track)
         if track == "continuous" and not self.fidelity.get("passed"):
-            return (f"its surrogate fails the fidelity gate ({self.fidelity.get('reason', 'not measured')}), so no "
-                    f"number off the recorded mixtures can be trusted")
+            return (
+                f"its surrogate fails the fidelity gate ({self.fidelity.get('reason', 'not measured')}), so no "
+                f"number off the recorded mixtures can be trusted"
+            )
         return ""
 
     def space_for(self, track: str) -> MixtureSpace:
@@ -237,8 +252,10 @@ class ReplaySuite(Suite):
         if f not in self.recorded_at:
             from harness.spec import UnknownFidelity
 
-            raise UnknownFidelity(f"fidelity {f:g} is not recorded in {self.name}; its levels: "
-                                  f"{', '.join(f'{x:g}' for x in self.fidelity_levels) or '1 only (single-fidelity)'}")
+            raise UnknownFidelity(
+                f"fidelity {f:g} is not recorded in {self.name}; its levels: "
+                f"{', '.join(f'{x:g}' for x in self.fidelity_levels) or '1 only (single-fidelity)'}"
+            )
         return dict(zip(self.score_columns, map(float, self.recorded_at[f][m][seeds.index(seed)])))
 
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
@@ -273,5 +290,6 @@ class ReplaySuite(Suite):
             self._cache["norm"] = self._bounds()
         return self._cache["norm"]
 
-    NORMALISATION_NOTE = ("best/worst of the per-mixture means of the recorded runs (mean over each mixture's "
-                          "recorded training seeds)")
+    NORMALISATION_NOTE = (
+        "best/worst of the per-mixture means of the recorded runs (mean over each mixture's recorded training seeds)"
+    )

@@ -42,8 +42,10 @@ SNR_TARGET = 3.0
 ALPHA = 0.01  # the F-test must reject "no difference between mixtures" at this level
 CI_LEVEL = 0.90
 ESTIMATOR = "anova-variance-components"
-RULE = (f"one-way ANOVA over mixtures (pooled within-mixture variance): snr_mean = sqrt(max(F - 1, 0)), "
-        f"interval from the non-central F; can rank when snr_mean >= {SNR_TARGET:g} and the F-test p < {ALPHA:g}")
+RULE = (
+    f"one-way ANOVA over mixtures (pooled within-mixture variance): snr_mean = sqrt(max(F - 1, 0)), "
+    f"interval from the non-central F; can rank when snr_mean >= {SNR_TARGET:g} and the F-test p < {ALPHA:g}"
+)
 # a card's figure is rounded to 3 decimals; anything further off was not measured on this table
 CARD_TOLERANCE = 2e-3
 HUGE_SNR = 1e4
@@ -85,8 +87,18 @@ def anova(groups: list[np.ndarray]) -> dict[str, float]:
     else:
         F = math.inf if msb > 0 else 0.0  # no seed noise at all: any difference is signal
     p = float(f_dist.sf(F, df1, df2)) if math.isfinite(F) else 0.0
-    return {"F": F, "df_between": df1, "df_within": df2, "p_value": p, "msb": msb, "msw": msw,
-            "seeds": total / k, "mixtures": k, "runs": int(total), "sd_of_means": float(np.std(means, ddof=1))}
+    return {
+        "F": F,
+        "df_between": df1,
+        "df_within": df2,
+        "p_value": p,
+        "msb": msb,
+        "msw": msw,
+        "seeds": total / k,
+        "mixtures": k,
+        "runs": int(total),
+        "sd_of_means": float(np.std(means, ddof=1)),
+    }
 
 
 def noncentrality_interval(F: float, df1: int, df2: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -109,8 +121,8 @@ def noncentrality_interval(F: float, df1: int, df2: int, level: float = CI_LEVEL
             return got
         # far in the tail (huge lambda) scipy's series gives NaN: F = X / Y with X = chi'2(df1, lam) / df1 and
         # Y = chi2(df2) / df2 is then close to normal (delta method)
-        mx, vx = (df1 + lam) / df1, 2 * (df1 + 2 * lam) / df1 ** 2
-        return float(norm.cdf((F - mx) / math.sqrt(vx + mx ** 2 * 2 / df2)))
+        mx, vx = (df1 + lam) / df1, 2 * (df1 + 2 * lam) / df1**2
+        return float(norm.cdf((F - mx) / math.sqrt(vx + mx**2 * 2 / df2)))
 
     def solve(p: float) -> float:
         if f_dist.cdf(F, df1, df2) <= p:  # even lambda = 0 puts F this high or higher: the bound is 0
@@ -123,8 +135,9 @@ def noncentrality_interval(F: float, df1: int, df2: int, level: float = CI_LEVEL
     return solve(1.0 - tail), solve(tail)
 
 
-def estimate(groups: list[np.ndarray], level: float = CI_LEVEL, target: float = SNR_TARGET,
-             alpha: float = ALPHA) -> dict[str, Any]:
+def estimate(
+    groups: list[np.ndarray], level: float = CI_LEVEL, target: float = SNR_TARGET, alpha: float = ALPHA
+) -> dict[str, Any]:
     """The signal figures of one metric's `groups` (see the module docstring)."""
     if len(groups) < 2:
         raise SignalError(f"the signal estimate needs at least 2 mixtures with repeated seeds; found {len(groups)}")
@@ -137,14 +150,24 @@ def estimate(groups: list[np.ndarray], level: float = CI_LEVEL, target: float = 
     ci = [math.sqrt(lam_lo / df1), math.sqrt(lam_hi / df1)]
     can = bool(snr >= target and a["p_value"] < alpha)
     return {
-        "metric": None, "estimator": ESTIMATOR, "mixtures": a["mixtures"], "runs": a["runs"],
+        "metric": None,
+        "estimator": ESTIMATOR,
+        "mixtures": a["mixtures"],
+        "runs": a["runs"],
         "seeds_per_mixture": round(n, 2),
         "between_mixture_sd": round(a["sd_of_means"], 6),  # sd of the per-mixture means (noise included)
         "within_mixture_sd": round(math.sqrt(a["msw"]), 6),  # pooled
-        "F": _r(F, 4), "df": [df1, df2], "p_value": float(f"{a['p_value']:.4g}"),
-        "snr_mean": _r(snr, 3), "snr_mean_ci": [_r(c, 3) for c in ci],
-        "snr_single": _r(snr / math.sqrt(n), 3), "snr_single_ci": [_r(c / math.sqrt(n), 3) for c in ci],
-        "ci_level": level, "target": target, "alpha": alpha, "can_rank": can,
+        "F": _r(F, 4),
+        "df": [df1, df2],
+        "p_value": float(f"{a['p_value']:.4g}"),
+        "snr_mean": _r(snr, 3),
+        "snr_mean_ci": [_r(c, 3) for c in ci],
+        "snr_single": _r(snr / math.sqrt(n), 3),
+        "snr_single_ci": [_r(c / math.sqrt(n), 3) for c in ci],
+        "ci_level": level,
+        "target": target,
+        "alpha": alpha,
+        "can_rank": can,
     }
 
 
@@ -152,8 +175,9 @@ def _r(x: float, digits: int) -> float:
     return round(float(x), digits) if math.isfinite(x) else float(x)
 
 
-def signal_estimate(df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2,
-                    level: float = CI_LEVEL) -> dict[str, Any]:
+def signal_estimate(
+    df: pd.DataFrame, weight_columns: list[str], metric: str, min_seeds: int = 2, level: float = CI_LEVEL
+) -> dict[str, Any]:
     """`estimate` of the metric column of a runs table (one row per mixture and seed)."""
     groups = groups_of(df, weight_columns, metric, min_seeds)
     if len(groups) < 2:
@@ -168,7 +192,7 @@ def seeds_for_target(snr_mean: float, seeds: float, target: float = SNR_TARGET) 
     estimates n sigma_b^2 / sigma_w^2, so n* = target^2 n / snr_mean^2. None with no measured signal."""
     if not snr_mean or snr_mean <= 0 or not math.isfinite(snr_mean):
         return None
-    return int(math.ceil(round(target ** 2 * seeds / snr_mean ** 2, 6)))  # round: no 32.0000001 -> 33
+    return int(math.ceil(round(target**2 * seeds / snr_mean**2, 6)))  # round: no 32.0000001 -> 33
 
 
 def by_seeds(df: pd.DataFrame, weight_columns: list[str], metric: str, seed_column: str = "seed") -> list[dict]:
@@ -184,8 +208,16 @@ def by_seeds(df: pd.DataFrame, weight_columns: list[str], metric: str, seed_colu
             s = signal_estimate(ranked[ranked["_depth"] <= k], weight_columns, metric, min_seeds=k)
         except SignalError:
             continue
-        out.append({"seeds": k, "mixtures": s["mixtures"], "snr_mean": s["snr_mean"], "snr_mean_ci": s["snr_mean_ci"],
-                    "snr_single": s["snr_single"], "p_value": s["p_value"]})
+        out.append(
+            {
+                "seeds": k,
+                "mixtures": s["mixtures"],
+                "snr_mean": s["snr_mean"],
+                "snr_mean_ci": s["snr_mean_ci"],
+                "snr_single": s["snr_single"],
+                "p_value": s["p_value"],
+            }
+        )
     return out
 
 
@@ -207,18 +239,22 @@ def verdict_text(s: dict[str, Any]) -> str:
         why = f"< {s['target']:g}"
     else:
         why = f">= {s['target']:g} but F-test p >= {s['alpha']:g}"
-    return (f"SNR of the per-mixture mean {s['metric']} {s['snr_mean']:.2f} [{lo:.2f}, {hi:.2f}] (one-way ANOVA, "
-            f"F-test p {s['p_value']:.2g}) {why}")
+    return (
+        f"SNR of the per-mixture mean {s['metric']} {s['snr_mean']:.2f} [{lo:.2f}, {hi:.2f}] (one-way ANOVA, "
+        f"F-test p {s['p_value']:.2g}) {why}"
+    )
 
 
 def signal_sentence(verdict: dict[str, Any]) -> str:
     """A recorded card's description sentence for its objective's estimate (written at export, refreshed by
     `modomodo suite check --write`)."""
     lo, hi = verdict["snr_mean_ci"]
-    return (f"SNR of the per-mixture mean {verdict['metric']} (one-way ANOVA): {verdict['snr_mean']:.2f} "
-            f"[{lo:.2f}, {hi:.2f}], F-test p {verdict['p_value']:.2g} "
-            f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures: needs >= {SNR_TARGET:g} and p < {ALPHA:g}); "
-            f"one pilot run: {verdict['snr_single']:.2f}.")
+    return (
+        f"SNR of the per-mixture mean {verdict['metric']} (one-way ANOVA): {verdict['snr_mean']:.2f} "
+        f"[{lo:.2f}, {hi:.2f}], F-test p {verdict['p_value']:.2g} "
+        f"({'can' if verdict['can_rank'] else 'CANNOT'} rank mixtures: needs >= {SNR_TARGET:g} and p < {ALPHA:g}); "
+        f"one pilot run: {verdict['snr_single']:.2f}."
+    )
 
 
 def fidelity_signal(df: pd.DataFrame, weight_columns: list[str], metrics) -> dict[str, Any]:
@@ -267,18 +303,33 @@ def single_seed_block(values: np.ndarray, gate_card: dict[str, Any], target: flo
     or harness.suites.fidelity.gate(...).to_card()) on the per-mixture values `values`."""
     chosen = gate_card.get("chosen")
     if not chosen:
-        return {"estimator": "single-seed-bound", "snr_single_lower_bound": None, "can_rank": False, "target": target,
-                "mixtures": int(len(values)),
-                "rule": f"no surrogate was cross-validated ({gate_card.get('reason', 'gate not run')}): no noise bound"}
+        return {
+            "estimator": "single-seed-bound",
+            "snr_single_lower_bound": None,
+            "can_rank": False,
+            "target": target,
+            "mixtures": int(len(values)),
+            "rule": f"no surrogate was cross-validated ({gate_card.get('reason', 'gate not run')}): no noise bound",
+        }
     rmse = float(gate_card["models"][chosen]["rmse"])
-    bound = single_seed_bound(values, rmse ** 2)
-    return {"estimator": "single-seed-bound", "mixtures": int(len(values)), "runs": int(len(values)),
-            "seeds_per_mixture": 1.0, "var_values": round(float(np.var(values, ddof=1)), 8),
-            "surrogate": chosen, "cv_residual_var": round(rmse ** 2, 8),
-            "snr_single_lower_bound": _r(bound, 3), "target": target, "can_rank": bool(bound >= target),
-            "rule": (f"one seed per mixture: the {chosen} surrogate's cross-validated residual variance (noise + "
-                     f"misfit, so at least the noise) bounds the noise; bound = sqrt(max(var(values) - residual "
-                     f"variance, 0) / residual variance); can rank when the bound >= {target:g}")}
+    bound = single_seed_bound(values, rmse**2)
+    return {
+        "estimator": "single-seed-bound",
+        "mixtures": int(len(values)),
+        "runs": int(len(values)),
+        "seeds_per_mixture": 1.0,
+        "var_values": round(float(np.var(values, ddof=1)), 8),
+        "surrogate": chosen,
+        "cv_residual_var": round(rmse**2, 8),
+        "snr_single_lower_bound": _r(bound, 3),
+        "target": target,
+        "can_rank": bool(bound >= target),
+        "rule": (
+            f"one seed per mixture: the {chosen} surrogate's cross-validated residual variance (noise + "
+            f"misfit, so at least the noise) bounds the noise; bound = sqrt(max(var(values) - residual "
+            f"variance, 0) / residual variance); can rank when the bound >= {target:g}"
+        ),
+    }
 
 
 def check_card(card_signal: Any, measured: dict[str, Any], suite_name: str, metric: str) -> None:
@@ -294,4 +345,5 @@ def check_card(card_signal: Any, measured: dict[str, Any], suite_name: str, metr
                 raise SignalError(
                     f"suite {suite_name!r}: its card says signal.{metric}.{key} = {claimed:g} but runs.csv measures "
                     f"{got:g} ({measured.get('estimator')}); re-measure the card with `modomodo suite check "
-                    f"{suite_name} --write`")
+                    f"{suite_name} --write`"
+                )

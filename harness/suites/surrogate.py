@@ -69,7 +69,9 @@ class Surrogate:
         best_x, best_v = None, np.inf
         cons = ({"type": "eq", "fun": lambda x: x.sum() - 1.0},)
         for x0 in starts:
-            res = minimize(f, x0, method="SLSQP", bounds=[(0, 1)] * dim, constraints=cons, options={"ftol": 1e-12, "maxiter": 300})
+            res = minimize(
+                f, x0, method="SLSQP", bounds=[(0, 1)] * dim, constraints=cons, options={"ftol": 1e-12, "maxiter": 300}
+            )
             x = np.clip(res.x, 0, None)
             x = x / x.sum()
             v = f(x)

@@ -53,16 +53,25 @@ def read_csv_checked(path: str | Path, what: str = "table") -> pd.DataFrame:
         raise TableError(f"{what} {str(path)!r}: the file is empty; it needs a header line and one line per run")
     dups = sorted({c for c in header if header.count(c) > 1})
     if dups:
-        raise TableError(f"{what} {str(path)!r}: column {dups[0]!r} appears {header.count(dups[0])} times in the "
-                         f"header; every column needs its own name")
+        raise TableError(
+            f"{what} {str(path)!r}: column {dups[0]!r} appears {header.count(dups[0])} times in the "
+            f"header; every column needs its own name"
+        )
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise TableError(f"cannot read {str(path)!r} as CSV: {str(e).strip().splitlines()[-1]}") from None
 
 
-def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, scores: list[str],
-                   seed_col: str | None, normalize: bool, rounding: float | None = None) -> pd.DataFrame:
+def validate_table(
+    df: pd.DataFrame,
+    weights: dict[str, str],
+    metric: str,
+    scores: list[str],
+    seed_col: str | None,
+    normalize: bool,
+    rounding: float | None = None,
+) -> pd.DataFrame:
     """The one validator of a runs table (`suite import` and every suite folder's runs.csv): every named column
     present, weights and scores numbers, weights finite, >= 0, not all zero and summing to 1 (within
     SUM_TOLERANCE; with `rounding`, the weights were rounded to multiples of it and a row within d x rounding / 2
@@ -87,16 +96,17 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
     W = df[list(weights.values())]
     if W.isna().any().any():
         i, j = np.argwhere(W.isna().to_numpy())[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight is missing; every run needs all weights "
-                           "(drop rows without weights before importing)")
+        raise TableError(
+            f"column {W.columns[j]!r}, {line_of(i)}: weight is missing; every run needs all weights "
+            "(drop rows without weights before importing)"
+        )
     Wv = W.to_numpy(float)
     if not np.isfinite(Wv).all():
         i, j = np.argwhere(~np.isfinite(Wv))[0]
         raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is not finite")
     if (Wv < 0).any():
         i, j = np.argwhere(Wv < 0)[0]
-        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative (weights must be "
-                         f">= 0)")
+        raise TableError(f"column {W.columns[j]!r}, {line_of(i)}: weight {Wv[i, j]} is negative (weights must be >= 0)")
     sums = Wv.sum(axis=1)
     if (sums <= 0).any():
         i = int(np.flatnonzero(sums <= 0)[0])
@@ -106,11 +116,16 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
     if off.any() and not normalize:
         i = int(np.flatnonzero(off)[0])
         given = ", ".join(f"{c}={Wv[i, j]:.8g}" for j, c in enumerate(W.columns))
-        within = (f"within {SUM_TOLERANCE:g}" if rounding is None else
-                  f"within {slack:g}, {len(weights)} weights rounded to {rounding:g}")
-        raise TableError(f"{line_of(i)}: weights {given} sum to {sums[i]:.8g}, not 1 ({within}); "
-                         "pass --normalize to rescale every row (e.g. for percentages)"
-                         + ("" if rounding is not None else ", or --rounding if the weights were rounded"))
+        within = (
+            f"within {SUM_TOLERANCE:g}"
+            if rounding is None
+            else f"within {slack:g}, {len(weights)} weights rounded to {rounding:g}"
+        )
+        raise TableError(
+            f"{line_of(i)}: weights {given} sum to {sums[i]:.8g}, not 1 ({within}); "
+            "pass --normalize to rescale every row (e.g. for percentages)"
+            + ("" if rounding is not None else ", or --rounding if the weights were rounded")
+        )
     if normalize or rounding is not None:
         df[list(weights.values())] = Wv / sums[:, None]
     for c in dict.fromkeys([metric] + scores):
@@ -121,8 +136,9 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
         bad = np.isinf(v) | (np.abs(np.nan_to_num(v)) > MAX_ABS_VALUE)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise TableError(f"column {c!r}, {line_of(i)}: score {v[i]:g} is not a finite number of magnitude <= "
-                             f"{MAX_ABS_VALUE:g}")
+            raise TableError(
+                f"column {c!r}, {line_of(i)}: score {v[i]:g} is not a finite number of magnitude <= {MAX_ABS_VALUE:g}"
+            )
     if seed_col:
         if df[seed_col].isna().any():
             i = int(np.flatnonzero(df[seed_col].isna().to_numpy())[0])
@@ -131,15 +147,20 @@ def validate_table(df: pd.DataFrame, weights: dict[str, str], metric: str, score
         bad = ~np.isfinite(seeds) | (seeds != np.round(seeds)) | (seeds < 0) | (np.abs(seeds) > 2**63 - 1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise TableError(f"seed column {seed_col!r}, {line_of(i)}: seed {df[seed_col].iloc[i]!r} is not a whole "
-                             f"number >= 0")
+            raise TableError(
+                f"seed column {seed_col!r}, {line_of(i)}: seed {df[seed_col].iloc[i]!r} is not a whole number >= 0"
+            )
         df[seed_col] = seeds.astype(np.int64)
         dup = df.duplicated(subset=list(weights.values()) + [seed_col])
         if dup.any():
             i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise TableError(f"{line_of(i)} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})")
+            raise TableError(
+                f"{line_of(i)} repeats a mixture and seed already in the table (seed {df[seed_col].iloc[i]!r})"
+            )
     n_mix = len(df.drop_duplicates(subset=list(weights.values())))
     if n_mix < MIN_MIXTURES:
-        raise TableError(f"the table records {n_mix} mixture; a suite needs at least {MIN_MIXTURES} (with one, every "
-                         f"strategy has regret 0)")
+        raise TableError(
+            f"the table records {n_mix} mixture; a suite needs at least {MIN_MIXTURES} (with one, every "
+            f"strategy has regret 0)"
+        )
     return df

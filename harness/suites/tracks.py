@@ -59,8 +59,11 @@ class Judge:
             raise TrackError(f"unknown track {track!r}; valid: {', '.join(TRACKS)}")
         if track not in suite.tracks:
             why = suite.track_refusal(track)
-            raise TrackError(f"suite {suite.name!r} does not offer the {track} track"
-                             + (f": {why}" if why else "") + f"; it offers: {', '.join(suite.tracks)}")
+            raise TrackError(
+                f"suite {suite.name!r} does not offer the {track} track"
+                + (f": {why}" if why else "")
+                + f"; it offers: {', '.join(suite.tracks)}"
+            )
         key = ("judge", track)
         if key not in suite._cache:
             suite._cache[key] = cls(suite, track)
@@ -123,9 +126,11 @@ class Judge:
         for level in levels:
             if abs(f - level) <= 1e-9:
                 return level
-        raise UnknownFidelity(f"fidelity {fidelity!r} is not offered by {self.name}; valid: "
-                              f"{', '.join(f'{x:g}' for x in levels)}"
-                              + ("" if self.fidelities else " (a single-fidelity suite or track: full runs only)"))
+        raise UnknownFidelity(
+            f"fidelity {fidelity!r} is not offered by {self.name}; valid: "
+            f"{', '.join(f'{x:g}' for x in levels)}"
+            + ("" if self.fidelities else " (a single-fidelity suite or track: full runs only)")
+        )
 
     def simulate(self, mixture: Mixture, seed: int, fidelity: float = 1.0) -> tuple[dict[str, float], str]:
         f = self.check_fidelity(fidelity)
@@ -179,8 +184,11 @@ def ranking_status(suite, track: str) -> tuple[bool, str]:
         return False, "no signal estimate: fewer than 2 mixtures with a measured noise level"
     if sig.get("estimator") == "single-seed-bound":
         bound = sig.get("snr_single_lower_bound")
-        how = (f"the {sig['surrogate']} surrogate's cross-validated residual bounds the noise" if sig.get("surrogate")
-               else sig["rule"])
+        how = (
+            f"the {sig['surrogate']} surrogate's cross-validated residual bounds the noise"
+            if sig.get("surrogate")
+            else sig["rule"]
+        )
         if not sig["can_rank"]:
             shown = "unknown" if bound is None else f"{bound:.2f}"
             return False, f"one seed per mixture: SNR lower bound {shown} < {SNR_TARGET:g} ({how})"

@@ -13,5 +13,13 @@ datasets and a config with `model=<hub id>` and `use_vllm=True`.
 from harness.training.config import BASE_MODELS, PRESETS, BaseModelConfig, ProtocolConfig
 from harness.training.run import MiniModoSource, TrainResult, evaluate_model, train_and_evaluate
 
-__all__ = ["BASE_MODELS", "PRESETS", "BaseModelConfig", "ProtocolConfig", "MiniModoSource", "TrainResult",
-           "evaluate_model", "train_and_evaluate"]
+__all__ = [
+    "BASE_MODELS",
+    "PRESETS",
+    "BaseModelConfig",
+    "ProtocolConfig",
+    "MiniModoSource",
+    "TrainResult",
+    "evaluate_model",
+    "train_and_evaluate",
+]

@@ -66,16 +66,26 @@ def build_tokenizer(cfg: BaseModelConfig, fam):
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, special_tokens=list(fam.SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=cfg.vocab_size,
+        special_tokens=list(fam.SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     corpus = task_set(cfg.task_set).tokenizer_corpus()
     random.Random(cfg.seed).shuffle(corpus)
     roles = ["system\n", "user\n", "assistant\n", "System:", "User:", "Assistant:"]
     tok.train_from_iterator(corpus * 5 + [SYSTEM_PROMPT] * 50 + roles * 50, trainer=trainer)
     tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in TEXT_TOKENS])
     others = [t for t in fam.SPECIAL_TOKENS if t not in (fam.PAD, fam.EOS)]
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=fam.EOS, pad_token=fam.PAD,
-                                 additional_special_tokens=others, padding_side="left", model_max_length=4096)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=fam.EOS,
+        pad_token=fam.PAD,
+        additional_special_tokens=others,
+        padding_side="left",
+        model_max_length=4096,
+    )
     hf.chat_template = fam.CHAT_TEMPLATE
     return hf
 
@@ -157,8 +167,12 @@ def build_base(cfg: BaseModelConfig, folder: Path, log=None) -> dict:
     info.update(config=dataclasses.asdict(cfg), hash=base_hash(cfg))
     if not is_legacy(cfg):
         info.update(family=cfg.family, task_set=cfg.task_set)
-    info.update(build_s=round(t1 - t0, 3), warmup_s=round(t2 - t1, 3),
-                params=sum(p.numel() for p in model.parameters()), vocab=len(processor.tokenizer))
+    info.update(
+        build_s=round(t1 - t0, 3),
+        warmup_s=round(t2 - t1, 3),
+        params=sum(p.numel() for p in model.parameters()),
+        vocab=len(processor.tokenizer),
+    )
     (folder / "base_info.json").write_text(json.dumps(info, indent=1, sort_keys=True))
     return info
 

@@ -42,18 +42,32 @@ _PAPER_DATASETS = "57d69d4bbb3e90c3ad3f36b98d9a10da3a7fa446fe5cd66cc6208b778628a
 _BASES_SOURCES = ("harness/training/bases.py", "tasks/minimodo.py", "tasks/minimodo8.py", "tasks/prompts.py")
 PROVEN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the five-domain Qwen2-VL bases (tiny-h64, tiny-h64-cur, tiny-h128-cur)
-    "04f42c6f33af106c": (("harness/training/model.py", "tasks/minimodo.py", "tasks/prompts.py"),
-                         (_MODEL_PY, _MINIMODO, _PROMPTS)),
+    "04f42c6f33af106c": (
+        ("harness/training/model.py", "tasks/minimodo.py", "tasks/prompts.py"),
+        (_MODEL_PY, _MINIMODO, _PROMPTS),
+    ),
     # the Idefics3 bases (tiny-idf64-cur, tiny-idf64-8cur)
-    "02cfdefa7e88d21e": ((*_BASES_SOURCES, "harness/training/family_idefics3.py"),
-                         (_BASES_PY, _MINIMODO, _MINIMODO8, _PROMPTS, _FAMILY_IDEFICS3)),
+    "02cfdefa7e88d21e": (
+        (*_BASES_SOURCES, "harness/training/family_idefics3.py"),
+        (_BASES_PY, _MINIMODO, _MINIMODO8, _PROMPTS, _FAMILY_IDEFICS3),
+    ),
     # the eight-domain Qwen2-VL bases (tiny-h64-8cur, tiny-h128-8cur)
-    "3bd540b9e0536bde": ((*_BASES_SOURCES, "harness/training/family_qwen2vl.py"),
-                         (_BASES_PY, _MINIMODO, _MINIMODO8, _PROMPTS, _FAMILY_QWEN2VL)),
+    "3bd540b9e0536bde": (
+        (*_BASES_SOURCES, "harness/training/family_qwen2vl.py"),
+        (_BASES_PY, _MINIMODO, _MINIMODO8, _PROMPTS, _FAMILY_QWEN2VL),
+    ),
     # the GPU toy protocol's assets (paper-protocol-tiny)
-    "81251c2279fd538e": (("harness/runners/gpu_assets.py", "tasks/paper_tiny.py", "tasks/minimodo.py",
-                          "tasks/prompts.py", "tasks/paper_datasets.py", "harness/training/model.py"),
-                         (_GPU_ASSETS, _PAPER_TINY, _MINIMODO, _PROMPTS, _PAPER_DATASETS, _MODEL_PY)),
+    "81251c2279fd538e": (
+        (
+            "harness/runners/gpu_assets.py",
+            "tasks/paper_tiny.py",
+            "tasks/minimodo.py",
+            "tasks/prompts.py",
+            "tasks/paper_datasets.py",
+            "harness/training/model.py",
+        ),
+        (_GPU_ASSETS, _PAPER_TINY, _MINIMODO, _PROMPTS, _PAPER_DATASETS, _MODEL_PY),
+    ),
 }
 
 
@@ -64,8 +78,11 @@ def code_digest(path: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 node.body = node.body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 

@@ -29,20 +29,29 @@ def encode_rows(processor, rows: Sequence[dict], batch: int = 64, p_correct: boo
     exactly as generate/answer_probability compute them without it: the same chunks, the same calls."""
     prompts = render_prompts(processor, rows)
     images = [r["image"] for r in rows]
-    out: dict = {"batch": batch, "n": len(rows), "gen": [
-        processor(text=prompts[i:i + batch], images=images[i:i + batch], padding=True, return_tensors="pt")
-        for i in range(0, len(rows), batch)]}
+    out: dict = {
+        "batch": batch,
+        "n": len(rows),
+        "gen": [
+            processor(text=prompts[i : i + batch], images=images[i : i + batch], padding=True, return_tensors="pt")
+            for i in range(0, len(rows), batch)
+        ],
+    }
     if p_correct:
         tok = processor.tokenizer
         targets = [make_completion(str(r["solution"])) + tok.eos_token for r in rows]
         out["lengths"] = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in targets]
         out["full"] = []
         for k, i in enumerate(range(0, len(rows), batch)):
-            full = [p + t for p, t in zip(prompts[i:i + batch], targets[i:i + batch])]
-            enc = processor(text=full, images=images[i:i + batch], padding=True, return_tensors="pt")
+            full = [p + t for p, t in zip(prompts[i : i + batch], targets[i : i + batch])]
+            enc = processor(text=full, images=images[i : i + batch], padding=True, return_tensors="pt")
             for key, value in out["gen"][k].items():  # the image tensors are the same: keep one copy in memory
-                if key not in ("input_ids", "attention_mask", "mm_token_type_ids") and key in enc \
-                        and enc[key].shape == value.shape and bool((enc[key] == value).all()):
+                if (
+                    key not in ("input_ids", "attention_mask", "mm_token_type_ids")
+                    and key in enc
+                    and enc[key].shape == value.shape
+                    and bool((enc[key] == value).all())
+                ):
                     enc[key] = value
             out["full"].append(enc)
     return out
@@ -70,8 +79,9 @@ def greedy_config(max_new_tokens: int):
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False)
 
 
-def generate(model, processor, rows: Sequence[dict], max_new_tokens: int, batch: int = 64,
-             encoded: dict | None = None) -> list[str]:
+def generate(
+    model, processor, rows: Sequence[dict], max_new_tokens: int, batch: int = 64, encoded: dict | None = None
+) -> list[str]:
     """Greedy completions of rows; `encoded` (encode_rows of the same rows and batch) skips the encoding."""
     import torch
 
@@ -82,12 +92,13 @@ def generate(model, processor, rows: Sequence[dict], max_new_tokens: int, batch:
     with torch.no_grad():
         for enc in encoded["gen"]:
             gen = model.generate(**enc, generation_config=greedy)
-            out += processor.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out += processor.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     return out
 
 
-def answer_probability(model, processor, rows: Sequence[dict], batch: int = 64,
-                       encoded: dict | None = None) -> list[float]:
+def answer_probability(
+    model, processor, rows: Sequence[dict], batch: int = 64, encoded: dict | None = None
+) -> list[float]:
     """p(gold completion + EOS | prompt) of each row, teacher-forced (prompts are left-padded, so
     the gold tokens are the last ones of every sequence)."""
     import torch
@@ -102,13 +113,20 @@ def answer_probability(model, processor, rows: Sequence[dict], batch: int = 64,
             logp = torch.log_softmax(model(**enc).logits[:, :-1].float(), dim=-1)
             ids = enc["input_ids"][:, 1:]
             token_logp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-            for j, n in enumerate(lengths[i:i + batch]):
+            for j, n in enumerate(lengths[i : i + batch]):
                 out.append(float(token_logp[j, -n:].sum().exp()))
     return out
 
 
-def evaluate_rows(model, processor, rows: Sequence[dict], max_new_tokens: int, batch: int = 64,
-                  p_correct: bool = False, encoded: dict | None = None) -> dict[str, float]:
+def evaluate_rows(
+    model,
+    processor,
+    rows: Sequence[dict],
+    max_new_tokens: int,
+    batch: int = 64,
+    p_correct: bool = False,
+    encoded: dict | None = None,
+) -> dict[str, float]:
     """{'accuracy': mean accuracy reward (IoU for boxes), 'format': format-reward rate} and, with
     `p_correct`, 'p_correct': the mean probability of the exact gold completion."""
     texts = generate(model, processor, rows, max_new_tokens, batch, encoded=encoded)
@@ -121,9 +139,15 @@ def evaluate_rows(model, processor, rows: Sequence[dict], max_new_tokens: int, b
     return out
 
 
-def evaluate_benchmarks(model, processor, benchmarks: dict[str, Sequence[dict]], max_new_tokens: int,
-                        batch: int = 64, p_correct: bool = False,
-                        encoded: dict[str, dict] | None = None) -> dict[str, dict[str, float]]:
+def evaluate_benchmarks(
+    model,
+    processor,
+    benchmarks: dict[str, Sequence[dict]],
+    max_new_tokens: int,
+    batch: int = 64,
+    p_correct: bool = False,
+    encoded: dict[str, dict] | None = None,
+) -> dict[str, dict[str, float]]:
     """{'accuracy': per benchmark, 'format': per benchmark[, 'p_correct': per benchmark]}.
     `encoded`: benchmark -> encode_rows(...) of its rows (reused across evaluations)."""
     out: dict[str, dict[str, float]] = {}

@@ -22,7 +22,7 @@ from __future__ import annotations
 SPECIAL_TOKENS = ["<|pad|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>"]
 EOS, PAD = "<end_of_utterance>", "<|pad|>"
 IMAGE_SIZE, PATCH, SCALE = 84, 14, 2
-IMAGE_SEQ_LEN = (IMAGE_SIZE // PATCH) ** 2 // SCALE ** 2  # 9
+IMAGE_SEQ_LEN = (IMAGE_SIZE // PATCH) ** 2 // SCALE**2  # 9
 
 # Idefics3's chat layout ("User:<image>question<end_of_utterance>\nAssistant:"), with a system turn.
 CHAT_TEMPLATE = (
@@ -52,8 +52,12 @@ def load_processor(folder):
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder), padding_side="left")
-    return processor_class()(image_processor=Idefics3ImageProcessorPil.from_pretrained(str(folder)),
-                             tokenizer=tokenizer, image_seq_len=IMAGE_SEQ_LEN, chat_template=CHAT_TEMPLATE)
+    return processor_class()(
+        image_processor=Idefics3ImageProcessorPil.from_pretrained(str(folder)),
+        tokenizer=tokenizer,
+        image_seq_len=IMAGE_SEQ_LEN,
+        chat_template=CHAT_TEMPLATE,
+    )
 
 
 def build(cfg, tokenizer):
@@ -61,27 +65,52 @@ def build(cfg, tokenizer):
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
-    ip = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": IMAGE_SIZE},
-                                   max_image_size={"longest_edge": IMAGE_SIZE}, do_pad=True)
-    processor = processor_class()(image_processor=ip, tokenizer=tokenizer, image_seq_len=IMAGE_SEQ_LEN,
-                                  chat_template=CHAT_TEMPLATE)
+    ip = Idefics3ImageProcessorPil(
+        do_image_splitting=False,
+        size={"longest_edge": IMAGE_SIZE},
+        max_image_size={"longest_edge": IMAGE_SIZE},
+        do_pad=True,
+    )
+    processor = processor_class()(
+        image_processor=ip, tokenizer=tokenizer, image_seq_len=IMAGE_SEQ_LEN, chat_template=CHAT_TEMPLATE
+    )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     if cfg.hidden % cfg.heads or (cfg.hidden // cfg.heads) % 2:
         raise ValueError(f"hidden {cfg.hidden} / heads {cfg.heads} must give an even head_dim")
     vision_hidden = max(32, cfg.hidden // 2)
     config = Idefics3Config(
-        text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=cfg.hidden,
-                         intermediate_size=cfg.hidden * 2, num_hidden_layers=cfg.layers,
-                         num_attention_heads=cfg.heads, num_key_value_heads=max(1, cfg.heads // 2),
-                         max_position_embeddings=1024, rms_norm_eps=1e-5, bos_token_id=None,
-                         eos_token_id=ids[EOS], pad_token_id=ids[PAD], tie_word_embeddings=True),
-        vision_config=dict(hidden_size=vision_hidden, intermediate_size=vision_hidden * 2,
-                           num_hidden_layers=cfg.vision_depth, num_attention_heads=2, image_size=IMAGE_SIZE,
-                           patch_size=PATCH),
-        scale_factor=SCALE, image_token_id=ids["<image>"], pad_token_id=ids[PAD], tie_word_embeddings=True)
+        text_config=dict(
+            model_type="llama",
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden,
+            intermediate_size=cfg.hidden * 2,
+            num_hidden_layers=cfg.layers,
+            num_attention_heads=cfg.heads,
+            num_key_value_heads=max(1, cfg.heads // 2),
+            max_position_embeddings=1024,
+            rms_norm_eps=1e-5,
+            bos_token_id=None,
+            eos_token_id=ids[EOS],
+            pad_token_id=ids[PAD],
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            hidden_size=vision_hidden,
+            intermediate_size=vision_hidden * 2,
+            num_hidden_layers=cfg.vision_depth,
+            num_attention_heads=2,
+            image_size=IMAGE_SIZE,
+            patch_size=PATCH,
+        ),
+        scale_factor=SCALE,
+        image_token_id=ids["<image>"],
+        pad_token_id=ids[PAD],
+        tie_word_embeddings=True,
+    )
     from transformers import GenerationConfig
 
     model = Idefics3ForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True,
-                                               temperature=1.0)
+    model.generation_config = GenerationConfig(
+        eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True, temperature=1.0
+    )
     return model, processor

@@ -16,11 +16,26 @@ import os
 import random
 from pathlib import Path
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 # Single tokens for the answer format and the Visual-RFT box punctuation: keeps tiny-model answers short.
-TEXT_TOKENS = ["<think>", "</think>", "<answer>", "</answer>", "[{'Position': [", "], 'Confidence': 1}]",
-               "], 'Confidence': 1}, {'Position': ["]
+TEXT_TOKENS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "[{'Position': [",
+    "], 'Confidence': 1}]",
+    "], 'Confidence': 1}, {'Position': [",
+]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -37,10 +52,15 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+
 def set_offline_env() -> None:
     """No Hub access, no tokenizer threads, quiet libraries (results go to stdout as JSON)."""
-    for k, v in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
-                 ("TOKENIZERS_PARALLELISM", "false")):
+    for k, v in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
         os.environ.setdefault(k, v)
     try:
         import datasets
@@ -61,6 +81,7 @@ def processor_class():
 
     global _PROC_CLS
     if _PROC_CLS is None:
+
         class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
             def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
                 self.image_token = getattr(tokenizer, "image_token", "<|image_pad|>")
@@ -86,17 +107,26 @@ def build_tokenizer(vocab_size: int = 512, seed: int = 0):
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     corpus = tokenizer_corpus()
     rng = random.Random(seed)
     rng.shuffle(corpus)
     corpus = corpus * 5 + [SYSTEM_PROMPT] * 50 + ["system\n", "user\n", "assistant\n"] * 50
     tok.train_from_iterator(corpus, trainer=trainer)
     tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in TEXT_TOKENS])
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                 additional_special_tokens=SPECIAL_TOKENS[1:], padding_side="left",
-                                 model_max_length=4096)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        padding_side="left",
+        model_max_length=4096,
+    )
     hf.chat_template = CHAT_TEMPLATE
     return hf
 
@@ -118,8 +148,14 @@ def load(folder: str | Path):
 def render_prompts(processor, rows) -> list[str]:
     from trl.data_utils import prepare_multimodal_messages
 
-    return [processor.apply_chat_template(prepare_multimodal_messages(list(r["prompt"]), images=[r["image"]]),
-                                          add_generation_prompt=True, tokenize=False) for r in rows]
+    return [
+        processor.apply_chat_template(
+            prepare_multimodal_messages(list(r["prompt"]), images=[r["image"]]),
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        for r in rows
+    ]
 
 
 def base_info(folder: str | Path) -> dict:

@@ -74,8 +74,16 @@ class DomainWeightedSampler:
     `steps_per_generation × num_iterations` steps); `batches` generation batches in all. `draws` records,
     per batch, the weights it was drawn with and the prompts each domain got."""
 
-    def __init__(self, ranges: Mapping[str, range], weights: Mapping[str, float], prompts: int, num_generations: int,
-                 repeat_count: int, batches: int, seed: int):
+    def __init__(
+        self,
+        ranges: Mapping[str, range],
+        weights: Mapping[str, float],
+        prompts: int,
+        num_generations: int,
+        repeat_count: int,
+        batches: int,
+        seed: int,
+    ):
         self.domains = list(ranges)
         self.ranges = dict(ranges)
         self.prompts, self.num_generations = int(prompts), int(num_generations)
@@ -106,7 +114,9 @@ class DomainWeightedSampler:
         picks = self.rng.choice(len(self.domains), size=self.prompts, p=self.p)
         rows = [self._row(self.domains[k]) for k in picks]
         counts = np.bincount(picks, minlength=len(self.domains))
-        self.draws.append({"weights": self.p.round(9).tolist(), "prompts": counts.tolist(), "after_step": self.after_step})
+        self.draws.append(
+            {"weights": self.p.round(9).tolist(), "prompts": counts.tolist(), "after_step": self.after_step}
+        )
         return rows
 
     def __iter__(self):
@@ -121,7 +131,9 @@ class DomainWeightedSampler:
         return self.batches * self.repeat_count * self.prompts * self.num_generations
 
 
-def domain_signals(domains: list[str], prompt_domains: list[str], rewards, advantages, group: int) -> dict[str, DomainSignal]:
+def domain_signals(
+    domains: list[str], prompt_domains: list[str], rewards, advantages, group: int
+) -> dict[str, DomainSignal]:
     """Per-domain signals of a batch: `prompt_domains` names each group's domain (one entry per group of
     `group` completions), `rewards`/`advantages` one entry per completion, in TRL's order (a group's
     completions consecutive)."""
@@ -135,14 +147,17 @@ def domain_signals(domains: list[str], prompt_domains: list[str], rewards, advan
             continue
         r, a = rewards[rows], advantages[rows]
         finite = r[np.isfinite(r)]
-        zero_std = [bool(np.all(np.isclose(g[np.isfinite(g)], g[np.isfinite(g)][0]))) if np.isfinite(g).any() else True
-                    for g in r]
+        zero_std = [
+            bool(np.all(np.isclose(g[np.isfinite(g)], g[np.isfinite(g)][0]))) if np.isfinite(g).any() else True
+            for g in r
+        ]
         out[d] = DomainSignal(
             prompts=len(rows),
             mean_reward=float(finite.mean()) if finite.size else None,
             mean_abs_advantage=float(np.abs(a).mean()),
             reward_variance=float(finite.var()) if finite.size else None,
-            frac_zero_std=float(np.mean(zero_std)))
+            frac_zero_std=float(np.mean(zero_std)),
+        )
     return out
 
 
@@ -165,10 +180,15 @@ def merge_signals(domains: list[str], parts: list[dict[str, DomainSignal]]) -> d
             return sum(v * k for v, k in vals) / w if w else None
 
         m = mean("mean_reward")
-        second = [(s.reward_variance + s.mean_reward ** 2, s.prompts) for s in got
-                  if s.reward_variance is not None and s.mean_reward is not None]
-        var = (sum(v * k for v, k in second) / sum(k for _, k in second) - m ** 2) if second and m is not None else None
-        out[d] = DomainSignal(n, m, mean("mean_abs_advantage"), None if var is None else max(var, 0.0), mean("frac_zero_std"))
+        second = [
+            (s.reward_variance + s.mean_reward**2, s.prompts)
+            for s in got
+            if s.reward_variance is not None and s.mean_reward is not None
+        ]
+        var = (sum(v * k for v, k in second) / sum(k for _, k in second) - m**2) if second and m is not None else None
+        out[d] = DomainSignal(
+            n, m, mean("mean_abs_advantage"), None if var is None else max(var, 0.0), mean("frac_zero_std")
+        )
     return out
 
 
@@ -200,8 +220,10 @@ class OnlineMixture:
         finally:
             self.calls_seconds += time.perf_counter() - t0
         if not isinstance(value, Mixture):
-            raise OnlineStrategyFailed(f"{what} returned {type(value).__name__} {value!r:.80} after step {step}, "
-                                       f"not a Mixture of {self.domains}")
+            raise OnlineStrategyFailed(
+                f"{what} returned {type(value).__name__} {value!r:.80} after step {step}, "
+                f"not a Mixture of {self.domains}"
+            )
         try:
             return self.space.validate(value)
         except InvalidMixture as e:
@@ -215,10 +237,12 @@ class OnlineMixture:
         return self.first
 
     # -- what the trainer calls ----------------------------------------------------------------------
-    def make_sampler(self, ranges, prompts: int, num_generations: int, repeat_count: int, batches: int,
-                     seed: int) -> DomainWeightedSampler:
-        self.sampler = DomainWeightedSampler(ranges, self.start().as_dict(), prompts, num_generations, repeat_count,
-                                             batches, seed)
+    def make_sampler(
+        self, ranges, prompts: int, num_generations: int, repeat_count: int, batches: int, seed: int
+    ) -> DomainWeightedSampler:
+        self.sampler = DomainWeightedSampler(
+            ranges, self.start().as_dict(), prompts, num_generations, repeat_count, batches, seed
+        )
         return self.sampler
 
     def capture(self, prompt_domains: list[str], rewards, advantages, group: int) -> None:
@@ -240,10 +264,15 @@ class OnlineMixture:
         new = self._ask("update", lambda: self.strategy.update(step_signals), step)
         if self.sampler is not None:
             self.sampler.set_weights(new.as_dict(), after_step=int(step))
-        self.steps.append({"step": int(step), "weights": [weights.get(d) for d in self.domains],
-                           "drawn_after_step": drawn["after_step"] if drawn else None,
-                           "next": [new[d] for d in self.domains],
-                           "signals": {f: [_short(getattr(signals[d], f)) for d in self.domains] for f in SIGNAL_FIELDS}})
+        self.steps.append(
+            {
+                "step": int(step),
+                "weights": [weights.get(d) for d in self.domains],
+                "drawn_after_step": drawn["after_step"] if drawn else None,
+                "next": [new[d] for d in self.domains],
+                "signals": {f: [_short(getattr(signals[d], f)) for d in self.domains] for f in SIGNAL_FIELDS},
+            }
+        )
         self.seconds += time.perf_counter() - t0
 
     def callback(self):
@@ -262,15 +291,22 @@ class OnlineMixture:
     def record(self) -> dict[str, Any]:
         """What the run stores (RunResult.online): per step, columns in the domains' order."""
         fields = {f: [s["signals"][f] for s in self.steps] for f in SIGNAL_FIELDS}
-        return {"strategy": self.name, "domains": self.domains, "start": [self.first[d] for d in self.domains]
-                if self.first else None, "steps": [s["step"] for s in self.steps],
-                "weights": [s["weights"] for s in self.steps], "next": [s["next"] for s in self.steps],
-                # measured: the step after which each step's weights were returned (0: start), and the largest lag
-                "drawn_after_step": [s["drawn_after_step"] for s in self.steps],
-                "draw_lag_steps": max((s["step"] - s["drawn_after_step"] for s in self.steps
-                                       if s["drawn_after_step"]), default=None),
-                "signals": fields,
-                "seconds": round(self.seconds, 6), "strategy_seconds": round(self.calls_seconds, 6)}
+        return {
+            "strategy": self.name,
+            "domains": self.domains,
+            "start": [self.first[d] for d in self.domains] if self.first else None,
+            "steps": [s["step"] for s in self.steps],
+            "weights": [s["weights"] for s in self.steps],
+            "next": [s["next"] for s in self.steps],
+            # measured: the step after which each step's weights were returned (0: start), and the largest lag
+            "drawn_after_step": [s["drawn_after_step"] for s in self.steps],
+            "draw_lag_steps": max(
+                (s["step"] - s["drawn_after_step"] for s in self.steps if s["drawn_after_step"]), default=None
+            ),
+            "signals": fields,
+            "seconds": round(self.seconds, 6),
+            "strategy_seconds": round(self.calls_seconds, 6),
+        }
 
 
 def _short(x):
@@ -295,9 +331,14 @@ def online_trainer_class():
             a = self.args
             repeat = self.num_iterations * a.steps_per_generation
             micro_steps = a.max_steps * a.gradient_accumulation_steps
-            return self.online.make_sampler(self.online_ranges, a.generation_batch_size // self.num_generations,
-                                            self.num_generations, repeat, math.ceil(micro_steps / repeat),
-                                            self.online_seed)
+            return self.online.make_sampler(
+                self.online_ranges,
+                a.generation_batch_size // self.num_generations,
+                self.num_generations,
+                repeat,
+                math.ceil(micro_steps / repeat),
+                self.online_seed,
+            )
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -319,8 +360,12 @@ def online_trainer_class():
                 advantages = self.accelerator.gather(out["advantages"].detach())
                 tasks = gather_object([x[DOMAIN_COLUMN] for x in inputs])
                 g = self.num_generations
-                self.online.capture([tasks[i] for i in range(0, len(tasks), g)], total.detach().cpu().tolist(),
-                                    advantages.cpu().tolist(), g)
+                self.online.capture(
+                    [tasks[i] for i in range(0, len(tasks), g)],
+                    total.detach().cpu().tolist(),
+                    advantages.cpu().tolist(),
+                    g,
+                )
             return out
 
     return OnlineGRPOTrainer

@@ -35,17 +35,46 @@ def bare_grpo(cfg, weights: dict[str, float], seed: int) -> float:
     active = [d for d in cfg.train_domains if weights.get(d, 0) > 0]
     sources = [Dataset.from_list(make_rows(d, n, seed * 1000 + i)) for i, d in enumerate(active)]
     total = sum(weights[d] for d in active)
-    ds = sources[0] if len(sources) == 1 else interleave_datasets(
-        sources, probabilities=[weights[d] / total for d in active], seed=seed, stopping_strategy=cfg.stopping_strategy)
+    ds = (
+        sources[0]
+        if len(sources) == 1
+        else interleave_datasets(
+            sources,
+            probabilities=[weights[d] / total for d in active],
+            seed=seed,
+            stopping_strategy=cfg.stopping_strategy,
+        )
+    )
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(output_dir=out, max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
-                          num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-                          learning_rate=cfg.learning_rate, lr_scheduler_type="constant", beta=cfg.beta,
-                          temperature=cfg.temperature, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
-                          reward_weights=list(cfg.reward_weights), save_strategy="no", report_to="none", use_cpu=True,
-                          bf16=False, gradient_checkpointing=False, seed=seed, disable_tqdm=True, logging_steps=10)
-        GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args, train_dataset=ds,
-                    processing_class=processor).train()
+        args = GRPOConfig(
+            output_dir=out,
+            max_steps=cfg.steps,
+            per_device_train_batch_size=cfg.batch_size,
+            num_generations=cfg.num_generations,
+            max_completion_length=cfg.max_completion_length,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type="constant",
+            beta=cfg.beta,
+            temperature=cfg.temperature,
+            loss_type=cfg.loss_type,
+            scale_rewards=cfg.scale_rewards,
+            reward_weights=list(cfg.reward_weights),
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            seed=seed,
+            disable_tqdm=True,
+            logging_steps=10,
+        )
+        GRPOTrainer(
+            model=model,
+            reward_funcs=[accuracy_reward, format_reward],
+            args=args,
+            train_dataset=ds,
+            processing_class=processor,
+        ).train()
     return time.perf_counter() - t0
 
 
@@ -54,8 +83,13 @@ def main(argv=None) -> dict:
     p.add_argument("--preset", default="smoke")
     p.add_argument("--mixture", default="science=0.5,spatial=0.5")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=1, help="Alternate bare/harness this many times (order flips each "
-                   "round, so a shared machine's load hits both alike); medians are reported.")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Alternate bare/harness this many times (order flips each "
+        "round, so a shared machine's load hits both alike); medians are reported.",
+    )
     a = p.parse_args(argv)
 
     import torch
@@ -81,7 +115,7 @@ def main(argv=None) -> dict:
         runner = CpuRunner(suite)
         bares, walls, parts, evals = [], [], [], []
         for i in range(a.repeat):
-            for what in (("bare", "harness") if i % 2 == 0 else ("harness", "bare")):
+            for what in ("bare", "harness") if i % 2 == 0 else ("harness", "bare"):
                 if what == "bare":
                     bares.append(bare_grpo(cfg, mixture.as_dict(), a.seed))
                     continue
@@ -94,11 +128,17 @@ def main(argv=None) -> dict:
     from statistics import median
 
     bare, harness_wall, train_part = median(bares), median(walls), median(parts)
-    out = {"preset": a.preset, "repeat": a.repeat, "bare_s": [round(x, 2) for x in bares],
-           "harness_s": [round(x, 2) for x in walls], "harness_train_part_s": [round(x, 2) for x in parts],
-           "harness_eval_s": [round(x, 2) for x in evals],
-           "ratio_train_part": round(train_part / bare, 3), "ratio_whole_run": round(harness_wall / bare, 3),
-           "status": res.status}
+    out = {
+        "preset": a.preset,
+        "repeat": a.repeat,
+        "bare_s": [round(x, 2) for x in bares],
+        "harness_s": [round(x, 2) for x in walls],
+        "harness_train_part_s": [round(x, 2) for x in parts],
+        "harness_eval_s": [round(x, 2) for x in evals],
+        "ratio_train_part": round(train_part / bare, 3),
+        "ratio_whole_run": round(harness_wall / bare, 3),
+        "status": res.status,
+    }
     print(json.dumps(out))
     return out
 

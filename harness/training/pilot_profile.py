@@ -100,19 +100,32 @@ def phases(s: dict[str, float]) -> dict[str, float]:
     s = defaultdict(float, s)
     train = s["train_with_checkpoints"] - s["eval_checkpoints"]
     out = {
-        "build": s["build"], "data": s["data"] + s["data_eval"],
+        "build": s["build"],
+        "data": s["data"] + s["data_eval"],
         "generation": s["generation"],
         "scoring": s["generate_and_score"] - s["generation"],
         "loss_forward": s["loss_forward"],
         "backward_optimizer": train - s["generate_and_score"] - s["loss_forward"],
-        "eval": s["eval"], "eval_checkpoints": s["eval_checkpoints"],
+        "eval": s["eval"],
+        "eval_checkpoints": s["eval_checkpoints"],
     }
     for stage in ("eval", "eval_checkpoints"):
         for part in ("encode", "encode_cached", "generate", "p_correct"):
             if f"{stage}_{part}" in s:
                 out[f"{stage}_{part}"] = s[f"{stage}_{part}"]
-    out["total"] = sum(out[k] for k in ("build", "data", "generation", "scoring", "loss_forward",
-                                        "backward_optimizer", "eval", "eval_checkpoints"))
+    out["total"] = sum(
+        out[k]
+        for k in (
+            "build",
+            "data",
+            "generation",
+            "scoring",
+            "loss_forward",
+            "backward_optimizer",
+            "eval",
+            "eval_checkpoints",
+        )
+    )
     return {k: round(v, 3) for k, v in out.items()}
 
 
@@ -136,8 +149,14 @@ def profile_run(cfg, mixture: dict, seed: int) -> dict:
             res = train_and_evaluate(cfg, mixture, seed)
     finally:
         run.CheckpointEvaluation.on_step_end = original_ckpt
-    return {"cpu_s": phases(clock.s), "wall_s": phases(clock.wall), "timings": res.timings, "scores": res.scores,
-            "train_log": res.train_log, "checkpoints": {str(k): v["scores"] for k, v in res.checkpoints.items()}}
+    return {
+        "cpu_s": phases(clock.s),
+        "wall_s": phases(clock.wall),
+        "timings": res.timings,
+        "scores": res.scores,
+        "train_log": res.train_log,
+        "checkpoints": {str(k): v["scores"] for k, v in res.checkpoints.items()},
+    }
 
 
 def main(argv=None) -> list[dict]:

@@ -70,12 +70,22 @@ def encoded_benchmarks(cfg: ProtocolConfig, source, processor) -> dict[str, dict
     from harness.training.evaluate import encode_rows
 
     origin = getattr(getattr(processor, "tokenizer", None), "name_or_path", "") or f"id:{id(processor)}"
-    key = (origin, type(processor).__name__, getattr(source, "name", id(source)), tuple(cfg.train_domains),
-           tuple(cfg.ood_sets), cfg.eval_n, cfg.eval_batch, bool(cfg.eval_p_correct))
+    key = (
+        origin,
+        type(processor).__name__,
+        getattr(source, "name", id(source)),
+        tuple(cfg.train_domains),
+        tuple(cfg.ood_sets),
+        cfg.eval_n,
+        cfg.eval_batch,
+        bool(cfg.eval_p_correct),
+    )
     if key not in _ENCODED_CACHE:
         _ENCODED_CACHE.clear()
-        _ENCODED_CACHE[key] = {name: encode_rows(processor, rows, cfg.eval_batch, cfg.eval_p_correct)
-                               for name, rows in eval_benchmarks(cfg, source).items()}
+        _ENCODED_CACHE[key] = {
+            name: encode_rows(processor, rows, cfg.eval_batch, cfg.eval_p_correct)
+            for name, rows in eval_benchmarks(cfg, source).items()
+        }
     return _ENCODED_CACHE[key]
 
 
@@ -86,9 +96,15 @@ def evaluate_model(model, processor, cfg: ProtocolConfig, source=None) -> tuple[
     from tasks.aggregate import aggregate, p_correct_scores
 
     source = source or MiniModoSource()
-    ev = evaluate_benchmarks(model, processor, eval_benchmarks(cfg, source), cfg.max_completion_length,
-                             cfg.eval_batch, p_correct=cfg.eval_p_correct,
-                             encoded=encoded_benchmarks(cfg, source, processor))
+    ev = evaluate_benchmarks(
+        model,
+        processor,
+        eval_benchmarks(cfg, source),
+        cfg.max_completion_length,
+        cfg.eval_batch,
+        p_correct=cfg.eval_p_correct,
+        encoded=encoded_benchmarks(cfg, source, processor),
+    )
     scores = aggregate(ev["accuracy"], cfg.train_domains, cfg.ood_sets)
     if cfg.eval_p_correct:
         scores.update(p_correct_scores(ev["p_correct"], cfg.train_domains, cfg.ood_sets))
@@ -114,8 +130,11 @@ class CheckpointEvaluation:
         self.results: dict[float, dict[str, Any]] = {}
         self.seconds = 0.0
         # subclassing at run time keeps transformers out of this module's import
-        self.callback = type("CheckpointEvaluationCallback", (TrainerCallback,), {
-            "on_step_end": lambda _cb, args, state, control, **kw: self.on_step_end(args, state, control, **kw)})()
+        self.callback = type(
+            "CheckpointEvaluationCallback",
+            (TrainerCallback,),
+            {"on_step_end": lambda _cb, args, state, control, **kw: self.on_step_end(args, state, control, **kw)},
+        )()
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         due = [f for f in self.at.get(int(state.global_step), []) if f not in self.results]
@@ -139,8 +158,12 @@ class CheckpointEvaluation:
         seconds = time.perf_counter() - t0
         self.seconds += seconds
         for f in due:
-            self.results[f] = {"step": int(state.global_step), "scores": scores, "format_rate": fmt,
-                               "seconds": round(seconds, 3)}
+            self.results[f] = {
+                "step": int(state.global_step),
+                "scores": scores,
+                "format_rate": fmt,
+                "seconds": round(seconds, 3),
+            }
         return control
 
 
@@ -157,8 +180,9 @@ def load_base(cfg: ProtocolConfig, log=None):
     return model, processor, cfg.model, {}
 
 
-def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None,
-                       log=None, online=None) -> TrainResult:
+def train_and_evaluate(
+    cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None, log=None, online=None
+) -> TrainResult:
     """GRPO on `mixture` (dataset -> weight, over cfg.train_domains) with `seed`, then evaluation.
 
     `online`: an `OnlineMixture` (harness/training/online.py). The run then draws its prompts from every
@@ -191,14 +215,27 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
     t3 = time.perf_counter()
     ckpt = CheckpointEvaluation(cfg, processor, source) if cfg.eval_checkpoints and cfg.steps else None
     torch.manual_seed(seed)
-    trainer = train_grpo(model, processor, dataset, cfg, seed, callbacks=[ckpt.callback] if ckpt else None,
-                         online=(online, ranges) if online is not None else None)
+    trainer = train_grpo(
+        model,
+        processor,
+        dataset,
+        cfg,
+        seed,
+        callbacks=[ckpt.callback] if ckpt else None,
+        online=(online, ranges) if online is not None else None,
+    )
     t4 = time.perf_counter()
     scores, fmt = evaluate_model(trainer.model, processor, cfg, source)
     t5 = time.perf_counter()
     t_ckpt = ckpt.seconds if ckpt else 0.0
-    timings = {"imports": t1 - t0, "build": t2 - t1, "data": t3 - t2, "train": t4 - t3 - t_ckpt, "eval": t5 - t4,
-               "total": t5 - t0}
+    timings = {
+        "imports": t1 - t0,
+        "build": t2 - t1,
+        "data": t3 - t2,
+        "train": t4 - t3 - t_ckpt,
+        "eval": t5 - t4,
+        "total": t5 - t0,
+    }
     if ckpt:
         timings["eval_checkpoints"] = t_ckpt  # not counted in "train"
     if online is not None:  # measured overhead of the online machinery, inside "train"
@@ -206,7 +243,15 @@ def train_and_evaluate(cfg: ProtocolConfig, mixture: Mapping[str, float], seed: 
         timings["online_strategy"] = online.calls_seconds
     if cfg.steps:
         timings["s_per_step"] = timings["train"] / cfg.steps
-    return TrainResult(scores=scores, format_rate=fmt, timings={k: round(v, 3) for k, v in timings.items()},
-                       rollouts=cfg.rollouts, steps=cfg.steps, base=label, base_info=info, train_log=reward_log(trainer),
-                       checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {},
-                       online=online.record() if online is not None else {})
+    return TrainResult(
+        scores=scores,
+        format_rate=fmt,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        rollouts=cfg.rollouts,
+        steps=cfg.steps,
+        base=label,
+        base_info=info,
+        train_log=reward_log(trainer),
+        checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {},
+        online=online.record() if online is not None else {},
+    )

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from harness.training.config import BaseModelConfig
 
 
-def supervised_warm_up(model, processor, next_rows: Callable[[int], list[dict]], steps: int, lr: float, log=None,
-                       log_every: int = 50) -> dict:
+def supervised_warm_up(
+    model, processor, next_rows: Callable[[int], list[dict]], steps: int, lr: float, log=None, log_every: int = 50
+) -> dict:
     """Train `model` in place for `steps` steps on `next_rows(step)` (rows with prompt, image, solution);
     returns the mean loss of the last 20 steps. `log` gets the mean loss of every `log_every` steps."""
     import torch
@@ -42,7 +43,7 @@ def supervised_warm_up(model, processor, next_rows: Callable[[int], list[dict]],
         width = enc["input_ids"].shape[1]
         for i, t in enumerate(targets):  # left padding: the completion is the last n tokens of each row
             n = len(tok(t, add_special_tokens=False)["input_ids"])
-            labels[i, width - n:] = enc["input_ids"][i, width - n:]
+            labels[i, width - n :] = enc["input_ids"][i, width - n :]
         loss = model(**enc, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -5,8 +5,22 @@
 `tasks.lmms.model` (GPU extra only: imports lmms-eval and vLLM): the lmms-eval model class.
 """
 
-from tasks.lmms.prompting import (LMMS_TASKS, build_prompt, extract_final_answer, mathvista_correct,
-                                  mathvista_extract, mathvista_prompt, mathvista_score)
+from tasks.lmms.prompting import (
+    LMMS_TASKS,
+    build_prompt,
+    extract_final_answer,
+    mathvista_correct,
+    mathvista_extract,
+    mathvista_prompt,
+    mathvista_score,
+)
 
-__all__ = ["LMMS_TASKS", "build_prompt", "extract_final_answer", "mathvista_correct", "mathvista_extract",
-           "mathvista_prompt", "mathvista_score"]
+__all__ = [
+    "LMMS_TASKS",
+    "build_prompt",
+    "extract_final_answer",
+    "mathvista_correct",
+    "mathvista_extract",
+    "mathvista_prompt",
+    "mathvista_score",
+]

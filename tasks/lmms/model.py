@@ -25,9 +25,19 @@ from typing import Any
 from lmms_eval.api.model import lmms  # (GPU extra)
 from lmms_eval.api.registry import register_model
 
-from tasks.lmms.prompting import (EXACT_MATCH_TASKS, LMMS_TASKS, MATHVISTA_HUB_ID, MATHVISTA_SPLIT, build_prompt,
-                                  exact_match_from_samples, extract_final_answer, is_mathvista, mathvista_prompt,
-                                  mathvista_score, scores_from_lmms_results)
+from tasks.lmms.prompting import (
+    EXACT_MATCH_TASKS,
+    LMMS_TASKS,
+    MATHVISTA_HUB_ID,
+    MATHVISTA_SPLIT,
+    build_prompt,
+    exact_match_from_samples,
+    extract_final_answer,
+    is_mathvista,
+    mathvista_prompt,
+    mathvista_score,
+    scores_from_lmms_results,
+)
 
 MODEL_NAME = "modomodo_r1"
 
@@ -36,18 +46,33 @@ MODEL_NAME = "modomodo_r1"
 class ReasoningVLM(lmms):
     """Greedy vLLM generation of `<think>…</think><answer>…</answer>`; lmms-eval gets the answer."""
 
-    def __init__(self, pretrained: str, max_new_tokens: int = 1024, batch_size: int | str = 16,
-                 gpu_memory_utilization: float = 0.8, tensor_parallel_size: int = 1, trust_remote_code: bool = False,
-                 llm=None, **kwargs: Any):
+    def __init__(
+        self,
+        pretrained: str,
+        max_new_tokens: int = 1024,
+        batch_size: int | str = 16,
+        gpu_memory_utilization: float = 0.8,
+        tensor_parallel_size: int = 1,
+        trust_remote_code: bool = False,
+        llm=None,
+        **kwargs: Any,
+    ):
         super().__init__()
         from vllm import LLM, SamplingParams
 
         self.pretrained = str(pretrained)
         # an engine built by the caller (the GPU evaluation's one engine), else this model's own
-        self.llm = llm if llm is not None else LLM(
-            model=self.pretrained, gpu_memory_utilization=float(gpu_memory_utilization),
-            tensor_parallel_size=int(tensor_parallel_size), trust_remote_code=bool(trust_remote_code),
-            limit_mm_per_prompt={"image": 8})
+        self.llm = (
+            llm
+            if llm is not None
+            else LLM(
+                model=self.pretrained,
+                gpu_memory_utilization=float(gpu_memory_utilization),
+                tensor_parallel_size=int(tensor_parallel_size),
+                trust_remote_code=bool(trust_remote_code),
+                limit_mm_per_prompt={"image": 8},
+            )
+        )
         self.sampling = SamplingParams(temperature=0.0, max_tokens=int(max_new_tokens))
         self.batch_size_per_gpu = int(batch_size)
 
@@ -56,8 +81,9 @@ class ReasoningVLM(lmms):
         out: list[str] = []
         for start in range(0, len(prompts), self.batch_size_per_gpu):
             batch = []
-            for text, visuals in zip(prompts[start:start + self.batch_size_per_gpu],
-                                     images[start:start + self.batch_size_per_gpu]):
+            for text, visuals in zip(
+                prompts[start : start + self.batch_size_per_gpu], images[start : start + self.batch_size_per_gpu]
+            ):
                 content = [{"type": "image_pil", "image_pil": im} for im in (visuals or [])]
                 content.append({"type": "text", "text": text})
                 batch.append([{"role": "user", "content": content}])
@@ -91,9 +117,16 @@ def evaluate_mathvista(model: ReasoningVLM, limit: int | None = None, cache_dir:
     return mathvista_score(zip(docs, responses))
 
 
-def evaluate_out_of_domain(checkpoint: str, tasks: Mapping[str, str] = LMMS_TASKS, limit: int | None = None,
-                           cache_dir: str | None = None, llm=None, include_path: str | None = None,
-                           raw_results: dict | None = None, **model_kwargs: Any) -> dict[str, float]:
+def evaluate_out_of_domain(
+    checkpoint: str,
+    tasks: Mapping[str, str] = LMMS_TASKS,
+    limit: int | None = None,
+    cache_dir: str | None = None,
+    llm=None,
+    include_path: str | None = None,
+    raw_results: dict | None = None,
+    **model_kwargs: Any,
+) -> dict[str, float]:
     """Out-of-domain scores of a checkpoint: lmms-eval tasks, and MathVista by rules.
 
     `llm`: a vLLM engine to reuse (else one is built); `include_path`: a folder of local lmms-eval task
@@ -108,8 +141,14 @@ def evaluate_out_of_domain(checkpoint: str, tasks: Mapping[str, str] = LMMS_TASK
         # the task manager is what finds local task folders; bootstrap_iters=0: no stderr resampling (unused)
         manager = TaskManager(include_path=include_path) if include_path else TaskManager()
         # log_samples: ChartQA and InfoVQA are scored by exact match from the samples, as the paper reports them
-        out = simple_evaluate(model=model, tasks=list(through_lmms.values()), limit=limit or None, log_samples=True,
-                              task_manager=manager, bootstrap_iters=0)
+        out = simple_evaluate(
+            model=model,
+            tasks=list(through_lmms.values()),
+            limit=limit or None,
+            log_samples=True,
+            task_manager=manager,
+            bootstrap_iters=0,
+        )
         if raw_results is not None:
             raw_results["results"] = out["results"]
         scores.update(scores_from_lmms_results(out["results"], through_lmms))

@@ -25,8 +25,12 @@ from tasks.paper_datasets import PAPER_INSTRUCTION
 from tasks.rewards import extract_answer, normalize_answer
 
 # Out-of-domain score name -> lmms-eval task (sizes in the protocol file weigh Out-Score).
-LMMS_TASKS: dict[str, str] = {"ChartQA": "chartqa", "InfoVQA": "infovqa_val", "MathVista": "mathvista_testmini",
-                              "MMMU": "mmmu_val"}
+LMMS_TASKS: dict[str, str] = {
+    "ChartQA": "chartqa",
+    "InfoVQA": "infovqa_val",
+    "MathVista": "mathvista_testmini",
+    "MMMU": "mmmu_val",
+}
 # The metric read from lmms-eval's results for each task, in order of preference.
 LMMS_METRICS: dict[str, tuple[str, ...]] = {
     "chartqa": ("relaxed_overall", "relaxed_accuracy", "exact_match"),
@@ -84,8 +88,13 @@ def _numbers(text: str) -> list[float]:
     return out
 
 
-def mathvista_extract(response: str, question_type: str, answer_type: str, choices: Sequence[str] | None = None,
-                      precision: int | None = None) -> str:
+def mathvista_extract(
+    response: str,
+    question_type: str,
+    answer_type: str,
+    choices: Sequence[str] | None = None,
+    precision: int | None = None,
+) -> str:
     """The answer MathVista's scorer compares, extracted by rules from a model response.
 
     multi_choice: an option letter maps to its option text; else an option text quoted in the
@@ -145,8 +154,13 @@ def mathvista_score(samples: Iterable[tuple[Mapping[str, Any], str]]) -> float:
     """Accuracy over (MathVista item, model response) pairs, with rule-based extraction."""
     hits = n = 0
     for doc, response in samples:
-        extracted = mathvista_extract(response, doc.get("question_type", "free_form"), doc.get("answer_type", "text"),
-                                      doc.get("choices"), doc.get("precision"))
+        extracted = mathvista_extract(
+            response,
+            doc.get("question_type", "free_form"),
+            doc.get("answer_type", "text"),
+            doc.get("choices"),
+            doc.get("precision"),
+        )
         hits += mathvista_correct(extracted, doc)
         n += 1
     return hits / n if n else float("nan")
@@ -181,8 +195,9 @@ def exact_match_from_samples(samples: Iterable[Mapping[str, Any]]) -> float:
     return hits / n if n else float("nan")
 
 
-def scores_from_lmms_results(results: Mapping[str, Mapping[str, Any]], tasks: Mapping[str, str] = LMMS_TASKS,
-                             skip: Sequence[str] = ()) -> dict[str, float]:
+def scores_from_lmms_results(
+    results: Mapping[str, Mapping[str, Any]], tasks: Mapping[str, str] = LMMS_TASKS, skip: Sequence[str] = ()
+) -> dict[str, float]:
     """score name -> value from lmms-eval's `results` block (`{task: {"metric,filter": value}}`)."""
     out = {}
     for name, task in tasks.items():

@@ -77,8 +77,18 @@ def suite_table(name: str) -> PoolTable:
 #: the shipped recorded suites with a pool track (the RegMix ones and minimodo's; regmix-1m-to-60m and
 #: minimodo-pool are replayed at full fidelity here: their cheap scales / checkpoints are not used, so
 #: regmix-1m-to-60m at full fidelity is regmix-60m and is left out)
-SHIPPED = ("regmix-1m", "regmix-60m", "regmix-1b", "minimodo-pool", "minimodo-tiny",
-           "minimodo-tiny-in", "minimodo-tiny-p", "minimodo-tiny-h128", "minimodo-tiny-h128-in", "paper-qwen2vl-2b")
+SHIPPED = (
+    "regmix-1m",
+    "regmix-60m",
+    "regmix-1b",
+    "minimodo-pool",
+    "minimodo-tiny",
+    "minimodo-tiny-in",
+    "minimodo-tiny-p",
+    "minimodo-tiny-h128",
+    "minimodo-tiny-h128-in",
+    "paper-qwen2vl-2b",
+)
 
 
 def generated(kind: str, d: int, m: int, seeds: int, noise: float, rng_seed: int) -> PoolTable:
@@ -200,10 +210,15 @@ def paired_ratio(a: np.ndarray, b: np.ndarray, reps: int = 2000) -> tuple[float,
 
 def tables(shipped: bool = True) -> list[PoolTable]:
     out = [regmix_table()] + ([suite_table(n) for n in SHIPPED] if shipped else [])
-    for kind, d, m, seeds, noise, s in [("interactions", 17, 256, 1, 0.3, 1), ("interactions", 24, 128, 1, 0.3, 2),
-                                        ("dominant", 24, 128, 1, 0.3, 3), ("sparse", 17, 256, 1, 0.1, 4),
-                                        ("interactions", 64, 256, 1, 0.3, 5), ("interactions", 8, 96, 8, 1.0, 6),
-                                        ("dominant", 64, 256, 8, 0.5, 7)]:
+    for kind, d, m, seeds, noise, s in [
+        ("interactions", 17, 256, 1, 0.3, 1),
+        ("interactions", 24, 128, 1, 0.3, 2),
+        ("dominant", 24, 128, 1, 0.3, 3),
+        ("sparse", 17, 256, 1, 0.1, 4),
+        ("interactions", 64, 256, 1, 0.3, 5),
+        ("interactions", 8, 96, 8, 1.0, 6),
+        ("dominant", 64, 256, 8, 0.5, 7),
+    ]:
         out.append(generated(kind, d, m, seeds, noise, s))
     return out
 
@@ -223,16 +238,24 @@ def main(argv=None) -> None:
     if a.with_greedy_ridge:
         registry.register("greedy-ridge")(GreedyRidge)
     if a.timing:
-        rows = ["| strategy | " + " | ".join(f"{d} domains, 1256 candidates: CPU ms per proposal, mean (worst step)"
-                                            for d in (17, 64)) + " |", "|---|---|---|"]
+        rows = [
+            "| strategy | "
+            + " | ".join(f"{d} domains, 1256 candidates: CPU ms per proposal, mean (worst step)" for d in (17, 64))
+            + " |",
+            "|---|---|---|",
+        ]
         for s in strats:
             cells = [proposal_cpu_ms(s, d, budget=max(budgets)) for d in (17, 64)]
             rows.append(f"| {s} | " + " | ".join(f"{mean:.1f} ({worst:.1f})" for mean, worst in cells) + " |")
             print(rows[-1], flush=True)
         print("\n".join(rows))
         return
-    lines = ["| table | strategy | " + " | ".join(f"budget {b}: bmm regret (norm) [ratio to random, 95% CI]" for b in budgets)
-             + " | s per proposal |", "|---|---|" + "---|" * len(budgets) + "---|"]
+    lines = [
+        "| table | strategy | "
+        + " | ".join(f"budget {b}: bmm regret (norm) [ratio to random, 95% CI]" for b in budgets)
+        + " | s per proposal |",
+        "|---|---|" + "---|" * len(budgets) + "---|",
+    ]
     for table in tables():
         if a.tables and not any(t in table.name for t in a.tables.split(",")):
             continue
@@ -251,7 +274,7 @@ def main(argv=None) -> None:
                 cells.append(f"{r[:, 0].mean():.3f} ({r[:, 1].mean():.3f}) [{ratio:.2f}, {lo:.2f}-{hi:.2f}]")
                 secs.append(r[:, 2].mean())
             lines.append(f"| {table.name} | {s} | " + " | ".join(cells) + f" | {np.mean(secs) * 1000:.1f} ms |")
-        print("\n".join(lines[-len(strats):]), flush=True)
+        print("\n".join(lines[-len(strats) :]), flush=True)
         if a.out:  # written as it goes: a long run leaves what it finished
             Path(a.out).write_text("\n".join(lines) + "\n")
     report = "\n".join(lines)

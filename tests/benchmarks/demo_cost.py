@@ -23,9 +23,21 @@ import tempfile
 import time
 
 DEMO_SUITES = [  # the Makefile's, with its optional pool and RegMix suites present
-    "paper-qwen2vl-2b", "minimodo-tiny-in", "minimodo-tiny-h128-in", "minimodo-tiny", "minimodo-tiny-h128",
-    "minimodo-tiny-p", "minimodo-pool", "regmix-1m", "regmix-60m", "regmix-1b", "regmix-1m-to-60m",
-    "synth-bowl-5", "synth-bump-8", "synth-corner-6"]
+    "paper-qwen2vl-2b",
+    "minimodo-tiny-in",
+    "minimodo-tiny-h128-in",
+    "minimodo-tiny",
+    "minimodo-tiny-h128",
+    "minimodo-tiny-p",
+    "minimodo-pool",
+    "regmix-1m",
+    "regmix-60m",
+    "regmix-1b",
+    "regmix-1m-to-60m",
+    "synth-bowl-5",
+    "synth-bump-8",
+    "synth-corner-6",
+]
 BUDGETS = [4, 8, 11, 16, 24]
 
 
@@ -45,8 +57,17 @@ def run(suite_names, strategy_names, budgets, seeds, out_csv: str) -> None:
                     for seed in seeds:
                         t0 = time.process_time()
                         rec = run_study_task(StudyTask(str(j.path), name, b, seed, tmp))
-                        w.writerow([j.name, name, b, seed, f"{time.process_time() - t0:.6f}", rec["status"],
-                                    rec.get("runs_used", 0)])
+                        w.writerow(
+                            [
+                                j.name,
+                                name,
+                                b,
+                                seed,
+                                f"{time.process_time() - t0:.6f}",
+                                rec["status"],
+                                rec.get("runs_used", 0),
+                            ]
+                        )
                 f.flush()
 
 
@@ -56,8 +77,10 @@ def table(csv_path: str, scale: float) -> None:
     d = pd.read_csv(csv_path)
     n_seeds = d["seed"].nunique()
     k = scale / n_seeds
-    print(f"{len(d)} studies, {n_seeds} seed(s), {d.cpu_s.sum():.1f} CPU-s; scaled to {scale:g} seeds: "
-          f"{d.cpu_s.sum() * k:.0f} CPU-s (about {d.cpu_s.sum() * k / 2:.0f} s on two idle cores)")
+    print(
+        f"{len(d)} studies, {n_seeds} seed(s), {d.cpu_s.sum():.1f} CPU-s; scaled to {scale:g} seeds: "
+        f"{d.cpu_s.sum() * k:.0f} CPU-s (about {d.cpu_s.sum() * k / 2:.0f} s on two idle cores)"
+    )
     for by in ("strategy", "suite"):
         g = d.groupby(by).cpu_s.agg(["sum", "mean"]).sort_values("sum", ascending=False)
         g["share"] = g["sum"] / d.cpu_s.sum()

@@ -29,9 +29,13 @@ STRATEGIES = ["random", "gp-bo", "successive-halving", "hyperband", "bohb-gp"]
 # label -> (true correlation of per-mixture effects with full fidelity, seed-noise sd); the between-mixture sd
 # is 0.02, so seed sd 0.02 gives an SNR of the 8-seed mean near 2.7 (ANOVA estimate; minimodo-tiny-p: 2.63 at 20 seeds),
 # 0.01 near 6
-SETTINGS = {"weak": ({0.25: 0.3, 0.5: 0.5}, 0.02), "realistic": ({0.25: 0.6, 0.5: 0.85}, 0.02),
-            "strong": ({0.25: 0.9, 0.5: 0.97}, 0.02), "realistic, low noise": ({0.25: 0.6, 0.5: 0.85}, 0.01),
-            "strong, low noise": ({0.25: 0.9, 0.5: 0.97}, 0.01)}
+SETTINGS = {
+    "weak": ({0.25: 0.3, 0.5: 0.5}, 0.02),
+    "realistic": ({0.25: 0.6, 0.5: 0.85}, 0.02),
+    "strong": ({0.25: 0.9, 0.5: 0.97}, 0.02),
+    "realistic, low noise": ({0.25: 0.6, 0.5: 0.85}, 0.01),
+    "strong, low noise": ({0.25: 0.9, 0.5: 0.97}, 0.01),
+}
 
 
 def _ci(values, key) -> str:
@@ -59,14 +63,22 @@ def report(seeds: int, budgets, n_mix: int, train_seeds: int, settings=SETTINGS,
     from tests.benchmarks.fidelity_table import make_fidelity_suite
 
     cm = cost_model_block(cost_model)
-    lines = [f"Cost model: {cost_model}" + (f" (training {cm['train_seconds']} s, one evaluation {cm['eval_seconds']} s "
-                                             f"per checkpoint: {cm['source'].split('(')[0].strip()})" if cm else
-                                             " (a pilot at f costs f)"), ""]
+    lines = [
+        f"Cost model: {cost_model}"
+        + (
+            f" (training {cm['train_seconds']} s, one evaluation {cm['eval_seconds']} s "
+            f"per checkpoint: {cm['source'].split('(')[0].strip()})"
+            if cm
+            else " (a pilot at f costs f)"
+        ),
+        "",
+    ]
     tmp = Path(tempfile.mkdtemp(prefix="fidelity-report-"))
     for label, (rho, seed_sd) in settings.items():
         slug = label.replace(",", "").replace(" ", "-")
-        folder = make_fidelity_suite(tmp / slug, n_mix=n_mix, seeds=train_seeds, rho=rho, seed_sd=seed_sd,
-                                     name=f"fid-{slug}")
+        folder = make_fidelity_suite(
+            tmp / slug, n_mix=n_mix, seeds=train_seeds, rho=rho, seed_sd=seed_sd, name=f"fid-{slug}"
+        )
         card = yaml.safe_load((folder / "card.yaml").read_text())
         priced = cost_model_block(cost_model)
         card.pop("cost_model", None)
@@ -77,11 +89,17 @@ def report(seeds: int, budgets, n_mix: int, train_seeds: int, settings=SETTINGS,
         fb = card["fidelities"]
         corr = {f: fb["rank_correlation"][f][judge.metric]["spearman_with_full"] for f in fb["rank_correlation"]}
         snr = {f: fb["signal"][f][judge.metric]["snr_mean"] for f in fb["signal"]}
-        lines += [f"### {label}: true effect correlation {rho}, seed sd {seed_sd}; measured Spearman of per-mixture means with full "
-                  f"fidelity {corr}; SNR of per-mixture means {snr} ({n_mix} mixtures × {train_seeds} seeds)", "",
-                  "| strategy | " + " | ".join(f"budget {b}: norm. regret [95% CI]" for b in budgets)
-                  + " | " + " | ".join(f"spent / pilots @{b}" for b in budgets) + " |",
-                  "|---|" + "---|" * (2 * len(budgets))]
+        lines += [
+            f"### {label}: true effect correlation {rho}, seed sd {seed_sd}; measured Spearman of per-mixture means with full "
+            f"fidelity {corr}; SNR of per-mixture means {snr} ({n_mix} mixtures × {train_seeds} seeds)",
+            "",
+            "| strategy | "
+            + " | ".join(f"budget {b}: norm. regret [95% CI]" for b in budgets)
+            + " | "
+            + " | ".join(f"spent / pilots @{b}" for b in budgets)
+            + " |",
+            "|---|" + "---|" * (2 * len(budgets)),
+        ]
         runner = make_runner("replay", judge)
         for name in STRATEGIES:
             cls = strategies.get(name)
@@ -107,8 +125,15 @@ def main(argv=None):
     ap.add_argument("--cost-model", choices=("measured", "fraction"), default="measured")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    print(report(a.seeds, [float(b) if "." in b else int(b) for b in a.budgets.split(",")], a.mixtures, a.train_seeds,
-                 cost_model=a.cost_model))
+    print(
+        report(
+            a.seeds,
+            [float(b) if "." in b else int(b) for b in a.budgets.split(",")],
+            a.mixtures,
+            a.train_seeds,
+            cost_model=a.cost_model,
+        )
+    )
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -35,9 +35,18 @@ DEFAULT_RHO = {0.25: 0.6, 0.5: 0.85}
 LEVEL_MEAN = {0.25: 0.30, 0.5: 0.36, 1.0: 0.40}
 
 
-def make_fidelity_suite(folder, n_mix: int = 96, seeds: int = 8, rho: dict | float | None = None,
-                        between_sd: float = 0.02, seed_sd: float = 0.02, seed_corr: float = 0.5, seed: int = 0,
-                        name: str = "fidelity-table", level_mean: dict | None = None) -> Path:
+def make_fidelity_suite(
+    folder,
+    n_mix: int = 96,
+    seeds: int = 8,
+    rho: dict | float | None = None,
+    between_sd: float = 0.02,
+    seed_sd: float = 0.02,
+    seed_corr: float = 0.5,
+    seed: int = 0,
+    name: str = "fidelity-table",
+    level_mean: dict | None = None,
+) -> Path:
     """Write the suite `name` into `folder/name` (through a store in `folder/name-store` and `export_suite`;
     the live card it is exported from in `folder/name-live`) and return the suite's folder."""
     from harness import suites
@@ -76,11 +85,30 @@ def make_fidelity_suite(folder, n_mix: int = 96, seeds: int = 8, rho: dict | flo
         shared = rng.standard_normal(len(OBJECTIVES))
         for f in LEVELS:
             own = rng.standard_normal(len(OBJECTIVES))
-            noise = seed_sd * (seed_corr * shared + np.sqrt(max(0.0, 1 - seed_corr ** 2)) * own)
-            ck[fidelity_key(f)] = {obj: float(level_mean[f] + between_sd * effect[obj][f][i] + noise[j])
-                                   for j, obj in enumerate(OBJECTIVES)}
-        store.put(RunResult(spec.key, spec.to_dict(), "ok", dict(ck["1.0"]), live.metric, "trained",
-                            {"seconds": 80.0}, provenance={"git_sha": "fidelity-table"}, checkpoints=ck))
-    return export_suite(store, live, name, folder / name, overwrite=True,
-                        signal_notes=f"synthetic (tests/benchmarks/fidelity_table.py): rho={rho}, "
-                                     f"between_sd={between_sd}, seed_sd={seed_sd}, seed_corr={seed_corr}, seed={seed}")
+            noise = seed_sd * (seed_corr * shared + np.sqrt(max(0.0, 1 - seed_corr**2)) * own)
+            ck[fidelity_key(f)] = {
+                obj: float(level_mean[f] + between_sd * effect[obj][f][i] + noise[j])
+                for j, obj in enumerate(OBJECTIVES)
+            }
+        store.put(
+            RunResult(
+                spec.key,
+                spec.to_dict(),
+                "ok",
+                dict(ck["1.0"]),
+                live.metric,
+                "trained",
+                {"seconds": 80.0},
+                provenance={"git_sha": "fidelity-table"},
+                checkpoints=ck,
+            )
+        )
+    return export_suite(
+        store,
+        live,
+        name,
+        folder / name,
+        overwrite=True,
+        signal_notes=f"synthetic (tests/benchmarks/fidelity_table.py): rho={rho}, "
+        f"between_sd={between_sd}, seed_sd={seed_sd}, seed_corr={seed_corr}, seed={seed}",
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.benchmarks.sandbox_overhead import user_file
 
-CODE = '''
+CODE = """
 import sys, time, tempfile
 from pathlib import Path
 import strategies
@@ -42,13 +42,18 @@ report = bench([suite], ["bench-nudge"], [budget], seeds, out / "out", strategy_
 wall = time.perf_counter() - t0
 assert report.failed_studies == 0, report
 print("WALL", wall, report.studies)
-'''
+"""
 
 
 def wall(checkout: Path, how: str, suite: str, budget: int, seeds: int) -> tuple[float, int]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "MODOMODO_SANDBOX": "require", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", CODE, how, str(user_file()), suite, str(budget), str(seeds)],
-                          capture_output=True, text=True, cwd=checkout, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", CODE, how, str(user_file()), suite, str(budget), str(seeds)],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+        env=env,
+    )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WALL")]
     if proc.returncode != 0 or not line:
         raise RuntimeError(f"{checkout} {how}: {proc.stderr[-2000:]}")
@@ -75,15 +80,22 @@ def main() -> None:
             walls.setdefault((label, "sandboxed"), []).append(boxed)
             walls.setdefault((label, "in-process"), []).append(plain)
             per_study[label].append((boxed - plain) / n)
-            print(f"round {r}: {label:<8} sandboxed {boxed:7.2f} s, in-process {plain:7.2f} s, {n} studies: "
-                  f"{(boxed - plain) / n * 1e3:7.1f} ms per study", flush=True)
+            print(
+                f"round {r}: {label:<8} sandboxed {boxed:7.2f} s, in-process {plain:7.2f} s, {n} studies: "
+                f"{(boxed - plain) / n * 1e3:7.1f} ms per study",
+                flush=True,
+            )
     print(f"\n{args.suite}, budget {args.budget}, {args.seeds} seeds, median of {args.rounds} rounds")
     for label, co in checkouts.items():
-        print(f"  {label:<8} ({co}): sandbox cost {statistics.median(per_study[label]) * 1e3:7.1f} ms per study "
-              f"(bench {statistics.median(walls[(label, 'sandboxed')]):.2f} s sandboxed, "
-              f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process)")
-    print(f"  CPU time to start one fresh sandbox here (bwrap, Python, numpy, the interface; median of 5): "
-          f"{startup_cpu() * 1e3:.0f} ms")
+        print(
+            f"  {label:<8} ({co}): sandbox cost {statistics.median(per_study[label]) * 1e3:7.1f} ms per study "
+            f"(bench {statistics.median(walls[(label, 'sandboxed')]):.2f} s sandboxed, "
+            f"{statistics.median(walls[(label, 'in-process')]):.2f} s in-process)"
+        )
+    print(
+        f"  CPU time to start one fresh sandbox here (bwrap, Python, numpy, the interface; median of 5): "
+        f"{startup_cpu() * 1e3:.0f} ms"
+    )
 
 
 def startup_cpu(repeats: int = 5) -> float:

@@ -21,8 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-SHIPPED = ["paper-qwen2vl-2b", "minimodo-tiny-in", "minimodo-tiny-h128-in", "minimodo-tiny", "minimodo-tiny-h128",
-           "minimodo-tiny-p", "synth-bowl-5", "synth-bump-8", "synth-corner-6"]
+SHIPPED = [
+    "paper-qwen2vl-2b",
+    "minimodo-tiny-in",
+    "minimodo-tiny-h128-in",
+    "minimodo-tiny",
+    "minimodo-tiny-h128",
+    "minimodo-tiny-p",
+    "synth-bowl-5",
+    "synth-bump-8",
+    "synth-corner-6",
+]
 MODEL_BASED = ["gp-bo", "quadratic-bo", "quadratic", "linear", "regmix", "regmix-linear", "mixing-law"]
 
 
@@ -48,9 +57,13 @@ def shipped_tables(out: Path, seeds: int, budgets=(8, 16, 24)) -> str:
             continue
         t0 = time.perf_counter()
         folder = out / f"shipped-{track}"
-        rep = bench(refs, strategies.names("offline"), list(budgets), seeds, folder, workers=2, progress=False, track=track)
+        rep = bench(
+            refs, strategies.names("offline"), list(budgets), seeds, folder, workers=2, progress=False, track=track
+        )
         folders.append(folder)
-        lines.append(f"\n## {track} track ({len(refs)} suites, {rep.studies} studies, {time.perf_counter() - t0:.0f} s)\n")
+        lines.append(
+            f"\n## {track} track ({len(refs)} suites, {rep.studies} studies, {time.perf_counter() - t0:.0f} s)\n"
+        )
         s = rep.summary
         meta = {m["name"]: m for m in rep.suites}
         for name in refs:
@@ -61,8 +74,10 @@ def shipped_tables(out: Path, seeds: int, budgets=(8, 16, 24)) -> str:
             g = s[(s.suite == name) & (s.status == "ok")]
             order = g[g.budget == budgets[-1]].groupby("strategy")["normalized_regret"].mean().sort_values().index
             for strat in order:
-                cells = [_ci(g[(g.strategy == strat) & (g.budget == b)]["normalized_regret"], (name, strat, b))
-                         for b in budgets]
+                cells = [
+                    _ci(g[(g.strategy == strat) & (g.budget == b)]["normalized_regret"], (name, strat, b))
+                    for b in budgets
+                ]
                 frac = g[g.strategy == strat]["surrogate_fraction"].mean()
                 lines.append(f"| {strat} | " + " | ".join(cells) + f" | {frac:.0%} |")
     st = compute(load_results(folders))
@@ -70,18 +85,23 @@ def shipped_tables(out: Path, seeds: int, budgets=(8, 16, 24)) -> str:
     for r in st.rankings:
         if r.budget != budgets[1]:
             continue
-        lines.append(f"\n**{r.track} track, budget {r.budget}**: suites {r.suites}; {r.n_blocks} blocks; "
-                     f"Friedman p = {r.friedman_p:.3g}; Nemenyi CD = {r.cd:.2f}; apart: "
-                     f"{', '.join(n for n, _ in r.apart) or 'none'}; incomplete: "
-                     f"{', '.join(n for n, _ in r.incomplete) or 'none'}\n")
+        lines.append(
+            f"\n**{r.track} track, budget {r.budget}**: suites {r.suites}; {r.n_blocks} blocks; "
+            f"Friedman p = {r.friedman_p:.3g}; Nemenyi CD = {r.cd:.2f}; apart: "
+            f"{', '.join(n for n, _ in r.apart) or 'none'}; incomplete: "
+            f"{', '.join(n for n, _ in r.incomplete) or 'none'}\n"
+        )
         lines.append("| strategy | mean rank [95% CI] | mean normalised regret |")
         lines.append("|---|---|---|")
         for row in r.table.itertuples():
-            lines.append(f"| {row.strategy} | {row.rank_mean:.2f} [{row.rank_lo:.2f}, {row.rank_hi:.2f}] | "
-                         f"{row.nregret_mean:.3f} |")
+            lines.append(
+                f"| {row.strategy} | {row.rank_mean:.2f} [{row.rank_lo:.2f}, {row.rank_hi:.2f}] | "
+                f"{row.nregret_mean:.3f} |"
+            )
         if r.groups:
-            lines.append("\nnot significantly different (within CD): " + "; ".join("{" + ", ".join(g) + "}"
-                                                                                  for g in r.groups))
+            lines.append(
+                "\nnot significantly different (within CD): " + "; ".join("{" + ", ".join(g) + "}" for g in r.groups)
+            )
     return "\n".join(lines)
 
 
@@ -96,15 +116,26 @@ def big_table(out: Path, seeds: int, budget: int = 16) -> str:
     s = suites.load_folder(folder)
     fid = s.card["judge"]["fidelity"]
     t0 = time.perf_counter()
-    rep = bench([str(folder)], ["random"] + MODEL_BASED, [budget], seeds, out / "pool-500x10-bench", workers=2,
-                progress=False, track="pool")
+    rep = bench(
+        [str(folder)],
+        ["random"] + MODEL_BASED,
+        [budget],
+        seeds,
+        out / "pool-500x10-bench",
+        workers=2,
+        progress=False,
+        track="pool",
+    )
     t_bench = time.perf_counter() - t0
     g = rep.summary[rep.summary.status == "ok"]
     rand = g[g.strategy == "random"]["normalized_regret"].mean()
-    lines = [f"\n## 500 mixtures × 10 datasets, pool track, budget {budget}, {seeds} seeds\n",
-             f"import {t_import:.1f} s; gate: {fid['reason']} ({'passed' if fid['passed'] else 'failed'}); "
-             f"bench {t_bench:.0f} s; surrogate answers: {g['surrogate_fraction'].max():.0%}\n",
-             "| strategy | mean normalised regret [95% CI] | × random |", "|---|---|---|"]
+    lines = [
+        f"\n## 500 mixtures × 10 datasets, pool track, budget {budget}, {seeds} seeds\n",
+        f"import {t_import:.1f} s; gate: {fid['reason']} ({'passed' if fid['passed'] else 'failed'}); "
+        f"bench {t_bench:.0f} s; surrogate answers: {g['surrogate_fraction'].max():.0%}\n",
+        "| strategy | mean normalised regret [95% CI] | × random |",
+        "|---|---|---|",
+    ]
     order = g.groupby("strategy")["normalized_regret"].mean().sort_values().index
     for strat in order:
         v = g[g.strategy == strat]["normalized_regret"]

@@ -40,8 +40,12 @@ def measure(preset: str, steps: int, repeats: int, strategy: str) -> str:
             if online is not None:
                 machinery[k].append(res.timings["online"] / steps)
     base = statistics.median(per_step["offline uniform"])
-    lines = [f"# Online machinery overhead: preset {preset}, {steps} steps, {repeats} repeats (medians)", "",
-             "| run | train s / step | ratio to offline | online machinery ms / step |", "|---|---|---|---|"]
+    lines = [
+        f"# Online machinery overhead: preset {preset}, {steps} steps, {repeats} repeats (medians)",
+        "",
+        "| run | train s / step | ratio to offline | online machinery ms / step |",
+        "|---|---|---|---|",
+    ]
     for k in kinds:
         m = statistics.median(per_step[k])
         mach = f"{1000 * statistics.median(machinery[k]):.2f}" if k in machinery else "-"

@@ -58,28 +58,49 @@ def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
         folders.append(offline_bench(wanted, offline_seeds, tmp / "offline"))
     results = load_results(folders)
     st = compute_online(results)
-    lines = ["# Online track: measured figures", "",
-             f"Online results: `{online_dir}`; offline: a replay bench of every offline strategy on "
-             f"{', '.join(wanted) or 'no recorded suite'} (pool track, budgets 4 and 8, {offline_seeds} study seeds), "
-             f"run by this script.", ""]
+    lines = [
+        "# Online track: measured figures",
+        "",
+        f"Online results: `{online_dir}`; offline: a replay bench of every offline strategy on "
+        f"{', '.join(wanted) or 'no recorded suite'} (pool track, budgets 4 and 8, {offline_seeds} study seeds), "
+        f"run by this script.",
+        "",
+    ]
     for suite in st.suites:
         tab = st.table[st.table["suite"] == suite].set_index("strategy")
         runs = results.online_runs[results.online_runs["suite"] == suite]
-        lines += [f"## {suite}", "", "| strategy | runs ok | mean Out_Score [95% CI] | mean In_Score [95% CI] | "
-                  "weights moved | cost (run-eq.) | online ms / step | of which the strategy |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {suite}",
+            "",
+            "| strategy | runs ok | mean Out_Score [95% CI] | mean In_Score [95% CI] | "
+            "weights moved | cost (run-eq.) | online ms / step | of which the strategy |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, row in tab.iterrows():
             ok = runs[(runs["strategy"] == name) & (runs["status"] == "ok")]
             ins = bootstrap_ci(pd.to_numeric(ok["In_Score"], errors="coerce").to_numpy(float), "report", suite, name)
-            lines.append(f"| {name} | {row['n_ok']}/{row['runs']} | {_fmt(row['score_mean'], row['score_lo'], row['score_hi'])} "
-                         f"| {_fmt(*ins)} | {row['weight_shift']:.3f} | {row['cost_mean']:.4f} | {row['ms_per_step']:.2f} | "
-                         f"{row['ms_strategy_per_step']:.2f} |")
-        lines += ["", "Paired difference from the `constant` control (same training seeds):", "",
-                  "| metric | strategy | seeds | mean difference [95% CI] | SNR (|mean| / se) | verdict |",
-                  "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {row['n_ok']}/{row['runs']} | {_fmt(row['score_mean'], row['score_lo'], row['score_hi'])} "
+                f"| {_fmt(*ins)} | {row['weight_shift']:.3f} | {row['cost_mean']:.4f} | {row['ms_per_step']:.2f} | "
+                f"{row['ms_strategy_per_step']:.2f} |"
+            )
+        lines += [
+            "",
+            "Paired difference from the `constant` control (same training seeds):",
+            "",
+            "| metric | strategy | seeds | mean difference [95% CI] | SNR (|mean| / se) | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
         for _, p in st.paired[st.paired["suite"] == suite].iterrows():
-            lines.append(f"| {p['metric']} | {p['strategy']} | {p['n_pairs']} | "
-                         f"{p['diff_mean']:+.4f} [{p['diff_lo']:+.4f}, {p['diff_hi']:+.4f}] | {p['snr']:.2f} | {p['verdict'] or 'cannot tell'} |")
-        lines += ["", "(weights moved: mean total-variation distance of a step's weights from its run's first ones)", ""]
+            lines.append(
+                f"| {p['metric']} | {p['strategy']} | {p['n_pairs']} | "
+                f"{p['diff_mean']:+.4f} [{p['diff_lo']:+.4f}, {p['diff_hi']:+.4f}] | {p['snr']:.2f} | {p['verdict'] or 'cannot tell'} |"
+            )
+        lines += [
+            "",
+            "(weights moved: mean total-variation distance of a step's weights from its run's first ones)",
+            "",
+        ]
         lines += [f"- {v}" for v in st.verdicts.get(suite, [])] + [""]
         match = offline_match(results, suite)
         if match:
@@ -97,10 +118,15 @@ def _offline_lines(results, suite: str, offline: str) -> list[str]:
     g = s[(s["suite"] == offline) & (s["status"] == "ok")]
     uni = float(results.suites[offline].get("uniform_score") or math.nan)
     live_uniform = float(results.suites[suite].get("uniform_score") or math.nan)
-    const = results.online_runs[(results.online_runs["suite"] == suite) & (results.online_runs["strategy"] == "constant")]
-    lines = [f"Offline, on the same compute axis ({offline}: the recorded per-mixture mean of the recommendation):", "",
-             "| budget | cost (run-eq.) | best offline strategy: mean score [95% CI] | median over strategies | uniform |",
-             "|---|---|---|---|---|"]
+    const = results.online_runs[
+        (results.online_runs["suite"] == suite) & (results.online_runs["strategy"] == "constant")
+    ]
+    lines = [
+        f"Offline, on the same compute axis ({offline}: the recorded per-mixture mean of the recommendation):",
+        "",
+        "| budget | cost (run-eq.) | best offline strategy: mean score [95% CI] | median over strategies | uniform |",
+        "|---|---|---|---|---|",
+    ]
     from leaderboard.stats import bootstrap_ci
 
     for b in (4, 8):
@@ -111,9 +137,13 @@ def _offline_lines(results, suite: str, offline: str) -> list[str]:
         top = means.index[0]
         ci = bootstrap_ci(gb[gb["strategy"] == top]["score"].to_numpy(float), "report", offline, top, b)
         lines.append(f"| {b} | {b + 1} | {top}: {_fmt(*ci)} | {means.median():.4f} | {uni:.4f} |")
-    lines += ["", f"Reference: the uniform mixture's recorded per-mixture mean on {offline} is {uni:.4f}; the live "
-              f"suite's oracle (4 offline runs at uniform, the offline sampler) {live_uniform:.4f}; the online "
-              f"`constant` control at uniform (the online sampler) {const['score'].mean():.4f} over {len(const)} runs.", ""]
+    lines += [
+        "",
+        f"Reference: the uniform mixture's recorded per-mixture mean on {offline} is {uni:.4f}; the live "
+        f"suite's oracle (4 offline runs at uniform, the offline sampler) {live_uniform:.4f}; the online "
+        f"`constant` control at uniform (the online sampler) {const['score'].mean():.4f} over {len(const)} runs.",
+        "",
+    ]
     return lines
 
 

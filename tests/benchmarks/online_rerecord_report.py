@@ -77,9 +77,22 @@ def analyse(runs: pd.DataFrame) -> pd.DataFrame:
             blo, bhi = bootstrap_interval(d)
             d2 = paired(runs, suite, method, SECONDARY)
             m2, lo2, hi2 = t_interval(d2)
-            rows.append({"suite": suite, "method": method, "n": d.size, "mean": m, "t_lo": lo, "t_hi": hi,
-                         "boot_lo": blo, "boot_hi": bhi, "p_wilcoxon": wilcoxon_p(d),
-                         "out_mean": m2, "out_lo": lo2, "out_hi": hi2})
+            rows.append(
+                {
+                    "suite": suite,
+                    "method": method,
+                    "n": d.size,
+                    "mean": m,
+                    "t_lo": lo,
+                    "t_hi": hi,
+                    "boot_lo": blo,
+                    "boot_hi": bhi,
+                    "p_wilcoxon": wilcoxon_p(d),
+                    "out_mean": m2,
+                    "out_lo": lo2,
+                    "out_hi": hi2,
+                }
+            )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -124,8 +137,10 @@ def check_one_base(results: Path) -> None:
     warm-up rounds differently on AVX-512 and AVX2; see the pre-registration's addendum) must not be mixed in."""
     mixed = {s: sorted(b) for s, b in bases_by_suite(results).items() if len(b) > 1}
     if mixed:
-        raise SystemExit(f"{results}: runs of one suite were trained from different base weights {mixed}; "
-                         "re-run them on one machine (or analyse each base apart)")
+        raise SystemExit(
+            f"{results}: runs of one suite were trained from different base weights {mixed}; "
+            "re-run them on one machine (or analyse each base apart)"
+        )
 
 
 def _f(x: float, d: int = 4) -> str:
@@ -136,38 +151,65 @@ def render(new: Path, old: Path | None) -> str:
     check_one_base(new)
     runs = pd.read_csv(new / "online_runs.csv")
     frame = analyse(runs)
-    lines = [f"# Online re-record (issue 23): {PRIMARY} paired against `{CONTROL}`", "",
-             f"Results: `{new}` ({len(runs)} runs, {int((runs['status'] == 'ok').sum())} ok). "
-             "Pre-registration: `tests/benchmarks/online_rerecord_preregistration.md`.", "",
-             "| suite | method | pairs | mean diff | 95% t CI | 95% bootstrap CI | Wilcoxon p | Holm p | verdict "
-             "| Out_Score diff [95% t CI] |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Online re-record (issue 23): {PRIMARY} paired against `{CONTROL}`",
+        "",
+        f"Results: `{new}` ({len(runs)} runs, {int((runs['status'] == 'ok').sum())} ok). "
+        "Pre-registration: `tests/benchmarks/online_rerecord_preregistration.md`.",
+        "",
+        "| suite | method | pairs | mean diff | 95% t CI | 95% bootstrap CI | Wilcoxon p | Holm p | verdict "
+        "| Out_Score diff [95% t CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in frame.itertuples():
-        lines.append(f"| {r.suite} | {r.method} | {r.n} | {_f(r.mean)} | [{_f(r.t_lo)}, {_f(r.t_hi)}] "
-                     f"| [{_f(r.boot_lo)}, {_f(r.boot_hi)}] | {r.p_wilcoxon:.3g} | {r.p_holm:.3g} | {r.verdict} "
-                     f"| {_f(r.out_mean)} [{_f(r.out_lo)}, {_f(r.out_hi)}] |")
-    lines += ["", "Overall (same significant sign on both suites): "
-              + ", ".join(f"`{m}` {v}" for m, v in overall(frame).items()), ""]
-    ctl = runs[(runs["strategy"] == CONTROL) & (runs["status"] == "ok")].groupby("suite")[PRIMARY].agg(["mean", "std", "count"])
-    lines += ["Control level (constant): " + "; ".join(f"{s} {r['mean']:.4f} (sd {r['std']:.4f}, n {int(r['count'])})"
-                                                      for s, r in ctl.iterrows()), ""]
+        lines.append(
+            f"| {r.suite} | {r.method} | {r.n} | {_f(r.mean)} | [{_f(r.t_lo)}, {_f(r.t_hi)}] "
+            f"| [{_f(r.boot_lo)}, {_f(r.boot_hi)}] | {r.p_wilcoxon:.3g} | {r.p_holm:.3g} | {r.verdict} "
+            f"| {_f(r.out_mean)} [{_f(r.out_lo)}, {_f(r.out_hi)}] |"
+        )
+    lines += [
+        "",
+        "Overall (same significant sign on both suites): " + ", ".join(f"`{m}` {v}" for m, v in overall(frame).items()),
+        "",
+    ]
+    ctl = (
+        runs[(runs["strategy"] == CONTROL) & (runs["status"] == "ok")]
+        .groupby("suite")[PRIMARY]
+        .agg(["mean", "std", "count"])
+    )
+    lines += [
+        "Control level (constant): "
+        + "; ".join(f"{s} {r['mean']:.4f} (sd {r['std']:.4f}, n {int(r['count'])})" for s, r in ctl.iterrows()),
+        "",
+    ]
     tstep = runs[runs["status"] == "ok"].groupby("strategy")["t_online_strategy"].mean() / STEPS * 1e3
-    lines += ["Strategy update time per step (ms, mean over runs): "
-              + ", ".join(f"`{k}` {v:.2f}" for k, v in tstep.items()), ""]
+    lines += [
+        "Strategy update time per step (ms, mean over runs): " + ", ".join(f"`{k}` {v:.2f}" for k, v in tstep.items()),
+        "",
+    ]
     if (new / "online.csv").exists():
         fw = final_weights(pd.read_csv(new / "online.csv"))
-        lines += ["## Final weights (mean over seeds of the last step's weights)", "",
-                  "| suite | strategy | " + " | ".join(c[2:] for c in fw.columns) + " |",
-                  "|---|---|" + "---|" * len(fw.columns)]
+        lines += [
+            "## Final weights (mean over seeds of the last step's weights)",
+            "",
+            "| suite | strategy | " + " | ".join(c[2:] for c in fw.columns) + " |",
+            "|---|---|" + "---|" * len(fw.columns),
+        ]
         for (suite, strat), row in fw.iterrows():
             lines.append(f"| {suite} | {strat} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
         lines.append("")
     if old is not None:
         before = analyse(pd.read_csv(old / "online_runs.csv"))
-        lines += ["## Before the correction (the runs recorded with the old methods)", "",
-                  "| suite | method | pairs | mean diff | 95% t CI | Wilcoxon p |", "|---|---|---|---|---|---|"]
+        lines += [
+            "## Before the correction (the runs recorded with the old methods)",
+            "",
+            "| suite | method | pairs | mean diff | 95% t CI | Wilcoxon p |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in before.itertuples():
-            lines.append(f"| {r.suite} | {r.method} | {r.n} | {_f(r.mean)} | [{_f(r.t_lo)}, {_f(r.t_hi)}] "
-                         f"| {r.p_wilcoxon:.3g} |")
+            lines.append(
+                f"| {r.suite} | {r.method} | {r.n} | {_f(r.mean)} | [{_f(r.t_lo)}, {_f(r.t_hi)}] | {r.p_wilcoxon:.3g} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

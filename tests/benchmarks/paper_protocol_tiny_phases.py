@@ -33,20 +33,48 @@ def gpu(fresh_assets: bool) -> dict:
     if fresh_assets:
         env["MODOMODO_CACHE"] = tempfile.mkdtemp(prefix="assets-")
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--suite", "paper-protocol-tiny", "--runner",
-                          "gpu", "--mixture", MIXTURE], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--suite",
+            "paper-protocol-tiny",
+            "--runner",
+            "gpu",
+            "--mixture",
+            MIXTURE,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - t0
-    res = json.loads(out.stdout[out.stdout.index("{"):])
+    res = json.loads(out.stdout[out.stdout.index("{") :])
     assert res["status"] == "ok", res.get("reason")
     c = res["cost"]
-    return {"runner": "gpu (vLLM colocate, lmms-eval)", "wall": round(wall, 1), "prepare": c["t_prepare"],
-            "train_command": c["t_train"], "train_imports_data_model": c.get("t_setup"),
-            "trainer_and_vllm_engine_start": c["t_trainer_and_engine_start"], "train_steps": c["t_train_steps"],
-            "s_per_step": c["s_per_step"], "vllm_generate_in_steps": c.get("t_vllm_generate"),
-            "evaluate_command": c["t_evaluate"], "eval_imports": c.get("eval_t_imports"),
-            "eval_vllm_engine_start": c["eval_t_engine_start"], "eval_in_domain": c["eval_t_in_domain"],
-            "eval_out_of_domain_lmms_eval": c["eval_t_out_of_domain"], "steps": c["steps"],
-            "rollouts": c["rollouts"], "scores": {k: round(v, 3) for k, v in res["scores"].items()}}
+    return {
+        "runner": "gpu (vLLM colocate, lmms-eval)",
+        "wall": round(wall, 1),
+        "prepare": c["t_prepare"],
+        "train_command": c["t_train"],
+        "train_imports_data_model": c.get("t_setup"),
+        "trainer_and_vllm_engine_start": c["t_trainer_and_engine_start"],
+        "train_steps": c["t_train_steps"],
+        "s_per_step": c["s_per_step"],
+        "vllm_generate_in_steps": c.get("t_vllm_generate"),
+        "evaluate_command": c["t_evaluate"],
+        "eval_imports": c.get("eval_t_imports"),
+        "eval_vllm_engine_start": c["eval_t_engine_start"],
+        "eval_in_domain": c["eval_t_in_domain"],
+        "eval_out_of_domain_lmms_eval": c["eval_t_out_of_domain"],
+        "steps": c["steps"],
+        "rollouts": c["rollouts"],
+        "scores": {k: round(v, 3) for k, v in res["scores"].items()},
+    }
 
 
 class _Source:
@@ -74,8 +102,15 @@ class _Source:
         if dataset in ood:
             folder = Path(self.protocol.evaluation.lmms_include_path).parent / "ood" / ood[dataset]
             docs = load_from_disk(str(folder))["test"].select(range(n))
-            return [{"image": d["image"], "prompt": [{"role": "user", "content": f"{d['question']}\n{PAPER_INSTRUCTION}"}],
-                     "solution": d["answer"], "task": None} for d in docs]
+            return [
+                {
+                    "image": d["image"],
+                    "prompt": [{"role": "user", "content": f"{d['question']}\n{PAPER_INSTRUCTION}"}],
+                    "solution": d["answer"],
+                    "task": None,
+                }
+                for d in docs
+            ]
         return list(self.paper.train_rows(dataset, n, 0))
 
 
@@ -93,23 +128,44 @@ def cpu() -> dict:
         folder = sorted((folder.parent).glob("paper-protocol-tiny-*"), key=lambda f: f.stat().st_mtime)[-1]
     p = p.resolved(folder)
     tr = p.training
-    cfg = ProtocolConfig(name="paper-protocol-tiny-cpu", model=p.model.base, train_domains=tuple(p.datasets.train),
-                         ood_sets=tuple(p.evaluation.out_of_domain), steps=tr.max_steps,
-                         prompts_per_step=p.prompts_per_update, num_generations=tr.num_generations,
-                         max_completion_length=tr.max_completion_length, learning_rate=tr.learning_rate,
-                         beta=tr.beta, temperature=tr.temperature, loss_type=tr.loss_type,
-                         scale_rewards=tr.scale_rewards, reward_weights=tuple(tr.reward_weights),
-                         pool_per_domain=10**9, eval_n=p.evaluation.limit, eval_batch=p.evaluation.batch_size,
-                         threads=2)
+    cfg = ProtocolConfig(
+        name="paper-protocol-tiny-cpu",
+        model=p.model.base,
+        train_domains=tuple(p.datasets.train),
+        ood_sets=tuple(p.evaluation.out_of_domain),
+        steps=tr.max_steps,
+        prompts_per_step=p.prompts_per_update,
+        num_generations=tr.num_generations,
+        max_completion_length=tr.max_completion_length,
+        learning_rate=tr.learning_rate,
+        beta=tr.beta,
+        temperature=tr.temperature,
+        loss_type=tr.loss_type,
+        scale_rewards=tr.scale_rewards,
+        reward_weights=tuple(tr.reward_weights),
+        pool_per_domain=10**9,
+        eval_n=p.evaluation.limit,
+        eval_batch=p.evaluation.batch_size,
+        threads=2,
+    )
     cfg = dataclasses.replace(cfg)
     t0 = time.perf_counter()
     res = train_and_evaluate(cfg, {d: 0.2 for d in cfg.train_domains}, 0, source=_Source(p))
     wall = time.perf_counter() - t0
     t = res.timings
-    return {"runner": "cpu (harness.training, transformers generation)", "wall": round(wall, 1),
-            "imports": t["imports"], "model_load": t["build"], "data": t["data"], "train_steps": t["train"],
-            "s_per_step": t.get("s_per_step"), "evaluate": t["eval"], "steps": res.steps, "rollouts": res.rollouts,
-            "eval_items": cfg.eval_n * (len(cfg.train_domains) + len(cfg.ood_sets))}
+    return {
+        "runner": "cpu (harness.training, transformers generation)",
+        "wall": round(wall, 1),
+        "imports": t["imports"],
+        "model_load": t["build"],
+        "data": t["data"],
+        "train_steps": t["train"],
+        "s_per_step": t.get("s_per_step"),
+        "evaluate": t["eval"],
+        "steps": res.steps,
+        "rollouts": res.rollouts,
+        "eval_items": cfg.eval_n * (len(cfg.train_domains) + len(cfg.ood_sets)),
+    }
 
 
 if __name__ == "__main__":

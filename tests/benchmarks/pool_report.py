@@ -28,6 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = ["Out_Score_p", "In_Score_p", "Out_Score", "In_Score"]
 
+
 def pool_strategies() -> list[str]:
     """Every offline built-in: the single-fidelity ones and the multi-fidelity family, benched at equal cost."""
     from strategies.registry import builtin_names
@@ -49,16 +50,24 @@ def signal_tables(store, suite) -> tuple[list[str], dict]:
     long = fidelity_table(store, suite)
     block = fidelity_signal(long, wcols, [m for m in OBJECTIVES if m in long.columns])
     per_mix = long[long["fidelity"] == 1.0].groupby(wcols).size()
-    lines = [f"{len(long[long['fidelity'] == 1.0])} full runs, {per_mix.size} mixtures, seeds per mixture "
-             f"{int(per_mix.min())}-{int(per_mix.max())} (median {int(per_mix.median())})", "",
-             "SNR of the per-mixture mean: the one-way ANOVA estimate sqrt(max(F - 1, 0)) [90% non-central-F interval] "
-             "(harness/suites/signal.py).", "",
-             "| objective | SNR at 0.25 | SNR at 0.5 | SNR at 1.0 | Spearman 0.25 vs 1.0 | Spearman 0.5 vs 1.0 |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"{len(long[long['fidelity'] == 1.0])} full runs, {per_mix.size} mixtures, seeds per mixture "
+        f"{int(per_mix.min())}-{int(per_mix.max())} (median {int(per_mix.median())})",
+        "",
+        "SNR of the per-mixture mean: the one-way ANOVA estimate sqrt(max(F - 1, 0)) [90% non-central-F interval] "
+        "(harness/suites/signal.py).",
+        "",
+        "| objective | SNR at 0.25 | SNR at 0.5 | SNR at 1.0 | Spearman 0.25 vs 1.0 | Spearman 0.5 vs 1.0 |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in OBJECTIVES:
         sig = [block["signal"].get(f, {}).get(m, {}) for f in ("0.25", "0.5", "1.0")]
-        snr = [f"{s['snr_mean']:.2f} [{s['snr_mean_ci'][0]:.2f}, {s['snr_mean_ci'][1]:.2f}]" if s else "n/a" for s in sig]
-        rho = [block["rank_correlation"].get(f, {}).get(m, {}).get("spearman_with_full", math.nan) for f in ("0.25", "0.5")]
+        snr = [
+            f"{s['snr_mean']:.2f} [{s['snr_mean_ci'][0]:.2f}, {s['snr_mean_ci'][1]:.2f}]" if s else "n/a" for s in sig
+        ]
+        rho = [
+            block["rank_correlation"].get(f, {}).get(m, {}).get("spearman_with_full", math.nan) for f in ("0.25", "0.5")
+        ]
         lines.append(f"| {m} | " + " | ".join(snr + [f"{x:.2f}" for x in rho]) + " |")
     return lines, block
 
@@ -69,8 +78,10 @@ def primary_objective(block) -> tuple[str | None, str]:
     for m, role in (("Out_Score_p", "out-of-domain"), ("In_Score_p", "in-domain")):
         s = full.get(m, {})
         if s.get("can_rank"):
-            return m, (f"{m} ({role}): SNR of the per-mixture mean {s['snr_mean']:.2f} [{s['snr_mean_ci'][0]:.2f}, "
-                       f"{s['snr_mean_ci'][1]:.2f}] >= 3, F-test p {s['p_value']:.2g} < 0.01")
+            return m, (
+                f"{m} ({role}): SNR of the per-mixture mean {s['snr_mean']:.2f} [{s['snr_mean_ci'][0]:.2f}, "
+                f"{s['snr_mean_ci'][1]:.2f}] >= 3, F-test p {s['p_value']:.2g} < 0.01"
+            )
     return None, "neither Out_Score_p nor In_Score_p can rank yet (SNR >= 3 and F-test p < 0.01)"
 
 
@@ -79,19 +90,26 @@ def objective_note(block, metric: str) -> str:
     full = block["signal"]["1.0"]
     out, inn = full.get("Out_Score_p", {}), full.get("In_Score_p", {})
     if metric == "Out_Score_p":
-        return (f"Objective Out_Score_p (out-of-domain): its per-mixture mean reaches SNR {out['snr_mean']:.2f} >= 3 "
-                f"at {out['seeds_per_mixture']:g} seeds per mixture.")
-    return (f"Objective In_Score_p (in-domain), not the out-of-domain Out_Score_p: by the suite's rule the objective "
-            f"must rank mixtures (SNR of the per-mixture mean >= 3). At {inn['seeds_per_mixture']:g} seeds per mixture "
-            f"Out_Score_p reaches {out.get('snr_mean', math.nan):.2f} and In_Score_p {inn['snr_mean']:.2f}. "
-            f"Out_Score_p stays in runs.csv and fidelities.csv as a second metric (its signal figures are on this card); "
-            f"to bench strategies on it, export the same sweep with `modomodo suite from-sweep --metric Out_Score_p`.")
+        return (
+            f"Objective Out_Score_p (out-of-domain): its per-mixture mean reaches SNR {out['snr_mean']:.2f} >= 3 "
+            f"at {out['seeds_per_mixture']:g} seeds per mixture."
+        )
+    return (
+        f"Objective In_Score_p (in-domain), not the out-of-domain Out_Score_p: by the suite's rule the objective "
+        f"must rank mixtures (SNR of the per-mixture mean >= 3). At {inn['seeds_per_mixture']:g} seeds per mixture "
+        f"Out_Score_p reaches {out.get('snr_mean', math.nan):.2f} and In_Score_p {inn['snr_mean']:.2f}. "
+        f"Out_Score_p stays in runs.csv and fidelities.csv as a second metric (its signal figures are on this card); "
+        f"to bench strategies on it, export the same sweep with `modomodo suite from-sweep --metric Out_Score_p`."
+    )
 
 
 def checkpoint_cost(store, suite) -> list[str]:
     """What the extra evaluations at 0.25 and 0.5 cost: their seconds against the whole run's, per run."""
-    rows = [r.cost for r in store.results() if r.spec.get("protocol") == suite.protocol and r.status == "ok"
-            and "t_eval_checkpoints" in (r.cost or {})]
+    rows = [
+        r.cost
+        for r in store.results()
+        if r.spec.get("protocol") == suite.protocol and r.status == "ok" and "t_eval_checkpoints" in (r.cost or {})
+    ]
     if not rows:
         return ["No run records t_eval_checkpoints."]
     ck = np.array([c["t_eval_checkpoints"] for c in rows], float)
@@ -103,15 +121,18 @@ def checkpoint_cost(store, suite) -> list[str]:
 
     block = measure_cost_model(store, suite)
     cm = CostModel.from_card(block)
-    return [f"Cost of the checkpoint evaluations ({len(rows)} runs, `cost.t_eval_checkpoints`): mean {ck.mean():.1f} s "
-            f"per run (the final evaluation: {np.nanmean(ev):.1f} s; the whole run: {tot.mean():.1f} s), i.e. "
-            f"{100 * share.mean():.1f}% of a run's seconds (range {100 * share.min():.1f}-{100 * share.max():.1f}%); "
-            f"a run with them takes {1 / (1 - share.mean()):.2f}x the seconds of one without.", "",
-            f"Measured cost model (the card's `cost_model`, charged by the judge): training {block['train_seconds']:.2f} s "
-            f"per full run, {block['eval_seconds']:.2f} s per evaluation; a new run to 0.25 costs "
-            f"{cm.charge(None, 0.25):.3f} run-equivalents, to 0.5 {cm.charge(None, 0.5):.3f}; continuing 0.25 -> 0.5 "
-            f"{cm.charge(0.25, 0.5):.3f}, 0.5 -> 1.0 {cm.charge(0.5, 1.0):.3f}; a full run 1 (the fraction rule "
-            f"charged 0.25, 0.5, 0.25 and 0.5)."]
+    return [
+        f"Cost of the checkpoint evaluations ({len(rows)} runs, `cost.t_eval_checkpoints`): mean {ck.mean():.1f} s "
+        f"per run (the final evaluation: {np.nanmean(ev):.1f} s; the whole run: {tot.mean():.1f} s), i.e. "
+        f"{100 * share.mean():.1f}% of a run's seconds (range {100 * share.min():.1f}-{100 * share.max():.1f}%); "
+        f"a run with them takes {1 / (1 - share.mean()):.2f}x the seconds of one without.",
+        "",
+        f"Measured cost model (the card's `cost_model`, charged by the judge): training {block['train_seconds']:.2f} s "
+        f"per full run, {block['eval_seconds']:.2f} s per evaluation; a new run to 0.25 costs "
+        f"{cm.charge(None, 0.25):.3f} run-equivalents, to 0.5 {cm.charge(None, 0.5):.3f}; continuing 0.25 -> 0.5 "
+        f"{cm.charge(0.25, 0.5):.3f}, 0.5 -> 1.0 {cm.charge(0.5, 1.0):.3f}; a full run 1 (the fraction rule "
+        f"charged 0.25, 0.5, 0.25 and 0.5).",
+    ]
 
 
 def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path, workers: int = 1) -> list[str]:
@@ -121,8 +142,10 @@ def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path, work
     names = pool_strategies()
     bench([str(folder)], names, budgets, seeds, out, workers=workers, progress=False, track="pool")
     s = pd.read_csv(out / "summary.csv")
-    lines = ["| strategy | fidelity | " + " | ".join(f"budget {b:g}: regret [95% CI] (spent)" for b in budgets) + " |",
-             "|---|---|" + "---|" * len(budgets)]
+    lines = [
+        "| strategy | fidelity | " + " | ".join(f"budget {b:g}: regret [95% CI] (spent)" for b in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
     # ordered by the mean regret over the budgets, multi-fidelity ones marked
     order = s[s["status"] == "ok"].groupby("strategy")["normalized_regret"].mean().reindex(names).sort_values()
     for name in order.index:
@@ -151,10 +174,20 @@ def report(store_dir: Path, seeds: int, budgets: list[float], out: Path | None, 
     if metric is None:
         return "\n".join(lines)
     tmp = Path(tempfile.mkdtemp(prefix="modomodo-pool-report-"))
-    folder = export_suite(store, live, "minimodo-pool", out or tmp / "minimodo-pool", overwrite=True, metric=metric,
-                          signal_notes=objective_note(block, metric))
-    lines += [f"Exported to `{folder}`; pool track, {seeds} study seeds, mean normalised regret and "
-              f"(mean run-equivalents spent, priced by the measured cost model):", ""]
+    folder = export_suite(
+        store,
+        live,
+        "minimodo-pool",
+        out or tmp / "minimodo-pool",
+        overwrite=True,
+        metric=metric,
+        signal_notes=objective_note(block, metric),
+    )
+    lines += [
+        f"Exported to `{folder}`; pool track, {seeds} study seeds, mean normalised regret and "
+        f"(mean run-equivalents spent, priced by the measured cost model):",
+        "",
+    ]
     lines += regret_table(folder, seeds, budgets, tmp / "bench", workers)
     return "\n".join(lines)
 

@@ -29,8 +29,12 @@ def true_score(W: np.ndarray, seed: int = 0) -> np.ndarray:
     A = rng.normal(0, 0.6, (d, d))
     A = (A + A.T) / 2
     np.fill_diagonal(A, 0.0)
-    return W @ lin + 0.5 * np.einsum("ni,ij,nj->n", W, A, W) + 0.15 * np.sum(np.sqrt(W), axis=1) \
-        - 0.6 * np.sum(W ** 2, axis=1)
+    return (
+        W @ lin
+        + 0.5 * np.einsum("ni,ij,nj->n", W, A, W)
+        + 0.15 * np.sum(np.sqrt(W), axis=1)
+        - 0.6 * np.sum(W**2, axis=1)
+    )
 
 
 def make_table(n_mix: int = 500, dim: int = 10, seeds: int = 1, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
@@ -44,17 +48,39 @@ def make_table(n_mix: int = 500, dim: int = 10, seeds: int = 1, noise: float = 0
     rows = []
     for i, w in enumerate(W):
         for s in range(seeds):
-            rows.append({**{f"w_D{j}": float(w[j]) for j in range(dim)}, "seed": s,
-                         "score": float(truth[i] + rng.normal(0, noise))})
+            rows.append(
+                {
+                    **{f"w_D{j}": float(w[j]) for j in range(dim)},
+                    "seed": s,
+                    "score": float(truth[i] + rng.normal(0, noise)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def import_pool_suite(folder, n_mix: int = 500, dim: int = 10, seeds: int = 1, noise: float = 0.01, seed: int = 0,
-                      name: str = "pool-table"):
+def import_pool_suite(
+    folder,
+    n_mix: int = 500,
+    dim: int = 10,
+    seeds: int = 1,
+    noise: float = 0.01,
+    seed: int = 0,
+    name: str = "pool-table",
+):
     """Write the table through `suite import` (the path a user takes) and return the suite folder."""
     from harness.factory.importer import import_table
 
     table = make_table(n_mix, dim, seeds, noise, seed)
     weights = ",".join(f"w_D{j}" for j in range(dim))
-    return import_table(table, name, weights, "score", "max", folder, seed_col="seed" if seeds > 1 else None,
-                        scores=["score"], overwrite=True, source=f"tests/benchmarks/pool_table.py seed {seed}")
+    return import_table(
+        table,
+        name,
+        weights,
+        "score",
+        "max",
+        folder,
+        seed_col="seed" if seeds > 1 else None,
+        scores=["score"],
+        overwrite=True,
+        source=f"tests/benchmarks/pool_table.py seed {seed}",
+    )

@@ -57,8 +57,10 @@ def ci(values, *key) -> tuple[float, float, float]:
 def boot_ratio(a: np.ndarray, b: np.ndarray, key: str, n: int = 2000) -> tuple[float, float, float]:
     """mean(a) / mean(b) with a 95% bootstrap CI (each resampled on its own: independent studies)."""
     rng = np.random.default_rng(zlib.crc32(key.encode()))  # deterministic (hash() is salted per process)
-    r = [a[rng.integers(0, len(a), len(a))].mean() / max(b[rng.integers(0, len(b), len(b))].mean(), 1e-12)
-         for _ in range(n)]
+    r = [
+        a[rng.integers(0, len(a), len(a))].mean() / max(b[rng.integers(0, len(b), len(b))].mean(), 1e-12)
+        for _ in range(n)
+    ]
     return float(a.mean() / max(b.mean(), 1e-12)), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
 
 
@@ -75,8 +77,12 @@ def regret_tables(s: pd.DataFrame, budgets: list) -> list[str]:
     lines = []
     for suite in SUITES:
         g = s[s["suite"] == suite]
-        lines += [f"### {suite}", "", "| strategy | " + " | ".join(f"budget {b:g}" for b in budgets) + " |",
-                  "|---|" + "---|" * len(budgets)]
+        lines += [
+            f"### {suite}",
+            "",
+            "| strategy | " + " | ".join(f"budget {b:g}" for b in budgets) + " |",
+            "|---|" + "---|" * len(budgets),
+        ]
         order = g.groupby("strategy")["normalized_regret"].mean().sort_values()
         for name in order.index:
             cells = []
@@ -93,27 +99,35 @@ def regret_tables(s: pd.DataFrame, budgets: list) -> list[str]:
             if means.empty or not len(rnd):
                 continue
             best = means.idxmin()
-            r, lo, hi = boot_ratio(gb[gb["strategy"] == best]["normalized_regret"].to_numpy(float), rnd,
-                                   f"{suite}-{b}")
-            lines.append(f"- budget {b:g}: {best} {means[best]:.3f} vs random {rnd.mean():.3f}: ratio {r:.2f} "
-                         f"[{lo:.2f}, {hi:.2f}]")
+            r, lo, hi = boot_ratio(gb[gb["strategy"] == best]["normalized_regret"].to_numpy(float), rnd, f"{suite}-{b}")
+            lines.append(
+                f"- budget {b:g}: {best} {means[best]:.3f} vs random {rnd.mean():.3f}: ratio {r:.2f} "
+                f"[{lo:.2f}, {hi:.2f}]"
+            )
         lines.append("")
     return lines
 
 
 # -- 2. rank correlation between scales ------------------------------------------------------------------------
-def scale_rank_correlation(s: pd.DataFrame, budgets: list, a: str = "regmix-1m", b: str = "regmix-60m",
-                           n: int = 2000) -> list[str]:
+def scale_rank_correlation(
+    s: pd.DataFrame, budgets: list, a: str = "regmix-1m", b: str = "regmix-60m", n: int = 2000
+) -> list[str]:
     """Spearman of the strategies' mean normalised regrets on suites a and b, per budget. The 95% CI resamples the
     study seeds (one draw of seed indices per replicate, shared by every strategy and both suites, so strategies
     that behave identically, e.g. sharing an initial design, stay tied as they are in the point estimate)."""
     from scipy.stats import spearmanr
 
-    lines = [f"| budget | strategies | Spearman {a} vs {b} (mean regret) | 95% bootstrap CI (study seeds) |",
-             "|---|---|---|---|"]
+    lines = [
+        f"| budget | strategies | Spearman {a} vs {b} (mean regret) | 95% bootstrap CI (study seeds) |",
+        "|---|---|---|---|",
+    ]
     for bud in budgets:
-        piv = {suite: s[(s["suite"] == suite) & (s["budget"] == bud)].pivot_table(
-            index="seed", columns="strategy", values="normalized_regret") for suite in (a, b)}
+        piv = {
+            suite: s[(s["suite"] == suite) & (s["budget"] == bud)].pivot_table(
+                index="seed", columns="strategy", values="normalized_regret"
+            )
+            for suite in (a, b)
+        }
         shared = sorted(set(piv[a].columns) & set(piv[b].columns))
         seeds = sorted(set(piv[a].index) & set(piv[b].index))
         if len(shared) < 3 or not seeds:
@@ -142,13 +156,23 @@ def one_m_view(tmp: Path):
     small = min(two.fidelity_levels)
     long = pd.read_csv(Path(two.path) / "fidelities.csv")
     table = long[long["fidelity"] == small].drop(columns="fidelity")
-    folder = import_table(table, "regmix-256-at-1m", dict(two.weight_columns), two.metric, "min", tmp / "at1m",
-                          scores=list(two.score_columns), overwrite=True, source="regmix-1m-to-60m fidelities.csv (1M)")
+    folder = import_table(
+        table,
+        "regmix-256-at-1m",
+        dict(two.weight_columns),
+        two.metric,
+        "min",
+        tmp / "at1m",
+        scores=list(two.score_columns),
+        overwrite=True,
+        source="regmix-1m-to-60m fidelities.csv (1M)",
+    )
     return suites.load(folder).judge("pool"), two.judge("pool"), float(two.card["cost_model"]["cost"][small])
 
 
-def transfer(seeds: int, budgets: list, strategies_1m: list, strategies_60m: list, tmp: Path,
-             workers: int) -> tuple[list[str], pd.DataFrame]:
+def transfer(
+    seeds: int, budgets: list, strategies_1m: list, strategies_60m: list, tmp: Path, workers: int
+) -> tuple[list[str], pd.DataFrame]:
     import strategies
     from harness.bench import bench
     from harness.runners import make_runner
@@ -159,13 +183,28 @@ def transfer(seeds: int, budgets: list, strategies_1m: list, strategies_60m: lis
     rows = []
     # 60M only and mixed: the two-scale pool itself (single-fidelity strategies pilot at 1.0 = 60M)
     # (a study needs at least one 60M run-equivalent: the bench refuses smaller budgets)
-    bench(["regmix-1m-to-60m"], sorted(set(strategies_60m) | set(MIXED)), [b for b in budgets if b >= 1], seeds,
-          tmp / "b60", workers=workers, progress=False, track="pool")
+    bench(
+        ["regmix-1m-to-60m"],
+        sorted(set(strategies_60m) | set(MIXED)),
+        [b for b in budgets if b >= 1],
+        seeds,
+        tmp / "b60",
+        workers=workers,
+        progress=False,
+        track="pool",
+    )
     s = pd.read_csv(tmp / "b60" / "summary.csv")
     for r in s[s["status"] == "ok"].itertuples():
-        rows.append({"mode": "mixed" if r.strategy in MIXED else "60M only", "strategy": r.strategy,
-                     "budget": float(r.budget), "seed": r.seed, "nregret": r.normalized_regret,
-                     "pilots": r.runs_used})
+        rows.append(
+            {
+                "mode": "mixed" if r.strategy in MIXED else "60M only",
+                "strategy": r.strategy,
+                "budget": float(r.budget),
+                "seed": r.seed,
+                "nregret": r.normalized_regret,
+                "pilots": r.runs_used,
+            }
+        )
     # 1M only: floor(B / c) pilots on the 1M table, the recommendation scored at 60M; budgets up to the pool's size
     # in 1M pilots (beyond it a strategy can only repeat recorded runs: one run per mixture)
     pool = len(at1m.space.candidates)
@@ -180,12 +219,24 @@ def transfer(seeds: int, budgets: list, strategies_1m: list, strategies_60m: lis
                     continue
                 rec = two.space.from_vector([out.recommended[d] for d in two.space.datasets], normalize=True)
                 score, _ = two.oracle(rec)
-                rows.append({"mode": "1M only", "strategy": name, "budget": float(b), "seed": seed,
-                             "nregret": two.regret(score)[1], "pilots": out.runs_used})
+                rows.append(
+                    {
+                        "mode": "1M only",
+                        "strategy": name,
+                        "budget": float(b),
+                        "seed": seed,
+                        "nregret": two.regret(score)[1],
+                        "pilots": out.runs_used,
+                    }
+                )
     df = pd.DataFrame(rows)
-    lines = [f"Cost of a 1M pilot: c = {c:g} 60M run-equivalents (card cost_model); a budget B buys floor(B / c) 1M "
-             f"pilots. Mean normalised regret at 60M [95% bootstrap CI], {seeds} study seeds:", "",
-             "| mode | strategy | " + " | ".join(f"B={b:g}" for b in budgets) + " |", "|---|---|" + "---|" * len(budgets)]
+    lines = [
+        f"Cost of a 1M pilot: c = {c:g} 60M run-equivalents (card cost_model); a budget B buys floor(B / c) 1M "
+        f"pilots. Mean normalised regret at 60M [95% bootstrap CI], {seeds} study seeds:",
+        "",
+        "| mode | strategy | " + " | ".join(f"B={b:g}" for b in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
     for (mode, name), g in sorted(df.groupby(["mode", "strategy"]), key=lambda t: (t[0][0], t[0][1])):
         cells = []
         for b in budgets:
@@ -195,10 +246,17 @@ def transfer(seeds: int, budgets: list, strategies_1m: list, strategies_60m: lis
         lines.append(f"| {mode} | {name} | " + " | ".join(cells) + " |")
     # the saving: for each 1M-only cell, the smallest 60M-only budget (best 60M-only strategy there) at least as good
     means = df.groupby(["mode", "strategy", "budget"])["nregret"].mean()
-    best60 = means.loc["60M only"].groupby(level="budget").min() if "60M only" in means.index.get_level_values(0) else None
-    lines += ["", "60M compute saved by piloting at 1M (for each 1M-only strategy and budget B: the smallest budget "
-              "B60 at which the best 60M-only strategy's mean regret is at most the 1M-only one's):", "",
-              "| 1M-only strategy | B | its regret | B60 needed (60M only) | saving B60 / B |", "|---|---|---|---|---|"]
+    best60 = (
+        means.loc["60M only"].groupby(level="budget").min() if "60M only" in means.index.get_level_values(0) else None
+    )
+    lines += [
+        "",
+        "60M compute saved by piloting at 1M (for each 1M-only strategy and budget B: the smallest budget "
+        "B60 at which the best 60M-only strategy's mean regret is at most the 1M-only one's):",
+        "",
+        "| 1M-only strategy | B | its regret | B60 needed (60M only) | saving B60 / B |",
+        "|---|---|---|---|---|",
+    ]
     for name in strategies_1m:
         for b in budgets:
             key = ("1M only", name, float(b))
@@ -222,9 +280,13 @@ def timing(budget: float, names: list[str], seed: int = 0) -> list[str]:
     import strategies
 
     s = suites.load("regmix-1m").judge("pool")
-    lines = [f"One study per strategy on regmix-1m ({len(s.space.candidates)} candidates), budget {budget:g}, "
-             f"pool track, this process (seconds of wall time, Study.run):", "",
-             "| strategy | seconds per study | status |", "|---|---|---|"]
+    lines = [
+        f"One study per strategy on regmix-1m ({len(s.space.candidates)} candidates), budget {budget:g}, "
+        f"pool track, this process (seconds of wall time, Study.run):",
+        "",
+        "| strategy | seconds per study | status |",
+        "|---|---|---|",
+    ]
     for name in names:
         t0 = time.perf_counter()
         out = Study(s, strategies.get(name), Budget(budget), seed, make_runner("replay", s)).run()
@@ -232,19 +294,31 @@ def timing(budget: float, names: list[str], seed: int = 0) -> list[str]:
     return lines
 
 
-def report(seeds: int, budgets: list, transfer_budgets: list, out: Path, workers: int, skip_pool: bool,
-           strategies_1m: list | None) -> str:
+def report(
+    seeds: int,
+    budgets: list,
+    transfer_budgets: list,
+    out: Path,
+    workers: int,
+    skip_pool: bool,
+    strategies_1m: list | None,
+) -> str:
     import os
 
-    lines = [f"# RegMix suites: pool regret and scale transfer ({_dt.date.today().isoformat()})", "",
-             f"`python -m tests.benchmarks.regmix_report --seeds {seeds} --budgets {','.join(f'{b:g}' for b in budgets)}`"
-             f" on {os.cpu_count()} CPUs (shared).", ""]
+    lines = [
+        f"# RegMix suites: pool regret and scale transfer ({_dt.date.today().isoformat()})",
+        "",
+        f"`python -m tests.benchmarks.regmix_report --seeds {seeds} --budgets {','.join(f'{b:g}' for b in budgets)}`"
+        f" on {os.cpu_count()} CPUs (shared).",
+        "",
+    ]
     lines += ["## Time per study per strategy (1,256-candidate pool)", ""] + timing(max(budgets), offline()) + [""]
     if not skip_pool:
         s = pool_bench(seeds, budgets, out / "pool", workers)
         s.to_csv(out / "pool_summary.csv", index=False)
-        lines += ["## Pool-track regret (mean normalised regret [95% CI], study seeds "
-                  f"{seeds})", ""] + regret_tables(s, budgets)
+        lines += [f"## Pool-track regret (mean normalised regret [95% CI], study seeds {seeds})", ""] + regret_tables(
+            s, budgets
+        )
         lines += ["## Scale transfer: strategies ranked on regmix-1m vs regmix-60m", ""]
         lines += scale_rank_correlation(s, budgets) + [""]
         lines += scale_rank_correlation(s, budgets, "regmix-60m", "regmix-1b") + [""]  # other mixtures, 1B scale
@@ -261,9 +335,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budgets", default="8,16,32")
     ap.add_argument("--transfer-budgets", default="0.25,0.5,1,2,4,8,16,32")
-    ap.add_argument("--strategies-1m", default="random,regmix,regmix-linear,quadratic",
-                    help="comma list for the 1M-only rows (up to 256 pilots per study: the cheap-per-step ones; gp-bo "
-                         "takes minutes per study there)")
+    ap.add_argument(
+        "--strategies-1m",
+        default="random,regmix,regmix-linear,quadratic",
+        help="comma list for the 1M-only rows (up to 256 pilots per study: the cheap-per-step ones; gp-bo "
+        "takes minutes per study there)",
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default=None)
     ap.add_argument("--skip-pool", action="store_true")
@@ -273,8 +350,15 @@ def main() -> None:
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="regmix-report-"))
     out.mkdir(parents=True, exist_ok=True)
     np.seterr(all="ignore")
-    text = report(a.seeds, num(a.budgets), num(a.transfer_budgets), out, a.workers, a.skip_pool,
-                  [x for x in a.strategies_1m.split(",") if x] or None)
+    text = report(
+        a.seeds,
+        num(a.budgets),
+        num(a.transfer_budgets),
+        out,
+        a.workers,
+        a.skip_pool,
+        [x for x in a.strategies_1m.split(",") if x] or None,
+    )
     print(text)
     if a.write:
         (Path(__file__).parent / f"regmix_report_{_dt.date.today().isoformat()}.md").write_text(text + "\n")

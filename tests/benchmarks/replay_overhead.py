@@ -35,11 +35,16 @@ def strategy_cpu(judge, name: str, records: list[dict]) -> float:
     cls = strategies.get(name)
     replays = []
     for rec in records:
-        history = tuple(Observation(judge.space.mixture(t["mixture"]),
-                                    None if t["value"] is None else judge.orient(t["value"]),
-                                    {judge.metric: t["value"]} if t["value"] is not None else {}, t["status"],
-                                    t["fidelity"])
-                        for t in rec["trajectory"])
+        history = tuple(
+            Observation(
+                judge.space.mixture(t["mixture"]),
+                None if t["value"] is None else judge.orient(t["value"]),
+                {judge.metric: t["value"]} if t["value"] is not None else {},
+                t["status"],
+                t["fidelity"],
+            )
+            for t in rec["trajectory"]
+        )
         replays.append((Budget(rec["budget"]).priced(judge.cost_model), rec["seed"], history))
     t0 = time.process_time()
     for budget, seed, history in replays:
@@ -82,11 +87,16 @@ def measure(suite: str, seeds: int, budgets: list[int], strategies_: tuple[str, 
     pilots_per_study = pilots[a] / studies[a] - pilots[b_] / studies[b_]
     diff = per_study[a] - per_study[b_]
     harness_diff = diff - (own_per_study[a] - own_per_study[b_])
-    return {"suite": suite, "studies": studies[a], "pilots_per_study": pilots_per_study,
-            "ms_per_study": {n: 1e3 * per_study[n] for n in strategies_},
-            "strategy_ms_per_study": {n: 1e3 * own_per_study[n] for n in strategies_},
-            "diff_ms_per_study": 1e3 * diff, "diff_ms_per_pilot": 1e3 * diff / pilots_per_study,
-            "harness_ms_per_pilot": 1e3 * harness_diff / pilots_per_study}
+    return {
+        "suite": suite,
+        "studies": studies[a],
+        "pilots_per_study": pilots_per_study,
+        "ms_per_study": {n: 1e3 * per_study[n] for n in strategies_},
+        "strategy_ms_per_study": {n: 1e3 * own_per_study[n] for n in strategies_},
+        "diff_ms_per_study": 1e3 * diff,
+        "diff_ms_per_pilot": 1e3 * diff / pilots_per_study,
+        "harness_ms_per_pilot": 1e3 * harness_diff / pilots_per_study,
+    }
 
 
 def main(argv=None) -> None:
@@ -96,14 +106,19 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", default="4,8,11,16,24")
     args = ap.parse_args(argv)
     budgets = [int(x) for x in args.budgets.split(",")]
-    print("suite | studies each | pilots/study | random ms/study | uniform ms/study | random's own ms/study | "
-          "random-uniform ms/study | ms/pilot | harness ms/pilot")
+    print(
+        "suite | studies each | pilots/study | random ms/study | uniform ms/study | random's own ms/study | "
+        "random-uniform ms/study | ms/pilot | harness ms/pilot"
+    )
     for s in args.suite:
         r = measure(s, args.seeds, budgets)
         ms, own = r["ms_per_study"], r["strategy_ms_per_study"]
-        print(f"{s} | {r['studies']} | {r['pilots_per_study']:.2f} | {ms['random']:.3f} | {ms['uniform']:.3f} | "
-              f"{own['random']:.3f} | {r['diff_ms_per_study']:.3f} | {r['diff_ms_per_pilot']:.4f} | "
-              f"{r['harness_ms_per_pilot']:.4f}", flush=True)
+        print(
+            f"{s} | {r['studies']} | {r['pilots_per_study']:.2f} | {ms['random']:.3f} | {ms['uniform']:.3f} | "
+            f"{own['random']:.3f} | {r['diff_ms_per_study']:.3f} | {r['diff_ms_per_pilot']:.4f} | "
+            f"{r['harness_ms_per_pilot']:.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ def startup_cost(repeats: int = 10) -> dict[str, float]:
     import strategies
     from harness.sandbox import process, submission
     from harness.sandbox.isolation import make_strategy
+
     cls = strategies.get(submission.load_file(user_file())[0])
     space, _ = history64()
     here = in_process_class()
@@ -134,7 +135,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
     import subprocess
     import sys
 
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys, time, tempfile
         from pathlib import Path
         import strategies, strategies.registry
@@ -155,15 +156,22 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         wall = time.perf_counter() - t0
         assert report.failed_studies == 0, report.summary
         print("WALL", wall)
-    ''')
+    """)
     file = user_file()
     root = Path(__file__).resolve().parents[2]
     out = {}
-    for how, env in (("sandboxed", {"MODOMODO_SANDBOX": "require"}),
-                     ("unsandboxed", {"MODOMODO_SANDBOX": "off"}), ("in-process", {})):
-        proc = subprocess.run([sys.executable, "-c", code, how.split(",")[0], str(file), suite, str(budget), str(seeds)],
-                              capture_output=True, text=True, cwd=root,
-                              env={**os.environ, "PYTHONPATH": str(root), **env})
+    for how, env in (
+        ("sandboxed", {"MODOMODO_SANDBOX": "require"}),
+        ("unsandboxed", {"MODOMODO_SANDBOX": "off"}),
+        ("in-process", {}),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, how.split(",")[0], str(file), suite, str(budget), str(seeds)],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root), **env},
+        )
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WALL")]
         if proc.returncode != 0 or not line:
             raise RuntimeError(f"{how}: {proc.stderr[-2000:]}")
@@ -178,6 +186,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     args = ap.parse_args()
     from harness.sandbox import policy
+
     print(f"sandbox mode here: {policy.mode()}")
     lat = propose_latency()
     print("\n1. propose latency at 64 observations (median of 200 calls)")

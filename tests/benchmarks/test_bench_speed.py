@@ -44,6 +44,11 @@ def test_bench_all_strategies_all_replay_suites(benchmark, tmp_path_factory):
     assert report.studies == len(suite_names) * len(names) * len(BUDGETS) * seeds
     summary = pd.read_csv(report.out / "summary.csv")
     assert len(summary) == report.studies
-    benchmark.extra_info.update(studies=report.studies, runs_executed=report.runs_executed,
-                                runs_reused=report.runs_reused, strategies=len(names), suites=len(suite_names),
-                                failed_studies=report.failed_studies)
+    benchmark.extra_info.update(
+        studies=report.studies,
+        runs_executed=report.runs_executed,
+        runs_reused=report.runs_reused,
+        strategies=len(names),
+        suites=len(suite_names),
+        failed_studies=report.failed_studies,
+    )

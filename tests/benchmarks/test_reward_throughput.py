@@ -15,8 +15,15 @@ def _batch(n=512, seed=0):
     for _ in range(n):
         r = rng.choice(rows)
         sol = r["solution"]
-        text = rng.choice([f"<think>ok</think><answer>{sol}</answer>", f"<think></think><answer>{sol[:-3]}</answer>",
-                           "<think>?</think><answer>B</answer>", "garbage " * 20, "<answer>" * 50])
+        text = rng.choice(
+            [
+                f"<think>ok</think><answer>{sol}</answer>",
+                f"<think></think><answer>{sol[:-3]}</answer>",
+                "<think>?</think><answer>B</answer>",
+                "garbage " * 20,
+                "<answer>" * 50,
+            ]
+        )
         comps.append([{"role": "assistant", "content": text}])
         sols.append(sol)
         tasks.append(r["task"])
