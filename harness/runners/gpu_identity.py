@@ -31,7 +31,8 @@ def bind_protocol(suite, runner_kind: str, protocol_file: str | Path | None = No
         return suite
     protocol = protocol_for_suite(suite, protocol_file)
     bound = copy.copy(suite)
-    bound.__dict__.pop("runner", None)  # a live suite's cached runner was built for the unbound suite
+    if hasattr(bound, "give"):  # a live suite's runner, if it was given one, trains the unbound suite's runs
+        bound.give(None, None)
     bound._cache = {}
     bound.protocol = run_identity(suite.protocol, protocol)
     bound.gpu_protocol = protocol
