@@ -37,6 +37,11 @@ from typing import Any
 from harness.spec import RunResult
 
 INTEGRITY_FIELD = "_sha256"
+BASE_FIELD = "base_weights_sha256"  # in a trained run's provenance: the sha256 of the base model it started from
+
+
+class MixedBaseError(RuntimeError):
+    """A trained run would join a store whose runs of the same protocol started from other base weights."""
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -44,6 +49,15 @@ def content_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
     body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _base_of(provenance: dict) -> str | None:
+    sha = provenance.get(BASE_FIELD) if isinstance(provenance, dict) else None
+    return sha if isinstance(sha, str) and sha and sha != "not recorded" else None
+
+
+def _protocol_of(spec: dict) -> str:
+    return str(spec.get("protocol") or spec.get("suite"))
 
 
 class ResultStore:
@@ -55,6 +69,7 @@ class ResultStore:
         self.studies_dir = self.root / "studies"
         self.quarantine_dir = self.root / "quarantine"
         self.rejected = 0  # records that failed their integrity check in this process (re-run, not served)
+        self._bases: dict[str, set[str]] | None = None  # protocol -> base weights its stored runs started from
         for d in (self.runs_dir, self.failed_dir, self.studies_dir):
             if not os.path.isdir(d):  # a bench opens its store once per study: a look is cheaper than mkdir
                 d.mkdir(parents=True, exist_ok=True)
@@ -74,12 +89,48 @@ class ResultStore:
         return path.exists() and self._read(path) is not None
 
     def put(self, result: RunResult) -> None:
-        """Record a run. Successful runs become results; failed ones go to `failed/` for inspection."""
+        """Record a run. Successful runs become results; failed ones go to `failed/` for inspection.
+
+        A store never mixes runs of one protocol trained from different base weights (MixedBaseError): a run's key
+        names its protocol, not the base model's weights, and a base built on another machine differs (its
+        warm-up rounds differently on AVX2 and AVX-512), so a sweep or online re-record resumed elsewhere would
+        otherwise add runs that differ from the stored ones by more than their seed."""
+        if result.ok:
+            self._check_base(result)
         folder = self.runs_dir if result.ok else self.failed_dir
         record = result.to_dict()
         record["stored_at"] = time.time()
         record["stored_by_pid"] = os.getpid()
         self._write_atomic(self._path(folder, result.key), record)
+
+    def _check_base(self, result: RunResult) -> None:
+        sha = _base_of(result.provenance)
+        if sha is None:
+            return
+        protocol = _protocol_of(result.spec)
+        known = self._bases_by_protocol().setdefault(protocol, set())
+        if known and sha not in known:
+            theirs = ", ".join(k[:12] for k in sorted(known))
+            raise MixedBaseError(
+                f"{self.root}: run {result.key[:12]} was trained from base weights {sha[:12]}, but this store's runs of "
+                f"protocol {protocol} started from {theirs} (a base model built on another machine; see the README's "
+                "'What reproduces'): resume this store where the base builds as before, or write to a new store"
+            )
+        known.add(sha)
+
+    def _bases_by_protocol(self) -> dict[str, set[str]]:
+        """Read once per store object (records of runs without a recorded base do not count)."""
+        if self._bases is None:
+            self._bases = {}
+            for path in sorted(self.runs_dir.glob("*/*.json")):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue  # a damaged record is the integrity check's business, when it is read
+                sha = _base_of(data.get("provenance") or {})
+                if sha is not None:
+                    self._bases.setdefault(_protocol_of(data.get("spec") or {}), set()).add(sha)
+        return self._bases
 
     def results(self) -> Iterator[RunResult]:
         for path in sorted(self.runs_dir.glob("*/*.json")):

@@ -9,6 +9,7 @@ import click
 import yaml
 
 from harness.mixture import InvalidMixture
+from harness.store import MixedBaseError
 from harness.suites import SuiteError
 from harness.suites.table import TableError
 
@@ -29,7 +30,7 @@ def _guard(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (InvalidMixture, SuiteError, TableError, UnknownStrategy, FileNotFoundError) as e:
+        except (InvalidMixture, SuiteError, TableError, UnknownStrategy, FileNotFoundError, MixedBaseError) as e:
             raise UserError(str(e)) from None
         except OSError as e:  # a read-only or full disk, a file where a folder should be: one line, not a traceback
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
