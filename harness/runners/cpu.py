@@ -27,7 +27,7 @@ import time
 
 from harness.mixture import InvalidMixture
 from harness.provenance import machine_provenance, provenance
-from harness.runners.base import Runner
+from harness.runner import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
 from harness.training.online import OnlineStrategyFailed
 

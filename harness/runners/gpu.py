@@ -42,7 +42,7 @@ import yaml
 from harness.mixture import InvalidMixture
 from harness.protocol import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
-from harness.runners.base import Runner
+from harness.runner import Runner
 from harness.runners.gpu_identity import run_identity
 from harness.runners.gpu_ports import JobPorts, wait_own_server
 from harness.spec import STATUS_OK, RunResult, RunSpec
@@ -334,7 +334,7 @@ class GpuRunner(Runner):
         lines += self._memory_lines()
         missing = missing_requirements(p)
         if p.assets.builder:
-            from harness.runners.gpu_assets import assets_dir
+            from harness.training.assets import assets_dir
 
             lines.append(f"# {{assets}} = {assets_dir(p.assets.builder)} (built by the prepare command when missing)")
         hint = CPU_INSTALL_HINT if p.device == "cpu" else INSTALL_HINT
