@@ -25,7 +25,8 @@ import jinja2
 from harness.folders import built_aside
 from leaderboard import plots
 from leaderboard import online as onl
-from leaderboard.data import Results, ResultsError, budget_label, load_results
+from leaderboard.data import Results, budget_label, load_results
+from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
 from leaderboard.site_data import _json, _provenance, write_downloads
 from leaderboard.site_online import ONLINE_LABEL, _online_rows, _online_views

@@ -9,7 +9,8 @@ from typing import Any
 
 from leaderboard import plots_online
 from leaderboard import online as onl
-from leaderboard.data import Results, live_suite_name
+from leaderboard.data import Results
+from leaderboard.results_folder import live_suite_name
 from leaderboard.site_commands import _quote, _suite_ref
 from leaderboard.site_views import REFERENCE, _card_view, _finite, slug
 from leaderboard.stats import Stats, records

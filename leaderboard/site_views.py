@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from leaderboard import plots
-from leaderboard.data import Results, budget_label, budget_value, signal_view
+from leaderboard.data import Results, budget_label, budget_value
+from leaderboard.descriptions import signal_view
 from leaderboard.site_commands import _reason
 from leaderboard.stats import Stats, records
 
