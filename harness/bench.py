@@ -9,8 +9,11 @@ Output folder:
   of every online run was drawn with (and the prompts each domain got); one row per online run with all
   its scores and the measured overhead of the online machinery
 
-The folder's files and how benches sharing one folder merge: harness/bench_folder.py; one study as a task
-any process can run: harness/study_task.py. Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
+This module plans a bench (every check on its suites, strategies, budgets and seeds happens before any work)
+and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench_folder.py's;
+one study as a task any process can run is harness/study_task.py's.
+
+Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
 same command again skips finished studies and serves completed runs from the store.
 """
