@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from leaderboard import evidence as ev
-from leaderboard.data import PROMPTS_PREFIX, WEIGHT_PREFIX, Results, live_suite_name
+from leaderboard.data import Results
+from leaderboard.results_folder import PROMPTS_PREFIX, WEIGHT_PREFIX, live_suite_name
 
 CONTROL = "constant"
 # the scores compared against the control, besides the suite's own metric, where online_runs.csv has them

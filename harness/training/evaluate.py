@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from harness.training.model import render_prompts
 from tasks.prompts import make_completion
-from tasks.rewards import accuracy, format_ok
+from tasks.answer_format import format_ok
+from tasks.rewards import accuracy
 
 
 def encode_rows(processor, rows: Sequence[dict], batch: int = 64, p_correct: bool = False) -> dict:
