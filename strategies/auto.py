@@ -79,166 +79,17 @@ import numpy as np
 
 from harness.mixture import Mixture
 from strategies.base import Strategy, best_observed
+from strategies.auto_models import MODELS, BoostedTrees, KernelRegression
 from strategies.bo_common import (
     acquisition_points,
     expected_improvement,
     initial_design,
-    matern52,
     pool_draw,
     single_thread_blas,
     step_rng,
 )
 from strategies.registry import register
-
-#: models in order of complexity (ties go to the simpler one)
-MODELS = ("linear", "quadratic", "gp", "lightgbm")
-
-_NOISE_RATIOS = np.array([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5, 1.0, 3.0])
-_LENGTHSCALES = np.array([0.08, 0.15, 0.25, 0.4, 0.6, 1.0, 1.6])
-
-
-# -- prior covariances on centred weight vectors (v = w − 1/d) ----------------------------------------
-def _linear_kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """(√d·v_a)·(√d·v_b) / d: a unit prior variance per unit of the typical mixture's move."""
-    d = A.shape[1]
-    return (A - 1.0 / d) @ (B - 1.0 / d).T
-
-
-def _quadratic_kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """φ(a)·φ(b)/p with φ = [√d·v_i, d·v_i·v_j (i<j)], p = d + d(d−1)/2, without building φ:
-    Σ_{i<j} a_i a_j b_i b_j = ((a·b)² − Σ_i a_i² b_i²) / 2."""
-    d = A.shape[1]
-    Va, Vb = A - 1.0 / d, B - 1.0 / d
-    G = Va @ Vb.T
-    H = (Va * Va) @ (Vb * Vb).T
-    p = d + d * (d - 1) / 2
-    return (d * G + d * d * 0.5 * (G * G - H)) / p
-
-
-def _diag_quadratic(A: np.ndarray) -> np.ndarray:
-    d = A.shape[1]
-    V = A - 1.0 / d
-    g = (V * V).sum(1)
-    h = (V**4).sum(1)
-    p = d + d * (d - 1) / 2
-    return (d * g + d * d * 0.5 * (g * g - h)) / p
-
-
-class KernelRegression:
-    """Exact GP regression (constant mean = the sample mean) with a fixed kernel family; signal
-    variance profiled out, noise ratio (and lengthscale, for Matérn) by the marginal likelihood over a
-    grid. `loo_sq_error` is the closed-form leave-one-out squared error in standardised units."""
-
-    def __init__(self, kind: str, X: np.ndarray, y: np.ndarray):
-        self.kind, self.X = kind, np.asarray(X, float)
-        y = np.asarray(y, float)
-        self.mu, self.sd = float(y.mean()), float(y.std()) or 1.0
-        z = (y - self.mu) / self.sd
-        n = len(z)
-        best = None
-        for ls in _LENGTHSCALES if kind == "gp" else (None,):
-            K = self._prior(self.X, self.X, ls)
-            lam, Q = np.linalg.eigh(K)
-            lam = np.maximum(lam, 0.0)
-            a2 = (Q.T @ z) ** 2
-            ev = lam[None, :] + _NOISE_RATIOS[:, None]
-            s2 = np.maximum((a2[None, :] / ev).sum(1) / n, 1e-12)
-            lml = -0.5 * n * np.log(s2) - 0.5 * np.log(ev).sum(1)
-            k = int(np.argmax(lml))
-            if best is None or lml[k] > best[0] + 1e-9:
-                best = (float(lml[k]), ls, float(_NOISE_RATIOS[k]), float(s2[k]))
-        _, self.lengthscale, self.noise, self.s2 = best
-        A = self._prior(self.X, self.X, self.lengthscale) + self.noise * np.eye(n)
-        self.Ainv = np.linalg.inv(A)
-        self.alpha = self.Ainv @ z
-        diag = np.diag(self.Ainv)
-        self.loo_sq_error = float(np.mean((self.alpha / diag) ** 2))
-
-    # Every kernel carries an intercept with a unit prior (+ 1): the sample mean is only an estimate
-    # of the surface's level, and without it a linear surface is not in the model's span.
-    def _prior(self, A, B, ls):
-        if self.kind == "constant":
-            return np.ones((A.shape[0], B.shape[0]))
-        if self.kind == "linear":
-            return 1.0 + _linear_kernel(A, B)
-        if self.kind == "quadratic":
-            return 1.0 + _quadratic_kernel(A, B)
-        return 1.0 + matern52(A, B, ls)
-
-    def _prior_diag(self, A):
-        if self.kind == "constant":
-            return np.ones(A.shape[0])
-        if self.kind == "linear":
-            V = A - 1.0 / A.shape[1]
-            return 1.0 + (V * V).sum(1)
-        if self.kind == "quadratic":
-            return 1.0 + _diag_quadratic(A)
-        return np.full(A.shape[0], 2.0)
-
-    def predict(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and sd of the latent surface, in the objective's units."""
-        Xs = np.atleast_2d(Xs)
-        Ks = self._prior(Xs, self.X, self.lengthscale)
-        mean = Ks @ self.alpha
-        var = np.maximum(self._prior_diag(Xs) - ((Ks @ self.Ainv) * Ks).sum(1), 1e-12)
-        return self.mu + self.sd * mean, self.sd * np.sqrt(self.s2 * var)
-
-    @property
-    def note(self) -> str:
-        extra = f", lengthscale {self.lengthscale:g}" if self.lengthscale is not None else ""
-        return f"noise ratio {self.noise:g}{extra}"
-
-
-class BoostedTrees:
-    """LightGBM regression with small trees; its predictive sd is its cross-validated RMSE.
-
-    Built with LightGBM's own `train` API (the scikit-learn wrapper adds ~3 ms a fit) and coarse bins (a
-    handful of pilots has few distinct values per weight). The k-fold error is computed on construction;
-    the model on every pilot is fitted only if it is chosen (`predict`), as it rarely is on a few pilots."""
-
-    PARAMS = dict(
-        objective="regression",
-        learning_rate=0.1,
-        num_leaves=4,
-        min_data_in_leaf=2,
-        min_sum_hessian_in_leaf=1e-3,
-        lambda_l2=1.0,
-        num_threads=1,
-        verbose=-1,
-        force_col_wise=True,
-    )
-    DATASET = dict(verbose=-1, max_bin=15, min_data_in_bin=1)
-    ROUNDS = 50
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int, folds: int = 3):
-        import lightgbm  # a well-kept library (pyproject dependency); imported when first needed
-
-        self._lgb, self.seed = lightgbm, seed
-        y = np.asarray(y, float)
-        self.X = np.asarray(X, float)
-        self.mu, self.sd = float(y.mean()), float(y.std()) or 1.0
-        self.z = (y - self.mu) / self.sd
-        n = len(self.z)
-        order = np.random.default_rng([seed, n, 41]).permutation(n)
-        err = np.empty(n)
-        for f in range(folds):
-            test = order[f::folds]
-            train = np.setdiff1d(order, test)
-            err[test] = self.z[test] - self._train(self.X[train], self.z[train]).predict(self.X[test])
-        self.loo_sq_error = float(np.mean(err**2))  # k-fold, not leave-one-out: named for the comparison
-        self.model = None
-        self.note = f"{folds}-fold CV"
-
-    def _train(self, X, z):
-        data = self._lgb.Dataset(X, z, params=self.DATASET)
-        return self._lgb.train(dict(self.PARAMS, seed=self.seed), data, num_boost_round=self.ROUNDS)
-
-    def predict(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.model is None:
-            self.model = self._train(self.X, self.z)
-        Xs = np.atleast_2d(Xs)
-        mean = self.model.predict(Xs)
-        return self.mu + self.sd * mean, np.full(len(Xs), self.sd * np.sqrt(self.loo_sq_error))
+from strategies.seed_noise import leader_is_uncertain, pooled_within_variance, posterior_means
 
 
 @register("auto")
@@ -278,6 +129,10 @@ class Auto(Strategy):
         kappa: float = 1.0,
         select_from: int = 6,
         centre_first: bool = True,
+        repilot: bool = True,
+        probe_noise: float = 0.2,
+        probe_from: int = 10,
+        max_runs: int = 4,
     ):
         super().__init__(space, seed)
         self.n_init = int(n_init)
@@ -294,6 +149,10 @@ class Auto(Strategy):
         self.acquisition, self.kappa = acquisition, float(kappa)
         self.select_from = int(select_from)
         self.centre_first = bool(centre_first)
+        self.repilot, self.probe_noise, self.max_runs = bool(repilot), float(probe_noise), int(max_runs)
+        self.probe_from = int(probe_from)
+        if self.max_runs < 1:
+            raise ValueError(f"max_runs must be >= 1, got {max_runs}")
         #: one entry per decision: step, what was done and why (the model chosen, every model's CV error)
         self.decisions: list[dict] = []
 
@@ -346,6 +205,7 @@ class Auto(Strategy):
                 runs.setdefault(key, []).append(float(o.objective))
         X = np.array(list(runs), dtype=float).reshape(len(runs), self.space.dim)
         y = np.array([np.mean(v) for v in runs.values()], dtype=float)
+        self._runs = list(runs.values())
         return X, y, piloted
 
     def _key(self, o) -> tuple:
@@ -417,6 +277,48 @@ class Auto(Strategy):
             self.space, step_rng(self.seed, step, 7), self.n_candidates, top, self.n_candidates // 8
         )
 
+    def _start_size(self, budget) -> int:
+        """Random pilots before any model: `n_init`, or d + 1 in a pool the budget will pilot half of.
+
+        There random search finds the best candidate with probability ≥ budget / pool ≥ 1/2, and a model
+        fitted on fewer pilots than d + 1 extrapolates towards the pool's extreme points (a linear or UCB
+        rule can pick nothing else): on paper-qwen2vl-2b (13 × 5, its vertices the single-dataset mixtures,
+        all worse than the blends) every model and acquisition tried was 2.3-3.3 × random's regret at budget
+        8, a d + 1 random start 0.72 × (tests/benchmarks/auto_report_2026-12-06-r3.md)."""
+        start = max(self.n_init, 2)
+        if self.space.is_pool and budget.runs >= len(self._pool()) / 2:
+            start = max(start, self.space.dim + 1)
+        return start
+
+    def _repilot(self, step: int, X: np.ndarray, y: np.ndarray, model, n_pilots: int) -> Mixture | None:
+        """The leader again, when the seed-noise model says another run of it pays (pools only: a pilot
+        of a recorded candidate returns one of its recorded seeds), else None.
+
+        No replicate yet: one probe (the best observed candidate again) once the chosen model reads its
+        pilots as noisy (its fitted noise ratio ≥ `probe_noise`); if the probe repeats its number the pool
+        is single-seed and nothing is re-piloted again. A measured seed noise: the leader by posterior
+        mean (strategies/seed_noise.py) is piloted again while the probability that it beats the runner-up
+        is below 0.8, up to `max_runs` runs of it and a third of all pilots spent on replicates."""
+        if not (self.repilot and self.space.is_pool) or len(y) < self.select_from:
+            return None
+        counts = np.array([len(r) for r in self._runs])
+        within = pooled_within_variance(self._runs)
+        if within is None:
+            noise = getattr(model, "noise", 0.0)
+            if noise < self.probe_noise or len(y) < self.probe_from:
+                return None
+            i = int(np.argmax(y))
+            self._log(step, "probe", note=f"the best piloted again to measure seed noise (noise ratio {noise:g})")
+            return self._mixture(X[i])
+        if within <= 0 or (counts - 1).sum() >= n_pilots / 3:
+            return None
+        mean, var = posterior_means(y, counts, within)
+        i = int(np.argmax(mean))
+        if counts[i] >= self.max_runs or not leader_is_uncertain(mean, var):
+            return None
+        self._log(step, "re-pilot", note=f"leader has {counts[i]} run(s), seed sd {within**0.5:.3g}")
+        return self._mixture(X[i])
+
     def _mixture(self, x: np.ndarray) -> Mixture:
         return self.space.snap(self.space.from_vector(x, normalize=True))
 
@@ -429,8 +331,9 @@ class Auto(Strategy):
             if self.space.is_pool and len(piloted) >= len(self._pool()):
                 self._log(step, "stop", note="every candidate has been piloted")
                 return None
-            if len(y) < max(self.n_init, 2):
-                self._log(step, "initial design", note=f"{len(y)} of {self.n_init} pilots")
+            start = self._start_size(budget)
+            if len(y) < start:
+                self._log(step, "initial design", note=f"{len(y)} of {start} pilots")
                 return self._random_unpiloted(step, piloted)
             chosen, errors = self._fit(X, y)
             if chosen is None:
@@ -442,6 +345,9 @@ class Auto(Strategy):
                 )
                 return self._random_unpiloted(step, piloted)
             name, model = chosen
+            again = self._repilot(step, X, y, model, len(history))
+            if again is not None:
+                return again
             pts = self._candidates(step, X, y, piloted)
             if len(pts) == 0:
                 return None
@@ -464,4 +370,16 @@ class Auto(Strategy):
         misfit, so shrinking by it recommended a worse piloted mixture than the best one seen (RegMix
         512 x 17, budget 16: 0.031 vs 0.025 best-minus-median regret; minimodo-tiny's 8 noisy seeds, budget
         8: 1.30 vs 1.01; it won only on the generated interactions-8d table at 16, 0.23 vs 0.31)."""
-        return best_observed(history) or self.space.uniform()
+        runs: dict[tuple, list[float]] = {}
+        mixtures = {}
+        for o in history:
+            if o.ok and o.fidelity >= 1.0:
+                key = self._key(o)
+                runs.setdefault(key, []).append(float(o.objective))
+                mixtures.setdefault(key, o.mixture)
+        within = pooled_within_variance(list(runs.values()))
+        if not runs or not within:
+            return best_observed(history) or self.space.uniform()
+        means = np.array([np.mean(r) for r in runs.values()])
+        post, _ = posterior_means(means, np.array([len(r) for r in runs.values()]), within)
+        return list(mixtures.values())[int(np.argmax(post))]
