@@ -215,7 +215,12 @@ class Auto(Strategy):
         cache = self.__dict__.setdefault("_keys", {})
         hit = cache.get(id(o))
         if hit is None or hit[0] is not o:
-            hit = (o, tuple(self.space.to_vector(o.mixture).tolist()))
+            key = tuple(self.space.to_vector(o.mixture).tolist())
+            if self.space.is_pool:  # the candidate's own row: two pilots of one candidate share one key
+                C = self._pool()
+                i = self._rows.get(key)
+                key = tuple(C[i if i is not None else int(np.argmin(np.abs(C - np.array(key)).sum(1)))].tolist())
+            hit = (o, key)
             cache[id(o)] = hit
         return hit[1]
 
@@ -290,7 +295,9 @@ class Auto(Strategy):
             start = max(start, self.space.dim + 1)
         return start
 
-    def _repilot(self, step: int, X: np.ndarray, y: np.ndarray, model, n_pilots: int) -> Mixture | None:
+    def _repilot(
+        self, step: int, X: np.ndarray, y: np.ndarray, model, n_pilots: int, best_new: float
+    ) -> Mixture | None:
         """The leader again, when the seed-noise model says another run of it pays (pools only: a pilot
         of a recorded candidate returns one of its recorded seeds), else None.
 
@@ -308,6 +315,11 @@ class Auto(Strategy):
             if noise < self.probe_noise or len(y) < self.probe_from:
                 return None
             i = int(np.argmax(y))
+            # the model's noise variance bounds the seed noise: the probe pays only if the leader, one such
+            # sd up, could still be the best pilot on offer
+            sd_noise = model.sd * (model.s2 * noise) ** 0.5
+            if y[i] + self.kappa * sd_noise < best_new:
+                return None
             self._log(step, "probe", note=f"the best piloted again to measure seed noise (noise ratio {noise:g})")
             return self._mixture(X[i])
         if within <= 0 or (counts - 1).sum() >= n_pilots / 3:
@@ -315,6 +327,9 @@ class Auto(Strategy):
         mean, var = posterior_means(y, counts, within)
         i = int(np.argmax(mean))
         if counts[i] >= self.max_runs or not leader_is_uncertain(mean, var):
+            return None
+        bound = mean[i] + self.kappa * var[i] ** 0.5
+        if bound < best_new:
             return None
         self._log(step, "re-pilot", note=f"leader has {counts[i]} run(s), seed sd {within**0.5:.3g}")
         return self._mixture(X[i])
@@ -345,14 +360,14 @@ class Auto(Strategy):
                 )
                 return self._random_unpiloted(step, piloted)
             name, model = chosen
-            again = self._repilot(step, X, y, model, len(history))
-            if again is not None:
-                return again
             pts = self._candidates(step, X, y, piloted)
             if len(pts) == 0:
                 return None
             incumbent = float(model.predict(X)[0].max()) if name != "lightgbm" else float(y.max())
             mean, sd = model.predict(pts)
+            again = self._repilot(step, X, y, model, len(history), float((mean + self.kappa * sd).max()))
+            if again is not None:
+                return again
             if self.acquisition == "ei":
                 score = expected_improvement(mean, sd, incumbent)
             else:
