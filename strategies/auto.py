@@ -6,7 +6,16 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    pool, drawn without replacement by the study seed; on the simplex, Dirichlet(1)). Three pilots are
    enough because every model below has a prior that makes a fit on fewer points than dimensions
    sensible: gp-bo's old ⌊d/2⌋ + 1 random start spent a whole budget of 8 on 17 domains before it
-   modelled anything.
+   modelled anything. The exception (issue 26, third round): in a pool the budget will pilot at least
+   half of, the random start is d + 1. There random search finds the best with probability ≥ 1/2, and
+   every model fitted on ≤ d pilots steers to the pool's extreme points (a linear surface, and the
+   uncertainty of every kernel here, peaks there): on paper-qwen2vl-2b (13 candidates, 5 domains; its
+   extreme points are the five single-dataset mixtures, all worse than the blends) auto was 3.3 ×
+   random's regret at budget 8, and so was every model/acquisition variant tried (GP only, quadratic
+   first, EI, kappa 0 or 0.5: 2.3-3.3 ×), while a d + 1 random start is 0.72 ×. A gate that pilots at
+   random until the marginal likelihood prefers a model to a flat surface also fixed that table (1.04 ×)
+   but cost every 17-24-domain table (RegMix 512 × 17 at budget 8: 0.68 → 1.33 ×, 8 seeds), so it is
+   not used.
 2. **Models.** Gaussian-process regressions on the weight vectors, each one a Bayesian regression
    with a different prior, and one tree ensemble:
    - `linear`: Bayesian linear regression on the centred weights (Scheffé's linear mixture model,
@@ -28,49 +37,59 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    4-10 of a typical RegMix study (512 × 17) on random pilots. Removing it took auto's regret at budget
    8 on that table from 1.09 × random's to 0.50 × (20 seeds; tests/benchmarks/auto_report_2026-12-06-r2.md).
 3. **Acquisition.** An upper confidence bound, posterior mean + `kappa` × sd (kappa 1), maximised over
-   the pool's candidates **not yet piloted** (a pool never gets a pilot twice: it does not say how many
-   recorded seeds a candidate has, and in a single-seed pool a second pilot returns the same number,
-   so re-piloting is a wasted pilot), or over Dirichlet samples, the vertices, the centre and local
+   the pool's candidates **not yet piloted** (re-pilots are step 5's), or over Dirichlet samples, the vertices, the centre and local
    samples around the best three on the simplex. LightGBM has no posterior; its sd is its
    cross-validated RMSE, so the bound then ranks by the predicted mean. kappa = 1 is not tuned to one
    table: pure exploitation (kappa 0, the plain sequential ridge's rule) was worse on all three tables
    tried (RegMix 512 × 17, generated interactions-17d and dominant-24d; 10 seeds), kappa 0.5 and 2 each
-   won on one and lost on another.
-4. **Recommendation**: what the evidence supports: the piloted mixture with the best mean of its
-   observed runs. Not the model's posterior mean (the rule until the second round): with one run per
-   mixture the observed number is the mixture's score, and the posterior's noise term is then the
-   model's misfit, so shrinking by it recommended a worse piloted mixture than the best one seen (RegMix
-   512 × 17 at budget 16: 0.031 vs 0.025 best-minus-median regret; the 8-seed minimodo-tiny at budget 8:
-   1.30 vs 1.01); it won only on the generated 8-seed interactions-8d table at budget 16 (0.23 vs 0.31).
-   On noisy multi-seed tables the best single run is a lucky one (see the limitations).
+   won on one and lost on another; a kappa falling from 2 to 1 over the first d pilots helped the
+   generated dominant-24d table at budget 8 (0.75 → 0.34 ×) and cost RegMix at 16 (0.19 → 0.37 ×), so
+   kappa stays 1.
+4. **Recommendation**: what the evidence supports, a piloted mixture. Without a measured seed noise
+   (every single-seed pool, and any pool before a replicate): the best mean of its observed runs, not
+   the model's posterior mean (the rule until the second round: with one run per mixture the
+   posterior's noise term is the model's misfit, and shrinking by it lost on RegMix and minimodo-tiny).
+   With a measured seed noise σ² (step 5): the best empirical-Bayes posterior mean, each candidate's
+   mean shrunk towards the mean of the piloted ones by σ²/k / (τ² + σ²/k) (k its runs, τ² the spread
+   of the true scores; strategies/seed_noise.py), so a single lucky run no longer wins.
+5. **Re-pilots (multi-seed pools).** A pool's pilot returns one of the candidate's recorded seeds, so a
+   second pilot of a candidate measures seed noise, and in a single-seed pool returns the same number.
+   From `probe_from` (10) distinct pilots on, if the chosen model reads its pilots as noisy (fitted
+   noise ratio ≥ `probe_noise`, 0.2) and the best pilot, one model-noise sd up, could still beat the
+   best new candidate's bound, the best pilot is piloted once more (the probe). If it repeats its
+   number the pool is single-seed and nothing is re-piloted again (one pilot spent, at most). With a
+   measured σ² > 0 the posterior leader is piloted again while P(leader beats the runner-up) < 0.8 and
+   its bound (posterior mean + kappa × posterior sd) is at least the best new candidate's UCB (the
+   noisy GP-UCB rule: sample again where the bound is highest), up to `max_runs` (4) runs of it and a
+   third of the pilots on replicates.
 
 Every decision is logged in `self.decisions` (step, model chosen, the cross-validated errors of
 every model, why): `describe_decisions()` prints them.
 
 Where it wins and loses (pool track, 20 study seeds, `python -m tests.benchmarks.auto_report`,
-tests/benchmarks/auto_report_2026-12-06-r2.md; best-minus-median regret as a ratio to random search, 95%
-paired bootstrap CI):
-- RegMix: 512 × 17 proxy runs 0.50 [0.25, 0.85] at budget 8, 0.25 [0.13, 0.40] at 16, 0.01 at 24
-  (before this round 1.09, 0.43, 0.11); regmix-1m (1,256 runs) 0.18 / 0.11 / 0.03; regmix-60m 0.13 /
-  0.02 / 0.00; regmix-1b finds the best of 64 within 8 pilots in every study;
-- a plain greedy ridge on the weights (the issue's reference, not shipped) is still ahead on RegMix at
-  budget 16 (0.02 × random on the 512-run table, 0.02 on regmix-1m) and on minimodo-pool (0.52 vs 1.30
-  at 16): RegMix's best mixtures sit at the pool's edge where linear extrapolation is right, and
-  cross-validation on a dozen pilots prefers the GP. The greedy ridge loses where the surface is not
-  linear (interactions-17d at budget 8: 0.46 × random, auto 0.00; sparse-17d at 16: 0.14, auto 0.00);
-- on noisy multi-seed tables it recommends the best single run of a mixture, often a lucky one: on the
-  minimodo-tiny family and minimodo-pool it is within noise of random (minimodo-pool 1.30 [0.87, 1.93] at
-  16; minimodo-tiny-in 2.48 [0.98, 6.45] at 8), better only on minimodo-tiny (0.82 at 16) and
-  minimodo-tiny-h128-in (0.56 at 16);
-- against the strategy before this round: worse at budget 8 on the generated dominant-24d (0.88 vs 0.59)
-  and sparse-17d (0.64 vs 0.37) tables, where the old gate's random pilots were exploration that paid, and
-  at budgets 16-24 on the generated noisy interactions-8d (0.53 vs 0.41, 0.40 vs 0.19), where the old
-  posterior-mean recommendation paid; better or equal everywhere else at 16 (generated 64-domain tables
-  0.00 and 0.51, before 0.24 and 0.70);
-- on the 13-candidate paper-qwen2vl-2b pool it is 3.3 × random at budget 8 [1.70, 36.6] (random pilots
-  8 of 13 and finds the best 62% of the time; gp-bo and quadratic-bo are 3.4 and 3.3 × there too);
+tests/benchmarks/auto_report_2026-12-06-r3.md; best-minus-median regret as a ratio to random search, 95%
+paired bootstrap CI). On no table of that report is it significantly worse than random (no CI above 1):
+- RegMix: 512 × 17 proxy runs 0.50 [0.25, 0.85] at budget 8, 0.25 [0.13, 0.40] at 16, 0.01 at 24;
+  regmix-1m (1,256 runs) 0.18 / 0.11 / 0.03; regmix-60m 0.13 / 0.02 / 0.00; regmix-1b finds the best of
+  64 within 8 pilots in every study. A plain greedy ridge on the weights (the issue's reference, not
+  shipped) is still ahead there at 16 (0.02 × random): RegMix's best mixtures sit at the pool's edge
+  where linear extrapolation is right. It loses where the surface is not linear (interactions-17d at 8:
+  0.46 ×, auto 0.00);
+- paper-qwen2vl-2b (13 × 5): 0.72 [0.14, 1.60] at budget 8 with the d + 1 random start (3.32 before);
+- multi-seed pools, with re-pilots and the shrunk recommendation: minimodo-pool 0.69 [0.42, 1.16] at 16
+  and 0.52 [0.35, 0.74] at 24 (1.30 and 0.77 before), minimodo-tiny-p 0.50 [0.30, 0.83] at 16 (0.99),
+  minimodo-tiny-in 0.43 [0.10, 0.74] at 24 (1.00); within noise of random on minimodo-tiny and
+  minimodo-tiny-h128 (0.91-1.01 at 16); at budget 8 (no replicate yet) minimodo-tiny-in 2.48
+  [0.98, 6.45] and minimodo-tiny-p 1.62 [0.96, 2.72], short of significance but worse than random;
+  minimodo-tiny-h128-in at 24 1.13 [0.83, 1.64] (0.95 before);
+- the generated dominant-64d table (8 seeds, 64 domains): 0.79 [0.54, 1.04] at 16, worse than without
+  re-pilots (0.51): a probe and a re-pilot cost two of sixteen pilots where exploration is scarce;
+- budget 8 on the generated 17-24-domain tables: interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88,
+  sparse-17d 0.64 (the first round's random pilots gave 0.59 and 0.37 on the last two, at RegMix's cost);
+- the quarter of random's regret at 16 is met on every single-seed table of 17-64 domains (RegMix 0.25,
+  0.11, 0.02; generated 0.00-0.20), not on the noisy multi-seed ones (0.50-1.24; dominant-64d 0.79);
 - it pilots only at full fidelity (cheap scales and checkpoints of regmix-1m-to-60m and minimodo-pool
-  are not used) and never re-pilots (so it cannot average a noisy candidate's seeds).
+  are not used), and in a single-seed pool it may spend one pilot on the noise probe.
 """
 
 from __future__ import annotations
@@ -96,7 +115,8 @@ from strategies.seed_noise import leader_is_uncertain, pooled_within_variance, p
 class Auto(Strategy):
     description = (
         "Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
-        "own cross-validation; UCB over unpiloted candidates; recommends the best piloted mixture."
+        "own cross-validation; UCB over unpiloted candidates; in multi-seed pools re-pilots the leader "
+        "when its bound is the best and recommends by shrunk (empirical-Bayes) means."
     )
     citation = (
         "modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
@@ -104,16 +124,15 @@ class Auto(Strategy):
     )
     family = "bayesopt"
     limitations = (
-        "Measured in the pool track (tests/benchmarks/auto_report_2026-12-06-r2.md, 20 seeds, regret as a "
-        "ratio to random search): on RegMix's 512 x 17 runs 0.50 at budget 8 and 0.25 at 16, where a plain "
-        "greedy ridge reaches 0.02 at 16 (it loses to auto on the generated interaction and sparse tables); "
-        "on noisy multi-seed tables (minimodo-pool, the minimodo-tiny family) it recommends the best single "
-        "run, often a lucky one: at budget 16 better than random only on minimodo-tiny (0.82) and "
-        "minimodo-tiny-h128-in (0.56), within noise elsewhere (minimodo-pool 1.30, CI 0.87-1.93); on the "
-        "13-candidate paper-qwen2vl-2b pool 3.3x random at budget 8 (significant, like gp-bo and "
-        "quadratic-bo); on the generated noisy interactions-8d table 0.53 at budget 16 (quadratic-bo 0.30). "
-        "It pilots only at full fidelity (cheap scales and checkpoints unused) and never "
-        "re-pilots."
+        "Measured in the pool track (tests/benchmarks/auto_report_2026-12-06-r3.md, 20 seeds, regret as a "
+        "ratio to random search, 95% paired CI): significantly worse than random on none of 18 tables, but "
+        "worse within noise at budget 8 on the noisy minimodo-tiny-in (2.48, CI 0.98-6.45) and "
+        "minimodo-tiny-p (1.62, 0.96-2.72) pools, before any replicate; on RegMix's 512 x 17 runs 0.25 at "
+        "budget 16, where a plain greedy ridge reaches 0.02; on noisy multi-seed pools at 16 from 0.50 "
+        "(minimodo-tiny-p) to 1.24 (minimodo-tiny-in), missing the quarter of random's regret; on the "
+        "generated 64-domain 8-seed table re-pilots cost exploration (0.79 at 16, 0.51 without them). "
+        "In a single-seed pool it may spend one pilot on a noise probe. It pilots only at full fidelity "
+        "(cheap scales and checkpoints unused)."
     )
 
     def __init__(
@@ -133,6 +152,7 @@ class Auto(Strategy):
         probe_noise: float = 0.2,
         probe_from: int = 10,
         max_runs: int = 4,
+        coverage: float = 0.5,
     ):
         super().__init__(space, seed)
         self.n_init = int(n_init)
@@ -150,7 +170,7 @@ class Auto(Strategy):
         self.select_from = int(select_from)
         self.centre_first = bool(centre_first)
         self.repilot, self.probe_noise, self.max_runs = bool(repilot), float(probe_noise), int(max_runs)
-        self.probe_from = int(probe_from)
+        self.probe_from, self.coverage = int(probe_from), float(coverage)
         if self.max_runs < 1:
             raise ValueError(f"max_runs must be >= 1, got {max_runs}")
         #: one entry per decision: step, what was done and why (the model chosen, every model's CV error)
@@ -291,7 +311,7 @@ class Auto(Strategy):
         all worse than the blends) every model and acquisition tried was 2.3-3.3 × random's regret at budget
         8, a d + 1 random start 0.72 × (tests/benchmarks/auto_report_2026-12-06-r3.md)."""
         start = max(self.n_init, 2)
-        if self.space.is_pool and budget.runs >= len(self._pool()) / 2:
+        if self.space.is_pool and budget.runs >= self.coverage * len(self._pool()):
             start = max(start, self.space.dim + 1)
         return start
 
@@ -378,13 +398,10 @@ class Auto(Strategy):
             return self._mixture(pts[i])
 
     def recommend(self, history):
-        """The piloted mixture with the best mean of its observed runs: what the evidence supports.
-
-        Not the model's posterior mean (the rule until issue 26's second round): with one run per mixture
-        the observed number is the mixture's score, and the posterior's noise term there is the model's
-        misfit, so shrinking by it recommended a worse piloted mixture than the best one seen (RegMix
-        512 x 17, budget 16: 0.031 vs 0.025 best-minus-median regret; minimodo-tiny's 8 noisy seeds, budget
-        8: 1.30 vs 1.01; it won only on the generated interactions-8d table at 16, 0.23 vs 0.31)."""
+        """A piloted mixture: the best mean of its runs while no seed noise is measured (single-seed pools:
+        the observed number is the mixture's score, and the model's posterior mean, the rule until issue
+        26's second round, lost there), the best empirical-Bayes posterior mean once replicates measure a
+        seed noise (strategies/seed_noise.py: a single lucky run is shrunk towards the piloted mean)."""
         runs: dict[tuple, list[float]] = {}
         mixtures = {}
         for o in history:
