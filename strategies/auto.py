@@ -322,10 +322,12 @@ class Auto(Strategy):
         of a recorded candidate returns one of its recorded seeds), else None.
 
         No replicate yet: one probe (the best observed candidate again) once the chosen model reads its
-        pilots as noisy (its fitted noise ratio ≥ `probe_noise`); if the probe repeats its number the pool
-        is single-seed and nothing is re-piloted again. A measured seed noise: the leader by posterior
-        mean (strategies/seed_noise.py) is piloted again while the probability that it beats the runner-up
-        is below 0.8, up to `max_runs` runs of it and a third of all pilots spent on replicates."""
+        pilots as noisy (its fitted noise ratio ≥ `probe_noise`) and that candidate, one model-noise sd up,
+        reaches `best_new` (the best unpiloted candidate's UCB); if the probe repeats its number the pool is
+        single-seed and nothing is re-piloted again. A measured seed noise: the leader by posterior mean
+        (strategies/seed_noise.py) is piloted again while the probability that it beats the runner-up is
+        below 0.8 and its upper bound reaches `best_new` (noisy GP-UCB: sample where the bound is highest),
+        up to `max_runs` runs of it and a third of all pilots spent on replicates."""
         if not (self.repilot and self.space.is_pool) or len(y) < self.select_from:
             return None
         counts = np.array([len(r) for r in self._runs])
