@@ -47,8 +47,34 @@ class MixedBaseError(RuntimeError):
 def content_hash(record: dict[str, Any]) -> str:
     """sha256 of a record's content (without its hash field), as JSON would give it back."""
     body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
-    body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
+    if not _reads_back_as_is(body):
+        body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _reads_back_as_is(value: Any) -> bool:
+    """Whether `value` sorts and prints as JSON exactly as its read-back copy would: plain strings, numbers,
+    booleans, None, lists and tuples of them, and dicts whose keys are all strings (an int key would sort as a
+    number here and as a string once read back). Then the read-back copy need not be made: it was a JSON
+    round trip per record, the larger part of storing a finished study."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        if t in _JSON_LEAVES:
+            continue
+        if isinstance(v, dict):
+            if not all(type(k) is str for k in v):
+                return False
+            todo.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            todo.extend(v)
+        elif not isinstance(v, (str, int, float)):
+            return False
+    return True
+
+
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _base_of(provenance: dict) -> str | None:
