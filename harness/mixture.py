@@ -36,7 +36,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 class Mixture(Mapping[str, float]):
     """Dataset weights on the simplex. Hashable, ordered as given, immutable."""
 
-    __slots__ = ("_items", "_key", "_map")
+    __slots__ = ("_items", "_key", "_map", "_hash")
 
     def __init__(self, weights: Mapping[str, float]):
         items = tuple((str(k), float(v)) for k, v in weights.items())
@@ -104,8 +104,17 @@ class Mixture(Mapping[str, float]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __reduce__(self):
+        # the weights only: the remembered hash is of this process's string hashes (salted per process), so it
+        # must not travel to a worker; the other caches are rebuilt on first use
+        return (Mixture._of_valid, (self._items,))
+
     def __hash__(self) -> int:
-        return hash(self.key())
+        try:
+            return self._hash  # a tuple does not remember its hash: every dict lookup would rehash the weights
+        except AttributeError:
+            self._hash = hash(self.key())
+            return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mixture):

@@ -285,3 +285,36 @@ def test_validation_in_the_space_order_keeps_the_mixture_and_elsewhere_reorders(
     pool = space.restricted(candidates=[(0.2, 0.3, 0.5), (0.5, 0.25, 0.25)])
     assert pool.candidate(1) is pool.candidate(1) and pool.candidate(1) == Mixture({"a": 0.5, "b": 0.25, "c": 0.25})
     assert pool.candidate_index(Mixture({"c": 0.25, "b": 0.25, "a": 0.5})) == 1
+
+
+def test_a_stored_record_is_one_serialisation_that_reads_back_with_its_hash(tmp_path):
+    from harness.store import INTEGRITY_FIELD, content_hash, sealed_text
+
+    judge = suites.load("paper-qwen2vl-2b").judge(None)
+    rec = Study(judge, strategies.get("random"), Budget(4), 1, ReplayRunner(judge)).run().to_dict()
+    text = sealed_text(rec)
+    assert json.loads(text) == json.loads(json.dumps({**rec, INTEGRITY_FIELD: content_hash(rec)}))
+    assert json.loads(sealed_text({})) == {INTEGRITY_FIELD: content_hash({})}
+    store = ResultStore(tmp_path)
+    store.put_study("ab" * 32, rec)
+    assert store.get_study("ab" * 32) == json.loads(json.dumps(rec)) and store.quarantined() == 0
+
+
+def test_a_pickled_mixture_carries_no_hash_of_this_process(tmp_path):
+    """String hashes are salted per process: a mixture sent to a worker must hash as the worker's own do."""
+    import subprocess
+    import sys
+
+    m = Mixture({"b": 0.25, "a": 0.75})
+    hash(m)  # remembered here
+    blob = tmp_path / "m.pickle"
+    blob.write_bytes(pickle.dumps({m: "found"}))
+    code = (
+        "import pickle, sys; from harness.mixture import Mixture; "
+        f"d = pickle.loads(open({str(blob)!r}, 'rb').read()); "
+        "print(d.get(Mixture({'a': 0.75, 'b': 0.25})))"
+    )
+    for seed in ("1", "2"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == "found"
