@@ -36,7 +36,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 class Mixture(Mapping[str, float]):
     """Dataset weights on the simplex. Hashable, ordered as given, immutable."""
 
-    __slots__ = ("_items", "_key")
+    __slots__ = ("_items", "_key", "_map", "_hash")
 
     def __init__(self, weights: Mapping[str, float]):
         items = tuple((str(k), float(v)) for k, v in weights.items())
@@ -57,6 +57,15 @@ class Mixture(Mapping[str, float]):
         self._items = items
 
     @classmethod
+    def _of_valid(cls, items: tuple[tuple[str, float], ...]) -> Mixture:
+        """A mixture of (name, float weight) pairs already known valid: another valid mixture's weights, reordered
+        or with zero weights added (the same finite non-negative floats, so the same exactly rounded sum). The
+        checks of `__init__` would pass; skipping them is what keeps a replayed pilot cheap."""
+        m = cls.__new__(cls)
+        m._items = items
+        return m
+
+    @classmethod
     def normalized(cls, weights: Mapping[str, float]) -> Mixture:
         """Rescale non-negative weights to sum to one (explicitly, never silently)."""
         for name, w in weights.items():
@@ -68,11 +77,26 @@ class Mixture(Mapping[str, float]):
             raise InvalidMixture("all weights are zero; at least one dataset needs a positive weight")
         return cls({k: float(v) / total for k, v in weights.items()})
 
+    def _weights(self) -> dict[str, float]:
+        """name -> weight, built once (a mixture is immutable): lookups by name are O(1), not a scan."""
+        try:
+            return self._map
+        except AttributeError:
+            self._map = dict(self._items)
+            return self._map
+
     def __getitem__(self, name: str) -> float:
-        for n, w in self._items:
-            if n == name:
-                return w
-        raise KeyError(name)
+        return self._weights()[name]
+
+    def get(self, name, default=None):
+        return self._weights().get(name, default)
+
+    def __contains__(self, name) -> bool:
+        return name in self._weights()
+
+    def names(self) -> tuple[str, ...]:
+        """The dataset names, in the mixture's order."""
+        return tuple(n for n, _ in self._items)
 
     def __iter__(self) -> Iterator[str]:
         return (n for n, _ in self._items)
@@ -80,8 +104,17 @@ class Mixture(Mapping[str, float]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __reduce__(self):
+        # the weights only: the remembered hash is of this process's string hashes (salted per process), so it
+        # must not travel to a worker; the other caches are rebuilt on first use
+        return (Mixture._of_valid, (self._items,))
+
     def __hash__(self) -> int:
-        return hash(self.key())
+        try:
+            return self._hash  # a tuple does not remember its hash: every dict lookup would rehash the weights
+        except AttributeError:
+            self._hash = hash(self.key())
+            return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mixture):
@@ -101,6 +134,10 @@ class Mixture(Mapping[str, float]):
 
     def as_dict(self) -> dict[str, float]:
         return dict(self._items)
+
+    def items_(self) -> tuple[tuple[str, float], ...]:
+        """The (name, weight) pairs in the mixture's order (the stored tuple: no copy)."""
+        return self._items
 
     def __repr__(self) -> str:
         return "Mixture(" + ", ".join(f"{n}={w:.4g}" for n, w in self._items) + ")"
@@ -234,11 +271,22 @@ class MixtureSpace:
         return out
 
     def candidate(self, i: int) -> Mixture:
-        """The i-th candidate with its stored weights, exactly (renormalised only if they do not sum to 1)."""
-        c = self.candidate_matrix[i]
-        if abs(math.fsum(c) - 1.0) <= SUM_TOLERANCE:
-            return Mixture(dict(zip(self.datasets, c.tolist())))
-        return self.from_vector(c, normalize=True)
+        """The i-th candidate with its stored weights, exactly (renormalised only if they do not sum to 1).
+        Built once per index (a mixture is immutable; the judge asks for it on every admitted proposal)."""
+        made = self._candidate_mixtures
+        m = made.get(i)
+        if m is None:
+            c = self.candidate_matrix[i]
+            if abs(math.fsum(c) - 1.0) <= SUM_TOLERANCE:
+                m = Mixture(dict(zip(self.datasets, c.tolist())))
+            else:
+                m = self.from_vector(c, normalize=True)
+            made[int(i)] = m
+        return m
+
+    @functools.cached_property
+    def _candidate_mixtures(self) -> dict[int, Mixture]:
+        return {}
 
     def candidate_mixtures(self) -> list[Mixture]:
         return [self.candidate(i) for i in range(len(self.candidate_matrix))]
@@ -246,7 +294,7 @@ class MixtureSpace:
     def candidate_index(self, mixture: Mixture) -> int | None:
         """Index of the mixture in the pool, or None: its exact vector, else the nearest candidate within
         CANDIDATE_TOLERANCE in every weight (a strategy's own arithmetic, a renormalisation)."""
-        v = tuple(self.to_vector(mixture).tolist())
+        v = tuple([w for _, w in self.validate(mixture).items_()])  # its weights in dataset order
         i = self._candidate_exact.get(v)
         if i is not None or not self.is_pool:
             return i
@@ -327,10 +375,13 @@ class MixtureSpace:
         """Return the mixture in this space's dataset order; unknown names raise with a suggestion."""
         if not isinstance(mixture, Mixture):
             raise InvalidMixture(f"expected a Mixture, got {type(mixture).__name__}: {mixture!r}")
-        for name in mixture:
-            if name not in self.datasets:
-                raise InvalidMixture(f"unknown dataset {name!r}; {did_you_mean(name, self.datasets)}")
-        m = Mixture({d: mixture.get(d, 0.0) for d in self.datasets})
+        if mixture.names() == self.datasets:  # already in this space's order (the common case): itself
+            m = mixture
+        else:
+            for name in mixture:
+                if name not in self.datasets:
+                    raise InvalidMixture(f"unknown dataset {name!r}; {did_you_mean(name, self.datasets)}")
+            m = Mixture._of_valid(tuple((d, mixture.get(d, 0.0)) for d in self.datasets))
         if self.bounded:
             lo, hi = self.lower_array, self.upper_array
             for i, d in enumerate(self.datasets):
@@ -389,8 +440,8 @@ class MixtureSpace:
         return np.array([mixture.get(d, 0.0) for d in self.datasets], dtype=float)
 
     def to_vector(self, mixture: Mixture) -> np.ndarray:
-        m = self.validate(mixture)
-        return np.array([m[d] for d in self.datasets], dtype=float)
+        m = self.validate(mixture)  # in dataset order
+        return np.array([w for _, w in m.items_()], dtype=float)
 
     def uniform(self) -> Mixture:
         """Equal weights; within bounds, their projection; in a pool, the candidate nearest the centre."""

@@ -46,9 +46,50 @@ class MixedBaseError(RuntimeError):
 
 def content_hash(record: dict[str, Any]) -> str:
     """sha256 of a record's content (without its hash field), as JSON would give it back."""
+    return _hashed_text(record)[0]
+
+
+def _hashed_text(record: dict[str, Any]) -> tuple[str, str]:
+    """(content hash, the canonical text it hashes: the record without its hash field, as JSON would give it
+    back, keys sorted, compact)."""
     body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
-    body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    if not _reads_back_as_is(body):
+        body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), text
+
+
+def sealed_text(record: dict[str, Any]) -> str:
+    """The text a record is stored as: its canonical text (`content_hash`'s) with the hash field put first, so one
+    serialisation gives both the hash and the file (a finished study's trajectory is most of the cost of storing
+    it). Readers parse it as any JSON object; the hash is checked on the parsed content, not on the bytes."""
+    digest, text = _hashed_text(record)
+    return f'{{"{INTEGRITY_FIELD}":"{digest}"' + ("}" if text == "{}" else "," + text[1:])
+
+
+def _reads_back_as_is(value: Any) -> bool:
+    """Whether `value` sorts and prints as JSON exactly as its read-back copy would: plain strings, numbers,
+    booleans, None, lists and tuples of them, and dicts whose keys are all strings (an int key would sort as a
+    number here and as a string once read back). Then the read-back copy need not be made: it was a JSON
+    round trip per record, the larger part of storing a finished study."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        if t in _JSON_LEAVES:
+            continue
+        if isinstance(v, dict):
+            if not all(type(k) is str for k in v):
+                return False
+            todo.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            todo.extend(v)
+        elif not isinstance(v, (str, int, float)):
+            return False
+    return True
+
+
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _base_of(provenance: dict) -> str | None:
@@ -219,8 +260,7 @@ class ResultStore:
         )
 
     def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
-        record = {**record, INTEGRITY_FIELD: content_hash(record)}
-        text = json.dumps(record, sort_keys=True)  # one write (json.dump writes each token apart)
+        text = sealed_text(record)  # one write (json.dump writes each token apart)
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
         except FileNotFoundError:  # the record's shard folder (key[:2]) is new

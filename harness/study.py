@@ -139,7 +139,7 @@ def admit(judge: Judge, mixture: Mixture) -> Mixture:
     memo = judge._cache.get(_ADMITTED)
     if memo is None:
         memo = judge._cache[_ADMITTED] = {}
-    exact = tuple(mixture.as_dict().items())
+    exact = mixture.items_()  # its (name, weight) pairs, as given
     admitted = memo.get(exact)
     if admitted is None:
         admitted = judge.check_proposal(mixture)

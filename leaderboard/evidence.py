@@ -25,6 +25,8 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
+from leaderboard.signed_rank import signed_rank_p
+
 ALPHA = 0.05
 POWER = 0.8
 LEVEL = 0.95
@@ -186,7 +188,9 @@ def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
 
 def wilcoxon_holm(per_suite: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
     """Every pair of strategies: Wilcoxon's signed-rank test over suites of the difference of their per-suite
-    values (exact for small N), Holm-adjusted over all pairs. A pair whose differences are all 0 gets p = 1."""
+    values, each pair as scipy tests it alone (leaderboard/signed_rank.py: exact for small N, the exact
+    sign-flip distribution with ties or zeros), Holm-adjusted over all pairs. A pair whose differences are all 0
+    gets p = 1."""
     m = np.asarray(per_suite, dtype=float)
     pairs = list(itertools.combinations(range(len(names)), 2))
     rows = [{"a": names[i], "b": names[j], "n": int(m.shape[0]), "p": math.nan} for i, j in pairs]
@@ -195,7 +199,7 @@ def wilcoxon_holm(per_suite: np.ndarray, names: list[str]) -> list[dict[str, Any
         zero = np.all(np.abs(d) <= ZERO, axis=0)
         p = np.ones(len(pairs))
         if (~zero).any():
-            p[~zero] = np.asarray(sps.wilcoxon(d[:, ~zero], zero_method="zsplit", axis=0).pvalue, dtype=float)
+            p[~zero] = signed_rank_p(d[:, ~zero])
         for r, v in zip(rows, p):
             r["p"] = float(v)
     for r, q in zip(rows, holm([r["p"] for r in rows])):

@@ -265,53 +265,6 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
         save_svg(fig, path)
 
 
-def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> bool:
-    """Mean recommended weights per budget, one panel per suite (stacked horizontal bars)."""
-    w = wdf[wdf["strategy"] == strategy]
-    suites = [s for s in suites if (w["suite"] == s).any()]
-    if not suites:
-        return False
-    with plt.rc_context({**RC, "axes.grid": False}):
-        heights = [0.5 + 0.28 * w[w["suite"] == s]["budget"].nunique() for s in suites]
-        fig, axes = plt.subplots(
-            len(suites),
-            1,
-            figsize=(6.4, sum(heights) + 0.5 * len(suites)),
-            squeeze=False,
-            gridspec_kw={"height_ratios": heights},
-        )
-        for ax, suite in zip(axes[:, 0], suites):
-            g = w[w["suite"] == suite]
-            budgets = sorted(set(g["budget"]))
-            datasets = list(dict.fromkeys(g["dataset"]))
-            table = g.pivot_table(
-                index="budget", columns="dataset", values="weight_mean", aggfunc="sum", fill_value=0.0
-            ).reindex(index=budgets, columns=datasets, fill_value=0.0)
-            left = np.zeros(len(budgets))
-            for j, d in enumerate(datasets):
-                vals = table[d].to_numpy(float)
-                ax.barh(
-                    range(len(budgets)),
-                    vals,
-                    left=left,
-                    color=DATASET_PALETTE[j % len(DATASET_PALETTE)],
-                    label=label(d, 20),
-                    height=0.7,
-                    edgecolor="white",
-                    linewidth=0.5,
-                )
-                left += vals
-            ax.set_yticks(range(len(budgets)), [f"budget {b}" for b in budgets])
-            ax.set_xlim(0, 1)
-            ax.set_title(label(suite, 60), loc="left", fontsize=9)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5, handlelength=1.2)
-            ax.invert_yaxis()
-        axes[-1, 0].set_xlabel("mean recommended weight over seeds")
-        fig.subplots_adjust(hspace=0.9)
-        save_svg(fig, path)
-    return True
-
-
 def snr_by_seeds(curve: list[dict], metric: str, target: float, seeds_for_target: int | None, path: Path) -> bool:
     """A recorded suite's SNR of the per-mixture mean on its first k seeds (band: its interval), the
     target as a dashed line, and the √(1 + k·σ²_b/σ²_w) law fitted at the deepest point, extended to

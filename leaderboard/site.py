@@ -25,6 +25,7 @@ import jinja2
 from harness.folders import built_aside
 from leaderboard import plots
 from leaderboard import online as onl
+from leaderboard import weights_picture
 from leaderboard.data import Results, budget_label, load_results
 from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
@@ -124,7 +125,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     weight_plots = {}
     for n in results.strategy_names:
         p = out / "plots" / f"weights-{slug(n)}.svg"
-        if plots.weights(st.weights, n, results.suite_names, p):
+        if weights_picture.weights(st.weights, n, results.suite_names, p):
             weight_plots[n] = f"../plots/{p.name}"
 
     downloads = write_downloads(results, st, out / "data", with_online=bool(online_views))

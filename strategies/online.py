@@ -2,7 +2,7 @@
 
 An offline `Strategy` spends pilot runs and then recommends one mixture. An `OnlineStrategy` spends
 no pilots: the trainer asks it for the first mixture (`start`), and after every training step hands
-it that step's per-domain signals (`update(signals)`, a `harness.spec.StepSignals`: per domain, the
+it that step's per-domain signals (`update(signals)`, a `harness.online_signals.StepSignals`: per domain, the
 prompts drawn, mean reward, mean absolute advantage, reward variance and the fraction of groups whose
 rewards were all equal) and samples the next prompts by the weights it returns. It sees nothing else:
 no runner, no table, no model. Every returned mixture is validated (a bad one fails the study, as a bad
@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.mixture import Mixture
-from harness.spec import StepSignals
+from harness.online_signals import StepSignals
 from strategies.base import StrategyBase
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import strategies
 from harness.mixture import Mixture, MixtureSpace
 from harness.sandbox.isolation import is_user_strategy, make_strategy
-from harness.spec import DomainSignal, StepSignals
+from harness.online_signals import DomainSignal, StepSignals
 
 
 def synthetic_signals(

@@ -20,7 +20,8 @@ import yaml
 import strategies
 from harness.sandbox.isolation import InProcessStrategy
 from harness.mixture import Mixture, MixtureSpace
-from harness.spec import DomainSignal, RunSpec, StepSignals
+from harness.online_signals import DomainSignal, StepSignals
+from harness.spec import RunSpec
 from harness.sandbox import submission
 from strategies.base import strategy_kind
 from tests.online_conformance import OnlineConformance, drive

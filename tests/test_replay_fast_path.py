@@ -233,3 +233,88 @@ def test_a_replayed_bench_stores_its_studies_not_its_pilots_and_resumes(tmp_path
     again = cli(*args)
     assert "(8 already done)" in again.stderr and "runs executed: 0" in again.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv").drop(columns="wall_s"), summary)
+
+
+def _round_trip_hash(record: dict) -> str:
+    """The store's content hash as it was defined before the fast path: a JSON round trip, then sorted compact."""
+    import hashlib
+
+    body = json.loads(json.dumps({k: v for k, v in record.items() if k != "_sha256"}))
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"b": 1, "a": [1.5, None, True, "x"], "t": (1, 2, (3.25,)), "n": float("nan")},
+        {"trajectory": [{"mixture": {"z": 0.1, "a": 0.9}, "step": 0}], "_sha256": "ignored"},
+        {"ints": {10: "ten", 2: "two"}},  # int keys: sorted as numbers here, as strings once read back
+        {"mixed": [{"k": {True: 1, None: 2}}]},
+        {"np": np.float64(0.1) + 0.2, "sub": {"deep": [[{"x": 1e-300}]]}},
+        {"ordered": __import__("collections").OrderedDict([("b", 1), ("a", {3: 4})])},
+    ],
+)
+def test_the_content_hash_is_the_round_trip_hash(record):
+    from harness.store import content_hash
+
+    assert content_hash(record) == _round_trip_hash(record)
+
+
+def test_a_real_study_record_hashes_as_before(tmp_path):
+    from harness.store import content_hash
+
+    judge = suites.load("regmix-1m").judge(None)
+    rec = Study(judge, strategies.get("random"), Budget(8), 3, ReplayRunner(judge)).run().to_dict()
+    assert content_hash(rec) == _round_trip_hash(rec)
+
+
+def test_validation_in_the_space_order_keeps_the_mixture_and_elsewhere_reorders():
+    from harness.mixture import MixtureSpace
+
+    space = MixtureSpace(("a", "b", "c"))
+    m = Mixture({"a": 0.2, "b": 0.3, "c": 0.5})
+    assert space.validate(m) is m
+    other = space.validate(Mixture({"c": 0.5, "a": 0.5}))
+    assert list(other.items()) == [("a", 0.5), ("b", 0.0), ("c", 0.5)]
+    assert other["b"] == 0.0 and "b" in other and other.get("zz", 7) == 7 and "zz" not in other
+    with pytest.raises(InvalidMixture, match="unknown dataset 'd'"):
+        space.validate(Mixture({"a": 0.5, "d": 0.5}))
+    bounded = space.restricted(lower=(0.1, 0.1, 0.1), upper=(0.6, 0.6, 0.6))
+    with pytest.raises(InvalidMixture, match="outside this space's bounds"):
+        bounded.validate(Mixture({"a": 0.05, "b": 0.45, "c": 0.5}))  # in order, still bounds-checked
+    pool = space.restricted(candidates=[(0.2, 0.3, 0.5), (0.5, 0.25, 0.25)])
+    assert pool.candidate(1) is pool.candidate(1) and pool.candidate(1) == Mixture({"a": 0.5, "b": 0.25, "c": 0.25})
+    assert pool.candidate_index(Mixture({"c": 0.25, "b": 0.25, "a": 0.5})) == 1
+
+
+def test_a_stored_record_is_one_serialisation_that_reads_back_with_its_hash(tmp_path):
+    from harness.store import INTEGRITY_FIELD, content_hash, sealed_text
+
+    judge = suites.load("paper-qwen2vl-2b").judge(None)
+    rec = Study(judge, strategies.get("random"), Budget(4), 1, ReplayRunner(judge)).run().to_dict()
+    text = sealed_text(rec)
+    assert json.loads(text) == json.loads(json.dumps({**rec, INTEGRITY_FIELD: content_hash(rec)}))
+    assert json.loads(sealed_text({})) == {INTEGRITY_FIELD: content_hash({})}
+    store = ResultStore(tmp_path)
+    store.put_study("ab" * 32, rec)
+    assert store.get_study("ab" * 32) == json.loads(json.dumps(rec)) and store.quarantined() == 0
+
+
+def test_a_pickled_mixture_carries_no_hash_of_this_process(tmp_path):
+    """String hashes are salted per process: a mixture sent to a worker must hash as the worker's own do."""
+    import subprocess
+    import sys
+
+    m = Mixture({"b": 0.25, "a": 0.75})
+    hash(m)  # remembered here
+    blob = tmp_path / "m.pickle"
+    blob.write_bytes(pickle.dumps({m: "found"}))
+    code = (
+        "import pickle, sys; from harness.mixture import Mixture; "
+        f"d = pickle.loads(open({str(blob)!r}, 'rb').read()); "
+        "print(d.get(Mixture({'a': 0.75, 'b': 0.25})))"
+    )
+    for seed in ("1", "2"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == "found"

@@ -14,7 +14,8 @@ import pytest
 
 import strategies
 from harness.mixture import MixtureSpace
-from harness.spec import Budget, DomainSignal, Observation, StepSignals
+from harness.online_signals import DomainSignal, StepSignals
+from harness.spec import Budget, Observation
 from tests.online_conformance import simulate
 
 SPACE5 = MixtureSpace(("a", "b", "c", "d", "e"))

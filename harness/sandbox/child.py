@@ -301,7 +301,7 @@ class Host:
         self.Proposal = Proposal
         self.registry, self.Strategy, self.StrategyBase = registry, Strategy, StrategyBase
         self.bases = (StrategyBase, Strategy, OnlineStrategy)  # the interfaces, not strategies
-        from harness.spec import StepSignals
+        from harness.online_signals import StepSignals
 
         self.StepSignals = StepSignals
 

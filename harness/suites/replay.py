@@ -221,8 +221,11 @@ class ReplaySuite(Suite):
             if m is None:
                 raise KeyError(f"{mixture} is not a recorded mixture of {self.name}")
             seeds = self.recorded_seeds[m]
-            rng = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()]))
-            order = rng.permutation(len(seeds))
+            if len(seeds) == 1:  # a permutation of one is (0,) whatever the draw: no generator to build
+                order = (0,)
+            else:
+                rng = np.random.default_rng(derive_seed(study_seed, "pool", [list(k) for k in m.key()]))
+                order = rng.permutation(len(seeds))
             if len(orders) >= POOL_ORDERS_LIMIT:
                 orders.clear()
             got = orders[key] = (seeds, order)

@@ -11,7 +11,7 @@ Three parts, none of them a fork of TRL:
   above, and `_generate_and_score_completions` (after TRL has computed them) hands the rewards and
   advantages of the batch, with each prompt's domain, to the controller.
 - `OnlineMixture`: the controller. After every optimizer step (a `TrainerCallback`) it turns what was
-  collected into `StepSignals` (harness/spec.py), calls the strategy's `update`, validates the weights
+  collected into `StepSignals` (harness/online_signals.py), calls the strategy's `update`, validates the weights
   (a bad answer or an exception stops the run: `OnlineStrategyFailed`) and sets them on the sampler.
   It records every step's weights and signals (`record()`, stored in `RunResult.online`) and the seconds
   it spent (`seconds`: the measured overhead of the online machinery).
@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from harness.mixture import InvalidMixture, Mixture, MixtureSpace
-from harness.spec import SIGNAL_FIELDS, DomainSignal, StepSignals, derive_seed
+from harness.online_signals import SIGNAL_FIELDS, DomainSignal, StepSignals
+from harness.spec import derive_seed
 
 
 DOMAIN_COLUMN = "mixture_domain"
