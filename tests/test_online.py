@@ -263,13 +263,13 @@ def _smoke_cfg(steps=6):
 
 
 def test_a_real_run_draws_each_step_by_the_weights_set_two_steps_before():
-    from harness.training import train_and_evaluate
+    from harness.training import train_and_evaluate_online
     from harness.training.online import OnlineMixture
 
     cfg = _smoke_cfg(6)
     space = MixtureSpace(tuple(cfg.train_domains))
     c = OnlineMixture(Rotate(space), space, "rotate")
-    res = train_and_evaluate(cfg, {}, 1, online=c)
+    res = train_and_evaluate_online(cfg, c, 1)
     rec = res.online
     assert rec["steps"] == [1, 2, 3, 4, 5, 6] and rec["draw_lag_steps"] == 2
     assert rec["drawn_after_step"] == [0, 0, 1, 2, 3, 4]  # measured by the sampler at each draw
@@ -283,7 +283,7 @@ def test_a_real_run_draws_each_step_by_the_weights_set_two_steps_before():
 
 
 def test_a_real_online_run_is_deterministic_and_its_record_complete():
-    from harness.training import train_and_evaluate
+    from harness.training import train_and_evaluate_online
     from harness.training.online import OnlineMixture
 
     cfg = _smoke_cfg(5)
@@ -291,7 +291,7 @@ def test_a_real_online_run_is_deterministic_and_its_record_complete():
     runs = []
     for _ in range(2):
         h = InProcessStrategy(strategies.get("dump"), space, 0, {}, 60)
-        runs.append(train_and_evaluate(cfg, {}, 2, online=OnlineMixture(h, space, "dump")))
+        runs.append(train_and_evaluate_online(cfg, OnlineMixture(h, space, "dump"), 2))
     a, b = runs
     assert a.scores == b.scores
     for k in ("weights", "next", "signals", "start", "steps"):
