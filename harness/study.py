@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.sandbox.isolation import make_strategy
 from harness.mixture import InvalidMixture, Mixture
-from harness.runners.base import Runner
+from harness.runner import Runner
 from harness.spec import (
     STATUS_FAILED,
     STATUS_OK,

@@ -28,7 +28,7 @@ def leaderboard():
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Site folder (replaced if it is a site).")
 def render_cmd(results, more_results, out):
     """Render the leaderboard site from one or more bench results folders."""
-    from leaderboard.data import ResultsError
+    from leaderboard.results_folder import ResultsError
     from leaderboard.site import render
 
     try:
@@ -79,7 +79,8 @@ def publish_cmd(site, repo_id, repo_type, dry_run):
 @click.option("--suite", "suite_names", multiple=True, help="Suites to show (repeatable; default: all).")
 def table_cmd(results, more_results, budget_spec, suite_names):
     """Print the normalised-regret table (mean [95% CI]) per suite and the rank correlations, as markdown."""
-    from leaderboard.data import ResultsError, load_results
+    from leaderboard.data import load_results
+    from leaderboard.results_folder import ResultsError
     from leaderboard.stats import compute
     from leaderboard.tables import report
 

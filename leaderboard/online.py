@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from leaderboard import evidence as ev
-from leaderboard.data import PROMPTS_PREFIX, WEIGHT_PREFIX, Results, live_suite_name
-from leaderboard.stats import CI_LEVEL
+from leaderboard.data import Results
+from leaderboard.results_folder import PROMPTS_PREFIX, WEIGHT_PREFIX, live_suite_name
 
 CONTROL = "constant"
 # the scores compared against the control, besides the suite's own metric, where online_runs.csv has them
@@ -129,7 +129,7 @@ def paired_difference(
     a, b = by_seed(strategy), by_seed(control)
     seeds = sorted(set(a.index) & set(b.index))
     d = np.array([float(a[s]) - float(b[s]) for s in seeds])
-    t = ev.paired_t(d, CI_LEVEL)
+    t = ev.paired_t(d, ev.LEVEL)
     se = standard_error(d)
     return {
         "n_pairs": len(seeds),

@@ -93,7 +93,7 @@ def _style(name: str, color: dict[str, str]) -> dict:
     return {"color": color[name], "linestyle": "-", "linewidth": 1.6, "marker": "o", "markersize": 3.5, "zorder": 3}
 
 
-def _save(fig, path: Path) -> None:
+def save_svg(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
@@ -119,7 +119,7 @@ FOCUS_CSS = (
 
 
 def _save_focusable(fig, path: Path) -> None:
-    _save(fig, path)
+    save_svg(fig, path)
     text = path.read_text()
     marker = "*{stroke-linejoin: round; stroke-linecap: butt}"
     if marker in text:
@@ -142,7 +142,7 @@ def _grey_style(style: dict) -> dict:
     return {**style, "color": GREY, "linewidth": 0.9, "marker": None, "zorder": 0}
 
 
-def _legend(ax, n: int) -> None:
+def legend_outside(ax, n: int) -> None:
     if n:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, handlelength=2.2)
 
@@ -182,7 +182,7 @@ def regret_vs_budget(table: pd.DataFrame, suite: str, color: dict[str, str], pat
         ax.set_ylabel("normalised regret (0 = best known)")
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(t["nregret_lo"])) if len(t) else 0.0))
         ax.set_title(label(suite, 60), loc="left", fontsize=10)
-        _legend(ax, len(names))
+        legend_outside(ax, len(names))
         _save_focusable(fig, path)
 
 
@@ -217,7 +217,7 @@ def anytime(curves: pd.DataFrame, suite: str, budget: int, color: dict[str, str]
         ax.set_ylabel("regret of best pilot so far\n(0 = best known mean; below: a lucky seed)")
         ax.set_xlim(1, max(budget, 2))
         ax.set_title(f"{label(suite, 50)}: best-so-far curves", loc="left", fontsize=10)
-        _legend(ax, len(names))
+        legend_outside(ax, len(names))
         _save_focusable(fig, path)
 
 
@@ -261,8 +261,8 @@ def rank_chart(overall: pd.DataFrame, color: dict[str, str], path: Path) -> None
         ax.set_xlabel("pilot-run budget")
         ax.set_ylabel("mean rank (1 = best)")
         ax.set_title("Average rank across suites and seeds", loc="left", fontsize=10)
-        _legend(ax, len(names))
-        _save(fig, path)
+        legend_outside(ax, len(names))
+        save_svg(fig, path)
 
 
 def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> bool:
@@ -308,7 +308,7 @@ def weights(wdf: pd.DataFrame, strategy: str, suites: list[str], path: Path) -> 
             ax.invert_yaxis()
         axes[-1, 0].set_xlabel("mean recommended weight over seeds")
         fig.subplots_adjust(hspace=0.9)
-        _save(fig, path)
+        save_svg(fig, path)
     return True
 
 
@@ -348,8 +348,8 @@ def snr_by_seeds(curve: list[dict], metric: str, target: float, seeds_for_target
         if seeds_for_target and seeds_for_target > k[-1]:
             title += f"; {target:g} expected at {seeds_for_target}"
         ax.set_title(title, loc="left", fontsize=10)
-        _legend(ax, 1)
-        _save(fig, path)
+        legend_outside(ax, 1)
+        save_svg(fig, path)
     return True
 
 
@@ -413,7 +413,7 @@ def cd_diagram(ranking, path: Path) -> bool:
             loc="left",
             fontsize=8,
         )
-        _save(fig, path)
+        save_svg(fig, path)
     return True
 
 
@@ -453,8 +453,8 @@ def study_history(
             loc="left",
             fontsize=9,
         )
-        _legend(ax, 2)
-        _save(fig, path)
+        legend_outside(ax, 2)
+        save_svg(fig, path)
     return True
 
 
@@ -510,5 +510,5 @@ def mixtures_tried(
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
         cb = fig.colorbar(sm, ax=ax, fraction=0.04, pad=0.02)
         cb.set_label("mean pilot regret (low = good)", fontsize=8)
-        _save(fig, path)
+        save_svg(fig, path)
     return True

@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from leaderboard.plots import DATASET_PALETTE, DISTINCT, GREY, PALETTE, RC, _legend, _save, finite, label, plt
+from leaderboard.plots import (
+    DATASET_PALETTE,
+    DISTINCT,
+    GREY,
+    PALETTE,
+    RC,
+    finite,
+    label,
+    legend_outside,
+    plt,
+    save_svg,
+)
 
 
 def online_weights(wdf: pd.DataFrame, suite: str, strategies: list[str], path: Path) -> bool:
@@ -63,7 +74,7 @@ def online_weights(wdf: pd.DataFrame, suite: str, strategies: list[str], path: P
         )
         fig.suptitle(f"{label(suite, 60)}: weights by step, mean over seeds", x=0.01, ha="left", fontsize=10)
         fig.tight_layout()
-        _save(fig, path)
+        save_svg(fig, path)
     return True
 
 
@@ -140,8 +151,8 @@ def score_vs_compute(online: list[dict], offline: list[dict], uniform: float | N
         ax.set_xlabel("compute (run-equivalents: online = 1 + overhead; offline = budget + 1)")
         ax.set_ylabel(f"{label(metric)} (mean, 95% CI)")
         ax.set_title(f"{label(metric)} against compute", loc="left", fontsize=10)
-        _legend(ax, 1)
-        _save(fig, path)
+        legend_outside(ax, 1)
+        save_svg(fig, path)
     return True
 
 

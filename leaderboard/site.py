@@ -25,23 +25,24 @@ import jinja2
 from harness.folders import built_aside
 from leaderboard import plots
 from leaderboard import online as onl
-from leaderboard.data import Results, ResultsError, budget_label, load_results
+from leaderboard.data import Results, budget_label, load_results
+from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
-from leaderboard.site_data import _json, _provenance, write_downloads
-from leaderboard.site_online import ONLINE_LABEL, _online_rows, _online_views
+from leaderboard.site_data import render_provenance, site_json, write_downloads
+from leaderboard.site_online import ONLINE_LABEL, online_strategy_rows, online_suite_views
 from leaderboard.site_views import (
     BEST_LEGEND,
     REFERENCE,
-    _finite,
-    _matrix,
-    _rows,
-    _track_overview,
     best_marks,
     fmt,
     fmt_p,
+    is_finite,
     slug,
     sort_key,
+    suite_strategy_matrix,
     suite_view,
+    table_rows,
+    track_overview,
 )
 from leaderboard.stats import Stats, compute, records
 
@@ -60,7 +61,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters.update(fmt=fmt, sortkey=sort_key, fmt_p=fmt_p, slug=slug, blabel=budget_label)
     env.globals["best_legend"] = BEST_LEGEND  # macros are imported without the page's context
-    env.tests["finite"] = _finite
+    env.tests["finite"] = is_finite
     env.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
     return env
 
@@ -79,7 +80,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     budgets = sorted(set(st.table["budget"]))
     default_budget = max(budgets) if budgets else 0
     families = sorted(set(st.table["family"]))
-    prov = _provenance(results)
+    prov = render_provenance(results)
     strategies = [
         {
             **results.strategies[n],
@@ -98,7 +99,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         (r for r in st.rankings if r.budget == default_budget), key=lambda r: (r.track != "pool", r.track)
     )
     track_views = [
-        _track_overview(
+        track_overview(
             r, st, results, strategies, best, out, [f for f in headline if f.track == r.track and f.family != "all"]
         )
         for r in headline
@@ -108,7 +109,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
     apart_names = sorted({n for tv in track_views for n, _ in tv["apart"]})
     apart_why = {n: why for tv in track_views for n, why in tv["apart"]}
     apart_strats = sorted(set(st.table[st.table["suite"].isin(apart_names)]["strategy"]))
-    apart_matrix = _matrix(st.table, apart_names, apart_strats, default_budget, best)
+    apart_matrix = suite_strategy_matrix(st.table, apart_names, apart_strats, default_budget, best)
     apart_view = {
         "suites": [{"name": n, "why": apart_why[n], "href": f"suites/{slug(n)}.html"} for n in apart_names],
         "rows": [
@@ -116,7 +117,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             for n in apart_strats
         ],
     }
-    online_views = _online_views(results, st, out) if st.online is not None else []
+    online_views = online_suite_views(results, st, out) if st.online is not None else []
     if len(st.overall):
         first = st.overall[(st.overall["track"] == st.overall["track"].iloc[0]) & (st.overall["suite_family"] == "all")]
         plots.rank_chart(first, color, out / "plots" / "ranks.svg")
@@ -162,14 +163,14 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         track_views=track_views,
         apart=apart_view,
         online_views=online_views,
-        online_rows={v["name"]: _online_rows(st.online, v["name"], "") for v in online_views},
+        online_rows={v["name"]: online_strategy_rows(st.online, v["name"], "") for v in online_views},
         online_label=ONLINE_LABEL,
         rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "",
     )
     page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
     page("submit.html", "submit.html", "", commands=submit_commands(results))
     for sv in suite_views:
-        srows = _rows(st.table[st.table["suite"] == sv["name"]], results, "../", best)
+        srows = table_rows(st.table[st.table["suite"] == sv["name"]], results, "../", best)
         scorr = [c for c in corr if sv["name"] in (c["suite_a"], c["suite_b"])]
         page(
             "suite.html",
@@ -187,10 +188,10 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             "../",
             suite=ov,
             online_label=ONLINE_LABEL,
-            rows=_online_rows(st.online, ov["name"], "../"),
+            rows=online_strategy_rows(st.online, ov["name"], "../"),
         )
     for s in strategies:
-        srows = _rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
+        srows = table_rows(st.table[st.table["strategy"] == s["name"]], results, "../", best)
         page(
             "strategy.html",
             f"strategies/{s['slug']}.html",
@@ -219,7 +220,7 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         "strategies": results.strategy_names,
         "files": {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files},
     }
-    (out / MANIFEST).write_text(_json(manifest))
+    (out / MANIFEST).write_text(site_json(manifest))
     return files + [MANIFEST]
 
 

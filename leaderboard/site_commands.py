@@ -11,12 +11,6 @@ from typing import Any
 from leaderboard.data import Results
 
 
-def _reason(entry: dict[str, Any]) -> str:
-    from leaderboard.ranking import suite_can_rank
-
-    return suite_can_rank(entry)[1]
-
-
 def _seeds_arg(seeds: Any) -> str:
     """bench --seeds for a list of seeds: a count when they are 0..N-1, a range N-M, else a comma list."""
     if isinstance(seeds, int):
@@ -31,7 +25,7 @@ def _seeds_arg(seeds: Any) -> str:
     return ",".join(str(x) for x in xs)
 
 
-def _suite_ref(entry: dict[str, Any]) -> str:
+def suite_ref(entry: dict[str, Any]) -> str:
     """How `bench --suite` names a suite: its registered name, or its folder."""
     name = str(entry.get("suite") or entry.get("name") or "")
     try:
@@ -45,7 +39,8 @@ def _suite_ref(entry: dict[str, Any]) -> str:
     return f"path/to/{folder}" if folder else name
 
 
-def _quote(arg: str) -> str:
+def shell_quote(arg: str) -> str:
+    """One argument as a POSIX shell reads it back unchanged (a suite or file name may hold spaces or quotes)."""
     import shlex
 
     return shlex.quote(arg)
@@ -66,10 +61,10 @@ def bench_commands(results: Results, suite: str | None = None, strategy: str | N
         tracks = sorted({str(e.get("track")) for e in entries if e.get("track")})
         parts = ["modomodo", "bench"]
         for e in entries:
-            parts += ["--suite", _quote(_suite_ref(e))]
-        parts += ["--strategy", _quote(",".join(names))]
+            parts += ["--suite", shell_quote(suite_ref(e))]
+        parts += ["--strategy", shell_quote(",".join(names))]
         for f in files:
-            parts += ["--strategy-file", _quote(f)]
+            parts += ["--strategy-file", shell_quote(f)]
         parts += [
             "--budget",
             ",".join(str(b) for b in meta.get("budgets", [])),
@@ -86,7 +81,7 @@ def bench_commands(results: Results, suite: str | None = None, strategy: str | N
     return cmds
 
 
-def _folder_ref(folder) -> str:
+def folder_ref(folder) -> str:
     """A results folder as a command names it: relative to the working folder of the render when inside it
     (e.g. baselines/online, not `online`); else its name (a published page shows no local absolute path)."""
     import os
@@ -106,8 +101,8 @@ def submit_commands(results: Results) -> dict[str, str]:
             entries.setdefault(str(e.get("name")), e)
         budgets.update(int(b) for b in meta.get("budgets", []))
         seeds = seeds if seeds is not None else meta.get("seeds")
-    suite_args = " ".join(f"--suite {_quote(_suite_ref(e))}" for _, e in sorted(entries.items()))
-    folders = " ".join(_quote(_folder_ref(f)) for f in results.folders)
+    suite_args = " ".join(f"--suite {shell_quote(suite_ref(e))}" for _, e in sorted(entries.items()))
+    folders = " ".join(shell_quote(folder_ref(f)) for f in results.folders)
     return {
         "bench": f"modomodo bench {suite_args} --strategy mine,uniform --strategy-file my_strategy.py "
         f"--budget {','.join(str(b) for b in sorted(budgets))} --seeds {_seeds_arg(seeds)} --out results/mine",

@@ -16,7 +16,9 @@ from leaderboard.data import Results, budget_label
 from leaderboard.stats import Stats, records
 
 
-def _provenance(results: Results) -> dict[str, Any]:
+def render_provenance(results: Results) -> dict[str, Any]:
+    """What made the numbers on the site: the modomodo versions, commits, dates, suite protocols, runners and
+    folders of the benches read (shown on the data page and written to data/leaderboard.json)."""
     versions = sorted({str((b.get("versions") or {}).get("modomodo", "unknown")) for b in results.benches})
     shas = sorted({str(b.get("git_sha") or "unknown") for b in results.benches})
     dates = sorted({str(b.get("created") or "unknown") for b in results.benches})
@@ -74,7 +76,9 @@ def _site_trajectories(traj: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([t.drop(columns=["mixture"]), wide], axis=1)
 
 
-def _json(obj: Any) -> str:
+def site_json(obj: Any) -> str:
+    """JSON as every file of the site is written: keys sorted (a render is byte-identical), NaN refused (it is
+    not JSON, and a reader's parser would reject the file)."""
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -90,12 +94,12 @@ def write_downloads(results: Results, st: Stats, data: Path, with_online: bool) 
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
     _write_csv(st.suite_evidence, data / "within_suite.csv")
     _write_csv(st.vs_random, data / "vs_random.csv")
-    (data / "bench.json").write_text(_json([_public_bench(b) for b in results.benches]))
+    (data / "bench.json").write_text(site_json([_public_bench(b) for b in results.benches]))
     suites_public = {
         n: {k: v for k, v in e.items() if k not in ("card_text", "_folder", "path")} for n, e in results.suites.items()
     }
     board = {
-        "provenance": _provenance(results),
+        "provenance": render_provenance(results),
         "suites": suites_public,
         "strategies": results.strategies,
         "table": records(st.table),
@@ -134,7 +138,7 @@ def write_downloads(results: Results, st: Stats, data: Path, with_online: bool) 
                 "overhead": "cost in run-equivalents minus 1",
             },
         }
-    (data / "leaderboard.json").write_text(_json(board))
+    (data / "leaderboard.json").write_text(site_json(board))
     downloads = [
         (
             "data/summary.csv.gz",

@@ -9,9 +9,10 @@ from typing import Any
 
 from leaderboard import plots_online
 from leaderboard import online as onl
-from leaderboard.data import Results, live_suite_name
-from leaderboard.site_commands import _quote, _suite_ref
-from leaderboard.site_views import REFERENCE, _card_view, _finite, slug
+from leaderboard.data import Results
+from leaderboard.results_folder import live_suite_name
+from leaderboard.site_commands import shell_quote, suite_ref
+from leaderboard.site_views import REFERENCE, card_view, is_finite, slug
 from leaderboard.stats import Stats, records
 
 
@@ -40,8 +41,8 @@ def online_command(results: Results, suite: str) -> str:
     names = sorted(names, key=lambda n: (order.get(n, len(order)), n))
     live = {**entry, "name": live_suite_name(entry), "suite": live_suite_name(entry)}
     return (
-        f"modomodo bench --track online --suite {_quote(_suite_ref(live))} --runner "
-        f"{_quote(str(meta.get('runner') or 'cpu'))} --strategy {_quote(','.join(names))} --seeds "
+        f"modomodo bench --track online --suite {shell_quote(suite_ref(live))} --runner "
+        f"{shell_quote(str(meta.get('runner') or 'cpu'))} --strategy {shell_quote(','.join(names))} --seeds "
         f"{_seed_range(meta.get('seeds'))} --out DIR"
     )
 
@@ -52,7 +53,7 @@ def _snr_text(v: Any) -> str:
     return "∞" if math.isinf(float(v)) else f"{float(v):.2f}"
 
 
-def _online_rows(ost, suite: str, prefix: str) -> list[dict[str, Any]]:
+def online_strategy_rows(ost, suite: str, prefix: str) -> list[dict[str, Any]]:
     """One row per strategy: its runs, mean score [CI], overhead, and its paired differences against the control."""
     t = ost.table[ost.table["suite"] == suite]
     paired = ost.paired[ost.paired["suite"] == suite] if len(ost.paired) else ost.paired
@@ -79,7 +80,7 @@ def _compute_points(results: Results, st: Stats, suite: str) -> tuple[list[dict]
     online = [
         {
             "name": r["strategy"],
-            "x": r["cost_mean"] if _finite(r["cost_mean"]) else 1.0,
+            "x": r["cost_mean"] if is_finite(r["cost_mean"]) else 1.0,
             "mean": r["score_mean"],
             "lo": r["score_lo"],
             "hi": r["score_hi"],
@@ -109,7 +110,8 @@ def _compute_points(results: Results, st: Stats, suite: str) -> tuple[list[dict]
     return online, offline, match
 
 
-def _online_views(results: Results, st: Stats, out: Path) -> list[dict[str, Any]]:
+def online_suite_views(results: Results, st: Stats, out: Path) -> list[dict[str, Any]]:
+    """One view per online suite (its card, strategies, pictures drawn into `out`): the online section's pages."""
     views = []
     for name in st.online.suites:
         e = results.suites[name]
@@ -140,7 +142,7 @@ def _online_views(results: Results, st: Stats, out: Path) -> list[dict[str, Any]
                 "uniform_score": e.get("uniform_score"),
                 "metrics": st.online.metrics.get(name, []),
                 "verdicts": st.online.verdicts.get(name, []),
-                "card": _card_view(e),
+                "card": card_view(e),
                 "weights_plot": weights_plot,
                 "compute_plot": compute_plot,
                 "offline_suite": match or "",

@@ -17,13 +17,14 @@ from typing import Any
 import pandas as pd
 
 from leaderboard import plots
-from leaderboard.data import Results, budget_label, budget_value, signal_view
-from leaderboard.site_commands import _reason
+from leaderboard.data import Results, budget_label, budget_value
+from leaderboard.descriptions import signal_view
 from leaderboard.stats import Stats, records
 
 
 # -- formatting filters -------------------------------------------------------------------------------
-def _finite(v: Any) -> bool:
+def is_finite(v: Any) -> bool:
+    """A value the pages can show as a number (None, NaN, inf and text are shown as blanks)."""
     try:
         return v is not None and math.isfinite(float(v))
     except (TypeError, ValueError):
@@ -31,7 +32,7 @@ def _finite(v: Any) -> bool:
 
 
 def fmt(v: Any, signed: bool = False, digits: int | None = None) -> str:
-    if not _finite(v):
+    if not is_finite(v):
         return "—"
     v = float(v)
     if digits is None:
@@ -42,11 +43,11 @@ def fmt(v: Any, signed: bool = False, digits: int | None = None) -> str:
 
 
 def sort_key(v: Any) -> str:
-    return f"{float(v):.10g}" if _finite(v) else ""
+    return f"{float(v):.10g}" if is_finite(v) else ""
 
 
 def fmt_p(p: Any) -> str:
-    if not _finite(p):
+    if not is_finite(p):
         return "—"
     p = float(p)
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
@@ -85,7 +86,7 @@ def best_marks(evidence: pd.DataFrame) -> set[tuple[str, str, Any]]:
     return {(r.suite, str(r.best), budget_value(r.budget)) for r in evidence.itertuples() if r.best}
 
 
-def _rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None = None) -> list[dict[str, Any]]:
+def table_rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None = None) -> list[dict[str, Any]]:
     """`best`: best_marks of the whole table (a page showing a slice passes it, so marks compare every strategy)."""
     best = set() if best is None else best
     rows = []
@@ -104,7 +105,7 @@ def _rows(table: pd.DataFrame, results: Results, prefix: str, best: set | None =
 
 def _ordinal_ranks(values: dict[str, float], digits: int = BEST_DIGITS) -> dict[str, int]:
     """1 = lowest; values equal at the digits shown share a place (competition ranking: 1, 1, 3)."""
-    order = sorted((_shown(v, digits), n) for n, v in values.items() if _finite(v))
+    order = sorted((_shown(v, digits), n) for n, v in values.items() if is_finite(v))
     out, place, prev = {}, 0, None
     for i, (v, n) in enumerate(order):
         if prev is None or v > prev:
@@ -113,7 +114,9 @@ def _ordinal_ranks(values: dict[str, float], digits: int = BEST_DIGITS) -> dict[
     return out
 
 
-def _matrix(table: pd.DataFrame, suites: list[str], names: list[str], budget: int, best: set) -> dict[str, dict]:
+def suite_strategy_matrix(
+    table: pd.DataFrame, suites: list[str], names: list[str], budget: int, best: set
+) -> dict[str, dict]:
     """strategy -> suite -> cell (mean normalised regret [CI], its place in the suite's column, marks) at `budget`."""
     t = table[(table["budget"] == budget) & table["suite"].isin(suites)]
     by = {(r["suite"], r["strategy"]): r for r in records(t)}
@@ -162,7 +165,7 @@ def _family_view(r, mdd: dict) -> dict[str, Any]:
     }
 
 
-def _track_overview(
+def track_overview(
     r, st: Stats, results: Results, strategies: list[dict], best: set, out: Path, family_rankings: list | None = None
 ) -> dict[str, Any]:
     """One track's overview at one budget: the suite x strategy matrix over the suites that can rank, the overall
@@ -177,15 +180,17 @@ def _track_overview(
     complete = [n for n in r.table["strategy"]] if len(r.table) else []
     incomplete = dict(r.incomplete)
     rest = [n for n in in_track if n not in overall]
-    matrix = _matrix(st.table, r.suites, in_track, r.budget, best)
+    matrix = suite_strategy_matrix(st.table, r.suites, in_track, r.budget, best)
     rows = [
         {**info.get(n, {"name": n}), "cells": matrix[n], "overall": overall.get(n), "why": incomplete.get(n, "")}
         for n in complete + rest
     ]
+    from leaderboard.ranking import suite_can_rank  # the judge's verdict, as bench.json recorded it
+
     evid = _evidence_by_suite(st, r.budget)
     verdicts = [
-        {"name": n, "ranks": True, "why": why_ok, "href": f"suites/{slug(n)}.html"}
-        for n, why_ok in ((n, _reason(results.suites[n])) for n in r.suites)
+        {"name": n, "ranks": True, "why": suite_can_rank(results.suites[n])[1], "href": f"suites/{slug(n)}.html"}
+        for n in r.suites
     ]
     verdicts += [{"name": n, "ranks": False, "why": why, "href": f"suites/{slug(n)}.html"} for n, why in r.apart]
     for v in verdicts:
@@ -242,7 +247,7 @@ def _pool_note(entry: dict[str, Any], budget) -> str:
     """A pool suite whose budget is not well below its pool size (at least half of it) says so: a strategy can then
     try most candidates, and its regret measures little search."""
     size = entry.get("pool_size")
-    if not size or not _finite(size) or float(budget) < 0.5 * float(size):
+    if not size or not is_finite(size) or float(budget) < 0.5 * float(size):
         return ""
     return (
         f"budget {budget_label(budget)} is {'the whole' if float(budget) >= float(size) else 'over half the'} "
@@ -300,7 +305,8 @@ def _label(k: str) -> str:
     return CARD_LABELS.get(k) or (k.replace("_", " ")[:1].upper() + k.replace("_", " ")[1:])
 
 
-def _card_view(entry: dict[str, Any]) -> dict[str, Any]:
+def card_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """A suite's card as its page shows it: labelled fields, the oracle and its fit, the signal, the judge's verdict."""
     card = entry.get("card") or {}
     oracle = card.get("oracle") if isinstance(card.get("oracle"), dict) else {}
     fit = oracle.get("surrogate_fit") if isinstance(oracle.get("surrogate_fit"), dict) else None
@@ -413,7 +419,7 @@ def suite_view(results: Results, st: Stats, name: str, color: dict[str, str], de
         "best_known": e.get("best_known"),
         "worst_known": e.get("worst_known"),
         "uniform_score": e.get("uniform_score"),
-        "base_model": _card_view(e)["base_model"],
+        "base_model": card_view(e)["base_model"],
         "regret_plot": f"plots/regret-{sl}.svg",
         "anytime_plot": f"plots/anytime-{sl}.svg" if top else "",
         "anytime_budget": top,
@@ -424,7 +430,7 @@ def suite_view(results: Results, st: Stats, name: str, color: dict[str, str], de
         "focus": [(n, plots.focus_id(n)) for n in sorted(set(t["strategy"]))],
         "n_seeds": int(t["n_seeds"].max()) if len(t) else 0,
         "n_strategies": int(t["strategy"].nunique()),
-        "card": _card_view(e),
-        "describe": _card_view(e)["description"].splitlines()[0] if _card_view(e)["description"] else "",
+        "card": card_view(e),
+        "describe": card_view(e)["description"].splitlines()[0] if card_view(e)["description"] else "",
         **_suite_evidence_view(st, name, e, default_budget),
     }

@@ -1,5 +1,6 @@
 """Prove that a change to the base builders builds the same bases, bit for bit, as an earlier commit.
 
+    python scripts/prove_base_identity.py --keys      # each recipe's code key, and whether it is proven
     python scripts/prove_base_identity.py tiny-h64 tiny-idf64-cur --old HEAD~1 --work /tmp/proof
     .venv-gpu-cpu/bin/python scripts/prove_base_identity.py assets --old HEAD~1 --work /tmp/proof
 
@@ -10,8 +11,9 @@ working tree into WORK/cache-new (`$MODOMODO_CACHE`; the real cache is never wri
 compares the folder names (the content hash), every tensor of the safetensors files (exactly), and
 every other file byte for byte, except the timings in base_info.json / assets.json. A folder already
 built in WORK is reused. Exit status 1 when anything differs. Once proven, the new source set goes
-into harness.training.build_identity.PROVEN (`python -m harness.training.build_identity` prints its
-code key), so the bases keep their hash.
+into harness.training.build_identity.PROVEN (`--keys` prints its code key), so the bases keep their
+hash. (The listing lives here, not in build_identity, which the builders import: listing the recipes
+imports the builders, and build_identity importing them back was an import circle.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ BUILD = """
 import sys
 name = sys.argv[1]
 if name == "assets":
-    from harness.runners.gpu_assets import ensure_assets
+    try:
+        from harness.training.assets import ensure_assets
+    except ModuleNotFoundError:  # code from before issue 30 moved the builder out of harness/runners/
+        from harness.runners.gpu_assets import ensure_assets
     print(ensure_assets("paper-protocol-tiny"))
 else:
     from harness.training import bases
@@ -93,12 +98,40 @@ def _same_modulo_folder(a: Path, b: Path, old: Path, new: Path) -> bool:
         return False
 
 
+def code_keys() -> list[str]:
+    """One line per recipe (a base's source set, or the GPU toy assets'): its code key, whether PROVEN
+    holds it, and the presets built from it."""
+    sys.path.insert(0, str(ROOT))
+    from harness.training.assets import ASSET_SOURCES
+    from harness.training.bases import recipe_sources_of
+    from harness.training.build_identity import PROVEN, code_key
+    from harness.training.config import BASE_MODELS
+
+    seen: dict[tuple[str, ...], list[str]] = {}
+    for name, cfg in BASE_MODELS.items():
+        seen.setdefault(recipe_sources_of(cfg), []).append(name)
+    seen.setdefault(ASSET_SOURCES, []).append("paper-protocol-tiny (assets)")
+    lines = []
+    for sources, names in seen.items():
+        key = code_key(sources)
+        lines.append(f"{key} {'proven' if key in PROVEN else 'not proven'}: {', '.join(names)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="*", help="presets of BASE_MODELS, or `assets`")
+    p.add_argument("--keys", action="store_true", help="print each recipe's code key and whether it is proven")
     p.add_argument("--old", default="HEAD", help="the commit whose code built the recorded bases")
-    p.add_argument("--work", required=True, help="a scratch folder (old code, both caches)")
+    p.add_argument("--work", help="a scratch folder (old code, both caches)")
     a = p.parse_args(argv)
+    if a.keys:
+        print("\n".join(code_keys()))
+        return 0
+    if not a.names:
+        p.error("name the bases to prove (presets of BASE_MODELS, or `assets`), or pass --keys")
+    if not a.work:
+        p.error("--work (a scratch folder) is needed to prove")
     work = Path(a.work).resolve()
     real = (Path.home() / ".cache" / "modomodo").resolve()
     if work == real or real in work.parents:

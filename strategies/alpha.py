@@ -6,7 +6,7 @@ datasets, blend C = α·In + (1−α)·Out, normalise to weights. Needs the 2n+1
 The default alpha_single = 0.5 is chosen from the record: with alpha_single >= 0.675, Aout gives
 ScienceQA zero weight on the paper's seed runs, yet the paper's 2000-step Aout run scores 0.71 on
 ScienceQA (runs without ScienceQA score 0.43); every value below ~0.65 is consistent, and 0.5 is the
-middle of that range (`python -m strategies.reproduce_paper` prints the check).
+middle of that range (`python -m harness.factory.reproduce_paper` prints the check).
 Where a suite reports no In-Score (synthetic suites) the objective stands in, and the three agree.
 """
 

@@ -2,7 +2,7 @@
 
 Every heuristic turns the *seed runs* (the 2n+1 seed designs: uniform, leave-one-out, single)
 into one mixture, with no further pilot runs. The functions below take plain arrays so that
-`modomodo reproduce paper` (strategies/reproduce_paper.py) recomputes the paper's mixtures from its
+`modomodo reproduce paper` (harness/factory/reproduce_paper.py) recomputes the paper's mixtures from its
 Table 2 with exactly the code the strategies run.
 
 Inputs, per seed run r: its weight vector W[r] (inclusion of dataset i means W[r, i] > 0), its

@@ -17,7 +17,7 @@ answer inside `<answer>` tags, saved with `save_to_disk`), drawn by MiniModo's g
 (test sets of unequal sizes, `TEST_SIZES`, as the paper's) and two out-of-domain sets as local lmms-eval tasks (a dataset folder plus a task folder with a
 YAML and a `utils.py`, found through `TaskManager(include_path=...)`): `tiny_chartqa` (MiniModo's
 `chart`, mirrors ChartQA) and `tiny_column` (MiniModo's `column`). Everything is seeded; the
-builder (`harness/runners/gpu_assets.py`) caches the folder by the content hash of this code.
+builder (`harness/training/assets.py`) caches the folder by the content hash of this code.
 """
 
 from __future__ import annotations

@@ -72,3 +72,14 @@ def test_a_proven_set_hashes_the_recorded_digests_and_an_unproven_one_its_own(tm
     assert build_identity.recipe_sources(("m.py",)) == (("m.py",), [own])
     monkeypatch.setattr(build_identity, "PROVEN", {build_identity.code_key(("m.py",)): (("old.py",), ("ab" * 32,))})
     assert build_identity.recipe_sources(("m.py",)) == (("old.py",), [bytes.fromhex("ab" * 32)])
+
+
+def test_the_gpu_toy_assets_keep_their_folder(recorded_versions, tmp_path, monkeypatch):
+    """The paper-protocol-tiny assets' folder as it was built before the builder moved from harness/runners/ to
+    harness/training/assets.py (proven with scripts/prove_base_identity.py assets)."""
+    from harness.training import assets
+
+    monkeypatch.setenv("MODOMODO_CACHE", str(tmp_path))
+    assert assets.assets_dir("paper-protocol-tiny") == tmp_path / "assets" / "paper-protocol-tiny-0191cb796eca78ec"
+    monkeypatch.setattr(build_identity, "PROVEN", {})
+    assert assets.assets_hash("paper-protocol-tiny") != "0191cb796eca78ec"  # unproven code moves it

@@ -99,8 +99,18 @@ def test_the_committed_ratchet_holds_for_the_repository_and_a_tighter_one_fails(
         timeout=120,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    # tighten the committed ratchet by one exception it still holds (an upward arrow, a circle, a big module's lines)
     tight = json.loads((ROOT / "scripts" / "import_ratchet.json").read_text())
-    dropped = tight["upward_arrows"].pop()
+    if tight["upward_arrows"]:
+        expected = f"new upward import: {tight['upward_arrows'].pop()}"
+    elif tight["circles"]:
+        expected = f"new import circle ({len(tight['circles'][-1])} modules): {', '.join(tight['circles'].pop())}"
+    elif tight["big_modules"]:
+        path = sorted(tight["big_modules"])[-1]
+        tight["big_modules"][path] -= 1
+        expected = f"{path} grew to {tight['big_modules'][path] + 1} lines"
+    else:
+        pytest.skip("the ratchet holds no exception left to tighten")
     (tmp_path / "r.json").write_text(json.dumps(tight))
     bad = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "check_imports.py"), "--ratchet", str(tmp_path / "r.json")],
@@ -109,4 +119,4 @@ def test_the_committed_ratchet_holds_for_the_repository_and_a_tighter_one_fails(
         cwd=ROOT,
         timeout=120,
     )
-    assert bad.returncode == 1 and f"new upward import: {dropped}" in bad.stdout, bad.stdout + bad.stderr
+    assert bad.returncode == 1 and expected in bad.stdout, bad.stdout + bad.stderr

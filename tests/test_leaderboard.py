@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from leaderboard import publish as pub
-from leaderboard.data import ResultsError, load_results
+from leaderboard.data import load_results
+from leaderboard.results_folder import ResultsError
 from leaderboard.stats import _rank_corr, best_so_far_curve, bootstrap_ci, compute, sign_test
 from tests.conftest import cli
 from tests.leaderboard_fixtures import HOSTILE, lb_bench, lb_site  # noqa: F401 - fixtures

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from leaderboard.data import ResultsError, load_results
+from leaderboard.data import load_results
+from leaderboard.results_folder import ResultsError
 from leaderboard.online import paired_difference, verdict_line
 from leaderboard.stats import compute
 from tests.conftest import cli

@@ -171,8 +171,8 @@ def test_protocol_block_renders_as_a_block(real_site):
 
 def test_the_render_command_names_a_folder_as_the_render_did(monkeypatch, tmp_path):
     """It named `online` for baselines/online (a folder that does not exist); never an absolute path either."""
-    from leaderboard.site_commands import _folder_ref
+    from leaderboard.site_commands import folder_ref
 
     monkeypatch.chdir(ROOT)
-    assert _folder_ref(ROOT / "baselines" / "online") == "baselines/online"
-    assert _folder_ref(tmp_path / "results") == "results"
+    assert folder_ref(ROOT / "baselines" / "online") == "baselines/online"
+    assert folder_ref(tmp_path / "results") == "results"

@@ -1,22 +1,16 @@
-"""The paper's heuristics, checked against hand computations on Table 2's seed runs, and
-`reproduce paper` (strategies/reproduce_paper.py)."""
+"""The paper's heuristics, checked against hand computations on Table 2's seed runs (`reproduce paper`
+itself: tests/test_reproduce_paper.py)."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 import strategies
+from harness.factory.reproduce_paper import DATASETS, load_seed_runs, reproduce
 from harness.mixture import MixtureSpace
 from harness.spec import Budget, Observation
 from strategies.paper_heuristics import alpha_weights, coli_weights, norm_weights
-from strategies.reproduce_paper import DATASETS, load_seed_runs, reproduce, to_markdown
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -86,32 +80,3 @@ def test_heuristic_strategy_spends_the_seed_runs_then_proposes_its_mixture(seeds
     rec = s.recommend(tuple(history))
     np.testing.assert_allclose([rec[d] for d in DATASETS], [expected[d] for d in DATASETS], atol=1e-6)
     assert history[11].mixture == rec
-
-
-def test_reproduce_report(seeds):
-    t0 = time.perf_counter()
-    r = reproduce()
-    assert time.perf_counter() - t0 < 10
-    assert set(r["heuristics"]) == {"Ain", "Aout", "Abal", "Coli", "Norm"}
-    for m in r["heuristics"].values():
-        assert set(m) == set(DATASETS) and abs(sum(m.values()) - 1) < 1e-5
-    q = r["quadratic"]
-    assert len(q["proposals"]) == 10 and q["points"] == 16
-    md = to_markdown(r)
-    assert "Top-10" in md and "Assumptions" in md and "0.5133" in md  # Norm's recorded 2000-step Out-Score
-
-
-@pytest.mark.slow
-def test_reproduce_json_cli(tmp_path):
-    out = tmp_path / "paper.md"
-    proc = subprocess.run(
-        [sys.executable, "-m", "strategies.reproduce_paper", "--json", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert data["heuristics"]["Norm"]["COCO"] == pytest.approx(0.125517, abs=1e-6)
-    assert out.read_text().startswith("# MoDoMoDo")

@@ -10,7 +10,8 @@ pytest.importorskip("PIL")
 from tasks import minimodo as M  # noqa: E402
 from tasks.aggregate import IN_SCORE, OUT_SCORE, aggregate, p_correct_scores  # noqa: E402
 from tasks.prompts import make_completion  # noqa: E402
-from tasks.rewards import TASK_KINDS, accuracy, format_ok, total_reward  # noqa: E402
+from tasks.answer_format import format_ok  # noqa: E402
+from tasks.rewards import TASK_KINDS, accuracy, total_reward  # noqa: E402
 
 
 def digest(rows):
@@ -63,7 +64,7 @@ def test_answers_are_balanced_enough():
 
 
 def test_boxes_are_cells_on_the_0_1000_scale():
-    from tasks.rewards import parse_boxes
+    from tasks.answer_format import parse_boxes
 
     for name in ("grounding", "referring", "novel_referring"):
         for r in M.make_rows(name, 30, 1):

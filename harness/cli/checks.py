@@ -75,7 +75,7 @@ def reproduce_group():
 @_guard
 def reproduce_paper_cmd(as_json, out, table):
     """Recompute the paper's heuristic mixtures and quadratic surrogate from its seed runs."""
-    from strategies.reproduce_paper import main as reproduce_paper
+    from harness.factory.reproduce_paper import main as reproduce_paper
 
     args = (["--json"] if as_json else []) + (["--out", out] if out else []) + (["--table", table] if table else [])
     sys.exit(reproduce_paper(args))

@@ -38,7 +38,7 @@ import yaml
 from harness.mixture import InvalidMixture
 from harness.protocol import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
-from harness.runners.base import Runner, refuse_online
+from harness.runner import Runner, refuse_online
 from harness.runners.gpu_config import steps_for
 from harness.runners.gpu_identity import run_identity
 from harness.runners.gpu_plan import GpuUnavailable, execute, launch_plan
@@ -156,7 +156,7 @@ class GpuRunner(Runner):
         lines += self._memory_lines()
         missing = missing_requirements(p)
         if p.assets.builder:
-            from harness.runners.gpu_assets import assets_dir
+            from harness.training.assets import assets_dir
 
             lines.append(f"# {{assets}} = {assets_dir(p.assets.builder)} (built by the prepare command when missing)")
         hint = CPU_INSTALL_HINT if p.device == "cpu" else INSTALL_HINT

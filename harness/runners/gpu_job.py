@@ -1,7 +1,7 @@
 """The commands of one GPU pilot run, as they run on the node: `python -m harness.runners.gpu_job
 {prepare|train|evaluate} RUN_DIR` (the driver, harness/runners/gpu.py, plans and launches them).
 
-- `prepare`: builds a toy protocol's local model and datasets (harness/runners/gpu_assets.py) and
+- `prepare`: builds a toy protocol's local model and datasets (harness/training/assets.py) and
   records their folder in RUN_DIR/prepare.json;
 - `train` (under `accelerate launch`): GRPO with TRL's GRPOTrainer on the mixture of the paper's
   datasets, the same training code as the cpu runner (`harness.training`), with the protocol file's
@@ -67,7 +67,7 @@ def _freeze_vision(model, module_name: str) -> int:
 
 def prepare_main(run_dir: Path) -> None:
     """Build the protocol's local assets (model, datasets, lmms-eval tasks) once; record their folder."""
-    from harness.runners.gpu_assets import assets_hash, ensure_assets
+    from harness.training.assets import assets_hash, ensure_assets
 
     record = json.loads((run_dir / "run.json").read_text())
     protocol = load_protocol(record["protocol_file"])

@@ -16,7 +16,7 @@ import time
 
 from harness.mixture import InvalidMixture
 from harness.provenance import provenance
-from harness.runners.base import Runner
+from harness.runner import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
 
 MEMORY_KINDS = ("replay", "synthetic")  # suites whose answers are a table lookup or a formula

@@ -56,8 +56,10 @@ PROVEN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*_BASES_SOURCES, "harness/training/family_qwen2vl.py"),
         (_BASES_PY, _MINIMODO, _MINIMODO8, _PROMPTS, _FAMILY_QWEN2VL),
     ),
-    # the GPU toy protocol's assets (paper-protocol-tiny)
-    "81251c2279fd538e": (
+    # the GPU toy protocol's assets (paper-protocol-tiny); the builder moved from harness/runners/gpu_assets.py to
+    # harness/training/assets.py (issue 30: protocol.py names the builders, and runners sit above protocols),
+    # proven against commit d923051 (same cache folder, every tensor and file identical)
+    "55685abfe79250af": (
         (
             "harness/runners/gpu_assets.py",
             "tasks/paper_tiny.py",
@@ -103,23 +105,3 @@ def recipe_sources(sources: tuple[str, ...]) -> tuple[tuple[str, ...], list[byte
         names, digests = proven
         return names, [bytes.fromhex(d) for d in digests]
     return tuple(sources), [hashlib.sha256((ROOT / s).read_bytes()).digest() for s in sources]
-
-
-def main() -> int:
-    """`python -m harness.training.build_identity`: each recipe's code key, and whether it is proven."""
-    from harness.runners.gpu_assets import ASSET_SOURCES
-    from harness.training.bases import recipe_sources_of
-    from harness.training.config import BASE_MODELS
-
-    seen = {}
-    for name, cfg in BASE_MODELS.items():
-        seen.setdefault(recipe_sources_of(cfg), []).append(name)
-    seen.setdefault(ASSET_SOURCES, []).append("paper-protocol-tiny (assets)")
-    for sources, names in seen.items():
-        key = code_key(sources)
-        print(f"{key} {'proven' if key in PROVEN else 'not proven'}: {', '.join(names)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from harness.training.model import render_prompts
 from tasks.prompts import make_completion
-from tasks.rewards import accuracy, format_ok
+from tasks.answer_format import format_ok
+from tasks.rewards import accuracy
 
 
 def encode_rows(processor, rows: Sequence[dict], batch: int = 64, p_correct: bool = False) -> dict:
@@ -25,7 +26,7 @@ def encode_rows(processor, rows: Sequence[dict], batch: int = 64, p_correct: boo
     and, with `p_correct`, `full` (prompt + gold completion + EOS) with `lengths` (gold tokens per row).
     They depend on the rows and the processor only, never on the model, so one encoding serves every
     evaluation of a run and every run of a process on the same base (the chat template and the image
-    processor were half of an evaluation's time; see harness/training/pilot_profile.py). Computed
+    processor were half of an evaluation's time; see tests/benchmarks/pilot_profile.py). Computed
     exactly as generate/answer_probability compute them without it: the same chunks, the same calls."""
     prompts = render_prompts(processor, rows)
     images = [r["image"] for r in rows]
@@ -73,7 +74,7 @@ def greedy_config(max_new_tokens: int):
     it skips: with no config object, `generate` first checks that the *model* config holds no
     generation parameters (`PretrainedConfig._get_generation_parameters`, a full `to_diff_dict` of the
     nested configs), about 0.16 CPU-s a call: 5.8 s of every 256-item evaluation of nine benchmarks
-    (36 calls), three evaluations per pilot (harness/training/pilot_profile.py)."""
+    (36 calls), three evaluations per pilot (tests/benchmarks/pilot_profile.py)."""
     from transformers import GenerationConfig
 
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False)

@@ -6,7 +6,7 @@ variance.
 completion tokens only); its callers say where the rows come from:
 - `warm_up` (harness/training/bases.py): a base's task set (MiniModo, MiniModo-8), a one-token
   curriculum first, then the whole warm-up corpus, with the config's label noise;
-- the GPU toy protocol's assets (harness/runners/gpu_assets.py): rows of the paper's prompt format.
+- the GPU toy protocol's assets (harness/training/assets.py): rows of the paper's prompt format.
 Each caller seeds its own row stream, so the bases built before this loop was shared keep their
 weights bit for bit (harness/training/build_identity.py).
 """

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tasks.paper_datasets import PAPER_INSTRUCTION
-from tasks.rewards import extract_answer, normalize_answer
+from tasks.answer_format import extract_answer, normalize_answer
 
 # Out-of-domain score name -> lmms-eval task (sizes in the protocol file weigh Out-Score).
 LMMS_TASKS: dict[str, str] = {
@@ -183,7 +183,7 @@ def _targets(target: Any) -> list[str]:
 def exact_match_from_samples(samples: Iterable[Mapping[str, Any]]) -> float:
     """Exact match over lmms-eval's logged samples (`target`, `filtered_resps`): the response, normalised
     (case, surrounding spaces and end punctuation; numbers compared as numbers), equals one of the targets."""
-    from tasks.rewards import exact_match
+    from tasks.answer_format import exact_match
 
     hits = n = 0
     for s in samples:

@@ -44,7 +44,8 @@ def offline_bench(suites: list[str], seeds: int, out: Path) -> Path:
 
 def report(online_dir: Path, offline_seeds: int, figures: Path | None) -> str:
     from leaderboard import plots_online
-    from leaderboard.data import live_suite_name, load_results
+    from leaderboard.data import load_results
+    from leaderboard.results_folder import live_suite_name
     from leaderboard.online import compute_online, offline_match
     from leaderboard.stats import bootstrap_ci
 

@@ -118,7 +118,7 @@ def cpu() -> dict:
     import dataclasses
 
     from harness.protocol import load_protocol
-    from harness.runners.gpu_assets import assets_dir
+    from harness.training.assets import assets_dir
     from harness.training.config import ProtocolConfig
     from harness.training.run import train_and_evaluate
 

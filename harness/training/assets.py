@@ -55,7 +55,7 @@ class TinyPaperAssets:
 # the code that builds the folder (its hash covers it): this module, the datasets' and prompts' code, and the
 # tiny Qwen2-VL's builder and warm-up loop
 ASSET_SOURCES = (
-    "harness/runners/gpu_assets.py",
+    "harness/training/assets.py",
     "tasks/paper_tiny.py",
     "tasks/minimodo.py",
     "tasks/prompts.py",
@@ -186,12 +186,12 @@ def build_paper_tiny(folder: Path, cfg: TinyPaperAssets, log=None, final: Path |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.runners.gpu_assets NAME`: build (or find) the folder and print it."""
+    """`python -m harness.training.assets NAME`: build (or find) the folder and print it."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:
-        raise SystemExit(f"usage: python -m harness.runners.gpu_assets {{{','.join(BUILDERS)}}}")
+        raise SystemExit(f"usage: python -m harness.training.assets {{{','.join(BUILDERS)}}}")
     print(ensure_assets(argv[0], log=lambda m: print(m, file=sys.stderr)))
     return 0
 

@@ -1,6 +1,6 @@
 """`modomodo reproduce paper`: the paper's computations, recomputed from its recorded seed runs.
 
-    python -m strategies.reproduce_paper [--json] [--out report.md] [--table table2_runs.csv]
+    python -m harness.factory.reproduce_paper [--json] [--out report.md] [--table table2_runs.csv]
 
 1. Every heuristic mixture (Ain, Aout, Abal, Coli, Norm) recomputed from the 11 seed runs of
    Table 2, with the same functions the strategies run (strategies/paper_heuristics.py), printed
@@ -29,7 +29,7 @@ from strategies.paper_heuristics import alpha_weights, coli_details, coli_weight
 from strategies.quadratic import fit_best_of_splits, quadratic_features, r2_score
 
 DATASETS = ["COCO", "LISA", "GeoQAV", "SAT", "ScienceQA"]
-SEED_RUNS = Path(__file__).resolve().parent.parent / "baselines" / "paper-qwen2vl-2b" / "runs.csv"
+SEED_RUNS = Path(__file__).resolve().parents[2] / "baselines" / "paper-qwen2vl-2b" / "runs.csv"
 HEURISTICS = ["Ain", "Aout", "Abal", "Coli", "Norm"]
 ALPHA = {"Ain": 1.0, "Aout": 0.0, "Abal": 0.5}
 ALPHA_SINGLE = 0.5  # the strategies' default (strategies/alpha.py explains the choice)

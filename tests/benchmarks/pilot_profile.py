@@ -1,6 +1,6 @@
 """Where a pilot's seconds go: one real pilot, timed by phase (issue 27, item 4).
 
-    python -m harness.training.pilot_profile --suite minimodo-pool-live --mixture uniform --seed 0 [--runs 2]
+    python -m tests.benchmarks.pilot_profile --suite minimodo-pool-live --mixture uniform --seed 0 [--runs 2]
 
 Runs the suite's protocol (`train_and_evaluate`, the code the CPU runner calls) in this process with
 timers wrapped around the methods each phase lives in, and prints one JSON object per run:

@@ -1,6 +1,6 @@
 """Harness overhead against a bare `GRPOTrainer` loop on the same config, in one process.
 
-    python -m harness.training.overhead --preset smoke --mixture science=0.5,spatial=0.5
+    python -m tests.benchmarks.training_overhead --preset smoke --mixture science=0.5,spatial=0.5
 
 1. bare: load the cached base, build the interleaved dataset by hand, `GRPOTrainer(...).train()`
    with the same GRPOConfig and reward functions: the least any harness could do;
