@@ -80,11 +80,9 @@ class OnlineStudy:
                 )
             except Exception as e:
                 return self._fail(out, f"strategy could not be built: {_short_error(e)}")
-            from harness.training.online import OnlineMixture, OnlineStrategyFailed
+            from harness.training.online import OnlineMixture, OnlineRunSpec, OnlineStrategyFailed
 
             controller = OnlineMixture(handle, suite.space, name)
-            # for runners that train in another process (the gpu runner's job): how to rebuild the strategy there
-            controller.strategy_spec = strategy_spec(self.strategy_cls, self.seed, self.params, self.timeout_s)
             try:
                 first = controller.start()
             except OnlineStrategyFailed as e:
@@ -97,7 +95,10 @@ class OnlineStudy:
                 1.0,
                 online_identity(name, self.fingerprint, self.params),
             )
-            result = self._run(spec, controller, out)
+            # the strategy as plain data too: a runner that trains in another process (the gpu runner's job)
+            # rebuilds it there
+            described = strategy_spec(self.strategy_cls, self.seed, self.params, self.timeout_s)
+            result = self._run(OnlineRunSpec(spec, controller, described), out)
             out.runs_used, out.runs_failed = 1, 0 if result.ok else 1
             out.trajectory.append(
                 {
@@ -148,8 +149,9 @@ class OnlineStudy:
         out.status, out.reason = STATUS_FAILED, reason
         return out
 
-    def _run(self, spec: RunSpec, controller, out: StudyOutcome) -> RunResult:
-        return run_through_store(lambda: self.runner.run(spec, online=controller), spec, self.store, out)
+    def _run(self, request, out: StudyOutcome) -> RunResult:
+        """The run of `request` (an OnlineRunSpec), served from the store when it is there."""
+        return run_through_store(lambda: self.runner.run_online(request), request.spec, self.store, out)
 
 
 def strategy_spec(cls, seed: int, params: dict, timeout_s="default") -> dict:

@@ -82,8 +82,8 @@ def admit(budgets: Sequence, runner: str, executor: str) -> list:
 
 
 def check_runner(runner) -> None:
-    """A runner that cannot train with an online strategy (`supports_online`) is refused."""
-    if not getattr(runner, "supports_online", False):
+    """A runner that cannot train with an online strategy (it has no `run_online`) is refused."""
+    if not callable(getattr(runner, "run_online", None)):
         raise ValueError(f"the {getattr(runner, 'kind', '?')} runner cannot train online (runners that can: cpu)")
 
 

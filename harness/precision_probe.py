@@ -94,8 +94,8 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
     from trl import GRPOTrainer
 
     from harness.precision import policy_dtype
-    from harness.runners.gpu import training_config
-    from harness.runners.gpu_job import grpo_config, load_policy
+    from harness.runners.gpu_config import grpo_config, training_config
+    from harness.runners.gpu_job import load_policy
 
     model = load_policy(protocol)
     per_step: list[dict] = []

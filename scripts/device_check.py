@@ -42,7 +42,8 @@ def tiny_pilot(out_dir: Path, device: str) -> dict:
 
     from harness import suites
     from harness.protocol import load_protocol, registered
-    from harness.runners.gpu import GpuRunner, execute, launch_plan
+    from harness.runners.gpu import GpuRunner
+    from harness.runners.gpu_plan import execute, launch_plan
     from harness.runners.gpu_identity import bind_protocol
     from harness.runners.gpu_ports import JobPorts
     from harness.spec import RunSpec

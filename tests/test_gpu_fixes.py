@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from harness.protocol import ProtocolError, load_protocol, registered
-from harness.runners import gpu, gpu_job
-from harness.runners.gpu import launch_plan
+from harness.runners import gpu, gpu_config, gpu_job, gpu_plan
+from harness.runners.gpu_plan import launch_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,13 +33,13 @@ def test_flash_attention_falls_back_to_sdpa_with_a_warning_when_flash_attn_is_mi
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else real(name, *a))
     with pytest.warns(RuntimeWarning, match="flash-attn package is not installed: loading with sdpa"):
-        assert gpu_job.attn_implementation("flash_attention_2") == "sdpa"
+        assert gpu_config.attn_implementation("flash_attention_2") == "sdpa"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert gpu_job.attn_implementation("sdpa") == "sdpa"
+        assert gpu_config.attn_implementation("sdpa") == "sdpa"
     fake = importlib.machinery.ModuleSpec("flash_attn", None)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake if name == "flash_attn" else real(name, *a))
-    assert gpu_job.attn_implementation("flash_attention_2") == "flash_attention_2"
+    assert gpu_config.attn_implementation("flash_attention_2") == "flash_attention_2"
 
 
 def test_train_loads_the_model_through_the_fallback():
@@ -92,7 +92,7 @@ def test_launch_plan_uses_the_jobs_gpu_allocation(monkeypatch):
     assert train.env["CUDA_VISIBLE_DEVICES"] == "4,5,6"
     assert evaluate.env["CUDA_VISIBLE_DEVICES"] == "4,5,6,7"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
-    with pytest.raises(gpu.GpuUnavailable, match="lists only 1"):
+    with pytest.raises(gpu_plan.GpuUnavailable, match="lists only 1"):
         launch_plan(load_protocol("paper-qwen2vl-2b"), "/runs/x")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert launch_plan(load_protocol("paper-qwen2vl-2b"), "/runs/x")[1].env["CUDA_VISIBLE_DEVICES"] == "0,1,2"
@@ -103,7 +103,7 @@ def test_checkpoints_keep_one_and_no_optimizer_state(tmp_path):
     pytest.importorskip("trl")
     p = load_protocol("paper-qwen2vl-2b-1gpu")
     p = dataclasses.replace(p, training=dataclasses.replace(p.training, bf16=False))
-    args = gpu_job.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
+    args = gpu_config.grpo_config(p, gpu_config.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
     assert args.save_total_limit == 1 and args.save_only_model is True and args.save_steps == 500
 
 
@@ -300,6 +300,6 @@ def test_without_the_cpu_environment_the_runner_names_make_venv_gpu_cpu():
     suite = bind_protocol(suites.load("paper-protocol-tiny"), "gpu")
     runner = gpu.GpuRunner(suite)
     spec = RunSpec(suite.id, suite.protocol, suite.space.parse("SAT=1"), 0)
-    with pytest.raises(gpu.GpuUnavailable, match="make venv-gpu-cpu"):
+    with pytest.raises(gpu_plan.GpuUnavailable, match="make venv-gpu-cpu"):
         runner.run(spec)
     assert "make venv-gpu-cpu" in runner.dry_run(spec)

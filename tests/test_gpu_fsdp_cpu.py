@@ -57,7 +57,7 @@ def test_fsdp_protocols_configure_the_trainer_for_fsdp2(tmp_path):
     pytest.importorskip("trl")
     import dataclasses
 
-    from harness.runners import gpu, gpu_job
+    from harness.runners import gpu_config
 
     p = load_protocol("qwen25vl-7b")
     # bf16 needs a GPU to build TRL's config; one process here: 6 completions so TRL's group-size check holds
@@ -67,7 +67,7 @@ def test_fsdp_protocols_configure_the_trainer_for_fsdp2(tmp_path):
             p.training, bf16=False, per_device_train_batch_size=6, gradient_accumulation_steps=1
         ),
     )
-    args = gpu_job.grpo_config(p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
+    args = gpu_config.grpo_config(p, gpu_config.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path))
     assert args.fsdp is True and args.fsdp_plugin_args["fsdp_version"] == 2
     assert args.fsdp_plugin_args["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert args.fsdp_plugin_args["activation_checkpointing"] is True and not args.gradient_checkpointing

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from harness.protocol import load_protocol
-from harness.runners.gpu import launch_plan
+from harness.runners.gpu_plan import launch_plan
 from harness.runners.gpu_ports import JobPorts, free_ports, wait_own_server
 
 
@@ -105,11 +105,15 @@ def _no_bf16(p):
 
 def test_grpo_config_takes_the_jobs_ports_and_names_importance_sampling(tmp_path):
     pytest.importorskip("trl")
-    from harness.runners import gpu, gpu_job
+    from harness.runners import gpu_config
 
     p = _no_bf16(load_protocol("paper-qwen2vl-2b"))  # bf16 needs a GPU to build TRL's config
-    args = gpu_job.grpo_config(
-        p, gpu.training_config(p, tuple(p.datasets.train)), 0, str(tmp_path), ports={"vllm": 41001, "nccl_group": 41002}
+    args = gpu_config.grpo_config(
+        p,
+        gpu_config.training_config(p, tuple(p.datasets.train)),
+        0,
+        str(tmp_path),
+        ports={"vllm": 41001, "nccl_group": 41002},
     )
     assert (args.vllm_server_port, args.vllm_group_port) == (41001, 41002)
     assert args.vllm_importance_sampling_correction is True  # named in the protocol file
@@ -121,8 +125,8 @@ def test_grpo_config_takes_the_jobs_ports_and_names_importance_sampling(tmp_path
         off, generation=dataclasses.replace(off.generation, vllm_importance_sampling_correction=False)
     )
     assert (
-        gpu_job.grpo_config(
-            off, gpu.training_config(off, tuple(off.datasets.train)), 0, str(tmp_path)
+        gpu_config.grpo_config(
+            off, gpu_config.training_config(off, tuple(off.datasets.train)), 0, str(tmp_path)
         ).vllm_importance_sampling_correction
         is False
     )

@@ -21,7 +21,9 @@ from harness.protocol import (
     registered,
 )
 from harness.runners import make_runner
-from harness.runners.gpu import GpuRunner, GpuUnavailable, launch_plan, missing_requirements, training_config
+from harness.runners.gpu import GpuRunner, missing_requirements
+from harness.runners.gpu_config import training_config
+from harness.runners.gpu_plan import GpuUnavailable, launch_plan
 from harness.spec import RunSpec
 
 PAPER_MIX = "COCO=0.2,LISA=0.2,GeoQAV=0.2,SAT=0.2,ScienceQA=0.2"
@@ -140,7 +142,7 @@ def test_launch_plan_server_and_colocate():
 
 def test_gpu_training_settings_build_a_real_grpo_config(tmp_path):
     pytest.importorskip("trl")
-    from harness.runners.gpu_job import grpo_config
+    from harness.runners.gpu_config import grpo_config
 
     p = load_protocol("paper-qwen2vl-2b-1gpu")
     # bf16 needs a GPU to build TRL's config; everything else is checked as configured
@@ -159,7 +161,7 @@ def test_gpu_training_settings_build_a_real_grpo_config(tmp_path):
 
 
 def test_training_stops_after_one_pass_over_the_mixed_data():
-    from harness.runners.gpu import steps_within_one_pass
+    from harness.runners.gpu_config import steps_within_one_pass
 
     p = load_protocol(DEFAULT_PROTOCOL)  # 2 prompts per update
     assert steps_within_one_pass(p, 2000, 10_000) == 2000
@@ -266,7 +268,7 @@ def test_execute_waits_for_the_server_runs_in_order_and_stops_the_server(tmp_pat
     """The orchestration of a pilot run, with small real processes in place of vLLM and training."""
     import sys
 
-    from harness.runners.gpu import Command, execute
+    from harness.runners.gpu_plan import Command, execute
 
     port = _free_port()
     p = load_protocol("paper-qwen2vl-2b")

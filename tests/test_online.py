@@ -240,6 +240,66 @@ def test_online_runs_have_their_own_keys_and_offline_keys_are_unchanged():
     assert RunSpec.from_dict(a.to_dict()) == a
 
 
+# -- an online run is its own request: run_online(OnlineRunSpec), never run(spec) ----------------------------
+def _online_request(suite, strategy=None):
+    from harness.training.online import OnlineMixture, OnlineRunSpec
+
+    spec = RunSpec(suite.id, suite.protocol, suite.space.uniform(), 7, online="rotate@x:y")
+    controller = OnlineMixture(Rotate(suite.space), suite.space, "rotate")
+    return OnlineRunSpec(spec, controller, strategy if strategy is not None else {"name": "rotate", "seed": 0})
+
+
+def test_an_online_request_needs_an_online_spec_and_the_strategy_described():
+    from harness import suites
+    from harness.training.online import OnlineMixture, OnlineRunSpec
+
+    suite = suites.load("minimodo-tiny-live")
+    request = _online_request(suite)
+    assert request.spec.online == "rotate@x:y" and request.strategy["name"] == "rotate"
+    offline = RunSpec(suite.id, suite.protocol, suite.space.uniform(), 7)
+    with pytest.raises(ValueError, match="names none"):
+        OnlineRunSpec(offline, OnlineMixture(Rotate(suite.space), suite.space, "rotate"), {"name": "rotate"})
+    with pytest.raises(ValueError, match="no strategy description"):
+        _online_request(suite, strategy={})
+
+
+def test_the_runners_offline_entry_point_refuses_an_online_spec_before_training():
+    from harness import suites
+    from harness.runners.cpu import CpuRunner
+    from harness.runners.gpu import GpuRunner
+    from harness.runners.gpu_identity import bind_protocol
+
+    live = suites.load("minimodo-tiny-live")
+    with pytest.raises(ValueError, match="goes to the cpu runner's run_online"):
+        CpuRunner(live).run(_online_request(live).spec)
+    tiny = bind_protocol(suites.load("paper-protocol-tiny"), "gpu")
+    with pytest.raises(ValueError, match="goes to the gpu runner's run_online"):
+        GpuRunner(tiny).run(_online_request(tiny).spec)
+
+
+def test_the_gpu_runners_online_record_carries_the_strategy_for_the_train_command():
+    from harness import suites
+    from harness.runners.gpu import GpuRunner
+    from harness.runners.gpu_identity import bind_protocol
+
+    tiny = bind_protocol(suites.load("paper-protocol-tiny"), "gpu")
+    runner, request = GpuRunner(tiny), _online_request(tiny, {"name": "dump", "seed": 3, "params": {}})
+    record = runner.online_run_record(request)
+    assert record.pop("online") == {"name": "dump", "seed": 3, "params": {}}
+    assert record == runner.run_record(request.spec) and record["spec"]["online"] == "rotate@x:y"
+    assert "online" not in runner.run_record(request.spec)
+
+
+def test_the_cpu_runners_threads_come_from_the_protocol_alone(monkeypatch):
+    from harness import suites
+    from harness.runners.cpu import protocol_config
+
+    live = suites.load("minimodo-tiny-live")
+    card_threads = int(live.card["protocol_config"].get("threads", 1))
+    monkeypatch.setenv("MODOMODO_CPU_THREADS", str(card_threads + 3))  # the removed override changes nothing
+    assert protocol_config(live).threads == card_threads
+
+
 # -- real GRPO with weights that change as it trains -------------------------------------------------------
 class Rotate:
     """A test strategy: one-hot on domain (step mod 5) after every step."""
@@ -264,13 +324,13 @@ def _smoke_cfg(steps=6):
 
 
 def test_a_real_run_draws_each_step_by_the_weights_set_two_steps_before():
-    from harness.training import train_and_evaluate
+    from harness.training import train_and_evaluate_online
     from harness.training.online import OnlineMixture
 
     cfg = _smoke_cfg(6)
     space = MixtureSpace(tuple(cfg.train_domains))
     c = OnlineMixture(Rotate(space), space, "rotate")
-    res = train_and_evaluate(cfg, {}, 1, online=c)
+    res = train_and_evaluate_online(cfg, c, 1)
     rec = res.online
     assert rec["steps"] == [1, 2, 3, 4, 5, 6] and rec["draw_lag_steps"] == 2
     assert rec["drawn_after_step"] == [0, 0, 1, 2, 3, 4]  # measured by the sampler at each draw
@@ -284,7 +344,7 @@ def test_a_real_run_draws_each_step_by_the_weights_set_two_steps_before():
 
 
 def test_a_real_online_run_is_deterministic_and_its_record_complete():
-    from harness.training import train_and_evaluate
+    from harness.training import train_and_evaluate_online
     from harness.training.online import OnlineMixture
 
     cfg = _smoke_cfg(5)
@@ -292,7 +352,7 @@ def test_a_real_online_run_is_deterministic_and_its_record_complete():
     runs = []
     for _ in range(2):
         h = InProcessStrategy(strategies.get("dump"), space, 0, {}, 60)
-        runs.append(train_and_evaluate(cfg, {}, 2, online=OnlineMixture(h, space, "dump")))
+        runs.append(train_and_evaluate_online(cfg, OnlineMixture(h, space, "dump"), 2))
     a, b = runs
     assert a.scores == b.scores
     for k in ("weights", "next", "signals", "start", "steps"):

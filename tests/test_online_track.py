@@ -47,7 +47,7 @@ def test_admit_keeps_budget_one_and_refuses_the_rest():
             online_track.admit(*args)
     with pytest.raises(ValueError, match="the replay runner cannot train online"):
         online_track.check_runner(SimpleNamespace(kind="replay"))
-    online_track.check_runner(SimpleNamespace(kind="cpu", supports_online=True))
+    online_track.check_runner(SimpleNamespace(kind="cpu", run_online=lambda request: None))
 
 
 def _result(**cost) -> RunResult:

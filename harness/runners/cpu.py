@@ -14,6 +14,12 @@ and in `cost`: wall seconds, rollouts (completions generated), GRPO steps and th
 protocol's `eval_checkpoints` it also carries `checkpoints`: the scores at each fidelity (fraction of
 the steps, '1.0' the final ones), and their steps in `provenance.checkpoint_steps`. A crash inside training comes back as a
 failed RunResult with its reason; the study loop stores every result, so `bench` resumes.
+
+`run_online(request)` (an `OnlineRunSpec`, harness/training/online.py) trains one online run in this
+process, its prompts drawn by the weights the request's controller gets from the strategy step by step
+(`harness.training.train_and_evaluate_online`); the result carries the record of those weights (`online`)
+and the online machinery's measured seconds (`t_online`, `t_online_strategy`).
+The thread count is the protocol's `threads` field (a suite card's `protocol_config`), nothing else.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import time
 
 from harness.mixture import InvalidMixture
 from harness.provenance import machine_provenance, provenance
-from harness.runner import Runner
+from harness.runner import Runner, refuse_online
 from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
-from harness.training.online import OnlineStrategyFailed
+from harness.training.online import OnlineRunSpec, OnlineStrategyFailed
 
 
 def protocol_config(suite):
@@ -50,8 +56,6 @@ def protocol_config(suite):
             f"suite {suite.name!r}: protocol trains on {list(cfg.train_domains)} but the suite's "
             f"datasets are {list(suite.space.datasets)}"
         )
-    if os.environ.get("MODOMODO_CPU_THREADS"):
-        cfg = dataclasses.replace(cfg, threads=int(os.environ["MODOMODO_CPU_THREADS"]))
     return cfg
 
 
@@ -76,15 +80,22 @@ class CpuRunner(Runner):
             return self.config
         return dataclasses.replace(self.config, steps=max(1, math.ceil(self.config.steps * fidelity)))
 
-    supports_online = True  # run(spec, online=...) trains with an online strategy (harness/training/online.py)
+    def run(self, spec: RunSpec) -> RunResult:
+        """One offline run: GRPO on the spec's mixture."""
+        from harness.training import train_and_evaluate
 
-    def run(self, spec: RunSpec, online=None) -> RunResult:
-        """One run. `online` (an OnlineMixture) is required for, and only for, an online spec (`spec.online`)."""
-        if bool(spec.online) != (online is not None):
-            raise ValueError(
-                f"run spec {'names' if spec.online else 'has no'} online strategy "
-                f"{spec.online!r} but the run was {'not ' if online is None else ''}given one"
-            )
+        refuse_online(spec, self.kind)
+        return self._train(spec, lambda cfg, mixture: train_and_evaluate(cfg, mixture.as_dict(), int(spec.seed)))
+
+    def run_online(self, request: OnlineRunSpec) -> RunResult:
+        """One online run: the prompts drawn by the weights the request's controller gets from its strategy."""
+        from harness.training import train_and_evaluate_online
+
+        spec = request.spec
+        return self._train(spec, lambda cfg, _: train_and_evaluate_online(cfg, request.controller, int(spec.seed)))
+
+    def _train(self, spec: RunSpec, train) -> RunResult:
+        """A run through `train(cfg, mixture)` (a TrainResult), as a RunResult; a crash is a failed run."""
         if spec.protocol != self.suite.protocol or spec.suite != self.suite.id:
             raise ValueError(
                 f"run spec for {spec.suite} (protocol {spec.protocol}) sent to a runner of "
@@ -98,10 +109,8 @@ class CpuRunner(Runner):
         cfg = self.config_for(spec.fidelity)
         t0 = time.perf_counter()
         try:
-            from harness.training import train_and_evaluate
-
             with contextlib.redirect_stdout(sys.stderr):  # stdout is for results (modomodo run prints JSON)
-                res = train_and_evaluate(cfg, mixture.as_dict(), int(spec.seed), online=online)
+                res = train(cfg, mixture)
         except OnlineStrategyFailed as e:  # the online strategy's failure: its study fails, with the reason
             return RunResult.failed(spec, f"online strategy {e}", prov)
         except Exception as e:  # a crash in training is a failed run, not a crashed benchmark

@@ -1,5 +1,6 @@
 """GPU runner, the driver: the paper's protocol (GRPO with vLLM generation, lmms-eval evaluation) for
-one mixture, planned and launched from here; the commands' bodies are harness/runners/gpu_job.py.
+one mixture, planned and launched from here (the plan and its execution: harness/runners/gpu_plan.py;
+the training settings: harness/runners/gpu_config.py); the commands' bodies are harness/runners/gpu_job.py.
 
 One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/slurm.py):
 1. server mode only: `trl vllm-serve` on the vLLM GPU(s), generating rollouts for the trainer;
@@ -27,13 +28,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
-import shlex
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +38,16 @@ import yaml
 from harness.mixture import InvalidMixture
 from harness.protocol import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
-from harness.runner import Runner
+from harness.runner import Runner, refuse_online
+from harness.runners.gpu_config import steps_for
 from harness.runners.gpu_identity import run_identity
-from harness.runners.gpu_ports import JobPorts, wait_own_server
+from harness.runners.gpu_plan import GpuUnavailable, execute, launch_plan
+from harness.runners.gpu_ports import JobPorts
 from harness.spec import STATUS_OK, RunResult, RunSpec
+from harness.training.online import OnlineRunSpec
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 INSTALL_HINT = "pip install 'modomodo[gpu]'"
 CPU_INSTALL_HINT = "make venv-gpu-cpu, then run with .venv-gpu-cpu/bin/modomodo"
-
-
-class GpuUnavailable(ValueError):
-    """The GPU path cannot run here; the message names what is missing and how to install it."""
 
 
 def missing_requirements(protocol: GpuProtocol | None = None) -> list[str]:
@@ -82,178 +76,6 @@ def missing_requirements(protocol: GpuProtocol | None = None) -> list[str]:
     return missing
 
 
-def allocated_gpus(n: int) -> list[str]:
-    """Device ids of the n GPUs a pilot run uses. Inside a SLURM job (or any scheduler that confines a job
-    to some GPUs) CUDA_VISIBLE_DEVICES already lists the job's allocation, e.g. "4,5,6,7": the plan's i-th
-    GPU is its i-th entry. Without it, 0..n-1."""
-    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    if not visible:
-        return [str(i) for i in range(n)]
-    if len(visible) < n:
-        raise GpuUnavailable(
-            f"the protocol asks for {n} GPU(s) but CUDA_VISIBLE_DEVICES lists only {len(visible)} "
-            f"({','.join(visible)}): ask the scheduler for {n} (slurm.gpus_per_node)"
-        )
-    return visible[:n]
-
-
-@dataclass(frozen=True)
-class Command:
-    """One process of a pilot run: what to run, on which GPUs, and whether it serves the others."""
-
-    name: str
-    argv: tuple[str, ...]
-    env: dict = field(default_factory=dict)
-    background: bool = False  # a server the next commands use; stopped when they are done
-
-    def shell(self) -> str:
-        env = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in self.env.items())
-        return f"{env + ' ' if env else ''}{shlex.join(self.argv)}{' &' if self.background else ''}"
-
-
-def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | None = None) -> list[Command]:
-    """The commands of one pilot run (server mode: vLLM on the last GPU(s), training on the others), on
-    the job's own ports (`ports`, chosen when the job starts; the dry run shows placeholders)."""
-    run_dir = str(run_dir)
-    gen, tr = protocol.generation, protocol.training
-    ports = ports or JobPorts.placeholder(protocol)
-    commands = []
-    if protocol.assets.builder:
-        commands.append(Command("prepare", ("python", "-m", "harness.runners.gpu_job", "prepare", run_dir)))
-    if protocol.device == "cpu":  # one CPU process, vLLM colocated (the protocol refuses server mode on CPU)
-        env = {"VLLM_CPU_KVCACHE_SPACE": str(gen.vllm_cpu_kvcache_gb)} if gen.vllm_cpu_kvcache_gb else {}
-        commands.append(
-            Command(
-                "train",
-                (
-                    "accelerate",
-                    "launch",
-                    "--cpu",
-                    "--num_processes",
-                    "1",
-                    "--num_machines",
-                    "1",
-                    "--main_process_port",
-                    str(ports.accelerate),
-                    "--mixed_precision",
-                    "bf16" if tr.bf16 else "no",
-                    "--dynamo_backend",
-                    "no",
-                    "-m",
-                    "harness.runners.gpu_job",
-                    "train",
-                    run_dir,
-                ),
-                env,
-            )
-        )
-        commands.append(Command("evaluate", ("python", "-m", "harness.runners.gpu_job", "evaluate", run_dir), env))
-        return commands
-    gpus = allocated_gpus(protocol.slurm.gpus_per_node)
-    server = gen.use_vllm and gen.vllm_mode == "server"
-    train_gpus = gpus[: len(gpus) - gen.vllm_gpus] if server else gpus
-    if server:
-        vllm_gpus = gpus[len(gpus) - gen.vllm_gpus :]
-        commands.append(
-            Command(
-                "vllm-server",
-                (
-                    "trl",
-                    "vllm-serve",
-                    "--model",
-                    protocol.model.base,
-                    "--tensor_parallel_size",
-                    str(gen.vllm_gpus),
-                    "--port",
-                    str(ports.vllm),
-                    "--gpu_memory_utilization",
-                    str(gen.vllm_gpu_memory_utilization),
-                    "--dtype",
-                    protocol.model.torch_dtype,
-                    *(("--max_model_len", str(gen.vllm_max_model_len)) if gen.vllm_max_model_len else ()),
-                    *(("--trust_remote_code", "true") if protocol.model.trust_remote_code else ()),
-                    # forwarded to `vllm serve`: the name the health check asks for, so it never accepts another job's server
-                    "--served-model-name",
-                    ports.served_model_name,
-                ),
-                {"CUDA_VISIBLE_DEVICES": ",".join(vllm_gpus)},
-                background=True,
-            )
-        )
-    commands.append(
-        Command(
-            "train",
-            (
-                "accelerate",
-                "launch",
-                "--num_processes",
-                str(max(1, len(train_gpus))),
-                "--num_machines",
-                "1",
-                "--main_process_port",
-                str(ports.accelerate),
-                "--mixed_precision",
-                "bf16" if tr.bf16 else "no",
-                "--dynamo_backend",
-                "no",
-                "-m",
-                "harness.runners.gpu_job",
-                "train",
-                run_dir,
-            ),
-            {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)},
-        )
-    )
-    commands.append(
-        Command(
-            "evaluate",
-            ("python", "-m", "harness.runners.gpu_job", "evaluate", run_dir),
-            {"CUDA_VISIBLE_DEVICES": ",".join(gpus)},
-        )
-    )
-    return commands
-
-
-def steps_for(protocol: GpuProtocol, fidelity: float) -> int:
-    return max(1, math.ceil(protocol.training.max_steps * float(fidelity)))
-
-
-def steps_within_one_pass(protocol: GpuProtocol, steps: int, rows: int) -> int:
-    """GRPO steps that one pass over `rows` mixed prompts allows (the paper trains one epoch and, when
-    a used dataset runs out first, scores the last step): without this cap the trainer would start a
-    second epoch of a finite dataset."""
-    return max(1, min(int(steps), int(rows) // protocol.prompts_per_update))
-
-
-def training_config(protocol: GpuProtocol, train_domains: tuple[str, ...], fidelity: float = 1.0):
-    """The cpu runner's ProtocolConfig (harness.training) with the protocol file's bigger settings."""
-    from harness.training.config import ProtocolConfig
-
-    tr = protocol.training
-    return ProtocolConfig(
-        name=protocol.name,
-        model=protocol.model.base,
-        train_domains=tuple(train_domains),
-        ood_sets=(),
-        steps=steps_for(protocol, fidelity),
-        prompts_per_step=max(1, protocol.prompts_per_update),
-        num_generations=tr.num_generations,
-        max_completion_length=tr.max_completion_length,
-        learning_rate=tr.learning_rate,
-        beta=tr.beta,
-        temperature=tr.temperature,
-        loss_type=tr.loss_type,
-        scale_rewards=tr.scale_rewards,
-        reward_weights=tuple(tr.reward_weights),
-        stopping_strategy=tr.stopping_strategy,
-        pool_per_domain=10**9,  # every row of each set (the loader caps at its size): one pass, as the paper
-        eval_n=0,
-        eval_batch=protocol.evaluation.batch_size,
-        use_vllm=protocol.generation.use_vllm,
-        bf16=tr.bf16,
-    )
-
-
 class GpuRunner(Runner):
     kind = "gpu"
 
@@ -276,8 +98,9 @@ class GpuRunner(Runner):
         root = Path(os.environ.get("MODOMODO_GPU_RUNS", "gpu-runs"))
         return root / self.protocol.name / spec.key[:16]
 
-    def run_record(self, spec: RunSpec, online=None) -> dict[str, Any]:
-        record = {
+    def run_record(self, spec: RunSpec) -> dict[str, Any]:
+        """What the commands read (RUN_DIR/run.json, less the job's ports): the spec, the suite, the protocol."""
+        return {
             "spec": spec.to_dict(),
             "suite": str(self.suite.path),
             "datasets": list(self.suite.space.datasets),
@@ -285,11 +108,10 @@ class GpuRunner(Runner):
             "protocol_hash": self.protocol.hash,
             "steps": steps_for(self.protocol, spec.fidelity),
         }
-        if online is not None:  # the train command rebuilds the online strategy in its own process
-            if not getattr(online, "strategy_spec", None):
-                raise ValueError("an online run on the gpu runner needs the strategy's description (strategy_spec)")
-            record["online"] = online.strategy_spec
-        return record
+
+    def online_run_record(self, request: OnlineRunSpec) -> dict[str, Any]:
+        """An online run's record: the train command rebuilds the strategy from `online` in its own process."""
+        return dict(self.run_record(request.spec), online=dict(request.strategy))
 
     def dry_run(self, spec: RunSpec) -> str:
         """The fully resolved configuration and the commands a run would launch (no GPU needed)."""
@@ -360,16 +182,18 @@ class GpuRunner(Runner):
         return lines
 
     # -- running ----------------------------------------------------------------------------------
-    supports_online = True  # run(spec, online=...): the train command draws prompts by the online strategy
+    def run(self, spec: RunSpec) -> RunResult:
+        """One offline run: the mixture of the paper's datasets, trained and evaluated by the commands."""
+        refuse_online(spec, self.kind)
+        return self._launch(spec, self.run_record(spec))
 
-    def run(self, spec: RunSpec, online=None) -> RunResult:
-        """One run. `online` (an OnlineMixture with its `strategy_spec`) for an online spec: the strategy is
-        rebuilt in the train command's process (a file's in its sandbox there) and drives the sampler."""
-        if bool(spec.online) != (online is not None):
-            raise ValueError(
-                f"run spec {'names' if spec.online else 'has no'} online strategy {spec.online!r} but "
-                f"the run was {'not ' if online is None else ''}given one"
-            )
+    def run_online(self, request: OnlineRunSpec) -> RunResult:
+        """One online run: the train command rebuilds the request's strategy in its process (a file's in its
+        sandbox there), which sets the weights that draw each step's prompts."""
+        return self._launch(request.spec, self.online_run_record(request))
+
+    def _launch(self, spec: RunSpec, record: dict[str, Any]) -> RunResult:
+        """The commands of one run, launched on this node from `record` (RUN_DIR/run.json), as a RunResult."""
         if spec.suite != self.suite.id:
             raise ValueError(f"run spec for {spec.suite} sent to a runner of {self.suite.id}")
         expected = run_identity(spec.protocol.split("+gpu:")[0], self.protocol)
@@ -418,7 +242,7 @@ class GpuRunner(Runner):
             "online_failed.json",
         ):
             (run_dir / stale).unlink(missing_ok=True)
-        record = dict(self.run_record(spec, online), ports=ports.to_dict())
+        record = dict(record, ports=ports.to_dict())
         (run_dir / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         t0 = time.time()
         try:
@@ -462,7 +286,7 @@ class GpuRunner(Runner):
         ):
             prefix = "" if info is train_info else "eval_"
             cost.update({f"{prefix}{k}": float(info[k]) for k in keys if k in info})
-        online_record = read_json(run_dir / "online.json") if online is not None else {}
+        online_record = read_json(run_dir / "online.json") if "online" in record else {}
         if online_record:
             cost.update(
                 t_online=float(online_record.get("seconds", 0.0)),
@@ -489,48 +313,3 @@ def read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return {}
-
-
-def execute(
-    commands: list[Command], run_dir: Path, protocol: GpuProtocol, ports: JobPorts | None = None
-) -> dict[str, float]:
-    """Run the plan: background servers first (waited on until healthy and serving this job's name), then
-    each command in turn. Returns each command's wall seconds (a server's: until it answered healthy)."""
-    servers, seconds = [], {}
-    # accelerate, trl and python from this interpreter's environment, whether or not it is activated;
-    # the project importable from any working directory
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    try:
-        for cmd in commands:
-            t0 = time.time()
-            with open(run_dir / f"{cmd.name}.log", "w") as log:
-                proc = subprocess.Popen(
-                    list(cmd.argv),
-                    env={**os.environ, "PATH": path, "PYTHONPATH": pythonpath, **cmd.env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=os.getcwd(),
-                )
-            if cmd.background:
-                servers.append(proc)
-                if ports is None:
-                    raise ValueError("a plan with a background server needs the job's ports (JobPorts)")
-                wait_own_server(ports, proc, run_dir / f"{cmd.name}.log")
-                seconds[cmd.name] = time.time() - t0
-                continue
-            if proc.wait() != 0:
-                raise RuntimeError(f"{cmd.name} exited with status {proc.returncode}; see {run_dir}/{cmd.name}.log")
-            seconds[cmd.name] = time.time() - t0
-            if cmd.name == "train":  # the generation server is not needed for evaluation
-                for s in servers:
-                    s.terminate()
-    finally:
-        for s in servers:
-            if s.poll() is None:
-                s.terminate()
-                try:
-                    s.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    s.kill()
-    return seconds

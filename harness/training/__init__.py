@@ -7,11 +7,19 @@
 `train_and_evaluate(config, mixture, seed, source=MiniModoSource())`: load (or build) the base
 model, GRPO on the weighted mixture, evaluate on the in-domain test splits and the out-of-domain
 sets. A `source` serves rows of the shared schema; the GPU runner passes one for the paper's
-datasets and a config with `model=<hub id>` and `use_vllm=True`.
+datasets and a config with `model=<hub id>` and `use_vllm=True`. An online run (the weights set step by
+step by an online strategy's controller, harness/training/online.py) is its own entry point:
+`train_and_evaluate_online(config, controller, seed)`.
 """
 
 from harness.training.config import BASE_MODELS, PRESETS, BaseModelConfig, ProtocolConfig
-from harness.training.run import MiniModoSource, TrainResult, evaluate_model, train_and_evaluate
+from harness.training.run import (
+    MiniModoSource,
+    TrainResult,
+    evaluate_model,
+    train_and_evaluate,
+    train_and_evaluate_online,
+)
 
 __all__ = [
     "BASE_MODELS",
@@ -22,4 +30,5 @@ __all__ = [
     "TrainResult",
     "evaluate_model",
     "train_and_evaluate",
+    "train_and_evaluate_online",
 ]

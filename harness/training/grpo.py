@@ -21,8 +21,6 @@ def mixture_dataset(
     """The interleaved training dataset for `weights` (dataset name -> weight) and a seed."""
     from datasets import interleave_datasets
 
-    from tasks.minimodo import to_dataset
-
     active = [(d, float(weights.get(d, 0.0))) for d in cfg.train_domains if float(weights.get(d, 0.0)) > 0]
     if not active:
         raise ValueError("the mixture gives every training dataset weight 0")
@@ -31,9 +29,9 @@ def mixture_dataset(
         raise ValueError(
             f"mixture names datasets {unknown} that the protocol does not train on ({', '.join(cfg.train_domains)})"
         )
-    n = cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
+    n = rows_per_domain(cfg)
     total = sum(w for _, w in active)
-    sources = [_as_dataset(train_rows(d, n, seed * 1000 + i), to_dataset) for i, (d, _) in enumerate(active)]
+    sources = [as_dataset(train_rows(d, n, seed * 1000 + i)) for i, (d, _) in enumerate(active)]
     if len(sources) == 1:
         return sources[0]
     return interleave_datasets(
@@ -41,17 +39,24 @@ def mixture_dataset(
     )
 
 
-def _as_dataset(rows, to_dataset):
+def rows_per_domain(cfg: ProtocolConfig) -> int:
+    """The rows a training dataset contributes (at most): `pool_per_domain`, else enough for every step."""
+    return cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
+
+
+def as_dataset(rows):
     """A source's rows as a Dataset: a list of row dicts is converted; a `datasets.Dataset` already in the
     row schema (the paper's loaders, tasks/paper_datasets.py) is taken as it is, its images not decoded."""
     from datasets import Dataset
+
+    from tasks.minimodo import to_dataset
 
     return rows if isinstance(rows, Dataset) else to_dataset(rows)
 
 
 def shared_settings(cfg: ProtocolConfig, seed: int) -> dict:
     """The GRPOConfig settings both runners take from a ProtocolConfig (the GPU runner's from the one
-    `harness.runners.gpu.training_config` derives from its protocol file)."""
+    `harness.runners.gpu_config.training_config` derives from its protocol file)."""
     return dict(
         max_steps=cfg.steps,
         num_generations=cfg.num_generations,
@@ -92,29 +97,18 @@ def grpo_args(cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
     )
 
 
-def make_trainer(model, processor, dataset, args, reward_rule: str, online=None, callbacks=(), quiet: bool = True):
-    """TRL's GRPOTrainer (or, for an online run, its online subclass) on `dataset` with the reward rule's
-    functions. `online`: (OnlineMixture, domain row ranges, seed) for an online run
-    (harness/training/online.py): the prompts are then drawn by the controller's current weights, which
-    it updates after every step. `quiet`: drop the printing callbacks (the cpu runner's stdout is for
-    results; the logs stay in trainer.state.log_history)."""
-    from trl import GRPOTrainer
-
-    cls, extra, callbacks = GRPOTrainer, {}, list(callbacks or [])
-    if online is not None:
-        from harness.training.online import online_trainer_class
-
-        controller, ranges, seed = online
-        cls, extra = online_trainer_class(), {"online": controller, "online_ranges": ranges, "online_seed": seed}
-        callbacks.append(controller.callback())
-    trainer = cls(
+def build_trainer(trainer_class, model, processor, dataset, args, reward_rule: str, callbacks, quiet, **kwargs):
+    """A GRPO trainer of `trainer_class` (TRL's, or the online one: harness/training/online_grpo.py) on
+    `dataset` with the reward rule's functions; `kwargs` go to the class. `quiet`: drop the printing
+    callbacks (the cpu runner's stdout is for results; the logs stay in trainer.state.log_history)."""
+    trainer = trainer_class(
         model=model,
         reward_funcs=list(reward_funcs(reward_rule)),
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        callbacks=callbacks or None,
-        **extra,
+        callbacks=list(callbacks or ()) or None,
+        **kwargs,
     )
     if quiet:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -124,19 +118,17 @@ def make_trainer(model, processor, dataset, args, reward_rule: str, online=None,
     return trainer
 
 
-def train_grpo(
-    model,
-    processor,
-    dataset,
-    cfg: ProtocolConfig,
-    seed: int,
-    output_dir: str | None = None,
-    callbacks=None,
-    online=None,
-):
-    """Run GRPO in place on `model`; returns the trainer (its state holds the reward log).
-    `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of run.py).
-    `online`: (OnlineMixture, domain row ranges) for an online run (see `make_trainer`)."""
+def make_trainer(model, processor, dataset, args, reward_rule: str, callbacks=(), quiet: bool = True):
+    """TRL's GRPOTrainer on `dataset` (an offline run's mixture; an online run's trainer is
+    `online_grpo.make_online_trainer`)."""
+    from trl import GRPOTrainer
+
+    return build_trainer(GRPOTrainer, model, processor, dataset, args, reward_rule, callbacks, quiet)
+
+
+def train_with(make: Callable, processor, cfg: ProtocolConfig, seed: int, output_dir: str | None = None):
+    """Train the trainer `make(args)` builds from the cpu runner's GRPOConfig (`grpo_args`), in place on its
+    model, in `output_dir` or a temporary folder removed after; returns the trainer."""
     import shutil
 
     from transformers import ProcessorMixin
@@ -145,21 +137,26 @@ def train_grpo(
         raise TypeError(f"GRPO on a VLM needs a processor, got {type(processor).__name__}")
     tmp = None if output_dir else tempfile.mkdtemp(prefix="modomodo-grpo-")
     try:
-        trainer = make_trainer(
-            model,
-            processor,
-            dataset,
-            grpo_args(cfg, seed, output_dir or tmp),
-            cfg.reward_rule,
-            online=None if online is None else (*online, seed),
-            callbacks=callbacks or (),
-        )
+        trainer = make(grpo_args(cfg, seed, output_dir or tmp))
         if cfg.steps > 0:
             trainer.train()
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return trainer
+
+
+def train_grpo(model, processor, dataset, cfg: ProtocolConfig, seed: int, output_dir: str | None = None, callbacks=()):
+    """Run GRPO in place on `model` on an offline run's `dataset`; returns the trainer (its state holds the
+    reward log). `callbacks`: extra `transformers.TrainerCallback`s (e.g. the checkpoint evaluations of
+    run.py). An online run's twin: `online_grpo.train_grpo_online`."""
+    return train_with(
+        lambda args: make_trainer(model, processor, dataset, args, cfg.reward_rule, callbacks),
+        processor,
+        cfg,
+        seed,
+        output_dir,
+    )
 
 
 def reward_log(trainer) -> dict:

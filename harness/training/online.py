@@ -1,20 +1,21 @@
 """Online mixing inside one GRPO run: a sampler that reads the current weights, the signals each step's
-rollouts give per domain, and the callback that asks the online strategy for new weights.
+rollouts give per domain, the controller that asks the online strategy for new weights, and the request
+that asks a runner for an online run.
 
-Three parts, none of them a fork of TRL:
+The parts (none of them a fork of TRL; the trainer side is harness/training/online_grpo.py):
 - `DomainWeightedSampler`: the train sampler. The dataset holds every training domain's rows
-  (`online_dataset`); for each generation batch the sampler draws each prompt's domain from the
-  *current* weights (as `interleave_datasets` does offline with fixed ones), takes that domain's next
+  (`online_grpo.online_dataset`); for each generation batch the sampler draws each prompt's domain from
+  the *current* weights (as `interleave_datasets` does offline with fixed ones), takes that domain's next
   row (each domain's rows in a seeded order, reshuffled when used up: an online run never stops early),
   and yields it `num_generations` times, in the layout of TRL's `RepeatSampler`.
-- `online_trainer_class()`: `GRPOTrainer` with two overrides: `_get_train_sampler` returns the sampler
-  above, and `_generate_and_score_completions` (after TRL has computed them) hands the rewards and
-  advantages of the batch, with each prompt's domain, to the controller.
 - `OnlineMixture`: the controller. After every optimizer step (a `TrainerCallback`) it turns what was
   collected into `StepSignals` (harness/online_signals.py), calls the strategy's `update`, validates the weights
   (a bad answer or an exception stops the run: `OnlineStrategyFailed`) and sets them on the sampler.
   It records every step's weights and signals (`record()`, stored in `RunResult.online`) and the seconds
   it spent (`seconds`: the measured overhead of the online machinery).
+- `OnlineRunSpec`: one online run as a study asks a runner for it (`runner.run_online(request)`): the
+  run's spec, the controller, and the strategy as plain data for a runner that trains in another process.
+  The strategy decides; the runner only trains with the controller it is given.
 
 The loader draws one batch ahead (accelerate's DataLoaderShard prefetches to detect the last batch),
 so the weights returned after step t draw the prompts of step t + 2. The record keeps, per step, the
@@ -23,48 +24,20 @@ weights that step was actually drawn with, and the strategy gets them in `StepSi
 
 from __future__ import annotations
 
-import functools
-import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from harness.mixture import InvalidMixture, Mixture, MixtureSpace
 from harness.online_signals import SIGNAL_FIELDS, DomainSignal, StepSignals
-from harness.spec import derive_seed
-
-
-DOMAIN_COLUMN = "mixture_domain"
+from harness.spec import RunSpec, derive_seed
 
 
 class OnlineStrategyFailed(RuntimeError):
     """The online strategy raised, timed out or returned invalid weights: the run (and its study) fails."""
-
-
-def online_dataset(cfg, seed: int, train_rows):
-    """Every training domain's rows in one dataset, and each domain's row range (domain -> range).
-
-    Each domain gets the rows one offline run at weight 1 would get (`pool_per_domain`, or steps ×
-    prompts_per_step), from the same row seeds as offline (`mixture_dataset`), so an online run may put
-    all its weight on any domain."""
-    from datasets import concatenate_datasets
-
-    from harness.training.grpo import _as_dataset
-    from tasks.minimodo import to_dataset
-
-    n = cfg.pool_per_domain or max(cfg.steps * cfg.prompts_per_step, cfg.prompts_per_step)
-    parts, ranges, start = [], {}, 0
-    for i, d in enumerate(cfg.train_domains):
-        ds = _as_dataset(train_rows(d, n, seed * 1000 + i), to_dataset)
-        # which training dataset a row is from (a source's `task` column names a task kind, not always the
-        # dataset: the paper's sets); reward functions ignore the column
-        ds = ds.add_column(DOMAIN_COLUMN, [d] * len(ds))
-        parts.append(ds)
-        ranges[d] = range(start, start + len(ds))
-        start += len(ds)
-    return (parts[0] if len(parts) == 1 else concatenate_datasets(parts)), ranges
 
 
 class DomainWeightedSampler:
@@ -207,7 +180,6 @@ class OnlineMixture:
         self.seconds = 0.0  # time spent in the online machinery (signals, strategy calls, validation)
         self.calls_seconds = 0.0  # of which in the strategy's own calls
         self.first: Mixture | None = None
-        self.strategy_spec: dict | None = None  # set by the study: how to rebuild the strategy in another process
 
     # -- the strategy, checked -----------------------------------------------------------------------
     def _ask(self, what: str, call, step: int) -> Mixture:
@@ -315,58 +287,22 @@ def _short(x):
     return x if x is None or isinstance(x, int) else float(f"{x:.7g}")
 
 
-@functools.lru_cache(maxsize=1)
-def online_trainer_class():
-    """`GRPOTrainer` with the online sampler and the signal capture (built on first use: keeps TRL's import
-    out of this module's)."""
-    from trl import GRPOTrainer
+@dataclass(frozen=True)
+class OnlineRunSpec:
+    """One online run, as a study asks a runner for it (`run_online`), beside the offline `RunSpec` (`run`).
 
-    class OnlineGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer whose prompts are drawn by an `OnlineMixture`'s current weights."""
+    `spec`: the run's spec, whose key names the online strategy (`spec.online`) and its start weights;
+    `controller`: the `OnlineMixture` that asks the strategy for weights during training (a runner that
+    trains in this process uses it); `strategy`: the strategy as plain data
+    (`harness.online_study.strategy_spec`), from which a runner that trains in another process (the gpu
+    runner's train command) rebuilds its own controller."""
 
-        def __init__(self, *args, online: OnlineMixture, online_ranges, online_seed: int, **kwargs):
-            self.online, self.online_ranges, self.online_seed = online, online_ranges, int(online_seed)
-            super().__init__(*args, **kwargs)
+    spec: RunSpec
+    controller: OnlineMixture
+    strategy: Mapping[str, Any]
 
-        def _get_train_sampler(self, dataset=None):
-            a = self.args
-            repeat = self.num_iterations * a.steps_per_generation
-            micro_steps = a.max_steps * a.gradient_accumulation_steps
-            return self.online.make_sampler(
-                self.online_ranges,
-                a.generation_batch_size // self.num_generations,
-                self.num_generations,
-                repeat,
-                math.ceil(micro_steps / repeat),
-                self.online_seed,
-            )
-
-        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            self._online_rewards = rewards
-            return rewards
-
-        def _generate_and_score_completions(self, inputs):
-            out = super()._generate_and_score_completions(inputs)
-            if self.model.training:
-                import torch
-                from accelerate.utils import gather_object
-
-                # every process's completions, in TRL's process order (its rewards are gathered already), so
-                # each process sees whole groups and hands its strategy the same signals
-                per_func = self._online_rewards
-                weights = self.reward_weights.to(per_func.device).unsqueeze(0)
-                total = (per_func * weights).nansum(dim=1)
-                total[torch.isnan(per_func).all(dim=1)] = float("nan")
-                advantages = self.accelerator.gather(out["advantages"].detach())
-                tasks = gather_object([x[DOMAIN_COLUMN] for x in inputs])
-                g = self.num_generations
-                self.online.capture(
-                    [tasks[i] for i in range(0, len(tasks), g)],
-                    total.detach().cpu().tolist(),
-                    advantages.cpu().tolist(),
-                    g,
-                )
-            return out
-
-    return OnlineGRPOTrainer
+    def __post_init__(self):
+        if not self.spec.online:
+            raise ValueError(f"an online run's spec names its online strategy; {self.spec.key} names none")
+        if not self.strategy.get("name"):
+            raise ValueError(f"the online run {self.spec.online!r} has no strategy description (strategy_spec)")

@@ -41,7 +41,7 @@ class TrainResult:
     # fidelity (fraction of the steps, < 1) -> {"step", "scores", "format_rate", "seconds"} of the
     # mid-run evaluations asked for by cfg.eval_checkpoints (empty without them)
     checkpoints: dict[float, dict[str, Any]] = field(default_factory=dict)
-    # an online run's record (harness/training/online.py OnlineMixture.record); empty offline
+    # an online run's record (harness/training/online.py OnlineMixture.record; train_and_evaluate_online); empty offline
     online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,20 +181,57 @@ def load_base(cfg: ProtocolConfig, log=None):
 
 
 def train_and_evaluate(
-    cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None, log=None, online=None
+    cfg: ProtocolConfig, mixture: Mapping[str, float], seed: int, source=None, log=None
 ) -> TrainResult:
     """GRPO on `mixture` (dataset -> weight, over cfg.train_domains) with `seed`, then evaluation.
+    An online run's twin: `train_and_evaluate_online`."""
 
-    `online`: an `OnlineMixture` (harness/training/online.py). The run then draws its prompts from every
-    training domain by the weights the online strategy sets step by step, starting from its `start()`
-    (`mixture` is ignored), and the result carries the record of those weights and signals."""
+    def prepare(source):
+        from harness.training import grpo  # looked up at call time: pilot_profile times these functions
+
+        return grpo.mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
+
+    def train(model, processor, dataset, callbacks):
+        from harness.training import grpo
+
+        return grpo.train_grpo(model, processor, dataset, cfg, seed, callbacks=callbacks)
+
+    return _protocol_run(cfg, seed, source, log, prepare, train, dict)
+
+
+def train_and_evaluate_online(cfg: ProtocolConfig, controller, seed: int, source=None, log=None) -> TrainResult:
+    """An online run of the protocol with `seed`, then evaluation: `controller` (an `OnlineMixture`,
+    harness/training/online.py) draws the prompts from every training domain by the weights the online
+    strategy sets step by step, starting from its `start()`. The result carries the record of those weights
+    and signals (`online`) and the measured overhead of the online machinery (timings `online`,
+    `online_strategy`, inside `train`)."""
+    from harness.training.online_grpo import OnlineTraining, train_grpo_online
+
+    def prepare(source):  # the strategy's first weights, checked, before any data is built
+        return OnlineTraining.prepare(controller, cfg, seed, source.train_rows)
+
+    def train(model, processor, online, callbacks):
+        return train_grpo_online(model, processor, online, cfg, callbacks)
+
+    def overhead():
+        return {"online": controller.seconds, "online_strategy": controller.calls_seconds}
+
+    result = _protocol_run(cfg, seed, source, log, prepare, train, overhead)
+    result.online = controller.record()
+    return result
+
+
+def _protocol_run(cfg: ProtocolConfig, seed: int, source, log, prepare, train, extra_timings) -> TrainResult:
+    """The protocol end to end: the base model, the training data (`prepare(source)`), GRPO
+    (`train(model, processor, data, callbacks)`, returning the trainer) with the checkpoint evaluations, the
+    final evaluation; `extra_timings()`: seconds measured inside training, reported beside it."""
     t0 = time.perf_counter()
     import torch
 
     import datasets  # noqa: F401  (import cost counted under 'imports')
     import trl  # noqa: F401
 
-    from harness.training.grpo import mixture_dataset, reward_log, train_grpo
+    from harness.training.grpo import reward_log
     from harness.training.model import set_offline_env
 
     set_offline_env()
@@ -204,26 +241,12 @@ def train_and_evaluate(
     torch.manual_seed(seed)
     model, processor, label, info = load_base(cfg, log=log)
     t2 = time.perf_counter()
-    if online is not None:
-        from harness.training.online import online_dataset
-
-        online.start()  # the strategy's first weights, checked, before any data is built
-        dataset, ranges = online_dataset(cfg, seed, source.train_rows)
-    else:
-        dataset = mixture_dataset(cfg, dict(mixture), seed, source.train_rows)
+    data = prepare(source)
     eval_benchmarks(cfg, source)
     t3 = time.perf_counter()
     ckpt = CheckpointEvaluation(cfg, processor, source) if cfg.eval_checkpoints and cfg.steps else None
     torch.manual_seed(seed)
-    trainer = train_grpo(
-        model,
-        processor,
-        dataset,
-        cfg,
-        seed,
-        callbacks=[ckpt.callback] if ckpt else None,
-        online=(online, ranges) if online is not None else None,
-    )
+    trainer = train(model, processor, data, [ckpt.callback] if ckpt else [])
     t4 = time.perf_counter()
     scores, fmt = evaluate_model(trainer.model, processor, cfg, source)
     t5 = time.perf_counter()
@@ -238,9 +261,7 @@ def train_and_evaluate(
     }
     if ckpt:
         timings["eval_checkpoints"] = t_ckpt  # not counted in "train"
-    if online is not None:  # measured overhead of the online machinery, inside "train"
-        timings["online"] = online.seconds
-        timings["online_strategy"] = online.calls_seconds
+    timings.update(extra_timings())
     if cfg.steps:
         timings["s_per_step"] = timings["train"] / cfg.steps
     return TrainResult(
@@ -253,5 +274,4 @@ def train_and_evaluate(
         base_info=info,
         train_log=reward_log(trainer),
         checkpoints=dict(sorted(ckpt.results.items())) if ckpt else {},
-        online=online.record() if online is not None else {},
     )

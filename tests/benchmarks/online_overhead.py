@@ -20,7 +20,7 @@ def measure(preset: str, steps: int, repeats: int, strategy: str) -> str:
     import strategies
     from harness.sandbox.isolation import InProcessStrategy
     from harness.mixture import MixtureSpace
-    from harness.training import PRESETS, train_and_evaluate
+    from harness.training import PRESETS, train_and_evaluate, train_and_evaluate_online
     from harness.training.online import OnlineMixture
 
     cfg = dataclasses.replace(PRESETS[preset], steps=steps, eval_n=8)
@@ -31,14 +31,14 @@ def measure(preset: str, steps: int, repeats: int, strategy: str) -> str:
     train_and_evaluate(cfg, space.uniform().as_dict(), 0)  # warm: the base model is built and cached once
     for r in range(repeats):
         for k in kinds:
-            online = None
-            if k != "offline uniform":
+            if k == "offline uniform":
+                res = train_and_evaluate(cfg, space.uniform().as_dict(), 100 + r)
+            else:
                 name = k.split()[-1]
                 online = OnlineMixture(InProcessStrategy(strategies.get(name), space, r, {}, None), space, name)
-            res = train_and_evaluate(cfg, space.uniform().as_dict(), 100 + r, online=online)
-            per_step[k].append(res.timings["train"] / steps)
-            if online is not None:
+                res = train_and_evaluate_online(cfg, online, 100 + r)
                 machinery[k].append(res.timings["online"] / steps)
+            per_step[k].append(res.timings["train"] / steps)
     base = statistics.median(per_step["offline uniform"])
     lines = [
         f"# Online machinery overhead: preset {preset}, {steps} steps, {repeats} repeats (medians)",
