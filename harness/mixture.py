@@ -36,7 +36,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 class Mixture(Mapping[str, float]):
     """Dataset weights on the simplex. Hashable, ordered as given, immutable."""
 
-    __slots__ = ("_items", "_key", "_map", "_hash")
+    __slots__ = ("_items", "_key", "_map", "_hash", "_names")
 
     def __init__(self, weights: Mapping[str, float]):
         items = tuple((str(k), float(v)) for k, v in weights.items())
@@ -95,8 +95,12 @@ class Mixture(Mapping[str, float]):
         return name in self._weights()
 
     def names(self) -> tuple[str, ...]:
-        """The dataset names, in the mixture's order."""
-        return tuple(n for n, _ in self._items)
+        """The dataset names, in the mixture's order (built once: every admission and validation asks)."""
+        try:
+            return self._names
+        except AttributeError:
+            self._names = tuple(n for n, _ in self._items)
+            return self._names
 
     def __iter__(self) -> Iterator[str]:
         return (n for n, _ in self._items)
