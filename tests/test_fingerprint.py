@@ -192,21 +192,41 @@ def _online_resolution(folder: Path) -> dict[str, list[bool]]:
 
 
 @pytest.mark.skipif(not (ONLINE / "store").is_dir(), reason="no committed online store")
-def test_the_committed_online_store_serves_what_it_served_before_the_re_key():
-    """Before issue 30, today's code served the 16 `constant` studies of baselines/online (the other online
-    strategies' code changed after they were recorded: issue 23 re-records them); after the re-key it serves
-    the same 16, with their runs, and every record names its suite's protocol of today."""
+def test_the_committed_online_store_serves_every_study_of_the_re_record():
+    """baselines/online is issue 23's re-record (5 strategies x 2 live suites x 16 seeds, re-keyed with
+    `migrate_keys --vouch d923051` after the fast path's edit to harness/spec.py): today's code serves every
+    study of its summary.csv with its run, every record names its suite's protocol of today, and the uniform
+    oracle runs behind the suites' uniform_score are there."""
     got = _online_resolution(ONLINE)
+    assert set(got) == {"constant", "dump", "odm", "odm-exp3", "aioli"}
+    assert all(v == [True] * 32 for v in got.values()), {k: sum(v) for k, v in got.items()}
+    _check_online_store(ONLINE, studies=160, runs=160)
+
+
+ONLINE_V1 = suites.BASELINES_DIR / "online-v1"
+
+
+@pytest.mark.skipif(not (ONLINE_V1 / "store").is_dir(), reason="no committed superseded online store")
+def test_the_superseded_online_store_still_serves_its_constant_studies():
+    """baselines/online-v1 (the runs before issue 23's corrections, kept for the before/after report): the
+    16 `constant` studies are still served after both re-keys (the other strategies' code has changed since
+    they were recorded, so their studies are reported, not served)."""
+    got = _online_resolution(ONLINE_V1)
     assert got["constant"] == [True] * 16
-    store = ResultStore(ONLINE / "store")
+    assert not any(any(v) for k, v in got.items() if k != "constant")
+    _check_online_store(ONLINE_V1, studies=64, runs=64)
+
+
+def _check_online_store(folder: Path, studies: int, runs: int) -> None:
+    store = ResultStore(folder / "store")
     live = {n: suites.load(n) for n in ("minimodo-tiny-live", "minimodo-tiny-h128-live")}
     protocols = {s.protocol for s in live.values()}
-    studies = [json.loads(p.read_text()) for p in sorted(store.studies_dir.glob("*/*.json"))]
-    assert len(studies) == 64 and {s["protocol"] for s in studies} == protocols
-    runs = list(store.results())
-    assert len(runs) == 64 and {r.spec["protocol"] for r in runs} == protocols
-    assert {t["run_key"] for s in studies for t in s["trajectory"]} == {r.key for r in runs}
-    oracle = ResultStore(ONLINE / "oracle-store")
+    recs = [json.loads(p.read_text()) for p in sorted(store.studies_dir.glob("*/*.json"))]
+    assert len(recs) == studies and {s["protocol"] for s in recs} == protocols
+    results = list(store.results())
+    assert len(results) == runs and {r.spec["protocol"] for r in results} == protocols
+    assert {t["run_key"] for s in recs for t in s["trajectory"]} == {r.key for r in results}
+    oracle = ResultStore(folder / "oracle-store")
     for suite in live.values():
         for seed in suite.oracle_seeds:
             assert oracle.get(RunSpec(suite.id, suite.protocol, _uniform(suite), seed).key) is not None
@@ -225,6 +245,9 @@ def test_every_committed_sweep_run_names_its_live_suites_protocol_of_today():
 
 # -- scripts/migrate_keys.py ------------------------------------------------------------------------
 OLD = "413353d"  # the last commit with the old fingerprints (the online-v2 re-record runs its code)
+# the commit of the committed stores' last `migrate_keys --vouch` (an edit every strategy imports came after it, and
+# changed no proposal): history alone maps an old key to that commit's fingerprint, the vouch carries it to today's
+LAST_VOUCH = "d923051"
 
 
 def _has_commit(rev: str) -> bool:
@@ -274,17 +297,17 @@ def test_migrate_keys_re_keys_an_old_bench_folder_and_is_idempotent(tmp_path):
         {"suite": "x", "strategy": "constant", "budget": 1, "seed": 0, "track": "online", "protocol": "0" * 16},
     )
     before = _files(folder)
-    dry = _migrate("--dry-run", "--since", OLD, folder, folder / "oracle-store")
+    dry = _migrate("--dry-run", "--since", OLD, "--vouch", LAST_VOUCH, folder, folder / "oracle-store")
     assert dry.returncode == 0, dry.stderr
     assert "would map 24 runs and 16 studies; 97 records not mapped" in dry.stdout
     assert _files(folder) == before
-    done = _migrate("--since", OLD, folder, folder / "oracle-store")
+    done = _migrate("--since", OLD, "--vouch", LAST_VOUCH, folder, folder / "oracle-store")
     assert done.returncode == 0, done.stderr
     assert "mapped 24 runs and 16 studies; 97 records not mapped" in done.stdout and str(stray) in done.stdout
     assert stray.is_file()
     assert _online_resolution(folder)["constant"] == [True] * 16
     after = _files(folder)
-    again = _migrate("--since", OLD, folder, folder / "oracle-store")
+    again = _migrate("--since", OLD, "--vouch", LAST_VOUCH, folder, folder / "oracle-store")
     assert "mapped 0 runs and 0 studies; 97 records not mapped" in again.stdout
     assert _files(folder) == after
 
@@ -347,4 +370,4 @@ def test_migrate_keys_vouch_serves_a_store_again_after_an_edit_every_strategy_im
         env={**os.environ, "PYTHONPATH": str(clone)},
     )
     assert out.returncode == 0, out.stderr
-    assert served() == 16
+    assert served() == int((pd.read_csv(ONLINE / "summary.csv")["strategy"] == "constant").sum())

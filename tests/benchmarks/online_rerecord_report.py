@@ -1,7 +1,7 @@
 """The pre-registered analysis of the online re-record (issue 23, item 3), exactly as
 `tests/benchmarks/online_rerecord_preregistration.md` fixed it before the runs:
 
-    python -m tests.benchmarks.online_rerecord_report [--new baselines/online] [--old OLD_RESULTS]
+    python -m tests.benchmarks.online_rerecord_report [--new baselines/online] [--old baselines/online-v1]
 
 - per suite and corrected method (dump, odm, odm-exp3, aioli): the paired differences of In_Score against the
   `constant` control over the study seeds both have, their mean with a 95% t interval and a 95% percentile
