@@ -54,6 +54,30 @@ class Command:
         return f"{env + ' ' if env else ''}{shlex.join(self.argv)}{' &' if self.background else ''}"
 
 
+def _accelerate_train(run_dir: str, ports: JobPorts, bf16: bool, num_processes: int, cpu: bool) -> tuple[str, ...]:
+    """`accelerate launch ... gpu_job train`: one argument list for the CPU and the GPU plan, so the two
+    cannot drift apart (only `--cpu` and the process count differ)."""
+    return (
+        "accelerate",
+        "launch",
+        *(("--cpu",) if cpu else ()),
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(ports.accelerate),
+        "--mixed_precision",
+        "bf16" if bf16 else "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "harness.runners.gpu_job",
+        "train",
+        run_dir,
+    )
+
+
 def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | None = None) -> list[Command]:
     """The commands of one pilot run (server mode: vLLM on the last GPU(s), training on the others), on
     the job's own ports (`ports`, chosen when the job starts; the dry run shows placeholders)."""
@@ -68,25 +92,7 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | No
         commands.append(
             Command(
                 "train",
-                (
-                    "accelerate",
-                    "launch",
-                    "--cpu",
-                    "--num_processes",
-                    "1",
-                    "--num_machines",
-                    "1",
-                    "--main_process_port",
-                    str(ports.accelerate),
-                    "--mixed_precision",
-                    "bf16" if tr.bf16 else "no",
-                    "--dynamo_backend",
-                    "no",
-                    "-m",
-                    "harness.runners.gpu_job",
-                    "train",
-                    run_dir,
-                ),
+                _accelerate_train(run_dir, ports, tr.bf16, num_processes=1, cpu=True),
                 env,
             )
         )
@@ -126,24 +132,7 @@ def launch_plan(protocol: GpuProtocol, run_dir: str | Path, ports: JobPorts | No
     commands.append(
         Command(
             "train",
-            (
-                "accelerate",
-                "launch",
-                "--num_processes",
-                str(max(1, len(train_gpus))),
-                "--num_machines",
-                "1",
-                "--main_process_port",
-                str(ports.accelerate),
-                "--mixed_precision",
-                "bf16" if tr.bf16 else "no",
-                "--dynamo_backend",
-                "no",
-                "-m",
-                "harness.runners.gpu_job",
-                "train",
-                run_dir,
-            ),
+            _accelerate_train(run_dir, ports, tr.bf16, num_processes=max(1, len(train_gpus)), cpu=False),
             {"CUDA_VISIBLE_DEVICES": ",".join(train_gpus)},
         )
     )
