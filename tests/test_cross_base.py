@@ -13,6 +13,7 @@ from scipy import stats as sps
 
 from leaderboard.cross_base import (
     ACROSS_BASE,
+    COLUMNS,
     ACROSS_TASK_SET,
     OTHER_BOTH_DIFFER,
     OTHER_SAME_BOTH,
@@ -26,6 +27,7 @@ from leaderboard.cross_base import (
 from leaderboard.data import Results
 from leaderboard.descriptions import card_for
 from leaderboard.stats import compute
+from tests.leaderboard_fixtures import lb_bench, lb_site  # noqa: F401 - fixtures
 
 FIVE = ("grounding", "referring", "geometry", "spatial", "science")
 EIGHT = (*FIVE, "tally", "bars", "maze")
@@ -200,12 +202,27 @@ def test_markdown_and_the_cli_subset_give_the_same_numbers(generated):
 
     res, table = generated
     text = cross_base_markdown(table)
-    assert (
-        text.count("\n| ") == 3 and "| across base, same task set | qa (qwen2vl h64, minimodo (5 domains))" in text
-    )
+    assert text.count("\n| ") == 3 and "| across base, same task set | qa (qwen2vl h64, minimodo (5 domains))" in text
     assert f"{table.spearman.iloc[0]:.2f} [" in text
     assert "qd" not in text and "syn" not in text
     sub = compute_cross_base(res)  # what `leaderboard cross-base` prints: the same rows, computed on the subset
     pd.testing.assert_frame_equal(sub, table)
     assert "no cross-base pair" in cross_base_markdown(table.iloc[0:0])
     assert math.isfinite(table.spearman_lo.iloc[0])
+
+
+# -- the site (the leaderboard tests' session bench: the paper's suite, which cannot rank, and an analytic one) ----
+def test_site_has_the_cross_base_page_and_shows_the_preregistration(lb_site):
+    from tests.leaderboard_fixtures import PREREGISTRATION
+
+    page = (lb_site / "cross-base.html").read_text()
+    assert "Across base models and task sets" in page and "no pair to correlate" in page  # no rankable RLVR suite
+    assert 'href="cross-base.html"' in (lb_site / "index.html").read_text()
+    assert list(pd.read_csv(lb_site / "data" / "cross_base.csv").columns) == COLUMNS
+    toy = next((lb_site / "suites").glob("lb-toy-*.html")).read_text()
+    assert 'id="preregistration"' in toy and 'id="preregistered"' in toy
+    assert PREREGISTRATION["preregistered"] in toy and PREREGISTRATION["rankability_rule"] in toy
+    assert "&lt;b&gt;bench&lt;/b&gt;" in toy and "<b>bench</b>" not in toy  # a command is text, escaped
+    paper = next((lb_site / "suites").glob("paper-qwen2vl-2b-*.html")).read_text()
+    assert 'id="preregistration"' not in paper  # a card without the block shows none
+    assert f"pre-registered {PREREGISTRATION['preregistered']}" in (lb_site / "index.html").read_text()
