@@ -1,4 +1,4 @@
-"""`modomodo leaderboard render|publish` (registered on the main CLI by harness/cli/app.py)."""
+"""`modomodo leaderboard render|publish|table|cross-base` (registered on the main CLI by harness/cli/app.py)."""
 
 from __future__ import annotations
 
