@@ -60,9 +60,12 @@ DEMO_POOL := $(if $(wildcard baselines/minimodo-pool/card.yaml),--suite minimodo
 # two-scale pool 1M -> 60M.
 DEMO_REGMIX := --suite regmix-1m --suite regmix-60m --suite regmix-1b --suite regmix-1m-to-60m
 
+# Issue 27's four pre-registered suites, each once its export is committed (baselines/sweeps/README.md).
+DEMO_ISSUE27 := $(foreach s,minimodo-idf minimodo8 minimodo8-h128 minimodo8-idf,$(if $(wildcard baselines/$(s)/card.yaml),--suite $(s)))
+
 DEMO_SUITES := --suite paper-qwen2vl-2b --suite minimodo-tiny-in --suite minimodo-tiny-h128-in --suite minimodo-tiny \
-	--suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) $(DEMO_REGMIX) --suite synth-bowl-5 --suite synth-bump-8 \
-	--suite synth-corner-6
+	--suite minimodo-tiny-h128 --suite minimodo-tiny-p $(DEMO_POOL) $(DEMO_ISSUE27) $(DEMO_REGMIX) --suite synth-bowl-5 \
+	--suite synth-bump-8 --suite synth-corner-6
 # `make demo`: every strategy on every suite and budget, 2 seeds (2,800 studies); `make demo-full`: the 20-seed plan
 # (28,000 studies) into the same folder, so it reuses the quick demo's studies. Seeds are the only difference.
 DEMO_SEEDS ?= 2

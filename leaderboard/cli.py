@@ -1,4 +1,4 @@
-"""`modomodo leaderboard render|publish` (registered on the main CLI by harness/cli/app.py)."""
+"""`modomodo leaderboard render|publish|table|cross-base` (registered on the main CLI by harness/cli/app.py)."""
 
 from __future__ import annotations
 
@@ -84,19 +84,49 @@ def table_cmd(results, more_results, budget_spec, suite_names):
     from leaderboard.stats import compute
     from leaderboard.tables import report
 
-    budgets = None
-    if budget_spec:
-        try:
-            from leaderboard.data import budget_value
-
-            budgets = [budget_value(b) for b in budget_spec.split(",") if b.strip()]
-        except ValueError:
-            raise LeaderboardError(
-                f"--budget must be comma-separated numbers (e.g. 4,8 or 2.5), got {budget_spec!r}"
-            ) from None
+    budgets = _budgets(budget_spec)
     try:
         res = load_results([Path(results), *map(Path, more_results)])
         # each suite's bench.json entry (the judge's verdict, with its card): what the verdict lines rest on
         click.echo(report(compute(res), budgets, list(suite_names) or None, dict(res.suites)))
     except (ResultsError, FileNotFoundError, ValueError) as e:
         raise LeaderboardError(str(e)) from None
+
+
+def _budgets(spec: str | None) -> list | None:
+    if not spec:
+        return None
+    from leaderboard.data import budget_value
+
+    try:
+        return [budget_value(b) for b in spec.split(",") if b.strip()]
+    except ValueError:
+        raise LeaderboardError(f"--budget must be comma-separated numbers (e.g. 4,8 or 2.5), got {spec!r}") from None
+
+
+@leaderboard.command("cross-base")
+@click.option(
+    "--results",
+    "results",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
+)
+@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,16 (default: all).")
+def cross_base_cmd(results, more_results, budget_spec):
+    """Print the cross-base table as markdown: the rank correlation of the strategies between every pair of RLVR
+    suites that can rank, labelled across base (same task set) / across task set (same base) / other, each
+    suite's base model and task set read from its card (leaderboard/cross_base.py)."""
+    from leaderboard.cross_base import compute_cross_base, cross_base_markdown
+    from leaderboard.data import load_results
+    from leaderboard.results_folder import ResultsError
+
+    budgets = _budgets(budget_spec)
+    try:
+        table = compute_cross_base(load_results([Path(results), *map(Path, more_results)]))
+    except (ResultsError, FileNotFoundError, ValueError) as e:
+        raise LeaderboardError(str(e)) from None
+    if budgets and len(table) and not set(budgets) & set(table["budget"]):
+        raise LeaderboardError(f"no budget {budget_spec!r} in these results; they have {sorted(set(table['budget']))}")
+    click.echo(cross_base_markdown(table, budgets), nl=False)

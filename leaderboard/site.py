@@ -26,6 +26,7 @@ from harness.folders import built_aside
 from leaderboard import plots
 from leaderboard import online as onl
 from leaderboard import weights_picture
+from leaderboard.cross_base import PAIR_KINDS, cross_base_table, identity, rankable_rlvr
 from leaderboard.data import Results, budget_label, load_results
 from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
@@ -169,6 +170,17 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         rank_plot_track=str(st.overall["track"].iloc[0]) if len(st.overall) else "",
     )
     page("data.html", "data.html", "", downloads=downloads, notes=results.notes)
+    cross_names = [n for n in rankable_rlvr(results.suites) if n in set(results.suite_names)]
+    page(
+        "cross_base.html",
+        "cross-base.html",
+        "",
+        cross=records(cross_base_table(st.rank_corr, results.suites)),
+        cross_suites=[
+            {"name": n, "href": f"suites/{slug(n)}.html", "identity": identity(results.suites[n])} for n in cross_names
+        ],
+        pair_kinds=PAIR_KINDS,
+    )
     page("submit.html", "submit.html", "", commands=submit_commands(results))
     for sv in suite_views:
         srows = table_rows(st.table[st.table["suite"] == sv["name"]], results, "../", best)

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from harness.provenance import package_version
+from leaderboard.cross_base import cross_base_table
 from leaderboard.data import Results, budget_label
 from leaderboard.stats import Stats, records
 
@@ -92,6 +93,7 @@ def write_downloads(results: Results, st: Stats, data: Path, with_online: bool) 
     _write_csv(st.table, data / "leaderboard.csv")
     _write_csv(st.overall, data / "overall_rank.csv")
     _write_csv(st.rank_corr, data / "rank_correlation.csv")
+    _write_csv(cross_base_table(st.rank_corr, results.suites), data / "cross_base.csv")
     _write_csv(st.suite_evidence, data / "within_suite.csv")
     _write_csv(st.vs_random, data / "vs_random.csv")
     (data / "bench.json").write_text(site_json([_public_bench(b) for b in results.benches]))
@@ -167,6 +169,11 @@ def write_downloads(results: Results, st: Stats, data: Path, with_online: bool) 
             "per suite × budget × strategy: paired difference with random [95% CI], sign-flip p, Holm p, verdict",
         ),
         ("data/rank_correlation.csv", "rank correlation of strategy orderings between suites"),
+        (
+            "data/cross_base.csv",
+            "the same correlations between the RLVR suites that can rank, each pair labelled across base / "
+            "across task set / other, with each suite's base model and task set from its card",
+        ),
         ("data/leaderboard.json", "all of the above statistics, with suites, strategies and provenance"),
         ("data/bench.json", "what was run: suites, strategies, budgets, seeds, versions"),
     ]

@@ -328,9 +328,26 @@ def card_view(entry: dict[str, Any]) -> dict[str, Any]:
         "oracle": [(k, v) for k, v in pairs({k: x for k, x in oracle.items() if k != "surrogate_fit"})],
         "fit": pairs(fit) if fit else [],
         "seeds_note": str(card.get("seeds_note") or ""),
+        "preregistration": preregistration_view(card),
         "text": entry.get("card_text") or "",
         **signal_view(card),
         **_judge_view(entry, card),
+    }
+
+
+def preregistration_view(card: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's `preregistration` block (issue 27: fixed before the suite's first run, carried on by the export):
+    when, the registered objective, and the rest as labelled fields, its commands apart; None without one."""
+    pre = card.get("preregistration")
+    if not isinstance(pre, dict) or not pre:
+        return None
+    rest = {k: v for k, v in pre.items() if k not in ("preregistered", "objective", "commands")}
+    commands = pre.get("commands") or []
+    return {
+        "when": str(pre.get("preregistered") or ""),
+        "objective": str(pre.get("objective") or ""),
+        "fields": [(_label(str(k)), " ".join(_word_value(v).split())) for k, v in rest.items()],
+        "commands": [str(c) for c in (commands if isinstance(commands, list) else [commands])],
     }
 
 

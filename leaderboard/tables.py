@@ -157,4 +157,10 @@ def report(
             c = c[c["suite_a"].isin(suites) & c["suite_b"].isin(suites)]
         text += "\nRank correlation of the strategies' mean normalised regret between suites\n\n"
         text += rank_corr_markdown(dataclasses.replace(st, rank_corr=c), budgets, cards)
+    if suites is None and cards is not None:  # the same correlations between the RLVR suites that can rank, by pair
+        from leaderboard.cross_base import cross_base_markdown, cross_base_table
+
+        text += "\nCross-base table: the RLVR suites that can rank, by what varies between them\n\n"
+        entries = {n: _entry(cards, n) for n in cards}
+        text += cross_base_markdown(cross_base_table(st.rank_corr, entries), budgets)
     return text

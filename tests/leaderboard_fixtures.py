@@ -7,6 +7,8 @@ whose name, description, citation and family are hostile HTML, budgets 4 and 8, 
 import textwrap
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import cli, write_synthetic_suite
 
 HOSTILE = "<script>alert(1)</script>"
@@ -24,11 +26,20 @@ HOSTILE_FILE = textwrap.dedent("""
             return self.space.from_vector(self.rng.dirichlet(np.ones(self.space.dim)))
 """)
 STRATEGIES = f"uniform,random,seed,{HOSTILE}"
+PREREGISTRATION = {
+    "preregistered": "2026-01-02T03:04:05Z",
+    "objective": "score",
+    "rankability_rule": "analytic: exact scores, so it ranks",
+    "design": "every strategy at budgets 4 and 8, 3 seeds",
+    "commands": ["modomodo bench --suite lb-toy --out '<b>bench</b>'"],
+}
 
 
 def make_bench(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     suite = write_synthetic_suite(root / "suites" / "lb-toy", kind="bowl", dim=4, noise=0.01, name="lb-toy")
+    card = yaml.safe_load((suite / "card.yaml").read_text())  # a pre-registered card (issue 27): shown on its page
+    (suite / "card.yaml").write_text(yaml.safe_dump({**card, "preregistration": PREREGISTRATION}))
     sfile = root / "hostile_strategy.py"
     sfile.write_text(HOSTILE_FILE)
     out = root / "bench"

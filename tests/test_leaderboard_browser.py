@@ -219,7 +219,7 @@ def test_overview_screenshot(browser, lb_site):
 def test_every_page_loads_cleanly(browser, lb_site, server, scheme):
     base = f"file://{lb_site}" if scheme == "file" else server
     pages = sorted(str(f.relative_to(lb_site)) for f in lb_site.rglob("*.html"))
-    assert len(pages) == 1 + 2 + 4 + 2  # index, suites, strategies, data, submit
+    assert len(pages) == 1 + 2 + 4 + 3  # index, suites, strategies, data, submit, cross-base
     for rel in pages:
         p = Page(browser, f"{base}/{rel}")
         try:

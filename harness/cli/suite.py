@@ -150,8 +150,14 @@ def suite_check_cmd(suite_ref, write):
     help="Text kept on the card as signal_notes: how the signal was reached, or why not.",
 )
 @click.option("--check", is_flag=True, help="Only print the runs per mixture and the signal-to-noise figures.")
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Export a pre-registered sweep (a card with `preregistration`, a design.json beside the store) before "
+    "every run of its design is stored (e.g. to try the export path); refused otherwise.",
+)
 @_guard
-def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, notes_file, check):
+def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, notes_file, check, partial):
     """Turn a sweep's store into a replay suite: runs.csv (one row per training seed) and a card with
     the signal-to-noise of the per-mixture means and the provenance of the runs."""
     from harness import suites
@@ -206,7 +212,15 @@ def suite_from_sweep_cmd(store_dir, suite_ref, name, out, overwrite, metric, not
     if not name:
         raise UserError("--name is required (the recorded suite's name), unless --check")
     from harness.factory.export import export_suite
+    from harness.factory.sweep import design_shortfall
 
+    short = design_shortfall(store, s) if s.card.get("preregistration") else None
+    if short and short[1] and not partial:  # the registered design is the suite: exported whole, never early
+        raise UserError(
+            f"{store_dir}: {short[1]} of the {short[0]} runs of the pre-registered design "
+            f"({Path(store_dir) / 'design.json'}) are not in the store yet; export once the sweep is complete "
+            f"(or pass --partial to export the {short[0] - short[1]} stored runs, e.g. to try the export path)"
+        )
     notes = Path(notes_file).read_text(encoding="utf-8") if notes_file else None
     folder = export_suite(
         store, s, name, out or Path("suites") / name, overwrite=overwrite, metric=metric, signal_notes=notes

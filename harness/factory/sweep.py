@@ -154,6 +154,7 @@ def parse_draws(text: str) -> list[tuple[float, int]]:
 
 
 DESIGN_FORMAT = "modomodo-sweep-design/1"
+DESIGN_FILE = "design.json"  # a pre-registered sweep keeps its design beside its store (baselines/sweeps/README.md)
 
 
 def design_record(
@@ -213,6 +214,18 @@ def load_design(path: str | Path, suite) -> tuple[list[Mixture], list[int], dict
         )
     mixtures = [suite.space.validate(suite.space.mixture(m["weights"])) for m in record["mixtures"]]
     return mixtures, [int(x) for x in record["seeds"]], record
+
+
+def design_shortfall(store, suite) -> tuple[int, int] | None:
+    """(runs of the design fixed beside the store, of them neither stored nor recorded as failed), or None where
+    the store has no design.json: what a pre-registered sweep still lacks before it may be exported."""
+    path = Path(store.root) / DESIGN_FILE
+    if not path.is_file():
+        return None
+    mixtures, seeds, _ = load_design(path, suite)
+    failed = {r.key for r in store.failures()}
+    specs = plan(suite, mixtures, seeds)
+    return len(specs), sum(1 for sp in specs if sp.key not in store and sp.key not in failed)
 
 
 def plan(suite, mixtures: Sequence[Mixture], seeds: Sequence[int]) -> list[RunSpec]:
