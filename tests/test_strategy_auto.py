@@ -195,6 +195,21 @@ def test_repilots_the_leader_in_a_noisy_pool_and_recommends_by_shrunk_means():
     assert rec == list(runs)[int(np.argmax(post))]
 
 
+def test_no_noise_probe_before_d_plus_1_distinct_pilots():
+    """A 20-domain pool with seed noise: the model's fitted noise ratio reads misfit as noise until it has
+    d + 1 = 21 pilots, so the probe (forced here by probe_noise 0) waits for 21 distinct pilots, however
+    early `probe_from` allows it; a 5-domain pool probes from `probe_from` (10) distinct pilots."""
+    for d, first in ((20, 21), (5, 10)):
+        space, W = pool_space(d, 60, seed=d)
+        rng = np.random.default_rng(3)
+        s = Auto(space, seed=0, probe_noise=0.0, coverage=1.0)
+        history, _ = play(s, space, lambda x: float(x[0] + rng.normal()), budget=first + 2)  # noqa: B023
+        probes = [e["step"] for e in s.decisions if e["action"] == "probe"]
+        assert probes, s.describe_decisions()
+        distinct = len({o.mixture for o in history[: probes[0]]})
+        assert distinct == first, (d, probes, distinct)
+
+
 def test_pilots_d_plus_1_at_random_when_the_budget_covers_half_the_pool():
     """13 candidates, 5 domains (paper-qwen2vl-2b's shape): a budget of 8 pilots d + 1 = 6 before any model;
     a budget of 4 (under half the pool) models from the 3rd pilot."""
@@ -236,3 +251,7 @@ def test_bad_parameters_are_named():
         Auto(space, models=("linear", "svm"))
     with pytest.raises(ValueError, match="acquisition"):
         Auto(space, acquisition="pi")
+    with pytest.raises(ValueError, match="repeat_share"):
+        Auto(space, repeat_share=1.5)
+    with pytest.raises(ValueError, match="confidence"):
+        Auto(space, confidence=0.3)
