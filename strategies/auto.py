@@ -132,7 +132,8 @@ class Auto(Strategy):
     description = (
         "Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
         "own cross-validation; UCB over unpiloted candidates; in multi-seed pools re-pilots the leader "
-        "when its bound is the best and recommends by shrunk (empirical-Bayes) means."
+        "when its bound is the best (the leader or its rival, in a pool the budget covers half of) and "
+        "recommends by shrunk (empirical-Bayes) means."
     )
     citation = (
         "modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "

@@ -149,9 +149,9 @@ def run_study(table: PoolTable, strategy: str, budgets: list[int], seed: int) ->
     """{budget: (best-minus-median regret, normalised regret, seconds per proposal)} of one pool-track study
     played to the largest budget, the recommendation taken after the first `b` pilots for each budget b.
     The same as separate studies per budget for strategies whose proposals use the budget only to stop
-    (random, gp-bo, quadratic-bo), and for auto wherever no budget covers half the pool (its only use of
-    the budget's size: a d + 1 random start in a pool the budget will pilot half of). Where one does, each
-    budget is played as its own study."""
+    (random, gp-bo, quadratic-bo), and for auto wherever no budget covers half the pool (its only uses of
+    the budget's size: a d + 1 random start and, issue 26 round 4, earlier and top-two re-pilots in a pool
+    the budget will pilot half of). Where one does, each budget is played as its own study."""
     if any(b >= len(table.values) / 2 for b in budgets) and len(budgets) > 1:
         return {b: _play(table, strategy, [b], seed)[b] for b in budgets}
     return _play(table, strategy, budgets, seed)
