@@ -195,6 +195,59 @@ def test_repilots_the_leader_in_a_noisy_pool_and_recommends_by_shrunk_means():
     assert rec == list(runs)[int(np.argmax(post))]
 
 
+def test_no_noise_probe_before_d_plus_1_distinct_pilots():
+    """A 20-domain pool with seed noise: the model's fitted noise ratio reads misfit as noise until it has
+    d + 1 = 21 pilots, so the probe (forced here by probe_noise 0) waits for 21 distinct pilots, however
+    early `probe_from` allows it; a 5-domain pool probes from `probe_from` (10) distinct pilots."""
+    for d, first in ((20, 21), (5, 10)):
+        space, W = pool_space(d, 60, seed=d)
+        rng = np.random.default_rng(3)
+        s = Auto(space, seed=0, probe_noise=0.0, coverage=1.0)
+        history, _ = play(s, space, lambda x: float(x[0] + rng.normal()), budget=first + 2)  # noqa: B023
+        probes = [e["step"] for e in s.decisions if e["action"] == "probe"]
+        assert probes, s.describe_decisions()
+        distinct = len({o.mixture for o in history[: probes[0]]})
+        assert distinct == first, (d, probes, distinct)
+
+
+def test_covered_pool_probes_after_the_random_start_and_repilots_the_top_two():
+    """A 24-candidate, 5-domain pool (minimodo-tiny's shape) with seed noise 4 x the spread of the true
+    scores and a budget of 16 (two thirds of the pool): the probe may come right after the d + 1 = 6
+    random pilots, before `probe_from` (10) distinct ones, and every re-pilot is, of the two best candidates by empirical-Bayes posterior mean
+    (computed here independently from the history before it), the one with fewer runs. A budget of 8 on a
+    13-candidate pool leaves no d + 1 pilots after the random start: no probe."""
+    space, W = pool_space(5, 24, seed=21)
+    truth = 0.25 * np.random.default_rng(4).normal(size=24)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        f = lambda x: float(truth[space.candidate_index(space.snap(space.from_vector(x)))] + rng.normal())  # noqa: E731,B023
+        s = Auto(space, seed=seed)
+        history, _ = play(s, space, f, budget=16)
+        steps = {e["step"]: e["action"] for e in s.decisions}
+        probes = [k for k, v in steps.items() if v == "probe"]
+        assert len(probes) == 1 and 6 <= probes[0] < 10, s.describe_decisions()
+        for step, action in steps.items():
+            if action != "re-pilot":
+                continue
+            runs = {}
+            for o in history[:step]:
+                runs.setdefault(o.mixture, []).append(o.objective)
+            reps = [np.asarray(r) for r in runs.values() if len(r) > 1]
+            sigma2 = sum(((r - r.mean()) ** 2).sum() for r in reps) / sum(len(r) - 1 for r in reps)
+            means = np.array([np.mean(r) for r in runs.values()])
+            k = np.array([len(r) for r in runs.values()])
+            tau2 = max(means.var(ddof=1) - np.mean(sigma2 / k), 0.1 * means.var(ddof=1))
+            post = means.mean() + tau2 / (tau2 + sigma2 / k) * (means - means.mean())
+            a, b = np.argsort(-post)[:2]
+            want = b if k[b] < k[a] else a
+            assert history[step].mixture == list(runs)[want], (seed, step)
+    small, _ = pool_space(5, 13, seed=22)
+    s = Auto(small, seed=0, probe_noise=0.0)
+    noise = np.random.default_rng(5)
+    play(s, small, lambda x: float(x[0] + noise.normal()), budget=8)
+    assert "probe" not in [e["action"] for e in s.decisions]
+
+
 def test_pilots_d_plus_1_at_random_when_the_budget_covers_half_the_pool():
     """13 candidates, 5 domains (paper-qwen2vl-2b's shape): a budget of 8 pilots d + 1 = 6 before any model;
     a budget of 4 (under half the pool) models from the 3rd pilot."""
@@ -236,3 +289,7 @@ def test_bad_parameters_are_named():
         Auto(space, models=("linear", "svm"))
     with pytest.raises(ValueError, match="acquisition"):
         Auto(space, acquisition="pi")
+    with pytest.raises(ValueError, match="repeat_share"):
+        Auto(space, repeat_share=1.5)
+    with pytest.raises(ValueError, match="confidence"):
+        Auto(space, confidence=0.3)

@@ -149,21 +149,29 @@ def run_study(table: PoolTable, strategy: str, budgets: list[int], seed: int) ->
     """{budget: (best-minus-median regret, normalised regret, seconds per proposal)} of one pool-track study
     played to the largest budget, the recommendation taken after the first `b` pilots for each budget b.
     The same as separate studies per budget for strategies whose proposals use the budget only to stop
-    (random, gp-bo, quadratic-bo), and for auto wherever no budget covers half the pool (its only use of
-    the budget's size: a d + 1 random start in a pool the budget will pilot half of). Where one does, each
-    budget is played as its own study."""
+    (random, gp-bo, quadratic-bo), and for auto wherever no budget covers half the pool (its only uses of
+    the budget's size: a d + 1 random start and, issue 26 round 4, earlier and top-two re-pilots in a pool
+    the budget will pilot half of). Where one does, each budget is played as its own study."""
     if any(b >= len(table.values) / 2 for b in budgets) and len(budgets) > 1:
         return {b: _play(table, strategy, [b], seed)[b] for b in budgets}
     return _play(table, strategy, budgets, seed)
 
 
-def _play(table: PoolTable, strategy: str, budgets: list[int], seed: int) -> dict[int, tuple[float, float, float]]:
+def recorded_seed(table: PoolTable, i: int, k: int, seed: int) -> float:
+    """The k-th pilot of candidate i in study `seed`: its recorded seeds drawn without replacement (cycling)."""
+    order = np.random.default_rng([seed, i, 5]).permutation(len(table.values[i]))
+    return float(table.values[i][order[k % len(order)]])
+
+
+def play(table: PoolTable, strategy: str, budget: int, seed: int):
+    """(strategy, index of the pool's mixtures, history, seconds per proposal, candidate index per pilot) of
+    one pool-track study played to `budget` pilots."""
     d = table.weights.shape[1]
     space = MixtureSpace(tuple(f"d{i}" for i in range(d)), candidates=[tuple(w) for w in table.weights])
     index = {m: i for i, m in enumerate(space.candidate_mixtures())}
     strat = registry.get(strategy)(space, seed=seed)
-    history, drawn, t = [], {}, []
-    b = Budget(max(budgets))
+    history, drawn, t, pilots = [], {}, [], []
+    b = Budget(budget)
     while True:
         t0 = time.perf_counter()
         m = strat.propose(tuple(history), b)
@@ -173,9 +181,15 @@ def _play(table: PoolTable, strategy: str, budgets: list[int], seed: int) -> dic
         i = index[space.check_candidate(m)]
         k = drawn.get(i, 0)
         drawn[i] = k + 1
-        order = np.random.default_rng([seed, i, 5]).permutation(len(table.values[i]))
-        v = float(table.values[i][order[k % len(order)]])
+        v = recorded_seed(table, i, k, seed)
         history.append(Observation(m, v, {"score": v}, STATUS_OK))
+        pilots.append(i)
+    return strat, index, history, t, pilots
+
+
+def _play(table: PoolTable, strategy: str, budgets: list[int], seed: int) -> dict[int, tuple[float, float, float]]:
+    strat, index, history, t, _ = play(table, strategy, max(budgets), seed)
+    space = strat.space
     means = table.means
     best, med, worst = means.max(), np.median(means), means.min()
     out = {}
@@ -240,7 +254,12 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="")
     ap.add_argument("--with-greedy-ridge", action="store_true", help="register the issue's reference, greedy-ridge")
     ap.add_argument("--timing", action="store_true", help="only CPU ms per proposal at 17 and 64 domains")
+    ap.add_argument("--before", default="", help="a git revision: its `auto` is registered as `auto-before`")
     a = ap.parse_args(argv)
+    if a.before:
+        from tests.benchmarks.auto_before import register_before
+
+        register_before(a.before)
     budgets = [int(x) for x in a.budgets.split(",")]
     strats = a.strategies.split(",")
     if a.with_greedy_ridge:
