@@ -49,21 +49,37 @@ def content_hash(record: dict[str, Any]) -> str:
     return _hashed_text(record)[0]
 
 
-def _hashed_text(record: dict[str, Any]) -> tuple[str, str]:
+# what stands for a field given as text (`encoded`) while the rest of the record is encoded: a string no record holds
+_SLOT = "\x00modomodo: encoded apart\x00"
+_SLOT_JSON = json.dumps(_SLOT)
+
+
+def _hashed_text(record: dict[str, Any], encoded: dict[str, str] | None = None) -> tuple[str, str]:
     """(content hash, the canonical text it hashes: the record without its hash field, as JSON would give it
-    back, keys sorted, compact)."""
+    back, keys sorted, compact). `encoded`: fields of the record whose canonical text the caller already has
+    (exactly `json.dumps(value, sort_keys=True, separators=(",", ":"))`: a study's trajectory, written as the
+    study went, harness/study_record.py); they are spliced in instead of being encoded again."""
     body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
+    apart = {k: t for k, t in (encoded or {}).items() if k in body}
+    for k in apart:
+        body[k] = _SLOT
     if not _reads_back_as_is(body):
         body = json.loads(json.dumps(body))  # tuples, int keys ... as they read back
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    for k, part in apart.items():
+        slot = f"{json.dumps(k)}:{_SLOT_JSON}"
+        if text.count(_SLOT_JSON) != len(apart) or slot not in text:  # the slot string elsewhere: encode it all
+            return _hashed_text(record)
+        text = text.replace(slot, f"{json.dumps(k)}:{part}", 1)
     return hashlib.sha256(text.encode()).hexdigest(), text
 
 
-def sealed_text(record: dict[str, Any]) -> str:
+def sealed_text(record: dict[str, Any], encoded: dict[str, str] | None = None) -> str:
     """The text a record is stored as: its canonical text (`content_hash`'s) with the hash field put first, so one
     serialisation gives both the hash and the file (a finished study's trajectory is most of the cost of storing
-    it). Readers parse it as any JSON object; the hash is checked on the parsed content, not on the bytes."""
-    digest, text = _hashed_text(record)
+    it). Readers parse it as any JSON object; the hash is checked on the parsed content, not on the bytes.
+    `encoded`: see `_hashed_text`."""
+    digest, text = _hashed_text(record, encoded)
     return f'{{"{INTEGRITY_FIELD}":"{digest}"' + ("}" if text == "{}" else "," + text[1:])
 
 
@@ -192,8 +208,10 @@ class ResultStore:
     def get_study(self, key: str) -> dict[str, Any] | None:
         return self._read(self._path(self.studies_dir, key))
 
-    def put_study(self, key: str, record: dict[str, Any]) -> None:
-        self._write_atomic(self._path(self.studies_dir, key), record)
+    def put_study(self, key: str, record: dict[str, Any], encoded: dict[str, str] | None = None) -> None:
+        """Record a finished study. `encoded`: the canonical JSON text of some of its fields, built already (the
+        study's trajectory, `StudyOutcome.encoded_fields`); the stored text is the same as without it."""
+        self._write_atomic(self._path(self.studies_dir, key), record, encoded)
 
     # -- housekeeping ---------------------------------------------------------------------------
     def sweep(self, older_than_s: float = 3600.0) -> int:
@@ -259,8 +277,8 @@ class ResultStore:
             flush=True,
         )
 
-    def _write_atomic(self, path: Path, record: dict[str, Any]) -> None:
-        text = sealed_text(record)  # one write (json.dump writes each token apart)
+    def _write_atomic(self, path: Path, record: dict[str, Any], encoded: dict[str, str] | None = None) -> None:
+        text = sealed_text(record, encoded)  # one write (json.dump writes each token apart)
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
         except FileNotFoundError:  # the record's shard folder (key[:2]) is new

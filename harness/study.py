@@ -40,6 +40,7 @@ from harness.spec import (
     derive_seed,
 )
 from harness.store import ResultStore
+from harness.study_record import TrajectoryText
 from harness.suites import Suite
 from harness.suites.tracks import Judge
 
@@ -84,6 +85,13 @@ class StudyOutcome:
         if not d["online"]:
             del d["online"]  # offline studies' records stay as they were
         return d
+
+    def encoded_fields(self) -> dict[str, str]:
+        """The JSON text of the record's fields the study wrote as it went (its trajectory: harness/study_record.py),
+        for the store to take as they are (`ResultStore.put_study(..., encoded=...)`); empty when there is none."""
+        built = self.__dict__.get("_trajectory_text")
+        text = None if built is None else built.text(self.trajectory)
+        return {} if text is None else {"trajectory": text}
 
 
 def _short_error(e: BaseException) -> str:
@@ -228,6 +236,8 @@ class Study:
         ledger = Ledger(self.budget.cost_model)  # what each pilot costs and what was spent, kept as it goes
         surrogate_answers = 0
         best = None
+        written = out._trajectory_text = TrajectoryText(suite)  # the record's trajectory text, step by step
+        orient, maximize = suite.orient, suite.maximize  # asked once: each is a lookup through the judge
         while self.budget.left(ledger) > 0:
             step = len(history)
             try:
@@ -272,7 +282,7 @@ class Study:
             value = result.value
             observation = Observation(
                 mixture,
-                None if value is None else suite.orient(value),
+                None if value is None else orient(value),
                 dict(result.scores),
                 result.status,
                 spec.fidelity,
@@ -283,21 +293,21 @@ class Study:
             out.runs_failed += 0 if result.ok else 1
             out.cost_used = ledger.spent  # harness.spec.spent(history): summed unrounded, rounded once
             if value is not None and fidelity == 1.0:  # partial runs are not scores of a mixture
-                best = value if best is None else (max(best, value) if suite.maximize else min(best, value))
-            out.trajectory.append(
-                {
-                    "step": step,
-                    "mixture": mixture.as_dict(),
-                    "value": value,
-                    "source": result.source,
-                    "status": result.status,
-                    "best_so_far": best,
-                    "run_key": result.key if self._from_memory else spec.key,
-                    "fidelity": fidelity,
-                    "cost": cost,
-                    "spent": out.cost_used,
-                }
-            )
+                best = value if best is None else (max(best, value) if maximize else min(best, value))
+            entry = {
+                "step": step,
+                "mixture": mixture.as_dict(),
+                "value": value,
+                "source": result.source,
+                "status": result.status,
+                "best_so_far": best,
+                "run_key": result.key if self._from_memory else spec.key,
+                "fidelity": fidelity,
+                "cost": cost,
+                "spent": out.cost_used,
+            }
+            out.trajectory.append(entry)
+            written.add(entry, mixture)
         try:
             rec = strategy.recommend(tuple(history))
             if not isinstance(rec, Mixture):

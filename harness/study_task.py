@@ -129,5 +129,5 @@ def _run_study(task: StudyTask) -> dict:
         outcome = Study(suite, cls, Budget(task.budget), task.seed, runner, store).run()
     record = outcome.to_dict()
     record.update(submission.provenance(cls))
-    store.put_study(key, record)
+    store.put_study(key, record, encoded=outcome.encoded_fields())
     return {**record, "_key": key, "_retried": retried}

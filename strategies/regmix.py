@@ -37,6 +37,7 @@ import warnings
 
 import numpy as np
 
+from strategies import tree_cells
 from strategies.base import Strategy, best_observed
 from strategies.bo_common import ok_arrays, step_rng
 from strategies.registry import register
@@ -199,7 +200,8 @@ class RegMix(Strategy):
             top = pool[np.argsort(-model.predict(pool), kind="stable")[:k]]
         else:
             sims = simulated_mixtures(step_rng(self.seed, len(history), 6), self.prior, self.n_simulated)
-            top = sims[np.argsort(-model.predict(sims), kind="stable")[: self.top_k]]
+            # the model's predictions, one per cell of its trees' thresholds (strategies/tree_cells.py: the same numbers)
+            top = sims[np.argsort(-tree_cells.predict(model, sims), kind="stable")[: self.top_k]]
         return self.space.from_vector(top.mean(axis=0), normalize=True)
 
 

@@ -16,12 +16,14 @@ import time
 
 from harness.mixture import InvalidMixture
 from harness.provenance import provenance
+from harness.run_key import run_key
 from harness.runner import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
 
 MEMORY_KINDS = ("replay", "synthetic")  # suites whose answers are a table lookup or a formula
 MEMO_LIMIT = 100_000  # answers remembered per (suite, track) in one process; past it the memo starts afresh
 _MEMO = ("replay", "answers")  # where in the suite's cache
+_KEY_PARTS = ("replay", "run key parts")  # each mixture's part of its runs' keys (harness/run_key.py)
 
 
 class ReplayRunner(Runner):
@@ -87,7 +89,7 @@ class ReplayRunner(Runner):
         if self.gpu_hours is not None:
             cost["simulated_gpu_hours"] = float(self.gpu_hours) * spec.fidelity
         return RunResult(
-            key=spec.key,
+            key=run_key(spec, self.suite._cache.setdefault(_KEY_PARTS, {})),  # spec.key, written out faster
             spec=spec.to_dict(),
             status=STATUS_OK,
             scores=scores,

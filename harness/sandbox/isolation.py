@@ -17,7 +17,6 @@ Two ways, chosen per strategy class by `mode="auto"` (the default):
 from __future__ import annotations
 
 import _signal  # signal.signal without its enum conversions (~30 us a call, more than a replayed pilot)
-import contextlib
 import signal
 import threading
 from typing import Any
@@ -34,31 +33,29 @@ class _Alarm(BaseException):
     """Raised inside the strategy by SIGALRM; a BaseException so `except Exception` cannot eat it."""
 
 
+def _raise_alarm(signum, frame):
+    raise _Alarm()
+
+
+_HAS_ALARM = hasattr(signal, "SIGALRM")
+
+
 def is_user_strategy(cls) -> bool:
     """True for strategies loaded from a user's file (harness.sandbox.submission.load_file): they run only in a sandbox."""
     return isinstance(cls, type) and issubclass(cls, FileStrategy)
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float | None, what: str):
-    """Raise StrategyTimeout if the block runs longer than `seconds` (main thread only)."""
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "SIGALRM")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Alarm()
-
-    previous = _signal.signal(signal.SIGALRM, handler)
+def call_with_limit(seconds: float | None, what: str, method, *args):
+    """`method(*args)`, raising StrategyTimeout if it runs longer than `seconds` (main thread only). A plain call,
+    not a generator-based context manager: that cost more than the rest of a replayed pilot's harness."""
+    if not (
+        seconds is not None and seconds > 0 and _HAS_ALARM and threading.current_thread() is threading.main_thread()
+    ):
+        return method(*args)
+    previous = _signal.signal(signal.SIGALRM, _raise_alarm)
     signal.setitimer(signal.ITIMER_REAL, float(seconds))
     try:
-        yield
+        return method(*args)
     except _Alarm:
         raise StrategyTimeout(f"{what} exceeded the {seconds:g} s time limit") from None
     finally:
@@ -72,31 +69,26 @@ def time_limit(seconds: float | None, what: str):
 
 
 class InProcessStrategy:
-    """The strategy in this process, every call under `time_limit`."""
+    """The strategy in this process, every call under `call_with_limit`."""
 
     mode = "none"
 
     def __init__(self, cls, space: MixtureSpace, seed: int, params: dict[str, Any], timeout_s: float | None):
         self.timeout_s = timeout_s
-        with time_limit(timeout_s, "building the strategy"):
-            self.strategy = cls(space, seed=seed, **params)
+        self.strategy = call_with_limit(timeout_s, "building the strategy", lambda: cls(space, seed=seed, **params))
 
     def propose(self, history, budget):
-        with time_limit(self.timeout_s, "propose"):
-            return self.strategy.propose(history, budget)
+        return call_with_limit(self.timeout_s, "propose", self.strategy.propose, history, budget)
 
     def recommend(self, history):
-        with time_limit(self.timeout_s, "recommend"):
-            return self.strategy.recommend(history)
+        return call_with_limit(self.timeout_s, "recommend", self.strategy.recommend, history)
 
     # an online strategy (strategies/online.py)
     def start(self):
-        with time_limit(self.timeout_s, "start"):
-            return self.strategy.start()
+        return call_with_limit(self.timeout_s, "start", self.strategy.start)
 
     def update(self, signals):
-        with time_limit(self.timeout_s, "update"):
-            return self.strategy.update(signals)
+        return call_with_limit(self.timeout_s, "update", self.strategy.update, signals)
 
     def close(self) -> None:
         pass

@@ -142,14 +142,18 @@ class ReplaySuite(Suite):
         self._X = np.array([self.space.to_vector(m) for m in self.means])
         self._Y = np.array(list(self.means.values()))
         self._keys = list(self.means)  # candidate index (the pool's order, rows of _X) -> recorded mixture
+        # each recorded mixture -> itself, the key object of every table above: looked up with it, a table finds
+        # its entry by identity instead of comparing 17 weights again (a replayed pilot asks three tables)
+        self._recorded_key = {m: m for m in self.means}
 
     def recorded_mixture(self, mixture: Mixture) -> Mixture | None:
         """The recorded mixture `mixture` is (the dict key every recorded table uses), or None: by its rounded
         key, else by its vector within CANDIDATE_TOLERANCE of a recorded one. Never by re-rounding alone, which
         misses a weight ending in 5 once a pool renormalises it (issue 29)."""
         m = self.space.validate(mixture)
-        if m in self.means:
-            return m
+        got = self._recorded_key.get(m)
+        if got is not None:
+            return got
         if not len(self._X):
             return None
         from harness.mixture import CANDIDATE_TOLERANCE
@@ -250,8 +254,8 @@ class ReplaySuite(Suite):
         if seed not in seeds:
             raise KeyError(f"{m} has no recorded training seed {seed} (recorded: {seeds})")
         f = float(fidelity)
-        if f == 1.0:
-            return dict(zip(self.score_columns, map(float, self.recorded[m][seeds.index(seed)])))
+        if f == 1.0:  # .tolist(): the same floats as float() of each, without a numpy scalar each
+            return dict(zip(self.score_columns, self.recorded[m][seeds.index(seed)].tolist()))
         if f not in self.recorded_at:
             from harness.spec import UnknownFidelity
 
@@ -259,7 +263,7 @@ class ReplaySuite(Suite):
                 f"fidelity {f:g} is not recorded in {self.name}; its levels: "
                 f"{', '.join(f'{x:g}' for x in self.fidelity_levels) or '1 only (single-fidelity)'}"
             )
-        return dict(zip(self.score_columns, map(float, self.recorded_at[f][m][seeds.index(seed)])))
+        return dict(zip(self.score_columns, self.recorded_at[f][m][seeds.index(seed)].tolist()))
 
     def simulate(self, mixture: Mixture, seed: int) -> tuple[dict[str, float], str]:
         m = self.recorded_mixture(mixture) or self.space.validate(mixture)
