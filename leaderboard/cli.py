@@ -16,15 +16,20 @@ def leaderboard():
     """Render the static leaderboard site and publish it to the Hugging Face Hub."""
 
 
+def _results_folders(command):
+    """`--results A [B C ...]`: the bench output folders a command reads (one definition for every command)."""
+    command = click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))(command)
+    return click.option(
+        "--results",
+        "results",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
+    )(command)
+
+
 @leaderboard.command("render")
-@click.option(
-    "--results",
-    "results",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
-)
-@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@_results_folders
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Site folder (replaced if it is a site).")
 def render_cmd(results, more_results, out):
     """Render the leaderboard site from one or more bench results folders."""
@@ -67,14 +72,7 @@ def publish_cmd(site, repo_id, repo_type, dry_run):
 
 
 @leaderboard.command("table")
-@click.option(
-    "--results",
-    "results",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
-)
-@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@_results_folders
 @click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,11,16,24 (default: all).")
 @click.option("--suite", "suite_names", multiple=True, help="Suites to show (repeatable; default: all).")
 def table_cmd(results, more_results, budget_spec, suite_names):
@@ -105,14 +103,7 @@ def _budgets(spec: str | None) -> list | None:
 
 
 @leaderboard.command("cross-base")
-@click.option(
-    "--results",
-    "results",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="A `modomodo bench` output folder; more folders may follow it (--results A B C).",
-)
-@click.argument("more_results", nargs=-1, type=click.Path(file_okay=False))
+@_results_folders
 @click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,16 (default: all).")
 def cross_base_cmd(results, more_results, budget_spec):
     """Print the cross-base table as markdown: the rank correlation of the strategies between every pair of RLVR
