@@ -109,6 +109,7 @@ import numpy as np
 
 from harness.mixture import Mixture
 from strategies.base import Strategy, best_observed
+from strategies.auto_fidelity import cheap_level, propose_with_fidelity
 from strategies.auto_models import MODELS, BoostedTrees, KernelRegression
 from strategies.bo_common import (
     acquisition_points,
@@ -174,6 +175,11 @@ class Auto(Strategy):
         confidence: float = 0.8,
         covered_repeats: bool = True,
         coverage: float = 0.5,
+        fidelities: bool = True,
+        calibration_pairs: int = 5,
+        pay_ratio: float = 3.0,
+        screen_share: float = 1 / 3,
+        confirm_reserve: float = 2.0,
     ):
         super().__init__(space, seed)
         self.n_init = int(n_init)
@@ -200,6 +206,17 @@ class Auto(Strategy):
             raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
         if self.max_runs < 1:
             raise ValueError(f"max_runs must be >= 1, got {max_runs}")
+        # cheaper fidelities (strategies/auto_fidelity.py; issue 26, round 5)
+        self.fidelities, self.calibration_pairs = bool(fidelities), int(calibration_pairs)
+        self.pay_ratio, self.screen_share = float(pay_ratio), float(screen_share)
+        self.confirm_reserve = float(confirm_reserve)
+        if self.calibration_pairs < 4:
+            raise ValueError(f"calibration_pairs must be >= 4 (the link's bound needs n > 3), got {calibration_pairs}")
+        if not self.pay_ratio > 0 or not 0.0 <= self.screen_share <= 1.0 or self.confirm_reserve < 0:
+            raise ValueError(
+                f"need pay_ratio > 0, screen_share in [0, 1], confirm_reserve >= 0; got {pay_ratio}, "
+                f"{screen_share}, {confirm_reserve}"
+            )
         #: one entry per decision: step, what was done and why (the model chosen, every model's CV error)
         self.decisions: list[dict] = []
 
@@ -286,6 +303,7 @@ class Auto(Strategy):
                 + (f" with {e['model']}" if e["model"] else "")
                 + (f" (CV error: {cv})" if cv else "")
                 + (f"; {e['note']}" if e["note"] else "")
+                + (f" [fidelity {e['fidelity']:g}: {e['fidelity_note']}]" if "fidelity" in e else "")
             )
         return "\n".join(lines)
 
@@ -409,6 +427,13 @@ class Auto(Strategy):
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None
+        cheap = cheap_level(self.space, budget, self.pay_ratio) if self.fidelities else None
+        if cheap is None:  # a single-fidelity suite (or a level that cannot pay): full runs only, as before
+            return self._propose_full(history, budget)
+        return propose_with_fidelity(self, history, budget, *cheap)
+
+    def _propose_full(self, history, budget):
+        """The next full-fidelity pilot (steps 1-5 of the module's docstring; partial runs are not modelled)."""
         step = len(history)
         with single_thread_blas():
             X, y, piloted = self._observed(history)
@@ -434,7 +459,8 @@ class Auto(Strategy):
                 return None
             incumbent = float(model.predict(X)[0].max()) if name != "lightgbm" else float(y.max())
             mean, sd = model.predict(pts)
-            again = self._repilot(step, X, y, model, len(history), float((mean + self.kappa * sd).max()), budget)
+            n_full = sum(1 for o in history if o.fidelity >= 1.0)  # = len(history) on a single-fidelity suite
+            again = self._repilot(step, X, y, model, n_full, float((mean + self.kappa * sd).max()), budget)
             if again is not None:
                 return again
             if self.acquisition == "ei":
@@ -459,8 +485,8 @@ class Auto(Strategy):
                 runs.setdefault(key, []).append(float(o.objective))
                 mixtures.setdefault(key, o.mixture)
         within = pooled_within_variance(list(runs.values()))
-        if not runs or not within:
-            return best_observed(history) or self.space.uniform()
+        if not runs or not within:  # full-fidelity runs only, when there are any: a cheap score never wins
+            return best_observed([o for o in history if o.fidelity >= 1.0] or history) or self.space.uniform()
         means = np.array([np.mean(r) for r in runs.values()])
         post, _ = posterior_means(means, np.array([len(r) for r in runs.values()]), within)
         return list(mixtures.values())[int(np.argmax(post))]

@@ -255,7 +255,25 @@ def main(argv=None) -> None:
     ap.add_argument("--with-greedy-ridge", action="store_true", help="register the issue's reference, greedy-ridge")
     ap.add_argument("--timing", action="store_true", help="only CPU ms per proposal at 17 and 64 domains")
     ap.add_argument("--before", default="", help="a git revision: its `auto` is registered as `auto-before`")
+    ap.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="the fidelity axis with a cost budget: minimodo-pool, regmix-1m-to-60m and planted cheap levels "
+        "(tests/benchmarks/auto_fidelity_bench.py; strategies default to random, auto, auto-full and the "
+        "multi-fidelity ones)",
+    )
     a = ap.parse_args(argv)
+    if a.fidelity:
+        from tests.benchmarks.auto_fidelity_bench import fidelity_report
+
+        default = "random,gp-bo,quadratic-bo,auto"
+        names = "random,auto,auto-full,successive-halving,hyperband,bohb-gp" if a.strategies == default else a.strategies
+        budgets = [int(x) for x in a.budgets.split(",")]
+        report = fidelity_report(names.split(","), budgets, a.seeds, a.tables)
+        if a.out:
+            Path(a.out).write_text(report + "\n")
+        print(report)
+        return
     if a.before:
         from tests.benchmarks.auto_before import register_before
 
