@@ -68,9 +68,16 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    noisy pick is what costs: the probe right after the d + 1 random start, re-pilots without the bound
    check, up to half the pilots and 8 runs of one candidate, each to whichever of the leader and the
    runner-up has fewer runs (top-two); minimodo-tiny at 16: 0.91 → 0.52 × random.
+6. **Cheaper fidelities** (round 5; strategies/auto_fidelity.py). Where the pool offers a cheaper level
+   whose measured cost leaves room for it (1 / cost ≥ `pay_ratio`, 3), the first `calibration_pairs` (5)
+   full pilots each get a cheap run first; a linear link full ≈ a + b · cheap is fitted on those pairs, and
+   while its correlation's lower bound says a cheap run pays (r_low² / cost ≥ 3), up to `screen_share` (1/3)
+   of the budget screens unpiloted candidates cheaply (UCB of the model on full means + linked predictions),
+   then full runs confirm the best-predicted ones. A single-fidelity suite, or a level that cannot pay
+   (minimodo-pool's 0.25 checkpoint at 0.385 run-equivalents), leaves every choice as in steps 1-5.
 
-Every decision is logged in `self.decisions` (step, model chosen, the cross-validated errors of
-every model, why): `describe_decisions()` prints them.
+Every decision is logged in `self.decisions` (step, model, every model's CV error, why, and where fidelities
+are offered the pilot's fidelity and why): `describe_decisions()` prints them.
 
 Where it wins and loses (pool track, 20 study seeds, `python -m tests.benchmarks.auto_report`,
 tests/benchmarks/auto_report_2026-12-06-r4.md; best-minus-median regret as a ratio to random search, 95%
@@ -91,16 +98,15 @@ paired bootstrap CI). On no table of that report is it significantly worse than 
   worse than random;
 - the generated dominant-64d table (8 seeds, 64 domains): 0.51 [0.29, 0.77] at 16 and 0.10 at 24 with
   no probe before d + 1 pilots (round 3, probing from 10 pilots: 0.79 and 0.15);
-- budget 8 on the generated 17-24-domain tables: interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88,
-  sparse-17d 0.64 (the first round's random pilots gave 0.59 and 0.37 on the last two, at RegMix's cost);
+- budget 8 on generated 17-24-domain tables: interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88;
 - the quarter of random's regret at 16 is met on every single-seed table of 17-64 domains (RegMix 0.25,
   0.11, 0.02; generated 0.00-0.20), not on the noisy multi-seed ones (0.52-1.25; dominant-64d 0.51).
   On the minimodo pools no strategy can be expected to meet it (tests/benchmarks/pool_noise_bound.py,
   auto_report_2026-12-06-r4.md): their seed sd is 0.7-5 × the sd of the true means and best − median is
   0.4-2.3 seed sds, so even a strategy told the true top 8 candidates that pilots each twice reaches only
   0.31-0.53 × random at 16, and no leaderboard strategy gets below 0.30 ×;
-- it pilots only at full fidelity (cheap scales and checkpoints of regmix-1m-to-60m and minimodo-pool
-  are not used), and in a single-seed pool it may spend one pilot on the noise probe.
+- cheap fidelities (auto_report_2026-12-07-r5.md, `auto_report --fidelity`): FIDELITY_FIGURES;
+  in a single-seed pool it may spend one pilot on the noise probe.
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ FIDELITY_STRATEGIES = {
     "random": ("random", {}),
     "auto": ("auto", {}),
     "auto-full": ("auto", {"fidelities": False}),
-    "auto-pay2": ("auto", {"pay_ratio": 2.0}),
+    "auto-pay2": ("auto", {"pay_ratio": 2.0}),  # variants tried (the report's section on them)
+    "auto-screen-half": ("auto", {"screen_share": 0.5}),
+    "auto-pairs8": ("auto", {"calibration_pairs": 8}),
     "successive-halving": ("successive-halving", {}),
     "hyperband": ("hyperband", {}),
     "bohb-gp": ("bohb-gp", {}),
@@ -126,3 +128,36 @@ def fidelity_report(strategies: list[str], budgets: list[int], seeds: int, only:
         lines += rows
         print("\n".join(rows), flush=True)
     return "\n".join(lines)
+
+
+def fidelity_proposal_cpu_ms(source: str = "regmix-1m-to-60m", budget: int = 24, seeds: int = 3) -> str:
+    """CPU ms per auto proposal (this process's `time.process_time`) in pool-track studies of `source` with its
+    cheap level: mean, 95th percentile and worst single proposal, over `seeds` studies after a warm-up one."""
+    import time
+
+    from harness import suites
+    from harness.runners import make_runner
+    from harness.spec import Budget
+    from harness.study import Study
+    from strategies.auto import Auto
+
+    times: list[float] = []
+
+    class TimedAuto(Auto):
+        def propose(self, history, budget):
+            t0 = time.process_time()
+            out = super().propose(history, budget)
+            times.append(time.process_time() - t0)
+            return out
+
+    judge = suites.load(source).judge("pool")
+    runner = make_runner("replay", judge)
+    for seed in range(-1, seeds):
+        if seed == 0:
+            times.clear()  # the warm-up study (imports, caches) is not counted
+        Study(judge, TimedAuto, Budget(budget), 1000 if seed < 0 else seed, runner, isolation="none").run()
+    t = np.array(times) * 1000
+    return (
+        f"{source}, budget {budget}: {len(t)} proposals over {seeds} studies, CPU ms per proposal mean {t.mean():.1f}, "
+        f"95th percentile {np.quantile(t, 0.95):.1f}, worst {t.max():.1f}"
+    )

@@ -263,6 +263,12 @@ def main(argv=None) -> None:
         "multi-fidelity ones)",
     )
     a = ap.parse_args(argv)
+    if a.fidelity and a.timing:
+        from tests.benchmarks.auto_fidelity_bench import fidelity_proposal_cpu_ms
+
+        for src in ("regmix-1m-to-60m", "minimodo-pool"):
+            print(fidelity_proposal_cpu_ms(src, max(int(x) for x in a.budgets.split(","))), flush=True)
+        return
     if a.fidelity:
         from tests.benchmarks.auto_fidelity_bench import fidelity_report
 
