@@ -67,7 +67,7 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    (`covered_repeats`, round 4), where random's own pilots already hold a near-best candidate and its
    noisy pick is what costs: the probe right after the d + 1 random start, re-pilots without the bound
    check, up to half the pilots and 8 runs of one candidate, each to whichever of the leader and the
-   runner-up has fewer runs (top-two); minimodo-tiny at 16: 0.91 → 0.52 × random.
+   runner-up has fewer runs (top-two).
 6. **Cheaper fidelities** (round 5; strategies/auto_fidelity.py). Where the pool offers a cheaper level
    whose measured cost leaves room for it (1 / cost ≥ `pay_ratio`, 3), the first `calibration_pairs` (5)
    full pilots each get a cheap run first; a linear link full ≈ a + b · cheap is fitted on those pairs, and
@@ -88,23 +88,19 @@ paired bootstrap CI). On no table of that report is it significantly worse than 
   shipped) is still ahead there at 16 (0.02 × random): RegMix's best mixtures sit at the pool's edge
   where linear extrapolation is right. It loses where the surface is not linear (interactions-17d at 8:
   0.46 ×, auto 0.00);
-- paper-qwen2vl-2b (13 × 5): 0.72 [0.14, 1.60] at budget 8 with the d + 1 random start (3.32 before);
+- paper-qwen2vl-2b (13 × 5): 0.72 [0.14, 1.60] at budget 8 (d + 1 random start);
 - multi-seed pools, with re-pilots and the shrunk recommendation: minimodo-pool 0.69 [0.42, 1.16] at 16
   and 0.52 [0.35, 0.74] at 24; on the minimodo-tiny family (24 candidates, covered at 16 and 24: top-two
   re-pilots, round 4) minimodo-tiny 0.52 [0.34, 0.74] / 0.58 at 16 / 24 (round 3: 0.91 / 0.93),
-  -h128 0.78 / 0.72 (1.01 / 1.00), -h128-in 0.52 / 0.70 (0.56 / 1.13), -p 0.66 [0.36, 1.21] / 0.69
-  (0.50 / 0.83), -in 1.25 [0.55, 2.84] / 0.57 (1.24 / 0.43); at budget 8 (no replicate yet)
-  minimodo-tiny-in 2.48 [0.98, 6.45] and minimodo-tiny-p 1.62 [0.96, 2.72], short of significance but
-  worse than random;
-- the generated dominant-64d table (8 seeds, 64 domains): 0.51 [0.29, 0.77] at 16 and 0.10 at 24 with
-  no probe before d + 1 pilots (round 3, probing from 10 pilots: 0.79 and 0.15);
-- budget 8 on generated 17-24-domain tables: interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88;
+  -h128 0.78 / 0.72, -h128-in 0.52 / 0.70, -p 0.66 [0.36, 1.21] / 0.69, -in 1.25 [0.55, 2.84] / 0.57; at
+  8 (no replicate yet) -in 2.48 [0.98, 6.45] and -p 1.62 [0.96, 2.72], worse than random within noise;
+- generated: dominant-64d (8 seeds) 0.51 [0.29, 0.77] at 16, 0.10 at 24; budget 8 on 17-24 domains:
+  interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88;
 - the quarter of random's regret at 16 is met on every single-seed table of 17-64 domains (RegMix 0.25,
   0.11, 0.02; generated 0.00-0.20), not on the noisy multi-seed ones (0.52-1.25; dominant-64d 0.51).
   On the minimodo pools no strategy can be expected to meet it (tests/benchmarks/pool_noise_bound.py,
   auto_report_2026-12-06-r4.md): their seed sd is 0.7-5 × the sd of the true means and best − median is
-  0.4-2.3 seed sds, so even a strategy told the true top 8 candidates that pilots each twice reaches only
-  0.31-0.53 × random at 16, and no leaderboard strategy gets below 0.30 ×;
+  0.4-2.3 seed sds: a strategy told the true top 8 that pilots each twice reaches only 0.31-0.53 ×;
 - cheap fidelities (auto_report_2026-12-07-r5.md, `auto_report --fidelity`): FIDELITY_FIGURES;
   in a single-seed pool it may spend one pilot on the noise probe.
 """
@@ -140,7 +136,9 @@ class Auto(Strategy):
         "Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
         "own cross-validation; UCB over unpiloted candidates; in multi-seed pools re-pilots the leader "
         "when its bound is the best (the leader or its rival, in a pool the budget covers half of) and "
-        "recommends by shrunk (empirical-Bayes) means."
+        "recommends by shrunk (empirical-Bayes) means. Where a pool offers a cheap fidelity it could pay "
+        "for, calibrates it on 5 pairs, and screens cheaply then confirms at full fidelity only while "
+        "those pairs say a cheap run pays (r^2 / cost >= 3); it recommends full-fidelity runs only."
     )
     citation = (
         "modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
@@ -156,8 +154,12 @@ class Auto(Strategy):
         "(minimodo-tiny) to 1.25 (minimodo-tiny-in), missing the quarter of random's regret, which no "
         "strategy on the leaderboard and no oracle told the true top 8 candidates (2 pilots each) reaches "
         "there either (0.31-0.53; tests/benchmarks/pool_noise_bound.py). In a single-seed pool it may spend "
-        "one pilot on a noise probe (never before d + 1 pilots). It pilots only at full fidelity (cheap "
-        "scales and checkpoints unused)."
+        "one pilot on a noise probe (never before d + 1 pilots). Cheap fidelities "
+        "(tests/benchmarks/auto_report_2026-12-07-r5.md): never used on minimodo-pool, whose 0.25 checkpoint "
+        "costs 0.385 of a run (calibrating it anyway: 0.45 -> 0.62 x random at 16); on a planted table "
+        "with a 0.9-correlated cheap level at 0.1 of a run it screens (0.98 -> 0.88 x random at 16 over "
+        "full-only) but successive halving does better there (0.64); where the cheap level is noise its "
+        "5 calibration runs are spent for nothing (0.5 run-equivalents at 0.1 each). REGMIX_FIGURES"
     )
 
     def __init__(
@@ -227,7 +229,7 @@ class Auto(Strategy):
         self.decisions: list[dict] = []
 
     # -- modelling ---------------------------------------------------------------------------------
-    def _fit(self, X: np.ndarray, y: np.ndarray):
+    def _fit(self, X: np.ndarray, y: np.ndarray, kernel_only: bool = False):
         """(chosen model or None, {model: CV squared error}) on standardised objectives."""
         n = len(y)
         # the reference: the same Bayesian machinery with an intercept only (a flat surface)
@@ -235,7 +237,8 @@ class Auto(Strategy):
         fitted = {}
         # Leave-one-out over a handful of points cannot tell models apart: below `select_from` pilots the
         # simplest model in the list decides.
-        models = self.models if n >= self.select_from else self.models[:1]
+        models = tuple(m for m in self.models if m != "lightgbm" or not kernel_only) or self.models
+        models = models if n >= self.select_from else models[:1]
         for name in models:
             if name == "lightgbm":
                 if n < self.lgbm_min_n:

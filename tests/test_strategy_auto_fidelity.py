@@ -50,8 +50,9 @@ def _play(cheap_of, budget, cost_model, seed=0, **params):
     """A pool-track study as harness.study plays it (a pilot priced by the ledger; refused if it does not fit):
     (strategy, history, candidate index per pilot, whether auto ever proposed what did not fit)."""
     W, full = _pool()
-    space = MixtureSpace(tuple(f"d{i}" for i in range(W.shape[1])), candidates=[tuple(w) for w in W],
-                         fidelities=(0.25, 1.0))
+    space = MixtureSpace(
+        tuple(f"d{i}" for i in range(W.shape[1])), candidates=[tuple(w) for w in W], fidelities=(0.25, 1.0)
+    )
     index = {m: i for i, m in enumerate(space.candidate_mixtures())}
     strat, b, ledger = Auto(space, seed=seed, **params), Budget(budget, cost_model=cost_model), Ledger(cost_model)
     history, pilots, refused = [], [], False

@@ -65,7 +65,6 @@ def play_fidelity_table(source, label: str, strategies: list[str], budgets: list
     from harness.runners import make_runner
     from harness.spec import Budget
     from harness.study import Study
-    from tests.benchmarks.auto_report import paired_ratio
 
     judge = suites.load(source).judge("pool")
     runner = make_runner("replay", judge)
@@ -74,6 +73,7 @@ def play_fidelity_table(source, label: str, strategies: list[str], budgets: list
     best, med = vals.max(), np.median(vals)
     res: dict[str, dict[int, np.ndarray]] = {}
     spend: dict[str, tuple[float, float, float]] = {}
+    rows: list[str] = []
     for s in strategies:
         name, params = FIDELITY_STRATEGIES[s]
         cls = registry.get(name)
@@ -93,19 +93,25 @@ def play_fidelity_table(source, label: str, strategies: list[str], budgets: list
             if b == max(budgets):
                 cheap = [np.mean([e["fidelity"] < 1.0 for e in o.trajectory]) if o.trajectory else 0 for o in outs]
                 spend[s] = (np.mean([o.cost_used for o in outs]), np.mean([o.runs_used for o in outs]), np.mean(cheap))
-    rows = []
-    for s in strategies:
-        cells = []
-        for b in budgets:
-            r, rnd = res[s][b], res["random"][b]
-            if rnd.mean() <= 1e-12:
-                cells.append(f"{r.mean():.3f} [random 0]")
-                continue
-            ratio, lo, hi = paired_ratio(r, rnd)
-            cells.append(f"{r.mean():.3f} [{ratio:.2f}, {lo:.2f}-{hi:.2f}]")
-        c, n, sh = spend[s]
-        rows.append(f"| {label} | {s} | " + " | ".join(cells) + f" | {c:.2f} / {n:.0f} / {sh:.0%} |")
+        rows.append(_row(label, s, res, budgets, spend[s]))
+        print(rows[-1], flush=True)  # as it goes: a long run leaves what it finished
     return rows
+
+
+def _row(label, s, res, budgets, spent) -> str:
+    """One strategy's markdown row: bmm regret [ratio to random, paired 95% CI] per budget; spent / pilots / cheap."""
+    from tests.benchmarks.auto_report import paired_ratio
+
+    cells = []
+    for b in budgets:
+        r, rnd = res[s][b], res["random"][b]
+        if rnd.mean() <= 1e-12:
+            cells.append(f"{r.mean():.3f} [random 0]")
+            continue
+        ratio, lo, hi = paired_ratio(r, rnd)
+        cells.append(f"{r.mean():.3f} [{ratio:.2f}, {lo:.2f}-{hi:.2f}]")
+    c, n, sh = spent
+    return f"| {label} | {s} | " + " | ".join(cells) + f" | {c:.2f} / {n:.0f} / {sh:.0%} |"
 
 
 def fidelity_report(strategies: list[str], budgets: list[int], seeds: int, only: str = "", rhos=(0.9, 0.3)) -> str:
@@ -124,9 +130,7 @@ def fidelity_report(strategies: list[str], budgets: list[int], seeds: int, only:
             continue
         if src is None:
             src = planted_suite(tmp, float(label.removeprefix("planted-rho")))
-        rows = play_fidelity_table(src, label, strategies, budgets, seeds)
-        lines += rows
-        print("\n".join(rows), flush=True)
+        lines += play_fidelity_table(src, label, strategies, budgets, seeds)
     return "\n".join(lines)
 
 

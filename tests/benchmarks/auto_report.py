@@ -273,7 +273,9 @@ def main(argv=None) -> None:
         from tests.benchmarks.auto_fidelity_bench import fidelity_report
 
         default = "random,gp-bo,quadratic-bo,auto"
-        names = "random,auto,auto-full,successive-halving,hyperband,bohb-gp" if a.strategies == default else a.strategies
+        names = (
+            "random,auto,auto-full,successive-halving,hyperband,bohb-gp" if a.strategies == default else a.strategies
+        )
         budgets = [int(x) for x in a.budgets.split(",")]
         report = fidelity_report(names.split(","), budgets, a.seeds, a.tables)
         if a.out:
