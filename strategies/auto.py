@@ -101,8 +101,7 @@ paired bootstrap CI). On no table of that report is it significantly worse than 
   On the minimodo pools no strategy can be expected to meet it (tests/benchmarks/pool_noise_bound.py,
   auto_report_2026-12-06-r4.md): their seed sd is 0.7-5 × the sd of the true means and best − median is
   0.4-2.3 seed sds: a strategy told the true top 8 that pilots each twice reaches only 0.31-0.53 ×;
-- cheap fidelities (auto_report_2026-12-07-r5.md, `auto_report --fidelity`): FIDELITY_FIGURES;
-  in a single-seed pool it may spend one pilot on the noise probe.
+- cheap fidelities (auto_report_2026-12-07-r5.md, `auto_report --fidelity`): FIDELITY_FIGURES.
 """
 
 from __future__ import annotations
