@@ -75,8 +75,8 @@ def suite_table(name: str) -> PoolTable:
 
 
 #: the shipped recorded suites with a pool track (the RegMix ones and minimodo's; regmix-1m-to-60m and
-#: minimodo-pool are replayed at full fidelity here: their cheap scales / checkpoints are not used, so
-#: regmix-1m-to-60m at full fidelity is regmix-60m and is left out)
+#: minimodo-pool are replayed at full fidelity here, so regmix-1m-to-60m is regmix-60m and is left out; their
+#: cheap scales / checkpoints are played by `--fidelity`: tests/benchmarks/auto_fidelity_bench.py)
 SHIPPED = (
     "regmix-1m",
     "regmix-60m",
