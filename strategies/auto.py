@@ -67,10 +67,16 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    (`covered_repeats`, round 4), where random's own pilots already hold a near-best candidate and its
    noisy pick is what costs: the probe right after the d + 1 random start, re-pilots without the bound
    check, up to half the pilots and 8 runs of one candidate, each to whichever of the leader and the
-   runner-up has fewer runs (top-two); minimodo-tiny at 16: 0.91 → 0.52 × random.
+   runner-up has fewer runs (top-two).
+6. **Cheaper fidelities** (round 5; strategies/auto_fidelity.py). Where the pool offers a cheaper level
+   whose measured cost leaves room for it (1 / cost ≥ `pay_ratio`, 3), the first `calibration_pairs` (5)
+   full pilots each get a cheap run first; a linear link full ≈ a + b · cheap is fitted on those pairs, and
+   while its correlation's lower bound says a cheap run pays (r_low² / cost ≥ 3), up to `screen_share` (1/3)
+   of the budget screens unpiloted candidates cheaply (UCB of the model on full means + linked predictions),
+   then full runs confirm the best-predicted ones. A single-fidelity suite, or a level that cannot pay
+   (minimodo-pool's 0.25 checkpoint at 0.385 run-equivalents), leaves every choice as in steps 1-5.
 
-Every decision is logged in `self.decisions` (step, model chosen, the cross-validated errors of
-every model, why): `describe_decisions()` prints them.
+`self.decisions` logs every step (model, CV errors, why; the pilot's fidelity and why): `describe_decisions()`.
 
 Where it wins and loses (pool track, 20 study seeds, `python -m tests.benchmarks.auto_report`,
 tests/benchmarks/auto_report_2026-12-06-r4.md; best-minus-median regret as a ratio to random search, 95%
@@ -81,26 +87,20 @@ paired bootstrap CI). On no table of that report is it significantly worse than 
   shipped) is still ahead there at 16 (0.02 × random): RegMix's best mixtures sit at the pool's edge
   where linear extrapolation is right. It loses where the surface is not linear (interactions-17d at 8:
   0.46 ×, auto 0.00);
-- paper-qwen2vl-2b (13 × 5): 0.72 [0.14, 1.60] at budget 8 with the d + 1 random start (3.32 before);
+- paper-qwen2vl-2b (13 × 5): 0.72 [0.14, 1.60] at budget 8 (d + 1 random start);
 - multi-seed pools, with re-pilots and the shrunk recommendation: minimodo-pool 0.69 [0.42, 1.16] at 16
   and 0.52 [0.35, 0.74] at 24; on the minimodo-tiny family (24 candidates, covered at 16 and 24: top-two
   re-pilots, round 4) minimodo-tiny 0.52 [0.34, 0.74] / 0.58 at 16 / 24 (round 3: 0.91 / 0.93),
-  -h128 0.78 / 0.72 (1.01 / 1.00), -h128-in 0.52 / 0.70 (0.56 / 1.13), -p 0.66 [0.36, 1.21] / 0.69
-  (0.50 / 0.83), -in 1.25 [0.55, 2.84] / 0.57 (1.24 / 0.43); at budget 8 (no replicate yet)
-  minimodo-tiny-in 2.48 [0.98, 6.45] and minimodo-tiny-p 1.62 [0.96, 2.72], short of significance but
-  worse than random;
-- the generated dominant-64d table (8 seeds, 64 domains): 0.51 [0.29, 0.77] at 16 and 0.10 at 24 with
-  no probe before d + 1 pilots (round 3, probing from 10 pilots: 0.79 and 0.15);
-- budget 8 on the generated 17-24-domain tables: interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88,
-  sparse-17d 0.64 (the first round's random pilots gave 0.59 and 0.37 on the last two, at RegMix's cost);
+  -h128 0.78 / 0.72, -h128-in 0.52 / 0.70, -p 0.66 [0.36, 1.21] / 0.69, -in 1.25 [0.55, 2.84] / 0.57; at
+  8 (no replicate yet) -in 2.48 [0.98, 6.45] and -p 1.62 [0.96, 2.72], worse than random within noise;
+- generated: dominant-64d (8 seeds) 0.51 [0.29, 0.77] at 16, 0.10 at 24; budget 8 on 17-24 domains:
+  interactions-24d 1.10 [0.93, 1.31], dominant-24d 0.88;
 - the quarter of random's regret at 16 is met on every single-seed table of 17-64 domains (RegMix 0.25,
   0.11, 0.02; generated 0.00-0.20), not on the noisy multi-seed ones (0.52-1.25; dominant-64d 0.51).
   On the minimodo pools no strategy can be expected to meet it (tests/benchmarks/pool_noise_bound.py,
   auto_report_2026-12-06-r4.md): their seed sd is 0.7-5 × the sd of the true means and best − median is
-  0.4-2.3 seed sds, so even a strategy told the true top 8 candidates that pilots each twice reaches only
-  0.31-0.53 × random at 16, and no leaderboard strategy gets below 0.30 ×;
-- it pilots only at full fidelity (cheap scales and checkpoints of regmix-1m-to-60m and minimodo-pool
-  are not used), and in a single-seed pool it may spend one pilot on the noise probe.
+  0.4-2.3 seed sds: a strategy told the true top 8 that pilots each twice reaches only 0.31-0.53 ×;
+- cheap levels (r5 report): unused on minimodo-pool; planted 0.9 level: 0.88 × random at 16 (full-only 0.98).
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ import numpy as np
 
 from harness.mixture import Mixture
 from strategies.base import Strategy, best_observed
+from strategies.auto_fidelity import cheap_level, propose_with_fidelity
 from strategies.auto_models import MODELS, BoostedTrees, KernelRegression
 from strategies.bo_common import (
     acquisition_points,
@@ -133,7 +134,9 @@ class Auto(Strategy):
         "Models from the 3rd pilot (Bayesian linear / quadratic Scheffé, GP, LightGBM), chosen by its "
         "own cross-validation; UCB over unpiloted candidates; in multi-seed pools re-pilots the leader "
         "when its bound is the best (the leader or its rival, in a pool the budget covers half of) and "
-        "recommends by shrunk (empirical-Bayes) means."
+        "recommends by shrunk (empirical-Bayes) means. Where a pool offers a cheap fidelity it could pay "
+        "for, calibrates it on 5 pairs, and screens cheaply then confirms at full fidelity only while "
+        "those pairs say a cheap run pays (r^2 / cost >= 3); it recommends full-fidelity runs only."
     )
     citation = (
         "modomodo (issue 26); models: Scheffé (1958) mixture models, Rasmussen & Williams (2006) GPs, "
@@ -149,8 +152,13 @@ class Auto(Strategy):
         "(minimodo-tiny) to 1.25 (minimodo-tiny-in), missing the quarter of random's regret, which no "
         "strategy on the leaderboard and no oracle told the true top 8 candidates (2 pilots each) reaches "
         "there either (0.31-0.53; tests/benchmarks/pool_noise_bound.py). In a single-seed pool it may spend "
-        "one pilot on a noise probe (never before d + 1 pilots). It pilots only at full fidelity (cheap "
-        "scales and checkpoints unused)."
+        "one pilot on a noise probe (never before d + 1 pilots). Cheap fidelities "
+        "(tests/benchmarks/auto_report_2026-12-07-r5.md): never used on minimodo-pool, whose 0.25 checkpoint "
+        "costs 0.385 of a run (calibrating it anyway: 0.45 -> 0.62 x random at 16); on a planted table "
+        "with a 0.9-correlated cheap level at 0.1 of a run it screens (0.98 -> 0.88 x random at 16 over "
+        "full-only) but successive halving does better there (0.64); where the cheap level is noise its "
+        "5 calibration runs are spent for nothing (0.5 run-equivalents at 0.1 each). On regmix-1m-to-60m it screens every mixture at 1/60 of a run and finds the best by "
+        "budget 8, but full-only auto is already at 0.01 x random there."
     )
 
     def __init__(
@@ -174,6 +182,11 @@ class Auto(Strategy):
         confidence: float = 0.8,
         covered_repeats: bool = True,
         coverage: float = 0.5,
+        fidelities: bool = True,
+        calibration_pairs: int = 5,
+        pay_ratio: float = 3.0,
+        screen_share: float = 1 / 3,
+        confirm_reserve: float = 2.0,
     ):
         super().__init__(space, seed)
         self.n_init = int(n_init)
@@ -200,11 +213,22 @@ class Auto(Strategy):
             raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
         if self.max_runs < 1:
             raise ValueError(f"max_runs must be >= 1, got {max_runs}")
+        # cheaper fidelities (strategies/auto_fidelity.py; issue 26, round 5)
+        self.fidelities, self.calibration_pairs = bool(fidelities), int(calibration_pairs)
+        self.pay_ratio, self.screen_share = float(pay_ratio), float(screen_share)
+        self.confirm_reserve = float(confirm_reserve)
+        if self.calibration_pairs < 4:
+            raise ValueError(f"calibration_pairs must be >= 4 (the link's bound needs n > 3), got {calibration_pairs}")
+        if not self.pay_ratio > 0 or not 0.0 <= self.screen_share <= 1.0 or self.confirm_reserve < 0:
+            raise ValueError(
+                f"need pay_ratio > 0, screen_share in [0, 1], confirm_reserve >= 0; got {pay_ratio}, "
+                f"{screen_share}, {confirm_reserve}"
+            )
         #: one entry per decision: step, what was done and why (the model chosen, every model's CV error)
         self.decisions: list[dict] = []
 
     # -- modelling ---------------------------------------------------------------------------------
-    def _fit(self, X: np.ndarray, y: np.ndarray):
+    def _fit(self, X: np.ndarray, y: np.ndarray, kernel_only: bool = False):
         """(chosen model or None, {model: CV squared error}) on standardised objectives."""
         n = len(y)
         # the reference: the same Bayesian machinery with an intercept only (a flat surface)
@@ -212,7 +236,8 @@ class Auto(Strategy):
         fitted = {}
         # Leave-one-out over a handful of points cannot tell models apart: below `select_from` pilots the
         # simplest model in the list decides.
-        models = self.models if n >= self.select_from else self.models[:1]
+        models = tuple(m for m in self.models if m != "lightgbm" or not kernel_only) or self.models
+        models = models if n >= self.select_from else models[:1]
         for name in models:
             if name == "lightgbm":
                 if n < self.lgbm_min_n:
@@ -286,6 +311,7 @@ class Auto(Strategy):
                 + (f" with {e['model']}" if e["model"] else "")
                 + (f" (CV error: {cv})" if cv else "")
                 + (f"; {e['note']}" if e["note"] else "")
+                + (f" [fidelity {e['fidelity']:g}: {e['fidelity_note']}]" if "fidelity" in e else "")
             )
         return "\n".join(lines)
 
@@ -409,6 +435,13 @@ class Auto(Strategy):
     def propose(self, history, budget):
         if budget.remaining(history) <= 0:
             return None
+        cheap = cheap_level(self.space, budget, self.pay_ratio) if self.fidelities else None
+        if cheap is None:  # a single-fidelity suite (or a level that cannot pay): full runs only, as before
+            return self._propose_full(history, budget)
+        return propose_with_fidelity(self, history, budget, *cheap)
+
+    def _propose_full(self, history, budget):
+        """The next full-fidelity pilot (steps 1-5 of the module's docstring; partial runs are not modelled)."""
         step = len(history)
         with single_thread_blas():
             X, y, piloted = self._observed(history)
@@ -434,7 +467,8 @@ class Auto(Strategy):
                 return None
             incumbent = float(model.predict(X)[0].max()) if name != "lightgbm" else float(y.max())
             mean, sd = model.predict(pts)
-            again = self._repilot(step, X, y, model, len(history), float((mean + self.kappa * sd).max()), budget)
+            n_full = sum(1 for o in history if o.fidelity >= 1.0)  # = len(history) on a single-fidelity suite
+            again = self._repilot(step, X, y, model, n_full, float((mean + self.kappa * sd).max()), budget)
             if again is not None:
                 return again
             if self.acquisition == "ei":
@@ -459,8 +493,8 @@ class Auto(Strategy):
                 runs.setdefault(key, []).append(float(o.objective))
                 mixtures.setdefault(key, o.mixture)
         within = pooled_within_variance(list(runs.values()))
-        if not runs or not within:
-            return best_observed(history) or self.space.uniform()
+        if not runs or not within:  # full-fidelity runs only, when there are any: a cheap score never wins
+            return best_observed([o for o in history if o.fidelity >= 1.0] or history) or self.space.uniform()
         means = np.array([np.mean(r) for r in runs.values()])
         post, _ = posterior_means(means, np.array([len(r) for r in runs.values()]), within)
         return list(mixtures.values())[int(np.argmax(post))]

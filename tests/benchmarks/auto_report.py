@@ -75,8 +75,8 @@ def suite_table(name: str) -> PoolTable:
 
 
 #: the shipped recorded suites with a pool track (the RegMix ones and minimodo's; regmix-1m-to-60m and
-#: minimodo-pool are replayed at full fidelity here: their cheap scales / checkpoints are not used, so
-#: regmix-1m-to-60m at full fidelity is regmix-60m and is left out)
+#: minimodo-pool are replayed at full fidelity here, so regmix-1m-to-60m is regmix-60m and is left out; their
+#: cheap scales / checkpoints are played by `--fidelity`: tests/benchmarks/auto_fidelity_bench.py)
 SHIPPED = (
     "regmix-1m",
     "regmix-60m",
@@ -255,7 +255,33 @@ def main(argv=None) -> None:
     ap.add_argument("--with-greedy-ridge", action="store_true", help="register the issue's reference, greedy-ridge")
     ap.add_argument("--timing", action="store_true", help="only CPU ms per proposal at 17 and 64 domains")
     ap.add_argument("--before", default="", help="a git revision: its `auto` is registered as `auto-before`")
+    ap.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="the fidelity axis with a cost budget: minimodo-pool, regmix-1m-to-60m and planted cheap levels "
+        "(tests/benchmarks/auto_fidelity_bench.py; strategies default to random, auto, auto-full and the "
+        "multi-fidelity ones)",
+    )
     a = ap.parse_args(argv)
+    if a.fidelity and a.timing:
+        from tests.benchmarks.auto_fidelity_bench import fidelity_proposal_cpu_ms
+
+        for src in ("regmix-1m-to-60m", "minimodo-pool"):
+            print(fidelity_proposal_cpu_ms(src, max(int(x) for x in a.budgets.split(","))), flush=True)
+        return
+    if a.fidelity:
+        from tests.benchmarks.auto_fidelity_bench import fidelity_report
+
+        default = "random,gp-bo,quadratic-bo,auto"
+        names = (
+            "random,auto,auto-full,successive-halving,hyperband,bohb-gp" if a.strategies == default else a.strategies
+        )
+        budgets = [int(x) for x in a.budgets.split(",")]
+        report = fidelity_report(names.split(","), budgets, a.seeds, a.tables)
+        if a.out:
+            Path(a.out).write_text(report + "\n")
+        print(report)
+        return
     if a.before:
         from tests.benchmarks.auto_before import register_before
 
