@@ -182,13 +182,15 @@ class StrategyConformance:
         budget = Budget(80)
         s = self.make(space, seed=0)
         s.propose(history, budget)  # first call may build caches (imports, one-off fits)
+        # CPU seconds of this process, not wall time: the limit is on the strategy's work, and wall time on a
+        # shared machine (a sweep beside the tests) measured the load instead (400 ms wall for 33 ms of CPU).
         times = []
         for k in range(3):
             fresh = self.make(space, seed=k)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             fresh.propose(history, budget)
-            times.append(time.perf_counter() - t0)
-        assert statistics.median(times) < self.latency_limit_s, f"median propose {statistics.median(times):.3f}s"
+            times.append(time.process_time() - t0)
+        assert statistics.median(times) < self.latency_limit_s, f"median propose {statistics.median(times):.3f} CPU-s"
 
     def test_raising_or_garbage_strategy_is_recorded_as_failed(self, tmp_path):
         from harness import suites
