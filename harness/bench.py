@@ -168,7 +168,7 @@ def bench(
         check_executor(executor_kind, protocol_file)
     protocol_file = protocol_arg or ""  # handed to every study task (and job) as an argument
     if runner == "gpu":  # a protocol whose memory plan does not fit its GPUs is refused before any study or job
-        from harness.memory_plan import check_fits
+        from harness.protocols.memory_plan import check_fits
 
         for s in loaded:
             check_fits(s.gpu_protocol)

@@ -24,8 +24,8 @@ def main(argv=None) -> None:
     import torch.distributed as dist
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    from harness.precision import policy_dtype
-    from harness.protocol import load_protocol
+    from harness.protocols.precision import policy_dtype
+    from harness.protocols.gpu import load_protocol
     from harness.runners.gpu_job import load_policy
     from harness.training.config import BaseModelConfig
     from harness.training.bases import build_random_model

@@ -93,7 +93,7 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
-    from harness.precision import policy_dtype
+    from harness.protocols.precision import policy_dtype
     from harness.runners.gpu_config import grpo_config, training_config
     from harness.runners.gpu_job import load_policy
 
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
     import torch.distributed as dist
     from accelerate import PartialState
 
-    from harness.protocol import load_protocol
+    from harness.protocols.gpu import load_protocol
     from harness.training.config import BaseModelConfig
     from harness.training.bases import build_random_model
 

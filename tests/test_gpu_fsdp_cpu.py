@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.protocol import load_protocol
+from harness.protocols.gpu import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 

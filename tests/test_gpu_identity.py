@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness import suites
 from harness.fingerprint import study_key
 from harness.cli import main
-from harness.protocol import load_protocol, registered
+from harness.protocols.gpu import load_protocol, registered
 from harness.runners.gpu import GpuRunner
 from harness.runners.gpu_identity import bind_protocol, run_identity
 from harness.spec import RunResult, RunSpec, canonical_json

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness import suites
-from harness.protocol_fields import result_fields, setting
+from harness.protocols.fields import result_fields, setting
 from harness.training.config import PRESETS, ProtocolConfig
 
 from .conftest import cli

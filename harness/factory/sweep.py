@@ -267,8 +267,8 @@ def run_sweep(
 
     todo = [s for s in specs if s.key not in store]
     if runner_kind == "gpu" and todo:  # refuse a protocol that cannot fit its GPUs before any run or job
-        from harness.memory_plan import check_fits
-        from harness.protocol import protocol_for_suite
+        from harness.protocols.memory_plan import check_fits
+        from harness.protocols.gpu import protocol_for_suite
 
         check_fits(protocol_for_suite(suite, protocol_file or None))
     if executor == "local":

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from harness.mixture import InvalidMixture
-from harness.protocol import GpuProtocol, protocol_for_suite
+from harness.protocols.gpu import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
 from harness.runner import Runner, refuse_online
 from harness.runners.gpu_config import steps_for
@@ -123,7 +123,7 @@ class GpuRunner(Runner):
             if not p.generation.use_vllm
             else ("vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
         )
-        from harness.precision import describe as precision
+        from harness.protocols.precision import describe as precision
 
         lines = [
             f"# run key {spec.key} (spec protocol {spec.protocol})",
@@ -170,7 +170,7 @@ class GpuRunner(Runner):
         """The memory plan (cuda protocols), or why there is none."""
         if self.protocol.device != "cuda":
             return ["# memory plan: none (device cpu)"]
-        from harness.memory_plan import DoesNotFit, plan
+        from harness.protocols.memory_plan import DoesNotFit, plan
 
         try:
             mp = plan(self.protocol)
@@ -178,7 +178,7 @@ class GpuRunner(Runner):
             return [f"# memory plan: {e}"]
         lines = mp.describe().splitlines()
         if not mp.fits:
-            lines.append("# run would refuse this protocol before launching (see harness/memory_plan.py)")
+            lines.append("# run would refuse this protocol before launching (see harness/protocols/memory_plan.py)")
         return lines
 
     # -- running ----------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class GpuRunner(Runner):
                 f"{self.protocol.source} ({expected!r}): bind the suite to the protocol file "
                 f"(harness.runners.gpu_identity.bind_protocol) before making its specs"
             )
-        from harness.memory_plan import check_fits
+        from harness.protocols.memory_plan import check_fits
 
         check_fits(self.protocol)  # DoesNotFit (a ValueError) names the figures, before anything starts
         missing = missing_requirements(self.protocol)

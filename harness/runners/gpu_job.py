@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.protocol import GpuProtocol, load_protocol
+from harness.protocols.gpu import GpuProtocol, load_protocol
 from harness.runners.gpu import read_json
 from harness.runners.gpu_config import attn_implementation, grpo_config, steps_within_one_pass, training_config
 from harness.spec import RunSpec
@@ -182,7 +182,7 @@ def load_policy(protocol: GpuProtocol):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from harness.precision import policy_dtype
+    from harness.protocols.precision import policy_dtype
 
     m = protocol.model
     return AutoModelForImageTextToText.from_pretrained(
