@@ -5,7 +5,7 @@ Output folder:
 - `summary.csv`       one row per recommendation (the leaderboard's input)
 - `trajectories.csv`  one row per pilot run of every study (best-so-far curves)
 - `bench.json`        what was run: suites (with protocol hashes), strategies, budgets, seeds, versions
-- `online.csv`, `online_runs.csv` (the online track only, harness/online_track.py): the weights every step
+- `online.csv`, `online_runs.csv` (the online track only, harness/suites/online_track.py): the weights every step
   of every online run was drawn with (and the prompts each domain got); one row per online run with all
   its scores and the measured overhead of the online machinery
 
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import online_track, suites
+from harness import suites
+from harness.suites import online_track
 from harness.bench_folder import (
     merge_meta,
     merge_studies,

@@ -16,7 +16,7 @@ class Runner:
 
     A runner that can train online also has `run_online(request) -> RunResult`, for an online run
     (`harness.training.online.OnlineRunSpec`: the spec, the strategy's controller and its description);
-    the online track asks for that method (`harness.online_track.check_runner`). The strategy decides the
+    the online track asks for that method (`harness.suites.online_track.check_runner`). The strategy decides the
     weights through its controller; the runner only trains."""
 
     kind: str = ""

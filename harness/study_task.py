@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import online_track, suites
+from harness import suites
+from harness.suites import online_track
 from harness.fingerprint import code_fingerprint, study_key
 from harness.runners import make_runner
 from harness.runners.own_runs import give_own_runner

@@ -50,7 +50,7 @@ NUMERIC_TRAJECTORIES = ["budget", "seed", "step", "value", "best_so_far"]
 # columns no row may leave empty (an empty one is a row cut short)
 COMPLETE_SUMMARY = ["suite", "strategy", "budget", "seed", "status", "protocol"]
 COMPLETE_TRAJECTORIES = ["suite", "strategy", "budget", "seed", "step"]
-# the online track (harness/online_track.py steps_frame, runs_frame): optional files
+# the online track (harness/suites/online_track.py steps_frame, runs_frame): optional files
 ONLINE_TRACK = "online"
 ONLINE_STEP_KEY = ["suite", "strategy", "seed", "step"]
 ONLINE_RUN_KEY = ["suite", "strategy", "seed"]
