@@ -236,9 +236,9 @@ def bench(
             for task, rec in pool.imap(run_study_task, tasks):
                 take(task, rec)
         except Exception as e:  # the executor itself broke (a worker process killed): the rest fail, named
-            from harness.study import _short_error
+            from harness.sandbox.protocol import short_error
 
-            why = f"the study's worker process ended before it did ({_short_error(e)})"
+            why = f"the study's worker process ended before it did ({short_error(e)})"
             for i, task in enumerate(tasks):
                 if i not in finished:
                     take(task, harness_failure(task, why))

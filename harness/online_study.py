@@ -22,7 +22,8 @@ import time
 from harness.suites import online_track
 from harness.sandbox.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
-from harness.study import StudyOutcome, _short_error, run_through_store
+from harness.sandbox.protocol import short_error
+from harness.study import StudyOutcome, run_through_store
 
 
 def online_identity(name: str, fingerprint: str, params: dict) -> str:
@@ -79,7 +80,7 @@ class OnlineStudy:
                     self.strategy_cls, suite.space, self.seed, self.params, self.isolation, self.timeout_s
                 )
             except Exception as e:
-                return self._fail(out, f"strategy could not be built: {_short_error(e)}")
+                return self._fail(out, f"strategy could not be built: {short_error(e)}")
             from harness.training.online import OnlineMixture, OnlineRunSpec, OnlineStrategyFailed
 
             controller = OnlineMixture(handle, suite.space, name)

@@ -20,11 +20,11 @@ The recommendation is always scored by its full-fidelity per-mixture mean.
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harness.sandbox.isolation import make_strategy
+from harness.sandbox.protocol import short_error as _short_error
 from harness.mixture import InvalidMixture, Mixture
 from harness.runner import Runner
 from harness.spec import (
@@ -92,16 +92,6 @@ class StudyOutcome:
         built = self.__dict__.get("_trajectory_text")
         text = None if built is None else built.text(self.trajectory)
         return {} if text is None else {"trajectory": text}
-
-
-def _short_error(e: BaseException) -> str:
-    from harness.sandbox.protocol import StrategyError
-
-    if isinstance(e, StrategyError):  # already "Type: message at file:line", from the strategy's process
-        return str(e)
-    tb = traceback.extract_tb(e.__traceback__)
-    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-    return f"{type(e).__name__}: {e}{where}"
 
 
 def run_through_store(call, spec: RunSpec, store: ResultStore | None, outcome: StudyOutcome) -> RunResult:

@@ -54,14 +54,14 @@ def harness_failure(task: StudyTask, error: BaseException | str) -> dict:
     """The record of a study the harness could not finish. Stored like any failed study (under a key of the
     task itself), so it is listed in summary.csv, and retried by the next bench on the same folder."""
     from harness.spec import STATUS_FAILED
-    from harness.study import _short_error
+    from harness.sandbox.protocol import short_error
 
     name = Path(task.suite_path).name
     try:
         name = suites.load(task.suite_path).judge(task.track or None).name
     except Exception:
         pass
-    why = error if isinstance(error, str) else _short_error(error)
+    why = error if isinstance(error, str) else short_error(error)
     record = StudyOutcome(
         name,
         task.strategy,

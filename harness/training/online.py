@@ -187,9 +187,9 @@ class OnlineMixture:
         try:
             value = call()
         except Exception as e:  # noqa: BLE001 - the strategy's failure ends this run, not the benchmark
-            from harness.study import _short_error
+            from harness.sandbox.protocol import short_error
 
-            raise OnlineStrategyFailed(f"{what} raised {_short_error(e)} (after step {step})") from None
+            raise OnlineStrategyFailed(f"{what} raised {short_error(e)} (after step {step})") from None
         finally:
             self.calls_seconds += time.perf_counter() - t0
         if not isinstance(value, Mixture):
