@@ -34,7 +34,7 @@ from typing import Any
 
 from harness.executor import Executor
 from harness.protocols.gpu import JobResources, load_protocol, protocol_for_suite
-from harness.runner import Runner
+from harness.studies.runner import Runner
 from harness.runners.gpu_identity import bind_protocol
 from harness.spec import RunResult, RunSpec, canonical_json
 

@@ -20,7 +20,7 @@ from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
 from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
-from harness.study import Study, StudyOutcome
+from harness.studies.study import Study, StudyOutcome
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _run_study(task: StudyTask) -> dict:
         # a live suite scores recommendations with runs of its own runner: send those to jobs too
         give_own_runner(suite, runner if getattr(suite, "runner_kind", None) == task.runner else None)
     if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
-        from harness.online_study import OnlineStudy
+        from harness.studies.online import OnlineStudy
 
         outcome: StudyOutcome = OnlineStudy(
             suite, cls, task.seed, runner, store, fingerprint=code_fingerprint(cls)

@@ -94,7 +94,7 @@ def test_pool_bench_of_model_based_strategies_runs_to_the_end(ten_decimal_suite,
 def flaky(monkeypatch):
     """The study loop itself raising (a harness bug) for study seed 1 while state["fail"] is set."""
     import harness.study_task
-    from harness.study import Study
+    from harness.studies.study import Study
 
     state = {"fail": True}
 

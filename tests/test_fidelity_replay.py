@@ -14,7 +14,7 @@ from harness.mixture import MixtureSpace
 from harness.runners import make_runner
 from harness.sandbox import submission
 from harness.spec import Budget, Observation, Proposal, UnknownFidelity, pilot_cost, spent
-from harness.study import Study
+from harness.studies.study import Study
 from harness.suites.errors import SuiteError
 from strategies.base import Strategy
 from tests.benchmarks.fidelity_table import make_fidelity_suite

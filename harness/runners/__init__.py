@@ -7,7 +7,7 @@ training; they register themselves here when their modules exist).
 from __future__ import annotations
 
 from harness.mixture import did_you_mean
-from harness.runner import Runner
+from harness.studies.runner import Runner
 from harness.runners.replay import ReplayRunner
 
 RUNNERS: dict[str, str] = {

@@ -38,7 +38,7 @@ import yaml
 from harness.mixture import InvalidMixture
 from harness.protocols.gpu import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
-from harness.runner import Runner, refuse_online
+from harness.studies.runner import Runner, refuse_online
 from harness.runners.gpu_config import steps_for
 from harness.runners.gpu_identity import run_identity
 from harness.runners.gpu_plan import GpuUnavailable, execute, launch_plan

@@ -266,7 +266,7 @@ def _online_failure(run_dir: Path):
 def _online_controller(record: dict):
     """The OnlineMixture of an online run's record: the strategy rebuilt in this process, its start checked."""
     from harness.mixture import MixtureSpace
-    from harness.online_study import build_online
+    from harness.studies.online import build_online
     from harness.training.online import OnlineMixture
 
     space = MixtureSpace(tuple(record["datasets"]))

@@ -294,7 +294,7 @@ class OnlineRunSpec:
     `spec`: the run's spec, whose key names the online strategy (`spec.online`) and its start weights;
     `controller`: the `OnlineMixture` that asks the strategy for weights during training (a runner that
     trains in this process uses it); `strategy`: the strategy as plain data
-    (`harness.online_study.strategy_spec`), from which a runner that trains in another process (the gpu
+    (`harness.studies.online.strategy_spec`), from which a runner that trains in another process (the gpu
     runner's train command) rebuilds its own controller."""
 
     spec: RunSpec

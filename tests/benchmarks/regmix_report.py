@@ -177,7 +177,7 @@ def transfer(
     from harness.bench import bench
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     at1m, two, c = one_m_view(tmp)
     rows = []
@@ -275,7 +275,7 @@ def timing(budget: float, names: list[str], seed: int = 0) -> list[str]:
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     import strategies
 

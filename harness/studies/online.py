@@ -23,7 +23,7 @@ from harness.suites import online_track
 from harness.sandbox.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
 from harness.sandbox.protocol import short_error
-from harness.study import StudyOutcome, run_through_store
+from harness.studies.study import StudyOutcome, run_through_store
 
 
 def online_identity(name: str, fingerprint: str, params: dict) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from harness.sandbox.isolation import make_strategy
 from harness.sandbox.protocol import short_error as _short_error
 from harness.mixture import InvalidMixture, Mixture
-from harness.runner import Runner
+from harness.studies.runner import Runner
 from harness.spec import (
     STATUS_FAILED,
     STATUS_OK,
@@ -40,7 +40,7 @@ from harness.spec import (
     derive_seed,
 )
 from harness.store import ResultStore
-from harness.study_record import TrajectoryText
+from harness.studies.record import TrajectoryText
 from harness.suites import Suite
 from harness.suites.tracks import Judge
 
@@ -74,7 +74,7 @@ class StudyOutcome:
     note: str = ""  # e.g. why the pilots ended before the budget was spent
     protocol: str = ""
     trajectory: list[dict[str, Any]] = field(default_factory=list)
-    # an online study's run (harness/online_study.py): domains, per-step weights, measured overhead
+    # an online study's run (harness/studies/online.py): domains, per-step weights, measured overhead
     online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class StudyOutcome:
         return d
 
     def encoded_fields(self) -> dict[str, str]:
-        """The JSON text of the record's fields the study wrote as it went (its trajectory: harness/study_record.py),
+        """The JSON text of the record's fields the study wrote as it went (its trajectory: harness/studies/record.py),
         for the store to take as they are (`ResultStore.put_study(..., encoded=...)`); empty when there is none."""
         built = self.__dict__.get("_trajectory_text")
         text = None if built is None else built.text(self.trajectory)
