@@ -40,7 +40,7 @@ from harness.bench_folder import (
     write_csv_atomic,
     write_text_atomic,
 )
-from harness.executor import make_executor
+from harness.runners.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
@@ -164,7 +164,7 @@ def bench(
     seed_list = list(seed_range)
     executor_kind = executor  # where pilot runs execute; `pool` below runs the studies
     if executor_kind != "local":
-        from harness.slurm import check_executor
+        from harness.runners.slurm import check_executor
 
         check_executor(executor_kind, protocol_file)
     protocol_file = protocol_arg or ""  # handed to every study task (and job) as an argument
@@ -193,7 +193,7 @@ def bench(
     ]
     for s in loaded:  # a live suite's own runs (uniform score, oracle): with jobs, they go to jobs too
         if executor_kind != "local" and getattr(s, "runner_kind", None) == runner:
-            from harness.slurm import submitting_runner
+            from harness.runners.slurm import submitting_runner
 
             give_own_runner(
                 s,

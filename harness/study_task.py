@@ -32,7 +32,7 @@ class StudyTask:
     store: str
     runner: str = "replay"
     # Where each pilot run executes: "local" (in the study's process) or one submitit job per run
-    # ("slurm", or "submitit-local" for the same path on this machine); see harness/slurm.py.
+    # ("slurm", or "submitit-local" for the same path on this machine); see harness/runners/slurm.py.
     executor: str = "local"
     executor_folder: str = ""
     protocol_file: str = ""
@@ -113,7 +113,7 @@ def _run_study(task: StudyTask) -> dict:
         runner = make_runner(task.runner, suite)
         give_own_runner(suite)  # a live suite scores recommendations with runs of its own runner
     else:
-        from harness.slurm import submitting_runner
+        from harness.runners.slurm import submitting_runner
 
         runner = submitting_runner(
             task.runner, suite, task.executor, task.executor_folder, task.store, task.protocol_file

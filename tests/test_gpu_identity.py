@@ -156,7 +156,7 @@ def _tiny_variant(tmp_path):
 
 def test_pilot_job_binds_the_protocol_it_is_handed(tmp_path):
     """A job rebuilds the runner from the task's protocol_file argument (no environment variable)."""
-    from harness.slurm import PilotRunTask, run_pilot
+    from harness.runners.slurm import PilotRunTask, run_pilot
 
     paper = suites.load("paper-qwen2vl-2b")
     bound = bind_protocol(paper, "gpu", "qwen25vl-3b")

@@ -39,7 +39,7 @@ def tiny_model(tmp_path_factory):
 
 
 def _probe(folder, processor, master_weights: str):
-    from harness.precision_probe import grpo_probe, probe_protocol
+    from harness.runners.precision_probe import grpo_probe, probe_protocol
 
     p = load_protocol("paper-qwen2vl-2b")  # the shipped file: bf16 model, lr 1e-6, fp32 master weights
     p = dataclasses.replace(p, training=dataclasses.replace(p.training, master_weights=master_weights))

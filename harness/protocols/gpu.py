@@ -2,7 +2,7 @@
 
 A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
 the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
-the SLURM resources of one job (`JobResources`, which harness/slurm.py submits with). It loads into
+the SLURM resources of one job (`JobResources`, which harness/runners/slurm.py submits with). It loads into
 frozen dataclasses (the sections: harness/protocols/sections.py) whose fields carry help text and whose
 validation says what to set instead, the way TRL's configs do; the field machinery (help, strict coercion,
 fingerprint, describe) is the one the CPU presets use too (harness/protocols/fields.py). `protocol.hash`
@@ -48,7 +48,7 @@ ASSETS_PLACEHOLDER = "{assets}"
 @dataclass(frozen=True)
 class JobResources:
     """What one job (one pilot run) asks the scheduler for: the `slurm:` section of a protocol file, which
-    harness/slurm.py submits with."""
+    harness/runners/slurm.py submits with."""
 
     gpus_per_node: int = setting(0, "GPUs per job (the paper: 4 = 3 training + 1 vLLM).")
     nodes: int = setting(1, "Nodes per job (multi-node training goes through accelerate).")

@@ -2,7 +2,7 @@
 one mixture, planned and launched from here (the plan and its execution: harness/runners/gpu_plan.py;
 the training settings: harness/runners/gpu_config.py); the commands' bodies are harness/runners/gpu_job.py.
 
-One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/slurm.py):
+One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/runners/slurm.py):
 1. server mode only: `trl vllm-serve` on the vLLM GPU(s), generating rollouts for the trainer;
 2. `accelerate launch -m harness.runners.gpu_job train RUN_DIR` on the training GPUs: the same
    training code as the cpu runner (`harness.training`: mixture sampling, TRL GRPOTrainer, the

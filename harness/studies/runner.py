@@ -1,7 +1,7 @@
 """The runner interface: what a study asks of execution, `run(spec) -> RunResult`.
 
 It sits below both sides of that line: the study loop (harness/studies/study.py) holds a Runner, and the runner
-kinds (harness/runners/: replay, cpu, gpu; harness/slurm.py's job-submitting wrapper) implement it, so the
+kinds (harness/runners/: replay, cpu, gpu; harness/runners/slurm.py's job-submitting wrapper) implement it, so the
 study never imports the runners' room.
 """
 

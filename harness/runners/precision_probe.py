@@ -173,7 +173,7 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
 
 
 def main(argv=None) -> None:
-    """`accelerate launch [--cpu --num_processes N] -m harness.precision_probe OUT.json [ddp|fsdp]`: the probe on
+    """`accelerate launch [--cpu --num_processes N] -m harness.runners.precision_probe OUT.json [ddp|fsdp]`: the probe on
     a tiny Qwen2-VL (std-0.02 init) with the paper protocol's settings at lr 1e-6; rank 0 writes OUT.json.
     Under fsdp with 2 CPU processes this is FSDP's code path on gloo (tests/test_gpu_fsdp_cpu.py)."""
     import json

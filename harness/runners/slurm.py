@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.executor import Executor
+from harness.runners.executor import Executor
 from harness.protocols.gpu import JobResources, load_protocol, protocol_for_suite
 from harness.studies.runner import Runner
 from harness.runners.gpu_identity import bind_protocol

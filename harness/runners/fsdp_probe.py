@@ -1,4 +1,4 @@
-"""FSDP's code path on CPU: `python -m torch.distributed.run --nproc_per_node 2 -m harness.fsdp_probe OUT.json`.
+"""FSDP's code path on CPU: `python -m torch.distributed.run --nproc_per_node 2 -m harness.runners.fsdp_probe OUT.json`.
 
 The GPU protocol's `training.distributed: fsdp` reaches the trainer as GRPOConfig(fsdp=True,
 fsdp_config={"version": 2, ...}): accelerate then applies torch's FSDP2 (`fully_shard`) to each block of the model's
