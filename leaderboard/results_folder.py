@@ -1,6 +1,6 @@
 """One `bench` results folder, read and checked: every file a table the leaderboard can trust, or a one-line error.
 
-A results folder (harness/bench_folder.py writes it) holds `summary.csv` (one row per study), `trajectories.csv`
+A results folder (harness/bench/folder.py writes it) holds `summary.csv` (one row per study), `trajectories.csv`
 (one row per pilot run) and `bench.json` (what was run); a folder of the online track also `online.csv` (the
 weights every training step drew its prompts with) and `online_runs.csv` (one row per online run, with every
 score it measured and its overhead). A file cut short, a missing column, or text in a number column would

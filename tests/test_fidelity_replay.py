@@ -235,7 +235,7 @@ class QuarterThenFull(Strategy):
 def test_bench_runs_multi_fidelity_strategies_and_curves_count_run_equivalents(table, tmp_path):
     import pandas as pd
 
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from leaderboard.data import load_results
     from leaderboard.stats import study_curves
 

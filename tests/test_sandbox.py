@@ -27,7 +27,7 @@ import strategies
 import strategies.registry
 from harness.sandbox import policy, process, protocol, proxy, submission
 from harness.sandbox.isolation import make_strategy
-from harness.bench import bench
+from harness.bench.bench import bench
 from harness.sandbox.policy import TIMEOUT_ENV
 from harness.store import ResultStore
 from tests.conftest import ROOT, cli, write_synthetic_suite

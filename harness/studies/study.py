@@ -120,7 +120,7 @@ def answers_from_memory(runner: Runner) -> bool:
     """Whether the runner's answers are a pure function of the run spec, computed in microseconds (the replay
     runner on a recorded pool or an analytic function, harness/runners/replay.py): then a pilot is asked of it
     directly, from memory, with no store round trip; the store keeps real runs (cpu, gpu, jobs) and the
-    finished studies (harness/bench.py), which are what a resumed bench needs."""
+    finished studies (harness/bench/bench.py), which are what a resumed bench needs."""
     return bool(getattr(runner, "answers_from_memory", False))
 
 

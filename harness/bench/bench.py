@@ -10,8 +10,8 @@ Output folder:
   its scores and the measured overhead of the online machinery
 
 This module plans a bench (every check on its suites, strategies, budgets and seeds happens before any work)
-and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench_folder.py's;
-one study as a task any process can run is harness/study_task.py's.
+and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench/folder.py's;
+one study as a task any process can run is harness/bench/task.py's.
 
 Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
@@ -30,7 +30,7 @@ import pandas as pd
 
 from harness import suites
 from harness.suites import online_track
-from harness.bench_folder import (
+from harness.bench.folder import (
     merge_meta,
     merge_studies,
     strategy_provenance,
@@ -46,7 +46,7 @@ from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
 from harness.spec import Budget
 from harness.store import ResultStore
-from harness.study_task import StudyTask, harness_failure, run_study_task
+from harness.bench.task import StudyTask, harness_failure, run_study_task
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
