@@ -326,7 +326,7 @@ class RunSpec:
     seed: int
     fidelity: float = 1.0
     # An online run (track `online`): which online strategy drives the domain weights during the run
-    # ("name@code-fingerprint:params-hash", harness.online_study.online_identity); `mixture` is then the
+    # ("name@code-fingerprint:params-hash", harness.studies.online.online_identity); `mixture` is then the
     # weights it starts from. Empty for every offline run, and then left out of the key and the dict,
     # so offline keys and records are exactly as before.
     online: str = ""

@@ -58,7 +58,7 @@ def _hashed_text(record: dict[str, Any], encoded: dict[str, str] | None = None) 
     """(content hash, the canonical text it hashes: the record without its hash field, as JSON would give it
     back, keys sorted, compact). `encoded`: fields of the record whose canonical text the caller already has
     (exactly `json.dumps(value, sort_keys=True, separators=(",", ":"))`: a study's trajectory, written as the
-    study went, harness/study_record.py); they are spliced in instead of being encoded again."""
+    study went, harness/studies/record.py); they are spliced in instead of being encoded again."""
     body = {k: v for k, v in record.items() if k != INTEGRITY_FIELD}
     apart = {k: t for k, t in (encoded or {}).items() if k in body}
     for k in apart:

@@ -1,6 +1,6 @@
 """One `bench` results folder, read and checked: every file a table the leaderboard can trust, or a one-line error.
 
-A results folder (harness/bench_folder.py writes it) holds `summary.csv` (one row per study), `trajectories.csv`
+A results folder (harness/bench/folder.py writes it) holds `summary.csv` (one row per study), `trajectories.csv`
 (one row per pilot run) and `bench.json` (what was run); a folder of the online track also `online.csv` (the
 weights every training step drew its prompts with) and `online_runs.csv` (one row per online run, with every
 score it measured and its overhead). A file cut short, a missing column, or text in a number column would
@@ -50,7 +50,7 @@ NUMERIC_TRAJECTORIES = ["budget", "seed", "step", "value", "best_so_far"]
 # columns no row may leave empty (an empty one is a row cut short)
 COMPLETE_SUMMARY = ["suite", "strategy", "budget", "seed", "status", "protocol"]
 COMPLETE_TRAJECTORIES = ["suite", "strategy", "budget", "seed", "step"]
-# the online track (harness/online_track.py steps_frame, runs_frame): optional files
+# the online track (harness/suites/online_track.py steps_frame, runs_frame): optional files
 ONLINE_TRACK = "online"
 ONLINE_STEP_KEY = ["suite", "strategy", "seed", "step"]
 ONLINE_RUN_KEY = ["suite", "strategy", "seed"]

@@ -10,7 +10,8 @@ function-local imports included (they hide circles, they do not remove them).
   the module graph with more than one module).
 - An **arrow that runs back up** is an import grimp nominates as a cycle breaker between rooms (a room is
   a child of `harness`: harness/suites/, harness/mixture.py; or a whole other top-level package:
-  strategies/, tasks/, leaderboard/): the fewest imports whose removal would leave the rooms acyclic.
+  strategies/, tasks/, leaderboard/; or one of the few modules named in FLOORS): the fewest imports whose
+  removal would leave the rooms acyclic.
   They are the arrows against the grain of the layering.
 - A **big module** is a project file over MAX_LINES lines.
 
@@ -90,11 +91,21 @@ def circles(graph) -> list[list[str]]:
 
 
 ROOM_DEPTH = {"harness": 2}  # harness's children are rooms (harness.suites, harness.mixture); elsewhere the package
+# Modules that are a room of their own inside a concept's folder, and why: a floor of the concept that sits
+# below another room while the rest of the folder sits above it. Each is named here, never found by the script.
+FLOORS = {
+    # the field machinery every protocol shares: the CPU presets (harness/training/config.py) build on it,
+    # while the GPU protocol files name the asset builders of harness/training/assets.py (training sits between)
+    "harness.protocols.fields",
+}
 
 
 def room(module: str) -> str:
     """The room a module belongs to: a child of `harness` (harness.suites/, harness.mixture), or the whole
-    top-level package for the others (strategies/, tasks/, leaderboard/): the concepts a reader looks for."""
+    top-level package for the others (strategies/, tasks/, leaderboard/): the concepts a reader looks for;
+    a module named in FLOORS is a room of its own."""
+    if module in FLOORS:
+        return module
     parts = module.split(".")
     return ".".join(parts[: ROOM_DEPTH.get(parts[0], 1)])
 

@@ -5,7 +5,7 @@
     transformers' generate). The `evaluate` command needs vLLM and lmms-eval and is not run.
     Needs TRL (and datasets) importable: carry them as wheels (scripts/device_check.sh).
 (b) GRPO steps on a Qwen2-VL-2B-shaped model built from its config with random weights (no download;
-    harness/memory_plan.py KNOWN_CONFIGS): per step, generation of the paper's completions (per training
+    harness/protocols/memory_plan.py KNOWN_CONFIGS): per step, generation of the paper's completions (per training
     GPU of the paper: 4 completions of 1024 tokens after a 768-token text prompt) and one GRPO update
     (TRL's `grpo` loss, one iteration: policy-gradient term and beta-weighted k3 KL to a bf16 reference),
     with the protocol's precision (fp32 master weights + bf16 autocast) and, for comparison, parameters
@@ -41,7 +41,7 @@ def tiny_pilot(out_dir: Path, device: str) -> dict:
     import yaml
 
     from harness import suites
-    from harness.protocol import load_protocol, registered
+    from harness.protocols.gpu import load_protocol, registered
     from harness.runners.gpu import GpuRunner
     from harness.runners.gpu_plan import execute, launch_plan
     from harness.runners.gpu_identity import bind_protocol
@@ -95,7 +95,7 @@ def _shaped_model(device: str, toy: bool):
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from harness.memory_plan import KNOWN_CONFIGS
+    from harness.protocols.memory_plan import KNOWN_CONFIGS
 
     cfg = dict(KNOWN_CONFIGS["Qwen/Qwen2-VL-2B-Instruct"])
     if toy:
@@ -272,8 +272,8 @@ def main(argv=None) -> int:
             report["a_tiny_pilot"] = {"error": "TRL is not importable: carry its wheels (scripts/device_check.sh)"}
         else:
             part("a_tiny_pilot", lambda: tiny_pilot(out.parent, device))
-    from harness.memory_plan import plan
-    from harness.protocol import load_protocol
+    from harness.protocols.memory_plan import plan
+    from harness.protocols.gpu import load_protocol
 
     report["memory_plan_paper_protocol"] = plan(load_protocol("paper-qwen2vl-2b")).to_dict()
     out.write_text(json.dumps(report, indent=1))

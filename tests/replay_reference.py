@@ -58,7 +58,7 @@ def run_case(case, runner=None, store=None):
     from harness import suites
     from harness.runners.replay import ReplayRunner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     name, track, strategy, budget, seed = case
     judge = suites.load(name).judge(track)

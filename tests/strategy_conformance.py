@@ -195,7 +195,7 @@ class StrategyConformance:
     def test_raising_or_garbage_strategy_is_recorded_as_failed(self, tmp_path):
         from harness import suites
         from harness.runners.replay import ReplayRunner
-        from harness.study import Study
+        from harness.studies.study import Study
         from tests.conftest import write_synthetic_suite
 
         suite = suites.load_folder(write_synthetic_suite(tmp_path / "conf-suite", dim=4))
@@ -256,7 +256,7 @@ class StrategyConformance:
     def test_pool_track_study_on_a_recorded_suite(self, tmp_path):
         from harness import suites
         from harness.runners.replay import ReplayRunner
-        from harness.study import Study
+        from harness.studies.study import Study
         from tests.conftest import write_pool_suite
 
         judge = suites.load_folder(write_pool_suite(tmp_path / "pool-suite")).judge("pool")

@@ -93,8 +93,8 @@ def test_pool_bench_of_model_based_strategies_runs_to_the_end(ten_decimal_suite,
 @pytest.fixture
 def flaky(monkeypatch):
     """The study loop itself raising (a harness bug) for study seed 1 while state["fail"] is set."""
-    import harness.study_task
-    from harness.study import Study
+    import harness.bench.task
+    from harness.studies.study import Study
 
     state = {"fail": True}
 
@@ -104,7 +104,7 @@ def flaky(monkeypatch):
                 raise KeyError("planted harness error")
             return super().run()
 
-    monkeypatch.setattr(harness.study_task, "Study", FlakyStudy)
+    monkeypatch.setattr(harness.bench.task, "Study", FlakyStudy)
     return state
 
 

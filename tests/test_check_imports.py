@@ -60,6 +60,9 @@ def test_rooms_are_harness_children_and_whole_other_packages():
     assert check.room("harness.mixture") == "harness.mixture"
     assert check.room("strategies.registry") == "strategies"
     assert check.room("tasks.lmms.model") == "tasks"
+    # a floor named in FLOORS is a room of its own; the rest of its folder is one room
+    assert check.room("harness.protocols.fields") == "harness.protocols.fields"
+    assert check.room("harness.protocols.gpu") == "harness.protocols"
 
 
 RATCHET = {"circles": [["a.x", "a.y", "a.z"]], "upward_arrows": ["a.x -> a.y"], "big_modules": {"a/big.py": 600}}

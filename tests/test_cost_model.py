@@ -19,7 +19,7 @@ from harness import suites
 from harness.runners import make_runner
 from harness.sandbox.protocol import plain_budget
 from harness.spec import Budget, CostModel, Observation, pilot_cost, spent
-from harness.study import Study
+from harness.studies.study import Study
 from harness.suites.errors import SuiteError
 from tests.benchmarks.fidelity_table import make_fidelity_suite
 from tests.test_fidelity_replay import scripted

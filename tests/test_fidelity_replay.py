@@ -14,7 +14,7 @@ from harness.mixture import MixtureSpace
 from harness.runners import make_runner
 from harness.sandbox import submission
 from harness.spec import Budget, Observation, Proposal, UnknownFidelity, pilot_cost, spent
-from harness.study import Study
+from harness.studies.study import Study
 from harness.suites.errors import SuiteError
 from strategies.base import Strategy
 from tests.benchmarks.fidelity_table import make_fidelity_suite
@@ -235,7 +235,7 @@ class QuarterThenFull(Strategy):
 def test_bench_runs_multi_fidelity_strategies_and_curves_count_run_equivalents(table, tmp_path):
     import pandas as pd
 
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from leaderboard.data import load_results
     from leaderboard.stats import study_curves
 

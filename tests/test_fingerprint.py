@@ -19,7 +19,7 @@ import yaml
 import strategies
 from harness import suites
 from harness.fingerprint import PROJECT_ROOT, SourceTree, code_fingerprint, project_tree, study_key
-from harness.online_study import online_identity, online_run_seed
+from harness.studies.online import online_identity, online_run_seed
 from harness.spec import Mixture, RunSpec
 from harness.store import ResultStore
 from harness.suites.loading import load_folder

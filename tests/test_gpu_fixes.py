@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.protocol import ProtocolError, load_protocol, registered
+from harness.protocols.gpu import ProtocolError, load_protocol, registered
 from harness.runners import gpu, gpu_config, gpu_job, gpu_plan
 from harness.runners.gpu_plan import launch_plan
 

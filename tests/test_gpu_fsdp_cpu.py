@@ -1,4 +1,4 @@
-"""FSDP's code path on CPU: gloo, 2 processes, the tiny Qwen2-VL, fp32 shards computed in bf16 (harness/fsdp_probe.py).
+"""FSDP's code path on CPU: gloo, 2 processes, the tiny Qwen2-VL, fp32 shards computed in bf16 (harness/runners/fsdp_probe.py).
 accelerate 1.16 enables its FSDP plugin only on GPU-type distributed modes, so the trainer-level path
 (GRPOConfig(fsdp=True, fsdp_config=...)) is checked as configuration here and runs for real only on GPUs."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.protocol import load_protocol
+from harness.protocols.gpu import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def test_fsdp_shards_fp32_masters_over_two_gloo_processes(tmp_path):
             "--master_port",
             str(free_ports(1)[0]),
             "-m",
-            "harness.fsdp_probe",
+            "harness.runners.fsdp_probe",
             str(out),
         ],
         env=env,

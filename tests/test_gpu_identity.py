@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness import suites
 from harness.fingerprint import study_key
 from harness.cli import main
-from harness.protocol import load_protocol, registered
+from harness.protocols.gpu import load_protocol, registered
 from harness.runners.gpu import GpuRunner
 from harness.runners.gpu_identity import bind_protocol, run_identity
 from harness.spec import RunResult, RunSpec, canonical_json
@@ -156,7 +156,7 @@ def _tiny_variant(tmp_path):
 
 def test_pilot_job_binds_the_protocol_it_is_handed(tmp_path):
     """A job rebuilds the runner from the task's protocol_file argument (no environment variable)."""
-    from harness.slurm import PilotRunTask, run_pilot
+    from harness.runners.slurm import PilotRunTask, run_pilot
 
     paper = suites.load("paper-qwen2vl-2b")
     bound = bind_protocol(paper, "gpu", "qwen25vl-3b")

@@ -1,4 +1,4 @@
-"""The memory plan of a GPU protocol (harness/memory_plan.py): shown by --dry-run, a protocol that cannot fit
+"""The memory plan of a GPU protocol (harness/protocols/memory_plan.py): shown by --dry-run, a protocol that cannot fit
 refused before any job, the 3B and 7B protocols sharded so that they fit 80 GB GPUs."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.memory_plan import DoesNotFit, check_fits, model_shape, plan
-from harness.protocol import load_protocol, registered
+from harness.protocols.memory_plan import DoesNotFit, check_fits, model_shape, plan
+from harness.protocols.gpu import load_protocol, registered
 
 PAPER_MIX = "COCO=0.2,LISA=0.2,GeoQAV=0.2,SAT=0.2,ScienceQA=0.2"
 GPU_PROTOCOLS = [n for n in registered() if load_protocol(n).device == "cuda"]

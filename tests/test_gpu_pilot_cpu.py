@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.protocol import load_protocol
+from harness.protocols.gpu import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 MIXTURE = "COCO=0.2,LISA=0.2,GeoQAV=0.2,SAT=0.2,ScienceQA=0.2"

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from harness.protocol import load_protocol
+from harness.protocols.gpu import load_protocol
 from harness.runners.gpu_plan import launch_plan
 from harness.runners.gpu_ports import JobPorts, free_ports, wait_own_server
 

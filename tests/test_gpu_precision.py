@@ -1,4 +1,4 @@
-"""fp32 master weights (training.master_weights, harness/precision.py): GRPO steps at lr 1e-6 move the policy by
+"""fp32 master weights (training.master_weights, harness/protocols/precision.py): GRPO steps at lr 1e-6 move the policy by
 what an fp32 optimiser moves it. Before, every protocol trained the bf16-loaded model in place and most updates
 rounded away."""
 
@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
-from harness.precision import rounding_loss
-from harness.protocol import load_protocol
+from harness.protocols.precision import rounding_loss
+from harness.protocols.gpu import load_protocol
 
 
 def test_rounding_emulation_matches_bf16_spacing():
@@ -39,7 +39,7 @@ def tiny_model(tmp_path_factory):
 
 
 def _probe(folder, processor, master_weights: str):
-    from harness.precision_probe import grpo_probe, probe_protocol
+    from harness.runners.precision_probe import grpo_probe, probe_protocol
 
     p = load_protocol("paper-qwen2vl-2b")  # the shipped file: bf16 model, lr 1e-6, fp32 master weights
     p = dataclasses.replace(p, training=dataclasses.replace(p.training, master_weights=master_weights))

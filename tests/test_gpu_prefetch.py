@@ -1,4 +1,4 @@
-"""`modomodo prefetch` (harness/prefetch.py). No network here: the download itself (snapshot_download from the Hub)
+"""`modomodo prefetch` (harness/protocols/prefetch.py). No network here: the download itself (snapshot_download from the Hub)
 is not run. What is tested for real: what a protocol needs (its model, its sets, the datasets behind each
 lmms-eval task, read from task YAMLs of lmms-eval's shape), and the offline resolution, by huggingface_hub and
 datasets with HF_HUB_OFFLINE=1, against a local folder laid out as the Hub cache that a download leaves."""
@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.prefetch import HubNeed, check_offline, lmms_task_dataset, needs
-from harness.protocol import load_protocol
+from harness.protocols.prefetch import HubNeed, check_offline, lmms_task_dataset, needs
+from harness.protocols.gpu import load_protocol
 
 
 def test_the_paper_protocol_needs_its_model_sets_and_the_lmms_eval_datasets():

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from harness import suites
 from harness.cli import main
-from harness.protocol import (
+from harness.protocols.gpu import (
     DEFAULT_PROTOCOL,
     ProtocolError,
     describe_fields,

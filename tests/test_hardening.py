@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness import suites
-from harness.protocol_fields import result_fields, setting
+from harness.protocols.fields import result_fields, setting
 from harness.training.config import PRESETS, ProtocolConfig
 
 from .conftest import cli
@@ -136,7 +136,7 @@ def test_pool_workers_and_resource_tracker_die_with_a_sigkilled_parent(tmp_path)
     script = tmp_path / "parent.py"
     script.write_text(
         "import json, time, multiprocessing.resource_tracker as rt\n"
-        "from harness.executor import LocalPoolExecutor\n"
+        "from harness.runners.executor import LocalPoolExecutor\n"
         "if __name__ == '__main__':\n"
         "    pool = LocalPoolExecutor(2)\n"
         "    futs = [pool._pool.submit(time.sleep, 120) for _ in range(2)]\n"

@@ -14,7 +14,7 @@ from harness import suites
 from harness.mixture import InvalidMixture, Mixture, MixtureSpace
 from harness.runners.replay import ReplayRunner
 from harness.spec import Budget
-from harness.study import Study
+from harness.studies.study import Study
 from harness.suites.fidelity import gate
 from harness.suites.tracks import TrackError
 from strategies import Strategy

@@ -1,4 +1,4 @@
-"""The online track's rules in one place (harness/online_track.py): offers, admits, costs, reports.
+"""The online track's rules in one place (harness/suites/online_track.py): offers, admits, costs, reports.
 The bench's one-line refusals end to end are in tests/test_online.py."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from harness import online_track, suites
+from harness import suites
+from harness.suites import online_track
 from harness.spec import RunResult
 
 

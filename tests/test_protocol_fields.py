@@ -1,4 +1,4 @@
-"""The field machinery both kinds of protocol share (harness/protocol_fields.py): strict coercion with
+"""The field machinery both kinds of protocol share (harness/protocols/fields.py): strict coercion with
 one-line errors, fingerprints that leave labels and neutral fields out, and describe."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from harness.protocol import GpuProtocol, JobResources, load_protocol, registered
-from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
+from harness.protocols.gpu import GpuProtocol, JobResources, load_protocol, registered
+from harness.protocols.fields import ProtocolError, build, describe, fingerprint, result_fields, setting
 from harness.training.config import PRESETS, ProtocolConfig
 
 

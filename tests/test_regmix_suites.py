@@ -19,7 +19,7 @@ from harness import suites
 from harness.runners import make_runner
 from harness.sandbox import submission
 from harness.spec import Budget, CostModel, Observation, Proposal, pilot_cost, spent
-from harness.study import Study
+from harness.studies.study import Study
 from strategies.base import Strategy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from harness.mixture import InvalidMixture, Mixture
 from harness.runners.replay import ReplayRunner
 from harness.spec import FULL_FIDELITY, Budget, CostModel, Ledger, Observation, RunSpec, pilot_cost, spent
 from harness.store import ResultStore
-from harness.study import Study, admit
+from harness.studies.study import Study, admit
 from tests.conftest import cli, write_pool_suite, write_synthetic_suite
 from tests.replay_reference import CASES, decided, run_case
 

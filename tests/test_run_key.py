@@ -1,4 +1,4 @@
-"""harness/run_key.py gives `RunSpec.key`'s value, and harness/study_record.py the store's text of a trajectory,
+"""harness/run_key.py gives `RunSpec.key`'s value, and harness/studies/record.py the store's text of a trajectory,
 byte for byte (issue 30 item 7: the replay path made lighter without moving a key or a stored byte)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from harness.run_key import run_key
 from harness.runners.replay import ReplayRunner
 from harness.spec import Budget, RunSpec
 from harness.store import INTEGRITY_FIELD, ResultStore, content_hash, sealed_text
-from harness.study import Study
+from harness.studies.study import Study
 
 BASELINES = Path(__file__).resolve().parent.parent / "baselines"
 

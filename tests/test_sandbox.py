@@ -27,7 +27,7 @@ import strategies
 import strategies.registry
 from harness.sandbox import policy, process, protocol, proxy, submission
 from harness.sandbox.isolation import make_strategy
-from harness.bench import bench
+from harness.bench.bench import bench
 from harness.sandbox.policy import TIMEOUT_ENV
 from harness.store import ResultStore
 from tests.conftest import ROOT, cli, write_synthetic_suite
@@ -233,10 +233,10 @@ def test_reloading_the_harness_does_not_reach_the_oracle(tmp_path, clean):
 
 
 PATCH_STUDY = """
-import harness.study
+import harness.studies.study
 from strategies import Strategy
 
-_real_run = harness.study.Study.run
+_real_run = harness.studies.study.Study.run
 
 
 def _run(self):
@@ -246,7 +246,7 @@ def _run(self):
     return out
 
 
-harness.study.Study.run = _run  # at import: in the bench process, this would rewrite every study's score
+harness.studies.study.Study.run = _run  # at import: in the bench process, this would rewrite every study's score
 
 
 class Pretender(Strategy):
@@ -260,7 +260,7 @@ class Pretender(Strategy):
 
 @pytest.mark.usefixtures("needs_bwrap")
 def test_module_level_patching_does_not_reach_the_bench(tmp_path, clean):
-    from harness.study import Study
+    from harness.studies.study import Study
 
     run_before = Study.run
     evil = write(tmp_path, "evil_patch.py", PATCH_STUDY)
@@ -686,13 +686,13 @@ class Writer(Strategy):
     description = "Tries to write into the project's code and into the process that forked it."
 
     def propose(self, history, budget):
-        import harness.study
+        import harness.studies.study
         errors = {{}}
-        target = harness.study.__file__
+        target = harness.studies.study.__file__
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mount(None, os.path.dirname(target).encode(), None, 32 | 4096, None)  # MS_REMOUNT | MS_BIND, rw
         errors["remount"] = os.strerror(ctypes.get_errno())
-        for what, path, mode in (("code", target, "a"), ("project", {root!r} + "/harness/study.py", "a"),
+        for what, path, mode in (("code", target, "a"), ("project", {root!r} + "/harness/studies/study.py", "a"),
                                  ("parent memory", f"/proc/{{os.getppid()}}/mem", "r+b")):
             try:
                 with open(path, mode) as f:
@@ -706,7 +706,7 @@ class Writer(Strategy):
 
 @pytest.mark.usefixtures("needs_bwrap")
 def test_a_study_cannot_write_into_the_project_or_the_process_that_forked_it(tmp_path, clean):
-    target = ROOT / "harness" / "study.py"
+    target = ROOT / "harness" / "studies" / "study.py"
     before = target.read_bytes()
     evil = write(tmp_path, "evil_write.py", WRITE_THROUGH.format(root=str(ROOT)))
     try:
@@ -714,7 +714,7 @@ def test_a_study_cannot_write_into_the_project_or_the_process_that_forked_it(tmp
     finally:
         if target.read_bytes() != before:  # never leave the checkout damaged, even when the test fails
             target.write_bytes(before)
-            pytest.fail("a strategy wrote into harness/study.py")
+            pytest.fail("a strategy wrote into harness/studies/study.py")
     h = assert_contained(tmp_path / "out", clean, "evil-write", report, failed_with="TRIED")
     tried = json.loads(h["reason"][0].split("TRIED", 1)[1].rsplit(" at evil_write.py", 1)[0])
     assert "WROTE" not in tried.values(), tried
@@ -839,7 +839,7 @@ def test_garbage_replies_become_the_studys_usual_errors(tmp_path):
     from harness import suites
     from harness.runners.replay import ReplayRunner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
     from tests.conftest import write_synthetic_suite
 
     src = """

@@ -22,7 +22,7 @@ import pytest
 
 import strategies.registry
 from harness.sandbox import policy, process, submission
-from harness.bench import bench
+from harness.bench.bench import bench
 from harness.sandbox.policy import TIMEOUT_ENV
 from tests.conftest import ROOT
 from tests.sandbox_attack_kit import SPACE, need_bwrap, study

@@ -22,8 +22,8 @@ from click.testing import CliRunner  # noqa: E402
 
 from harness import suites  # noqa: E402
 from harness.cli import main  # noqa: E402
-from harness.protocol import JobResources, load_protocol  # noqa: E402
-from harness.slurm import (
+from harness.protocols.gpu import JobResources, load_protocol  # noqa: E402
+from harness.runners.slurm import (
     JobFailed,
     PilotRunTask,
     SubmititExecutor,

@@ -18,7 +18,7 @@ from harness.runners.replay import ReplayRunner
 from harness.sandbox import submission
 from harness.sandbox.isolation import is_user_strategy
 from harness.spec import Budget
-from harness.study import Study
+from harness.studies.study import Study
 from strategies.random_search import RandomSearch
 from tests.conftest import write_synthetic_suite
 

@@ -8,7 +8,7 @@ from harness import suites
 from harness.runners import ReplayRunner
 from harness.spec import Budget, RunResult
 from harness.store import ResultStore
-from harness.study import Study
+from harness.studies.study import Study
 from strategies.base import seed_designs
 from tests.conftest import write_synthetic_suite
 

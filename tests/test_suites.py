@@ -160,7 +160,7 @@ def test_paper_heuristics_reproduce_their_recorded_runs(strategy, out_score):
     weights are the paper's formulas computed by hand here."""
     import strategies
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     s = suites.load(PAPER)
     expected = dict(zip(s.space.datasets, _paper_formula_by_hand(strategy)))

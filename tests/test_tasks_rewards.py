@@ -351,7 +351,7 @@ def test_paper_v2_is_a_new_rule_and_leaves_the_recorded_ones_alone():
 
 
 def test_every_gpu_protocol_names_paper_v2():
-    from harness.protocol import load_protocol, registered
+    from harness.protocols.gpu import load_protocol, registered
 
     assert {load_protocol(n).training.reward_rule for n in registered()} == {"paper-v2"}
 

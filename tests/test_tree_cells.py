@@ -87,7 +87,7 @@ def test_regmix_recommends_what_it_recommended_with_every_point_predicted(monkey
     from harness import suites
     from harness.runners.replay import ReplayRunner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     judge = suites.load("synth-bowl-5").judge(None)
     cls = strategies.get("regmix")

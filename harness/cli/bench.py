@@ -103,7 +103,7 @@ def bench_cmd(
 ):
     """Benchmark strategies: every (suite, strategy, budget, seed); writes OUT/summary.csv."""
     import strategies
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from harness.sandbox import submission
 
     _allow_unsandboxed(allow_unsandboxed)

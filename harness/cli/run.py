@@ -149,8 +149,8 @@ def prefetch_cmd(protocol_ref, cache_dir, check_only, list_only):
 
 
 def _prefetch(protocol_ref, cache_dir, check_only: bool, list_only: bool) -> None:
-    from harness.prefetch import check_offline, download, needs
-    from harness.protocol import load_protocol
+    from harness.protocols.prefetch import check_offline, download, needs
+    from harness.protocols.gpu import load_protocol
 
     protocol = load_protocol(protocol_ref)
     items = needs(protocol)

@@ -261,7 +261,7 @@ def _reward_rule(suite) -> str | None:
 
         return ProtocolConfig.from_dict(raw).reward_rule
     if suite.card.get("runner") == "gpu":  # the GPU protocol file names its rule (training.reward_rule)
-        from harness.protocol import protocol_for_suite
+        from harness.protocols.gpu import protocol_for_suite
 
         return protocol_for_suite(suite).training.reward_rule
     return None

@@ -299,7 +299,7 @@ def headline(recomputed_norm: dict[str, float]) -> dict:
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     judge = suites.load("paper-qwen2vl-2b").judge(None)
     out = Study(judge, strategies.get("norm"), Budget(HEADLINE_BUDGET), 0, make_runner("replay", judge)).run()

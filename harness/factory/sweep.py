@@ -258,26 +258,26 @@ def run_sweep(
     """Run every spec not yet in `store`; store each result as it arrives.
 
     `executor="local"`: `workers` processes here. `"slurm"` / `"submitit-local"`: one submitit job per
-    run (harness/slurm.py; the job also writes its result into the store, so a run finished while
+    run (harness/runners/slurm.py; the job also writes its result into the store, so a run finished while
     this process was gone is not repeated), sized by `protocol_file`'s `slurm:` section."""
     t0 = time.perf_counter()
-    # One task body for every executor: harness.slurm.run_pilot loads the suite, runs the spec and (given a
+    # One task body for every executor: harness.runners.slurm.run_pilot loads the suite, runs the spec and (given a
     # store) writes the result where it ran. Locally this process stores it instead.
-    from harness.slurm import PilotRunTask, run_pilot
+    from harness.runners.slurm import PilotRunTask, run_pilot
 
     todo = [s for s in specs if s.key not in store]
     if runner_kind == "gpu" and todo:  # refuse a protocol that cannot fit its GPUs before any run or job
-        from harness.memory_plan import check_fits
-        from harness.protocol import protocol_for_suite
+        from harness.protocols.memory_plan import check_fits
+        from harness.protocols.gpu import protocol_for_suite
 
         check_fits(protocol_for_suite(suite, protocol_file or None))
     if executor == "local":
-        from harness.executor import make_executor
+        from harness.runners.executor import make_executor
 
         tasks = [PilotRunTask(runner_kind, str(suite.path), s.to_dict(), "", str(protocol_file or "")) for s in todo]
         pool = make_executor(min(workers, max(1, len(tasks))))
     else:
-        from harness.slurm import EXECUTORS, SubmititExecutor, check_executor, resources_for
+        from harness.runners.slurm import EXECUTORS, SubmititExecutor, check_executor, resources_for
 
         check_executor(executor, protocol_file)
         folder = Path(jobs_folder or Path(store.root) / "jobs")

@@ -168,8 +168,8 @@ def verify(
     """Re-run `runs` recorded pairs of the recorded suite `name` and test them against the recording."""
     from scipy import stats
 
-    from harness.executor import make_executor
-    from harness.slurm import PilotRunTask, run_pilot
+    from harness.runners.executor import make_executor
+    from harness.runners.slurm import PilotRunTask, run_pilot
 
     if runs < 1:
         raise VerifyError(f"--runs must be at least 1, got {runs}")

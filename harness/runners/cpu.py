@@ -33,7 +33,7 @@ import time
 
 from harness.mixture import InvalidMixture
 from harness.provenance import machine_provenance, provenance
-from harness.runner import Runner, refuse_online
+from harness.studies.runner import Runner, refuse_online
 from harness.spec import STATUS_OK, RunResult, RunSpec, fidelity_key
 from harness.training.online import OnlineRunSpec, OnlineStrategyFailed
 

@@ -2,7 +2,7 @@
 one mixture, planned and launched from here (the plan and its execution: harness/runners/gpu_plan.py;
 the training settings: harness/runners/gpu_config.py); the commands' bodies are harness/runners/gpu_job.py.
 
-One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/slurm.py):
+One pilot run is three commands on the GPUs of one node (one SLURM job, see harness/runners/slurm.py):
 1. server mode only: `trl vllm-serve` on the vLLM GPU(s), generating rollouts for the trainer;
 2. `accelerate launch -m harness.runners.gpu_job train RUN_DIR` on the training GPUs: the same
    training code as the cpu runner (`harness.training`: mixture sampling, TRL GRPOTrainer, the
@@ -36,9 +36,9 @@ from typing import Any
 import yaml
 
 from harness.mixture import InvalidMixture
-from harness.protocol import GpuProtocol, protocol_for_suite
+from harness.protocols.gpu import GpuProtocol, protocol_for_suite
 from harness.provenance import provenance
-from harness.runner import Runner, refuse_online
+from harness.studies.runner import Runner, refuse_online
 from harness.runners.gpu_config import steps_for
 from harness.runners.gpu_identity import run_identity
 from harness.runners.gpu_plan import GpuUnavailable, execute, launch_plan
@@ -123,7 +123,7 @@ class GpuRunner(Runner):
             if not p.generation.use_vllm
             else ("vLLM server mode" if p.generation.vllm_mode == "server" else "vLLM colocated")
         )
-        from harness.precision import describe as precision
+        from harness.protocols.precision import describe as precision
 
         lines = [
             f"# run key {spec.key} (spec protocol {spec.protocol})",
@@ -170,7 +170,7 @@ class GpuRunner(Runner):
         """The memory plan (cuda protocols), or why there is none."""
         if self.protocol.device != "cuda":
             return ["# memory plan: none (device cpu)"]
-        from harness.memory_plan import DoesNotFit, plan
+        from harness.protocols.memory_plan import DoesNotFit, plan
 
         try:
             mp = plan(self.protocol)
@@ -178,7 +178,7 @@ class GpuRunner(Runner):
             return [f"# memory plan: {e}"]
         lines = mp.describe().splitlines()
         if not mp.fits:
-            lines.append("# run would refuse this protocol before launching (see harness/memory_plan.py)")
+            lines.append("# run would refuse this protocol before launching (see harness/protocols/memory_plan.py)")
         return lines
 
     # -- running ----------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class GpuRunner(Runner):
                 f"{self.protocol.source} ({expected!r}): bind the suite to the protocol file "
                 f"(harness.runners.gpu_identity.bind_protocol) before making its specs"
             )
-        from harness.memory_plan import check_fits
+        from harness.protocols.memory_plan import check_fits
 
         check_fits(self.protocol)  # DoesNotFit (a ValueError) names the figures, before anything starts
         missing = missing_requirements(self.protocol)

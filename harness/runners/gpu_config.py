@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
-from harness.protocol import GpuProtocol
+from harness.protocols.gpu import GpuProtocol
 
 
 def steps_for(protocol: GpuProtocol, fidelity: float) -> int:
@@ -103,7 +103,7 @@ def grpo_config(
         logging_steps=tr.logging_steps,
         use_cpu=protocol.device == "cpu",
     )
-    from harness.precision import reference_dtype
+    from harness.protocols.precision import reference_dtype
 
     if protocol.training.beta > 0:  # TRL builds the KL reference from the policy's path with these kwargs
         kwargs.update(model_init_kwargs={"dtype": reference_dtype(protocol)})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness.protocol import protocol_for_suite
+from harness.protocols.gpu import protocol_for_suite
 
 GPU_MARK = "+gpu:"
 

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.protocol import GpuProtocol, load_protocol
+from harness.protocols.gpu import GpuProtocol, load_protocol
 from harness.runners.gpu import read_json
 from harness.runners.gpu_config import attn_implementation, grpo_config, steps_within_one_pass, training_config
 from harness.spec import RunSpec
@@ -182,7 +182,7 @@ def load_policy(protocol: GpuProtocol):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from harness.precision import policy_dtype
+    from harness.protocols.precision import policy_dtype
 
     m = protocol.model
     return AutoModelForImageTextToText.from_pretrained(
@@ -266,7 +266,7 @@ def _online_failure(run_dir: Path):
 def _online_controller(record: dict):
     """The OnlineMixture of an online run's record: the strategy rebuilt in this process, its start checked."""
     from harness.mixture import MixtureSpace
-    from harness.online_study import build_online
+    from harness.studies.online import build_online
     from harness.training.online import OnlineMixture
 
     space = MixtureSpace(tuple(record["datasets"]))

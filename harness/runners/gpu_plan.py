@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.protocol import GpuProtocol
+from harness.protocols.gpu import GpuProtocol
 from harness.runners.gpu_ports import JobPorts, wait_own_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -17,7 +17,7 @@ import time
 from harness.mixture import InvalidMixture
 from harness.provenance import provenance
 from harness.run_key import run_key
-from harness.runner import Runner
+from harness.studies.runner import Runner
 from harness.spec import STATUS_OK, RunResult, RunSpec, UnknownFidelity
 
 MEMORY_KINDS = ("replay", "synthetic")  # suites whose answers are a table lookup or a formula
@@ -39,7 +39,7 @@ class ReplayRunner(Runner):
 
     @property
     def answers_from_memory(self) -> bool:
-        """Whether a study may ask `answer` instead of going through the store (harness.study): a recorded table
+        """Whether a study may ask `answer` instead of going through the store (harness.studies.study): a recorded table
         or an analytic function (a live suite's answer is a training run, stored), answering at once."""
         return self.suite.kind in MEMORY_KINDS and not self.delay_s and type(self).run is ReplayRunner.run
 

@@ -55,5 +55,5 @@ the strategy interface without the rest):
 | `policy.py` | the time limit of every call, the isolation mode, the resource limits, and whether strategies run under bubblewrap or (where allowed) unsandboxed |
 | `bwrap.py`, `cgroup.py`, `watch.py` | the bubblewrap command line, the cgroup, the memory and process watchdog |
 | `child.py` | the inside: the host process that runs one strategy (limits, seccomp, the protocol) |
-| `protocol.py`, `text.py` | plain data both ways; every text from inside cleaned and capped |
+| `protocol.py`, `text.py` | plain data both ways (and an error as one line, `short_error`); every text from inside cleaned and capped |
 """

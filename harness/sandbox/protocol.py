@@ -7,6 +7,7 @@ what comes back is checked (types, sizes, finite numbers, a valid Mixture) befor
 from __future__ import annotations
 
 import json
+import traceback
 
 from harness.sandbox.text import clean
 
@@ -17,6 +18,16 @@ class StrategyError(Exception):
 
 class StrategyTimeout(Exception):
     """A strategy call ran past its time limit (in its sandbox, or in-process under an alarm)."""
+
+
+def short_error(e: BaseException) -> str:
+    """An error as one line, "Type: message at file:line" (where a study, a bench or an online run records why a
+    strategy or a runner failed); a StrategyError already is that line, from the strategy's process."""
+    if isinstance(e, StrategyError):
+        return str(e)
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"
 
 
 MAX_NAME_CHARS = 200

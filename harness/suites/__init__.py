@@ -9,6 +9,8 @@ re-measured is the suite factory's, harness/factory/, which imports this package
 - `loading`    finding suite folders and reading their cards
 - `table`      the one validator of a runs table (every runs.csv; the factory's importer uses it too)
 - `tracks`     the judge of a suite in one track: pilots, scoring, and whether it can rank strategies
+- `online_track`  the online track's rules in one place: which suites offer it, what a bench of it admits,
+                 what a study costs, the tables it reports
 - `signal`     the one signal estimate (one-way ANOVA; the single-seed bound) that decides "can rank"
 - `fidelity`   the fidelity gate: may a surrogate answer for unrecorded mixtures?
 """

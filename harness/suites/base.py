@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import online_track
+from harness.suites import online_track
 from harness.mixture import Mixture, MixtureSpace
 from harness.suites.tracks import Judge
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import online_track
+from harness.suites import online_track
 from harness.mixture import Mixture, MixtureSpace
 from harness.spec import RunSpec, derive_seed
 from harness.suites.base import Suite
@@ -34,7 +34,7 @@ class LiveSuite(Suite):
     @property
     def tracks(self) -> tuple[str, ...]:
         """continuous (offline strategies: pilots and a recommendation, every answer trained) and online
-        (online strategies: one run whose weights change during training; harness/online_track.py decides)."""
+        (online strategies: one run whose weights change during training; harness/suites/online_track.py decides)."""
         return ("continuous",) + ((online_track.TRACK,) if online_track.offered_by(self) else ())
 
     @classmethod

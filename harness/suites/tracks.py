@@ -10,9 +10,9 @@
   and only inside the data's support (per-dataset bounds on the space). Surrogate answers are
   labelled `surrogate` wherever they surface.
 - **online** (live suites only): the study is one real training run whose domain weights an online
-  strategy (strategies/online.py) sets step by step (harness/online_study.py); its score is that run's
+  strategy (strategies/online.py) sets step by step (harness/studies/online.py); its score is that run's
   metric, its cost one run plus the measured overhead of the online machinery. Which suites offer it,
-  what a bench of it admits and what it costs: harness/online_track.py.
+  what a bench of it admits and what it costs: harness/suites/online_track.py.
 
 Whether a (suite, track) **can rank** strategies (enter an overall ranking) is decided here too:
 analytic suites can (exact); a recorded suite needs its signal measured on its table

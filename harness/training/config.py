@@ -5,7 +5,7 @@ bigger configuration (`model="Qwen/Qwen2-VL-2B-Instruct"`, `use_vllm=True`, the 
 `train_domains`/`ood_sets` served by its loaders). Every field has help text
 (`ProtocolConfig.help()`), and a suite card may override any field under `protocol_config:`. The field
 machinery (help, strict coercion of a card's values, fingerprint, describe) is the one the GPU protocol
-files use too: harness/protocol_fields.py.
+files use too: harness/protocols/fields.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
+from harness.protocols.fields import ProtocolError, build, describe, fingerprint, result_fields, setting
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class ProtocolConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ProtocolConfig:
         """A suite card's `protocol_config:`: `preset` (a name in PRESETS) overridden by the other keys, each
-        coerced strictly (harness/protocol_fields.py); `base` is a BASE_MODELS name or a mapping (its own
+        coerced strictly (harness/protocols/fields.py); `base` is a BASE_MODELS name or a mapping (its own
         `preset` overridden by its keys)."""
         d = dict(d or {})
         preset = d.pop("preset", None)

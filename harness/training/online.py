@@ -187,9 +187,9 @@ class OnlineMixture:
         try:
             value = call()
         except Exception as e:  # noqa: BLE001 - the strategy's failure ends this run, not the benchmark
-            from harness.study import _short_error
+            from harness.sandbox.protocol import short_error
 
-            raise OnlineStrategyFailed(f"{what} raised {_short_error(e)} (after step {step})") from None
+            raise OnlineStrategyFailed(f"{what} raised {short_error(e)} (after step {step})") from None
         finally:
             self.calls_seconds += time.perf_counter() - t0
         if not isinstance(value, Mixture):
@@ -294,7 +294,7 @@ class OnlineRunSpec:
     `spec`: the run's spec, whose key names the online strategy (`spec.online`) and its start weights;
     `controller`: the `OnlineMixture` that asks the strategy for weights during training (a runner that
     trains in this process uses it); `strategy`: the strategy as plain data
-    (`harness.online_study.strategy_spec`), from which a runner that trains in another process (the gpu
+    (`harness.studies.online.strategy_spec`), from which a runner that trains in another process (the gpu
     runner's train command) rebuilds its own controller."""
 
     spec: RunSpec

@@ -1,7 +1,7 @@
 """Where `make demo`'s bench spends its time: CPU seconds per study, summed per strategy and per suite.
 
 Runs a plan (by default the demo's suites, every offline strategy, its five budgets, one seed) through the
-bench's own per-study path (`harness.study_task.run_study_task`, a fresh store) in this one process, times each
+bench's own per-study path (`harness.bench.task.run_study_task`, a fresh store) in this one process, times each
 study with the process's CPU clock (the machine is shared: wall time would count the other tenants) and
 writes one row per study to a CSV, then prints the totals per strategy and per suite and the plan's total,
 scaled to more seeds (a study's cost does not depend on its seed number, so N seeds cost about N times one:
@@ -43,7 +43,7 @@ BUDGETS = [4, 8, 11, 16, 24]
 
 def run(suite_names, strategy_names, budgets, seeds, out_csv: str) -> None:
     from harness import suites
-    from harness.study_task import StudyTask, run_study_task
+    from harness.bench.task import StudyTask, run_study_task
 
     judges = [suites.load(n).judge(None) for n in suite_names]
     for j in judges:

@@ -59,7 +59,7 @@ def report(seeds: int, budgets, n_mix: int, train_seeds: int, settings=SETTINGS,
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
     from tests.benchmarks.fidelity_table import make_fidelity_suite
 
     cm = cost_model_block(cost_model)

@@ -26,7 +26,7 @@ import sys, time, tempfile
 from pathlib import Path
 import strategies
 from harness.sandbox import submission
-from harness.bench import bench
+from harness.bench.bench import bench
 how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 out = Path(tempfile.mkdtemp(prefix="sbx-cost-"))
 if how == "in-process":

@@ -45,7 +45,7 @@ def _ci(values, key) -> str:
 def shipped_tables(out: Path, seeds: int, budgets=(8, 16, 24)) -> str:
     import strategies
     from harness import suites
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from leaderboard.data import load_results
     from leaderboard.stats import compute
 
@@ -107,7 +107,7 @@ def shipped_tables(out: Path, seeds: int, budgets=(8, 16, 24)) -> str:
 
 def big_table(out: Path, seeds: int, budget: int = 16) -> str:
     from harness import suites
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from tests.benchmarks.pool_table import import_pool_suite
 
     t0 = time.perf_counter()

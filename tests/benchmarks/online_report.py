@@ -35,7 +35,7 @@ def _fmt(m, lo=None, hi=None, digits=4) -> str:
 
 def offline_bench(suites: list[str], seeds: int, out: Path) -> Path:
     import strategies
-    from harness.bench import bench
+    from harness.bench.bench import bench
 
     names = strategies.names("offline")
     bench(suites, names, [4, 8], seeds, out, workers=1, progress=False, track="pool")

@@ -117,7 +117,7 @@ class _Source:
 def cpu() -> dict:
     import dataclasses
 
-    from harness.protocol import load_protocol
+    from harness.protocols.gpu import load_protocol
     from harness.training.assets import assets_dir
     from harness.training.config import ProtocolConfig
     from harness.training.run import train_and_evaluate

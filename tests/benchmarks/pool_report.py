@@ -136,7 +136,7 @@ def checkpoint_cost(store, suite) -> list[str]:
 
 
 def regret_table(folder: Path, seeds: int, budgets: list[float], out: Path, workers: int = 1) -> list[str]:
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from leaderboard.stats import bootstrap_ci
 
     names = pool_strategies()

@@ -66,7 +66,7 @@ def boot_ratio(a: np.ndarray, b: np.ndarray, key: str, n: int = 2000) -> tuple[f
 
 # -- 1. pool regret ---------------------------------------------------------------------------------------------
 def pool_bench(seeds: int, budgets: list, out: Path, workers: int) -> pd.DataFrame:
-    from harness.bench import bench
+    from harness.bench.bench import bench
 
     bench(SUITES, offline(), budgets, seeds, out, workers=workers, progress=False, track="pool")
     s = pd.read_csv(out / "summary.csv")
@@ -174,10 +174,10 @@ def transfer(
     seeds: int, budgets: list, strategies_1m: list, strategies_60m: list, tmp: Path, workers: int
 ) -> tuple[list[str], pd.DataFrame]:
     import strategies
-    from harness.bench import bench
+    from harness.bench.bench import bench
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     at1m, two, c = one_m_view(tmp)
     rows = []
@@ -275,7 +275,7 @@ def timing(budget: float, names: list[str], seed: int = 0) -> list[str]:
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     import strategies
 

@@ -6,7 +6,7 @@ replayed pilot: admitting the proposal, pricing it, drawing its seed, answering 
 strategy's own time is measured too (`strategy_cpu`: the same calls replayed on a fresh instance) and taken
 out for the harness-only figure.
 
-Every study goes through the bench's own path (`harness.study_task.run_study_task`: suite load, study key, the
+Every study goes through the bench's own path (`harness.bench.task.run_study_task`: suite load, study key, the
 finished study written to a fresh store), in this one process, random and uniform interleaved so that a
 drift of the machine touches both. Times are CPU seconds of this process (`time.process_time`): the machine
 is shared, and wall time would count the other tenants.
@@ -57,7 +57,7 @@ def strategy_cpu(judge, name: str, records: list[dict]) -> float:
 
 def measure(suite: str, seeds: int, budgets: list[int], strategies_: tuple[str, str] = ("random", "uniform")) -> dict:
     from harness import suites
-    from harness.study_task import StudyTask, run_study_task
+    from harness.bench.task import StudyTask, run_study_task
 
     judge = suites.load(suite).judge(None)
     judge.best_known, judge.uniform_score  # what bench warms once before its studies

@@ -139,7 +139,7 @@ def bench_wall(suite: str, budget: int, seeds: int) -> dict[str, float]:
         import sys, time, tempfile
         from pathlib import Path
         import strategies, strategies.registry
-        from harness.bench import bench
+        from harness.bench.bench import bench
         from harness.sandbox import submission
         how, file, suite, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         out = Path(tempfile.mkdtemp(prefix="sbx-wall-"))

@@ -12,7 +12,7 @@ import pandas as pd
 import strategies
 import strategies.registry
 from harness import suites
-from harness.bench import bench
+from harness.bench.bench import bench
 
 BUDGETS = [4, 8, 11, 16, 24]
 

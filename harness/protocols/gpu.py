@@ -2,10 +2,10 @@
 
 A protocol file (`baselines/configs/*.yaml`) fixes everything a pilot run depends on apart from
 the mixture and the seed: base model, GRPO settings, vLLM generation, datasets, evaluation sets and
-the SLURM resources of one job (`JobResources`, which harness/slurm.py submits with). It loads into
-frozen dataclasses (the sections: harness/protocol_sections.py) whose fields carry help text and whose
+the SLURM resources of one job (`JobResources`, which harness/runners/slurm.py submits with). It loads into
+frozen dataclasses (the sections: harness/protocols/sections.py) whose fields carry help text and whose
 validation says what to set instead, the way TRL's configs do; the field machinery (help, strict coercion,
-fingerprint, describe) is the one the CPU presets use too (harness/protocol_fields.py). `protocol.hash`
+fingerprint, describe) is the one the CPU presets use too (harness/protocols/fields.py). `protocol.hash`
 identifies the resolved settings (every field but the `label` ones), so two runs share a store key only
 when they share every setting.
 
@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from harness.mixture import did_you_mean
-from harness.protocol_fields import ProtocolError, build, describe, fingerprint, result_fields, setting
-from harness.protocol_sections import (
+from harness.protocols.fields import ProtocolError, build, describe, fingerprint, result_fields, setting
+from harness.protocols.sections import (
     AssetsConfig,
     DatasetsConfig,
     EvaluationConfig,
@@ -38,7 +38,7 @@ from harness.protocol_sections import (
     protocol_setting,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "baselines" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "baselines" / "configs"
 DEFAULT_PROTOCOL = "paper-qwen2vl-2b"
 DEVICES = ("cuda", "cpu")
 # `{assets}` in a path of a protocol file names the folder its `assets.builder` wrote (AssetsConfig).
@@ -48,7 +48,7 @@ ASSETS_PLACEHOLDER = "{assets}"
 @dataclass(frozen=True)
 class JobResources:
     """What one job (one pilot run) asks the scheduler for: the `slurm:` section of a protocol file, which
-    harness/slurm.py submits with."""
+    harness/runners/slurm.py submits with."""
 
     gpus_per_node: int = setting(0, "GPUs per job (the paper: 4 = 3 training + 1 vLLM).")
     nodes: int = setting(1, "Nodes per job (multi-node training goes through accelerate).")

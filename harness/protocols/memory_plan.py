@@ -213,7 +213,7 @@ def _config_dict(base: str) -> tuple[dict, str]:
     except Exception:  # noqa: BLE001 - not a Hub id, no cache: fall through to the known figures
         pass
     if base in KNOWN_CONFIGS:
-        return dict(KNOWN_CONFIGS[base]), f"published config.json figures of {base} (harness/memory_plan.py)"
+        return dict(KNOWN_CONFIGS[base]), f"published config.json figures of {base} (harness/protocols/memory_plan.py)"
     raise DoesNotFit(
         f"no config for model {base!r} here (not a folder, not in the Hub cache, not one of "
         f"{', '.join(sorted(KNOWN_CONFIGS))}): run `modomodo prefetch` first to plan its memory"

@@ -20,13 +20,13 @@ The recommendation is always scored by its full-fidelity per-mixture mean.
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harness.sandbox.isolation import make_strategy
+from harness.sandbox.protocol import short_error as _short_error
 from harness.mixture import InvalidMixture, Mixture
-from harness.runner import Runner
+from harness.studies.runner import Runner
 from harness.spec import (
     STATUS_FAILED,
     STATUS_OK,
@@ -40,7 +40,7 @@ from harness.spec import (
     derive_seed,
 )
 from harness.store import ResultStore
-from harness.study_record import TrajectoryText
+from harness.studies.record import TrajectoryText
 from harness.suites import Suite
 from harness.suites.tracks import Judge
 
@@ -74,7 +74,7 @@ class StudyOutcome:
     note: str = ""  # e.g. why the pilots ended before the budget was spent
     protocol: str = ""
     trajectory: list[dict[str, Any]] = field(default_factory=list)
-    # an online study's run (harness/online_study.py): domains, per-step weights, measured overhead
+    # an online study's run (harness/studies/online.py): domains, per-step weights, measured overhead
     online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,21 +87,11 @@ class StudyOutcome:
         return d
 
     def encoded_fields(self) -> dict[str, str]:
-        """The JSON text of the record's fields the study wrote as it went (its trajectory: harness/study_record.py),
+        """The JSON text of the record's fields the study wrote as it went (its trajectory: harness/studies/record.py),
         for the store to take as they are (`ResultStore.put_study(..., encoded=...)`); empty when there is none."""
         built = self.__dict__.get("_trajectory_text")
         text = None if built is None else built.text(self.trajectory)
         return {} if text is None else {"trajectory": text}
-
-
-def _short_error(e: BaseException) -> str:
-    from harness.sandbox.protocol import StrategyError
-
-    if isinstance(e, StrategyError):  # already "Type: message at file:line", from the strategy's process
-        return str(e)
-    tb = traceback.extract_tb(e.__traceback__)
-    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-    return f"{type(e).__name__}: {e}{where}"
 
 
 def run_through_store(call, spec: RunSpec, store: ResultStore | None, outcome: StudyOutcome) -> RunResult:
@@ -130,7 +120,7 @@ def answers_from_memory(runner: Runner) -> bool:
     """Whether the runner's answers are a pure function of the run spec, computed in microseconds (the replay
     runner on a recorded pool or an analytic function, harness/runners/replay.py): then a pilot is asked of it
     directly, from memory, with no store round trip; the store keeps real runs (cpu, gpu, jobs) and the
-    finished studies (harness/bench.py), which are what a resumed bench needs."""
+    finished studies (harness/bench/bench.py), which are what a resumed bench needs."""
     return bool(getattr(runner, "answers_from_memory", False))
 
 

@@ -1,6 +1,6 @@
 """The online study: one training run whose domain weights an online strategy sets step by step.
 
-The `online` track of a live suite (what the track offers, admits and costs: harness/online_track.py).
+The `online` track of a live suite (what the track offers, admits and costs: harness/suites/online_track.py).
 Where an offline study spends pilot runs and has its recommendation scored, an online study *is* one run of the suite's protocol: the strategy
 starts it (`start`), then updates the weights after every step from the rollouts' per-domain signals
 (harness/training/online.py), and the trained model is evaluated with the suite's protocol. Its score
@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import time
 
-from harness import online_track
+from harness.suites import online_track
 from harness.sandbox.isolation import make_strategy
 from harness.spec import STATUS_FAILED, RunResult, RunSpec, canonical_json, derive_seed
-from harness.study import StudyOutcome, _short_error, run_through_store
+from harness.sandbox.protocol import short_error
+from harness.studies.study import StudyOutcome, run_through_store
 
 
 def online_identity(name: str, fingerprint: str, params: dict) -> str:
@@ -79,7 +80,7 @@ class OnlineStudy:
                     self.strategy_cls, suite.space, self.seed, self.params, self.isolation, self.timeout_s
                 )
             except Exception as e:
-                return self._fail(out, f"strategy could not be built: {_short_error(e)}")
+                return self._fail(out, f"strategy could not be built: {short_error(e)}")
             from harness.training.online import OnlineMixture, OnlineRunSpec, OnlineStrategyFailed
 
             controller = OnlineMixture(handle, suite.space, name)

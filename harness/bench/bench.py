@@ -5,13 +5,13 @@ Output folder:
 - `summary.csv`       one row per recommendation (the leaderboard's input)
 - `trajectories.csv`  one row per pilot run of every study (best-so-far curves)
 - `bench.json`        what was run: suites (with protocol hashes), strategies, budgets, seeds, versions
-- `online.csv`, `online_runs.csv` (the online track only, harness/online_track.py): the weights every step
+- `online.csv`, `online_runs.csv` (the online track only, harness/suites/online_track.py): the weights every step
   of every online run was drawn with (and the prompts each domain got); one row per online run with all
   its scores and the measured overhead of the online machinery
 
 This module plans a bench (every check on its suites, strategies, budgets and seeds happens before any work)
-and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench_folder.py's;
-one study as a task any process can run is harness/study_task.py's.
+and runs it; the folder's files, and how benches sharing one folder merge there, are harness/bench/folder.py's;
+one study as a task any process can run is harness/bench/task.py's.
 
 Each finished study is stored as soon as it ends, so a killed bench loses only the studies in
 flight (and of those, only the runs in flight: their completed runs are in the store). Running the
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import online_track, suites
-from harness.bench_folder import (
+from harness import suites
+from harness.suites import online_track
+from harness.bench.folder import (
     merge_meta,
     merge_studies,
     strategy_provenance,
@@ -39,13 +40,13 @@ from harness.bench_folder import (
     write_csv_atomic,
     write_text_atomic,
 )
-from harness.executor import make_executor
+from harness.runners.executor import make_executor
 from harness.provenance import git_sha, versions
 from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
 from harness.spec import Budget
 from harness.store import ResultStore
-from harness.study_task import StudyTask, harness_failure, run_study_task
+from harness.bench.task import StudyTask, harness_failure, run_study_task
 
 
 def _load_strategy_files(files: Sequence[str]) -> None:
@@ -163,12 +164,12 @@ def bench(
     seed_list = list(seed_range)
     executor_kind = executor  # where pilot runs execute; `pool` below runs the studies
     if executor_kind != "local":
-        from harness.slurm import check_executor
+        from harness.runners.slurm import check_executor
 
         check_executor(executor_kind, protocol_file)
     protocol_file = protocol_arg or ""  # handed to every study task (and job) as an argument
     if runner == "gpu":  # a protocol whose memory plan does not fit its GPUs is refused before any study or job
-        from harness.memory_plan import check_fits
+        from harness.protocols.memory_plan import check_fits
 
         for s in loaded:
             check_fits(s.gpu_protocol)
@@ -192,7 +193,7 @@ def bench(
     ]
     for s in loaded:  # a live suite's own runs (uniform score, oracle): with jobs, they go to jobs too
         if executor_kind != "local" and getattr(s, "runner_kind", None) == runner:
-            from harness.slurm import submitting_runner
+            from harness.runners.slurm import submitting_runner
 
             give_own_runner(
                 s,
@@ -235,9 +236,9 @@ def bench(
             for task, rec in pool.imap(run_study_task, tasks):
                 take(task, rec)
         except Exception as e:  # the executor itself broke (a worker process killed): the rest fail, named
-            from harness.study import _short_error
+            from harness.sandbox.protocol import short_error
 
-            why = f"the study's worker process ended before it did ({_short_error(e)})"
+            why = f"the study's worker process ended before it did ({short_error(e)})"
             for i, task in enumerate(tasks):
                 if i not in finished:
                     take(task, harness_failure(task, why))

@@ -1,10 +1,10 @@
-"""The sections of a GPU protocol file (harness/protocol.py): model, training, generation, datasets,
+"""The sections of a GPU protocol file (harness/protocols/gpu.py): model, training, generation, datasets,
 evaluation, locally built assets and the memory plan's figures, each a frozen dataclass whose fields carry
 their help text and whose validation names what to set instead.
 
-`GpuProtocol` (harness/protocol.py) puts them together with the job's resources and checks the rules that
+`GpuProtocol` (harness/protocols/gpu.py) puts them together with the job's resources and checks the rules that
 span sections; the field machinery they are made of (help, strict coercion, fingerprint) is
-harness/protocol_fields.py's.
+harness/protocols/fields.py's.
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.mixture import did_you_mean
-from harness.protocol_fields import ProtocolError, setting
+from harness.protocols.fields import ProtocolError, setting
 
 MODEL_FAMILIES = ("qwen2-vl", "qwen2.5-vl", "internvl")
 VLLM_MODES = ("server", "colocate")
 # fp32: the policy's parameters (the optimiser's master copy) in float32, computed in bf16 by autocast
 # (training.bf16); model: parameters in model.torch_dtype, as loaded (at bf16 and lr 1e-6 most AdamW
-# updates are below half a bf16 ulp and round away: see harness/precision.py).
+# updates are below half a bf16 ulp and round away: see harness/protocols/precision.py).
 MASTER_WEIGHTS = ("fp32", "model")
 DISTRIBUTED = ("ddp", "fsdp")
 ATTN_IMPLEMENTATIONS = ("flash_attention_2", "sdpa", "eager")
 
 
 def protocol_setting(text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
-    """A protocol file's setting (harness/protocol_fields.py `setting`, help text first as it reads here).
+    """A protocol file's setting (harness/protocols/fields.py `setting`, help text first as it reads here).
     `label=True`: not part of `GpuProtocol.hash` (names, where a job runs, what the memory plan checks)."""
     return setting(default, text, **kw)
 
@@ -315,7 +315,7 @@ class AssetsConfig:
 class MemoryConfig:
     gpu_memory_gb: float = protocol_setting(
         "Memory of one GPU of the job, in GB (H100/A100-80GB: 80). The memory plan "
-        "(harness/memory_plan.py) compares its estimate with this.",
+        "(harness/protocols/memory_plan.py) compares its estimate with this.",
         80.0,
     )
     usable_fraction: float = protocol_setting(

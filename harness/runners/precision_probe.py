@@ -93,7 +93,7 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
-    from harness.precision import policy_dtype
+    from harness.protocols.precision import policy_dtype
     from harness.runners.gpu_config import grpo_config, training_config
     from harness.runners.gpu_job import load_policy
 
@@ -173,7 +173,7 @@ def grpo_probe(protocol, processor, steps: int, prompts: int = 8) -> dict:
 
 
 def main(argv=None) -> None:
-    """`accelerate launch [--cpu --num_processes N] -m harness.precision_probe OUT.json [ddp|fsdp]`: the probe on
+    """`accelerate launch [--cpu --num_processes N] -m harness.runners.precision_probe OUT.json [ddp|fsdp]`: the probe on
     a tiny Qwen2-VL (std-0.02 init) with the paper protocol's settings at lr 1e-6; rank 0 writes OUT.json.
     Under fsdp with 2 CPU processes this is FSDP's code path on gloo (tests/test_gpu_fsdp_cpu.py)."""
     import json
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
     import torch.distributed as dist
     from accelerate import PartialState
 
-    from harness.protocol import load_protocol
+    from harness.protocols.gpu import load_protocol
     from harness.training.config import BaseModelConfig
     from harness.training.bases import build_random_model
 

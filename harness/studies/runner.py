@@ -1,7 +1,7 @@
 """The runner interface: what a study asks of execution, `run(spec) -> RunResult`.
 
-It sits below both sides of that line: the study loop (harness/study.py) holds a Runner, and the runner
-kinds (harness/runners/: replay, cpu, gpu; harness/slurm.py's job-submitting wrapper) implement it, so the
+It sits below both sides of that line: the study loop (harness/studies/study.py) holds a Runner, and the runner
+kinds (harness/runners/: replay, cpu, gpu; harness/runners/slurm.py's job-submitting wrapper) implement it, so the
 study never imports the runners' room.
 """
 
@@ -16,7 +16,7 @@ class Runner:
 
     A runner that can train online also has `run_online(request) -> RunResult`, for an online run
     (`harness.training.online.OnlineRunSpec`: the spec, the strategy's controller and its description);
-    the online track asks for that method (`harness.online_track.check_runner`). The strategy decides the
+    the online track asks for that method (`harness.suites.online_track.check_runner`). The strategy decides the
     weights through its controller; the runner only trains."""
 
     kind: str = ""

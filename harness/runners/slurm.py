@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.executor import Executor
-from harness.protocol import JobResources, load_protocol, protocol_for_suite
-from harness.runner import Runner
+from harness.runners.executor import Executor
+from harness.protocols.gpu import JobResources, load_protocol, protocol_for_suite
+from harness.studies.runner import Runner
 from harness.runners.gpu_identity import bind_protocol
 from harness.spec import RunResult, RunSpec, canonical_json
 
@@ -295,7 +295,7 @@ def submitting_runner(
     else:  # the gpu runner's own protocol (the suite's) sizes its jobs
         resources = protocol_for_suite(suite).slurm
     if runner_kind == "gpu":  # refuse a protocol whose memory plan does not fit, before any job is submitted
-        from harness.memory_plan import check_fits
+        from harness.protocols.memory_plan import check_fits
 
         check_fits(protocol_for_suite(suite, protocol_file or None))
     pool = SubmititExecutor(Path(folder), resources, cluster=EXECUTORS[executor], job_name=f"modomodo-{suite.name}")

@@ -2,7 +2,7 @@
 and the tables it reports.
 
 An online study is one real training run whose domain weights an online strategy (strategies/online.py)
-sets step by step; harness/online_study.py runs it. The offline kind (harness/study.py) spends pilot runs
+sets step by step; harness/studies/online.py runs it. The offline kind (harness/studies/study.py) spends pilot runs
 and has its recommendation scored. This module holds the rules that set the online kind apart, so that
 the suites, the bench and the study ask it instead of each carrying its own copy:
 - **offers**: a suite whose every answer is a real training run (a live suite) offers the track; any other

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.protocol import ASSETS_PLACEHOLDER as ASSETS
+from harness.protocols.gpu import ASSETS_PLACEHOLDER as ASSETS
 from tasks.lmms.prompting import MATHVISTA_HUB_ID, MATHVISTA_SPLIT, is_mathvista
 
 # lmms-eval 0.7.3's task YAMLs, for when lmms-eval is not installed where prefetch runs (a login node):

@@ -1,7 +1,7 @@
 """The field machinery every protocol shares: help text, strict coercion, fingerprint, describe.
 
 Two kinds of protocol fix what a run depends on apart from its mixture and seed: the GPU protocol files
-(`baselines/configs/*.yaml`, harness/protocol.py) and the CPU presets (harness/training/config.py). Both
+(`baselines/configs/*.yaml`, harness/protocols/gpu.py) and the CPU presets (harness/training/config.py). Both
 are frozen dataclasses whose fields are made by `setting`, and both use this one module to
 - say what a field means (`describe`, the reference a person writes a protocol from),
 - turn a mapping (a YAML file, a suite card's `protocol_config:`) into the dataclass strictly (`build`):

@@ -12,14 +12,15 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import online_track, suites
+from harness import suites
+from harness.suites import online_track
 from harness.fingerprint import code_fingerprint, study_key
 from harness.runners import make_runner
 from harness.runners.own_runs import give_own_runner
 from harness.sandbox import submission
 from harness.spec import Budget, canonical_json
 from harness.store import ResultStore
-from harness.study import Study, StudyOutcome
+from harness.studies.study import Study, StudyOutcome
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class StudyTask:
     store: str
     runner: str = "replay"
     # Where each pilot run executes: "local" (in the study's process) or one submitit job per run
-    # ("slurm", or "submitit-local" for the same path on this machine); see harness/slurm.py.
+    # ("slurm", or "submitit-local" for the same path on this machine); see harness/runners/slurm.py.
     executor: str = "local"
     executor_folder: str = ""
     protocol_file: str = ""
@@ -53,14 +54,14 @@ def harness_failure(task: StudyTask, error: BaseException | str) -> dict:
     """The record of a study the harness could not finish. Stored like any failed study (under a key of the
     task itself), so it is listed in summary.csv, and retried by the next bench on the same folder."""
     from harness.spec import STATUS_FAILED
-    from harness.study import _short_error
+    from harness.sandbox.protocol import short_error
 
     name = Path(task.suite_path).name
     try:
         name = suites.load(task.suite_path).judge(task.track or None).name
     except Exception:
         pass
-    why = error if isinstance(error, str) else _short_error(error)
+    why = error if isinstance(error, str) else short_error(error)
     record = StudyOutcome(
         name,
         task.strategy,
@@ -112,7 +113,7 @@ def _run_study(task: StudyTask) -> dict:
         runner = make_runner(task.runner, suite)
         give_own_runner(suite)  # a live suite scores recommendations with runs of its own runner
     else:
-        from harness.slurm import submitting_runner
+        from harness.runners.slurm import submitting_runner
 
         runner = submitting_runner(
             task.runner, suite, task.executor, task.executor_folder, task.store, task.protocol_file
@@ -120,7 +121,7 @@ def _run_study(task: StudyTask) -> dict:
         # a live suite scores recommendations with runs of its own runner: send those to jobs too
         give_own_runner(suite, runner if getattr(suite, "runner_kind", None) == task.runner else None)
     if suite.track == online_track.TRACK:  # the other study kind: one run, its weights set during training
-        from harness.online_study import OnlineStudy
+        from harness.studies.online import OnlineStudy
 
         outcome: StudyOutcome = OnlineStudy(
             suite, cls, task.seed, runner, store, fingerprint=code_fingerprint(cls)

@@ -1,4 +1,4 @@
-"""FSDP's code path on CPU: `python -m torch.distributed.run --nproc_per_node 2 -m harness.fsdp_probe OUT.json`.
+"""FSDP's code path on CPU: `python -m torch.distributed.run --nproc_per_node 2 -m harness.runners.fsdp_probe OUT.json`.
 
 The GPU protocol's `training.distributed: fsdp` reaches the trainer as GRPOConfig(fsdp=True,
 fsdp_config={"version": 2, ...}): accelerate then applies torch's FSDP2 (`fully_shard`) to each block of the model's
@@ -24,8 +24,8 @@ def main(argv=None) -> None:
     import torch.distributed as dist
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    from harness.precision import policy_dtype
-    from harness.protocol import load_protocol
+    from harness.protocols.precision import policy_dtype
+    from harness.protocols.gpu import load_protocol
     from harness.runners.gpu_job import load_policy
     from harness.training.config import BaseModelConfig
     from harness.training.bases import build_random_model
