@@ -47,7 +47,7 @@ def _pool(n=40, d=4, seed=0):
 
 
 def _play(cheap_of, budget, cost_model, seed=0, **params):
-    """A pool-track study as harness.study plays it (a pilot priced by the ledger; refused if it does not fit):
+    """A pool-track study as harness.studies.study plays it (a pilot priced by the ledger; refused if it does not fit):
     (strategy, history, candidate index per pilot, whether auto ever proposed what did not fit)."""
     W, full = _pool()
     space = MixtureSpace(

@@ -1,6 +1,6 @@
 """`auto_report --fidelity`: pool-track regret with the fidelity axis and a cost budget (issue 26, round 5).
 
-Every study is played by the real study loop (harness.study.Study) against the judge's pool-track replay
+Every study is played by the real study loop (harness.studies.study.Study) against the judge's pool-track replay
 (harness/suites/replay.py), as `modomodo bench` plays it: the budget is in run-equivalents, each pilot is
 charged what the suite's cost model says (harness.spec.pilot_cost: a checkpoint continues its run, a smaller
 scale is a separate run), a pilot returns one recorded seed at its fidelity, and the recommendation is scored
@@ -64,7 +64,7 @@ def play_fidelity_table(source, label: str, strategies: list[str], budgets: list
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
 
     judge = suites.load(source).judge("pool")
     runner = make_runner("replay", judge)
@@ -142,7 +142,7 @@ def fidelity_proposal_cpu_ms(source: str = "regmix-1m-to-60m", budget: int = 24,
     from harness import suites
     from harness.runners import make_runner
     from harness.spec import Budget
-    from harness.study import Study
+    from harness.studies.study import Study
     from strategies.auto import Auto
 
     times: list[float] = []
