@@ -24,6 +24,11 @@ from typing import Any
 
 WORKERS_ENV = "MODOMODO_RENDER_WORKERS"
 
+
+class WorkersError(ValueError):
+    """A worker count that is not a whole number of processes, 1 or more."""
+
+
 _PIECES: Sequence[Callable[[], Any]] | None = None  # the pieces of the running call, inherited by forked workers
 
 
@@ -36,7 +41,7 @@ def workers() -> int:
         except ValueError:
             n = 0
         if n < 1:
-            raise ValueError(f"{WORKERS_ENV}={text!r}: expected a whole number of processes, 1 or more")
+            raise WorkersError(f"{WORKERS_ENV}={text!r}: expected a whole number of processes, 1 or more")
         return n
     try:
         return len(os.sched_getaffinity(0))

@@ -28,7 +28,7 @@ from leaderboard import online as onl
 from leaderboard import weights_picture
 from leaderboard.cross_base import PAIR_KINDS, cross_base_table, identity, rankable_rlvr
 from leaderboard.data import Results, budget_label, load_results
-from leaderboard.parallel import run_all
+from leaderboard.parallel import run_all, workers
 from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
 from leaderboard.site_data import render_provenance, site_json, write_downloads
@@ -298,6 +298,7 @@ def clean_leftovers(out: Path) -> list[Path]:
 def render(results_dirs: list[str | Path], out: str | Path) -> Path:
     """Render the site into `out` (replacing a previous site there); returns the index.html path."""
     out = Path(out).resolve()
+    workers()  # a bad MODOMODO_RENDER_WORKERS is refused before any work
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ResultsError(
             f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "
