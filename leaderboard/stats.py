@@ -300,23 +300,13 @@ def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | No
     rows = [row for part in run_all(pieces) for row in part]
     # spearman_p: two-sided p-value of rho = 0 over the shared strategies; [spearman_lo, spearman_hi]: 95% bootstrap
     # interval resampling the shared strategies and each suite's seeds (how much rho moves with both)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "suite_a",
-            "suite_b",
-            "budget",
-            "n_shared",
-            "base_model_a",
-            "base_model_b",
-            "spearman",
-            "spearman_lo",
-            "spearman_hi",
-            "spearman_p",
-            "kendall",
-            "strategies",
-        ],
-    )
+    return pd.DataFrame(rows, columns=RANK_CORR_COLUMNS)
+
+
+RANK_CORR_COLUMNS = (
+    "suite_a suite_b budget n_shared base_model_a base_model_b spearman spearman_lo spearman_hi spearman_p kendall "
+    "strategies"
+).split()
 
 
 def _rank_corr_rows(
