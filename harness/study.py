@@ -265,7 +265,7 @@ class Study:
         best = None
         written = out._trajectory_text = TrajectoryText(suite)  # the record's trajectory text, step by step
         maximize = suite.maximize  # asked once: a lookup through the judge
-        while self.budget.left(ledger) > 0:
+        while (left := self.budget.left(ledger)) > 0:  # (what is left changes only when a pilot is recorded)
             step = len(history)
             try:
                 proposal = strategy.propose(tuple(history), self.budget)
@@ -288,12 +288,12 @@ class Study:
             except UnknownFidelity as e:
                 return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
             cost, continues = ledger.price(mixture, fidelity)
-            if cost > self.budget.left(ledger) + 1e-9:
+            if cost > left + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual
                 out.note = (
                     f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
-                    f"{self.budget.left(ledger):g} left: pilots ended"
+                    f"{left:g} left: pilots ended"
                 )
                 break
             if continues:  # an early-stopped run taken further: the same training seed (pilot_cost's rule)
