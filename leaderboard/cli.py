@@ -33,12 +33,13 @@ def _results_folders(command):
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Site folder (replaced if it is a site).")
 def render_cmd(results, more_results, out):
     """Render the leaderboard site from one or more bench results folders."""
+    from leaderboard.parallel import WorkersError
     from leaderboard.results_folder import ResultsError
     from leaderboard.site import render
 
     try:
         index = render([results, *more_results], out)
-    except (ResultsError, FileNotFoundError) as e:
+    except (ResultsError, FileNotFoundError, WorkersError) as e:
         raise LeaderboardError(str(e)) from None
     click.echo(f"leaderboard: {index}")
     click.echo(f"open it: file://{index}  (or serve it: python -m http.server -d {Path(index).parent} 8000)")

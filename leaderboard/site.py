@@ -28,6 +28,7 @@ from leaderboard import online as onl
 from leaderboard import weights_picture
 from leaderboard.cross_base import PAIR_KINDS, cross_base_table, identity, rankable_rlvr
 from leaderboard.data import Results, budget_label, load_results
+from leaderboard.parallel import run_all, workers
 from leaderboard.results_folder import ResultsError
 from leaderboard.site_commands import bench_commands, submit_commands
 from leaderboard.site_data import render_provenance, site_json, write_downloads
@@ -94,19 +95,47 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
         for n in results.strategy_names
     ]
 
-    suite_views = [suite_view(results, st, name, color, default_budget, out) for name in results.suite_names]
     best = best_marks(st.suite_evidence)
     # pool (all measured) first; every budget and family: overall_rank.csv
     headline = sorted(
         (r for r in st.rankings if r.budget == default_budget), key=lambda r: (r.track != "pool", r.track)
     )
-    track_views = [
-        track_overview(
-            r, st, results, strategies, best, out, [f for f in headline if f.track == r.track and f.family != "all"]
-        )
-        for r in headline
-        if r.family == "all"
-    ]
+    tracks = [r for r in headline if r.family == "all"]
+    first = None
+    if len(st.overall):
+        first = st.overall[(st.overall["track"] == st.overall["track"].iloc[0]) & (st.overall["suite_family"] == "all")]
+    with_online = st.online is not None and len(st.online.suites) > 0
+
+    def weights_plot(n: str) -> str:
+        p = out / "plots" / f"weights-{slug(n)}.svg"
+        return f"../plots/{p.name}" if weights_picture.weights(st.weights, n, results.suite_names, p) else ""
+
+    # the views and their pictures (the costly part) side by side over the cores (leaderboard/parallel.py), costliest
+    # first; each writes its own files and returns its view, put together in order as the loop used to
+    downloads, online_views, *parts = run_all(
+        [
+            lambda: write_downloads(results, st, out / "data", with_online=with_online),
+            lambda: online_suite_views(results, st, out) if st.online is not None else [],
+            *(lambda n=n: suite_view(results, st, n, color, default_budget, out) for n in results.suite_names),
+            *(
+                lambda r=r: track_overview(
+                    r,
+                    st,
+                    results,
+                    strategies,
+                    best,
+                    out,
+                    [f for f in headline if f.track == r.track and f.family != "all"],
+                )
+                for r in tracks
+            ),
+            lambda: plots.rank_chart(first, color, out / "plots" / "ranks.svg") if first is not None else None,
+            *(lambda n=n: weights_plot(n) for n in results.strategy_names),
+        ]
+    )
+    n_suites, n_tracks = len(results.suite_names), len(tracks)
+    suite_views, track_views = parts[:n_suites], parts[n_suites : n_suites + n_tracks]
+    weight_plots = {n: p for n, p in zip(results.strategy_names, parts[n_suites + n_tracks + 1 :]) if p}
     # suites that cannot rank, across tracks, in their own section at the end of the index
     apart_names = sorted({n for tv in track_views for n, _ in tv["apart"]})
     apart_why = {n: why for tv in track_views for n, why in tv["apart"]}
@@ -119,17 +148,6 @@ def build(results: Results, st: Stats, out: Path) -> list[str]:
             for n in apart_strats
         ],
     }
-    online_views = online_suite_views(results, st, out) if st.online is not None else []
-    if len(st.overall):
-        first = st.overall[(st.overall["track"] == st.overall["track"].iloc[0]) & (st.overall["suite_family"] == "all")]
-        plots.rank_chart(first, color, out / "plots" / "ranks.svg")
-    weight_plots = {}
-    for n in results.strategy_names:
-        p = out / "plots" / f"weights-{slug(n)}.svg"
-        if weights_picture.weights(st.weights, n, results.suite_names, p):
-            weight_plots[n] = f"../plots/{p.name}"
-
-    downloads = write_downloads(results, st, out / "data", with_online=bool(online_views))
     downloads = [(p, d, (out / p).stat().st_size) for p, d in downloads]
 
     corr = records(st.rank_corr)
@@ -280,6 +298,7 @@ def clean_leftovers(out: Path) -> list[Path]:
 def render(results_dirs: list[str | Path], out: str | Path) -> Path:
     """Render the site into `out` (replacing a previous site there); returns the index.html path."""
     out = Path(out).resolve()
+    workers()  # a bad MODOMODO_RENDER_WORKERS is refused before any work
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ResultsError(
             f"{str(out)!r} exists and is not a leaderboard site (no {MANIFEST}); choose an empty "

@@ -268,70 +268,84 @@ def _seed_matrix(
         return None
     cache = {} if cache is None else cache
     if (suite, budget) not in cache:
-        g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
-        cache[(suite, budget)] = g.pivot_table(
-            index="seed", columns="strategy", values="normalized_regret", aggfunc="first"
-        )
+        cache[(suite, budget)] = _seed_pivot(studies, suite, budget)
     m = cache[(suite, budget)].reindex(columns=shared).dropna()
     return m.to_numpy(float) if len(m) >= 2 else None
 
 
+def _seed_pivot(studies: pd.DataFrame, suite: str, budget) -> pd.DataFrame:
+    """A suite's normalised regrets at a budget: seeds x strategies (successful studies)."""
+    g = studies[(studies["suite"] == suite) & (studies["budget"] == budget) & studies["ok"]]
+    return g.pivot_table(index="seed", columns="strategy", values="normalized_regret", aggfunc="first")
+
+
 def _rank_corr(table: pd.DataFrame, results: Results, studies: pd.DataFrame | None = None) -> pd.DataFrame:
-    rows, cache = [], {}
+    from leaderboard.parallel import run_all
+
     suites = sorted(set(table["suite"]))
-    for budget in sorted(set(table["budget"])):
+    budgets = sorted(set(table["budget"]))
+    # each suite's strategy means and seed matrix once per budget, then every pair of suites in pieces side by side
+    means, cache = {}, {}
+    for budget in budgets:
         tb = table[(table["budget"] == budget) & np.isfinite(table["nregret_mean"])]
-        for i, a in enumerate(suites):
-            for b in suites[i + 1 :]:
-                A = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
-                B = tb[tb["suite"] == b].set_index("strategy")["nregret_mean"]
-                shared = sorted(set(A.index) & set(B.index))
-                rho = tau = rho_p = lo = hi = math.nan
-                if len(shared) >= MIN_SHARED_FOR_CORR:
-                    x, y = A[shared].to_numpy(float), B[shared].to_numpy(float)
-                    if np.ptp(x) > 0 and np.ptp(y) > 0:
-                        sp = sps.spearmanr(x, y)
-                        rho, rho_p = float(sp.statistic), float(sp.pvalue)
-                        tau = float(sps.kendalltau(x, y).statistic)
-                        ma = _seed_matrix(studies, a, budget, shared, cache)
-                        mb = _seed_matrix(studies, b, budget, shared, cache)
-                        if ma is not None and mb is not None:
-                            _, lo, hi = ev.spearman_interval(ma, mb, a, b, budget)
-                rows.append(
-                    {
-                        "suite_a": a,
-                        "suite_b": b,
-                        "budget": budget_value(budget),
-                        "n_shared": len(shared),
-                        "base_model_a": base_model(results.suites[a]),
-                        "base_model_b": base_model(results.suites[b]),
-                        "spearman": rho,
-                        "spearman_lo": lo,
-                        "spearman_hi": hi,
-                        "spearman_p": rho_p,
-                        "kendall": tau,
-                        "strategies": ",".join(shared),
-                    }
-                )
+        for a in suites:
+            means[(a, budget)] = tb[tb["suite"] == a].set_index("strategy")["nregret_mean"]
+            if studies is not None and len(means[(a, budget)]) >= MIN_SHARED_FOR_CORR:  # (a pair may need it)
+                cache[(a, budget)] = _seed_pivot(studies, a, budget)
+    pieces = [
+        lambda budget=budget, i=i: _rank_corr_rows(results, studies, means, cache, budget, suites, i)
+        for budget in budgets
+        for i in range(len(suites) - 1)
+    ]
+    rows = [row for part in run_all(pieces) for row in part]
     # spearman_p: two-sided p-value of rho = 0 over the shared strategies; [spearman_lo, spearman_hi]: 95% bootstrap
     # interval resampling the shared strategies and each suite's seeds (how much rho moves with both)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "suite_a",
-            "suite_b",
-            "budget",
-            "n_shared",
-            "base_model_a",
-            "base_model_b",
-            "spearman",
-            "spearman_lo",
-            "spearman_hi",
-            "spearman_p",
-            "kendall",
-            "strategies",
-        ],
-    )
+    return pd.DataFrame(rows, columns=RANK_CORR_COLUMNS)
+
+
+RANK_CORR_COLUMNS = (
+    "suite_a suite_b budget n_shared base_model_a base_model_b spearman spearman_lo spearman_hi spearman_p kendall "
+    "strategies"
+).split()
+
+
+def _rank_corr_rows(
+    results: Results, studies, means: dict, cache: dict, budget, suites: list[str], i: int
+) -> list[dict[str, Any]]:
+    """The rank correlations at `budget` of suite i with every suite after it (in `suites`' order)."""
+    rows = []
+    a = suites[i]
+    for b in suites[i + 1 :]:
+        A, B = means[(a, budget)], means[(b, budget)]
+        shared = sorted(set(A.index) & set(B.index))
+        rho = tau = rho_p = lo = hi = math.nan
+        if len(shared) >= MIN_SHARED_FOR_CORR:
+            x, y = A[shared].to_numpy(float), B[shared].to_numpy(float)
+            if np.ptp(x) > 0 and np.ptp(y) > 0:
+                sp = sps.spearmanr(x, y)
+                rho, rho_p = float(sp.statistic), float(sp.pvalue)
+                tau = float(sps.kendalltau(x, y).statistic)
+                ma = _seed_matrix(studies, a, budget, shared, cache)
+                mb = _seed_matrix(studies, b, budget, shared, cache)
+                if ma is not None and mb is not None:
+                    _, lo, hi = ev.spearman_interval(ma, mb, a, b, budget)
+        rows.append(
+            {
+                "suite_a": a,
+                "suite_b": b,
+                "budget": budget_value(budget),
+                "n_shared": len(shared),
+                "base_model_a": base_model(results.suites[a]),
+                "base_model_b": base_model(results.suites[b]),
+                "spearman": rho,
+                "spearman_lo": lo,
+                "spearman_hi": hi,
+                "spearman_p": rho_p,
+                "kendall": tau,
+                "strategies": ",".join(shared),
+            }
+        )
+    return rows
 
 
 def base_model(suite_entry: dict[str, Any]) -> str:
@@ -392,30 +406,34 @@ def _weights(results: Results) -> pd.DataFrame:
 
 
 def compute(results: Results) -> Stats:
-    """Every table above over the offline suites; the online suites (one run per seed, no budget) in `online`."""
-    from leaderboard.online import compute_online
+    """Every table above over the offline suites; the online suites (one run per seed, no budget) in `online`.
 
-    online = compute_online(results)
-    results = offline_only(results)
-    curves = study_curves(results)
+    Independent pieces run side by side over the machine's cores (leaderboard/parallel.py), in three rounds:
+    what needs only the results, what needs the per-study table, what needs the per-cell table. Each piece
+    computes exactly what the same code computes in one process, and the pieces are put together in order."""
+    from leaderboard import within_suite
+    from leaderboard.online import compute_online
+    from leaderboard.parallel import run_all
+    from leaderboard.ranking import RANK_COLUMNS, rank_all, suite_can_rank, suite_track
+
+    everything, results = results, offline_only(results)
+    online, curves, weights = run_all(
+        [lambda: compute_online(everything), lambda: study_curves(results), lambda: _weights(results)]
+    )
     studies = per_study(results, curves)
-    rows = []
-    for (suite, strat, budget), g in studies.groupby(["suite", "strategy", "budget"], sort=True):
-        key = (suite, strat, budget_value(budget))
-        rows.append(
-            {
-                "suite": suite,
-                "strategy": strat,
-                "budget": budget_value(budget),
-                "family": results.strategies[strat]["family"],
-                **_cell(g, key),
-            }
-        )
+    can_rank = {n: suite_can_rank(e)[0] for n, e in results.suites.items()}
+    groups = list(studies.groupby(["suite", "strategy", "budget"], sort=True))
+    chunks = [groups[i : i + CELLS_PER_PIECE] for i in range(0, len(groups), CELLS_PER_PIECE)]
+    (evidence, vs_random), rankings, *cell_rows = run_all(
+        [
+            lambda: within_suite.compute(studies, can_rank),
+            lambda: rank_all(studies, results.suites, results.strategies),
+            *(lambda chunk=chunk: _cell_rows(results, chunk) for chunk in chunks),
+        ]
+    )
+    rows = [row for part in cell_rows for row in part]
     # the columns named even with no offline study (a results folder of the online track alone)
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
-
-    from leaderboard import within_suite
-    from leaderboard.ranking import RANK_COLUMNS, rank_all, suite_can_rank, suite_track
 
     if len(table):  # pool track: every regret is a recorded mean against the best and worst recorded means, so in
         # [0, 1] by construction; an interval clipped to where the quantity lives covers at least as often
@@ -429,23 +447,40 @@ def compute(results: Results) -> Stats:
         )  # analytic: regret to the true optimum >= 0
         table.loc[exact, "nregret_lo"] = table.loc[exact, "nregret_lo"].clip(lower=0.0)
 
-    rankings = rank_all(studies, results.suites, results.strategies)
     tables = [r.table for r in rankings if len(r.table)]
     overall = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RANK_COLUMNS)
-    can_rank = {n: suite_can_rank(e)[0] for n, e in results.suites.items()}
-    evidence, vs_random = within_suite.compute(studies, can_rank)
     return Stats(
         table,
         overall,
         _rank_corr(table, results, studies),
         studies,
         _curves(results, curves),
-        _weights(results),
+        weights,
         rankings,
         online,
         evidence,
         vs_random,
     )
+
+
+CELLS_PER_PIECE = 100  # (suite, strategy, budget) cells per piece of the table (the demo has 1,400)
+
+
+def _cell_rows(results: Results, groups: list[tuple[tuple, pd.DataFrame]]) -> list[dict[str, Any]]:
+    """The table's rows of these (suite, strategy, budget) groups of the per-study table, in their order."""
+    rows = []
+    for (suite, strat, budget), g in groups:
+        key = (suite, strat, budget_value(budget))
+        rows.append(
+            {
+                "suite": suite,
+                "strategy": strat,
+                "budget": budget_value(budget),
+                "family": results.strategies[strat]["family"],
+                **_cell(g, key),
+            }
+        )
+    return rows
 
 
 def _clean(v: Any) -> Any:

@@ -210,8 +210,11 @@ def test_hostile_text_is_escaped_everywhere(lb_site):
     assert json.loads((lb_site / "data" / "leaderboard.json").read_text())["strategies"][HOSTILE]["name"] == HOSTILE
 
 
-def test_render_is_byte_identical(lb_bench, lb_site, tmp_path):
+def test_render_is_byte_identical(lb_bench, lb_site, tmp_path, monkeypatch):
+    """The same results give the same bytes: rendered again in one process (no worker: the reference), and again
+    over it with three worker processes (leaderboard/parallel.py; the fixture's site used the machine's cores)."""
     again = tmp_path / "again"
+    monkeypatch.setenv("MODOMODO_RENDER_WORKERS", "1")
     cli("leaderboard", "render", "--results", lb_bench, "--out", again)
 
     def digest(root):
@@ -223,15 +226,19 @@ def test_render_is_byte_identical(lb_bench, lb_site, tmp_path):
 
     assert digest(again) == digest(lb_site)
     # rendering over an existing site replaces it
+    monkeypatch.setenv("MODOMODO_RENDER_WORKERS", "3")
     cli("leaderboard", "render", "--results", lb_bench, "--out", again)
     assert digest(again) == digest(lb_site)
 
 
-@pytest.mark.parametrize("case", ["missing", "not-results", "out-not-site"])
-def test_render_errors_are_clear(case, tmp_path, lb_bench):
+@pytest.mark.parametrize("case", ["missing", "not-results", "out-not-site", "bad-workers"])
+def test_render_errors_are_clear(case, tmp_path, lb_bench, monkeypatch):
     out = tmp_path / "site"
     results = lb_bench
-    if case == "missing":
+    if case == "bad-workers":
+        monkeypatch.setenv("MODOMODO_RENDER_WORKERS", "0")
+        message = "MODOMODO_RENDER_WORKERS='0': expected a whole number of processes, 1 or more"
+    elif case == "missing":
         results, message = tmp_path / "nope", "does not exist"
     elif case == "not-results":
         results, message = tmp_path, "no summary.csv"

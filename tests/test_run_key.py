@@ -93,3 +93,28 @@ def test_a_step_the_fast_writer_cannot_write_leaves_the_record_to_the_store(tmp_
     record["note"] = "\x00modomodo: encoded apart\x00"
     fake = {"trajectory": "[]"}
     assert sealed_text(record, fake) == sealed_text(record)
+
+
+def test_the_step_writer_gives_json_text_or_gives_up_on_every_kind_of_value():
+    """Each step is json.dumps's text (keys sorted, compact) or, for a value that is not a plain finite JSON scalar,
+    nothing (the store then encodes the record itself): exact types, subclasses, non-finite floats, and strings
+    that look like them."""
+    import numpy as np
+
+    from harness.study_record import TrajectoryText
+
+    judge = suites.load("synth-bowl-5").judge(None)
+    mixture = judge.space.uniform()
+    plain = ["ok", 'a "quoted" ü', "x:nan,", "y:inf}", 0, -7, 2**70, 0.1, -1e-300, 1e22, None, True, False]
+    other = [float("inf"), float("-inf"), float("nan"), np.float64(0.5), np.int64(3), (1, 2), [1.0]]
+    for v in plain + other:
+        step = {"step": 1, "mixture": mixture.as_dict(), "value": v, "cost": 1.0}
+        built = TrajectoryText(judge)
+        built.add(step, mixture)
+        text = built.text([step])
+        if any(v is o for o in other):
+            assert text is None, v
+        elif isinstance(v, str) and (":nan," in v or ":inf}" in v):
+            assert text in (None, json.dumps([step], sort_keys=True, separators=(",", ":"))), v
+        else:
+            assert text == json.dumps([step], sort_keys=True, separators=(",", ":")), v

@@ -13,6 +13,7 @@ non-finite float, another type) gives up, and the store encodes the whole record
 from __future__ import annotations
 
 import math
+import re
 from json.encoder import encode_basestring_ascii as _string
 
 from harness.mixture import Mixture
@@ -42,6 +43,18 @@ def _order(keys: tuple) -> tuple[tuple[str, str], ...] | None:
 
 
 _ORDERS: dict[tuple, tuple[tuple[str, str], ...]] = {}
+# a plain scalar's JSON text by its exact type (a subclass is not among them: `_scalar` decides); a float is
+# written by its repr, and one that is not finite (repr inf, -inf or nan) is found in the step's text afterwards
+_FAST = {
+    str: _string,
+    float: float.__repr__,
+    int: int.__repr__,
+    type(None): lambda v: "null",
+    bool: lambda v: "true" if v else "false",
+}
+_NOT_WRITTEN = "\x00"  # stands for a value with no plain JSON text: never in a JSON text (escaped there)
+# a non-finite float as its repr writes it, in a value's place (a string holding this text is only written slower)
+_NON_FINITE = re.compile(r":(?:-?inf|nan)[,}]")
 
 
 def _scalar(v) -> str | None:
@@ -86,15 +99,15 @@ class TrajectoryText:
         if self._steps is None:
             return
         order = _order(tuple(step))
-        parts = []
-        for key, head in order or ():
-            text = self._mixture(mixture) if key == "mixture" else _scalar(step[key])
-            if text is None:
-                break
-            parts.append(head + text)
-        else:
-            if order is not None:
-                self._steps.append("{" + ",".join(parts) + "}")
+        if order is not None:
+            mixed = self._mixture(mixture) or _NOT_WRITTEN
+            try:  # each scalar by its exact type's own repr: _scalar's rule without a call per value
+                parts = [head + (mixed if k == "mixture" else _FAST[type(step[k])](step[k])) for k, head in order]
+            except KeyError:  # a value of another type: _scalar says whether (and how) it is written
+                parts = [head + (mixed if k == "mixture" else _scalar(step[k]) or _NOT_WRITTEN) for k, head in order]
+            text = "{" + ",".join(parts) + "}"
+            if _NOT_WRITTEN not in text and not _NON_FINITE.search(text):
+                self._steps.append(text)
                 return
         self._steps = None
 

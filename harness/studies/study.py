@@ -124,6 +124,8 @@ def answers_from_memory(runner: Runner) -> bool:
     return bool(getattr(runner, "answers_from_memory", False))
 
 
+ANSWERS_LIMIT = 100_000  # pilots remembered per judge in one process (`Study._answered`); past it afresh
+_ANSWERS = ("study", "answers")
 ADMITTED_LIMIT = 100_000  # pool proposals remembered per judge in one process; past it the memo starts afresh
 _ADMITTED = ("study", "admitted")
 
@@ -172,6 +174,9 @@ class Study:
         # timeout_s per propose/recommend call, "default" = $MODOMODO_STRATEGY_TIMEOUT or 60 s.
         self.isolation, self.timeout_s = isolation, timeout_s
         self._from_memory = answers_from_memory(runner)
+        self._protocol = self.suite.protocol  # asked once: a lookup through the judge
+        # the judge's remembered answers (`_answered`), only where the runner answers from memory; per runner kind
+        self._answers = self.suite._cache.setdefault((*_ANSWERS, runner.kind), {}) if self._from_memory else None
 
     def run_seed(self, step: int, mixture=None, occurrence: int = 0) -> int:
         """The training seed of the step-th pilot run: fixed by (study seed, step) and published; in the
@@ -185,6 +190,28 @@ class Study:
             outcome.runs_executed += 1
             return _call_runner(lambda: self.runner.answer(spec), spec)
         return run_through_store(lambda: self.runner.run(spec), spec, self.store, outcome)
+
+    def _answered(self, mixture: Mixture, seed: int, fidelity: float, outcome: StudyOutcome) -> tuple:
+        """(spec, result, value, oriented value) of the pilot (mixture, training seed, fidelity). From a runner that
+        answers from memory, a successful answer is remembered on the judge with the spec naming it and its value
+        (all pure functions of the three): a pilot asked before, by any study of this process, builds no RunSpec and
+        asks no runner. Otherwise, and for a failed run, `_run` as before."""
+        memo = self._answers
+        if memo is not None:
+            got = memo.get((mixture, seed, fidelity))
+            if got is not None:
+                outcome.runs_executed += 1  # as `_run` counts a remembered answer
+                return got
+        suite = self.suite
+        spec = RunSpec(suite.id, self._protocol, mixture, seed, fidelity)
+        result = self._run(spec, outcome)
+        value = result.value
+        got = (spec, result, value, None if value is None else suite.orient(value))
+        if memo is not None and result.ok:
+            if len(memo) >= ANSWERS_LIMIT:
+                memo.clear()
+            memo[(mixture, seed, fidelity)] = got
+        return got
 
     def run(self) -> StudyOutcome:
         suite = self.suite
@@ -227,8 +254,8 @@ class Study:
         surrogate_answers = 0
         best = None
         written = out._trajectory_text = TrajectoryText(suite)  # the record's trajectory text, step by step
-        orient, maximize = suite.orient, suite.maximize  # asked once: each is a lookup through the judge
-        while self.budget.left(ledger) > 0:
+        maximize = suite.maximize  # asked once: a lookup through the judge
+        while (left := self.budget.left(ledger)) > 0:  # (what is left changes only when a pilot is recorded)
             step = len(history)
             try:
                 proposal = strategy.propose(tuple(history), self.budget)
@@ -251,12 +278,12 @@ class Study:
             except UnknownFidelity as e:
                 return self._fail(out, f"propose asked for an unknown fidelity at step {step}: UnknownFidelity: {e}")
             cost, continues = ledger.price(mixture, fidelity)
-            if cost > self.budget.left(ledger) + 1e-9:
+            if cost > left + 1e-9:
                 # a pilot the budget cannot pay for is not run: the pilots end here (the strategy could have
                 # asked for less), and the recommendation is scored as usual
                 out.note = (
                     f"step {step}: a pilot at fidelity {fidelity:g} costs {cost:g} run-equivalents, "
-                    f"{self.budget.left(ledger):g} left: pilots ended"
+                    f"{left:g} left: pilots ended"
                 )
                 break
             if continues:  # an early-stopped run taken further: the same training seed (pilot_cost's rule)
@@ -266,17 +293,9 @@ class Study:
                 occurrences[mixture] = occurrence + 1
                 seed = self.run_seed(step, mixture, occurrence)
             run_seeds[mixture] = seed
-            spec = RunSpec(suite.id, suite.protocol, mixture, seed, fidelity)
-            result = self._run(spec, out)
+            spec, result, value, objective = self._answered(mixture, seed, fidelity, out)
             surrogate_answers += result.source == "surrogate"
-            value = result.value
-            observation = Observation(
-                mixture,
-                None if value is None else orient(value),
-                dict(result.scores),
-                result.status,
-                spec.fidelity,
-            )
+            observation = Observation(mixture, objective, dict(result.scores), result.status, spec.fidelity)
             history.append(observation)
             ledger.add_observation(observation, cost)
             out.runs_used += 1
