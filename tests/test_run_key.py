@@ -101,7 +101,7 @@ def test_the_step_writer_gives_json_text_or_gives_up_on_every_kind_of_value():
     that look like them."""
     import numpy as np
 
-    from harness.study_record import TrajectoryText
+    from harness.studies.record import TrajectoryText
 
     judge = suites.load("synth-bowl-5").judge(None)
     mixture = judge.space.uniform()
