@@ -438,7 +438,8 @@ class Auto(Strategy):
         cheap = cheap_level(self.space, budget, self.pay_ratio) if self.fidelities else None
         if cheap is None:  # a single-fidelity suite (or a level that cannot pay): full runs only, as before
             return self._propose_full(history, budget)
-        return propose_with_fidelity(self, history, budget, *cheap)
+        with single_thread_blas():  # the screening fits too (threaded eigh on ~60×60 cost 14x the CPU)
+            return propose_with_fidelity(self, history, budget, *cheap)
 
     def _propose_full(self, history, budget):
         """The next full-fidelity pilot (steps 1-5 of the module's docstring; partial runs are not modelled)."""

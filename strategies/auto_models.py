@@ -101,6 +101,26 @@ class KernelRegression:
         var = np.maximum(self._prior_diag(Xs) - ((Ks @ self.Ainv) * Ks).sum(1), 1e-12)
         return self.mu + self.sd * mean, self.sd * np.sqrt(self.s2 * var)
 
+    def ucb_batch(self, Xs: np.ndarray, kappa: float, k: int) -> list[int]:
+        """Up to `k` rows of `Xs` picked one after another by UCB, each pick conditioning the others' variance
+        (not their mean) as if it had been observed: GP-BUCB (Desautels, Krause & Burdick 2014, "Parallelizing
+        exploration-exploitation tradeoffs in Gaussian process bandit optimization"). The first pick is the
+        plain UCB argmax; later ones move away from it as far as the kernel says the picks are redundant."""
+        Xs = np.atleast_2d(Xs)
+        Ks = self._prior(Xs, self.X, self.lengthscale)
+        mean = self.mu + self.sd * (Ks @ self.alpha)
+        KsA = Ks @ self.Ainv
+        var = np.maximum(self._prior_diag(Xs) - (KsA * Ks).sum(1), 1e-12)  # latent, before the s2 scale
+        chosen: list[int] = []
+        for _ in range(min(k, len(Xs))):
+            score = mean + kappa * self.sd * np.sqrt(self.s2 * var)
+            score[chosen] = -np.inf
+            j = int(np.argmax(score))
+            chosen.append(j)
+            cov = self._prior(Xs, Xs[j : j + 1], self.lengthscale)[:, 0] - KsA @ Ks[j]
+            var = np.maximum(var - cov**2 / (var[j] + self.noise), 1e-12)
+        return chosen
+
     @property
     def note(self) -> str:
         extra = f", lengthscale {self.lengthscale:g}" if self.lengthscale is not None else ""
