@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -251,23 +252,23 @@ _SPENT_SLOT: list = [None, [], None]
 _SPENT_LOCK = threading.Lock()  # a strategy may run in a thread beside the study loop
 
 
-def spent(history, cost_model: CostModel | None = None) -> float:
-    """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
+def _ledger_of(history, cost_model: CostModel | None) -> Ledger:
+    """The Ledger `history` leaves (shared through `_SPENT_SLOT`: read it, never add to it)."""
     history = list(history)
     with _SPENT_LOCK:
         model, seen, ledger = _SPENT_SLOT
         n = len(seen)
-        if (
-            model is not cost_model
-            or ledger is None
-            or n > len(history)
-            or any(a is not b for a, b in zip(seen, history))
-        ):
+        if model is not cost_model or ledger is None or n > len(history) or not all(map(operator.is_, seen, history)):
             model, ledger, n = cost_model, Ledger(cost_model), 0
         for o in history[n:]:
             ledger.add_observation(o)
         _SPENT_SLOT[:] = [model, history, ledger]
-        return ledger.spent
+        return ledger
+
+
+def spent(history, cost_model: CostModel | None = None) -> float:
+    """Run-equivalents `history` cost under `pilot_cost`'s rule (every attempted run counts, failed ones too)."""
+    return _ledger_of(history, cost_model).spent
 
 
 @dataclass(frozen=True)
@@ -313,11 +314,7 @@ class Budget:
     def remaining(self, history) -> int | float:
         """Run-equivalents left after `history` (every attempted run counts, failed ones too; partial runs
         count what the cost model charges: `pilot_cost`). An integer when it is a whole number."""
-        return self._left(
-            all(float(getattr(o, "fidelity", 1.0)) == FULL_FIDELITY for o in history),
-            len(history),
-            lambda: spent(history, self.cost_model),
-        )
+        return self.left(_ledger_of(history, self.cost_model))
 
     def left(self, ledger: Ledger) -> int | float:
         """`remaining(history)` for the history `ledger` has recorded (kept as it goes: O(1))."""

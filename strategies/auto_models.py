@@ -102,20 +102,29 @@ class KernelRegression:
         return self.mu + self.sd * mean, self.sd * np.sqrt(self.s2 * var)
 
     def ucb_batch(self, Xs: np.ndarray, kappa: float, k: int) -> list[int]:
-        """Up to `k` rows of `Xs` picked one after another by UCB, each pick conditioning the others' variance
-        (not their mean) as if it had been observed: GP-BUCB (Desautels, Krause & Burdick 2014, "Parallelizing
-        exploration-exploitation tradeoffs in Gaussian process bandit optimization"). The first pick is the
-        plain UCB argmax; later ones move away from it as far as the kernel says the picks are redundant."""
+        """Up to `k` rows of `Xs`: GP-UCB-PE (Contal, Buffoni, Robicquet & Vayatis 2013, "Parallel Gaussian process
+        optimization with upper confidence bound and pure exploration"). The first is the plain UCB argmax; each
+        next one is the row of the relevant region (UCB at least the best LCB: rows that may still be the best)
+        with the largest variance once the rows already picked are conditioned on as if observed (the variance
+        does not depend on the values), until none is left with more variance than the noise. Picks spread out
+        instead of crowding the first: a twin of a picked row keeps less than the noise's variance."""
         Xs = np.atleast_2d(Xs)
         Ks = self._prior(Xs, self.X, self.lengthscale)
         mean = self.mu + self.sd * (Ks @ self.alpha)
         KsA = Ks @ self.Ainv
         var = np.maximum(self._prior_diag(Xs) - (KsA * Ks).sum(1), 1e-12)  # latent, before the s2 scale
+        sd = self.sd * np.sqrt(self.s2 * var)
+        ucb = mean + kappa * sd
+        relevant = ucb >= (mean - kappa * sd).max()
         chosen: list[int] = []
         for _ in range(min(k, len(Xs))):
-            score = mean + kappa * self.sd * np.sqrt(self.s2 * var)
+            # past the first, a row whose variance left is below the noise's would teach less than one noisy
+            # run of itself: the batch ends there (a twin of a picked row never is picked)
+            score = np.where(relevant & (var > self.noise), var, -np.inf) if chosen else ucb.copy()
             score[chosen] = -np.inf
             j = int(np.argmax(score))
+            if not np.isfinite(score[j]):
+                break  # the relevant region is used up
             chosen.append(j)
             cov = self._prior(Xs, Xs[j : j + 1], self.lengthscale)[:, 0] - KsA @ Ks[j]
             var = np.maximum(var - cov**2 / (var[j] + self.noise), 1e-12)

@@ -146,3 +146,45 @@ def test_page_says_what_it_does_with_fidelities_and_where_it_loses():
     text = Auto.description + " " + Auto.limitations
     assert "cheap" in text and "fidelit" in text
     assert "minimodo-pool" in Auto.limitations and "calibrat" in Auto.limitations
+
+
+def test_ucb_pe_first_pick_is_ucb_and_a_twin_is_never_picked_too():
+    """The batch's first pick is the plain UCB argmax (the model's own predict); on a near-noiseless fit, an exact
+    twin of a picked point keeps less than the noise's variance once that one is 'observed', so a batch never
+    holds both (before conditioning, their UCBs are equal); the later picks are spread, not clustered."""
+    from strategies.auto_models import KernelRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.dirichlet(np.ones(4), 12)
+    y = X @ np.array([1.0, -0.5, 0.2, 0.0]) + 0.001 * rng.normal(size=12)
+    model = KernelRegression("gp", X, y)
+    assert model.noise <= 0.01  # a near-noiseless fit: a twin's variance is (almost) all the first pick's
+    pts = rng.dirichlet(np.ones(4), 30)
+    mean, sd = model.predict(pts)
+    best = int(np.argmax(mean + 2.0 * sd))
+    pts = np.vstack([pts, pts[best]])  # the twin, last
+    picks = model.ucb_batch(pts, 2.0, 5)
+    assert picks[0] == best and len(set(picks)) == len(picks) >= 2 and len(pts) - 1 not in picks
+    for kind in ("linear", "quadratic"):
+        m = KernelRegression(kind, X, y)
+        mean, sd = m.predict(pts[:-1])
+        b = int(np.argmax(mean + 2.0 * sd))
+        twins = np.vstack([pts[:-1], pts[b]])
+        got = m.ucb_batch(twins, 2.0, 5)
+        assert not {b, len(twins) - 1} <= set(got), (kind, got)
+
+
+def test_a_fresh_instance_mid_batch_makes_the_same_screening_pick():
+    """The screening batch is a function of the history: a new Auto handed the same history (a resumed study)
+    proposes what the one that made the batch proposes, at every step of a screening run."""
+    strat, history, pilots, _, _ = _play(lambda i, full: full[i] + 0.01 * rng_noise[i], 8, SCALES)
+    screens = [k for k, e in enumerate(strat.decisions) if e.get("fidelity") == 0.25 and "screen" in e["action"]]
+    assert len(screens) >= 4
+    W, _ = _pool()
+    space = strat.space
+    for k in screens[1:4]:
+        step = strat.decisions[k]["step"]
+        fresh = Auto(space, seed=0)
+        p = fresh.propose(tuple(history[:step]), Budget(8, cost_model=SCALES))
+        assert isinstance(p, Proposal) and p.fidelity == 0.25
+        assert space.check_candidate(p.mixture) == space.check_candidate(history[step].mixture)

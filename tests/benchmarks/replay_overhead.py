@@ -24,6 +24,8 @@ import argparse
 import tempfile
 import time
 
+import numpy as np
+
 
 def strategy_cpu(judge, name: str, records: list[dict]) -> float:
     """CPU seconds the strategy itself takes to make the calls of these studies: each study's history rebuilt
@@ -99,12 +101,79 @@ def measure(suite: str, seeds: int, budgets: list[int], strategies_: tuple[str, 
     }
 
 
+def own_cpu_each(judge, name: str, records: list[dict], repeats: int = 3) -> list[float]:
+    """Per study, the CPU seconds the strategy itself takes (`strategy_cpu` on that study alone; the least of
+    `repeats` replays, as timeit does: the strategy's work is deterministic, the machine's noise only adds)."""
+    return [min(strategy_cpu(judge, name, [rec]) for _ in range(repeats)) for rec in records]
+
+
+def slope(suite: str, seeds: int, budgets: list[int], name: str = "random", boot: int = 2000) -> dict:
+    """The harness's CPU per replayed pilot as a slope: each study's CPU minus its strategy's own, regressed on
+    its number of pilots over budgets far apart (the intercept takes what a study costs once: suite load, key,
+    store write). A 95% bootstrap interval over studies. Uniform is not needed: the intercept is its part."""
+    from harness import suites
+    from harness.bench.task import StudyTask, run_study_task
+
+    judge = suites.load(suite).judge(None)
+    judge.best_known, judge.uniform_score
+    total, pilots, records = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        run_study_task(StudyTask(str(judge.path), name, budgets[0], 10_000, tmp + "/warm"))
+        for seed in range(seeds):
+            for b in budgets:  # budgets interleaved: a drift of the machine touches each alike
+                task = StudyTask(str(judge.path), name, b, seed, tmp + "/store")
+                t0 = time.process_time()
+                rec = run_study_task(task)
+                total.append(time.process_time() - t0)
+                if rec["status"] != "ok":
+                    raise SystemExit(f"{name} failed on {suite}: {rec.get('reason')}")
+                pilots.append(rec["runs_used"])
+                records.append(rec)
+    own = own_cpu_each(judge, name, records)
+    x = np.array(pilots, float)
+    y = 1e3 * (np.array(total) - np.array(own))
+    fit = np.polyfit(x, y, 1)
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(boot):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0:
+            draws.append(np.polyfit(x[i], y[i], 1)[0])
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return {
+        "suite": suite,
+        "studies": len(x),
+        "harness_ms_per_pilot": float(fit[0]),
+        "ci": (float(lo), float(hi)),
+        "ms_per_study_fixed": float(fit[1]),
+        "own_ms_per_pilot": float(np.polyfit(x, 1e3 * np.array(own), 1)[0]),
+    }
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--suite", action="append", required=True)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budgets", default="4,8,11,16,24")
+    ap.add_argument(
+        "--slope",
+        action="store_true",
+        help="the harness's CPU per pilot as the slope of (study CPU - strategy's own) on pilots, with a 95%% "
+        "bootstrap interval (budgets default to 8,32,96)",
+    )
     args = ap.parse_args(argv)
+    if args.slope:
+        budgets = [int(x) for x in args.budgets.split(",")] if args.budgets != "4,8,11,16,24" else [8, 32, 96]
+        print("suite | studies | harness ms/pilot [95% CI] | fixed ms/study | strategy's own ms/pilot")
+        for s in args.suite:
+            r = slope(s, args.seeds, budgets)
+            lo, hi = r["ci"]
+            print(
+                f"{s} | {r['studies']} | {r['harness_ms_per_pilot']:.4f} [{lo:.4f}, {hi:.4f}] | "
+                f"{r['ms_per_study_fixed']:.3f} | {r['own_ms_per_pilot']:.4f}",
+                flush=True,
+            )
+        return
     budgets = [int(x) for x in args.budgets.split(",")]
     print(
         "suite | studies each | pilots/study | random ms/study | uniform ms/study | random's own ms/study | "
