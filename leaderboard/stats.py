@@ -230,8 +230,9 @@ def per_study(results: Results, curves: dict | None = None) -> pd.DataFrame:
 
 
 def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
-    okg = g[g["ok"]]
-    row: dict[str, Any] = {"n_seeds": int(len(g)), "n_ok": int(len(okg)), "n_failed": int((~g["ok"]).sum())}
+    # columns as arrays once (a frame filter and a string method per cell cost ~10 ms of pandas; 1,500 cells)
+    ok = g["ok"].to_numpy(bool)
+    row: dict[str, Any] = {"n_seeds": int(len(g)), "n_ok": int(ok.sum()), "n_failed": int((~ok).sum())}
     for col, name in (
         ("score", "score"),
         ("gain", "gain"),
@@ -239,16 +240,19 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
         ("auc", "auc"),
         ("rank", "rank"),
     ):
-        vals = g[col] if col == "rank" else okg[col]
-        m, lo, hi = ev.t_interval(vals.to_numpy(float))
+        vals = g[col].to_numpy(float)
+        m, lo, hi = ev.t_interval(vals if col == "rank" else vals[ok])
         row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
     # where the numbers came from: the share of surrogate answers (pilots and recommendation) and how many
     # recommendations a surrogate scored above every measured mixture (harness/suites/tracks.py)
-    sur = pd.to_numeric(g.get("surrogate_fraction", pd.Series(0.0, index=g.index)), errors="coerce").fillna(0.0)
-    row["surrogate_fraction"] = float(sur.mean()) if len(sur) else 0.0
-    beyond = g.get("beyond_best_known", pd.Series(False, index=g.index))
-    row["n_beyond_best"] = int(beyond.astype(str).str.lower().isin(["true", "1"]).sum())
-    st = sign_test(okg["gain"].to_numpy(float))
+    if "surrogate_fraction" in g:
+        sur = pd.to_numeric(g["surrogate_fraction"], errors="coerce").fillna(0.0).to_numpy(float)
+        row["surrogate_fraction"] = float(sur.mean()) if len(sur) else 0.0
+    else:
+        row["surrogate_fraction"] = 0.0
+    beyond = g["beyond_best_known"].to_numpy(object) if "beyond_best_known" in g else ()
+    row["n_beyond_best"] = sum(str(v).lower() in ("true", "1") for v in beyond)  # a bool, 1 or their text
+    st = sign_test(g["gain"].to_numpy(float)[ok])
     row.update(
         {
             "beats_uniform": st["wins"],
