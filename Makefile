@@ -92,7 +92,7 @@ test-fast: $(VENV)/.core
 	$(PY) -m pytest -q -m "not slow"
 
 bench-speed: $(VENV)/.core
-	$(PY) -m pytest -q tests/benchmarks --benchmark-only
+	$(PY) -m pytest -q tests/benchmarks --benchmark-enable --benchmark-only
 
 clean:
 	rm -rf $(VENV) $(GPU_CPU_VENV) $(DEMO_OUT) .pytest_cache .benchmarks
