@@ -245,11 +245,9 @@ def _cell(g: pd.DataFrame, key: tuple) -> dict[str, Any]:
         row[f"{name}_mean"], row[f"{name}_lo"], row[f"{name}_hi"] = m, lo, hi
     # where the numbers came from: the share of surrogate answers (pilots and recommendation) and how many
     # recommendations a surrogate scored above every measured mixture (harness/suites/tracks.py)
-    if "surrogate_fraction" in g:
-        sur = pd.to_numeric(g["surrogate_fraction"], errors="coerce").fillna(0.0).to_numpy(float)
-        row["surrogate_fraction"] = float(sur.mean()) if len(sur) else 0.0
-    else:
-        row["surrogate_fraction"] = 0.0
+    sur = g["surrogate_fraction"] if "surrogate_fraction" in g else pd.Series([], dtype=float)
+    sur = pd.to_numeric(sur, errors="coerce").fillna(0.0).to_numpy(float)
+    row["surrogate_fraction"] = float(sur.mean()) if len(sur) else 0.0
     beyond = g["beyond_best_known"].to_numpy(object) if "beyond_best_known" in g else ()
     row["n_beyond_best"] = sum(str(v).lower() in ("true", "1") for v in beyond)  # a bool, 1 or their text
     st = sign_test(g["gain"].to_numpy(float)[ok])

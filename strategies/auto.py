@@ -14,8 +14,7 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    random's regret at budget 8, and so was every model/acquisition variant tried (GP only, quadratic
    first, EI, kappa 0 or 0.5: 2.3-3.3 ×), while a d + 1 random start is 0.72 ×. A gate that pilots at
    random until the marginal likelihood prefers a model to a flat surface also fixed that table (1.04 ×)
-   but cost every 17-24-domain table (RegMix 512 × 17 at budget 8: 0.68 → 1.33 ×, 8 seeds), so it is
-   not used.
+   but cost every 17-24-domain table (RegMix 512 × 17 at budget 8: 0.68 → 1.33 ×, 8 seeds): not used.
 2. **Models.** Gaussian-process regressions on the weight vectors, each one a Bayesian regression
    with a different prior, and one tree ensemble:
    - `linear`: Bayesian linear regression on the centred weights (Scheffé's linear mixture model,
@@ -438,7 +437,7 @@ class Auto(Strategy):
         cheap = cheap_level(self.space, budget, self.pay_ratio) if self.fidelities else None
         if cheap is None:  # a single-fidelity suite (or a level that cannot pay): full runs only, as before
             return self._propose_full(history, budget)
-        with single_thread_blas():  # the screening fits too (threaded eigh on ~60×60 cost 14x the CPU)
+        with single_thread_blas():  # screening fits too: a threaded eigh on ~60×60 took 14x the CPU
             return propose_with_fidelity(self, history, budget, *cheap)
 
     def _propose_full(self, history, budget):
