@@ -71,7 +71,7 @@ modomodo's own strategy (issue 26), for tables it has never seen. Each decision:
    whose measured cost leaves room for it (1 / cost ≥ `pay_ratio`, 3), the first `calibration_pairs` (5)
    full pilots each get a cheap run first; a linear link full ≈ a + b · cheap is fitted on those pairs, and
    while its correlation's lower bound says a cheap run pays (r_low² / cost ≥ 3), up to `screen_share` (1/3)
-   of the budget screens unpiloted candidates cheaply (UCB of the model on full means + linked predictions),
+   of the budget screens unpiloted candidates cheaply (batches of UCB-PE picks, ~√N a fit, on full means + links),
    then full runs confirm the best-predicted ones. A single-fidelity suite, or a level that cannot pay
    (minimodo-pool's 0.25 checkpoint at 0.385 run-equivalents), leaves every choice as in steps 1-5.
 
