@@ -194,7 +194,8 @@ def _online_resolution(folder: Path) -> dict[str, list[bool]]:
 @pytest.mark.skipif(not (ONLINE / "store").is_dir(), reason="no committed online store")
 def test_the_committed_online_store_serves_every_study_of_the_re_record():
     """baselines/online is issue 23's re-record (5 strategies x 2 live suites x 16 seeds, re-keyed with
-    `migrate_keys --vouch d923051` after the fast path's edit to harness/spec.py): today's code serves every
+    `migrate_keys --vouch d923051` after the fast path's edit to harness/spec.py, and `--vouch d7fd685` after
+    the cached ledger's): today's code serves every
     study of its summary.csv with its run, every record names its suite's protocol of today, and the uniform
     oracle runs behind the suites' uniform_score are there."""
     got = _online_resolution(ONLINE)
