@@ -107,6 +107,32 @@ def own_cpu_each(judge, name: str, records: list[dict], repeats: int = 3) -> lis
     return [min(strategy_cpu(judge, name, [rec]) for _ in range(repeats)) for rec in records]
 
 
+def register_null() -> str:
+    """Register `null-pool`: a pool-track strategy with no work of its own (the pool's candidates in a fixed order,
+    listed once; no snapping, no budget question), so what its studies cost per pilot is the harness's alone."""
+    import strategies.registry as registry
+    from strategies.base import Strategy
+
+    class NullPool(Strategy):
+        description = "The pool's candidates in a fixed order (a benchmark's null strategy: no work per pilot)."
+        family = "reference"
+
+        def __init__(self, space, seed=0):
+            super().__init__(space, seed)
+            c = list(space.candidate_mixtures())
+            k = seed % len(c)
+            self._order = c[k:] + c[:k]
+
+        def propose(self, history, budget):
+            return self._order[len(history) % len(self._order)]
+
+        propose._snaps = True  # its proposals are the pool's own candidates: nothing to snap
+
+    if "null-pool" not in registry.names():
+        registry.register("null-pool")(NullPool)
+    return "null-pool"
+
+
 def slope(suite: str, seeds: int, budgets: list[int], name: str = "random", boot: int = 2000) -> dict:
     """The harness's CPU per replayed pilot as a slope: each study's CPU minus its strategy's own, regressed on
     its number of pilots over budgets far apart (the intercept takes what a study costs once: suite load, key,
@@ -161,12 +187,14 @@ def main(argv=None) -> None:
         help="the harness's CPU per pilot as the slope of (study CPU - strategy's own) on pilots, with a 95%% "
         "bootstrap interval (budgets default to 8,32,96)",
     )
+    ap.add_argument("--null", action="store_true", help="with --slope: the null strategy instead of random")
     args = ap.parse_args(argv)
     if args.slope:
         budgets = [int(x) for x in args.budgets.split(",")] if args.budgets != "4,8,11,16,24" else [8, 32, 96]
-        print("suite | studies | harness ms/pilot [95% CI] | fixed ms/study | strategy's own ms/pilot")
+        name = register_null() if args.null else "random"
+        print(f"{name}: suite | studies | harness ms/pilot [95% CI] | fixed ms/study | strategy's own ms/pilot")
         for s in args.suite:
-            r = slope(s, args.seeds, budgets)
+            r = slope(s, args.seeds, budgets, name)
             lo, hi = r["ci"]
             print(
                 f"{s} | {r['studies']} | {r['harness_ms_per_pilot']:.4f} [{lo:.4f}, {hi:.4f}] | "
