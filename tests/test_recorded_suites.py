@@ -28,6 +28,7 @@ RECORDED = {
         ("minimodo-tiny-p", "minimodo-tiny-p-live"),
         ("minimodo-pool", "minimodo-pool-live"),
         ("minimodo8", "minimodo8-live"),
+        ("minimodo-idf", "minimodo-idf-live"),
     )
     if name in suites.registered()
 }
