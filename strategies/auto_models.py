@@ -107,7 +107,10 @@ class KernelRegression:
         next one is the row of the relevant region (UCB at least the best LCB: rows that may still be the best)
         with the largest variance once the rows already picked are conditioned on as if observed (the variance
         does not depend on the values), until none is left with more variance than the noise. Picks spread out
-        instead of crowding the first: a twin of a picked row keeps less than the noise's variance."""
+        instead of crowding the first: a twin of a picked row keeps less than the noise's variance.
+        Written from the paper (no authors' code was read). Deviations: a fixed `kappa` (the paper's beta_t grows
+        with t), the batch ends early once no relevant row has more variance than the noise (the paper always
+        fills k), and the kernel's hyper-parameters are those of auto's fit."""
         Xs = np.atleast_2d(Xs)
         Ks = self._prior(Xs, self.X, self.lengthscale)
         mean = self.mu + self.sd * (Ks @ self.alpha)
