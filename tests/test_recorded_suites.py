@@ -29,6 +29,7 @@ RECORDED = {
         ("minimodo-pool", "minimodo-pool-live"),
         ("minimodo8", "minimodo8-live"),
         ("minimodo-idf", "minimodo-idf-live"),
+        ("minimodo8-h128", "minimodo8-h128-live"),
     )
     if name in suites.registered()
 }
