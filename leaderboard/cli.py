@@ -106,7 +106,12 @@ def _budgets(spec: str | None) -> list | None:
 @leaderboard.command("cross-base")
 @_results_folders
 @click.option("--budget", "budget_spec", default=None, help="Budgets to show, e.g. 8,16 (default: all).")
-def cross_base_cmd(results, more_results, budget_spec):
+@click.option(
+    "--descriptive",
+    is_flag=True,
+    help="Pair every RLVR suite, also those that cannot rank (each row says which can): descriptive only.",
+)
+def cross_base_cmd(results, more_results, budget_spec, descriptive):
     """Print the cross-base table as markdown: the rank correlation of the strategies between every pair of RLVR
     suites that can rank, labelled across base (same task set) / across task set (same base) / other, each
     suite's base model and task set read from its card (leaderboard/cross_base.py)."""
@@ -116,7 +121,7 @@ def cross_base_cmd(results, more_results, budget_spec):
 
     budgets = _budgets(budget_spec)
     try:
-        table = compute_cross_base(load_results([Path(results), *map(Path, more_results)]))
+        table = compute_cross_base(load_results([Path(results), *map(Path, more_results)]), descriptive)
     except (ResultsError, FileNotFoundError, ValueError) as e:
         raise LeaderboardError(str(e)) from None
     if budgets and len(table) and not set(budgets) & set(table["budget"]):

@@ -10,6 +10,10 @@ same task set, and between task sets on the same base model? Over the RLVR suite
   task set (`base.task_set`, the corpus the base was warmed up on) with the card's `datasets`, the training
   domains. A card without one (a hub model's suite) names its model (`protocol.base_model`): that name is its
   family, its width unknown.
+- **Descriptive pairs on request.** `descriptive=True` (`leaderboard cross-base --descriptive`) keeps every RLVR
+  suite, rankable or not, with each suite's verdict beside the pair: the correlation of two suites that cannot
+  rank is the order of strategies whose differences the judge found within noise, shown for the user who asks
+  "does anything carry over", never pooled into the ranking.
 - **Which numbers.** Each pair's row of Stats.rank_corr, unchanged: Spearman's ρ of the strategies' mean
   normalised regrets over the strategies both suites ran, its bootstrap interval (strategies and each suite's
   seeds resampled), its p-value, Kendall's τ, at every budget.
@@ -50,6 +54,8 @@ COLUMNS = [
     "task_set_b",
     "metric_a",
     "metric_b",
+    "ranks_a",
+    "ranks_b",
     *CORR_COLUMNS,
 ]
 
@@ -123,10 +129,21 @@ def rankable_rlvr(entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return sorted(n for n, e in entries.items() if suite_family(dict(e)) == "rlvr" and suite_can_rank(dict(e))[0])
 
 
-def cross_base_table(rank_corr: pd.DataFrame, entries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def rlvr_suites(entries: Mapping[str, Mapping[str, Any]], descriptive: bool = False) -> list[str]:
+    """The suites the table pairs: the rankable RLVR suites, or with `descriptive` every RLVR suite."""
+    if not descriptive:
+        return rankable_rlvr(entries)
+    return sorted(n for n, e in entries.items() if suite_family(dict(e)) == "rlvr")
+
+
+def cross_base_table(
+    rank_corr: pd.DataFrame, entries: Mapping[str, Mapping[str, Any]], descriptive: bool = False
+) -> pd.DataFrame:
     """Every pair of rankable RLVR suites in `rank_corr` (Stats.rank_corr), labelled by what varies between them:
-    across bases first, then across task sets, then the others; by suite names and budget within each."""
-    keep = set(rankable_rlvr(entries))
+    across bases first, then across task sets, then the others; by suite names and budget within each.
+    `descriptive`: every RLVR suite's pairs, with each suite's verdict in ranks_a / ranks_b."""
+    keep = set(rlvr_suites(entries, descriptive))
+    ranks = set(rankable_rlvr(entries))
     ids = {n: identity(entries[n]) for n in keep}
     rows = []
     for r in rank_corr.itertuples(index=False):
@@ -145,6 +162,8 @@ def cross_base_table(rank_corr: pd.DataFrame, entries: Mapping[str, Mapping[str,
                 "task_set_b": b.task_set_label,
                 "metric_a": a.metric,
                 "metric_b": b.metric,
+                "ranks_a": r.suite_a in ranks,
+                "ranks_b": r.suite_b in ranks,
                 **{c: getattr(r, c) for c in CORR_COLUMNS},
             }
         )
@@ -165,31 +184,37 @@ def cross_base_markdown(table: pd.DataFrame, budgets: Sequence[Any] | None = Non
     t = table if not budgets else table[table["budget"].isin(list(budgets))]
     if t.empty:
         return "(fewer than two RLVR suites that can rank: no cross-base pair)\n"
+    # a table with a pair whose suite cannot rank (descriptive) says so on every row: a reader copies rows
+    verdicts = not bool(t["ranks_a"].all() and t["ranks_b"].all())
     lines = [
         "| pair | suite A (base, task set) | suite B (base, task set) | objective | budget | strategies "
-        "| Spearman ρ [95% CI] | p (ρ = 0) | Kendall τ |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Spearman ρ [95% CI] | p (ρ = 0) | Kendall τ |" + (" can rank (A, B) |" if verdicts else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if verdicts else ""),
     ]
     for r in t.itertuples(index=False):
         obj = r.metric_a if r.metric_a == r.metric_b else f"{r.metric_a} / {r.metric_b}"
         ci = f" [{_f(r.spearman_lo)}, {_f(r.spearman_hi)}]" if math.isfinite(float(r.spearman_lo)) else ""
+        verdict = f" {'yes' if r.ranks_a else 'no'}, {'yes' if r.ranks_b else 'no'} |" if verdicts else ""
         lines.append(
             f"| {r.pair} | {r.suite_a} ({r.base_a}, {r.task_set_a}) | {r.suite_b} ({r.base_b}, {r.task_set_b}) "
             f"| {obj} | {budget_label(r.budget)} | {r.n_shared} | {_f(r.spearman)}{ci} | {_f(r.spearman_p, 3)} "
-            f"| {_f(r.kendall)} |"
+            f"| {_f(r.kendall)} |{verdict}"
         )
+    if verdicts:
+        lines += ["", "A pair with a suite that cannot rank is descriptive: the judge found that suite's strategy "
+                  "differences within its seed noise, so its order is not evidence and joins no ranking."]
     return "\n".join(lines) + "\n"
 
 
-def compute_cross_base(results) -> pd.DataFrame:
+def compute_cross_base(results, descriptive: bool = False) -> pd.DataFrame:
     """The cross-base table of a leaderboard.data.Results: its statistics computed over the rankable RLVR suites
     alone (each pair's correlation and seeded bootstrap depend only on the two suites, so the numbers are those of
-    the whole leaderboard's Stats.rank_corr, for a fraction of the work)."""
+    the whole leaderboard's Stats.rank_corr, for a fraction of the work). `descriptive`: over every RLVR suite."""
     import dataclasses
 
     from leaderboard.stats import compute
 
-    keep = [n for n in rankable_rlvr(results.suites) if n in set(results.suite_names)]
+    keep = [n for n in rlvr_suites(results.suites, descriptive) if n in set(results.suite_names)]
     if len(keep) < 2:
         return pd.DataFrame(columns=COLUMNS)
     only = dataclasses.replace(
@@ -200,4 +225,4 @@ def compute_cross_base(results) -> pd.DataFrame:
         online_steps=results.online_steps.iloc[0:0],
         online_runs=results.online_runs.iloc[0:0],
     )
-    return cross_base_table(compute(only).rank_corr, only.suites)
+    return cross_base_table(compute(only).rank_corr, only.suites, descriptive)

@@ -211,6 +211,28 @@ def test_markdown_and_the_cli_subset_give_the_same_numbers(generated):
     assert math.isfinite(table.spearman_lo.iloc[0])
 
 
+def test_descriptive_pairs_add_the_suites_that_cannot_rank_and_say_so(generated):
+    from leaderboard.cross_base import compute_cross_base
+
+    res, rankable = generated
+    table = cross_base_table(compute(res).rank_corr, res.suites, descriptive=True)
+    got = {(r.suite_a, r.suite_b): r for r in table.itertuples()}
+    # qd (cannot rank) now pairs with the three rankable suites; syn (analytic) still pairs with none
+    assert set(got) == {("qa", "qb"), ("qa", "qc"), ("qb", "qc"), ("qa", "qd"), ("qb", "qd"), ("qc", "qd")}
+    assert (got[("qc", "qd")].ranks_a, got[("qc", "qd")].ranks_b) == (True, False)
+    assert got[("qc", "qd")].pair == ACROSS_BASE and got[("qa", "qd")].pair == OTHER_BOTH_DIFFER  # tiny8 vs tiny8-idf
+    # qd = s5 best ... s0 worst: exactly the reverse of qa's order, so rho = -1 by hand
+    assert got[("qa", "qd")].spearman == pytest.approx(-1.0)
+    for key in [("qa", "qb"), ("qa", "qc"), ("qb", "qc")]:  # the rankable pairs' numbers do not move
+        old = rankable[(rankable.suite_a == key[0]) & (rankable.suite_b == key[1])].iloc[0]
+        assert got[key].spearman == old.spearman and got[key].spearman_lo == old.spearman_lo
+    text = cross_base_markdown(table)
+    assert "can rank (A, B)" in text and "| no, no |" not in text and "| yes, no |" in text
+    assert "descriptive" in text and "syn" not in text
+    assert "can rank (A, B)" not in cross_base_markdown(rankable)  # the default table has no verdict column
+    pd.testing.assert_frame_equal(compute_cross_base(res, descriptive=True), table)
+
+
 # -- the site (the leaderboard tests' session bench: the paper's suite, which cannot rank, and an analytic one) ----
 def test_site_has_the_cross_base_page_and_shows_the_preregistration(lb_site):
     from tests.leaderboard_fixtures import PREREGISTRATION
