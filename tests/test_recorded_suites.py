@@ -30,6 +30,7 @@ RECORDED = {
         ("minimodo8", "minimodo8-live"),
         ("minimodo-idf", "minimodo-idf-live"),
         ("minimodo8-h128", "minimodo8-h128-live"),
+        ("minimodo8-idf", "minimodo8-idf-live"),
     )
     if name in suites.registered()
 }
