@@ -201,8 +201,11 @@ def cross_base_markdown(table: pd.DataFrame, budgets: Sequence[Any] | None = Non
             f"| {_f(r.kendall)} |{verdict}"
         )
     if verdicts:
-        lines += ["", "A pair with a suite that cannot rank is descriptive: the judge found that suite's strategy "
-                  "differences within its seed noise, so its order is not evidence and joins no ranking."]
+        lines += [
+            "",
+            "A pair with a suite that cannot rank is descriptive: the judge found that suite's strategy "
+            "differences within its seed noise, so its order is not evidence and joins no ranking.",
+        ]
     return "\n".join(lines) + "\n"
 
 
