@@ -126,7 +126,7 @@ def pair_kind(a: SuiteIdentity, b: SuiteIdentity) -> str:
 
 def rankable_rlvr(entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The suites the RLVR ranking is made over: family rlvr and the judge's verdict says they can rank."""
-    return sorted(n for n, e in entries.items() if suite_family(dict(e)) == "rlvr" and suite_can_rank(dict(e))[0])
+    return [n for n in rlvr_suites(entries, descriptive=True) if suite_can_rank(dict(entries[n]))[0]]
 
 
 def rlvr_suites(entries: Mapping[str, Mapping[str, Any]], descriptive: bool = False) -> list[str]:
